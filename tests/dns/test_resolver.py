@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from tests.support.dnsserver import Behaviour, DNSServer
+
+from mailwright.dns.resolver import (
+    DNSNameNotFound,
+    DNSNoData,
+    DNSTempError,
+    MXRecord,
+    Resolver,
+    to_ascii_domain,
+)
+
+
+def make_resolver(server: DNSServer) -> Resolver:
+    return Resolver(server.nameservers, timeout=0.3, lifetime=0.6)
+
+
+async def test_resolver_mx_a_aaaa_txt_ptr(dns_server: DNSServer) -> None:
+    dns_server.add("example.test", "MX", "10 mx1.example.test.", "20 MX2.example.test.")
+    dns_server.add("mx1.example.test", "A", "192.0.2.1", "192.0.2.2")
+    dns_server.add("mx1.example.test", "AAAA", "2001:db8::1")
+    dns_server.add("example.test", "TXT", "v=spf1 -all", '"part one " "part two"')
+    dns_server.add("1.2.0.192.in-addr.arpa", "PTR", "Host.Example.Test.")
+    r = make_resolver(dns_server)
+    assert sorted(await r.mx("example.test"), key=lambda m: m.preference) == [
+        MXRecord(10, "mx1.example.test"),
+        MXRecord(20, "mx2.example.test"),
+    ]
+    assert sorted(await r.a("mx1.example.test")) == [
+        ipaddress.IPv4Address("192.0.2.1"),
+        ipaddress.IPv4Address("192.0.2.2"),
+    ]
+    assert await r.aaaa("mx1.example.test") == [ipaddress.IPv6Address("2001:db8::1")]
+    assert len(await r.ip("mx1.example.test")) == 3
+    assert sorted(await r.txt("EXAMPLE.test.")) == [b"part one part two", b"v=spf1 -all"]
+    assert await r.ptr("192.0.2.1") == ["host.example.test"]
+
+
+async def test_resolver_long_txt_is_joined(dns_server: DNSServer) -> None:
+    key = "v=DKIM1; k=rsa; p=" + "A" * 600
+    dns_server.add("sel._domainkey.example.test", "TXT", key)
+    r = make_resolver(dns_server)
+    assert await r.txt("sel._domainkey.example.test") == [key.encode()]
+
+
+async def test_resolver_nxdomain_is_permanent(dns_server: DNSServer) -> None:
+    r = make_resolver(dns_server)
+    with pytest.raises(DNSNameNotFound) as info:
+        await r.mx("missing.test")
+    assert not info.value.temporary
+
+
+async def test_resolver_nodata(dns_server: DNSServer) -> None:
+    dns_server.add("example.test", "A", "192.0.2.1")
+    r = make_resolver(dns_server)
+    with pytest.raises(DNSNoData) as info:
+        await r.mx("example.test")
+    assert not info.value.temporary
+    assert info.value.rdtype == "MX"
+
+
+@pytest.mark.parametrize(
+    "behaviour", [Behaviour.SERVFAIL, Behaviour.REFUSED, Behaviour.TIMEOUT, Behaviour.GARBAGE]
+)
+async def test_resolver_failures_are_temporary(dns_server: DNSServer, behaviour: Behaviour) -> None:
+    dns_server.add("example.test", "MX", "10 mx.example.test.")
+    dns_server.set_behaviour("example.test", behaviour)
+    r = make_resolver(dns_server)
+    with pytest.raises(DNSTempError) as info:
+        await r.mx("example.test")
+    assert info.value.temporary
+
+
+async def test_resolver_truncation_falls_back_to_tcp(dns_server: DNSServer) -> None:
+    dns_server.add("example.test", "TXT", "hello")
+    dns_server.set_behaviour("example.test", Behaviour.TRUNCATE)
+    r = make_resolver(dns_server)
+    assert await r.txt("example.test") == [b"hello"]
+    assert {q.transport for q in dns_server.queries} == {"udp", "tcp"}
+
+
+async def test_resolver_follows_cname(dns_server: DNSServer) -> None:
+    dns_server.add("alias.example.test", "CNAME", "real.example.test.")
+    dns_server.add("real.example.test", "A", "192.0.2.9")
+    r = make_resolver(dns_server)
+    assert await r.a("alias.example.test") == [ipaddress.IPv4Address("192.0.2.9")]
+
+
+async def test_resolver_idna(dns_server: DNSServer) -> None:
+    dns_server.add("xn--bcher-kva.test", "MX", "0 mx.xn--bcher-kva.test.")
+    r = make_resolver(dns_server)
+    assert await r.mx("bücher.test") == [MXRecord(0, "mx.xn--bcher-kva.test")]
+    assert to_ascii_domain("Bücher.TEST.") == "xn--bcher-kva.test"
+
+
+async def test_resolver_nameserver_strings(dns_server: DNSServer) -> None:
+    dns_server.add("example.test", "A", "192.0.2.1")
+    r = Resolver([dns_server.config_value], timeout=0.3, lifetime=0.6)
+    assert await r.a("example.test") == [ipaddress.IPv4Address("192.0.2.1")]

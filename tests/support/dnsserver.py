@@ -1,0 +1,366 @@
+"""A real authoritative DNS server on loopback for tests.
+
+Tests that touch DNS (MX walk, SPF, DKIM, DMARC, outbound delivery) talk to this server over real
+UDP and TCP sockets instead of mocking the resolver, so the whole dnspython path (wire format,
+truncation, rcodes, timeouts) is exercised.
+
+Usage::
+
+    with DNSServer() as dns:
+        dns.add("example.test", "MX", "10 mx.example.test.")
+        dns.add("mx.example.test", "A", "127.0.0.1")
+        dns.set_behaviour("broken.test", Behaviour.SERVFAIL)
+        resolver = Resolver(nameservers=dns.nameservers)
+
+``records`` is a plain mutable mapping ``name -> rdtype -> [rdata text]`` that may be changed while
+the server runs; names are matched case-insensitively with or without a trailing dot. A name that
+is absent answers NXDOMAIN; a name present without the asked type answers NOERROR with no data
+(a CNAME at the name is followed within the mapping). ``behaviours`` overrides the answer for a
+name, or for ``(name, rdtype)``. TXT rdata not starting with a double quote is quoted for you, so
+``dns.add("x.test", "TXT", "v=spf1 -all")`` works.
+
+A pytest fixture is one line in a conftest::
+
+    @pytest.fixture
+    def dns_server() -> Iterator[DNSServer]:
+        with DNSServer() as server:
+            yield server
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+__all__ = ["Behaviour", "DNSServer", "Query", "dns_server_fixture"]
+
+
+class Behaviour(enum.Enum):
+    """How the server treats a query instead of answering from ``records``."""
+
+    NORMAL = "normal"
+    NXDOMAIN = "nxdomain"  # even if the name is in records
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"  # never answer (the client times out)
+    GARBAGE = "garbage"  # answer with bytes that are not a DNS message
+    TRUNCATE = "truncate"  # UDP answers carry TC and no data, forcing a retry over TCP
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One query the server received, for assertions in tests."""
+
+    name: str
+    rdtype: str
+    transport: str  # "udp" or "tcp"
+
+
+def _norm(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+class DNSServer:
+    """Authoritative-only DNS server on 127.0.0.1 (UDP and TCP on one ephemeral port)."""
+
+    def __init__(
+        self,
+        records: Mapping[str, Mapping[str, list[str]]] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        ttl: int = 60,
+    ) -> None:
+        self.records: dict[str, dict[str, list[str]]] = {}
+        for name, types in (records or {}).items():
+            for rdtype, values in types.items():
+                self.add(name, rdtype, *values)
+        self.behaviours: dict[str | tuple[str, str], Behaviour] = {}
+        self.queries: list[Query] = []
+        self.host = host
+        self.ttl = ttl
+        self.port = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._udp: socket.socket | None = None
+        self._tcp: socket.socket | None = None
+
+    # -- zone editing --------------------------------------------------------------------------
+
+    def add(self, name: str, rdtype: str, *rdata: str) -> None:
+        """Append records of one type to a name (creating the name)."""
+        types = self.records.setdefault(_norm(name), {})
+        types.setdefault(rdtype.upper(), []).extend(rdata)
+
+    def set(self, name: str, rdtype: str, *rdata: str) -> None:
+        """Replace the records of one type at a name."""
+        self.records.setdefault(_norm(name), {})[rdtype.upper()] = list(rdata)
+
+    def remove(self, name: str, rdtype: str | None = None) -> None:
+        """Drop a whole name (then NXDOMAIN) or one type at it (then no data)."""
+        key = _norm(name)
+        if rdtype is None:
+            self.records.pop(key, None)
+        elif key in self.records:
+            self.records[key].pop(rdtype.upper(), None)
+
+    def set_behaviour(
+        self, name: str, behaviour: Behaviour, rdtype: str | None = None
+    ) -> None:
+        key: str | tuple[str, str] = (
+            _norm(name) if rdtype is None else (_norm(name), rdtype.upper())
+        )
+        self.behaviours[key] = behaviour
+
+    def clear_behaviour(self, name: str, rdtype: str | None = None) -> None:
+        key: str | tuple[str, str] = (
+            _norm(name) if rdtype is None else (_norm(name), rdtype.upper())
+        )
+        self.behaviours.pop(key, None)
+
+    @property
+    def nameservers(self) -> list[tuple[str, int]]:
+        """The value for ``Resolver(nameservers=...)`` / ``[dns] nameservers``."""
+        return [(self.host, self.port)]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    @property
+    def config_value(self) -> str:
+        """``host:port`` as written in ``[dns] nameservers`` of a mailwright.toml."""
+        return f"{self.host}:{self.port}"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> DNSServer:
+        # Bind UDP on an ephemeral port, then TCP on the same number; retry on the rare clash.
+        for _ in range(50):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((self.host, 0))
+            port = udp.getsockname()[1]
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind((self.host, port))
+            except OSError:
+                udp.close()
+                tcp.close()
+                continue
+            tcp.listen(16)
+            break
+        else:  # pragma: no cover
+            raise RuntimeError("could not bind UDP and TCP on one port")
+        udp.settimeout(0.1)
+        tcp.settimeout(0.1)
+        self._udp, self._tcp, self.port = udp, tcp, port
+        self._stop.clear()
+        for target in (self._serve_udp, self._serve_tcp):
+            thread = threading.Thread(target=target, name=f"dnsserver-{port}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        for sock in (self._udp, self._tcp):
+            if sock is not None:
+                sock.close()
+        self._udp = self._tcp = None
+
+    def __enter__(self) -> DNSServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def _behaviour(self, name: str, rdtype: str) -> Behaviour:
+        found = self.behaviours.get((name, rdtype))
+        if found is None:
+            found = self.behaviours.get(name, Behaviour.NORMAL)
+        return found
+
+    def answer(self, wire: bytes, transport: str) -> bytes | None:
+        """Return the reply bytes for one query, or None to stay silent."""
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None
+        if not query.question:
+            response = dns.message.make_response(query)
+            response.set_rcode(dns.rcode.FORMERR)
+            return response.to_wire()
+        question = query.question[0]
+        qname = _norm(question.name.to_text())
+        rdtype = dns.rdatatype.to_text(question.rdtype)
+        with self._lock:
+            self.queries.append(Query(qname, rdtype, transport))
+        behaviour = self._behaviour(qname, rdtype)
+        if behaviour is Behaviour.TIMEOUT:
+            return None
+        if behaviour is Behaviour.GARBAGE:
+            # Keep the query id so the client takes it as the reply, then fail to parse it.
+            return wire[:2] + b"\x81\x80\xff\xff this is not DNS"
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        if behaviour is Behaviour.SERVFAIL:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response.to_wire()
+        if behaviour is Behaviour.REFUSED:
+            response.set_rcode(dns.rcode.REFUSED)
+            return response.to_wire()
+        if behaviour is Behaviour.NXDOMAIN:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+            return response.to_wire()
+        if behaviour is Behaviour.TRUNCATE and transport == "udp":
+            response.flags |= dns.flags.TC
+            return response.to_wire()
+        self._fill(response, qname, question.rdtype)
+        max_size = 65535 if transport == "tcp" else 512
+        if query.edns >= 0:
+            max_size = 65535 if transport == "tcp" else max(512, query.payload)
+        try:
+            return response.to_wire(max_size=max_size)
+        except dns.exception.TooBig:
+            response = dns.message.make_response(query)
+            response.flags |= dns.flags.AA | dns.flags.TC
+            return response.to_wire()
+
+    def _fill(self, response: dns.message.Message, qname: str, qtype: int) -> None:
+        name = qname
+        for _ in range(8):  # bounded CNAME chain
+            types = self.records.get(name)
+            if types is None:
+                if name == qname:
+                    response.set_rcode(dns.rcode.NXDOMAIN)
+                return
+            wanted = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(qtype))
+            if wanted in types or qtype == dns.rdatatype.ANY:
+                selected = types.items() if qtype == dns.rdatatype.ANY else [(wanted, types[wanted])]
+                for type_text, values in selected:
+                    if values:
+                        response.answer.append(self._rrset(name, type_text, values))
+                return
+            cname = types.get("CNAME")
+            if not cname:
+                return  # NOERROR, no data
+            response.answer.append(self._rrset(name, "CNAME", cname[:1]))
+            name = _norm(cname[0])
+
+    def _rrset(self, name: str, rdtype: str, values: list[str]) -> dns.rrset.RRset:
+        owner = dns.name.from_text(name, origin=dns.name.root)
+        rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, dns.rdatatype.from_text(rdtype))
+        for text in values:
+            if rdtype == "TXT" and not text.startswith('"'):
+                text = _quote_txt(text)
+            rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, rdtype, text, origin=dns.name.root, relativize=False
+            )
+            rrset.add(rdata, self.ttl)
+        return rrset
+
+    # -- transports ----------------------------------------------------------------------------
+
+    def _serve_udp(self) -> None:
+        sock = self._udp
+        assert sock is not None
+        while not self._stop.is_set():
+            try:
+                wire, peer = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                reply = self.answer(wire, "udp")
+            except Exception:  # a bug in a test zone must not kill the server thread
+                reply = None
+            if reply is not None:
+                try:
+                    sock.sendto(reply, peer)
+                except OSError:
+                    pass
+
+    def _serve_tcp(self) -> None:
+        sock = self._tcp
+        assert sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._tcp_conn, args=(conn,), daemon=True)
+            thread.start()
+
+    def _tcp_conn(self, conn: socket.socket) -> None:
+        conn.settimeout(2.0)
+        with conn:
+            while not self._stop.is_set():
+                try:
+                    head = _recv_exact(conn, 2)
+                    if head is None:
+                        return
+                    wire = _recv_exact(conn, int.from_bytes(head, "big"))
+                    if wire is None:
+                        return
+                except OSError:
+                    return
+                try:
+                    reply = self.answer(wire, "tcp")
+                except Exception:
+                    reply = None
+                if reply is None:
+                    continue
+                try:
+                    conn.sendall(len(reply).to_bytes(2, "big") + reply)
+                except OSError:
+                    return
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _quote_txt(text: str) -> str:
+    # One TXT record may hold many 255-byte strings; split long text so tests can publish DKIM keys.
+    escaped = [text[i : i + 255] for i in range(0, len(text), 255)] or [""]
+    return " ".join('"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"' for part in escaped)
+
+
+def dns_server_fixture() -> Iterator[DNSServer]:
+    """Generator for ``pytest.fixture``: ``dns_server = pytest.fixture(dns_server_fixture)``."""
+    with DNSServer() as server:
+        yield server
