@@ -1,0 +1,1 @@
+"""Accounts: password hashing, recipient resolution, authentication with bans."""

@@ -1,0 +1,43 @@
+"""Storage: the `Store` interface (api), and the backends that implement it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailwright.config import Config
+    from mailwright.store.api import Store
+
+
+def meta_parser() -> object:
+    """The parse-once function stored with every blob (mailwright.mime), if available."""
+    try:
+        from mailwright.mime import parse_message  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - during bootstrap only
+        return None
+
+    def parse(raw: bytes) -> bytes:
+        data: bytes = parse_message(raw).to_json()
+        return data
+
+    return parse
+
+
+def open_store(config: Config) -> Store:
+    """Build (not yet open) the configured backend."""
+    parser = meta_parser()
+    if config.storage.backend == "postgres":
+        from mailwright.store.postgres import PostgresStore  # type: ignore[attr-defined]
+
+        store: Store = PostgresStore(
+            config.storage.dsn, config.server.data_dir, meta_parser=parser
+        )
+        return store
+    from mailwright.store.sqlite import SQLiteStore
+
+    return SQLiteStore(
+        config.server.data_dir,
+        fsync=config.storage.fsync,
+        meta_parser=parser,  # type: ignore[arg-type]
+        max_message_size=config.limits.max_message_size,
+    )

@@ -1,0 +1,431 @@
+"""Typed configuration, loaded from TOML and validated in full before anything starts.
+
+Every problem is reported as a `ConfigError` naming the file and the dotted key, so the CLI can
+print one plain line and exit 2 instead of failing later with a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROTOCOLS: dict[str, int] = {
+    "smtp": 25,
+    "submission": 587,
+    "submissions": 465,
+    "imap": 143,
+    "imaps": 993,
+    "pop3": 110,
+    "pop3s": 995,
+    "http": 8080,
+}
+IMPLICIT_TLS = frozenset({"submissions", "imaps", "pop3s"})
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?i?b?)\s*$", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """A configuration problem; `str()` is the one line shown to the operator."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        self.message = message
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {message}")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from `30`, `"90s"`, `"5m"`, `"4h"`, `"5d"`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as \"5m\"")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("duration must not be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("expected a duration such as \"5m\"")
+    m = _DURATION.match(value)
+    if not m:
+        raise ValueError(f"invalid duration {value!r} (use s, m, h or d suffixes)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_size(value: object) -> int:
+    """Bytes from `1024`, `"50M"`, `"1GiB"`, `"512k"`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as \"50M\"")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("size must not be negative")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected a size such as \"50M\"")
+    m = _SIZE.match(value)
+    if not m:
+        raise ValueError(f"invalid size {value!r}")
+    mult = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2)[:1].lower()]
+    return int(m.group(1)) * mult
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    hostname: str
+    data_dir: Path
+    log_level: str = "info"
+    log_format: str = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    cert: Path | None
+    key: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    backend: str = "sqlite"
+    dsn: str = ""
+    fsync: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DNSConfig:
+    nameservers: tuple[tuple[str, int], ...] = ()
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundConfig:
+    port: int = 25
+    retry_schedule: tuple[float, ...] = (60, 300, 900, 1800, 3600, 7200, 14400)
+    max_age: float = 5 * 86400
+    delay_warning: float = 4 * 3600
+    max_per_domain: int = 4
+    max_connections: int = 50
+    require_tls: bool = False
+    verify_certificates: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    max_message_size: int = 50 * 1024 * 1024
+    max_recipients: int = 500
+    max_connections: int = 10000
+    max_connections_per_ip: int = 50
+    commands_per_second: float = 50.0
+    idle_timeout: float = 300.0
+    imap_idle_timeout: float = 1800.0
+    auth_failures_before_ban: int = 10
+    auth_ban_time: float = 900.0
+    default_quota: int = 0  # bytes, 0 = unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """Per special-use/mailbox-name retention in days; 0 keeps forever."""
+
+    rules: tuple[tuple[str, int], ...] = (("Trash", 30), ("Junk", 30))
+    interval: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    protocol: str
+    address: str
+    port: int
+    proxy_protocol: bool = False
+    proxy_trusted: tuple[str, ...] = ()
+
+    @property
+    def implicit_tls(self) -> bool:
+        return self.protocol in IMPLICIT_TLS
+
+    @property
+    def name(self) -> str:
+        return f"{self.protocol}@{self.address}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    source: Path
+    server: ServerConfig
+    tls: TLSConfig
+    storage: StorageConfig
+    dns: DNSConfig
+    outbound: OutboundConfig
+    limits: LimitsConfig
+    retention: RetentionConfig
+    listeners: tuple[ListenerConfig, ...]
+    mailauth: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+
+class _Reader:
+    """Walks one TOML table, remembering which keys were consumed so unknown ones are errors."""
+
+    def __init__(self, source: str, prefix: str, table: object) -> None:
+        self.source = source
+        self.prefix = prefix
+        if table is None:
+            table = {}
+        if not isinstance(table, dict):
+            raise ConfigError(source, prefix, "must be a table")
+        self.table: dict[str, Any] = table
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, message: str) -> ConfigError:
+        return ConfigError(self.source, self.key(name), message)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.used.add(name)
+        return self.table.get(name, default)
+
+    def str_(self, name: str, default: str) -> str:
+        v = self.get(name, default)
+        if not isinstance(v, str):
+            raise self.error(name, f"expected a string, got {type(v).__name__}")
+        return v
+
+    def bool_(self, name: str, default: bool) -> bool:
+        v = self.get(name, default)
+        if not isinstance(v, bool):
+            raise self.error(name, f"expected true or false, got {v!r}")
+        return v
+
+    def int_(self, name: str, default: int, lo: int = 0, hi: int | None = None) -> int:
+        v = self.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.error(name, f"expected an integer, got {v!r}")
+        if v < lo or (hi is not None and v > hi):
+            raise self.error(name, f"{v} is out of range" + (f" {lo}..{hi}" if hi else ""))
+        return v
+
+    def float_(self, name: str, default: float) -> float:
+        v = self.get(name, default)
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise self.error(name, f"expected a non-negative number, got {v!r}")
+        return float(v)
+
+    def duration(self, name: str, default: float | str) -> float:
+        v = self.get(name, default)
+        try:
+            return parse_duration(v)
+        except ValueError as e:
+            raise self.error(name, str(e)) from None
+
+    def size(self, name: str, default: int) -> int:
+        v = self.get(name, default)
+        try:
+            return parse_size(v)
+        except ValueError as e:
+            raise self.error(name, str(e)) from None
+
+    def path(self, name: str, default: str | None, base: Path) -> Path | None:
+        v = self.get(name, default)
+        if v is None or v == "":
+            return None
+        if not isinstance(v, str):
+            raise self.error(name, "expected a path string")
+        p = Path(v)
+        return p if p.is_absolute() else base / p
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise self.error(unknown[0], "unknown key")
+
+
+def _hostport(source: str, key: str, value: object, default_port: int) -> tuple[str, int]:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(source, key, f"expected \"host\" or \"host:port\", got {value!r}")
+    host, port = value, default_port
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            raise ConfigError(source, key, f"invalid address {value!r}")
+        host = value[1:end]
+        rest = value[end + 1 :]
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise ConfigError(source, key, f"invalid port in {value!r}")
+            port = int(rest[1:])
+    elif value.count(":") == 1:
+        host, _, p = value.partition(":")
+        if not p.isdigit():
+            raise ConfigError(source, key, f"invalid port in {value!r}")
+        port = int(p)
+    if not 0 < port < 65536:
+        raise ConfigError(source, key, f"port {port} out of range")
+    return host, port
+
+
+def _valid_hostname(name: str) -> bool:
+    if not name or len(name) > 253:
+        return False
+    labels = name.rstrip(".").split(".")
+    return all(re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", lab) for lab in labels)
+
+
+def parse_config(data: dict[str, Any], source: Path) -> Config:
+    src = str(source)
+    base = source.parent
+    top = _Reader(src, "", data)
+
+    r = _Reader(src, "server", top.get("server"))
+    hostname = r.str_("hostname", "localhost")
+    if not _valid_hostname(hostname):
+        raise r.error("hostname", f"{hostname!r} is not a valid host name")
+    data_dir = r.path("data_dir", "data", base)
+    assert data_dir is not None
+    log_level = r.str_("log_level", "info").lower()
+    if log_level not in ("debug", "info", "warning", "error"):
+        raise r.error("log_level", "must be one of debug, info, warning, error")
+    log_format = r.str_("log_format", "text")
+    if log_format not in ("text", "json"):
+        raise r.error("log_format", "must be \"text\" or \"json\"")
+    r.finish()
+    server = ServerConfig(hostname.lower().rstrip("."), data_dir, log_level, log_format)
+
+    r = _Reader(src, "tls", top.get("tls"))
+    tls = TLSConfig(r.path("cert", None, base), r.path("key", None, base))
+    if (tls.cert is None) != (tls.key is None):
+        raise r.error("cert" if tls.cert is None else "key", "cert and key must be set together")
+    r.finish()
+
+    r = _Reader(src, "storage", top.get("storage"))
+    backend = r.str_("backend", "sqlite")
+    if backend not in ("sqlite", "postgres"):
+        raise r.error("backend", f"unknown backend {backend!r} (sqlite or postgres)")
+    dsn = r.str_("dsn", "")
+    if backend == "postgres" and not dsn:
+        raise r.error("dsn", "required when backend = \"postgres\"")
+    storage = StorageConfig(backend, dsn, r.bool_("fsync", True))
+    r.finish()
+
+    r = _Reader(src, "dns", top.get("dns"))
+    ns = r.get("nameservers", [])
+    if not isinstance(ns, list):
+        raise r.error("nameservers", "expected a list of \"host\" or \"host:port\"")
+    nameservers = tuple(_hostport(src, f"dns.nameservers[{i}]", v, 53) for i, v in enumerate(ns))
+    dns = DNSConfig(nameservers, r.duration("timeout", 5.0))
+    r.finish()
+
+    r = _Reader(src, "outbound", top.get("outbound"))
+    sched_raw = r.get("retry_schedule", ["1m", "5m", "15m", "30m", "1h", "2h", "4h"])
+    if not isinstance(sched_raw, list) or not sched_raw:
+        raise r.error("retry_schedule", "expected a non-empty list of durations")
+    schedule: list[float] = []
+    for i, v in enumerate(sched_raw):
+        try:
+            schedule.append(parse_duration(v))
+        except ValueError as e:
+            raise ConfigError(src, f"outbound.retry_schedule[{i}]", str(e)) from None
+    outbound = OutboundConfig(
+        port=r.int_("port", 25, 1, 65535),
+        retry_schedule=tuple(schedule),
+        max_age=r.duration("max_age", "5d"),
+        delay_warning=r.duration("delay_warning", "4h"),
+        max_per_domain=r.int_("max_per_domain", 4, 1),
+        max_connections=r.int_("max_connections", 50, 1),
+        require_tls=r.bool_("require_tls", False),
+        verify_certificates=r.bool_("verify_certificates", False),
+    )
+    r.finish()
+
+    r = _Reader(src, "limits", top.get("limits"))
+    limits = LimitsConfig(
+        max_message_size=r.size("max_message_size", 50 * 1024 * 1024),
+        max_recipients=r.int_("max_recipients", 500, 1),
+        max_connections=r.int_("max_connections", 10000, 1),
+        max_connections_per_ip=r.int_("max_connections_per_ip", 50, 1),
+        commands_per_second=r.float_("commands_per_second", 50.0),
+        idle_timeout=r.duration("idle_timeout", "5m"),
+        imap_idle_timeout=r.duration("imap_idle_timeout", "30m"),
+        auth_failures_before_ban=r.int_("auth_failures_before_ban", 10, 1),
+        auth_ban_time=r.duration("auth_ban_time", "15m"),
+        default_quota=r.size("default_quota", 0),
+    )
+    r.finish()
+
+    r = _Reader(src, "retention", top.get("retention"))
+    rules_raw = r.get("mailboxes", {"Trash": 30, "Junk": 30})
+    if not isinstance(rules_raw, dict):
+        raise r.error("mailboxes", "expected a table of mailbox name = days")
+    rules: list[tuple[str, int]] = []
+    for name, days in rules_raw.items():
+        if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+            raise ConfigError(src, f"retention.mailboxes.{name}", "expected days (integer >= 0)")
+        rules.append((str(name), days))
+    retention = RetentionConfig(tuple(rules), r.duration("interval", "1h"))
+    r.finish()
+
+    lst = top.get("listener", [])
+    if not isinstance(lst, list):
+        raise ConfigError(src, "listener", "expected [[listener]] tables")
+    listeners: list[ListenerConfig] = []
+    seen: set[tuple[str, int]] = set()
+    for i, entry in enumerate(lst):
+        r = _Reader(src, f"listener[{i}]", entry)
+        proto = r.str_("protocol", "")
+        if proto not in PROTOCOLS:
+            raise r.error("protocol", f"unknown protocol {proto!r} (one of {', '.join(PROTOCOLS)})")
+        address = r.str_("address", "127.0.0.1")
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            if not _valid_hostname(address):
+                raise r.error("address", f"{address!r} is not an IP address or host name") from None
+        port = r.int_("port", PROTOCOLS[proto], 0, 65535)
+        if port and (address, port) in seen:
+            raise r.error("port", f"{address}:{port} is used by another listener")
+        seen.add((address, port))
+        trusted = r.get("proxy_trusted", [])
+        if not isinstance(trusted, list) or not all(isinstance(t, str) for t in trusted):
+            raise r.error("proxy_trusted", "expected a list of addresses or networks")
+        for t in trusted:
+            try:
+                ipaddress.ip_network(t, strict=False)
+            except ValueError:
+                raise r.error("proxy_trusted", f"{t!r} is not an address or network") from None
+        listeners.append(
+            ListenerConfig(proto, address, port, r.bool_("proxy_protocol", False), tuple(trusted))
+        )
+        r.finish()
+
+    ma = top.get("mailauth", {})
+    if not isinstance(ma, dict):
+        raise ConfigError(src, "mailauth", "must be a table")
+    top.finish()
+    return Config(
+        source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    p = Path(path).absolute()
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(str(p), "", "configuration file not found") from None
+    except OSError as e:
+        raise ConfigError(str(p), "", f"cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(str(p), "", "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(p), "", f"TOML syntax error: {e}") from None
+    return parse_config(data, p)

@@ -1,0 +1,344 @@
+"""The storage interface every other layer speaks to.
+
+Protocol servers, delivery and the queue see only this module: typed records, typed errors and
+the async `Store` protocol. Two backends implement it (`store.sqlite`, `store.postgres`); nothing
+here may mention SQL, files or connection handling.
+
+House rules for implementations:
+- A method either changes everything it describes or nothing (one transaction).
+- A mutating method returns only after the change is durable (fsync'ed and committed).
+- After a commit that changes a mailbox, `changes.publish(mailbox_id, modseq)` is called so that
+  IDLE sessions wake; sessions then ask `changes_since` for what happened.
+- UIDs are allocated per mailbox, strictly increasing, never reused; MODSEQ is strictly
+  increasing per mailbox (RFC 7162 3.1.1); UIDVALIDITY never changes for a mailbox's life.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from mailwright.store.changes import ChangeHub
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class QuotaExceeded(StoreError):
+    """The account's quota would be exceeded; SMTP 552 5.2.2 / IMAP NO [OVERQUOTA]."""
+
+
+class StorageFull(StoreError):
+    """The disk or database is out of space; SMTP 452 4.3.1 / IMAP NO [SERVERBUG]/[LIMIT]."""
+
+
+class InvalidOperation(StoreError):
+    """The request is not allowed in this state (e.g. deleting INBOX)."""
+
+
+# --- records ------------------------------------------------------------------------------------
+
+SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
+SPECIAL_USES = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
+DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
+    ("INBOX", None),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Trash", "\\Trash"),
+    ("Junk", "\\Junk"),
+    ("Archive", "\\Archive"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    name: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    address: str  # canonical login name and primary address
+    password_hash: str
+    quota_bytes: int  # 0 = unlimited
+    pop3_keep: bool  # POP3 deletions move to Trash instead of expunging
+    disabled: bool
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    source: str  # canonical address, or "@domain" for a catch-all
+    targets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    id: int
+    account_id: int
+    name: str  # full hierarchical name with "/" as separator, "INBOX" upper-case
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    special_use: str | None
+    subscribed: bool
+    retention_days: int  # 0 = keep forever
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxStatus:
+    mailbox_id: int
+    messages: int
+    unseen: int
+    deleted: int
+    size: int
+    uidnext: int
+    uidvalidity: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    mailbox_id: int
+    uid: int
+    modseq: int
+    flags: frozenset[str]
+    internaldate: datetime  # aware, UTC
+    size: int
+    blob_id: str
+
+    @property
+    def seen(self) -> bool:
+        return "\\Seen" in self.flags
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What changed in a mailbox after a given MODSEQ (RFC 7162 sync; IDLE updates)."""
+
+    highestmodseq: int
+    uidnext: int
+    updated: tuple[MessageRecord, ...]  # new or flag-changed messages, by UID
+    expunged: tuple[int, ...]  # UIDs expunged after that MODSEQ, ascending
+
+
+class FlagOp(enum.Enum):
+    ADD = "add"
+    REMOVE = "remove"
+    REPLACE = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFlagsResult:
+    updated: tuple[MessageRecord, ...]  # records whose flags changed (new MODSEQ)
+    unchanged: tuple[MessageRecord, ...]  # matched, flags already as requested
+    failed: tuple[int, ...]  # UIDs refused by UNCHANGEDSINCE (RFC 7162 3.1.3 MODIFIED)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """Message content written and fsync'ed to a staging file, not yet linked into the store.
+
+    `blob_id` is the SHA-256 hex of the content, so identical content is stored once. `meta` is
+    the parse-once JSON from `mailwright.mime`; the store keeps it with the blob, opaque.
+    """
+
+    blob_id: str
+    size: int
+    path: Path
+    meta: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    account_id: int
+    mailbox: str = "INBOX"  # falls back to INBOX when the named mailbox does not exist
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    bytes: int
+    messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecipient:
+    address: str
+    status: str  # "scheduled" | "delivered" | "tempfail" | "permfail"
+    notify: str | None = None  # DSN NOTIFY as given, e.g. "SUCCESS,FAILURE"
+    orcpt: str | None = None
+    last_reply: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    id: int
+    blob_id: str
+    sender: str  # "" for the null sender
+    domain: str  # destination domain
+    recipients: tuple[QueueRecipient, ...]
+    created: datetime
+    next_attempt: datetime
+    attempts: int
+    last_error: str
+    ret: str | None = None  # DSN RET: FULL or HDRS
+    envid: str | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    warned: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+# --- the interface ------------------------------------------------------------------------------
+
+
+class BlobWriter(Protocol):
+    """Streams a message into staging; `finish` makes it durable and parses it once."""
+
+    def write(self, data: bytes) -> None: ...
+
+    @property
+    def size(self) -> int: ...
+
+    async def finish(self) -> StagedBlob: ...
+
+    def abort(self) -> None: ...
+
+
+class Store(Protocol):
+    changes: ChangeHub
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # domains
+    async def add_domain(self, name: str) -> Domain: ...
+    async def delete_domain(self, name: str) -> None: ...
+    async def list_domains(self) -> list[Domain]: ...
+    async def has_domain(self, name: str) -> bool: ...
+
+    # accounts
+    async def add_account(
+        self, address: str, password_hash: str, quota_bytes: int = 0
+    ) -> Account: ...
+    async def get_account(self, account_id: int) -> Account | None: ...
+    async def find_account(self, address: str) -> Account | None: ...
+    async def list_accounts(self, domain: str | None = None) -> list[Account]: ...
+    async def set_password(self, account_id: int, password_hash: str) -> None: ...
+    async def update_account(
+        self,
+        account_id: int,
+        *,
+        quota_bytes: int | None = None,
+        pop3_keep: bool | None = None,
+        disabled: bool | None = None,
+    ) -> Account: ...
+    async def delete_account(self, account_id: int) -> None: ...
+    async def usage(self, account_id: int) -> Usage: ...
+
+    # aliases
+    async def add_alias(self, source: str, targets: Sequence[str]) -> Alias: ...
+    async def delete_alias(self, source: str) -> None: ...
+    async def get_alias(self, source: str) -> Alias | None: ...
+    async def list_aliases(self) -> list[Alias]: ...
+
+    # mailboxes
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]: ...
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None: ...
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None: ...
+    async def create_mailbox(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox: ...
+    async def delete_mailbox(self, mailbox_id: int) -> None: ...
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None: ...
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None: ...
+    async def list_subscriptions(self, account_id: int) -> list[str]: ...
+    async def set_retention(self, mailbox_id: int, days: int) -> None: ...
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
+
+    # messages
+    def blob_writer(self) -> BlobWriter: ...
+    async def append(
+        self,
+        mailbox_id: int,
+        blob: StagedBlob,
+        flags: Iterable[str] = (),
+        internaldate: datetime | None = None,
+    ) -> MessageRecord: ...
+    async def deliver(
+        self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
+    ) -> list[MessageRecord]: ...
+    async def list_messages(self, mailbox_id: int) -> list[MessageRecord]: ...
+    async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]: ...
+    async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet: ...
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchangedsince: int | None = None,
+    ) -> StoreFlagsResult: ...
+    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]: ...
+    async def copy(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]: ...
+    async def move(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]: ...
+    async def read_blob(self, blob_id: str) -> bytes: ...
+    async def get_meta(self, blob_id: str) -> bytes: ...
+    async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]: ...
+
+    # POP3 maildrop lock (RFC 1939 8: exclusive access), shared across nodes
+    async def lock_maildrop(self, account_id: int, owner: str, ttl: float) -> bool: ...
+    async def unlock_maildrop(self, account_id: int, owner: str) -> None: ...
+
+    # outbound queue
+    async def queue_add(
+        self,
+        blob: StagedBlob,
+        sender: str,
+        by_domain: dict[str, list[QueueRecipient]],
+        *,
+        ret: str | None = None,
+        envid: str | None = None,
+    ) -> list[int]: ...
+    async def queue_list(self) -> list[QueueEntry]: ...
+    async def queue_get(self, entry_id: int) -> QueueEntry | None: ...
+    async def queue_claim(self, owner: str, lease: float, limit: int) -> list[QueueEntry]: ...
+    async def queue_update(
+        self,
+        entry_id: int,
+        owner: str,
+        recipients: Sequence[QueueRecipient],
+        *,
+        next_attempt: datetime | None,
+        last_error: str,
+        warned: bool | None = None,
+    ) -> None: ...
+    async def queue_delete(self, entry_id: int) -> bool: ...
+    async def queue_flush(self) -> int: ...
+
+    # maintenance
+    async def check(self) -> list[str]: ...
+    async def collect_garbage(self) -> int: ...

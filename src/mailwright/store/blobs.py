@@ -1,0 +1,173 @@
+"""Content-addressed, immutable message blobs on the file system.
+
+A blob is written to `tmp/` while it streams in, fsync'ed, then renamed to
+`blobs/<aa>/<bb>/<sha256>` when the metadata that references it is committed. The rename's
+directory entry is fsync'ed before that commit (grouped: one fsync per directory per batch).
+A crash anywhere leaves either a staging file or an unreferenced blob, both of which
+`BlobFiles.orphans()` finds for the garbage collector; never a reference without its file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from mailwright.store.api import StagedBlob, StorageFull
+
+MetaParser = Callable[[bytes], bytes]
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BlobFiles:
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.tmp_dir = root / "tmp"
+        self.fsync = fsync
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, blob_id: str) -> Path:
+        if not _HEX64.match(blob_id):
+            raise ValueError("invalid blob id")
+        return self.blob_dir / blob_id[:2] / blob_id[2:4] / blob_id
+
+    def new_tmp(self) -> Path:
+        return self.tmp_dir / f"{time.time_ns()}.{secrets.token_hex(6)}.tmp"
+
+    def link(self, staged: StagedBlob, dirty_dirs: set[Path]) -> None:
+        """Move a staged file into place (or drop it when the content is already stored)."""
+        final = self.path_for(staged.blob_id)
+        if final.exists():
+            if staged.path != final:
+                staged.path.unlink(missing_ok=True)
+            return
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if not staged.path.exists():
+                raise FileNotFoundError(staged.path)
+            os.link(staged.path, final)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise StorageFull("no space left for message data") from e
+            raise
+        staged.path.unlink(missing_ok=True)
+        dirty_dirs.add(final.parent)
+        dirty_dirs.add(final.parent.parent)
+        dirty_dirs.add(self.tmp_dir)
+
+    def sync_dirs(self, dirs: set[Path]) -> None:
+        if self.fsync:
+            for d in dirs:
+                fsync_dir(d)
+
+    def read(self, blob_id: str) -> bytes:
+        return self.path_for(blob_id).read_bytes()
+
+    def remove(self, blob_id: str) -> None:
+        self.path_for(blob_id).unlink(missing_ok=True)
+
+    def all_ids(self) -> Iterator[tuple[str, Path]]:
+        for p in self.blob_dir.glob("*/*/*"):
+            if _HEX64.match(p.name):
+                yield p.name, p
+
+    def stale_tmp(self, min_age: float) -> Iterator[Path]:
+        cutoff = time.time() - min_age
+        for p in self.tmp_dir.iterdir():
+            try:
+                if p.stat().st_mtime <= cutoff:
+                    yield p
+            except FileNotFoundError:
+                continue
+
+
+class FileBlobWriter:
+    """Streams a message to a staging file, normalising bare LF to CRLF as it goes.
+
+    Stored messages are in canonical CRLF form, so sizes, offsets and BODY[] bytes agree for
+    every protocol (Dovecot shows the same: bare LF is served as CRLF).
+    """
+
+    def __init__(
+        self, files: BlobFiles, meta_parser: MetaParser | None, max_size: int | None = None
+    ) -> None:
+        self._files = files
+        self._meta_parser = meta_parser
+        self._path = files.new_tmp()
+        self._fh = open(self._path, "wb")  # noqa: SIM115 - closed in finish/abort
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._last_cr = False
+        self._failed: OSError | None = None
+        self._done = False
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def write(self, data: bytes) -> None:
+        if self._done or not data:
+            return
+        if b"\n" in data:
+            if data[0:1] == b"\n" and self._last_cr:
+                data = b"\n" + _BARE_LF.sub(b"\r\n", data[1:])
+            else:
+                data = _BARE_LF.sub(b"\r\n", data)
+        self._last_cr = data.endswith(b"\r")
+        self._hash.update(data)
+        self._size += len(data)
+        if self._failed is None:
+            try:
+                self._fh.write(data)
+            except OSError as e:
+                self._failed = e
+
+    def _finish_sync(self) -> StagedBlob:
+        try:
+            if self._failed is not None:
+                raise self._failed
+            self._fh.flush()
+            if self._files.fsync:
+                os.fsync(self._fh.fileno())
+            self._fh.close()
+        except OSError as e:
+            self.abort()
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("no space left for message data") from e
+            raise
+        meta = b""
+        if self._meta_parser is not None:
+            meta = self._meta_parser(self._path.read_bytes())
+        return StagedBlob(self._hash.hexdigest(), self._size, self._path, meta)
+
+    async def finish(self) -> StagedBlob:
+        self._done = True
+        return await asyncio.to_thread(self._finish_sync)
+
+    def finish_sync(self) -> StagedBlob:
+        self._done = True
+        return self._finish_sync()
+
+    def abort(self) -> None:
+        self._done = True
+        try:
+            self._fh.close()
+        finally:
+            self._path.unlink(missing_ok=True)

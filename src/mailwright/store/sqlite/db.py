@@ -1,0 +1,201 @@
+"""SQLite access: one writer thread with group commit, a small pool of reader threads.
+
+Group commit: write operations queue up while the previous batch is committing; the writer takes
+every queued operation, runs each inside its own SAVEPOINT (so one failure rolls back only that
+operation), fsyncs the blob directories they touched once, then commits the whole batch with one
+WAL fsync (synchronous=FULL). Only then are the callers' futures resolved, so nobody sees success
+before the data is durable. Under load, many deliveries share one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mailwright.store.api import StorageFull
+
+T = TypeVar("T")
+
+
+@dataclass
+class WriteContext:
+    """Handed to each write operation: the connection, plus after-commit work."""
+
+    conn: sqlite3.Connection
+    dirty_dirs: set[Path] = field(default_factory=set)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+def connect(path: Path, *, fsync: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if fsync else 'OFF'}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+def _is_full(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.OperationalError) and "full" in str(e).lower()
+
+
+class Database:
+    def __init__(self, path: Path, *, fsync: bool = True, readers: int = 4) -> None:
+        self.path = path
+        self.fsync = fsync
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="sqlite-read")
+        self._local = threading.local()
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.sync_dirs: Callable[[set[Path]], None] = lambda dirs: None
+        self.batches = 0
+        self.operations = 0
+
+    # -- lifecycle
+
+    def start(self, init: Callable[[sqlite3.Connection], object]) -> None:
+        conn = connect(self.path, fsync=self.fsync)
+        init(conn)
+        self._writer = threading.Thread(
+            target=self._run_writer, args=(conn,), name="sqlite-writer", daemon=True
+        )
+        self._writer.start()
+
+    def stop(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for c in self._reader_conns:
+                c.close()
+            self._reader_conns.clear()
+
+    # -- writes
+
+    async def write(self, op: Callable[[WriteContext], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((op, fut, loop))
+        return await fut
+
+    def write_sync(self, op: Callable[[WriteContext], T]) -> T:
+        """For CLI use outside an event loop."""
+        done = threading.Event()
+        box: list[Any] = []
+
+        def settle(ok: bool, value: Any) -> None:
+            box.append((ok, value))
+            done.set()
+
+        self._queue.put((op, settle, None))
+        done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _run_writer(self, conn: sqlite3.Connection) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < 512:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            self._run_batch(conn, batch)
+        conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        results: list[tuple[bool, Any]] = []
+        ctx = WriteContext(conn)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, _fut, _loop in batch:
+                conn.execute("SAVEPOINT op")
+                mark = len(ctx.after_commit)
+                try:
+                    value = op(ctx)
+                except BaseException as e:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    del ctx.after_commit[mark:]
+                    results.append((False, StorageFull(str(e)) if _is_full(e) else e))
+                else:
+                    conn.execute("RELEASE op")
+                    results.append((True, value))
+            self.sync_dirs(ctx.dirty_dirs)
+            conn.execute("COMMIT")
+        except BaseException as e:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            err = StorageFull(str(e)) if _is_full(e) else e
+            results = [(False, err)] * len(batch)
+            ctx.after_commit.clear()
+        self.batches += 1
+        self.operations += len(batch)
+        for fn in ctx.after_commit:
+            with contextlib.suppress(Exception):
+                fn()
+        for (ok, value), (_op, fut, loop) in zip(results, batch, strict=True):
+            if loop is None:
+                fut(ok, value)
+            else:
+                loop.call_soon_threadsafe(_settle, fut, ok, value)
+
+    # -- reads
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, fsync=self.fsync)
+            conn.execute("PRAGMA query_only=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._reader_conns.append(conn)
+        return conn
+
+    async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, lambda: self._read_sync(op))
+
+    def _read_sync(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            return op(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    def read_sync(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        return self._readers.submit(self._read_sync, op).result()
+
+
+def _settle(fut: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)

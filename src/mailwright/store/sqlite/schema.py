@@ -1,0 +1,118 @@
+"""Versioned schema for the embedded store; each migration runs in one transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE domains(name TEXT PRIMARY KEY, created REAL NOT NULL);
+    CREATE TABLE accounts(
+        id INTEGER PRIMARY KEY,
+        address TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        quota_bytes INTEGER NOT NULL DEFAULT 0,
+        pop3_keep INTEGER NOT NULL DEFAULT 0,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        used_bytes INTEGER NOT NULL DEFAULT 0,
+        used_messages INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE aliases(source TEXT PRIMARY KEY, targets TEXT NOT NULL);
+    CREATE TABLE mailboxes(
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        uidvalidity INTEGER NOT NULL,
+        uidnext INTEGER NOT NULL DEFAULT 1,
+        highestmodseq INTEGER NOT NULL DEFAULT 1,
+        special_use TEXT,
+        retention_days INTEGER NOT NULL DEFAULT 0,
+        UNIQUE(account_id, name)
+    );
+    CREATE TABLE subscriptions(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        PRIMARY KEY(account_id, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE blobs(
+        id TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        refs INTEGER NOT NULL,
+        meta BLOB NOT NULL,
+        created REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE messages(
+        mailbox_id INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        flags TEXT NOT NULL DEFAULT '',
+        internaldate REAL NOT NULL,
+        size INTEGER NOT NULL,
+        blob_id TEXT NOT NULL,
+        PRIMARY KEY(mailbox_id, uid)
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+    CREATE INDEX messages_blob ON messages(blob_id);
+    CREATE TABLE expunged(
+        mailbox_id INTEGER NOT NULL,
+        uid INTEGER NOT NULL,
+        modseq INTEGER NOT NULL,
+        PRIMARY KEY(mailbox_id, uid)
+    ) WITHOUT ROWID;
+    CREATE TABLE maildrop_locks(
+        account_id INTEGER PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE TABLE queue(
+        id INTEGER PRIMARY KEY,
+        blob_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        created REAL NOT NULL,
+        next_attempt REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        ret TEXT,
+        envid TEXT,
+        lease_owner TEXT,
+        lease_until REAL,
+        warned INTEGER NOT NULL DEFAULT 0,
+        extra TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX queue_due ON queue(next_attempt);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to date; returns the number of migrations applied."""
+    version = current_version(conn)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"store schema version {version} is newer than this Mailwright ({SCHEMA_VERSION})"
+        )
+    applied = 0
+    for i in range(version, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in MIGRATIONS[i].split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version={i + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied += 1
+    return applied

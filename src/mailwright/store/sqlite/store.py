@@ -1,0 +1,1177 @@
+"""The embedded store: SQLite (WAL) for metadata, content-addressed files for message blobs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mailwright.store.api import (
+    DEFAULT_MAILBOXES,
+    Account,
+    Alias,
+    AlreadyExists,
+    ChangeSet,
+    DeliveryTarget,
+    Domain,
+    FlagOp,
+    InvalidOperation,
+    Mailbox,
+    MailboxStatus,
+    MessageRecord,
+    NotFound,
+    QueueEntry,
+    QueueRecipient,
+    QuotaExceeded,
+    StagedBlob,
+    StoreFlagsResult,
+    Usage,
+)
+from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
+from mailwright.store.changes import ChangeHub
+from mailwright.store.sqlite.db import Database, WriteContext
+from mailwright.store.sqlite.schema import migrate
+
+_MB_COLS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, retention_days"
+_MSG_COLS = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
+
+
+def _ts(dt: datetime | None) -> float:
+    return time.time() if dt is None else dt.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def canonical_mailbox_name(name: str) -> str:
+    """INBOX is case-insensitive (RFC 9051 5.1), including as a hierarchy prefix."""
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if name[:6].upper() == "INBOX/":
+        return "INBOX" + name[5:]
+    return name
+
+
+class _FlagCache:
+    """Interns flag sets: a 100k-message mailbox has few distinct flag combinations."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, frozenset[str]] = {"": frozenset()}
+
+    def parse(self, text: str) -> frozenset[str]:
+        fs = self._cache.get(text)
+        if fs is None:
+            fs = frozenset(text.split())
+            if len(self._cache) < 10000:
+                self._cache[text] = fs
+        return fs
+
+
+def _flags_text(flags: Iterable[str]) -> str:
+    return " ".join(sorted(set(flags)))
+
+
+class SQLiteStore:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        fsync: bool = True,
+        meta_parser: MetaParser | None = None,
+        max_message_size: int | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.files = BlobFiles(data_dir, fsync=fsync)
+        self.db = Database(data_dir / "mailwright.db", fsync=fsync)
+        self.db.sync_dirs = self.files.sync_dirs
+        self.changes = ChangeHub()
+        self.meta_parser = meta_parser
+        self.max_message_size = max_message_size
+        self._flags = _FlagCache()
+        self._opened = False
+
+    # -- lifecycle
+
+    async def open(self) -> None:
+        self.open_sync()
+        try:
+            import asyncio
+
+            self.changes._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+
+    def open_sync(self) -> None:
+        if self._opened:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db.start(migrate)
+        self._opened = True
+
+    async def close(self) -> None:
+        self.close_sync()
+
+    def close_sync(self) -> None:
+        if self._opened:
+            self.db.stop()
+            self._opened = False
+
+    # -- row helpers
+
+    def _mailbox(self, row: Any, subscribed: bool) -> Mailbox:
+        return Mailbox(
+            int(row[0]),
+            int(row[1]),
+            str(row[2]),
+            int(row[3]),
+            int(row[4]),
+            int(row[5]),
+            row[6] if row[6] is None else str(row[6]),
+            subscribed,
+            int(row[7]),
+        )
+
+    def _message(self, row: tuple[int, int, int, str, float, int, str]) -> MessageRecord:
+        return MessageRecord(
+            row[0], row[1], row[2], self._flags.parse(row[3]), _dt(row[4]), row[5], row[6]
+        )
+
+    @staticmethod
+    def _account(row: Any) -> Account:
+        return Account(
+            int(row[0]),
+            str(row[1]),
+            str(row[2]),
+            int(row[3]),
+            bool(row[4]),
+            bool(row[5]),
+            _dt(float(row[6])),
+        )
+
+    # -- domains
+
+    async def add_domain(self, name: str) -> Domain:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> Domain:
+            try:
+                ctx.conn.execute("INSERT INTO domains(name, created) VALUES (?, ?)", (name, now))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"domain {name} already exists") from None
+            return Domain(name, _dt(now))
+
+        return await self.db.write(op)
+
+    async def delete_domain(self, name: str) -> None:
+        def op(ctx: WriteContext) -> None:
+            n = ctx.conn.execute(
+                "SELECT COUNT(*) FROM accounts WHERE address LIKE ?", (f"%@{name}",)
+            ).fetchone()[0]
+            if n:
+                raise InvalidOperation(f"domain {name} still has {n} account(s)")
+            if ctx.conn.execute("DELETE FROM domains WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFound(f"no such domain: {name}")
+            ctx.conn.execute(
+                "DELETE FROM aliases WHERE source = ? OR source LIKE ?", (f"@{name}", f"%@{name}")
+            )
+
+        await self.db.write(op)
+
+    async def list_domains(self) -> list[Domain]:
+        rows = await self.db.read(
+            lambda c: c.execute("SELECT name, created FROM domains ORDER BY name").fetchall()
+        )
+        return [Domain(r[0], _dt(r[1])) for r in rows]
+
+    async def has_domain(self, name: str) -> bool:
+        row = await self.db.read(
+            lambda c: c.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone()
+        )
+        return row is not None
+
+    # -- accounts
+
+    _ACC_COLS = "id, address, password_hash, quota_bytes, pop3_keep, disabled, created"
+
+    async def add_account(self, address: str, password_hash: str, quota_bytes: int = 0) -> Account:
+        now = time.time()
+        domain = address.rpartition("@")[2]
+
+        def op(ctx: WriteContext) -> Account:
+            c = ctx.conn
+            if c.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is None:
+                raise NotFound(f"unknown domain: {domain}")
+            try:
+                cur = c.execute(
+                    "INSERT INTO accounts(address, password_hash, quota_bytes, created)"
+                    " VALUES (?, ?, ?, ?)",
+                    (address, password_hash, quota_bytes, now),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"account {address} already exists") from None
+            account_id = int(cur.lastrowid or 0)
+            for name, special in DEFAULT_MAILBOXES:
+                self._create_mailbox(c, account_id, name, special)
+                c.execute(
+                    "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?, ?)",
+                    (account_id, name),
+                )
+            return Account(account_id, address, password_hash, quota_bytes, False, False, _dt(now))
+
+        return await self.db.write(op)
+
+    async def get_account(self, account_id: int) -> Account | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {self._ACC_COLS} FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        return None if row is None else self._account(row)
+
+    async def find_account(self, address: str) -> Account | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {self._ACC_COLS} FROM accounts WHERE address = ?", (address,)
+            ).fetchone()
+        )
+        return None if row is None else self._account(row)
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        def op(c: sqlite3.Connection) -> list[tuple[object, ...]]:
+            if domain is None:
+                return c.execute(f"SELECT {self._ACC_COLS} FROM accounts ORDER BY address").fetchall()
+            return c.execute(
+                f"SELECT {self._ACC_COLS} FROM accounts WHERE address LIKE ? ORDER BY address",
+                (f"%@{domain}",),
+            ).fetchall()
+
+        return [self._account(r) for r in await self.db.read(op)]
+
+    async def set_password(self, account_id: int, password_hash: str) -> None:
+        def op(ctx: WriteContext) -> None:
+            cur = ctx.conn.execute(
+                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFound("no such account")
+
+        await self.db.write(op)
+
+    async def update_account(
+        self,
+        account_id: int,
+        *,
+        quota_bytes: int | None = None,
+        pop3_keep: bool | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        def op(ctx: WriteContext) -> Account:
+            c = ctx.conn
+            for col, val in (
+                ("quota_bytes", quota_bytes),
+                ("pop3_keep", pop3_keep),
+                ("disabled", disabled),
+            ):
+                if val is not None:
+                    c.execute(f"UPDATE accounts SET {col} = ? WHERE id = ?", (int(val), account_id))
+            row = c.execute(
+                f"SELECT {self._ACC_COLS} FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such account")
+            return self._account(row)
+
+        return await self.db.write(op)
+
+    async def delete_account(self, account_id: int) -> None:
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            boxes = [r[0] for r in c.execute(
+                "SELECT id FROM mailboxes WHERE account_id = ?", (account_id,)
+            )]
+            for mb in boxes:
+                self._drop_mailbox_messages(ctx, mb)
+            if c.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount == 0:
+                raise NotFound("no such account")
+            c.execute("DELETE FROM maildrop_locks WHERE account_id = ?", (account_id,))
+
+        await self.db.write(op)
+
+    async def usage(self, account_id: int) -> Usage:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT used_bytes, used_messages FROM accounts WHERE id = ?", (account_id,)
+            ).fetchone()
+        )
+        if row is None:
+            raise NotFound("no such account")
+        return Usage(int(row[0]), int(row[1]))
+
+    # -- aliases
+
+    async def add_alias(self, source: str, targets: Sequence[str]) -> Alias:
+        domain = source.rpartition("@")[2]
+
+        def op(ctx: WriteContext) -> Alias:
+            c = ctx.conn
+            if c.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is None:
+                raise NotFound(f"unknown domain: {domain}")
+            if c.execute("SELECT 1 FROM accounts WHERE address = ?", (source,)).fetchone():
+                raise AlreadyExists(f"{source} is an account")
+            try:
+                c.execute(
+                    "INSERT INTO aliases(source, targets) VALUES (?, ?)",
+                    (source, json.dumps(list(targets))),
+                )
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"alias {source} already exists") from None
+            return Alias(source, tuple(targets))
+
+        return await self.db.write(op)
+
+    async def delete_alias(self, source: str) -> None:
+        def op(ctx: WriteContext) -> None:
+            if ctx.conn.execute("DELETE FROM aliases WHERE source = ?", (source,)).rowcount == 0:
+                raise NotFound(f"no such alias: {source}")
+
+        await self.db.write(op)
+
+    async def get_alias(self, source: str) -> Alias | None:
+        row = await self.db.read(
+            lambda c: c.execute("SELECT targets FROM aliases WHERE source = ?", (source,)).fetchone()
+        )
+        return None if row is None else Alias(source, tuple(json.loads(row[0])))
+
+    async def list_aliases(self) -> list[Alias]:
+        rows = await self.db.read(
+            lambda c: c.execute("SELECT source, targets FROM aliases ORDER BY source").fetchall()
+        )
+        return [Alias(r[0], tuple(json.loads(r[1]))) for r in rows]
+
+    # -- mailboxes
+
+    def _new_uidvalidity(self, c: sqlite3.Connection) -> int:
+        row = c.execute("SELECT value FROM settings WHERE key = 'last_uidvalidity'").fetchone()
+        last = int(row[0]) if row else 0
+        value = max(int(time.time()), last + 1) & 0xFFFFFFFF or 1
+        c.execute(
+            "INSERT INTO settings(key, value) VALUES ('last_uidvalidity', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (str(value),),
+        )
+        return value
+
+    def _create_mailbox(
+        self, c: sqlite3.Connection, account_id: int, name: str, special_use: str | None
+    ) -> int:
+        try:
+            cur = c.execute(
+                "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)"
+                " VALUES (?, ?, ?, ?)",
+                (account_id, name, self._new_uidvalidity(c), special_use),
+            )
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f"mailbox {name} already exists") from None
+        return int(cur.lastrowid or 0)
+
+    def _subscribed(self, c: sqlite3.Connection, account_id: int) -> set[str]:
+        return {
+            r[0]
+            for r in c.execute("SELECT name FROM subscriptions WHERE account_id = ?", (account_id,))
+        }
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        def op(c: sqlite3.Connection) -> list[Mailbox]:
+            subs = self._subscribed(c, account_id)
+            rows = c.execute(
+                f"SELECT {_MB_COLS} FROM mailboxes WHERE account_id = ? ORDER BY name",
+                (account_id,),
+            ).fetchall()
+            return [self._mailbox(r, r[2] in subs) for r in rows]
+
+        return await self.db.read(op)
+
+    def _get_mailbox(self, c: sqlite3.Connection, account_id: int, name: str) -> Mailbox | None:
+        name = canonical_mailbox_name(name)
+        row = c.execute(
+            f"SELECT {_MB_COLS} FROM mailboxes WHERE account_id = ? AND name = ?",
+            (account_id, name),
+        ).fetchone()
+        if row is None:
+            return None
+        sub = c.execute(
+            "SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name)
+        ).fetchone()
+        return self._mailbox(row, sub is not None)
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        return await self.db.read(lambda c: self._get_mailbox(c, account_id, name))
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        def op(c: sqlite3.Connection) -> Mailbox | None:
+            row = c.execute(f"SELECT {_MB_COLS} FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+            if row is None:
+                return None
+            sub = c.execute(
+                "SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?", (row[1], row[2])
+            ).fetchone()
+            return self._mailbox(row, sub is not None)
+
+        return await self.db.read(op)
+
+    async def create_mailbox(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox:
+        name = canonical_mailbox_name(name)
+
+        def op(ctx: WriteContext) -> Mailbox:
+            self._create_mailbox(ctx.conn, account_id, name, special_use)
+            mb = self._get_mailbox(ctx.conn, account_id, name)
+            assert mb is not None
+            return mb
+
+        return await self.db.write(op)
+
+    def _drop_mailbox_messages(self, ctx: WriteContext, mailbox_id: int) -> None:
+        c = ctx.conn
+        rows = c.execute(
+            "SELECT blob_id, COUNT(*) FROM messages WHERE mailbox_id = ? GROUP BY blob_id",
+            (mailbox_id,),
+        ).fetchall()
+        usage = c.execute(
+            "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE mailbox_id = ?",
+            (mailbox_id,),
+        ).fetchone()
+        c.execute(
+            "UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ?"
+            " WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?)",
+            (usage[0], usage[1], mailbox_id),
+        )
+        c.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+        c.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
+        for blob_id, n in rows:
+            self._unref_blob(ctx, blob_id, n)
+
+    async def delete_mailbox(self, mailbox_id: int) -> None:
+        def op(ctx: WriteContext) -> int:
+            row = ctx.conn.execute(
+                "SELECT name, highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            if row[0] == "INBOX":
+                raise InvalidOperation("INBOX cannot be deleted")
+            self._drop_mailbox_messages(ctx, mailbox_id)
+            ctx.conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
+            return int(row[1]) + 1
+
+        modseq = await self.db.write(op)
+        self.changes.publish(mailbox_id, modseq)
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
+        old = canonical_mailbox_name(old)
+        new = canonical_mailbox_name(new)
+        touched: list[tuple[int, int]] = []
+
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            src = self._get_mailbox(c, account_id, old)
+            if src is None:
+                raise NotFound(f"no such mailbox: {old}")
+            if self._get_mailbox(c, account_id, new) is not None:
+                raise AlreadyExists(f"mailbox {new} already exists")
+            if new == old or new.startswith(old + "/"):
+                raise InvalidOperation("cannot rename a mailbox into itself")
+            if old == "INBOX":
+                # RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
+                # leaves INBOX empty; INBOX's children are not renamed.
+                dst_id = self._create_mailbox(c, account_id, new, None)
+                uids = [r[0] for r in c.execute(
+                    "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (src.id,)
+                )]
+                self._copy(ctx, src.id, uids, dst_id, move=True, touched=touched)
+                return
+            children = c.execute(
+                "SELECT id, name FROM mailboxes WHERE account_id = ? AND (name = ? OR name LIKE ?)",
+                (account_id, old, old.replace("%", "\\%").replace("_", "\\_") + "/%"),
+            ).fetchall()
+            for mb_id, name in children:
+                if name != old and not name.startswith(old + "/"):
+                    continue
+                renamed = new + name[len(old):]
+                c.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (renamed, mb_id))
+                c.execute(
+                    "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
+                    (renamed, account_id, name),
+                )
+
+        await self.db.write(op)
+        for mb_id, modseq in touched:
+            self.changes.publish(mb_id, modseq)
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        name = canonical_mailbox_name(name)
+
+        def op(ctx: WriteContext) -> None:
+            if subscribed:
+                ctx.conn.execute(
+                    "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?, ?)",
+                    (account_id, name),
+                )
+            else:
+                ctx.conn.execute(
+                    "DELETE FROM subscriptions WHERE account_id = ? AND name = ?",
+                    (account_id, name),
+                )
+
+        await self.db.write(op)
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        return sorted(await self.db.read(lambda c: self._subscribed(c, account_id)))
+
+    async def set_retention(self, mailbox_id: int, days: int) -> None:
+        def op(ctx: WriteContext) -> None:
+            ctx.conn.execute(
+                "UPDATE mailboxes SET retention_days = ? WHERE id = ?", (days, mailbox_id)
+            )
+
+        await self.db.write(op)
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        def op(c: sqlite3.Connection) -> MailboxStatus:
+            mb = c.execute(
+                "SELECT uidnext, uidvalidity, highestmodseq FROM mailboxes WHERE id = ?",
+                (mailbox_id,),
+            ).fetchone()
+            if mb is None:
+                raise NotFound("no such mailbox")
+            row = c.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0),"
+                " SUM(CASE WHEN instr(' ' || flags || ' ', ' \\Seen ') = 0 THEN 1 ELSE 0 END),"
+                " SUM(CASE WHEN instr(' ' || flags || ' ', ' \\Deleted ') > 0 THEN 1 ELSE 0 END)"
+                " FROM messages WHERE mailbox_id = ?",
+                (mailbox_id,),
+            ).fetchone()
+            return MailboxStatus(
+                mailbox_id, row[0], row[2] or 0, row[3] or 0, row[1], mb[0], mb[1], mb[2]
+            )
+
+        return await self.db.read(op)
+
+    # -- blobs
+
+    def blob_writer(self) -> FileBlobWriter:
+        return FileBlobWriter(self.files, self.meta_parser, self.max_message_size)
+
+    def _ref_blob(self, ctx: WriteContext, blob: StagedBlob, n: int) -> None:
+        c = ctx.conn
+        cur = c.execute("UPDATE blobs SET refs = refs + ? WHERE id = ?", (n, blob.blob_id))
+        if cur.rowcount == 0:
+            self.files.link(blob, ctx.dirty_dirs)
+            c.execute(
+                "INSERT INTO blobs(id, size, refs, meta, created) VALUES (?, ?, ?, ?, ?)",
+                (blob.blob_id, blob.size, n, blob.meta, time.time()),
+            )
+        elif blob.path.exists() and blob.path != self.files.path_for(blob.blob_id):
+            path = blob.path
+            ctx.after_commit.append(lambda: path.unlink(missing_ok=True))
+
+    def _unref_blob(self, ctx: WriteContext, blob_id: str, n: int) -> None:
+        c = ctx.conn
+        c.execute("UPDATE blobs SET refs = refs - ? WHERE id = ?", (n, blob_id))
+        row = c.execute("SELECT refs FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        if row is not None and row[0] <= 0:
+            c.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
+            ctx.after_commit.append(lambda: self.files.remove(blob_id))
+
+    async def read_blob(self, blob_id: str) -> bytes:
+        import asyncio
+
+        try:
+            return await asyncio.to_thread(self.files.read, blob_id)
+        except (FileNotFoundError, ValueError):
+            raise NotFound(f"no such blob: {blob_id}") from None
+
+    async def get_meta(self, blob_id: str) -> bytes:
+        row = await self.db.read(
+            lambda c: c.execute("SELECT meta FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        )
+        if row is None:
+            raise NotFound(f"no such blob: {blob_id}")
+        return bytes(row[0])
+
+    # -- messages
+
+    def _bump_modseq(self, c: sqlite3.Connection, mailbox_id: int) -> int:
+        row = c.execute(
+            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?"
+            " RETURNING highestmodseq",
+            (mailbox_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound("no such mailbox")
+        return int(row[0])
+
+    def _charge(self, c: sqlite3.Connection, account_id: int, size: int, count: int) -> None:
+        row = c.execute(
+            "SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound("no such account")
+        quota, used = row
+        if size > 0 and quota and used + size > quota:
+            raise QuotaExceeded(f"quota of account {account_id} exceeded")
+        c.execute(
+            "UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ?"
+            " WHERE id = ?",
+            (size, count, account_id),
+        )
+
+    def _insert_message(
+        self,
+        ctx: WriteContext,
+        mailbox_id: int,
+        blob: StagedBlob,
+        flags: str,
+        internaldate: float,
+        modseq: int,
+    ) -> tuple[int, int, int, str, float, int, str]:
+        c = ctx.conn
+        uid = int(c.execute(
+            "UPDATE mailboxes SET uidnext = uidnext + 1 WHERE id = ? RETURNING uidnext - 1",
+            (mailbox_id,),
+        ).fetchone()[0])
+        c.execute(
+            f"INSERT INTO messages({_MSG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (mailbox_id, uid, modseq, flags, internaldate, blob.size, blob.blob_id),
+        )
+        return (mailbox_id, uid, modseq, flags, internaldate, blob.size, blob.blob_id)
+
+    async def append(
+        self,
+        mailbox_id: int,
+        blob: StagedBlob,
+        flags: Iterable[str] = (),
+        internaldate: datetime | None = None,
+    ) -> MessageRecord:
+        ftext = _flags_text(flags)
+        ts = _ts(internaldate)
+
+        def op(ctx: WriteContext) -> tuple[int, int, int, str, float, int, str]:
+            c = ctx.conn
+            row = c.execute("SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            self._charge(c, row[0], blob.size, 1)
+            modseq = self._bump_modseq(c, mailbox_id)
+            self._ref_blob(ctx, blob, 1)
+            return self._insert_message(ctx, mailbox_id, blob, ftext, ts, modseq)
+
+        rec = self._message(await self.db.write(op))
+        self.changes.publish(mailbox_id, rec.modseq)
+        return rec
+
+    async def deliver(
+        self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
+    ) -> list[MessageRecord]:
+        ts = time.time()
+
+        def op(ctx: WriteContext) -> list[tuple[int, int, int, str, float, int, str]]:
+            c = ctx.conn
+            out = []
+            for t in targets:
+                mb = self._get_mailbox(c, t.account_id, t.mailbox)
+                if mb is None:
+                    mb = self._get_mailbox(c, t.account_id, "INBOX")
+                if mb is None:
+                    raise NotFound(f"account {t.account_id} has no INBOX")
+                self._charge(c, t.account_id, blob.size, 1)
+                modseq = self._bump_modseq(c, mb.id)
+                out.append(self._insert_message(ctx, mb.id, blob, _flags_text(t.flags), ts, modseq))
+            if out:
+                self._ref_blob(ctx, blob, len(out))
+            return out
+
+        rows = await self.db.write(op)
+        recs = [self._message(r) for r in rows]
+        for r in recs:
+            self.changes.publish(r.mailbox_id, r.modseq)
+        return recs
+
+    async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
+        def op(c: sqlite3.Connection) -> list[MessageRecord]:
+            rows = c.execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)
+            ).fetchall()
+            return [self._message(r) for r in rows]
+
+        return await self.db.read(op)
+
+    def _get_messages(
+        self, c: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]
+    ) -> list[tuple[int, int, int, str, float, int, str]]:
+        out: list[tuple[int, int, int, str, float, int, str]] = []
+        uids = sorted(set(uids))
+        for i in range(0, len(uids), 500):
+            chunk = uids[i : i + 500]
+            out.extend(
+                c.execute(
+                    f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND uid IN"
+                    f" ({','.join('?' * len(chunk))}) ORDER BY uid",
+                    (mailbox_id, *chunk),
+                ).fetchall()
+            )
+        return out
+
+    async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]:
+        rows = await self.db.read(lambda c: self._get_messages(c, mailbox_id, uids))
+        return [self._message(r) for r in rows]
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
+        def op(c: sqlite3.Connection) -> ChangeSet:
+            mb = c.execute(
+                "SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+            if mb is None:
+                raise NotFound("no such mailbox")
+            rows = c.execute(
+                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ?"
+                " ORDER BY uid",
+                (mailbox_id, modseq),
+            ).fetchall()
+            gone = c.execute(
+                "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                (mailbox_id, modseq),
+            ).fetchall()
+            return ChangeSet(
+                int(mb[0]),
+                int(mb[1]),
+                tuple(self._message(r) for r in rows),
+                tuple(int(g[0]) for g in gone),
+            )
+
+        return await self.db.read(op)
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchangedsince: int | None = None,
+    ) -> StoreFlagsResult:
+        given = set(flags)
+
+        def wop(ctx: WriteContext) -> tuple[list[tuple], list[tuple], list[int], int]:  # type: ignore[type-arg]
+            c = ctx.conn
+            rows = self._get_messages(c, mailbox_id, uids)
+            changed: list[tuple[int, str]] = []
+            unchanged: list[tuple] = []  # type: ignore[type-arg]
+            failed: list[int] = []
+            for r in rows:
+                # RFC 7162 3.1.3: UNCHANGEDSINCE compares against the message's MODSEQ.
+                if unchangedsince is not None and r[2] > unchangedsince:
+                    failed.append(r[1])
+                    continue
+                cur = set(r[3].split())
+                if op is FlagOp.ADD:
+                    new = cur | given
+                elif op is FlagOp.REMOVE:
+                    new = cur - given
+                else:
+                    new = set(given)
+                if new == cur:
+                    unchanged.append(r)
+                else:
+                    changed.append((r[1], _flags_text(new)))
+            if not changed:
+                return [], unchanged, failed, 0
+            modseq = self._bump_modseq(c, mailbox_id)
+            c.executemany(
+                "UPDATE messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+                [(f, modseq, mailbox_id, uid) for uid, f in changed],
+            )
+            updated = self._get_messages(c, mailbox_id, [u for u, _ in changed])
+            return updated, unchanged, failed, modseq
+
+        updated, unchanged, failed, modseq = await self.db.write(wop)
+        if modseq:
+            self.changes.publish(mailbox_id, modseq)
+        return StoreFlagsResult(
+            tuple(self._message(r) for r in updated),
+            tuple(self._message(r) for r in unchanged),
+            tuple(failed),
+        )
+
+    def _expunge(self, ctx: WriteContext, mailbox_id: int, uids: Sequence[int]) -> tuple[list[int], int]:
+        c = ctx.conn
+        rows = self._get_messages(c, mailbox_id, uids)
+        if not rows:
+            return [], 0
+        modseq = self._bump_modseq(c, mailbox_id)
+        account_id = c.execute(
+            "SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)
+        ).fetchone()[0]
+        gone = [r[1] for r in rows]
+        for i in range(0, len(gone), 500):
+            chunk = gone[i : i + 500]
+            c.execute(
+                f"DELETE FROM messages WHERE mailbox_id = ? AND uid IN ({','.join('?' * len(chunk))})",
+                (mailbox_id, *chunk),
+            )
+        c.executemany(
+            "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES (?, ?, ?)",
+            [(mailbox_id, uid, modseq) for uid in gone],
+        )
+        self._charge(c, account_id, -sum(r[5] for r in rows), -len(rows))
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r[6]] = counts.get(r[6], 0) + 1
+        for blob_id, n in counts.items():
+            self._unref_blob(ctx, blob_id, n)
+        return gone, modseq
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        gone, modseq = await self.db.write(lambda ctx: self._expunge(ctx, mailbox_id, uids))
+        if modseq:
+            self.changes.publish(mailbox_id, modseq)
+        return gone
+
+    def _copy(
+        self,
+        ctx: WriteContext,
+        src: int,
+        uids: Sequence[int],
+        dst: int,
+        *,
+        move: bool,
+        touched: list[tuple[int, int]],
+    ) -> list[tuple[int, int]]:
+        c = ctx.conn
+        rows = self._get_messages(c, src, uids)
+        if not rows:
+            return []
+        dst_row = c.execute("SELECT account_id FROM mailboxes WHERE id = ?", (dst,)).fetchone()
+        src_row = c.execute("SELECT account_id FROM mailboxes WHERE id = ?", (src,)).fetchone()
+        if dst_row is None or src_row is None:
+            raise NotFound("no such mailbox")
+        size = sum(r[5] for r in rows)
+        if not (move and dst_row[0] == src_row[0]):
+            self._charge(c, dst_row[0], size, len(rows))
+        modseq = self._bump_modseq(c, dst)
+        mapping = []
+        for r in rows:
+            staged = StagedBlob(r[6], r[5], self.files.path_for(r[6]), b"")
+            new = self._insert_message(ctx, dst, staged, r[3], r[4], modseq)
+            c.execute("UPDATE blobs SET refs = refs + 1 WHERE id = ?", (r[6],))
+            mapping.append((r[1], new[1]))
+        touched.append((dst, modseq))
+        if move:
+            if dst_row[0] == src_row[0]:
+                # a move inside one account changes no usage; _expunge will subtract this again
+                c.execute(
+                    "UPDATE accounts SET used_bytes = used_bytes + ?,"
+                    " used_messages = used_messages + ? WHERE id = ?",
+                    (size, len(rows), src_row[0]),
+                )
+            _gone, smodseq = self._expunge(ctx, src, [m[0] for m in mapping])
+            touched.append((src, smodseq))
+        return mapping
+
+    async def copy(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        touched: list[tuple[int, int]] = []
+        mapping = await self.db.write(
+            lambda ctx: self._copy(
+                ctx, src_mailbox_id, uids, dst_mailbox_id, move=False, touched=touched
+            )
+        )
+        for mb, ms in touched:
+            self.changes.publish(mb, ms)
+        return mapping
+
+    async def move(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        touched: list[tuple[int, int]] = []
+        mapping = await self.db.write(
+            lambda ctx: self._copy(
+                ctx, src_mailbox_id, uids, dst_mailbox_id, move=True, touched=touched
+            )
+        )
+        for mb, ms in touched:
+            self.changes.publish(mb, ms)
+        return mapping
+
+    async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]:
+        uids = await self.db.read(
+            lambda c: [r[0] for r in c.execute(
+                "SELECT uid FROM messages WHERE mailbox_id = ? AND internaldate < ?",
+                (mailbox_id, cutoff.timestamp()),
+            )]
+        )
+        return await self.expunge(mailbox_id, uids) if uids else []
+
+    # -- POP3 maildrop lock
+
+    async def lock_maildrop(self, account_id: int, owner: str, ttl: float) -> bool:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> bool:
+            c = ctx.conn
+            row = c.execute(
+                "SELECT owner, expires FROM maildrop_locks WHERE account_id = ?", (account_id,)
+            ).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            c.execute(
+                "INSERT OR REPLACE INTO maildrop_locks(account_id, owner, expires) VALUES (?, ?, ?)",
+                (account_id, owner, now + ttl),
+            )
+            return True
+
+        return await self.db.write(op)
+
+    async def unlock_maildrop(self, account_id: int, owner: str) -> None:
+        def op(ctx: WriteContext) -> None:
+            ctx.conn.execute(
+                "DELETE FROM maildrop_locks WHERE account_id = ? AND owner = ?", (account_id, owner)
+            )
+
+        await self.db.write(op)
+
+    # -- outbound queue
+
+    _Q_COLS = (
+        "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
+        " ret, envid, lease_owner, lease_until, warned, extra"
+    )
+
+    @staticmethod
+    def _queue_entry(r: Any) -> QueueEntry:
+        rcpts = tuple(QueueRecipient(**d) for d in json.loads(str(r[4])))
+        return QueueEntry(
+            id=int(r[0]),
+            blob_id=str(r[1]),
+            sender=str(r[2]),
+            domain=str(r[3]),
+            recipients=rcpts,
+            created=_dt(float(r[5])),
+            next_attempt=_dt(float(r[6])),
+            attempts=int(r[7]),
+            last_error=str(r[8]),
+            ret=None if r[9] is None else str(r[9]),
+            envid=None if r[10] is None else str(r[10]),
+            lease_owner=None if r[11] is None else str(r[11]),
+            lease_until=None if r[12] is None else _dt(float(r[12])),
+            warned=bool(r[13]),
+            extra=json.loads(str(r[14])),
+        )
+
+    @staticmethod
+    def _rcpts_json(rcpts: Sequence[QueueRecipient]) -> str:
+        return json.dumps(
+            [
+                {
+                    "address": r.address,
+                    "status": r.status,
+                    "notify": r.notify,
+                    "orcpt": r.orcpt,
+                    "last_reply": r.last_reply,
+                }
+                for r in rcpts
+            ]
+        )
+
+    async def queue_add(
+        self,
+        blob: StagedBlob,
+        sender: str,
+        by_domain: dict[str, list[QueueRecipient]],
+        *,
+        ret: str | None = None,
+        envid: str | None = None,
+    ) -> list[int]:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> list[int]:
+            ids = []
+            for domain, rcpts in by_domain.items():
+                cur = ctx.conn.execute(
+                    "INSERT INTO queue(blob_id, sender, domain, recipients, created, next_attempt,"
+                    " ret, envid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (blob.blob_id, sender, domain, self._rcpts_json(rcpts), now, now, ret, envid),
+                )
+                ids.append(int(cur.lastrowid or 0))
+            if ids:
+                self._ref_blob(ctx, blob, len(ids))
+            return ids
+
+        return await self.db.write(op)
+
+    async def queue_list(self) -> list[QueueEntry]:
+        rows = await self.db.read(
+            lambda c: c.execute(f"SELECT {self._Q_COLS} FROM queue ORDER BY id").fetchall()
+        )
+        return [self._queue_entry(r) for r in rows]
+
+    async def queue_get(self, entry_id: int) -> QueueEntry | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {self._Q_COLS} FROM queue WHERE id = ?", (entry_id,)
+            ).fetchone()
+        )
+        return None if row is None else self._queue_entry(row)
+
+    async def queue_claim(self, owner: str, lease: float, limit: int) -> list[QueueEntry]:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> list[tuple[object, ...]]:
+            rows = ctx.conn.execute(
+                f"SELECT {self._Q_COLS} FROM queue WHERE next_attempt <= ?"
+                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            ctx.conn.executemany(
+                "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ?",
+                [(owner, now + lease, r[0]) for r in rows],
+            )
+            return rows
+
+        rows = await self.db.write(op)
+        return [
+            self._queue_entry((*r[:11], owner, now + lease, *r[13:])) for r in rows
+        ]
+
+    async def queue_update(
+        self,
+        entry_id: int,
+        owner: str,
+        recipients: Sequence[QueueRecipient],
+        *,
+        next_attempt: datetime | None,
+        last_error: str,
+        warned: bool | None = None,
+    ) -> None:
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            row = c.execute(
+                "SELECT blob_id, lease_owner FROM queue WHERE id = ?", (entry_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no such queue entry: {entry_id}")
+            if row[1] not in (None, owner):
+                raise InvalidOperation(f"queue entry {entry_id} is leased by {row[1]}")
+            if next_attempt is None:
+                c.execute("DELETE FROM queue WHERE id = ?", (entry_id,))
+                self._unref_blob(ctx, row[0], 1)
+                return
+            c.execute(
+                "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1,"
+                " last_error = ?, lease_owner = NULL, lease_until = NULL,"
+                " warned = COALESCE(?, warned) WHERE id = ?",
+                (
+                    self._rcpts_json(recipients),
+                    next_attempt.timestamp(),
+                    last_error,
+                    None if warned is None else int(warned),
+                    entry_id,
+                ),
+            )
+
+        await self.db.write(op)
+
+    async def queue_delete(self, entry_id: int) -> bool:
+        def op(ctx: WriteContext) -> bool:
+            row = ctx.conn.execute("SELECT blob_id FROM queue WHERE id = ?", (entry_id,)).fetchone()
+            if row is None:
+                return False
+            ctx.conn.execute("DELETE FROM queue WHERE id = ?", (entry_id,))
+            self._unref_blob(ctx, row[0], 1)
+            return True
+
+        return await self.db.write(op)
+
+    async def queue_flush(self) -> int:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> int:
+            return ctx.conn.execute(
+                "UPDATE queue SET next_attempt = ? WHERE next_attempt > ?", (now, now)
+            ).rowcount
+
+        return await self.db.write(op)
+
+    # -- maintenance
+
+    async def check(self) -> list[str]:
+        """Consistency problems, each one line; empty when the store is sound."""
+
+        def op(c: sqlite3.Connection) -> list[str]:
+            problems = []
+            (ic,) = c.execute("PRAGMA quick_check").fetchone()
+            if ic != "ok":
+                problems.append(f"sqlite integrity: {ic}")
+            for blob_id, refs, actual in c.execute(
+                "SELECT b.id, b.refs,"
+                " (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id)"
+                " + (SELECT COUNT(*) FROM queue q WHERE q.blob_id = b.id) FROM blobs b"
+            ):
+                if refs != actual:
+                    problems.append(f"blob {blob_id}: refcount {refs} but {actual} references")
+                if not self.files.path_for(blob_id).exists():
+                    problems.append(f"blob {blob_id}: file missing")
+            for (blob_id,) in c.execute(
+                "SELECT DISTINCT blob_id FROM messages WHERE blob_id NOT IN (SELECT id FROM blobs)"
+            ):
+                problems.append(f"message references unknown blob {blob_id}")
+            for mb, uid, nxt in c.execute(
+                "SELECT m.mailbox_id, MAX(m.uid), b.uidnext FROM messages m"
+                " JOIN mailboxes b ON b.id = m.mailbox_id GROUP BY m.mailbox_id"
+                " HAVING MAX(m.uid) >= b.uidnext"
+            ):
+                problems.append(f"mailbox {mb}: uid {uid} not below uidnext {nxt}")
+            for acc, used, actual in c.execute(
+                "SELECT a.id, a.used_bytes, (SELECT COALESCE(SUM(m.size), 0) FROM messages m"
+                " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = a.id)"
+                " FROM accounts a"
+            ):
+                if used != actual:
+                    problems.append(f"account {acc}: usage {used} but messages total {actual}")
+            return problems
+
+        return await self.db.read(op)
+
+    async def collect_garbage(self, min_age: float = 3600.0) -> int:
+        """Remove blob files no row references and stale staging files; returns the count.
+
+        Runs as a write operation so no delivery can link a blob between our look and our
+        unlink.
+        """
+
+        def op(ctx: WriteContext) -> int:
+            known = {r[0] for r in ctx.conn.execute("SELECT id FROM blobs")}
+            removed = 0
+            cutoff = time.time() - min_age
+            for blob_id, path in self.files.all_ids():
+                if blob_id in known:
+                    continue
+                try:
+                    if path.stat().st_mtime > cutoff:
+                        continue
+                except FileNotFoundError:
+                    continue
+                path.unlink(missing_ok=True)
+                removed += 1
+            for p in self.files.stale_tmp(min_age):
+                p.unlink(missing_ok=True)
+                removed += 1
+            return removed
+
+        return await self.db.write(op)
