@@ -174,11 +174,11 @@ class ImapParser:
             line = bytes(self._buf[:idx])
             del self._buf[: idx + 1]
             self._scan = 0
+            if self._discarding:
+                self._finish_discard((self._discard_tail + line).removesuffix(b"\r"))
+                continue
             if line.endswith(b"\r"):
                 line = line[:-1]
-            if self._discarding:
-                self._finish_discard(self._discard_tail + line)
-                continue
             if self._mode == "idle":
                 self._mode = "command"
                 if line.upper() == b"DONE":
@@ -207,17 +207,13 @@ class ImapParser:
             return None  # an empty line is not a command; be lenient like Dovecot
         if not self._cmd:
             m = _HEAD.match(line)
-            self._head = (
-                (m.group(1).decode("ascii", "replace"), m.group(2).decode("ascii").upper())
-                if m
-                else (parse_tag(line), None)
-            )
+            self._head = (parse_tag(line), m.group(2).decode("ascii").upper() if m else None)
         self._text_len += len(line)
         if self._text_len > self.max_line:
             tag = self._head[0]
             self._reset_command()
             self._finish_discard(line)
-            raise ProtocolError("command too long", tag=tag, code="TOOBIG")
+            raise ProtocolError("command line too long", tag=tag, code="TOOBIG")
         m = _LITERAL_AT_END.search(line)
         if m is not None:
             size = int(m.group(1))
