@@ -1,0 +1,1 @@
+"""Local delivery: from a staged message and envelope recipients to mailboxes."""

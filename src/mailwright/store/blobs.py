@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -24,6 +25,7 @@ from mailwright.store.api import StagedBlob, StorageFull
 MetaParser = Callable[[bytes], bytes]
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+log = logging.getLogger("mailwright.store")
 
 
 def fsync_dir(path: Path) -> None:
@@ -154,7 +156,11 @@ class FileBlobWriter:
             raise
         meta = b""
         if self._meta_parser is not None:
-            meta = self._meta_parser(self._path.read_bytes())
+            try:
+                meta = self._meta_parser(self._path.read_bytes())
+            except Exception:  # noqa: BLE001 - never refuse mail because it does not parse
+                log.warning("message %s did not parse; stored raw", self._hash.hexdigest()[:12])
+                meta = b""
         return StagedBlob(self._hash.hexdigest(), self._size, self._path, meta)
 
     async def finish(self) -> StagedBlob:

@@ -1,0 +1,196 @@
+"""The composition root: builds the services from the config and runs the listeners.
+
+This is the only module that knows every layer; everything else receives what it needs through
+`AppContext`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mailwright.accounts.authenticator import Authenticator
+from mailwright.accounts.directory import Directory
+from mailwright.config import Config, ListenerConfig
+from mailwright.delivery.local import LocalDelivery
+from mailwright.log import event
+from mailwright.net.registry import FACTORIES
+from mailwright.net.server import BindError, Handler, ListenerSet
+from mailwright.store import open_store
+from mailwright.store.api import Store
+
+log = logging.getLogger("mailwright.app")
+
+
+@dataclass
+class AppContext:
+    config: Config
+    store: Store
+    directory: Directory
+    authenticator: Authenticator
+    delivery: LocalDelivery
+    ssl_context: ssl.SSLContext | None
+    outbound: Any = None  # mailwright.queue service once configured
+    resolver: Any = None  # mailwright.dns resolver, shared by outbound and mail authentication
+    node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    background: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    @property
+    def hostname(self) -> str:
+        return self.config.server.hostname
+
+
+def load_ssl(config: Config) -> ssl.SSLContext | None:
+    if config.tls.cert is None or config.tls.key is None:
+        return None
+    from mailwright.tls import server_context
+
+    return server_context(config.tls.cert, config.tls.key)
+
+
+async def build_context(config: Config) -> AppContext:
+    store = open_store(config)
+    await store.open()
+    directory = Directory(store)
+    auth = Authenticator(
+        store,
+        failures_before_ban=config.limits.auth_failures_before_ban,
+        ban_time=config.limits.auth_ban_time,
+    )
+    ctx = AppContext(
+        config=config,
+        store=store,
+        directory=directory,
+        authenticator=auth,
+        delivery=LocalDelivery(store, directory),
+        ssl_context=load_ssl(config),
+    )
+    ctx.resolver = _optional("mailwright.dns.resolver:from_config", config)
+    ctx.outbound = _optional("mailwright.queue.service:create_outbound", ctx)
+    return ctx
+
+
+def _optional(path: str, *args: Any) -> Any:
+    """Call an optional component's factory; None when that component is not built yet."""
+    mod_name, _, attr = path.partition(":")
+    try:
+        mod = importlib.import_module(mod_name)
+    except ImportError:
+        return None
+    fn = getattr(mod, attr, None)
+    return None if fn is None else fn(*args)
+
+
+class ProtocolUnavailable(Exception):
+    """The listener's protocol is not part of this build."""
+
+
+def handler_for(ctx: AppContext, lc: ListenerConfig) -> Handler:
+    target = FACTORIES[lc.protocol]
+    mod_name, _, attr = target.partition(":")
+    try:
+        mod = importlib.import_module(mod_name)
+        factory = getattr(mod, attr)
+    except (ImportError, AttributeError):
+        raise ProtocolUnavailable(f"{lc.name}: the {lc.protocol} protocol is not available yet") from None
+    handler: Handler = factory(ctx, lc)
+    return handler
+
+
+async def retention_loop(ctx: AppContext) -> None:
+    """Expunge old messages per the retention rules (default Trash and Junk after 30 days)."""
+    rules = dict(ctx.config.retention.rules)
+    while True:
+        try:
+            for acc in await ctx.store.list_accounts():
+                for mb in await ctx.store.list_mailboxes(acc.id):
+                    days = mb.retention_days or rules.get(mb.name, 0)
+                    if days:
+                        cutoff = datetime.now(UTC) - timedelta(days=days)
+                        gone = await ctx.store.expunge_older_than(mb.id, cutoff)
+                        if gone:
+                            event(log, "retention", account=acc.address, mailbox=mb.name, expunged=len(gone))
+        except Exception:  # noqa: BLE001 - retry next round
+            log.exception("retention pass failed")
+        await asyncio.sleep(ctx.config.retention.interval)
+
+
+async def gc_loop(ctx: AppContext) -> None:
+    while True:
+        await asyncio.sleep(3600)
+        try:
+            n = await ctx.store.collect_garbage()
+            if n:
+                event(log, "garbage collected", files=n)
+        except Exception:  # noqa: BLE001
+            log.exception("garbage collection failed")
+
+
+async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT; returns the exit status."""
+    ctx = await build_context(config)
+    listeners = ListenerSet(
+        ctx.ssl_context,
+        max_connections=config.limits.max_connections,
+        max_per_ip=config.limits.max_connections_per_ip,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        # Unreferenced blobs from a crash are removed before anything can reference them again.
+        removed = await ctx.store.collect_garbage(0)  # type: ignore[call-arg]
+        if removed:
+            event(log, "garbage collected at start", files=removed)
+        for lc in config.listeners:
+            try:
+                handler = handler_for(ctx, lc)
+            except ProtocolUnavailable as e:
+                print(f"mailwright: warning: {e}; listener skipped", file=sys.stderr)
+                continue
+            await listeners.add(lc, handler)
+    except BindError as e:
+        print(f"mailwright: {e}", file=sys.stderr)
+        await listeners.shutdown(0)
+        await ctx.store.close()
+        return 1
+    ctx.background.append(asyncio.create_task(retention_loop(ctx)))
+    ctx.background.append(asyncio.create_task(gc_loop(ctx)))
+    if ctx.outbound is not None and hasattr(ctx.outbound, "start"):
+        await ctx.outbound.start()
+    ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())
+    print(f"mailwright: ready ({ports})", file=sys.stderr, flush=True)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    event(log, "shutting down", connections=listeners.active)
+    await listeners.shutdown()
+    if ctx.outbound is not None and hasattr(ctx.outbound, "stop"):
+        await ctx.outbound.stop()
+    for t in ctx.background:
+        t.cancel()
+    await asyncio.gather(*ctx.background, return_exceptions=True)
+    await ctx.store.close()
+    return 0
+
+
+def run(config: Config) -> int:
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    return int(runner(run_server(config)))

@@ -1,0 +1,428 @@
+"""`mailwright`: the operator's command line (see shared/design/operator-contract.md)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mailwright import __version__
+from mailwright.accounts.passwords import hash_password
+from mailwright.address import AddressError, normalize_domain, parse_address
+from mailwright.cli.common import CLIError, load, with_store
+from mailwright.config import PROTOCOLS, ConfigError
+from mailwright.store.api import Store, StoreError
+
+Command = Callable[[argparse.Namespace], int]
+
+# Subcommands that live in modules of their own: each module has add_parser(subparsers).
+PLUGGABLE = {
+    "queue": ("mailwright.cli.queue_cmd", "the outbound queue"),
+    "dkim": ("mailwright.cli.dkim_cmd", "DKIM signing keys"),
+    "dns-records": ("mailwright.cli.dnsrecords_cmd", "print the DNS records to publish"),
+}
+
+
+# --- init ---------------------------------------------------------------------------------------
+
+
+def render_config(hostname: str, domain: str, bind: str, port_base: int) -> str:
+    lines = [
+        "# Mailwright configuration, written by `mailwright init`.",
+        "# Relative paths are relative to this file's folder.",
+        "",
+        "[server]",
+        f'hostname = "{hostname}"',
+        'data_dir = "data"',
+        "",
+        "[tls]",
+        'cert = "tls/cert.pem"',
+        'key = "tls/key.pem"',
+        "",
+        "[storage]",
+        'backend = "sqlite"',
+        'dsn = ""',
+        "",
+        "[dns]",
+        "nameservers = []",
+        "",
+        "[outbound]",
+        "port = 25",
+        'retry_schedule = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]',
+        'max_age = "5d"',
+        "",
+        f"# first local domain: {domain} (kept in the store; see `mailwright domain list`)",
+    ]
+    for proto, port in PROTOCOLS.items():
+        if proto == "http":
+            continue  # no HTTP service yet
+        lines += ["", "[[listener]]", f'protocol = "{proto}"', f'address = "{bind}"',
+                  f"port = {port + port_base}"]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from mailwright.config import load_config
+    from mailwright.tls import make_self_signed
+
+    try:
+        domain = normalize_domain(args.domain)
+    except AddressError as e:
+        raise CLIError(f"--domain: {e}", 2) from None
+    hostname = (args.hostname or f"mail.{domain}").lower()
+    if not 0 <= args.port_base <= 65535 - 995:
+        raise CLIError("--port-base: out of range", 2)
+    target = Path(args.dir)
+    cfg = target / "mailwright.toml"
+    if cfg.exists() and not args.force:
+        raise CLIError(f"{cfg} already exists (use --force to overwrite)", 1)
+    target.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(render_config(hostname, domain, args.bind, args.port_base))
+    make_self_signed(hostname, target / "tls" / "cert.pem", target / "tls" / "key.pem")
+    (target / "data").mkdir(exist_ok=True)
+    config = load_config(cfg)
+
+    async def add(store: Store) -> None:
+        if not await store.has_domain(domain):
+            await store.add_domain(domain)
+
+    with_store(config, add)
+    print(f"wrote {cfg}; local domain {domain}; hostname {hostname}")
+    return 0
+
+
+# --- serve / check ------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mailwright.app import run
+    from mailwright.log import setup_logging
+
+    config = load(args)
+    setup_logging(config.server.log_level, config.server.log_format)
+    return run(config)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load(args)
+    problems: list[str] = []
+    for path in (config.tls.cert, config.tls.key):
+        if path is not None and not path.exists():
+            problems.append(f"{config.source}: tls: {path} does not exist")
+    if config.tls.cert and config.tls.key and not problems:
+        try:
+            from mailwright.tls import server_context
+
+            server_context(config.tls.cert, config.tls.key)
+        except Exception as e:  # noqa: BLE001 - any TLS load failure is a config problem
+            problems.append(f"{config.source}: tls: cannot load certificate/key: {e}")
+
+    async def check(store: Store) -> list[str]:
+        return await store.check()
+
+    problems += with_store(config, check)
+    for p in problems:
+        print(p)
+    if not problems:
+        print(f"{config.source}: configuration and store OK")
+    return 1 if problems else 0
+
+
+# --- domains, users, aliases ---------------------------------------------------------------------
+
+
+def _domain(text: str) -> str:
+    try:
+        return normalize_domain(text)
+    except AddressError as e:
+        raise CLIError(str(e), 2) from None
+
+
+def _address(text: str) -> str:
+    try:
+        return str(parse_address(text))
+    except AddressError as e:
+        raise CLIError(str(e), 2) from None
+
+
+def cmd_domain(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.action == "list":
+        for d in with_store(config, lambda s: s.list_domains()):
+            print(d.name)
+        return 0
+    name = _domain(args.domain)
+    if args.action == "add":
+        with_store(config, lambda s: s.add_domain(name))
+        print(f"added domain {name}")
+    else:
+        with_store(config, lambda s: s.delete_domain(name))
+        print(f"deleted domain {name}")
+    return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        password = line.rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise CLIError("passwords do not match", 1)
+    if not password:
+        raise CLIError("empty password", 2)
+    return password
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.action == "list":
+        for acc in with_store(config, lambda s: s.list_accounts()):
+            flags = " disabled" if acc.disabled else ""
+            limit = f" quota={acc.quota_bytes}" if acc.quota_bytes else ""
+            print(f"{acc.address}{limit}{flags}")
+        return 0
+    address = _address(args.address)
+
+    async def account_id(store: Store) -> int:
+        acc = await store.find_account(address)
+        if acc is None:
+            raise CLIError(f"no such user: {address}", 1)
+        return acc.id
+
+    if args.action == "add":
+        password = read_password(args.password_stdin)
+        quota: int = args.quota if args.quota is not None else config.limits.default_quota
+        with_store(config, lambda s: s.add_account(address, hash_password(password), quota))
+        print(f"added user {address}")
+    elif args.action == "passwd":
+        new_password = read_password(args.password_stdin)
+
+        async def passwd(store: Store) -> None:
+            await store.set_password(await account_id(store), hash_password(new_password))
+
+        with_store(config, passwd)
+        print(f"changed password of {address}")
+    elif args.action == "set":
+
+        async def update(store: Store) -> None:
+            keep = None if args.pop3_keep is None else args.pop3_keep == "yes"
+            await store.update_account(
+                await account_id(store), quota_bytes=args.quota, pop3_keep=keep,
+                disabled=None if args.disabled is None else args.disabled == "yes",
+            )
+
+        with_store(config, update)
+        print(f"updated user {address}")
+    else:
+
+        async def delete(store: Store) -> None:
+            await store.delete_account(await account_id(store))
+
+        with_store(config, delete)
+        print(f"deleted user {address}")
+    return 0
+
+
+def cmd_alias(args: argparse.Namespace) -> int:
+    config = load(args)
+    if args.action == "list":
+        for a in with_store(config, lambda s: s.list_aliases()):
+            print(f"{a.source} -> {', '.join(a.targets)}")
+        return 0
+    src = args.alias.strip()
+    source = f"@{_domain(src[1:])}" if src.startswith("@") else _address(src)
+    if args.action == "add":
+        targets = [_address(t) for t in args.targets]
+        with_store(config, lambda s: s.add_alias(source, targets))
+        print(f"added alias {source} -> {', '.join(targets)}")
+    else:
+        with_store(config, lambda s: s.delete_alias(source))
+        print(f"deleted alias {source}")
+    return 0
+
+
+# --- import / export ----------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from mailwright.cli.migrate import import_mailbox
+
+    config = load(args)
+    return import_mailbox(config, args.format, Path(args.path), _address(args.user))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from mailwright.cli.migrate import export_mailbox
+
+    config = load(args)
+    return export_mailbox(config, args.format, Path(args.path), _address(args.user))
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Quick start: a demo server in ./demo on loopback ports (port base 10000)."""
+    from mailwright.config import load_config
+
+    target = Path(args.dir)
+    cfg = target / "mailwright.toml"
+    if not cfg.exists():
+        ns = argparse.Namespace(
+            dir=str(target), domain="example.test", hostname=None, bind="127.0.0.1",
+            port_base=args.port_base, force=False,
+        )
+        cmd_init(ns)
+    config = load_config(cfg)
+    user = "demo@example.test"
+    password = secrets.token_urlsafe(12)
+
+    async def ensure_user(store: Store) -> None:
+        acc = await store.find_account(user)
+        if acc is None:
+            await store.add_account(user, hash_password(password))
+        else:
+            await store.set_password(acc.id, hash_password(password))
+
+    with_store(config, ensure_user)
+    print(f"demo user: {user}  password: {password}")
+    for lc in config.listeners:
+        print(f"  {lc.protocol:<12} {lc.address}:{lc.port}")
+    print("stop with Ctrl-C")
+    sys.stdout.flush()
+    from mailwright.app import run
+    from mailwright.log import setup_logging
+
+    setup_logging(config.server.log_level, config.server.log_format)
+    return run(config)
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", help="config file (default: $MAILWRIGHT_CONFIG or ./mailwright.toml)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+
+    p = argparse.ArgumentParser(
+        prog="mailwright", description="Mailwright mail server", parents=[common]
+    )
+    p.add_argument("--version", action="version", version=f"mailwright {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("init", parents=[common], help="create a config, TLS certificate and data directory")
+    s.add_argument("dir")
+    s.add_argument("--domain", required=True)
+    s.add_argument("--hostname")
+    s.add_argument("--bind", default="127.0.0.1")
+    s.add_argument("--port-base", type=int, default=0)
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("serve", parents=[common], help="run every listener until SIGTERM")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("check", parents=[common], help="validate the config and the store")
+    s.add_argument("--migrate", action="store_true", help="apply schema migrations (always done)")
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("demo", parents=[common], help="init ./demo if needed and serve it with a demo user")
+    s.add_argument("--dir", default="demo")
+    s.add_argument("--port-base", type=int, default=10000)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("domain", parents=[common], help="local domains")
+    dsub = s.add_subparsers(dest="action", required=True)
+    x = dsub.add_parser("add", parents=[common])
+    x.add_argument("domain")
+    dsub.add_parser("list", parents=[common])
+    x = dsub.add_parser("del", parents=[common])
+    x.add_argument("domain")
+    s.set_defaults(func=cmd_domain)
+
+    s = sub.add_parser("user", parents=[common], help="accounts")
+    usub = s.add_subparsers(dest="action", required=True)
+    x = usub.add_parser("add", parents=[common])
+    x.add_argument("address")
+    x.add_argument("--password-stdin", action="store_true")
+    x.add_argument("--quota", type=int, help="quota in bytes (0 = unlimited)")
+    usub.add_parser("list", parents=[common])
+    x = usub.add_parser("passwd", parents=[common])
+    x.add_argument("address")
+    x.add_argument("--password-stdin", action="store_true")
+    x = usub.add_parser("set", parents=[common], help="change quota, POP3 keep, disabled")
+    x.add_argument("address")
+    x.add_argument("--quota", type=int)
+    x.add_argument("--pop3-keep", choices=["yes", "no"],
+                   help="POP3 deletions move to Trash instead of expunging")
+    x.add_argument("--disabled", choices=["yes", "no"])
+    x = usub.add_parser("del", parents=[common])
+    x.add_argument("address")
+    s.set_defaults(func=cmd_user)
+
+    s = sub.add_parser("alias", parents=[common], help="aliases (@domain is a catch-all)")
+    asub = s.add_subparsers(dest="action", required=True)
+    x = asub.add_parser("add", parents=[common])
+    x.add_argument("alias")
+    x.add_argument("targets", nargs="+")
+    asub.add_parser("list", parents=[common])
+    x = asub.add_parser("del", parents=[common])
+    x.add_argument("alias")
+    s.set_defaults(func=cmd_alias)
+
+    for name, func in (("import", cmd_import), ("export", cmd_export)):
+        s = sub.add_parser(name, parents=[common], help=f"{name} a Maildir or mbox")
+        s.add_argument("format", choices=["maildir", "mbox"])
+        s.add_argument("path")
+        s.add_argument("--user", required=True)
+        s.set_defaults(func=func)
+
+    for name, (module, help_) in PLUGGABLE.items():
+        try:
+            mod = importlib.import_module(module)
+            mod.add_parser(sub, common)
+        except (ImportError, AttributeError):
+            s = sub.add_parser(name, parents=[common], help=f"{help_} (not available yet)")
+            s.add_argument("rest", nargs=argparse.REMAINDER)
+            s.set_defaults(func=_unavailable(name))
+    return p
+
+
+def _unavailable(name: str) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        raise CLIError(f"'{name}' is not available in this build yet", 1)
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as e:
+        print(f"mailwright: {e}", file=sys.stderr)
+        return 2
+    except CLIError as e:
+        print(f"mailwright: {e}", file=sys.stderr)
+        return e.code
+    except StoreError as e:
+        print(f"mailwright: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        if getattr(args, "debug", False):
+            raise
+        print(f"mailwright: error: {e} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Deliver one staged message to the local recipients of a transaction.
+
+Recipients resolve through the directory (accounts, aliases, catch-alls, plus-addressing);
+several recipients that reach one account deliver once. All local targets are committed in one
+store transaction, so a message is either in every local mailbox it was accepted for or in none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mailwright.accounts.directory import Directory
+from mailwright.store.api import DeliveryTarget, MessageRecord, StagedBlob, Store
+
+log = logging.getLogger("mailwright.delivery")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    records: tuple[MessageRecord, ...]
+    remote: tuple[str, ...]  # alias expansions that point outside our domains
+    unknown: tuple[str, ...]  # recipients that resolved to nothing
+
+
+class LocalDelivery:
+    def __init__(self, store: Store, directory: Directory) -> None:
+        self.store = store
+        self.directory = directory
+
+    async def deliver(
+        self,
+        blob: StagedBlob,
+        recipients: Sequence[str],
+        *,
+        mailbox: str = "INBOX",
+        flags: frozenset[str] = frozenset(),
+    ) -> DeliveryReport:
+        targets: dict[int, DeliveryTarget] = {}
+        remote: list[str] = []
+        unknown: list[str] = []
+        for rcpt in recipients:
+            res = await self.directory.resolve(rcpt)
+            if not res.local_domain or not res.deliverable:
+                unknown.append(rcpt)
+                continue
+            for acc in res.accounts:
+                targets.setdefault(acc.id, DeliveryTarget(acc.id, mailbox, flags))
+            remote.extend(res.remote)
+        records: list[MessageRecord] = []
+        if targets:
+            records = await self.store.deliver(blob, list(targets.values()))
+        log.info(
+            "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",
+            blob.blob_id[:12], blob.size, len(records), len(remote), len(unknown),
+        )
+        return DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
