@@ -1,0 +1,438 @@
+"""IMAP renderings of a parsed message: pure functions from (MessageInfo, raw bytes) to bytes.
+
+ENVELOPE, BODY and BODYSTRUCTURE (RFC 9051 7.5.2 / RFC 3501 7.4.2), BODY[section]<partial>
+extraction (RFC 9051 6.4.5) and BINARY[section] / BINARY.SIZE decoding (RFC 3516). Nothing here
+reparses the message: every answer comes from the offsets and fields kept at delivery.
+
+`raw` is always the stored message in canonical CRLF form (see mime.normalize_crlf).
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .model import (
+    KIND_MESSAGE,
+    KIND_MULTIPART,
+    KIND_TEXT,
+    Address,
+    Envelope,
+    MessageInfo,
+    Part,
+)
+
+# --- strings --------------------------------------------------------------------------------
+
+_QUOTE_UNSAFE = frozenset(b"\r\n\x00") | frozenset(range(0x80, 0x100))
+
+
+def nstring(value: bytes | None) -> bytes:
+    """NIL, a quoted string, or a literal when the bytes cannot be quoted (RFC 9051 4.3)."""
+    if value is None:
+        return b"NIL"
+    return astring_q(value)
+
+
+def astring_q(value: bytes) -> bytes:
+    if len(value) > 1024 or any(c in _QUOTE_UNSAFE for c in value):
+        return b"{%d}\r\n%s" % (len(value), value)
+    if b'"' in value or b"\\" in value:
+        value = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    return b'"' + value + b'"'
+
+
+def literal(data: bytes, binary: bool = False) -> bytes:
+    """A literal; literal8 (RFC 3516 4.2) when binary content has NUL bytes."""
+    if binary and b"\x00" in data:
+        return b"~{%d}\r\n%s" % (len(data), data)
+    return b"{%d}\r\n%s" % (len(data), data)
+
+
+def humanize(value: bytes | None) -> bytes | None:
+    """A header text for display: line breaks dropped, white-space runs made one space, no
+    leading or trailing white space, NUL shown as 0x80 (what Dovecot sends for Subject)."""
+    if value is None:
+        return None
+    v = value.replace(b"\r", b"").replace(b"\n", b"").replace(b"\x00", b"\x80")
+    if b"\t" in v or b"  " in v or v[:1] == b" " or v[-1:] == b" ":
+        v = b" ".join(v.replace(b"\t", b" ").split(b" "))
+        v = b" ".join(x for x in v.split(b" ") if x)
+    return v
+
+
+# --- ENVELOPE -------------------------------------------------------------------------------
+
+
+def _address(a: Address) -> bytes:
+    return b"(" + b" ".join(nstring(x) for x in (a.name, a.route, a.mailbox, a.host)) + b")"
+
+
+def _address_list(addrs: tuple[Address, ...] | None) -> bytes:
+    if not addrs:
+        return b"NIL"
+    return b"(" + b"".join(_address(a) for a in addrs) + b")"
+
+
+def envelope(env: Envelope) -> bytes:
+    """ENVELOPE value (RFC 9051 7.5.2); Sender and Reply-To default to From."""
+    sender = env.sender if env.sender is not None else env.from_
+    reply_to = env.reply_to if env.reply_to is not None else env.from_
+    items = (
+        nstring(env.date),
+        nstring(humanize(env.subject)),
+        _address_list(env.from_),
+        _address_list(sender),
+        _address_list(reply_to),
+        _address_list(env.to),
+        _address_list(env.cc),
+        _address_list(env.bcc),
+        nstring(env.in_reply_to),
+        nstring(env.message_id),
+    )
+    return b"(" + b" ".join(items) + b")"
+
+
+# --- BODY / BODYSTRUCTURE -------------------------------------------------------------------
+
+_EMPTY_TEXT = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0'
+
+
+def _params(params: Sequence[tuple[bytes, bytes]] | None) -> bytes:
+    if not params:
+        return b"NIL"
+    return b"(" + b" ".join(astring_q(k) + b" " + astring_q(v) for k, v in params) + b")"
+
+
+def _disposition(p: Part) -> bytes:
+    if p.disposition is None:
+        return b"NIL"
+    return b"(" + astring_q(p.disposition) + b" " + _params(p.disposition_params) + b")"
+
+
+def _language(p: Part) -> bytes:
+    if not p.language:
+        return b"NIL"
+    return b"(" + b" ".join(astring_q(x) for x in p.language) + b")"
+
+
+def _is_text(p: Part) -> bool:
+    return p.kind == KIND_TEXT
+
+
+def _write(p: Part, out: list[bytes], extended: bool) -> None:
+    if p.kind == KIND_MULTIPART:
+        out.append(b"(")
+        if p.children:
+            for c in p.children:
+                _write(c, out, extended)
+        else:
+            # RFC 2046 5.1.1 requires one body part; show an empty one rather than none
+            out.append(_EMPTY_TEXT + (b" NIL NIL NIL NIL)" if extended else b")"))
+        out.append(b" ")
+        out.append(astring_q(p.subtype) if p.subtype is not None else b'"x-unknown"')
+        if extended:
+            out.append(b" " + _params(p.params))
+            out.append(b" " + _disposition(p))
+            out.append(b" " + _language(p))
+            out.append(b" " + nstring(p.location))
+        out.append(b")")
+        return
+    text = _is_text(p)
+    out.append(b"(")
+    if p.kind == KIND_MESSAGE and p.mtype is None:
+        out.append(b'"message" "rfc822"')
+    elif p.mtype is None:
+        out.append(b'"text" "plain"')
+    else:
+        sub = p.subtype if p.subtype is not None else (b"plain" if text else b"unknown")
+        out.append(astring_q(p.mtype) + b" " + astring_q(sub))
+    params = p.params
+    if text and (params is None or not any(k.lower() == b"charset" for k, _ in params)):
+        params = (*(params or ()), (b"charset", b"us-ascii"))
+    out.append(b" " + _params(params))
+    out.append(b" " + nstring(p.content_id))
+    out.append(b" " + nstring(p.description))
+    out.append(b" " + astring_q(p.cte if p.cte else b"7bit"))
+    out.append(b" %d" % p.body_size)
+    if text:
+        out.append(b" %d" % p.lines)
+    elif p.kind == KIND_MESSAGE and p.children:
+        child = p.children[0]
+        out.append(b" " + envelope(child.envelope or Envelope()) + b" ")
+        _write(child, out, extended)
+        out.append(b" %d" % p.lines)
+    if extended:
+        out.append(b" " + nstring(p.md5))
+        out.append(b" " + _disposition(p))
+        out.append(b" " + _language(p))
+        out.append(b" " + nstring(p.location))
+    out.append(b")")
+
+
+def bodystructure(info: MessageInfo, extended: bool = True) -> bytes:
+    """BODYSTRUCTURE (extended=True) or BODY (extended=False) of the whole message."""
+    out: list[bytes] = []
+    _write(info.root, out, extended)
+    return b"".join(out)
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+class SectionError(Exception):
+    """The section names no part of this message; RFC 9051 6.4.5 lets us answer empty."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What a part-number path points at: the part, and the message whose header/text a
+    HEADER/TEXT section means (None when the part is not a message)."""
+
+    part: Part
+    message: Part | None
+
+
+def find_part(info: MessageInfo, path: Sequence[int]) -> Target:
+    """Resolve a section part number (RFC 9051 6.4.5) to a part.
+
+    An empty path is the whole message. Part 1 of a non-multipart message is its body; the
+    parts of a message/rfc822 part are those of the enclosed message.
+    """
+    root = info.root
+    if not path:
+        return Target(root, root)
+    cur = root  # the current *message* whose parts we index
+    part: Part = root
+    for depth, num in enumerate(path):
+        if num < 1:
+            raise SectionError("part numbers start at 1")
+        if cur.kind == KIND_MULTIPART:
+            if not cur.children:
+                if num != 1:
+                    raise SectionError("no such part")
+                part = Part(header_start=cur.body_start, body_start=cur.body_start,
+                            end=cur.body_start)
+            elif num > len(cur.children):
+                raise SectionError("no such part")
+            else:
+                part = cur.children[num - 1]
+        else:
+            if num != 1:
+                raise SectionError("no such part")
+            part = cur
+            if depth == 0 or cur is not part:
+                pass
+        if depth == len(path) - 1:
+            break
+        # descend: into an enclosed message, or into a multipart's children
+        if part.kind == KIND_MESSAGE and part.children:
+            cur = part.children[0]
+        elif part.kind == KIND_MULTIPART:
+            cur = part
+        elif part is cur and cur.kind != KIND_MULTIPART:
+            raise SectionError("no such part")
+        else:
+            raise SectionError("no such part")
+    msg = part.children[0] if part.kind == KIND_MESSAGE and part.children else None
+    return Target(part, msg)
+
+
+def _crlf_fix(data: bytes) -> bytes:
+    # Dovecot replaces NUL with 0x80 in BODY[] output; RFC 9051 4.3 forbids NUL in literals
+    return data.replace(b"\x00", b"\x80") if b"\x00" in data else data
+
+
+def header_fields(header: bytes, names: Sequence[bytes], negate: bool) -> bytes:
+    """HEADER.FIELDS / HEADER.FIELDS.NOT of one header block (RFC 9051 6.4.5), in order,
+    followed by the blank line."""
+    wanted = {n.lower() for n in names}
+    out = bytearray()
+    keep = False
+    pos = 0
+    n = len(header)
+    while pos < n:
+        eol = header.find(b"\n", pos)
+        nxt = n if eol < 0 else eol + 1
+        line = header[pos:nxt]
+        if line in (b"\r\n", b"\n"):
+            break
+        if line[:1] in (b" ", b"\t"):
+            if keep:
+                out += line
+        else:
+            colon = line.find(b":")
+            name = line[:colon].rstrip(b" \t").lower() if colon >= 0 else None
+            keep = name is not None and ((name in wanted) != negate)
+            if keep:
+                out += line
+        pos = nxt
+    if out and not out.endswith(b"\n"):
+        out += b"\r\n"
+    out += b"\r\n"
+    return bytes(out)
+
+
+def section_bytes(
+    info: MessageInfo,
+    raw: bytes,
+    path: Sequence[int],
+    text: str = "",
+    fields: Sequence[bytes] = (),
+) -> bytes:
+    """The bytes of BODY[<path>.<text>] before any partial range.
+
+    text is "", "HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT", "TEXT" or "MIME" (upper case).
+    Raises SectionError when the part does not exist or the section does not apply to it.
+    """
+    t = find_part(info, path)
+    part = t.part
+    if text == "":
+        if not path:
+            return _crlf_fix(raw)
+        return _crlf_fix(raw[part.body_start : part.end])
+    if text == "MIME":
+        if not path:
+            raise SectionError("MIME needs a part number")
+        return _crlf_fix(raw[part.header_start : part.body_start])
+    msg = t.message
+    if msg is None:
+        if path:
+            raise SectionError("not a message/rfc822 part")
+        msg = info.root
+    if text == "TEXT":
+        return _crlf_fix(raw[msg.body_start : msg.end])
+    header = raw[msg.header_start : msg.body_start]
+    if text == "HEADER":
+        return _crlf_fix(header)
+    if text == "HEADER.FIELDS":
+        return _crlf_fix(header_fields(header, fields, False))
+    if text == "HEADER.FIELDS.NOT":
+        return _crlf_fix(header_fields(header, fields, True))
+    raise SectionError(f"unknown section text {text}")
+
+
+def partial(data: bytes, origin: int | None, length: int | None) -> bytes:
+    """<origin.length> of RFC 9051 6.4.5: out of range gives the empty string."""
+    if origin is None:
+        return data
+    if length is None:
+        return data[origin:]
+    return data[origin : origin + length]
+
+
+# --- BINARY (RFC 3516) ----------------------------------------------------------------------
+
+
+class UnknownCTE(Exception):
+    """The part's Content-Transfer-Encoding is not one we can decode: NO [UNKNOWN-CTE]."""
+
+
+class BrokenEncoding(Exception):
+    """The part's encoded content is damaged beyond decoding."""
+
+
+_IDENTITY = {b"7bit", b"8bit", b"binary"}
+
+
+def decode_qp(data: bytes) -> bytes:
+    """Quoted-printable (RFC 2045 6.7), lenient: a bad =XX stays as it is; trailing
+    white space is removed; soft line breaks joined; hard line breaks kept as CRLF."""
+    out = bytearray()
+    for line in data.split(b"\n"):
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        out += _qp_line(line)
+    # the split added one CRLF too many at the end: RFC 2045 hard breaks are kept
+    return bytes(out[:-2]) if out.endswith(b"\r\n") and not data.endswith(b"\n") else bytes(out)
+
+
+_HEX = b"0123456789ABCDEFabcdef"
+
+
+def _qp_line(line: bytes) -> bytes:
+    line = line.rstrip(b" \t")
+    soft = line.endswith(b"=")
+    if soft:
+        line = line[:-1]
+    if b"=" in line:
+        out = bytearray()
+        i = 0
+        n = len(line)
+        while i < n:
+            c = line[i]
+            if c == 0x3D and i + 2 < n + 0 + 1 and i + 2 <= n - 1 + 1:
+                h = line[i + 1 : i + 3]
+                if len(h) == 2 and h[0] in _HEX and h[1] in _HEX:
+                    out.append(int(h, 16))
+                    i += 3
+                    continue
+            out.append(c)
+            i += 1
+        line = bytes(out)
+    return line if soft else line + b"\r\n"
+
+
+def decode_base64(data: bytes) -> bytes:
+    """Base64 (RFC 2045 6.8), ignoring characters outside the alphabet; broken when the
+    remaining length cannot be a base64 text."""
+    clean = bytes(c for c in data if c in _B64) if not _B64_ONLY(data) else data
+    clean = clean.replace(b"\r", b"").replace(b"\n", b"")
+    if b"=" in clean:
+        head, _, tail = clean.partition(b"=")
+        if tail.strip(b"="):
+            # data after padding: decode the first chunk only
+            clean = head + b"=" * (-len(head) % 4)
+    if len(clean) % 4 == 1:
+        raise BrokenEncoding("base64 length")
+    if len(clean) % 4:
+        clean += b"=" * (-len(clean) % 4)
+    try:
+        return binascii.a2b_base64(clean)
+    except binascii.Error as exc:
+        raise BrokenEncoding(str(exc)) from exc
+
+
+_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n")
+
+
+def _B64_ONLY(data: bytes) -> bool:
+    return not data.translate(None, bytes(_B64))
+
+
+def decode_part(part: Part, body: bytes) -> bytes:
+    """Content of a part with its transfer encoding removed (RFC 3516 4.1)."""
+    cte = (part.cte or b"7bit").lower()
+    if cte in _IDENTITY:
+        return body
+    if cte == b"base64":
+        return decode_base64(body)
+    if cte == b"quoted-printable":
+        return decode_qp(body)
+    raise UnknownCTE(cte.decode("latin-1"))
+
+
+def binary_section(info: MessageInfo, raw: bytes, path: Sequence[int]) -> bytes:
+    """BINARY[path] (RFC 3516 4.2): the decoded body of a leaf part; for the whole message,
+    a multipart or message part, the bytes as they are (nothing to decode there)."""
+    t = find_part(info, path)
+    part = t.part
+    if not path:
+        return raw
+    body = raw[part.body_start : part.end]
+    if part.kind in (KIND_MULTIPART, KIND_MESSAGE):
+        return body
+    return decode_part(part, body)
+
+
+def binary_size(info: MessageInfo, raw: bytes, path: Sequence[int]) -> int:
+    """BINARY.SIZE[path] (RFC 3516 4.3)."""
+    t = find_part(info, path)
+    part = t.part
+    if not path:
+        return len(raw)
+    cte = (part.cte or b"7bit").lower()
+    if part.kind in (KIND_MULTIPART, KIND_MESSAGE) or cte in _IDENTITY:
+        return part.body_size
+    return len(binary_section(info, raw, path))
