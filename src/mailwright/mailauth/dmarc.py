@@ -1,0 +1,373 @@
+"""DMARC, RFC 7489: policy discovery, identifier alignment and the sender's requested policy.
+
+The organizational domain (RFC 7489 3.2) needs a public suffix list. When the ``publicsuffixlist``
+package is importable it is used (it ships the Mozilla list inside the wheel, no download at run
+time); otherwise a small built-in rule applies: the public suffix is the last label, or the last
+two labels for a short list of well-known second-level registries (co.uk, com.au, ...). The rule
+is right for the common cases and errs towards treating too much as one organization, which only
+makes relaxed alignment more permissive between sibling domains under an unlisted registry.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from .dnsquery import AuthDNS, DNSTempError
+
+__all__ = [
+    "AuthIdentifier",
+    "DMARCOutcome",
+    "DMARCRecord",
+    "DMARCRecordError",
+    "DMARCResult",
+    "Discovery",
+    "Policy",
+    "aligned",
+    "discover",
+    "evaluate",
+    "organizational_domain",
+    "parse_record",
+    "psl_source",
+]
+
+
+class DMARCRecordError(ValueError):
+    """A TXT record at _dmarc is not a usable DMARC record."""
+
+
+class Policy(enum.Enum):
+    NONE = "none"
+    QUARANTINE = "quarantine"
+    REJECT = "reject"
+
+
+class DMARCResult(enum.Enum):
+    """RFC 7489 11.2 Authentication-Results values."""
+
+    NONE = "none"
+    PASS = "pass"
+    FAIL = "fail"
+    TEMPERROR = "temperror"
+    PERMERROR = "permerror"
+
+
+@dataclass(frozen=True, slots=True)
+class DMARCRecord:
+    """A parsed policy record (RFC 7489 6.3); defaults are the RFC's."""
+
+    policy: Policy
+    subdomain_policy: Policy | None = None
+    adkim: str = "r"
+    aspf: str = "r"
+    pct: int = 100
+    rua: tuple[str, ...] = ()
+    ruf: tuple[str, ...] = ()
+    fo: str = "0"
+
+    def policy_for(self, from_domain: str, record_domain: str) -> Policy:
+        """sp= applies when the record was found at the organizational domain above From."""
+        if from_domain != record_domain and self.subdomain_policy is not None:
+            return self.subdomain_policy
+        return self.policy
+
+
+_TAG_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$", re.DOTALL)
+
+
+def _uris(value: str) -> tuple[str, ...]:
+    uris = []
+    for item in value.split(","):
+        item = item.strip()
+        # RFC 7489 6.2: a URI, optionally with "!size"; only mailto: is meaningful to us.
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$", item):
+            uris.append(item)
+    return tuple(uris)
+
+
+def parse_record(text: str) -> DMARCRecord:
+    """Parse one TXT record. RFC 7489 6.6.3: a bad p= with a valid rua= acts as p=none."""
+    parts = [p for p in text.split(";")]
+    if not parts or not re.match(r"^\s*v\s*=\s*DMARC1\s*$", parts[0]):
+        raise DMARCRecordError("record does not start with v=DMARC1")
+    tags: dict[str, str] = {}
+    for part in parts[1:]:
+        if not part.strip():
+            continue
+        m = _TAG_RE.match(part)
+        if m is None:
+            raise DMARCRecordError(f"bad tag {part.strip()!r}")
+        name = m.group(1).lower()
+        if name not in tags:  # first occurrence wins
+            tags[name] = m.group(2)
+    rua = _uris(tags.get("rua", ""))
+
+    def policy_tag(name: str) -> Policy | None:
+        raw = tags.get(name)
+        if raw is None:
+            return None
+        try:
+            return Policy(raw.lower())
+        except ValueError:
+            raise DMARCRecordError(f"bad {name}={raw}") from None
+
+    try:
+        policy = policy_tag("p")
+        subdomain = policy_tag("sp")
+        if policy is None:
+            raise DMARCRecordError("no p= tag")
+    except DMARCRecordError:
+        if rua:
+            policy, subdomain = Policy.NONE, None
+        else:
+            raise
+    adkim = tags.get("adkim", "r").lower()
+    aspf = tags.get("aspf", "r").lower()
+    if adkim not in ("r", "s") or aspf not in ("r", "s"):
+        raise DMARCRecordError("adkim/aspf must be r or s")
+    try:
+        pct = int(tags.get("pct", "100"))
+    except ValueError:
+        raise DMARCRecordError("bad pct=") from None
+    pct = min(max(pct, 0), 100)
+    return DMARCRecord(
+        policy=policy,
+        subdomain_policy=subdomain,
+        adkim=adkim,
+        aspf=aspf,
+        pct=pct,
+        rua=rua,
+        ruf=_uris(tags.get("ruf", "")),
+        fo=tags.get("fo", "0"),
+    )
+
+
+# -- organizational domain (RFC 7489 3.2) -------------------------------------------------------
+
+_SECOND_LEVEL_TEXT = """
+    ac.uk co.uk gov.uk ltd.uk me.uk net.uk nhs.uk org.uk plc.uk police.uk sch.uk
+    asn.au com.au edu.au gov.au id.au net.au org.au
+    ac.nz co.nz geek.nz gen.nz govt.nz net.nz org.nz school.nz
+    ac.jp co.jp ed.jp go.jp gr.jp lg.jp ne.jp or.jp
+    com.br edu.br gov.br net.br org.br
+    com.cn edu.cn gov.cn net.cn org.cn
+    co.in firm.in gen.in gov.in ind.in net.in org.in
+    ac.za co.za gov.za net.za org.za web.za
+    com.mx gob.mx net.mx org.mx
+    com.ar gob.ar net.ar org.ar
+    com.tr gov.tr net.tr org.tr
+    ac.kr co.kr go.kr ne.kr or.kr
+    com.sg edu.sg gov.sg net.sg org.sg
+    com.hk edu.hk gov.hk net.hk org.hk
+    com.tw edu.tw gov.tw net.tw org.tw
+    ac.il co.il gov.il net.il org.il
+    com.my gov.my net.my org.my
+    ac.id co.id go.id or.id web.id
+    com.ph gov.ph net.ph org.ph
+    com.vn gov.vn net.vn org.vn
+    com.ua gov.ua net.ua org.ua
+    com.pl net.pl org.pl
+    ac.th co.th go.th in.th or.th
+    com.sa gov.sa net.sa org.sa
+    com.eg gov.eg net.eg org.eg
+    com.ng gov.ng net.ng org.ng
+    com.pk gov.pk net.pk org.pk
+    ac.ke co.ke go.ke or.ke
+    com.co gov.co net.co org.co
+    com.pe gob.pe net.pe org.pe
+    com.ve gob.ve net.ve org.ve
+    co.ve com.ec gob.ec
+    com.es gob.es nom.es org.es
+    com.gr gov.gr net.gr org.gr
+    com.pt gov.pt org.pt
+    com.ru net.ru org.ru
+    co.at or.at
+    com.de
+"""
+_SECOND_LEVEL = frozenset(_SECOND_LEVEL_TEXT.split())
+
+
+def _builtin_org(domain: str) -> str:
+    labels = domain.split(".")
+    if len(labels) <= 2:
+        return domain
+    if ".".join(labels[-2:]) in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _load_psl() -> tuple[Callable[[str], str | None] | None, str]:
+    try:
+        from publicsuffixlist import PublicSuffixList  # type: ignore[import-not-found]
+    except ImportError:
+        return None, "built-in rule (publicsuffixlist not installed)"
+    psl = PublicSuffixList(only_icann=True)
+
+    def privatesuffix(domain: str) -> str | None:
+        value = psl.privatesuffix(domain)
+        return value if isinstance(value, str) else None
+
+    return privatesuffix, "publicsuffixlist package"
+
+
+_PSL, _PSL_SOURCE = _load_psl()
+
+
+def psl_source() -> str:
+    """Which public suffix data the organizational domain comes from (for reports and docs)."""
+    return _PSL_SOURCE
+
+
+def organizational_domain(domain: str) -> str:
+    """RFC 7489 3.2: the public suffix plus one label."""
+    domain = domain.lower().rstrip(".")
+    if _PSL is not None:
+        found = _PSL(domain)
+        if found:
+            return found
+    return _builtin_org(domain)
+
+
+def aligned(identifier: str, from_domain: str, mode: str) -> bool:
+    """RFC 7489 3.1: strict needs equal names, relaxed equal organizational domains."""
+    a = identifier.lower().rstrip(".")
+    b = from_domain.lower().rstrip(".")
+    if not a or not b:
+        return False
+    if mode == "s":
+        return a == b
+    return a == b or organizational_domain(a) == organizational_domain(b)
+
+
+# -- discovery (RFC 7489 6.6.3) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The record that applies to a From domain, where it was found, or why there is none."""
+
+    record: DMARCRecord | None
+    domain: str  # where the record was found ("" if none)
+    temperror: bool = False
+    reason: str = ""
+
+
+async def _fetch(dns: AuthDNS, domain: str) -> tuple[DMARCRecord | None, str]:
+    answers = await dns.txt(f"_dmarc.{domain}")
+    candidates = [a for a in answers if a[:8].lower() == b"v=dmarc1"]
+    if not candidates:
+        return None, f"no DMARC record at _dmarc.{domain}"
+    if len(candidates) > 1:
+        # RFC 7489 6.6.3 step 5: several records end discovery.
+        return None, f"several DMARC records at _dmarc.{domain}"
+    try:
+        return parse_record(candidates[0].decode("utf-8", errors="replace")), ""
+    except DMARCRecordError as exc:
+        return None, f"invalid DMARC record at _dmarc.{domain}: {exc}"
+
+
+async def discover(dns: AuthDNS, from_domain: str) -> Discovery:
+    """Look up _dmarc.<From domain>, then _dmarc.<organizational domain> (RFC 7489 6.6.3)."""
+    domain = from_domain.lower().rstrip(".")
+    try:
+        record, reason = await _fetch(dns, domain)
+        if record is not None:
+            return Discovery(record, domain)
+        org = organizational_domain(domain)
+        if org != domain:
+            record, org_reason = await _fetch(dns, org)
+            if record is not None:
+                return Discovery(record, org)
+            reason = f"{reason}; {org_reason}"
+    except DNSTempError as exc:
+        return Discovery(None, "", temperror=True, reason=f"DNS failure: {exc}")
+    return Discovery(None, "", reason=reason)
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DMARCOutcome:
+    """The DMARC verdict for one message."""
+
+    result: DMARCResult
+    from_domain: str
+    policy: Policy | None  # the published policy that applies (p= or sp=), None without record
+    disposition: Policy  # what the sender asks for this message after pct= sampling
+    record_domain: str = ""
+    reason: str = ""
+    aligned_spf: bool = False
+    aligned_dkim: bool = False
+    record: DMARCRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthIdentifier:
+    """An authenticated (or attempted) domain with its result, as DMARC consumes them."""
+
+    domain: str
+    result: str  # "pass", "fail", "temperror", ...
+
+
+def evaluate(
+    discovery: Discovery,
+    from_domain: str,
+    spf: AuthIdentifier | None,
+    dkim: Sequence[AuthIdentifier],
+    *,
+    sample: Callable[[], float] = random.random,
+) -> DMARCOutcome:
+    """Apply alignment (RFC 7489 3.1) and the policy (6.6.2-6.6.4) to the results we have."""
+    if discovery.temperror:
+        return DMARCOutcome(
+            DMARCResult.TEMPERROR, from_domain, None, Policy.NONE, reason=discovery.reason
+        )
+    record = discovery.record
+    if record is None:
+        return DMARCOutcome(
+            DMARCResult.NONE, from_domain, None, Policy.NONE, reason=discovery.reason
+        )
+    spf_ok = (
+        spf is not None and spf.result == "pass" and aligned(spf.domain, from_domain, record.aspf)
+    )
+    dkim_ok = any(
+        d.result == "pass" and aligned(d.domain, from_domain, record.adkim) for d in dkim
+    )
+    policy = record.policy_for(from_domain, discovery.domain)
+    base = DMARCOutcome(
+        DMARCResult.FAIL,
+        from_domain,
+        policy,
+        Policy.NONE,
+        record_domain=discovery.domain,
+        aligned_spf=spf_ok,
+        aligned_dkim=dkim_ok,
+        record=record,
+    )
+    if spf_ok or dkim_ok:
+        which = "DKIM" if dkim_ok else "SPF"
+        return replace(base, result=DMARCResult.PASS, reason=f"aligned {which} pass")
+    # A temporary DNS failure of an aligned identifier might have been a pass: say so rather
+    # than claim a failure the sender's DNS did not earn.
+    maybe = (
+        spf is not None
+        and spf.result == "temperror"
+        and aligned(spf.domain, from_domain, record.aspf)
+    ) or any(
+        d.result == "temperror" and aligned(d.domain, from_domain, record.adkim) for d in dkim
+    )
+    if maybe:
+        return replace(
+            base,
+            result=DMARCResult.TEMPERROR,
+            reason="DNS failure while checking an aligned identifier",
+        )
+    disposition = policy
+    if record.pct < 100 and sample() * 100 >= record.pct:
+        # RFC 7489 6.6.4: messages outside the sample get the next less strict policy.
+        disposition = Policy.QUARANTINE if policy is Policy.REJECT else Policy.NONE
+    return replace(base, disposition=disposition, reason="no aligned SPF or DKIM pass")
