@@ -306,9 +306,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # -c/--debug are accepted before and after the subcommand; SUPPRESS keeps a subcommand's
+    # parser from overwriting a value given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", help="config file (default: $MAILWRIGHT_CONFIG or ./mailwright.toml)")
-    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS,
+                        help="config file (default: $MAILWRIGHT_CONFIG or ./mailwright.toml)")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
 
     p = argparse.ArgumentParser(
         prog="mailwright", description="Mailwright mail server", parents=[common]

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine (as root), then runs lint
+# (ruff), type checks (mypy) and the whole pytest suite, on SQLite and on PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# --- Debian packages: real peers for the interop tests -------------------------------------------
+pkgs=(swaks fetchmail isync haproxy procps iproute2)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ! command -v psql >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ]; then
+  echo "test.sh: installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- PostgreSQL: start it if it is not running ---------------------------------------------------
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if [ "$(id -u)" = 0 ] && ls /etc/postgresql >/dev/null 2>&1; then
+    ver=$(ls /etc/postgresql | sort -V | tail -n1)
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+fi
+if command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432; then
+  export MAILWRIGHT_TEST_POSTGRES=${MAILWRIGHT_TEST_POSTGRES:-1}
+  export MAILWRIGHT_TEST_DSN=${MAILWRIGHT_TEST_DSN:-postgresql://postgres@127.0.0.1:5432/postgres}
+fi
+
+# --- Python dependencies -----------------------------------------------------------------------
+python3 -m pip install -q -e '.[test]'
+
+# --- lint, types, tests ------------------------------------------------------------------------
+echo "test.sh: ruff"
+python3 -m ruff check src tests bench
+echo "test.sh: mypy"
+python3 -m mypy
+echo "test.sh: pytest"
+python3 -m pytest -q -p no:cacheprovider "$@"
