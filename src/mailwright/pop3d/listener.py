@@ -1,0 +1,150 @@
+"""The asyncio adapter: bytes between a ``net.server.Connection`` and the POP3 core.
+
+Thin on purpose (uvicorn's h11_impl is the model): read when the core needs data, hand
+each command to the session, write each reply, and do the two things only the adapter can
+do, the STLS handshake and hanging up.  It reads only when the core answers NEED_DATA, so
+pipelined input waits in the socket, not in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from mailwright.proto import pop3
+
+from .session import MECHANISMS, Pop3Session, SessionSettings
+
+if TYPE_CHECKING:
+    from mailwright.app import AppContext
+    from mailwright.config import ListenerConfig
+    from mailwright.net.server import Connection, Handler
+
+READ_SIZE = 65536
+MAX_ERRORS = 20  # protocol errors in a row before we stop listening to a peer
+# RFC 1939 3: an autologout timer must be at least 10 minutes.
+MIN_IDLE_TIMEOUT = 600.0
+
+
+def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
+    """The handler for one ``pop3`` or ``pop3s`` listener."""
+    idle = max(MIN_IDLE_TIMEOUT, ctx.config.limits.idle_timeout)
+    settings = SessionSettings(lock_ttl=idle + 300.0)
+
+    async def handle(conn: Connection) -> None:
+        session = Pop3Session(
+            ctx.store,
+            ctx.authenticator,
+            peer_ip=conn.peer_ip,
+            loopback=conn.is_loopback,
+            tls=conn.tls,
+            tls_available=conn.tls_available,
+            owner=f"{ctx.node_id}/{conn.id}",
+            settings=settings,
+        )
+        await serve(conn, session, idle_timeout=idle)
+
+    return handle
+
+
+async def serve(conn: Connection, session: Pop3Session, *, idle_timeout: float) -> None:
+    """Run one POP3 connection to its end; always releases the session's lock."""
+    core = pop3.ServerConnection(sasl_mechanisms=MECHANISMS, tls_active=conn.tls)
+    closing: asyncio.Future[Any] = asyncio.ensure_future(conn.closing.wait())
+    try:
+        if conn.closing.is_set():
+            await _write(conn, core.send(pop3.Err("Server shutting down", pop3.Code.SYS_TEMP)))
+            conn.result = "shutdown"
+            return
+        await _write(conn, core.send(session.greeting()))
+        await _loop(conn, core, session, closing, idle_timeout)
+    finally:
+        closing.cancel()
+        await session.close()
+        if session.account is not None:
+            conn.user = session.account.address
+
+
+async def _loop(
+    conn: Connection,
+    core: pop3.ServerConnection,
+    session: Pop3Session,
+    closing: asyncio.Future[Any],
+    idle_timeout: float,
+) -> None:
+    errors = 0
+    while True:
+        try:
+            event = core.next_event()
+        except pop3.PeerError as exc:
+            errors += 1
+            if errors >= MAX_ERRORS:
+                core.send(exc.reply)
+                await _write(conn, pop3.Err("Too many errors, closing").encode())
+                conn.result = "errors"
+                return
+            await _write(conn, core.send(exc.reply))
+            continue
+        if event is pop3.NEED_DATA:
+            data = await _read(conn, closing, idle_timeout)
+            if data is None:  # idle timeout or shutdown
+                await _write(conn, _goodbye(conn, closing))
+                return
+            core.receive_data(data)
+            continue
+        if isinstance(event, pop3.ConnectionClosed) or event is pop3.PAUSED:
+            conn.result = conn.result or ("quit" if core.state is pop3.State.CLOSED else "eof")
+            return
+        assert isinstance(event, pop3.Command)
+        errors = 0
+        reply = await session.handle(event)
+        if session.account is not None:
+            conn.user = session.account.address
+        await _write(conn, core.send(reply))
+        if isinstance(event, pop3.Stls) and isinstance(reply, pop3.Ok):
+            _discard_buffered_plaintext(conn)
+            await conn.start_tls()
+            core.tls_started()
+            session.tls_started()
+        elif isinstance(event, pop3.Quit):
+            conn.result = "quit"
+            return
+
+
+async def _read(
+    conn: Connection, closing: asyncio.Future[Any], idle_timeout: float
+) -> bytes | None:
+    read: asyncio.Future[Any] = asyncio.ensure_future(conn.reader.read(READ_SIZE))
+    done, _ = await asyncio.wait(
+        {read, closing}, timeout=idle_timeout, return_when=asyncio.FIRST_COMPLETED
+    )
+    if read in done:
+        data: bytes = read.result()
+        return data
+    read.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await read
+    return None
+
+
+def _goodbye(conn: Connection, closing: asyncio.Future[Any]) -> bytes:
+    if closing.done():
+        conn.result = "shutdown"
+        return pop3.Err("Server shutting down", pop3.Code.SYS_TEMP).encode()
+    conn.result = "timeout"
+    return pop3.Err("Autologout, idle for too long").encode()
+
+
+async def _write(conn: Connection, data: bytes) -> None:
+    conn.writer.write(data)
+    await conn.writer.drain()
+
+
+def _discard_buffered_plaintext(conn: Connection) -> None:
+    # RFC 2595 4 / RFC 3207 6 (STARTTLS injection): bytes that arrived in clear after STLS
+    # must not be read as if they came over TLS.  The core dropped what it had; the stream
+    # reader may hold more, and asyncio has no public way to empty it.
+    buffer = getattr(conn.reader, "_buffer", None)
+    if isinstance(buffer, bytearray):
+        buffer.clear()
