@@ -4,10 +4,10 @@ import ipaddress
 import random
 
 import pytest
-from tests.support.dnsserver import Behaviour, DNSServer
 
 from mailwright.dns.mx import MXHost, RouteError, host_addresses, route
 from mailwright.dns.resolver import DNSNameNotFound, DNSTempError, Resolver
+from tests.support.dnsserver import Behaviour, DNSServer
 
 
 def make_resolver(server: DNSServer) -> Resolver:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from tests.support.dnsserver import Behaviour, DNSServer
 
 from mailwright.dns.resolver import (
     DNSNameNotFound,
@@ -13,6 +12,7 @@ from mailwright.dns.resolver import (
     Resolver,
     to_ascii_domain,
 )
+from tests.support.dnsserver import Behaviour, DNSServer
 
 
 def make_resolver(server: DNSServer) -> Resolver:

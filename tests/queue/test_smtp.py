@@ -6,12 +6,12 @@ import asyncio
 import ssl
 
 import pytest
-from tests.queue.peer import Peer
-from tests.support.dnsserver import DNSServer
 
 from mailwright.dns.resolver import Resolver
 from mailwright.proto.smtpclient import Envelope, Recipient
 from mailwright.queue.smtp import AttemptError, OutboundClient, Outcome, Timeouts
+from tests.queue.peer import Peer
+from tests.support.dnsserver import DNSServer
 
 MESSAGE = b"From: a@sender.test\r\nSubject: hi\r\n\r\n.leading dot\r\nbody\r\n"
 

@@ -39,6 +39,7 @@ __all__ = [
     "MXRecord",
     "Nameserver",
     "Resolver",
+    "from_config",
     "to_ascii_domain",
 ]
 
@@ -280,3 +281,14 @@ def _summarise(exc: dns.resolver.NoNameservers) -> str:
             parts.append(type(detail).__name__ if not str(detail) else str(detail))
     text = "; ".join(dict.fromkeys(parts))
     return f"all nameservers failed ({text})" if text else "all nameservers failed"
+
+
+def from_config(config: object) -> Resolver:
+    """The shared resolver for a ``mailwright.config.Config`` (``[dns] nameservers``, ``timeout``).
+
+    Typed loosely so that this module does not import the config layer.
+    """
+    dns_config = getattr(config, "dns", None)
+    nameservers = list(getattr(dns_config, "nameservers", ()) or ())
+    timeout = float(getattr(dns_config, "timeout", 5.0) or 5.0)
+    return Resolver(nameservers or None, timeout=timeout, lifetime=max(timeout * 3, timeout))

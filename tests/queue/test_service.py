@@ -1,0 +1,260 @@
+"""The queue service on a real SQLite store, a real DNS server and a real SMTP peer."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+
+from mailwright.accounts.directory import Directory
+from mailwright.delivery.ingest import stage_bytes
+from mailwright.delivery.local import LocalDelivery
+from mailwright.dns.resolver import Resolver
+from mailwright.queue import Recipient
+from mailwright.queue.service import Outbound, QueueSettings
+from mailwright.queue.smtp import OutboundClient
+from mailwright.store.api import Store
+from tests.queue.peer import Peer
+from tests.support.dnsserver import DNSServer
+
+MESSAGE = b"From: alice@sender.test\r\nTo: bob@dest.test\r\nSubject: lunch\r\n\r\nnoon?\r\n"
+FAST = QueueSettings(retry_schedule=(0.05,), max_age=3600, delay_warning=3600, poll_interval=0.05)
+
+
+@pytest.fixture
+async def peer() -> AsyncIterator[Peer]:
+    async with Peer(capabilities=("PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES")) as p:
+        yield p
+
+
+async def make_outbound(store: Store, dns: DNSServer, port: int,
+                        settings: QueueSettings = FAST, owner: str = "node-a") -> Outbound:
+    if not await store.has_domain("sender.test"):
+        await store.add_domain("sender.test")
+        await store.add_account("alice@sender.test", "x")
+    dns.set("dest.test", "MX", "10 mx.dest.test.")
+    dns.set("mx.dest.test", "A", "127.0.0.1")
+    resolver = Resolver(dns.nameservers, timeout=0.5, lifetime=1.0)
+    client = OutboundClient(resolver, "mail.sender.test", port=port)
+    return Outbound(store, client, hostname="mail.sender.test", owner=owner, settings=settings,
+                    local=LocalDelivery(store, Directory(store)))
+
+
+async def inbox(store: Store, address: str) -> list[email.message.EmailMessage]:
+    account = await store.find_account(address)
+    assert account is not None
+    box = await store.get_mailbox(account.id, "INBOX")
+    assert box is not None
+    out = []
+    for rec in await store.list_messages(box.id):
+        msg = email.message_from_bytes(await store.read_blob(rec.blob_id),
+                                       policy=email.policy.default)
+        out.append(msg)  # type: ignore[arg-type]
+    return out
+
+
+async def drain(out: Outbound, store: Store, rounds: int = 200) -> None:
+    """Run the queue until it is empty (bounded number of rounds)."""
+    for _ in range(rounds):
+        await out.run_once()
+        if not await store.queue_list():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"queue not empty: {await store.queue_list()}")
+
+
+async def test_queue_delivers_and_removes_entry(store: Store, dns_server: DNSServer,
+                                               peer: Peer) -> None:
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    ids = await out.enqueue(blob, "alice@sender.test", ["bob@dest.test", "carol@dest.test"])
+    assert len(ids) == 1
+    entry = await store.queue_get(ids[0])
+    assert entry is not None and entry.domain == "dest.test"
+    assert [r.status for r in entry.recipients] == ["scheduled", "scheduled"]
+    await out.run_once()
+    assert await store.queue_list() == []
+    [msg] = peer.messages
+    assert msg.data == MESSAGE
+    assert msg.rcpt_lines == ["RCPT TO:<bob@dest.test>", "RCPT TO:<carol@dest.test>"]
+
+
+async def test_queue_permanent_failure_bounces_to_local_sender(store: Store, dns_server: DNSServer,
+                                                               peer: Peer) -> None:
+    peer.rcpt = lambda line: "550 5.1.1 no such user" if "nobody" in line else "250 ok"
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "alice@sender.test", ["nobody@dest.test", "bob@dest.test"])
+    await out.run_once()
+    assert await store.queue_list() == []
+    [dsn] = await inbox(store, "alice@sender.test")
+    assert dsn.get_content_type() == "multipart/report"
+    report = list(dsn.iter_parts())[1].get_payload()
+    assert report[1]["Final-Recipient"] == "rfc822; nobody@dest.test"
+    assert report[1]["Status"] == "5.1.1"
+    assert report[1]["Diagnostic-Code"] == "smtp; 550 5.1.1 no such user"
+    assert report[1]["Remote-MTA"] == "dns; mx.dest.test"
+    assert len(report) == 2  # bob was delivered: not in the bounce
+    assert len(peer.messages) == 1
+
+
+async def test_queue_no_bounce_to_null_sender(store: Store, dns_server: DNSServer,
+                                              peer: Peer) -> None:
+    peer.rcpt = lambda line: "550 5.1.1 no such user"
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "", ["nobody@dest.test"])
+    await out.run_once()
+    assert await store.queue_list() == []
+    assert await inbox(store, "alice@sender.test") == []
+
+
+async def test_queue_notify_never_suppresses_bounce(store: Store, dns_server: DNSServer,
+                                                    peer: Peer) -> None:
+    peer.rcpt = lambda line: "550 5.1.1 no such user"
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "alice@sender.test", [Recipient("x@dest.test", ("NEVER",))])
+    await out.run_once()
+    assert await inbox(store, "alice@sender.test") == []
+
+
+async def test_queue_retries_then_bounces_at_max_age(store: Store, dns_server: DNSServer) -> None:
+    dead = await Peer().start()
+    port = dead.port
+    await dead.stop()
+    settings = replace(FAST, max_age=0.3)
+    out = await make_outbound(store, dns_server, port, settings)
+    blob = await stage_bytes(store, MESSAGE)
+    [qid] = await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"])
+    await out.run_once()
+    entry = await store.queue_get(qid)
+    assert entry is not None
+    assert entry.attempts == 1 and entry.recipients[0].status == "tempfail"
+    assert "connect to mx.dest.test" in entry.last_error
+    await drain(out, store)
+    [dsn] = await inbox(store, "alice@sender.test")
+    report = list(dsn.iter_parts())[1].get_payload()
+    assert report[1]["Action"] == "failed"
+    assert report[1]["Status"] == "4.4.7"
+    assert "connect to mx.dest.test" in report[1]["Diagnostic-Code"]
+
+
+async def test_queue_temporary_then_delivered(store: Store, dns_server: DNSServer,
+                                              peer: Peer) -> None:
+    replies = iter(["451 4.2.1 busy", "250 ok"])
+    peer.rcpt = lambda line: next(replies)
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    [qid] = await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"])
+    await out.run_once()
+    entry = await store.queue_get(qid)
+    assert entry is not None and entry.recipients[0].last_reply == "smtp; 451 4.2.1 busy"
+    await drain(out, store)
+    assert len(peer.messages) == 1
+    assert await inbox(store, "alice@sender.test") == []
+
+
+async def test_queue_delay_warning_once(store: Store, dns_server: DNSServer, peer: Peer) -> None:
+    peer.rcpt = lambda line: "451 4.2.1 busy"
+    out = await make_outbound(store, dns_server, peer.port, replace(FAST, delay_warning=0))
+    blob = await stage_bytes(store, MESSAGE)
+    [qid] = await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"])
+    await out.run_once()
+    await asyncio.sleep(0.1)
+    await out.run_once()
+    entry = await store.queue_get(qid)
+    assert entry is not None and entry.warned and entry.attempts == 2
+    [warning] = await inbox(store, "alice@sender.test")
+    assert warning["Subject"].startswith("Delayed Mail")
+    assert list(warning.iter_parts())[1].get_payload()[1]["Action"] == "delayed"
+
+
+async def test_queue_relayed_dsn_when_peer_lacks_dsn(store: Store, dns_server: DNSServer,
+                                                     peer: Peer) -> None:
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "alice@sender.test", [Recipient("bob@dest.test", ("SUCCESS",))])
+    await out.run_once()
+    [report] = await inbox(store, "alice@sender.test")
+    assert list(report.iter_parts())[1].get_payload()[1]["Action"] == "relayed"
+
+
+async def test_queue_null_mx_bounces_at_once(store: Store, dns_server: DNSServer) -> None:
+    out = await make_outbound(store, dns_server, 25)
+    dns_server.set("dest.test", "MX", "0 .")
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"])
+    await out.run_once()
+    assert await store.queue_list() == []
+    [dsn] = await inbox(store, "alice@sender.test")
+    report = list(dsn.iter_parts())[1].get_payload()
+    assert report[1]["Status"] == "5.1.10"
+
+
+async def test_queue_bounce_to_remote_sender_is_queued_with_null_sender(
+        store: Store, dns_server: DNSServer, peer: Peer) -> None:
+    peer.rcpt = lambda line: "550 5.1.1 nobody" if "nobody" in line else "250 ok"
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "someone@dest.test", ["nobody@dest.test"])
+    await out.run_once()
+    [entry] = await store.queue_list()
+    assert entry.sender == "" and entry.recipients[0].address == "someone@dest.test"
+    await out.run_once()
+    assert await store.queue_list() == []
+    assert peer.messages[0].mail_line.startswith("MAIL FROM:<>")
+    assert b"multipart/report" in peer.messages[0].data
+
+
+async def test_queue_reuses_connection_per_destination(store: Store, dns_server: DNSServer,
+                                                       peer: Peer) -> None:
+    out = await make_outbound(store, dns_server, peer.port, replace(FAST, max_per_domain=1))
+    for i in range(3):
+        blob = await stage_bytes(store, MESSAGE + str(i).encode())
+        await out.enqueue(blob, "alice@sender.test", [f"u{i}@dest.test"])
+    await out.run_once()
+    assert len(peer.messages) == 3 and peer.connections == 1
+
+
+async def test_queue_recovers_own_leases_after_restart(store: Store, dns_server: DNSServer,
+                                                       peer: Peer) -> None:
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    [qid] = await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"])
+    # A crash after claiming: the entry stays leased by this node.
+    [claimed] = await store.queue_claim("node-a", 3600, 10)
+    assert claimed.id == qid
+    other = await make_outbound(store, dns_server, peer.port, owner="node-b")
+    assert await other.run_once() == 0
+    restarted = await make_outbound(store, dns_server, peer.port)
+    await restarted.start()
+    try:
+        for _ in range(200):
+            if not await store.queue_list():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await restarted.stop()
+    assert await store.queue_list() == []
+    assert len(peer.messages) == 1
+
+
+async def test_queue_worker_loop_picks_up_enqueued_mail(store: Store, dns_server: DNSServer,
+                                                        peer: Peer) -> None:
+    out = await make_outbound(store, dns_server, peer.port)
+    await out.start()
+    try:
+        blob = await stage_bytes(store, MESSAGE)
+        await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"])
+        for _ in range(200):
+            if peer.messages and not await store.queue_list():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await out.stop()
+    assert len(peer.messages) == 1
