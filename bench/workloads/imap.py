@@ -1,0 +1,262 @@
+"""IMAP workloads: a mixed client load, memory per IDLE session, and a 100,000-message mailbox."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench import mailgen, procmem
+from bench.clients.imap import ImapClient
+from bench.common import DOMAIN, PASSWORD, BenchError, log
+from bench.loadgen import Gate, run_jobs, split
+from bench.targets.base import Target
+from bench.workloads.base import CpuMeter, Metric, RunResult, Workload, result
+
+_EXISTS = re.compile(rb"^\* (\d+) EXISTS", re.M)
+
+#: messages in alice's INBOX cycle through these sizes (bytes)
+MIXED_SIZES = (2048, 4096, 4096, 8192, 16384, 65536)
+
+
+def mixed_mailbox(n: int) -> list[bytes]:
+    return [mailgen.message(i, MIXED_SIZES[i % len(MIXED_SIZES)], eol=b"\n") for i in range(n)]
+
+
+async def _login(host: str, port: int, user: str) -> ImapClient:
+    c = await ImapClient.connect(host, port)
+    await c.login(f"{user}@{DOMAIN}", PASSWORD)
+    return c
+
+
+def _exists(untagged: list[bytes]) -> int:
+    for line in untagged:
+        m = _EXISTS.match(line)
+        if m:
+            return int(m.group(1))
+    raise BenchError("SELECT gave no EXISTS")
+
+
+# -- mixed -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class MixedJob:
+    host: str
+    port: int
+    clients: int
+    iterations: int
+    seed: int
+
+
+COMMANDS_PER_ITERATION = 9
+
+
+async def mixed_job(job: MixedJob, gate: Gate) -> int:
+    clients = [await _login(job.host, job.port, "alice") for _ in range(job.clients)]
+    appended = mailgen.message(10_000_000 + job.seed, 4096)
+    await gate.start()
+
+    async def one(c: ImapClient, k: int) -> int:
+        rng = random.Random(job.seed * 1000 + k)
+        done = 0
+        for _ in range(job.iterations):
+            sel = await c.command(b"SELECT INBOX")
+            n = _exists(sel.untagged)
+            lo = rng.randint(1, max(1, n - 19))
+            await c.command(b"FETCH %d:%d (UID FLAGS RFC822.SIZE INTERNALDATE "
+                            b"BODY.PEEK[HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)])"
+                            % (lo, min(n, lo + 19)))
+            one_msg = rng.randint(1, n)
+            await c.command(b"FETCH %d (BODY.PEEK[])" % one_msg)
+            await c.command(b"STORE %d +FLAGS (\\Flagged)" % one_msg)
+            await c.command(b"UID SEARCH UNSEEN")
+            await c.command(b'UID SEARCH FROM "sender%d@"' % rng.randint(0, 96))
+            uid = await c.append("INBOX", appended, "\\Seen")
+            if uid is None:
+                raise BenchError("server did not answer APPENDUID (RFC 4315)")
+            await c.command(b"UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)
+            await c.command(b"UID EXPUNGE %d" % uid)
+            done += COMMANDS_PER_ITERATION
+        return done
+
+    counts = await asyncio.gather(*(one(c, k) for k, c in enumerate(clients)))
+    gate.stop()
+    await asyncio.gather(*(c.logout() for c in clients))
+    return sum(counts)
+
+
+class ImapMixed(Workload):
+    name = "imap-mixed"
+    title = "IMAP mixed"
+    protocol = "imap"
+    metrics = (Metric("commands", "commands completed", "cmd/s", True),)
+
+    def describe(self) -> str:
+        s = self.sizes
+        return (f"{s.mixed_clients} concurrent clients on one {s.mixed_mailbox}-message INBOX "
+                f"(2-64 KiB), {s.mixed_iterations} rounds each of SELECT, FETCH of 20 headers, "
+                "FETCH of a whole message, STORE, SEARCH UNSEEN, SEARCH FROM, APPEND 4 KiB, "
+                "UID STORE \\Deleted, UID EXPUNGE.")
+
+    def prepare(self, target: Target) -> None:
+        # Untimed warm-up: lets a server build its index/cache of the mailbox once.
+        host, port = target.endpoint("imap")
+        run_jobs(mixed_job, [MixedJob(host, port, 1, 1, seed=999)])
+
+    def run(self, target: Target) -> RunResult:
+        s = self.sizes
+        host, port = target.endpoint("imap")
+        procs = min(s.client_procs, s.mixed_clients)
+        jobs = [MixedJob(host, port, n, s.mixed_iterations, seed=p)
+                for p, n in enumerate(split(s.mixed_clients, procs))]
+        meter = CpuMeter(target)
+        load = run_jobs(mixed_job, jobs)
+        return result(load, {"commands": sum(load.results) / load.wall}, meter)
+
+
+# -- idle ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class IdleJob:
+    host: str
+    port: int
+    levels: tuple[int, ...]  # sessions this process holds at each level (cumulative)
+    parallel: int
+
+
+async def idle_job(job: IdleJob, gate: Gate) -> list[float]:
+    sessions: list[ImapClient] = []
+    durations: list[float] = []
+    sem = asyncio.Semaphore(job.parallel)
+
+    async def open_one() -> ImapClient:
+        async with sem:
+            c = await _login(job.host, job.port, "alice")
+            await c.command(b"SELECT INBOX")
+            await c.idle_start()
+            return c
+
+    await gate.start()
+    try:
+        for level in job.levels:
+            t0 = time.monotonic()
+            sessions += await asyncio.gather(*(open_one() for _ in range(level - len(sessions))))
+            durations.append(time.monotonic() - t0)
+            await gate.hold(len(sessions))
+    finally:
+        for c in sessions:
+            c.close()
+    return durations
+
+
+class ImapIdle(Workload):
+    name = "imap-idle"
+    title = "IMAP IDLE memory"
+    protocol = "imap"
+
+    @property
+    def metrics(self) -> tuple[Metric, ...]:  # type: ignore[override]
+        out: list[Metric] = []
+        for n in self.sizes.idle_levels:
+            out.append(Metric(f"pss{n}", f"PSS per session at {n:,} sessions", "KiB", False))
+            out.append(Metric(f"rss{n}", f"RSS per session at {n:,} sessions", "KiB", False))
+            out.append(Metric(f"rate{n}", f"sessions opened (LOGIN+SELECT+IDLE) up to {n:,}",
+                              "sessions/s", True))
+        return tuple(out)
+
+    def describe(self) -> str:
+        levels = " and ".join(f"{n:,}" for n in self.sizes.idle_levels)
+        return (f"Sessions log in as alice, SELECT INBOX and IDLE, held open at {levels} sessions; "
+                "memory is the sum over every server process (PSS and RSS from "
+                "/proc/PID/smaps_rollup) minus the same sum before the first session, "
+                "divided by the number of sessions.")
+
+    def run(self, target: Target) -> RunResult:
+        s = self.sizes
+        host, port = target.endpoint("imap")
+        procs = s.client_procs
+        per_level = [split(n, procs) for n in s.idle_levels]
+        jobs = [IdleJob(host, port, tuple(lv[p] for lv in per_level), parallel=16)
+                for p in range(procs)]
+        time.sleep(0.5)
+        base = procmem.memory(target.pids())
+        values: dict[str, float] = {}
+
+        def on_hold(rnd: int, infos: list[Any]) -> None:
+            n = sum(infos)
+            time.sleep(1.0)  # let the server settle (login processes exit, buffers drain)
+            mem = procmem.memory(target.pids())
+            values[f"pss{n}"] = (mem.pss - base.pss) / n / 1024
+            values[f"rss{n}"] = (mem.rss - base.rss) / n / 1024
+            log(f"  {target.name}: {n} IDLE sessions, {mem.processes} server processes, "
+                f"PSS {mem.pss / 2**20:.0f} MiB, RSS {mem.rss / 2**20:.0f} MiB")
+
+        meter = CpuMeter(target)
+        load = run_jobs(idle_job, jobs, timeout=1800, on_hold=on_hold)
+        for i, n in enumerate(s.idle_levels):
+            slowest = max(r[i] for r in load.results)
+            prev = s.idle_levels[i - 1] if i else 0
+            values[f"rate{n}"] = (n - prev) / slowest
+        res = result(load, values, meter)
+        # The timed part here is opening the sessions; wait for the server to close them all.
+        time.sleep(1.0)
+        return res
+
+
+# -- large mailbox ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class LargeJob:
+    host: str
+    port: int
+    expected: int
+
+
+async def large_job(job: LargeJob, gate: Gate) -> tuple[float, float]:
+    c = await _login(job.host, job.port, "large")
+    await gate.start()
+    t0 = time.monotonic()
+    sel = await c.command(b"SELECT INBOX")
+    t1 = time.monotonic()
+    lines = await c.bulk(b"UID FETCH 1:* (FLAGS)")
+    t2 = time.monotonic()
+    gate.stop()
+    n = _exists(sel.untagged)
+    if n != job.expected or lines < job.expected:
+        raise BenchError(f"large mailbox has {n} messages ({lines} FETCH lines), "
+                         f"expected {job.expected}")
+    await c.logout()
+    return t1 - t0, t2 - t1
+
+
+class ImapLarge(Workload):
+    name = "imap-large"
+    title = "IMAP large mailbox"
+    protocol = "imap"
+    metrics = (
+        Metric("select", "SELECT INBOX", "s", False),
+        Metric("fetch", "UID FETCH 1:* (FLAGS)", "s", False),
+    )
+
+    def describe(self) -> str:
+        return (f"One client logs in to a mailbox of {self.sizes.large_messages:,} messages "
+                "(1 KiB each), times SELECT INBOX and then UID FETCH 1:* (FLAGS) until the "
+                "tagged OK; a new session each run, after one untimed warm-up session.")
+
+    def prepare(self, target: Target) -> None:
+        host, port = target.endpoint("imap")
+        run_jobs(large_job, [LargeJob(host, port, self.sizes.large_messages)], timeout=1800)
+
+    def run(self, target: Target) -> RunResult:
+        host, port = target.endpoint("imap")
+        meter = CpuMeter(target)
+        load = run_jobs(large_job, [LargeJob(host, port, self.sizes.large_messages)], timeout=1800)
+        sel, fetch = load.results[0]
+        return result(load, {"select": sel, "fetch": fetch}, meter)
+
+
+def large_mailbox(n: int) -> Any:
+    return (mailgen.message(i, 1024, rcpt=f"large@{DOMAIN}", eol=b"\n") for i in range(n))
