@@ -1,0 +1,121 @@
+"""`mailwright queue list|show ID|flush|delete ID`: the operator's view of the outbound queue.
+
+These commands work on the store directly, so they work whether or not the server runs; a running
+server notices a flush at its next poll (a few seconds at most).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from mailwright.cli.common import CLIError, load, with_store
+from mailwright.store.api import QueueEntry, Store
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               common: argparse.ArgumentParser) -> None:
+    s = sub.add_parser("queue", parents=[common], help="the outbound queue")
+    qsub = s.add_subparsers(dest="action", required=True)
+    qsub.add_parser("list", parents=[common], help="one line per queued message and domain")
+    x = qsub.add_parser("show", parents=[common], help="everything about one queue entry")
+    x.add_argument("id", type=_entry_id)
+    qsub.add_parser("flush", parents=[common], help="retry every entry now")
+    x = qsub.add_parser("delete", parents=[common], help="drop an entry without a bounce")
+    x.add_argument("id", type=_entry_id)
+    s.set_defaults(func=cmd_queue)
+
+
+def _entry_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a queue id: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"not a queue id: {text!r}")
+    return value
+
+
+def _age(created: datetime, now: datetime) -> str:
+    seconds = int((now - created).total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _line(entry: QueueEntry, now: datetime) -> str:
+    pending = [r for r in entry.recipients if r.status in ("scheduled", "tempfail")]
+    due = "now" if entry.next_attempt <= now else _when(entry.next_attempt)
+    sender = entry.sender or "<>"
+    error = f" last_error={entry.last_error!r}" if entry.last_error else ""
+    leased = f" leased_by={entry.lease_owner}" if entry.lease_owner else ""
+    return (f"{entry.id} domain={entry.domain} from={sender} rcpts={len(pending)}/"
+            f"{len(entry.recipients)} age={_age(entry.created, now)} attempts={entry.attempts} "
+            f"next={due}{leased}{error}")
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    config = load(args)
+    now = datetime.now(UTC)
+    if args.action == "list":
+        entries = with_store(config, lambda s: s.queue_list())
+        for entry in entries:
+            print(_line(entry, now))
+        print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} in the queue")
+        return 0
+    if args.action == "flush":
+        count = with_store(config, lambda s: s.queue_flush())
+        print(f"{count} entr{'y' if count == 1 else 'ies'} scheduled for immediate delivery")
+        return 0
+    if args.action == "delete":
+        if not with_store(config, lambda s: s.queue_delete(args.id)):
+            raise CLIError(f"queue delete: no queue entry {args.id}", 1)
+        print(f"deleted queue entry {args.id}")
+        return 0
+
+    async def show(store: Store) -> tuple[QueueEntry | None, bytes]:
+        entry = await store.queue_get(args.id)
+        if entry is None:
+            return None, b""
+        try:
+            data = await store.read_blob(entry.blob_id)
+        except Exception:  # the entry is still worth showing without its content
+            data = b""
+        return entry, data
+
+    entry, data = with_store(config, show)
+    if entry is None:
+        raise CLIError(f"queue show: no queue entry {args.id}", 1)
+    print(f"id: {entry.id}")
+    print(f"domain: {entry.domain}")
+    print(f"sender: {entry.sender or '<>'}")
+    print(f"created: {_when(entry.created)} (age {_age(entry.created, now)})")
+    print(f"next attempt: {_when(entry.next_attempt)}")
+    print(f"attempts: {entry.attempts}")
+    print(f"last error: {entry.last_error or '-'}")
+    if entry.ret or entry.envid:
+        print(f"dsn: ret={entry.ret or '-'} envid={entry.envid or '-'}")
+    if entry.lease_owner:
+        until = _when(entry.lease_until) if entry.lease_until else "-"
+        print(f"lease: {entry.lease_owner} until {until}")
+    print(f"blob: {entry.blob_id} ({len(data)} bytes)")
+    print("recipients:")
+    for r in entry.recipients:
+        extra = f" notify={r.notify}" if r.notify else ""
+        reply = f" last_reply={r.last_reply!r}" if r.last_reply else ""
+        print(f"  {r.address} {r.status}{extra}{reply}")
+    if data:
+        end = data.find(b"\r\n\r\n")
+        header = data if end < 0 else data[:end]
+        print("headers:")
+        for line in header.decode("utf-8", "replace").split("\r\n")[:50]:
+            print(f"  {line}")
+    return 0
