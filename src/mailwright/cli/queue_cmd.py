@@ -67,8 +67,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     if args.action == "list":
         entries = with_store(config, lambda s: s.queue_list())
-        for entry in entries:
-            print(_line(entry, now))
+        for item in entries:
+            print(_line(item, now))
         print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} in the queue")
         return 0
     if args.action == "flush":
@@ -91,9 +91,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
             data = b""
         return entry, data
 
-    entry, data = with_store(config, show)
-    if entry is None:
+    found, data = with_store(config, show)
+    if found is None:
         raise CLIError(f"queue show: no queue entry {args.id}", 1)
+    entry = found
     print(f"id: {entry.id}")
     print(f"domain: {entry.domain}")
     print(f"sender: {entry.sender or '<>'}")
