@@ -19,6 +19,7 @@ from typing import Any
 import dkim as dkimpy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from . import _ed25519
 from .dnsquery import AuthDNS, DNSTempError
 from .headers import split_message
 from .keys import DkimKey
@@ -51,13 +52,13 @@ MAX_SIGNATURES = 8  # bound the work an attacker can ask of us per message
 MIN_RSA_BITS = 1024  # RFC 8301 3.2
 
 
+#: "pynacl" or "cryptography": what dkimpy's ed25519-sha256 (RFC 8463) runs on.
+ED25519_BACKEND = _ed25519.install(dkimpy)
+
+
 def ed25519_available() -> bool:
-    """dkimpy needs PyNaCl for ed25519-sha256 (RFC 8463)."""
-    try:
-        import nacl.signing  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether ed25519-sha256 can be signed and verified (PyNaCl or the stand-in)."""
+    return "nacl" in vars(dkimpy)
 
 
 @dataclass(frozen=True, slots=True)
