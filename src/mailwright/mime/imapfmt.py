@@ -198,43 +198,38 @@ def find_part(info: MessageInfo, path: Sequence[int]) -> Target:
     """Resolve a section part number (RFC 9051 6.4.5) to a part.
 
     An empty path is the whole message. Part 1 of a non-multipart message is its body; the
-    parts of a message/rfc822 part are those of the enclosed message.
+    parts of a message/rfc822 part are those of the enclosed message. Raises SectionError.
     """
     root = info.root
     if not path:
         return Target(root, root)
-    cur = root  # the current *message* whose parts we index
-    part: Part = root
+    cur = root  # the entity whose part numbers `num` indexes
+    part = root
     for depth, num in enumerate(path):
+        if depth:
+            if part.kind == KIND_MESSAGE and part.children:
+                cur = part.children[0]
+            elif part.kind == KIND_MULTIPART:
+                cur = part
+            else:
+                raise SectionError("no such part")
         if num < 1:
             raise SectionError("part numbers start at 1")
         if cur.kind == KIND_MULTIPART:
             if not cur.children:
                 if num != 1:
                     raise SectionError("no such part")
+                # the empty body part BODYSTRUCTURE shows for a multipart without parts
                 part = Part(header_start=cur.body_start, body_start=cur.body_start,
                             end=cur.body_start)
             elif num > len(cur.children):
                 raise SectionError("no such part")
             else:
                 part = cur.children[num - 1]
+        elif num != 1:
+            raise SectionError("no such part")
         else:
-            if num != 1:
-                raise SectionError("no such part")
             part = cur
-            if depth == 0 or cur is not part:
-                pass
-        if depth == len(path) - 1:
-            break
-        # descend: into an enclosed message, or into a multipart's children
-        if part.kind == KIND_MESSAGE and part.children:
-            cur = part.children[0]
-        elif part.kind == KIND_MULTIPART:
-            cur = part
-        elif part is cur and cur.kind != KIND_MULTIPART:
-            raise SectionError("no such part")
-        else:
-            raise SectionError("no such part")
     msg = part.children[0] if part.kind == KIND_MESSAGE and part.children else None
     return Target(part, msg)
 
@@ -334,18 +329,26 @@ class BrokenEncoding(Exception):
 
 
 _IDENTITY = {b"7bit", b"8bit", b"binary"}
+KNOWN_CTE = frozenset({*_IDENTITY, b"base64", b"quoted-printable"})
 
 
 def decode_qp(data: bytes) -> bytes:
     """Quoted-printable (RFC 2045 6.7), lenient: a bad =XX stays as it is; trailing
     white space is removed; soft line breaks joined; hard line breaks kept as CRLF."""
     out = bytearray()
-    for line in data.split(b"\n"):
+    lines = data.split(b"\n")
+    last = len(lines) - 1
+    for i, line in enumerate(lines):
+        if i == last:
+            # no line break after it
+            if line:
+                dec = _qp_line(line.rstrip(b"\r"))
+                out += dec[:-2] if dec.endswith(b"\r\n") else dec
+            break
         if line.endswith(b"\r"):
             line = line[:-1]
         out += _qp_line(line)
-    # the split added one CRLF too many at the end: RFC 2045 hard breaks are kept
-    return bytes(out[:-2]) if out.endswith(b"\r\n") and not data.endswith(b"\n") else bytes(out)
+    return bytes(out)
 
 
 _HEX = b"0123456789ABCDEFabcdef"
@@ -362,7 +365,7 @@ def _qp_line(line: bytes) -> bytes:
         n = len(line)
         while i < n:
             c = line[i]
-            if c == 0x3D and i + 2 < n + 0 + 1 and i + 2 <= n - 1 + 1:
+            if c == 0x3D:
                 h = line[i + 1 : i + 3]
                 if len(h) == 2 and h[0] in _HEX and h[1] in _HEX:
                     out.append(int(h, 16))
@@ -374,36 +377,41 @@ def _qp_line(line: bytes) -> bytes:
     return line if soft else line + b"\r\n"
 
 
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64_JUNK = bytes(c for c in range(256) if c not in _B64_ALPHABET)
+
+
 def decode_base64(data: bytes) -> bytes:
-    """Base64 (RFC 2045 6.8), ignoring characters outside the alphabet; broken when the
-    remaining length cannot be a base64 text."""
-    clean = bytes(c for c in data if c in _B64) if not _B64_ONLY(data) else data
-    clean = clean.replace(b"\r", b"").replace(b"\n", b"")
-    if b"=" in clean:
-        head, _, tail = clean.partition(b"=")
-        if tail.strip(b"="):
-            # data after padding: decode the first chunk only
-            clean = head + b"=" * (-len(head) % 4)
-    if len(clean) % 4 == 1:
-        raise BrokenEncoding("base64 length")
-    if len(clean) % 4:
-        clean += b"=" * (-len(clean) % 4)
+    """Base64 (RFC 2045 6.8), lenient as RFC 2045 asks: characters outside the alphabet are
+    ignored, decoding stops at the first padding, a dangling last character is dropped."""
+    eq = data.find(b"=")
+    if eq >= 0:
+        data = data[:eq]
+    clean = data.translate(None, _B64_JUNK)
+    extra = len(clean) % 4
+    if extra == 1:
+        clean = clean[:-1]
+    elif extra:
+        clean += b"=" * (4 - extra)
     try:
         return binascii.a2b_base64(clean)
-    except binascii.Error as exc:
+    except binascii.Error as exc:  # cannot happen with the cleaned input; be safe
         raise BrokenEncoding(str(exc)) from exc
 
 
-_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n")
-
-
-def _B64_ONLY(data: bytes) -> bool:
-    return not data.translate(None, bytes(_B64))
+def effective_cte(part: Part) -> bytes:
+    """The transfer encoding to undo, lower-case: the header's token (RFC 2045 6.1), its first
+    token when junk follows it, 7bit when there is no header."""
+    if part.cte is None:
+        return b"7bit"
+    if part.cte:
+        return part.cte.lower()
+    return (part.cte_hint or b"").lower()
 
 
 def decode_part(part: Part, body: bytes) -> bytes:
     """Content of a part with its transfer encoding removed (RFC 3516 4.1)."""
-    cte = (part.cte or b"7bit").lower()
+    cte = effective_cte(part)
     if cte in _IDENTITY:
         return body
     if cte == b"base64":
@@ -413,26 +421,94 @@ def decode_part(part: Part, body: bytes) -> bytes:
     raise UnknownCTE(cte.decode("latin-1"))
 
 
+def _needs_decoding(part: Part) -> bool:
+    return part.kind not in (KIND_MULTIPART, KIND_MESSAGE) and (
+        effective_cte(part) not in _IDENTITY
+    )
+
+
+def _rewrite_cte(header: bytes) -> bytes:
+    """The header without its Content-Transfer-Encoding field and with
+    `Content-Transfer-Encoding: binary` added last (where Dovecot puts it)."""
+    out = bytearray()
+    pos = 0
+    n = len(header)
+    skipping = False
+    blank = b""
+    while pos < n:
+        eol = header.find(b"\n", pos)
+        nxt = n if eol < 0 else eol + 1
+        line = header[pos:nxt]
+        if line in (b"\r\n", b"\n"):
+            blank = line
+            break
+        if skipping and line[:1] in (b" ", b"\t"):
+            pos = nxt
+            continue
+        skipping = False
+        colon = line.find(b":")
+        if colon > 0 and line[:colon].rstrip(b" \t").lower() == b"content-transfer-encoding":
+            skipping = True
+        else:
+            out += line
+        pos = nxt
+    if out and not out.endswith(b"\n"):
+        out += b"\r\n"
+    out += b"Content-Transfer-Encoding: binary\r\n"
+    out += blank
+    return bytes(out)
+
+
+def _binary_tree(part: Part, raw: bytes, start: int, end: int, out: bytearray) -> None:
+    """Copy raw[start:end] (which covers `part`'s body) with every encoded leaf below decoded
+    and its Content-Transfer-Encoding turned into `binary` (RFC 3516 4.2 on whole subtrees)."""
+    pos = start
+    kids = part.children
+    for child in kids:
+        out += raw[pos : child.header_start]
+        if child.kind in (KIND_MULTIPART, KIND_MESSAGE):
+            out += raw[child.header_start : child.body_start]
+            _binary_tree(child, raw, child.body_start, child.end, out)
+        elif _needs_decoding(child):
+            out += _rewrite_cte(raw[child.header_start : child.body_start])
+            out += decode_part(child, raw[child.body_start : child.end])
+        else:
+            out += raw[child.header_start : child.end]
+        pos = child.end
+    out += raw[pos:end]
+
+
 def binary_section(info: MessageInfo, raw: bytes, path: Sequence[int]) -> bytes:
-    """BINARY[path] (RFC 3516 4.2): the decoded body of a leaf part; for the whole message,
-    a multipart or message part, the bytes as they are (nothing to decode there)."""
+    """BINARY[path] (RFC 3516 4.2): the part's content with transfer encodings removed.
+
+    For a leaf part that is its decoded body; for the whole message, a multipart or a
+    message/rfc822 part every encoded leaf inside is decoded and relabelled `binary`.
+    Raises UnknownCTE / BrokenEncoding only for a part that itself cannot be decoded.
+    """
     t = find_part(info, path)
     part = t.part
     if not path:
-        return raw
+        part = info.root
+        if part.kind not in (KIND_MULTIPART, KIND_MESSAGE):
+            if not _needs_decoding(part):
+                return raw
+            return (_rewrite_cte(raw[: part.body_start])
+                    + decode_part(part, raw[part.body_start : part.end]))
+        out = bytearray(raw[: part.body_start])
+        _binary_tree(part, raw, part.body_start, part.end, out)
+        return bytes(out)
     body = raw[part.body_start : part.end]
     if part.kind in (KIND_MULTIPART, KIND_MESSAGE):
-        return body
+        out = bytearray()
+        _binary_tree(part, raw, part.body_start, part.end, out)
+        return bytes(out)
     return decode_part(part, body)
 
 
 def binary_size(info: MessageInfo, raw: bytes, path: Sequence[int]) -> int:
     """BINARY.SIZE[path] (RFC 3516 4.3)."""
     t = find_part(info, path)
-    part = t.part
-    if not path:
-        return len(raw)
-    cte = (part.cte or b"7bit").lower()
-    if part.kind in (KIND_MULTIPART, KIND_MESSAGE) or cte in _IDENTITY:
-        return part.body_size
+    part = t.part if path else info.root
+    if part.kind not in (KIND_MULTIPART, KIND_MESSAGE) and not _needs_decoding(part):
+        return len(raw) if not path else part.body_size
     return len(binary_section(info, raw, path))

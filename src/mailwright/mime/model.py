@@ -68,6 +68,9 @@ class Part:
     content_id: bytes | None = None
     description: bytes | None = None
     cte: bytes | None = None
+    # When Content-Transfer-Encoding is present but not a clean token (cte == b""): its
+    # first token, still worth trying for BINARY ("base64;" means base64).
+    cte_hint: bytes | None = None
     md5: bytes | None = None
     disposition: bytes | None = None
     disposition_params: tuple[Param, ...] | None = None
@@ -183,8 +186,8 @@ def _env_from(d: dict[str, Any]) -> Envelope:
     return e
 
 
-_PART_BYTES = ("mtype", "subtype", "content_id", "description", "cte", "md5", "disposition",
-               "location")
+_PART_BYTES = ("mtype", "subtype", "content_id", "description", "cte", "cte_hint", "md5",
+               "disposition", "location")
 
 
 def _part_to(p: Part) -> dict[str, Any]:

@@ -251,6 +251,24 @@ class _Parser:
         if hit is not None:
             # header cut short by a delimiter: empty body
             hit.cut_header_of = part
+        elif blank_line and self.stack:
+            own = part.kind == KIND_MULTIPART and boundary is not None
+            if own:
+                assert boundary is not None
+                self.stack.append(_Boundary(boundary, part))
+            hit = self.find_boundary(part.body_start)
+            if own:
+                self.stack.pop()
+                if hit is not None and hit.boundary.owner is part:
+                    hit = None  # our own first delimiter: the normal case
+            if hit is not None:
+                # A foreign delimiter right after the blank line: Dovecot counts that blank
+                # line as the delimiter's line break, not as part of the header.
+                body = part.body_start
+                nl = 2 if self.raw[body - 2 : body] == b"\r\n" else 1
+                part.body_start = max(body - nl, part.header_start)
+                hit.cut_header_of = part
+        if hit is not None:
             part.end = part.body_start
             part.lines = 0
             if part.kind == KIND_MESSAGE:
@@ -319,6 +337,10 @@ class _Parser:
                 if hit is None or hit.boundary.owner is not part:
                     # end of data, or an outer delimiter ends this multipart too
                     part.end = child.end
+                    if hit is not None and hit.cut_header_of is child:
+                        # Dovecot gives the line break before the delimiter to the parent
+                        # of a part whose header the delimiter cut short
+                        part.end = hit.line_start
                     return hit
 
     def apply_content_fields(
@@ -377,7 +399,8 @@ class _Parser:
                     if sc.parse_mime_token(out) >= 0 and sc.skip_lwsp() == 0 and out:
                         part.cte = bytes(out)
                     else:
-                        part.cte = b""  # present but unusable: counted, not rendered
+                        part.cte = b""  # present but unusable: BODYSTRUCTURE shows 7bit
+                        part.cte_hint = bytes(out)
             elif rest == b"id":
                 if part.content_id is None:
                     part.content_id = header_value(f.value)
