@@ -500,7 +500,7 @@ class ListCmd:
     patterns: tuple[str, ...]
     selection: tuple[str, ...] = ()
     returns: tuple[str, ...] = ()
-    status_items: tuple[str, ...] = ()
+    status_items: tuple[StatusItem, ...] = ()
     lsub: bool = False
     extended: bool = False
 

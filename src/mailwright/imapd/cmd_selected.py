@@ -1,0 +1,234 @@
+"""Selecting a mailbox and changing its messages: SELECT/EXAMINE (RFC 7162 CONDSTORE and
+QRESYNC), CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE (RFC 4315), STORE (RFC 7162
+UNCHANGEDSINCE), COPY and MOVE (RFC 6851) with COPYUID."""
+
+from __future__ import annotations
+
+from mailwright.imapd.cmd_mailbox import check_flags
+from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.util import ordered_set_string, uid_set_string
+from mailwright.imapd.view import SelectedView
+from mailwright.proto.imap import ast
+from mailwright.proto.imap import response as R
+from mailwright.proto.imap.errors import ProtocolError
+from mailwright.store.api import FlagOp, MessageRecord, NotFound, QuotaExceeded, StorageFull
+
+_PERMANENT = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
+
+
+@handles(ast.Select)
+async def select(s: Session, cmd: ast.Select) -> Ok | None:
+    if s.view is not None:
+        s.unselect()
+        # RFC 9051 6.3.2 / RFC 7162 3.2.11: the previous mailbox is closed first.
+        s.untagged_status("OK", "Previous mailbox closed", "CLOSED")
+    if cmd.qresync is not None and not s.qresync:
+        raise ProtocolError("QRESYNC parameter requires ENABLE QRESYNC")
+    if cmd.condstore:
+        s.enable_condstore()
+    name = s.name_in(cmd.mailbox)
+    mb = await s.store.get_mailbox(s.account_id, name)
+    if mb is None:
+        raise No(f"Mailbox does not exist: {cmd.mailbox}", "NONEXISTENT")
+    records = await s.store.list_messages(mb.id)
+    view = SelectedView(mb, records, cmd.readonly)
+    s.select_view(view)
+    s.untagged(b"FLAGS " + R.flag_list(s.mailbox_flags()))
+    s.untagged_status(
+        "OK", "Flags permitted", "PERMANENTFLAGS " + ("()" if cmd.readonly else _PERMANENT.decode())
+    )
+    s.untagged(b"%d EXISTS" % view.exists)
+    if not s.rev2:
+        s.untagged(b"0 RECENT")
+        first_unseen = next((seq for seq, r in view.iter_records() if not r.seen), None)
+        if first_unseen is not None:
+            s.untagged_status("OK", "First unseen", f"UNSEEN {first_unseen}")
+    s.untagged_status("OK", "UIDs valid", f"UIDVALIDITY {mb.uidvalidity}")
+    s.untagged_status("OK", "Predicted next UID", f"UIDNEXT {mb.uidnext}")
+    # RFC 7162 3.1.2.1: HIGHESTMODSEQ on every successful SELECT/EXAMINE.
+    s.untagged_status("OK", "Highest", f"HIGHESTMODSEQ {mb.highestmodseq}")
+    if cmd.qresync is not None and cmd.qresync.uidvalidity == mb.uidvalidity:
+        await _qresync(s, view, cmd.qresync)
+    return Ok(
+        ("EXAMINE" if cmd.readonly else "SELECT") + " completed",
+        "READ-ONLY" if cmd.readonly else "READ-WRITE",
+    )
+
+
+async def _qresync(s: Session, view: SelectedView, q: ast.QResyncParams) -> None:
+    """RFC 7162 3.2.5.1: VANISHED (EARLIER) then FETCH of what changed since q.modseq."""
+    cs = await s.store.changes_since(view.mailbox.id, q.modseq)
+    known = q.known_uids
+    largest = max(view.uidnext - 1, 1)
+    gone = [u for u in cs.expunged if known is None or known.contains(u, largest)]
+    if gone:
+        s.untagged(b"VANISHED (EARLIER) " + uid_set_string(gone).encode())
+    for rec in cs.updated:
+        if known is not None and not known.contains(rec.uid, largest):
+            continue
+        seq = view.seq_of(rec.uid)
+        current = view.records.get(rec.uid)
+        if seq is None or current is None:
+            continue
+        s.untagged(s.flags_fetch(seq, current, with_uid=True))
+
+
+@handles(ast.Close)
+async def close(s: Session, cmd: ast.Close) -> Ok | None:
+    view = s.view
+    assert view is not None
+    if not view.readonly:
+        # RFC 9051 6.4.1: CLOSE expunges silently.
+        await s.sync(cmd, force=True)
+        deleted = [r.uid for _, r in view.iter_records() if "\\Deleted" in r.flags]
+        if deleted:
+            await s.store.expunge(view.mailbox.id, deleted)
+    s.unselect()
+    return None
+
+
+@handles(ast.Unselect)
+async def unselect(s: Session, cmd: ast.Unselect) -> Ok | None:
+    s.unselect()
+    return None
+
+
+def _send_expunged(s: Session, removed: list[tuple[int, int]]) -> None:
+    if not removed:
+        return
+    if s.qresync:
+        s.untagged(b"VANISHED " + uid_set_string(u for _, u in removed).encode())
+    else:
+        for seq, _uid in removed:
+            s.untagged(b"%d EXPUNGE" % seq)
+
+
+@handles(ast.Expunge)
+async def expunge(s: Session, cmd: ast.Expunge) -> Ok | None:
+    view = s.view
+    assert view is not None
+    if view.readonly:
+        raise No("Mailbox is read-only", "READ-ONLY")
+    await s.sync(cmd, force=True)
+    if cmd.uids is not None:
+        wanted = {u for _, u in view.resolve(cmd.uids, uid=True, saved=s.saved_search)}
+    else:
+        wanted = None
+    deleted = [
+        r.uid for _, r in view.iter_records()
+        if "\\Deleted" in r.flags and (wanted is None or r.uid in wanted)
+    ]
+    if deleted:
+        gone = await s.store.expunge(view.mailbox.id, deleted)
+        _send_expunged(s, view.remove_expunged(gone))
+    return None
+
+
+def resolve(s: Session, seqset: ast.SequenceSet, uid: bool) -> list[tuple[int, int]]:
+    """(seq, uid) pairs; BAD for message numbers beyond EXISTS (RFC 9051 6.4.5 example)."""
+    view = s.view
+    assert view is not None
+    if not uid and view.seq_out_of_range(seqset):
+        raise ProtocolError("Invalid message sequence number")
+    return view.resolve(seqset, uid=uid, saved=s.saved_search)
+
+
+@handles(ast.Store)
+async def store(s: Session, cmd: ast.Store) -> Ok | None:
+    view = s.view
+    assert view is not None
+    if view.readonly:
+        raise No("Mailbox is read-only", "READ-ONLY")
+    flags = check_flags(cmd.flags)
+    if cmd.unchangedsince is not None:
+        s.enable_condstore()
+    pairs = resolve(s, cmd.set, cmd.uid)
+    live = [(seq, u) for seq, u in pairs if u not in view.pending_expunge]
+    ghosts = len(live) != len(pairs)
+    op = {"add": FlagOp.ADD, "remove": FlagOp.REMOVE, "replace": FlagOp.REPLACE}[cmd.mode]
+    if not live:
+        if ghosts:
+            raise No("Messages were expunged", "EXPUNGEISSUED")
+        return None
+    res = await s.store.store_flags(
+        view.mailbox.id, [u for _, u in live], op, flags, cmd.unchangedsince
+    )
+    before = set(view.keywords)
+    view.update_records(res.updated)
+    if view.keywords != before:
+        s.untagged(b"FLAGS " + R.flag_list(s.mailbox_flags()))
+    changed = {r.uid: r for r in res.updated}
+    if not cmd.silent:
+        touched: dict[int, MessageRecord] = {r.uid: r for r in res.unchanged}
+        touched.update(changed)
+        for seq, u in live:
+            rec = touched.get(u)
+            if rec is not None:
+                s.untagged(s.flags_fetch(seq, rec, with_uid=cmd.uid))
+    elif s.condstore and cmd.unchangedsince is not None:
+        # RFC 7162 3.1.3: with .SILENT the new MODSEQ is still reported.
+        for seq, u in live:
+            rec = changed.get(u)
+            if rec is not None:
+                uid_part = b"UID %d " % rec.uid if cmd.uid else b""
+                s.untagged(b"%d FETCH (%sMODSEQ (%d))" % (seq, uid_part, rec.modseq))
+    if res.failed:
+        failed = set(res.failed)
+        if cmd.uid:
+            modified = uid_set_string(failed)
+        else:
+            modified = uid_set_string(seq for seq, u in live if u in failed)
+        return Ok("Conditional STORE failed", f"MODIFIED {modified}")
+    if ghosts:
+        raise No("Some messages were expunged", "EXPUNGEISSUED")
+    return None
+
+
+async def _target(s: Session, raw: str) -> int:
+    mb = await s.store.get_mailbox(s.account_id, s.name_in(raw))
+    if mb is None:
+        raise No("Target mailbox does not exist", "TRYCREATE")
+    return mb.id
+
+
+@handles(ast.Copy, ast.Move)
+async def copy_move(s: Session, cmd: ast.Copy | ast.Move) -> Ok | None:
+    view = s.view
+    assert view is not None
+    is_move = isinstance(cmd, ast.Move)
+    if is_move and view.readonly:
+        raise No("Mailbox is read-only", "READ-ONLY")
+    pairs = resolve(s, cmd.set, cmd.uid)
+    dst_id = await _target(s, cmd.mailbox)
+    live = [u for _, u in pairs if u not in view.pending_expunge]
+    if not live:
+        if len(pairs):
+            raise No("Messages were expunged", "EXPUNGEISSUED")
+        return Ok("No messages")
+    try:
+        if is_move:
+            mapping = await s.store.move(view.mailbox.id, live, dst_id)
+        else:
+            mapping = await s.store.copy(view.mailbox.id, live, dst_id)
+    except QuotaExceeded:
+        raise No("Quota exceeded", "OVERQUOTA") from None
+    except StorageFull:
+        raise No("Server storage is full", "LIMIT") from None
+    except NotFound:
+        raise No("Target mailbox does not exist", "TRYCREATE") from None
+    if not mapping:
+        raise No("Messages were expunged", "EXPUNGEISSUED")
+    dst = await s.store.get_mailbox_by_id(dst_id)
+    uidvalidity = dst.uidvalidity if dst is not None else 0
+    code = (
+        f"COPYUID {uidvalidity} {ordered_set_string([a for a, _ in mapping])} "
+        f"{ordered_set_string([b for _, b in mapping])}"
+    )
+    if not is_move:
+        return Ok("COPY completed", code)
+    # RFC 6851 4.3: COPYUID goes in an untagged OK before the expunges.
+    s.untagged_status("OK", "Moved", code)
+    _send_expunged(s, view.remove_expunged(a for a, _ in mapping))
+    if len(mapping) != len(live):
+        raise No("Some messages were expunged", "EXPUNGEISSUED")
+    return None

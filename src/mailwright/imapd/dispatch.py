@@ -1,0 +1,187 @@
+"""FETCH, SEARCH, SORT and THREAD: the session side.
+
+The session resolves sequence sets, applies the implicit ``\\Seen`` (RFC 9051 6.4.5),
+CHANGEDSINCE/VANISHED (RFC 7162), holds back expunges, streams the responses and formats
+SEARCH/ESEARCH results.  Rendering a message's FETCH data and evaluating search keys are pure
+functions owned by the MIME engineer in ``imapd/fetch.py``, ``imapd/search.py`` and
+``imapd/sortthread.py``; :mod:`mailwright.imapd.fallback` holds simple stand-ins used only
+when those modules are absent.
+"""
+
+from __future__ import annotations
+
+from mailwright.imapd import fallback
+from mailwright.imapd.cmd_selected import resolve
+from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.util import uid_set_string
+from mailwright.proto.imap import ast
+from mailwright.proto.imap.errors import ProtocolError
+from mailwright.store.api import FlagOp, MessageRecord
+
+
+def _sets_seen(item: ast.FetchItem) -> bool:
+    if isinstance(item, ast.FetchBody | ast.FetchBinary):
+        return not item.peek
+    return isinstance(item, ast.FetchAttr) and item.name in ("RFC822", "RFC822.TEXT")
+
+
+@handles(ast.Fetch)
+async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
+    view = s.view
+    assert view is not None
+    items = list(cmd.items)
+    if cmd.uid and ast.FetchAttr("UID") not in items:
+        # RFC 9051 6.4.9: UID FETCH always returns the UID.
+        items.insert(0, ast.FetchAttr("UID"))
+    if cmd.changedsince is not None or ast.FetchAttr("MODSEQ") in items:
+        s.enable_condstore()
+        if ast.FetchAttr("MODSEQ") not in items:
+            items.append(ast.FetchAttr("MODSEQ"))  # RFC 7162 3.1.4.1
+    if cmd.vanished and not s.qresync:
+        raise ProtocolError("VANISHED requires ENABLE QRESYNC")
+    pairs = resolve(s, cmd.set, cmd.uid)
+    if cmd.vanished and cmd.changedsince is not None:
+        cs = await s.store.changes_since(view.mailbox.id, cmd.changedsince)
+        largest = max(view.uidnext - 1, 1)
+        gone = [u for u in cs.expunged if cmd.set.saved is False and cmd.set.contains(u, largest)]
+        if gone:
+            s.untagged(b"VANISHED (EARLIER) " + uid_set_string(gone).encode())
+    ghosts = False
+    live: list[tuple[int, MessageRecord]] = []
+    for seq, uid in pairs:
+        rec = view.records.get(uid)
+        if rec is None or uid in view.pending_expunge:
+            ghosts = True
+            continue
+        if cmd.changedsince is not None and rec.modseq <= cmd.changedsince:
+            continue
+        live.append((seq, rec))
+    seen_now: set[int] = set()
+    if not view.readonly and any(_sets_seen(i) for i in items):
+        unseen = [rec.uid for _, rec in live if "\\Seen" not in rec.flags]
+        if unseen:
+            res = await s.store.store_flags(view.mailbox.id, unseen, FlagOp.ADD, ["\\Seen"])
+            view.update_records(res.updated)
+            seen_now = {r.uid for r in res.updated}
+            live = [(seq, view.records.get(rec.uid, rec)) for seq, rec in live]
+    renderer = fallback.fetch_renderer()
+    with_flags = [*items, ast.FetchAttr("FLAGS")] if ast.FetchAttr("FLAGS") not in items else items
+    for seq, rec in live:
+        # RFC 9051 6.4.5: when \Seen is set implicitly, FLAGS is reported with the data.
+        use = with_flags if rec.uid in seen_now else items
+        try:
+            data = await renderer(s.store, seq, rec, use, utf8=s.utf8)
+        except fallback.FetchFailed as exc:
+            raise No(str(exc), exc.code) from None
+        s.write(data)
+        await s.maybe_flush()
+    if ghosts:
+        # RFC 9051 7.1: EXPUNGEISSUED, some messages were expunged by another session.
+        raise No("Some messages were expunged", "EXPUNGEISSUED")
+    return None
+
+
+# -- SEARCH ----------------------------------------------------------------------------------
+
+
+def _uses_modseq(key: ast.SearchKey) -> bool:
+    if isinstance(key, ast.SearchModSeq):
+        return True
+    if isinstance(key, ast.SearchAnd):
+        return any(_uses_modseq(k) for k in key.keys)
+    if isinstance(key, ast.SearchOr):
+        return _uses_modseq(key.left) or _uses_modseq(key.right)
+    if isinstance(key, ast.SearchNot):
+        return _uses_modseq(key.key)
+    return False
+
+
+async def _matching(s: Session, key: ast.SearchKey) -> list[tuple[int, MessageRecord]]:
+    view = s.view
+    assert view is not None
+    msgs = [(seq, rec) for seq, rec in view.iter_records() if rec.uid not in view.pending_expunge]
+    evaluate = fallback.search_evaluator()
+    return await evaluate(
+        s.store, key, msgs, saved=set(s.saved_search), largest_seq=view.exists,
+        largest_uid=view.uids[-1] if view.uids else 0, rev2=s.rev2,
+    )
+
+
+@handles(ast.Search)
+async def search(s: Session, cmd: ast.Search) -> Ok | None:
+    modseq = _uses_modseq(cmd.key)
+    if modseq:
+        s.enable_condstore()
+    found = await _matching(s, cmd.key)
+    numbers = [rec.uid if cmd.uid else seq for seq, rec in found]
+    highest = max((rec.modseq for _, rec in found), default=0)
+    returns = cmd.returns
+    if returns is None and s.rev2:
+        returns = ()  # RFC 9051 6.4.4: IMAP4rev2 answers with ESEARCH
+    if returns is None:
+        line = b"SEARCH" + b"".join(b" %d" % n for n in numbers)
+        if modseq and numbers:
+            line += b" (MODSEQ %d)" % highest
+        s.untagged(line)
+        return None
+    _esearch(s, cmd.tag, cmd.uid, returns, numbers, highest if modseq else None,
+             [rec.uid for _, rec in found])
+    return None
+
+
+def _esearch(
+    s: Session,
+    tag: str,
+    uid: bool,
+    returns: tuple[ast.SearchReturnOption, ...],
+    numbers: list[int],
+    modseq: int | None,
+    uids: list[int],
+) -> None:
+    """RFC 4731 / RFC 9051 7.3.4 ESEARCH, with RFC 5182 SAVE."""
+    opts = set(returns) or {"ALL"}
+    if "SAVE" in opts:
+        s.saved_search = list(uids)
+        opts.discard("SAVE")
+        if not opts and returns:
+            return  # RFC 5182 2.1: SAVE alone suppresses the ESEARCH response
+    from mailwright.proto.imap import response as R
+
+    parts = [b"(TAG " + R.quoted(tag) + b")"]
+    if uid:
+        parts.append(b"UID")
+    if "MIN" in opts and numbers:
+        parts.append(b"MIN %d" % min(numbers))
+    if "MAX" in opts and numbers:
+        parts.append(b"MAX %d" % max(numbers))
+    if "ALL" in opts and numbers:
+        parts.append(b"ALL " + uid_set_string(numbers).encode())
+    if "COUNT" in opts:
+        parts.append(b"COUNT %d" % len(numbers))
+    if modseq is not None and numbers:
+        parts.append(b"MODSEQ %d" % modseq)
+    s.untagged(b"ESEARCH " + b" ".join(parts))
+
+
+@handles(ast.Sort)
+async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
+    if not fallback.sortthread_available():
+        raise No("SORT is not available", "CANNOT")
+    found = await _matching(s, cmd.key)
+    ordered = await fallback.sort_messages(s.store, cmd.criteria, found)
+    numbers = [rec.uid if cmd.uid else seq for seq, rec in ordered]
+    if cmd.returns is None:
+        s.untagged(b"SORT" + b"".join(b" %d" % n for n in numbers))
+        return None
+    _esearch(s, cmd.tag, cmd.uid, cmd.returns, numbers, None, [r.uid for _, r in ordered])
+    return None
+
+
+@handles(ast.Thread)
+async def thread(s: Session, cmd: ast.Thread) -> Ok | None:
+    if not fallback.sortthread_available():
+        raise No("THREAD is not available", "CANNOT")
+    found = await _matching(s, cmd.key)
+    data = await fallback.thread_messages(s.store, cmd.algorithm, found, uid=cmd.uid)
+    s.untagged(b"THREAD" + (b" " + data if data else b""))
+    return None

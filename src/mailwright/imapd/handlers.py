@@ -1,0 +1,7 @@
+"""Importing this module registers every IMAP command handler in ``session.HANDLERS``."""
+
+from __future__ import annotations
+
+from mailwright.imapd import cmd_auth, cmd_mailbox, cmd_selected, dispatch
+
+__all__ = ["cmd_auth", "cmd_mailbox", "cmd_selected", "dispatch"]

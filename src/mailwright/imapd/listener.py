@@ -1,0 +1,86 @@
+"""The thin asyncio adapter: a ``net.server.Connection`` becomes an IMAP session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from mailwright.imapd import handlers  # noqa: F401 - registers the command handlers
+from mailwright.imapd.session import Session, SessionConfig
+
+if TYPE_CHECKING:
+    from mailwright.net.server import Connection, Handler
+
+READ_SIZE = 64 * 1024
+
+
+class ConnectionTransport:
+    """Adapts ``net.server.Connection`` (asyncio streams) to ``session.Transport``."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.peer_ip = conn.peer_ip
+
+    @property
+    def tls(self) -> bool:
+        return self.conn.tls
+
+    @property
+    def tls_available(self) -> bool:
+        return self.conn.tls_available
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.conn.is_loopback
+
+    async def read(self) -> bytes:
+        return await self.conn.reader.read(READ_SIZE)
+
+    def write(self, data: bytes) -> None:
+        self.conn.writer.write(data)
+
+    async def drain(self) -> None:
+        await self.conn.writer.drain()
+
+    async def start_tls(self) -> None:
+        await self.conn.start_tls()
+
+
+def session_config(ctx: Any) -> SessionConfig:
+    limits = ctx.config.limits
+    return SessionConfig(
+        hostname=ctx.hostname,
+        max_append=limits.max_message_size,
+        idle_timeout=max(float(getattr(limits, "imap_idle_timeout", 1800.0)), 60.0),
+    )
+
+
+def create(ctx: Any, listener: Any) -> Handler:
+    """Listener factory registered for the ``imap`` and ``imaps`` protocol keys."""
+    config = session_config(ctx)
+
+    async def handle(conn: Connection) -> None:
+        session = Session(ConnectionTransport(conn), ctx.store, ctx.authenticator, config)
+        run = asyncio.ensure_future(session.run())
+        closing = asyncio.ensure_future(conn.closing.wait())
+        try:
+            done, _ = await asyncio.wait({run, closing}, return_when=asyncio.FIRST_COMPLETED)
+            if run in done:
+                conn.result = run.result()
+            else:
+                # Graceful shutdown: tell the client, then stop (RFC 9051 7.1.5 BYE).
+                run.cancel()
+                try:
+                    conn.writer.write(b"* BYE Server shutting down\r\n")
+                    await asyncio.wait_for(conn.writer.drain(), 2)
+                except Exception:  # noqa: BLE001 - the peer may be gone already
+                    pass
+                conn.result = "shutdown"
+        finally:
+            for t in (run, closing):
+                if not t.done():
+                    t.cancel()
+            if session.account is not None:
+                conn.user = session.account.address
+
+    return handle

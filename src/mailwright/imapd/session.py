@@ -1,0 +1,419 @@
+"""The IMAP session: parsed commands in, responses out, over the Store interface.
+
+House rules (read before changing anything here):
+
+* Every command goes through :meth:`Session.execute`: state check from the one table in
+  ``proto.imap.state``, the handler from ``HANDLERS``, then the sync point and the tagged
+  response.  Handlers raise :class:`No` / :class:`ProtocolError` (BAD); nothing else is
+  expected, and anything else is logged once and answered ``NO [SERVERBUG]``.
+* Sequence numbers belong to the session (``view.SelectedView``).  Other sessions' changes
+  reach the client only through :meth:`Session.sync`, called at the end of each command and
+  during IDLE; expunges are held back while FETCH, STORE or SEARCH (by sequence number) run
+  (RFC 9051 7.5.1).
+* Never await a socket write while holding store state: store calls return records; the
+  responses are written afterwards.
+* Large responses are written message by message with ``drain`` in between, so memory per
+  session stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mailwright.imapd.view import SelectedView, Updates
+from mailwright.proto.imap import ast
+from mailwright.proto.imap import response as R
+from mailwright.proto.imap.errors import ProtocolError
+from mailwright.proto.imap.parser import (
+    NEED_DATA,
+    ContinuationRequest,
+    Event,
+    IdleDone,
+    ImapParser,
+    SaslResponse,
+)
+from mailwright.proto.imap.state import State, check_allowed, next_state
+from mailwright.store.api import Account, MessageRecord, Store
+from mailwright.store.changes import Subscription
+
+log = logging.getLogger("mailwright.imapd")
+
+
+class Transport(Protocol):
+    """What the session needs from a connection (the listener adapts ``net.Connection``)."""
+
+    peer_ip: str
+
+    @property
+    def tls(self) -> bool: ...
+
+    @property
+    def tls_available(self) -> bool: ...
+
+    @property
+    def is_loopback(self) -> bool: ...
+
+    async def read(self) -> bytes: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    async def start_tls(self) -> None: ...
+
+
+class AuthBackend(Protocol):
+    async def authenticate(self, username: str, password: str, ip: str) -> Account | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Limits and identity; built from the server config by the listener."""
+
+    hostname: str = "localhost"
+    max_line: int = 65536
+    max_literal: int = 1 << 20
+    max_append: int = 50 * 1024 * 1024
+    preauth_timeout: float = 60.0
+    # RFC 9051 5.4: the autologout timer is at least 30 minutes once authenticated.
+    idle_timeout: float = 1800.0
+    max_bad_commands: int = 50
+    version: str = "0.1"
+
+
+class No(Exception):
+    """Command failed: tagged NO with an optional response code."""
+
+    def __init__(self, text: str, code: str | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Ok:
+    """Tagged OK text and code; ``sent`` when the handler already wrote it (STARTTLS)."""
+
+    text: str = ""
+    code: str | None = None
+    sent: bool = False
+
+
+class CloseConnection(Exception):
+    """End the session after writing what is pending (LOGOUT, BYE, fatal errors)."""
+
+
+Handler = Callable[["Session", Any], Awaitable[Ok | None]]
+
+#: Filled by the command modules (cmd_auth, cmd_mailbox, cmd_selected) at import time.
+HANDLERS: dict[type, Handler] = {}
+
+
+def handles(*types: type) -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        for t in types:
+            HANDLERS[t] = fn
+        return fn
+
+    return deco
+
+
+# Commands during which EXPUNGE responses must not be sent (RFC 9051 7.5.1).
+def _forbids_expunge(cmd: ast.Command) -> bool:
+    return isinstance(cmd, ast.Fetch | ast.Store | ast.Search | ast.Sort | ast.Thread) and not cmd.uid
+
+
+@dataclass(eq=False)
+class Session:
+    """One IMAP connection's state and I/O loop."""
+
+    transport: Transport
+    store: Store
+    auth: AuthBackend
+    config: SessionConfig = field(default_factory=SessionConfig)
+    state: State = State.NOT_AUTHENTICATED
+    account: Account | None = None
+    # enabled extensions (RFC 5161)
+    rev2: bool = False
+    utf8: bool = False
+    condstore: bool = False
+    qresync: bool = False
+    view: SelectedView | None = None
+    subscription: Subscription | None = None
+    saved_search: list[int] = field(default_factory=list)
+    client_id: dict[str, str | None] = field(default_factory=dict)
+    parser: ImapParser = field(init=False)
+    _bad_count: int = 0
+    _out_pending: int = 0
+
+    def __post_init__(self) -> None:
+        self.parser = self._new_parser()
+
+    def _new_parser(self) -> ImapParser:
+        return ImapParser(
+            max_line=self.config.max_line,
+            max_literal=self.config.max_literal,
+            max_append=self.config.max_append,
+            utf8=True,  # lenient: 8-bit UTF-8 in quoted strings is accepted from anyone
+        )
+
+    # -- output --------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+        self._out_pending += len(data)
+
+    async def flush(self) -> None:
+        self._out_pending = 0
+        await self.transport.drain()
+
+    async def maybe_flush(self) -> None:
+        """Drain when enough is buffered (streaming big FETCH/SEARCH answers)."""
+        if self._out_pending >= 256 * 1024:
+            await self.flush()
+
+    def untagged(self, data: bytes) -> None:
+        self.write(R.untagged(data))
+
+    def untagged_status(self, status: str, text: str, code: str | None = None) -> None:
+        self.write(R.encode(R.Untagged.status(status, text, code)))
+
+    # -- capabilities --------------------------------------------------------------------
+
+    @property
+    def plaintext_ok(self) -> bool:
+        """RFC 9051 11.1 / RFC 8314: passwords only over TLS, except from loopback."""
+        return self.transport.tls or self.transport.is_loopback
+
+    def capabilities(self) -> list[str]:
+        caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        if self.state is State.NOT_AUTHENTICATED:
+            if self.transport.tls_available:
+                caps.append("STARTTLS")
+            if self.plaintext_ok:
+                caps.append("AUTH=PLAIN")
+            else:
+                caps.append("LOGINDISABLED")
+            return caps
+        caps += [
+            "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
+            "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC",
+            "ESEARCH", "SEARCHRES", "WITHIN", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
+            "MULTIAPPEND", f"APPENDLIMIT={self.config.max_append}", "QUOTA",
+            "QUOTA=RES-STORAGE",
+        ]
+        from mailwright.imapd import fallback
+
+        if fallback.sortthread_available():
+            caps += ["SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT",
+                     "THREAD=REFERENCES"]
+        return caps
+
+    def capability_code(self) -> str:
+        return "CAPABILITY " + " ".join(self.capabilities())
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Serve the connection until LOGOUT or EOF; returns a short result for the log."""
+        self.untagged_status("OK", f"{self.config.hostname} Mailwright IMAP ready",
+                             self.capability_code())
+        await self.flush()
+        try:
+            while self.state is not State.LOGOUT:
+                event = await self.next_event()
+                if event is None:
+                    return "eof"
+                if isinstance(event, ContinuationRequest):
+                    self.write(R.encode(R.Continuation("Ready for literal data")))
+                    await self.flush()
+                    continue
+                if isinstance(event, IdleDone | SaslResponse):
+                    raise ProtocolError("unexpected continuation line")  # pragma: no cover
+                await self.execute(event)
+                await self.flush()
+        except CloseConnection:
+            await self.flush()
+            return "closed"
+        finally:
+            self._unselect()
+        return "logout"
+
+    async def next_event(self) -> Event | None:
+        """The next parser event, reading more as needed; None at EOF or timeout.
+
+        Protocol errors from the parser are answered here (BAD) and reading continues.
+        """
+        while True:
+            try:
+                ev = self.parser.next_event()
+            except ProtocolError as exc:
+                self.write(exc.to_bytes())
+                await self.flush()
+                self._bad_count += 1
+                if exc.fatal or self._bad_count > self.config.max_bad_commands:
+                    self.untagged_status("BYE", "Too many invalid commands")
+                    raise CloseConnection from None
+                continue
+            if ev is not NEED_DATA:
+                return ev  # type: ignore[return-value]
+            timeout = (
+                self.config.preauth_timeout
+                if self.state is State.NOT_AUTHENTICATED
+                else self.config.idle_timeout
+            )
+            try:
+                data = await asyncio.wait_for(self.transport.read(), timeout)
+            except TimeoutError:
+                self.untagged_status("BYE", "Autologout; idle for too long")
+                await self.flush()
+                return None
+            if not data:
+                return None
+            self.parser.receive_data(data)
+
+    async def execute(self, cmd: ast.Command) -> None:
+        started = time.monotonic()
+        status = "OK"
+        try:
+            check_allowed(cmd, self.state)
+            handler = HANDLERS.get(type(cmd))
+            if handler is None:
+                raise No("command not implemented")
+            result = await handler(self, cmd)
+            ok = result or Ok()
+            self.state = next_state(self.state, cmd, True)
+            if self.state is not State.LOGOUT:
+                await self.sync(cmd)
+            if not ok.sent:
+                self.write(R.tagged(cmd.tag, "OK", ok.text or f"{_name(cmd)} completed", ok.code))
+        except No as exc:
+            status = "NO"
+            self.state = next_state(self.state, cmd, False)
+            if self.state is State.AUTHENTICATED and self.view is not None:
+                self._unselect()
+            await self.sync(cmd)
+            self.write(R.tagged(cmd.tag, "NO", exc.text, exc.code))
+        except ProtocolError as exc:
+            status = "BAD"
+            self._bad_count += 1
+            self.write(exc.with_tag(cmd.tag).to_bytes())
+        except CloseConnection:
+            raise
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:
+            status = "NO"
+            log.exception("IMAP command %s failed", _name(cmd))
+            self.write(R.tagged(cmd.tag, "NO", "internal server error", "SERVERBUG"))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "imap command=%s status=%s duration=%.3f", _name(cmd), status,
+                time.monotonic() - started,
+            )
+
+    # -- selected mailbox ----------------------------------------------------------------
+
+    def select_view(self, view: SelectedView) -> None:
+        self._unselect()
+        self.view = view
+        self.subscription = self.store.changes.subscribe(view.mailbox.id)
+
+    def _unselect(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+            self.subscription = None
+        self.view = None
+        self.saved_search = []
+
+    def unselect(self) -> None:
+        self._unselect()
+
+    async def sync(self, cmd: ast.Command | None, *, force: bool = False) -> None:
+        """Tell the client about other sessions' changes, if any (the sync point)."""
+        view = self.view
+        if view is None or self.subscription is None:
+            return
+        allow_expunge = cmd is None or not _forbids_expunge(cmd)
+        if not force and not self.subscription.pending:
+            if allow_expunge and view.pending_expunge:
+                self.send_updates(Updates(expunged=view.flush_pending()))
+            return
+        self.subscription.clear()
+        try:
+            cs = await self.store.changes_since(view.mailbox.id, view.modseq)
+        except Exception:  # noqa: BLE001 - the mailbox was deleted under us
+            self.untagged_status("BYE", "Selected mailbox was deleted")
+            raise CloseConnection from None
+        self.send_updates(view.apply(cs, allow_expunge=allow_expunge))
+
+    def send_updates(self, up: Updates) -> None:
+        view = self.view
+        assert view is not None
+        if up.expunged:
+            if self.qresync:
+                from mailwright.imapd.util import uid_set_string
+
+                self.untagged(b"VANISHED " + uid_set_string([u for _, u in up.expunged]).encode())
+            else:
+                for seq, _uid in up.expunged:
+                    self.untagged(b"%d EXPUNGE" % seq)
+        if up.new_keywords:
+            self.untagged(b"FLAGS " + R.flag_list(self.mailbox_flags()))
+        if up.exists is not None:
+            self.untagged(b"%d EXISTS" % up.exists)
+            if not self.rev2:
+                self.untagged(b"0 RECENT")
+        for seq, rec in up.flags:
+            self.untagged(self.flags_fetch(seq, rec))
+
+    def flags_fetch(self, seq: int, rec: MessageRecord, *, with_uid: bool = False) -> bytes:
+        parts = [b"FLAGS " + R.flag_list(sorted(rec.flags))]
+        if with_uid or self.qresync:
+            # RFC 7162 3.2.4: with QRESYNC, unsolicited FETCH carries the UID.
+            parts.insert(0, b"UID %d" % rec.uid)
+        if self.condstore:
+            parts.append(b"MODSEQ (%d)" % rec.modseq)
+        return b"%d FETCH (" % seq + b" ".join(parts) + b")"
+
+    def mailbox_flags(self) -> list[str]:
+        assert self.view is not None
+        return ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft",
+                *sorted(self.view.keywords)]
+
+    def enable_condstore(self) -> None:
+        """RFC 7162 3.1: CONDSTORE-enabling commands switch the session on for good."""
+        if not self.condstore:
+            self.condstore = True
+
+    # -- mailbox names -------------------------------------------------------------------
+
+    def name_in(self, name: str) -> str:
+        from mailwright.imapd import names
+
+        try:
+            return names.from_client(name, utf8=self.utf8 or not name.isascii())
+        except names.NameError_ as exc:
+            raise No(str(exc), "CANNOT") from None
+
+    def name_out(self, name: str) -> bytes:
+        from mailwright.imapd import names
+
+        return R.astring(names.to_client(name, utf8=self.utf8), utf8=self.utf8)
+
+    @property
+    def account_id(self) -> int:
+        assert self.account is not None
+        return self.account.id
+
+
+def _name(cmd: ast.Command) -> str:
+    n = type(cmd).__name__.upper().removesuffix("CMD")
+    if getattr(cmd, "uid", False) is True:
+        return "UID " + n
+    return n

@@ -1,0 +1,198 @@
+"""One session's view of its selected mailbox: sequence numbers, known flags, sync state.
+
+Sequence numbers are session state (RFC 9051 2.3.1.2): they change only when this session tells
+its client, at the moments the RFC allows.  The store's ``changes_since`` gives what happened
+after the view's ``modseq``; :meth:`SelectedView.apply` turns it into the untagged responses to
+send, holding back expunges when the command in progress forbids them (RFC 9051 7.5.1: no
+EXPUNGE during FETCH, STORE or SEARCH).  Held-back expunged messages stay in the view as ghosts
+until the next point where expunges may be sent.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from mailwright.proto.imap import ast
+from mailwright.store.api import ChangeSet, Mailbox, MessageRecord
+
+
+@dataclass(slots=True)
+class Updates:
+    """What a sync found: to be rendered by the session in this order."""
+
+    expunged: list[tuple[int, int]] = field(default_factory=list)  # (seq at send time, uid)
+    exists: int | None = None
+    flags: list[tuple[int, MessageRecord]] = field(default_factory=list)  # (seq, record)
+    new_keywords: bool = False
+
+
+class SelectedView:
+    """Sequence-number view of one mailbox for one session."""
+
+    __slots__ = (
+        "_index",
+        "keywords",
+        "mailbox",
+        "modseq",
+        "pending_expunge",
+        "readonly",
+        "records",
+        "uidnext",
+        "uids",
+    )
+
+    def __init__(self, mailbox: Mailbox, records: list[MessageRecord], readonly: bool) -> None:
+        self.mailbox = mailbox
+        self.readonly = readonly
+        self.uids: list[int] = [r.uid for r in records]
+        self.records: dict[int, MessageRecord] = {r.uid: r for r in records}
+        # The mailbox row is read before the message list, so replaying changes after its
+        # HIGHESTMODSEQ is idempotent: nothing is missed if a change lands in between.
+        self.modseq = mailbox.highestmodseq
+        self.uidnext = mailbox.uidnext
+        #: UIDs expunged in the store but not yet announced (ghosts in ``uids``).
+        self.pending_expunge: set[int] = set()
+        self.keywords: set[str] = set()
+        for r in records:
+            self.keywords.update(f for f in r.flags if not f.startswith("\\"))
+        self._index: dict[int, int] | None = None
+
+    # -- lookups -----------------------------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        if i < len(self.uids) and self.uids[i] == uid:
+            return i + 1
+        return None
+
+    def resolve(
+        self, seqset: ast.SequenceSet, *, uid: bool, saved: list[int] | None = None
+    ) -> list[tuple[int, int]]:
+        """(seq, uid) pairs named by *seqset*, ascending, only messages in the view.
+
+        RFC 9051 6.4.8: in UID commands a UID range with ``*`` means the largest UID in use;
+        non-existent UIDs are ignored.  ``$`` (RFC 5182) uses *saved* (UIDs).
+        """
+        if seqset.saved:
+            wanted = set(saved or ())
+            return [(i + 1, u) for i, u in enumerate(self.uids) if u in wanted]
+        if not self.uids:
+            return []
+        if uid:
+            largest = self.uids[-1]
+            out: list[tuple[int, int]] = []
+            spans = sorted(r.bounds(largest) for r in seqset.ranges)
+            seen_upto = 0
+            for lo, hi in spans:
+                lo = max(lo, seen_upto + 1)
+                if lo > hi:
+                    continue
+                i = bisect.bisect_left(self.uids, lo)
+                j = bisect.bisect_right(self.uids, hi)
+                out.extend((k + 1, self.uids[k]) for k in range(i, j))
+                seen_upto = max(seen_upto, hi)
+            return out
+        return [(n, self.uids[n - 1]) for n in seqset.iter_numbers(len(self.uids))]
+
+    def seq_out_of_range(self, seqset: ast.SequenceSet) -> bool:
+        """RFC 9051 6.4.5: a sequence number beyond EXISTS is an error (BAD)."""
+        if seqset.saved:
+            return False
+        n = len(self.uids)
+        for r in seqset.ranges:
+            for v in (r.start, r.end):
+                if v is not None and v > n:
+                    return True
+            if n == 0:
+                return True
+        return False
+
+    def iter_records(self) -> Iterator[tuple[int, MessageRecord]]:
+        for i, u in enumerate(self.uids):
+            rec = self.records.get(u)
+            if rec is not None:
+                yield i + 1, rec
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def update_records(self, records: Iterable[MessageRecord]) -> None:
+        """Our own STORE results: flags we have already told the client about."""
+        for r in records:
+            if r.uid in self.records:
+                self.records[r.uid] = r
+                self.keywords.update(f for f in r.flags if not f.startswith("\\"))
+
+    def apply(self, cs: ChangeSet, *, allow_expunge: bool) -> Updates:
+        """Merge a change set; return what to announce."""
+        up = Updates()
+        known = self.records
+        last_uid = self.uids[-1] if self.uids else 0
+        for uid in cs.expunged:
+            if uid in known and uid not in self.pending_expunge:
+                self.pending_expunge.add(uid)
+        new: list[MessageRecord] = []
+        for r in cs.updated:
+            if r.uid in self.pending_expunge:
+                continue
+            old = known.get(r.uid)
+            if old is None:
+                if r.uid > last_uid:
+                    new.append(r)
+                continue
+            if old.flags != r.flags or old.modseq != r.modseq:
+                flags_changed = old.flags != r.flags
+                known[r.uid] = r
+                before = len(self.keywords)
+                self.keywords.update(f for f in r.flags if not f.startswith("\\"))
+                if len(self.keywords) != before:
+                    up.new_keywords = True
+                if flags_changed:
+                    up.flags.append((0, r))
+        if allow_expunge and self.pending_expunge:
+            up.expunged = self._remove_pending()
+        for r in new:
+            self.uids.append(r.uid)
+            known[r.uid] = r
+            before = len(self.keywords)
+            self.keywords.update(f for f in r.flags if not f.startswith("\\"))
+            if len(self.keywords) != before:
+                up.new_keywords = True
+        if new:
+            up.exists = len(self.uids)
+        # sequence numbers for flag updates are computed after removals/additions
+        up.flags = [(s, r) for _, r in up.flags if (s := self.seq_of(r.uid) or 0)]
+        self.modseq = max(self.modseq, cs.highestmodseq)
+        self.uidnext = max(self.uidnext, cs.uidnext)
+        return up
+
+    def _remove_pending(self) -> list[tuple[int, int]]:
+        """Remove announced-to-be expunged UIDs; (seq, uid) in send order (RFC 9051 7.5.1:
+        each EXPUNGE renumbers the following messages, so ascending order with the number
+        as it is at that moment)."""
+        out: list[tuple[int, int]] = []
+        removed = 0
+        keep: list[int] = []
+        for i, u in enumerate(self.uids):
+            if u in self.pending_expunge:
+                out.append((i + 1 - removed, u))
+                removed += 1
+                self.records.pop(u, None)
+            else:
+                keep.append(u)
+        self.uids = keep
+        self.pending_expunge.clear()
+        return out
+
+    def remove_expunged(self, uids: Iterable[int]) -> list[tuple[int, int]]:
+        """Our own EXPUNGE/MOVE: remove now, (seq, uid) in send order."""
+        self.pending_expunge.update(u for u in uids if u in self.records)
+        return self._remove_pending()
+
+    def flush_pending(self) -> list[tuple[int, int]]:
+        return self._remove_pending() if self.pending_expunge else []

@@ -1,0 +1,205 @@
+"""Test harness for IMAP session transcripts: a real SQLite store, a real authenticator, and
+an in-memory byte pipe standing in for the socket (the integration tests use real sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from mailwright.accounts.authenticator import Authenticator
+from mailwright.accounts.passwords import hash_password
+from mailwright.imapd import handlers  # noqa: F401 - registers the handlers
+from mailwright.imapd.session import Session, SessionConfig
+from mailwright.store.api import Store
+from mailwright.store.sqlite import SQLiteStore
+
+PASSWORD = "secret pw"
+_HASH: str | None = None
+
+
+def password_hash() -> str:
+    global _HASH
+    if _HASH is None:
+        _HASH = hash_password(PASSWORD)
+    return _HASH
+
+
+class PipeTransport:
+    """The session's end of an in-memory connection."""
+
+    def __init__(self, *, loopback: bool = True, tls: bool = False) -> None:
+        self.peer_ip = "127.0.0.1" if loopback else "192.0.2.7"
+        self._tls = tls
+        self._loopback = loopback
+        self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
+        self.output = bytearray()
+        self.written = asyncio.Event()
+
+    @property
+    def tls(self) -> bool:
+        return self._tls
+
+    @property
+    def tls_available(self) -> bool:
+        return False
+
+    @property
+    def is_loopback(self) -> bool:
+        return self._loopback
+
+    async def read(self) -> bytes:
+        return await self.incoming.get()
+
+    def write(self, data: bytes) -> None:
+        self.output += data
+        self.written.set()
+
+    async def drain(self) -> None:
+        await asyncio.sleep(0)
+
+    async def start_tls(self) -> None:  # pragma: no cover - not used in pipe tests
+        raise RuntimeError("no TLS on a pipe")
+
+
+class Client:
+    """Drives one session: send bytes, read lines up to a tagged response."""
+
+    def __init__(self, session: Session, transport: PipeTransport, *, split: int = 0) -> None:
+        self.session = session
+        self.t = transport
+        self.split = split
+        self.task = asyncio.ensure_future(session.run())
+        self._pos = 0
+
+    def send(self, data: bytes) -> None:
+        if self.split:
+            for i in range(0, len(data), self.split):
+                self.t.incoming.put_nowait(data[i : i + self.split])
+        else:
+            self.t.incoming.put_nowait(data)
+
+    async def read_until(self, pattern: bytes, timeout: float = 10.0) -> list[bytes]:
+        """Lines (without CRLF) up to and including the first matching *pattern* (regex)."""
+        rx = re.compile(pattern)
+
+        async def wait() -> list[bytes]:
+            while True:
+                buf = bytes(self.t.output[self._pos :])
+                lines = []
+                pos = 0
+                while True:
+                    eol = buf.find(b"\r\n", pos)
+                    if eol < 0:
+                        break
+                    line = buf[pos:eol]
+                    pos = eol + 2
+                    # literals: {n}\r\n<n bytes> belong to the line
+                    m = re.search(rb"\{(\d+)\}$", line)
+                    while m:
+                        n = int(m.group(1))
+                        if len(buf) < pos + n:
+                            break
+                        nxt = buf.find(b"\r\n", pos + n)
+                        if nxt < 0:
+                            break
+                        line = line + b"\r\n" + buf[pos:nxt]
+                        pos = nxt + 2
+                        m = re.search(rb"\{(\d+)\}$", line)
+                    lines.append(line)
+                    if rx.match(line):
+                        self._pos += pos
+                        return lines
+                self.t.written.clear()
+                if self.task.done():
+                    raise AssertionError(f"session ended; output so far: {lines!r}")
+                await self.t.written.wait()
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    async def greeting(self) -> bytes:
+        return (await self.read_until(rb"\* OK"))[-1]
+
+    async def cmd(self, line: str | bytes, tag: str | None = None) -> list[bytes]:
+        data = line.encode() if isinstance(line, str) else line
+        tag = tag or data.split(b" ", 1)[0].decode()
+        self.send(data + b"\r\n")
+        return await self.read_until(re.escape(tag.encode()) + rb" (OK|NO|BAD)")
+
+    async def login(self, user: str = "alice@example.test") -> None:
+        await self.greeting()
+        out = await self.cmd(f'L1 LOGIN {user} "{PASSWORD}"')
+        assert out[-1].startswith(b"L1 OK"), out
+
+    async def close(self) -> None:
+        if not self.task.done():
+            self.t.incoming.put_nowait(b"")
+            try:
+                await asyncio.wait_for(self.task, 5)
+            except Exception:  # noqa: BLE001
+                self.task.cancel()
+
+
+class Server:
+    def __init__(self, store: Store, config: SessionConfig | None = None) -> None:
+        self.store = store
+        self.auth = Authenticator(store, base_delay=0.0, max_delay=0.0)
+        self.config = config or SessionConfig(hostname="imap.example.test")
+        self.clients: list[Client] = []
+
+    def client(self, *, loopback: bool = True, split: int = 0, tls: bool = False) -> Client:
+        t = PipeTransport(loopback=loopback, tls=tls)
+        c = Client(Session(t, self.store, self.auth, self.config), t, split=split)
+        self.clients.append(c)
+        return c
+
+    async def connected(self, user: str = "alice@example.test", split: int = 0) -> Client:
+        c = self.client(split=split)
+        await c.login(user)
+        return c
+
+    async def add_user(self, address: str = "alice@example.test") -> int:
+        domain = address.rpartition("@")[2]
+        if not await self.store.has_domain(domain):
+            await self.store.add_domain(domain)
+        return (await self.store.add_account(address, password_hash())).id
+
+    async def deliver(self, account_id: int, data: bytes, mailbox: str = "INBOX",
+                      flags: tuple[str, ...] = ()) -> int:
+        from mailwright.store.api import DeliveryTarget
+
+        w = self.store.blob_writer()
+        w.write(data)
+        blob = await w.finish()
+        [rec] = await self.store.deliver(blob, [DeliveryTarget(account_id, mailbox, frozenset(flags))])
+        return rec.uid
+
+
+@asynccontextmanager
+async def imap_server(tmp_path: Path) -> AsyncIterator[Server]:
+    from mailwright.store import meta_parser
+
+    store = SQLiteStore(tmp_path / "data", fsync=False, meta_parser=meta_parser())  # type: ignore[arg-type]
+    await store.open()
+    srv = Server(store)
+    try:
+        yield srv
+    finally:
+        for c in srv.clients:
+            await c.close()
+        await store.close()
+
+
+def message(n: int, subject: str | None = None, body: str = "hello") -> bytes:
+    subject = subject or f"message {n}"
+    return (
+        f"From: Sender {n} <sender{n}@example.test>\r\n"
+        f"To: alice@example.test\r\n"
+        f"Subject: {subject}\r\n"
+        f"Date: Mon, 0{1 + n % 9} Jan 2024 10:00:00 +0000\r\n"
+        f"Message-ID: <m{n}@example.test>\r\n"
+        f"\r\n"
+        f"{body} {n}\r\n"
+    ).encode()
