@@ -32,8 +32,10 @@ Inbound, on the MX at the end of DATA (never raises for peer or DNS trouble)::
 Outbound, for mail our users submit (before queueing)::
 
     keys = KeyStore(config.server.data_dir)          # <data_dir>/dkim/<domain>/<sel>.<alg>.pem
-    headers = sign_outbound(message_bytes, from_domain, keys)   # b"" when the domain has no key
-    signed = headers + message_bytes
+    domain = author_domain(message_bytes)            # the From domain (None: none or several)
+    if domain and settings.for_domain(domain).dkim_sign:
+        headers = sign_outbound(message_bytes, domain, keys)    # b"" when the domain has no key
+        signed = headers + message_bytes
     # or: headers = await sign_outbound_async(message_bytes, from_domain, keys)
 
 Operator help: ``KeyStore.generate(domain, algorithm="rsa"|"ed25519", selector=None)``,
@@ -49,7 +51,7 @@ from .dmarc import DMARCOutcome, DMARCResult, organizational_domain
 from .dnsquery import AuthDNS, DNSTempError, ResolverDNS
 from .inbound import InboundVerdict, Reply, verify_inbound
 from .keys import DkimKey, DkimKeyError, KeyStore
-from .outbound import sign_outbound, sign_outbound_async
+from .outbound import author_domain, sign_outbound, sign_outbound_async
 from .policy import Action, DomainAuthPolicy, MailauthSettings, PolicyError
 from .spf import SPFOutcome, SPFResult, check_helo, check_host, check_mail_from
 
@@ -72,6 +74,7 @@ __all__ = [
     "ResolverDNS",
     "SPFOutcome",
     "SPFResult",
+    "author_domain",
     "check_helo",
     "check_host",
     "check_mail_from",

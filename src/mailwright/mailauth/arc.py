@@ -53,7 +53,7 @@ def _chain_tags(message: bytes) -> tuple[list[dict[bytes, bytes]], int, str]:
             continue
         try:
             parsed: dict[bytes, bytes] = parse_tag_value(value)
-        except InvalidTagValueList:
+        except (InvalidTagValueList, ValueError, TypeError, IndexError):
             continue
         tags.append(parsed)
         if field.name == "arc-seal" and m is not None and int(m.group(1)) >= newest:

@@ -143,7 +143,7 @@ def _signatures(message: bytes) -> list[_Sig]:
         try:
             tags: dict[bytes, bytes] = parse_tag_value(field.value)
             sigs.append(_Sig(index, tags))
-        except InvalidTagValueList as exc:
+        except (InvalidTagValueList, ValueError, TypeError, IndexError) as exc:
             sigs.append(_Sig(index, None, f"malformed signature: {exc}"))
         index += 1
     return sigs
@@ -237,7 +237,10 @@ def _verify_all(
             outcomes.append(outcome("policy", str(exc)))
             continue
         except dkimpy.ValidationError as exc:
-            outcomes.append(outcome("fail", str(exc)))
+            text = str(exc)
+            if text.startswith("body hash mismatch"):
+                text = "body hash mismatch: the body changed after signing"
+            outcomes.append(outcome("fail", text))
             continue
         except dkimpy.DKIMException as exc:
             outcomes.append(outcome("neutral", str(exc)))

@@ -32,7 +32,7 @@ from .headers import split_message
 from .policy import Action, DomainAuthPolicy
 from .spf import SPFOutcome, SPFResult, check_helo, check_mail_from
 
-__all__ = ["InboundVerdict", "Reply", "decide", "verify_inbound"]
+__all__ = ["FromInfo", "InboundVerdict", "Reply", "decide", "parse_author", "verify_inbound"]
 
 log = logging.getLogger("mailwright.mailauth")
 
@@ -91,7 +91,7 @@ class InboundVerdict:
         return replace(self, action=action, reply=reply, mailbox=mailbox, reason=reason)
 
 
-def _author(message: bytes) -> FromInfo:
+def parse_author(message: bytes) -> FromInfo:
     fields, _ = split_message(message)
     values = [f.value for f in fields if f.name == "from"]
     domains: list[str] = []
@@ -241,7 +241,7 @@ async def verify_inbound(
             Action.ACCEPT, None, None, header, message, "verification disabled", removed
         )
     dns = as_auth_dns(resolver)
-    author = _author(message)
+    author = parse_author(message)
     spf_task = check_mail_from(dns, client_ip, mail_from, helo, receiver=hostname)
     helo_task = check_helo(dns, client_ip, helo, receiver=hostname)
     dkim_task = verify_dkim(dns, message)

@@ -7,9 +7,10 @@ import logging
 from collections.abc import Sequence
 
 from .dkim import sign_message
+from .inbound import parse_author
 from .keys import DkimKey, KeyStore, normalize_domain
 
-__all__ = ["sign_outbound", "sign_outbound_async"]
+__all__ = ["author_domain", "sign_outbound", "sign_outbound_async"]
 
 log = logging.getLogger("mailwright.mailauth")
 
@@ -36,3 +37,11 @@ async def sign_outbound_async(
 ) -> bytes:
     """``sign_outbound`` in a worker thread: hashing a large body must not stall the loop."""
     return await asyncio.to_thread(sign_outbound, message_bytes, domain, keys)
+
+
+def author_domain(message_bytes: bytes) -> str | None:
+    """The domain of the one From address (lower-case A-label), the usual signing domain.
+
+    None when there is no From, or several From fields or author domains.
+    """
+    return parse_author(message_bytes).domain
