@@ -258,3 +258,21 @@ async def test_queue_worker_loop_picks_up_enqueued_mail(store: Store, dns_server
     finally:
         await out.stop()
     assert len(peer.messages) == 1
+
+
+async def test_queue_enqueue_accepts_rcpt_params(store: Store, dns_server: DNSServer,
+                                                 peer: Peer) -> None:
+    from mailwright.proto.smtp.events import RcptParams
+
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    [qid] = await out.enqueue(blob, "alice@sender.test", [
+        ("bob@dest.test", RcptParams(notify=("SUCCESS", "FAILURE"),
+                                     orcpt=("rfc822", "bob@dest.test"))),
+        "carol@dest.test", "Carol@dest.test"], ret="hdrs", envid="X1")
+    entry = await store.queue_get(qid)
+    assert entry is not None
+    assert [(r.address, r.notify, r.orcpt) for r in entry.recipients] == [
+        ("bob@dest.test", "SUCCESS,FAILURE", "rfc822;bob@dest.test"),
+        ("carol@dest.test", None, None)]
+    assert (entry.ret, entry.envid) == ("HDRS", "X1")

@@ -159,7 +159,7 @@ class Outbound:
         self,
         blob: StagedBlob,
         sender: str,
-        recipients: Sequence[str | Recipient],
+        recipients: Sequence[str | Recipient | tuple[str, Any]],
         *,
         ret: str | None = None,
         envid: str | None = None,
@@ -167,13 +167,22 @@ class Outbound:
         """Queue a staged message for remote recipients; durable when this returns.
 
         ``sender`` is "" for the null reverse-path. ``ret`` ("FULL"/"HDRS") and ``envid`` are the
-        MAIL FROM DSN parameters, each ``Recipient`` carries NOTIFY and ORCPT (RFC 3461).
+        MAIL FROM DSN parameters. A recipient is an address, a ``Recipient`` (address, NOTIFY
+        tuple, ORCPT (type, address)), or ``(address, params)`` where ``params`` has ``notify``
+        and ``orcpt`` attributes like ``mailwright.proto.smtp.events.RcptParams`` (RFC 3461).
         Returns one queue id per destination domain.
         """
         by_domain: dict[str, list[QueueRecipient]] = defaultdict(list)
         seen: set[str] = set()
         for item in recipients:
-            rcpt = Recipient(item) if isinstance(item, str) else item
+            if isinstance(item, str):
+                rcpt = Recipient(item)
+            elif isinstance(item, tuple):
+                address, params = item
+                rcpt = Recipient(str(address), getattr(params, "notify", None),
+                                 getattr(params, "orcpt", None))
+            else:
+                rcpt = item
             key = rcpt.address.lower()
             if key in seen:
                 continue
