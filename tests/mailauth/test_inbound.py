@@ -251,3 +251,21 @@ async def test_inbound_bad_input_never_raises(resolver: Resolver) -> None:
     for msg in (b"", b"no header at all", b"\r\n\r\n", b"From: \xff\xfe@\r\n\r\n", b" x\r\n"):
         verdict = await verify(resolver, msg, mail_from="")
         assert verdict.header.startswith(b"Authentication-Results: ")
+
+
+async def test_inbound_spf_fail_reject_option_and_null_sender(
+    zone: DNSServer, resolver: Resolver
+) -> None:
+    zone.add("strict.test", "TXT", "v=spf1 ip4:198.51.100.1 -all")
+    zone.add("out.sender.test", "TXT", "v=spf1 -all")
+    msg = message(from_="a@strict.test")
+    default = await verify(resolver, msg, mail_from="a@strict.test")
+    assert default.action is Action.ACCEPT  # RFC 7489 10.1: no rejection on SPF alone
+    assert "spf=fail" in ar(default.header)
+    strict = default.under(DomainAuthPolicy(on_spf_fail=Action.REJECT))
+    assert strict.action is Action.REJECT
+    assert strict.reply is not None and strict.reply.enhanced == "5.7.23"
+    null = await verify(resolver, msg, mail_from="")
+    assert null.spf is not None and null.spf.domain == "out.sender.test"
+    assert "spf=fail" in ar(null.header) and "smtp.helo=out.sender.test" in ar(null.header)
+    assert "smtp.mailfrom" not in ar(null.header)

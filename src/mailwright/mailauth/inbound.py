@@ -242,8 +242,14 @@ async def verify_inbound(
         )
     dns = as_auth_dns(resolver)
     author = parse_author(message)
-    spf_task = check_mail_from(dns, client_ip, mail_from, helo, receiver=hostname)
     helo_task = check_helo(dns, client_ip, helo, receiver=hostname)
+    if mail_from:
+        spf_task = check_mail_from(dns, client_ip, mail_from, helo, receiver=hostname)
+    else:
+        # RFC 7208 2.4: a null reverse-path is checked as postmaster@<HELO>; ask DNS once.
+        helo_outcome = await helo_task
+        helo_task = _ready(helo_outcome)
+        spf_task = _ready(replace(helo_outcome, identity="mailfrom"))
     dkim_task = verify_dkim(dns, message)
     arc_task = verify_arc(dns, message)
     discovery_task = (
@@ -288,6 +294,10 @@ async def verify_inbound(
     return replace(
         verdict, action=action, reply=reply, mailbox=mailbox, reason=reason, header=header
     )
+
+
+async def _ready(outcome: SPFOutcome) -> SPFOutcome:
+    return outcome
 
 
 async def _no_discovery(author: FromInfo) -> Discovery:
