@@ -1,0 +1,205 @@
+"""Session transcripts: CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST/LSUB, STATUS, APPEND,
+NAMESPACE, QUOTA."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from imap_harness import imap_server, message
+
+
+async def test_mailboxes_list_defaults(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = await srv.connected()
+        out = await c.cmd('a LIST "" *')
+        assert out == [
+            b'* LIST (\\HasNoChildren) "/" INBOX',
+            b'* LIST (\\HasNoChildren \\Archive) "/" Archive',
+            b'* LIST (\\HasNoChildren \\Drafts) "/" Drafts',
+            b'* LIST (\\HasNoChildren \\Junk) "/" Junk',
+            b'* LIST (\\HasNoChildren \\Sent) "/" Sent',
+            b'* LIST (\\HasNoChildren \\Trash) "/" Trash',
+            b"a OK LIST completed",
+        ]
+        assert await c.cmd('b LIST "" ""') == [b'* LIST (\\Noselect) "/" ""', b"b OK LIST completed"]
+        out = await c.cmd('c LIST (SPECIAL-USE) "" *')
+        assert len(out) == 6
+        out = await c.cmd('d LIST "" inbox')
+        assert out[0] == b'* LIST (\\HasNoChildren) "/" INBOX'
+
+
+async def test_mailboxes_create_hierarchy_rename_delete(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = await srv.connected()
+        assert await c.cmd("a CREATE Work/Projects/2024") == [b"a OK CREATE completed"]
+        out = await c.cmd('b LIST "" Work*')
+        assert out[:-1] == [
+            b'* LIST (\\HasChildren) "/" Work',
+            b'* LIST (\\HasChildren) "/" Work/Projects',
+            b'* LIST (\\HasNoChildren) "/" Work/Projects/2024',
+        ]
+        out = await c.cmd('b2 LIST "" %')
+        assert b'* LIST (\\HasChildren) "/" Work' in out
+        assert not any(b"Projects" in line for line in out)
+        out = await c.cmd('b3 LIST Work/ %')
+        assert out[:-1] == [b'* LIST (\\HasChildren) "/" Work/Projects']
+        assert await c.cmd("c CREATE work/projects") == [b"c OK CREATE completed"]
+        assert await c.cmd("d CREATE Work") == [b"d NO [ALREADYEXISTS] Mailbox already exists"]
+        assert await c.cmd("e CREATE inbox") == [b"e NO [ALREADYEXISTS] INBOX always exists"]
+        assert await c.cmd("f DELETE Work") == [
+            b"f NO [HASCHILDREN] Mailbox has children; delete them first"
+        ]
+        assert await c.cmd("g RENAME Work Play") == [b"g OK RENAME completed"]
+        out = await c.cmd('h LIST "" Play/*')
+        assert out[:-1] == [
+            b'* LIST (\\HasChildren) "/" Play/Projects',
+            b'* LIST (\\HasNoChildren) "/" Play/Projects/2024',
+        ]
+        assert await c.cmd("i DELETE Play/Projects/2024") == [b"i OK DELETE completed"]
+        assert await c.cmd("j DELETE nothing") == [
+            b"j NO [NONEXISTENT] Mailbox does not exist: nothing"
+        ]
+        assert await c.cmd("k DELETE INBOX") == [b"k NO [CANNOT] INBOX cannot be deleted"]
+        assert await c.cmd("l RENAME nothing x") == [b"l NO [NONEXISTENT] Mailbox does not exist"]
+        assert await c.cmd("m RENAME Sent Drafts") == [
+            b"m NO [ALREADYEXISTS] Target mailbox already exists"
+        ]
+        assert await c.cmd("n CREATE Play/Projects/2024/../x") == [
+            b"n NO [CANNOT] mailbox name level may not be . or .."
+        ]
+        assert await c.cmd('o CREATE "/etc"') == [
+            b"o NO [CANNOT] mailbox name must not start with /"
+        ]
+
+
+async def test_mailboxes_rename_inbox_moves_messages(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        acc = await srv.add_user()
+        await srv.deliver(acc, message(1))
+        await srv.deliver(acc, message(2))
+        c = await srv.connected()
+        assert await c.cmd("a RENAME INBOX Old") == [b"a OK RENAME completed"]
+        out = await c.cmd("b STATUS INBOX (MESSAGES)")
+        assert out[0] == b"* STATUS INBOX (MESSAGES 0)"
+        out = await c.cmd("c STATUS Old (MESSAGES)")
+        assert out[0] == b"* STATUS Old (MESSAGES 2)"
+
+
+async def test_mailboxes_utf8_and_mutf7_names(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = await srv.connected()
+        assert await c.cmd("a CREATE Entw&APw-rfe") == [b"a OK CREATE completed"]
+        out = await c.cmd('b LIST "" Entw*')
+        assert out[0] == b'* LIST (\\HasNoChildren) "/" Entw&APw-rfe'
+        assert await c.cmd("c ENABLE UTF8=ACCEPT") == [b"* ENABLED UTF8=ACCEPT", b"c OK ENABLE completed"]
+        out = await c.cmd('d LIST "" Entw*')
+        assert out[0] == '* LIST (\\HasNoChildren) "/" "Entwürfe"'.encode()
+        out = await c.cmd('e STATUS "Entwürfe" (MESSAGES)'.encode())
+        assert out[0] == '* STATUS "Entwürfe" (MESSAGES 0)'.encode()
+
+
+async def test_mailboxes_subscribe_lsub_and_list_extended(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = await srv.connected()
+        assert await c.cmd("a CREATE Lists/python") == [b"a OK CREATE completed"]
+        assert await c.cmd("b SUBSCRIBE Lists/python") == [b"b OK SUBSCRIBE completed"]
+        assert await c.cmd("c UNSUBSCRIBE Trash") == [b"c OK UNSUBSCRIBE completed"]
+        out = await c.cmd('d LSUB "" Lists/*')
+        assert out == [b'* LSUB () "/" Lists/python', b"d OK LIST completed"]
+        out = await c.cmd('e LIST (SUBSCRIBED) "" *')
+        names = [line.rsplit(b" ", 1)[-1] for line in out[:-1]]
+        assert b"Trash" not in names and b"Lists/python" in names
+        assert all(b"\\Subscribed" in line for line in out[:-1])
+        out = await c.cmd('f LIST (SUBSCRIBED RECURSIVEMATCH) "" %')
+        assert b'* LIST (\\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))' in out
+        out = await c.cmd('g LIST "" (INBOX Sent) RETURN (SUBSCRIBED CHILDREN STATUS (MESSAGES UIDNEXT))')
+        assert out[:-1] == [
+            b'* LIST (\\HasNoChildren \\Subscribed) "/" INBOX',
+            b"* STATUS INBOX (MESSAGES 0 UIDNEXT 1)",
+            b'* LIST (\\HasNoChildren \\Subscribed \\Sent) "/" Sent',
+            b"* STATUS Sent (MESSAGES 0 UIDNEXT 1)",
+        ]
+
+
+async def test_mailboxes_status_items(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        acc = await srv.add_user()
+        await srv.deliver(acc, message(1), flags=("\\Seen",))
+        await srv.deliver(acc, message(2), flags=("\\Deleted",))
+        c = await srv.connected()
+        out = await c.cmd("a STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ)")
+        size = len(message(1)) + len(message(2))
+        assert re.fullmatch(
+            rb"\* STATUS INBOX \(MESSAGES 2 UIDNEXT 3 UNSEEN 1 DELETED 1 SIZE %d RECENT 0 "
+            rb"HIGHESTMODSEQ \d+\)" % size,
+            out[0],
+        ), out
+        assert await c.cmd("b STATUS nope (MESSAGES)") == [
+            b"b NO [NONEXISTENT] Mailbox does not exist: nope"
+        ]
+        assert (await c.cmd("c STATUS INBOX (FOO)"))[-1] == b"c BAD unknown status item FOO"
+
+
+async def test_mailboxes_append_variants(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = await srv.connected()
+        msg = message(1)
+        c.send(b'a APPEND Drafts (\\Draft \\Seen) "05-Mar-2024 07:08:09 +0100" {%d}\r\n' % len(msg))
+        await c.read_until(rb"\+ ")
+        out = await c.cmd(msg, tag="a")
+        assert re.fullmatch(rb"a OK \[APPENDUID \d+ 1\] APPEND completed", out[-1]), out
+        # LITERAL+ and MULTIAPPEND
+        m2, m3 = message(2), message(3)
+        out = await c.cmd(b"b APPEND INBOX {%d+}\r\n%s ($Work) {%d+}\r\n%s" % (len(m2), m2, len(m3), m3))
+        assert re.fullmatch(rb"b OK \[APPENDUID \d+ 1:2\] APPEND completed", out[-1]), out
+        out = await c.cmd(b"c APPEND Nowhere {3+}\r\nabc")
+        assert out == [b"c NO [TRYCREATE] Mailbox does not exist"]
+        out = await c.cmd(b"d APPEND INBOX (\\Bogus) {3+}\r\nabc")
+        assert out == [b"d BAD invalid flag \\Bogus"]
+        out = await c.cmd("e STATUS Drafts (MESSAGES UNSEEN)")
+        assert out[0] == b"* STATUS Drafts (MESSAGES 1 UNSEEN 0)"
+        # bare LF is stored in canonical CRLF form
+        out = await c.cmd(b"f APPEND INBOX {12+}\r\nSubject: x\n\n")
+        assert out[-1].startswith(b"f OK")
+
+
+async def test_mailboxes_append_too_big(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        from mailwright.imapd.session import SessionConfig
+
+        srv.config = SessionConfig(max_append=100)
+        await srv.add_user()
+        c = await srv.connected()
+        out = await c.cmd(b"a APPEND INBOX {500}")
+        assert out == [b"a NO [TOOBIG] message too large"]
+        assert await c.cmd("b NOOP") == [b"b OK NOOP completed"]
+
+
+async def test_mailboxes_namespace_and_quota(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        acc = await srv.add_user()
+        c = await srv.connected()
+        assert (await c.cmd("a NAMESPACE"))[0] == b'* NAMESPACE (("" "/")) NIL NIL'
+        out = await c.cmd("b GETQUOTAROOT INBOX")
+        assert out[:-1] == [b'* QUOTAROOT INBOX ""', b'* QUOTA "" ()']
+        await srv.store.update_account(acc, quota_bytes=10 * 1024 * 1024)
+        await srv.deliver(acc, b"Subject: x\r\n\r\n" + b"y" * 5000)
+        out = await c.cmd('c GETQUOTA ""')
+        assert out[0] == b'* QUOTA "" (STORAGE 5 10240)'
+        assert await c.cmd("d GETQUOTA other") == [b"d NO [NONEXISTENT] No such quota root"]
+
+
+async def test_mailboxes_quota_exceeded_on_append(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        acc = await srv.add_user()
+        await srv.store.update_account(acc, quota_bytes=100)
+        c = await srv.connected()
+        body = b"Subject: x\r\n\r\n" + b"z" * 200
+        out = await c.cmd(b"a APPEND INBOX {%d+}\r\n%s" % (len(body), body))
+        assert out == [b"a NO [OVERQUOTA] Quota exceeded"]
