@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.proto.test_smtp_harness import (
     TRANSCRIPT_DIR,
     bytewise,

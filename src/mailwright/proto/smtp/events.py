@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Final
 
 from .address import Path
 
@@ -18,9 +19,9 @@ class _Sentinel(Enum):
 
 
 #: `next_event()` needs more bytes from the peer before it can say anything more.
-NEED_DATA = _Sentinel.NEED_DATA
+NEED_DATA: Final = _Sentinel.NEED_DATA
 #: `next_event()` waits for the session's answer to the event it returned last.
-PAUSED = _Sentinel.PAUSED
+PAUSED: Final = _Sentinel.PAUSED
 
 
 @dataclass(frozen=True, slots=True)

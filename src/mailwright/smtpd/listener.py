@@ -1,0 +1,211 @@
+"""The asyncio adapter between a `net.server.Connection` and the SMTP core and session.
+
+Thin on purpose (uvicorn's h11_impl is the model): read only when the core needs data, so
+pipelined input waits in the socket rather than in memory; hand each event to the session and
+its answer back to the core; write the queued replies whenever we are about to wait for the
+peer (RFC 2920 3.1). The only other things done here are what only the adapter can do: the TLS
+handshake after STARTTLS, timeouts (RFC 5321 4.5.3.2), graceful shutdown and hanging up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from mailwright.proto import smtp
+from mailwright.proto.sasl import SUPPORTED
+
+from .session import Mode, Services, SessionSettings, SmtpSession
+
+if TYPE_CHECKING:
+    from mailwright.app import AppContext
+    from mailwright.config import ListenerConfig
+    from mailwright.net.server import Connection, Handler
+
+READ_SIZE = 65536
+# RFC 5321 4.5.3.2.7: at least 5 minutes waiting for a command; 4.5.3.2.6: 10 minutes after the
+# end of data; 4.5.3.2.5: 3 minutes for each block of data. One idle timeout covers all reads,
+# and it is never shorter than 3 minutes.
+MIN_TIMEOUT = 180.0
+WRITE_TIMEOUT = 300.0
+
+_ANSWERED = (
+    smtp.Hello,
+    smtp.MailFrom,
+    smtp.RcptTo,
+    smtp.MessageStart,
+    smtp.BdatChunkEnd,
+    smtp.MessageEnd,
+    smtp.AuthCredentials,
+)
+_BUSY_STATES = frozenset({smtp.State.DATA_CONTENT, smtp.State.BDAT_CHUNK, smtp.State.BDAT})
+
+
+def mode_for(protocol: str) -> Mode:
+    return Mode.MX if protocol == "smtp" else Mode.SUBMISSION
+
+
+def services_for(ctx: AppContext) -> Services:
+    return Services(
+        store=ctx.store,
+        directory=ctx.directory,
+        authenticator=ctx.authenticator,
+        delivery=ctx.delivery,
+        outbound=ctx.outbound,
+        hostname=ctx.hostname,
+        data_dir=ctx.config.server.data_dir,
+    )
+
+
+def make_core(
+    hostname: str,
+    mode: Mode,
+    *,
+    tls_active: bool,
+    tls_available: bool,
+    max_message_size: int,
+    max_recipients: int,
+) -> smtp.ServerConnection:
+    return smtp.ServerConnection(
+        hostname,
+        max_message_size=max_message_size,
+        max_recipients=max_recipients,
+        tls_active=tls_active,
+        starttls=tls_available,
+        # AUTH only on submission and only under TLS (issue 3, item 4); the MX never
+        # authenticates, so nothing can make it relay.
+        auth_mechanisms=SUPPORTED if mode is Mode.SUBMISSION else (),
+        auth_requires_tls=True,
+    )
+
+
+def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
+    """The handler for one `smtp`, `submission` or `submissions` listener."""
+    limits = ctx.config.limits
+    mode = mode_for(listener.protocol)
+    settings = SessionSettings(mode=mode, max_message_size=limits.max_message_size)
+    services = services_for(ctx)
+    timeout = max(MIN_TIMEOUT, limits.idle_timeout)
+
+    async def handle(conn: Connection) -> None:
+        core = make_core(
+            ctx.hostname,
+            mode,
+            tls_active=conn.tls,
+            tls_available=conn.ssl_context is not None,
+            max_message_size=limits.max_message_size,
+            max_recipients=min(limits.max_recipients, 1000),
+        )
+        session = SmtpSession(services, settings, peer_ip=conn.peer_ip, tls=conn.tls)
+        await serve(conn, core, session, timeout=timeout)
+
+    return handle
+
+
+async def answer(core: smtp.ServerConnection, session: SmtpSession, event: smtp.Event) -> None:
+    """Let the session decide on `event` and tell the core (everything but STARTTLS I/O)."""
+    reply = await session.handle(event)
+    if isinstance(event, _ANSWERED):
+        if reply is None or reply.is_positive:
+            core.accept(reply)
+        else:
+            core.reject(reply)
+    elif isinstance(event, smtp.DataChunk) and reply is not None:
+        core.abort_message(reply)
+
+
+async def serve(
+    conn: Connection, core: smtp.ServerConnection, session: SmtpSession, *, timeout: float
+) -> None:
+    """Run one SMTP connection to its end."""
+    closing: asyncio.Future[Any] = asyncio.ensure_future(conn.closing.wait())
+    try:
+        if conn.closing.is_set():
+            core.greet(smtp.Reply(421, "4.3.2", f"{core.hostname} Service shutting down"))
+        else:
+            core.greet()
+        await _loop(conn, core, session, closing, timeout)
+    finally:
+        closing.cancel()
+        session.close()
+        if session.account is not None:
+            conn.user = session.account.address
+
+
+async def _loop(
+    conn: Connection,
+    core: smtp.ServerConnection,
+    session: SmtpSession,
+    closing: asyncio.Future[Any],
+    timeout: float,
+) -> None:
+    while True:
+        event = core.next_event()
+        if event is smtp.NEED_DATA:
+            await _flush(conn, core)
+            if core.closed:
+                conn.result = conn.result or "closed"
+                return
+            # During a graceful shutdown a message being received is finished first.
+            watch = None if core.state in _BUSY_STATES else closing
+            data = await _read(conn, watch, timeout)
+            if data is None:
+                if closing.done():
+                    conn.result = "shutdown"
+                    core.shutdown()
+                else:
+                    conn.result = "timeout"
+                    core.shutdown(smtp.Reply(421, "4.4.2", f"{core.hostname} Error: timeout"))
+                session.close()
+                await _flush(conn, core)
+                return
+            core.receive_data(data)
+            continue
+        if event is smtp.PAUSED:  # pragma: no cover - every event is answered below
+            raise AssertionError("SMTP core paused without an event to answer")
+        await answer(core, session, event)
+        if session.account is not None:
+            conn.user = session.account.address
+        if isinstance(event, smtp.StartTLS):
+            await _flush(conn, core)
+            _discard_buffered_plaintext(conn)
+            await conn.start_tls()
+            core.tls_started()
+            session.tls_started()
+        elif isinstance(event, smtp.Quit):
+            conn.result = "quit"
+        elif isinstance(event, smtp.ConnectionClosing):
+            conn.result = conn.result or event.reason
+
+
+async def _read(
+    conn: Connection, closing: asyncio.Future[Any] | None, timeout: float
+) -> bytes | None:
+    read: asyncio.Future[bytes] = asyncio.ensure_future(conn.reader.read(READ_SIZE))
+    waits: set[asyncio.Future[Any]] = {read}
+    if closing is not None:
+        waits.add(closing)
+    done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    if read in done:
+        return read.result()
+    read.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await read
+    return None
+
+
+async def _flush(conn: Connection, core: smtp.ServerConnection) -> None:
+    data = core.data_to_send()
+    if data:
+        conn.writer.write(data)
+        await asyncio.wait_for(conn.writer.drain(), WRITE_TIMEOUT)
+
+
+def _discard_buffered_plaintext(conn: Connection) -> None:
+    # RFC 3207 4.2 / CVE-2011-0411: bytes that arrived in clear after STARTTLS must not be read
+    # as if they came over TLS. The core dropped what it had; the stream reader may hold more,
+    # and asyncio has no public way to empty it.
+    buffer = getattr(conn.reader, "_buffer", None)
+    if isinstance(buffer, bytearray):
+        buffer.clear()

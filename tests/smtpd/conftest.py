@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from tests.smtpd.harness import write_config
+
+from mailwright.app import AppContext, build_context
+from mailwright.config import load_config
+
+
+async def _ctx(tmp_path: Path, outbound: bool) -> AppContext:
+    config = load_config(write_config(tmp_path))
+    ctx = await build_context(config)
+    from mailwright.accounts.authenticator import Authenticator
+
+    ctx.authenticator = Authenticator(ctx.store, base_delay=0.01, max_delay=0.02)
+    if not outbound:
+        ctx.outbound = None
+    return ctx
+
+
+@pytest.fixture
+async def ctx(tmp_path: Path) -> AsyncIterator[AppContext]:
+    c = await _ctx(tmp_path, outbound=False)
+    try:
+        yield c
+    finally:
+        await c.store.close()
+
+
+@pytest.fixture
+async def ctx_outbound(tmp_path: Path) -> AsyncIterator[AppContext]:
+    """With the real outbound queue service, not started: entries stay in the store."""
+    c = await _ctx(tmp_path, outbound=True)
+    assert c.outbound is not None
+    try:
+        yield c
+    finally:
+        await c.store.close()

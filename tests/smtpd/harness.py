@@ -1,0 +1,195 @@
+"""Real components for SMTP tests: a SQLite store with accounts and a listening server.
+
+Nothing is mocked: SQLite store, argon2id passwords (cheap parameters), `net.server.ListenerSet`
+with the SMTP listener factory, a self-signed certificate and real TLS. The outbound queue is
+the real service, not started, so queued entries can be inspected in the store.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from argon2 import PasswordHasher
+
+from mailwright.accounts.authenticator import Authenticator
+from mailwright.app import AppContext, build_context
+from mailwright.config import load_config
+from mailwright.net.server import ListenerSet
+from mailwright.smtpd.listener import create
+from mailwright.store.api import Account, Store
+
+DOMAIN = "example.test"
+HOSTNAME = "mail.example.test"
+PASSWORD = "correct horse battery"
+
+
+@cache
+def cheap_hash(password: str) -> str:
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
+
+
+async def add_user(store: Store, local: str, password: str = PASSWORD, quota: int = 0) -> Account:
+    if not await store.has_domain(DOMAIN):
+        await store.add_domain(DOMAIN)
+    account = await store.add_account(f"{local}@{DOMAIN}", cheap_hash(password))
+    if quota:
+        await store.update_account(account.id, quota_bytes=quota)
+        found = await store.get_account(account.id)
+        assert found is not None
+        account = found
+    return account
+
+
+async def inbox(store: Store, address: str) -> list[bytes]:
+    account = await store.find_account(address)
+    assert account is not None
+    box = await store.get_mailbox(account.id, "INBOX")
+    assert box is not None
+    return [await store.read_blob(r.blob_id) for r in await store.list_messages(box.id)]
+
+
+@dataclass
+class SmtpServer:
+    ctx: AppContext
+    listeners: ListenerSet
+    host: str
+    port: int  # smtp (MX), STARTTLS offered
+    submission_port: int  # submission, STARTTLS
+    submissions_port: int  # implicit TLS
+    cert: Path
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    def client_ssl(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.cert))
+        context.check_hostname = False
+        return context
+
+    async def stop(self) -> None:
+        await self.listeners.shutdown(grace=2.0)
+        await self.ctx.store.close()
+
+
+def write_config(root: Path, host: str = "127.0.0.1", extra: str = "") -> Path:
+    from mailwright.tls import make_self_signed
+
+    cert, key = root / "cert.pem", root / "key.pem"
+    if not cert.exists():
+        make_self_signed(HOSTNAME, cert, key)
+    (root / "data").mkdir(exist_ok=True)
+    listeners = []
+    for proto in ("smtp", "submission", "submissions"):
+        listeners += ["[[listener]]", f'protocol = "{proto}"', f'address = "{host}"', "port = 0"]
+    path = root / "mailwright.toml"
+    path.write_text(
+        "\n".join(
+            [
+                "[server]",
+                f'hostname = "{HOSTNAME}"',
+                'data_dir = "data"',
+                "[tls]",
+                'cert = "cert.pem"',
+                'key = "key.pem"',
+                "[storage]",
+                "fsync = false",
+                "[limits]",
+                "max_message_size = 100000",
+                extra,
+                *listeners,
+                "",
+            ]
+        )
+    )
+    return path
+
+
+async def start_server(
+    root: Path, *, outbound: bool = False, host: str = "127.0.0.1", extra: str = ""
+) -> SmtpServer:
+    config = load_config(write_config(root, host, extra))
+    ctx = await build_context(config)
+    ctx.authenticator = Authenticator(ctx.store, base_delay=0.01, max_delay=0.02)
+    if not outbound:
+        ctx.outbound = None
+    listeners = ListenerSet(ctx.ssl_context)
+    for lc in config.listeners:
+        await listeners.add(lc, create(ctx, lc))
+    ports = {lc.protocol: port for lc, port in listeners.bound()}
+    return SmtpServer(
+        ctx,
+        listeners,
+        host,
+        ports["smtp"],
+        ports["submission"],
+        ports["submissions"],
+        root / "cert.pem",
+    )
+
+
+class Conversation:
+    """Core and session wired together in-process, as the listener does, minus the socket.
+
+    `tls=True` stands for a TLS connection; STARTTLS completes at once.
+    """
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        mode: str = "smtp",
+        *,
+        tls: bool = False,
+        peer_ip: str = "192.0.2.10",
+        max_message_size: int = 100000,
+        max_recipients: int = 100,
+    ) -> None:
+        from mailwright.smtpd.listener import make_core, mode_for, services_for
+        from mailwright.smtpd.session import SessionSettings, SmtpSession
+
+        m = mode_for(mode)
+        self.core = make_core(
+            ctx.hostname,
+            m,
+            tls_active=tls,
+            tls_available=True,
+            max_message_size=max_message_size,
+            max_recipients=max_recipients,
+        )
+        self.session = SmtpSession(
+            services_for(ctx),
+            SessionSettings(mode=m, max_message_size=max_message_size, min_free_bytes=0),
+            peer_ip=peer_ip,
+            tls=tls,
+        )
+        self.core.greet()
+        self.greeting = self.core.data_to_send()
+
+    async def send(self, data: bytes | str) -> list[str]:
+        """Feed client bytes (str gets CRLF line ends); the reply lines that came back."""
+        from mailwright.proto import smtp
+        from mailwright.smtpd.listener import answer
+
+        if isinstance(data, str):
+            data = "".join(line + "\r\n" for line in data.split("\n")).encode("utf-8")
+        core = self.core
+        core.receive_data(data)
+        while True:
+            event = core.next_event()
+            if event is smtp.NEED_DATA:
+                break
+            assert event is not smtp.PAUSED
+            await answer(core, self.session, event)
+            if isinstance(event, smtp.StartTLS):
+                core.tls_started()
+                self.session.tls_started()
+        return core.data_to_send().decode("utf-8").splitlines()
+
+    async def cmd(self, line: str) -> str:
+        """One command, its last reply line."""
+        lines = await self.send(line)
+        assert lines, f"no reply to {line!r}"
+        return lines[-1]

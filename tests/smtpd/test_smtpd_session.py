@@ -1,0 +1,273 @@
+"""SMTP session policy on a real SQLite store: MX and submission, delivery, quota, AUTH."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from tests.smtpd.harness import DOMAIN, PASSWORD, Conversation, add_user, inbox
+
+from mailwright.app import AppContext
+
+PLAIN = base64.b64encode(f"\0alice@{DOMAIN}\0{PASSWORD}".encode()).decode()
+
+
+async def mx_send(c: Conversation, sender: str, rcpts: list[str], body: str) -> list[str]:
+    await c.send("EHLO client.remote.test")
+    lines = await c.send(f"MAIL FROM:<{sender}>")
+    for r in rcpts:
+        lines += await c.send(f"RCPT TO:<{r}>")
+    lines += await c.send("DATA")
+    lines += await c.send(body + "\n.")
+    return lines
+
+
+async def test_smtpd_mx_delivers_with_trace_headers(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    assert c.greeting == b"220 mail.example.test ESMTP\r\n"
+    lines = await mx_send(c, "bob@remote.test", ["alice@example.test"], "Subject: hi\n\nHello")
+    assert lines[:3] == ["250 2.1.0 Ok", "250 2.1.5 Ok", "354 End data with <CR><LF>.<CR><LF>"]
+    assert lines[3].startswith("250 2.0.0 Ok: queued as ")
+    [msg] = await inbox(ctx.store, "alice@example.test")
+    head, _, rest = msg.partition(b"Subject: hi\r\n")
+    assert rest == b"\r\nHello\r\n"
+    assert head.startswith(b"Return-Path: <bob@remote.test>\r\nReceived: from client.remote.test ")
+    assert b"([192.0.2.10])\r\n\tby mail.example.test (Mailwright) with ESMTP id " in head
+    assert b"\tfor <alice@example.test>;\r\n" in head
+
+
+async def test_smtpd_mx_unknown_user_and_relay(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    await c.send("EHLO client.remote.test")
+    await c.send("MAIL FROM:<bob@remote.test>")
+    assert await c.cmd("RCPT TO:<nobody@example.test>") == (
+        "550 5.1.1 Recipient address rejected: User unknown"
+    )
+    assert await c.cmd("RCPT TO:<alice@elsewhere.test>") == "554 5.7.1 Relay access denied"
+    assert await c.cmd("RCPT TO:<ALICE@Example.Test>") == "250 2.1.5 Ok"
+
+
+async def test_smtpd_mx_offers_no_auth(ctx: AppContext) -> None:
+    c = Conversation(ctx, tls=True)
+    lines = await c.send("EHLO client.remote.test")
+    assert not any("AUTH" in line for line in lines)
+    assert await c.cmd(f"AUTH PLAIN {PLAIN}") == "503 5.5.1 Error: authentication not enabled"
+
+
+async def test_smtpd_mx_aliases_catchall_plus(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    await add_user(ctx.store, "bob")
+    await ctx.store.add_alias(f"team@{DOMAIN}", [f"alice@{DOMAIN}", f"bob@{DOMAIN}"])
+    c = Conversation(ctx)
+    lines = await mx_send(
+        c, "x@remote.test", ["team@example.test", "alice+news@example.test"], "Subject: t\n\nx"
+    )
+    assert lines[-1].startswith("250 2.0.0")
+    assert len(await inbox(ctx.store, "alice@example.test")) == 1  # once, not twice
+    assert len(await inbox(ctx.store, "bob@example.test")) == 1
+    assert await c.cmd("MAIL FROM:<x@remote.test>") == "250 2.1.0 Ok"
+    assert await c.cmd("RCPT TO:<random@example.test>") == (
+        "550 5.1.1 Recipient address rejected: User unknown"
+    )
+    await ctx.store.add_alias(f"@{DOMAIN}", [f"bob@{DOMAIN}"])
+    assert await c.cmd("RCPT TO:<random@example.test>") == "250 2.1.5 Ok"
+
+
+async def test_smtpd_mx_postmaster_without_domain(ctx: AppContext) -> None:
+    await add_user(ctx.store, "postmaster")
+    c = Conversation(ctx)
+    lines = await mx_send(c, "", ["Postmaster"], "Subject: pm\n\nx")
+    assert lines[-1].startswith("250 2.0.0")
+    [msg] = await inbox(ctx.store, "postmaster@example.test")
+    assert msg.startswith(b"Return-Path: <>\r\n")
+
+
+async def test_smtpd_mx_quota(ctx: AppContext) -> None:
+    small = await add_user(ctx.store, "small", quota=600)
+    c = Conversation(ctx)
+    await c.send("EHLO client.remote.test")
+    await c.send("MAIL FROM:<x@remote.test> SIZE=1000")
+    assert await c.cmd("RCPT TO:<small@example.test>") == (
+        "552 5.2.2 Message exceeds the mailbox quota"
+    )
+    await c.send("RSET")
+    await c.send("MAIL FROM:<x@remote.test>")
+    assert await c.cmd("RCPT TO:<small@example.test>") == "250 2.1.5 Ok"
+    await c.send("DATA")
+    # Found only when the store charges the message: the whole transaction fails, temporarily.
+    assert await c.cmd("Subject: big\n\n" + "x" * 800 + "\n.") == "452 4.2.2 Mailbox full"
+    assert await inbox(ctx.store, "small@example.test") == []
+    lines = await mx_send(c, "x@remote.test", ["small@example.test"], "Subject: s\n\nsmall")
+    assert lines[-1].startswith("250 2.0.0")
+    await ctx.store.update_account(small.id, quota_bytes=100)
+    await c.send("MAIL FROM:<x@remote.test>")
+    assert await c.cmd("RCPT TO:<small@example.test>") == "452 4.2.2 Mailbox full"
+
+
+async def test_smtpd_mx_8bit_and_bare_lf_canonical(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    await c.send("EHLO client.remote.test")
+    await c.send("MAIL FROM:<jürgen@münchen.test> SMTPUTF8 BODY=8BITMIME")
+    assert await c.cmd("RCPT TO:<alice@example.test>") == "250 2.1.5 Ok"
+    await c.send("DATA")
+    body = "Subject: Grüße\r\n\r\nline one\nline two\r\n..dot\r\n.\r\n".encode()
+    lines = await c.send(body)
+    assert lines[-1].startswith("250 2.0.0")
+    [msg] = await inbox(ctx.store, "alice@example.test")
+    assert msg.startswith("Return-Path: <jürgen@münchen.test>\r\nReceived: ".encode())
+    assert b" with UTF8SMTP id " in msg
+    assert msg.endswith("Subject: Grüße\r\n\r\nline one\r\nline two\r\n.dot\r\n".encode())
+
+
+async def test_smtpd_mx_bdat(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    await c.send("EHLO client.remote.test")
+    lines = await c.send(
+        b"MAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@example.test>\r\n"
+        b"BDAT 14\r\nSubject: b\r\n\r\nBDAT 5 LAST\r\n.ok\r\n"
+    )
+    assert lines[:3] == ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.0.0 Ok: 14 octets received"]
+    assert lines[3].startswith("250 2.0.0 Ok: queued as")
+    [msg] = await inbox(ctx.store, "alice@example.test")
+    assert msg.endswith(b"Subject: b\r\n\r\n.ok\r\n")
+
+
+async def test_smtpd_received_header_cannot_be_injected(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    await c.send("EHLO evil)(\x0bX-Injected:yes")  # control characters never reach the session
+    lines = await mx_send(c, "x@remote.test", ["alice@example.test"], "Subject: s\n\nx")
+    assert lines[-1].startswith("250")
+    c2 = Conversation(ctx)
+    await c2.send("EHLO evil;by(x)X-Injected:yes")
+    await c2.send("MAIL FROM:<x@remote.test>")
+    await c2.send("RCPT TO:<alice@example.test>")
+    await c2.send("DATA")
+    assert (await c2.cmd("Subject: s\n\nx\n."))[:3] == "250"
+    msgs = await inbox(ctx.store, "alice@example.test")
+    assert b"Received: from evil_by_x_X-Injected:yes ([192.0.2.10])" in msgs[-1]
+    for m in msgs:
+        assert b"\nX-Injected" not in m
+
+
+async def test_smtpd_submission_requires_tls_and_auth(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx, "submission")
+    lines = await c.send("EHLO laptop")
+    assert "250 STARTTLS" in lines and not any("AUTH" in x for x in lines)
+    assert await c.cmd("MAIL FROM:<alice@example.test>") == "530 5.7.0 Authentication required"
+    assert await c.cmd(f"AUTH PLAIN {PLAIN}") == "503 5.5.1 Error: authentication not enabled"
+    assert await c.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+    lines = await c.send("EHLO laptop")
+    assert "250 AUTH PLAIN LOGIN" in lines
+    assert await c.cmd("MAIL FROM:<alice@example.test>") == "530 5.7.0 Authentication required"
+    assert await c.cmd(f"AUTH PLAIN {PLAIN}") == "235 2.7.0 Authentication successful"
+    assert await c.cmd("MAIL FROM:<alice@example.test>") == "250 2.1.0 Ok"
+
+
+async def test_smtpd_submission_auth_failures(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx, "submission", tls=True)
+    await c.send("EHLO laptop")
+    bad = base64.b64encode(f"\0alice@{DOMAIN}\0wrong".encode()).decode()
+    assert await c.cmd(f"AUTH PLAIN {bad}") == "535 5.7.8 Error: authentication failed"
+    other = base64.b64encode(f"bob@{DOMAIN}\0alice@{DOMAIN}\0{PASSWORD}".encode()).decode()
+    assert await c.cmd(f"AUTH PLAIN {other}") == "535 5.7.8 Error: authentication failed"
+    user = base64.b64encode(f"alice@{DOMAIN}".encode()).decode()
+    pw = base64.b64encode(PASSWORD.encode()).decode()
+    assert await c.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6"
+    assert await c.cmd(user) == "334 UGFzc3dvcmQ6"
+    assert await c.cmd(pw) == "235 2.7.0 Authentication successful"
+
+
+async def test_smtpd_submission_sender_must_be_own(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    await add_user(ctx.store, "bob")
+    await ctx.store.add_alias(f"sales@{DOMAIN}", [f"alice@{DOMAIN}"])
+    c = Conversation(ctx, "submission", tls=True)
+    await c.send("EHLO laptop")
+    await c.send(f"AUTH PLAIN {PLAIN}")
+    assert await c.cmd("MAIL FROM:<bob@example.test>") == (
+        "553 5.7.1 Sender address rejected: not owned by user"
+    )
+    assert (await c.cmd("MAIL FROM:<alice@elsewhere.test>"))[:3] == "553"
+    assert await c.cmd("MAIL FROM:<Alice@Example.TEST>") == "250 2.1.0 Ok"
+    await c.send("RSET")
+    assert await c.cmd("MAIL FROM:<sales@example.test>") == "250 2.1.0 Ok"
+    await c.send("RSET")
+    assert await c.cmd("MAIL FROM:<alice+tag@example.test>") == "250 2.1.0 Ok"
+
+
+async def test_smtpd_submission_local_and_remote_without_outbound(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    await add_user(ctx.store, "bob")
+    c = Conversation(ctx, "submission", tls=True)
+    await c.send("EHLO laptop")
+    await c.send(f"AUTH PLAIN {PLAIN}")
+    await c.send("MAIL FROM:<alice@example.test>")
+    assert await c.cmd("RCPT TO:<someone@remote.test>") == (
+        "451 4.3.0 Remote delivery is not available at the moment, try again later"
+    )
+    assert await c.cmd("RCPT TO:<bob@example.test>") == "250 2.1.5 Ok"
+    await c.send("DATA")
+    assert (await c.cmd("Subject: x\n\nhi bob\n."))[:3] == "250"
+    [msg] = await inbox(ctx.store, "bob@example.test")
+    assert b" with ESMTPSA id " in msg
+
+
+async def test_smtpd_submission_remote_goes_to_queue(ctx_outbound: AppContext) -> None:
+    ctx = ctx_outbound
+    await add_user(ctx.store, "alice")
+    await add_user(ctx.store, "bob")
+    c = Conversation(ctx, "submission", tls=True)
+    await c.send("EHLO laptop")
+    await c.send(f"AUTH PLAIN {PLAIN}")
+    lines = await c.send(
+        "MAIL FROM:<alice@example.test> RET=HDRS ENVID=abc\n"
+        "RCPT TO:<Carol@Remote.Test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Carol@Remote.Test\n"
+        "RCPT TO:<bob@example.test>\n"
+        "DATA"
+    )
+    assert lines == ["250 2.1.0 Ok", "250 2.1.5 Ok", "250 2.1.5 Ok",
+                     "354 End data with <CR><LF>.<CR><LF>"]  # fmt: skip
+    assert (await c.cmd("Subject: x\n\nhello\n."))[:3] == "250"
+    [entry] = await ctx.store.queue_list()
+    assert entry.sender == "alice@example.test" and entry.domain == "remote.test"
+    assert entry.ret == "HDRS" and entry.envid == "abc"
+    [r] = entry.recipients
+    assert r.address == "Carol@remote.test" and r.notify == "SUCCESS,FAILURE"
+    assert r.orcpt == "RFC822;Carol@Remote.Test"
+    queued = await ctx.store.read_blob(entry.blob_id)
+    assert queued.startswith(b"Received: from laptop ") and b"Return-Path" not in queued
+    [local] = await inbox(ctx.store, "bob@example.test")
+    assert local.startswith(b"Return-Path: <alice@example.test>\r\n")
+
+
+async def test_smtpd_mx_never_queues(ctx_outbound: AppContext) -> None:
+    ctx = ctx_outbound
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    await c.send("EHLO relay.test")
+    await c.send("MAIL FROM:<x@remote.test>")
+    assert await c.cmd("RCPT TO:<victim@elsewhere.test>") == "554 5.7.1 Relay access denied"
+    assert await ctx.store.queue_list() == []
+
+
+@pytest.mark.parametrize("mode", ["smtp", "submission"])
+async def test_smtpd_too_big_message_refused(ctx: AppContext, mode: str) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx, mode, tls=True, max_message_size=1000)
+    await c.send("EHLO client")
+    if mode == "submission":
+        await c.send(f"AUTH PLAIN {PLAIN}")
+    await c.send("MAIL FROM:<alice@example.test>")
+    await c.send("RCPT TO:<alice@example.test>")
+    await c.send("DATA")
+    assert await c.cmd("Subject: big\n\n" + "x" * 2000 + "\n.") == (
+        "552 5.3.4 Error: message file too big"
+    )
+    assert await inbox(ctx.store, "alice@example.test") == []
