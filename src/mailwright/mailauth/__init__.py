@@ -20,8 +20,8 @@ Inbound, on the MX at the end of DATA (never raises for peer or DNS trouble)::
         policy=settings.for_domain(rcpt_domain),   # DomainAuthPolicy, defaults are safe
     )
     verdict.action      # Action.ACCEPT | QUARANTINE | REJECT | TEMPFAIL
-    verdict.reply       # Reply(550, "5.7.1", ...) / Reply(451, "4.7.0", ...) or None;
-                        #   verdict.reply.encode() -> b"550 5.7.1 ...\r\n"
+    verdict.reply       # mailwright.proto.smtp.Reply(550, "5.7.1", ...) or (451, "4.7.0", ...)
+                        #   for REJECT / TEMPFAIL, else None: return it from the session as is
     verdict.mailbox     # "Junk" when QUARANTINE, else None (normal delivery)
     verdict.authenticated_message   # Authentication-Results + message (forged A-R removed):
                                     #   store this (prepend your Received above it)

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 
 from mailwright.dns.resolver import Resolver
+from mailwright.proto.smtp import Reply  # the SMTP core's reply: smtpd returns it as is
 
 from .arc import ARCOutcome, verify_arc
 from .authresults import ResultInfo, build_header, remove_own_results
@@ -35,18 +36,6 @@ from .spf import SPFOutcome, SPFResult, check_helo, check_mail_from
 __all__ = ["FromInfo", "InboundVerdict", "Reply", "decide", "parse_author", "verify_inbound"]
 
 log = logging.getLogger("mailwright.mailauth")
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An SMTP reply for the end of DATA (RFC 5321 4.2, RFC 3463 enhanced code)."""
-
-    code: int
-    enhanced: str
-    text: str
-
-    def encode(self) -> bytes:
-        return f"{self.code} {self.enhanced} {self.text}\r\n".encode("ascii", "replace")
 
 
 @dataclass(frozen=True, slots=True)
