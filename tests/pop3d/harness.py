@@ -14,7 +14,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 
 from mailwright.accounts.authenticator import Authenticator
-from mailwright.app import AppContext, build_context
+from mailwright.app import AppContext, build_context, handler_for
 from mailwright.config import load_config
 from mailwright.delivery.ingest import stage_bytes
 from mailwright.net.server import ListenerSet
@@ -68,6 +68,7 @@ class Pop3Server:
     tls_port: int  # pop3s, implicit TLS
     cert: Path
     host: str
+    imap_port: int | None = None
 
     def client_ssl(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.cert))
@@ -83,7 +84,7 @@ class Pop3Server:
         await self.ctx.store.close()
 
 
-async def start_server(root: Path, host: str = "127.0.0.1") -> Pop3Server:
+async def start_server(root: Path, host: str = "127.0.0.1", *, imap: bool = False) -> Pop3Server:
     cert, key = root / "cert.pem", root / "key.pem"
     make_self_signed("mail.example.test", cert, key)
     (root / "data").mkdir(exist_ok=True)
@@ -107,6 +108,7 @@ async def start_server(root: Path, host: str = "127.0.0.1") -> Pop3Server:
                 'protocol = "pop3s"',
                 f'address = "{host}"',
                 "port = 0",
+                *(["[[listener]]", 'protocol = "imap"', f'address = "{host}"', "port = 0"] if imap else []),
                 "",
             ]
         )
@@ -116,6 +118,6 @@ async def start_server(root: Path, host: str = "127.0.0.1") -> Pop3Server:
     ctx.authenticator = fast_authenticator(ctx.store)
     listeners = ListenerSet(ctx.ssl_context)
     for lc in config.listeners:
-        await listeners.add(lc, create(ctx, lc))
+        await listeners.add(lc, create(ctx, lc) if lc.protocol.startswith("pop3") else handler_for(ctx, lc))
     ports = {lc.protocol: port for lc, port in listeners.bound()}
-    return Pop3Server(ctx, listeners, ports["pop3"], ports["pop3s"], cert, host)
+    return Pop3Server(ctx, listeners, ports["pop3"], ports["pop3s"], cert, host, ports.get("imap"))

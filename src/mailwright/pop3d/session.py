@@ -100,13 +100,14 @@ class Pop3Session:
         handler = self._dispatch.get(type(command))
         if handler is None:  # pragma: no cover - the core only yields known commands
             return pop3.Err("Command not implemented")
-        if self.account is not None:
-            await self._refresh_lock()
         try:
+            if self.account is not None:
+                await self._refresh_lock()
             return await handler(command)
-        except StoreError:
-            log.exception("pop3 store error for %s", self.account.address if self.account else "-")
-            return pop3.Err("Storage temporarily unavailable", pop3.Code.SYS_TEMP)
+        except Exception:  # noqa: BLE001 - one answer for any failure, never a traceback to the peer
+            log.exception("pop3 %s failed for %s", type(command).__name__,
+                          self.account.address if self.account else "-")
+            return pop3.Err("Temporary server failure, try again later", pop3.Code.SYS_TEMP)
 
     def tls_started(self) -> None:
         self.tls = True
