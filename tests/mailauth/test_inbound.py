@@ -269,3 +269,13 @@ async def test_inbound_spf_fail_reject_option_and_null_sender(
     assert null.spf is not None and null.spf.domain == "out.sender.test"
     assert "spf=fail" in ar(null.header) and "smtp.helo=out.sender.test" in ar(null.header)
     assert "smtp.mailfrom" not in ar(null.header)
+
+
+async def test_inbound_dmarc_dns_failure_does_not_delay_exactly_aligned_mail(
+    zone: DNSServer, resolver: Resolver, keystore: KeyStore
+) -> None:
+    setup_sender(zone, keystore)
+    zone.set_behaviour("_dmarc.sender.test", Behaviour.SERVFAIL)
+    verdict = await verify(resolver, signed(keystore, message()), ip="203.0.113.7")
+    assert verdict.dmarc is not None and verdict.dmarc.result.value == "temperror"
+    assert verdict.action is Action.ACCEPT

@@ -131,8 +131,10 @@ def decide(
                 else policy.on_dmarc_quarantine
             )
             return _act(chosen, policy, reason, f"Message rejected: {reason}")
-        if dmarc.result is DMARCResult.TEMPERROR and (
-            dmarc.policy is None or dmarc.policy is not Policy.NONE
+        if (
+            dmarc.result is DMARCResult.TEMPERROR
+            and (dmarc.policy is None or dmarc.policy is not Policy.NONE)
+            and not _strictly_aligned_pass(verdict, dmarc.from_domain)
         ):
             reason = f"DMARC check of {dmarc.from_domain} hit a DNS failure"
             return _act(policy.on_dmarc_temperror, policy, reason, reason)
@@ -146,6 +148,15 @@ def decide(
             reply = Reply(550, "5.7.23", f"SPF validation failed for {spf.domain}")
         return action, reply, mailbox, why
     return Action.ACCEPT, None, None, "accepted"
+
+
+def _strictly_aligned_pass(verdict: InboundVerdict, from_domain: str) -> bool:
+    """A pass for exactly the From domain passes DMARC whatever its record says (RFC 7489 3.1),
+    so a DNS failure fetching that record need not delay the message."""
+    if any(d.result == "pass" and d.domain == from_domain for d in verdict.dkim):
+        return True
+    spf = verdict.spf
+    return spf is not None and spf.result is SPFResult.PASS and spf.domain == from_domain
 
 
 def _act(
