@@ -16,7 +16,7 @@ from mailwright.imapd.session import No, Ok, Session, handles
 from mailwright.imapd.util import uid_set_string
 from mailwright.proto.imap import ast
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.store.api import FlagOp, MessageRecord
+from mailwright.store.api import FlagOp, MessageRecord, NotFound
 
 
 def _sets_seen(item: ast.FetchItem) -> bool:
@@ -73,6 +73,9 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
             data = await renderer(s.store, seq, rec, use, utf8=s.utf8)
         except fallback.FetchFailed as exc:
             raise No(str(exc), exc.code) from None
+        except NotFound:
+            ghosts = True  # expunged (and its blob freed) since our last sync
+            continue
         s.write(data)
         await s.maybe_flush()
     if ghosts:

@@ -128,6 +128,9 @@ def _forbids_expunge(cmd: ast.Command) -> bool:
     return isinstance(cmd, ast.Fetch | ast.Store | ast.Search | ast.Sort | ast.Thread) and not cmd.uid
 
 
+_PRESYNC = (ast.Fetch, ast.Store, ast.Search, ast.Sort, ast.Thread, ast.Copy, ast.Move)
+
+
 @dataclass(eq=False)
 class Session:
     """One IMAP connection's state and I/O loop."""
@@ -285,6 +288,10 @@ class Session:
             handler = HANDLERS.get(type(cmd))
             if handler is None:
                 raise No("command not implemented")
+            if self.view is not None and isinstance(cmd, _PRESYNC):
+                # Learn about other sessions' changes first (expunges stay held back for
+                # FETCH/STORE/SEARCH), so that expunged messages are known as such.
+                await self.sync(cmd)
             result = await handler(self, cmd)
             ok = result or Ok()
             self.state = next_state(self.state, cmd, True)
