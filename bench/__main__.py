@@ -23,6 +23,7 @@ from typing import Any
 
 from bench import install, mailgen, report
 from bench.common import BenchError, log
+from bench.profiling import Profiler
 from bench.sizes import FULL, QUICK, Sizes
 from bench.targets.base import Population, Target
 from bench.workloads import ALL, Workload
@@ -48,6 +49,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "bench/out/quick/benchmarks.md with --quick)")
     p.add_argument("--charts", type=Path,
                    help="folder for the PNG charts (default docs/bench/ next to the page)")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile Mailwright (py-spy) under SMTP ingest and IMAP mixed")
     p.add_argument("--no-install", action="store_true", help="never run apt-get or pip")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = p.parse_args(argv)
@@ -61,13 +64,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def population(sizes: Sizes, workloads: list[Workload], corpus: Path) -> Population:
     """The users and mailboxes the selected workloads need, written once as Maildirs."""
-    users = ["alice", "bob", "pop1000", "large", *fanout_users(sizes.fanout_recipients)]
+    users = ["alice", "bob", "pop1000", "large", "idle", *fanout_users(sizes.fanout_recipients)]
     names = {w.name for w in workloads}
     maildirs: dict[str, Path] = {}
     t0 = time.monotonic()
     if names & {"imap-mixed", "imap-idle"}:
         maildirs["alice"] = corpus / "alice"
         mailgen.write_maildir(maildirs["alice"], mixed_mailbox(sizes.mixed_mailbox))
+        maildirs["idle"] = maildirs["alice"]
     if "pop3" in names:
         maildirs["pop1000"] = corpus / "pop1000"
         mailgen.write_maildir(maildirs["pop1000"], pop3_mailbox(sizes.pop3_messages,
@@ -76,7 +80,8 @@ def population(sizes: Sizes, workloads: list[Workload], corpus: Path) -> Populat
         maildirs["large"] = corpus / "large"
         mailgen.write_maildir(maildirs["large"], large_mailbox(sizes.large_messages))
     log(f"mailbox contents written in {time.monotonic() - t0:.1f}s")
-    return Population(tuple(users), maildirs)
+    fast = ("idle", "bob", *fanout_users(sizes.fanout_recipients))
+    return Population(tuple(users), maildirs, fast_hash_users=fast)
 
 
 def build_targets(names: list[str], scratch: Path, allow_install: bool,
@@ -131,8 +136,11 @@ def _server_entry(t: Target | None, name: str, status: str, reason: str = "") ->
     return {"label": t.label if t else name, "status": status, "reason": reason, "runs": []}
 
 
+PROFILED = ("smtp-ingest", "imap-mixed")
+
+
 def run_workload(wl: Workload, targets: list[Target], selected: list[str],
-                 failed: dict[str, str]) -> dict[str, Any]:
+                 failed: dict[str, str], profile_dir: Path | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "name": wl.name, "title": wl.title, "description": wl.describe(),
         "metrics": [{"key": m.key, "label": m.label, "unit": m.unit,
@@ -186,6 +194,19 @@ def run_workload(wl: Workload, targets: list[Target], selected: list[str],
                 "client_cores": r.client_cores, "server_cores": r.server_cores,
                 "notes": r.notes,
             })
+    mw = by_name.get("mailwright")
+    if (profile_dir is not None and wl.name in PROFILED and mw is not None
+            and servers.get("mailwright", {}).get("status") == "ok" and mw.root_pids()):
+        # One more run, not counted, with the sampling profiler attached to the server.
+        raw = profile_dir / f"profile-{wl.name}.txt"
+        log(f"  mailwright: profiling one extra run into {raw}")
+        try:
+            with Profiler(mw.root_pids()[0], raw):
+                wl.run(mw)
+        except BenchError as e:
+            log(f"  mailwright: profiled run failed: {e}")
+        if raw.exists():
+            entry["profile"] = str(raw)
     return entry
 
 
@@ -209,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     t_start = time.monotonic()
     install.ensure_pip(install.PIP_ALWAYS, not args.no_install)
+    if args.profile:
+        why = install.ensure_program("py-spy", "py-spy", not args.no_install)
+        if why:
+            log(f"no profiles: {why}")
     scratch = Path(tempfile.mkdtemp(prefix="mwbench-", dir="/tmp"))
     scratch.chmod(0o755)  # Dovecot's unprivileged processes must reach their sockets
     log(f"scratch directory {scratch}")
@@ -231,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                 if t.name == "dovecot":
                     failed.setdefault("postfix", "Dovecot (its delivery agent) did not start")
         for wl in workloads:
-            results.append(run_workload(wl, started_targets, selected, failed))
+            results.append(run_workload(wl, started_targets, selected, failed,
+                                        charts if args.profile else None))
     except KeyboardInterrupt:
         log("interrupted: stopping the servers")
         return 130

@@ -78,6 +78,20 @@ def ensure_pip(modules: tuple[str, ...], allow: bool) -> str | None:
     return None
 
 
+def ensure_program(program: str, pip_name: str, allow: bool) -> str | None:
+    """A command-line tool shipped on PyPI (py-spy): installed with pip when missing."""
+    if shutil.which(program):
+        return None
+    if not allow:
+        return f"{program} not found"
+    log(f"installing {pip_name} with pip")
+    cp = subprocess.run([sys.executable, "-m", "pip", "install", "-q", pip_name],
+                        capture_output=True)
+    if cp.returncode != 0 or shutil.which(program) is None:
+        return f"pip could not install {pip_name}"
+    return None
+
+
 def ensure_for(server: str, allow: bool) -> str | None:
     """None when ``server`` can be run here, else the reason it cannot."""
     if server in APT_FOR_SERVER:

@@ -151,7 +151,7 @@ def workload_markdown(wl: dict[str, Any], chart: str | None) -> str:
     return "\n".join(out)
 
 
-def protocol_markdown(data: dict[str, Any], charts: dict[str, str]) -> str:
+def protocol_markdown(data: dict[str, Any], charts: dict[str, str], page_dir: Path) -> str:
     meta = data["meta"]
     mach = meta["machine"]
     out = [
@@ -176,6 +176,18 @@ def protocol_markdown(data: dict[str, Any], charts: dict[str, str]) -> str:
         out += [f"- {n}" for n in meta["notes"]] + [""]
     for wl in data["workloads"]:
         out.append(workload_markdown(wl, charts.get(wl["name"])))
+    profiled = [wl for wl in data["workloads"] if wl.get("profile") and Path(wl["profile"]).exists()]
+    if profiled:
+        from bench import profiling
+
+        out += ["### Profiles of Mailwright", "",
+                "One extra run of each workload below (not counted in the tables above), "
+                "with py-spy sampling the `mailwright serve` process at 200 Hz, all threads, "
+                "idle samples left out. *On the stack*: share of busy samples in which the "
+                "function is running or calling; *at the top*: running itself.", ""]
+        for wl in profiled:
+            raw = Path(wl["profile"])
+            out.append(profiling.markdown(wl["title"], raw, os.path.relpath(raw, page_dir)))
     return "\n".join(out)
 
 
@@ -243,10 +255,11 @@ def chart(wl: dict[str, Any], path: Path) -> bool:
 
 
 def write(data: dict[str, Any], page: Path, charts_dir: Path) -> None:
+    charts_dir.mkdir(parents=True, exist_ok=True)
     charts: dict[str, str] = {}
     for wl in data["workloads"]:
         png = charts_dir / f"{wl['name']}.png"
         if chart(wl, png):
             charts[wl["name"]] = os.path.relpath(png, page.parent)
-    replace_region(page, "protocol", protocol_markdown(data, charts))
+    replace_region(page, "protocol", protocol_markdown(data, charts, page.parent))
     (charts_dir / "results.json").write_text(json.dumps(data, indent=1))

@@ -27,7 +27,7 @@ from bench.common import (
     tail,
     terminate,
 )
-from bench.targets.base import Population, Target
+from bench.targets.base import Population, Target, password_hashes
 
 # Offsets of `init --port-base N` (operator contract): we keep only smtp, imap and pop3.
 _OFFSETS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993,
@@ -83,7 +83,7 @@ class Mailwright(Target):
             f.write(_LIMITS)
         spec = {
             "domain": DOMAIN,
-            "password": PASSWORD,
+            "hashes": password_hashes(population, PASSWORD),
             "users": list(population.users),
             "maildirs": {u: str(p) for u, p in population.maildirs.items()},
             "concurrency": 64,

@@ -30,7 +30,7 @@ from bench.common import (
     terminate,
     wait_for,
 )
-from bench.targets.base import Population, Target
+from bench.targets.base import Population, Target, password_hashes
 
 VMAIL_UID = 5000
 
@@ -69,11 +69,10 @@ class Dovecot(Target):
         os.chown(self.vmail, VMAIL_UID, VMAIL_UID)
         # The same argon2id hash (same parameters) as Mailwright's accounts, so that a login
         # costs both servers the same work (reference-servers.md uses {PLAIN} for simplicity).
-        from argon2 import PasswordHasher
-
-        pw = "{ARGON2ID}" + PasswordHasher().hash(PASSWORD)
+        hashes = password_hashes(population, PASSWORD)
         users = "".join(
-            f"{u}:{pw}:{VMAIL_UID}:{VMAIL_UID}::{self.home(u)}::\n" for u in population.users
+            f"{u}:{{ARGON2ID}}{hashes[u]}:{VMAIL_UID}:{VMAIL_UID}::{self.home(u)}::\n"
+            for u in population.users
         )
         (self.dir / "users").write_text(users)
         (self.dir / "users").chmod(0o644)
