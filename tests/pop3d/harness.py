@@ -84,7 +84,9 @@ class Pop3Server:
         await self.ctx.store.close()
 
 
-async def start_server(root: Path, host: str = "127.0.0.1", *, imap: bool = False) -> Pop3Server:
+async def start_server(
+    root: Path, host: str = "127.0.0.1", *, imap: bool = False, proxy: bool = False
+) -> Pop3Server:
     cert, key = root / "cert.pem", root / "key.pem"
     make_self_signed("mail.example.test", cert, key)
     (root / "data").mkdir(exist_ok=True)
@@ -104,6 +106,7 @@ async def start_server(root: Path, host: str = "127.0.0.1", *, imap: bool = Fals
                 'protocol = "pop3"',
                 f'address = "{host}"',
                 "port = 0",
+                *(["proxy_protocol = true", 'proxy_trusted = ["127.0.0.0/8"]'] if proxy else []),
                 "[[listener]]",
                 'protocol = "pop3s"',
                 f'address = "{host}"',
