@@ -63,6 +63,7 @@ async def test_arc_chain_of_a_mailing_list_passes(
     publish(zone, keys)
     outcome = await verify_arc(dns, through_list(keys))
     assert (outcome.result, outcome.instances, outcome.sealer) == ("pass", 1, "list.test")
+    assert outcome.oldest_pass == 0
 
 
 async def test_arc_chain_broken_after_sealing_fails(
@@ -107,6 +108,23 @@ async def test_arc_trusted_sealer_overrides_dmarc_reject(
     assert plain.action is Action.REJECT
     header = plain.header.decode()
     assert "arc=pass" in header and "smtp.remote-ip=198.51.100.5" in header
+    assert "header.oldest-pass=0" in header
     trusted = await verify(DomainAuthPolicy(trusted_arc_sealers=("list.test",)))
     assert trusted.action is Action.ACCEPT
     assert "ARC" in trusted.reason
+
+
+async def test_arc_two_hops_report_oldest_pass(
+    zone: DNSServer, dns: ResolverDNS, keys: KeyStore, tmp_path: Path
+) -> None:
+    publish(zone, keys)
+    fwd = KeyStore(tmp_path).generate("fwd.test", algorithm="rsa", selector="arc")
+    zone.add(fwd.dns_name, "TXT", fwd.txt_record())
+    first = through_list(keys)
+    # The second forwarder validated the chain, then rewrites the body before sealing again.
+    second = b"Authentication-Results: fwd.test; arc=pass\r\n" + first
+    second = second.replace(b"list footer", b"list footer\r\nforwarded by fwd.test")
+    seal = dkimpy.arc_sign(second, b"arc", b"fwd.test", fwd.dkimpy_private_key(), b"fwd.test")
+    outcome = await verify_arc(dns, b"".join(seal) + second)
+    assert (outcome.result, outcome.instances, outcome.sealer) == ("pass", 2, "fwd.test")
+    assert outcome.oldest_pass == 2  # AMS 1 no longer matches the rewritten body

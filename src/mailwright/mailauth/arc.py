@@ -35,6 +35,8 @@ class ARCOutcome:
     instances: int = 0
     sealer: str = ""  # d= of the newest ARC-Seal (who vouches for the chain)
     reason: str = ""
+    #: RFC 8617 5.2 / 6: the oldest instance whose AMS still validates, 0 when all do.
+    oldest_pass: int | None = None
 
 
 def _chain_tags(message: bytes) -> tuple[list[dict[bytes, bytes]], int, str]:
@@ -61,10 +63,18 @@ def _chain_tags(message: bytes) -> tuple[list[dict[bytes, bytes]], int, str]:
     return tags, newest, sealer
 
 
-def _verify(message: bytes, keys: dict[str, KeyAnswer]) -> tuple[Any, str]:
+def _verify(message: bytes, keys: dict[str, KeyAnswer]) -> tuple[Any, str, int | None]:
     arc = dkimpy.ARC(message, logger=_dkimpy_log)
-    cv, _results, reason = arc.verify(dnsfunc=make_dnsfunc(keys))
-    return cv, str(reason)
+    cv, results, reason = arc.verify(dnsfunc=make_dnsfunc(keys))
+    oldest: int | None = None
+    # results run from the newest instance down; the chain of valid AMS ends at the first bad one.
+    for item in results:
+        if not item.get("ams-valid"):
+            break
+        oldest = int(item["instance"])
+    if oldest is not None and len(results) and all(r.get("ams-valid") for r in results):
+        oldest = 0
+    return cv, str(reason), oldest
 
 
 async def verify_arc(dns: AuthDNS, message: bytes) -> ARCOutcome:
@@ -79,11 +89,11 @@ async def verify_arc(dns: AuthDNS, message: bytes) -> ARCOutcome:
     ]
     keys = await prefetch_keys(dns, names)
     try:
-        cv, reason = await asyncio.to_thread(_verify, message, keys)
+        cv, reason, oldest = await asyncio.to_thread(_verify, message, keys)
     except Exception as exc:  # dkimpy on hostile input: a failed chain, not a crash
         return ARCOutcome("fail", newest, sealer, f"unverifiable chain: {type(exc).__name__}")
     if cv == dkimpy.CV_Pass:
-        return ARCOutcome("pass", newest, sealer, reason)
+        return ARCOutcome("pass", newest, sealer, reason, oldest)
     if any(k.temperror for k in keys.values()):
         return ARCOutcome("temperror", newest, sealer, "ARC key lookup failed")
     if cv == dkimpy.CV_None:

@@ -211,7 +211,10 @@ def _results(
     arc = verdict.arc
     if arc is not None:
         comment = f"i={arc.instances} d={arc.sealer}" if arc.instances and arc.sealer else None
-        out.append(ResultInfo("arc", arc.result, comment, (("smtp.remote-ip", client_ip),)))
+        arc_props: tuple[tuple[str, str], ...] = (("smtp.remote-ip", client_ip),)
+        if arc.oldest_pass is not None:
+            arc_props = (("header.oldest-pass", str(arc.oldest_pass)), *arc_props)
+        out.append(ResultInfo("arc", arc.result, comment, arc_props))
     return out
 
 
