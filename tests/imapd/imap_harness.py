@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from mailwright.accounts.authenticator import Authenticator
-from mailwright.accounts.passwords import hash_password
 from mailwright.imapd import handlers  # noqa: F401 - registers the handlers
 from mailwright.imapd.session import Session, SessionConfig
 from mailwright.store.api import Store
@@ -21,9 +20,12 @@ _HASH: str | None = None
 
 
 def password_hash() -> str:
+    """A real argon2id hash with small cost parameters, so each login verifies quickly."""
     global _HASH
     if _HASH is None:
-        _HASH = hash_password(PASSWORD)
+        from argon2 import PasswordHasher
+
+        _HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
     return _HASH
 
 
