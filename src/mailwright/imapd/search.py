@@ -1,0 +1,261 @@
+"""SEARCH key evaluation (RFC 9051 6.4.4, RFC 3501 6.4.4, RFC 7162 MODSEQ, RFC 5032 WITHIN,
+RFC 5182 "$") over MessageRecord + MessageInfo + raw bytes.
+
+Text keys compare Unicode case-insensitively (casefold) on decoded text: RFC 2047 words in
+headers, transfer encodings and charsets in bodies. Dates disregard time and timezone: the
+internal date is taken in UTC (as stored), the Date: header in its own zone; a message without
+a usable Date: header uses its internal date for SENT* (what RFC 5256 2.2 asks for SORT).
+
+API (what the session calls)
+----------------------------
+Pure:
+
+``SearchContext(largest_seq, largest_uid, saved=frozenset(), now=None, rev2=True)``
+    What a key needs besides the message: ``*`` resolution, the RFC 5182 saved UIDs, "now"
+    for OLDER/YOUNGER.
+``needs_content(key) -> bool``
+    Whether any key needs the message text (else no blob/meta is read at all).
+``MessageText(info, raw)``
+    Lazily decoded header fields and body text of one message (one per message per search).
+``matches(key, seq, rec, ctx, text) -> bool``
+    One message; ``text`` may be None when ``needs_content(key)`` is False.
+``search(key, msgs, ctx, load) -> list[(seq, rec)]`` / ``search_uids(...) -> set[int]``
+    ``msgs`` is [(seq, MessageRecord)] in sequence order; ``load(rec) -> MessageText``.
+
+Async adapter (same signature as the stand-in in ``imapd/fallback.py``):
+
+``await search_messages(store, key, msgs, *, saved, largest_seq, largest_uid, rev2)``
+    -> [(seq, rec)] of the matching messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import parsedate_tz
+
+from mailwright.mime.decode import decode_header, header_fields, part_text, text_parts
+from mailwright.mime.model import MessageInfo
+from mailwright.proto.imap import ast
+from mailwright.store.api import MessageRecord, Store
+
+
+@dataclass(frozen=True, slots=True)
+class SearchContext:
+    largest_seq: int
+    largest_uid: int
+    saved: frozenset[int] = frozenset()
+    now: datetime | None = None
+    rev2: bool = True
+
+
+def parse_sent_date(value: bytes | None) -> date | None:
+    """The calendar date of an RFC 5322 Date: value, in the zone it was written in."""
+    if not value:
+        return None
+    try:
+        parts = parsedate_tz(value.decode("latin-1"))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parts is None:
+        return None
+    try:
+        return date(parts[0], parts[1], parts[2])
+    except (ValueError, TypeError):
+        return None
+
+
+def sent_timestamp(value: bytes | None) -> float | None:
+    """Date: as seconds since the epoch (UTC), or None when it cannot be read."""
+    if not value:
+        return None
+    try:
+        parts = parsedate_tz(value.decode("latin-1"))
+        if parts is None:
+            return None
+        dt = datetime(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], tzinfo=UTC)
+        return dt.timestamp() - (parts[9] or 0)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+@dataclass
+class MessageText:
+    """Decoded text of one message, computed on first use."""
+
+    info: MessageInfo
+    raw: bytes
+    _fields: list[tuple[bytes, bytes]] | None = field(default=None, repr=False)
+    _decoded: dict[bytes, list[str]] = field(default_factory=dict, repr=False)
+    _body: str | None = field(default=None, repr=False)
+    _header: str | None = field(default=None, repr=False)
+
+    @property
+    def fields(self) -> list[tuple[bytes, bytes]]:
+        if self._fields is None:
+            self._fields = header_fields(self.raw, 0, self.info.header_end)
+        return self._fields
+
+    def header_values(self, name: bytes) -> list[str]:
+        """Decoded, case-folded values of every field called `name` (lower-case)."""
+        got = self._decoded.get(name)
+        if got is None:
+            got = [decode_header(v).casefold() for k, v in self.fields if k == name]
+            self._decoded[name] = got
+        return got
+
+    @property
+    def header_text(self) -> str:
+        if self._header is None:
+            self._header = "\n".join(
+                k.decode("latin-1") + ": " + decode_header(v) for k, v in self.fields
+            ).casefold()
+        return self._header
+
+    @property
+    def body_text(self) -> str:
+        if self._body is None:
+            self._body = "\n".join(
+                part_text(p, self.raw) for p in text_parts(self.info)
+            ).casefold()
+        return self._body
+
+
+def needs_content(key: ast.SearchKey) -> bool:
+    if isinstance(key, ast.SearchHeader | ast.SearchText):
+        return True
+    if isinstance(key, ast.SearchDate):
+        return key.field == "sent"
+    if isinstance(key, ast.SearchAnd):
+        return any(needs_content(k) for k in key.keys)
+    if isinstance(key, ast.SearchOr):
+        return needs_content(key.left) or needs_content(key.right)
+    if isinstance(key, ast.SearchNot):
+        return needs_content(key.key)
+    return False
+
+
+def _date_cmp(d: date, op: str, want: date) -> bool:
+    if op == "before":
+        return d < want
+    if op == "on":
+        return d == want
+    return d >= want  # since
+
+
+def matches(
+    key: ast.SearchKey,
+    seq: int,
+    rec: MessageRecord,
+    ctx: SearchContext,
+    text: MessageText | None,
+) -> bool:
+    """Whether one message satisfies `key` (RFC 9051 6.4.4)."""
+    if isinstance(key, ast.SearchAll):
+        return True
+    if isinstance(key, ast.SearchAnd):
+        return all(matches(k, seq, rec, ctx, text) for k in key.keys)
+    if isinstance(key, ast.SearchOr):
+        return matches(key.left, seq, rec, ctx, text) or matches(key.right, seq, rec, ctx, text)
+    if isinstance(key, ast.SearchNot):
+        return not matches(key.key, seq, rec, ctx, text)
+    if isinstance(key, ast.SearchFlag):
+        if key.flag.lower() == "\\recent":
+            has = False  # not kept: no message is recent (RFC 9051 dropped \Recent)
+        else:
+            want = key.flag.lower()
+            has = any(f.lower() == want for f in rec.flags)
+        return has == key.present
+    if isinstance(key, ast.SearchSequence):
+        if key.set.saved:
+            return rec.uid in ctx.saved
+        return key.set.contains(seq, ctx.largest_seq)
+    if isinstance(key, ast.SearchUid):
+        if key.set.saved:
+            return rec.uid in ctx.saved
+        return key.set.contains(rec.uid, ctx.largest_uid)
+    if isinstance(key, ast.SearchSaved):
+        return rec.uid in ctx.saved
+    if isinstance(key, ast.SearchSize):
+        return rec.size > key.size if key.op == "larger" else rec.size < key.size
+    if isinstance(key, ast.SearchModSeq):
+        return rec.modseq >= key.modseq
+    if isinstance(key, ast.SearchWithin):
+        now = ctx.now or datetime.now(UTC)
+        age = now.timestamp() - rec.timestamp
+        return age >= key.seconds if key.op == "older" else age <= key.seconds
+    if isinstance(key, ast.SearchDate):
+        d: date | None = None
+        if key.field == "sent":
+            if text is None:
+                raise ValueError("SENT* needs the message")
+            d = parse_sent_date(text.info.envelope.date)
+        if d is None:
+            d = datetime.fromtimestamp(rec.timestamp, UTC).date()
+        return _date_cmp(d, key.op, key.date)
+    if isinstance(key, ast.SearchHeader):
+        if text is None:
+            raise ValueError("header keys need the message")
+        values = text.header_values(key.name.lower().encode("utf-8"))
+        needle = key.value.casefold()
+        return any(needle in v for v in values)
+    if isinstance(key, ast.SearchText):
+        if text is None:
+            raise ValueError("text keys need the message")
+        needle = key.value.casefold()
+        if needle in text.body_text:
+            return True
+        return key.where == "text" and needle in text.header_text
+    raise ValueError(f"unknown search key {key!r}")  # pragma: no cover
+
+
+def search(
+    key: ast.SearchKey,
+    msgs: Sequence[tuple[int, MessageRecord]],
+    ctx: SearchContext,
+    load: Callable[[MessageRecord], MessageText] | None = None,
+) -> list[tuple[int, MessageRecord]]:
+    content = needs_content(key)
+    if content and load is None:
+        raise ValueError("this search needs message content: pass load")
+    out = []
+    for seq, rec in msgs:
+        text = load(rec) if content and load is not None else None
+        if matches(key, seq, rec, ctx, text):
+            out.append((seq, rec))
+    return out
+
+
+def search_uids(
+    key: ast.SearchKey,
+    msgs: Sequence[tuple[int, MessageRecord]],
+    ctx: SearchContext,
+    load: Callable[[MessageRecord], MessageText] | None = None,
+) -> set[int]:
+    return {rec.uid for _, rec in search(key, msgs, ctx, load)}
+
+
+async def search_messages(
+    store: Store,
+    key: ast.SearchKey,
+    msgs: list[tuple[int, MessageRecord]],
+    *,
+    saved: set[int],
+    largest_seq: int,
+    largest_uid: int,
+    rev2: bool,
+) -> list[tuple[int, MessageRecord]]:
+    """Session adapter: the matching (seq, record) pairs, reading content only if needed."""
+    from mailwright.imapd.fetch import load_message
+
+    ctx = SearchContext(largest_seq, largest_uid, frozenset(saved), datetime.now(UTC), rev2)
+    if not needs_content(key):
+        return search(key, msgs, ctx)
+    out = []
+    for seq, rec in msgs:
+        info, raw = await load_message(store, rec, True, True)
+        assert info is not None and raw is not None
+        if matches(key, seq, rec, ctx, MessageText(info, raw)):
+            out.append((seq, rec))
+    return out
