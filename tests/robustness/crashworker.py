@@ -47,6 +47,8 @@ async def main(data_dir: Path, seed: int) -> None:
             await store.store_flags(inbox.id, [rec.uid], FlagOp.ADD, ["\\Seen"])
             say(f"ACK seen {rec.uid}")
         elif r < 0.3:
+            # announced first: an expunge that commits but is killed before its ACK is legitimate
+            say(f"INTENT expunge {rec.uid}")
             gone = await store.expunge(inbox.id, [rec.uid])
             say(f"ACK expunge {' '.join(map(str, gone))}")
         elif r < 0.4:

@@ -33,7 +33,7 @@ def run_round(data_dir: Path, seed: int, rng: random.Random) -> list[str]:
     time.sleep(rng.uniform(0.05, 0.6))
     proc.send_signal(signal.SIGKILL)
     out, _ = proc.communicate(timeout=30)
-    return [line for line in out.splitlines() if line.startswith("ACK ")]
+    return [line for line in out.splitlines() if line.startswith(("ACK ", "INTENT "))]
 
 
 async def verify(data_dir: Path, acks: list[str], state: dict[str, object]) -> None:
@@ -48,9 +48,12 @@ async def verify(data_dir: Path, acks: list[str], state: dict[str, object]) -> N
         appended: dict[int, str] = state.setdefault("appended", {})  # type: ignore[assignment]
         expunged: set[int] = state.setdefault("expunged", set())  # type: ignore[assignment]
         seen: set[int] = state.setdefault("seen", set())  # type: ignore[assignment]
+        maybe_gone: set[int] = state.setdefault("maybe_gone", set())  # type: ignore[assignment]
         for line in acks:
-            kind, *rest = line.split()[1:]
-            if kind == "append":
+            what, kind, *rest = line.split()
+            if what == "INTENT":
+                maybe_gone.update(int(u) for u in rest)
+            elif kind == "append":
                 uid = int(rest[0])
                 assert uid not in appended, f"UID {uid} reused"
                 appended[uid] = rest[1]
@@ -61,6 +64,8 @@ async def verify(data_dir: Path, acks: list[str], state: dict[str, object]) -> N
         for uid, blob_id in appended.items():
             if uid in expunged:
                 assert uid not in present
+                continue
+            if uid in maybe_gone and uid not in present:
                 continue
             assert uid in present, f"acknowledged UID {uid} lost"
             assert present[uid].blob_id == blob_id

@@ -10,7 +10,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE domains(name TEXT PRIMARY KEY, created REAL NOT NULL);
     CREATE TABLE accounts(
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         address TEXT NOT NULL UNIQUE,
         password_hash TEXT NOT NULL,
         quota_bytes INTEGER NOT NULL DEFAULT 0,
@@ -22,7 +22,7 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE aliases(source TEXT PRIMARY KEY, targets TEXT NOT NULL);
     CREATE TABLE mailboxes(
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
         name TEXT NOT NULL,
         uidvalidity INTEGER NOT NULL,

@@ -34,6 +34,7 @@ from mailwright.store.api import (
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
 from mailwright.store.sqlite.db import Database, WriteContext
+from mailwright.store.sqlite.listing import ListingCache
 from mailwright.store.sqlite.schema import migrate
 
 _MB_COLS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, retention_days"
@@ -93,6 +94,7 @@ class SQLiteStore:
         self.meta_parser = meta_parser
         self.max_message_size = max_message_size
         self._flags = _FlagCache()
+        self._listing = ListingCache()
         self._opened = False
 
     # -- lifecycle
@@ -137,9 +139,7 @@ class SQLiteStore:
         )
 
     def _message(self, row: tuple[int, int, int, str, float, int, str]) -> MessageRecord:
-        return MessageRecord(
-            row[0], row[1], row[2], self._flags.parse(row[3]), _dt(row[4]), row[5], row[6]
-        )
+        return MessageRecord(row[0], row[1], row[2], self._flags.parse(row[3]), *row[4:])
 
     @staticmethod
     def _account(row: Any) -> Account:
@@ -704,13 +704,7 @@ class SQLiteStore:
         return recs
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
-        def op(c: sqlite3.Connection) -> list[MessageRecord]:
-            rows = c.execute(
-                f"SELECT {_MSG_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)
-            ).fetchall()
-            return [self._message(r) for r in rows]
-
-        return await self.db.read(op)
+        return await self.db.read(lambda c: self._listing.get(c, mailbox_id, self._message))
 
     def _get_messages(
         self, c: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]

@@ -1,0 +1,81 @@
+"""An in-memory copy of recently listed mailboxes, refreshed by MODSEQ.
+
+SELECT of a large mailbox lists every message; building 100,000 records from SQLite costs a few
+hundred milliseconds. Like Dovecot's index, we keep the listing of the most recently used
+mailboxes in memory and bring it up to date with the rows whose MODSEQ is above the cached
+HIGHESTMODSEQ plus the `expunged` rows: a warm listing costs one indexed query for the delta.
+Only the store's own process writes an SQLite store, and every change bumps HIGHESTMODSEQ, so
+the cache can never miss a change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from mailwright.store.api import MessageRecord
+
+Row = tuple[int, int, int, str, float, int, str]
+_COLS = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
+
+
+class ListingCache:
+    def __init__(self, max_records: int = 1_000_000, min_size: int = 1000) -> None:
+        self.max_records = max_records
+        self.min_size = min_size  # small mailboxes are cheap to list: not worth the memory
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, tuple[int, dict[int, MessageRecord]]] = OrderedDict()
+        self._total = 0
+
+    def get(
+        self, c: sqlite3.Connection, mailbox_id: int, make: Callable[[Row], MessageRecord]
+    ) -> list[MessageRecord]:
+        row = c.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+        if row is None:
+            return []
+        modseq = int(row[0])
+        with self._lock:
+            entry = self._entries.get(mailbox_id)
+            if entry is not None:
+                self._entries.move_to_end(mailbox_id)
+        if entry is not None and entry[0] == modseq:
+            return list(entry[1].values())
+        if entry is not None and entry[0] < modseq:
+            base, records = entry
+            updated = c.execute(
+                f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+                (mailbox_id, base),
+            ).fetchall()
+            gone = c.execute(
+                "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, base)
+            ).fetchall()
+            fresh = dict(records)  # copy: another thread may be returning the old one
+            for (uid,) in gone:
+                fresh.pop(uid, None)
+            for r in updated:
+                # new UIDs are above every cached UID, so insertion order stays UID order
+                fresh[r[1]] = make(r)
+            self._put(mailbox_id, modseq, fresh)
+            return list(fresh.values())
+        rows = c.execute(
+            f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)
+        ).fetchall()
+        out = [make(r) for r in rows]
+        if len(out) >= self.min_size:
+            self._put(mailbox_id, modseq, {r.uid: r for r in out})
+        return out
+
+    def _put(self, mailbox_id: int, modseq: int, records: dict[int, MessageRecord]) -> None:
+        with self._lock:
+            # Replacing a newer entry with an older one is harmless: the next get applies the
+            # delta again.
+            old = self._entries.pop(mailbox_id, None)
+            if old is not None:
+                self._total -= len(old[1])
+            self._entries[mailbox_id] = (modseq, records)
+            self._total += len(records)
+            while self._total > self.max_records and len(self._entries) > 1:
+                _mb, (_ms, evicted) = self._entries.popitem(last=False)
+                self._total -= len(evicted)
