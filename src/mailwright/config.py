@@ -93,6 +93,7 @@ class StorageConfig:
     backend: str = "sqlite"
     dsn: str = ""
     fsync: bool = True
+    min_free: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +313,9 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     dsn = r.str_("dsn", "")
     if backend == "postgres" and not dsn:
         raise r.error("dsn", "required when backend = \"postgres\"")
-    storage = StorageConfig(backend, dsn, r.bool_("fsync", True))
+    storage = StorageConfig(
+        backend, dsn, r.bool_("fsync", True), r.size("min_free", 64 * 1024 * 1024)
+    )
     r.finish()
 
     r = _Reader(src, "dns", top.get("dns"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -9,7 +10,7 @@ if TYPE_CHECKING:
     from mailwright.store.api import Store
 
 
-def meta_parser() -> object:
+def meta_parser() -> Callable[[bytes], bytes] | None:
     """The parse-once function stored with every blob (mailwright.mime), if available."""
     try:
         from mailwright.mime import parse_message  # type: ignore[attr-defined]
@@ -38,6 +39,7 @@ def open_store(config: Config) -> Store:
     return SQLiteStore(
         config.server.data_dir,
         fsync=config.storage.fsync,
-        meta_parser=parser,  # type: ignore[arg-type]
+        meta_parser=parser,
         max_message_size=config.limits.max_message_size,
+        min_free=config.storage.min_free,
     )

@@ -37,13 +37,26 @@ def fsync_dir(path: Path) -> None:
 
 
 class BlobFiles:
-    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+    def __init__(self, root: Path, *, fsync: bool = True, min_free: int = 0) -> None:
         self.root = root
+        self.min_free = min_free
         self.blob_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def check_room(self, size: int) -> None:
+        """Refuse new data while free space is below the reserve (as Postfix's queue_minfree).
+
+        The reserve is what lets expunges, flag changes and the database's own journal go on
+        when the disk is nearly full, so that space can be freed again.
+        """
+        if self.min_free <= 0:
+            return
+        st = os.statvfs(self.root)
+        if st.f_bavail * st.f_frsize < self.min_free + size:
+            raise StorageFull("free disk space is below the reserve")
 
     def path_for(self, blob_id: str) -> Path:
         if not _HEX64.match(blob_id):
@@ -145,10 +158,14 @@ class FileBlobWriter:
         try:
             if self._failed is not None:
                 raise self._failed
+            self._files.check_room(self._size)
             self._fh.flush()
             if self._files.fsync:
                 os.fsync(self._fh.fileno())
             self._fh.close()
+        except StorageFull:
+            self.abort()
+            raise
         except OSError as e:
             self.abort()
             if e.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -85,9 +85,10 @@ class SQLiteStore:
         fsync: bool = True,
         meta_parser: MetaParser | None = None,
         max_message_size: int | None = None,
+        min_free: int = 0,
     ) -> None:
         self.data_dir = data_dir
-        self.files = BlobFiles(data_dir, fsync=fsync)
+        self.files = BlobFiles(data_dir, fsync=fsync, min_free=min_free)
         self.db = Database(data_dir / "mailwright.db", fsync=fsync)
         self.db.sync_dirs = self.files.sync_dirs
         self.changes = ChangeHub()
