@@ -63,7 +63,16 @@ def _chain_tags(message: bytes) -> tuple[list[dict[bytes, bytes]], int, str]:
     return tags, newest, sealer
 
 
-def _verify(message: bytes, keys: dict[str, KeyAnswer]) -> tuple[Any, str, int | None]:
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    cv: Any
+    reason: str
+    oldest_pass: int | None
+    sealer: str  # as dkimpy validated it, never from our own parse
+    instances: int
+
+
+def _verify(message: bytes, keys: dict[str, KeyAnswer]) -> _Checked:
     arc = dkimpy.ARC(message, logger=_dkimpy_log)
     cv, results, reason = arc.verify(dnsfunc=make_dnsfunc(keys))
     oldest: int | None = None
@@ -72,9 +81,15 @@ def _verify(message: bytes, keys: dict[str, KeyAnswer]) -> tuple[Any, str, int |
         if not item.get("ams-valid"):
             break
         oldest = int(item["instance"])
-    if oldest is not None and len(results) and all(r.get("ams-valid") for r in results):
+    if oldest is not None and all(r.get("ams-valid") for r in results):
         oldest = 0
-    return cv, str(reason), oldest
+    sealer, instances = "", 0
+    if results:
+        newest = results[0]
+        raw = newest.get("as-domain", b"")
+        sealer = raw.decode("ascii", "replace").lower() if isinstance(raw, bytes) else ""
+        instances = int(newest.get("instance", 0))
+    return _Checked(cv, str(reason), oldest, sealer, instances)
 
 
 async def verify_arc(dns: AuthDNS, message: bytes) -> ARCOutcome:
@@ -89,13 +104,15 @@ async def verify_arc(dns: AuthDNS, message: bytes) -> ARCOutcome:
     ]
     keys = await prefetch_keys(dns, names)
     try:
-        cv, reason, oldest = await asyncio.to_thread(_verify, message, keys)
+        checked = await asyncio.to_thread(_verify, message, keys)
     except Exception as exc:  # dkimpy on hostile input: a failed chain, not a crash
         return ARCOutcome("fail", newest, sealer, f"unverifiable chain: {type(exc).__name__}")
-    if cv == dkimpy.CV_Pass:
-        return ARCOutcome("pass", newest, sealer, reason, oldest)
+    if checked.cv == dkimpy.CV_Pass:
+        return ARCOutcome(
+            "pass", checked.instances, checked.sealer, checked.reason, checked.oldest_pass
+        )
     if any(k.temperror for k in keys.values()):
         return ARCOutcome("temperror", newest, sealer, "ARC key lookup failed")
-    if cv == dkimpy.CV_None:
-        return ARCOutcome("none", newest, sealer, reason)
-    return ARCOutcome("fail", newest, sealer, reason)
+    if checked.cv == dkimpy.CV_None:
+        return ARCOutcome("none", newest, sealer, checked.reason)
+    return ARCOutcome("fail", newest, sealer, checked.reason)

@@ -155,6 +155,10 @@ def _text(tags: dict[bytes, bytes] | None, key: bytes, default: str = "") -> str
     return tags[key].decode("ascii", "replace").strip()
 
 
+def _squeeze(value: bytes | None) -> bytes:
+    return b"".join((value or b"").split())
+
+
 def _verify_all(
     message: bytes, sigs: list[_Sig], keys: dict[str, KeyAnswer], minkey: int
 ) -> list[DKIMOutcome]:
@@ -248,6 +252,14 @@ def _verify_all(
         except Exception as exc:  # dkimpy on hostile input: report, never crash the session
             log.warning("dkim verifier error on signature %d: %r", sig.index, exc)
             outcomes.append(outcome("permerror", f"verifier error: {type(exc).__name__}"))
+            continue
+        checked = getattr(verifier, "signature_fields", {}) or {}
+        if _squeeze(checked.get(b"b")) != _squeeze(tags.get(b"b")) or _squeeze(
+            checked.get(b"d")
+        ) != _squeeze(tags.get(b"d")):
+            # Our header split and dkimpy's must agree on which field is signature number i;
+            # never report one signature's result under another's d=.
+            outcomes.append(outcome("permerror", "signature could not be matched to its field"))
             continue
         if ok:
             outcomes.append(outcome("pass", f"signature by {domain} verified"))
