@@ -168,8 +168,14 @@ async def _loop(
         if session.account is not None:
             conn.user = session.account.address
         if isinstance(event, smtp.StartTLS):
-            await _flush(conn, core)
+            # Order matters. Stop reading first, so nothing more lands in the plaintext buffer;
+            # drop what is there (injected commands); only then send 220, after which the next
+            # bytes from the client are its ClientHello, which must reach the TLS layer intact.
+            transport = conn.writer.transport
+            if isinstance(transport, asyncio.ReadTransport):
+                transport.pause_reading()
             _discard_buffered_plaintext(conn)
+            await _flush(conn, core)
             await conn.start_tls()
             core.tls_started()
             session.tls_started()
