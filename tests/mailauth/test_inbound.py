@@ -279,3 +279,19 @@ async def test_inbound_dmarc_dns_failure_does_not_delay_exactly_aligned_mail(
     verdict = await verify(resolver, signed(keystore, message()), ip="203.0.113.7")
     assert verdict.dmarc is not None and verdict.dmarc.result.value == "temperror"
     assert verdict.action is Action.ACCEPT
+
+
+async def test_inbound_length_limited_signature_with_appended_text_is_not_a_pass(
+    zone: DNSServer, resolver: Resolver, keystore: KeyStore
+) -> None:
+    import dkim as dkimpy
+
+    setup_sender(zone, keystore)
+    [_, rsa] = keystore.keys("sender.test")
+    msg = message()
+    header = dkimpy.sign(msg, b"r1", b"sender.test", rsa.dkimpy_private_key(),
+                         include_headers=[b"from"], length=True)
+    intact = await verify(resolver, header + msg)
+    assert [d.result for d in intact.dkim] == ["pass"]
+    appended = await verify(resolver, header + msg + b"Click here: http://evil.test/\r\n")
+    assert [d.result for d in appended.dkim] == ["policy"]

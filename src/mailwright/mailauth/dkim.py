@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dkim as dkimpy
+from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from . import _ed25519
@@ -155,6 +156,15 @@ def _text(tags: dict[bytes, bytes] | None, key: bytes, default: str = "") -> str
     return tags[key].decode("ascii", "replace").strip()
 
 
+def _unsigned_tail(verifier: Any, tags: dict[bytes, bytes]) -> bool:
+    try:
+        policy = CanonicalizationPolicy.from_c_value(tags.get(b"c", b"simple/simple"))
+        body: bytes = policy.canonicalize_body(verifier.body)
+        return int(tags[b"l"]) < len(body)
+    except Exception:  # unparsable l= or c=: dkimpy would not have passed it anyway
+        return True
+
+
 def _squeeze(value: bytes | None) -> bytes:
     return b"".join((value or b"").split())
 
@@ -260,6 +270,10 @@ def _verify_all(
             # Our header split and dkimpy's must agree on which field is signature number i;
             # never report one signature's result under another's d=.
             outcomes.append(outcome("permerror", "signature could not be matched to its field"))
+            continue
+        if ok and b"l" in tags and _unsigned_tail(verifier, tags):
+            # RFC 6376 8.2: with l= shorter than the body, anyone may append content.
+            outcomes.append(outcome("policy", "l= leaves part of the body unsigned"))
             continue
         if ok:
             outcomes.append(outcome("pass", f"signature by {domain} verified"))
