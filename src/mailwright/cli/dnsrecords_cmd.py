@@ -32,7 +32,12 @@ def cmd_dns_records(args: argparse.Namespace) -> int:
     except DkimKeyError as exc:
         raise CLIError(str(exc), 2) from None
     listening = [(lst.protocol, lst.port) for lst in config.listeners]
-    header = [f"DNS records for {domain}, served by {config.server.hostname}"]
+    host = config.server.hostname
+    header = [
+        f"DNS records for {domain}, served by {host}",
+        f"also publish address records for the server itself, e.g. {host}. IN A <public IPv4>",
+        f"and ask the address owner for reverse DNS (PTR) naming {host} (RFC 5321 4.1.4)",
+    ]
     if not keys:
         header.append(f"no DKIM key yet: run `mailwright dkim generate {domain}` and print again")
     records = dns_records(
