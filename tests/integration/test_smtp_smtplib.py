@@ -43,7 +43,9 @@ def body_of(stored: bytes) -> bytes:
     """The message as the client sent it: after our Return-Path and Received lines."""
     lines = stored.split(b"\r\n")
     i = 0
-    while lines[i].startswith((b"Return-Path:", b"Received:", b"\t")):
+    while lines[i].startswith(
+        (b"Return-Path:", b"Received:", b"Authentication-Results:", b"\t", b" ")
+    ):
         i += 1
     return b"\r\n".join(lines[i:])
 

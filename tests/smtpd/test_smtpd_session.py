@@ -271,3 +271,53 @@ async def test_smtpd_too_big_message_refused(ctx: AppContext, mode: str) -> None
         "552 5.3.4 Error: message file too big"
     )
     assert await inbox(ctx.store, "alice@example.test") == []
+
+
+async def test_smtpd_mx_records_authentication_results(ctx: AppContext) -> None:
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    forged = "Authentication-Results: mail.example.test; dkim=pass\n"
+    lines = await mx_send(c, "x@remote.test", ["alice@example.test"], forged + "Subject: ar\n\nx")
+    assert lines[-1].startswith("250 2.0.0")
+    [msg] = await inbox(ctx.store, "alice@example.test")
+    lines_ = msg.split(b"\r\n")
+    assert lines_[0].startswith(b"Return-Path: ") and lines_[1].startswith(b"Received: ")
+    assert msg.count(b"Authentication-Results: mail.example.test") == 1  # the forged one is gone
+    assert b"dkim=pass" not in msg
+    assert msg.endswith(b"Subject: ar\r\n\r\nx\r\n")
+
+
+async def test_smtpd_whole_message_spills_past_the_memory_bound(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mailwright.smtpd.session as session_module
+
+    monkeypatch.setattr(session_module, "SPILL_AT", 100)
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    body = "Subject: big\n\n" + "\n".join(f"line {i}" for i in range(500))
+    lines = await mx_send(c, "x@remote.test", ["alice@example.test"], body)
+    assert lines[-1].startswith("250 2.0.0")
+    [msg] = await inbox(ctx.store, "alice@example.test")
+    assert msg.endswith(body.replace("\n", "\r\n").encode() + b"\r\n")
+
+
+async def test_smtpd_submission_signs_remote_copy(ctx_outbound: AppContext) -> None:
+    from mailwright.mailauth import KeyStore
+
+    ctx = ctx_outbound
+    KeyStore(ctx.config.server.data_dir).generate(DOMAIN, algorithm="ed25519")
+    await add_user(ctx.store, "alice")
+    await add_user(ctx.store, "bob")
+    c = Conversation(ctx, "submission", tls=True)
+    await c.send("EHLO laptop")
+    await c.send(f"AUTH PLAIN {PLAIN}")
+    await c.send("MAIL FROM:<alice@example.test>\nRCPT TO:<carol@remote.test>")
+    await c.send("RCPT TO:<bob@example.test>\nDATA")
+    reply = await c.cmd("From: alice@example.test\nTo: carol@remote.test\nSubject: s\n\nhi\n.")
+    assert reply.startswith("250 2.0.0")
+    [entry] = await ctx.store.queue_list()
+    queued = await ctx.store.read_blob(entry.blob_id)
+    assert queued.startswith(b"Received: ") and b"\r\nDKIM-Signature: " in queued
+    [local] = await inbox(ctx.store, "bob@example.test")
+    assert b"DKIM-Signature" not in local

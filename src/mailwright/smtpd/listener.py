@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from mailwright.mailauth import KeyStore, MailauthSettings
 from mailwright.proto import smtp
 from mailwright.proto.sasl import SUPPORTED
 
@@ -47,6 +48,8 @@ def mode_for(protocol: str) -> Mode:
 
 
 def services_for(ctx: AppContext) -> Services:
+    """The slice of the application a session uses; `[mailauth]` errors surface here."""
+    data_dir = ctx.config.server.data_dir
     return Services(
         store=ctx.store,
         directory=ctx.directory,
@@ -54,7 +57,10 @@ def services_for(ctx: AppContext) -> Services:
         delivery=ctx.delivery,
         outbound=ctx.outbound,
         hostname=ctx.hostname,
-        data_dir=ctx.config.server.data_dir,
+        data_dir=data_dir,
+        resolver=ctx.resolver,
+        mailauth=MailauthSettings.from_mapping(ctx.config.mailauth),
+        dkim_keys=KeyStore(data_dir),
     )
 
 

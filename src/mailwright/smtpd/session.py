@@ -15,6 +15,7 @@ House rules:
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import secrets
@@ -28,7 +29,16 @@ from typing import Any, Protocol
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory
 from mailwright.address import AddressError, normalize_domain
+from mailwright.delivery.ingest import stage_bytes
 from mailwright.log import event as log_event
+from mailwright.mailauth import (
+    Action,
+    KeyStore,
+    MailauthSettings,
+    author_domain,
+    sign_outbound_async,
+    verify_inbound,
+)
 from mailwright.proto.smtp import (
     AuthCredentials,
     BdatChunkEnd,
@@ -98,7 +108,9 @@ class Outbound(Protocol):
 
 
 class LocalDeliverer(Protocol):
-    async def deliver(self, blob: StagedBlob, recipients: Sequence[str]) -> Any: ...
+    async def deliver(
+        self, blob: StagedBlob, recipients: Sequence[str], *, mailbox: str = "INBOX"
+    ) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +124,11 @@ class Services:
     outbound: Outbound | None
     hostname: str
     data_dir: Path | None = None  # free-space check before taking a message
+    # Message authentication (issue 7): SPF/DKIM/DMARC/ARC on the MX, DKIM signing of what
+    # users submit for remote recipients. None switches each off.
+    resolver: Any = None
+    mailauth: MailauthSettings | None = None
+    dkim_keys: KeyStore | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +137,11 @@ class SessionSettings:
     max_message_size: int = 50 * 1024 * 1024
     # Postfix queue_minfree style: refuse MAIL with 452 4.3.1 below this much free space.
     min_free_bytes: int = 64 * 1024 * 1024
+
+
+# Messages that must be seen whole (verification, signing) are kept in memory up to this size
+# and spilled to a staging blob beyond it, so memory per session stays bounded.
+SPILL_AT = 4 * 1024 * 1024
 
 
 def _queue_id() -> str:
@@ -204,6 +226,9 @@ class SmtpSession:
         self._remote: list[Recipient] = []
         self._local_accounts: dict[int, Account] = {}
         self._queue_id = ""
+        self._received = b""
+        self._buffer: bytearray | None = None  # whole-message mode, in memory
+        self._spill: BlobWriter | None = None  # whole-message mode, past SPILL_AT
 
     async def _mail(self, ev: MailFrom) -> Reply | None:
         self._reset()
@@ -298,7 +323,35 @@ class SmtpSession:
     def _sender_text(self) -> str:
         return "" if self._sender is None else self._sender.mailbox
 
+    def _whole_message_needed(self) -> bool:
+        services = self.services
+        if services.mailauth is None:
+            return False
+        if self.settings.mode is Mode.MX:
+            return services.resolver is not None
+        return bool(self._remote) and services.dkim_keys is not None
+
     def _message_start(self) -> Reply | None:
+        recipients = len(self._local) + len(self._remote)
+        one = (self._local + [r.address for r in self._remote])[0] if recipients == 1 else None
+        assert self._envelope is not None
+        self._received = received_header(
+            helo=self.helo.name if self.helo else "unknown",
+            peer_ip=self.peer_ip,
+            hostname=self.services.hostname,
+            protocol=with_protocol(
+                esmtp=bool(self.helo and self.helo.extended),
+                tls=self.tls,
+                authenticated=self.account is not None,
+                utf8=self._envelope.params.smtputf8,
+            ),
+            queue_id=self._queue_id,
+            recipient=one,
+            when=datetime.now(UTC),
+        )
+        if self._whole_message_needed():
+            self._buffer = bytearray()
+            return None
         store = self.services.store
         try:
             if self._local:
@@ -313,46 +366,102 @@ class SmtpSession:
         except OSError:
             self._reset()
             return LOCAL_ERROR
-        recipients = len(self._local) + len(self._remote)
-        one = (self._local + [r.address for r in self._remote])[0] if recipients == 1 else None
-        assert self._envelope is not None
-        received = received_header(
-            helo=self.helo.name if self.helo else "unknown",
-            peer_ip=self.peer_ip,
-            hostname=self.services.hostname,
-            protocol=with_protocol(
-                esmtp=bool(self.helo and self.helo.extended),
-                tls=self.tls,
-                authenticated=self.account is not None,
-                utf8=self._envelope.params.smtputf8,
-            ),
-            queue_id=self._queue_id,
-            recipient=one,
-            when=datetime.now(UTC),
-        )
         if self._local_writer is not None:
             # RFC 5321 4.4: Return-Path is added at final delivery, which this is.
             self._local_writer.write(return_path_header(self._sender_text()))
-            self._local_writer.write(received)
+            self._local_writer.write(self._received)
         if self._remote_writer is not None:
-            self._remote_writer.write(received)
+            self._remote_writer.write(self._received)
         return None
 
     def _data(self, data: bytes) -> Reply | None:
-        for writer in self._writers:
-            writer.write(data)
+        if self._spill is not None:
+            self._spill.write(data)
+        elif self._buffer is not None:
+            self._buffer += data
+            if len(self._buffer) > SPILL_AT:
+                try:
+                    self._spill = self.services.store.blob_writer()
+                except (StoreError, OSError):
+                    return STORAGE_FULL
+                self._writers.append(self._spill)
+                self._spill.write(bytes(self._buffer))
+                self._buffer = bytearray()
+        for writer in (self._local_writer, self._remote_writer):
+            if writer is not None:
+                writer.write(data)
         return None
+
+    async def _whole_message(self) -> bytes:
+        if self._spill is None:
+            assert self._buffer is not None
+            return bytes(self._buffer)
+        spill, self._spill = self._spill, None
+        self._writers.remove(spill)
+        staged = await spill.finish()
+        try:
+            return await asyncio.to_thread(staged.path.read_bytes)
+        finally:
+            staged.path.unlink(missing_ok=True)
+
+    async def _stage_whole(self) -> tuple[StagedBlob | None, StagedBlob | None, str] | Reply:
+        """Verify (MX) or sign (submission) the whole message, then stage what to store."""
+        services = self.services
+        assert services.mailauth is not None
+        message = await self._whole_message()
+        mailbox = "INBOX"
+        local_content = remote_content = message
+        if self.settings.mode is Mode.MX:
+            domain = self._local[0].rpartition("@")[2] if self._local else ""
+            verdict = await verify_inbound(
+                services.resolver,
+                hostname=services.hostname,
+                client_ip=self.peer_ip,
+                helo=self.helo.name if self.helo else "",
+                mail_from=self._sender_text(),
+                message_bytes=message,
+                policy=services.mailauth.for_domain(domain),
+            )
+            if verdict.action in (Action.REJECT, Action.TEMPFAIL) and verdict.reply is not None:
+                log_event(log, "message refused by mail authentication", reason=verdict.reason)
+                return verdict.reply
+            mailbox = verdict.mailbox or "INBOX"
+            local_content = remote_content = verdict.authenticated_message
+        elif self._remote and services.dkim_keys is not None:
+            domain_name = author_domain(message)
+            if domain_name and services.mailauth.for_domain(domain_name).dkim_sign:
+                try:
+                    signature = await sign_outbound_async(message, domain_name, services.dkim_keys)
+                except ValueError:
+                    signature = b""
+                remote_content = signature + message
+        store = services.store
+        local_blob = remote_blob = None
+        if self._local:
+            prefix = return_path_header(self._sender_text()) + self._received
+            local_blob = await stage_bytes(store, local_content, prefix=prefix)
+        if self._remote:
+            remote_blob = await stage_bytes(store, remote_content, prefix=self._received)
+        return local_blob, remote_blob, mailbox
 
     async def _message_end(self, ev: MessageEnd) -> Reply | None:
         local_writer, remote_writer = self._local_writer, self._remote_writer
-        self._writers = []  # from here on this method owns them
+        whole = self._buffer is not None or self._spill is not None
         staged: list[StagedBlob] = []
         try:
-            local_blob = await local_writer.finish() if local_writer is not None else None
-            remote_blob = await remote_writer.finish() if remote_writer is not None else None
+            mailbox = "INBOX"
+            if whole:
+                outcome = await self._stage_whole()
+                if isinstance(outcome, Reply):
+                    return self._fail(outcome, "mail authentication", staged)
+                local_blob, remote_blob, mailbox = outcome
+            else:
+                self._writers = []  # from here on this method owns them
+                local_blob = await local_writer.finish() if local_writer is not None else None
+                remote_blob = await remote_writer.finish() if remote_writer is not None else None
             staged = [b for b in (local_blob, remote_blob) if b is not None]
             if local_blob is not None:
-                await self.services.delivery.deliver(local_blob, self._local)
+                await self.services.delivery.deliver(local_blob, self._local, mailbox=mailbox)
             if remote_blob is not None:
                 outbound = self.services.outbound
                 assert outbound is not None and self._envelope is not None
@@ -380,6 +489,7 @@ class SmtpSession:
             local=len(self._local),
             remote=len(self._remote),
             size=ev.size,
+            mailbox=mailbox,
             user=self.account.address if self.account else "-",
         )
         self._reset()
