@@ -9,8 +9,7 @@ pipelined input waits in the socket, not in memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mailwright.proto import pop3
 
@@ -51,27 +50,23 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
 async def serve(conn: Connection, session: Pop3Session, *, idle_timeout: float) -> None:
     """Run one POP3 connection to its end; always releases the session's lock."""
     core = pop3.ServerConnection(sasl_mechanisms=MECHANISMS, tls_active=conn.tls)
-    closing: asyncio.Future[Any] = asyncio.ensure_future(conn.closing.wait())
+    reader = _Reader(conn, idle_timeout)
     try:
         if conn.closing.is_set():
             await _write(conn, core.send(pop3.Err("Server shutting down", pop3.Code.SYS_TEMP)))
             conn.result = "shutdown"
             return
         await _write(conn, core.send(session.greeting()))
-        await _loop(conn, core, session, closing, idle_timeout)
+        await _loop(conn, core, session, reader)
     finally:
-        closing.cancel()
+        reader.stop()
         await session.close()
         if session.account is not None:
             conn.user = session.account.address
 
 
 async def _loop(
-    conn: Connection,
-    core: pop3.ServerConnection,
-    session: Pop3Session,
-    closing: asyncio.Future[Any],
-    idle_timeout: float,
+    conn: Connection, core: pop3.ServerConnection, session: Pop3Session, reader: _Reader
 ) -> None:
     errors = 0
     while True:
@@ -87,9 +82,9 @@ async def _loop(
             await _write(conn, core.send(exc.reply))
             continue
         if event is pop3.NEED_DATA:
-            data = await _read(conn, closing, idle_timeout)
+            data = await reader.read()
             if data is None:  # idle timeout or shutdown
-                await _write(conn, _goodbye(conn, closing))
+                await _write(conn, reader.goodbye())
                 return
             core.receive_data(data)
             continue
@@ -112,28 +107,46 @@ async def _loop(
             return
 
 
-async def _read(
-    conn: Connection, closing: asyncio.Future[Any], idle_timeout: float
-) -> bytes | None:
-    read: asyncio.Future[Any] = asyncio.ensure_future(conn.reader.read(READ_SIZE))
-    done, _ = await asyncio.wait(
-        {read, closing}, timeout=idle_timeout, return_when=asyncio.FIRST_COMPLETED
-    )
-    if read in done:
-        data: bytes = read.result()
-        return data
-    read.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await read
-    return None
+class _Reader:
+    """Socket reads with the autologout timer, cut short by a graceful shutdown.
 
+    One watcher per connection (not one task per read): when the server starts closing,
+    it expires the timer of the read in progress, and the session says goodbye.
+    """
 
-def _goodbye(conn: Connection, closing: asyncio.Future[Any]) -> bytes:
-    if closing.done():
-        conn.result = "shutdown"
-        return pop3.Err("Server shutting down", pop3.Code.SYS_TEMP).encode()
-    conn.result = "timeout"
-    return pop3.Err("Autologout, idle for too long").encode()
+    def __init__(self, conn: Connection, idle_timeout: float) -> None:
+        self.conn = conn
+        self.idle_timeout = idle_timeout
+        self._timer: asyncio.Timeout | None = None
+        self._watcher = asyncio.ensure_future(self._watch())
+
+    async def _watch(self) -> None:
+        await self.conn.closing.wait()
+        if self._timer is not None:
+            self._timer.reschedule(asyncio.get_running_loop().time())
+
+    async def read(self) -> bytes | None:
+        if self.conn.closing.is_set():
+            return None
+        try:
+            async with asyncio.timeout(self.idle_timeout) as timer:
+                self._timer = timer
+                data: bytes = await self.conn.reader.read(READ_SIZE)
+                return data
+        except TimeoutError:
+            return None
+        finally:
+            self._timer = None
+
+    def goodbye(self) -> bytes:
+        if self.conn.closing.is_set():
+            self.conn.result = "shutdown"
+            return pop3.Err("Server shutting down", pop3.Code.SYS_TEMP).encode()
+        self.conn.result = "timeout"
+        return pop3.Err("Autologout, idle for too long").encode()
+
+    def stop(self) -> None:
+        self._watcher.cancel()
 
 
 async def _write(conn: Connection, data: bytes) -> None:

@@ -6,12 +6,17 @@ House rules:
   adapter always calls, whatever way the connection ends.
 - Deletions are applied only by QUIT in TRANSACTION (the UPDATE state, RFC 1939 6), in one
   store call, so a dropped connection deletes nothing.
-- \\Seen flags from RETR are collected and written in batches (and at the end), since one
-  store transaction per RETR would dominate a bulk download.
+- \\Seen flags from RETR are collected and written in one transaction at QUIT or at the
+  end of the connection (a dropped download still counts as read), since one store
+  transaction per RETR would dominate a bulk download.
+- RETR n starts reading message n+1 from the store while n goes out: clients download in
+  order, so the store's read latency hides behind the network.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -38,7 +43,7 @@ class PasswordChecker(Protocol):
 class SessionSettings:
     implementation: str = "Mailwright"
     lock_ttl: float = 900.0  # longer than the idle timeout, refreshed while commands flow
-    seen_batch: int = 200  # RETRs whose \Seen flags are written together
+    seen_batch: int = 10_000  # RETRs whose \Seen flags are written before QUIT, if that many
 
 
 class Pop3Session:
@@ -70,6 +75,7 @@ class Pop3Session:
         self._locked_at = 0.0
         self._seen: set[int] = set()
         self._closed = False
+        self._prefetch: tuple[int, asyncio.Future[bytes]] | None = None
         self._dispatch: dict[type[pop3.Command], Callable[[pop3.Command], Awaitable[pop3.Reply]]] = {
             pop3.Capa: self._capa,
             pop3.Stls: self._stls,
@@ -118,6 +124,7 @@ class Pop3Session:
         if self._closed:
             return
         self._closed = True
+        self._drop_prefetch()
         try:
             await self._flush_seen()
         except StoreError:
@@ -254,13 +261,29 @@ class Pop3Session:
             return pop3.Ok(f"{entry.number} {entry.uidl}")
         return pop3.MultiLine(lines=tuple(f"{e.number} {e.uidl}" for e in drop.visible()))
 
-    async def _read(self, number: int) -> bytes | pop3.Err:
+    async def _read(self, number: int, *, prefetch_next: bool = False) -> bytes | pop3.Err:
+        drop = self._drop()
         try:
-            entry = self._drop().get(number)
+            entry = drop.get(number)
         except NoSuchMessage as exc:
             return pop3.Err(str(exc))
+        pending = self._prefetch
+        self._prefetch = None
+        if pending is not None and pending[0] == number:
+            reading = pending[1]
+        else:
+            if pending is not None:
+                _discard(pending[1])
+            reading = asyncio.ensure_future(self.store.read_blob(entry.blob_id))
+        if prefetch_next and number < len(drop.entries):
+            with contextlib.suppress(NoSuchMessage):
+                following = drop.get(number + 1)
+                self._prefetch = (
+                    number + 1,
+                    asyncio.ensure_future(self.store.read_blob(following.blob_id)),
+                )
         try:
-            return await self.store.read_blob(entry.blob_id)
+            return await reading
         except (NotFound, FileNotFoundError):
             # IMAP expunged it and its content is gone; the snapshot still lists it.
             return pop3.Err(f"Message {number} was removed by another session")
@@ -270,7 +293,7 @@ class Pop3Session:
 
     async def _retr(self, command: pop3.Command) -> pop3.Reply:
         assert isinstance(command, pop3.Retr)
-        data = await self._read(command.msg)
+        data = await self._read(command.msg, prefetch_next=True)
         if isinstance(data, pop3.Err):
             return data
         self._seen.add(self._drop().get(command.msg).uid)
@@ -306,6 +329,7 @@ class Pop3Session:
     # -- QUIT and the UPDATE state ------------------------------------------------------------
 
     async def _quit(self, _: pop3.Command) -> pop3.Reply:
+        self._drop_prefetch()
         if self.maildrop is None or self.account is None:
             return pop3.Ok("Bye")
         try:
@@ -344,6 +368,11 @@ class Pop3Session:
 
     # -- helpers ------------------------------------------------------------------------------
 
+    def _drop_prefetch(self) -> None:
+        if self._prefetch is not None:
+            _discard(self._prefetch[1])
+            self._prefetch = None
+
     async def _flush_seen(self) -> None:
         if not self._seen or self.maildrop is None:
             return
@@ -364,3 +393,9 @@ class Pop3Session:
             await self.store.unlock_maildrop(self.account.id, self.owner)
         except StoreError:
             log.exception("pop3: could not release the maildrop lock")
+
+
+def _discard(future: asyncio.Future[bytes]) -> None:
+    """Cancel a read nobody will await, and keep its failure (if any) out of the logs."""
+    future.cancel()
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())

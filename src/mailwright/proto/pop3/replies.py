@@ -102,7 +102,7 @@ class DotStuffer:
         out = chunk.replace(b"\n.", b"\n..")
         if self._at_line_start and chunk[:1] == b".":
             out = b"." + out
-        tail = (self._last + chunk)[-2:]
+        tail = chunk[-2:] if len(chunk) >= 2 else (self._last + chunk)[-2:]
         self._last = tail
         self._at_line_start = tail.endswith(b"\n")
         self._ends_with_crlf = tail == b"\r\n"
