@@ -1,0 +1,171 @@
+"""Versioned schema of the PostgreSQL backend.
+
+Migrations are ordered; each runs in its own transaction (PostgreSQL DDL is transactional),
+under an advisory lock so that several nodes starting at once apply each migration exactly once.
+The applied versions are rows of `mailwright_schema`. Text columns that are sorted or compared
+byte-wise use the "C" collation so that order and equality match the embedded store whatever
+the database's locale is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+
+# The advisory lock key that serialises migrations (any constant works; it names this purpose).
+MIGRATION_LOCK = 0x6D61696C77726967  # "mailwrig"
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "initial schema",
+        """
+        CREATE TABLE counters(
+            name text COLLATE "C" PRIMARY KEY,
+            value bigint NOT NULL
+        );
+        CREATE TABLE domains(
+            name text COLLATE "C" PRIMARY KEY,
+            created timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE accounts(
+            id bigserial PRIMARY KEY,
+            address text COLLATE "C" NOT NULL UNIQUE,
+            password_hash text NOT NULL,
+            quota_bytes bigint NOT NULL DEFAULT 0,
+            pop3_keep boolean NOT NULL DEFAULT false,
+            disabled boolean NOT NULL DEFAULT false,
+            created timestamptz NOT NULL DEFAULT now(),
+            used_bytes bigint NOT NULL DEFAULT 0,
+            used_messages bigint NOT NULL DEFAULT 0
+        );
+        CREATE TABLE aliases(
+            source text COLLATE "C" PRIMARY KEY,
+            targets text[] NOT NULL
+        );
+        CREATE TABLE mailboxes(
+            id bigserial PRIMARY KEY,
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            name text COLLATE "C" NOT NULL,
+            uidvalidity bigint NOT NULL,
+            uidnext bigint NOT NULL DEFAULT 1,
+            highestmodseq bigint NOT NULL DEFAULT 1,
+            special_use text,
+            retention_days integer NOT NULL DEFAULT 0,
+            UNIQUE(account_id, name)
+        );
+        CREATE TABLE subscriptions(
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            name text COLLATE "C" NOT NULL,
+            PRIMARY KEY(account_id, name)
+        );
+        CREATE TABLE blobs(
+            id text COLLATE "C" PRIMARY KEY,
+            size bigint NOT NULL,
+            refs integer NOT NULL,
+            meta bytea NOT NULL,
+            data bytea NOT NULL,
+            created timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX blobs_unreferenced ON blobs(created) WHERE refs <= 0;
+        CREATE TABLE messages(
+            mailbox_id bigint NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+            uid bigint NOT NULL,
+            modseq bigint NOT NULL,
+            flags text[] NOT NULL DEFAULT '{}',
+            internaldate timestamptz NOT NULL,
+            size bigint NOT NULL,
+            blob_id text COLLATE "C" NOT NULL,
+            PRIMARY KEY(mailbox_id, uid)
+        );
+        CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);
+        CREATE INDEX messages_blob ON messages(blob_id);
+        CREATE TABLE expunged(
+            mailbox_id bigint NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+            uid bigint NOT NULL,
+            modseq bigint NOT NULL,
+            PRIMARY KEY(mailbox_id, uid)
+        );
+        CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+        CREATE TABLE maildrop_locks(
+            account_id bigint PRIMARY KEY,
+            owner text NOT NULL,
+            expires timestamptz NOT NULL
+        );
+        CREATE TABLE queue(
+            id bigserial PRIMARY KEY,
+            blob_id text COLLATE "C" NOT NULL,
+            sender text NOT NULL,
+            domain text NOT NULL,
+            recipients jsonb NOT NULL,
+            created timestamptz NOT NULL DEFAULT now(),
+            next_attempt timestamptz NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            last_error text NOT NULL DEFAULT '',
+            ret text,
+            envid text,
+            lease_owner text,
+            lease_until timestamptz,
+            warned boolean NOT NULL DEFAULT false,
+            extra jsonb NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX queue_due ON queue(next_attempt);
+        CREATE INDEX queue_blob ON queue(blob_id);
+        """,
+    ),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer Mailwright; this one must not touch it."""
+
+
+async def current_version(conn: AsyncConnection[Any]) -> int:
+    cur = await conn.execute("SELECT to_regclass('mailwright_schema') IS NOT NULL")
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return 0
+    cur = await conn.execute("SELECT COALESCE(MAX(version), 0) FROM mailwright_schema")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def migrate(conn: AsyncConnection[Any]) -> int:
+    """Bring the schema up to date on an autocommit connection; returns migrations applied."""
+    applied = 0
+    for target in range(1, SCHEMA_VERSION + 1):
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS mailwright_schema("
+                " version integer PRIMARY KEY,"
+                " description text NOT NULL,"
+                " applied timestamptz NOT NULL DEFAULT now())"
+            )
+            version = await current_version(conn)
+            if version > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"database schema version {version} is newer than this Mailwright"
+                    f" ({SCHEMA_VERSION})"
+                )
+            if version >= target:
+                continue
+            description, sql = MIGRATIONS[target - 1]
+            for stmt in sql.split(";"):
+                if stmt.strip():
+                    await conn.execute(stmt.encode())
+            await conn.execute(
+                "INSERT INTO mailwright_schema(version, description) VALUES (%s, %s)",
+                (target, description),
+            )
+            applied += 1
+    if not applied:
+        version = await current_version(conn)
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database schema version {version} is newer than this Mailwright"
+                f" ({SCHEMA_VERSION})"
+            )
+    return applied

@@ -1,0 +1,1548 @@
+"""The shared backend: PostgreSQL for everything, so that several nodes can serve one domain.
+
+House rules of this module (they are what makes it correct with several nodes):
+
+- Every mutating method is one transaction (`_write`); after COMMIT the local change hub is
+  told directly, and every other node hears of it through `NOTIFY mailwright_changes`, which
+  PostgreSQL delivers only when the transaction commits.
+- Row locks are always taken in one order: mailbox rows (ascending id), then account rows
+  (ascending id), then blob rows (ascending id). Transactions therefore never deadlock on each
+  other; a deadlock or serialization failure (SQLSTATE 40P01/40001) is retried anyway.
+- A new UID and a new MODSEQ come from `UPDATE mailboxes ... RETURNING`, whose row lock lasts
+  until COMMIT: two nodes appending to one mailbox take turns, so UIDs become visible in the
+  order they were allocated (RFC 9051 2.3.1.1: a client that saw UID n never later sees a new
+  message below n) and MODSEQ strictly increases per mailbox (RFC 7162 3.1.1).
+- Message bytes are uploaded in their own short transaction before the locking transaction
+  starts (a row with refs = 0), so that a 50 MB upload never holds a mailbox lock. If the
+  garbage collector removes such a row before it is referenced, the locking transaction
+  inserts the bytes itself.
+- The local `blobs/` directory is only a cache of immutable, content-addressed blobs; the
+  database is the truth. Deleting a cache file never loses anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, errors
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from mailwright.store.api import (
+    DEFAULT_MAILBOXES,
+    Account,
+    Alias,
+    AlreadyExists,
+    ChangeSet,
+    DeliveryTarget,
+    Domain,
+    FlagOp,
+    InvalidOperation,
+    Mailbox,
+    MailboxStatus,
+    MessageRecord,
+    NotFound,
+    QueueEntry,
+    QueueRecipient,
+    QuotaExceeded,
+    StagedBlob,
+    StorageFull,
+    StoreError,
+    StoreFlagsResult,
+    Usage,
+)
+from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
+from mailwright.store.changes import ChangeHub
+from mailwright.store.postgres.schema import SCHEMA_VERSION, current_version, migrate
+
+log = logging.getLogger("mailwright.store")
+T = TypeVar("T")
+Conn = AsyncConnection[Any]
+
+CHANNEL = "mailwright_changes"
+_RETRIES = 8
+_MB_COLS = (
+    "m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq, m.special_use,"
+    " m.retention_days, (s.name IS NOT NULL)"
+)
+_MB_FROM = (
+    "mailboxes m LEFT JOIN subscriptions s ON s.account_id = m.account_id AND s.name = m.name"
+)
+_MSG_COLS = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
+# the internal date travels as a UNIX timestamp, as MessageRecord keeps it
+_MSG_SELECT = (
+    "mailbox_id, uid, modseq, flags, extract(epoch FROM internaldate)::float8, size, blob_id"
+)
+_MSG_VALUES = "(%s, %s, %s, %s, to_timestamp(%s), %s, %s)"
+_ACC_COLS = "id, address, password_hash, quota_bytes, pop3_keep, disabled, created"
+_Q_COLS = (
+    "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
+    " ret, envid, lease_owner, lease_until, warned, extra"
+)
+
+
+def canonical_mailbox_name(name: str) -> str:
+    """INBOX is case-insensitive (RFC 9051 5.1), including as a hierarchy prefix."""
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if name[:6].upper() == "INBOX/":
+        return "INBOX" + name[5:]
+    return name
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.astimezone(UTC)
+
+
+def _flag_list(flags: Iterable[str]) -> list[str]:
+    return sorted(set(flags))
+
+
+def _is_full(e: BaseException) -> bool:
+    # SQLSTATE class 53: insufficient resources (disk full, out of memory, too many connections)
+    return isinstance(e, psycopg.Error) and (e.sqlstate or "").startswith("53")
+
+
+@dataclass
+class _Tx:
+    """One transaction: its connection, the mailboxes it changed, work to do after COMMIT."""
+
+    conn: Conn
+    notify: dict[int, int] = field(default_factory=dict)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def changed(self, mailbox_id: int, modseq: int) -> None:
+        self.notify[mailbox_id] = max(modseq, self.notify.get(mailbox_id, 0))
+
+
+class _FlagCache:
+    """Interns flag sets: a 100k-message mailbox has few distinct flag combinations."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, ...], frozenset[str]] = {(): frozenset()}
+
+    def get(self, flags: Sequence[str]) -> frozenset[str]:
+        key = tuple(flags)
+        fs = self._cache.get(key)
+        if fs is None:
+            fs = frozenset(key)
+            if len(self._cache) < 10000:
+                self._cache[key] = fs
+        return fs
+
+
+class PostgresStore:
+    """The `Store` interface on PostgreSQL (psycopg 3, async, with a connection pool).
+
+    `data_dir` holds only node-local files: staging (`tmp/`) and the blob cache (`blobs/`).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        data_dir: Path,
+        *,
+        meta_parser: MetaParser | None = None,
+        max_message_size: int | None = None,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        cache_max_bytes: int = 2 * 1024**3,
+    ) -> None:
+        self.dsn = dsn
+        self.data_dir = Path(data_dir)
+        self.meta_parser = meta_parser
+        self.max_message_size = max_message_size
+        self.pool_min = pool_min
+        self.pool_max = pool_max
+        self.cache_max_bytes = cache_max_bytes
+        self.changes = ChangeHub()
+        self.files: BlobFiles | None = None
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._flags = _FlagCache()
+        self._meta: OrderedDict[str, bytes] = OrderedDict()
+        self.notifications_received = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The database makes data durable at COMMIT; staging files need no fsync of their own.
+        self.files = BlobFiles(self.data_dir, fsync=False)
+        self.changes._loop = asyncio.get_running_loop()
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+        except psycopg.OperationalError as e:
+            raise StoreError(f"cannot connect to PostgreSQL: {_one_line(e)}") from None
+        try:
+            applied = await migrate(conn)
+        finally:
+            await conn.close()
+        if applied:
+            log.info("postgres schema migrated to version %d (%d applied)", SCHEMA_VERSION, applied)
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            self.dsn,
+            min_size=self.pool_min,
+            max_size=self.pool_max,
+            kwargs={"autocommit": True},
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+            name="mailwright",
+        )
+        try:
+            await pool.open(wait=True, timeout=30)
+        except Exception as e:  # noqa: BLE001 - reported as one line by the caller
+            await pool.close()
+            raise StoreError(f"cannot open PostgreSQL pool: {_one_line(e)}") from None
+        self._pool = pool
+        self._listening = asyncio.Event()
+        self._listener = asyncio.create_task(self._listen_loop(), name="pg-listen")
+        # Sessions rely on hearing other nodes' changes from the moment the store is open.
+        waiter = asyncio.ensure_future(self._listening.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self._listener}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+        )
+        if waiter not in done:
+            waiter.cancel()
+            await self.close()
+            raise StoreError("cannot LISTEN for changes on PostgreSQL")
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(BaseException):
+                await self._listener
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def _listen_loop(self) -> None:
+        """Feed the change hub from NOTIFY; reconnects, and wakes everyone after a gap."""
+        delay = 0.1
+        gap = False
+        while True:
+            conn: Conn | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                await conn.execute("LISTEN " + CHANNEL)
+                if gap:
+                    # Notifications may have been lost while disconnected; the hub carries no
+                    # data, so waking every watcher is always safe.
+                    for mailbox_id in list(self.changes._subs):
+                        self.changes.publish(mailbox_id, 0)
+                self._listening.set()
+                delay = 0.1
+                async for n in conn.notifies():
+                    self._on_notify(n.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - keep listening whatever happened
+                log.warning("postgres LISTEN connection lost: %s", _one_line(e))
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            gap = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _on_notify(self, payload: str) -> None:
+        mailbox, _, modseq = payload.partition(":")
+        try:
+            mailbox_id, ms = int(mailbox), int(modseq or 0)
+        except ValueError:
+            return
+        self.notifications_received += 1
+        self.changes.publish(mailbox_id, ms)
+
+    # -- transactions ------------------------------------------------------------------------
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Conn]:
+        if self._pool is None:
+            raise StoreError("store is not open")
+        return self._pool
+
+    async def _write(self, fn: Callable[[_Tx], Awaitable[T]]) -> T:
+        """Run `fn` in one transaction, retrying on deadlock/serialization failure."""
+        for attempt in range(_RETRIES):
+            try:
+                async with self.pool.connection() as conn, conn.transaction():
+                    tx = _Tx(conn)
+                    result = await fn(tx)
+                    if tx.notify:
+                        await conn.execute(
+                            "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) p",
+                            (CHANNEL, [f"{mb}:{ms}" for mb, ms in tx.notify.items()]),
+                        )
+            except (errors.DeadlockDetected, errors.SerializationFailure):
+                if attempt == _RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1) + secrets.randbelow(10) / 1000)
+                continue
+            except psycopg.Error as e:
+                if _is_full(e):
+                    raise StorageFull(_one_line(e)) from e
+                raise
+            for mb, ms in tx.notify.items():
+                self.changes.publish(mb, ms)
+            for cb in tx.after_commit:
+                try:
+                    cb()
+                except Exception:  # noqa: BLE001 - cache upkeep only
+                    log.debug("after-commit cleanup failed", exc_info=True)
+            return result
+        raise AssertionError("unreachable")
+
+    async def _snapshot(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run reads that must agree with each other in one REPEATABLE READ snapshot."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return await fn(conn)
+
+    async def _one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)  # type: ignore[arg-type]
+            row: tuple[Any, ...] | None = await cur.fetchone()
+            return row
+
+    async def _all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)  # type: ignore[arg-type]
+            rows: list[tuple[Any, ...]] = await cur.fetchall()
+            return rows
+
+    @staticmethod
+    async def _fetchone(conn: Conn, query: str, params: Sequence[Any] = ()) -> Any:
+        cur = await conn.execute(query, params)  # type: ignore[arg-type]
+        return await cur.fetchone()
+
+    @staticmethod
+    async def _fetchall(conn: Conn, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        cur = await conn.execute(query, params)  # type: ignore[arg-type]
+        return await cur.fetchall()
+
+    # -- row helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _mailbox(r: Any) -> Mailbox:
+        return Mailbox(
+            int(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]),
+            None if r[6] is None else str(r[6]), bool(r[8]), int(r[7]),
+        )
+
+    def _message(self, r: Any) -> MessageRecord:
+        return MessageRecord(
+            int(r[0]), int(r[1]), int(r[2]), self._flags.get(r[3]), float(r[4]), int(r[5]),
+            str(r[6]),
+        )
+
+    @staticmethod
+    def _account(r: Any) -> Account:
+        return Account(
+            int(r[0]), str(r[1]), str(r[2]), int(r[3]), bool(r[4]), bool(r[5]), _utc(r[6])
+        )
+
+    # -- domains -----------------------------------------------------------------------------
+
+    async def add_domain(self, name: str) -> Domain:
+        async def op(tx: _Tx) -> Domain:
+            try:
+                row = await self._fetchone(
+                    tx.conn, "INSERT INTO domains(name) VALUES (%s) RETURNING created", (name,)
+                )
+            except errors.UniqueViolation:
+                raise AlreadyExists(f"domain {name} already exists") from None
+            return Domain(name, _utc(row[0]))
+
+        return await self._write(op)
+
+    async def delete_domain(self, name: str) -> None:
+        async def op(tx: _Tx) -> None:
+            (n,) = await self._fetchone(
+                tx.conn,
+                "SELECT COUNT(*) FROM accounts WHERE right(address, length(%s) + 1) = '@' || %s",
+                (name, name),
+            )
+            if n:
+                raise InvalidOperation(f"domain {name} still has {n} account(s)")
+            cur = await tx.conn.execute("DELETE FROM domains WHERE name = %s", (name,))
+            if cur.rowcount == 0:
+                raise NotFound(f"no such domain: {name}")
+            await tx.conn.execute(
+                "DELETE FROM aliases WHERE source = '@' || %s"
+                " OR right(source, length(%s) + 1) = '@' || %s",
+                (name, name, name),
+            )
+
+        await self._write(op)
+
+    async def list_domains(self) -> list[Domain]:
+        rows = await self._all("SELECT name, created FROM domains ORDER BY name")
+        return [Domain(str(r[0]), _utc(r[1])) for r in rows]
+
+    async def has_domain(self, name: str) -> bool:
+        return await self._one("SELECT 1 FROM domains WHERE name = %s", (name,)) is not None
+
+    # -- accounts ----------------------------------------------------------------------------
+
+    async def add_account(self, address: str, password_hash: str, quota_bytes: int = 0) -> Account:
+        domain = address.rpartition("@")[2]
+
+        async def op(tx: _Tx) -> Account:
+            c = tx.conn
+            if await self._fetchone(c, "SELECT 1 FROM domains WHERE name = %s", (domain,)) is None:
+                raise NotFound(f"unknown domain: {domain}")
+            try:
+                row = await self._fetchone(
+                    c,
+                    f"INSERT INTO accounts(address, password_hash, quota_bytes)"
+                    f" VALUES (%s, %s, %s) RETURNING {_ACC_COLS}",
+                    (address, password_hash, quota_bytes),
+                )
+            except errors.UniqueViolation:
+                raise AlreadyExists(f"account {address} already exists") from None
+            account = self._account(row)
+            names = [n for n, _ in DEFAULT_MAILBOXES]
+            await c.execute(
+                "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)"
+                " SELECT %s, n, v, s FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS t(n, v, s)",
+                (
+                    account.id,
+                    names,
+                    await self._new_uidvalidities(c, len(names)),
+                    [s for _, s in DEFAULT_MAILBOXES],
+                ),
+            )
+            await c.execute(
+                "INSERT INTO subscriptions(account_id, name) SELECT %s, n FROM unnest(%s::text[]) n"
+                " ON CONFLICT DO NOTHING",
+                (account.id, [n for n, _ in DEFAULT_MAILBOXES]),
+            )
+            return account
+
+        return await self._write(op)
+
+    async def get_account(self, account_id: int) -> Account | None:
+        row = await self._one(f"SELECT {_ACC_COLS} FROM accounts WHERE id = %s", (account_id,))
+        return None if row is None else self._account(row)
+
+    async def find_account(self, address: str) -> Account | None:
+        row = await self._one(f"SELECT {_ACC_COLS} FROM accounts WHERE address = %s", (address,))
+        return None if row is None else self._account(row)
+
+    async def list_accounts(self, domain: str | None = None) -> list[Account]:
+        if domain is None:
+            rows = await self._all(f"SELECT {_ACC_COLS} FROM accounts ORDER BY address")
+        else:
+            rows = await self._all(
+                f"SELECT {_ACC_COLS} FROM accounts"
+                " WHERE right(address, length(%s) + 1) = '@' || %s ORDER BY address",
+                (domain, domain),
+            )
+        return [self._account(r) for r in rows]
+
+    async def set_password(self, account_id: int, password_hash: str) -> None:
+        async def op(tx: _Tx) -> None:
+            cur = await tx.conn.execute(
+                "UPDATE accounts SET password_hash = %s WHERE id = %s", (password_hash, account_id)
+            )
+            if cur.rowcount == 0:
+                raise NotFound("no such account")
+
+        await self._write(op)
+
+    async def update_account(
+        self,
+        account_id: int,
+        *,
+        quota_bytes: int | None = None,
+        pop3_keep: bool | None = None,
+        disabled: bool | None = None,
+    ) -> Account:
+        async def op(tx: _Tx) -> Account:
+            row = await self._fetchone(
+                tx.conn,
+                f"UPDATE accounts SET quota_bytes = COALESCE(%s, quota_bytes),"
+                f" pop3_keep = COALESCE(%s, pop3_keep), disabled = COALESCE(%s, disabled)"
+                f" WHERE id = %s RETURNING {_ACC_COLS}",
+                (quota_bytes, pop3_keep, disabled, account_id),
+            )
+            if row is None:
+                raise NotFound("no such account")
+            return self._account(row)
+
+        return await self._write(op)
+
+    async def delete_account(self, account_id: int) -> None:
+        async def op(tx: _Tx) -> None:
+            c = tx.conn
+            boxes = await self._fetchall(
+                c, "SELECT id FROM mailboxes WHERE account_id = %s ORDER BY id FOR UPDATE",
+                (account_id,),
+            )
+            if await self._fetchone(
+                c, "SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,)
+            ) is None:
+                raise NotFound("no such account")
+            counts: dict[str, int] = {}
+            for blob_id, n in await self._fetchall(
+                c,
+                "SELECT blob_id, COUNT(*) FROM messages WHERE mailbox_id = ANY(%s)"
+                " GROUP BY blob_id",
+                ([int(b[0]) for b in boxes],),
+            ):
+                counts[str(blob_id)] = int(n)
+            await c.execute("DELETE FROM accounts WHERE id = %s", (account_id,))
+            await c.execute("DELETE FROM maildrop_locks WHERE account_id = %s", (account_id,))
+            await self._unref_blobs(tx, counts)
+            for (mb,) in boxes:
+                tx.changed(int(mb), 0)
+
+        await self._write(op)
+
+    async def usage(self, account_id: int) -> Usage:
+        row = await self._one(
+            "SELECT used_bytes, used_messages FROM accounts WHERE id = %s", (account_id,)
+        )
+        if row is None:
+            raise NotFound("no such account")
+        return Usage(int(row[0]), int(row[1]))
+
+    # -- aliases -----------------------------------------------------------------------------
+
+    async def add_alias(self, source: str, targets: Sequence[str]) -> Alias:
+        domain = source.rpartition("@")[2]
+
+        async def op(tx: _Tx) -> Alias:
+            c = tx.conn
+            if await self._fetchone(c, "SELECT 1 FROM domains WHERE name = %s", (domain,)) is None:
+                raise NotFound(f"unknown domain: {domain}")
+            if await self._fetchone(c, "SELECT 1 FROM accounts WHERE address = %s", (source,)):
+                raise AlreadyExists(f"{source} is an account")
+            try:
+                await c.execute(
+                    "INSERT INTO aliases(source, targets) VALUES (%s, %s)", (source, list(targets))
+                )
+            except errors.UniqueViolation:
+                raise AlreadyExists(f"alias {source} already exists") from None
+            return Alias(source, tuple(targets))
+
+        return await self._write(op)
+
+    async def delete_alias(self, source: str) -> None:
+        async def op(tx: _Tx) -> None:
+            cur = await tx.conn.execute("DELETE FROM aliases WHERE source = %s", (source,))
+            if cur.rowcount == 0:
+                raise NotFound(f"no such alias: {source}")
+
+        await self._write(op)
+
+    async def get_alias(self, source: str) -> Alias | None:
+        row = await self._one("SELECT targets FROM aliases WHERE source = %s", (source,))
+        return None if row is None else Alias(source, tuple(row[0]))
+
+    async def list_aliases(self) -> list[Alias]:
+        rows = await self._all("SELECT source, targets FROM aliases ORDER BY source")
+        return [Alias(str(r[0]), tuple(r[1])) for r in rows]
+
+    # -- mailboxes ---------------------------------------------------------------------------
+
+    async def _new_uidvalidities(self, c: Conn, n: int = 1) -> list[int]:
+        # Unique for the database's life even when a name is re-created (RFC 9051 2.3.1.1);
+        # the counter row serialises creations across nodes.
+        row = await self._fetchone(
+            c,
+            "INSERT INTO counters(name, value)"
+            " VALUES ('uidvalidity', extract(epoch FROM clock_timestamp())::bigint + %s - 1)"
+            " ON CONFLICT (name) DO UPDATE"
+            " SET value = GREATEST(excluded.value, counters.value + %s) RETURNING value",
+            (n, n),
+        )
+        last = int(row[0])
+        return [(v & 0xFFFFFFFF) or 1 for v in range(last - n + 1, last + 1)]
+
+    async def _create_mailbox(
+        self, c: Conn, account_id: int, name: str, special_use: str | None
+    ) -> int:
+        (uidvalidity,) = await self._new_uidvalidities(c)
+        try:
+            async with c.transaction():  # a savepoint: the caller may go on after AlreadyExists
+                row = await self._fetchone(
+                    c,
+                    "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)"
+                    " VALUES (%s, %s, %s, %s) RETURNING id",
+                    (account_id, name, uidvalidity, special_use),
+                )
+        except errors.UniqueViolation:
+            raise AlreadyExists(f"mailbox {name} already exists") from None
+        except errors.ForeignKeyViolation:
+            raise NotFound("no such account") from None
+        return int(row[0])
+
+    async def _get_mailbox(self, c: Conn, account_id: int, name: str) -> Mailbox | None:
+        row = await self._fetchone(
+            c,
+            f"SELECT {_MB_COLS} FROM {_MB_FROM} WHERE m.account_id = %s AND m.name = %s",
+            (account_id, canonical_mailbox_name(name)),
+        )
+        return None if row is None else self._mailbox(row)
+
+    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
+        rows = await self._all(
+            f"SELECT {_MB_COLS} FROM {_MB_FROM} WHERE m.account_id = %s ORDER BY m.name",
+            (account_id,),
+        )
+        return [self._mailbox(r) for r in rows]
+
+    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
+        async with self.pool.connection() as conn:
+            return await self._get_mailbox(conn, account_id, name)
+
+    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
+        row = await self._one(f"SELECT {_MB_COLS} FROM {_MB_FROM} WHERE m.id = %s", (mailbox_id,))
+        return None if row is None else self._mailbox(row)
+
+    async def create_mailbox(
+        self, account_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox:
+        name = canonical_mailbox_name(name)
+
+        async def op(tx: _Tx) -> Mailbox:
+            await self._create_mailbox(tx.conn, account_id, name, special_use)
+            mb = await self._get_mailbox(tx.conn, account_id, name)
+            assert mb is not None
+            return mb
+
+        return await self._write(op)
+
+    async def delete_mailbox(self, mailbox_id: int) -> None:
+        async def op(tx: _Tx) -> None:
+            c = tx.conn
+            row = await self._fetchone(
+                c, "SELECT name, highestmodseq, account_id FROM mailboxes WHERE id = %s FOR UPDATE",
+                (mailbox_id,),
+            )
+            if row is None:
+                raise NotFound("no such mailbox")
+            if row[0] == "INBOX":
+                raise InvalidOperation("INBOX cannot be deleted")
+            counts = {
+                str(b): int(n)
+                for b, n in await self._fetchall(
+                    c,
+                    "SELECT blob_id, COUNT(*) FROM messages WHERE mailbox_id = %s GROUP BY blob_id",
+                    (mailbox_id,),
+                )
+            }
+            size, count = await self._fetchone(
+                c,
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE mailbox_id = %s",
+                (mailbox_id,),
+            )
+            if count:
+                await self._charge(tx, int(row[2]), -int(size), -int(count))
+            # messages and expunged rows go with the mailbox (ON DELETE CASCADE)
+            await c.execute("DELETE FROM mailboxes WHERE id = %s", (mailbox_id,))
+            await self._unref_blobs(tx, counts)
+            tx.changed(mailbox_id, int(row[1]) + 1)
+
+        await self._write(op)
+
+    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
+        old = canonical_mailbox_name(old)
+        new = canonical_mailbox_name(new)
+
+        async def op(tx: _Tx) -> None:
+            c = tx.conn
+            src = await self._fetchone(
+                c,
+                "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s FOR UPDATE",
+                (account_id, old),
+            )
+            if src is None:
+                raise NotFound(f"no such mailbox: {old}")
+            if await self._get_mailbox(c, account_id, new) is not None:
+                raise AlreadyExists(f"mailbox {new} already exists")
+            if new == old or new.startswith(old + "/"):
+                raise InvalidOperation("cannot rename a mailbox into itself")
+            if old == "INBOX":
+                # RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
+                # leaves INBOX empty; INBOX's children are not renamed.
+                dst_id = await self._create_mailbox(c, account_id, new, None)
+                uids = [
+                    int(r[0])
+                    for r in await self._fetchall(
+                        c, "SELECT uid FROM messages WHERE mailbox_id = %s ORDER BY uid",
+                        (int(src[0]),),
+                    )
+                ]
+                await self._copy(tx, int(src[0]), uids, dst_id, move=True)
+                return
+            children = await self._fetchall(
+                c,
+                "SELECT id, name FROM mailboxes WHERE account_id = %s"
+                " AND (name = %s OR starts_with(name, %s)) ORDER BY id FOR UPDATE",
+                (account_id, old, old + "/"),
+            )
+            for mb_id, name in children:
+                renamed = new + str(name)[len(old):]
+                try:
+                    async with c.transaction():
+                        await c.execute(
+                            "UPDATE mailboxes SET name = %s WHERE id = %s", (renamed, mb_id)
+                        )
+                except errors.UniqueViolation:
+                    raise AlreadyExists(f"mailbox {renamed} already exists") from None
+                await c.execute(
+                    "UPDATE subscriptions SET name = %s WHERE account_id = %s AND name = %s",
+                    (renamed, account_id, name),
+                )
+
+        await self._write(op)
+
+    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
+        name = canonical_mailbox_name(name)
+
+        async def op(tx: _Tx) -> None:
+            if subscribed:
+                await tx.conn.execute(
+                    "INSERT INTO subscriptions(account_id, name) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (account_id, name),
+                )
+            else:
+                await tx.conn.execute(
+                    "DELETE FROM subscriptions WHERE account_id = %s AND name = %s",
+                    (account_id, name),
+                )
+
+        try:
+            await self._write(op)
+        except errors.ForeignKeyViolation:
+            raise NotFound("no such account") from None
+
+    async def list_subscriptions(self, account_id: int) -> list[str]:
+        rows = await self._all(
+            "SELECT name FROM subscriptions WHERE account_id = %s ORDER BY name", (account_id,)
+        )
+        return [str(r[0]) for r in rows]
+
+    async def set_retention(self, mailbox_id: int, days: int) -> None:
+        async def op(tx: _Tx) -> None:
+            await tx.conn.execute(
+                "UPDATE mailboxes SET retention_days = %s WHERE id = %s", (days, mailbox_id)
+            )
+
+        await self._write(op)
+
+    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
+        async def op(c: Conn) -> MailboxStatus:
+            mb = await self._fetchone(
+                c, "SELECT uidnext, uidvalidity, highestmodseq FROM mailboxes WHERE id = %s",
+                (mailbox_id,),
+            )
+            if mb is None:
+                raise NotFound("no such mailbox")
+            row = await self._fetchone(
+                c,
+                "SELECT COUNT(*), COALESCE(SUM(size), 0),"
+                " COUNT(*) FILTER (WHERE NOT flags @> ARRAY['\\Seen']),"
+                " COUNT(*) FILTER (WHERE flags @> ARRAY['\\Deleted'])"
+                " FROM messages WHERE mailbox_id = %s",
+                (mailbox_id,),
+            )
+            return MailboxStatus(
+                mailbox_id, int(row[0]), int(row[2]), int(row[3]), int(row[1]),
+                int(mb[0]), int(mb[1]), int(mb[2]),
+            )
+
+        return await self._snapshot(op)
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def _files(self) -> BlobFiles:
+        if self.files is None:
+            raise StoreError("store is not open")
+        return self.files
+
+    def blob_writer(self) -> FileBlobWriter:
+        return FileBlobWriter(self._files(), self.meta_parser, self.max_message_size)
+
+    def _staged_bytes(self, blob: StagedBlob) -> bytes | None:
+        """The content of a staged blob: its staging file, or the cache once it was linked."""
+        for path in (blob.path, self._files().path_for(blob.blob_id)):
+            try:
+                data = path.read_bytes()
+            except OSError:
+                continue
+            if len(data) == blob.size:
+                return data
+        return None
+
+    async def _upload(self, blob: StagedBlob) -> None:
+        """Send the bytes before the locking transaction (see the house rules).
+
+        The upload commits without waiting for its WAL flush: it is referenced only by a later
+        transaction that commits synchronously, and that flush covers every earlier WAL record,
+        so a crash can lose the upload only together with the reference that needed it.
+        """
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute("SELECT 1 FROM blobs WHERE id = %s", (blob.blob_id,))
+                if await cur.fetchone() is not None:
+                    return
+                data = await asyncio.to_thread(self._staged_bytes, blob)
+                if data is None:
+                    return  # the locking transaction reports it if the blob is really unknown
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL synchronous_commit TO OFF")
+                    await conn.execute(
+                        "INSERT INTO blobs(id, size, refs, meta, data)"
+                        " VALUES (%s, %s, 0, %s, %s) ON CONFLICT (id) DO NOTHING",
+                        (blob.blob_id, blob.size, blob.meta, data),
+                    )
+        except psycopg.Error as e:
+            if _is_full(e):
+                raise StorageFull(_one_line(e)) from e
+            raise
+
+    async def _ref_blob(self, tx: _Tx, blob: StagedBlob, n: int) -> None:
+        cur = await tx.conn.execute(
+            "UPDATE blobs SET refs = refs + %s WHERE id = %s", (n, blob.blob_id)
+        )
+        if cur.rowcount == 0:
+            data = await asyncio.to_thread(self._staged_bytes, blob)
+            if data is None:
+                raise NotFound(f"no such blob: {blob.blob_id}")
+            await tx.conn.execute(
+                "INSERT INTO blobs(id, size, refs, meta, data) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET refs = blobs.refs + excluded.refs",
+                (blob.blob_id, blob.size, n, blob.meta, data),
+            )
+        tx.after_commit.append(lambda: self._settle_staged(blob))
+
+    def _settle_staged(self, blob: StagedBlob) -> None:
+        """After COMMIT: the staging file becomes this node's cached copy (or goes away)."""
+        files = self._files()
+        if blob.path == files.path_for(blob.blob_id) or not blob.path.exists():
+            return
+        try:
+            files.link(blob, set())
+        except OSError:
+            blob.path.unlink(missing_ok=True)
+
+    async def _ref_blobs(self, tx: _Tx, counts: dict[str, int]) -> None:
+        """References to blobs that rows already reference (copy): they exist, just count."""
+        if not counts:
+            return
+        ids = sorted(counts)
+        await tx.conn.execute(
+            "SELECT 1 FROM blobs WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,)
+        )
+        await tx.conn.execute(
+            "UPDATE blobs b SET refs = b.refs + d.n FROM unnest(%s::text[], %s::int[]) d(id, n)"
+            " WHERE b.id = d.id",
+            (ids, [counts[i] for i in ids]),
+        )
+
+    async def _unref_blobs(self, tx: _Tx, counts: dict[str, int]) -> None:
+        if not counts:
+            return
+        ids = sorted(counts)
+        c = tx.conn
+        await c.execute("SELECT 1 FROM blobs WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,))
+        await c.execute(
+            "UPDATE blobs b SET refs = b.refs - d.n FROM unnest(%s::text[], %s::int[]) d(id, n)"
+            " WHERE b.id = d.id",
+            (ids, [counts[i] for i in ids]),
+        )
+        gone = await self._fetchall(
+            c, "DELETE FROM blobs WHERE id = ANY(%s) AND refs <= 0 RETURNING id", (ids,)
+        )
+        files = self._files()
+        for (blob_id,) in gone:
+            bid = str(blob_id)
+            tx.after_commit.append(lambda bid=bid: files.remove(bid))  # type: ignore[misc]
+
+    async def read_blob(self, blob_id: str) -> bytes:
+        files = self._files()
+        try:
+            path = files.path_for(blob_id)
+        except ValueError:
+            raise NotFound(f"no such blob: {blob_id}") from None
+        data = await asyncio.to_thread(_read_touch, path)
+        if data is not None:
+            return data
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(binary=True)
+            await cur.execute("SELECT data FROM blobs WHERE id = %s", (blob_id,))
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no such blob: {blob_id}")
+        data = bytes(row[0])
+        await asyncio.to_thread(_cache_put, files, blob_id, data)
+        return data
+
+    async def get_meta(self, blob_id: str) -> bytes:
+        meta = self._meta.get(blob_id)
+        if meta is not None:
+            self._meta.move_to_end(blob_id)
+            return meta
+        row = await self._one("SELECT meta FROM blobs WHERE id = %s", (blob_id,))
+        if row is None:
+            raise NotFound(f"no such blob: {blob_id}")
+        meta = bytes(row[0])
+        self._meta[blob_id] = meta  # immutable: content-addressed
+        if len(self._meta) > 4096:
+            self._meta.popitem(last=False)
+        return meta
+
+    # -- messages ----------------------------------------------------------------------------
+
+    async def _charge(self, tx: _Tx, account_id: int, size: int, count: int) -> None:
+        row = await self._fetchone(
+            tx.conn,
+            "UPDATE accounts SET used_bytes = used_bytes + %s, used_messages = used_messages + %s"
+            " WHERE id = %s RETURNING quota_bytes, used_bytes",
+            (size, count, account_id),
+        )
+        if row is None:
+            raise NotFound("no such account")
+        quota, used = int(row[0]), int(row[1])
+        if size > 0 and quota and used > quota:
+            raise QuotaExceeded(f"quota of account {account_id} exceeded")
+
+    async def _allocate(self, c: Conn, mailbox_id: int, n: int) -> tuple[int, int, int]:
+        """First UID of `n` new ones, the new MODSEQ, and the account (locks the mailbox)."""
+        row = await self._fetchone(
+            c,
+            "UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq + 1"
+            " WHERE id = %s RETURNING uidnext - %s, highestmodseq, account_id",
+            (n, mailbox_id, n),
+        )
+        if row is None:
+            raise NotFound("no such mailbox")
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def _bump_modseq(self, c: Conn, mailbox_id: int) -> int:
+        row = await self._fetchone(
+            c,
+            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = %s"
+            " RETURNING highestmodseq",
+            (mailbox_id,),
+        )
+        if row is None:
+            raise NotFound("no such mailbox")
+        return int(row[0])
+
+    async def append(
+        self,
+        mailbox_id: int,
+        blob: StagedBlob,
+        flags: Iterable[str] = (),
+        internaldate: datetime | None = None,
+    ) -> MessageRecord:
+        flist = _flag_list(flags)
+        when = (internaldate or datetime.now(UTC)).timestamp()
+        await self._upload(blob)
+
+        async def op(tx: _Tx) -> MessageRecord:
+            uid, modseq, account_id = await self._allocate(tx.conn, mailbox_id, 1)
+            await self._charge(tx, account_id, blob.size, 1)
+            await self._ref_blob(tx, blob, 1)
+            await tx.conn.execute(
+                f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
+                (mailbox_id, uid, modseq, flist, when, blob.size, blob.blob_id),
+            )
+            tx.changed(mailbox_id, modseq)
+            return self._message((mailbox_id, uid, modseq, flist, when, blob.size, blob.blob_id))
+
+        return await self._write(op)
+
+    async def deliver(
+        self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
+    ) -> list[MessageRecord]:
+        if not targets:
+            return []
+        await self._upload(blob)
+
+        async def op(tx: _Tx) -> list[MessageRecord]:
+            c = tx.conn
+            when = datetime.now(UTC).timestamp()
+            boxes: list[tuple[int, int]] = []  # (mailbox, account) per target
+            for t in targets:
+                mb = await self._get_mailbox(c, t.account_id, t.mailbox)
+                if mb is None:
+                    mb = await self._get_mailbox(c, t.account_id, "INBOX")
+                if mb is None:
+                    raise NotFound(f"account {t.account_id} has no INBOX")
+                boxes.append((mb.id, mb.account_id))
+            mb_ids = sorted({b for b, _ in boxes})
+            locked = await self._fetchall(
+                c, "SELECT id FROM mailboxes WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (mb_ids,)
+            )
+            if len(locked) != len(mb_ids):
+                raise NotFound("a target mailbox was deleted")
+            await c.execute(
+                "SELECT 1 FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                (sorted({a for _, a in boxes}),),
+            )
+            out: list[MessageRecord] = []
+            for t, (mb_id, account_id) in zip(targets, boxes, strict=True):
+                await self._charge(tx, account_id, blob.size, 1)
+                uid, modseq, _ = await self._allocate(c, mb_id, 1)
+                flist = _flag_list(t.flags)
+                await c.execute(
+                    f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
+                    (mb_id, uid, modseq, flist, when, blob.size, blob.blob_id),
+                )
+                tx.changed(mb_id, modseq)
+                out.append(
+                    self._message((mb_id, uid, modseq, flist, when, blob.size, blob.blob_id))
+                )
+            await self._ref_blob(tx, blob, len(out))
+            return out
+
+        return await self._write(op)
+
+    async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
+        rows = await self._all(
+            f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s ORDER BY uid", (mailbox_id,)
+        )
+        return [self._message(r) for r in rows]
+
+    async def _get_rows(self, c: Conn, mailbox_id: int, uids: Sequence[int]) -> list[Any]:
+        return await self._fetchall(
+            c,
+            f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)"
+            " ORDER BY uid",
+            (mailbox_id, sorted({int(u) for u in uids})),
+        )
+
+    async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]:
+        async with self.pool.connection() as conn:
+            rows = await self._get_rows(conn, mailbox_id, uids)
+        return [self._message(r) for r in rows]
+
+    async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
+        async def op(c: Conn) -> ChangeSet:
+            mb = await self._fetchone(
+                c, "SELECT highestmodseq, uidnext FROM mailboxes WHERE id = %s", (mailbox_id,)
+            )
+            if mb is None:
+                raise NotFound("no such mailbox")
+            rows = await self._fetchall(
+                c,
+                f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s AND modseq > %s"
+                " ORDER BY uid",
+                (mailbox_id, modseq),
+            )
+            gone = await self._fetchall(
+                c,
+                "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+                (mailbox_id, modseq),
+            )
+            return ChangeSet(
+                int(mb[0]), int(mb[1]), tuple(self._message(r) for r in rows),
+                tuple(int(g[0]) for g in gone),
+            )
+
+        return await self._snapshot(op)
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchangedsince: int | None = None,
+    ) -> StoreFlagsResult:
+        given = set(flags)
+
+        async def wop(tx: _Tx) -> StoreFlagsResult:
+            c = tx.conn
+            # The mailbox lock makes read-compare-write atomic against other nodes.
+            if await self._fetchone(
+                c, "SELECT 1 FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)
+            ) is None:
+                return StoreFlagsResult((), (), ())
+            rows = await self._get_rows(c, mailbox_id, uids)
+            changed: dict[tuple[str, ...], list[Any]] = {}
+            unchanged: list[MessageRecord] = []
+            failed: list[int] = []
+            for r in rows:
+                # RFC 7162 3.1.3: UNCHANGEDSINCE compares against the message's MODSEQ.
+                if unchangedsince is not None and int(r[2]) > unchangedsince:
+                    failed.append(int(r[1]))
+                    continue
+                cur = set(r[3])
+                if op is FlagOp.ADD:
+                    new = cur | given
+                elif op is FlagOp.REMOVE:
+                    new = cur - given
+                else:
+                    new = set(given)
+                if new == cur:
+                    unchanged.append(self._message(r))
+                else:
+                    changed.setdefault(tuple(sorted(new)), []).append(r)
+            if not changed:
+                return StoreFlagsResult((), tuple(unchanged), tuple(failed))
+            modseq = await self._bump_modseq(c, mailbox_id)
+            updated: list[MessageRecord] = []
+            for new_flags, group in changed.items():
+                await c.execute(
+                    "UPDATE messages SET flags = %s, modseq = %s"
+                    " WHERE mailbox_id = %s AND uid = ANY(%s)",
+                    (list(new_flags), modseq, mailbox_id, [int(r[1]) for r in group]),
+                )
+                updated.extend(
+                    self._message((r[0], r[1], modseq, new_flags, r[4], r[5], r[6]))
+                    for r in group
+                )
+            tx.changed(mailbox_id, modseq)
+            updated.sort(key=lambda m: m.uid)
+            return StoreFlagsResult(tuple(updated), tuple(unchanged), tuple(failed))
+
+        return await self._write(wop)
+
+    async def _expunge(
+        self, tx: _Tx, mailbox_id: int, uids: Sequence[int], *, charge: bool = True
+    ) -> list[int]:
+        c = tx.conn
+        mb = await self._fetchone(
+            c, "SELECT account_id FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)
+        )
+        if mb is None:
+            return []
+        rows = await self._fetchall(
+            c,
+            "DELETE FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)"
+            " RETURNING uid, size, blob_id",
+            (mailbox_id, sorted({int(u) for u in uids})),
+        )
+        if not rows:
+            return []
+        modseq = await self._bump_modseq(c, mailbox_id)
+        gone = sorted(int(r[0]) for r in rows)
+        # RFC 7162 3.2.10: expunged UIDs are remembered with their MODSEQ for VANISHED.
+        await c.execute(
+            "INSERT INTO expunged(mailbox_id, uid, modseq) SELECT %s, u, %s"
+            " FROM unnest(%s::bigint[]) u"
+            " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+            (mailbox_id, modseq, gone),
+        )
+        if charge:
+            await self._charge(tx, int(mb[0]), -sum(int(r[1]) for r in rows), -len(rows))
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[str(r[2])] = counts.get(str(r[2]), 0) + 1
+        await self._unref_blobs(tx, counts)
+        tx.changed(mailbox_id, modseq)
+        return gone
+
+    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        if not uids:
+            return []
+        return await self._write(lambda tx: self._expunge(tx, mailbox_id, uids))
+
+    async def _copy(
+        self, tx: _Tx, src: int, uids: Sequence[int], dst: int, *, move: bool
+    ) -> list[tuple[int, int]]:
+        c = tx.conn
+        owners = {
+            int(r[0]): int(r[1])
+            for r in await self._fetchall(
+                c,
+                "SELECT id, account_id FROM mailboxes WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                (sorted({src, dst}),),
+            )
+        }
+        if src not in owners or dst not in owners:
+            raise NotFound("no such mailbox")
+        rows = await self._get_rows(c, src, uids)
+        if not rows:
+            return []
+        same_account = owners[src] == owners[dst]
+        await c.execute(
+            "SELECT 1 FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            (sorted({owners[src], owners[dst]}),),
+        )
+        if not (move and same_account):
+            await self._charge(tx, owners[dst], sum(int(r[5]) for r in rows), len(rows))
+        first, modseq, _ = await self._allocate(c, dst, len(rows))
+        mapping = [(int(r[1]), first + i) for i, r in enumerate(rows)]
+        async with c.cursor() as cur:
+            await cur.executemany(
+                f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
+                [
+                    (dst, new_uid, modseq, r[3], r[4], r[5], r[6])
+                    for (_old, new_uid), r in zip(mapping, rows, strict=True)
+                ],
+            )
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[str(r[6])] = counts.get(str(r[6]), 0) + 1
+        await self._ref_blobs(tx, counts)
+        tx.changed(dst, modseq)
+        if move:
+            await self._expunge(tx, src, [m[0] for m in mapping], charge=not same_account)
+        return mapping
+
+    async def copy(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        return await self._write(
+            lambda tx: self._copy(tx, src_mailbox_id, uids, dst_mailbox_id, move=False)
+        )
+
+    async def move(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        return await self._write(
+            lambda tx: self._copy(tx, src_mailbox_id, uids, dst_mailbox_id, move=True)
+        )
+
+    async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]:
+        rows = await self._all(
+            "SELECT uid FROM messages WHERE mailbox_id = %s AND internaldate < %s",
+            (mailbox_id, cutoff),
+        )
+        uids = [int(r[0]) for r in rows]
+        return await self.expunge(mailbox_id, uids) if uids else []
+
+    # -- POP3 maildrop lock (RFC 1939 8), a lease in the database so every node sees it ------
+
+    async def lock_maildrop(self, account_id: int, owner: str, ttl: float) -> bool:
+        row = await self._one(
+            "INSERT INTO maildrop_locks(account_id, owner, expires)"
+            " VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s))"
+            " ON CONFLICT (account_id) DO UPDATE"
+            " SET owner = excluded.owner, expires = excluded.expires"
+            " WHERE maildrop_locks.owner = excluded.owner"
+            " OR maildrop_locks.expires <= clock_timestamp()"
+            " RETURNING owner",
+            (account_id, owner, float(ttl)),
+        )
+        return row is not None
+
+    async def unlock_maildrop(self, account_id: int, owner: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM maildrop_locks WHERE account_id = %s AND owner = %s",
+                (account_id, owner),
+            )
+
+    # -- outbound queue ----------------------------------------------------------------------
+
+    @staticmethod
+    def _queue_entry(r: Any) -> QueueEntry:
+        return QueueEntry(
+            id=int(r[0]),
+            blob_id=str(r[1]),
+            sender=str(r[2]),
+            domain=str(r[3]),
+            recipients=tuple(QueueRecipient(**d) for d in r[4]),
+            created=_utc(r[5]),
+            next_attempt=_utc(r[6]),
+            attempts=int(r[7]),
+            last_error=str(r[8]),
+            ret=None if r[9] is None else str(r[9]),
+            envid=None if r[10] is None else str(r[10]),
+            lease_owner=None if r[11] is None else str(r[11]),
+            lease_until=None if r[12] is None else _utc(r[12]),
+            warned=bool(r[13]),
+            extra=dict(r[14] or {}),
+        )
+
+    @staticmethod
+    def _rcpts(rcpts: Sequence[QueueRecipient]) -> Jsonb:
+        return Jsonb(
+            [
+                {
+                    "address": r.address,
+                    "status": r.status,
+                    "notify": r.notify,
+                    "orcpt": r.orcpt,
+                    "last_reply": r.last_reply,
+                }
+                for r in rcpts
+            ]
+        )
+
+    async def queue_add(
+        self,
+        blob: StagedBlob,
+        sender: str,
+        by_domain: dict[str, list[QueueRecipient]],
+        *,
+        ret: str | None = None,
+        envid: str | None = None,
+    ) -> list[int]:
+        if not by_domain:
+            return []
+        await self._upload(blob)
+
+        async def op(tx: _Tx) -> list[int]:
+            ids = []
+            for domain, rcpts in by_domain.items():
+                row = await self._fetchone(
+                    tx.conn,
+                    "INSERT INTO queue(blob_id, sender, domain, recipients, next_attempt, ret,"
+                    " envid) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s) RETURNING id",
+                    (blob.blob_id, sender, domain, self._rcpts(rcpts), ret, envid),
+                )
+                ids.append(int(row[0]))
+            await self._ref_blob(tx, blob, len(ids))
+            return ids
+
+        return await self._write(op)
+
+    async def queue_list(self) -> list[QueueEntry]:
+        rows = await self._all(f"SELECT {_Q_COLS} FROM queue ORDER BY id")
+        return [self._queue_entry(r) for r in rows]
+
+    async def queue_get(self, entry_id: int) -> QueueEntry | None:
+        row = await self._one(f"SELECT {_Q_COLS} FROM queue WHERE id = %s", (entry_id,))
+        return None if row is None else self._queue_entry(row)
+
+    async def queue_claim(self, owner: str, lease: float, limit: int) -> list[QueueEntry]:
+        """Take up to `limit` due entries nobody holds, for `lease` seconds.
+
+        SKIP LOCKED lets nodes claim side by side without waiting on each other; the lease
+        check is re-evaluated on the locked row, so an entry another node just took is never
+        taken twice. A node that dies keeps its lease until it expires; then any node takes
+        the entry over. Times come from the database clock so node clocks need not agree.
+        """
+        rows = await self._all(
+            f"WITH due AS (SELECT id FROM queue WHERE next_attempt <= clock_timestamp()"
+            f" AND (lease_until IS NULL OR lease_until < clock_timestamp())"
+            f" ORDER BY next_attempt, id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            f" UPDATE queue q SET lease_owner = %s,"
+            f" lease_until = clock_timestamp() + make_interval(secs => %s)"
+            f" FROM due WHERE q.id = due.id RETURNING"
+            f" {', '.join('q.' + col.strip() for col in _Q_COLS.split(','))}",
+            (limit, owner, float(lease)),
+        )
+        entries = [self._queue_entry(r) for r in rows]
+        entries.sort(key=lambda e: (e.next_attempt, e.id))
+        return entries
+
+    async def queue_update(
+        self,
+        entry_id: int,
+        owner: str,
+        recipients: Sequence[QueueRecipient],
+        *,
+        next_attempt: datetime | None,
+        last_error: str,
+        warned: bool | None = None,
+    ) -> None:
+        async def op(tx: _Tx) -> None:
+            c = tx.conn
+            row = await self._fetchone(
+                c, "SELECT blob_id, lease_owner FROM queue WHERE id = %s FOR UPDATE", (entry_id,)
+            )
+            if row is None:
+                raise NotFound(f"no such queue entry: {entry_id}")
+            if row[1] not in (None, owner):
+                raise InvalidOperation(f"queue entry {entry_id} is leased by {row[1]}")
+            if next_attempt is None:
+                await c.execute("DELETE FROM queue WHERE id = %s", (entry_id,))
+                await self._unref_blobs(tx, {str(row[0]): 1})
+                return
+            await c.execute(
+                "UPDATE queue SET recipients = %s, next_attempt = %s, attempts = attempts + 1,"
+                " last_error = %s, lease_owner = NULL, lease_until = NULL,"
+                " warned = COALESCE(%s, warned) WHERE id = %s",
+                (self._rcpts(recipients), next_attempt, last_error, warned, entry_id),
+            )
+
+        await self._write(op)
+
+    async def queue_delete(self, entry_id: int) -> bool:
+        async def op(tx: _Tx) -> bool:
+            row = await self._fetchone(
+                tx.conn, "DELETE FROM queue WHERE id = %s RETURNING blob_id", (entry_id,)
+            )
+            if row is None:
+                return False
+            await self._unref_blobs(tx, {str(row[0]): 1})
+            return True
+
+        return await self._write(op)
+
+    async def queue_flush(self) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE queue SET next_attempt = clock_timestamp()"
+                " WHERE next_attempt > clock_timestamp()"
+            )
+            return int(cur.rowcount)
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    async def check(self) -> list[str]:
+        """Consistency problems, each one line; empty when the store is sound."""
+
+        async def op(c: Conn) -> list[str]:
+            problems: list[str] = []
+            version = await current_version(c)
+            if version != SCHEMA_VERSION:
+                problems.append(
+                    f"postgres schema version {version}, this Mailwright expects {SCHEMA_VERSION}"
+                )
+            for blob_id, refs, actual in await self._fetchall(
+                c,
+                "SELECT b.id, b.refs,"
+                " (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id)"
+                " + (SELECT COUNT(*) FROM queue q WHERE q.blob_id = b.id) FROM blobs b",
+            ):
+                if refs != actual and refs > 0:
+                    problems.append(f"blob {blob_id}: refcount {refs} but {actual} references")
+            for (blob_id,) in await self._fetchall(
+                c,
+                "SELECT DISTINCT blob_id FROM messages m"
+                " WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = m.blob_id)",
+            ):
+                problems.append(f"message references unknown blob {blob_id}")
+            for mb, uid, nxt in await self._fetchall(
+                c,
+                "SELECT m.mailbox_id, MAX(m.uid), b.uidnext FROM messages m"
+                " JOIN mailboxes b ON b.id = m.mailbox_id GROUP BY m.mailbox_id, b.uidnext"
+                " HAVING MAX(m.uid) >= b.uidnext",
+            ):
+                problems.append(f"mailbox {mb}: uid {uid} not below uidnext {nxt}")
+            for mb, modseq, highest in await self._fetchall(
+                c,
+                "SELECT m.mailbox_id, MAX(m.modseq), b.highestmodseq FROM messages m"
+                " JOIN mailboxes b ON b.id = m.mailbox_id GROUP BY m.mailbox_id, b.highestmodseq"
+                " HAVING MAX(m.modseq) > b.highestmodseq",
+            ):
+                problems.append(f"mailbox {mb}: modseq {modseq} above highestmodseq {highest}")
+            for acc, used, actual in await self._fetchall(
+                c,
+                "SELECT a.id, a.used_bytes, (SELECT COALESCE(SUM(m.size), 0) FROM messages m"
+                " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = a.id)"
+                " FROM accounts a",
+            ):
+                if used != actual:
+                    problems.append(f"account {acc}: usage {used} but messages total {actual}")
+            return problems
+
+        return await self._snapshot(op)
+
+    async def collect_garbage(self, min_age: float = 3600.0) -> int:
+        """Remove unreferenced blob rows, stale cache files and staging files; the count.
+
+        A blob row with no reference is an upload whose transaction never came (a crash, or a
+        refused delivery). The cache is trimmed to `cache_max_bytes`, least recently read first.
+        """
+        files = self._files()
+        removed = 0
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "DELETE FROM blobs WHERE refs <= 0"
+                " AND created <= clock_timestamp() - make_interval(secs => %s)",
+                (float(min_age),),
+            )
+            removed += max(cur.rowcount, 0)
+        cached = await asyncio.to_thread(lambda: list(files.all_ids()))
+        for i in range(0, len(cached), 500):
+            chunk = cached[i : i + 500]
+            known = {
+                str(r[0])
+                for r in await self._all(
+                    "SELECT id FROM blobs WHERE id = ANY(%s)", ([b for b, _ in chunk],)
+                )
+            }
+            stale = [p for b, p in chunk if b not in known]
+            removed += await asyncio.to_thread(_unlink_older, stale, min_age)
+        removed += await asyncio.to_thread(_unlink_older, list(files.stale_tmp(min_age)), -1)
+        await asyncio.to_thread(_trim_cache, files, self.cache_max_bytes)
+        return removed
+
+
+# -- file helpers (run in threads) -----------------------------------------------------------
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _read_touch(path: Path) -> bytes | None:
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # least-recently-read trimming
+    return data
+
+
+def _cache_put(files: BlobFiles, blob_id: str, data: bytes) -> None:
+    if hashlib.sha256(data).hexdigest() != blob_id:
+        return  # never cache what does not match its name
+    final = files.path_for(blob_id)
+    tmp = files.new_tmp()
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.link(tmp, final)
+    except OSError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _unlink_older(paths: list[Path], min_age: float) -> int:
+    import time
+
+    cutoff = time.time() - min_age
+    n = 0
+    for p in paths:
+        try:
+            if min_age >= 0 and p.stat().st_mtime > cutoff:
+                continue
+            p.unlink()
+            n += 1
+        except FileNotFoundError:
+            continue
+    return n
+
+
+def _trim_cache(files: BlobFiles, max_bytes: int) -> None:
+    entries = []
+    total = 0
+    for _blob_id, p in files.all_ids():
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        entries.append((st.st_mtime, st.st_size, p))
+        total += st.st_size
+    if total <= max_bytes:
+        return
+    entries.sort()
+    for _mtime, size, p in entries:
+        if total <= max_bytes:
+            break
+        p.unlink(missing_ok=True)
+        total -= size
