@@ -271,3 +271,24 @@ async def test_pop3_session_uidl_is_stable_across_sessions(store: SQLiteStore) -
     assert isinstance(before, pop3.Ok)
     assert await s.handle(pop3.Uidl(1)) == pop3.Ok("1 " + before.text.split()[1])
     await s.close()
+
+
+async def test_pop3_session_retr_in_any_order_with_prefetch(store: SQLiteStore) -> None:
+    account = await setup(store)
+    msg3 = b"Subject: three\r\n\r\n3\r\n"
+    await add_message(store, account, msg3)
+    s = session(store)
+    await login(s)
+    # In order (the next one is prefetched), out of order, again, and after a DELE.
+    order = [1, 2, 3, 2, 1, 1, 3]
+    expected = {1: MSG1, 2: MSG2, 3: msg3}
+    for n in order:
+        assert await s.handle(pop3.Retr(n)) == pop3.MultiLine(
+            f"{len(expected[n])} octets", data=expected[n]
+        )
+    await s.handle(pop3.Retr(1))  # prefetches 2
+    await s.handle(pop3.Dele(2))
+    assert await s.handle(pop3.Retr(2)) == pop3.Err("Message 2 is already deleted")
+    assert await s.handle(pop3.Retr(3)) == pop3.MultiLine(f"{len(msg3)} octets", data=msg3)
+    await s.handle(pop3.Retr(1))  # leaves a prefetch pending at QUIT
+    assert await s.handle(pop3.Quit()) == pop3.Ok("Logging out, 1 messages deleted")
