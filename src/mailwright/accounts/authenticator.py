@@ -35,6 +35,7 @@ class Authenticator:
         max_delay: float = 5.0,
         forget_after: float = 3600.0,
         max_concurrent: int = 8,
+        max_inflight_per_ip: int = 2,
     ) -> None:
         self.store = store
         self.failures_before_ban = failures_before_ban
@@ -44,6 +45,12 @@ class Authenticator:
         self.forget_after = forget_after
         self._failures: dict[str, _Failures] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._inflight: dict[str, int] = {}
+        self.max_inflight_per_ip = max_inflight_per_ip
+        # counters for metrics and tests: how much argon2 work attackers could make us do
+        self.verifications = 0
+        self.failures = 0
+        self.refused_banned = 0
 
     def is_banned(self, ip: str) -> bool:
         f = self._failures.get(ip)
@@ -69,6 +76,7 @@ class Authenticator:
     async def authenticate(self, username: str, password: str, ip: str) -> Account | None:
         """The account, or None after the failure delay. Banned addresses always fail."""
         if self.is_banned(ip):
+            self.refused_banned += 1
             await asyncio.sleep(self.base_delay)
             return None
         account: Account | None = None
@@ -78,12 +86,31 @@ class Authenticator:
             addr = None
         if addr is not None:
             account = await self.store.find_account(addr)
-        async with self._slots:
-            ok = await verify_password_async(
-                account.password_hash if account else None, password
-            )
+        # At most a few checks in flight per address: a flood of parallel guesses from one
+        # address cannot queue up argon2 work ahead of everybody else.
+        if self._inflight.get(ip, 0) >= self.max_inflight_per_ip:
+            self.failures += 1
+            await asyncio.sleep(self._record_failure(ip))
+            return None
+        self._inflight[ip] = self._inflight.get(ip, 0) + 1
+        try:
+            async with self._slots:
+                if self.is_banned(ip):  # banned while this attempt waited for a slot
+                    self.refused_banned += 1
+                    return None
+                self.verifications += 1
+                ok = await verify_password_async(
+                    account.password_hash if account else None, password
+                )
+        finally:
+            left = self._inflight[ip] - 1
+            if left:
+                self._inflight[ip] = left
+            else:
+                del self._inflight[ip]
         if ok and account is not None and not account.disabled:
             self._failures.pop(ip, None)
             return account
+        self.failures += 1
         await asyncio.sleep(self._record_failure(ip))
         return None
