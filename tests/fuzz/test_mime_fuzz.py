@@ -63,7 +63,8 @@ def test_parse_message_never_raises(raw: bytes) -> None:
     for data in (raw, normalize_crlf(raw)):
         info = parse_message(data)
         assert info.size == len(data)
-        assert not info.problems, info.problems  # no internal parser error either
+        # no internal parser error either (notes about malformed input are fine)
+        assert not any(p.startswith("parser error") for p in info.problems), info.problems
         again = MessageInfo.from_json(info.to_json())
         assert imapfmt.bodystructure(again) == imapfmt.bodystructure(info)
         imapfmt.envelope(info.envelope)

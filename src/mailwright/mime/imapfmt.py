@@ -469,7 +469,7 @@ def _binary_tree(part: Part, raw: bytes, start: int, end: int, out: bytearray) -
         if child.kind in (KIND_MULTIPART, KIND_MESSAGE):
             out += raw[child.header_start : child.body_start]
             _binary_tree(child, raw, child.body_start, child.end, out)
-        elif _needs_decoding(child):
+        elif _needs_decoding(child) and effective_cte(child) in KNOWN_CTE:
             out += _rewrite_cte(raw[child.header_start : child.body_start])
             out += decode_part(child, raw[child.body_start : child.end])
         else:
@@ -482,8 +482,9 @@ def binary_section(info: MessageInfo, raw: bytes, path: Sequence[int]) -> bytes:
     """BINARY[path] (RFC 3516 4.2): the part's content with transfer encodings removed.
 
     For a leaf part that is its decoded body; for the whole message, a multipart or a
-    message/rfc822 part every encoded leaf inside is decoded and relabelled `binary`.
-    Raises UnknownCTE / BrokenEncoding only for a part that itself cannot be decoded.
+    message/rfc822 part every encoded leaf inside is decoded and relabelled `binary` (a leaf
+    in an unknown encoding is left as it is, with its own header). Raises UnknownCTE only
+    for a leaf part that itself cannot be decoded.
     """
     t = find_part(info, path)
     part = t.part

@@ -120,6 +120,11 @@ class _Parser:
         self.parts = 0
         self.problems: list[str] = []
 
+    def note(self, text: str, offset: int) -> None:
+        """Record what was wrong (kept with the message, for the delivery log); bounded."""
+        if len(self.problems) < 20:
+            self.problems.append(f"{text} at offset {offset}")
+
     # --- delimiter lines -------------------------------------------------------------------
 
     def find_boundary(self, pos: int) -> _Hit | None:
@@ -251,6 +256,7 @@ class _Parser:
         if hit is not None:
             # header cut short by a delimiter: empty body
             hit.cut_header_of = part
+            self.note("header cut short by a MIME delimiter", part.header_start)
         elif blank_line and self.stack:
             own = part.kind == KIND_MULTIPART and boundary is not None
             if own:
@@ -285,6 +291,8 @@ class _Parser:
             and self.parts < MAX_PARTS
         ):
             hit = self.parse_multipart_body(part, boundary, digest, depth)
+            if not part.children:
+                self.note("multipart without any body part", part.header_start)
         elif part.kind == KIND_MESSAGE and depth < MAX_DEPTH and self.parts < MAX_PARTS:
             child = Part(header_start=body)
             child.envelope = Envelope()
@@ -296,6 +304,10 @@ class _Parser:
                 # Dovecot counts it in the message/rfc822 part's size and lines
                 part.end = hit.line_start
         else:
+            if part.kind == KIND_MULTIPART:
+                self.note("multipart without a usable boundary", part.header_start)
+            elif part.kind == KIND_MESSAGE or depth >= MAX_DEPTH:
+                self.note("nesting or part limit reached", part.header_start)
             if part.kind == KIND_MESSAGE:
                 part.kind = KIND_OTHER
             part.end, hit = self.scan_to_boundary(body, True)
@@ -359,6 +371,7 @@ class _Parser:
             elif ret > 0 and sc.peek() != 0x3B:
                 ret = -1  # junk after the subtype: not a media type at all
             if ret < 0:
+                self.note("unparseable Content-Type", part.header_start)
                 part.mtype = b""
                 part.subtype = b""
                 part.kind = KIND_OTHER
