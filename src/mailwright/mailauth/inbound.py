@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import logging
 from dataclasses import dataclass, replace
+from ipaddress import IPv4Address, IPv6Address
 
 from mailwright.dns.resolver import Resolver
 from mailwright.proto.smtp import Reply  # the SMTP core's reply: smtpd returns it as is
@@ -222,9 +223,9 @@ async def verify_inbound(
     resolver: Resolver | AuthDNS,
     *,
     hostname: str,
-    client_ip: str,
-    helo: str,
-    mail_from: str,
+    client_ip: str | IPv4Address | IPv6Address,
+    helo: str | None,
+    mail_from: str | None,
     message_bytes: bytes,
     policy: DomainAuthPolicy | None = None,
 ) -> InboundVerdict:
@@ -235,6 +236,9 @@ async def verify_inbound(
     anything the sender or DNS can cause.
     """
     policy = policy or DomainAuthPolicy()
+    client_ip = str(client_ip)
+    helo = helo or ""
+    mail_from = (mail_from or "").strip().removeprefix("<").removesuffix(">")
     message, removed = remove_own_results(message_bytes, hostname)
     if removed:
         log.info("removed %d forged Authentication-Results claiming %s", removed, hostname)
