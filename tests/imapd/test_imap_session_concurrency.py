@@ -27,7 +27,7 @@ async def test_concurrency_flags_and_exists_reach_other_session(tmp_path: Path) 
             b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo)",
             b"* 4 EXISTS",
             b"* 0 RECENT",
-            b"* 2 FETCH (FLAGS ($Todo \\Flagged))",
+            b"* 2 FETCH (FLAGS (\\Flagged $Todo))",
             b"a2 OK NOOP completed",
         ]
         assert await a.cmd("a3 NOOP") == [b"a3 OK NOOP completed"]

@@ -85,8 +85,8 @@ async def test_selected_store_flags(tmp_path: Path) -> None:
         out = await c.cmd("b STORE 1:2 +FLAGS (\\Seen $Work)")
         assert out == [
             b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
-            b"* 1 FETCH (FLAGS ($Work \\Seen))",
-            b"* 2 FETCH (FLAGS ($Work \\Seen))",
+            b"* 1 FETCH (FLAGS (\\Seen $Work))",
+            b"* 2 FETCH (FLAGS (\\Seen $Work))",
             b"b OK STORE completed",
         ]
         assert await c.cmd("c STORE 1 -FLAGS.SILENT ($Work)") == [b"c OK STORE completed"]

@@ -10,11 +10,15 @@ when those modules are absent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
+
 from mailwright.imapd import fallback
 from mailwright.imapd.cmd_selected import resolve
 from mailwright.imapd.session import No, Ok, Session, handles
-from mailwright.imapd.util import uid_set_string
+from mailwright.imapd.util import ordered_flags, uid_set_string
 from mailwright.proto.imap import ast
+from mailwright.proto.imap import response as R
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.store.api import FlagOp, MessageRecord, NotFound
 
@@ -47,15 +51,20 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
         if gone:
             s.untagged(b"VANISHED (EARLIER) " + uid_set_string(gone).encode())
     ghosts = False
-    live: list[tuple[int, MessageRecord]] = []
-    for seq, uid in pairs:
-        rec = view.records.get(uid)
-        if rec is None or uid in view.pending_expunge:
-            ghosts = True
-            continue
-        if cmd.changedsince is not None and rec.modseq <= cmd.changedsince:
-            continue
-        live.append((seq, rec))
+    records = view.records
+    live: list[tuple[int, MessageRecord]]
+    if not view.pending_expunge and cmd.changedsince is None:
+        live = [(seq, records[uid]) for seq, uid in pairs]
+    else:
+        live = []
+        for seq, uid in pairs:
+            rec = records.get(uid)
+            if rec is None or uid in view.pending_expunge:
+                ghosts = True
+                continue
+            if cmd.changedsince is not None and rec.modseq <= cmd.changedsince:
+                continue
+            live.append((seq, rec))
     seen_now: set[int] = set()
     if not view.readonly and any(_sets_seen(i) for i in items):
         unseen = [rec.uid for _, rec in live if "\\Seen" not in rec.flags]
@@ -64,6 +73,12 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
             view.update_records(res.updated)
             seen_now = {r.uid for r in res.updated}
             live = [(seq, view.records.get(rec.uid, rec)) for seq, rec in live]
+    if not seen_now and _fast_items(items):
+        _fetch_fast(s, live, items)
+        await s.maybe_flush()
+        if ghosts:
+            raise No("Some messages were expunged", "EXPUNGEISSUED")
+        return None
     renderer = fallback.fetch_renderer()
     with_flags = [*items, ast.FetchAttr("FLAGS")] if ast.FetchAttr("FLAGS") not in items else items
     for seq, rec in live:
@@ -82,6 +97,49 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
         # RFC 9051 7.1: EXPUNGEISSUED, some messages were expunged by another session.
         raise No("Some messages were expunged", "EXPUNGEISSUED")
     return None
+
+
+_FAST = frozenset({"UID", "FLAGS", "MODSEQ", "RFC822.SIZE", "INTERNALDATE"})
+
+
+def _fast_items(items: list[ast.FetchItem]) -> bool:
+    return all(isinstance(i, ast.FetchAttr) and i.name in _FAST for i in items)
+
+
+def _fetch_fast(s: Session, live: list[tuple[int, MessageRecord]], items: list[ast.FetchItem]) -> None:
+    """FETCH of record-only items (the mail client's resync: ``UID FETCH 1:* (FLAGS)``)
+    without per-message awaits: one format string, flag lists rendered once per distinct set."""
+    flag_cache: dict[frozenset[str], bytes] = {}
+
+    def flags(rec: MessageRecord) -> bytes:
+        fl = flag_cache.get(rec.flags)
+        if fl is None:
+            fl = flag_cache[rec.flags] = R.flag_list(ordered_flags(rec.flags))
+        return fl
+
+    fmts: list[bytes] = []
+    getters: list[Callable[[MessageRecord], object]] = []
+    for i in items:
+        assert isinstance(i, ast.FetchAttr)
+        if i.name == "UID":
+            fmts.append(b"UID %d")
+            getters.append(attrgetter("uid"))
+        elif i.name == "FLAGS":
+            fmts.append(b"FLAGS %s")
+            getters.append(flags)
+        elif i.name == "MODSEQ":
+            fmts.append(b"MODSEQ (%d)")
+            getters.append(attrgetter("modseq"))
+        elif i.name == "RFC822.SIZE":
+            fmts.append(b"RFC822.SIZE %d")
+            getters.append(attrgetter("size"))
+        else:
+            fmts.append(b"INTERNALDATE %s")
+            getters.append(lambda rec: fallback.internaldate(rec.internaldate))
+    fmt = b"* %d FETCH (" + b" ".join(fmts) + b")\r\n"
+    for start in range(0, len(live), 2000):
+        chunk = live[start : start + 2000]
+        s.write(b"".join([fmt % (seq, *[g(rec) for g in getters]) for seq, rec in chunk]))
 
 
 # -- SEARCH ----------------------------------------------------------------------------------
@@ -148,8 +206,6 @@ def _esearch(
         opts.discard("SAVE")
         if not opts and returns:
             return  # RFC 5182 2.1: SAVE alone suppresses the ESEARCH response
-    from mailwright.proto.imap import response as R
-
     parts = [b"(TAG " + R.quoted(tag) + b")"]
     if uid:
         parts.append(b"UID")

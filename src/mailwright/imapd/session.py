@@ -380,7 +380,9 @@ class Session:
             self.untagged(self.flags_fetch(seq, rec))
 
     def flags_fetch(self, seq: int, rec: MessageRecord, *, with_uid: bool = False) -> bytes:
-        parts = [b"FLAGS " + R.flag_list(sorted(rec.flags))]
+        from mailwright.imapd.util import ordered_flags
+
+        parts = [b"FLAGS " + R.flag_list(ordered_flags(rec.flags))]
         if with_uid or self.qresync:
             # RFC 7162 3.2.4: with QRESYNC, unsolicited FETCH carries the UID.
             parts.insert(0, b"UID %d" % rec.uid)

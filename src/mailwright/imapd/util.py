@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 
+def ordered_flags(flags: Iterable[str]) -> list[str]:
+    """System flags first, then keywords, each case-insensitively sorted (as imapd.fetch)."""
+    return sorted(flags, key=lambda f: (not f.startswith("\\"), f.lower()))
+
+
 def uid_set_string(numbers: Iterable[int]) -> str:
     """Compact sequence set for sorted or unsorted numbers: ``1:3,7,9:10`` (RFC 9051 9)."""
     nums = sorted(set(numbers))

@@ -84,6 +84,8 @@ class SelectedView:
             return [(i + 1, u) for i, u in enumerate(self.uids) if u in wanted]
         if not self.uids:
             return []
+        if len(seqset.ranges) == 1 and seqset.ranges[0].end is None and seqset.ranges[0].start == 1:
+            return list(zip(range(1, len(self.uids) + 1), self.uids, strict=True))  # 1:*
         if uid:
             largest = self.uids[-1]
             out: list[tuple[int, int]] = []
