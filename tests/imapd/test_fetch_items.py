@@ -72,3 +72,10 @@ def test_fetch_line_and_internaldate() -> None:
     its = items("UID")
     assert fetch.fetch_line(3, REC, its, None, None) == b"* 3 FETCH (UID 7)\r\n"
     assert fetch.internaldate(0) == b'"01-Jan-1970 00:00:00 +0000"'
+
+
+def test_fetch_chunks_keep_contents_separate() -> None:
+    its = items("(UID BODY.PEEK[2])")
+    chunks = fetch.fetch_chunks(5, REC, its, INFO, RAW)
+    assert chunks == [b"* 5 FETCH (", b"UID 7", b" BODY[2] ", b"{4}\r\n", b"AAE=", b")\r\n"]
+    assert b"".join(chunks) == fetch.fetch_line(5, REC, its, INFO, RAW)

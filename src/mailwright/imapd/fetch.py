@@ -14,6 +14,9 @@ Pure:
     BINARY item names a part whose transfer encoding cannot be decoded (RFC 3516 4.3).
 ``fetch_line(seq, rec, items, info, raw, *, utf8=False) -> bytes``
     The whole untagged response ``* <seq> FETCH (...)\\r\\n``.
+``fetch_chunks(seq, rec, items, info, raw, *, utf8=False) -> list[bytes]``
+    The same response as pieces to write in turn; big section contents stay separate
+    pieces (no copy into one string): what a session should use to stream large FETCHes.
 ``needs_info(items) -> bool`` / ``needs_raw(items) -> bool``
     What has to be loaded from the store for these items.
 ``internaldate(timestamp) -> bytes``
@@ -23,6 +26,8 @@ Async adapter for the session (same signature as the stand-in in ``imapd/fallbac
 
 ``await render_fetch_line(store, seq, rec, items, *, utf8) -> bytes``
     Loads the meta/blob only when needed and raises ``fallback.FetchFailed`` on FetchError.
+``await render_fetch_chunks(store, seq, rec, items, *, utf8) -> list[bytes]``
+    The same as pieces (see fetch_chunks).
 
 Not done here, on purpose: the implicit \\Seen of non-PEEK items, CHANGEDSINCE/VANISHED and the
 UID item that UID FETCH adds; the session does those (RFC 9051 6.4.5, 6.4.9; RFC 7162).
@@ -102,38 +107,45 @@ def _require(info: MessageInfo | None, raw: bytes | None) -> tuple[MessageInfo, 
     return info, raw
 
 
+def _lit(data: bytes, binary: bool = False) -> list[bytes]:
+    """A literal as two chunks, so that big contents are never copied into a new string."""
+    if binary and b"\x00" in data:
+        return [b"~{%d}\r\n" % len(data), data]
+    return [b"{%d}\r\n" % len(data), data]
+
+
 def _one(
     rec: MessageRecord,
     item: ast.FetchItem,
     info: MessageInfo | None,
     raw: bytes | None,
-) -> bytes:
+) -> list[bytes]:
     if isinstance(item, ast.FetchAttr):
         n = item.name
         if n == "UID":
-            return b"UID %d" % rec.uid
+            return [b"UID %d" % rec.uid]
         if n == "FLAGS":
-            return b"FLAGS " + _flags(rec)
+            return [b"FLAGS " + _flags(rec)]
         if n == "INTERNALDATE":
-            return b"INTERNALDATE " + internaldate(rec.timestamp)
+            return [b"INTERNALDATE " + internaldate(rec.timestamp)]
         if n == "RFC822.SIZE":
-            return b"RFC822.SIZE %d" % rec.size
+            return [b"RFC822.SIZE %d" % rec.size]
         if n == "MODSEQ":
-            return b"MODSEQ (%d)" % rec.modseq  # RFC 7162 3.1.4
+            return [b"MODSEQ (%d)" % rec.modseq]  # RFC 7162 3.1.4
         if info is None:
             raise ValueError(f"{n} needs the parsed message")
         if n == "ENVELOPE":
-            return b"ENVELOPE " + imapfmt.envelope(info.envelope)
+            return [b"ENVELOPE " + imapfmt.envelope(info.envelope)]
         if n == "BODYSTRUCTURE":
-            return b"BODYSTRUCTURE " + imapfmt.bodystructure(info, True)
+            return [b"BODYSTRUCTURE " + imapfmt.bodystructure(info, True)]
         if n == "BODY":
-            return b"BODY " + imapfmt.bodystructure(info, False)
+            return [b"BODY " + imapfmt.bodystructure(info, False)]
         # RFC 3501 6.4.5: RFC822 = BODY[], RFC822.HEADER = BODY.PEEK[HEADER],
         # RFC822.TEXT = BODY[TEXT]
         info, raw = _require(info, raw)
         text = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[n]
-        return n.encode("ascii") + b" " + imapfmt.literal(
-            imapfmt.section_bytes(info, raw, (), text))
+        return [n.encode("ascii") + b" ",
+                *_lit(imapfmt.section_bytes(info, raw, (), text))]
     if isinstance(item, ast.FetchBody):
         info, raw = _require(info, raw)
         sec = item.section
@@ -143,16 +155,16 @@ def _one(
                                          [f.encode("utf-8") for f in sec.fields])
         except imapfmt.SectionError:
             # a part that does not exist: NIL, as Dovecot answers
-            return label + (b"<%d>" % item.partial.offset if item.partial else b"") + b" NIL"
+            return [label + (b"<%d>" % item.partial.offset if item.partial else b"") + b" NIL"]
         data, origin = _partial(data, item.partial)
-        return label + origin + b" " + imapfmt.literal(data)
+        return [label + origin + b" ", *_lit(data)]
     if isinstance(item, ast.FetchBinary | ast.FetchBinarySize):
         info, raw = _require(info, raw)
         part = _part_label(item.part)
         try:
             if isinstance(item, ast.FetchBinarySize):
-                return b"BINARY.SIZE[" + part + b"] %d" % imapfmt.binary_size(info, raw,
-                                                                              item.part)
+                return [b"BINARY.SIZE[" + part + b"] %d" % imapfmt.binary_size(info, raw,
+                                                                               item.part)]
             decoded = imapfmt.binary_section(info, raw, item.part)
         except imapfmt.UnknownCTE as exc:
             # RFC 3516 4.3: only the part that cannot be decoded fails
@@ -161,11 +173,32 @@ def _one(
             raise FetchError("Invalid data in MIME part", "PARSE") from None
         except imapfmt.SectionError:
             if isinstance(item, ast.FetchBinarySize):
-                return b"BINARY.SIZE[" + part + b"] NIL"
-            return b"BINARY[" + part + b"] NIL"
+                return [b"BINARY.SIZE[" + part + b"] NIL"]
+            return [b"BINARY[" + part + b"] NIL"]
         data, origin = _partial(decoded, item.partial)
-        return b"BINARY[" + part + b"]" + origin + b" " + imapfmt.literal(data, binary=True)
+        return [b"BINARY[" + part + b"]" + origin + b" ", *_lit(data, binary=True)]
     raise ValueError(f"unknown fetch item {item!r}")  # pragma: no cover
+
+
+def fetch_chunks(
+    seq: int,
+    rec: MessageRecord,
+    items: Sequence[ast.FetchItem],
+    info: MessageInfo | None,
+    raw: bytes | None,
+    *,
+    utf8: bool = False,
+) -> list[bytes]:
+    """The untagged FETCH response as pieces to write one after the other: section contents
+    are separate pieces, never copied into one big string (RFC 9051 7.5.2 framing)."""
+    out: list[bytes] = [b"* %d FETCH (" % seq]
+    for i, item in enumerate(items):
+        pieces = _one(rec, item, info, raw)
+        if i:
+            pieces[0] = b" " + pieces[0]
+        out.extend(pieces)
+    out.append(b")\r\n")
+    return out
 
 
 def fetch_items(
@@ -181,7 +214,10 @@ def fetch_items(
     `utf8` (UTF8=ACCEPT, RFC 6855) does not change anything yet: 8-bit strings always go out
     as literals, which every client accepts.
     """
-    return b"(" + b" ".join(_one(rec, i, info, raw) for i in items) + b")"
+    chunks = fetch_chunks(0, rec, items, info, raw, utf8=utf8)
+    chunks[0] = b"("
+    chunks[-1] = b")"
+    return b"".join(chunks)
 
 
 def fetch_line(
@@ -193,7 +229,7 @@ def fetch_line(
     *,
     utf8: bool = False,
 ) -> bytes:
-    return b"* %d FETCH " % seq + fetch_items(rec, items, info, raw, utf8=utf8) + b"\r\n"
+    return b"".join(fetch_chunks(seq, rec, items, info, raw, utf8=utf8))
 
 
 async def load_message(
@@ -233,6 +269,24 @@ async def render_fetch_line(
     info, raw = await load_message(store, rec, needs_info(items), needs_raw(items))
     try:
         return fetch_line(seq, rec, items, info, raw, utf8=utf8)
+    except FetchError as exc:
+        from mailwright.imapd.fallback import FetchFailed
+
+        raise FetchFailed(str(exc), exc.code) from None
+
+
+async def render_fetch_chunks(
+    store: Store,
+    seq: int,
+    rec: MessageRecord,
+    items: Sequence[ast.FetchItem],
+    *,
+    utf8: bool,
+) -> list[bytes]:
+    """Session adapter like render_fetch_line, but as pieces to write in turn."""
+    info, raw = await load_message(store, rec, needs_info(items), needs_raw(items))
+    try:
+        return fetch_chunks(seq, rec, items, info, raw, utf8=utf8)
     except FetchError as exc:
         from mailwright.imapd.fallback import FetchFailed
 
