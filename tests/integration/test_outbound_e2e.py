@@ -3,16 +3,18 @@
 Instance A serves sender.test, instance B serves recipient.test and backup.test. The test DNS
 server publishes their MX records (and a dead, a null-MX and a two-MX domain); A's
 ``[outbound] port`` is B's MX port, so "the Internet" is 127.0.0.1 (B) and 127.0.0.2 (nobody).
-alice@sender.test submits to A with smtplib over STARTTLS + AUTH; the tests then look into the
+alice@sender.test submits to A with smtplib over implicit TLS + AUTH; the tests then look into the
 stores (read-only) and run the operator's ``queue`` commands.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import importlib.util
+import io
 import os
 import random
 import smtplib
@@ -27,10 +29,11 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from tests.support.dnsserver import DNSServer
 
 from mailwright.cli.common import opened_store
+from mailwright.cli.main import main
 from mailwright.config import load_config
+from tests.support.dnsserver import DNSServer
 
 pytestmark = pytest.mark.slow
 needs_smtpd = pytest.mark.skipif(
@@ -77,10 +80,10 @@ class Instance:
         return self.base + 25
 
     @property
-    def submission_port(self) -> int:
-        return self.base + 587
+    def submissions_port(self) -> int:
+        return self.base + 465
 
-    def configure(self, outbound_port: int, *, max_age: str = "8s") -> None:
+    def configure(self, outbound_port: int, *, max_age: str = "4s") -> None:
         text = self.cfg.read_text()
         text = text.replace("nameservers = []", f'nameservers = ["{self.dns.config_value}"]')
         text = text.replace("\nport = 25\n", f"\nport = {outbound_port}\n")
@@ -89,14 +92,19 @@ class Instance:
         text = text.replace('max_age = "5d"', f'max_age = "{max_age}"')
         self.cfg.write_text(text)
 
-    def mailwright(self, *args: str, stdin: str | None = None,
-                   config: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "mailwright", *args]
-        if config:
-            cmd += ["-c", str(self.cfg)]
-        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, (cmd, result.stdout, result.stderr)
-        return result
+    def mailwright(self, *args: str, stdin: str | None = None, config: bool = True) -> str:
+        """Run an operator command in-process (no interpreter start-up); its standard output."""
+        argv = [*args, "-c", str(self.cfg)] if config else list(args)
+        out, err = io.StringIO(), io.StringIO()
+        saved = sys.stdin
+        sys.stdin = io.StringIO(stdin or "")
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(argv)
+        finally:
+            sys.stdin = saved
+        assert code == 0, (argv, out.getvalue(), err.getvalue())
+        return out.getvalue()
 
     def add_user(self, address: str) -> None:
         self.mailwright("user", "add", address, "--password-stdin", stdin=PASSWORD + "\n")
@@ -202,8 +210,8 @@ def submit(a: Instance, to: str, subject: str, body: str = "Hello from alice.\n"
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    with smtplib.SMTP("127.0.0.1", a.submission_port, timeout=30) as client:
-        client.starttls(context=ctx)
+    # Implicit TLS (submissions, RFC 8314): these tests are about the outbound path.
+    with smtplib.SMTP_SSL("127.0.0.1", a.submissions_port, timeout=30, context=ctx) as client:
         client.login("alice@sender.test", PASSWORD)
         client.send_message(msg, from_addr="alice@sender.test", to_addrs=[to])
 
@@ -234,7 +242,7 @@ def test_outbound_journey_alice_to_bob(world: tuple[Instance, Instance]) -> None
     assert "Hello from alice." in msg.get_body().get_content()  # type: ignore[union-attr]
     received = msg.get_all("Received") or []
     assert len(received) >= 2, received  # A's submission hop and B's MX hop
-    wait_for("A's queue to empty", lambda: "0 entries" in a.mailwright("queue", "list").stdout)
+    wait_for("A's queue to empty", lambda: "0 entries" in a.mailwright("queue", "list"))
 
 
 @needs_smtpd
@@ -276,7 +284,7 @@ def test_outbound_dead_mx_retries_then_bounces(world: tuple[Instance, Instance])
     submit(a, "x@dead.test", "into the void")
     line = wait_for(
         "a queued entry with a connection error and a retry",
-        lambda: next((ln for ln in a.mailwright("queue", "list").stdout.splitlines()
+        lambda: next((ln for ln in a.mailwright("queue", "list").splitlines()
                       if "domain=dead.test" in ln and "attempts=0" not in ln
                       and "last_error" in ln), None))
     assert "connect to mx.dead.test" in str(line)
@@ -335,7 +343,7 @@ def test_outbound_restart_delivers_everything_once(tmp_path: Path) -> None:
             expected = _enqueue(a, 10)
             # The peer is down: every entry fails once and waits for its retry.
             wait_for("a failed attempt for every entry", lambda: (
-                lines := [ln for ln in a.mailwright("queue", "list").stdout.splitlines()
+                lines := [ln for ln in a.mailwright("queue", "list").splitlines()
                           if "domain=far.test" in ln]) and len(lines) == 10
                 and all("attempts=0" not in ln for ln in lines))
             assert a.proc is not None
@@ -345,7 +353,7 @@ def test_outbound_restart_delivers_everything_once(tmp_path: Path) -> None:
             controller.start()
             a.start()
             wait_for("every message at the peer and an empty queue", lambda: len(received) >= 10
-                     and "0 entries" in a.mailwright("queue", "list").stdout)
+                     and "0 entries" in a.mailwright("queue", "list"))
         finally:
             a.stop()
             controller.stop()
