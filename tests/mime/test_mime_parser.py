@@ -200,3 +200,78 @@ def test_deep_nesting_is_bounded() -> None:
         depth += 1
     assert depth <= 101
     assert imapfmt.bodystructure(info)
+
+
+# --- Dovecot-compatible structure rules (each seen in the corpus; kept here so they are
+# --- checked even where ../shared/corpus is absent)
+
+
+def test_boundary_longer_than_80_is_cut() -> None:
+    b = b"1234567890" * 9  # 90 characters
+    raw = (b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b[:80]
+           + b"XYZ\r\n\r\npart\r\n--" + b + b"--\r\n")
+    info = parse_message(raw)
+    # both lines start with the 80-character cut, so both are delimiters; the last one is
+    # not a closing one (what follows the 80 characters is not "--")
+    assert len(info.root.children) == 2
+    assert imapfmt.section_bytes(info, raw, [1]) == b"part"
+
+
+def test_longest_matching_outer_boundary_ends_inner_parts() -> None:
+    raw = (b"Content-Type: multipart/mixed; boundary=ab\r\n\r\n--ab\r\n"
+           b"Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n\r\ninner\r\n"
+           b"--ab\r\n\r\nsecond\r\n--ab--\r\n")
+    info = parse_message(raw)
+    assert len(info.root.children) == 2
+    assert imapfmt.section_bytes(info, raw, [1, 1]) == b"inner"
+    assert imapfmt.section_bytes(info, raw, [2]) == b"second"
+
+
+def test_header_cut_by_delimiter_and_blank_line_before_foreign_delimiter() -> None:
+    raw = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+           b"Content-Type: text/plain\r\n--b\r\n"  # header cut by the delimiter
+           b"Content-Type: text/html\r\n\r\n--b--\r\n")  # blank line, then delimiter
+    info = parse_message(raw)
+    assert imapfmt.section_bytes(info, raw, [1], "MIME") == b"Content-Type: text/plain"
+    assert imapfmt.section_bytes(info, raw, [2], "MIME") == b"Content-Type: text/html\r\n"
+    assert imapfmt.section_bytes(info, raw, [2]) == b""
+    assert any("cut short" in p for p in info.problems)
+
+
+def test_digest_parts_default_to_message_rfc822() -> None:
+    raw = (b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\n"
+           b"Subject: one\r\n\r\nbody one\r\n--d--\r\n")
+    info = parse_message(raw)
+    part = info.root.children[0]
+    assert part.kind == "m"
+    assert part.children[0].envelope is not None
+    assert part.children[0].envelope.subject == b"one"
+    assert imapfmt.bodystructure(info, False).startswith(b'(("message" "rfc822" NIL NIL NIL')
+
+
+def test_content_fields_ignored_without_mime_version_or_content_type() -> None:
+    raw = b"Content-Transfer-Encoding: base64\r\nContent-ID: <x>\r\n\r\naGk=\r\n"
+    info = parse_message(raw)
+    assert imapfmt.bodystructure(info, False) == (
+        b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 6 1)')
+
+
+def test_envelope_last_string_wins_and_addresses_accumulate() -> None:
+    raw = (b"Subject: first\r\nSubject: second\r\nFrom: a@x\r\nFrom: b@y\r\n"
+           b"Subject:   spaced\t out  \r\n\r\n")
+    env = parse_message(raw).envelope
+    assert imapfmt.humanize(env.subject) == b"spaced out"
+    assert env.from_ is not None and [a.mailbox for a in env.from_] == [b"a", b"b"]
+
+
+def test_rfc2231_missing_index_keeps_pieces() -> None:
+    raw = b"Content-Type: text/plain; name*0=a; name*2=c\r\n\r\n"
+    info = parse_message(raw)
+    assert info.root.params == ((b"name*0", b"a"), (b"name*2", b"c"))
+
+
+def test_base64_decoding_is_lenient() -> None:
+    assert imapfmt.decode_base64(b"aGVs\r\nbG8=\r\n") == b"hello"
+    assert imapfmt.decode_base64(b"aGVsbG8") == b"hello"
+    assert imapfmt.decode_base64(b"aGVs!!bG8=junk") == b"hello"
+    assert imapfmt.decode_qp(b"a=3Db=\r\nc \r\nd=ZZ") == b"a=bc\r\nd=ZZ"
