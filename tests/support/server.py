@@ -1,0 +1,143 @@
+"""A real `mailwright serve` process for integration tests.
+
+`MailwrightServer` runs `mailwright init` in a directory with a free port range, runs operator
+commands in-process (no interpreter start-up per command), starts `serve` as a subprocess,
+waits for its `ready` line, and stops it with SIGTERM (or SIGKILL for crash tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from mailwright.cli.common import opened_store
+from mailwright.cli.main import main
+from mailwright.config import load_config
+
+PASSWORD = "correct horse battery staple"
+OFFSETS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993,
+           "pop3": 110, "pop3s": 995}
+
+
+def free_port_base(extra_hosts: tuple[str, ...] = ()) -> int:
+    """A base N such that N+25 ... N+995 are free on 127.0.0.1 (and on `extra_hosts`)."""
+    for _ in range(500):
+        base = random.randrange(20000, 60000, 10)
+        try:
+            for host in ("127.0.0.1", *extra_hosts):
+                for off in OFFSETS.values():
+                    with socket.socket() as s:
+                        s.bind((host, base + off))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range")
+
+
+class MailwrightServer:
+    def __init__(self, root: Path, domain: str = "example.test", *, init: bool = True) -> None:
+        self.domain = domain
+        self.dir = root
+        self.cfg = root / "mailwright.toml"
+        self.base = free_port_base()
+        self.proc: subprocess.Popen[str] | None = None
+        self.stderr: list[str] = []
+        if init:
+            self.cli("init", str(root), "--domain", domain, "--port-base", str(self.base),
+                     config=False)
+
+    def port(self, protocol: str) -> int:
+        return self.base + OFFSETS[protocol]
+
+    def edit_config(self, old: str, new: str) -> None:
+        text = self.cfg.read_text()
+        assert old in text, f"{old!r} not in the config"
+        self.cfg.write_text(text.replace(old, new, 1))
+
+    def cli(self, *args: str, stdin: str | None = None, config: bool = True,
+            expect: int = 0) -> str:
+        """Run an operator command in-process; returns its standard output."""
+        argv = [*args, "-c", str(self.cfg)] if config else list(args)
+        out, err = io.StringIO(), io.StringIO()
+        saved = sys.stdin
+        sys.stdin = io.StringIO(stdin or "")
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(argv)
+        finally:
+            sys.stdin = saved
+        assert code == expect, (argv, code, out.getvalue(), err.getvalue())
+        return out.getvalue()
+
+    def add_user(self, address: str, password: str = PASSWORD) -> None:
+        self.cli("user", "add", address, "--password-stdin", stdin=password + "\n")
+
+    def start(self, timeout: float = 60.0) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.stderr = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mailwright", "serve", "-c", str(self.cfg)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        ready = threading.Event()
+        proc = self.proc
+
+        def pump() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                self.stderr.append(line)
+                if "ready" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        ready.wait(timeout)
+        if proc.poll() is not None or not any("ready" in line for line in self.stderr):
+            self.kill()
+            raise RuntimeError(f"mailwright did not start:\n{''.join(self.stderr)}")
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def __enter__(self) -> MailwrightServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def mailbox(self, address: str, mailbox: str = "INBOX") -> list[bytes]:
+        """The raw messages of one mailbox, read through the store (works while serving)."""
+
+        async def read() -> list[bytes]:
+            async with opened_store(load_config(self.cfg)) as store:
+                account = await store.find_account(address)
+                assert account is not None, address
+                box = await store.get_mailbox(account.id, mailbox)
+                assert box is not None, mailbox
+                return [await store.read_blob(r.blob_id) for r in await store.list_messages(box.id)]
+
+        return asyncio.run(read())
