@@ -137,9 +137,15 @@ def _fetch_fast(s: Session, live: list[tuple[int, MessageRecord]], items: list[a
             fmts.append(b"INTERNALDATE %s")
             getters.append(lambda rec: fallback.internaldate(rec.internaldate))
     fmt = b"* %d FETCH (" + b" ".join(fmts) + b")\r\n"
-    for start in range(0, len(live), 2000):
-        chunk = live[start : start + 2000]
-        s.write(b"".join([fmt % (seq, *[g(rec) for g in getters]) for seq, rec in chunk]))
+    names = [i.name for i in items if isinstance(i, ast.FetchAttr)]
+    for start in range(0, len(live), 4000):
+        chunk = live[start : start + 4000]
+        if names == ["UID", "FLAGS"]:
+            # the resync every client does: no per-item dispatch at all
+            lines = [fmt % (seq, rec.uid, flags(rec)) for seq, rec in chunk]
+        else:
+            lines = [fmt % (seq, *[g(rec) for g in getters]) for seq, rec in chunk]
+        s.write(b"".join(lines))
 
 
 # -- SEARCH ----------------------------------------------------------------------------------

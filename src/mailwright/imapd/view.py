@@ -55,8 +55,9 @@ class SelectedView:
         #: UIDs expunged in the store but not yet announced (ghosts in ``uids``).
         self.pending_expunge: set[int] = set()
         self.keywords: set[str] = set()
-        for r in records:
-            self.keywords.update(f for f in r.flags if not f.startswith("\\"))
+        # flag sets are few and shared between records: look at each distinct one once
+        for flags in {r.flags for r in records}:
+            self.keywords.update(f for f in flags if not f.startswith("\\"))
         self._index: dict[int, int] | None = None
 
     # -- lookups -----------------------------------------------------------------------------
