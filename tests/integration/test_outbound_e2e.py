@@ -296,65 +296,46 @@ def test_outbound_dead_mx_retries_then_bounces(world: tuple[Instance, Instance])
     assert "connect to mx.dead.test" in str(block["Diagnostic-Code"])
 
 
-def _enqueue(instance: Instance, count: int) -> list[str]:
-    """Queue ``count`` messages for far.test straight into the store; their Message-IDs."""
-    from mailwright.delivery.ingest import stage_bytes
-    from mailwright.store.api import QueueRecipient
-
-    async def go() -> list[str]:
-        ids: list[str] = []
-        async with opened_store(load_config(instance.cfg)) as store:
-            for i in range(count):
-                mid = f"<restart-{i}@sender.test>"
-                raw = (f"From: alice@sender.test\r\nTo: u{i}@far.test\r\nMessage-ID: {mid}\r\n"
-                       f"Subject: restart {i}\r\n\r\nbody {i}\r\n").encode()
-                blob = await stage_bytes(store, raw)
-                await store.queue_add(blob, "alice@sender.test",
-                                      {"far.test": [QueueRecipient(f"u{i}@far.test", "scheduled")]})
-                ids.append(mid)
-        return ids
-
-    return asyncio.run(go())
-
-
-def test_outbound_restart_delivers_everything_once(tmp_path: Path) -> None:
-    """A sender killed (SIGKILL) with mail queued delivers all of it after a restart, once."""
-    from aiosmtpd.controller import Controller
-
-    received: list[str] = []
-
-    class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            msg = email.message_from_bytes(envelope.original_content)  # type: ignore[attr-defined]
-            received.append(str(msg["Message-ID"]))
-            return "250 2.0.0 OK"
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+@needs_smtpd
+def test_outbound_remote_down_and_sender_killed(tmp_path: Path) -> None:
+    """The remote instance is down: mail waits in the queue with its error. The sender is then
+    killed (SIGKILL) and restarted, the remote comes up: everything arrives, nothing twice."""
     with DNSServer() as dns:
-        dns.add("far.test", "MX", "10 mx.far.test.")
-        dns.add("mx.far.test", "A", "127.0.0.1")
         a = Instance(tmp_path, "sender.test", dns)
-        a.configure(port, max_age="10m")
+        b = Instance(tmp_path, "far.test", dns)
+        dns.add("far.test", "MX", "10 mail.far.test.")
+        dns.add("mail.far.test", "A", "127.0.0.1")
+        a.configure(b.smtp_port, max_age="10m")
+        b.configure(a.smtp_port)
+        a.add_user("alice@sender.test")
+        b.add_user("bob@far.test")
+        subjects = [f"while you were down {i}" for i in range(8)]
         try:
             a.start()
-            expected = _enqueue(a, 10)
-            # The peer is down: every entry fails once and waits for its retry.
-            wait_for("a failed attempt for every entry", lambda: (
-                lines := [ln for ln in a.mailwright("queue", "list").splitlines()
-                          if "domain=far.test" in ln]) and len(lines) == 10
-                and all("attempts=0" not in ln for ln in lines))
+            for subject in subjects:
+                submit(a, "bob@far.test", subject)
+
+            def waiting() -> list[str]:
+                lines = [ln for ln in a.mailwright("queue", "list").splitlines()
+                         if "domain=far.test" in ln and "attempts=0" not in ln]
+                return lines if len(lines) == len(subjects) else []
+
+            lines = wait_for("every message queued with a connection error", waiting)
+            assert all("connect to mail.far.test" in ln for ln in lines)  # type: ignore[union-attr]
             assert a.proc is not None
             a.proc.kill()
             a.proc.wait()
             a.proc = None
-            controller.start()
+            b.start()
             a.start()
-            wait_for("every message at the peer and an empty queue", lambda: len(received) >= 10
-                     and "0 entries" in a.mailwright("queue", "list"))
+
+            def arrived() -> list[str]:
+                got = [str(m["Subject"]) for m in b.inbox("bob@far.test")]
+                done = len(got) >= len(subjects) and "0 entries" in a.mailwright("queue", "list")
+                return got if done else []
+
+            got = wait_for("every message in bob's INBOX and an empty queue", arrived)
         finally:
             a.stop()
-            controller.stop()
-    assert sorted(received) == sorted(expected)  # all of them, none twice
+            b.stop()
+    assert sorted(got) == sorted(subjects)  # type: ignore[arg-type]  # all of them, none twice
