@@ -21,6 +21,7 @@ RFC references:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .address import parse_address_list
@@ -40,6 +41,9 @@ MAX_PARTS = 10000
 MAX_BOUNDARY = 80
 
 
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
 def normalize_crlf(raw: bytes) -> bytes:
     """Canonical stored form: every bare LF becomes CRLF; a lone CR at the very end is dropped.
 
@@ -48,28 +52,7 @@ def normalize_crlf(raw: bytes) -> bytes:
     """
     if raw.endswith(b"\r"):
         raw = raw[:-1]
-    if b"\n" not in raw:
-        return raw
-    # Protect existing CRLFs, convert the rest.
-    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") if b"\r\r\n" not in raw else (
-        _normalize_slow(raw)
-    )
-
-
-def _normalize_slow(raw: bytes) -> bytes:
-    out = bytearray()
-    start = 0
-    while True:
-        i = raw.find(b"\n", start)
-        if i < 0:
-            out += raw[start:]
-            return bytes(out)
-        if i > 0 and raw[i - 1] == 0x0D:
-            out += raw[start : i + 1]
-        else:
-            out += raw[start:i]
-            out += b"\r\n"
-        start = i + 1
+    return _BARE_LF.sub(b"\r\n", raw) if b"\n" in raw else raw
 
 
 @dataclass(slots=True)
@@ -510,19 +493,13 @@ def parse_message(raw: bytes) -> MessageInfo:
         parser.parse_entity(root, False, False, 0)
     except Exception as exc:  # never lose a message because of a parser bug
         problems = (f"parser error: {type(exc).__name__}: {exc}",)
-        fallback = Part(header_start=0, body_start=0, end=len(raw), kind=KIND_TEXT)
-        fallback.lines = raw.count(b"\n")
+        fallback = Part(header_start=0, end=len(raw), kind=KIND_TEXT)
         fallback.envelope = Envelope()
         try:
-            fb = _Parser(raw)
-            fields, _blank, _hit = fb.read_header(Part(header_start=0))
+            fields, _blank, _hit = _Parser(raw).read_header(fallback)
             fallback.envelope = build_envelope(fields)
-            hdr = Part(header_start=0)
-            fb.stack = []
-            fb.read_header(hdr)
-            fallback.body_start = hdr.body_start
-            fallback.lines = raw.count(b"\n", hdr.body_start)
         except Exception:
-            pass
+            fallback.body_start = 0
+        fallback.lines = raw.count(b"\n", fallback.body_start)
         return MessageInfo(size=len(raw), root=fallback, problems=problems)
     return MessageInfo(size=len(raw), root=root, problems=tuple(parser.problems))
