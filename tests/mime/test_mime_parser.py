@@ -276,15 +276,3 @@ def test_base64_decoding_is_lenient() -> None:
     assert imapfmt.decode_base64(b"aGVs!!bG8=junk") == b"hello"
     assert imapfmt.decode_qp(b"a=3Db=\r\nc \r\nd=ZZ") == b"a=bc\r\nd=ZZ"
 
-
-def test_parser_bug_falls_back_to_one_text_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mailwright.mime import parser
-
-    def boom(*_args: object) -> None:
-        raise RuntimeError("bug")
-
-    monkeypatch.setattr(parser._Parser, "parse_entity", boom)
-    info = parse_message(b"Subject: x\r\n\r\nbody\r\n")
-    assert info.problems and info.problems[0].startswith("parser error")
-    assert info.envelope.subject == b"x"
-    assert imapfmt.section_bytes(info, b"Subject: x\r\n\r\nbody\r\n", [], "TEXT") == b"body\r\n"
