@@ -62,7 +62,7 @@ class PipeTransport:
     async def drain(self) -> None:
         await asyncio.sleep(0)
 
-    async def start_tls(self) -> None:  # pragma: no cover - not used in pipe tests
+    async def start_tls(self, response: bytes) -> None:  # pragma: no cover - not used here
         raise RuntimeError("no TLS on a pipe")
 
 

@@ -115,6 +115,7 @@ async def test_imap_starttls_injection_is_discarded(server: ImapServer) -> None:
             f = raw.makefile("rb")
             assert f.readline().startswith(b"* OK")
             raw.sendall(b"a STARTTLS\r\nb CAPABILITY\r\n")
+            raw.sendall(b"x LOGOUT\r\n")  # a second segment, maybe buffered in the reader
             assert f.readline() == b"a OK Begin TLS negotiation now\r\n"
             tls = server.client_ssl().wrap_socket(raw, server_hostname="mail.example.test")
             tf = tls.makefile("rb")

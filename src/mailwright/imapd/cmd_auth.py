@@ -57,13 +57,13 @@ async def id_(s: Session, cmd: ast.Id) -> Ok | None:
 async def starttls(s: Session, cmd: ast.StartTLS) -> Ok | None:
     if not s.transport.tls_available:
         raise No("TLS is not available" if not s.transport.tls else "TLS is already active")
-    s.write(R.tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
     await s.flush()
-    # RFC 9051 6.2.1 / RFC 7817: anything the client pipelined after STARTTLS was sent in
-    # plaintext and must be discarded (command injection).
+    # RFC 9051 6.2.1 / RFC 7817 (STARTTLS injection): whatever the client pipelined after
+    # STARTTLS was sent in plaintext and must be discarded: the parser's buffer here, the
+    # transport's before the OK is sent (after it, the next bytes are the ClientHello).
     s.parser = s._new_parser()
     try:
-        await s.transport.start_tls()
+        await s.transport.start_tls(R.tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
     except Exception:  # noqa: BLE001 - handshake failure ends the connection
         raise CloseConnection from None
     return Ok(sent=True)

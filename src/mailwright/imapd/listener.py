@@ -42,7 +42,17 @@ class ConnectionTransport:
     async def drain(self) -> None:
         await self.conn.writer.drain()
 
-    async def start_tls(self) -> None:
+    async def start_tls(self, response: bytes) -> None:
+        # Order matters (as in smtpd): stop reading so nothing more lands in the plaintext
+        # buffer, drop what is there, send the OK; the next bytes are the ClientHello.
+        transport = self.conn.writer.transport
+        if isinstance(transport, asyncio.ReadTransport):
+            transport.pause_reading()
+        buffer = getattr(self.conn.reader, "_buffer", None)
+        if isinstance(buffer, bytearray):
+            buffer.clear()  # asyncio has no public way to empty a StreamReader
+        self.conn.writer.write(response)
+        await self.conn.writer.drain()
         await self.conn.start_tls()
 
 

@@ -64,7 +64,9 @@ class Transport(Protocol):
 
     async def drain(self) -> None: ...
 
-    async def start_tls(self) -> None: ...
+    async def start_tls(self, response: bytes) -> None:
+        """Stop reading, drop buffered plaintext, send *response*, then do the handshake."""
+        ...
 
 
 class AuthBackend(Protocol):
