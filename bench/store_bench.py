@@ -60,6 +60,7 @@ async def run(total: int, phases: list[tuple[int, int]], size: int, list_runs: i
     from mailwright.accounts.passwords import hash_password
     from mailwright.config import load_config
     from mailwright.store import open_store
+    from mailwright.store.api import FlagOp
 
     subprocess.run([sys.executable, "-m", "mailwright", "init", str(scratch / "mw"), "--domain",
                     DOMAIN, "--port-base", "20000"], check=True, capture_output=True)
@@ -87,24 +88,45 @@ async def run(total: int, phases: list[tuple[int, int]], size: int, list_runs: i
         status = await store.mailbox_status(mb.id)
         if status.messages != done:
             raise SystemExit(f"store_bench: mailbox holds {status.messages}, expected {done}")
-        times: list[float] = []
-        for _ in range(list_runs):
-            t0 = time.monotonic()
-            recs = await store.list_messages(mb.id)
-            times.append(time.monotonic() - t0)
-            assert len(recs) == done
-        log(f"list_messages of {done} messages: median {statistics.median(times):.3f}s "
-            f"(min {min(times):.3f}, max {max(times):.3f})")
-        return {"messages": done, "size": size, "rates": rates, "list_times": times}
     finally:
         await store.close()
+
+    async def timed_list(st: Store) -> float:
+        t0 = time.monotonic()
+        recs = await st.list_messages(mb.id)
+        dt = time.monotonic() - t0
+        if len(recs) != done:
+            raise SystemExit(f"store_bench: listed {len(recs)}, expected {done}")
+        return dt
+
+    # "first": the first listing after the store is opened (nothing cached in the process;
+    # the OS page cache is warm); "again": the mailbox unchanged since the last listing;
+    # "after a change": one message's flags changed since the last listing.
+    first: list[float] = []
+    again: list[float] = []
+    changed: list[float] = []
+    for r in range(list_runs):
+        store = open_store(config)
+        await store.open()
+        try:
+            first.append(await timed_list(store))
+            again.append(await timed_list(store))
+            await store.store_flags(mb.id, [1 + r * 997 % done], FlagOp.ADD, ["\\Flagged"])
+            changed.append(await timed_list(store))
+        finally:
+            await store.close()
+    for name, times in (("first after opening", first), ("unchanged", again),
+                        ("after one flag change", changed)):
+        log(f"list_messages of {done} messages, {name}: median {statistics.median(times):.3f}s "
+            f"(min {min(times):.3f}, max {max(times):.3f})")
+    return {"messages": done, "size": size, "rates": rates,
+            "list_first": first, "list_again": again, "list_changed": changed}
 
 
 def markdown(res: dict[str, object], command: str, when: str) -> str:
     mach = report.machine()
     rates = res["rates"]
-    times = res["list_times"]
-    assert isinstance(rates, list) and isinstance(times, list)
+    assert isinstance(rates, list)
     n = res["messages"]
     lines = [
         f"Produced by `{command}` on {when}; machine: {mach['cpu']}, {mach['cores']} cores, "
@@ -120,13 +142,27 @@ def markdown(res: dict[str, object], command: str, when: str) -> str:
     ]
     for r in rates:
         lines.append(f"| {r['concurrency']} | {r['messages']:,} | {r['rate']:.0f} |")
-    goal = "met" if statistics.median(times) < 0.2 else "NOT met"
+    first = res["list_first"]
+    assert isinstance(first, list)
+    goal = "met" if statistics.median(first) < 0.2 else "not met"
     lines += [
         "",
-        f"Listing UID, flags and size of all {n:,} messages (`list_messages`), {len(times)} "
-        f"times: median {statistics.median(times):.3f} s, min {min(times):.3f} s, "
-        f"max {max(times):.3f} s (goal under 0.2 s: {goal}).",
+        f"Listing UID, flags and size of all {n:,} messages (`list_messages`); the store was "
+        f"closed and opened again {len(first)} times, and each time listed three times: first "
+        "after opening (nothing cached in the process, the OS page cache warm), again with the "
+        "mailbox unchanged, and after one message's flags changed (the store keeps a listing "
+        "per mailbox and applies the rows changed since its MODSEQ):",
+        "",
+        "| listing | median | min | max |",
+        "| --- | ---: | ---: | ---: |",
     ]
+    for label, key in (("first after opening", "list_first"), ("unchanged", "list_again"),
+                       ("after one flag change", "list_changed")):
+        t = res[key]
+        assert isinstance(t, list)
+        lines.append(f"| {label} | {statistics.median(t):.3f} s | {min(t):.3f} s "
+                     f"| {max(t):.3f} s |")
+    lines += ["", f"Goal (issue 2): under 0.2 s. First listing after opening: {goal}."]
     return "\n".join(lines)
 
 

@@ -129,6 +129,12 @@ protocol pop3 {{
 service imap {{
   process_limit = 12000
 }}
+service auth {{
+  client_limit = 50000
+}}
+service anvil {{
+  client_limit = 50000
+}}
 service imap-login {{
   inet_listener imap {{
     address = {HOST}
