@@ -47,7 +47,7 @@ def expected_from_fetchmail(raw: bytes) -> bytes:
     """
     data = re.sub(rb"(?<!\r)\n", b"\r\n", raw)
     if not data.endswith(b"\r\n"):
-        data += b"\n" if data.endswith(b"\r") else b"\r\n"
+        data += b"\r\n"
     if data.startswith(b"From "):
         data = data[data.index(b"\r\n") + 2 :]
     if b"\r\n\r\n" not in data and not data.startswith(b"\r\n"):

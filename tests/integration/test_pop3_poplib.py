@@ -36,9 +36,7 @@ def canonical(raw: bytes) -> bytes:
 
 def as_delivered(stored: bytes) -> bytes:
     """What a POP3 client can recover: the stored bytes, with a final CRLF if they lack one."""
-    if stored.endswith(b"\r\n"):
-        return stored
-    return stored + (b"\n" if stored.endswith(b"\r") else b"\r\n")
+    return stored if stored.endswith(b"\r\n") else stored + b"\r\n"
 
 
 def from_lines(lines: list[bytes]) -> bytes:

@@ -41,7 +41,7 @@ def test_pop3_replies_multiline_dot_stuffing() -> None:
 
 def test_pop3_replies_missing_final_crlf_is_added() -> None:
     assert pop3.MultiLine(data=b"abc").encode() == b"+OK\r\nabc\r\n.\r\n"
-    assert pop3.MultiLine(data=b"abc\r").encode() == b"+OK\r\nabc\r\n.\r\n"
+    assert pop3.MultiLine(data=b"abc\r").encode() == b"+OK\r\nabc\r\r\n.\r\n"
     assert pop3.MultiLine(data=b"abc\n").encode() == b"+OK\r\nabc\n\r\n.\r\n"
     assert pop3.MultiLine().encode() == b"+OK\r\n.\r\n"
 

@@ -111,9 +111,8 @@ class DotStuffer:
     def end(self) -> bytes:
         if self._last == b"" or self._ends_with_crlf:
             return b".\r\n"
-        # RFC 1939 3: the terminator is CRLF "." CRLF, so a body without a final CRLF gets one.
-        if self._last.endswith(b"\r"):
-            return b"\n.\r\n"
+        # RFC 1939 3: the terminator is CRLF "." CRLF, so a body without a final CRLF gets
+        # one.  A trailing lone CR stays data, as Dovecot serves it (the CRLF is added after).
         return b"\r\n.\r\n"
 
 
