@@ -100,7 +100,7 @@ def dovecot() -> Iterator[int]:
         # Names with increasing timestamps: Dovecot numbers new messages in that order.
         for i, path in enumerate(CORPUS):
             (maildir / "cur" / f"{1_000_000_000 + i}.M{i}P1.test:2,").write_bytes(path.read_bytes())
-        for dirpath, dirnames, filenames in os.walk(home):
+        for dirpath, _dirnames, filenames in os.walk(home):
             os.chown(dirpath, NOBODY, NOBODY)
             for name in filenames:
                 os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
