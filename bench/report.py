@@ -225,9 +225,14 @@ def chart(wl: dict[str, Any], path: Path) -> bool:
                if any(m["key"] in r["values"] for n in names for r in servers[n]["runs"])]
     if not names or not metrics:
         return False
-    fig, axes = plt.subplots(1, len(metrics), figsize=(max(4.5, 3.6 * len(metrics)), 3.8),
+    cols = min(3, len(metrics))
+    rows = (len(metrics) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.5, 3.8 * cols), 3.6 * rows),
                              squeeze=False)
-    for ax, m in zip(axes[0], metrics, strict=True):
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax, m in zip(flat, metrics, strict=False):
         xs, meds, lo, hi, colors, labels = [], [], [], [], [], []
         for i, n in enumerate(names):
             vals = [r["values"][m["key"]] for r in servers[n]["runs"] if m["key"] in r["values"]]
