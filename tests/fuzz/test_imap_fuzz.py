@@ -73,3 +73,60 @@ def test_imap_fuzz_parser_always_recovers(junk: bytes) -> None:
             break
         events.append(ev)
     assert events[-1] == ast.Noop("z")
+
+
+# -- the whole session ------------------------------------------------------------------------
+
+SESSION_COMMANDS = [
+    b"NOOP", b"CAPABILITY", b"SELECT INBOX", b"EXAMINE INBOX", b"SELECT Trash", b"UNSELECT",
+    b"CLOSE", b"EXPUNGE", b"UID EXPUNGE 1:*", b"CHECK", b"ENABLE QRESYNC", b"ENABLE IMAP4rev2",
+    b"ENABLE UTF8=ACCEPT", b"ENABLE CONDSTORE", b'LIST "" *', b'LIST "" %', b'LSUB "" *',
+    b'LIST (SUBSCRIBED RECURSIVEMATCH) "" * RETURN (STATUS (MESSAGES SIZE))', b"NAMESPACE",
+    b"STATUS INBOX (MESSAGES UIDNEXT UNSEEN SIZE HIGHESTMODSEQ)", b"CREATE Fuzz/a",
+    b"DELETE Fuzz/a", b"RENAME Fuzz Fuzz2", b"RENAME INBOX Old", b"SUBSCRIBE Fuzz",
+    b"GETQUOTAROOT INBOX", b"ID NIL", b"FETCH 1:* (FLAGS UID ENVELOPE BODYSTRUCTURE)",
+    b"FETCH 1 (BODY[] BODY.PEEK[1.MIME] BINARY[1] BINARY.SIZE[2] RFC822.TEXT)",
+    b"FETCH * BODY[HEADER.FIELDS (From)]<0.5>", b"UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)",
+    b"UID FETCH 2:4 MODSEQ", b"FETCH $ FLAGS", b"STORE 1:* +FLAGS (\\Deleted)",
+    b"STORE 1 -FLAGS.SILENT (\\Seen)", b"UID STORE 1:* (UNCHANGEDSINCE 2) FLAGS ($x)",
+    b"COPY 1:2 Trash", b"MOVE 1 Archive", b"UID MOVE 1:* Junk", b"UID COPY 9 Nowhere",
+    b"SEARCH RETURN (SAVE) SEEN", b"SEARCH OR SEEN NOT FLAGGED", b"UID SEARCH TEXT hello",
+    b"SEARCH CHARSET UTF-8 SUBJECT message", b"SEARCH MODSEQ 3", b"SEARCH $",
+    b"SORT (REVERSE DATE) UTF-8 ALL", b"THREAD REFERENCES UTF-8 ALL", b"APPEND INBOX {12+}\r\nSubject: x\r\n",
+    b"APPEND INBOX (\\Seen) {5}\r\nhello", b"FETCH 99 FLAGS", b"SELECT INBOX (QRESYNC (1 1))",
+]
+
+
+def _session_fuzz(blocks: list[bytes]) -> None:
+    import asyncio
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imapd"))
+    from imap_harness import imap_server, message  # type: ignore[import-not-found]
+
+    async def run() -> None:
+        with tempfile.TemporaryDirectory() as d:
+            async with imap_server(Path(d)) as srv:
+                acc = await srv.add_user()
+                for i in range(3):
+                    await srv.deliver(acc, message(i))
+                c = srv.client()
+                await c.login()
+                data = b"".join(b"t%d %s\r\n" % (i, b) for i, b in enumerate(blocks))
+                c.send(data)
+                c.t.incoming.put_nowait(b"")  # EOF
+                result = await asyncio.wait_for(c.task, 30)
+                assert result in ("eof", "logout", "closed")
+                out = bytes(c.t.output)
+                assert b"SERVERBUG" not in out, out
+                assert b"Traceback" not in out
+
+    asyncio.run(run())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.sampled_from(SESSION_COMMANDS), commands), max_size=12))
+def test_imap_fuzz_session_no_internal_errors(blocks: list[bytes]) -> None:
+    _session_fuzz(blocks)

@@ -195,3 +195,36 @@ async def test_selected_qresync(tmp_path: Path) -> None:
         out = await c.cmd(f"h UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms} VANISHED)")
         assert out[0] == b"* VANISHED (EARLIER) 2"
         assert await c.cmd("i SELECT INBOX (QRESYNC (1 2))") != []
+
+
+async def test_selected_star_on_empty_mailbox_is_empty_not_bad(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = await srv.connected()
+        await c.cmd("a SELECT Trash")
+        assert await c.cmd("b FETCH 1:* FLAGS") == [b"b OK FETCH completed"]
+        assert await c.cmd("c FETCH 1 FLAGS") == [b"c BAD Invalid message sequence number"]
+        assert await c.cmd("d STORE * +FLAGS (\\Seen)") == [b"d OK STORE completed"]
+
+
+async def test_selected_sort_and_thread(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        acc = await srv.add_user()
+        await srv.deliver(acc, message(1, "banana"))
+        await srv.deliver(acc, message(2, "apple"))
+        await srv.deliver(
+            acc,
+            b"From: c@example.test\r\nSubject: Re: banana\r\nMessage-ID: <r1@example.test>\r\n"
+            b"In-Reply-To: <m1@example.test>\r\nReferences: <m1@example.test>\r\n"
+            b"Date: Mon, 08 Jan 2024 10:00:00 +0000\r\n\r\nreply\r\n",
+        )
+        c = await srv.connected()
+        cap = await c.cmd("a CAPABILITY")
+        assert b" SORT " in cap[0] and b"THREAD=REFERENCES" in cap[0]
+        await c.cmd("b SELECT INBOX")
+        assert (await c.cmd("c SORT (SUBJECT) UTF-8 ALL"))[0] == b"* SORT 2 1 3"
+        assert (await c.cmd("d UID SORT (REVERSE ARRIVAL) UTF-8 ALL"))[0] == b"* SORT 3 2 1"
+        out = await c.cmd("e SORT RETURN (MIN COUNT) (SUBJECT) UTF-8 ALL")
+        assert out[0] == b'* ESEARCH (TAG "e") MIN 2 COUNT 3'
+        assert (await c.cmd("f THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD (1 3)(2)"
+        assert (await c.cmd("g UID THREAD ORDEREDSUBJECT UTF-8 ALL"))[0] == b"* THREAD (1 3)(2)"

@@ -16,7 +16,7 @@ from operator import attrgetter
 from mailwright.imapd import fallback
 from mailwright.imapd.cmd_selected import resolve
 from mailwright.imapd.session import No, Ok, Session, handles
-from mailwright.imapd.util import ordered_flags, uid_set_string
+from mailwright.imapd.util import ordered_flags, ordered_set_string, uid_set_string
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
 from mailwright.proto.imap.errors import ProtocolError
@@ -204,8 +204,13 @@ def _esearch(
     numbers: list[int],
     modseq: int | None,
     uids: list[int],
+    *,
+    sorted_result: bool = False,
 ) -> None:
-    """RFC 4731 / RFC 9051 7.3.4 ESEARCH, with RFC 5182 SAVE."""
+    """RFC 4731 / RFC 9051 7.3.4 ESEARCH, with RFC 5182 SAVE.
+
+    For ESORT (RFC 5267 3.2) MIN/MAX are the first/last message in sort order and ALL keeps
+    the sort order."""
     opts = set(returns) or {"ALL"}
     if "SAVE" in opts:
         s.saved_search = list(uids)
@@ -216,11 +221,12 @@ def _esearch(
     if uid:
         parts.append(b"UID")
     if "MIN" in opts and numbers:
-        parts.append(b"MIN %d" % min(numbers))
+        parts.append(b"MIN %d" % (numbers[0] if sorted_result else min(numbers)))
     if "MAX" in opts and numbers:
-        parts.append(b"MAX %d" % max(numbers))
+        parts.append(b"MAX %d" % (numbers[-1] if sorted_result else max(numbers)))
     if "ALL" in opts and numbers:
-        parts.append(b"ALL " + uid_set_string(numbers).encode())
+        text = ordered_set_string(numbers) if sorted_result else uid_set_string(numbers)
+        parts.append(b"ALL " + text.encode())
     if "COUNT" in opts:
         parts.append(b"COUNT %d" % len(numbers))
     if modseq is not None and numbers:
@@ -238,7 +244,8 @@ async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
     if cmd.returns is None:
         s.untagged(b"SORT" + b"".join(b" %d" % n for n in numbers))
         return None
-    _esearch(s, cmd.tag, cmd.uid, cmd.returns, numbers, None, [r.uid for _, r in ordered])
+    _esearch(s, cmd.tag, cmd.uid, cmd.returns, numbers, None, [r.uid for _, r in ordered],
+             sorted_result=True)
     return None
 
 

@@ -109,11 +109,13 @@ class SelectedView:
             return False
         n = len(self.uids)
         for r in seqset.ranges:
+            if n == 0 and (r.start is None or r.end is None):
+                # "1:*" or "*" on an empty mailbox names nothing; clients do it. Dovecot says
+                # BAD; we answer with nothing (more forgiving, still unambiguous).
+                continue
             for v in (r.start, r.end):
                 if v is not None and v > n:
                     return True
-            if n == 0:
-                return True
         return False
 
     def iter_records(self) -> Iterator[tuple[int, MessageRecord]]:
