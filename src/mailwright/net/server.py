@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import itertools
 import logging
+import socket
 import ssl
 import time
 from collections import Counter
@@ -101,7 +102,7 @@ class ListenerSet:
         self.max_per_ip = max_per_ip
         self.handshake_timeout = handshake_timeout
         self.closing = asyncio.Event()
-        self._servers: list[tuple[ListenerConfig, asyncio.Server]] = []
+        self._servers: list[tuple[ListenerConfig, asyncio.Server | _AcceptLoop]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_ip: Counter[str] = Counter()
 
@@ -120,6 +121,11 @@ class ListenerSet:
     async def add(self, lc: ListenerConfig, handler: Handler) -> None:
         if lc.implicit_tls and self.ssl_context is None:
             raise BindError(f"{lc.name}: implicit TLS needs [tls] cert and key")
+        if lc.implicit_tls and lc.proxy_protocol:
+            # The PROXY header comes in clear before the TLS handshake, so asyncio's own TLS
+            # server (which starts the handshake at accept) cannot serve this listener.
+            await self._add_proxied_tls(lc, handler)
+            return
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             task = asyncio.current_task()
@@ -151,10 +157,15 @@ class ListenerSet:
         handler: Handler,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        *,
+        proxied: tuple[str, int] | None = None,
+        header_read: bool = False,
     ) -> None:
         peer_ip, peer_port = _addr(writer.get_extra_info("peername"))
         local_ip, local_port = _addr(writer.get_extra_info("sockname"))
-        if lc.proxy_protocol and self._trusted(lc, peer_ip):
+        if proxied is not None:
+            peer_ip, peer_port = proxied
+        elif not header_read and lc.proxy_protocol and self._trusted(lc, peer_ip):
             try:
                 proxied = await _read_proxy_header(reader)
             except Exception as e:  # noqa: BLE001 - any malformed header ends the connection
@@ -198,6 +209,69 @@ class ListenerSet:
                 duration=f"{time.monotonic() - conn.started:.3f}",
             )
 
+    async def _add_proxied_tls(self, lc: ListenerConfig, handler: Handler) -> None:
+        """Implicit TLS behind a PROXY-speaking balancer: header first, then the handshake.
+
+        Connections are accepted on a plain socket; the header is read from the socket one
+        byte at a time (so not a byte of the TLS ClientHello is consumed), then the socket is
+        handed to asyncio with TLS.
+        """
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in lc.address else socket.AF_INET
+        try:
+            sock = socket.create_server((lc.address, lc.port), family=family, backlog=1024)
+        except OSError as e:
+            raise BindError(
+                f"cannot listen on {lc.address}:{lc.port} ({lc.protocol}): {e.strerror or e}"
+            ) from None
+        sock.setblocking(False)
+
+        async def accept() -> None:
+            while True:
+                try:
+                    client, _addr_info = await loop.sock_accept(sock)
+                except asyncio.CancelledError:
+                    raise
+                except OSError as e:
+                    if sock.fileno() < 0:
+                        return
+                    event(log, "accept failed", logging.WARNING, listener=lc.name, error=str(e))
+                    await asyncio.sleep(0.1)  # e.g. EMFILE: let connections finish
+                    continue
+                task = loop.create_task(self._accept_proxied_tls(lc, handler, client))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        self._servers.append((lc, _AcceptLoop(sock, loop.create_task(accept()))))
+
+    async def _accept_proxied_tls(
+        self, lc: ListenerConfig, handler: Handler, client: socket.socket
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        client.setblocking(False)
+        peer_ip, _port = _addr(client.getpeername())
+        proxied: tuple[str, int] | None = None
+        if self._trusted(lc, peer_ip):
+            try:
+                proxied = await _read_proxy_header_sock(loop, client)
+            except Exception as e:  # noqa: BLE001 - any malformed header ends the connection
+                event(log, "proxy header rejected", logging.WARNING, peer=peer_ip, error=str(e))
+                client.close()
+                return
+        reader = asyncio.StreamReader(limit=256 * 1024)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        try:
+            transport, _ = await loop.connect_accepted_socket(
+                lambda: protocol, client, ssl=self.ssl_context,
+                ssl_handshake_timeout=self.handshake_timeout,
+            )
+        except (OSError, ssl.SSLError, TimeoutError) as e:
+            event(log, "tls handshake failed", proto=lc.protocol, peer=peer_ip, error=str(e))
+            client.close()
+            return
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        await self._serve(lc, handler, reader, writer, proxied=proxied, header_read=True)
+
     @staticmethod
     def _trusted(lc: ListenerConfig, ip: str) -> bool:
         try:
@@ -219,6 +293,40 @@ class ListenerSet:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2)
+
+
+class _AcceptLoop:
+    """Stands in for `asyncio.Server` on a listener that accepts through `_add_proxied_tls`."""
+
+    def __init__(self, sock: socket.socket, task: asyncio.Task[None]) -> None:
+        self.sockets = [sock]
+        self._task = task
+
+    def close(self) -> None:
+        self._task.cancel()
+        self.sockets[0].close()
+
+    async def wait_closed(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+async def _read_proxy_header_sock(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket
+) -> tuple[str, int] | None:
+    """As `_read_proxy_header`, straight from the socket (nothing buffered beyond the header)."""
+    from mailwright.proto.proxy import NEED_DATA, ProxyParser
+
+    parser = ProxyParser()
+    async with asyncio.timeout(10):
+        while True:
+            byte = await loop.sock_recv(sock, 1)
+            if not byte:
+                raise ConnectionError("connection closed inside the PROXY header")
+            parser.receive_data(byte)
+            header = parser.next_event()
+            if header is not NEED_DATA:
+                return None if header.local else header.source
 
 
 async def _read_proxy_header(reader: asyncio.StreamReader) -> tuple[str, int] | None:
