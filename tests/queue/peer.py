@@ -36,6 +36,7 @@ class Peer:
     rcpt: Callable[[str], str] = lambda line: "250 2.1.5 ok"
     data_reply: Callable[[bytes], str] = lambda data: "250 2.0.0 queued"
     drop_after_data: bool = False
+    broken_tls: bool = False  # answer 220 to STARTTLS, then send garbage instead of TLS
     transcript: list[str] = field(default_factory=list)
     messages: list[ReceivedMessage] = field(default_factory=list)
     connections: int = 0
@@ -92,6 +93,10 @@ class Peer:
                     await say("250 peer.test")
                 elif verb == "STARTTLS" and self.ssl_context is not None and not tls:
                     await say("220 2.0.0 go ahead")
+                    if self.broken_tls:
+                        writer.write(b"this is not a TLS ServerHello\r\n" * 4)
+                        await writer.drain()
+                        return
                     await writer.start_tls(self.ssl_context)
                     tls = True
                 elif verb == "MAIL":

@@ -266,3 +266,37 @@ async def test_smtp_interop_aiosmtpd(dns_server: DNSServer) -> None:
         controller.stop()
     assert result.outcome is Outcome.DELIVERED
     assert received == [MESSAGE]
+
+
+async def test_smtp_broken_starttls_falls_back_to_plaintext(dns_server: DNSServer,
+                                                            server_tls: ssl.SSLContext) -> None:
+    async with Peer(ssl_context=server_tls, broken_tls=True) as peer:
+        zone(dns_server, (10, "mx.dest.test", "127.0.0.1"))
+        session = await client(dns_server, peer.port).connect("dest.test")
+        assert not session.tls
+        [result] = await session.send(envelope("b@dest.test"), MESSAGE)
+        await session.close()
+    assert result.outcome is Outcome.DELIVERED
+    assert peer.connections == 2 and not peer.messages[0].tls
+
+
+async def test_smtp_required_tls_without_starttls_is_temporary(dns_server: DNSServer) -> None:
+    from mailwright.queue.smtp import TLSPolicy
+
+    async with Peer() as peer:
+        zone(dns_server, (10, "mx.dest.test", "127.0.0.1"))
+        with pytest.raises(AttemptError) as info:
+            await client(dns_server, peer.port, tls=TLSPolicy(mode="required")).connect("dest.test")
+    assert info.value.temporary and info.value.status == "4.7.5"
+
+
+async def test_smtp_verified_tls_rejects_self_signed(dns_server: DNSServer,
+                                                     server_tls: ssl.SSLContext) -> None:
+    from mailwright.queue.smtp import TLSPolicy
+
+    async with Peer(ssl_context=server_tls) as peer:
+        zone(dns_server, (10, "mx.dest.test", "127.0.0.1"))
+        with pytest.raises(AttemptError) as info:
+            await client(dns_server, peer.port,
+                         tls=TLSPolicy(mode="required", verify=True)).connect("dest.test")
+    assert info.value.temporary and "TLS" in info.value.text

@@ -74,6 +74,7 @@ class Timeouts:
     data_init: float = 120.0  # 4.5.3.2.4
     data_block: float = 180.0  # 4.5.3.2.5
     data_end: float = 600.0  # 4.5.3.2.6
+    tls_handshake: float = 60.0  # not in RFC 5321; a stuck handshake falls back to plaintext
     quit: float = 10.0
 
 
@@ -408,7 +409,7 @@ class OutboundClient:
         return session
 
     async def _handshake(self, session: SMTPSession, host: MXHost) -> None:
-        async with asyncio.timeout(self.timeouts.command):
+        async with asyncio.timeout(self.timeouts.tls_handshake):
             await session._writer.start_tls(self.tls.context(), server_hostname=host.name)
         session._conn.tls_established()
         session.tls = True
