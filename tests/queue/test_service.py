@@ -276,3 +276,15 @@ async def test_queue_enqueue_accepts_rcpt_params(store: Store, dns_server: DNSSe
         ("bob@dest.test", "SUCCESS,FAILURE", "rfc822;bob@dest.test"),
         ("carol@dest.test", None, None)]
     assert (entry.ret, entry.envid) == ("HDRS", "X1")
+
+
+async def test_queue_splits_large_envelopes(store: Store, dns_server: DNSServer,
+                                            peer: Peer) -> None:
+    out = await make_outbound(store, dns_server, peer.port,
+                              replace(FAST, max_rcpts_per_transaction=2))
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "alice@sender.test", [f"u{i}@dest.test" for i in range(5)])
+    await out.run_once()
+    assert await store.queue_list() == []
+    assert [len(m.rcpt_lines) for m in peer.messages] == [2, 2, 1]
+    assert peer.connections == 1

@@ -28,7 +28,7 @@ import logging
 import socket
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -76,6 +76,7 @@ class QueueSettings:
     # only for pathological peers; the lease is renewed by finishing the attempt)
     poll_interval: float = 5.0
     batch: int = 200
+    max_rcpts_per_transaction: int = 100
 
     @classmethod
     def from_config(cls, cfg: Any) -> QueueSettings:
@@ -279,6 +280,9 @@ class Outbound:
             try:
                 for entry in entries:
                     try:
+                        if not any(r.status in _OPEN for r in entry.recipients):
+                            await self._complete(entry, [], None)
+                            continue
                         if failure is None and (session is None or not session.usable):
                             if session is not None:
                                 await session.close()
@@ -292,7 +296,8 @@ class Outbound:
                             await self._complete(entry, failure, None)
                             continue
                         message = await self.store.read_blob(entry.blob_id)
-                        results = await session.send(self._envelope(entry, message), message)
+                        results = await self._send(session, self._envelope(entry, message),
+                                                   message)
                         await self._complete(entry, results, message)
                     except Exception as exc:
                         log.exception("delivery of queue entry %d failed", entry.id)
@@ -300,6 +305,22 @@ class Outbound:
             finally:
                 if session is not None:
                     await session.close()
+
+    async def _send(self, session: SMTPSession, envelope: Envelope,
+                    message: bytes) -> list[RecipientResult]:
+        # RFC 5321 4.5.3.1.8: servers may take as few as 100 recipients per transaction; larger
+        # envelopes go out as several transactions on the same connection.
+        size = self.settings.max_rcpts_per_transaction
+        results: list[RecipientResult] = []
+        for start in range(0, len(envelope.recipients), size):
+            part = replace(envelope, recipients=envelope.recipients[start : start + size])
+            if results and not session.usable:
+                results += [RecipientResult(r, Outcome.TEMPORARY, "4.4.2",
+                                            f"connection to {session.host} lost", session.host)
+                            for r in part.recipients]
+                continue
+            results += await session.send(part, message)
+        return results
 
     def _envelope(self, entry: QueueEntry, message: bytes) -> Envelope:
         traits = scan_message(message)
