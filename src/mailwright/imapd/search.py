@@ -13,8 +13,9 @@ Pure:
 ``SearchContext(largest_seq, largest_uid, saved=frozenset(), now=None, rev2=True)``
     What a key needs besides the message: ``*`` resolution, the RFC 5182 saved UIDs, "now"
     for OLDER/YOUNGER.
-``needs_content(key) -> bool``
-    Whether any key needs the message text (else no blob/meta is read at all).
+``needs_content(key) -> bool`` / ``needs_raw(key) -> bool``
+    Whether any key needs the message (else no blob/meta is read at all), and whether it
+    needs the raw bytes rather than only the parse-once meta (SENT* dates need only meta).
 ``MessageText(info, raw)``
     Lazily decoded header fields and body text of one message (one per message per search).
 ``matches(key, seq, rec, ctx, text) -> bool``
@@ -136,6 +137,19 @@ def needs_content(key: ast.SearchKey) -> bool:
     return False
 
 
+def needs_raw(key: ast.SearchKey) -> bool:
+    """Whether any key needs the raw message (header or body text), not only the meta."""
+    if isinstance(key, ast.SearchHeader | ast.SearchText):
+        return True
+    if isinstance(key, ast.SearchAnd):
+        return any(needs_raw(k) for k in key.keys)
+    if isinstance(key, ast.SearchOr):
+        return needs_raw(key.left) or needs_raw(key.right)
+    if isinstance(key, ast.SearchNot):
+        return needs_raw(key.key)
+    return False
+
+
 def _date_cmp(d: date, op: str, want: date) -> bool:
     if op == "before":
         return d < want
@@ -252,10 +266,11 @@ async def search_messages(
     ctx = SearchContext(largest_seq, largest_uid, frozenset(saved), datetime.now(UTC), rev2)
     if not needs_content(key):
         return search(key, msgs, ctx)
+    want_raw = needs_raw(key)
     out = []
     for seq, rec in msgs:
-        info, raw = await load_message(store, rec, True, True)
-        assert info is not None and raw is not None
-        if matches(key, seq, rec, ctx, MessageText(info, raw)):
+        info, raw = await load_message(store, rec, True, want_raw)
+        assert info is not None
+        if matches(key, seq, rec, ctx, MessageText(info, raw or b"")):
             out.append((seq, rec))
     return out
