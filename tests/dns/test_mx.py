@@ -121,3 +121,14 @@ async def test_mx_host_addresses(dns_server: DNSServer) -> None:
     dns_server.set_behaviour("flaky.example.test", Behaviour.SERVFAIL)
     with pytest.raises(DNSTempError):
         await host_addresses(resolver, MXHost("flaky.example.test", 10))
+
+
+async def test_mx_own_name_drops_worse_hosts(dns_server: DNSServer) -> None:
+    dns_server.add("example.test", "MX", "10 primary.example.test.", "20 me.example.test.",
+                   "30 worse.example.test.")
+    resolver = make_resolver(dns_server)
+    hosts = await route(resolver, "example.test", local_names=frozenset({"me.example.test"}))
+    assert [h.name for h in hosts] == ["primary.example.test"]
+    with pytest.raises(RouteError) as info:
+        await route(resolver, "example.test", local_names=frozenset({"primary.example.test"}))
+    assert (info.value.status, info.value.temporary) == ("5.4.6", False)

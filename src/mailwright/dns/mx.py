@@ -64,9 +64,17 @@ def _literal(domain: str) -> IPAddress | None:
 
 
 async def route(
-    resolver: Resolver, domain: str, *, rng: random.Random | None = None
+    resolver: Resolver,
+    domain: str,
+    *,
+    rng: random.Random | None = None,
+    local_names: frozenset[str] = frozenset(),
 ) -> list[MXHost]:
-    """The ordered hosts for ``domain`` (see the module docstring for the rules)."""
+    """The ordered hosts for ``domain`` (see the module docstring for the rules).
+
+    ``local_names`` are our own host names: when one of them is an MX of the domain, only hosts
+    with a lower preference are kept (RFC 5321 5.1), and none left means a mail loop (5.4.6).
+    """
     literal = _literal(domain.strip())
     if literal is not None:
         return [MXHost(str(literal), 0, implicit=True, addresses=(literal,))]
@@ -109,6 +117,14 @@ async def route(
             continue
         seen.add(record.exchange)
         hosts.append(MXHost(record.exchange, record.preference))
+    ours = [h.preference for h in hosts if h.name in local_names]
+    if ours:
+        # RFC 5321 5.1: we are an MX of this domain; only better ones may take it from us.
+        hosts = [h for h in hosts if h.preference < min(ours)]
+        if not hosts:
+            raise RouteError(ascii_domain, "5.4.6",
+                             "mail for this domain loops back to myself (we are its best MX)",
+                             temporary=False)
     return hosts
 
 

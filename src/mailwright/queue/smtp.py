@@ -326,11 +326,13 @@ class OutboundClient:
     tls: TLSPolicy = field(default_factory=TLSPolicy)
     timeouts: Timeouts = field(default_factory=Timeouts)
     prefer_ipv6: bool = False
+    local_names: frozenset[str] = frozenset()  # our own host names (MX loop detection)
 
     async def connect(self, domain: str) -> SMTPSession:
         """A ready session to the best reachable host of ``domain``; raises ``AttemptError``."""
         try:
-            hosts = await route(self.resolver, domain)
+            hosts = await route(self.resolver, domain,
+                                local_names=self.local_names or frozenset({self.helo_name.lower()}))
         except RouteError as exc:
             raise AttemptError(exc.status, exc.text, temporary=exc.temporary) from exc
         return await self.connect_hosts(hosts)
