@@ -30,6 +30,11 @@ pytestmark = pytest.mark.skipif(_ROOT is None, reason=SKIP_REASON)
 LONE_CR_AT_END = {"stalwart-mail-parser__legacy-049"}
 
 
+def _lone_cr(case: Case) -> bool:
+    """README: a lone CR at the very end is dropped by Dovecot; our blob writer keeps it."""
+    return case.raw.endswith(b"\r") or case.stem in LONE_CR_AT_END
+
+
 def _dovecot_fetch(cmd: dict[str, Any]) -> dict[str, Any] | None:
     for line in cmd["response_lines"]:
         if line.startswith("* ") and " FETCH (" in line[:24]:
@@ -84,7 +89,7 @@ def _compare_fetch(case: Case, text: str, cmd: dict[str, Any], ours: list[bytes]
                 key[12:-1] not in binaries or len(binaries[key[12:-1]]) != want):
             stats["accepted-2/3"] = stats.get("accepted-2/3", 0) + 1
             continue
-        if case.stem in LONE_CR_AT_END and key in ("RFC822.SIZE", "BODY[]", "BODY[TEXT]",
+        if _lone_cr(case) and key in ("RFC822.SIZE", "BODY[]", "BODY[TEXT]",
                                                     "BODY[1]", "BINARY[1]", "BINARY.SIZE[1]",
                                                     "BODYSTRUCTURE", "BODY"):
             stats["lone CR kept"] = stats.get("lone CR kept", 0) + 1
@@ -126,7 +131,7 @@ async def _replay(c: Client, case: Case, n: int, stats: dict[str, int]) -> list[
                 ours = await c.cmd("Q " + text)
             want = any(x.strip() == "* SEARCH 1" for x in cmd["response_lines"])
             got = b"* SEARCH 1" in ours
-            lone_cr = case.stem in LONE_CR_AT_END and text.startswith("SEARCH LARGER")
+            lone_cr = _lone_cr(case) and text.startswith("SEARCH LARGER")
             if want != got and not lone_cr and not (
                     not want and any(case.stem == s and text.startswith(p)
                                      for s, p in SEARCH_ACCEPTED)):
