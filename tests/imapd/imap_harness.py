@@ -150,10 +150,12 @@ class Server:
         self.auth = Authenticator(store, base_delay=0.0, max_delay=0.0)
         self.config = config or SessionConfig(hostname="imap.example.test")
         self.clients: list[Client] = []
+        self.closing = asyncio.Event()
 
     def client(self, *, loopback: bool = True, split: int = 0, tls: bool = False) -> Client:
         t = PipeTransport(loopback=loopback, tls=tls)
-        c = Client(Session(t, self.store, self.auth, self.config), t, split=split)
+        session = Session(t, self.store, self.auth, self.config, closing=self.closing)
+        c = Client(session, t, split=split)
         self.clients.append(c)
         return c
 

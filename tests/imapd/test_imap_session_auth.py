@@ -132,3 +132,18 @@ async def test_session_too_many_bad_commands_disconnects(tmp_path: Path) -> None
         out = await c.read_until(rb"\* BYE")
         assert out[-1] == b"* BYE Too many invalid commands"
         assert await c.task == "closed"
+
+
+async def test_session_graceful_shutdown_between_commands_and_in_idle(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        a = await srv.connected()
+        b = await srv.connected()
+        await b.cmd("b1 SELECT INBOX")
+        b.send(b"b2 IDLE\r\n")
+        await b.read_until(rb"\+ ")
+        srv.closing.set()
+        assert (await a.read_until(rb"\* BYE"))[-1] == b"* BYE Server shutting down"
+        assert (await b.read_until(rb"\* BYE"))[-1] == b"* BYE Server shutting down"
+        assert await a.task == "shutdown"
+        assert await b.task == "closed"  # IDLE ended by the shutdown

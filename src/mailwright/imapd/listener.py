@@ -70,26 +70,14 @@ def create(ctx: Any, listener: Any) -> Handler:
     config = session_config(ctx)
 
     async def handle(conn: Connection) -> None:
-        session = Session(ConnectionTransport(conn), ctx.store, ctx.authenticator, config)
-        run = asyncio.ensure_future(session.run())
-        closing = asyncio.ensure_future(conn.closing.wait())
+        session = Session(
+            ConnectionTransport(conn), ctx.store, ctx.authenticator, config, closing=conn.closing
+        )
         try:
-            done, _ = await asyncio.wait({run, closing}, return_when=asyncio.FIRST_COMPLETED)
-            if run in done:
-                conn.result = run.result()
-            else:
-                # Graceful shutdown: tell the client, then stop (RFC 9051 7.1.5 BYE).
-                run.cancel()
-                try:
-                    conn.writer.write(b"* BYE Server shutting down\r\n")
-                    await asyncio.wait_for(conn.writer.drain(), 2)
-                except Exception:  # noqa: BLE001 - the peer may be gone already
-                    pass
-                conn.result = "shutdown"
+            # On graceful shutdown the session finishes the command in progress, says BYE
+            # and returns; net.server cancels whatever is still running after its grace time.
+            conn.result = await session.run()
         finally:
-            for t in (run, closing):
-                if not t.done():
-                    t.cancel()
             if session.account is not None:
                 conn.user = session.account.address
 

@@ -151,6 +151,8 @@ class Session:
     view: SelectedView | None = None
     subscription: Subscription | None = None
     saved_search: list[int] = field(default_factory=list)
+    #: Set by the listener when the server shuts down gracefully.
+    closing: asyncio.Event | None = None
     client_id: dict[str, str | None] = field(default_factory=dict)
     parser: ImapParser = field(init=False)
     _bad_count: int = 0
@@ -233,7 +235,7 @@ class Session:
             while self.state is not State.LOGOUT:
                 event = await self.next_event()
                 if event is None:
-                    return "eof"
+                    return "shutdown" if self.closing is not None and self.closing.is_set() else "eof"
                 if isinstance(event, ContinuationRequest):
                     self.write(R.encode(R.Continuation("Ready for literal data")))
                     await self.flush()
@@ -272,15 +274,42 @@ class Session:
                 if self.state is State.NOT_AUTHENTICATED
                 else self.config.idle_timeout
             )
-            try:
-                data = await asyncio.wait_for(self.transport.read(), timeout)
-            except TimeoutError:
-                self.untagged_status("BYE", "Autologout; idle for too long")
-                await self.flush()
+            if self.closing is not None and self.closing.is_set() and not self.parser.in_command:
+                await self._bye("Server shutting down")
+                return None
+            data = await self._read(timeout)
+            if data is None:
+                shutting = self.closing is not None and self.closing.is_set()
+                await self._bye("Server shutting down" if shutting else "Autologout; idle for too long")
                 return None
             if not data:
                 return None
             self.parser.receive_data(data)
+
+    async def _read(self, timeout: float) -> bytes | None:
+        """Bytes from the peer; None on timeout or when a graceful shutdown begins between
+        commands (a command being read is finished first)."""
+        if self.closing is None or self.parser.in_command:
+            try:
+                return await asyncio.wait_for(self.transport.read(), timeout)
+            except TimeoutError:
+                return None
+        read = asyncio.ensure_future(self.transport.read())
+        stop = asyncio.ensure_future(self.closing.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {read, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stop.cancel()
+        if read in done:
+            return read.result()
+        read.cancel()
+        return None
+
+    async def _bye(self, text: str) -> None:
+        self.untagged_status("BYE", text)
+        await self.flush()
 
     async def execute(self, cmd: ast.Command) -> None:
         started = time.monotonic()
