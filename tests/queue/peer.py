@@ -40,6 +40,9 @@ class Peer:
     transcript: list[str] = field(default_factory=list)
     messages: list[ReceivedMessage] = field(default_factory=list)
     connections: int = 0
+    active: int = 0
+    max_active: int = 0  # the most connections open at once
+    data_delay: float = 0.0  # hold the final reply this long (lets connections overlap)
     _server: asyncio.Server | None = None
 
     async def start(self) -> Peer:
@@ -61,6 +64,8 @@ class Peer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
         tls = False
         mail_line = ""
         rcpts: list[str] = []
@@ -129,6 +134,8 @@ class Peer:
                         data += chunk
                     if self.drop_after_data:
                         return
+                    if self.data_delay:
+                        await asyncio.sleep(self.data_delay)
                     reply = self.data_reply(data)
                     if reply.startswith("2"):
                         self.messages.append(ReceivedMessage(mail_line, rcpts, data, tls))
@@ -147,6 +154,7 @@ class Peer:
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             return
         finally:
+            self.active -= 1
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -288,3 +288,15 @@ async def test_queue_splits_large_envelopes(store: Store, dns_server: DNSServer,
     assert await store.queue_list() == []
     assert [len(m.rcpt_lines) for m in peer.messages] == [2, 2, 1]
     assert peer.connections == 1
+
+
+async def test_queue_per_destination_concurrency_limit(store: Store, dns_server: DNSServer,
+                                                       peer: Peer) -> None:
+    peer.data_delay = 0.05
+    out = await make_outbound(store, dns_server, peer.port, replace(FAST, max_per_domain=2))
+    for i in range(8):
+        blob = await stage_bytes(store, MESSAGE + str(i).encode())
+        await out.enqueue(blob, "alice@sender.test", [f"u{i}@dest.test"])
+    await out.run_once()
+    assert len(peer.messages) == 8
+    assert peer.max_active <= 2 and peer.connections == 2  # two lanes, each reusing its connection
