@@ -54,6 +54,9 @@ async def test_selected_rev2_select_has_no_recent(tmp_path: Path) -> None:
         await c.cmd("a ENABLE IMAP4rev2")
         out = await c.cmd("b SELECT INBOX")
         assert not any(b"RECENT" in line or b"UNSEEN" in line for line in out)
+        assert b'* LIST (\\HasNoChildren) "/" INBOX' in out
+        out = await c.cmd("c EXAMINE Sent")
+        assert b'* LIST (\\HasNoChildren \\Sent) "/" Sent' in out
 
 
 async def test_selected_fetch_basics(tmp_path: Path) -> None:

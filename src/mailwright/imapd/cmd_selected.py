@@ -38,7 +38,15 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
         "OK", "Flags permitted", "PERMANENTFLAGS " + ("()" if cmd.readonly else _PERMANENT.decode())
     )
     s.untagged(b"%d EXISTS" % view.exists)
-    if not s.rev2:
+    if s.rev2:
+        # RFC 9051 6.3.2: IMAP4rev2 SELECT answers with the mailbox's LIST response.
+        prefix = mb.name + "/"
+        kids = any(m.name.startswith(prefix) for m in await s.store.list_mailboxes(s.account_id))
+        attrs = ["\\HasChildren" if kids else "\\HasNoChildren"]
+        if mb.special_use:
+            attrs.append(mb.special_use)
+        s.untagged(b"LIST " + R.flag_list(attrs) + b' "/" ' + s.name_out(mb.name))
+    else:
         s.untagged(b"0 RECENT")
         first_unseen = next((seq for seq, r in view.iter_records() if not r.seen), None)
         if first_unseen is not None:
