@@ -284,3 +284,41 @@ async def test_postgres_maildrop_lock_across_nodes(nodes: Nodes) -> None:
             break
         await asyncio.sleep(0.025)
     assert got
+
+
+async def test_postgres_queue_1000_entries_two_nodes_one_dies(nodes: Nodes) -> None:
+    """Each entry is "sent" exactly once although node A dies holding claimed entries."""
+    a, b = nodes
+    blob = await _stage(a, MSG)
+    ids = await a.queue_add(
+        blob, "s@example.test",
+        {f"d{i}.test": [QueueRecipient(f"x@d{i}.test", "scheduled")] for i in range(1000)},
+    )
+    assert len(ids) == 1000
+    sent: list[int] = []
+    # node A's worker claims a batch with a short lease, then the node dies before sending
+    orphaned = [e.id for e in await a.queue_claim("node-a:dead", 0.3, 25)]
+    assert len(orphaned) == 25
+
+    async def worker(store: PostgresStore, owner: str) -> None:
+        idle_rounds = 0
+        while len(sent) < 1000 and idle_rounds < 400:  # bounded: the lease must expire first
+            batch = await store.queue_claim(owner, 60, 20)
+            if not batch:
+                idle_rounds += 1
+                await asyncio.sleep(0.025)
+                continue
+            for entry in batch:
+                sent.append(entry.id)  # the SMTP transaction would happen here
+                await store.queue_update(
+                    entry.id, owner, [QueueRecipient(entry.recipients[0].address, "delivered")],
+                    next_attempt=None, last_error="",
+                )
+
+    await asyncio.gather(
+        worker(a, "node-a:1"), worker(a, "node-a:2"), worker(b, "node-b:1"), worker(b, "node-b:2")
+    )
+    assert sorted(sent) == sorted(ids)  # every entry once, none twice
+    assert set(orphaned) <= set(sent)  # the dead node's entries were taken over
+    assert await a.queue_list() == []
+    assert await b.check() == []
