@@ -152,6 +152,7 @@ class Outbound:
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._domain_limits: dict[str, asyncio.Semaphore] = {}
+        self._domain_users: dict[str, int] = defaultdict(int)  # lanes holding or awaiting one
         self._connections = asyncio.Semaphore(self.settings.max_connections)
 
     # -- entry point -----------------------------------------------------------------------------
@@ -274,37 +275,49 @@ class Outbound:
         return sem
 
     async def _deliver_domain(self, domain: str, entries: list[QueueEntry]) -> None:
-        async with self._domain_limit(domain), self._connections:
-            session: SMTPSession | None = None
-            failure: AttemptError | None = None
-            try:
-                for entry in entries:
-                    try:
-                        if not any(r.status in _OPEN for r in entry.recipients):
-                            await self._complete(entry, [], None)
-                            continue
-                        if failure is None and (session is None or not session.usable):
-                            if session is not None:
-                                await session.close()
-                                session = None
-                            try:
-                                session = await self.client.connect(domain)
-                            except AttemptError as exc:
-                                failure = exc  # every entry of this round shares it
-                        if failure is not None or session is None:
-                            assert failure is not None
-                            await self._complete(entry, failure, None)
-                            continue
-                        message = await self.store.read_blob(entry.blob_id)
-                        results = await self._send(session, self._envelope(entry, message),
-                                                   message)
-                        await self._complete(entry, results, message)
-                    except Exception as exc:
-                        log.exception("delivery of queue entry %d failed", entry.id)
-                        await self._release(entry, f"4.3.0 internal error: {exc}")
-            finally:
-                if session is not None:
-                    await session.close()
+        limit = self._domain_limit(domain)
+        self._domain_users[domain] += 1
+        try:
+            async with limit, self._connections:
+                await self._deliver_lane(domain, entries)
+        finally:
+            # Forget idle domains so that the table does not grow with every domain ever seen.
+            self._domain_users[domain] -= 1
+            if self._domain_users[domain] <= 0:
+                del self._domain_users[domain]
+                self._domain_limits.pop(domain, None)
+
+    async def _deliver_lane(self, domain: str, entries: list[QueueEntry]) -> None:
+        session: SMTPSession | None = None
+        failure: AttemptError | None = None
+        try:
+            for entry in entries:
+                try:
+                    if not any(r.status in _OPEN for r in entry.recipients):
+                        await self._complete(entry, [], None)
+                        continue
+                    if failure is None and (session is None or not session.usable):
+                        if session is not None:
+                            await session.close()
+                            session = None
+                        try:
+                            session = await self.client.connect(domain)
+                        except AttemptError as exc:
+                            failure = exc  # every entry of this round shares it
+                    if failure is not None or session is None:
+                        assert failure is not None
+                        await self._complete(entry, failure, None)
+                        continue
+                    message = await self.store.read_blob(entry.blob_id)
+                    results = await self._send(session, self._envelope(entry, message),
+                                               message)
+                    await self._complete(entry, results, message)
+                except Exception as exc:
+                    log.exception("delivery of queue entry %d failed", entry.id)
+                    await self._release(entry, f"4.3.0 internal error: {exc}")
+        finally:
+            if session is not None:
+                await session.close()
 
     async def _send(self, session: SMTPSession, envelope: Envelope,
                     message: bytes) -> list[RecipientResult]:
