@@ -10,6 +10,7 @@ reparses the message: every answer comes from the offsets and fields kept at del
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from .model import (
 
 # --- strings --------------------------------------------------------------------------------
 
-_QUOTE_UNSAFE = frozenset(b"\r\n\x00") | frozenset(range(0x80, 0x100))
+_QUOTE_UNSAFE = re.compile(rb"[\r\n\x00\x80-\xff]")
 
 
 def nstring(value: bytes | None) -> bytes:
@@ -36,7 +37,11 @@ def nstring(value: bytes | None) -> bytes:
 
 
 def astring_q(value: bytes) -> bytes:
-    if len(value) > 1024 or any(c in _QUOTE_UNSAFE for c in value):
+    """A quoted string, or a literal for 8-bit/CR/LF/long values. NUL, which no IMAP string
+    may hold (RFC 9051 4.3, CHAR8), is sent as 0x80 as Dovecot does."""
+    if len(value) > 1024 or _QUOTE_UNSAFE.search(value):
+        if b"\x00" in value:
+            value = value.replace(b"\x00", b"\x80")
         return b"{%d}\r\n%s" % (len(value), value)
     if b'"' in value or b"\\" in value:
         value = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
@@ -234,7 +239,7 @@ def find_part(info: MessageInfo, path: Sequence[int]) -> Target:
     return Target(part, msg)
 
 
-def _crlf_fix(data: bytes) -> bytes:
+def _nul_fix(data: bytes) -> bytes:
     # Dovecot replaces NUL with 0x80 in BODY[] output; RFC 9051 4.3 forbids NUL in literals
     return data.replace(b"\x00", b"\x80") if b"\x00" in data else data
 
@@ -285,26 +290,26 @@ def section_bytes(
     part = t.part
     if text == "":
         if not path:
-            return _crlf_fix(raw)
-        return _crlf_fix(raw[part.body_start : part.end])
+            return _nul_fix(raw)
+        return _nul_fix(raw[part.body_start : part.end])
     if text == "MIME":
         if not path:
             raise SectionError("MIME needs a part number")
-        return _crlf_fix(raw[part.header_start : part.body_start])
+        return _nul_fix(raw[part.header_start : part.body_start])
     msg = t.message
     if msg is None:
         if path:
             raise SectionError("not a message/rfc822 part")
         msg = info.root
     if text == "TEXT":
-        return _crlf_fix(raw[msg.body_start : msg.end])
+        return _nul_fix(raw[msg.body_start : msg.end])
     header = raw[msg.header_start : msg.body_start]
     if text == "HEADER":
-        return _crlf_fix(header)
+        return _nul_fix(header)
     if text == "HEADER.FIELDS":
-        return _crlf_fix(header_fields(header, fields, False))
+        return _nul_fix(header_fields(header, fields, False))
     if text == "HEADER.FIELDS.NOT":
-        return _crlf_fix(header_fields(header, fields, True))
+        return _nul_fix(header_fields(header, fields, True))
     raise SectionError(f"unknown section text {text}")
 
 
