@@ -160,3 +160,13 @@ async def test_concurrency_ten_sessions_stay_consistent(tmp_path: Path) -> None:
         assert uids == sorted(uids)
         seqs = [int(line.split()[1]) for line in views[0]]
         assert seqs == list(range(1, 17))
+
+
+async def test_concurrency_idle_ended_by_a_wrong_line(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        a = await srv.connected()
+        a.send(b"a1 IDLE\r\n")
+        await a.read_until(rb"\+ ")
+        assert await a.cmd(b"a2 NOOP", tag="a1") == [b"a1 BAD expected DONE"]
+        assert await a.cmd("a3 NOOP") == [b"a3 OK NOOP completed"]

@@ -12,7 +12,7 @@ from mailwright.proto import sasl
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.proto.imap.parser import IdleDone, SaslResponse
+from mailwright.proto.imap.parser import ContinuationRequest, IdleDone, SaslResponse
 from mailwright.proto.imap.state import State
 from mailwright.store.api import Account
 
@@ -116,6 +116,8 @@ async def authenticate(s: Session, cmd: ast.Authenticate) -> Ok | None:
         if ev is None:
             raise CloseConnection
         if not isinstance(ev, SaslResponse):
+            if isinstance(ev, ContinuationRequest):
+                s.parser.reject_literal()
             raise ProtocolError("expected a SASL response")
         if ev.data is None:
             # RFC 9051 6.2.2: "*" cancels with a tagged BAD.
@@ -183,7 +185,7 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
                 ev = reader.result()
                 if ev is None:
                     raise CloseConnection
-                if not isinstance(ev, IdleDone):
+                if not isinstance(ev, IdleDone) or not ev.valid:
                     raise ProtocolError("expected DONE")
                 return Ok("IDLE terminated")
             # A change arrived: RFC 9051 6.3.13 allows EXPUNGE during IDLE.

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from mailwright.net.server import Connection, Handler
 
 READ_SIZE = 64 * 1024
+WRITE_TIMEOUT = 300.0
 
 
 class ConnectionTransport:
@@ -40,7 +41,8 @@ class ConnectionTransport:
         self.conn.writer.write(data)
 
     async def drain(self) -> None:
-        await self.conn.writer.drain()
+        # A client that stops reading must not hold a session (and its memory) forever.
+        await asyncio.wait_for(self.conn.writer.drain(), WRITE_TIMEOUT)
 
     async def start_tls(self, response: bytes) -> None:
         # Order matters (as in smtpd): stop reading so nothing more lands in the plaintext

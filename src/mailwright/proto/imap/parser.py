@@ -46,7 +46,10 @@ class ContinuationRequest:
 
 @dataclass(frozen=True, slots=True)
 class IdleDone:
-    """``DONE`` ended an IDLE."""
+    """The line that ends an IDLE: ``DONE`` (``valid``) or anything else, which also ends it
+    and gets a BAD for the IDLE command (RFC 9051 6.3.13)."""
+
+    valid: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +184,7 @@ class ImapParser:
                 line = line[:-1]
             if self._mode == "idle":
                 self._mode = "command"
-                if line.upper() == b"DONE":
-                    return IdleDone()
-                raise ProtocolError("expected DONE to end IDLE")
+                return IdleDone(line.upper() == b"DONE")
             if self._mode == "sasl":
                 self._mode = "command"
                 return SaslResponse(None if line == b"*" else line)
