@@ -101,3 +101,37 @@ async def test_starttls_twice_refused(server: SmtpServer) -> None:
     replies = await asyncio.to_thread(run)
     assert b"250-STARTTLS" not in replies and b"250 STARTTLS" not in replies
     assert replies[-1] == b"503 5.5.1 Error: TLS already active"
+
+
+def test_starttls_under_uvloop(tmp_path: Path) -> None:
+    """`mailwright serve` runs on uvloop: the ClientHello must survive there too, every time
+    (it once raced into the plaintext buffer), and injected input must still be dropped."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> tuple[int, list[bytes]]:
+        srv = await start_server(tmp_path)
+        await add_user(srv.store, "bob")
+
+        def clients() -> tuple[int, list[bytes]]:
+            ok = 0
+            for _ in range(25):
+                with socket.create_connection((srv.host, srv.submission_port), timeout=10) as raw:
+                    f = raw.makefile("rb")
+                    _read_reply(f)
+                    raw.sendall(b"EHLO a.test\r\nSTARTTLS\r\n")
+                    _read_reply(f)
+                    _read_reply(f)
+                    with srv.client_ssl().wrap_socket(raw, server_hostname="x") as tls:
+                        tls.sendall(b"NOOP\r\n")
+                        ok += _read_reply(tls.makefile("rb")) == [b"250 2.0.0 Ok"]
+            injected = _inject(srv.submission_port, srv.host, srv.client_ssl(), same_write=True)
+            return ok, injected
+
+        try:
+            return await asyncio.to_thread(clients)
+        finally:
+            await srv.stop()
+
+    ok, injected = uvloop.run(main())
+    assert ok == 25
+    assert injected[-2] == b"503 5.5.1 Error: need MAIL command"

@@ -177,9 +177,10 @@ async def _loop(
             # Order matters. Stop reading first, so nothing more lands in the plaintext buffer;
             # drop what is there (injected commands); only then send 220, after which the next
             # bytes from the client are its ClientHello, which must reach the TLS layer intact.
-            transport = conn.writer.transport
-            if isinstance(transport, asyncio.ReadTransport):
-                transport.pause_reading()
+            # (uvloop's transports are not asyncio.ReadTransport subclasses: duck-type it.)
+            pause_reading = getattr(conn.writer.transport, "pause_reading", None)
+            if callable(pause_reading):
+                pause_reading()
             _discard_buffered_plaintext(conn)
             await _flush(conn, core)
             await conn.start_tls()
