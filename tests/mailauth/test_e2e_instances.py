@@ -10,8 +10,10 @@ Runs once the SMTP server calls `verify_inbound` and the submission path calls
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
+import io
 import os
 import random
 import smtplib
@@ -32,6 +34,7 @@ from tests.support.dnsserver import DNSServer
 
 import mailwright
 from mailwright.cli.common import opened_store
+from mailwright.cli.main import main
 from mailwright.config import load_config
 
 
@@ -91,12 +94,18 @@ class Instance:
         self.cfg.write_text(self.cfg.read_text().replace("\nport = 25\n", f"\nport = {port}\n"))
 
     def run(self, *args: str, stdin: str | None = None, config: bool = True) -> str:
-        cmd = [sys.executable, "-m", "mailwright", *args]
-        if config:
-            cmd += ["-c", str(self.cfg)]
-        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, (cmd, result.stdout, result.stderr)
-        return result.stdout
+        """The operator's command, run in-process (a subprocess per step costs seconds)."""
+        argv = [*args, "-c", str(self.cfg)] if config else list(args)
+        out, err = io.StringIO(), io.StringIO()
+        saved_stdin = sys.stdin
+        sys.stdin = io.StringIO(stdin or "")
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(argv)
+        finally:
+            sys.stdin = saved_stdin
+        assert code == 0, (argv, out.getvalue(), err.getvalue())
+        return out.getvalue()
 
     def start(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
