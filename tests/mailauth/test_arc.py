@@ -128,3 +128,13 @@ async def test_arc_two_hops_report_oldest_pass(
     outcome = await verify_arc(dns, b"".join(seal) + second)
     assert (outcome.result, outcome.instances, outcome.sealer) == ("pass", 2, "fwd.test")
     assert outcome.oldest_pass == 2  # AMS 1 no longer matches the rewritten body
+
+
+async def test_arc_many_keys_fail_without_dns_fanout(zone: DNSServer, dns: ResolverDNS) -> None:
+    seals = b"".join(
+        b"ARC-Seal: i=1; cv=none; a=rsa-sha256; d=d%d.test; s=s; b=AA\r\n" % i for i in range(40)
+    )
+    before = len(zone.queries)
+    outcome = await verify_arc(dns, seals + ORIGINAL)
+    assert outcome.result == "fail"
+    assert len(zone.queries) == before

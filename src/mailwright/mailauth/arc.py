@@ -24,6 +24,7 @@ from .headers import split_message
 __all__ = ["ARCOutcome", "verify_arc"]
 
 MAX_INSTANCES = 50  # RFC 8617 4.2.1: i= is 1..50
+MAX_KEYS = 24  # distinct (selector, domain) pairs we look up for one chain
 _ARC_FIELDS = ("arc-seal", "arc-message-signature", "arc-authentication-results")
 
 
@@ -102,6 +103,9 @@ async def verify_arc(dns: AuthDNS, message: bytes) -> ARCOutcome:
     names = [
         n for t in tags if (n := _key_name(t.get(b"s", b""), t.get(b"d", b""))) is not None
     ]
+    if len(set(names)) > MAX_KEYS:
+        # An honest chain of a few hops names a few keys; do not let a message fan out DNS.
+        return ARCOutcome("fail", newest, sealer, f"more than {MAX_KEYS} ARC keys")
     keys = await prefetch_keys(dns, names)
     try:
         checked = await asyncio.to_thread(_verify, message, keys)
