@@ -322,3 +322,34 @@ async def test_postgres_queue_1000_entries_two_nodes_one_dies(nodes: Nodes) -> N
     assert set(orphaned) <= set(sent)  # the dead node's entries were taken over
     assert await a.queue_list() == []
     assert await b.check() == []
+
+
+async def test_postgres_listen_connection_recovers(nodes: Nodes) -> None:
+    a, b = nodes
+    inbox = await _inbox(a)
+    sub = b.changes.subscribe(inbox)
+    pid = b.listen_backend_pid
+    assert pid is not None
+    async with a.pool.connection() as conn:
+        await conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    # after reconnecting, node B wakes every watcher: notifications may have been lost
+    assert await sub.wait(10)
+    assert b.listen_backend_pid not in (None, pid)
+    rec = await a.append(inbox, await _stage(a, MSG))
+    assert await sub.wait(10)
+    assert sub.modseq >= rec.modseq
+    sub.close()
+
+
+async def test_postgres_pool_recovers_from_lost_connections(nodes: Nodes) -> None:
+    a, b = nodes
+    inbox = await _inbox(a)
+    async with a.pool.connection() as conn:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND pid <> %s AND application_name = ''", (a.listen_backend_pid,),
+        )
+    # every pooled connection of node B (and the others of node A) is gone; work goes on
+    rec = await b.append(inbox, await _stage(b, MSG))
+    assert [m.uid for m in await a.list_messages(inbox)] == [rec.uid]

@@ -172,6 +172,7 @@ class PostgresStore:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        self._listen_conn: Conn | None = None
         self._flags = _FlagCache()
         self._meta: OrderedDict[str, bytes] = OrderedDict()
         self.notifications_received = 0
@@ -241,6 +242,7 @@ class PostgresStore:
             try:
                 conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
                 await conn.execute("LISTEN " + CHANNEL)
+                self._listen_conn = conn
                 if gap:
                     # Notifications may have been lost while disconnected; the hub carries no
                     # data, so waking every watcher is always safe.
@@ -255,12 +257,19 @@ class PostgresStore:
             except Exception as e:  # noqa: BLE001 - keep listening whatever happened
                 log.warning("postgres LISTEN connection lost: %s", _one_line(e))
             finally:
+                self._listen_conn = None
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close()
             gap = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+    @property
+    def listen_backend_pid(self) -> int | None:
+        """The server process of the LISTEN connection (diagnostics and tests)."""
+        conn = self._listen_conn
+        return None if conn is None or conn.closed else int(conn.info.backend_pid)
 
     def _on_notify(self, payload: str) -> None:
         mailbox, _, modseq = payload.partition(":")
@@ -1415,7 +1424,7 @@ class PostgresStore:
                 " (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id)"
                 " + (SELECT COUNT(*) FROM queue q WHERE q.blob_id = b.id) FROM blobs b",
             ):
-                if refs != actual and refs > 0:
+                if refs != actual:
                     problems.append(f"blob {blob_id}: refcount {refs} but {actual} references")
             for (blob_id,) in await self._fetchall(
                 c,
