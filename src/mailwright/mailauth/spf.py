@@ -292,6 +292,7 @@ class _Evaluator:
         self.terms = 0
         self.voids = 0
         self._validated_ptr: str | None = None
+        self._ptr_cache: list[str] | None = None
 
     # -- limits -------------------------------------------------------------------------------
 
@@ -407,6 +408,12 @@ class _Evaluator:
 
     async def ptr_names(self) -> list[str]:
         """Validated reverse names of the client (RFC 7208 5.5), at most ten tried."""
+        if self._ptr_cache is not None:
+            return self._ptr_cache
+        self._ptr_cache = await self._lookup_ptr_names()
+        return self._ptr_cache
+
+    async def _lookup_ptr_names(self) -> list[str]:
         try:
             names = await self.dns.ptr(str(self.ip))
         except DNSTempError:
