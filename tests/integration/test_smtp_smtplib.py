@@ -252,3 +252,17 @@ async def test_smtp_tls_versions(server: SmtpServer) -> None:
 
     with pytest.raises((ssl.SSLError, ConnectionError)):
         await asyncio.to_thread(old)
+
+
+async def test_smtp_graceful_shutdown_says_421(tmp_path: Path) -> None:
+    srv = await start_server(tmp_path / "s")
+    reader, writer = await asyncio.open_connection(srv.host, srv.port)
+    assert (await reader.readline()).startswith(b"220 ")
+    writer.write(b"HELO client.test\r\n")
+    await writer.drain()
+    assert await reader.readline() == b"250 mail.example.test\r\n"
+    stopping = asyncio.ensure_future(srv.stop())
+    assert await reader.readline() == b"421 4.3.2 mail.example.test Service shutting down\r\n"
+    assert await reader.read() == b""
+    writer.close()
+    await stopping

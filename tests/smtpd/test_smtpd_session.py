@@ -321,3 +321,36 @@ async def test_smtpd_submission_signs_remote_copy(ctx_outbound: AppContext) -> N
     assert queued.startswith(b"Received: ") and b"\r\nDKIM-Signature: " in queued
     [local] = await inbox(ctx.store, "bob@example.test")
     assert b"DKIM-Signature" not in local
+
+
+async def test_smtpd_auth_ban_after_repeated_failures(ctx: AppContext) -> None:
+    from mailwright.accounts.authenticator import Authenticator
+
+    ctx.authenticator = Authenticator(
+        ctx.store, failures_before_ban=3, ban_time=3600, base_delay=0.001, max_delay=0.002
+    )
+    await add_user(ctx.store, "alice")
+    bad = base64.b64encode(f"\0alice@{DOMAIN}\0wrong".encode()).decode()
+    for _ in range(3):
+        c = Conversation(ctx, "submission", tls=True, peer_ip="198.51.100.7")
+        await c.send("EHLO laptop")
+        assert (await c.cmd(f"AUTH PLAIN {bad}"))[:3] == "535"
+    # Banned now: even the right password fails from that address, not from another one.
+    c = Conversation(ctx, "submission", tls=True, peer_ip="198.51.100.7")
+    await c.send("EHLO laptop")
+    assert (await c.cmd(f"AUTH PLAIN {PLAIN}"))[:3] == "535"
+    other = Conversation(ctx, "submission", tls=True, peer_ip="198.51.100.8")
+    await other.send("EHLO laptop")
+    assert (await other.cmd(f"AUTH PLAIN {PLAIN}"))[:3] == "235"
+
+
+async def test_smtpd_repeated_errors_end_the_session(ctx: AppContext) -> None:
+    c = Conversation(ctx)
+    await c.send("EHLO client")
+    lines: list[str] = []
+    for _ in range(25):
+        lines += await c.send("RCPT TO:<x@example.test>")
+        if c.core.closed:
+            break
+    assert lines[-1] == "421 4.7.0 mail.example.test Error: too many errors"
+    assert c.core.closed
