@@ -42,6 +42,7 @@ class AppContext:
     ssl_context: ssl.SSLContext | None
     outbound: Any = None  # mailwright.queue service once configured
     resolver: Any = None  # mailwright.dns resolver, shared by outbound and mail authentication
+    listeners: Any = None  # the running ListenerSet (metrics)
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -144,6 +145,7 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         max_connections=config.limits.max_connections,
         max_per_ip=config.limits.max_connections_per_ip,
     )
+    ctx.listeners = listeners
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -25,13 +25,13 @@ from mailwright.config import load_config
 
 PASSWORD = "correct horse battery staple"
 OFFSETS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993,
-           "pop3": 110, "pop3s": 995}
+           "pop3": 110, "pop3s": 995, "http": 8080}
 
 
 def free_port_base(extra_hosts: tuple[str, ...] = ()) -> int:
     """A base N such that N+25 ... N+995 are free on 127.0.0.1 (and on `extra_hosts`)."""
     for _ in range(500):
-        base = random.randrange(20000, 60000, 10)
+        base = random.randrange(20000, 57000, 10)
         try:
             for host in ("127.0.0.1", *extra_hosts):
                 for off in OFFSETS.values():

@@ -58,8 +58,8 @@ def render_config(hostname: str, domain: str, bind: str, port_base: int) -> str:
         f"# first local domain: {domain} (kept in the store; see `mailwright domain list`)",
     ]
     for proto, port in PROTOCOLS.items():
-        if proto == "http":
-            continue  # no HTTP service yet
+        if port + port_base > 65535:
+            continue  # only http (N+8080) can overflow; see cmd_init
         lines += ["", "[[listener]]", f'protocol = "{proto}"', f'address = "{bind}"',
                   f"port = {port + port_base}"]
     return "\n".join(lines) + "\n"
@@ -76,6 +76,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     hostname = (args.hostname or f"mail.{domain}").lower()
     if not 0 <= args.port_base <= 65535 - 995:
         raise CLIError("--port-base: out of range", 2)
+    if args.port_base + PROTOCOLS["http"] > 65535:
+        print(f"note: no http listener: port {args.port_base + PROTOCOLS['http']} is out of range",
+              file=sys.stderr)
     target = Path(args.dir)
     cfg = target / "mailwright.toml"
     if cfg.exists() and not args.force:

@@ -1,0 +1,1 @@
+"""HTTP endpoints: health, Prometheus metrics, client autoconfiguration."""
