@@ -42,6 +42,8 @@ def test_cli_dkim_generate_prints_a_record_matching_the_stored_key(
     # A second key on the same selector is refused with a one-line error and exit 1.
     assert main(["dkim", "generate", "example.test", "--algorithm", "rsa", "--selector", "s1"]) == 1
     assert "s1" in capsys.readouterr().err
+    assert main(["dkim", "generate", "example.test", "--selector", "bad selector"]) == 2
+    assert main(["dkim", "generate", "exa/mple.test"]) == 2
 
 
 def test_cli_dns_records_parse_back(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

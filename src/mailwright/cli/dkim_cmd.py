@@ -6,7 +6,13 @@ import argparse
 from typing import Any
 
 from mailwright.cli.common import CLIError, load
-from mailwright.mailauth.keys import ALGORITHMS, DkimKeyError, KeyStore, normalize_domain
+from mailwright.mailauth.keys import (
+    ALGORITHMS,
+    DkimKeyError,
+    KeyStore,
+    normalize_domain,
+    validate_selector,
+)
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -30,10 +36,15 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    try:  # bad arguments are usage errors (exit 2), before the config is even read
+        domain = normalize_domain(args.domain)
+        selector = validate_selector(args.selector) if args.selector else None
+    except DkimKeyError as exc:
+        raise CLIError(str(exc), 2) from None
     config = load(args)
     store = KeyStore(config.server.data_dir)
     try:
-        key = store.generate(args.domain, algorithm=args.algorithm, selector=args.selector)
+        key = store.generate(domain, algorithm=args.algorithm, selector=selector)
     except DkimKeyError as exc:
         raise CLIError(str(exc), 1) from None
     print(f"; DKIM {key.algorithm} key for {key.domain}, selector {key.selector}")

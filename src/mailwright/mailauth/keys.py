@@ -33,12 +33,16 @@ __all__ = [
     "default_selector",
     "normalize_domain",
     "txt_strings",
+    "validate_selector",
 ]
 
 Algorithm = Literal["ed25519", "rsa"]
 ALGORITHMS: tuple[Algorithm, ...] = ("ed25519", "rsa")
 RSA_BITS = 2048
 _SELECTOR_RE = re.compile(r"^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?)*$")
+
+
+_LABEL_RE = re.compile(r"^[a-z0-9_](?:[a-z0-9_\-]{0,61}[a-z0-9_])?$")
 
 
 class DkimKeyError(Exception):
@@ -53,9 +57,17 @@ def normalize_domain(domain: str) -> str:
             text = text.encode("idna").decode("ascii")
         except UnicodeError as exc:
             raise DkimKeyError(f"invalid domain {domain!r}: {exc}") from None
-    if not text or "/" in text or text.startswith(".") or ".." in text:
+    if len(text) > 253 or not all(_LABEL_RE.match(label) for label in text.split(".")):
         raise DkimKeyError(f"invalid domain {domain!r}")
     return text
+
+
+def validate_selector(selector: str) -> str:
+    """A selector is one or more DNS labels (RFC 6376 3.1); returns it in lower case."""
+    sel = selector.strip().lower()
+    if not _SELECTOR_RE.match(sel):
+        raise DkimKeyError(f"invalid selector {selector!r} (letters, digits, '-' and '.')")
+    return sel
 
 
 def default_selector(algorithm: Algorithm, today: _dt.date | None = None) -> str:
@@ -169,9 +181,7 @@ class KeyStore:
         if algorithm not in ALGORITHMS:
             raise DkimKeyError(f"unknown algorithm {algorithm!r} (use ed25519 or rsa)")
         name = normalize_domain(domain)
-        sel = (selector or default_selector(algorithm)).lower()
-        if not _SELECTOR_RE.match(sel):
-            raise DkimKeyError(f"invalid selector {selector!r} (letters, digits, '-' and '.')")
+        sel = validate_selector(selector or default_selector(algorithm))
         directory = self.root / name
         pem_path = directory / f"{sel}.{algorithm}.pem"
         other = "rsa" if algorithm == "ed25519" else "ed25519"
