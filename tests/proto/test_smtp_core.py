@@ -160,7 +160,9 @@ def test_smtp_core_session_abort_message() -> None:
     in_data(c)
     assert [type(e) for e in feed(c, b"part one\r\n")] == [DataChunk]
     c.abort_message(Reply(452, "4.3.1", "Insufficient system storage"))
-    assert feed(c, b"part two\r\n.\r\nNOOP\r\n") == []
+    assert feed(c, b"part two\r\n.\r\nNOOP\r\n") == [
+        MessageAborted("452 4.3.1 Insufficient system storage")
+    ]
     assert c.data_to_send() == b"452 4.3.1 Insufficient system storage\r\n250 2.0.0 Ok\r\n"
 
 

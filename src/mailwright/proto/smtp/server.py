@@ -291,8 +291,9 @@ class ServerConnection:
         and then sends `reply`."""
         if reply.is_positive:
             raise LocalProtocolError("abort_message() needs a 4xx or 5xx reply")
-        if self._abort is None:
+        if self._abort is None and self.state in (State.DATA_CONTENT, State.BDAT_CHUNK, State.BDAT):
             self._abort = reply
+            self._events.append(MessageAborted(str(reply)))
 
     def tls_started(self) -> None:
         """The TLS handshake after STARTTLS succeeded: start over (RFC 3207 4.2)."""
