@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv6Address
 
-from mailwright.dns.resolver import Resolver
+from mailwright.dns.resolver import DNSError, Resolver, to_ascii_domain
 from mailwright.proto.smtp import Reply  # the SMTP core's reply: smtpd returns it as is
 
 from .arc import ARCOutcome, verify_arc
@@ -91,12 +91,10 @@ def parse_author(message: bytes) -> FromInfo:
             _, at, domain = addr.rpartition("@")
             if not at or not domain:
                 continue
-            domain = domain.strip().rstrip(".").lower()
-            if not domain.isascii():
-                try:
-                    domain = domain.encode("idna").decode("ascii")
-                except UnicodeError:
-                    continue
+            try:  # the same IDNA 2008 / UTS 46 mapping the resolver uses
+                domain = to_ascii_domain(domain)
+            except DNSError:
+                continue
             if domain not in domains:
                 domains.append(domain)
     one = domains[0] if len(domains) == 1 and len(values) == 1 else None

@@ -25,6 +25,8 @@ from typing import Literal
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from mailwright.dns.resolver import DNSError, to_ascii_domain
+
 __all__ = [
     "ALGORITHMS",
     "DkimKey",
@@ -53,10 +55,10 @@ def normalize_domain(domain: str) -> str:
     """Lower-case A-label without the final dot (the form used in d= and in paths)."""
     text = domain.strip().rstrip(".").lower()
     if not text.isascii():
-        try:
-            text = text.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise DkimKeyError(f"invalid domain {domain!r}: {exc}") from None
+        try:  # the same IDNA 2008 / UTS 46 mapping the resolver uses
+            text = to_ascii_domain(text)
+        except DNSError as exc:
+            raise DkimKeyError(f"invalid domain {domain!r}: {exc.reason}") from None
     if len(text) > 253 or not all(_LABEL_RE.match(label) for label in text.split(".")):
         raise DkimKeyError(f"invalid domain {domain!r}")
     return text

@@ -20,6 +20,8 @@ import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mailwright.dns.resolver import DNSError, to_ascii_domain
+
 from .dnsquery import AuthDNS, DNSTempError
 
 __all__ = [
@@ -257,9 +259,9 @@ def _to_ascii(domain: str) -> str | None:
     domain = domain.strip().rstrip(".").lower()
     if domain.isascii():
         return domain
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
+    try:  # the same IDNA 2008 / UTS 46 mapping the resolver uses
+        return to_ascii_domain(domain)
+    except DNSError:
         return None
 
 
