@@ -14,6 +14,7 @@ from collections.abc import Callable
 from operator import attrgetter
 
 from mailwright.imapd import fallback
+from mailwright.imapd.blobcache import BLOBS, CachingStore
 from mailwright.imapd.cmd_selected import resolve
 from mailwright.imapd.session import No, Ok, Session, handles
 from mailwright.imapd.util import ordered_flags, ordered_set_string, uid_set_string
@@ -80,12 +81,15 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
             raise No("Some messages were expunged", "EXPUNGEISSUED")
         return None
     renderer = fallback.fetch_renderer()
+    store = CachingStore(s.store)
+    want_info, want_raw = fallback.fetch_needs(items)
+    await _prefetch(store, [rec for _, rec in live], meta=want_info, raw=want_raw)
     with_flags = [*items, ast.FetchAttr("FLAGS")] if ast.FetchAttr("FLAGS") not in items else items
     for seq, rec in live:
         # RFC 9051 6.4.5: when \Seen is set implicitly, FLAGS is reported with the data.
         use = with_flags if rec.uid in seen_now else items
         try:
-            data = await renderer(s.store, seq, rec, use, utf8=s.utf8)
+            data = await renderer(store, seq, rec, use, utf8=s.utf8)
         except fallback.FetchFailed as exc:
             raise No(str(exc), exc.code) from None
         except NotFound:
@@ -163,13 +167,29 @@ def _uses_modseq(key: ast.SearchKey) -> bool:
     return False
 
 
+async def _prefetch(
+    store: CachingStore, recs: list[MessageRecord], *, meta: bool, raw: bool
+) -> None:
+    """Warm the shared cache concurrently when the messages fit in it comfortably."""
+    if not (meta or raw) or not recs:
+        return
+    if raw and sum(r.size for r in recs) > BLOBS.max_bytes // 2:
+        raw = False
+    if meta and len(recs) > 20000:
+        meta = False
+    await store.prefetch((r.blob_id for r in recs), meta=meta, raw=raw)
+
+
 async def _matching(s: Session, key: ast.SearchKey) -> list[tuple[int, MessageRecord]]:
     view = s.view
     assert view is not None
     msgs = [(seq, rec) for seq, rec in view.iter_records() if rec.uid not in view.pending_expunge]
     evaluate = fallback.search_evaluator()
+    store = CachingStore(s.store)
+    if fallback.search_needs_content(key):
+        await _prefetch(store, [rec for _, rec in msgs], meta=True, raw=True)
     return await evaluate(
-        s.store, key, msgs, saved=set(s.saved_search), largest_seq=view.exists,
+        store, key, msgs, saved=set(s.saved_search), largest_seq=view.exists,
         largest_uid=view.uids[-1] if view.uids else 0, rev2=s.rev2,
     )
 
@@ -239,7 +259,7 @@ async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
     if not fallback.sortthread_available():
         raise No("SORT is not available", "CANNOT")
     found = await _matching(s, cmd.key)
-    ordered = await fallback.sort_messages(s.store, cmd.criteria, found)
+    ordered = await fallback.sort_messages(CachingStore(s.store), cmd.criteria, found)
     numbers = [rec.uid if cmd.uid else seq for seq, rec in ordered]
     if cmd.returns is None:
         s.untagged(b"SORT" + b"".join(b" %d" % n for n in numbers))
@@ -254,6 +274,6 @@ async def thread(s: Session, cmd: ast.Thread) -> Ok | None:
     if not fallback.sortthread_available():
         raise No("THREAD is not available", "CANNOT")
     found = await _matching(s, cmd.key)
-    data = await fallback.thread_messages(s.store, cmd.algorithm, found, uid=cmd.uid)
+    data = await fallback.thread_messages(CachingStore(s.store), cmd.algorithm, found, uid=cmd.uid)
     s.untagged(b"THREAD" + (b" " + data if data else b""))
     return None

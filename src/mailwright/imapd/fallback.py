@@ -51,6 +51,26 @@ def search_evaluator() -> Evaluator:
     return fn if fn is not None else search_messages  # type: ignore[no-any-return]
 
 
+def fetch_needs(items: Sequence[ast.FetchItem]) -> tuple[bool, bool]:
+    """(meta, raw) the FETCH items need, as the renderer will load them."""
+    mod = _module("fetch")
+    if mod is not None and hasattr(mod, "needs_info") and hasattr(mod, "needs_raw"):
+        return bool(mod.needs_info(items)), bool(mod.needs_raw(items))
+    simple = all(
+        isinstance(i, ast.FetchAttr)
+        and i.name in ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ")
+        for i in items
+    )
+    return (not simple, not simple)
+
+
+def search_needs_content(key: ast.SearchKey) -> bool:
+    mod = _module("search")
+    if mod is not None and hasattr(mod, "needs_content"):
+        return bool(mod.needs_content(key))
+    return True
+
+
 def sortthread_available() -> bool:
     mod = _module("sortthread")
     return mod is not None and hasattr(mod, "sort_messages") and hasattr(mod, "thread_messages")
