@@ -46,9 +46,16 @@ OFFSETS = (25, 587, 465, 143, 993, 110, 995)
 DEADLINE = 40.0
 
 
+_TAKEN: list[int] = []
+
+
 def free_port_base() -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 60000, 10)
+    # Below Linux's ephemeral range (32768+), so no outgoing connection can take one of them
+    # between this check and the bind; bases of one test run never overlap.
+    for _ in range(500):
+        base = random.randrange(20000, 31700, 10)
+        if any(abs(base - other) < 1000 for other in _TAKEN):
+            continue
         try:
             for off in OFFSETS:
                 with socket.socket() as s:
@@ -57,6 +64,7 @@ def free_port_base() -> int:
                     s.bind(("127.0.0.2", base + off))
         except OSError:
             continue
+        _TAKEN.append(base)
         return base
     raise RuntimeError("no free port range")
 
