@@ -84,8 +84,10 @@ def run(criteria: str, charset: bool = False) -> list[int]:
         ("TEXT meeting", [1]),
         ("BODY meeting", []),
         ("SENTON 1-Feb-2022", [1]),
-        ("SENTBEFORE 2-Feb-2022", [1]),
-        ("SENTSINCE 4-Feb-2022", [2]),
+        # M2 has no Date: it counts as the epoch, as in Dovecot
+        ("SENTBEFORE 2-Feb-2022", [1, 2]),
+        ("SENTSINCE 4-Feb-2022", []),
+        ("SENTSINCE 1-Feb-2022", [1]),
         ("ON 3-Feb-2022", [1]),
         ("BEFORE 4-Feb-2022", [1]),
         ("SINCE 4-Feb-2022", [2]),

@@ -76,7 +76,8 @@ def sort(criteria: str) -> list[int]:
         ("FROM", [2, 5, 6, 3, 4, 1]),
         ("TO", [3, 4, 5, 6, 1, 2]),
         ("CC", [1, 2, 4, 5, 6, 3]),
-        ("DISPLAYFROM", [2, 5, 6, 3, 1, 4]),
+        # "Émile" sorts as "EMILE" (decomposed), before "Zed"
+        ("DISPLAYFROM", [2, 5, 6, 3, 4, 1]),
         ("DISPLAYTO", [3, 4, 5, 6, 1, 2]),
     ],
 )

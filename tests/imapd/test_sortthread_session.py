@@ -28,7 +28,8 @@ async def test_sort_thread_search_in_session(tmp_path: Path) -> None:
         assert b"SORT" in caps[0] and b"THREAD=REFERENCES" in caps[0]
         assert (await c.cmd("b SELECT INBOX"))[-1].startswith(b"b OK")
         out = await c.cmd("c SORT (SUBJECT) UTF-8 ALL")
-        assert out[0] == b"* SORT 1 2 3" and out[-1].startswith(b"c OK")
+        # "été" sorts as "ETE" (decomposed, as Dovecot does), before "topic"
+        assert out[0] == b"* SORT 3 1 2" and out[-1].startswith(b"c OK")
         out = await c.cmd("d SORT (REVERSE DATE) UTF-8 ALL")
         assert out[0] == b"* SORT 2 1 3"
         out = await c.cmd("e UID SORT (FROM) UTF-8 ALL")

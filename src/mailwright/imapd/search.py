@@ -36,8 +36,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_tz
 
+from mailwright.mime.address import (
+    MISSING_DOMAIN,
+    MISSING_MAILBOX,
+    SYNTAX_ERROR,
+    parse_address_list,
+)
 from mailwright.mime.decode import decode_header, header_fields, part_text, text_parts
 from mailwright.mime.model import MessageInfo
+from mailwright.mime.parser import header_value
 from mailwright.proto.imap import ast
 from mailwright.store.api import MessageRecord, Store
 
@@ -81,6 +88,32 @@ def sent_timestamp(value: bytes | None) -> float | None:
         return None
 
 
+_EPOCH = date(1970, 1, 1)
+_ADDRESS_FIELDS = frozenset({b"from", b"to", b"cc", b"bcc", b"sender", b"reply-to",
+                             b"resent-from", b"resent-to", b"resent-cc", b"resent-bcc",
+                             b"resent-sender"})
+
+
+def _written_addresses(value: bytes) -> str:
+    """Addresses as written back from their parse: `name <mailbox@domain>` or
+    `mailbox@domain`, groups as `name: ...;` (missing parts left empty)."""
+    out: list[str] = []
+    in_group = False
+    for a in parse_address_list(header_value(value)) or ():
+        if a.host is None:
+            if not in_group and a.mailbox is not None:
+                out.append(decode_header(a.mailbox) + ":")
+            elif in_group:
+                out.append(";")
+            in_group = not in_group
+            continue
+        mailbox = b"" if a.mailbox == MISSING_MAILBOX else (a.mailbox or b"")
+        host = b"" if a.host in (MISSING_DOMAIN, SYNTAX_ERROR) else a.host
+        spec = decode_header(mailbox + b"@" + host)
+        out.append(f"{decode_header(a.name)} <{spec}>" if a.name else spec)
+    return ", ".join(out)
+
+
 @dataclass
 class MessageText:
     """Decoded text of one message, computed on first use."""
@@ -91,6 +124,7 @@ class MessageText:
     _decoded: dict[bytes, list[str]] = field(default_factory=dict, repr=False)
     _body: str | None = field(default=None, repr=False)
     _header: str | None = field(default=None, repr=False)
+    _mime: str | None = field(default=None, repr=False)
 
     @property
     def fields(self) -> list[tuple[bytes, bytes]]:
@@ -99,12 +133,39 @@ class MessageText:
         return self._fields
 
     def header_values(self, name: bytes) -> list[str]:
-        """Decoded, case-folded values of every field called `name` (lower-case)."""
+        """Decoded, case-folded values of every field called `name` (lower-case).
+
+        Address fields are also given in their written form (``name <mailbox@domain>``),
+        so that e.g. FROM "@" finds an address whose domain is missing, as in Dovecot."""
         got = self._decoded.get(name)
         if got is None:
-            got = [decode_header(v).casefold() for k, v in self.fields if k == name]
+            got = []
+            for k, v in self.fields:
+                if k != name:
+                    continue
+                text = decode_header(v)
+                if name in _ADDRESS_FIELDS:
+                    text += "\n" + _written_addresses(v)
+                got.append(text.casefold())
             self._decoded[name] = got
         return got
+
+    @property
+    def mime_header_text(self) -> str:
+        """The decoded headers of every part below the top level (TEXT searches them)."""
+        if self._mime is None:
+            chunks: list[str] = []
+            stack = list(self.info.root.children)
+            while stack:
+                p = stack.pop()
+                stack.extend(p.children)
+                # every line, also those without a colon (a header cut short can hold
+                # anything); folded lines joined
+                block = self.raw[p.header_start : p.body_start].replace(b"\r\n", b"\n")
+                block = block.replace(b"\n ", b" ").replace(b"\n\t", b"\t")
+                chunks.extend(decode_header(line) for line in block.split(b"\n") if line)
+            self._mime = "\n".join(chunks).casefold()
+        return self._mime
 
     @property
     def header_text(self) -> str:
@@ -200,12 +261,13 @@ def matches(
         age = now.timestamp() - rec.timestamp
         return age >= key.seconds if key.op == "older" else age <= key.seconds
     if isinstance(key, ast.SearchDate):
-        d: date | None = None
         if key.field == "sent":
             if text is None:
                 raise ValueError("SENT* needs the message")
-            d = parse_sent_date(text.info.envelope.date)
-        if d is None:
+            env = text.info.envelope
+            # the first Date: field; none or unreadable counts as the epoch (Dovecot does)
+            d = parse_sent_date(env.date_first or env.date) or _EPOCH
+        else:
             d = datetime.fromtimestamp(rec.timestamp, UTC).date()
         return _date_cmp(d, key.op, key.date)
     if isinstance(key, ast.SearchHeader):
@@ -220,7 +282,10 @@ def matches(
         needle = key.value.casefold()
         if needle in text.body_text:
             return True
-        return key.where == "text" and needle in text.header_text
+        # RFC 9051 6.4.4: TEXT is the header and the body, and the body of a multipart
+        # includes the MIME headers of its parts
+        return key.where == "text" and (needle in text.header_text
+                                        or needle in text.mime_header_text)
     raise ValueError(f"unknown search key {key!r}")  # pragma: no cover
 
 

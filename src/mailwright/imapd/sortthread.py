@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mailwright.imapd.search import sent_timestamp
-from mailwright.mime.address import MISSING_DOMAIN, MISSING_MAILBOX
 from mailwright.mime.decode import decode_header
 from mailwright.mime.model import Address, Envelope, MessageInfo
 from mailwright.proto.imap import ast
@@ -44,12 +44,13 @@ from mailwright.store.api import MessageRecord, Store
 
 Msg = tuple[int, MessageRecord]
 
-_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def ascii_casemap(s: str) -> str:
-    """i;ascii-casemap (RFC 4790 9.2): only a-z are folded."""
-    return s.translate(_ASCII_UPPER)
+def sort_casemap(s: str) -> str:
+    """The comparison form of a sort key: decomposed and upper-cased. For ASCII this is
+    i;ascii-casemap (RFC 4790 9.2, what RFC 5256 names); beyond ASCII it follows Dovecot's
+    decomposed titlecase, so that "É" sorts with "E" as clients see from Dovecot."""
+    if s.isascii():
+        return s.upper()
+    return unicodedata.normalize("NFKD", s).upper()
 
 
 # --- RFC 5256 2.1 base subject ---------------------------------------------------------------
@@ -73,12 +74,12 @@ def _strip_leader(s: str) -> tuple[str, bool]:
     return s, False
 
 
-def base_subject(subject: bytes | None) -> tuple[str, bool]:
+def base_subject(subject: bytes | None, strict: bool = False) -> tuple[str, bool]:
     """The base subject of RFC 5256 2.1, and whether the subject is a reply or forward."""
     if subject is None:
         return "", False
     # (1) decode, tabs and continuations to space, runs of spaces to one
-    s = decode_header(subject)
+    s = decode_header(subject, strict=strict)
     s = re.sub(r"[ \t\r\n]+", " ", s)
     is_reply = False
     while True:
@@ -122,36 +123,34 @@ def base_subject(subject: bytes | None) -> tuple[str, bool]:
 
 
 def _first_address(addrs: tuple[Address, ...] | None) -> Address | None:
-    for a in addrs or ():
-        if a.host is not None:  # skip group markers
-            return a
-    return None
+    # RFC 5256 3: the first address, whatever it is (a group's start carries its name in
+    # mailbox, as Dovecot sorts it)
+    return addrs[0] if addrs else None
 
 
 def _addr_mailbox(addrs: tuple[Address, ...] | None) -> str:
     a = _first_address(addrs)
-    if a is None or a.mailbox is None or a.mailbox == MISSING_MAILBOX:
+    if a is None or a.mailbox is None:
         return ""
-    return ascii_casemap(decode_header(a.mailbox))
+    return sort_casemap(decode_header(a.mailbox, strict=True))
 
 
 def _display(addrs: tuple[Address, ...] | None) -> str:
-    # RFC 5957 2: the decoded display name if any, else the addr-spec
+    # RFC 5957 2: the decoded display name if any, else the addr-spec (with Dovecot's
+    # MISSING_* placeholders where the address lacks a part, so both servers agree)
     a = _first_address(addrs)
     if a is None:
         return ""
     if a.name:
-        name = decode_header(a.name).strip()
+        name = decode_header(a.name, strict=True).strip()
         if name:
-            return name.casefold()
-    mailbox = b"" if a.mailbox in (None, MISSING_MAILBOX) else a.mailbox or b""
-    host = b"" if a.host in (None, MISSING_DOMAIN) else a.host or b""
-    spec = mailbox + (b"@" + host if host else b"")
-    return decode_header(spec).casefold()
+            return sort_casemap(name)
+    spec = (a.mailbox or b"") + (b"@" + a.host if a.host else b"")
+    return sort_casemap(decode_header(spec, strict=True))
 
 
 def sent_date(rec: MessageRecord, env: Envelope | None) -> float:
-    ts = sent_timestamp(env.date) if env is not None else None
+    ts = sent_timestamp(env.date_first or env.date) if env is not None else None
     return rec.timestamp if ts is None else ts
 
 
@@ -169,7 +168,7 @@ def _key(name: str, rec: MessageRecord, env: Envelope | None) -> Any:
     if env is None:
         return ""
     if name == "SUBJECT":
-        return ascii_casemap(base_subject(env.subject)[0])
+        return sort_casemap(base_subject(env.subject_first or env.subject, strict=True)[0])
     if name == "FROM":
         return _addr_mailbox(env.from_)
     if name == "TO":
@@ -293,7 +292,8 @@ def _thread_references(msgs: Sequence[Msg], infos: Mapping[int, MessageInfo]) ->
             node = table.setdefault(mid, _Node())
         node.msg = (seq, rec)
         node.date = sent_date(rec, env)
-        node.subject, node.reply = base_subject(env.subject)
+        subject, node.reply = base_subject(env.subject_first or env.subject, strict=True)
+        node.subject = sort_casemap(subject)  # RFC 5256 4 (5)(B): compared case-insensitively
         refs = _msgids(env.references)
         if not refs:
             irt = _msgids(env.in_reply_to)
@@ -403,7 +403,8 @@ def _thread_orderedsubject(msgs: Sequence[Msg], infos: Mapping[int, MessageInfo]
         info = infos.get(rec.uid)
         env = info.envelope if info is not None else None
         n = _Node(msg=(seq, rec), date=sent_date(rec, env))
-        n.subject = ascii_casemap(base_subject(env.subject if env else None)[0])
+        subject = (env.subject_first or env.subject) if env else None
+        n.subject = sort_casemap(base_subject(subject, strict=True)[0])
         nodes.append(n)
     nodes.sort(key=lambda n: (n.subject, n.date, n.seq))
     threads: list[_Node] = []

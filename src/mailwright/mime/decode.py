@@ -15,13 +15,22 @@ from .model import KIND_MESSAGE, KIND_MULTIPART, KIND_TEXT, MessageInfo, Part
 
 # RFC 2047 2: =?charset?encoding?encoded-text?= (RFC 2231 5 allows charset*language)
 _EWORD = re.compile(rb"=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=")
+_FFFD_RUN = re.compile("\ufffd+")
 _SPACE_BETWEEN = re.compile(rb"(\?=)[ \t\r\n]+(=\?)")
 
 
-def _codec(charset: bytes) -> str | None:
+_ALIASES = {"iso-8859-8-i": "iso-8859-8", "iso-8859-6-i": "iso-8859-6", "utf8": "utf-8",
+            "x-unknown": "", "unknown-8bit": ""}
+
+
+def _codec(charset: bytes, strict: bool = False) -> str | None:
+    """The Python codec of a MIME charset name; `strict` knows only what iconv knows (no
+    RFC 1556 "-i" aliases), for sort keys that must agree with Dovecot."""
     name = charset.split(b"*", 1)[0].decode("ascii", "replace").strip().lower()
-    aliases = {"iso-8859-8-i": "iso-8859-8", "utf8": "utf-8", "x-unknown": "", "unknown-8bit": ""}
-    name = aliases.get(name, name)
+    if not strict:
+        name = _ALIASES.get(name, name)
+    elif name.endswith(("-i", "-e")) and name.startswith("iso-8859-"):
+        return None
     if not name:
         return None
     try:
@@ -30,8 +39,11 @@ def _codec(charset: bytes) -> str | None:
         return None
 
 
-def bytes_to_text(data: bytes, charset: bytes | None = None) -> str:
-    """Bytes in a declared charset (or UTF-8, RFC 6532) to text, never failing."""
+def bytes_to_text(data: bytes, charset: bytes | None = None, strict: bool = False) -> str:
+    """Bytes in a declared charset (or UTF-8, RFC 6532) to text, never failing.
+
+    Undeclared bytes that are not UTF-8 become Windows-1252 text (what they nearly always
+    are, good for finding words), or U+FFFD when `strict` (what Dovecot sorts by)."""
     if charset:
         codec = _codec(charset)
         if codec is not None:
@@ -42,14 +54,15 @@ def bytes_to_text(data: bytes, charset: bytes | None = None) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        if strict:
+            # one U+FFFD per run of bad bytes, like Dovecot's UTF-8 repair
+            return _FFFD_RUN.sub("\ufffd", data.decode("utf-8", "replace"))
         return data.decode("cp1252", "replace") if b"\x81" not in data else data.decode(
             "latin-1")
 
 
-def _decode_word(m: re.Match[bytes]) -> bytes | None:
-    codec = _codec(m.group(1))
-    if codec is None:
-        return None
+def _decode_word(m: re.Match[bytes], strict: bool = False) -> bytes | None:
+    codec = _codec(m.group(1), strict)
     enc = m.group(2).upper()
     text = m.group(3)
     try:
@@ -58,27 +71,32 @@ def _decode_word(m: re.Match[bytes]) -> bytes | None:
             raw = binascii.a2b_base64(text)
         else:
             raw = binascii.a2b_qp(text.replace(b"_", b" "), header=False)
+        if codec is None:
+            # an unknown charset: the decoded bytes as they are (UTF-8 if they are valid),
+            # which is what Dovecot searches too
+            return bytes_to_text(raw, strict=strict).encode("utf-8")
         return raw.decode(codec, "replace").encode("utf-8")
     except (binascii.Error, LookupError, ValueError):
         return None
 
 
-def decode_header(value: bytes) -> str:
+def decode_header(value: bytes, strict: bool = False) -> str:
     """An unfolded header value with RFC 2047 encoded-words decoded (white space between two
-    encoded-words dropped, RFC 2047 6.2); words in unknown charsets stay as written."""
+    encoded-words dropped, RFC 2047 6.2); words in unknown charsets give their bytes as UTF-8
+    (or Latin-1), broken words stay as written. `strict`: see bytes_to_text."""
     if b"\n" in value or b"\r" in value:
         value = value.replace(b"\r", b"").replace(b"\n", b"")
     if b"=?" not in value:
-        return bytes_to_text(value)
+        return bytes_to_text(value, strict=strict)
     value = _SPACE_BETWEEN.sub(rb"\1\2", value)
     out: list[str] = []
     pos = 0
     for m in _EWORD.finditer(value):
-        out.append(bytes_to_text(value[pos : m.start()]))
-        dec = _decode_word(m)
+        out.append(bytes_to_text(value[pos : m.start()], strict=strict))
+        dec = _decode_word(m, strict)
         out.append(dec.decode("utf-8") if dec is not None else bytes_to_text(m.group(0)))
         pos = m.end()
-    out.append(bytes_to_text(value[pos:]))
+    out.append(bytes_to_text(value[pos:], strict=strict))
     return "".join(out)
 
 

@@ -46,6 +46,10 @@ class Envelope:
     message_id: bytes | None = None
     # Not part of ENVELOPE, but THREAD=REFERENCES (RFC 5256) needs it cheaply.
     references: bytes | None = None
+    # The first Date: and Subject: fields (ENVELOPE shows the last ones); SORT, THREAD and
+    # SENT* use these, as Dovecot does, so that results agree when a message has two.
+    date_first: bytes | None = None
+    subject_first: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -158,7 +162,9 @@ def _addrs_from(a: Any) -> tuple[Address, ...] | None:
     return tuple(Address(_ub(x[0]), _ub(x[1]), _ub(x[2]), _ub(x[3])) for x in a)
 
 
-_ENV_STR = ("date", "subject", "in_reply_to", "message_id", "references")
+_ENV_STR = ("date", "subject", "in_reply_to", "message_id", "references", "date_first",
+            "subject_first")
+_FIRSTS = {"date_first": "date", "subject_first": "subject"}
 _ENV_ADDR = ("from_", "sender", "reply_to", "to", "cc", "bcc")
 
 
@@ -166,7 +172,7 @@ def _env_to(e: Envelope) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in _ENV_STR:
         v = getattr(e, name)
-        if v is not None:
+        if v is not None and not (name in _FIRSTS and v == getattr(e, _FIRSTS[name])):
             out[name] = _b(v)
     for name in _ENV_ADDR:
         v = getattr(e, name)
@@ -183,6 +189,9 @@ def _env_from(d: dict[str, Any]) -> Envelope:
     for name in _ENV_ADDR:
         if name in d:
             setattr(e, name, _addrs_from(d[name]))
+    for first, last in _FIRSTS.items():
+        if getattr(e, first) is None:
+            setattr(e, first, getattr(e, last))  # stored only when it differs
     return e
 
 

@@ -468,6 +468,10 @@ def build_envelope(fields: list[_Field]) -> Envelope:
         if attr is not None:
             # the last one wins, as in Dovecot (clients compare ENVELOPEs)
             setattr(env, attr, header_value(f.value))
+            if attr == "date" and env.date_first is None:
+                env.date_first = env.date
+            elif attr == "subject" and env.subject_first is None:
+                env.subject_first = env.subject
             continue
         attr = _ENVELOPE_ADDR.get(f.name)
         if attr is not None:
