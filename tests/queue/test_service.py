@@ -300,3 +300,16 @@ async def test_queue_per_destination_concurrency_limit(store: Store, dns_server:
     await out.run_once()
     assert len(peer.messages) == 8
     assert peer.max_active <= 2 and peer.connections == 2  # two lanes, each reusing its connection
+
+
+async def test_queue_internationalised_domain_goes_out_as_a_label(
+        store: Store, dns_server: DNSServer, peer: Peer) -> None:
+    out = await make_outbound(store, dns_server, peer.port)
+    dns_server.set("xn--bcher-kva.test", "MX", "10 mx.dest.test.")
+    blob = await stage_bytes(store, MESSAGE)
+    [qid] = await out.enqueue(blob, "alice@sender.test", ["bob@bücher.test"])
+    entry = await store.queue_get(qid)
+    assert entry is not None and entry.domain == "xn--bcher-kva.test"
+    await out.run_once()
+    assert peer.messages[0].rcpt_lines == ["RCPT TO:<bob@xn--bcher-kva.test>"]
+    assert "SMTPUTF8" not in peer.messages[0].mail_line
