@@ -15,6 +15,7 @@ failure, because mail protocols act differently on each:
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -240,13 +241,17 @@ class Resolver:
         """
         found: list[IPAddress] = []
         errors: list[DNSError] = []
-        for lookup in (self.aaaa, self.a):
-            try:
-                found.extend(await lookup(name))
-            except DNSNameNotFound:
-                raise
-            except DNSError as exc:
-                errors.append(exc)
+        # Both queries at once: a slow AAAA server must not double the wait for A.
+        answers = await asyncio.gather(self.aaaa(name), self.a(name), return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, DNSNameNotFound):
+                raise answer
+            if isinstance(answer, DNSError):
+                errors.append(answer)
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                found.extend(answer)
         if found:
             return found
         temp = [e for e in errors if e.temporary]
