@@ -91,3 +91,28 @@ def test_pop3_replies_capabilities() -> None:
         "IMPLEMENTATION Mailwright",
     )
     assert "USER" not in pop3.capabilities(user=False, sasl=[], stls=False)
+
+
+@given(
+    st.binary(max_size=2000).map(lambda b: b.replace(b"x", b"\r\n.")),
+    st.integers(min_value=1, max_value=300),
+)
+def test_pop3_replies_chunked_encoding_is_the_same_bytes(data: bytes, size: int) -> None:
+    reply = pop3.MultiLine("m", lines=("a", ".b"), data=data)
+    chunks = list(reply.encode_chunks(size))
+    assert b"".join(chunks) == reply.encode()
+    # The message is cut into pieces of about the chunk size, not sent in one buffer.
+    assert len(chunks) == (1 if len(data) <= size else 2 + -(-len(data) // size))
+
+
+def test_pop3_replies_send_chunks_advances_state_at_once() -> None:
+    conn = pop3.ServerConnection()
+    conn.send(pop3.Ok())
+    conn.receive_data(b"USER a\r\nPASS b\r\nRETR 1\r\n")
+    for _ in range(2):
+        conn.next_event()
+        conn.send(pop3.Ok())
+    assert conn.next_event() == pop3.Retr(1)
+    chunks = conn.send_chunks(pop3.MultiLine(data=b"x" * 100), chunk_size=10)
+    assert conn.pending is None and conn.state is pop3.State.TRANSACTION
+    assert b"".join(chunks) == b"+OK\r\n" + b"x" * 100 + b"\r\n.\r\n"

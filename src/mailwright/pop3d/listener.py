@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from mailwright.net.server import Connection, Handler
 
 READ_SIZE = 65536
+WRITE_CHUNK = 256 * 1024
 MAX_ERRORS = 20  # protocol errors in a row before we stop listening to a peer
 # RFC 1939 3: an autologout timer must be at least 10 minutes.
 MIN_IDLE_TIMEOUT = 600.0
@@ -96,7 +97,8 @@ async def _loop(
         reply = await session.handle(event)
         if session.account is not None:
             conn.user = session.account.address
-        await _write(conn, core.send(reply))
+        for chunk in core.send_chunks(reply, WRITE_CHUNK):
+            await _write(conn, chunk)  # a large message goes out piece by piece, with back-pressure
         if isinstance(event, pop3.Stls) and isinstance(reply, pop3.Ok):
             _discard_buffered_plaintext(conn)
             await conn.start_tls()

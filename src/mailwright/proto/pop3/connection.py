@@ -8,7 +8,7 @@ PIPELINING (RFC 2449 6.6) trivially ordered and lets the state table depend on t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from . import events as ev
 from .errors import LocalProtocolError, PeerError
@@ -155,6 +155,19 @@ class ServerConnection:
 
     def send(self, reply: Reply) -> bytes:
         """Encode the reply to the pending command (or greeting, or error) and advance."""
+        return b"".join(self.send_chunks(reply))
+
+    def send_chunks(self, reply: Reply, chunk_size: int = 65536) -> Iterator[bytes]:
+        """Like ``send``, but a large multi-line reply comes in pieces (write each in turn).
+
+        The state advances at once, when this is called, not as the pieces are taken.
+        """
+        self._advance(reply)
+        if isinstance(reply, MultiLine):
+            return reply.encode_chunks(chunk_size)
+        return iter((reply.encode(),))
+
+    def _advance(self, reply: Reply) -> None:
         pending = self._pending
         if pending is None:
             raise LocalProtocolError("no command is waiting for a reply")
@@ -164,14 +177,14 @@ class ServerConnection:
             elif not isinstance(reply, Ok):
                 raise LocalProtocolError("the greeting is a single +OK or -ERR line")
             self._pending = None
-            return reply.encode()
+            return
         if isinstance(pending, _Error):
             if not isinstance(reply, Err):
                 raise LocalProtocolError("a protocol error must be answered with Err")
             self._pending = None
             if pending.fatal:
                 self.state = State.CLOSED
-            return reply.encode()
+            return
 
         command_type = type(pending)
         if isinstance(reply, MultiLine) and command_type not in MULTILINE_COMMANDS:
@@ -190,7 +203,6 @@ class ServerConnection:
             # RFC 2595 4: pipelined input after STLS is discarded, never carried into TLS.
             self._buffer.clear()
             self._discarding = False
-        return reply.encode()
 
     def close(self) -> None:
         """Mark the connection closed (the session decided to hang up)."""

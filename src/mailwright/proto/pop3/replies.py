@@ -7,7 +7,7 @@ Multi-line bodies are dot-stuffed here and nowhere else, so the framing rule liv
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -64,9 +64,24 @@ class MultiLine:
     data: bytes = b""
 
     def encode(self) -> bytes:
+        return b"".join(self.encode_chunks())
+
+    def encode_chunks(self, chunk_size: int = 65536) -> Iterator[bytes]:
+        """The same bytes as ``encode()``, produced lazily in pieces of about ``chunk_size``,
+        so a large message is stuffed and written without a second whole copy in memory."""
         stuffer = DotStuffer()
-        body = b"".join(_clean_text(line) + b"\r\n" for line in self.lines)
-        return Ok(self.text).status_line() + stuffer.feed(body + self.data) + stuffer.end()
+        head = Ok(self.text).status_line()
+        if self.lines:
+            head += stuffer.feed(b"".join(_clean_text(line) + b"\r\n" for line in self.lines))
+        data = self.data
+        if len(data) <= chunk_size:
+            yield head + stuffer.feed(data) + stuffer.end()
+            return
+        yield head
+        view = memoryview(data)
+        for start in range(0, len(data), chunk_size):
+            yield stuffer.feed(bytes(view[start : start + chunk_size]))
+        yield stuffer.end()
 
 
 @dataclass(frozen=True, slots=True)
