@@ -411,6 +411,12 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     ma = top.get("mailauth", {})
     if not isinstance(ma, dict):
         raise ConfigError(src, "mailauth", "must be a table")
+    from mailwright.mailauth.policy import MailauthSettings, PolicyError  # stdlib-only module
+
+    try:
+        MailauthSettings.from_mapping(ma)
+    except PolicyError as e:
+        raise ConfigError(src, "", str(e)) from None
     top.finish()
     return Config(
         source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma

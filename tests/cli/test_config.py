@@ -88,3 +88,9 @@ def test_config_bad_file_exits_2_without_traceback(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert "outbound.port" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_config_mailauth_table_is_validated_at_load(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_config(write(tmp_path, BASE + '[mailauth]\non_dmarc_reject = "explode"\n'))
+    assert "mailauth.on_dmarc_reject" in str(exc.value)
