@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import getpass
 import importlib
+import os
 import secrets
 import sys
 from collections.abc import Callable, Sequence
