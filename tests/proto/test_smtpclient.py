@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailwright.proto.smtpclient import (
     NEED_DATA,
@@ -298,3 +300,21 @@ def test_connection_rejects_injection() -> None:
     events(conn, b"220 x\r\n")
     with pytest.raises(LocalProtocolError):
         conn.send(Ehlo("c.test\r\nRCPT TO:<x@y>"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.lists(st.integers(min_value=0, max_value=200), max_size=6))
+def test_dotstuffer_any_split_matches_whole(message: bytes, cuts: list[int]) -> None:
+    encoder = DotStuffer()
+    points = sorted({min(c, len(message)) for c in cuts})
+    out, last = b"", 0
+    for point in [*points, len(message)]:
+        out += encoder.feed(message[last:point])
+        last = point
+    wire = out + encoder.end()
+    assert wire == stuff(message)
+    # On the wire: CRLF only, no line starting with a single "." before the end marker.
+    body = wire[: -len(b".\r\n")]
+    assert b"\r\n.\r\n" not in b"\r\n" + body
+    bare = body.replace(b"\r\n", b"")
+    assert b"\r" not in bare and b"\n" not in bare
