@@ -28,6 +28,7 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,9 +37,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection, errors
+from psycopg import AsyncConnection, AsyncPipeline, errors
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mailwright.store.api import (
     DEFAULT_MAILBOXES,
@@ -110,6 +111,15 @@ def _flag_list(flags: Iterable[str]) -> list[str]:
     return sorted(set(flags))
 
 
+def _connection_lost(e: BaseException) -> bool:
+    """The connection broke (server restart, failover, killed backend): a fresh one may work."""
+    if not isinstance(e, psycopg.OperationalError) or isinstance(e, PoolTimeout):
+        return False
+    state = e.sqlstate or ""
+    # no SQLSTATE: libpq-level failure; 57P: operator intervention; 08: connection exception
+    return state == "" or state.startswith(("57P", "08"))
+
+
 def _is_full(e: BaseException) -> bool:
     # SQLSTATE class 53: insufficient resources (disk full, out of memory, too many connections)
     return isinstance(e, psycopg.Error) and (e.sqlstate or "").startswith("53")
@@ -120,8 +130,10 @@ class _Tx:
     """One transaction: its connection, the mailboxes it changed, work to do after COMMIT."""
 
     conn: Conn
+    pipe: AsyncPipeline | None = None  # set for the pipelined write path (append, deliver)
     notify: dict[int, int] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    committing: bool = False  # COMMIT may have reached the server: never retry from here
 
     def changed(self, mailbox_id: int, modseq: int) -> None:
         self.notify[mailbox_id] = max(modseq, self.notify.get(mailbox_id, 0))
@@ -173,6 +185,7 @@ class PostgresStore:
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._listen_conn: Conn | None = None
+        self._last_used: dict[int, float] = {}
         self._flags = _FlagCache()
         self._meta: OrderedDict[str, bytes] = OrderedDict()
         self.notifications_received = 0
@@ -202,7 +215,8 @@ class PostgresStore:
             max_size=self.pool_max,
             kwargs={"autocommit": True},
             open=False,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check_connection,
+            reset=self._returned,
             name="mailwright",
         )
         try:
@@ -282,30 +296,58 @@ class PostgresStore:
 
     # -- transactions ------------------------------------------------------------------------
 
+    # A pooled connection is checked (one round trip) only when it has been idle for a while,
+    # which is when a database restart or failover may have broken it unnoticed; a busy
+    # connection was just used successfully and needs no check.
+    _CHECK_AFTER = 2.0
+
+    async def _returned(self, conn: Conn) -> None:
+        self._last_used[id(conn)] = time.monotonic()
+
+    async def _check_connection(self, conn: Conn) -> None:
+        last = self._last_used.get(id(conn))
+        if last is not None and time.monotonic() - last < self._CHECK_AFTER:
+            return
+        await AsyncConnectionPool.check_connection(conn)
+
     @property
     def pool(self) -> AsyncConnectionPool[Conn]:
         if self._pool is None:
             raise StoreError("store is not open")
         return self._pool
 
-    async def _write(self, fn: Callable[[_Tx], Awaitable[T]]) -> T:
-        """Run `fn` in one transaction, retrying on deadlock/serialization failure."""
+    async def _write(self, fn: Callable[[_Tx], Awaitable[T]], *, pipelined: bool = False) -> T:
+        """Run `fn` in one transaction, retrying on deadlock/serialization failure.
+
+        With `pipelined`, statements are sent in libpq pipeline mode: BEGIN travels with the
+        first query, NOTIFY with COMMIT, and `fn` must sync (`tx.pipe.sync()`) before it reads
+        a row count or a result it did not fetch, since errors and results arrive at syncs.
+        """
         for attempt in range(_RETRIES):
+            tx = _Tx(None)  # type: ignore[arg-type]  # replaced once a connection is had
             try:
-                async with self.pool.connection() as conn, conn.transaction():
-                    tx = _Tx(conn)
+                async with contextlib.AsyncExitStack() as stack:
+                    conn = await stack.enter_async_context(self.pool.connection())
+                    pipe = await stack.enter_async_context(conn.pipeline()) if pipelined else None
+                    await stack.enter_async_context(conn.transaction())
+                    tx = _Tx(conn, pipe)
                     result = await fn(tx)
                     if tx.notify:
                         await conn.execute(
                             "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) p",
                             (CHANNEL, [f"{mb}:{ms}" for mb, ms in tx.notify.items()]),
                         )
+                    tx.committing = True
             except (errors.DeadlockDetected, errors.SerializationFailure):
                 if attempt == _RETRIES - 1:
                     raise
                 await asyncio.sleep(0.005 * (attempt + 1) + secrets.randbelow(10) / 1000)
                 continue
             except psycopg.Error as e:
+                # A connection that broke before COMMIT was sent committed nothing: the
+                # transaction can run again on a fresh connection.
+                if _connection_lost(e) and not tx.committing and attempt < 2:
+                    continue
                 if _is_full(e):
                     raise StorageFull(_one_line(e)) from e
                 raise
@@ -319,23 +361,53 @@ class PostgresStore:
             return result
         raise AssertionError("unreachable")
 
+    async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run reads (or one idempotent statement) on a pooled connection.
+
+        Tried once more on a fresh connection when the first one turns out to be broken (a
+        database restart or failover since it was last used).
+        """
+        for attempt in range(3):
+            try:
+                async with self.pool.connection() as conn:
+                    return await fn(conn)
+            except psycopg.Error as e:
+                if not _connection_lost(e) or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     async def _snapshot(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run reads that must agree with each other in one REPEATABLE READ snapshot."""
-        async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return await fn(conn)
+
+        async def run(conn: Conn) -> T:
+            await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                result = await fn(conn)
+            except BaseException:
+                if not conn.closed:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result
+
+        return await self._run(run)
 
     async def _one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        async with self.pool.connection() as conn:
+        async def run(conn: Conn) -> tuple[Any, ...] | None:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             row: tuple[Any, ...] | None = await cur.fetchone()
             return row
 
+        return await self._run(run)
+
     async def _all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self.pool.connection() as conn:
+        async def run(conn: Conn) -> list[tuple[Any, ...]]:
             cur = await conn.execute(query, params)  # type: ignore[arg-type]
             rows: list[tuple[Any, ...]] = await cur.fetchall()
             return rows
+
+        return await self._run(run)
 
     @staticmethod
     async def _fetchone(conn: Conn, query: str, params: Sequence[Any] = ()) -> Any:
@@ -621,8 +693,7 @@ class PostgresStore:
         return [self._mailbox(r) for r in rows]
 
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        async with self.pool.connection() as conn:
-            return await self._get_mailbox(conn, account_id, name)
+        return await self._run(lambda conn: self._get_mailbox(conn, account_id, name))
 
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
         row = await self._one(f"SELECT {_MB_COLS} FROM {_MB_FROM} WHERE m.id = %s", (mailbox_id,))
@@ -762,27 +833,21 @@ class PostgresStore:
         await self._write(op)
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        async def op(c: Conn) -> MailboxStatus:
-            mb = await self._fetchone(
-                c, "SELECT uidnext, uidvalidity, highestmodseq FROM mailboxes WHERE id = %s",
-                (mailbox_id,),
-            )
-            if mb is None:
-                raise NotFound("no such mailbox")
-            row = await self._fetchone(
-                c,
-                "SELECT COUNT(*), COALESCE(SUM(size), 0),"
-                " COUNT(*) FILTER (WHERE NOT flags @> ARRAY['\\Seen']),"
-                " COUNT(*) FILTER (WHERE flags @> ARRAY['\\Deleted'])"
-                " FROM messages WHERE mailbox_id = %s",
-                (mailbox_id,),
-            )
-            return MailboxStatus(
-                mailbox_id, int(row[0]), int(row[2]), int(row[3]), int(row[1]),
-                int(mb[0]), int(mb[1]), int(mb[2]),
-            )
-
-        return await self._snapshot(op)
+        # one statement, so one snapshot: the counts agree with UIDNEXT and HIGHESTMODSEQ
+        row = await self._one(
+            "SELECT b.uidnext, b.uidvalidity, b.highestmodseq, s.n, s.size, s.unseen, s.deleted"
+            " FROM mailboxes b, LATERAL (SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size,"
+            " COUNT(*) FILTER (WHERE NOT flags @> ARRAY['\\Seen']) AS unseen,"
+            " COUNT(*) FILTER (WHERE flags @> ARRAY['\\Deleted']) AS deleted"
+            " FROM messages WHERE mailbox_id = b.id) s WHERE b.id = %s",
+            (mailbox_id,),
+        )
+        if row is None:
+            raise NotFound("no such mailbox")
+        return MailboxStatus(
+            mailbox_id, int(row[3]), int(row[5]), int(row[6]), int(row[4]),
+            int(row[0]), int(row[1]), int(row[2]),
+        )
 
     # -- blobs -------------------------------------------------------------------------------
 
@@ -812,21 +877,24 @@ class PostgresStore:
         transaction that commits synchronously, and that flush covers every earlier WAL record,
         so a crash can lose the upload only together with the reference that needed it.
         """
+
+        async def run(conn: Conn) -> None:
+            cur = await conn.execute("SELECT 1 FROM blobs WHERE id = %s", (blob.blob_id,))
+            if await cur.fetchone() is not None:
+                return
+            data = await asyncio.to_thread(self._staged_bytes, blob)
+            if data is None:
+                return  # the locking transaction reports it if the blob is really unknown
+            async with conn.pipeline(), conn.transaction():  # one round trip
+                await conn.execute("SET LOCAL synchronous_commit TO OFF")
+                await conn.execute(
+                    "INSERT INTO blobs(id, size, refs, meta, data)"
+                    " VALUES (%s, %s, 0, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    (blob.blob_id, blob.size, blob.meta, data),
+                )
+
         try:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute("SELECT 1 FROM blobs WHERE id = %s", (blob.blob_id,))
-                if await cur.fetchone() is not None:
-                    return
-                data = await asyncio.to_thread(self._staged_bytes, blob)
-                if data is None:
-                    return  # the locking transaction reports it if the blob is really unknown
-                async with conn.transaction():
-                    await conn.execute("SET LOCAL synchronous_commit TO OFF")
-                    await conn.execute(
-                        "INSERT INTO blobs(id, size, refs, meta, data)"
-                        " VALUES (%s, %s, 0, %s, %s) ON CONFLICT (id) DO NOTHING",
-                        (blob.blob_id, blob.size, blob.meta, data),
-                    )
+            await self._run(run)  # idempotent: ON CONFLICT DO NOTHING
         except psycopg.Error as e:
             if _is_full(e):
                 raise StorageFull(_one_line(e)) from e
@@ -836,6 +904,8 @@ class PostgresStore:
         cur = await tx.conn.execute(
             "UPDATE blobs SET refs = refs + %s WHERE id = %s", (n, blob.blob_id)
         )
+        if tx.pipe is not None:
+            await tx.pipe.sync()
         if cur.rowcount == 0:
             data = await asyncio.to_thread(self._staged_bytes, blob)
             if data is None:
@@ -899,10 +969,13 @@ class PostgresStore:
         data = await asyncio.to_thread(_read_touch, path)
         if data is not None:
             return data
-        async with self.pool.connection() as conn:
+
+        async def fetch(conn: Conn) -> Any:
             cur = conn.cursor(binary=True)
             await cur.execute("SELECT data FROM blobs WHERE id = %s", (blob_id,))
-            row = await cur.fetchone()
+            return await cur.fetchone()
+
+        row = await self._run(fetch)
         if row is None:
             raise NotFound(f"no such blob: {blob_id}")
         data = bytes(row[0])
@@ -926,12 +999,20 @@ class PostgresStore:
     # -- messages ----------------------------------------------------------------------------
 
     async def _charge(self, tx: _Tx, account_id: int, size: int, count: int) -> None:
-        row = await self._fetchone(
-            tx.conn,
+        cur = await self._charge_send(tx, account_id, size, count)
+        await self._charge_check(cur, account_id, size)
+
+    @staticmethod
+    async def _charge_send(tx: _Tx, account_id: int, size: int, count: int) -> Any:
+        return await tx.conn.execute(
             "UPDATE accounts SET used_bytes = used_bytes + %s, used_messages = used_messages + %s"
             " WHERE id = %s RETURNING quota_bytes, used_bytes",
             (size, count, account_id),
         )
+
+    @staticmethod
+    async def _charge_check(cur: Any, account_id: int, size: int) -> None:
+        row = await cur.fetchone()
         if row is None:
             raise NotFound("no such account")
         quota, used = int(row[0]), int(row[1])
@@ -973,17 +1054,20 @@ class PostgresStore:
         await self._upload(blob)
 
         async def op(tx: _Tx) -> MessageRecord:
+            # round trip 1: BEGIN + the mailbox lock and UID; 2: usage, message, blob
+            # reference; 3: NOTIFY + COMMIT
             uid, modseq, account_id = await self._allocate(tx.conn, mailbox_id, 1)
-            await self._charge(tx, account_id, blob.size, 1)
-            await self._ref_blob(tx, blob, 1)
+            charged = await self._charge_send(tx, account_id, blob.size, 1)
             await tx.conn.execute(
                 f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
                 (mailbox_id, uid, modseq, flist, when, blob.size, blob.blob_id),
             )
+            await self._ref_blob(tx, blob, 1)
+            await self._charge_check(charged, account_id, blob.size)
             tx.changed(mailbox_id, modseq)
             return self._message((mailbox_id, uid, modseq, flist, when, blob.size, blob.blob_id))
 
-        return await self._write(op)
+        return await self._write(op, pipelined=True)
 
     async def deliver(
         self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
@@ -1014,8 +1098,11 @@ class PostgresStore:
                 (sorted({a for _, a in boxes}),),
             )
             out: list[MessageRecord] = []
+            charges = []
             for t, (mb_id, account_id) in zip(targets, boxes, strict=True):
-                await self._charge(tx, account_id, blob.size, 1)
+                charges.append(
+                    (await self._charge_send(tx, account_id, blob.size, 1), account_id)
+                )
                 uid, modseq, _ = await self._allocate(c, mb_id, 1)
                 flist = _flag_list(t.flags)
                 await c.execute(
@@ -1027,9 +1114,11 @@ class PostgresStore:
                     self._message((mb_id, uid, modseq, flist, when, blob.size, blob.blob_id))
                 )
             await self._ref_blob(tx, blob, len(out))
+            for cur, account_id in charges:
+                await self._charge_check(cur, account_id, blob.size)
             return out
 
-        return await self._write(op)
+        return await self._write(op, pipelined=True)
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
         rows = await self._all(
@@ -1046,34 +1135,36 @@ class PostgresStore:
         )
 
     async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]:
-        async with self.pool.connection() as conn:
-            rows = await self._get_rows(conn, mailbox_id, uids)
+        rows = await self._run(lambda conn: self._get_rows(conn, mailbox_id, uids))
         return [self._message(r) for r in rows]
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
-        async def op(c: Conn) -> ChangeSet:
-            mb = await self._fetchone(
-                c, "SELECT highestmodseq, uidnext FROM mailboxes WHERE id = %s", (mailbox_id,)
-            )
-            if mb is None:
-                raise NotFound("no such mailbox")
-            rows = await self._fetchall(
-                c,
-                f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s AND modseq > %s"
-                " ORDER BY uid",
-                (mailbox_id, modseq),
-            )
-            gone = await self._fetchall(
-                c,
-                "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
-                (mailbox_id, modseq),
-            )
-            return ChangeSet(
-                int(mb[0]), int(mb[1]), tuple(self._message(r) for r in rows),
-                tuple(int(g[0]) for g in gone),
-            )
+        # One snapshot (REPEATABLE READ) in one round trip (pipeline mode).
+        async def run(conn: Conn) -> tuple[Any, list[Any], list[Any]]:
+            async with conn.pipeline():
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                mb_cur = await conn.execute(
+                    "SELECT highestmodseq, uidnext FROM mailboxes WHERE id = %s", (mailbox_id,)
+                )
+                msg_cur = await conn.execute(
+                    f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s AND modseq > %s"
+                    " ORDER BY uid",
+                    (mailbox_id, modseq),
+                )
+                gone_cur = await conn.execute(
+                    "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+                    (mailbox_id, modseq),
+                )
+                await conn.execute("COMMIT")
+            return await mb_cur.fetchone(), await msg_cur.fetchall(), await gone_cur.fetchall()
 
-        return await self._snapshot(op)
+        mb, rows, gone = await self._run(run)
+        if mb is None:
+            raise NotFound("no such mailbox")
+        return ChangeSet(
+            int(mb[0]), int(mb[1]), tuple(self._message(r) for r in rows),
+            tuple(int(g[0]) for g in gone),
+        )
 
     async def store_flags(
         self,
@@ -1253,11 +1344,10 @@ class PostgresStore:
         return row is not None
 
     async def unlock_maildrop(self, account_id: int, owner: str) -> None:
-        async with self.pool.connection() as conn:
-            await conn.execute(
-                "DELETE FROM maildrop_locks WHERE account_id = %s AND owner = %s",
-                (account_id, owner),
-            )
+        await self._all(
+            "DELETE FROM maildrop_locks WHERE account_id = %s AND owner = %s RETURNING 1",
+            (account_id, owner),
+        )
 
     # -- outbound queue ----------------------------------------------------------------------
 
@@ -1399,12 +1489,11 @@ class PostgresStore:
         return await self._write(op)
 
     async def queue_flush(self) -> int:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "UPDATE queue SET next_attempt = clock_timestamp()"
-                " WHERE next_attempt > clock_timestamp()"
-            )
-            return int(cur.rowcount)
+        rows = await self._all(
+            "UPDATE queue SET next_attempt = clock_timestamp()"
+            " WHERE next_attempt > clock_timestamp() RETURNING id"
+        )
+        return len(rows)
 
     # -- maintenance -------------------------------------------------------------------------
 
@@ -1466,13 +1555,13 @@ class PostgresStore:
         """
         files = self._files()
         removed = 0
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
+        removed += len(
+            await self._all(
                 "DELETE FROM blobs WHERE refs <= 0"
-                " AND created <= clock_timestamp() - make_interval(secs => %s)",
+                " AND created <= clock_timestamp() - make_interval(secs => %s) RETURNING id",
                 (float(min_age),),
             )
-            removed += max(cur.rowcount, 0)
+        )
         cached = await asyncio.to_thread(lambda: list(files.all_ids()))
         for i in range(0, len(cached), 500):
             chunk = cached[i : i + 500]
