@@ -101,3 +101,12 @@ async def test_resolver_nameserver_strings(dns_server: DNSServer) -> None:
     dns_server.add("example.test", "A", "192.0.2.1")
     r = Resolver([dns_server.config_value], timeout=0.3, lifetime=0.6)
     assert await r.a("example.test") == [ipaddress.IPv4Address("192.0.2.1")]
+
+
+async def test_dnsserver_records_edited_directly(dns_server: DNSServer) -> None:
+    dns_server.records["Direct.Example.TEST."] = {"a": ["192.0.2.5"]}
+    r = make_resolver(dns_server)
+    assert await r.a("direct.example.test") == [ipaddress.IPv4Address("192.0.2.5")]
+    dns_server.remove("direct.example.test")
+    with pytest.raises(DNSNameNotFound):
+        await r.a("direct.example.test")

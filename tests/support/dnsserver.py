@@ -113,10 +113,13 @@ class DNSServer:
     def remove(self, name: str, rdtype: str | None = None) -> None:
         """Drop a whole name (then NXDOMAIN) or one type at it (then no data)."""
         key = _norm(name)
-        if rdtype is None:
-            self.records.pop(key, None)
-        elif key in self.records:
-            self.records[key].pop(rdtype.upper(), None)
+        for existing in [k for k in self.records if _norm(k) == key]:
+            if rdtype is None:
+                del self.records[existing]
+            else:
+                types = self.records[existing]
+                for t in [t for t in types if t.upper() == rdtype.upper()]:
+                    del types[t]
 
     def set_behaviour(
         self, name: str, behaviour: Behaviour, rdtype: str | None = None
@@ -252,9 +255,12 @@ class DNSServer:
             return response.to_wire()
 
     def _fill(self, response: dns.message.Message, qname: str, qtype: int) -> None:
+        # Tests may edit ``records`` directly with any case or a final dot.
+        zone = {_norm(k): {t.upper(): v for t, v in types.items()}
+                for k, types in list(self.records.items())}
         name = qname
         for _ in range(8):  # bounded CNAME chain
-            types = self.records.get(name)
+            types = zone.get(name)
             if types is None:
                 if name == qname:
                     response.set_rcode(dns.rcode.NXDOMAIN)
