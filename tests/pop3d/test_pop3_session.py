@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 
-from tests.pop3d.harness import PASSWORD, add_message, add_user, fast_authenticator
-
 from mailwright.pop3d.maildrop import uidl_for
 from mailwright.pop3d.session import Pop3Session
 from mailwright.proto import pop3
 from mailwright.store.api import Account, FlagOp, Store
 from mailwright.store.sqlite import SQLiteStore
+from tests.pop3d.harness import PASSWORD, add_message, add_user, fast_authenticator
 
 MSG1 = b"Subject: one\r\n\r\n.dot line\r\nbody\r\n"
 MSG2 = b"Subject: two\r\nX: y\r\n\r\nl1\r\nl2\r\nl3\r\n"
