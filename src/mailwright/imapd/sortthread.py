@@ -213,12 +213,15 @@ _MSGID = re.compile(rb"<([^<>]*)>")
 
 
 def _msgids(value: bytes | None) -> list[bytes]:
+    """The msg-ids of a Message-ID/References/In-Reply-To value (RFC 5322 3.6.4): only
+    ``<left@right>`` forms count, white space inside removed."""
     if not value:
         return []
     out = []
     for m in _MSGID.finditer(value):
         v = re.sub(rb"[ \t\r\n]", b"", m.group(1))
-        if v:
+        left, at, right = v.partition(b"@")
+        if left and at and right:
             out.append(v)
     return out
 
@@ -306,10 +309,11 @@ def _thread_references(msgs: Sequence[Msg], infos: Mapping[int, MessageInfo]) ->
                     and not cur.is_ancestor_of(prev)):
                 prev.add_child(cur)
             prev = cur
-        # (C) the message's parent is the last reference
+        # (C) the message's parent is the last reference; when that is the message itself or
+        # would make a loop, it gets no parent at all (as Dovecot does)
         if prev is not None and prev is not node and not node.is_ancestor_of(prev):
             prev.add_child(node)
-        elif prev is None and node.parent is not None:
+        elif node.parent is not None:
             node.parent.children.remove(node)
             node.parent = None
     roots = [n for n in table.values() if n.parent is None]
@@ -353,8 +357,9 @@ def _thread_references(msgs: Sequence[Msg], infos: Mapping[int, MessageInfo]) ->
         if not s:
             continue
         old = by_subject.get(s)
+        # a dummy wins over a message; a non-reply over a reply (a dummy is never replaced)
         if old is None or (r.msg is None and old.msg is not None) or (
-            subj_of(old)[1] and not reply
+            old.msg is not None and subj_of(old)[1] and not reply
         ):
             by_subject[s] = r
     result = list(roots)
