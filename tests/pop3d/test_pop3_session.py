@@ -8,7 +8,6 @@ from mailwright.pop3d.maildrop import uidl_for
 from mailwright.pop3d.session import Pop3Session
 from mailwright.proto import pop3
 from mailwright.store.api import Account, FlagOp, Store
-from mailwright.store.sqlite import SQLiteStore
 from tests.pop3d.harness import PASSWORD, add_message, add_user, fast_authenticator
 
 MSG1 = b"Subject: one\r\n\r\n.dot line\r\nbody\r\n"
@@ -41,7 +40,7 @@ async def inbox_records(store: Store, account: Account) -> dict[int, frozenset[s
     return {r.uid: r.flags for r in await store.list_messages(box.id)}
 
 
-async def test_pop3_session_login_and_listing(store: SQLiteStore) -> None:
+async def test_pop3_session_login_and_listing(store: Store) -> None:
     account = await setup(store)
     s = session(store)
     assert await login(s) == pop3.Ok(f"Logged in, 2 messages ({len(MSG1) + len(MSG2)} octets)")
@@ -64,7 +63,7 @@ async def test_pop3_session_uidl_format_is_dovecot_compatible() -> None:
     assert uidl_for(1, 0xFFFFFFFF) == "FFFFFFFF00000001"
 
 
-async def test_pop3_session_retr_and_top_are_exact(store: SQLiteStore) -> None:
+async def test_pop3_session_retr_and_top_are_exact(store: Store) -> None:
     await setup(store)
     s = session(store)
     await login(s)
@@ -79,7 +78,7 @@ async def test_pop3_session_retr_and_top_are_exact(store: SQLiteStore) -> None:
     await s.close()
 
 
-async def test_pop3_session_wrong_password_is_auth_error(store: SQLiteStore) -> None:
+async def test_pop3_session_wrong_password_is_auth_error(store: Store) -> None:
     await setup(store)
     s = session(store)
     await s.handle(pop3.User("bob@example.test"))
@@ -90,7 +89,7 @@ async def test_pop3_session_wrong_password_is_auth_error(store: SQLiteStore) -> 
     await s.close()
 
 
-async def test_pop3_session_plaintext_needs_tls_off_loopback(store: SQLiteStore) -> None:
+async def test_pop3_session_plaintext_needs_tls_off_loopback(store: Store) -> None:
     await setup(store)
     s = session(store, loopback=False)
     refused = pop3.Err("Plaintext authentication needs TLS, use STLS first", pop3.Code.AUTH)
@@ -110,12 +109,12 @@ async def test_pop3_session_plaintext_needs_tls_off_loopback(store: SQLiteStore)
     await s.close()
 
 
-async def test_pop3_session_stls_unavailable(store: SQLiteStore) -> None:
+async def test_pop3_session_stls_unavailable(store: Store) -> None:
     s = session(store, tls_available=False)
     assert await s.handle(pop3.Stls()) == pop3.Err("TLS is not available")
 
 
-async def test_pop3_session_auth_plain(store: SQLiteStore) -> None:
+async def test_pop3_session_auth_plain(store: Store) -> None:
     await setup(store)
     token = b"\x00bob@example.test\x00" + PASSWORD.encode()
     s = session(store)
@@ -137,7 +136,7 @@ async def test_pop3_session_auth_plain(store: SQLiteStore) -> None:
     assert base64.b64encode(token)  # the core does the base64; the session sees octets
 
 
-async def test_pop3_session_second_session_gets_in_use(store: SQLiteStore) -> None:
+async def test_pop3_session_second_session_gets_in_use(store: Store) -> None:
     await setup(store)
     first = session(store, owner="node/1")
     await login(first)
@@ -152,7 +151,7 @@ async def test_pop3_session_second_session_gets_in_use(store: SQLiteStore) -> No
     await third.close()
 
 
-async def test_pop3_session_dropped_connection_deletes_nothing(store: SQLiteStore) -> None:
+async def test_pop3_session_dropped_connection_deletes_nothing(store: Store) -> None:
     account = await setup(store)
     s = session(store)
     await login(s)
@@ -162,7 +161,7 @@ async def test_pop3_session_dropped_connection_deletes_nothing(store: SQLiteStor
     assert set(await inbox_records(store, account)) == {1, 2}
 
 
-async def test_pop3_session_deletions_apply_at_quit(store: SQLiteStore) -> None:
+async def test_pop3_session_deletions_apply_at_quit(store: Store) -> None:
     account = await setup(store)
     s = session(store)
     await login(s)
@@ -183,7 +182,7 @@ async def test_pop3_session_deletions_apply_at_quit(store: SQLiteStore) -> None:
     await s.close()
 
 
-async def test_pop3_session_rset_unmarks(store: SQLiteStore) -> None:
+async def test_pop3_session_rset_unmarks(store: Store) -> None:
     account = await setup(store)
     s = session(store)
     await login(s)
@@ -194,7 +193,7 @@ async def test_pop3_session_rset_unmarks(store: SQLiteStore) -> None:
     assert set(await inbox_records(store, account)) == {1, 2}
 
 
-async def test_pop3_session_leave_on_server_moves_to_trash(store: SQLiteStore) -> None:
+async def test_pop3_session_leave_on_server_moves_to_trash(store: Store) -> None:
     account = await setup(store)
     await store.update_account(account.id, pop3_keep=True)
     s = session(store)
@@ -210,7 +209,7 @@ async def test_pop3_session_leave_on_server_moves_to_trash(store: SQLiteStore) -
     assert await store.read_blob(moved[0].blob_id) == MSG1
 
 
-async def test_pop3_session_retr_marks_seen_top_does_not(store: SQLiteStore) -> None:
+async def test_pop3_session_retr_marks_seen_top_does_not(store: Store) -> None:
     account = await setup(store)
     s = session(store)
     await login(s)
@@ -221,7 +220,7 @@ async def test_pop3_session_retr_marks_seen_top_does_not(store: SQLiteStore) -> 
     assert "\\Seen" in flags[1] and "\\Seen" not in flags[2]
 
 
-async def test_pop3_session_seen_survives_a_dropped_connection(store: SQLiteStore) -> None:
+async def test_pop3_session_seen_survives_a_dropped_connection(store: Store) -> None:
     account = await setup(store)
     s = session(store)
     await login(s)
@@ -230,7 +229,7 @@ async def test_pop3_session_seen_survives_a_dropped_connection(store: SQLiteStor
     assert "\\Seen" in (await inbox_records(store, account))[2]
 
 
-async def test_pop3_session_maildrop_is_a_snapshot(store: SQLiteStore) -> None:
+async def test_pop3_session_maildrop_is_a_snapshot(store: Store) -> None:
     account = await setup(store)
     box = await store.get_mailbox(account.id, "INBOX")
     assert box is not None
@@ -257,7 +256,7 @@ async def test_pop3_session_maildrop_is_a_snapshot(store: SQLiteStore) -> None:
     assert set(await inbox_records(store, account)) == {3}
 
 
-async def test_pop3_session_uidl_is_stable_across_sessions(store: SQLiteStore) -> None:
+async def test_pop3_session_uidl_is_stable_across_sessions(store: Store) -> None:
     account = await setup(store)
     s = session(store)
     await login(s)
@@ -272,7 +271,7 @@ async def test_pop3_session_uidl_is_stable_across_sessions(store: SQLiteStore) -
     await s.close()
 
 
-async def test_pop3_session_retr_in_any_order_with_prefetch(store: SQLiteStore) -> None:
+async def test_pop3_session_retr_in_any_order_with_prefetch(store: Store) -> None:
     account = await setup(store)
     msg3 = b"Subject: three\r\n\r\n3\r\n"
     await add_message(store, account, msg3)
