@@ -353,3 +353,26 @@ async def test_postgres_pool_recovers_from_lost_connections(nodes: Nodes) -> Non
     # every pooled connection of node B (and the others of node A) is gone; work goes on
     rec = await b.append(inbox, await _stage(b, MSG))
     assert [m.uid for m in await a.list_messages(inbox)] == [rec.uid]
+
+
+async def test_postgres_listing_cache_follows_other_node(nodes: Nodes) -> None:
+    a, b = nodes
+    b.listing_min_size = 1  # cache every listing on node B
+    inbox = await _inbox(a)
+    for i in range(6):
+        await a.append(inbox, await _stage(a, MSG + bytes([65 + i])))
+    assert [m.uid for m in await b.list_messages(inbox)] == [1, 2, 3, 4, 5, 6]
+    # changes made on node A only: node B's cached listing must follow them
+    await a.store_flags(inbox, [2, 5], FlagOp.ADD, ["\\Seen"])
+    await a.expunge(inbox, [3])
+    await a.append(inbox, await _stage(a, MSG + b"new"))
+    fresh = await a.list_messages(inbox)  # node A does not cache small mailboxes
+    assert await b.list_messages(inbox) == fresh
+    assert [m.uid for m in fresh] == [1, 2, 4, 5, 6, 7]
+    assert await b.list_messages(inbox) == fresh  # warm and unchanged
+    box = await a.get_mailbox_by_id(inbox)
+    assert box is not None
+    other = await a.get_mailbox(box.account_id, "Archive")
+    assert other is not None
+    await a.move(inbox, [1], other.id)
+    assert [m.uid for m in await b.list_messages(inbox)] == [2, 4, 5, 6, 7]
