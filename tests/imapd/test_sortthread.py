@@ -41,17 +41,17 @@ def _msg(n: int, headers: str, size_pad: int = 0) -> tuple[tuple[int, MessageRec
 
 
 MSGS = [
-    _msg(1, "Message-ID: <a>\nSubject: topic\nFrom: Zed <zed@x.test>\nTo: b@x.test\n"
+    _msg(1, "Message-ID: <a@x.test>\nSubject: topic\nFrom: Zed <zed@x.test>\nTo: b@x.test\n"
             "Date: Mon, 1 Jan 2024 10:00:00 +0000\n", 50),
-    _msg(2, "Message-ID: <b>\nReferences: <a>\nSubject: Re: topic\nFrom: amy@x.test\n"
+    _msg(2, "Message-ID: <b@x.test>\nReferences: <a@x.test>\nSubject: Re: topic\nFrom: amy@x.test\n"
             "To: Carl <c@x.test>\nDate: Mon, 1 Jan 2024 11:00:00 +0000\n", 10),
-    _msg(3, "Message-ID: <c>\nReferences: <a> <b>\nSubject: Re: topic\nFrom: bob@x.test\n"
+    _msg(3, "Message-ID: <c@x.test>\nReferences: <a@x.test> <b@x.test>\nSubject: Re: topic\nFrom: bob@x.test\n"
             "Cc: q@x.test\nDate: Mon, 1 Jan 2024 12:00:00 +0000\n", 30),
-    _msg(4, "Message-ID: <d>\nIn-Reply-To: <a>\nSubject: Re: topic\nFrom: =?utf-8?q?=C3=89mile?="
+    _msg(4, "Message-ID: <d@x.test>\nIn-Reply-To: <a@x.test>\nSubject: Re: topic\nFrom: =?utf-8?q?=C3=89mile?="
             " <emile@x.test>\nDate: Mon, 1 Jan 2024 13:00:00 +0000\n", 20),
-    _msg(5, "Message-ID: <e>\nSubject: other\nFrom: amy@x.test\n"
+    _msg(5, "Message-ID: <e@x.test>\nSubject: other\nFrom: amy@x.test\n"
             "Date: Mon, 1 Jan 2024 14:00:00 +0000\n", 40),
-    _msg(6, "Message-ID: <f>\nReferences: <zzz>\nSubject: Re: other\nFrom: amy@x.test\n"
+    _msg(6, "Message-ID: <f@x.test>\nReferences: <zzz@x.test>\nSubject: Re: other\nFrom: amy@x.test\n"
             "Date: Mon, 1 Jan 2024 15:00:00 +0000\n", 0),
 ]
 PAIRS = [m for m, _ in MSGS]
@@ -104,11 +104,11 @@ def test_thread_orderedsubject() -> None:
 
 
 def test_thread_references_siblings_without_parent_get_a_dummy() -> None:
-    a = _msg(1, "Message-ID: <p1>\nSubject: same\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n")
-    b = _msg(2, "Message-ID: <p2>\nSubject: same\nDate: Mon, 1 Jan 2024 11:00:00 +0000\n")
-    c = _msg(3, "Message-ID: <p3>\nReferences: <gone1>\nSubject: Re: x\n"
+    a = _msg(1, "Message-ID: <p1@x.test>\nSubject: same\nDate: Mon, 1 Jan 2024 10:00:00 +0000\n")
+    b = _msg(2, "Message-ID: <p2@x.test>\nSubject: same\nDate: Mon, 1 Jan 2024 11:00:00 +0000\n")
+    c = _msg(3, "Message-ID: <p3@x.test>\nReferences: <gone1@x.test>\nSubject: Re: x\n"
                 "Date: Mon, 1 Jan 2024 12:00:00 +0000\n")
-    d = _msg(4, "Message-ID: <p4>\nReferences: <gone1>\nSubject: Re: y\n"
+    d = _msg(4, "Message-ID: <p4@x.test>\nReferences: <gone1@x.test>\nSubject: Re: y\n"
                 "Date: Mon, 1 Jan 2024 13:00:00 +0000\n")
     msgs = [a, b, c, d]
     out = sortthread.thread("REFERENCES", [m for m, _ in msgs],
@@ -117,9 +117,9 @@ def test_thread_references_siblings_without_parent_get_a_dummy() -> None:
 
 
 def test_thread_references_loops_and_duplicates_do_not_break() -> None:
-    a = _msg(1, "Message-ID: <l1>\nReferences: <l2>\nSubject: a\n")
-    b = _msg(2, "Message-ID: <l2>\nReferences: <l1>\nSubject: b\n")
-    c = _msg(3, "Message-ID: <l1>\nSubject: c\n")
+    a = _msg(1, "Message-ID: <l1@x.test>\nReferences: <l2@x.test>\nSubject: a\n")
+    b = _msg(2, "Message-ID: <l2@x.test>\nReferences: <l1@x.test>\nSubject: b\n")
+    c = _msg(3, "Message-ID: <l1@x.test>\nSubject: c\n")
     msgs = [a, b, c]
     out = sortthread.thread("REFERENCES", [m for m, _ in msgs],
                             {m[1].uid: i for m, i in msgs}, uid=False)
