@@ -150,6 +150,7 @@ def make_connection(options: dict[str, str]) -> ServerConnection:
         chunking=flag("chunking", True),
         smtputf8=flag("smtputf8", True),
         dsn=flag("dsn", True),
+        helo_required=flag("helo_required", True),
     )
 
 

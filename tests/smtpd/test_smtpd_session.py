@@ -354,3 +354,10 @@ async def test_smtpd_repeated_errors_end_the_session(ctx: AppContext) -> None:
             break
     assert lines[-1] == "421 4.7.0 mail.example.test Error: too many errors"
     assert c.core.closed
+
+
+async def test_smtpd_submission_mail_before_ehlo_gets_530(ctx: AppContext) -> None:
+    c = Conversation(ctx, "submission", tls=True)
+    assert await c.cmd("MAIL FROM:<alice@example.test>") == "530 5.7.0 Authentication required"
+    mx = Conversation(ctx, "smtp")
+    assert await mx.cmd("MAIL FROM:<a@remote.test>") == "503 5.5.1 Error: send HELO/EHLO first"

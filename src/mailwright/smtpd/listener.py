@@ -40,7 +40,17 @@ _ANSWERED = (
     smtp.MessageEnd,
     smtp.AuthCredentials,
 )
-_BUSY_STATES = frozenset({smtp.State.DATA_CONTENT, smtp.State.BDAT_CHUNK, smtp.State.BDAT})
+# A graceful shutdown lets a transaction in flight finish (operator contract: `serve`).
+_BUSY_STATES = frozenset(
+    {
+        smtp.State.MAIL,
+        smtp.State.RCPT,
+        smtp.State.DATA_CONTENT,
+        smtp.State.BDAT_CHUNK,
+        smtp.State.BDAT,
+        smtp.State.AUTH,
+    }
+)
 
 
 def mode_for(protocol: str) -> Mode:
@@ -83,6 +93,9 @@ def make_core(
         # authenticates, so nothing can make it relay.
         auth_mechanisms=SUPPORTED if mode is Mode.SUBMISSION else (),
         auth_requires_tls=True,
+        # Submission answers MAIL before EHLO with policy (530 until authenticated), as
+        # Postfix does; the MX insists on EHLO/HELO first (RFC 5321 4.1.4).
+        helo_required=mode is Mode.MX,
     )
 
 

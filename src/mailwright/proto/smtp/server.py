@@ -98,6 +98,7 @@ class ServerConnection:
         smtputf8: bool = True,
         dsn: bool = True,
         reject_bare_cr: bool = True,
+        helo_required: bool = True,
     ) -> None:
         if not _printable_token(hostname):
             raise ValueError(f"hostname must be one printable token: {hostname!r}")
@@ -118,6 +119,9 @@ class ServerConnection:
         self.smtputf8 = smtputf8
         self.dsn = dsn
         self.reject_bare_cr = reject_bare_cr
+        # RFC 5321 4.1.4 lets a server insist on EHLO/HELO before MAIL; Postfix does not by
+        # default (smtpd_helo_required = no), which lets policy answer first (530 on submission).
+        self.helo_required = helo_required
 
         self.state = State.START
         self.hello: Hello | None = None
@@ -442,7 +446,10 @@ class ServerConnection:
 
     def _command(self, line: str) -> None:
         verb, arg = split_verb(line)
-        table = COMMANDS[self.state]
+        state = self.state
+        if state is State.INITIAL and not self.helo_required and verb in ("MAIL", "AUTH"):
+            state = State.READY
+        table = COMMANDS[state]
         if verb not in table:
             raise SMTPProtocolError(R.UNKNOWN_COMMAND)
         error = table[verb]

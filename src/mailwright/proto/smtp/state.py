@@ -85,6 +85,7 @@ COMMANDS: dict[State, dict[str, R.Reply | None]] = {
 # resets, which `reset_state()` decides (READY once greeted with EHLO/HELO, else INITIAL).
 ACCEPTED: dict[tuple[State, str], State] = {
     (State.READY, "MAIL"): State.MAIL,
+    (State.INITIAL, "MAIL"): State.MAIL,  # only when the connection does not require HELO
     (State.MAIL, "RCPT"): State.RCPT,
     (State.RCPT, "RCPT"): State.RCPT,
     (State.RCPT, "DATA"): State.DATA_CONTENT,
