@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -121,6 +121,23 @@ class Client:
 
         return await asyncio.wait_for(wait(), timeout)
 
+    async def read_line(self, timeout: float = 10.0) -> bytes:
+        """The next raw CRLF-terminated line (literal contents are not joined)."""
+
+        async def wait() -> bytes:
+            while True:
+                eol = self.t.output.find(b"\r\n", self._pos)
+                if eol >= 0:
+                    line = bytes(self.t.output[self._pos : eol])
+                    self._pos = eol + 2
+                    return line
+                self.t.written.clear()
+                if self.task.done():
+                    raise AssertionError("session ended")
+                await self.t.written.wait()
+
+        return await asyncio.wait_for(wait(), timeout)
+
     async def greeting(self) -> bytes:
         return (await self.read_until(rb"\* OK"))[-1]
 
@@ -207,3 +224,73 @@ def message(n: int, subject: str | None = None, body: str = "hello") -> bytes:
         f"\r\n"
         f"{body} {n}\r\n"
     ).encode()
+
+
+# -- transcript files (tests/imapd/transcripts/*.txt) ----------------------------------------
+
+TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
+
+
+def transcript_blocks(path: Path) -> list[tuple[list[str], list[str]]]:
+    """[(client lines, expected server lines)] in order; a file starts with server lines."""
+    blocks: list[tuple[list[str], list[str]]] = []
+    client: list[str] = []
+    server: list[str] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        if not raw or raw.startswith("#"):
+            continue
+        kind, _, text = raw.partition(": ")
+        if kind == "C":
+            if server:
+                blocks.append((client, server))
+                client, server = [], []
+            client.append(text)
+        elif kind == "S":
+            server.append(text)
+        else:
+            raise ValueError(f"{path.name}: bad line {raw!r}")
+    if client or server:
+        blocks.append((client, server))
+    return blocks
+
+
+def line_matches(expected: str, got: bytes) -> bool:
+    """Exact, except that ``...`` matches anything."""
+    parts = [re.escape(p.encode()) for p in expected.split("...")]
+    return re.fullmatch(b".*".join(parts), got, re.DOTALL) is not None
+
+
+async def replay(
+    path: Path,
+    send: Callable[[bytes], Awaitable[None]],
+    read_line: Callable[[], Awaitable[bytes]],
+    values: dict[str, str],
+    *,
+    greeting_wildcard: bool = False,
+) -> None:
+    """Send each block of client lines, then check the expected server lines one by one.
+
+    ``greeting_wildcard``: the greeting's and CAPABILITY's capability lists depend on the
+    listener (STARTTLS when a certificate is configured), so only their start is checked."""
+    for n, (client, server) in enumerate(transcript_blocks(path)):
+        if greeting_wildcard:
+            server = [
+                re.sub(r"CAPABILITY IMAP4rev1 .*?(\]|$)", r"CAPABILITY IMAP4rev1 ...\1", w)
+                if n <= 1 or "CAPABILITY" in w
+                else w
+                for w in server
+            ]
+        if client:
+            data = "".join(_fill(c, values) + "\r\n" for c in client).encode()
+            await send(data)
+        for want in server:
+            got = await read_line()
+            assert line_matches(_fill(want, values), got), (
+                f"{path.name}: after {client!r}\nexpected {_fill(want, values)!r}\n     got {got!r}"
+            )
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", v)
+    return text
