@@ -361,3 +361,48 @@ async def test_smtpd_submission_mail_before_ehlo_gets_530(ctx: AppContext) -> No
     assert await c.cmd("MAIL FROM:<alice@example.test>") == "530 5.7.0 Authentication required"
     mx = Conversation(ctx, "smtp")
     assert await mx.cmd("MAIL FROM:<a@remote.test>") == "503 5.5.1 Error: send HELO/EHLO first"
+
+
+PIECES = [
+    "alice", "bob", "Alice", "x", "", "a.b", "a..b", '"q t"', '"a@b"', "a%b", "b!a", "+tag",
+    "δοκιμή", "\u00e9", "postmaster", "@", "<", ">", ":", ",", "[", "]", "\\", "IPv6:", "::1",
+    "127.0.0.1", "example.test", "EXAMPLE.TEST", "elsewhere.test", "xn--mnchen-3ya.test",
+    "münchen.test", "-bad.test", "a" * 70, ".", " ", "=", "SIZE=10", "BODY=8BITMIME",
+    "SMTPUTF8", "NOTIFY=NEVER", "ORCPT=rfc822;a+40b", "RET=FULL", "ENVID=x",
+]  # fmt: skip
+VERBS = ["MAIL FROM:", "RCPT TO:", "EHLO ", "HELO ", "AUTH PLAIN ", "BDAT ", "VRFY ", "DATA",
+         "RSET", "NOOP", "STARTTLS", "QUIT"]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["smtp", "submission"])
+async def test_smtpd_random_sessions_never_crash(ctx_outbound: AppContext, mode: str) -> None:
+    """Random, mostly malformed sessions against the real session and store: every answer is
+    a reply, nothing raises, nothing is queued from the MX."""
+    import random
+    import re
+
+    await add_user(ctx_outbound.store, "alice")
+    rng = random.Random(5321)
+    line_re = re.compile(r"^[2-5]\d\d[ -]")
+    for _ in range(60):
+        c = Conversation(ctx_outbound, mode, tls=rng.random() < 0.5, max_message_size=2000)
+        await c.send("EHLO fuzz.test")
+        if mode == "submission" and rng.random() < 0.7:
+            await c.send(f"AUTH PLAIN {PLAIN}")
+        for _ in range(rng.randint(1, 12)):
+            verb = rng.choice(VERBS)
+            arg = "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 6)))
+            if verb.endswith(":") and rng.random() < 0.7:
+                arg = "<" + arg + ">" + (" " + rng.choice(PIECES) if rng.random() < 0.3 else "")
+            lines = await c.send((verb + arg).encode("utf-8", "replace") + b"\r\n")
+            if c.core.state.name == "DATA_CONTENT":
+                lines += await c.send(rng.choice([b"x\r\n.\r\n", b"a\n.\nb\r\n.\r\n",
+                                                  b"\r.\r\n.\r\n"]))  # fmt: skip
+            if c.core.state.name == "BDAT_CHUNK":
+                lines += await c.send(b"y" * 50)
+            assert all(line_re.match(x) for x in lines), lines
+            if c.core.closed:
+                break
+        c.session.close()
+    if mode == "smtp":
+        assert await ctx_outbound.store.queue_list() == []
