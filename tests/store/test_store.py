@@ -274,3 +274,12 @@ async def test_store_queue_lifecycle(store: Store, stage) -> None:
     assert await store.queue_flush() == 1
     assert await store.queue_delete(ids[0])
     assert await store.check() == []
+
+
+async def test_store_queue_ids_never_reused(store: Store, stage) -> None:
+    blob = await stage(MSG)
+    rcpt = {"remote.test": [QueueRecipient("x@remote.test", "scheduled")]}
+    first = await store.queue_add(blob, "a@example.test", rcpt)
+    assert await store.queue_delete(first[0])
+    second = await store.queue_add(await stage(MSG), "a@example.test", rcpt)
+    assert second[0] > first[0]

@@ -68,7 +68,7 @@ MIGRATIONS: list[str] = [
         expires REAL NOT NULL
     );
     CREATE TABLE queue(
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         blob_id TEXT NOT NULL,
         sender TEXT NOT NULL,
         domain TEXT NOT NULL,
