@@ -114,7 +114,7 @@ def drive(data: bytes, sizes: list[int], decisions: list[bool]) -> None:
             assert _ENHANCED.match(line[4:]), line
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=chunks, sizes=st.lists(st.integers(0, 30), max_size=20),
        decisions=st.lists(st.booleans(), max_size=8))  # fmt: skip
 def test_smtp_fuzz_no_exception_and_wellformed_replies(

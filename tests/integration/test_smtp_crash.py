@@ -25,7 +25,7 @@ from mailwright.config import load_config
 pytestmark = pytest.mark.slow
 
 SESSIONS = 20
-ACKED_BEFORE_KILL = 120
+ACKED_BEFORE_KILL = 80
 OFFSETS = (25, 587, 465, 143, 993, 110, 995, 8080)
 
 
