@@ -75,12 +75,14 @@ class SmtpServer:
         await self.ctx.store.close()
 
 
-def write_config(root: Path, host: str = "127.0.0.1", extra: str = "") -> Path:
+def write_config(
+    root: Path, host: str = "127.0.0.1", extra: str = "", hostname: str = HOSTNAME
+) -> Path:
     from mailwright.tls import make_self_signed
 
     cert, key = root / "cert.pem", root / "key.pem"
     if not cert.exists():
-        make_self_signed(HOSTNAME, cert, key)
+        make_self_signed(hostname, cert, key)
     (root / "data").mkdir(exist_ok=True)
     listeners = []
     for proto in ("smtp", "submission", "submissions"):
@@ -90,7 +92,7 @@ def write_config(root: Path, host: str = "127.0.0.1", extra: str = "") -> Path:
         "\n".join(
             [
                 "[server]",
-                f'hostname = "{HOSTNAME}"',
+                f'hostname = "{hostname}"',
                 'data_dir = "data"',
                 "[tls]",
                 'cert = "cert.pem"',
@@ -112,9 +114,14 @@ def write_config(root: Path, host: str = "127.0.0.1", extra: str = "") -> Path:
 
 
 async def start_server(
-    root: Path, *, outbound: bool = False, host: str = "127.0.0.1", extra: str = ""
+    root: Path,
+    *,
+    outbound: bool = False,
+    host: str = "127.0.0.1",
+    extra: str = "",
+    hostname: str = HOSTNAME,
 ) -> SmtpServer:
-    config = load_config(write_config(root, host, extra))
+    config = load_config(write_config(root, host, extra, hostname))
     ctx = await build_context(config)
     ctx.authenticator = Authenticator(ctx.store, base_delay=0.01, max_delay=0.02)
     if not outbound:
