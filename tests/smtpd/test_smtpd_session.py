@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 from tests.smtpd.harness import DOMAIN, PASSWORD, Conversation, add_user, inbox
@@ -406,3 +407,18 @@ async def test_smtpd_random_sessions_never_crash(ctx_outbound: AppContext, mode:
         c.session.close()
     if mode == "smtp":
         assert await ctx_outbound.store.queue_list() == []
+
+
+async def test_smtpd_store_failure_is_a_temporary_error(tmp_path: Path) -> None:
+    from tests.smtpd.conftest import _ctx
+
+    ctx = await _ctx(tmp_path, outbound=False)
+    await add_user(ctx.store, "alice")
+    c = Conversation(ctx)
+    await c.send("EHLO client")
+    assert await c.cmd("MAIL FROM:<x@remote.test>") == "250 2.1.0 Ok"
+    await ctx.store.close()  # the database goes away under the session
+    assert await c.cmd("RCPT TO:<alice@example.test>") == (
+        "451 4.3.0 Local error in processing, try again later"
+    )
+    assert await c.cmd("NOOP") == "250 2.0.0 Ok"

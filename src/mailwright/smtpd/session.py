@@ -174,8 +174,19 @@ class SmtpSession:
         """The answer to `event`: None for the core's default, a Reply to override or refuse.
 
         For `DataChunk` a Reply means "abort this message with that reply"; information events
-        return None.
+        return None. An unexpected error (a bug, a broken database) becomes a 451, so the client
+        keeps its message and retries; it is logged once, here.
         """
+        try:
+            return await self._handle(event)
+        except Exception:
+            log.exception("smtp session error on %s", type(event).__name__)
+            self._reset()
+            if isinstance(event, TransactionReset | MessageAborted | StartTLS):
+                return None
+            return LOCAL_ERROR
+
+    async def _handle(self, event: Event) -> Reply | None:
         if isinstance(event, DataChunk):
             return self._data(event.data)
         if isinstance(event, Hello):
