@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from mailwright.net.limits import CommandRateLimiter
 from mailwright.proto import pop3
 
 from .session import MECHANISMS, Pop3Session, SessionSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mailwright.app import AppContext
     from mailwright.config import ListenerConfig
     from mailwright.net.server import Connection, Handler
@@ -43,12 +46,20 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
             owner=f"{ctx.node_id}/{conn.id}",
             settings=settings,
         )
-        await serve(conn, session, idle_timeout=idle)
+        await serve(conn, session, idle_timeout=idle, limiter=ctx.limiter,
+                    banned=ctx.authenticator.is_banned)  # fmt: skip
 
     return handle
 
 
-async def serve(conn: Connection, session: Pop3Session, *, idle_timeout: float) -> None:
+async def serve(
+    conn: Connection,
+    session: Pop3Session,
+    *,
+    idle_timeout: float,
+    limiter: CommandRateLimiter | None = None,
+    banned: Callable[[str], bool] | None = None,
+) -> None:
     """Run one POP3 connection to its end; always releases the session's lock."""
     core = pop3.ServerConnection(sasl_mechanisms=MECHANISMS, tls_active=conn.tls)
     reader = _Reader(conn, idle_timeout)
@@ -58,7 +69,7 @@ async def serve(conn: Connection, session: Pop3Session, *, idle_timeout: float) 
             conn.result = "shutdown"
             return
         await _write(conn, core.send(session.greeting()))
-        await _loop(conn, core, session, reader)
+        await _loop(conn, core, session, reader, limiter, banned)
     finally:
         reader.stop()
         await session.close()
@@ -67,7 +78,12 @@ async def serve(conn: Connection, session: Pop3Session, *, idle_timeout: float) 
 
 
 async def _loop(
-    conn: Connection, core: pop3.ServerConnection, session: Pop3Session, reader: _Reader
+    conn: Connection,
+    core: pop3.ServerConnection,
+    session: Pop3Session,
+    reader: _Reader,
+    limiter: CommandRateLimiter | None = None,
+    banned: Callable[[str], bool] | None = None,
 ) -> None:
     errors = 0
     while True:
@@ -94,6 +110,9 @@ async def _loop(
             return
         assert isinstance(event, pop3.Command)
         errors = 0
+        reader.command_done()
+        if limiter is not None:
+            await limiter.wait(conn.peer_ip)  # per-address command rate, all sessions
         reply = await session.handle(event)
         if session.account is not None:
             conn.user = session.account.address
@@ -106,6 +125,9 @@ async def _loop(
             session.tls_started()
         elif isinstance(event, pop3.Quit):
             conn.result = "quit"
+            return
+        elif session.account is None and banned is not None and banned(conn.peer_ip):
+            conn.result = "banned"  # banned across all protocols: no more guesses here
             return
 
 
@@ -120,6 +142,9 @@ class _Reader:
         self.conn = conn
         self.idle_timeout = idle_timeout
         self._timer: asyncio.Timeout | None = None
+        # Slow senders: the autologout timer runs from the last complete command, not from
+        # the last byte, so a command trickled a byte at a time cannot hold the session.
+        self._deadline = asyncio.get_running_loop().time() + idle_timeout
         self._watcher = asyncio.ensure_future(self._watch())
 
     async def _watch(self) -> None:
@@ -131,7 +156,7 @@ class _Reader:
         if self.conn.closing.is_set():
             return None
         try:
-            async with asyncio.timeout(self.idle_timeout) as timer:
+            async with asyncio.timeout_at(self._deadline) as timer:
                 self._timer = timer
                 data: bytes = await self.conn.reader.read(READ_SIZE)
                 return data
@@ -139,6 +164,9 @@ class _Reader:
             return None
         finally:
             self._timer = None
+
+    def command_done(self) -> None:
+        self._deadline = asyncio.get_running_loop().time() + self.idle_timeout
 
     def goodbye(self) -> bytes:
         if self.conn.closing.is_set():

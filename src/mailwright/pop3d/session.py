@@ -47,6 +47,12 @@ class SessionSettings:
 
 
 class Pop3Session:
+    """One POP3 client's view of its maildrop: ``handle(command) -> reply``, then ``close()``.
+
+    ``owner`` names the session in the store's maildrop lock (node and connection), so a
+    lock left by a crashed node can be told apart and expires after ``lock_ttl``.
+    """
+
     def __init__(
         self,
         store: Store,
