@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from mailwright.config import ListenerConfig
 from mailwright.log import event
+from mailwright.net.limits import BANNED
 from mailwright.net.registry import BUSY
 
 log = logging.getLogger("mailwright.net")
@@ -70,6 +71,12 @@ class Connection:
         """Upgrade in place (STARTTLS/STLS); the caller discards any buffered plaintext."""
         if self.ssl_context is None:
             raise RuntimeError("no TLS certificate configured")
+        # RFC 3207 4.2 / RFC 2595 3.1: nothing the client sent before the handshake may be
+        # read as if it came after it (command injection); adapters should already have
+        # stopped reading, this makes it true for every protocol.
+        buffered = getattr(self.reader, "_buffer", None)
+        if isinstance(buffered, bytearray):
+            buffered.clear()
         await self.writer.start_tls(self.ssl_context)
         self.tls = True
 
@@ -96,8 +103,10 @@ class ListenerSet:
         max_connections: int = 10000,
         max_per_ip: int = 50,
         handshake_timeout: float = 30.0,
+        refuse: Callable[[str], bool] | None = None,
     ) -> None:
         self.ssl_context = ssl_context
+        self.refuse = refuse  # e.g. Authenticator.is_banned: addresses turned away at connect
         self.max_connections = max_connections
         self.max_per_ip = max_per_ip
         self.handshake_timeout = handshake_timeout
@@ -186,6 +195,13 @@ class ListenerSet:
                 await asyncio.wait_for(writer.drain(), 2)
             await conn.close()
             event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="limit")
+            return
+        if self.refuse is not None and lc.protocol in BANNED and self.refuse(peer_ip):
+            with contextlib.suppress(Exception):
+                writer.write(BANNED[lc.protocol])
+                await asyncio.wait_for(writer.drain(), 2)
+            await conn.close()
+            event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="banned")
             return
         self._per_ip[peer_ip] += 1
         try:

