@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import log
@@ -62,38 +63,66 @@ def _frame_name(frame: str) -> str:
     return f"{name} ({path})"
 
 
-def summarize(raw: Path, top: int = 12) -> tuple[int, list[tuple[str, float, float]]]:
-    """(busy samples, [(function, inclusive share, self share)]) by inclusive share."""
+_FRIENDLY = {
+    "Runner.run (runners.py)": "event loop itself (uvloop's C code: I/O, callbacks, wake-ups)",
+    "_worker (thread.py)": "thread-pool workers (blocking calls made through to_thread)",
+}
+#: frames that only pass control on (accept loop, per-connection handler, dispatch)
+_WRAPPERS = ("create.<locals>.handle", "on_connect", "Session.execute", "_loop (", "answer (",
+             "_run_writer", "SmtpSession.handle", "<module>", "_bootstrap", "run (mailwright/app",
+             "main (mailwright/cli", "cmd_serve", "serve (mailwright", "ListenerSet._serve",
+             "Session.run (")
+
+
+@dataclass(slots=True)
+class Summary:
+    total: int
+    threads: list[tuple[str, float]]
+    own: list[tuple[str, float]]
+    inclusive: list[tuple[str, float]]
+
+
+def summarize(raw: Path, top: int = 10) -> Summary:
+    """Shares of busy samples: per thread, per function at the top, per function on the stack."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
     total = 0
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [_frame_name(f) for f in stack.split(";") if f and not f.startswith("process ")
-                  and not f.startswith("thread ")]
+        parts = stack.split(";")
+        if parts and parts[0].startswith("thread "):
+            name = parts[0].rpartition(":")[2].strip()
+            threads[name.rstrip("_0123456789") or name] += n
+        frames = [_frame_name(f) for f in parts if f and not f.startswith(("process ", "thread "))]
         if not frames:
             continue
         total += n
         for f in set(frames):
-            inclusive[f] += n
+            if "mailwright/" in f and not any(w in f for w in _WRAPPERS):
+                inclusive[f] += n
         own[frames[-1]] += n
-    # The event loop's own frames are on every stack: they say nothing.
-    boring = ("run_forever", "_run_once", "_run (events.py", "run (runners.py", "<module>",
-              "main (", "run_until_complete", "_run_module_as_main", "_run_code", "run (",
-              "serve (", "_bootstrap", "_bootstrap_inner", "worker (thread.py", "run (thread.py")
-    rows = [(f, inclusive[f] / total, own[f] / total) for f, _ in inclusive.most_common()
-            if not any(b in f for b in boring)] if total else []
-    return total, rows[:top]
+    if not total:
+        return Summary(0, [], [], [])
+    return Summary(
+        total,
+        [(t, n / total) for t, n in threads.most_common(6)],
+        [(_FRIENDLY.get(f, f), n / total) for f, n in own.most_common(top)],
+        [(f, n / total) for f, n in inclusive.most_common(top)],
+    )
 
 
 def markdown(title: str, raw: Path, link: str) -> str:
-    total, rows = summarize(raw)
+    s = summarize(raw)
     out = [f"#### {title}", "",
-           f"{total:,} busy samples; raw stacks: [{raw.name}]({link}).", "",
-           "| function | on the stack | at the top |", "| --- | ---: | ---: |"]
-    for f, inc, own in rows:
-        out.append(f"| `{f}` | {inc:.0%} | {own:.0%} |")
+           f"{s.total:,} busy samples ([raw stacks]({link})); by thread: "
+           + ", ".join(f"{t} {share:.0%}" for t, share in s.threads) + ".", "",
+           "| running itself (at the top of the stack) | share |", "| --- | ---: |"]
+    out += [f"| `{f}` | {share:.0%} |" for f, share in s.own]
+    out += ["", "| Mailwright function, with what it calls (on the stack) | share |",
+            "| --- | ---: |"]
+    out += [f"| `{f}` | {share:.0%} |" for f, share in s.inclusive]
     return "\n".join(out) + "\n"

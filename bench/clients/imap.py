@@ -111,12 +111,13 @@ class ImapClient:
             caps = await self.command(b"CAPABILITY")
             self.capabilities = b" ".join(caps.untagged).upper()
 
-    async def append(self, mailbox: str, data: bytes, flags: str = "") -> int | None:
-        """APPEND; the new UID when the server answers APPENDUID (RFC 4315)."""
+    async def append(self, mailbox: str, data: bytes, flags: str = "",
+                     ok: bool = True) -> tuple[Answer, int | None]:
+        """APPEND; and the new UID when the server answers APPENDUID (RFC 4315)."""
         cmd = b"APPEND " + _astring(mailbox) + (b" (" + flags.encode() + b")" if flags else b"")
-        ans = await self.command(cmd, literal=data)
+        ans = await self.command(cmd, literal=data, ok=ok)
         m = _APPENDUID.search(ans.tagged)
-        return int(m.group(1)) if m else None
+        return ans, (int(m.group(1)) if m else None)
 
     async def idle_start(self) -> None:
         """RFC 2177: IDLE, then wait for the continuation request."""
