@@ -58,7 +58,7 @@ class Reader:
 
     __slots__ = ("buf", "pos", "utf8")
 
-    def __init__(self, buf: bytes, *, utf8: bool = True) -> None:
+    def __init__(self, buf: bytes | bytearray, *, utf8: bool = True) -> None:
         self.buf = buf
         self.pos = 0
         self.utf8 = utf8
@@ -119,7 +119,7 @@ class Reader:
             self.pos += 1
         if self.pos == start:
             raise self.fail(f"expected {what}")
-        return buf[start : self.pos]
+        return bytes(buf[start : self.pos])
 
     def atom(self, what: str = "atom") -> str:
         return self.atom_bytes(what=what).decode("ascii")
@@ -184,7 +184,7 @@ class Reader:
         if self.buf[self.pos : self.pos + 2] != b"\r\n":
             raise self.fail("expected CRLF after literal size")
         self.pos += 2
-        data = self.buf[self.pos : self.pos + size]
+        data = bytes(self.buf[self.pos : self.pos + size])
         if len(data) != size:
             raise GrammarError("literal shorter than announced")
         self.pos += size
@@ -281,7 +281,7 @@ class Reader:
     def _date_parts(self) -> date:
         day = self.number(what="day")
         self.char(b"-")
-        mon = self.buf[self.pos : self.pos + 3].upper()
+        mon = bytes(self.buf[self.pos : self.pos + 3]).upper()
         if mon not in _MONTHS:
             raise self.fail("expected month name")
         self.pos += 3
@@ -1164,7 +1164,7 @@ COMMANDS: dict[str, CommandParser] = {
 UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
 
 
-def parse_tag(buf: bytes) -> str | None:
+def parse_tag(buf: bytes | bytearray) -> str | None:
     """The tag of a (possibly malformed) command line, if it has a valid one."""
     end = 0
     while end < len(buf) and _tag_char(buf[end]):
@@ -1174,7 +1174,7 @@ def parse_tag(buf: bytes) -> str | None:
     return buf[:end].decode("ascii")
 
 
-def parse_command(buf: bytes, *, utf8: bool = True) -> ast.Command:
+def parse_command(buf: bytes | bytearray, *, utf8: bool = True) -> ast.Command:
     """Parse one complete command (without its final CRLF).
 
     Raises :class:`CommandError` carrying the tag when known.

@@ -240,7 +240,7 @@ class ImapParser:
                 return ContinuationRequest(size, tag, command)
             return None
         self._cmd += line
-        wire = bytes(self._cmd)
+        wire = self._cmd  # no copy: a literal may be an APPENDed message of many MiB
         self._reset_command()
         try:
             return parse_command(wire, utf8=self.utf8)
