@@ -29,6 +29,7 @@ import logging
 import os
 import secrets
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +67,12 @@ from mailwright.store.api import (
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
-from mailwright.store.postgres.schema import SCHEMA_VERSION, current_version, migrate
+from mailwright.store.postgres.schema import (
+    SCHEMA_VERSION,
+    SchemaTooNew,
+    current_version,
+    migrate,
+)
 
 log = logging.getLogger("mailwright.store")
 T = TypeVar("T")
@@ -185,7 +191,7 @@ class PostgresStore:
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._listen_conn: Conn | None = None
-        self._last_used: dict[int, float] = {}
+        self._last_used: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
         self._flags = _FlagCache()
         self._meta: OrderedDict[str, bytes] = OrderedDict()
         self._listings: OrderedDict[int, tuple[int, dict[int, MessageRecord]]] = OrderedDict()
@@ -209,6 +215,8 @@ class PostgresStore:
             raise StoreError(f"cannot connect to PostgreSQL: {_one_line(e)}") from None
         try:
             applied = await migrate(conn)
+        except (SchemaTooNew, psycopg.Error) as e:
+            raise StoreError(f"cannot migrate the PostgreSQL schema: {_one_line(e)}") from None
         finally:
             await conn.close()
         if applied:
@@ -306,10 +314,10 @@ class PostgresStore:
     _CHECK_AFTER = 2.0
 
     async def _returned(self, conn: Conn) -> None:
-        self._last_used[id(conn)] = time.monotonic()
+        self._last_used[conn] = time.monotonic()
 
     async def _check_connection(self, conn: Conn) -> None:
-        last = self._last_used.get(id(conn))
+        last = self._last_used.get(conn)
         if last is not None and time.monotonic() - last < self._CHECK_AFTER:
             return
         await AsyncConnectionPool.check_connection(conn)
