@@ -96,3 +96,20 @@ async def test_postgres_gc_of_pending_upload_does_not_lose_the_message(tmp_path:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_postgres_damaged_cache_file_is_not_served(tmp_path: Path) -> None:
+    dsn = fresh_dsn()
+    a = await _open(dsn, tmp_path / "a")
+    try:
+        inbox = await _inbox(a)
+        w = a.blob_writer()
+        w.write(MSG)
+        rec = await a.append(inbox, await w.finish())
+        assert a.files is not None
+        cached = a.files.path_for(rec.blob_id)
+        cached.write_bytes(MSG[:10])  # as a power loss may leave an unsynced file
+        assert await a.read_blob(rec.blob_id) == MSG
+        assert cached.read_bytes() == MSG  # replaced by a good copy
+    finally:
+        await a.close()

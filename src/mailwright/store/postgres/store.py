@@ -978,7 +978,7 @@ class PostgresStore:
             path = files.path_for(blob_id)
         except ValueError:
             raise NotFound(f"no such blob: {blob_id}") from None
-        data = await asyncio.to_thread(_read_touch, path)
+        data = await asyncio.to_thread(_read_touch, path, blob_id)
         if data is not None:
             return data
 
@@ -1665,10 +1665,15 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 
 
-def _read_touch(path: Path) -> bytes | None:
+def _read_touch(path: Path, blob_id: str) -> bytes | None:
     try:
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
+        return None
+    # Cache files are written without fsync (the database holds the durable copy), so after a
+    # power loss one may be short or empty: the content must match its name to be served.
+    if hashlib.sha256(data).hexdigest() != blob_id:
+        path.unlink(missing_ok=True)
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # least-recently-read trimming
