@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mailwright.accounts.authenticator import Authenticator
-from mailwright.accounts.directory import Directory
+from mailwright.accounts.directory import Directory, Resolution
 from mailwright.address import AddressError, normalize_domain
 from mailwright.delivery.ingest import stage_bytes
 from mailwright.log import event as log_event
@@ -283,12 +283,16 @@ class SmtpSession:
             domain = normalize_domain(path.domain)
         except AddressError:
             return BAD_DOMAIN
+        local = path.local_part
+        # A quoted local part (spaces, "@", ...) is never an account name of ours; anything
+        # else is looked up once, which also says whether the domain is ours.
+        if not path.quoted or is_ascii_dot_string(local):
+            address = f"{local}@{domain}"
+            res = await directory.resolve(address)
+            if res.local_domain:
+                return await self._local_rcpt(address, ev, res)
         if await directory.is_local_domain(domain):
-            local = path.local_part
-            if path.quoted and not is_ascii_dot_string(local):
-                # A quoted local part (spaces, "@", ...) is never an account name of ours.
-                return USER_UNKNOWN
-            return await self._local_rcpt(f"{local}@{domain}", ev)
+            return USER_UNKNOWN
         if self.settings.mode is Mode.MX or self.account is None:
             return RELAY_DENIED
         if self.services.outbound is None:
@@ -304,8 +308,11 @@ class SmtpSession:
                 return name
         return domains[0] if domains else None
 
-    async def _local_rcpt(self, address: str, ev: RcptTo) -> Reply | None:
-        res = await self.services.directory.resolve(address)
+    async def _local_rcpt(
+        self, address: str, ev: RcptTo, res: Resolution | None = None
+    ) -> Reply | None:
+        if res is None:
+            res = await self.services.directory.resolve(address)
         if not res.local_domain or not res.deliverable:
             return USER_UNKNOWN
         if res.remote and self.services.outbound is None:
