@@ -24,6 +24,7 @@ from mailwright.accounts.directory import Directory
 from mailwright.config import Config, ListenerConfig
 from mailwright.delivery.local import LocalDelivery
 from mailwright.log import event
+from mailwright.net.limits import CommandRateLimiter
 from mailwright.net.registry import FACTORIES
 from mailwright.net.server import BindError, Handler, ListenerSet
 from mailwright.store import open_store
@@ -43,6 +44,7 @@ class AppContext:
     outbound: Any = None  # mailwright.queue service once configured
     resolver: Any = None  # mailwright.dns resolver, shared by outbound and mail authentication
     listeners: Any = None  # the running ListenerSet (metrics)
+    limiter: CommandRateLimiter = field(default_factory=lambda: CommandRateLimiter(0))
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     background: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -75,6 +77,9 @@ async def build_context(config: Config) -> AppContext:
         authenticator=auth,
         delivery=LocalDelivery(store, directory),
         ssl_context=load_ssl(config),
+    )
+    ctx.limiter = CommandRateLimiter(
+        config.limits.commands_per_second, exempt=config.limits.rate_limit_exempt
     )
     ctx.resolver = _optional("mailwright.dns.resolver:from_config", config)
     ctx.outbound = _optional("mailwright.queue.service:create_outbound", ctx)
@@ -144,6 +149,7 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         ctx.ssl_context,
         max_connections=config.limits.max_connections,
         max_per_ip=config.limits.max_connections_per_ip,
+        refuse=ctx.authenticator.is_banned,
     )
     ctx.listeners = listeners
     stop = asyncio.Event()

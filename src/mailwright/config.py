@@ -121,6 +121,8 @@ class LimitsConfig:
     max_connections: int = 10000
     max_connections_per_ip: int = 50
     commands_per_second: float = 50.0
+    # networks whose commands are never rate-limited (net/limits.py): webmail, trusted relays
+    rate_limit_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     idle_timeout: float = 300.0
     imap_idle_timeout: float = 1800.0
     auth_failures_before_ban: int = 10
@@ -169,6 +171,18 @@ class Config:
     @property
     def base_dir(self) -> Path:
         return self.source.parent
+
+
+def _networks(r: _Reader, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = r.get(name, list(default))
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise r.error(name, "expected a list of addresses or networks")
+    for v in value:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            raise r.error(name, f"{v!r} is not an address or network") from None
+    return tuple(value)
 
 
 class _Reader:
@@ -355,6 +369,7 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         max_connections=r.int_("max_connections", 10000, 1),
         max_connections_per_ip=r.int_("max_connections_per_ip", 50, 1),
         commands_per_second=r.float_("commands_per_second", 50.0),
+        rate_limit_exempt=_networks(r, "rate_limit_exempt", ("127.0.0.0/8", "::1/128")),
         idle_timeout=r.duration("idle_timeout", "5m"),
         imap_idle_timeout=r.duration("imap_idle_timeout", "30m"),
         auth_failures_before_ban=r.int_("auth_failures_before_ban", 10, 1),

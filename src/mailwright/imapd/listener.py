@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mailwright.imapd import handlers  # noqa: F401 - registers the command handlers
-from mailwright.imapd.session import Session, SessionConfig
+from mailwright.imapd.session import CloseConnection, Session, SessionConfig
+from mailwright.proto.imap.state import State
 
 if TYPE_CHECKING:
+    from mailwright.net.limits import CommandRateLimiter
     from mailwright.net.server import Connection, Handler
+    from mailwright.proto.imap import ast
 
 READ_SIZE = 64 * 1024
 WRITE_TIMEOUT = 300.0
@@ -21,6 +26,9 @@ class ConnectionTransport:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.peer_ip = conn.peer_ip
+        # Slow senders (issue 10): when the command being received must be complete; None
+        # while a command runs (IDLE, AUTHENTICATE keep their own timers).
+        self.deadline: float | None = None
 
     @property
     def tls(self) -> bool:
@@ -35,7 +43,10 @@ class ConnectionTransport:
         return self.conn.is_loopback
 
     async def read(self) -> bytes:
-        return await self.conn.reader.read(READ_SIZE)
+        if self.deadline is None:
+            return await self.conn.reader.read(READ_SIZE)
+        async with asyncio.timeout_at(self.deadline):
+            return await self.conn.reader.read(READ_SIZE)
 
     def write(self, data: bytes) -> None:
         self.conn.writer.write(data)
@@ -67,14 +78,50 @@ def session_config(ctx: Any) -> SessionConfig:
     )
 
 
+@dataclass(eq=False)
+class _GuardedSession(Session):
+    """A session with the shared abuse controls of net/limits.py around each command."""
+
+    limiter: CommandRateLimiter | None = None
+    banned: Callable[[str], bool] | None = None
+
+    def _arm(self) -> None:
+        t = self.transport
+        if isinstance(t, ConnectionTransport):
+            # The session's own per-read timer fires first between commands (it says BYE);
+            # this one ends a command that is trickled in and never finished.
+            cfg = self.config
+            timeout = cfg.preauth_timeout if self.state is State.NOT_AUTHENTICATED else cfg.idle_timeout
+            t.deadline = asyncio.get_running_loop().time() + timeout + 5.0
+
+    async def execute(self, cmd: ast.Command) -> None:
+        t = self.transport
+        if isinstance(t, ConnectionTransport):
+            t.deadline = None
+            if self.limiter is not None:
+                await self.limiter.wait(t.peer_ip)  # per-address command rate, all sessions
+        await super().execute(cmd)
+        if (
+            self.account is None
+            and self.banned is not None
+            and isinstance(t, ConnectionTransport)
+            and self.banned(t.peer_ip)
+        ):  # banned across all protocols: no more guesses on this connection either
+            self.untagged_status("BYE", "Too many failed logins")
+            raise CloseConnection
+        self._arm()
+
+
 def create(ctx: Any, listener: Any) -> Handler:
     """Listener factory registered for the ``imap`` and ``imaps`` protocol keys."""
     config = session_config(ctx)
 
     async def handle(conn: Connection) -> None:
-        session = Session(
-            ConnectionTransport(conn), ctx.store, ctx.authenticator, config, closing=conn.closing
-        )
+        session = _GuardedSession(
+            ConnectionTransport(conn), ctx.store, ctx.authenticator, config, closing=conn.closing,
+            limiter=getattr(ctx, "limiter", None), banned=ctx.authenticator.is_banned,
+        )  # fmt: skip
+        session._arm()
         try:
             # On graceful shutdown the session finishes the command in progress, says BYE
             # and returns; net.server cancels whatever is still running after its grace time.

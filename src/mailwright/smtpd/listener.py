@@ -14,6 +14,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from mailwright.mailauth import KeyStore, MailauthSettings
+from mailwright.net.limits import CommandRateLimiter, Deadline
 from mailwright.proto import smtp
 from mailwright.proto.sasl import SUPPORTED
 
@@ -117,7 +118,7 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
             max_recipients=min(limits.max_recipients, 1000),
         )
         session = SmtpSession(services, settings, peer_ip=conn.peer_ip, tls=conn.tls)
-        await serve(conn, core, session, timeout=timeout)
+        await serve(conn, core, session, timeout=timeout, limiter=ctx.limiter)
 
     return handle
 
@@ -135,7 +136,12 @@ async def answer(core: smtp.ServerConnection, session: SmtpSession, event: smtp.
 
 
 async def serve(
-    conn: Connection, core: smtp.ServerConnection, session: SmtpSession, *, timeout: float
+    conn: Connection,
+    core: smtp.ServerConnection,
+    session: SmtpSession,
+    *,
+    timeout: float,
+    limiter: CommandRateLimiter | None = None,
 ) -> None:
     """Run one SMTP connection to its end."""
     closing: asyncio.Future[Any] = asyncio.ensure_future(conn.closing.wait())
@@ -144,7 +150,7 @@ async def serve(
             core.greet(smtp.Reply(421, "4.3.2", f"{core.hostname} Service shutting down"))
         else:
             core.greet()
-        await _loop(conn, core, session, closing, timeout)
+        await _loop(conn, core, session, closing, timeout, limiter)
     finally:
         closing.cancel()
         session.close()
@@ -158,7 +164,11 @@ async def _loop(
     session: SmtpSession,
     closing: asyncio.Future[Any],
     timeout: float,
+    limiter: CommandRateLimiter | None = None,
 ) -> None:
+    # Slow senders: the timeout runs from the last complete command, not from the last byte,
+    # so a command trickled a byte at a time cannot hold the session for ever (issue 10).
+    deadline = Deadline(timeout)
     while True:
         event = core.next_event()
         if event is smtp.NEED_DATA:
@@ -168,7 +178,7 @@ async def _loop(
                 return
             # During a graceful shutdown a message being received is finished first.
             watch = None if core.state in _BUSY_STATES else closing
-            data = await _read(conn, watch, timeout)
+            data = await _read(conn, watch, deadline.remaining())
             if data is None:
                 if closing.done():
                     conn.result = "shutdown"
@@ -183,9 +193,21 @@ async def _loop(
             continue
         if event is smtp.PAUSED:  # pragma: no cover - every event is answered below
             raise AssertionError("SMTP core paused without an event to answer")
+        deadline.reset()
+        if limiter is not None and not isinstance(event, smtp.DataChunk):
+            await limiter.wait(conn.peer_ip)  # per-address command rate, all sessions
         await answer(core, session, event)
         if session.account is not None:
             conn.user = session.account.address
+        elif isinstance(event, smtp.AuthCredentials) and session.services.authenticator.is_banned(
+            conn.peer_ip
+        ):
+            # Banned across all protocols: no more guesses on this connection either.
+            conn.result = "banned"
+            core.shutdown(smtp.Reply(421, "4.7.0", f"{core.hostname} Too many failed logins"))
+            session.close()
+            await _flush(conn, core)
+            return
         if isinstance(event, smtp.StartTLS):
             # Order matters. Stop reading first, so nothing more lands in the plaintext buffer;
             # drop what is there (injected commands); only then send 220, after which the next

@@ -1,0 +1,142 @@
+"""Abuse controls shared by every protocol: per-address command rate, ban refusals, deadlines.
+
+One client address may open up to `max_connections_per_ip` sessions (net.server); what those
+sessions do together is bounded here. The rate limiter is one token bucket per client address,
+shared by all its sessions over every protocol, so fifty pipelining sessions from one address
+get the same command rate as one. A command over the rate is not refused: it is answered late,
+and since the adapters only read when the protocol core needs data, the flood waits in the
+peer's socket buffer, not in our memory (back-pressure, as in uvicorn's flow control).
+
+Addresses banned by the authenticator (too many failed logins) are refused when they connect,
+on every protocol listener, like fail2ban's firewall rule but without the firewall.
+
+`Deadline` is the slow-sender guard: the idle timeout runs from the last complete command, not
+from the last byte, so a client trickling one byte a minute (slowloris) cannot hold a session
+open for ever with a command that never ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+# Said to a banned address that connects, before any protocol code runs.
+BANNED: dict[str, bytes] = {
+    "smtp": b"421 4.7.0 Too many failed logins from your address, try again later\r\n",
+    "submission": b"421 4.7.0 Too many failed logins from your address, try again later\r\n",
+    "submissions": b"421 4.7.0 Too many failed logins from your address, try again later\r\n",
+    "imap": b"* BYE Too many failed logins from your address, try again later\r\n",
+    "imaps": b"* BYE Too many failed logins from your address, try again later\r\n",
+    "pop3": b"-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n",
+    "pop3s": b"-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n",
+}
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    last: float
+
+
+class CommandRateLimiter:
+    """Commands per second per client address, across all its sessions and protocols.
+
+    A token bucket: `burst` commands at once, then `rate` per second. Tokens may go negative
+    (debt): each command waits until its token would have been there, so concurrent sessions
+    of one address queue behind each other and the address as a whole gets `rate`.
+    A `rate` of 0 turns the limiter off; `exempt` networks (trusted relays, webmail on
+    loopback) are never delayed.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        exempt: Iterable[str] = (),
+        max_addresses: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = max(0.0, float(rate))
+        self.burst = float(burst) if burst is not None else max(1.0, 4.0 * self.rate)
+        self.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in exempt)
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._exempt_cache: dict[str, bool] = {}
+        # counters for metrics and tests
+        self.delayed = 0
+        self.delayed_seconds = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def is_exempt(self, ip: str) -> bool:
+        hit = self._exempt_cache.get(ip)
+        if hit is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+                hit = any(addr in net for net in self.exempt)
+            except ValueError:
+                hit = False
+            if len(self._exempt_cache) > 10_000:
+                self._exempt_cache.clear()
+            self._exempt_cache[ip] = hit
+        return hit
+
+    def delay_for(self, ip: str, cost: float = 1.0) -> float:
+        """Take `cost` tokens for `ip`; how long the command must wait for them (0 = now)."""
+        if not self.enabled or self.is_exempt(ip):
+            return 0.0
+        now = self._clock()
+        b = self._buckets.get(ip)
+        if b is None:
+            if len(self._buckets) >= self.max_addresses:
+                self._prune(now)
+            b = self._buckets[ip] = _Bucket(self.burst, now)
+        b.tokens = min(self.burst, b.tokens + (now - b.last) * self.rate) - cost
+        b.last = now
+        if b.tokens >= 0:
+            return 0.0
+        return -b.tokens / self.rate
+
+    async def wait(self, ip: str, cost: float = 1.0) -> None:
+        """Return when `ip` may have its next command answered."""
+        delay = self.delay_for(ip, cost)
+        if delay > 0:
+            self.delayed += 1
+            self.delayed_seconds += delay
+            await asyncio.sleep(delay)
+
+    def _prune(self, now: float) -> None:
+        # Buckets that have refilled carry no information: forget them first.
+        full = [ip for ip, b in self._buckets.items()
+                if b.tokens + (now - b.last) * self.rate >= self.burst]  # fmt: skip
+        for ip in full:
+            del self._buckets[ip]
+        if len(self._buckets) >= self.max_addresses:  # still full of debtors: oldest go
+            for ip in sorted(self._buckets, key=lambda k: self._buckets[k].last)[
+                : self.max_addresses // 10
+            ]:
+                del self._buckets[ip]
+
+
+class Deadline:
+    """When the current command must be complete; reset at each complete command."""
+
+    def __init__(self, timeout: float, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock or (lambda: asyncio.get_running_loop().time())
+        self.timeout = timeout
+        self.at = self._clock() + timeout
+
+    def reset(self, timeout: float | None = None) -> None:
+        if timeout is not None:
+            self.timeout = timeout
+        self.at = self._clock() + self.timeout
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - self._clock())

@@ -1,0 +1,101 @@
+"""One entry point per fuzzed parser, taking raw bytes: shared by the coverage-guided atheris
+run (tests/fuzz/atheris_fuzz.py) and the regression replay of the inputs it found
+(tests/fuzz/test_corpus_regressions.py), so a kept input is checked exactly as it was found.
+
+Each target raises AssertionError (or whatever escaped the parser) on a bug and returns
+quietly otherwise. The first bytes of the input choose how it is split and how the toy
+responder decides, so the fuzzer explores those too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mailwright.mime import imapfmt, normalize_crlf, parse_message
+from mailwright.proto.imap.errors import ProtocolError
+from mailwright.proto.imap.parser import NEED_DATA as IMAP_NEED_DATA
+from mailwright.proto.imap.parser import ImapParser
+from mailwright.proto.proxy import NEED_DATA as PROXY_NEED_DATA
+from mailwright.proto.proxy import ProxyParser, ProxyProtocolError
+
+from . import test_imap_fuzz, test_pop3_fuzz, test_smtp_fuzz
+
+
+def _header(raw: bytes) -> tuple[int, int, bytes]:
+    """(split step, decision bits, the rest): step 0 feeds the input whole."""
+    if len(raw) < 2:
+        return 0, 0xFF, raw
+    return raw[0] % 40, raw[1], raw[2:]
+
+
+def _pieces(data: bytes, step: int) -> list[bytes]:
+    if step == 0:
+        return [data]
+    return [data[i : i + step] for i in range(0, len(data), step)] or [b""]
+
+
+def smtp(raw: bytes) -> None:
+    step, bits, data = _header(raw)
+    sizes = [step] * (len(data) // step) if step else []
+    decisions = [bool(bits >> i & 1) for i in range(8)]
+    test_smtp_fuzz.drive(data, sizes, decisions)
+
+
+def imap(raw: bytes) -> None:
+    step, _bits, data = _header(raw)
+    cuts = list(range(step, len(data), step)) if step else []
+    test_imap_fuzz._run(data, cuts)
+    # the default limits too (the ones the server runs with)
+    p = ImapParser()
+    for piece in [*_pieces(data, step), b"\r\n"]:
+        p.receive_data(piece)
+        while True:
+            try:
+                ev = p.next_event()
+            except ProtocolError as exc:
+                assert exc.to_bytes().endswith(b"\r\n")
+                continue
+            if ev is IMAP_NEED_DATA:
+                break
+
+
+def pop3_(raw: bytes) -> None:
+    step, _bits, data = _header(raw)
+    whole = test_pop3_fuzz._run([data])
+    test_pop3_fuzz._check_wire(whole)
+    assert test_pop3_fuzz._run(_pieces(data, step)) == whole, "the split changed the answers"
+
+
+def mime(raw: bytes) -> None:
+    for data in (raw, normalize_crlf(raw)):
+        info = parse_message(data)
+        assert info.size == len(data)
+        assert not any(p.startswith("parser error") for p in info.problems), info.problems
+        imapfmt.bodystructure(info)
+        imapfmt.envelope(info.envelope)
+        for text in ("", "MIME", "HEADER", "TEXT"):
+            try:
+                imapfmt.section_bytes(info, data, (1,), text)
+            except imapfmt.SectionError:
+                pass
+
+
+def proxy(raw: bytes) -> None:
+    step, _bits, data = _header(raw)
+    p = ProxyParser()
+    try:
+        for piece in _pieces(data, step):
+            p.receive_data(piece)
+            if p.next_event() is not PROXY_NEED_DATA:
+                return
+    except ProxyProtocolError:
+        return
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "smtp": smtp,
+    "imap": imap,
+    "pop3": pop3_,
+    "mime": mime,
+    "proxy": proxy,
+}
