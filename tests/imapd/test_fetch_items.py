@@ -52,7 +52,7 @@ def test_fetch_sections_partial_and_missing() -> None:
     assert run("BODY.PEEK[1]") == b"(BODY[1] {11}\r\nhello\x80world)"
     assert run("BODY.PEEK[1]<2.3>") == b"(BODY[1]<2> {3}\r\nllo)"
     assert run("BODY.PEEK[1]<50.3>") == b"(BODY[1]<50> {0}\r\n)"
-    assert run("BODY.PEEK[9]") == b"(BODY[9] NIL)"
+    assert run("BODY.PEEK[9]") == b"(BODY[9] \"\")"
     assert run("BODY[HEADER.FIELDS (Subject)]") == b"(BODY[HEADER.FIELDS (Subject)] {15}\r\n" \
         b"Subject: hi\r\n\r\n)"
     assert run("RFC822.HEADER").startswith(b"(RFC822.HEADER {")
@@ -62,7 +62,8 @@ def test_fetch_sections_partial_and_missing() -> None:
 def test_fetch_binary() -> None:
     assert run("(BINARY.SIZE[2] BINARY.PEEK[2])") == b"(BINARY.SIZE[2] 2 BINARY[2] ~{2}\r\n\x00\x01)"
     assert run("BINARY.PEEK[1]") == b"(BINARY[1] ~{11}\r\nhello\x00world)"
-    assert run("BINARY.PEEK[7]") == b"(BINARY[7] NIL)"
+    assert run("BINARY.PEEK[7]") == b"(BINARY[7] {0}\r\n)"
+    assert run("BINARY.SIZE[7]") == b"(BINARY.SIZE[7] 0)"
     with pytest.raises(fetch.FetchError) as err:
         run("BINARY.PEEK[3]")
     assert err.value.code == "UNKNOWN-CTE"

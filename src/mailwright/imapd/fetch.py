@@ -154,8 +154,8 @@ def _one(
             data = imapfmt.section_bytes(info, raw, sec.part, sec.text or "",
                                          [f.encode("utf-8") for f in sec.fields])
         except imapfmt.SectionError:
-            # a part that does not exist: NIL, as Dovecot answers
-            return [label + (b"<%d>" % item.partial.offset if item.partial else b"") + b" NIL"]
+            # a part that does not exist: the empty string, as Dovecot answers
+            return [label + (b"<%d>" % item.partial.offset if item.partial else b"") + b' ""']
         data, origin = _partial(data, item.partial)
         return [label + origin + b" ", *_lit(data)]
     if isinstance(item, ast.FetchBinary | ast.FetchBinarySize):
@@ -172,9 +172,10 @@ def _one(
         except imapfmt.BrokenEncoding:
             raise FetchError("Invalid data in MIME part", "PARSE") from None
         except imapfmt.SectionError:
+            # no such part: empty, size 0 (what Dovecot answers)
             if isinstance(item, ast.FetchBinarySize):
-                return [b"BINARY.SIZE[" + part + b"] NIL"]
-            return [b"BINARY[" + part + b"] NIL"]
+                return [b"BINARY.SIZE[" + part + b"] 0"]
+            decoded = b""
         data, origin = _partial(decoded, item.partial)
         return [b"BINARY[" + part + b"]" + origin + b" ", *_lit(data, binary=True)]
     raise ValueError(f"unknown fetch item {item!r}")  # pragma: no cover
