@@ -58,12 +58,7 @@ class ConnectionTransport:
     async def start_tls(self, response: bytes) -> None:
         # Order matters (as in smtpd): stop reading so nothing more lands in the plaintext
         # buffer, drop what is there, send the OK; the next bytes are the ClientHello.
-        transport = self.conn.writer.transport
-        if isinstance(transport, asyncio.ReadTransport):
-            transport.pause_reading()
-        buffer = getattr(self.conn.reader, "_buffer", None)
-        if isinstance(buffer, bytearray):
-            buffer.clear()  # asyncio has no public way to empty a StreamReader
+        self.conn.prepare_tls()
         self.conn.writer.write(response)
         await self.conn.writer.drain()
         await self.conn.start_tls()

@@ -67,16 +67,26 @@ class Connection:
     def tls_available(self) -> bool:
         return self.ssl_context is not None and not self.tls
 
-    async def start_tls(self) -> None:
-        """Upgrade in place (STARTTLS/STLS); the caller discards any buffered plaintext."""
-        if self.ssl_context is None:
-            raise RuntimeError("no TLS certificate configured")
-        # RFC 3207 4.2 / RFC 2595 3.1: nothing the client sent before the handshake may be
-        # read as if it came after it (command injection); adapters should already have
-        # stopped reading, this makes it true for every protocol.
-        buffered = getattr(self.reader, "_buffer", None)
+    def prepare_tls(self) -> None:
+        """Call before sending the "go ahead" reply of STARTTLS/STLS.
+
+        Order matters: stop reading first, so that nothing more lands in the plaintext buffer;
+        drop what is there (commands injected before the handshake, RFC 3207 4.2 / RFC 2595
+        3.1, CVE-2011-0411); only then may the reply go out, after which the client's next
+        bytes are its ClientHello, which must reach the TLS layer intact. uvloop's transports
+        are not asyncio.ReadTransport subclasses, hence the duck typing.
+        """
+        pause = getattr(self.writer.transport, "pause_reading", None)
+        if callable(pause):
+            pause()
+        buffered = getattr(self.reader, "_buffer", None)  # no public way to empty a reader
         if isinstance(buffered, bytearray):
             buffered.clear()
+
+    async def start_tls(self) -> None:
+        """Upgrade in place, after `prepare_tls()` and the reply that announces TLS."""
+        if self.ssl_context is None:
+            raise RuntimeError("no TLS certificate configured")
         await self.writer.start_tls(self.ssl_context)
         self.tls = True
 

@@ -116,10 +116,12 @@ async def _loop(
         reply = await session.handle(event)
         if session.account is not None:
             conn.user = session.account.address
+        starting_tls = isinstance(event, pop3.Stls) and isinstance(reply, pop3.Ok)
+        if starting_tls:
+            conn.prepare_tls()  # stop reading and drop injected plaintext before the +OK
         for chunk in core.send_chunks(reply, WRITE_CHUNK):
             await _write(conn, chunk)  # a large message goes out piece by piece, with back-pressure
-        if isinstance(event, pop3.Stls) and isinstance(reply, pop3.Ok):
-            _discard_buffered_plaintext(conn)
+        if starting_tls:
             await conn.start_tls()
             core.tls_started()
             session.tls_started()
@@ -182,12 +184,3 @@ class _Reader:
 async def _write(conn: Connection, data: bytes) -> None:
     conn.writer.write(data)
     await conn.writer.drain()
-
-
-def _discard_buffered_plaintext(conn: Connection) -> None:
-    # RFC 2595 4 / RFC 3207 6 (STARTTLS injection): bytes that arrived in clear after STLS
-    # must not be read as if they came over TLS.  The core dropped what it had; the stream
-    # reader may hold more, and asyncio has no public way to empty it.
-    buffer = getattr(conn.reader, "_buffer", None)
-    if isinstance(buffer, bytearray):
-        buffer.clear()

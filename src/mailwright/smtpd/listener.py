@@ -209,14 +209,7 @@ async def _loop(
             await _flush(conn, core)
             return
         if isinstance(event, smtp.StartTLS):
-            # Order matters. Stop reading first, so nothing more lands in the plaintext buffer;
-            # drop what is there (injected commands); only then send 220, after which the next
-            # bytes from the client are its ClientHello, which must reach the TLS layer intact.
-            # (uvloop's transports are not asyncio.ReadTransport subclasses: duck-type it.)
-            pause_reading = getattr(conn.writer.transport, "pause_reading", None)
-            if callable(pause_reading):
-                pause_reading()
-            _discard_buffered_plaintext(conn)
+            conn.prepare_tls()  # stop reading and drop injected plaintext before the 220
             await _flush(conn, core)
             await conn.start_tls()
             core.tls_started()
@@ -248,12 +241,3 @@ async def _flush(conn: Connection, core: smtp.ServerConnection) -> None:
     if data:
         conn.writer.write(data)
         await asyncio.wait_for(conn.writer.drain(), WRITE_TIMEOUT)
-
-
-def _discard_buffered_plaintext(conn: Connection) -> None:
-    # RFC 3207 4.2 / CVE-2011-0411: bytes that arrived in clear after STARTTLS must not be read
-    # as if they came over TLS. The core dropped what it had; the stream reader may hold more,
-    # and asyncio has no public way to empty it.
-    buffer = getattr(conn.reader, "_buffer", None)
-    if isinstance(buffer, bytearray):
-        buffer.clear()
