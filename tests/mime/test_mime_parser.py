@@ -276,3 +276,14 @@ def test_base64_decoding_is_lenient() -> None:
     assert imapfmt.decode_base64(b"aGVs!!bG8=junk") == b"hello"
     assert imapfmt.decode_qp(b"a=3Db=\r\nc \r\nd=ZZ") == b"a=bc\r\nd=ZZ"
 
+
+
+def test_later_fields_replace_unusable_cte_and_bare_disposition() -> None:
+    raw = (b"Content-Type: text/plain\r\nContent-Transfer-Encoding: 8 bit;\r\n"
+           b"Content-Transfer-Encoding: base64\r\nContent-Disposition: inline\r\n"
+           b"Content-Disposition: attachment; filename=a\r\n"
+           b"Content-Disposition: inline; x=y\r\n\r\naGk=\r\n")
+    info = parse_message(raw)
+    assert info.root.cte == b"base64"
+    assert info.root.disposition == b"attachment"
+    assert info.root.disposition_params == ((b"filename", b"a"),)

@@ -388,13 +388,14 @@ class _Parser:
                 continue
             rest = name[8:]
             if rest == b"transfer-encoding":
-                if part.cte is None:
+                # an unusable value does not count: a later valid one still applies
+                if not part.cte:
                     sc = Scanner(f.value)
                     sc.skip_lwsp()
                     out = bytearray()
                     if sc.parse_mime_token(out) >= 0 and sc.skip_lwsp() == 0 and out:
                         part.cte = bytes(out)
-                    else:
+                    elif part.cte is None:
                         part.cte = b""  # present but unusable: BODYSTRUCTURE shows 7bit
                         part.cte_hint = bytes(out)
             elif rest == b"id":
@@ -412,7 +413,8 @@ class _Parser:
             elif rest == b"language":
                 if part.language is None:
                     part.language = parse_language(f.value)
-            elif rest == b"disposition" and part.disposition is None:
+            elif rest == b"disposition" and part.disposition_params is None:
+                # a later field replaces one without parameters (Dovecot does so)
                 sc = Scanner(f.value)
                 sc.skip_lwsp()
                 out = bytearray()
