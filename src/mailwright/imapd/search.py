@@ -2,9 +2,12 @@
 RFC 5182 "$") over MessageRecord + MessageInfo + raw bytes.
 
 Text keys compare Unicode case-insensitively (casefold) on decoded text: RFC 2047 words in
-headers, transfer encodings and charsets in bodies. Dates disregard time and timezone: the
-internal date is taken in UTC (as stored), the Date: header in its own zone; a message without
-a usable Date: header uses its internal date for SENT* (what RFC 5256 2.2 asks for SORT).
+headers, transfer encodings and charsets in bodies; address fields also match in their written
+form (``name <mailbox@domain>``); TEXT covers the top header, the MIME headers of the parts and
+the bodies. Dates disregard time and timezone: the internal date is taken in UTC (as stored),
+the first Date: header in its own zone, and a message without a readable one counts as sent
+on 1-Jan-1970. Those choices are Dovecot's: tests/imapd/test_sortthread_dovecot.py compares
+the results with a running Dovecot 2.3.19.
 
 API (what the session calls)
 ----------------------------
