@@ -117,7 +117,7 @@ class OutboundConfig:
 @dataclass(frozen=True, slots=True)
 class LimitsConfig:
     max_message_size: int = 50 * 1024 * 1024
-    max_recipients: int = 500
+    max_recipients: int = 100  # RFC 5321 4.5.3.1.8 asks for at least 100
     max_connections: int = 10000
     max_connections_per_ip: int = 50
     commands_per_second: float = 50.0
@@ -365,7 +365,7 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     r = _Reader(src, "limits", top.get("limits"))
     limits = LimitsConfig(
         max_message_size=r.size("max_message_size", 50 * 1024 * 1024),
-        max_recipients=r.int_("max_recipients", 500, 1),
+        max_recipients=r.int_("max_recipients", 100, 1),
         max_connections=r.int_("max_connections", 10000, 1),
         max_connections_per_ip=r.int_("max_connections_per_ip", 50, 1),
         commands_per_second=r.float_("commands_per_second", 50.0),

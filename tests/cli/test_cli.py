@@ -56,6 +56,8 @@ def test_cli_users_and_errors(inst: Path) -> None:
     r = mw(inst, "user", "add", "erin@example.test", "--password-stdin", stdin="\n")
     assert r.returncode == 2
     assert "carol@example.test" in mw(inst, "user", "list").stdout
+    # the domain's first user receives postmaster mail (RFC 5321 4.5.1)
+    assert "postmaster@example.test -> carol@example.test" in mw(inst, "alias", "list").stdout
     assert mw(inst, "user", "passwd", "carol@example.test", "--password-stdin", stdin="new\n").returncode == 0
     assert mw(inst, "user", "passwd", "zed@example.test", "--password-stdin", stdin="x\n").returncode == 1
     assert mw(inst, "user", "set", "carol@example.test", "--pop3-keep", "yes").returncode == 0

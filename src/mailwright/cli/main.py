@@ -202,8 +202,24 @@ def cmd_user(args: argparse.Namespace) -> int:
     if args.action == "add":
         password = read_password(args.password_stdin)
         quota: int = args.quota if args.quota is not None else config.limits.default_quota
-        with_store(config, lambda s: s.add_account(address, hash_password(password), quota))
+        postmaster = f"postmaster@{address.rpartition('@')[2]}"
+
+        async def add(store: Store) -> bool:
+            await store.add_account(address, hash_password(password), quota)
+            # RFC 5321 4.5.1: every domain must accept mail for postmaster; the domain's first
+            # user receives it until the operator says otherwise.
+            if address != postmaster and await store.find_account(postmaster) is None and (
+                await store.get_alias(postmaster) is None
+            ):
+                await store.add_alias(postmaster, [address])
+                return True
+            return False
+
+        made_alias = with_store(config, add)
         print(f"added user {address}")
+        if made_alias:
+            print(f"{postmaster} now delivers to {address} (RFC 5321 4.5.1);"
+                  f" change it with `mailwright alias`")
     elif args.action == "passwd":
         new_password = read_password(args.password_stdin)
 
