@@ -203,3 +203,21 @@ async def test_mailboxes_quota_exceeded_on_append(tmp_path: Path) -> None:
         body = b"Subject: x\r\n\r\n" + b"z" * 200
         out = await c.cmd(b"a APPEND INBOX {%d+}\r\n%s" % (len(body), body))
         assert out == [b"a NO [OVERQUOTA] Quota exceeded"]
+
+
+async def test_mailboxes_accounts_are_isolated(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        alice = await srv.add_user("alice@example.test")
+        await srv.add_user("bob@example.test")
+        await srv.deliver(alice, message(1, "for alice only"))
+        a = await srv.connected("alice@example.test")
+        assert await a.cmd("a1 CREATE Private") == [b"a1 OK CREATE completed"]
+        b = await srv.connected("bob@example.test")
+        assert await b.cmd("b1 SELECT Private") == [b"b1 NO [NONEXISTENT] Mailbox does not exist: Private"]
+        out = await b.cmd('b2 LIST "" *')
+        assert not any(b"Private" in line for line in out)
+        out = await b.cmd("b3 SELECT INBOX")
+        assert b"* 0 EXISTS" in out
+        assert await b.cmd("b4 UID FETCH 1:* (BODY.PEEK[])") == [b"b4 OK UID FETCH completed"]
+        assert (await b.cmd("b5 SEARCH SUBJECT alice"))[0] == b"* SEARCH"
+        assert (await b.cmd('b6 STATUS "../alice@example.test/INBOX" (MESSAGES)'))[0].startswith(b"b6 NO")
