@@ -81,3 +81,38 @@ def test_parse_message_never_raises(raw: bytes) -> None:
                 imapfmt.binary_size(info, data, path)
             except (imapfmt.SectionError, imapfmt.UnknownCTE, imapfmt.BrokenEncoding):
                 pass
+
+
+_SEARCHES = ['TEXT "a"', 'BODY "x"', 'SUBJECT "e"', 'FROM "@"', 'HEADER Content-Type ""',
+             "SENTBEFORE 1-Jan-2030", "SENTON 1-Jan-2024", "NOT TO b"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(messages, min_size=1, max_size=6))
+def test_search_sort_thread_never_raise(raws: list[bytes]) -> None:
+    from mailwright.imapd import search, sortthread
+    from mailwright.proto.imap import ast
+    from mailwright.proto.imap.grammar import parse_command
+    from mailwright.store.api import MessageRecord
+
+    pairs = []
+    infos = {}
+    texts = {}
+    for seq, raw in enumerate(raws, 1):
+        data = normalize_crlf(raw)
+        info = parse_message(data)
+        pairs.append((seq, MessageRecord(1, seq, 1, frozenset(), 1e9 + seq, len(data), "")))
+        infos[seq] = info
+        texts[seq] = search.MessageText(info, data)
+    crit = tuple(ast.SortCriterion(k) for k in ("SUBJECT", "DATE", "FROM", "TO", "CC",
+                                               "DISPLAYFROM", "DISPLAYTO", "SIZE", "ARRIVAL"))
+    assert len(sortthread.sort_records(crit, pairs, infos)) == len(pairs)
+    for alg in ("REFERENCES", "ORDEREDSUBJECT"):
+        out = sortthread.thread(alg, pairs, infos, uid=True)
+        numbers = [int(x) for x in out.replace(b"(", b" ").replace(b")", b" ").split()]
+        assert sorted(numbers) == list(range(1, len(pairs) + 1))
+    ctx = search.SearchContext(len(pairs), len(pairs))
+    for text in _SEARCHES:
+        cmd = parse_command(f"A SEARCH {text}".encode())
+        assert isinstance(cmd, ast.Search)
+        search.search(cmd.key, pairs, ctx, lambda r: texts[r.uid])
