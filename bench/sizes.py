@@ -54,7 +54,7 @@ FULL = Sizes(
     ingest_sessions=50, ingest_messages=3000, ingest_size=4096,
     fanout_recipients=50, fanout_messages=100, fanout_sessions=4,
     mixed_clients=20, mixed_seconds=20.0, mixed_mailbox=1000,
-    idle_levels=(1000, 10000), idle_runs=2,
+    idle_levels=(1000, 10000), idle_runs=1,
     large_messages=100_000, large_runs=5,
     pop3_messages=1000, pop3_size=10240,
 )

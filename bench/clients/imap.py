@@ -33,8 +33,10 @@ class ImapClient:
         self.capabilities = b""
 
     @classmethod
-    async def connect(cls, host: str, port: int) -> ImapClient:
-        reader, writer = await asyncio.open_connection(host, port, limit=64 << 20)
+    async def connect(cls, host: str, port: int, source: str | None = None) -> ImapClient:
+        local = (source, 0) if source else None
+        reader, writer = await asyncio.open_connection(host, port, limit=64 << 20,
+                                                       local_addr=local)
         c = cls(reader, writer)
         greeting = await reader.readline()
         if not greeting.startswith(b"* OK"):

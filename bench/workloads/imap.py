@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import mailgen, procmem
+from bench.clients import source_address
 from bench.clients.imap import ImapClient
 from bench.common import DOMAIN, PASSWORD, BenchError, log
 from bench.loadgen import Gate, run_jobs, split
@@ -26,8 +27,8 @@ def mixed_mailbox(n: int) -> list[bytes]:
     return [mailgen.message(i, MIXED_SIZES[i % len(MIXED_SIZES)], eol=b"\n") for i in range(n)]
 
 
-async def _login(host: str, port: int, user: str) -> ImapClient:
-    c = await ImapClient.connect(host, port)
+async def _login(host: str, port: int, user: str, source: str | None = None) -> ImapClient:
+    c = await ImapClient.connect(host, port, source)
     await c.login(f"{user}@{DOMAIN}", PASSWORD)
     return c
 
@@ -52,7 +53,8 @@ class MixedJob:
 
 
 async def mixed_job(job: MixedJob, gate: Gate) -> tuple[int, int]:
-    clients = [await _login(job.host, job.port, "alice") for _ in range(job.clients)]
+    clients = [await _login(job.host, job.port, "alice", source_address(job.seed, k))
+               for k in range(job.clients)]
     appended = mailgen.message(10_000_000 + job.seed, 4096)
     await gate.start()
 
@@ -142,6 +144,7 @@ class IdleJob:
     port: int
     levels: tuple[int, ...]  # sessions this process holds at each level (cumulative)
     parallel: int
+    process: int
 
 
 async def idle_job(job: IdleJob, gate: Gate) -> list[float]:
@@ -149,9 +152,9 @@ async def idle_job(job: IdleJob, gate: Gate) -> list[float]:
     durations: list[float] = []
     sem = asyncio.Semaphore(job.parallel)
 
-    async def open_one() -> ImapClient:
+    async def open_one(k: int) -> ImapClient:
         async with sem:
-            c = await _login(job.host, job.port, "idle")
+            c = await _login(job.host, job.port, "idle", source_address(job.process, k))
             await c.command(b"SELECT INBOX")
             await c.idle_start()
             return c
@@ -160,7 +163,7 @@ async def idle_job(job: IdleJob, gate: Gate) -> list[float]:
     try:
         for level in job.levels:
             t0 = time.monotonic()
-            sessions += await asyncio.gather(*(open_one() for _ in range(level - len(sessions))))
+            sessions += await asyncio.gather(*(open_one(k) for k in range(len(sessions), level)))
             durations.append(time.monotonic() - t0)
             await gate.hold(len(sessions))
     finally:
@@ -198,7 +201,7 @@ class ImapIdle(Workload):
         host, port = target.endpoint("imap")
         procs = s.client_procs
         per_level = [split(n, procs) for n in s.idle_levels]
-        jobs = [IdleJob(host, port, tuple(lv[p] for lv in per_level), parallel=16)
+        jobs = [IdleJob(host, port, tuple(lv[p] for lv in per_level), parallel=16, process=p)
                 for p in range(procs)]
         time.sleep(0.5)
         base = procmem.memory(target.pids())
