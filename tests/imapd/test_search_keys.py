@@ -74,6 +74,7 @@ def run(criteria: str, charset: bool = False) -> list[int]:
         ("FROM alice", [2]),
         ("TO bob", [1]),
         ("CC carol", [1]),
+        ('CC "<carol@"', [1]),  # the written form of the address, as Dovecot searches it
         ("BCC x", []),
         ('HEADER X-Tag ""', [1]),
         ("HEADER x-tag ALPHA", [1]),

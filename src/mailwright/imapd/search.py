@@ -98,8 +98,9 @@ _ADDRESS_FIELDS = frozenset({b"from", b"to", b"cc", b"bcc", b"sender", b"reply-t
 
 
 def _written_addresses(value: bytes) -> str:
-    """Addresses as written back from their parse: `name <mailbox@domain>` or
-    `mailbox@domain`, groups as `name: ...;` (missing parts left empty)."""
+    """Addresses as Dovecot writes them back from their parse: `name <mailbox@domain>` or
+    `<mailbox@domain>`, groups as `name: ...;` (missing parts left empty, not Dovecot's
+    MISSING_*/SYNTAX_ERROR placeholders, which would make "x" match every broken address)."""
     out: list[str] = []
     in_group = False
     for a in parse_address_list(header_value(value)) or ():
@@ -112,8 +113,8 @@ def _written_addresses(value: bytes) -> str:
             continue
         mailbox = b"" if a.mailbox == MISSING_MAILBOX else (a.mailbox or b"")
         host = b"" if a.host in (MISSING_DOMAIN, SYNTAX_ERROR) else a.host
-        spec = decode_header(mailbox + b"@" + host)
-        out.append(f"{decode_header(a.name)} <{spec}>" if a.name else spec)
+        spec = "<" + decode_header(mailbox + b"@" + host) + ">"
+        out.append(f"{decode_header(a.name)} {spec}" if a.name else spec)
     return ", ".join(out)
 
 
