@@ -432,6 +432,17 @@ def _needs_decoding(part: Part) -> bool:
     )
 
 
+def _converts(part: Part, raw: bytes) -> bool:
+    """Whether BINARY relabels this leaf: it needs decoding and has a complete header (one
+    cut short, with no body at all, is served unchanged, as by Dovecot)."""
+    if not _needs_decoding(part):
+        return False
+    if part.end > part.body_start:
+        return True
+    return raw.endswith(b"\n\r\n", part.header_start, part.body_start) or (
+        part.body_start - part.header_start == 2)
+
+
 def _rewrite_cte(header: bytes) -> bytes:
     """The header without its Content-Transfer-Encoding field and with
     `Content-Transfer-Encoding: binary` added last (where Dovecot puts it)."""
@@ -474,7 +485,7 @@ def _binary_tree(part: Part, raw: bytes, start: int, end: int, out: bytearray) -
         if child.kind in (KIND_MULTIPART, KIND_MESSAGE):
             out += raw[child.header_start : child.body_start]
             _binary_tree(child, raw, child.body_start, child.end, out)
-        elif _needs_decoding(child) and effective_cte(child) in KNOWN_CTE:
+        elif _converts(child, raw) and effective_cte(child) in KNOWN_CTE:
             out += _rewrite_cte(raw[child.header_start : child.body_start])
             out += decode_part(child, raw[child.body_start : child.end])
         else:
@@ -496,7 +507,7 @@ def binary_section(info: MessageInfo, raw: bytes, path: Sequence[int]) -> bytes:
     if not path:
         part = info.root
         if part.kind not in (KIND_MULTIPART, KIND_MESSAGE):
-            if not _needs_decoding(part):
+            if not _converts(part, raw):
                 return raw
             return (_rewrite_cte(raw[: part.body_start])
                     + decode_part(part, raw[part.body_start : part.end]))
