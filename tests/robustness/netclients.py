@@ -40,7 +40,7 @@ class LineClient:
 
     def tagged(self, tag: bytes) -> list[bytes]:
         """IMAP: lines up to and including the tagged answer to `tag` (EOF ends it too)."""
-        lines = []
+        lines: list[bytes] = []
         while True:
             line = self.line()
             if not line:

@@ -229,8 +229,8 @@ def test_abuse_1000_slow_connections_do_not_starve_a_normal_client(
             time.sleep(0.2)
         # A normal client, meanwhile (no timed assertion: it just has to complete).
         msg = b"From: n@remote.test\r\nTo: alice@example.test\r\nSubject: normal\r\n\r\nhello\r\n"
-        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=120) as s:
-            refused = s.sendmail("n@remote.test", [USER], msg)
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=120) as smtp:
+            refused = smtp.sendmail("n@remote.test", [USER], msg)
             assert refused == {}
         imap = imaplib.IMAP4("127.0.0.1", server.port("imap"), timeout=120)
         try:
@@ -268,3 +268,20 @@ def test_abuse_command_rate_is_shared_by_an_addresses_sessions(server: Mailwrigh
     # another address is served meanwhile and afterwards
     _, lines = imap_login(server.port("imap"), "127.0.6.2", USER, PASSWORD)
     assert lines[-1].startswith(b"a OK"), lines
+
+
+def test_abuse_concurrent_right_logins_from_one_address_all_succeed(
+    server: MailwrightServer,
+) -> None:
+    # A mail client opens several connections at once, each logging in: the per-address
+    # limit on argon2 checks in flight must queue them, not fail them (found by the mixed
+    # crash harness: the third concurrent login was refused and counted towards a ban).
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(
+                lambda _: imap_login(server.port("imap"), "127.0.7.1", USER, PASSWORD), range(8)
+            )
+        )
+    assert all(lines and lines[-1].startswith(b"a OK") for _g, lines in results), results

@@ -36,6 +36,7 @@ class Authenticator:
         forget_after: float = 3600.0,
         max_concurrent: int = 8,
         max_inflight_per_ip: int = 2,
+        max_queued_per_ip: int = 16,
     ) -> None:
         self.store = store
         self.failures_before_ban = failures_before_ban
@@ -45,8 +46,10 @@ class Authenticator:
         self.forget_after = forget_after
         self._failures: dict[str, _Failures] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
-        self._inflight: dict[str, int] = {}
+        self._inflight: dict[str, int] = {}  # checks running or waiting, per address
+        self._ip_slots: dict[str, asyncio.Semaphore] = {}
         self.max_inflight_per_ip = max_inflight_per_ip
+        self.max_queued_per_ip = max_queued_per_ip
         # counters for metrics and tests: how much argon2 work attackers could make us do
         self.verifications = 0
         self.failures = 0
@@ -87,14 +90,19 @@ class Authenticator:
         if addr is not None:
             account = await self.store.find_account(addr)
         # At most a few checks in flight per address: a flood of parallel guesses from one
-        # address cannot queue up argon2 work ahead of everybody else.
-        if self._inflight.get(ip, 0) >= self.max_inflight_per_ip:
+        # address cannot queue up argon2 work ahead of everybody else. A few more wait their
+        # turn (a mail client opens several connections at once, each logging in); past that
+        # the attempt fails without a check.
+        if self._inflight.get(ip, 0) >= self.max_inflight_per_ip + self.max_queued_per_ip:
             self.failures += 1
             await asyncio.sleep(self._record_failure(ip))
             return None
         self._inflight[ip] = self._inflight.get(ip, 0) + 1
+        slot = self._ip_slots.get(ip)
+        if slot is None:
+            slot = self._ip_slots[ip] = asyncio.Semaphore(self.max_inflight_per_ip)
         try:
-            async with self._slots:
+            async with slot, self._slots:
                 if self.is_banned(ip):  # banned while this attempt waited for a slot
                     self.refused_banned += 1
                     return None
@@ -108,6 +116,7 @@ class Authenticator:
                 self._inflight[ip] = left
             else:
                 del self._inflight[ip]
+                del self._ip_slots[ip]
         if ok and account is not None and not account.disabled:
             self._failures.pop(ip, None)
             return account
