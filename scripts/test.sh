@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --- Debian packages: real peers for the interop tests -------------------------------------------
-pkgs=(swaks fetchmail isync haproxy procps iproute2 opendkim)
+pkgs=(swaks fetchmail isync haproxy procps iproute2 opendkim dovecot-imapd dovecot-pop3d)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ! command -v psql >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
@@ -18,10 +18,15 @@ if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# --- PostgreSQL: start it if it is not running ---------------------------------------------------
-if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  if [ "$(id -u)" = 0 ] && ls /etc/postgresql >/dev/null 2>&1; then
-    ver=$(ls /etc/postgresql | sort -V | tail -n1)
+# --- PostgreSQL: trust on loopback (throwaway test server), start it if not running ------------
+if [ "$(id -u)" = 0 ] && ls /etc/postgresql/*/main >/dev/null 2>&1; then
+  ver=$(ls /etc/postgresql | sort -V | tail -n1)
+  hba=/etc/postgresql/$ver/main/pg_hba.conf
+  if ! grep -qE '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+    sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main reload 2>/dev/null || true
+  fi
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
     for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
   fi
