@@ -5,7 +5,7 @@ Not part of the test suite (atheris is not a project dependency). To run one tar
     pip install atheris
     python -m tests.fuzz.atheris_fuzz smtp -max_total_time=300 /tmp/fuzz-smtp
 
-Targets: smtp, imap, pop3, mime, proxy (tests/fuzz/fuzz_targets.py). Any other argument goes to
+Targets: smtp, imap, pop3, mime, proxy, smtpclient (tests/fuzz/fuzz_targets.py). Any other argument goes to
 libFuzzer (-jobs=N -workers=N for several cores). A crashing input is written as
 `crash-<sha1>`: copy it to tests/fuzz/corpus/<target>/ and tests/fuzz/test_corpus_regressions.py
 replays it from then on. See docs/robustness.md.
@@ -19,7 +19,7 @@ import sys
 def main() -> None:
     import atheris  # type: ignore[import-not-found]
 
-    if len(sys.argv) < 2 or sys.argv[1] not in ("smtp", "imap", "pop3", "mime", "proxy"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("smtp", "imap", "pop3", "mime", "proxy", "smtpclient"):
         sys.exit(__doc__)
     name = sys.argv.pop(1)
     with atheris.instrument_imports(include=["mailwright"]):

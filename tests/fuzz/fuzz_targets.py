@@ -17,6 +17,9 @@ from mailwright.proto.imap.parser import NEED_DATA as IMAP_NEED_DATA
 from mailwright.proto.imap.parser import ImapParser
 from mailwright.proto.proxy import NEED_DATA as PROXY_NEED_DATA
 from mailwright.proto.proxy import ProxyParser, ProxyProtocolError
+from mailwright.proto.smtpclient import connection as sc
+from mailwright.proto.smtpclient.errors import LocalProtocolError, RemoteProtocolError
+from mailwright.proto.smtpclient.replies import Extensions
 
 from . import test_imap_fuzz, test_pop3_fuzz, test_smtp_fuzz
 
@@ -92,10 +95,37 @@ def proxy(raw: bytes) -> None:
         return
 
 
+def smtpclient(raw: bytes) -> None:
+    """A hostile remote MX: any reply bytes to our outbound client's EHLO, MAIL, RCPT, DATA."""
+    step, _bits, data = _header(raw)
+    conn = sc.ClientConnection(max_reply_line=200, max_reply_lines=10)
+    script: list[sc.Command] = [sc.Ehlo("client.test"), sc.Mail("a@b.test", ("SIZE=10",)),
+                                sc.Rcpt("c@d.test"), sc.Data()]  # fmt: skip
+    try:
+        for piece in [*_pieces(data, step), b""]:
+            conn.receive_data(piece)
+            for _ in range(10_000):
+                ev = conn.next_event()
+                if ev is sc.NEED_DATA or isinstance(ev, sc.ConnectionClosed):
+                    break
+                if isinstance(ev, sc.Response) and isinstance(ev.command, sc.Ehlo):
+                    Extensions.from_reply(ev.reply)
+                if isinstance(ev, sc.Greeting | sc.Response) and script:
+                    try:
+                        conn.send(script.pop(0))
+                    except LocalProtocolError:
+                        script.clear()  # the state forbids it: the driver would stop here
+            else:
+                raise AssertionError("the client core made no progress")
+    except RemoteProtocolError:
+        return
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "smtp": smtp,
     "imap": imap,
     "pop3": pop3_,
     "mime": mime,
     "proxy": proxy,
+    "smtpclient": smtpclient,
 }
