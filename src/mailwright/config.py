@@ -112,6 +112,7 @@ class OutboundConfig:
     max_connections: int = 50
     require_tls: bool = False
     verify_certificates: bool = False
+    lease: float = 900.0  # how long a node owns a claimed queue entry (another takes it after)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +360,7 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         max_connections=r.int_("max_connections", 50, 1),
         require_tls=r.bool_("require_tls", False),
         verify_certificates=r.bool_("verify_certificates", False),
+        lease=r.duration("lease", "15m"),
     )
     r.finish()
 

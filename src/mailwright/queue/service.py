@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import socket
@@ -87,6 +88,7 @@ class QueueSettings:
             delay_warning=float(getattr(cfg, "delay_warning", 4 * 3600)),
             max_per_domain=int(getattr(cfg, "max_per_domain", 4)),
             max_connections=int(getattr(cfg, "max_connections", 50)),
+            lease=float(getattr(cfg, "lease", 900.0)),
             # Poll at least as often as the shortest retry step, so short test schedules work.
             poll_interval=max(0.2, min(5.0, min(schedule))),
         )
@@ -151,6 +153,7 @@ class Outbound:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # claimed entries whose attempt has not finished
         self._domain_limits: dict[str, asyncio.Semaphore] = {}
         self._domain_users: dict[str, int] = defaultdict(int)  # lanes holding or awaiting one
         self._connections = asyncio.Semaphore(self.settings.max_connections)
@@ -250,7 +253,12 @@ class Outbound:
 
     async def run_once(self, *, wait: bool = True) -> int:
         """Claim the due entries and start their attempts; with ``wait``, until all are done."""
-        entries = await self.store.queue_claim(self.owner, self.settings.lease, self.settings.batch)
+        # Claim only what this node can work on now: other nodes take the rest, and nothing
+        # claimed sits idle long enough to outlive its lease.
+        room = self.settings.batch - self._in_flight
+        if room <= 0:
+            return 0
+        entries = await self.store.queue_claim(self.owner, self.settings.lease, room)
         by_domain: dict[str, list[QueueEntry]] = defaultdict(list)
         for entry in entries:
             by_domain[entry.domain].append(entry)
@@ -258,13 +266,20 @@ class Outbound:
         for domain, group in by_domain.items():
             lanes = min(self.settings.max_per_domain, len(group))
             for lane in range(lanes):
-                task = asyncio.create_task(self._deliver_domain(domain, group[lane::lanes]))
+                part = group[lane::lanes]
+                task = asyncio.create_task(self._deliver_domain(domain, part))
                 self._tasks.add(task)
+                self._in_flight += len(part)
                 task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(functools.partial(self._done, len(part)))
                 started.append(task)
         if wait and started:
             await asyncio.gather(*started, return_exceptions=True)
         return len(entries)
+
+    def _done(self, entries: int, _task: object = None) -> None:
+        self._in_flight -= entries
+        self._wake.set()  # room for more
 
     # -- one destination -------------------------------------------------------------------------
 
