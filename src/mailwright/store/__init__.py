@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mailwright.config import Config
     from mailwright.store.api import Store
+
+
+log = logging.getLogger("mailwright.store")
 
 
 def meta_parser() -> Callable[[bytes], bytes] | None:
@@ -18,7 +22,12 @@ def meta_parser() -> Callable[[bytes], bytes] | None:
         return None
 
     def parse(raw: bytes) -> bytes:
-        data: bytes = parse_message(raw).to_json()
+        info = parse_message(raw)
+        problems = getattr(info, "problems", ())
+        if problems:
+            # Malformed mail is kept as it is (best structure available), and said so once.
+            log.warning("message parsed with problems: %s", "; ".join(map(str, problems[:5])))
+        data: bytes = info.to_json()
         return data
 
     return parse
