@@ -151,6 +151,39 @@ def workload_markdown(wl: dict[str, Any], chart: str | None) -> str:
     return "\n".join(out)
 
 
+def summary_markdown(data: dict[str, Any]) -> list[str]:
+    """One line per workload, metric and reference: medians and the median pairwise ratio."""
+    rows = []
+    for wl in data["workloads"]:
+        servers = wl["servers"]
+        mw = servers.get("mailwright")
+        if not mw or mw["status"] != "ok":
+            continue
+        for m in wl["metrics"]:
+            mine = [r["values"][m["key"]] for r in mw["runs"] if m["key"] in r["values"]]
+            if not mine:
+                continue
+            for ref in _sorted_servers(servers):
+                srv = servers[ref]
+                if ref == "mailwright" or srv["status"] != "ok":
+                    continue
+                theirs = [r["values"][m["key"]] for r in srv["runs"] if m["key"] in r["values"]]
+                rs = ratios(mw["runs"], srv["runs"], m["key"])
+                if not theirs or not rs:
+                    continue
+                rows.append(
+                    f"| {wl['title']} | {m['label']} ({m['unit']}) | {ref} "
+                    f"| {_fmt(statistics.median(mine))} | {_fmt(statistics.median(theirs))} "
+                    f"| {statistics.median(rs):.2f} | {'higher' if m['higher_is_better'] else 'lower'} |")
+    if not rows:
+        return []
+    return ["### Summary", "",
+            "Medians over the runs; the ratio is the median of the run-by-run ratios "
+            "Mailwright ÷ reference.", "",
+            "| workload | metric | reference | Mailwright | reference | ratio | better is |",
+            "| --- | --- | --- | ---: | ---: | ---: | --- |", *rows, ""]
+
+
 def protocol_markdown(data: dict[str, Any], charts: dict[str, str], page_dir: Path) -> str:
     meta = data["meta"]
     mach = meta["machine"]
@@ -174,6 +207,7 @@ def protocol_markdown(data: dict[str, Any], charts: dict[str, str], page_dir: Pa
     ]
     if meta.get("notes"):
         out += [f"- {n}" for n in meta["notes"]] + [""]
+    out += summary_markdown(data)
     for wl in data["workloads"]:
         out.append(workload_markdown(wl, charts.get(wl["name"])))
     profiled = [wl for wl in data["workloads"] if wl.get("profile") and Path(wl["profile"]).exists()]
