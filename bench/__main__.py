@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                                    else "docs/benchmarks.md"))
     charts = args.charts or (page.parent / "bench")
     started = datetime.now(UTC)
+    load_start = report.loadavg()
     t_start = time.monotonic()
     install.ensure_pip(install.PIP_ALWAYS, not args.no_install)
     if args.profile:
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": command, "quick": sizes.quick,
             "started": started.strftime("%Y-%m-%d %H:%M UTC"),
             "duration_s": time.monotonic() - t_start,
+            "load_start": load_start, "load_end": report.loadavg(),
             "machine": report.machine(),
             "servers": {t.name: t.label for t in targets},
             "notes": [f"{n}: {why}" for n, why in failed.items()],

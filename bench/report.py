@@ -69,6 +69,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def loadavg() -> float:
+    """The 1-minute load average: how busy the shared machine was (2 cores here)."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
+
+
 def _fmt(v: float) -> str:
     a = abs(v)
     if a >= 1000:
@@ -195,7 +203,9 @@ def protocol_markdown(data: dict[str, Any], charts: dict[str, str], page_dir: Pa
         f" {meta['duration_s']:.0f} s in all).",
         "",
         f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gib']} GiB, "
-        f"kernel {mach['kernel']}, {mach['os']}, Python {mach['python']}. Clients and servers "
+        f"kernel {mach['kernel']}, {mach['os']}, Python {mach['python']}; load average "
+        f"{meta.get('load_start', -1):.1f} at the start and {meta.get('load_end', -1):.1f} at the "
+        "end (other work shared the machine). Clients and servers "
         "share this machine; each workload's client runs in separate processes (multiprocessing, "
         "one asyncio loop each), and the *client CPU* column shows the busiest client process's "
         "share of one core during the timed part: well under 100 % means the client was not "

@@ -126,11 +126,13 @@ async def run(total: int, phases: list[tuple[int, int]], size: int, list_runs: i
 def markdown(res: dict[str, object], command: str, when: str) -> str:
     mach = report.machine()
     rates = res["rates"]
-    assert isinstance(rates, list)
+    load = res.get("load", (-1.0, -1.0))
+    assert isinstance(rates, list) and isinstance(load, tuple)
     n = res["messages"]
     lines = [
         f"Produced by `{command}` on {when}; machine: {mach['cpu']}, {mach['cores']} cores, "
-        f"kernel {mach['kernel']}, {mach['os']}.",
+        f"kernel {mach['kernel']}, {mach['os']}; load average {load[0]:.1f} at the start and "
+        f"{load[1]:.1f} at the end (other work shared the machine).",
         "",
         f"Delivery of {n:,} messages of {int(res['size']) // 1024} KiB (distinct contents) "  # type: ignore[call-overload]
         "into one INBOX of the embedded store (SQLite WAL + blob files, fsync on), through "
@@ -175,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     phases = [(1, max(100, args.messages // 50)), (8, max(200, args.messages // 20)), (64, 0)]
     scratch = Path(tempfile.mkdtemp(prefix="mwbench-store-", dir="/tmp"))
+    load_start = report.loadavg()
     try:
         res = asyncio.run(run(args.messages, phases, args.size, args.list_runs, scratch))
     finally:
@@ -182,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     argv_used = sys.argv[1:] if argv is None else argv
     command = "python -m bench.store_bench" + (" " + " ".join(argv_used) if argv_used else "")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    res["load"] = (load_start, report.loadavg())
     report.replace_region(args.report, "store", markdown(res, command, when))
     log(f"written to {args.report}")
     return 0
