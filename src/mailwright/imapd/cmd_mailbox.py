@@ -278,6 +278,9 @@ async def append(s: Session, cmd: ast.Append) -> Ok | None:
         try:
             w.write(msg.data)
             blob = await w.finish()
+        except StorageFull:  # the free-space reserve is checked when the blob is staged
+            w.abort()
+            raise No("Server storage is full", "LIMIT") from None
         except BaseException:
             w.abort()
             raise

@@ -104,7 +104,9 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
     """The handler for one `smtp`, `submission` or `submissions` listener."""
     limits = ctx.config.limits
     mode = mode_for(listener.protocol)
-    settings = SessionSettings(mode=mode, max_message_size=limits.max_message_size)
+    # one free-space reserve for the whole server: [storage] min_free (452 4.3.1 below it)
+    settings = SessionSettings(mode=mode, max_message_size=limits.max_message_size,
+                               min_free_bytes=ctx.config.storage.min_free)  # fmt: skip
     services = services_for(ctx)
     timeout = max(MIN_TIMEOUT, limits.idle_timeout)
 
