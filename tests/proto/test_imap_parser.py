@@ -122,6 +122,7 @@ def seq(*ranges: tuple[int | None, int | None]) -> ast.SequenceSet:
         (b'x LIST "" %\r\n', ast.ListCmd("x", "", ("%",))),
         (b'x LIST "" "*"\r\n', ast.ListCmd("x", "", ("*",))),
         (b"x LIST foo/ b]*\r\n", ast.ListCmd("x", "foo/", ("b]*",))),
+        (b"x COMPRESS deflate\r\n", ast.Compress("x", "DEFLATE")),
     ],
 )
 def test_parser_commands(line: bytes, expected: ast.Command) -> None:

@@ -212,6 +212,7 @@ class Session:
             "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC",
             "ESEARCH", "SEARCHRES", "WITHIN", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
             "MULTIAPPEND", f"APPENDLIMIT={self.config.max_append}", "QUOTA",
+            "COMPRESS=DEFLATE",
             "QUOTA=RES-STORAGE",
         ]
         from mailwright.imapd import fallback

@@ -677,6 +677,14 @@ class Thread:
     uid: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Compress:
+    """``COMPRESS DEFLATE`` (RFC 4978)."""
+
+    tag: str
+    mechanism: str
+
+
 Command = (
     Capability
     | Noop
@@ -710,4 +718,5 @@ Command = (
     | GetQuotaRoot
     | Sort
     | Thread
+    | Compress
 )

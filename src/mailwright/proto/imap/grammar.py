@@ -1124,7 +1124,15 @@ def _thread(r: Reader, tag: str, uid: bool) -> ast.Command:
     return ast.Thread(tag, algo, charset, key, uid)  # type: ignore[arg-type]
 
 
+def _compress(r: Reader, tag: str, uid: bool) -> ast.Command:
+    r.sp()
+    mech = r.upper_atom("compression mechanism")
+    r.end()
+    return ast.Compress(tag, mech)
+
+
 COMMANDS: dict[str, CommandParser] = {
+    "COMPRESS": _compress,
     "CAPABILITY": _no_args(ast.Capability),
     "NOOP": _no_args(ast.Noop),
     "LOGOUT": _no_args(ast.Logout),

@@ -60,6 +60,7 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.Move: _SELECTED,
     ast.Sort: _SELECTED,
     ast.Thread: _SELECTED,
+    ast.Compress: _AUTH,  # RFC 4978 3: after authentication
 }
 
 
