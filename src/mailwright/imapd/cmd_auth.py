@@ -161,18 +161,18 @@ async def enable(s: Session, cmd: ast.Enable) -> Ok | None:
 @handles(ast.Compress)
 async def compress(s: Session, cmd: ast.Compress) -> Ok | None:
     """RFC 4978: from the CRLF after our OK on, both directions are deflated."""
-    from mailwright.imapd.compress import DeflateTransport
+    from mailwright.imapd.compress import DeflateCodec
 
     if cmd.mechanism != "DEFLATE":
         raise No(f"Unsupported compression mechanism {cmd.mechanism}", "CANNOT")
-    if isinstance(s.transport, DeflateTransport):
+    if s.codec is not None:
         raise No("Compression is already active", "COMPRESSIONACTIVE")
     if s.parser.buffered:
         # the client must wait for our OK before compressing (RFC 4978 3)
         raise ProtocolError("COMPRESS must not be pipelined")
     s.write(R.tagged(cmd.tag, "OK", "DEFLATE active"))
     await s.flush()
-    s.transport = DeflateTransport(s.transport)
+    s.codec = DeflateCodec()
     return Ok(sent=True)
 
 

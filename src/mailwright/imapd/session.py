@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mailwright.imapd.compress import DeflateCodec, DeflateError
 from mailwright.imapd.view import SelectedView, Updates
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
@@ -153,6 +154,8 @@ class Session:
     saved_search: list[int] = field(default_factory=list)
     #: Set by the listener when the server shuts down gracefully.
     closing: asyncio.Event | None = None
+    #: COMPRESS=DEFLATE (RFC 4978), once enabled
+    codec: DeflateCodec | None = None
     client_id: dict[str, str | None] = field(default_factory=dict)
     parser: ImapParser = field(init=False)
     _bad_count: int = 0
@@ -172,11 +175,19 @@ class Session:
     # -- output --------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        if self.codec is not None:
+            data = self.codec.compress(data)
+            if not data:
+                return
         self.transport.write(data)
         self._out_pending += len(data)
 
     async def flush(self) -> None:
         self._out_pending = 0
+        if self.codec is not None:
+            tail = self.codec.flush()
+            if tail:
+                self.transport.write(tail)
         await self.transport.drain()
 
     async def maybe_flush(self) -> None:
@@ -212,9 +223,10 @@ class Session:
             "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC",
             "ESEARCH", "SEARCHRES", "WITHIN", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
             "MULTIAPPEND", f"APPENDLIMIT={self.config.max_append}", "QUOTA",
-            "COMPRESS=DEFLATE",
             "QUOTA=RES-STORAGE",
         ]
+        if self.codec is None:
+            caps.append("COMPRESS=DEFLATE")
         from mailwright.imapd import fallback
 
         if fallback.sortthread_available():
@@ -275,6 +287,9 @@ class Session:
                 if self.state is State.NOT_AUTHENTICATED
                 else self.config.idle_timeout
             )
+            if self.codec is not None and self.codec.pending:
+                self.parser.receive_data(self._inflate(b""))
+                continue
             if self.closing is not None and self.closing.is_set() and not self.parser.in_command:
                 await self._bye("Server shutting down")
                 return None
@@ -285,7 +300,16 @@ class Session:
                 return None
             if not data:
                 return None
+            if self.codec is not None:
+                data = self._inflate(data)
             self.parser.receive_data(data)
+
+    def _inflate(self, data: bytes) -> bytes:
+        assert self.codec is not None
+        try:
+            return self.codec.decompress(data)
+        except DeflateError:
+            raise CloseConnection from None
 
     async def _read(self, timeout: float) -> bytes | None:
         """Bytes from the peer; None on timeout or when a graceful shutdown begins between
