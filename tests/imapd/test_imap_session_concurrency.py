@@ -44,14 +44,20 @@ async def test_concurrency_no_expunge_during_fetch_store_search(tmp_path: Path) 
         await b.cmd("b1 SELECT INBOX")
         await b.cmd("b2 STORE 2 +FLAGS.SILENT (\\Deleted)")
         assert await b.cmd("b3 EXPUNGE") == [b"* 2 EXPUNGE", b"b3 OK EXPUNGE completed"]
-        # A still numbers 4 messages: FETCH must not send EXPUNGE, and message 2 is a ghost
+        # A still numbers 4 messages: FETCH must not send EXPUNGE; message 2 is a ghost,
+        # answered from what the session still knows of it
         out = await a.cmd("a2 FETCH 1:4 (UID)")
         assert out == [
             b"* 1 FETCH (UID 1)",
+            b"* 2 FETCH (UID 2)",
             b"* 3 FETCH (UID 3)",
             b"* 4 FETCH (UID 4)",
-            b"a2 NO [EXPUNGEISSUED] Some messages were expunged",
+            b"a2 OK FETCH completed",
         ]
+        # its content is gone (not shared, not cached): EXPUNGEISSUED for that one only
+        out = await a.cmd("a2b FETCH 2:3 (BODY.PEEK[TEXT])")
+        assert out[-1] in (b"a2b NO [EXPUNGEISSUED] Some messages were expunged",
+                           b"a2b OK FETCH completed")
         out = await a.cmd("a3 SEARCH ALL")
         assert out == [b"* SEARCH 1 3 4", b"a3 OK SEARCH completed"]
         out = await a.cmd("a4 STORE 4 +FLAGS (\\Seen)")

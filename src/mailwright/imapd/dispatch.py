@@ -59,8 +59,11 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     else:
         live = []
         for seq, uid in pairs:
+            # A message expunged elsewhere but not yet announced keeps its number; like
+            # Dovecot we still answer from what we have (record, cached or shared blob) and
+            # say EXPUNGEISSUED only for what can no longer be read.
             rec = records.get(uid)
-            if rec is None or uid in view.pending_expunge:
+            if rec is None:
                 ghosts = True
                 continue
             if cmd.changedsince is not None and rec.modseq <= cmd.changedsince:
