@@ -45,8 +45,13 @@ class ConnectionTransport:
     async def read(self) -> bytes:
         if self.deadline is None:
             return await self.conn.reader.read(READ_SIZE)
-        async with asyncio.timeout_at(self.deadline):
-            return await self.conn.reader.read(READ_SIZE)
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                return await self.conn.reader.read(READ_SIZE)
+        except TimeoutError:
+            self.conn.writer.write(b"* BYE Autologout; command not completed in time\r\n")
+            self.conn.result = "timeout"
+            return b""  # the session ends as at EOF
 
     def write(self, data: bytes) -> None:
         self.conn.writer.write(data)
@@ -87,7 +92,7 @@ class _GuardedSession(Session):
             # this one ends a command that is trickled in and never finished.
             cfg = self.config
             timeout = cfg.preauth_timeout if self.state is State.NOT_AUTHENTICATED else cfg.idle_timeout
-            t.deadline = asyncio.get_running_loop().time() + timeout + 5.0
+            t.deadline = asyncio.get_running_loop().time() + timeout + 1.0
 
     async def execute(self, cmd: ast.Command) -> None:
         t = self.transport

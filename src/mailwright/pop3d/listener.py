@@ -91,6 +91,7 @@ async def _loop(
             event = core.next_event()
         except pop3.PeerError as exc:
             errors += 1
+            reader.command_done()  # a complete (if wrong) command; MAX_ERRORS bounds these
             if errors >= MAX_ERRORS:
                 core.send(exc.reply)
                 await _write(conn, pop3.Err("Too many errors, closing").encode())

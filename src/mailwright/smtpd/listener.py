@@ -174,7 +174,8 @@ async def _loop(
     while True:
         event = core.next_event()
         if event is smtp.NEED_DATA:
-            await _flush(conn, core)
+            if await _flush(conn, core):
+                deadline.reset()  # a reply went out: a command (NOOP, RSET...) was complete
             if core.closed:
                 conn.result = conn.result or "closed"
                 return
@@ -238,8 +239,9 @@ async def _read(
     return None
 
 
-async def _flush(conn: Connection, core: smtp.ServerConnection) -> None:
+async def _flush(conn: Connection, core: smtp.ServerConnection) -> bool:
     data = core.data_to_send()
     if data:
         conn.writer.write(data)
         await asyncio.wait_for(conn.writer.drain(), WRITE_TIMEOUT)
+    return bool(data)
