@@ -231,3 +231,15 @@ async def test_selected_sort_and_thread(tmp_path: Path) -> None:
         assert out[0] == b'* ESEARCH (TAG "e") MIN 2 COUNT 3'
         assert (await c.cmd("f THREAD REFERENCES UTF-8 ALL"))[0] == b"* THREAD (1 3)(2)"
         assert (await c.cmd("g UID THREAD ORDEREDSUBJECT UTF-8 ALL"))[0] == b"* THREAD (1 3)(2)"
+
+
+async def test_selected_bad_select_keeps_state_consistent(tmp_path: Path) -> None:
+    # found by the session fuzz: a BAD SELECT must not leave "selected" without a mailbox
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = await srv.connected()
+        await c.cmd("a SELECT INBOX")
+        assert await c.cmd("b SELECT INBOX (QRESYNC (1 1))") == [
+            b"b BAD QRESYNC parameter requires ENABLE QRESYNC"
+        ]
+        assert await c.cmd("c CLOSE") == [b"c OK CLOSE completed"]

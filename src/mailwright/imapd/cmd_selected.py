@@ -18,12 +18,13 @@ _PERMANENT = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 
 @handles(ast.Select)
 async def select(s: Session, cmd: ast.Select) -> Ok | None:
+    if cmd.qresync is not None and not s.qresync:
+        # checked before anything changes: a BAD command leaves the state as it was
+        raise ProtocolError("QRESYNC parameter requires ENABLE QRESYNC")
     if s.view is not None:
         s.unselect()
         # RFC 9051 6.3.2 / RFC 7162 3.2.11: the previous mailbox is closed first.
         s.untagged_status("OK", "Previous mailbox closed", "CLOSED")
-    if cmd.qresync is not None and not s.qresync:
-        raise ProtocolError("QRESYNC parameter requires ENABLE QRESYNC")
     if cmd.condstore:
         s.enable_condstore()
     name = s.name_in(cmd.mailbox)

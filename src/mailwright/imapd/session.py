@@ -365,6 +365,8 @@ class Session:
         except ProtocolError as exc:
             status = "BAD"
             self._bad_count += 1
+            if self.state is State.SELECTED and self.view is None:
+                self.state = State.AUTHENTICATED  # a handler deselected before failing
             self.write(exc.with_tag(cmd.tag).to_bytes())
         except CloseConnection:
             raise
@@ -372,6 +374,8 @@ class Session:
             raise
         except Exception:
             status = "NO"
+            if self.state is State.SELECTED and self.view is None:
+                self.state = State.AUTHENTICATED
             log.exception("IMAP command %s failed", _name(cmd))
             self.write(R.tagged(cmd.tag, "NO", "internal server error", "SERVERBUG"))
         if log.isEnabledFor(logging.DEBUG):
