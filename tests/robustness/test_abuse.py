@@ -199,6 +199,10 @@ def test_abuse_10000_wrong_passwords_ban_and_bounded_argon2_work(server: Mailwri
     # the argon2 work is a constant (threshold + the checks already in flight), not 10,000.
     assert verifications <= FAILURES_BEFORE_BAN + 4, verifications
     assert counts["refused_at_connect"] > 0
+    assert (
+        after["mailwright_connections_refused_banned_total"]
+        > before["mailwright_connections_refused_banned_total"]
+    )
     assert counts["answered_no"] < 100
     # banned for the right password too, and the server serves everyone else
     greeting, _ = imap_login(server.port("imap"), source, USER, PASSWORD)
@@ -264,6 +268,7 @@ def test_abuse_command_rate_is_shared_by_an_addresses_sessions(server: Mailwrigh
     elapsed = time.monotonic() - started
     for c in clients:
         c.close()
+    assert metrics(server.port("http"))["mailwright_commands_delayed_total"] > 0
     assert elapsed >= (2 * n - 4 * RATE) / RATE * 0.9, elapsed
     # another address is served meanwhile and afterwards
     _, lines = imap_login(server.port("imap"), "127.0.6.2", USER, PASSWORD)

@@ -117,6 +117,7 @@ class ListenerSet:
     ) -> None:
         self.ssl_context = ssl_context
         self.refuse = refuse  # e.g. Authenticator.is_banned: addresses turned away at connect
+        self.refused_banned = 0  # connections turned away by `refuse` (metrics)
         self.max_connections = max_connections
         self.max_per_ip = max_per_ip
         self.handshake_timeout = handshake_timeout
@@ -207,6 +208,7 @@ class ListenerSet:
             event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="limit")
             return
         if self.refuse is not None and lc.protocol in BANNED and self.refuse(peer_ip):
+            self.refused_banned += 1
             with contextlib.suppress(Exception):
                 writer.write(BANNED[lc.protocol])
                 await asyncio.wait_for(writer.drain(), 2)

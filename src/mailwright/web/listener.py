@@ -35,6 +35,13 @@ def metrics_text(ctx: AppContext) -> str:
     listeners = getattr(ctx, "listeners", None)
     if listeners is not None:
         metric("connections_active", "gauge", "Open client connections.", listeners.active)
+        metric("connections_refused_banned_total", "counter",
+               "Connections refused at accept from banned addresses.",
+               getattr(listeners, "refused_banned", 0))  # fmt: skip
+    limiter = getattr(ctx, "limiter", None)
+    if limiter is not None:
+        metric("commands_delayed_total", "counter",
+               "Commands delayed by the per-address command rate.", limiter.delayed)  # fmt: skip
     auth = ctx.authenticator
     metric("auth_verifications_total", "counter", "Password hashes checked.", auth.verifications)
     metric("auth_failures_total", "counter", "Failed logins.", auth.failures)
