@@ -134,10 +134,13 @@ async def test_store_dedup_refcounts(store: Store, stage) -> None:
     files = [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()]  # type: ignore[attr-defined]
     assert len(files) == 1
     assert await store.check() == []
-    # expunging every reference removes the blob
+    # expunging every reference releases the blob: still readable (another IMAP session may
+    # not have synchronised yet), removed by the collector after its grace period
     for a in accs:
         mb = await _inbox(store, a)
         await store.expunge(mb, [r.uid for r in await store.list_messages(mb)])
+    assert await store.read_blob(blob.blob_id) == MSG
+    await store.collect_garbage(min_age=0)  # type: ignore[call-arg]
     files = [p for p in (store.data_dir / "blobs").rglob("*") if p.is_file()]  # type: ignore[attr-defined]
     assert files == []
     assert await store.check() == []
@@ -283,3 +286,15 @@ async def test_store_queue_ids_never_reused(store: Store, stage) -> None:
     assert await store.queue_delete(first[0])
     second = await store.queue_add(await stage(MSG), "a@example.test", rcpt)
     assert second[0] > first[0]
+
+
+async def test_store_released_blob_taken_back_by_identical_content(store: Store, stage) -> None:
+    acc = await _account(store)
+    inbox = await _inbox(store, acc)
+    first = await store.append(inbox, await stage(MSG))
+    await store.expunge(inbox, [first.uid])
+    again = await store.append(inbox, await stage(MSG))  # same content, same blob
+    assert again.blob_id == first.blob_id
+    await store.collect_garbage(min_age=0)  # type: ignore[call-arg]
+    assert await store.read_blob(again.blob_id) == MSG
+    assert await store.check() == []

@@ -18,6 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mailwright.store.api import StagedBlob, StorageFull
@@ -26,6 +27,7 @@ MetaParser = Callable[[bytes], bytes]
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 log = logging.getLogger("mailwright.store")
+_dir_sync_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dirsync")
 
 
 def fsync_dir(path: Path) -> None:
@@ -68,14 +70,25 @@ class BlobFiles:
         return self.tmp_dir / f"{time.time_ns()}.{secrets.token_hex(6)}.tmp"
 
     def link(self, staged: StagedBlob, dirty_dirs: set[Path]) -> None:
-        """Move a staged file into place (or drop it when the content is already stored)."""
+        """Move a staged file into place (or drop it when the content is already stored).
+
+        Only directories whose entries changed for durability's sake are marked dirty: the
+        leaf directory, and its parents only when they were created now. The staging file's
+        removal needs no fsync (a leftover is garbage-collected).
+        """
         final = self.path_for(staged.blob_id)
         if final.exists():
             if staged.path != final:
                 staged.path.unlink(missing_ok=True)
             return
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            parent = final.parent
+            if not parent.is_dir():
+                if not parent.parent.is_dir():
+                    parent.parent.mkdir(exist_ok=True)
+                    dirty_dirs.add(self.blob_dir)
+                parent.mkdir(exist_ok=True)
+                dirty_dirs.add(parent.parent)
             if not staged.path.exists():
                 raise FileNotFoundError(staged.path)
             os.link(staged.path, final)
@@ -84,14 +97,17 @@ class BlobFiles:
                 raise StorageFull("no space left for message data") from e
             raise
         staged.path.unlink(missing_ok=True)
-        dirty_dirs.add(final.parent)
-        dirty_dirs.add(final.parent.parent)
-        dirty_dirs.add(self.tmp_dir)
+        dirty_dirs.add(parent)
 
     def sync_dirs(self, dirs: set[Path]) -> None:
-        if self.fsync:
-            for d in dirs:
-                fsync_dir(d)
+        """fsync every directory of a batch, in parallel: the journal commits them together."""
+        if not self.fsync or not dirs:
+            return
+        if len(dirs) == 1:
+            fsync_dir(next(iter(dirs)))
+            return
+        for _ in _dir_sync_pool.map(fsync_dir, dirs):
+            pass
 
     def read(self, blob_id: str) -> bytes:
         return self.path_for(blob_id).read_bytes()

@@ -959,18 +959,16 @@ class PostgresStore:
         ids = sorted(counts)
         c = tx.conn
         await c.execute("SELECT 1 FROM blobs WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,))
+        # A blob nobody references is released, not deleted: `created` becomes the release
+        # time and collect_garbage removes it after the grace period, so that a session on
+        # another node that still shows the expunged message can fetch it until it
+        # synchronises (RFC 2180 4.1).
         await c.execute(
-            "UPDATE blobs b SET refs = b.refs - d.n FROM unnest(%s::text[], %s::int[]) d(id, n)"
-            " WHERE b.id = d.id",
+            "UPDATE blobs b SET refs = b.refs - d.n,"
+            " created = CASE WHEN b.refs - d.n <= 0 THEN clock_timestamp() ELSE b.created END"
+            " FROM unnest(%s::text[], %s::int[]) d(id, n) WHERE b.id = d.id",
             (ids, [counts[i] for i in ids]),
         )
-        gone = await self._fetchall(
-            c, "DELETE FROM blobs WHERE id = ANY(%s) AND refs <= 0 RETURNING id", (ids,)
-        )
-        files = self._files()
-        for (blob_id,) in gone:
-            bid = str(blob_id)
-            tx.after_commit.append(lambda bid=bid: files.remove(bid))  # type: ignore[misc]
 
     async def read_blob(self, blob_id: str) -> bytes:
         files = self._files()

@@ -571,24 +571,36 @@ class SQLiteStore:
 
     def _ref_blob(self, ctx: WriteContext, blob: StagedBlob, n: int) -> None:
         c = ctx.conn
-        cur = c.execute("UPDATE blobs SET refs = refs + ? WHERE id = ?", (n, blob.blob_id))
-        if cur.rowcount == 0:
+        row = c.execute("SELECT refs FROM blobs WHERE id = ?", (blob.blob_id,)).fetchone()
+        if row is None:
             self.files.link(blob, ctx.dirty_dirs)
             c.execute(
                 "INSERT INTO blobs(id, size, refs, meta, created) VALUES (?, ?, ?, ?, ?)",
                 (blob.blob_id, blob.size, n, blob.meta, time.time()),
             )
-        elif blob.path.exists() and blob.path != self.files.path_for(blob.blob_id):
+            return
+        if row[0] <= 0:
+            # A released blob waiting for the collector: make sure its file is (still) there.
+            self.files.link(blob, ctx.dirty_dirs)
+        c.execute("UPDATE blobs SET refs = refs + ? WHERE id = ?", (n, blob.blob_id))
+        if blob.path.exists() and blob.path != self.files.path_for(blob.blob_id):
             path = blob.path
             ctx.after_commit.append(lambda: path.unlink(missing_ok=True))
 
     def _unref_blob(self, ctx: WriteContext, blob_id: str, n: int) -> None:
+        """Drop references; a blob nobody references is released, not deleted.
+
+        Its row and file stay until the collector's grace period has passed (`created` then
+        holds the release time): another IMAP session that still shows the expunged message
+        can fetch it until it synchronises (RFC 2180 4.1), and identical content arriving
+        meanwhile simply takes the blob back.
+        """
         c = ctx.conn
-        c.execute("UPDATE blobs SET refs = refs - ? WHERE id = ?", (n, blob_id))
-        row = c.execute("SELECT refs FROM blobs WHERE id = ?", (blob_id,)).fetchone()
-        if row is not None and row[0] <= 0:
-            c.execute("DELETE FROM blobs WHERE id = ?", (blob_id,))
-            ctx.after_commit.append(lambda: self.files.remove(blob_id))
+        c.execute(
+            "UPDATE blobs SET refs = refs - ?,"
+            " created = CASE WHEN refs - ? <= 0 THEN ? ELSE created END WHERE id = ?",
+            (n, n, time.time(), blob_id),
+        )
 
     async def read_blob(self, blob_id: str) -> bytes:
         import asyncio
@@ -1147,16 +1159,24 @@ class SQLiteStore:
         return await self.db.read(op)
 
     async def collect_garbage(self, min_age: float = 3600.0) -> int:
-        """Remove blob files no row references and stale staging files; returns the count.
+        """Remove released blobs, files no row knows and stale staging files; the count.
 
         Runs as a write operation so no delivery can link a blob between our look and our
         unlink.
         """
 
         def op(ctx: WriteContext) -> int:
-            known = {r[0] for r in ctx.conn.execute("SELECT id FROM blobs")}
             removed = 0
             cutoff = time.time() - min_age
+            # released blobs past the grace period: row and file go together, here and now
+            # (inside the writer, so no delivery in this batch can take them back meanwhile)
+            for (blob_id,) in ctx.conn.execute(
+                "SELECT id FROM blobs WHERE refs <= 0 AND created <= ?", (cutoff,)
+            ).fetchall():
+                ctx.conn.execute("DELETE FROM blobs WHERE id = ? AND refs <= 0", (blob_id,))
+                self.files.remove(blob_id)
+                removed += 1
+            known = {r[0] for r in ctx.conn.execute("SELECT id FROM blobs")}
             for blob_id, path in self.files.all_ids():
                 if blob_id in known:
                     continue
