@@ -78,6 +78,38 @@ def imap_login(port: int, source: str, user: str, password: str) -> tuple[bytes,
         c.close()
 
 
+def _plain(user: str, password: str) -> bytes:
+    return base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode())
+
+
+def imap_authenticate(
+    port: int, source: str, user: str, password: str
+) -> tuple[bytes, list[bytes]]:
+    """As `imap_login`, with AUTHENTICATE PLAIN and an initial response (RFC 4959)."""
+    c = LineClient(port, source)
+    try:
+        greeting = c.line()
+        if not greeting.startswith(b"* OK"):
+            return greeting, []
+        c.send(b"a AUTHENTICATE PLAIN " + _plain(user, password) + b"\r\n")
+        return greeting, c.tagged(b"a")
+    finally:
+        c.close()
+
+
+def pop3_auth(port: int, source: str, user: str, password: str) -> tuple[bytes, bytes]:
+    """As `pop3_login`, with AUTH PLAIN and an initial response (RFC 5034)."""
+    c = LineClient(port, source)
+    try:
+        greeting = c.line()
+        if not greeting.startswith(b"+OK"):
+            return greeting, b""
+        c.send(b"AUTH PLAIN " + _plain(user, password) + b"\r\n")
+        return greeting, c.line()
+    finally:
+        c.close()
+
+
 def pop3_login(port: int, source: str, user: str, password: str) -> tuple[bytes, bytes]:
     """(greeting, answer to PASS); the answer is empty when the greeting was an -ERR."""
     c = LineClient(port, source)

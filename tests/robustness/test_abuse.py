@@ -28,7 +28,16 @@ import pytest
 
 from tests.support.server import PASSWORD, MailwrightServer
 
-from .netclients import LineClient, imap_login, metrics, no_verify, pop3_login, smtp_auth
+from .netclients import (
+    LineClient,
+    imap_authenticate,
+    imap_login,
+    metrics,
+    no_verify,
+    pop3_auth,
+    pop3_login,
+    smtp_auth,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,17 +77,21 @@ def _fail(server: MailwrightServer, proto: str, source: str) -> list[bytes]:
     for i in range(FAILURES_BEFORE_BAN + 1):
         if proto == "smtp":
             greeting, answer = smtp_auth(server.port("submissions"), source, USER, f"wrong{i}")
-        elif proto == "imap":
-            greeting, lines = imap_login(server.port("imap"), source, USER, f"wrong{i}")
+        elif proto.startswith("imap"):
+            imap = imap_login if proto == "imap-login" else imap_authenticate
+            greeting, lines = imap(server.port("imap"), source, USER, f"wrong{i}")
             answer = lines[-1] if lines else b""
         else:
-            greeting, answer = pop3_login(server.port("pop3"), source, USER, f"wrong{i}")
+            pop = pop3_login if proto == "pop3-pass" else pop3_auth
+            greeting, answer = pop(server.port("pop3"), source, USER, f"wrong{i}")
         answers.append(answer or greeting)
     return answers
 
 
-@pytest.mark.parametrize(("proto", "source"), [("smtp", "127.0.2.1"), ("imap", "127.0.2.2"),
-                                               ("pop3", "127.0.2.3")])  # fmt: skip
+@pytest.mark.parametrize(("proto", "source"), [
+    ("smtp", "127.0.2.1"), ("imap-login", "127.0.2.2"), ("pop3-pass", "127.0.2.3"),
+    ("imap-authenticate", "127.0.2.4"), ("pop3-auth", "127.0.2.5"),
+])  # fmt: skip
 def test_abuse_failed_logins_on_one_protocol_ban_the_address_on_all(
     server: MailwrightServer, proto: str, source: str
 ) -> None:
