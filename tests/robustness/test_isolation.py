@@ -196,3 +196,40 @@ def test_isolation_submission_refuses_anothers_sender(
         s.rset()
         # her own address works on the same connection
         assert s.mail("alice+tag@example.test")[0] == 250
+
+
+def test_isolation_races_on_same_named_mailboxes(server: MailwrightServer) -> None:
+    # Alice and bob create, fill, read, rename and delete mailboxes of the same names at the
+    # same time: each only ever sees their own messages.
+    import threading
+
+    seen: dict[str, bytes] = {}
+    errors: list[BaseException] = []
+
+    def churn(user: str, mark: bytes) -> None:
+        try:
+            c = Imap(server.port("imap"), user)
+            for i in range(15):
+                c.cmd(b"CREATE Race")
+                c.append("Race", b"Subject: " + mark + b" %d\r\n\r\n%s\r\n" % (i, mark))
+                c.cmd(b"SELECT Race")
+                c.cmd(b"UID FETCH 1:* (BODY.PEEK[])")
+                c.cmd(b"STATUS Race2 (MESSAGES)")
+                c.cmd(b"UNSELECT")
+                c.cmd(b"RENAME Race Race2")
+                c.cmd(b"DELETE Race2")
+            seen[user] = bytes(c.seen)
+            c.close()
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=churn, args=(ALICE, b"ALICE-RACE")),
+               threading.Thread(target=churn, args=(BOB, b"BOB-RACE"))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert b"ALICE-RACE" in seen[ALICE] and b"BOB-RACE" not in seen[ALICE]
+    assert b"BOB-RACE" in seen[BOB] and b"ALICE-RACE" not in seen[BOB]
+    assert b"SERVERBUG" not in seen[ALICE] + seen[BOB]
