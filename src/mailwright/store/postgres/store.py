@@ -32,7 +32,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -1451,18 +1451,7 @@ class PostgresStore:
 
     @staticmethod
     def _rcpts(rcpts: Sequence[QueueRecipient]) -> Jsonb:
-        return Jsonb(
-            [
-                {
-                    "address": r.address,
-                    "status": r.status,
-                    "notify": r.notify,
-                    "orcpt": r.orcpt,
-                    "last_reply": r.last_reply,
-                }
-                for r in rcpts
-            ]
-        )
+        return Jsonb([asdict(r) for r in rcpts])
 
     async def queue_add(
         self,

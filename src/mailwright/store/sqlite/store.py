@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -986,18 +987,7 @@ class SQLiteStore:
 
     @staticmethod
     def _rcpts_json(rcpts: Sequence[QueueRecipient]) -> str:
-        return json.dumps(
-            [
-                {
-                    "address": r.address,
-                    "status": r.status,
-                    "notify": r.notify,
-                    "orcpt": r.orcpt,
-                    "last_reply": r.last_reply,
-                }
-                for r in rcpts
-            ]
-        )
+        return json.dumps([asdict(r) for r in rcpts])
 
     async def queue_add(
         self,
