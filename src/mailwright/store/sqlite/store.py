@@ -721,7 +721,9 @@ class SQLiteStore:
         return recs
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
-        return await self.db.read(lambda c: self._listing.get(c, mailbox_id, self._message))
+        return await self.db.read(
+            lambda c: self._listing.get(c, mailbox_id, self._message, self._flags.parse)
+        )
 
     def _get_messages(
         self, c: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]
