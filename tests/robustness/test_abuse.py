@@ -303,3 +303,23 @@ def test_abuse_concurrent_right_logins_from_one_address_all_succeed(
             )
         )
     assert all(lines and lines[-1].startswith(b"a OK") for _g, lines in results), results
+
+
+def test_abuse_connections_per_address_are_capped(server: MailwrightServer) -> None:
+    # 50 open sessions from one address (the default cap), across protocols: the next is
+    # refused with the protocol's busy answer; another address is not.
+    held = []
+    try:
+        for i in range(50):
+            c = LineClient(server.port(("imap", "pop3", "smtp")[i % 3]), "127.0.8.1")
+            assert not c.line().startswith((b"* BYE", b"-ERR", b"421")), i
+            held.append(c)
+        extra = LineClient(server.port("imap"), "127.0.8.1")
+        assert extra.line().startswith(b"* BYE Too many connections")
+        extra.close()
+        other = LineClient(server.port("imap"), "127.0.8.2")
+        assert other.line().startswith(b"* OK")
+        other.close()
+    finally:
+        for c in held:
+            c.close()
