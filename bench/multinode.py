@@ -395,8 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = MULTI_QUICK if args.quick else MULTI_FULL
     if args.runs:
         sizes = replace(sizes, runs=args.runs)
-    page = args.report or (ROOT / ("bench/out/quick/multinode.md" if args.quick
-                                   else "docs/benchmarks.md"))
+    page = args.report or default_page(args.quick)
     if shutil.which("psql") is None:
         raise SystemExit("psql not found (PostgreSQL client): nothing to measure")
     started = datetime.now(UTC)
@@ -473,10 +472,51 @@ def main(argv: list[str] | None = None) -> int:
         "machine": report.machine(), **pg_meta,
     }
     body = markdown(meta, configs, sizes, errors)
-    report.replace_region(page, REGION, body)
+    write_page(page, body)
+    raw = ROOT / "bench/out" / ("multinode-quick.json" if sizes.quick else "multinode.json")
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"meta": meta, "runs": {k: c.runs for k, c in configs.items()},
+                               "errors": errors}, indent=1))
     print(body)
     log(f"report written to {page}")
     return 0
+
+
+SECTION = "## Several nodes on PostgreSQL"
+SIDE_PAGE = "docs/bench/multinode.md"
+
+
+def default_page(quick: bool) -> Path:
+    """docs/benchmarks.md, unless someone has uncommitted changes in it.
+
+    The page is shared with the main harness's regenerated sections: while its owner has work
+    in progress there, the figures go to a page of their own rather than mix with it.
+    """
+    if quick:
+        return ROOT / "bench/out/quick/multinode.md"
+    main = ROOT / "docs/benchmarks.md"
+    cp = run(["git", "-C", str(ROOT), "diff", "--quiet", "--", "docs/benchmarks.md"],
+             check=False)
+    if cp.returncode != 0:
+        log(f"docs/benchmarks.md has uncommitted changes: writing {SIDE_PAGE} instead")
+        return ROOT / SIDE_PAGE
+    return main
+
+
+def write_page(page: Path, body: str) -> None:
+    """Fill the multinode region, appending the section (heading and markers) if it is new."""
+    begin = report.BEGIN.format(name=REGION)
+    text = page.read_text() if page.exists() else ""
+    if begin not in text:
+        if not text:
+            text = ("# Mailwright on several nodes: benchmark\n\n"
+                    "Written by `python -m bench.multinode`; see docs/benchmarks.md for the "
+                    "method of the main benchmark, whose clients and workloads it reuses.\n")
+        text = (text.rstrip("\n") + f"\n\n{SECTION}\n\n{begin}\n(not run yet)\n"
+                + report.END.format(name=REGION) + "\n")
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(text)
+    report.replace_region(page, REGION, body)
 
 
 def _pg_meta() -> dict[str, str]:
