@@ -7,108 +7,28 @@ listener, core, session, blob fsync, group commit, and the garbage collection at
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import smtplib
-import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from mailwright.cli.common import opened_store
-from mailwright.config import load_config
+from tests.support.server import MailwrightServer
 
 pytestmark = pytest.mark.slow
 
 SESSIONS = 20
 ACKED_BEFORE_KILL = 80
-OFFSETS = (25, 587, 465, 143, 993, 110, 995, 8080)
 
 
-def free_port_base() -> int:
-    import random
-
-    for _ in range(200):
-        base = random.randrange(20000, 60000, 10)
-        try:
-            for off in OFFSETS:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + off))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
-
-
-class Server:
-    def __init__(self, root: Path) -> None:
-        self.base = free_port_base()
-        self.dir = root / "mw"
-        self.cfg = self.dir / "mailwright.toml"
-        self.proc: subprocess.Popen[str] | None = None
-        self.run("init", str(self.dir), "--domain", "example.test",
-                 "--port-base", str(self.base), config=False)  # fmt: skip
-        if "[mailauth]" not in self.cfg.read_text():
-            # No DNS here: authentication results are recorded as not checked.
-            with self.cfg.open("a") as f:
-                f.write("\n[mailauth]\nverify = false\n")
-        self.run("user", "add", "bob@example.test", "--password-stdin", stdin="pw\n")
-
-    def run(self, *args: str, stdin: str | None = None, config: bool = True) -> str:
-        cmd = [sys.executable, "-m", "mailwright", *args]
-        if config:
-            cmd += ["-c", str(self.cfg)]
-        result = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, (cmd, result.stdout, result.stderr)
-        return result.stdout
-
-    def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mailwright", "serve", "-c", str(self.cfg)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        assert self.proc.stderr is not None
-        lines = []
-        for line in self.proc.stderr:
-            lines.append(line)
-            if "ready" in line:
-                break
-        else:
-            raise RuntimeError("server did not start:\n" + "".join(lines))
-        # Keep draining stderr so the server never blocks on a full pipe.
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-    def inbox(self, address: str) -> list[bytes]:
-        async def read() -> list[bytes]:
-            async with opened_store(load_config(self.cfg)) as store:
-                account = await store.find_account(address)
-                assert account is not None
-                box = await store.get_mailbox(account.id, "INBOX")
-                assert box is not None
-                return [await store.read_blob(r.blob_id) for r in await store.list_messages(box.id)]
-
-        return asyncio.run(read())
+def make_server(root: Path) -> MailwrightServer:
+    server = MailwrightServer(root / "mw")
+    if "[mailauth]" not in server.cfg.read_text():
+        # No DNS here: authentication results are recorded as not checked.
+        with server.cfg.open("a") as f:
+            f.write("\n[mailauth]\nverify = false\n")
+    server.add_user("bob@example.test", "pw")
+    return server
 
 
 def message(session: int, seq: int) -> bytes:
@@ -131,9 +51,9 @@ def strip_trace(stored: bytes) -> bytes:
 
 
 def test_smtp_crash_loses_no_acknowledged_message(tmp_path: Path) -> None:
-    server = Server(tmp_path)
+    server = make_server(tmp_path)
     server.start()
-    port = server.base + 25
+    port = server.port("smtp")
     acked: dict[str, bytes] = {}
     lock = threading.Lock()
     enough = threading.Event()
@@ -170,7 +90,7 @@ def test_smtp_crash_loses_no_acknowledged_message(tmp_path: Path) -> None:
     finally:
         server.stop()
     stored = {}
-    for raw in server.inbox("bob@example.test"):
+    for raw in server.mailbox("bob@example.test"):
         body = strip_trace(raw)
         mid = body.split(b"Message-ID: <", 1)[1].split(b"@", 1)[0].decode()
         stored[mid] = body

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import io
+import json
 import os
 import random
 import signal
@@ -17,7 +20,11 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
+from typing import TypeVar
 
 from mailwright.cli.common import opened_store
 from mailwright.cli.main import main
@@ -28,27 +35,59 @@ OFFSETS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imap
            "pop3": 110, "pop3s": 995, "http": 8080}
 
 
-def free_port_base(extra_hosts: tuple[str, ...] = ()) -> int:
-    """A base N such that N+25 ... N+995 are free on 127.0.0.1 (and on `extra_hosts`)."""
+# Every port handed out in this process: two servers made before either binds (init, then
+# start) must not be given overlapping ranges.
+_HANDED_OUT: set[int] = set()
+
+T = TypeVar("T")
+
+
+def free_port_base(extra_hosts: tuple[str, ...] = (), *, below: int = 57000) -> int:
+    """A base N such that N+25 ... N+8080 are free on 127.0.0.1 (and on `extra_hosts`) and
+    overlap no range handed out before in this process; N < `below` (a test whose ports stay
+    unbound while it makes outgoing connections passes 31700, so that N+25 ... N+995 stay below
+    Linux's ephemeral range and no outgoing connection can take one of them)."""
     for _ in range(500):
-        base = random.randrange(20000, 57000, 10)
+        base = random.randrange(20000, below, 10)
+        ports = {base + off for off in OFFSETS.values()}
+        if ports & _HANDED_OUT:
+            continue
         try:
             for host in ("127.0.0.1", *extra_hosts):
-                for off in OFFSETS.values():
+                for port in ports:
                     with socket.socket() as s:
-                        s.bind((host, base + off))
+                        s.bind((host, port))
         except OSError:
             continue
+        _HANDED_OUT.update(ports)
         return base
     raise RuntimeError("no free port range")
 
 
+def wait_for(what: str, check: Callable[[], T], deadline: float = 40.0) -> T:
+    """Poll until ``check()`` is truthy and return its value; fail with ``what`` after a generous
+    deadline (a bound on a hang, not a timed assertion)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def find(messages: list[EmailMessage], needle: str) -> EmailMessage | None:
+    """The first message whose text contains ``needle``."""
+    return next((m for m in messages if needle in m.as_string()), None)
+
+
 class MailwrightServer:
-    def __init__(self, root: Path, domain: str = "example.test", *, init: bool = True) -> None:
+    def __init__(self, root: Path, domain: str = "example.test", *, init: bool = True,
+                 port_base: int | None = None) -> None:
         self.domain = domain
         self.dir = root
         self.cfg = root / "mailwright.toml"
-        self.base = free_port_base()
+        self.base = free_port_base() if port_base is None else port_base
         self.proc: subprocess.Popen[str] | None = None
         self.stderr: list[str] = []
         if init:
@@ -62,6 +101,25 @@ class MailwrightServer:
         text = self.cfg.read_text()
         assert old in text, f"{old!r} not in the config"
         self.cfg.write_text(text.replace(old, new, 1))
+
+    @property
+    def hostname(self) -> str:
+        return load_config(self.cfg).server.hostname
+
+    def use_dns(self, nameserver: str) -> None:
+        """Resolve through a test DNS server (its `DNSServer.config_value`), not the system's."""
+        self.edit_config("nameservers = []", f"nameservers = {json.dumps([nameserver])}")
+
+    def set_outbound(self, *, port: int | None = None, retry_schedule: tuple[str, ...] = (),
+                     max_age: str | None = None) -> None:
+        """Relay to `port` instead of 25 (the peer instance's MX), with a shorter schedule."""
+        if port is not None:
+            self.edit_config("\nport = 25\n", f"\nport = {port}\n")
+        if retry_schedule:
+            self.edit_config('retry_schedule = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]',
+                             f"retry_schedule = {json.dumps(list(retry_schedule))}")
+        if max_age is not None:
+            self.edit_config('max_age = "5d"', f'max_age = "{max_age}"')
 
     def cli(self, *args: str, stdin: str | None = None, config: bool = True,
             expect: int = 0) -> str:
@@ -141,3 +199,12 @@ class MailwrightServer:
                 return [await store.read_blob(r.blob_id) for r in await store.list_messages(box.id)]
 
         return asyncio.run(read())
+
+    def messages(self, address: str, mailbox: str = "INBOX") -> list[EmailMessage]:
+        """The messages of one mailbox, parsed (works while serving)."""
+        out: list[EmailMessage] = []
+        for raw in self.mailbox(address, mailbox):
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            assert isinstance(msg, EmailMessage)
+            out.append(msg)
+        return out
