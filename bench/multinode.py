@@ -42,7 +42,21 @@ from types import FrameType
 from typing import Any
 
 from bench import mailgen, procmem, report
-from bench.common import DOMAIN, PASSWORD, BenchError, log, pick_port_base, run
+from bench.common import (
+    DOMAIN,
+    HOST,
+    PASSWORD,
+    BenchError,
+    log,
+    pick_port,
+    pick_port_base,
+    port_open,
+    run,
+    server_preexec,
+    tail,
+    terminate,
+    wait_for,
+)
 from bench.loadgen import run_jobs, split
 from bench.sizes import FULL, QUICK, Sizes
 from bench.targets.base import Population, Target, password_hashes
@@ -64,11 +78,12 @@ MULTI_FULL = replace(FULL, runs=3, client_procs=max(2, FULL.client_procs),
 MULTI_QUICK = replace(QUICK, runs=2, client_procs=2, ingest_sessions=4, ingest_messages=60,
                       mixed_clients=4, mixed_seconds=2.0, mixed_mailbox=100)
 
-CONFIGS = ("sqlite", "pg-one", "pg-two")
+CONFIGS = ("sqlite", "pg-one", "pg-two", "pg-two-haproxy")
 LABELS = {
     "sqlite": "one node, embedded store (SQLite)",
     "pg-one": "one node, PostgreSQL",
     "pg-two": "two nodes, one PostgreSQL database",
+    "pg-two-haproxy": "two nodes, one PostgreSQL database, behind HAProxy",
 }
 
 
@@ -193,8 +208,12 @@ class Config:
     nodes: list[Node]
     dbname: str | None = None
     runs: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    #: protocol -> the address of a load balancer in front of the nodes, if any
+    front: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def endpoints(self, protocol: str) -> list[tuple[str, int]]:
+        if protocol in self.front:
+            return [self.front[protocol]]
         return [n.endpoint(protocol) for n in self.nodes]
 
     def meter_target(self) -> Target:
@@ -210,6 +229,55 @@ class _Group(Target):
 
     def root_pids(self) -> list[int]:
         return [p for n in self.nodes for p in n.root_pids()]
+
+
+class HAProxy:
+    """HAProxy in TCP mode, round robin per connection over the nodes (no PROXY header).
+
+    Without the PROXY protocol the nodes see every client as 127.0.0.1; that only matters
+    to per-address limits, which the benchmark's configuration raises anyway.
+    """
+
+    def __init__(self, scratch: Path, nodes: list[Node], protocols: tuple[str, ...]) -> None:
+        self.cfg = scratch / "haproxy.cfg"
+        self.nodes = nodes
+        self.protocols = protocols
+        self.front: dict[str, tuple[str, int]] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        lines = ["global", "    maxconn 4000", "defaults", "    mode tcp",
+                 "    timeout connect 5s", "    timeout client 1h", "    timeout server 1h", ""]
+        for proto in self.protocols:
+            port = pick_port()
+            self.front[proto] = (HOST, port)
+            lines += [f"frontend fe_{proto}", f"    bind {HOST}:{port}",
+                      f"    default_backend be_{proto}", f"backend be_{proto}",
+                      "    balance roundrobin"]
+            lines += [f"    server {n.name} {n.endpoint(proto)[0]}:{n.endpoint(proto)[1]}"
+                      for n in self.nodes]
+            lines.append("")
+        self.cfg.write_text("\n".join(lines))
+        log_path = self.cfg.with_suffix(".log")
+        with log_path.open("ab") as err:
+            self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.cfg)],
+                                         stdout=err, stderr=err, stdin=subprocess.DEVNULL,
+                                         preexec_fn=server_preexec)
+        proc = self.proc
+        for _proto, (_h, port) in self.front.items():
+
+            def up(port: int = port) -> bool:
+                return port_open(port) or proc.poll() is not None
+
+            wait_for(up, 30, f"haproxy on port {port}")
+            if proc.poll() is not None:
+                raise BenchError("haproxy exited:\n" + tail(log_path))
+        log(f"  haproxy: {', '.join(f'{k}={h}:{p}' for k, (h, p) in self.front.items())}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc, timeout=10)
+            self.proc = None
 
 
 # -- workloads ---------------------------------------------------------------------------------
@@ -325,7 +393,18 @@ def markdown(meta: dict[str, Any], configs: dict[str, Config], sizes: Sizes,
         "gain of a second machine. *Mailwright CPU* is the nodes' CPU seconds per wall second "
         "(in cores), *PostgreSQL CPU* that of the database's backends (a lower bound: a "
         "backend that exits during a run is not counted).",
+        "",
+        "On two nodes, load process *p* talks to node *p* mod 2: half of the SMTP sessions and "
+        "half of the IMAP clients go to each node, on the same mailboxes (bob's INBOX for "
+        "ingest, alice's for the mixed load), so the nodes contend for the same mailbox rows "
+        "(UID and MODSEQ allocation) and hear each other's changes through LISTEN/NOTIFY. "
+        "Each PostgreSQL configuration has a scratch database of its own, created for the run "
+        "and dropped after it; every node's connection pool holds at most 10 connections.",
     ]
+    if "pg-two-haproxy" in configs:
+        out += ["", "Behind HAProxy, every client connects to HAProxy (TCP mode, round robin "
+                "per connection, no PROXY header) in front of the same two nodes; HAProxy's own "
+                "CPU is not in the figures."]
     if sizes.quick:
         out += ["", "**Quick run (`--quick`): a smoke test, the figures are not representative.**"]
     for wl_key, (title, metric, _fn, describe) in WORKLOADS.items():
@@ -337,6 +416,8 @@ def markdown(meta: dict[str, Any], configs: dict[str, Config], sizes: Sizes,
         for key in CONFIGS:
             cfg = configs.get(key)
             runs = cfg.runs.get(wl_key, []) if cfg else []
+            if cfg is None and key == "pg-two-haproxy":
+                continue  # opt-in (--haproxy)
             if not runs:
                 out.append(f"| {LABELS[key]} | not measured | | | 0 | | | |")
                 continue
@@ -353,8 +434,11 @@ def markdown(meta: dict[str, Any], configs: dict[str, Config], sizes: Sizes,
         out += ["", "| ratio | median | min | max | run by run |", "| --- | ---: | ---: | ---: | --- |"]
         for num, den, label in (("pg-one", "sqlite", "PostgreSQL one node / SQLite"),
                                 ("pg-two", "pg-one", "PostgreSQL two nodes / one node"),
-                                ("pg-two", "sqlite", "PostgreSQL two nodes / SQLite")):
+                                ("pg-two", "sqlite", "PostgreSQL two nodes / SQLite"),
+                                ("pg-two-haproxy", "pg-two", "two nodes behind HAProxy / direct")):
             a, b = configs.get(num), configs.get(den)
+            if num == "pg-two-haproxy" and a is None:
+                continue
             rs = _ratios(a.runs.get(wl_key, []), b.runs.get(wl_key, []), metric) if a and b else []
             if rs:
                 out.append(f"| {label} | {report._fmt(statistics.median(rs))} | "
@@ -384,6 +468,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--report", type=Path,
                    help="Markdown page to update between the multinode markers (default "
                         "docs/benchmarks.md; bench/out/quick/multinode.md with --quick)")
+    p.add_argument("--haproxy", action="store_true",
+                   help="also measure the two nodes behind HAProxy (round robin, TCP mode)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     return p.parse_args(argv)
 
@@ -408,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     started_nodes: list[Node] = []
     configs: dict[str, Config] = {}
     errors: list[str] = []
+    balancer: HAProxy | None = None
     try:
         for db in (db_one, db_two):
             create_database(db)
@@ -428,6 +515,18 @@ def main(argv: list[str] | None = None) -> int:
                 node.setup(pop)
                 node.start()
                 started_nodes.append(node)
+        if args.haproxy:
+            if shutil.which("haproxy") is None:
+                errors.append("haproxy not found: the configuration behind it was not measured")
+            else:
+                two = configs["pg-two"]
+                balancer = HAProxy(scratch, two.nodes, ("smtp", "imap"))
+                try:
+                    balancer.start()
+                    configs["pg-two-haproxy"] = Config("pg-two-haproxy", two.nodes,
+                                                       two.dbname, front=balancer.front)
+                except BenchError as e:
+                    errors.append(f"haproxy: {str(e).splitlines()[0][:300]}")
         order = list(configs.values())
         for wl_key, (title, metric, fn, _d) in WORKLOADS.items():
             log(f"== {title}: {', '.join(configs)} x {sizes.runs} runs")
@@ -452,6 +551,8 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted: stopping the nodes")
         return 130
     finally:
+        if balancer is not None:
+            balancer.stop()
         for node in reversed(started_nodes):
             try:
                 node.stop()
