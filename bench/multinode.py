@@ -550,6 +550,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted: stopping the nodes")
         return 130
+    except BenchError as e:
+        log(f"FAILED: {e}")
+        return 1
     finally:
         if balancer is not None:
             balancer.stop()
