@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tests.support.listening import cheap_hash
+
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.imapd import handlers  # noqa: F401 - registers the handlers
 from mailwright.imapd.session import Session, SessionConfig
@@ -16,17 +18,11 @@ from mailwright.store.api import Store
 from mailwright.store.sqlite import SQLiteStore
 
 PASSWORD = "secret pw"
-_HASH: str | None = None
 
 
 def password_hash() -> str:
-    """A real argon2id hash with small cost parameters, so each login verifies quickly."""
-    global _HASH
-    if _HASH is None:
-        from argon2 import PasswordHasher
-
-        _HASH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
-    return _HASH
+    """A real argon2id hash of PASSWORD with small cost parameters (made once)."""
+    return cheap_hash(PASSWORD)
 
 
 class PipeTransport:

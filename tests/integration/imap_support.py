@@ -4,32 +4,25 @@ certificate, ``net.server.ListenerSet`` with the ``imap`` and ``imaps`` listener
 
 from __future__ import annotations
 
-import ssl
+import imaplib
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-from argon2 import PasswordHasher
-
-from mailwright.accounts.authenticator import Authenticator
 from mailwright.app import AppContext, ProtocolUnavailable, build_context, handler_for
 from mailwright.config import load_config
 from mailwright.net.server import ListenerSet
-from mailwright.store.api import Account, DeliveryTarget, MessageRecord, Store
+from mailwright.store.api import Account, DeliveryTarget, MessageRecord
 from mailwright.tls import make_self_signed
+from tests.support.listening import ListeningServer, cheap_hash, fast_authenticator
+from tests.support.listening import corpus_messages as corpus_messages
 
 DOMAIN = "example.test"
 PASSWORD = "imap test password"
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "messages"
-
-
-@cache
-def cheap_hash(password: str) -> str:
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
 
 
 @dataclass
-class ImapServer:
+class ImapServer(ListeningServer):
     ctx: AppContext
     listeners: ListenerSet
     host: str
@@ -38,15 +31,6 @@ class ImapServer:
     cert: Path
     smtp_port: int | None
     root: Path
-
-    @property
-    def store(self) -> Store:
-        return self.ctx.store
-
-    def client_ssl(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.cert))
-        context.check_hostname = False
-        return context
 
     async def add_user(self, local: str = "alice") -> Account:
         if not await self.store.has_domain(DOMAIN):
@@ -60,9 +44,19 @@ class ImapServer:
         [rec] = await self.store.deliver(blob, [DeliveryTarget(account.id, mailbox)])
         return rec
 
-    async def stop(self) -> None:
-        await self.listeners.shutdown(grace=2.0)
-        await self.ctx.store.close()
+
+
+def imaplib_idle(imap: imaplib.IMAP4, idling: Callable[[], object]) -> list[bytes]:
+    """IDLE (RFC 9051 6.3.13) through imaplib, which has no IDLE command: calls ``idling`` once
+    the server's continuation came, returns the next two untagged lines, ends with DONE."""
+    tag = imap._new_tag()  # type: ignore[attr-defined]
+    imap.send(tag + b" IDLE\r\n")
+    assert imap.readline().startswith(b"+ ")
+    idling()
+    got = [imap.readline(), imap.readline()]
+    imap.send(b"DONE\r\n")
+    assert imap.readline().startswith(tag + b" OK")
+    return got
 
 
 async def start_imap_server(root: Path, *, smtp: bool = False) -> ImapServer:
@@ -84,7 +78,7 @@ async def start_imap_server(root: Path, *, smtp: bool = False) -> ImapServer:
     (root / "mailwright.toml").write_text("\n".join(lines) + "\n")
     config = load_config(root / "mailwright.toml")
     ctx = await build_context(config)
-    ctx.authenticator = Authenticator(ctx.store, base_delay=0.01, max_delay=0.02)
+    ctx.authenticator = fast_authenticator(ctx.store)
     ctx.outbound = None
     listeners = ListenerSet(ctx.ssl_context)
     for lc in config.listeners:
@@ -96,10 +90,3 @@ async def start_imap_server(root: Path, *, smtp: bool = False) -> ImapServer:
     ports = {lc.protocol: port for lc, port in listeners.bound()}
     return ImapServer(ctx, listeners, host, ports["imap"], ports["imaps"], cert,
                       ports.get("smtp"), root)
-
-
-def corpus_messages(limit: int | None = None) -> list[Path]:
-    if not CORPUS.is_dir():
-        return []
-    files = sorted(CORPUS.glob("*.eml"))
-    return files[:limit] if limit else files

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.imap_support import PASSWORD, ImapServer, start_imap_server
+from tests.integration.imap_support import PASSWORD, ImapServer, imaplib_idle, start_imap_server
 
 USER = "alice@example.test"
 
@@ -37,13 +37,7 @@ async def test_imap_idle_notified_by_smtp_delivery(server: ImapServer) -> None:
         imap = imaplib.IMAP4(server.host, server.port, timeout=30)
         imap.login(USER, PASSWORD)
         imap.select("INBOX")
-        tag = imap._new_tag()  # type: ignore[attr-defined]
-        imap.send(tag + b" IDLE\r\n")
-        assert imap.readline().startswith(b"+ ")
-        loop.call_soon_threadsafe(idling.set)
-        got = [imap.readline(), imap.readline()]
-        imap.send(b"DONE\r\n")
-        assert imap.readline().startswith(tag + b" OK")
+        got = imaplib_idle(imap, lambda: loop.call_soon_threadsafe(idling.set))
         _typ, data = imap.fetch("1", "(BODY.PEEK[HEADER.FIELDS (Subject)])")
         imap.logout()
         return got, data[0][1]  # type: ignore[index, return-value]

@@ -17,6 +17,7 @@ from tests.integration.imap_support import (
     PASSWORD,
     ImapServer,
     corpus_messages,
+    imaplib_idle,
     start_imap_server,
 )
 
@@ -137,13 +138,7 @@ async def test_imaplib_idle_sees_delivery(server: ImapServer) -> None:
         imap = imaplib.IMAP4(server.host, server.port, timeout=30)
         imap.login(USER, PASSWORD)
         imap.select("INBOX")
-        tag = imap._new_tag()  # type: ignore[attr-defined]
-        imap.send(tag + b" IDLE\r\n")
-        assert imap.readline().startswith(b"+ ")
-        loop.call_soon_threadsafe(ready.set)
-        got = [imap.readline(), imap.readline()]
-        imap.send(b"DONE\r\n")
-        assert imap.readline().startswith(tag + b" OK")
+        got = imaplib_idle(imap, lambda: loop.call_soon_threadsafe(ready.set))
         imap.logout()
         return got
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.smtpd.harness import body_of
 from tests.support.server import MailwrightServer
 
 pytestmark = pytest.mark.slow
@@ -38,16 +39,6 @@ def message(session: int, seq: int) -> bytes:
         f"Subject: crash test {session}.{seq}\r\nMessage-ID: <{session}.{seq}@remote.test>\r\n"
         f"\r\n{filler}"
     ).encode()
-
-
-def strip_trace(stored: bytes) -> bytes:
-    lines = stored.split(b"\r\n")
-    i = 0
-    while lines[i].startswith(
-        (b"Return-Path:", b"Received:", b"Authentication-Results:", b"\t", b" ")
-    ):
-        i += 1
-    return b"\r\n".join(lines[i:])
 
 
 def test_smtp_crash_loses_no_acknowledged_message(tmp_path: Path) -> None:
@@ -91,7 +82,7 @@ def test_smtp_crash_loses_no_acknowledged_message(tmp_path: Path) -> None:
         server.stop()
     stored = {}
     for raw in server.mailbox("bob@example.test"):
-        body = strip_trace(raw)
+        body = body_of(raw)
         mid = body.split(b"Message-ID: <", 1)[1].split(b"@", 1)[0].decode()
         stored[mid] = body
     missing = sorted(set(promised) - set(stored))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtpd.harness import PASSWORD, SmtpServer, add_user, inbox, start_server
+from tests.smtpd.harness import PASSWORD, SmtpServer, add_user, body_of, inbox, start_server
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
@@ -37,17 +37,6 @@ def message(subject: str, body: str, sender: str = ALICE, to: str = BOB) -> Emai
     m["Subject"] = subject
     m.set_content(body)
     return m
-
-
-def body_of(stored: bytes) -> bytes:
-    """The message as the client sent it: after our Return-Path and Received lines."""
-    lines = stored.split(b"\r\n")
-    i = 0
-    while lines[i].startswith(
-        (b"Return-Path:", b"Received:", b"Authentication-Results:", b"\t", b" ")
-    ):
-        i += 1
-    return b"\r\n".join(lines[i:])
 
 
 async def test_smtp_smtplib_mx_delivery(server: SmtpServer) -> None:

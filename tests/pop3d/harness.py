@@ -6,14 +6,9 @@ Nothing is mocked: the store is the SQLite backend, passwords are argon2id, the 
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-from argon2 import PasswordHasher
-
-from mailwright.accounts.authenticator import Authenticator
 from mailwright.app import AppContext, build_context, handler_for
 from mailwright.config import load_config
 from mailwright.delivery.ingest import stage_bytes
@@ -21,21 +16,11 @@ from mailwright.net.server import ListenerSet
 from mailwright.pop3d.listener import create
 from mailwright.store.api import Account, MessageRecord, Store
 from mailwright.tls import make_self_signed
+from tests.support.listening import ListeningServer, cheap_hash, fast_authenticator
+from tests.support.listening import corpus_messages as corpus_messages
 
 DOMAIN = "example.test"
 PASSWORD = "correct horse battery"
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "messages"
-
-
-def fast_authenticator(store: Store) -> Authenticator:
-    # The failure delay is real, only short, so tests with wrong passwords stay quick.
-    return Authenticator(store, base_delay=0.01, max_delay=0.02)
-
-
-@cache
-def cheap_hash(password: str) -> str:
-    """A real argon2id hash with small cost parameters, so each login verifies quickly."""
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
 
 
 async def add_user(store: Store, local: str, password: str = PASSWORD) -> Account:
@@ -52,16 +37,8 @@ async def add_message(
     return await store.append(box.id, await stage_bytes(store, data))
 
 
-def corpus_messages(limit: int | None = None) -> list[Path]:
-    """Corpus files in a fixed order; empty when ../shared/corpus is not there."""
-    if not CORPUS.is_dir():
-        return []
-    files = sorted(CORPUS.glob("*.eml"))
-    return files[:limit] if limit else files
-
-
 @dataclass
-class Pop3Server:
+class Pop3Server(ListeningServer):
     ctx: AppContext
     listeners: ListenerSet
     port: int  # pop3, STLS offered
@@ -70,18 +47,6 @@ class Pop3Server:
     host: str
     imap_port: int | None = None
 
-    def client_ssl(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.cert))
-        context.check_hostname = False
-        return context
-
-    @property
-    def store(self) -> Store:
-        return self.ctx.store
-
-    async def stop(self) -> None:
-        await self.listeners.shutdown(grace=2.0)
-        await self.ctx.store.close()
 
 
 async def start_server(

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from tests.smtpd.harness import write_config
+from tests.support.listening import fast_authenticator
 
 from mailwright.app import AppContext, build_context
 from mailwright.config import load_config
@@ -13,9 +14,7 @@ from mailwright.config import load_config
 async def _ctx(tmp_path: Path, outbound: bool) -> AppContext:
     config = load_config(write_config(tmp_path))
     ctx = await build_context(config)
-    from mailwright.accounts.authenticator import Authenticator
-
-    ctx.authenticator = Authenticator(ctx.store, base_delay=0.01, max_delay=0.02)
+    ctx.authenticator = fast_authenticator(ctx.store)
     if not outbound:
         ctx.outbound = None
     return ctx

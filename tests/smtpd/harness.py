@@ -7,14 +7,11 @@ the real service, not started, so queued entries can be inspected in the store.
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
-from argon2 import PasswordHasher
+from tests.support.listening import ListeningServer, cheap_hash, fast_authenticator
 
-from mailwright.accounts.authenticator import Authenticator
 from mailwright.app import AppContext, build_context
 from mailwright.config import load_config
 from mailwright.net.server import ListenerSet
@@ -24,11 +21,6 @@ from mailwright.store.api import Account, Store
 DOMAIN = "example.test"
 HOSTNAME = "mail.example.test"
 PASSWORD = "correct horse battery"
-
-
-@cache
-def cheap_hash(password: str) -> str:
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
 
 
 async def add_user(store: Store, local: str, password: str = PASSWORD, quota: int = 0) -> Account:
@@ -43,6 +35,18 @@ async def add_user(store: Store, local: str, password: str = PASSWORD, quota: in
     return account
 
 
+def body_of(stored: bytes) -> bytes:
+    """The message as the client sent it: after our Return-Path, Received and
+    Authentication-Results lines."""
+    lines = stored.split(b"\r\n")
+    i = 0
+    while lines[i].startswith(
+        (b"Return-Path:", b"Received:", b"Authentication-Results:", b"\t", b" ")
+    ):
+        i += 1
+    return b"\r\n".join(lines[i:])
+
+
 async def inbox(store: Store, address: str) -> list[bytes]:
     account = await store.find_account(address)
     assert account is not None
@@ -52,7 +56,7 @@ async def inbox(store: Store, address: str) -> list[bytes]:
 
 
 @dataclass
-class SmtpServer:
+class SmtpServer(ListeningServer):
     ctx: AppContext
     listeners: ListenerSet
     host: str
@@ -60,19 +64,6 @@ class SmtpServer:
     submission_port: int  # submission, STARTTLS
     submissions_port: int  # implicit TLS
     cert: Path
-
-    @property
-    def store(self) -> Store:
-        return self.ctx.store
-
-    def client_ssl(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.cert))
-        context.check_hostname = False
-        return context
-
-    async def stop(self) -> None:
-        await self.listeners.shutdown(grace=2.0)
-        await self.ctx.store.close()
 
 
 def write_config(
@@ -123,7 +114,7 @@ async def start_server(
 ) -> SmtpServer:
     config = load_config(write_config(root, host, extra, hostname))
     ctx = await build_context(config)
-    ctx.authenticator = Authenticator(ctx.store, base_delay=0.01, max_delay=0.02)
+    ctx.authenticator = fast_authenticator(ctx.store)
     if not outbound:
         ctx.outbound = None
     listeners = ListenerSet(ctx.ssl_context)
