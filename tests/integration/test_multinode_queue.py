@@ -16,9 +16,8 @@ import json
 import re
 import socket
 import threading
-import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from mailwright.store.api import QueueRecipient
 from mailwright.store.postgres import PostgresStore
 from tests.support.dnsserver import DNSServer
 from tests.support.pg import fresh_dsn
-from tests.support.server import MailwrightServer
+from tests.support.server import MailwrightServer, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -86,10 +85,8 @@ def _node(root: Path, name: str, dsn: str, dns: DNSServer, sink_port: int) -> Ma
     srv = MailwrightServer(root)
     srv.edit_config('hostname = "mail.example.test"', f'hostname = "{name}.example.test"')
     srv.edit_config('backend = "sqlite"\ndsn = ""', f'backend = "postgres"\ndsn = {json.dumps(dsn)}')
-    srv.edit_config("nameservers = []", f'nameservers = ["{dns.config_value}"]')
-    srv.edit_config("\nport = 25\n", f"\nport = {sink_port}\n")
-    srv.edit_config('retry_schedule = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]',
-                    'retry_schedule = ["1s"]')
+    srv.use_dns(dns.config_value)
+    srv.set_outbound(port=sink_port, retry_schedule=("1s",))
     with srv.cfg.open("a") as f:
         f.write("\n[mailauth]\nverify = false\n")
     return srv
@@ -137,13 +134,8 @@ def world(tmp_path: Path) -> Iterator[tuple[str, DNSServer, Sink]]:
             sink.stop()
 
 
-def _wait(what: str, check: Any) -> None:
-    end = time.monotonic() + DEADLINE
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
+def _wait(what: str, check: Callable[[], object]) -> None:
+    wait_for(what, check, deadline=DEADLINE, interval=0.05)
 
 
 def test_multinode_queue_1000_messages_one_node_killed(

@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.dnsserver import DNSServer
-from tests.support.server import PASSWORD, MailwrightServer, find, free_port_base, wait_for
+from tests.support.server import (
+    PASSWORD,
+    MailwrightServer,
+    find,
+    free_port_base,
+    serving,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 needs_smtpd = pytest.mark.skipif(
@@ -68,13 +75,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         b.add_user("bob@recipient.test")
         b.cli("domain", "add", "backup.test")
         b.add_user("carol@backup.test")
-        try:
-            a.start()
-            b.start()
+        with serving(a, b):
             yield a, b
-        finally:
-            a.stop()
-            b.stop()
 
 
 def submit(a: MailwrightServer, to: str, subject: str, body: str = "Hello from alice.\n") -> None:

@@ -19,7 +19,7 @@ import dns.rdatatype
 import dns.zone
 import pytest
 from tests.support.dnsserver import DNSServer
-from tests.support.server import PASSWORD, MailwrightServer, find, wait_for
+from tests.support.server import PASSWORD, MailwrightServer, find, serving, wait_for
 
 import mailwright
 
@@ -84,13 +84,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         dns_server.add("_dmarc.quarantined.test", "TXT", "v=DMARC1; p=quarantine")
         a.add_user("alice@sender.test")
         b.add_user("bob@recipient.test")
-        try:
-            a.start()
-            b.start()
+        with serving(a, b):
             yield a, b
-        finally:
-            a.stop()
-            b.stop()
 
 
 def results(msg: EmailMessage, authserv_id: str) -> str:

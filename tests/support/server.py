@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TypeVar
@@ -64,7 +64,8 @@ def free_port_base(extra_hosts: tuple[str, ...] = (), *, below: int = 57000) -> 
     raise RuntimeError("no free port range")
 
 
-def wait_for(what: str, check: Callable[[], T], deadline: float = 40.0) -> T:
+def wait_for(what: str, check: Callable[[], T], deadline: float = 40.0,
+             interval: float = 0.2) -> T:
     """Poll until ``check()`` is truthy and return its value; fail with ``what`` after a generous
     deadline (a bound on a hang, not a timed assertion)."""
     end = time.monotonic() + deadline
@@ -72,8 +73,20 @@ def wait_for(what: str, check: Callable[[], T], deadline: float = 40.0) -> T:
         value = check()
         if value:
             return value
-        time.sleep(0.2)
+        time.sleep(interval)
     raise AssertionError(f"gave up waiting for {what}")
+
+
+@contextlib.contextmanager
+def serving(*servers: MailwrightServer) -> Iterator[None]:
+    """Start the servers in order; stop every one of them however the block ends."""
+    try:
+        for server in servers:
+            server.start()
+        yield
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def find(messages: list[EmailMessage], needle: str) -> EmailMessage | None:
