@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.proto.pop3_transcript import TRANSCRIPT_DIR, Driver, bytewise, load, random_splits, whole
 
 TRANSCRIPTS = sorted(TRANSCRIPT_DIR.glob("*.txt"))
