@@ -9,12 +9,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailwright.app import AppContext, ProtocolUnavailable, build_context, handler_for
-from mailwright.config import load_config
-from mailwright.net.server import ListenerSet
+from mailwright.app import AppContext, ProtocolUnavailable, handler_for
+from mailwright.config import ListenerConfig
+from mailwright.net.server import Handler, ListenerSet
 from mailwright.store.api import Account, DeliveryTarget, MessageRecord
-from mailwright.tls import make_self_signed
-from tests.support.listening import ListeningServer, cheap_hash, fast_authenticator
+from tests.support.listening import (
+    ListeningServer,
+    cheap_hash,
+    listener,
+    start_listeners,
+    write_config,
+)
 from tests.support.listening import corpus_messages as corpus_messages
 
 DOMAIN = "example.test"
@@ -49,7 +54,7 @@ class ImapServer(ListeningServer):
 def imaplib_idle(imap: imaplib.IMAP4, idling: Callable[[], object]) -> list[bytes]:
     """IDLE (RFC 9051 6.3.13) through imaplib, which has no IDLE command: calls ``idling`` once
     the server's continuation came, returns the next two untagged lines, ends with DONE."""
-    tag = imap._new_tag()  # type: ignore[attr-defined]
+    tag = imap._new_tag()
     imap.send(tag + b" IDLE\r\n")
     assert imap.readline().startswith(b"+ ")
     idling()
@@ -61,32 +66,22 @@ def imaplib_idle(imap: imaplib.IMAP4, idling: Callable[[], object]) -> list[byte
 
 async def start_imap_server(root: Path, *, smtp: bool = False) -> ImapServer:
     host = "127.0.0.1"
-    cert, key = root / "cert.pem", root / "key.pem"
-    make_self_signed("mail.example.test", cert, key)
-    (root / "data").mkdir(exist_ok=True)
-    lines = [
-        "[server]", 'hostname = "mail.example.test"', 'data_dir = "data"',
-        "[tls]", 'cert = "cert.pem"', 'key = "key.pem"',
-        "[storage]", "fsync = false",
-        "[[listener]]", 'protocol = "imap"', f'address = "{host}"', "port = 0",
-        "[[listener]]", 'protocol = "imaps"', f'address = "{host}"', "port = 0",
-    ]
-    if smtp:
+    path = write_config(
+        root,
         # no DNS in tests: mail authentication results are recorded as not checked
-        lines[lines.index("[[listener]]"):lines.index("[[listener]]")] = ["[mailauth]", "verify = false"]
-        lines += ["[[listener]]", 'protocol = "smtp"', f'address = "{host}"', "port = 0"]
-    (root / "mailwright.toml").write_text("\n".join(lines) + "\n")
-    config = load_config(root / "mailwright.toml")
-    ctx = await build_context(config)
-    ctx.authenticator = fast_authenticator(ctx.store)
-    ctx.outbound = None
-    listeners = ListenerSet(ctx.ssl_context)
-    for lc in config.listeners:
+        *(["[mailauth]", "verify = false"] if smtp else []),
+        *listener("imap", host),
+        *listener("imaps", host),
+        *(listener("smtp", host) if smtp else []),
+    )
+
+    def handler(ctx: AppContext, lc: ListenerConfig) -> Handler | None:
         try:
-            handler = handler_for(ctx, lc)
+            return handler_for(ctx, lc)
         except ProtocolUnavailable:
-            continue
-        await listeners.add(lc, handler)
-    ports = {lc.protocol: port for lc, port in listeners.bound()}
+            return None
+
+    ctx, listeners, ports = await start_listeners(path, handler, keep_outbound=False)
+    cert = root / "cert.pem"
     return ImapServer(ctx, listeners, host, ports["imap"], ports["imaps"], cert,
                       ports.get("smtp"), root)

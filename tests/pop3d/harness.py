@@ -9,15 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailwright.app import AppContext, build_context, handler_for
-from mailwright.config import load_config
+from mailwright.app import AppContext, handler_for
+from mailwright.config import ListenerConfig
 from mailwright.delivery.ingest import stage_bytes
-from mailwright.net.server import ListenerSet
+from mailwright.net.server import Handler, ListenerSet
 from mailwright.pop3d.listener import create
 from mailwright.store.api import Account, MessageRecord, Store
-from mailwright.tls import make_self_signed
-from tests.support.listening import ListeningServer, cheap_hash, fast_authenticator
+from tests.support.listening import (
+    ListeningServer,
+    cheap_hash,
+    listener,
+    start_listeners,
+    write_config,
+)
 from tests.support.listening import corpus_messages as corpus_messages
+from tests.support.listening import fast_authenticator as fast_authenticator
 
 DOMAIN = "example.test"
 PASSWORD = "correct horse battery"
@@ -48,44 +54,21 @@ class Pop3Server(ListeningServer):
     imap_port: int | None = None
 
 
-
 async def start_server(
     root: Path, host: str = "127.0.0.1", *, imap: bool = False, proxy: bool = False
 ) -> Pop3Server:
-    cert, key = root / "cert.pem", root / "key.pem"
-    make_self_signed("mail.example.test", cert, key)
-    (root / "data").mkdir(exist_ok=True)
-    config_path = root / "mailwright.toml"
-    config_path.write_text(
-        "\n".join(
-            [
-                "[server]",
-                'hostname = "mail.example.test"',
-                'data_dir = "data"',
-                "[tls]",
-                'cert = "cert.pem"',
-                'key = "key.pem"',
-                "[storage]",
-                "fsync = false",
-                "[[listener]]",
-                'protocol = "pop3"',
-                f'address = "{host}"',
-                "port = 0",
-                *(["proxy_protocol = true", 'proxy_trusted = ["127.0.0.0/8"]'] if proxy else []),
-                "[[listener]]",
-                'protocol = "pop3s"',
-                f'address = "{host}"',
-                "port = 0",
-                *(["[[listener]]", 'protocol = "imap"', f'address = "{host}"', "port = 0"] if imap else []),
-                "",
-            ]
-        )
+    proxied = ["proxy_protocol = true", 'proxy_trusted = ["127.0.0.0/8"]'] if proxy else []
+    path = write_config(
+        root,
+        *listener("pop3", host, *proxied),
+        *listener("pop3s", host),
+        *(listener("imap", host) if imap else []),
     )
-    config = load_config(config_path)
-    ctx = await build_context(config)
-    ctx.authenticator = fast_authenticator(ctx.store)
-    listeners = ListenerSet(ctx.ssl_context)
-    for lc in config.listeners:
-        await listeners.add(lc, create(ctx, lc) if lc.protocol.startswith("pop3") else handler_for(ctx, lc))
-    ports = {lc.protocol: port for lc, port in listeners.bound()}
-    return Pop3Server(ctx, listeners, ports["pop3"], ports["pop3s"], cert, host, ports.get("imap"))
+
+    def handler(ctx: AppContext, lc: ListenerConfig) -> Handler:
+        return create(ctx, lc) if lc.protocol.startswith("pop3") else handler_for(ctx, lc)
+
+    ctx, listeners, ports = await start_listeners(path, handler, keep_outbound=True)
+    return Pop3Server(
+        ctx, listeners, ports["pop3"], ports["pop3s"], root / "cert.pem", host, ports.get("imap")
+    )

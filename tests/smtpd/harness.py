@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.listening import ListeningServer, cheap_hash, fast_authenticator
+from tests.support import listening
+from tests.support.listening import ListeningServer, cheap_hash, listener, start_listeners
 
-from mailwright.app import AppContext, build_context
-from mailwright.config import load_config
+from mailwright.app import AppContext
 from mailwright.net.server import ListenerSet
 from mailwright.smtpd.listener import create
 from mailwright.store.api import Account, Store
@@ -69,39 +69,19 @@ class SmtpServer(ListeningServer):
 def write_config(
     root: Path, host: str = "127.0.0.1", extra: str = "", hostname: str = HOSTNAME
 ) -> Path:
-    from mailwright.tls import make_self_signed
-
-    cert, key = root / "cert.pem", root / "key.pem"
-    if not cert.exists():
-        make_self_signed(hostname, cert, key)
-    (root / "data").mkdir(exist_ok=True)
-    listeners = []
-    for proto in ("smtp", "submission", "submissions"):
-        listeners += ["[[listener]]", f'protocol = "{proto}"', f'address = "{host}"', "port = 0"]
-    path = root / "mailwright.toml"
-    path.write_text(
-        "\n".join(
-            [
-                "[server]",
-                f'hostname = "{hostname}"',
-                'data_dir = "data"',
-                "[tls]",
-                'cert = "cert.pem"',
-                'key = "key.pem"',
-                "[storage]",
-                "fsync = false",
-                "[limits]",
-                "max_message_size = 100000",
-                # No DNS in these tests: results are recorded as not checked.
-                "[mailauth]",
-                "verify = false",
-                extra,
-                *listeners,
-                "",
-            ]
-        )
+    listeners = [ln for proto in ("smtp", "submission", "submissions")
+                 for ln in listener(proto, host)]
+    return listening.write_config(
+        root,
+        "[limits]",
+        "max_message_size = 100000",
+        # No DNS in these tests: results are recorded as not checked.
+        "[mailauth]",
+        "verify = false",
+        extra,
+        *listeners,
+        hostname=hostname,
     )
-    return path
 
 
 async def start_server(
@@ -112,15 +92,9 @@ async def start_server(
     extra: str = "",
     hostname: str = HOSTNAME,
 ) -> SmtpServer:
-    config = load_config(write_config(root, host, extra, hostname))
-    ctx = await build_context(config)
-    ctx.authenticator = fast_authenticator(ctx.store)
-    if not outbound:
-        ctx.outbound = None
-    listeners = ListenerSet(ctx.ssl_context)
-    for lc in config.listeners:
-        await listeners.add(lc, create(ctx, lc))
-    ports = {lc.protocol: port for lc, port in listeners.bound()}
+    ctx, listeners, ports = await start_listeners(
+        write_config(root, host, extra, hostname), create, keep_outbound=outbound
+    )
     return SmtpServer(
         ctx,
         listeners,
