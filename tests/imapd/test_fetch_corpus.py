@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(_ROOT is None, reason=SKIP_REASON)
 APPEND_TIME = calendar.timegm(time.strptime("14-Jul-2021 10:34:56", "%d-%b-%Y %H:%M:%S"))
 
 
-def _response(cmd: dict[str, Any]) -> dict[str, Any] | None:
+def dovecot_fetch(cmd: dict[str, Any]) -> dict[str, Any] | None:
+    """Dovecot's untagged FETCH answer to one recorded command, parsed (None if it gave none)."""
     for line in cmd["response_lines"]:
         if line.startswith("* ") and " FETCH (" in line[:24]:
             return parse_fetch(line.encode("latin-1"))
@@ -46,7 +47,7 @@ def _dovecot_binaries(case: Case) -> tuple[dict[str, bytes], bool]:
     for cmd in case.expect["commands"]:
         if not cmd["command"].startswith("FETCH 1 (") or "BINARY" not in cmd["command"]:
             continue
-        resp = _response(cmd)
+        resp = dovecot_fetch(cmd)
         if (resp is None or " OK " not in (cmd.get("tagged") or "")
                 or not any(k.startswith("BINARY") for k in resp)):
             failed = True
@@ -69,7 +70,7 @@ def replay(case: Case, stats: Counter[str]) -> list[str]:
             continue
         parsed = parse_command(b"A1 " + text.encode("latin-1"))
         assert isinstance(parsed, ast.Fetch)
-        exp = _response(cmd)
+        exp = dovecot_fetch(cmd)
         try:
             line = fetch.fetch_line(1, rec, parsed.items, info, raw)
         except fetch.FetchError as exc:

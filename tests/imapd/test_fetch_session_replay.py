@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from imap_harness import Client, imap_server
+from test_fetch_corpus import dovecot_fetch
 from test_search_corpus import ACCEPTED as SEARCH_ACCEPTED
 from tests.mime.corpus import SKIP_REASON, Case, corpus_dir, load_cases, norm_body, parse_fetch
 
@@ -33,13 +34,6 @@ LONE_CR_AT_END = {"stalwart-mail-parser__legacy-049"}
 def _lone_cr(case: Case) -> bool:
     """README: a lone CR at the very end is dropped by Dovecot; our blob writer keeps it."""
     return case.raw.endswith(b"\r") or case.stem in LONE_CR_AT_END
-
-
-def _dovecot_fetch(cmd: dict[str, Any]) -> dict[str, Any] | None:
-    for line in cmd["response_lines"]:
-        if line.startswith("* ") and " FETCH (" in line[:24]:
-            return parse_fetch(line.encode("latin-1"))
-    return None
 
 
 async def _append(c: Client, mailbox: str, data: bytes) -> None:
@@ -61,7 +55,7 @@ async def _append(c: Client, mailbox: str, data: bytes) -> None:
 def _compare_fetch(case: Case, text: str, cmd: dict[str, Any], ours: list[bytes],
                    binaries: dict[str, bytes], dovecot_binary_failed: bool,
                    stats: dict[str, int]) -> list[str]:
-    exp = _dovecot_fetch(cmd)
+    exp = dovecot_fetch(cmd)
     tagged = ours[-1]
     if exp is None or " OK " not in (cmd.get("tagged") or "") or (
             "BINARY" in text and dovecot_binary_failed):
@@ -107,7 +101,7 @@ async def _replay(c: Client, case: Case, n: int, stats: dict[str, int]) -> list[
     binary_failed = False
     for cmd in case.expect["commands"]:
         if cmd["command"].startswith("FETCH 1 (") and "BINARY" in cmd["command"]:
-            exp = _dovecot_fetch(cmd)
+            exp = dovecot_fetch(cmd)
             if (exp is None or " OK " not in (cmd.get("tagged") or "")
                     or not any(k.startswith("BINARY") for k in exp)):
                 binary_failed = True

@@ -8,18 +8,24 @@ import asyncio
 import re
 from pathlib import Path
 
-from imap_harness import imap_server, message
+from imap_harness import Client, Server, imap_server, message
+
+
+async def two_sessions_on_inbox(srv: Server, count: int) -> tuple[int, Client, Client]:
+    """``count`` messages in alice's INBOX and two of her sessions that have SELECTed it."""
+    acc = await srv.add_user()
+    for i in range(count):
+        await srv.deliver(acc, message(i))
+    a = await srv.connected()
+    b = await srv.connected()
+    await a.cmd("a1 SELECT INBOX")
+    await b.cmd("b1 SELECT INBOX")
+    return acc, a, b
 
 
 async def test_concurrency_flags_and_exists_reach_other_session(tmp_path: Path) -> None:
     async with imap_server(tmp_path) as srv:
-        acc = await srv.add_user()
-        for i in range(3):
-            await srv.deliver(acc, message(i))
-        a = await srv.connected()
-        b = await srv.connected()
-        await a.cmd("a1 SELECT INBOX")
-        await b.cmd("b1 SELECT INBOX")
+        acc, a, b = await two_sessions_on_inbox(srv, 3)
         await b.cmd("b2 STORE 2 +FLAGS (\\Flagged $Todo)")
         await srv.deliver(acc, message(9))
         out = await a.cmd("a2 NOOP")
@@ -35,13 +41,7 @@ async def test_concurrency_flags_and_exists_reach_other_session(tmp_path: Path) 
 
 async def test_concurrency_no_expunge_during_fetch_store_search(tmp_path: Path) -> None:
     async with imap_server(tmp_path) as srv:
-        acc = await srv.add_user()
-        for i in range(4):
-            await srv.deliver(acc, message(i))
-        a = await srv.connected()
-        b = await srv.connected()
-        await a.cmd("a1 SELECT INBOX")
-        await b.cmd("b1 SELECT INBOX")
+        _, a, b = await two_sessions_on_inbox(srv, 4)
         await b.cmd("b2 STORE 2 +FLAGS.SILENT (\\Deleted)")
         assert await b.cmd("b3 EXPUNGE") == [b"* 2 EXPUNGE", b"b3 OK EXPUNGE completed"]
         # A still numbers 4 messages: FETCH must not send EXPUNGE; message 2 is a ghost,
@@ -70,13 +70,7 @@ async def test_concurrency_no_expunge_during_fetch_store_search(tmp_path: Path) 
 
 async def test_concurrency_expunge_reported_at_noop(tmp_path: Path) -> None:
     async with imap_server(tmp_path) as srv:
-        acc = await srv.add_user()
-        for i in range(5):
-            await srv.deliver(acc, message(i))
-        a = await srv.connected()
-        b = await srv.connected()
-        await a.cmd("a1 SELECT INBOX")
-        await b.cmd("b1 SELECT INBOX")
+        _, a, b = await two_sessions_on_inbox(srv, 5)
         await b.cmd("b2 STORE 2,4 +FLAGS.SILENT (\\Deleted)")
         await b.cmd("b3 EXPUNGE")
         out = await a.cmd("a2 NOOP")
