@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from imap_harness import Client, imap_server
-from test_fetch_corpus import dovecot_fetch
+from test_fetch_corpus import dovecot_fetch, normalised
 from test_search_corpus import ACCEPTED as SEARCH_ACCEPTED
-from tests.mime.corpus import SKIP_REASON, Case, corpus_dir, load_cases, norm_body, parse_fetch
+from tests.mime.corpus import SKIP_REASON, Case, corpus_dir, load_cases, parse_fetch
 
 from mailwright.mime import imapfmt, parse_message
 
@@ -70,12 +70,8 @@ def _compare_fetch(case: Case, text: str, cmd: dict[str, Any], ours: list[bytes]
     assert len(lines) == 1, ours
     mine = parse_fetch(lines[0] + b"\r\n")
     problems = []
-    for key, want in exp.items():
-        got = mine.get(key)
-        if key == "FLAGS":
-            want = [f for f in want if str(f).upper() != "\\RECENT"]
-        if key in ("BODY", "BODYSTRUCTURE"):
-            want, got = norm_body(want), norm_body(got)
+    for key, dovecot in exp.items():
+        want, got = normalised(key, dovecot, mine.get(key))
         if want == got:
             stats["equal"] = stats.get("equal", 0) + 1
             continue
