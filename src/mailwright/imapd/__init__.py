@@ -12,7 +12,7 @@ Layout (one module per command group, as in ``proto/imap`` for the grammar):
                    COPY, MOVE.
 * ``dispatch``     FETCH/SEARCH/SORT/THREAD: the session side (sets, \\Seen, CHANGEDSINCE,
                    ESEARCH, streaming) around the pure functions of ``fetch``, ``search`` and
-                   ``sortthread`` (owned by the MIME work), bridged by ``fallback``.
+                   ``sortthread``, reached through ``content``.
 * ``blobcache``    the process-wide content-addressed cache of blobs and meta.
 * ``names``        mailbox name rules, modified UTF-7, LIST patterns.
 * ``listener``     ``create(ctx, listener)``: the asyncio adapter registered for imap/imaps.

@@ -3,9 +3,8 @@
 The session resolves sequence sets, applies the implicit ``\\Seen`` (RFC 9051 6.4.5),
 CHANGEDSINCE/VANISHED (RFC 7162), holds back expunges, streams the responses and formats
 SEARCH/ESEARCH results.  Rendering a message's FETCH data and evaluating search keys are pure
-functions owned by the MIME engineer in ``imapd/fetch.py``, ``imapd/search.py`` and
-``imapd/sortthread.py``; :mod:`mailwright.imapd.fallback` holds simple stand-ins used only
-when those modules are absent.
+functions in ``imapd/fetch.py``, ``imapd/search.py`` and ``imapd/sortthread.py``, reached
+through :mod:`mailwright.imapd.content`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from operator import attrgetter
 
-from mailwright.imapd import fallback
+from mailwright.imapd import content
 from mailwright.imapd.blobcache import BLOBS, CachingStore
 from mailwright.imapd.cmd_selected import resolve
 from mailwright.imapd.session import No, Ok, Session, handles
@@ -83,9 +82,9 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
         if ghosts:
             raise No("Some messages were expunged", "EXPUNGEISSUED")
         return None
-    renderer = fallback.fetch_renderer()
+    renderer = content.fetch_renderer()
     store = CachingStore(s.store)
-    want_info, want_raw = fallback.fetch_needs(items)
+    want_info, want_raw = content.fetch_needs(items)
     await _prefetch(store, [rec for _, rec in live], meta=want_info, raw=want_raw)
     with_flags = [*items, ast.FetchAttr("FLAGS")] if ast.FetchAttr("FLAGS") not in items else items
     for seq, rec in live:
@@ -93,7 +92,7 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
         use = with_flags if rec.uid in seen_now else items
         try:
             data = await renderer(store, seq, rec, use, utf8=s.utf8)
-        except fallback.FetchFailed as exc:
+        except content.FetchFailed as exc:
             raise No(str(exc), exc.code) from None
         except NotFound:
             ghosts = True  # expunged (and its blob freed) since our last sync
@@ -142,7 +141,7 @@ def _fetch_fast(s: Session, live: list[tuple[int, MessageRecord]], items: list[a
             getters.append(attrgetter("size"))
         else:
             fmts.append(b"INTERNALDATE %s")
-            getters.append(lambda rec: fallback.internaldate(rec.internaldate))
+            getters.append(lambda rec: content.internaldate(rec.internaldate))
     fmt = b"* %d FETCH (" + b" ".join(fmts) + b")\r\n"
     names = [i.name for i in items if isinstance(i, ast.FetchAttr)]
     for start in range(0, len(live), 4000):
@@ -187,9 +186,9 @@ async def _matching(s: Session, key: ast.SearchKey) -> list[tuple[int, MessageRe
     view = s.view
     assert view is not None
     msgs = [(seq, rec) for seq, rec in view.iter_records() if rec.uid not in view.pending_expunge]
-    evaluate = fallback.search_evaluator()
+    evaluate = content.search_evaluator()
     store = CachingStore(s.store)
-    if fallback.search_needs_content(key):
+    if content.search_needs_content(key):
         await _prefetch(store, [rec for _, rec in msgs], meta=True, raw=True)
     return await evaluate(
         store, key, msgs, saved=set(s.saved_search), largest_seq=view.exists,
@@ -259,10 +258,10 @@ def _esearch(
 
 @handles(ast.Sort)
 async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
-    if not fallback.sortthread_available():
+    if not content.sortthread_available():
         raise No("SORT is not available", "CANNOT")
     found = await _matching(s, cmd.key)
-    ordered = await fallback.sort_messages(CachingStore(s.store), cmd.criteria, found)
+    ordered = await content.sort_messages(CachingStore(s.store), cmd.criteria, found)
     numbers = [rec.uid if cmd.uid else seq for seq, rec in ordered]
     if cmd.returns is None:
         s.untagged(b"SORT" + b"".join(b" %d" % n for n in numbers))
@@ -274,9 +273,9 @@ async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
 
 @handles(ast.Thread)
 async def thread(s: Session, cmd: ast.Thread) -> Ok | None:
-    if not fallback.sortthread_available():
+    if not content.sortthread_available():
         raise No("THREAD is not available", "CANNOT")
     found = await _matching(s, cmd.key)
-    data = await fallback.thread_messages(CachingStore(s.store), cmd.algorithm, found, uid=cmd.uid)
+    data = await content.thread_messages(CachingStore(s.store), cmd.algorithm, found, uid=cmd.uid)
     s.untagged(b"THREAD" + (b" " + data if data else b""))
     return None

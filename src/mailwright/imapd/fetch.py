@@ -22,10 +22,10 @@ Pure:
 ``internaldate(timestamp) -> bytes``
     RFC 9051 date-time, quoted, in UTC.
 
-Async adapter for the session (same signature as the stand-in in ``imapd/fallback.py``):
+Async adapter for the session (same signature as the stand-in in ``imapd/content.py``):
 
 ``await render_fetch_line(store, seq, rec, items, *, utf8) -> bytes``
-    Loads the meta/blob only when needed and raises ``fallback.FetchFailed`` on FetchError.
+    Loads the meta/blob only when needed and raises ``content.FetchFailed`` on FetchError.
 ``await render_fetch_chunks(store, seq, rec, items, *, utf8) -> list[bytes]``
     The same as pieces (see fetch_chunks).
 
@@ -271,7 +271,7 @@ async def render_fetch_line(
     try:
         return fetch_line(seq, rec, items, info, raw, utf8=utf8)
     except FetchError as exc:
-        from mailwright.imapd.fallback import FetchFailed
+        from mailwright.imapd.content import FetchFailed
 
         raise FetchFailed(str(exc), exc.code) from None
 
@@ -289,6 +289,6 @@ async def render_fetch_chunks(
     try:
         return fetch_chunks(seq, rec, items, info, raw, utf8=utf8)
     except FetchError as exc:
-        from mailwright.imapd.fallback import FetchFailed
+        from mailwright.imapd.content import FetchFailed
 
         raise FetchFailed(str(exc), exc.code) from None

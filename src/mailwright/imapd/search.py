@@ -26,7 +26,7 @@ Pure:
 ``search(key, msgs, ctx, load) -> list[(seq, rec)]`` / ``search_uids(...) -> set[int]``
     ``msgs`` is [(seq, MessageRecord)] in sequence order; ``load(rec) -> MessageText``.
 
-Async adapter (same signature as the stand-in in ``imapd/fallback.py``):
+Async adapter (called by the session through ``imapd/content.py``):
 
 ``await search_messages(store, key, msgs, *, saved, largest_seq, largest_uid, rev2)``
     -> [(seq, rec)] of the matching messages.

@@ -227,9 +227,9 @@ class Session:
         ]
         if self.codec is None:
             caps.append("COMPRESS=DEFLATE")
-        from mailwright.imapd import fallback
+        from mailwright.imapd import content
 
-        if fallback.sortthread_available():
+        if content.sortthread_available():
             caps += ["SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT",
                      "THREAD=REFERENCES"]
         return caps

@@ -26,7 +26,7 @@ Pure:
     are UIDs when ``uid`` else sequence numbers.
 ``needs_info(criteria) -> bool``
 
-Async adapters (signatures the session calls via ``imapd/fallback.py``):
+Async adapters (signatures the session calls via ``imapd/content.py``):
 
 ``await sort_messages(store, criteria, msgs) -> list[(seq, rec)]``
 ``await thread_messages(store, algorithm, msgs, *, uid) -> bytes``

@@ -67,6 +67,15 @@ DEFAULT_MAILBOXES: tuple[tuple[str, str | None], ...] = (
 )
 
 
+def canonical_mailbox_name(name: str) -> str:
+    """INBOX is case-insensitive (RFC 9051 5.1), including as a hierarchy prefix."""
+    if name.upper() == "INBOX":
+        return "INBOX"
+    if name[:6].upper() == "INBOX/":
+        return "INBOX" + name[5:]
+    return name
+
+
 @dataclass(frozen=True, slots=True)
 class Domain:
     name: str

@@ -64,6 +64,7 @@ from mailwright.store.api import (
     StoreError,
     StoreFlagsResult,
     Usage,
+    canonical_mailbox_name,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
@@ -98,15 +99,6 @@ _Q_COLS = (
     "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
     " ret, envid, lease_owner, lease_until, warned, extra"
 )
-
-
-def canonical_mailbox_name(name: str) -> str:
-    """INBOX is case-insensitive (RFC 9051 5.1), including as a hierarchy prefix."""
-    if name.upper() == "INBOX":
-        return "INBOX"
-    if name[:6].upper() == "INBOX/":
-        return "INBOX" + name[5:]
-    return name
 
 
 def _utc(dt: datetime) -> datetime:

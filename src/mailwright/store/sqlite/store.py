@@ -31,6 +31,7 @@ from mailwright.store.api import (
     StagedBlob,
     StoreFlagsResult,
     Usage,
+    canonical_mailbox_name,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
@@ -48,15 +49,6 @@ def _ts(dt: datetime | None) -> float:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def canonical_mailbox_name(name: str) -> str:
-    """INBOX is case-insensitive (RFC 9051 5.1), including as a hierarchy prefix."""
-    if name.upper() == "INBOX":
-        return "INBOX"
-    if name[:6].upper() == "INBOX/":
-        return "INBOX" + name[5:]
-    return name
 
 
 class _FlagCache:
