@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {i + 1}/{args.rounds}: acknowledged so far {dict(world.ledger.counts)}",
                   flush=True)  # fmt: skip
         stats = world.finish()
-    except AssertionError as e:
-        failure = f"round {world.round}: {e}"
+    except Exception as e:  # noqa: BLE001 - a broken promise, or a server that did not start
+        failure = f"round {world.round}: {type(e).__name__}: {e}"
         traceback.print_exc()
         stats = world.stats
     finally:
