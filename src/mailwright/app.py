@@ -131,6 +131,32 @@ async def retention_loop(ctx: AppContext) -> None:
         await asyncio.sleep(ctx.config.retention.interval)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def release_dead_locks(ctx: AppContext) -> int:
+    """POP3 maildrop locks left by a process of this host that no longer runs (a crash).
+
+    Owners are `<host>:<pid>/<connection>`; other hosts' locks are theirs to release (or expire).
+    """
+    host = ctx.node_id.rsplit(":", 1)[0]
+    released = 0
+    for account_id, owner in await ctx.store.list_maildrop_locks():
+        node = owner.split("/", 1)[0]
+        lock_host, _, pid = node.rpartition(":")
+        if lock_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+            await ctx.store.unlock_maildrop(account_id, owner)
+            released += 1
+    return released
+
+
 async def gc_loop(ctx: AppContext) -> None:
     while True:
         await asyncio.sleep(3600)
@@ -162,6 +188,8 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         removed = await ctx.store.collect_garbage(0)  # type: ignore[call-arg]
         if removed:
             event(log, "garbage collected at start", files=removed)
+        if released := await release_dead_locks(ctx):
+            event(log, "released maildrop locks of dead processes", locks=released)
         for lc in config.listeners:
             try:
                 handler = handler_for(ctx, lc)

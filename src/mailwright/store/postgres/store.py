@@ -1419,6 +1419,10 @@ class PostgresStore:
             (account_id, owner),
         )
 
+    async def list_maildrop_locks(self) -> list[tuple[int, str]]:
+        rows = await self._all("SELECT account_id, owner FROM maildrop_locks ORDER BY account_id")
+        return [(int(r[0]), str(r[1])) for r in rows]
+
     # -- outbound queue ----------------------------------------------------------------------
 
     @staticmethod

@@ -951,6 +951,14 @@ class SQLiteStore:
 
         await self.db.write(op)
 
+    async def list_maildrop_locks(self) -> list[tuple[int, str]]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                "SELECT account_id, owner FROM maildrop_locks ORDER BY account_id"
+            ).fetchall()
+        )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
     # -- outbound queue
 
     _Q_COLS = (
