@@ -4,7 +4,7 @@ Each round starts `mailwright serve`, runs real SMTP (MX and submission), IMAP A
 UID EXPUNGE and POP3 DELE clients against it while the outbound queue delivers to an aiosmtpd
 remote MX, SIGKILLs the server at a random moment, restarts it and checks every promise made
 so far (tests/robustness/mixedload.py has the rules). The figures go to standard output in a
-form ready for docs/robustness.md. Exit status 0 when every round held, 1 otherwise.
+form ready for docs/reliability.md. Exit status 0 when every round held, 1 otherwise.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Not part of the test suite (atheris is not a project dependency). To run one tar
 Targets: smtp, imap, pop3, mime, proxy, smtpclient (tests/fuzz/fuzz_targets.py). Any other
 argument goes to libFuzzer. A crashing input is written as `crash-<sha1>`: copy it to
 tests/fuzz/corpus/<target>/ and tests/fuzz/test_corpus_regressions.py replays it from then on.
-See docs/robustness.md.
+See docs/reliability.md.
 """
 
 from __future__ import annotations
