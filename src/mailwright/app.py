@@ -131,6 +131,37 @@ async def retention_loop(ctx: AppContext) -> None:
         await asyncio.sleep(ctx.config.retention.interval)
 
 
+def drop_privileges(config: Config) -> str | None:
+    """Started as root with `[server] user`: give the data to that user, then become it.
+
+    Called once every port is bound, so privileged ports (25, 110, 143, 465, 587, 993, 995)
+    work without keeping root; the TLS key and the store are already open. Returns a message
+    for the log, or None when nothing was to be done.
+    """
+    user = config.server.user
+    if not user:
+        return None
+    import grp
+    import pwd
+
+    pw = pwd.getpwnam(user)
+    gid = grp.getgrnam(config.server.group).gr_gid if config.server.group else pw.pw_gid
+    if os.geteuid() != 0:
+        if os.geteuid() == pw.pw_uid:
+            return None
+        return f"not started as root: keeping uid {os.geteuid()} (server.user = {user!r})"
+    data = config.server.data_dir
+    for root, dirs, files in os.walk(data):
+        for name in (root, *(os.path.join(root, n) for n in (*dirs, *files))):
+            st = os.lstat(name)
+            if st.st_uid != pw.pw_uid or st.st_gid != gid:
+                os.lchown(name, pw.pw_uid, gid)
+    os.setgroups([])
+    os.setgid(gid)
+    os.setuid(pw.pw_uid)  # glibc applies it to every thread of the process
+    return f"running as {user} (uid {pw.pw_uid}, gid {gid})"
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -202,6 +233,15 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         await listeners.shutdown(0)
         await ctx.store.close()
         return 1
+    try:
+        dropped = drop_privileges(config)
+    except OSError as e:
+        print(f"mailwright: cannot drop privileges to {config.server.user!r}: {e}", file=sys.stderr)
+        await listeners.shutdown(0)
+        await ctx.store.close()
+        return 1
+    if dropped:
+        event(log, "privileges", detail=dropped)
     ctx.background.append(asyncio.create_task(retention_loop(ctx)))
     ctx.background.append(asyncio.create_task(gc_loop(ctx)))
     if ctx.outbound is not None and hasattr(ctx.outbound, "start"):

@@ -80,6 +80,8 @@ class ServerConfig:
     data_dir: Path
     log_level: str = "info"
     log_format: str = "text"
+    user: str = ""  # when started as root: drop to this user once the ports are bound
+    group: str = ""  # default: the user's primary group
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,8 +314,28 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     log_format = r.str_("log_format", "text")
     if log_format not in ("text", "json"):
         raise r.error("log_format", "must be \"text\" or \"json\"")
+    user = r.str_("user", "")
+    group = r.str_("group", "")
+    if user:
+        import pwd
+
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            raise r.error("user", f"no such user {user!r}") from None
+    if group:
+        import grp
+
+        if not user:
+            raise r.error("group", "needs server.user")
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            raise r.error("group", f"no such group {group!r}") from None
     r.finish()
-    server = ServerConfig(hostname.lower().rstrip("."), data_dir, log_level, log_format)
+    server = ServerConfig(
+        hostname.lower().rstrip("."), data_dir, log_level, log_format, user, group
+    )
 
     r = _Reader(src, "tls", top.get("tls"))
     tls = TLSConfig(r.path("cert", None, base), r.path("key", None, base))
