@@ -34,6 +34,7 @@ Async adapter (called by the session through ``imapd/content.py``):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -338,8 +339,42 @@ async def search_messages(
     want_raw = needs_raw(key)
     out = []
     for seq, rec in msgs:
-        info, raw = await load_message(store, rec, True, want_raw)
-        assert info is not None
-        if matches(key, seq, rec, ctx, MessageText(info, raw or b"")):
+        text = _TEXTS.get(rec.blob_id)
+        if text is None:
+            info, raw = await load_message(store, rec, True, want_raw)
+            assert info is not None
+            text = MessageText(info, raw or b"")
+            if raw is not None:
+                _TEXTS.put(rec.blob_id, text)
+        if matches(key, seq, rec, ctx, text):
             out.append((seq, rec))
     return out
+
+
+class _TextCache:
+    """Decoded message text by blob id: blobs never change, so what one SEARCH decoded (header
+    fields, body text) serves every later SEARCH of any session over the same message, as
+    Dovecot's cache keeps fields once searched. Only entries that hold the raw bytes are kept,
+    and only for messages up to `max_item` bytes."""
+
+    def __init__(self, max_items: int = 5000, max_item: int = 256 * 1024) -> None:
+        self.max_items = max_items
+        self.max_item = max_item
+        self._items: OrderedDict[str, MessageText] = OrderedDict()
+
+    def get(self, blob_id: str) -> MessageText | None:
+        text = self._items.get(blob_id)
+        if text is not None:
+            self._items.move_to_end(blob_id)
+        return text
+
+    def put(self, blob_id: str, text: MessageText) -> None:
+        if len(text.raw) > self.max_item:
+            return
+        self._items[blob_id] = text
+        self._items.move_to_end(blob_id)
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+
+
+_TEXTS = _TextCache()
