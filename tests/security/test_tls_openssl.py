@@ -21,7 +21,7 @@ handshake. (The server, through asyncio's SSL transport, closes the connection w
 a `protocol_version` / `handshake_failure` alert first, so the client reports "unexpected eof"
 rather than "alert protocol version"; an alert, if one ever arrives, is accepted too.)
 
-All openssl runs (about 150) happen concurrently once, in a module fixture; each test then
+All openssl runs (about 210) happen concurrently once, in a module fixture; each test then
 checks one recorded result.
 """
 
