@@ -58,8 +58,9 @@ def traversable_python() -> Iterator[None]:
 
     import mailwright
 
-    targets = {Path(sys.prefix), Path(sysconfig.get_paths()["purelib"]),
+    targets = {Path(sys.prefix), Path(sys.base_prefix), Path(sysconfig.get_paths()["purelib"]),
                Path(mailwright.__file__).resolve().parent}
+    targets |= {Path(p) for p in sys.path if p and Path(p).is_dir()}  # venvs see system ones
     changed: list[tuple[Path, int]] = []
     for target in targets:
         for d in [target, *target.parents]:
