@@ -12,19 +12,7 @@ def ordered_flags(flags: Iterable[str]) -> list[str]:
 
 def uid_set_string(numbers: Iterable[int]) -> str:
     """Compact sequence set for sorted or unsorted numbers: ``1:3,7,9:10`` (RFC 9051 9)."""
-    nums = sorted(set(numbers))
-    if not nums:
-        return ""
-    out: list[str] = []
-    start = prev = nums[0]
-    for n in nums[1:]:
-        if n == prev + 1:
-            prev = n
-            continue
-        out.append(str(start) if start == prev else f"{start}:{prev}")
-        start = prev = n
-    out.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(out)
+    return ordered_set_string(sorted(set(numbers)))
 
 
 def ordered_set_string(numbers: list[int]) -> str:
