@@ -3,7 +3,6 @@ across nodes and one node's UPDATE is what the other node sees."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,17 +18,10 @@ Nodes = tuple[Store, Store]
 
 @pytest.fixture
 async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
-    from mailwright.store.postgres import PostgresStore
-    from tests.support.pg import fresh_dsn
+    from tests.support.pg import two_nodes
 
-    dsn = fresh_dsn()
-    a = PostgresStore(dsn, tmp_path / "a")
-    b = PostgresStore(dsn, tmp_path / "b")
-    await asyncio.gather(a.open(), b.open())
-    try:
-        yield a, b
-    finally:
-        await asyncio.gather(a.close(), b.close())
+    async with two_nodes(tmp_path) as pair:
+        yield pair
 
 
 def session(store: Store, owner: str) -> Pop3Session:

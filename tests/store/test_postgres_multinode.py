@@ -23,7 +23,7 @@ from mailwright.store.api import (
 )
 from mailwright.store.postgres import PostgresStore
 from mailwright.store.postgres.schema import SCHEMA_VERSION, current_version
-from tests.support.pg import fresh_dsn
+from tests.support.pg import two_nodes
 
 MSG = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nbody\r\n"
 Nodes = tuple[PostgresStore, PostgresStore]
@@ -31,15 +31,8 @@ Nodes = tuple[PostgresStore, PostgresStore]
 
 @pytest.fixture
 async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
-    dsn = fresh_dsn()
-    a = PostgresStore(dsn, tmp_path / "a")
-    b = PostgresStore(dsn, tmp_path / "b")
-    # both nodes start at once: the migration runs exactly once under its advisory lock
-    await asyncio.gather(a.open(), b.open())
-    try:
-        yield a, b
-    finally:
-        await asyncio.gather(a.close(), b.close())
+    async with two_nodes(tmp_path) as pair:
+        yield pair
 
 
 async def _stage(store: PostgresStore, data: bytes) -> StagedBlob:

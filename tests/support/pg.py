@@ -9,9 +9,12 @@ authentication); when it cannot be reached the calling test is skipped with the 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import itertools
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -121,3 +124,17 @@ def _redacted(dsn: str) -> str:
         return "(invalid DSN)"
     params.pop("password", None)
     return make_conninfo("", **params)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(tmp_path: Path) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """Two PostgresStore "nodes" on one fresh database, opened at once (the migration then
+    runs exactly once, under its advisory lock), closed at the end."""
+    dsn = fresh_dsn()
+    a = PostgresStore(dsn, tmp_path / "a")
+    b = PostgresStore(dsn, tmp_path / "b")
+    await asyncio.gather(a.open(), b.open())
+    try:
+        yield a, b
+    finally:
+        await asyncio.gather(a.close(), b.close())
