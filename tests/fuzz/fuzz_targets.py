@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mailwright.mime import imapfmt, normalize_crlf, parse_message
+from mailwright.proto.imap.connection import NEED_DATA as IMAP_NEED_DATA
+from mailwright.proto.imap.connection import PAUSED as IMAP_PAUSED
+from mailwright.proto.imap.connection import ImapConnection
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.proto.imap.parser import NEED_DATA as IMAP_NEED_DATA
-from mailwright.proto.imap.parser import ImapParser
 from mailwright.proto.proxy import NEED_DATA as PROXY_NEED_DATA
 from mailwright.proto.proxy import ProxyParser, ProxyProtocolError
 from mailwright.proto.smtpclient import connection as sc
@@ -45,21 +46,26 @@ def smtp(raw: bytes) -> None:
 
 
 def imap(raw: bytes) -> None:
-    step, _bits, data = _header(raw)
+    step, bits, data = _header(raw)
     cuts = list(range(step, len(data), step)) if step else []
-    test_imap_fuzz._run(data, cuts)
-    # the default limits too (the ones the server runs with)
-    p = ImapParser()
-    for piece in [*_pieces(data, step), b"\r\n"]:
-        p.receive_data(piece)
-        while True:
-            try:
-                ev = p.next_event()
-            except ProtocolError as exc:
-                assert exc.to_bytes().endswith(b"\r\n")
-                continue
-            if ev is IMAP_NEED_DATA:
-                break
+    decisions = [bool(bits >> i & 1) for i in range(4)]
+    test_imap_fuzz._run(data, cuts, decisions)
+    # the default limits too (the ones the server runs with), before and after login
+    for authenticated in (False, True):
+        p = ImapConnection(authenticated=authenticated)
+        for piece in [*_pieces(data, step), b"\r\n"]:
+            p.receive_data(piece)
+            while True:
+                try:
+                    ev = p.next_event()
+                except ProtocolError as exc:
+                    assert exc.to_bytes().endswith(b"\r\n")
+                    continue
+                if ev is IMAP_NEED_DATA:
+                    break
+                if ev is not IMAP_PAUSED:
+                    continue
+                p.accept_literal()
 
 
 def pop3_(raw: bytes) -> None:

@@ -1,5 +1,8 @@
-"""Hypothesis fuzz of the IMAP core: no exception other than ProtocolError escapes, every
-error response is one well-formed line, and the parser always recovers."""
+"""Hypothesis fuzz of the IMAP connection core (proto/imap/connection.py): no exception other
+than ProtocolError escapes, every error response is one well-formed line, the core always
+recovers, the same input gives the same events whole, byte by byte and at random splits
+(before and after authentication, with literals accepted or refused), and what it holds in
+memory stays within its limits whatever the input."""
 
 from __future__ import annotations
 
@@ -9,8 +12,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailwright.proto.imap import ast
+from mailwright.proto.imap.connection import (
+    NEED_DATA,
+    PAUSED,
+    AppendData,
+    AppendMessageStart,
+    ContinuationRequest,
+    ImapConnection,
+)
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.proto.imap.parser import NEED_DATA, ContinuationRequest, ImapParser
 
 _WELL_FORMED = re.compile(rb"\A(\* |[!#$&'\-./0-9:-Z\]^_`a-z|}~,;<=>?@\[]+ )(OK|NO|BAD)( \[[^\r\n\]]+\])? [^\r\n]*\r\n\Z")
 
@@ -22,16 +32,25 @@ TOKENS = [
     b"UTF-8", b"RETURN", b"FLAGS", b"+FLAGS.SILENT", b"\\Seen", b'"', b'"x"', b"\\", b"{3}",
     b"{2+}", b"~{1}", b"{99999999999999999999}", b"\r\n", b"\n", b" ", b"\x00", b"\xff",
     b"\xc3\xa9", b"1-Jan-2020", b'" 1-Jan-2020 00:00:00 +0000"', b"CHANGEDSINCE", b"QRESYNC",
+    b"{45+}", b"{60}", b"{0}", b"{120+}", b"UTF8 (~{2+}", b"a APPEND INBOX {4+}\r\nabcd",
+    b"a APPEND INBOX (\\Seen) {3}\r\nxyz", b"a APPEND {5}\r\nINBOX {1}\r\nq", b"xx{2+}\r\nab",
 ]
 
 commands = st.lists(st.sampled_from(TOKENS), max_size=30).map(b" ".join)
 raw = st.binary(max_size=300)
 
+#: small limits so that the fuzzer reaches every one of them
+LIMITS = {"max_line": 200, "max_literal": 50, "max_command": 300, "max_append": 100,
+          "preauth_literal": 40, "preauth_command": 250, "max_append_messages": 4}
 
-def _run(data: bytes, cuts: list[int]) -> None:
-    p = ImapParser(max_line=200, max_literal=50, max_append=100)
-    points = sorted({c % (len(data) + 1) for c in cuts})
-    chunks = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+
+def _drive(chunks: list[bytes], *, authenticated: bool, decisions: list[bool]) -> list[object]:
+    """Feed *chunks*, answer every literal from *decisions* (cycled; accept when empty); the
+    events and responses, with APPEND data joined so that splits compare equal."""
+    p = ImapConnection(authenticated=authenticated, **LIMITS)
+    out: list[object] = []
+    k = 0
+    left = 0
     for chunk in [*chunks, b"\r\nz NOOP\r\n"]:
         p.receive_data(chunk)
         while True:
@@ -39,29 +58,78 @@ def _run(data: bytes, cuts: list[int]) -> None:
                 ev = p.next_event()
             except ProtocolError as exc:
                 assert _WELL_FORMED.match(exc.to_bytes()), exc.to_bytes()
+                out.append(exc.to_bytes())
+                left = 0
+                if exc.fatal:
+                    assert p.closed and p.buffered == 0
                 continue
             if ev is NEED_DATA:
                 break
-            assert isinstance(ev, (ContinuationRequest, *ast.Command.__args__))  # type: ignore[attr-defined]
+            assert ev is not PAUSED
+            if isinstance(ev, ContinuationRequest | AppendMessageStart):
+                accept = decisions[k % len(decisions)] if decisions else True
+                k += 1
+                out.append((ev, accept))
+                if accept:
+                    p.accept_literal()
+                    if isinstance(ev, AppendMessageStart):
+                        assert authenticated and ev.size <= LIMITS["max_append"]
+                        left = ev.size
+                else:
+                    p.reject_literal()
+            elif isinstance(ev, AppendData):
+                assert 0 < len(ev.data) <= left  # never more than the literal announced
+                left -= len(ev.data)
+                if out and isinstance(out[-1], bytearray):
+                    out[-1] += ev.data
+                else:
+                    out.append(bytearray(ev.data))
+            else:
+                out.append(ev)
+        # bounded memory: what the core keeps is within its limits, literals included
+        limit = LIMITS["max_command"] if authenticated else LIMITS["preauth_command"]
+        assert len(p._cmd) <= limit
+        assert p.buffered <= LIMITS["max_line"]
+    return [bytes(o) if isinstance(o, bytearray) else o for o in out]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(commands, st.lists(st.integers(min_value=0, max_value=10_000), max_size=5))
-def test_imap_fuzz_token_soup(data: bytes, cuts: list[int]) -> None:
-    _run(data + b"\r\n", cuts)
+def _splits(data: bytes, cuts: list[int]) -> list[list[bytes]]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    return [
+        [data],
+        [data[i : i + 1] for i in range(len(data))],
+        [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)],
+    ]
 
 
-@settings(max_examples=300, deadline=None)
+def _run(data: bytes, cuts: list[int], decisions: list[bool] | None = None) -> None:
+    for authenticated in (False, True):
+        results = [
+            _drive(chunks, authenticated=authenticated, decisions=decisions or [])
+            for chunks in _splits(data, cuts)
+        ]
+        assert results[1] == results[0], "byte by byte differs from whole input"
+        assert results[2] == results[0], "random split differs from whole input"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands, st.lists(st.integers(min_value=0, max_value=10_000), max_size=5),
+       st.lists(st.booleans(), max_size=4))
+def test_imap_fuzz_token_soup(data: bytes, cuts: list[int], decisions: list[bool]) -> None:
+    _run(data + b"\r\n", cuts, decisions)
+
+
+@settings(max_examples=200, deadline=None)
 @given(raw, st.lists(st.integers(min_value=0, max_value=10_000), max_size=5))
 def test_imap_fuzz_raw_bytes(data: bytes, cuts: list[int]) -> None:
     _run(data, cuts)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(TOKENS), max_size=20).map(b" ".join))
-def test_imap_fuzz_parser_always_recovers(junk: bytes) -> None:
+@given(st.lists(st.sampled_from(TOKENS), max_size=20).map(b" ".join), st.booleans())
+def test_imap_fuzz_parser_always_recovers(junk: bytes, authenticated: bool) -> None:
     # Whatever came before, once the junk command is over a valid command is understood.
-    p = ImapParser(max_line=200, max_literal=50)
+    p = ImapConnection(authenticated=authenticated, **LIMITS)
     p.receive_data(b"j " + junk.replace(b"{", b"(").replace(b"\n", b" ") + b"\r\nz NOOP\r\n")
     events = []
     while True:

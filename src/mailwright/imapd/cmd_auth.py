@@ -11,8 +11,8 @@ from mailwright.imapd.session import CloseConnection, No, Ok, Session, handles
 from mailwright.proto import sasl
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
+from mailwright.proto.imap.connection import ContinuationRequest, IdleDone, SaslResponse
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.proto.imap.parser import ContinuationRequest, IdleDone, SaslResponse
 from mailwright.proto.imap.state import State
 from mailwright.store.api import Account
 
@@ -59,9 +59,9 @@ async def starttls(s: Session, cmd: ast.StartTLS) -> Ok | None:
         raise No("TLS is not available" if not s.transport.tls else "TLS is already active")
     await s.flush()
     # RFC 9051 6.2.1 / RFC 7817 (STARTTLS injection): whatever the client pipelined after
-    # STARTTLS was sent in plaintext and must be discarded: the parser's buffer here, the
-    # transport's before the OK is sent (after it, the next bytes are the ClientHello).
-    s.parser = s._new_parser()
+    # STARTTLS was sent in plaintext and must be discarded: the connection core's buffer
+    # here, the transport's before the OK is sent (after it, the next bytes are the ClientHello).
+    s.conn = s._new_connection()
     try:
         await s.transport.start_tls(R.tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
     except Exception:  # noqa: BLE001 - handshake failure ends the connection
@@ -111,13 +111,13 @@ async def authenticate(s: Session, cmd: ast.Authenticate) -> Ok | None:
             raise ProtocolError("too many SASL rounds")
         s.write(R.encode(R.Continuation(data=base64.b64encode(step.data))))
         await s.flush()
-        s.parser.expect_sasl_response()
+        s.conn.expect_sasl_response()
         ev = await s.next_event()
         if ev is None:
             raise CloseConnection
         if not isinstance(ev, SaslResponse):
             if isinstance(ev, ContinuationRequest):
-                s.parser.reject_literal()
+                s.conn.reject_literal()
             raise ProtocolError("expected a SASL response")
         if ev.data is None:
             # RFC 9051 6.2.2: "*" cancels with a tagged BAD.
@@ -167,7 +167,7 @@ async def compress(s: Session, cmd: ast.Compress) -> Ok | None:
         raise No(f"Unsupported compression mechanism {cmd.mechanism}", "CANNOT")
     if s.codec is not None:
         raise No("Compression is already active", "COMPRESSIONACTIVE")
-    if s.parser.buffered:
+    if s.conn.buffered:
         # the client must wait for our OK before compressing (RFC 4978 3)
         raise ProtocolError("COMPRESS must not be pipelined")
     s.write(R.tagged(cmd.tag, "OK", "DEFLATE active"))
@@ -182,7 +182,7 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
     await s.sync(cmd, force=True)
     s.write(R.encode(R.Continuation("idling")))
     await s.flush()
-    s.parser.expect_idle_done()
+    s.conn.expect_idle_done()
     reader = asyncio.ensure_future(s.next_event())
     try:
         while True:

@@ -12,16 +12,19 @@ from mailwright.imapd.session import No, Ok, Session, handles
 from mailwright.imapd.util import uid_set_string
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
+from mailwright.proto.imap.connection import AppendMessageStart
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.store.api import (
     SPECIAL_USES,
     SYSTEM_FLAGS,
     AlreadyExists,
+    AppendItem,
+    BlobWriter,
     InvalidOperation,
     Mailbox,
-    MessageRecord,
     NotFound,
     QuotaExceeded,
+    StagedBlob,
     StorageFull,
 )
 
@@ -262,43 +265,128 @@ def check_flags(flags: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-@handles(ast.Append)
-async def append(s: Session, cmd: ast.Append) -> Ok | None:
-    try:
-        mb = await _mailbox(s, cmd.mailbox)
-    except No:
-        # RFC 9051 6.3.12: TRYCREATE tells the client it may CREATE and retry.
-        raise No("Mailbox does not exist", "TRYCREATE") from None
-    staged = []
-    for msg in cmd.messages:
-        if not msg.data:
-            raise No("Empty message")
-        flags = check_flags(msg.flags)
-        w = s.store.blob_writer()
+class AppendUpload:
+    """One APPEND command's messages, streamed into blob writers while they arrive, so that
+    memory stays at one read buffer whatever the message size.  Nothing reaches a mailbox until
+    the command is complete; then every message is stored in one transaction, or none."""
+
+    def __init__(self, s: Session, mailbox: Mailbox, raw_name: str) -> None:
+        self.store = s.store
+        self.mailbox = mailbox
+        self.raw_name = raw_name
+        self.staged: list[tuple[StagedBlob, tuple[str, ...], datetime | None, bool]] = []
+        self.writer: BlobWriter | None = None
+        self.current: tuple[tuple[str, ...], datetime | None, bool] = ((), None, False)
+        #: a message could not be staged (storage full): the command fails at its end
+        self.failure: No | None = None
+        self.done = False
+
+    def begin(self, ev: AppendMessageStart, flags: tuple[str, ...]) -> None:
+        self.writer = self.store.blob_writer()
+        self.current = (flags, ev.internaldate, ev.binary)
+
+    def write(self, data: bytes) -> None:
+        if self.writer is not None:
+            self.writer.write(data)
+
+    async def message_end(self) -> None:
+        w, self.writer = self.writer, None
+        if w is None:
+            return
         try:
-            w.write(msg.data)
             blob = await w.finish()
         except StorageFull:  # the free-space reserve is checked when the blob is staged
             w.abort()
-            raise No("Server storage is full", "LIMIT") from None
+            self.failure = No("Server storage is full", "LIMIT")
+            return
         except BaseException:
             w.abort()
             raise
-        staged.append((blob, flags, msg.internaldate))
-    done: list[MessageRecord] = []
+        flags, when, binary = self.current
+        self.staged.append((blob, flags, when, binary))
+
+    def command(self, tag: str) -> ast.Append:
+        """The complete command for execute(); the data stays staged (``s.upload``)."""
+        return ast.Append(tag, self.raw_name, tuple(
+            ast.AppendMessage(flags, when, b"", binary) for _, flags, when, binary in self.staged
+        ))
+
+    def abort(self) -> None:
+        """Drop whatever was staged (no-op once the store took the messages)."""
+        if self.done:
+            return
+        self.done = True
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+        for blob, *_ in self.staged:
+            blob.path.unlink(missing_ok=True)
+
+
+async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
+    """Decide on an APPEND message before its data is sent (RFC 9051 6.3.12: a server may
+    answer the literal's continuation request with a tagged NO): a missing mailbox, an empty
+    message or a quota that cannot take the messages announced so far (RFC 3502: MULTIAPPEND
+    is checked for all of them) are refused before the upload."""
     try:
-        for blob, flags, when in staged:
-            rec = await s.store.append(
-                mb.id, blob, flags, when.astimezone(UTC) if when else datetime.now(UTC)
-            )
-            done.append(rec)
-    except (QuotaExceeded, StorageFull) as exc:
-        if done:
-            # RFC 3502 3: MULTIAPPEND is all or nothing.
-            await s.store.expunge(mb.id, [r.uid for r in done])
-        if isinstance(exc, QuotaExceeded):
-            raise No("Quota exceeded", "OVERQUOTA") from None
+        flags = check_flags(ev.flags)
+        if ev.index == 0:
+            try:
+                mb = await _mailbox(s, ev.mailbox)
+            except No:
+                # RFC 9051 6.3.12: TRYCREATE tells the client it may CREATE and retry.
+                raise No("Mailbox does not exist", "TRYCREATE") from None
+            s.upload = AppendUpload(s, mb, ev.mailbox)
+        upload: AppendUpload = s.upload
+        if upload.failure is not None:
+            raise upload.failure
+        if ev.size == 0:
+            raise No("Empty message")
+        acc = await s.store.get_account(s.account_id)
+        if acc is not None and acc.quota_bytes:
+            usage = await s.store.usage(s.account_id)
+            if usage.bytes + ev.total > acc.quota_bytes:
+                # RFC 9208 / RFC 5530: OVERQUOTA, before the client uploads anything more
+                raise No("Quota exceeded", "OVERQUOTA")
+    except (No, ProtocolError) as exc:
+        s.conn.reject_literal()
+        s.abort_upload()
+        if isinstance(exc, No):
+            s.write(R.tagged(ev.tag, "NO", exc.text, exc.code))
+        else:
+            s.write(exc.with_tag(ev.tag).to_bytes())
+        return
+    upload.begin(ev, flags)
+    s.write(s.conn.accept_literal())
+
+
+@handles(ast.Append)
+async def append(s: Session, cmd: ast.Append) -> Ok | None:
+    upload: AppendUpload | None = s.upload
+    s.upload = None
+    if upload is None:
+        # the connection core streams every APPEND of an authenticated session
+        raise No("APPEND data was not received")  # pragma: no cover
+    if upload.failure is not None:
+        raise upload.failure
+    mb = await s.store.get_mailbox_by_id(upload.mailbox.id)
+    if mb is None:  # deleted while the messages were uploaded
+        raise No("Mailbox does not exist", "TRYCREATE")
+    now = datetime.now(UTC)
+    items = [
+        AppendItem(blob, flags, when.astimezone(UTC) if when else now)
+        for blob, flags, when, _ in upload.staged
+    ]
+    try:
+        # RFC 3502 3: MULTIAPPEND is all or nothing: one transaction for every message.
+        done = await s.store.append_many(mb.id, items)
+    except QuotaExceeded:
+        raise No("Quota exceeded", "OVERQUOTA") from None
+    except StorageFull:
         raise No("Server storage is full", "LIMIT") from None
+    except NotFound:
+        raise No("Mailbox does not exist", "TRYCREATE") from None
+    upload.done = True
     uids = uid_set_string(r.uid for r in done)
     return Ok("APPEND completed", f"APPENDUID {mb.uidvalidity} {uids}")
 

@@ -94,13 +94,13 @@ class _GuardedSession(Session):
             timeout = cfg.preauth_timeout if self.state is State.NOT_AUTHENTICATED else cfg.idle_timeout
             t.deadline = asyncio.get_running_loop().time() + timeout + 1.0
 
-    async def execute(self, cmd: ast.Command) -> None:
+    async def execute(self, cmd: ast.Command, *, upload: Any = None) -> None:
         t = self.transport
         if isinstance(t, ConnectionTransport):
             t.deadline = None
             if self.limiter is not None:
                 await self.limiter.wait(t.peer_ip)  # per-address command rate, all sessions
-        await super().execute(cmd)
+        await super().execute(cmd, upload=upload)
         if (
             self.account is None
             and self.banned is not None

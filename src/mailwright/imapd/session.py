@@ -29,15 +29,19 @@ from mailwright.imapd.compress import DeflateCodec, DeflateError
 from mailwright.imapd.view import SelectedView, Updates
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
-from mailwright.proto.imap.errors import ProtocolError
-from mailwright.proto.imap.parser import (
+from mailwright.proto.imap.connection import (
     NEED_DATA,
+    AppendData,
+    AppendEnd,
+    AppendMessageEnd,
+    AppendMessageStart,
     ContinuationRequest,
     Event,
     IdleDone,
-    ImapParser,
+    ImapConnection,
     SaslResponse,
 )
+from mailwright.proto.imap.errors import ProtocolError
 from mailwright.proto.imap.state import State, check_allowed, next_state
 from mailwright.store.api import Account, MessageRecord, Store
 from mailwright.store.changes import Subscription
@@ -81,7 +85,12 @@ class SessionConfig:
     hostname: str = "localhost"
     max_line: int = 65536
     max_literal: int = 1 << 20
+    #: one command, literals included (APPEND message data is streamed, not counted)
+    max_command: int = 4 << 20
     max_append: int = 50 * 1024 * 1024
+    #: before authentication (RFC 7888 LITERAL-: no literal above 4,096 octets)
+    preauth_literal: int = 4096
+    preauth_command: int = 32768
     preauth_timeout: float = 60.0
     # RFC 9051 5.4: the autologout timer is at least 30 minutes once authenticated.
     idle_timeout: float = 1800.0
@@ -131,6 +140,8 @@ def _forbids_expunge(cmd: ast.Command) -> bool:
     return isinstance(cmd, ast.Fetch | ast.Store | ast.Search | ast.Sort | ast.Thread) and not cmd.uid
 
 
+_APPEND_EVENTS = (AppendMessageStart, AppendData, AppendMessageEnd, AppendEnd)
+
 _PRESYNC = (ast.Fetch, ast.Store, ast.Search, ast.Sort, ast.Thread, ast.Copy, ast.Move)
 
 
@@ -157,19 +168,27 @@ class Session:
     #: COMPRESS=DEFLATE (RFC 4978), once enabled
     codec: DeflateCodec | None = None
     client_id: dict[str, str | None] = field(default_factory=dict)
-    parser: ImapParser = field(init=False)
+    #: the sans-I/O connection core: framing, literals, limits (proto/imap/connection.py)
+    conn: ImapConnection = field(init=False)
+    #: the APPEND being streamed into blob writers (cmd_mailbox.AppendUpload), if any
+    upload: Any = None
     _bad_count: int = 0
     _out_pending: int = 0
 
     def __post_init__(self) -> None:
-        self.parser = self._new_parser()
+        self.conn = self._new_connection()
 
-    def _new_parser(self) -> ImapParser:
-        return ImapParser(
-            max_line=self.config.max_line,
-            max_literal=self.config.max_literal,
-            max_append=self.config.max_append,
+    def _new_connection(self) -> ImapConnection:
+        cfg = self.config
+        return ImapConnection(
+            max_line=cfg.max_line,
+            max_literal=cfg.max_literal,
+            max_command=cfg.max_command,
+            max_append=cfg.max_append,
+            preauth_literal=cfg.preauth_literal,
+            preauth_command=cfg.preauth_command,
             utf8=True,  # lenient: 8-bit UTF-8 in quoted strings is accepted from anyone
+            authenticated=self.state in (State.AUTHENTICATED, State.SELECTED),
         )
 
     # -- output --------------------------------------------------------------------------
@@ -209,7 +228,9 @@ class Session:
         return self.transport.tls or self.transport.is_loopback
 
     def capabilities(self) -> list[str]:
-        caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        # RFC 7888: LITERAL- while the 4,096-octet limit applies (before login), LITERAL+ after
+        literal = "LITERAL-" if self.state is State.NOT_AUTHENTICATED else "LITERAL+"
+        caps = ["IMAP4rev1", "IMAP4rev2", literal, "SASL-IR", "ID", "ENABLE", "IDLE"]
         if self.state is State.NOT_AUTHENTICATED:
             if self.transport.tls_available:
                 caps.append("STARTTLS")
@@ -250,7 +271,11 @@ class Session:
                 if event is None:
                     return "shutdown" if self.closing is not None and self.closing.is_set() else "eof"
                 if isinstance(event, ContinuationRequest):
-                    self.write(R.encode(R.Continuation("Ready for literal data")))
+                    self.write(self.conn.accept_literal())
+                    await self.flush()
+                    continue
+                if isinstance(event, _APPEND_EVENTS):
+                    await self._append_event(event)
                     await self.flush()
                     continue
                 if isinstance(event, IdleDone | SaslResponse):
@@ -261,26 +286,54 @@ class Session:
             await self.flush()
             return "closed"
         finally:
+            self.abort_upload()
             self._unselect()
         return "logout"
 
-    async def next_event(self) -> Event | None:
-        """The next parser event, reading more as needed; None at EOF or timeout.
+    async def _append_event(
+        self, event: AppendMessageStart | AppendData | AppendMessageEnd | AppendEnd
+    ) -> None:
+        """APPEND streams its messages into blob writers (cmd_mailbox.AppendUpload); the
+        command itself runs through execute() once complete, like every other."""
+        from mailwright.imapd import cmd_mailbox
 
-        Protocol errors from the parser are answered here (BAD) and reading continues.
+        if isinstance(event, AppendMessageStart):
+            await cmd_mailbox.append_message_start(self, event)
+        elif isinstance(event, AppendData):
+            self.upload.write(event.data)
+        elif isinstance(event, AppendMessageEnd):
+            await self.upload.message_end()
+        else:
+            upload, self.upload = self.upload, None
+            await self.execute(upload.command(event.tag), upload=upload)
+
+    def abort_upload(self) -> None:
+        if self.upload is not None:
+            self.upload.abort()
+            self.upload = None
+
+    async def next_event(self) -> Event | None:
+        """The next event of the connection core, reading more as needed; None at EOF or timeout.
+
+        Protocol errors from the core are answered here (BAD) and reading continues.
         """
         while True:
             try:
-                ev = self.parser.next_event()
+                ev = self.conn.next_event()
             except ProtocolError as exc:
+                self.abort_upload()  # the command it belonged to was dropped
                 self.write(exc.to_bytes())
                 await self.flush()
                 self._bad_count += 1
-                if exc.fatal or self._bad_count > self.config.max_bad_commands:
+                if exc.fatal:
+                    self.untagged_status("BYE", "Command refused; closing the connection")
+                    raise CloseConnection from None
+                if self._bad_count > self.config.max_bad_commands:
                     self.untagged_status("BYE", "Too many invalid commands")
                     raise CloseConnection from None
                 continue
             if ev is not NEED_DATA:
+                # never PAUSED: every announced literal is answered before the next call
                 return ev  # type: ignore[return-value]
             timeout = (
                 self.config.preauth_timeout
@@ -288,9 +341,9 @@ class Session:
                 else self.config.idle_timeout
             )
             if self.codec is not None and self.codec.pending:
-                self.parser.receive_data(self._inflate(b""))
+                self.conn.receive_data(self._inflate(b""))
                 continue
-            if self.closing is not None and self.closing.is_set() and not self.parser.in_command:
+            if self.closing is not None and self.closing.is_set() and not self.conn.in_command:
                 await self._bye("Server shutting down")
                 return None
             data = await self._read(timeout)
@@ -301,8 +354,10 @@ class Session:
             if not data:
                 return None
             if self.codec is not None:
+                # RFC 4978: inflated octets go through the same limits; the codec inflates
+                # at most one bounded chunk per call (max_length), the rest waits its turn.
                 data = self._inflate(data)
-            self.parser.receive_data(data)
+            self.conn.receive_data(data)
 
     def _inflate(self, data: bytes) -> bytes:
         assert self.codec is not None
@@ -314,7 +369,7 @@ class Session:
     async def _read(self, timeout: float) -> bytes | None:
         """Bytes from the peer; None on timeout or when a graceful shutdown begins between
         commands (a command being read is finished first)."""
-        if self.closing is None or self.parser.in_command:
+        if self.closing is None or self.conn.in_command:
             try:
                 return await asyncio.wait_for(self.transport.read(), timeout)
             except TimeoutError:
@@ -336,7 +391,8 @@ class Session:
         self.untagged_status("BYE", text)
         await self.flush()
 
-    async def execute(self, cmd: ast.Command) -> None:
+    async def execute(self, cmd: ast.Command, *, upload: Any = None) -> None:
+        """Run one command; ``upload`` carries a streamed APPEND's staged messages."""
         started = time.monotonic()
         status = "OK"
         try:
@@ -348,9 +404,12 @@ class Session:
                 # Learn about other sessions' changes first (expunges stay held back for
                 # FETCH/STORE/SEARCH), so that expunged messages are known as such.
                 await self.sync(cmd)
+            if upload is not None:
+                self.upload = upload  # the APPEND handler takes it
             result = await handler(self, cmd)
             ok = result or Ok()
             self.state = next_state(self.state, cmd, True)
+            self.conn.authenticated = self.state in (State.AUTHENTICATED, State.SELECTED)
             if self.state is not State.LOGOUT:
                 await self.sync(cmd)
             if not ok.sent:
@@ -378,6 +437,11 @@ class Session:
                 self.state = State.AUTHENTICATED
             log.exception("IMAP command %s failed", _name(cmd))
             self.write(R.tagged(cmd.tag, "NO", "internal server error", "SERVERBUG"))
+        finally:
+            if upload is not None:
+                upload.abort()  # nothing once the store took the messages
+                if self.upload is upload:
+                    self.upload = None
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "imap command=%s status=%s duration=%.3f", _name(cmd), status,

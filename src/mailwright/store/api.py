@@ -228,6 +228,16 @@ class QueueEntry:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+# --- MULTIAPPEND (RFC 3502): one message of an all-or-nothing append ---------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppendItem:
+    blob: StagedBlob
+    flags: tuple[str, ...] = ()
+    internaldate: datetime | None = None
+
+
 # --- the interface ------------------------------------------------------------------------------
 
 
@@ -363,3 +373,9 @@ class Store(Protocol):
     # maintenance
     async def check(self) -> list[str]: ...
     async def collect_garbage(self) -> int: ...
+
+    # MULTIAPPEND (RFC 3502 3): every message of one APPEND in one transaction; if any of them
+    # cannot be stored (quota, storage, mailbox gone), none is
+    async def append_many(
+        self, mailbox_id: int, items: Sequence[AppendItem]
+    ) -> list[MessageRecord]: ...

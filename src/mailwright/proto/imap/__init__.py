@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from mailwright.proto.imap.errors import ImapInternalError, ProtocolError
-from mailwright.proto.imap.parser import (
+from mailwright.proto.imap.connection import (
     NEED_DATA,
+    PAUSED,
+    AppendData,
+    AppendEnd,
+    AppendMessageEnd,
+    AppendMessageStart,
     ContinuationRequest,
     IdleDone,
-    ImapParser,
+    ImapConnection,
     SaslResponse,
 )
+from mailwright.proto.imap.errors import ImapInternalError, ProtocolError
 from mailwright.proto.imap.state import State, check_allowed, next_state
 
 __all__ = [
     "NEED_DATA",
+    "PAUSED",
+    "AppendData",
+    "AppendEnd",
+    "AppendMessageEnd",
+    "AppendMessageStart",
     "ContinuationRequest",
     "IdleDone",
+    "ImapConnection",
     "ImapInternalError",
-    "ImapParser",
     "ProtocolError",
     "SaslResponse",
     "State",

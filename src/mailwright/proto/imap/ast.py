@@ -1,6 +1,6 @@
 """Typed IMAP command AST (RFC 9051, RFC 3501 and the extensions Mailwright speaks).
 
-The parser (``mailwright.proto.imap.parser``) turns bytes into these values; session logic
+The connection core (``mailwright.proto.imap.connection``) turns bytes into these values; session logic
 (``mailwright.imapd``) and the pure FETCH/SEARCH/SORT/THREAD functions consume them.  Every
 node is a frozen, slotted dataclass so values compare with ``==`` in tests and can be shared
 between sessions without copying.

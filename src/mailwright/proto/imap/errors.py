@@ -1,7 +1,7 @@
 """The two exception families of the IMAP core.
 
 :class:`ProtocolError` is the peer's fault: it carries the response to send (usually a tagged
-``BAD``) and, after it is raised from :meth:`ImapParser.next_event`, the parser is already
+``BAD``) and, after it is raised from :meth:`ImapConnection.next_event`, the connection is already
 resynchronised on the next command, so the session sends the response and carries on (unless
 ``fatal`` is set, after which the connection must be closed).
 

@@ -1,6 +1,6 @@
 """Recursive-descent parser for one complete IMAP command (RFC 9051 9, RFC 3501 9).
 
-The framer in :mod:`mailwright.proto.imap.parser` collects a whole command, literals included,
+The framer in :mod:`mailwright.proto.imap.connection` collects a whole command, literals included,
 in wire form (``{n}`` CRLF data) and hands it to :func:`parse_command`; this module never sees
 partial input.  Every failure raises :class:`GrammarError` with a message that says what was
 wrong and where; the framer turns it into a tagged BAD.
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from mailwright.proto.imap import ast
@@ -931,6 +933,91 @@ def _append(r: Reader, tag: str, uid: bool) -> ast.Command:
     if not messages:
         raise GrammarError("APPEND needs a message literal")
     return ast.Append(tag, mailbox, tuple(messages))
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessageHead:
+    """What precedes one APPEND message literal, and the literal's header (RFC 9051 6.3.12,
+    RFC 3502 MULTIAPPEND, RFC 3516 literal8, RFC 6855 UTF8 data)."""
+
+    flags: tuple[str, ...]
+    internaldate: datetime | None
+    size: int
+    synchronizing: bool
+    binary: bool
+    utf8: bool  # "UTF8 (" ... ")": a ")" must follow the literal
+
+
+_LITERAL_HEADER = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\Z")
+
+
+def _message_head(r: Reader) -> AppendMessageHead:
+    """``SP [flag-list SP] [date-time SP] (literal-header / "UTF8" SP "(" literal8-header)``
+    up to the end of *r* (the framer cut the line after the literal header)."""
+    r.sp()
+    flags: tuple[str, ...] = ()
+    when: datetime | None = None
+    if r.peek() == 0x28:
+        flags = r.flag_list()
+        r.sp()
+    if r.peek() == 0x22:
+        when = r.date_time()
+        r.sp()
+    utf8 = False
+    if r.try_word(b"UTF8"):
+        r.sp()
+        r.char(b"(")
+        utf8 = True
+    m = _LITERAL_HEADER.match(bytes(r.buf[r.pos :]))
+    if m is None:
+        raise r.fail("expected message literal")
+    if utf8 and not m.group(1):
+        raise r.fail("UTF8 data must be a literal8")
+    size = int(m.group(2))
+    return AppendMessageHead(flags, when, size, not m.group(3), bool(m.group(1)), utf8)
+
+
+def parse_append_head(
+    buf: bytes | bytearray, *, utf8: bool = True
+) -> tuple[str, str, AppendMessageHead] | None:
+    """The tag, mailbox and first message head of an APPEND whose first message literal is
+    announced at the end of *buf*; ``None`` when that literal is the mailbox name itself.
+
+    Raises :class:`CommandError` for malformed input.
+    """
+    r = Reader(buf, utf8=utf8)
+    try:
+        tag = r.atom_bytes(allow=_tag_char, what="tag").decode("ascii")
+    except GrammarError as exc:
+        raise CommandError(None, exc) from None
+    try:
+        r.sp()
+        name = r.upper_atom("command name")
+        if name != "APPEND":  # "UID APPEND"
+            raise GrammarError(f"{name} APPEND is not a UID command")
+        r.sp()
+        if _LITERAL_HEADER.match(bytes(r.buf[r.pos :])):
+            return None
+        mailbox = r.mailbox()
+        return tag, mailbox, _message_head(r)
+    except GrammarError as exc:
+        raise CommandError(tag, exc) from None
+
+
+def parse_append_next(
+    tag: str, rest: bytes | bytearray, *, close_paren: bool, utf8: bool = True
+) -> AppendMessageHead | None:
+    """What follows an APPEND message literal: the next message head (RFC 3502), or ``None``
+    at the end of the command.  *close_paren*: the message was ``UTF8 (`` data."""
+    r = Reader(rest, utf8=utf8)
+    try:
+        if close_paren:
+            r.char(b")")
+        if r.at_end():
+            return None
+        return _message_head(r)
+    except GrammarError as exc:
+        raise CommandError(tag, exc) from None
 
 
 def _expunge(r: Reader, tag: str, uid: bool) -> ast.Command:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -47,6 +48,7 @@ from mailwright.store.api import (
     Account,
     Alias,
     AlreadyExists,
+    AppendItem,
     ChangeSet,
     DeliveryTarget,
     Domain,
@@ -1642,6 +1644,54 @@ class PostgresStore:
 
 
 # -- file helpers (run in threads) -----------------------------------------------------------
+
+
+    # -- MULTIAPPEND (RFC 3502): all or nothing ----------------------------------------------
+
+    async def append_many(
+        self, mailbox_id: int, items: Sequence[AppendItem]
+    ) -> list[MessageRecord]:
+        """Every message of one APPEND in one transaction: a failure of any (quota, mailbox
+        gone) rolls all of them back.  The bytes are uploaded first, as for `append`."""
+        if not items:
+            return []
+        first: dict[str, StagedBlob] = {}
+        counts: dict[str, int] = {}
+        for it in items:
+            first.setdefault(it.blob.blob_id, it.blob)
+            counts[it.blob.blob_id] = counts.get(it.blob.blob_id, 0) + 1
+        for blob_id in sorted(first):
+            await self._upload(first[blob_id])
+        total = sum(it.blob.size for it in items)
+        rows = [
+            (_flag_list(it.flags), (it.internaldate or datetime.now(UTC)).timestamp(), it.blob)
+            for it in items
+        ]
+
+        async def op(tx: _Tx) -> list[MessageRecord]:
+            # locks in the house order: the mailbox, the account, then blobs by id
+            uid0, modseq, account_id = await self._allocate(tx.conn, mailbox_id, len(rows))
+            charged = await self._charge_send(tx, account_id, total, len(rows))
+            out: list[MessageRecord] = []
+            for i, (flist, when, blob) in enumerate(rows):
+                await tx.conn.execute(
+                    f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
+                    (mailbox_id, uid0 + i, modseq, flist, when, blob.size, blob.blob_id),
+                )
+                out.append(self._message(
+                    (mailbox_id, uid0 + i, modseq, flist, when, blob.size, blob.blob_id)
+                ))
+            for blob_id in sorted(first):
+                await self._ref_blob(tx, first[blob_id], counts[blob_id])
+            for it in items:
+                if it.blob is not first[it.blob.blob_id]:
+                    extra = it.blob.path
+                    tx.after_commit.append(functools.partial(extra.unlink, missing_ok=True))
+            await self._charge_check(charged, account_id, total)
+            tx.changed(mailbox_id, modseq)
+            return out
+
+        return await self._write(op, pipelined=True)
 
 
 def _one_line(e: BaseException) -> str:

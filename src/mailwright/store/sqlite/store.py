@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
@@ -16,6 +17,7 @@ from mailwright.store.api import (
     Account,
     Alias,
     AlreadyExists,
+    AppendItem,
     ChangeSet,
     DeliveryTarget,
     Domain,
@@ -1185,3 +1187,48 @@ class SQLiteStore:
             return removed
 
         return await self.db.write(op)
+
+
+    # -- MULTIAPPEND (RFC 3502): all or nothing
+
+    async def append_many(
+        self, mailbox_id: int, items: Sequence[AppendItem]
+    ) -> list[MessageRecord]:
+        """Every message of one APPEND in one write operation (its own SAVEPOINT in the
+        batch): a failure of any (quota, mailbox gone) rolls all of them back."""
+        if not items:
+            return []
+        prepared = [(it.blob, _flags_text(it.flags), _ts(it.internaldate)) for it in items]
+        total = sum(it.blob.size for it in items)
+
+        def op(ctx: WriteContext) -> list[tuple[int, int, int, str, float, int, str]]:
+            c = ctx.conn
+            row = c.execute("SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            self._charge(c, row[0], total, len(prepared))
+            modseq = self._bump_modseq(c, mailbox_id)
+            out = [
+                self._insert_message(ctx, mailbox_id, blob, ftext, ts, modseq)
+                for blob, ftext, ts in prepared
+            ]
+            # identical content is one blob: reference it once with the count, drop the
+            # other staging copies after the commit
+            first: dict[str, StagedBlob] = {}
+            counts: dict[str, int] = {}
+            for it in items:
+                if it.blob.blob_id in first:
+                    if it.blob.path != first[it.blob.blob_id].path:
+                        extra = it.blob.path
+                        ctx.after_commit.append(functools.partial(extra.unlink, missing_ok=True))
+                else:
+                    first[it.blob.blob_id] = it.blob
+                counts[it.blob.blob_id] = counts.get(it.blob.blob_id, 0) + 1
+            for blob_id in sorted(first):
+                self._ref_blob(ctx, first[blob_id], counts[blob_id])
+            return out
+
+        rows = await self.db.write(op)
+        recs = [self._message(r) for r in rows]
+        self.changes.publish(mailbox_id, recs[-1].modseq)
+        return recs

@@ -1,4 +1,7 @@
-"""IMAP command reader: every input fed whole, byte by byte and at random splits."""
+"""The IMAP connection core: every input fed whole, byte by byte and at random splits.
+
+Unless a test says otherwise the connection is authenticated (the grammar tests); streamed
+APPEND events are put back together into an ``ast.Append`` so they compare with one value."""
 
 from __future__ import annotations
 
@@ -8,38 +11,88 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from mailwright.proto.imap import ast
-from mailwright.proto.imap.errors import ProtocolError
-from mailwright.proto.imap.parser import (
+from mailwright.proto.imap.connection import (
+    CONTINUE,
     NEED_DATA,
+    PAUSED,
+    AppendData,
+    AppendEnd,
+    AppendMessageEnd,
+    AppendMessageStart,
     ContinuationRequest,
     IdleDone,
-    ImapParser,
+    ImapConnection,
     SaslResponse,
 )
+from mailwright.proto.imap.errors import ProtocolError
 
 Result = object
 
 
-def drain(p: ImapParser) -> list[Result]:
-    out: list[Result] = []
-    while True:
-        try:
-            ev = p.next_event()
-        except ProtocolError as exc:
-            out.append(exc.to_bytes())
-            continue
-        if ev is NEED_DATA:
-            return out
-        out.append(ev)
+class Collector:
+    """Answers every literal with accept (or a scripted reject) and rebuilds APPENDs."""
+
+    def __init__(self, conn: ImapConnection, reject: set[int] | None = None) -> None:
+        self.conn = conn
+        self.reject = reject or set()
+        self.out: list[Result] = []
+        self.sent: list[bytes] = []
+        self.messages: list[ast.AppendMessage] = []
+        self.start: AppendMessageStart | None = None
+        self.data = bytearray()
+
+    def drain(self) -> list[Result]:
+        while True:
+            try:
+                ev = self.conn.next_event()
+            except ProtocolError as exc:
+                self.out.append(exc.to_bytes())
+                self.messages = []
+                continue
+            if ev is NEED_DATA:
+                return self.out
+            assert ev is not PAUSED
+            if isinstance(ev, ContinuationRequest):
+                self.out.append(ev)
+                self.sent.append(self.conn.accept_literal())
+            elif isinstance(ev, AppendMessageStart):
+                if ev.index in self.reject:
+                    self.conn.reject_literal()
+                    self.out.append(b"%s NO rejected\r\n" % ev.tag.encode())
+                    self.messages = []
+                    continue
+                self.start = ev
+                self.data = bytearray()
+                self.sent.append(self.conn.accept_literal())
+            elif isinstance(ev, AppendData):
+                assert len(self.data) + len(ev.data) <= (self.start.size if self.start else 0)
+                self.data += ev.data
+            elif isinstance(ev, AppendMessageEnd):
+                st = self.start
+                assert st is not None and len(self.data) == st.size
+                self.messages.append(
+                    ast.AppendMessage(st.flags, st.internaldate, bytes(self.data), st.binary)
+                )
+            elif isinstance(ev, AppendEnd):
+                assert self.start is not None
+                self.out.append(ast.Append(ev.tag, self.start.mailbox, tuple(self.messages)))
+                self.messages = []
+            else:
+                self.out.append(ev)
+
+
+def drain(p: ImapConnection) -> list[Result]:
+    return Collector(p).drain()
 
 
 def feed_chunks(chunks: list[bytes], **kw: int) -> list[Result]:
-    p = ImapParser(**kw)  # type: ignore[arg-type]
-    out: list[Result] = []
-    for c in chunks:
-        p.receive_data(c)
-        out += drain(p)
-    return out
+    kw.setdefault("authenticated", True)
+    p = ImapConnection(**kw)  # type: ignore[arg-type]
+    c = Collector(p)
+    for chunk in chunks:
+        p.receive_data(chunk)
+        c.drain()
+    return c.out
 
 
 def splits(data: bytes) -> list[list[bytes]]:
@@ -53,6 +106,7 @@ def splits(data: bytes) -> list[list[bytes]]:
 
 
 def parse_all(data: bytes, **kw: int) -> list[Result]:
+    """Events (and error responses) of *data*, the same however it is split."""
     results = [feed_chunks(w, **kw) for w in splits(data)]
     for r in results[1:]:
         assert r == results[0]
@@ -496,7 +550,7 @@ def test_parser_sync_literal_too_big_is_refused_without_continuation() -> None:
     ]
 
 
-def test_parser_nonsync_literal_too_big_is_skipped() -> None:
+def test_parser_nonsync_literal_too_big_is_skipped_after_login() -> None:
     data = b"a LOGIN {500+}\r\n" + b"{1+}\r\n" * 80 + b"z" * 20 + b" {3+}\r\nabc\r\nb NOOP\r\n"
     assert parse_all(data, max_literal=100) == [
         b"a BAD [TOOBIG] literal too large\r\n",
@@ -515,21 +569,148 @@ def test_parser_append_limit_is_no_toobig() -> None:
 def test_parser_append_allows_bigger_literals_than_other_commands() -> None:
     msg = b"y" * 500
     data = b"a APPEND INBOX {500}\r\n" + msg + b"\r\n"
-    events = parse_all(data, max_literal=100, max_append=1000)
+    events = parse_all(data, max_literal=100, max_append=1000, max_command=200)
     assert events[-1] == ast.Append("a", "INBOX", (ast.AppendMessage((), None, msg),))
 
 
 def test_parser_reject_literal_drops_command() -> None:
-    p = ImapParser()
-    p.receive_data(b"a APPEND nosuch {5}\r\n")
-    assert p.next_event() == ContinuationRequest(5, "a", "APPEND")
+    p = ImapConnection(authenticated=True)
+    p.receive_data(b"a LOGIN {5}\r\n")
+    assert p.next_event() == ContinuationRequest(5, "a", "LOGIN")
+    assert p.next_event() is PAUSED
     p.reject_literal()
     p.receive_data(b"b NOOP\r\n")
     assert p.next_event() == ast.Noop("b")
 
 
+# -- the connection core: literal rules before and after authentication (RFC 7888) -----------
+
+
+def test_preauth_literal_over_4096_is_refused_without_continuation() -> None:
+    data = b"a LOGIN {4097}\r\nb NOOP\r\n"
+    assert parse_all(data, authenticated=False) == [
+        b"a BAD [TOOBIG] literal too large\r\n",
+        ast.Noop("b"),
+    ]
+    ok = b"a LOGIN {4096}\r\n" + b"u" * 4096 + b" pw\r\n"
+    assert parse_all(ok, authenticated=False)[-1] == ast.Login("a", "u" * 4096, "pw")
+
+
+def test_preauth_nonsync_literal_over_4096_closes_the_connection() -> None:
+    # RFC 7888 4 (LITERAL-): BAD [TOOBIG]; the data is never read, the connection closes.
+    for chunks in splits(b"a APPEND INBOX {52428800+}\r\n" + b"x" * 9000):
+        p = ImapConnection()
+        errors = []
+        for c in chunks:
+            p.receive_data(c)
+            try:
+                assert p.next_event() is NEED_DATA
+            except ProtocolError as exc:
+                errors.append(exc)
+        assert [e.to_bytes() for e in errors] == [b"a BAD [TOOBIG] literal too large\r\n"]
+        assert errors[0].fatal and p.closed and p.buffered == 0
+
+
+def test_preauth_whole_command_is_bounded_including_literals() -> None:
+    # many small literals in one command: each is allowed, their sum is not
+    data = b"a ID (" + b"{4000+}\r\n" + b"k" * 4000 + b" " + b"{4000+}\r\n" + b"v" * 4000
+    data = b"a ID (" + b" ".join([b"{4000+}\r\n" + b"k" * 4000] * 10) + b")\r\n"
+    p = ImapConnection(preauth_command=16384)
+    p.receive_data(data)
+    with pytest.raises(ProtocolError) as exc:
+        while p.next_event() is not NEED_DATA:
+            pass
+    assert exc.value.code == "TOOBIG"
+    assert p._cmd == b"" and p.buffered < 16384  # nothing of it is kept
+
+
+def test_whole_command_bound_after_login() -> None:
+    lit = b"{900+}\r\n" + b"t" * 900
+    data = b"a SEARCH " + b" ".join([b"TEXT " + lit] * 5) + b"\r\nb NOOP\r\n"
+    out = parse_all(data, max_literal=1000, max_command=3000)
+    assert out == [b"a BAD [TOOBIG] literal too large\r\n", ast.Noop("b")]
+
+
+def test_literal_capability_follows_authentication() -> None:
+    p = ImapConnection()
+    assert p.literal_capability == "LITERAL-"
+    p.authenticated = True
+    assert p.literal_capability == "LITERAL+"
+
+
+def test_append_is_streamed_not_buffered_after_login() -> None:
+    msg = b"z" * 100_000
+    p = ImapConnection(authenticated=True, max_literal=1000, max_command=2000)
+    p.receive_data(b"a APPEND INBOX {100000}\r\n")
+    start = p.next_event()
+    assert isinstance(start, AppendMessageStart) and start.size == 100_000
+    assert p.accept_literal() == CONTINUE
+    got = bytearray()
+    for i in range(0, len(msg), 4096):
+        p.receive_data(msg[i : i + 4096])
+        ev = p.next_event()
+        assert isinstance(ev, AppendData)
+        got += ev.data
+        assert p.buffered == 0 and p._cmd == b""
+    assert got == msg
+    assert isinstance(p.next_event(), AppendMessageEnd)
+    p.receive_data(b"\r\n")
+    assert p.next_event() == AppendEnd("a")
+
+
+def test_append_mailbox_as_literal_then_message() -> None:
+    data = b"a APPEND {6}\r\nDrafts {3}\r\nabc\r\n"
+    assert parse_all(data)[-1] == ast.Append("a", "Drafts", (ast.AppendMessage((), None, b"abc"),))
+
+
+def test_append_rejected_before_upload_sync_and_nonsync() -> None:
+    # synchronizing: no "+" is sent, the client sends nothing more of it
+    p = ImapConnection(authenticated=True)
+    c = Collector(p, reject={0})
+    p.receive_data(b"a APPEND Sent {25000000}\r\nb NOOP\r\n")
+    assert c.drain() == [b"a NO rejected\r\n", ast.Noop("b")]
+    assert c.sent == []
+    # non-synchronizing: the data comes regardless and is skipped, with the rest of the command
+    data = b"a APPEND Sent {5+}\r\nhello {3+}\r\nabc\r\nb NOOP\r\n"
+    assert parse_all(data) != []
+    for chunks in splits(data):
+        p = ImapConnection(authenticated=True)
+        c = Collector(p, reject={0})
+        for chunk in chunks:
+            p.receive_data(chunk)
+            c.drain()
+        assert c.out == [b"a NO rejected\r\n", ast.Noop("b")]
+
+
+def test_multiappend_second_message_rejected_drops_the_command() -> None:
+    p = ImapConnection(authenticated=True)
+    c = Collector(p, reject={1})
+    p.receive_data(b"a APPEND INBOX {3}\r\n")
+    c.drain()
+    p.receive_data(b"abc {4}\r\n")
+    assert c.drain() == [b"a NO rejected\r\n"]
+    assert c.sent == [CONTINUE]
+    p.receive_data(b"b NOOP\r\n")
+    assert c.drain()[-1] == ast.Noop("b")
+
+
+def test_append_syntax_error_after_literal_skips_the_rest() -> None:
+    data = b"a APPEND INBOX {3+}\r\nabc junk {4+}\r\nabcd\r\nb NOOP\r\n"
+    out = parse_all(data)
+    assert out[-1] == ast.Noop("b")
+    assert len(out) == 2 and isinstance(out[0], bytes) and out[0].startswith(b"a BAD ")
+
+
+def test_append_needs_authentication_to_stream() -> None:
+    # before login APPEND is an ordinary command under the LITERAL- limits (and the session
+    # refuses it: not authenticated)
+    data = b"a APPEND INBOX {3}\r\nabc\r\n"
+    out = parse_all(data, authenticated=False)
+    assert out[-1] == ast.Append("a", "INBOX", (ast.AppendMessage((), None, b"abc"),))
+
+
 def test_parser_idle_done_and_sasl_modes() -> None:
-    p = ImapParser()
+    p = ImapConnection()
     p.receive_data(b"a IDLE\r\ndone\r\nb AUTHENTICATE PLAIN\r\nAGJvYgBwdw==\r\n*\r\n")
     assert p.next_event() == ast.Idle("a")
     p.expect_idle_done()
@@ -543,7 +724,7 @@ def test_parser_idle_done_and_sasl_modes() -> None:
 
 
 def test_parser_idle_wrong_line_is_bad() -> None:
-    p = ImapParser()
+    p = ImapConnection()
     p.receive_data(b"a IDLE\r\nb NOOP\r\n")
     assert p.next_event() == ast.Idle("a")
     p.expect_idle_done()
@@ -551,7 +732,7 @@ def test_parser_idle_wrong_line_is_bad() -> None:
 
 
 def test_parser_utf8_quoted_only_when_enabled() -> None:
-    p = ImapParser(utf8=False)
+    p = ImapConnection(utf8=False)
     p.receive_data('a SELECT "Entwürfe"\r\n'.encode())
     with pytest.raises(ProtocolError):
         p.next_event()
