@@ -109,19 +109,25 @@ async def test_imaplib_starttls_and_imaps(server: ImapServer) -> None:
 
 async def test_imap_starttls_injection_is_discarded(server: ImapServer) -> None:
     """Commands pipelined after STARTTLS in plaintext must not run (RFC 7817 / CVE-2011-0411
-    class): the server drops whatever was buffered before the TLS handshake."""
+    class): the server drops whatever was buffered before the TLS handshake.
+
+    The injected commands travel in the same segment as STARTTLS (one small send on loopback is
+    one segment, read at once), so they are always in the server's buffers when it answers
+    STARTTLS; a second segment could arrive after the handshake began and be read as a broken
+    ClientHello instead, which proves nothing and fails at random."""
 
     def run() -> None:
         with socket.create_connection((server.host, server.port), timeout=30) as raw:
             f = raw.makefile("rb")
             assert f.readline().startswith(b"* OK")
-            raw.sendall(b"a STARTTLS\r\nb CAPABILITY\r\n")
-            raw.sendall(b"x LOGOUT\r\n")  # a second segment, maybe buffered in the reader
+            raw.sendall(b"a STARTTLS\r\nb CAPABILITY\r\nx LOGOUT\r\n")
+            # nothing of b or x is answered in plaintext: the next line is STARTTLS's OK
             assert f.readline() == b"a OK Begin TLS negotiation now\r\n"
             tls = server.client_ssl().wrap_socket(raw, server_hostname="mail.example.test")
             tf = tls.makefile("rb")
             tls.sendall(b"c NOOP\r\n")
             line = tf.readline()
+            # no "* CAPABILITY" for b and no "* BYE" for x: they were dropped, never run
             assert line == b"c OK NOOP completed\r\n", line
             tls.close()
 
