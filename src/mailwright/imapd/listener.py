@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailwright.imapd import handlers  # noqa: F401 - registers the command handlers
 from mailwright.imapd.session import CloseConnection, Session, SessionConfig
+from mailwright.proto.imap.connection import AppendMessageStart
 from mailwright.proto.imap.state import State
 
 if TYPE_CHECKING:
@@ -93,6 +94,19 @@ class _GuardedSession(Session):
             cfg = self.config
             timeout = cfg.preauth_timeout if self.state is State.NOT_AUTHENTICATED else cfg.idle_timeout
             t.deadline = asyncio.get_running_loop().time() + timeout + 1.0
+
+    async def _append_event(self, event: Any) -> None:
+        # An APPEND message is decided on (store reads) before the command completes: it
+        # counts against the command rate like a command, and a refusal ends the command.
+        t = self.transport
+        start = isinstance(event, AppendMessageStart)
+        if start and event.index == 0 and self.limiter is not None and isinstance(
+            t, ConnectionTransport
+        ):
+            await self.limiter.wait(t.peer_ip)
+        await super()._append_event(event)
+        if start and self.upload is None:
+            self._arm()
 
     async def execute(self, cmd: ast.Command, *, upload: Any = None) -> None:
         t = self.transport
