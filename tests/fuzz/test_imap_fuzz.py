@@ -34,6 +34,7 @@ TOKENS = [
     b"\xc3\xa9", b"1-Jan-2020", b'" 1-Jan-2020 00:00:00 +0000"', b"CHANGEDSINCE", b"QRESYNC",
     b"{45+}", b"{60}", b"{0}", b"{120+}", b"UTF8 (~{2+}", b"a APPEND INBOX {4+}\r\nabcd",
     b"a APPEND INBOX (\\Seen) {3}\r\nxyz", b"a APPEND {5}\r\nINBOX {1}\r\nq", b"xx{2+}\r\nab",
+    b"a APPEND INBOX {3+}\r\na\x00c", b"a APPEND INBOX {2}\r\nab ~{2+}\r\n\x00",
 ]
 
 commands = st.lists(st.sampled_from(TOKENS), max_size=30).map(b" ".join)
@@ -58,6 +59,8 @@ def _drive(chunks: list[bytes], *, authenticated: bool, decisions: list[bool]) -
                 ev = p.next_event()
             except ProtocolError as exc:
                 assert _WELL_FORMED.match(exc.to_bytes()), exc.to_bytes()
+                if out and isinstance(out[-1], bytearray):
+                    out.pop()  # data of a message the error aborts (a NUL seen late in it)
                 out.append(exc.to_bytes())
                 left = 0
                 if exc.fatal:
@@ -89,7 +92,7 @@ def _drive(chunks: list[bytes], *, authenticated: bool, decisions: list[bool]) -
         # bounded memory: what the core keeps is within its limits, literals included
         limit = LIMITS["max_command"] if authenticated else LIMITS["preauth_command"]
         assert len(p._cmd) <= limit
-        assert p.buffered <= LIMITS["max_line"]
+        assert p.buffered <= LIMITS["max_line"] + 1  # a partial line and its CR
     return [bytes(o) if isinstance(o, bytearray) else o for o in out]
 
 

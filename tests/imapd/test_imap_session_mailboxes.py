@@ -3,6 +3,7 @@ NAMESPACE, QUOTA."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -221,3 +222,42 @@ async def test_mailboxes_accounts_are_isolated(tmp_path: Path) -> None:
         assert await b.cmd("b4 UID FETCH 1:* (BODY.PEEK[])") == [b"b4 OK UID FETCH completed"]
         assert (await b.cmd("b5 SEARCH SUBJECT alice"))[0] == b"* SEARCH"
         assert (await b.cmd('b6 STATUS "../alice@example.test/INBOX" (MESSAGES)'))[0].startswith(b"b6 NO")
+
+
+async def test_mailboxes_append_streamed_forms(tmp_path: Path) -> None:
+    """The streamed APPEND (connection core events) in every form a client may use: mailbox
+    name as a literal, UTF8 (literal8) data, literal8 with NUL, split across reads."""
+    async with imap_server(tmp_path) as srv:
+        acc = await srv.add_user()
+        c = await srv.connected(split=7)
+        m1, m2 = message(1), message(2)
+        out = await c.cmd(b"a APPEND {6+}\r\nDrafts {%d+}\r\n%s" % (len(m1), m1))
+        assert out[-1].startswith(b"a OK [APPENDUID"), out
+        out = await c.cmd(b"b APPEND INBOX UTF8 (~{%d+}\r\n%s) ~{3+}\r\na\x00c" % (len(m2), m2))
+        assert re.fullmatch(rb"b OK \[APPENDUID \d+ 1:2\] APPEND completed", out[-1]), out
+        # NUL in a plain literal: BAD, and nothing of the command is stored
+        out = await c.cmd(b"c APPEND INBOX {3+}\r\nabc {3+}\r\na\x00c")
+        assert out == [b"c BAD NUL in literal (use literal8)"]
+        out = await c.cmd(b"d APPEND INBOX {0}")
+        assert out == [b"d NO Empty message"]
+        out = await c.cmd("e STATUS INBOX (MESSAGES)")
+        assert out[0] == b"* STATUS INBOX (MESSAGES 2)"
+        inbox = await srv.store.get_mailbox(acc, "INBOX")
+        assert inbox is not None
+        stored = [await srv.store.read_blob(r.blob_id) for r in await srv.store.list_messages(inbox.id)]
+        assert stored == [m2, b"a\x00c"]
+
+
+async def test_mailboxes_append_before_login_is_refused_under_literal_minus(tmp_path: Path) -> None:
+    async with imap_server(tmp_path) as srv:
+        await srv.add_user()
+        c = srv.client()
+        greeting = await c.greeting()
+        assert b" LITERAL- " in greeting and b"LITERAL+" not in greeting
+        assert await c.cmd(b"a APPEND INBOX {3+}\r\nabc") == [b"a BAD APPEND: not authenticated"]
+        assert await c.cmd(b"b APPEND INBOX {5000}") == [b"b BAD [TOOBIG] literal too large"]
+        c.send(b"c APPEND INBOX {5000+}\r\n")
+        out = await c.read_until(rb"\* BYE")
+        assert out == [b"c BAD [TOOBIG] literal too large",
+                       b"* BYE Command refused; closing the connection"]
+        assert await asyncio.wait_for(c.task, 5) == "closed"

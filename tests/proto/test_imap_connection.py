@@ -222,6 +222,9 @@ def test_parser_nul_in_plain_literal_is_bad() -> None:
     assert parse_all(b"a APPEND INBOX {3+}\r\na\x00c\r\n") == [
         b"a BAD NUL in literal (use literal8)\r\n"
     ]
+    # the rest of the command is skipped, and the next command is read normally
+    data = b"a APPEND INBOX {1+}\r\nx {4+}\r\na\x00cd {2+}\r\nzz\r\nb NOOP\r\n"
+    assert parse_all(data) == [b"a BAD NUL in literal (use literal8)\r\n", ast.Noop("b")]
 
 
 # -- sequence sets ----------------------------------------------------------------------------
@@ -613,7 +616,6 @@ def test_preauth_nonsync_literal_over_4096_closes_the_connection() -> None:
 
 def test_preauth_whole_command_is_bounded_including_literals() -> None:
     # many small literals in one command: each is allowed, their sum is not
-    data = b"a ID (" + b"{4000+}\r\n" + b"k" * 4000 + b" " + b"{4000+}\r\n" + b"v" * 4000
     data = b"a ID (" + b" ".join([b"{4000+}\r\n" + b"k" * 4000] * 10) + b")\r\n"
     p = ImapConnection(preauth_command=16384)
     p.receive_data(data)

@@ -297,13 +297,21 @@ class AppendUpload:
             blob = await w.finish()
         except StorageFull:  # the free-space reserve is checked when the blob is staged
             w.abort()
-            self.failure = No("Server storage is full", "LIMIT")
+            self.fail(No("Server storage is full", "LIMIT"))
             return
         except BaseException:
             w.abort()
             raise
         flags, when, binary = self.current
         self.staged.append((blob, flags, when, binary))
+
+    def fail(self, why: No) -> None:
+        """The command will fail with *why* when it ends; stop writing what still comes."""
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None
+        if self.failure is None:
+            self.failure = why
 
     def command(self, tag: str) -> ast.Append:
         """The complete command for execute(); the data stays staged (``s.upload``)."""
@@ -336,6 +344,7 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
             except No:
                 # RFC 9051 6.3.12: TRYCREATE tells the client it may CREATE and retry.
                 raise No("Mailbox does not exist", "TRYCREATE") from None
+            s.abort_upload()
             s.upload = AppendUpload(s, mb, ev.mailbox)
         upload: AppendUpload = s.upload
         if upload.failure is not None:

@@ -297,15 +297,29 @@ class Session:
         command itself runs through execute() once complete, like every other."""
         from mailwright.imapd import cmd_mailbox
 
-        if isinstance(event, AppendMessageStart):
-            await cmd_mailbox.append_message_start(self, event)
-        elif isinstance(event, AppendData):
-            self.upload.write(event.data)
-        elif isinstance(event, AppendMessageEnd):
-            await self.upload.message_end()
-        else:
+        if isinstance(event, AppendEnd):
             upload, self.upload = self.upload, None
             await self.execute(upload.command(event.tag), upload=upload)
+            return
+        try:
+            if isinstance(event, AppendMessageStart):
+                await cmd_mailbox.append_message_start(self, event)
+            elif isinstance(event, AppendData):
+                self.upload.write(event.data)
+            else:
+                await self.upload.message_end()
+        except (ConnectionError, asyncio.CancelledError):
+            raise
+        except Exception:
+            # ours, never the peer's: the command fails (at once if its literal can still be
+            # refused, else when it ends) and the session goes on
+            log.exception("IMAP APPEND failed while receiving")
+            if isinstance(event, AppendMessageStart) and self.conn.awaiting_answer:
+                self.conn.reject_literal()
+                self.abort_upload()
+                self.write(R.tagged(event.tag, "NO", "internal server error", "SERVERBUG"))
+            elif self.upload is not None:
+                self.upload.fail(No("internal server error", "SERVERBUG"))
 
     def abort_upload(self) -> None:
         if self.upload is not None:

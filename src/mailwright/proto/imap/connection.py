@@ -243,6 +243,11 @@ class ImapConnection:
         )
 
     @property
+    def awaiting_answer(self) -> bool:
+        """A literal was announced and waits for accept_literal()/reject_literal()."""
+        return self._pending is not None
+
+    @property
     def literal_capability(self) -> str:
         """RFC 7888: LITERAL- while the LITERAL- limits apply, LITERAL+ after login."""
         return "LITERAL+" if self.authenticated else "LITERAL-"
@@ -325,9 +330,9 @@ class ImapConnection:
                     if not ap.binary and b"\x00" in chunk:
                         # RFC 9051 4.3: NUL only in literal8.
                         self._skip_left = self._stream_left
-                        self._stream_left = 0
-                        self._discarding = True
                         self._append = None
+                        self._reset_command()
+                        self._discarding = True
                         raise ProtocolError("NUL in literal (use literal8)", tag=ap.tag)
                     return AppendData(chunk)
                 ap.in_literal = False
@@ -348,7 +353,7 @@ class ImapConnection:
                     self._buf.clear()
                     self._scan = 0
                     return NEED_DATA
-                if len(self._buf) > self._line_room():
+                if len(self._buf) > self._line_room() + 1:  # + 1: the CR of a CRLF to come
                     tag = self._head[0] if self._cmd else parse_tag(bytes(self._buf))
                     if self._append is not None:
                         tag = self._append.tag
