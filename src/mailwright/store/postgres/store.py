@@ -76,6 +76,7 @@ from mailwright.store.postgres.schema import (
     current_version,
     migrate,
 )
+from mailwright.store.rename import collisions, rename_plan
 
 log = logging.getLogger("mailwright.store")
 T = TypeVar("T")
@@ -781,20 +782,26 @@ class PostgresStore:
                 ]
                 await self._copy(tx, int(src[0]), uids, dst_id, move=True)
                 return
+            # RFC 9051 6.3.6: the inferior names move too (exact prefix, never LIKE).
             children = await self._fetchall(
                 c,
                 "SELECT id, name FROM mailboxes WHERE account_id = %s"
                 " AND (name = %s OR starts_with(name, %s)) ORDER BY id FOR UPDATE",
                 (account_id, old, old + "/"),
             )
-            for mb_id, name in children:
-                renamed = new + str(name)[len(old):]
+            plan = rename_plan(old, new, [(int(i), str(n)) for i, n in children])
+            taken = collisions(plan, (str(r[0]) for r in await self._fetchall(
+                c, "SELECT name FROM mailboxes WHERE account_id = %s", (account_id,))))
+            if taken:
+                raise AlreadyExists(f"mailbox {taken[0]} already exists")
+            for mb_id, name, renamed in plan:
                 try:
                     async with c.transaction():
                         await c.execute(
                             "UPDATE mailboxes SET name = %s WHERE id = %s", (renamed, mb_id)
                         )
                 except errors.UniqueViolation:
+                    # a mailbox created by another node since our look
                     raise AlreadyExists(f"mailbox {renamed} already exists") from None
                 await c.execute(
                     "UPDATE subscriptions SET name = %s WHERE account_id = %s AND name = %s",

@@ -37,6 +37,7 @@ from mailwright.store.api import (
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
+from mailwright.store.rename import collisions, rename_plan
 from mailwright.store.sqlite.db import Database, WriteContext
 from mailwright.store.sqlite.listing import ListingCache
 from mailwright.store.sqlite.schema import migrate
@@ -492,14 +493,19 @@ class SQLiteStore:
                 )]
                 self._copy(ctx, src.id, uids, dst_id, move=True, touched=touched)
                 return
+            # RFC 9051 6.3.6: the inferior names move too. Matched by exact prefix, never LIKE:
+            # `_`, `%` and `\\` are ordinary characters in a mailbox name.
             children = c.execute(
-                "SELECT id, name FROM mailboxes WHERE account_id = ? AND (name = ? OR name LIKE ?)",
-                (account_id, old, old.replace("%", "\\%").replace("_", "\\_") + "/%"),
+                "SELECT id, name FROM mailboxes WHERE account_id = ?"
+                " AND (name = ? OR substr(name, 1, ?) = ?)",
+                (account_id, old, len(old) + 1, old + "/"),
             ).fetchall()
-            for mb_id, name in children:
-                if name != old and not name.startswith(old + "/"):
-                    continue
-                renamed = new + name[len(old):]
+            plan = rename_plan(old, new, [(int(i), str(n)) for i, n in children])
+            taken = collisions(plan, (str(r[0]) for r in c.execute(
+                "SELECT name FROM mailboxes WHERE account_id = ?", (account_id,))))
+            if taken:
+                raise AlreadyExists(f"mailbox {taken[0]} already exists")
+            for mb_id, name, renamed in plan:
                 c.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (renamed, mb_id))
                 c.execute(
                     "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
