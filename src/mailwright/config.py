@@ -115,6 +115,9 @@ class OutboundConfig:
     require_tls: bool = False
     verify_certificates: bool = False
     lease: float = 900.0  # how long a node owns a claimed queue entry (another takes it after)
+    # where reports go that cannot be delivered themselves (RFC 5321 6.1); "" = postmaster@ the
+    # first local domain
+    double_bounce_recipient: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +386,10 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         require_tls=r.bool_("require_tls", False),
         verify_certificates=r.bool_("verify_certificates", False),
         lease=r.duration("lease", "15m"),
+        double_bounce_recipient=r.str_("double_bounce_recipient", ""),
     )
+    if outbound.double_bounce_recipient and "@" not in outbound.double_bounce_recipient[1:]:
+        raise r.error("double_bounce_recipient", "expected an address such as postmaster@example.org")
     r.finish()
 
     r = _Reader(src, "limits", top.get("limits"))

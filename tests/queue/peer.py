@@ -43,6 +43,7 @@ class Peer:
     active: int = 0
     max_active: int = 0  # the most connections open at once
     data_delay: float = 0.0  # hold the final reply this long (lets connections overlap)
+    on_final_dot: Callable[[], None] | None = None  # called as the final dot arrives
     _server: asyncio.Server | None = None
 
     async def start(self) -> Peer:
@@ -132,6 +133,8 @@ class Peer:
                         if chunk.startswith(b"."):
                             chunk = chunk[1:]
                         data += chunk
+                    if self.on_final_dot is not None:
+                        self.on_final_dot()
                     if self.drop_after_data:
                         return
                     if self.data_delay:

@@ -313,3 +313,134 @@ async def test_queue_internationalised_domain_goes_out_as_a_label(
     await out.run_once()
     assert peer.messages[0].rcpt_lines == ["RCPT TO:<bob@xn--bcher-kva.test>"]
     assert "SMTPUTF8" not in peer.messages[0].mail_line
+
+
+# -- leases, reports that cannot be delivered, the operator deleting in flight ------------------
+
+
+async def test_queue_delete_during_delivery_logs_no_traceback(
+        store: Store, dns_server: DNSServer, peer: Peer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    dot = asyncio.Event()
+    peer.on_final_dot = dot.set
+    peer.data_delay = 0.5  # the remote's 250 comes after the operator's delete
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    [entry_id] = await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"],
+                                   queue_id="0123456789AB")
+    attempt = asyncio.create_task(out.run_once())
+    await asyncio.wait_for(dot.wait(), 30)
+    assert await store.queue_delete(entry_id)
+    await asyncio.wait_for(attempt, 30)
+    assert await store.queue_list() == []
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert any("0123456789AB" in r.getMessage() and "dropped" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")
+    assert await inbox(store, "alice@sender.test") == []  # no report either
+    assert await store.check() == []
+
+
+async def test_queue_report_log_line_says_it_was_sent(
+        store: Store, dns_server: DNSServer, peer: Peer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    peer.rcpt = lambda line: "550 5.1.1 no such user"
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "alice@sender.test", ["nobody@dest.test"], queue_id="FEDCBA987654")
+    with caplog.at_level("INFO", logger="mailwright.queue"):
+        await out.run_once()
+    lines = [r.getMessage() for r in caplog.records]
+    assert "queue FEDCBA987654: sent a failed report to <alice@sender.test>" in lines
+    assert not any(line.startswith("dsn failed") for line in lines)
+
+
+async def _postmaster_account(store: Store) -> None:
+    await store.add_account("postmaster@sender.test", "x")
+
+
+async def test_queue_undeliverable_bounce_goes_to_the_postmaster(
+        store: Store, dns_server: DNSServer, peer: Peer) -> None:
+    """A sender that can be answered by nobody: its bounce fails too, and the postmaster is told
+    (RFC 5321 6.1), with the failed bounce attached; nothing loops, nothing is left queued."""
+    peer.mail = lambda line: ("553 5.1.7 sender refused" if "attacker" in line
+                              else "250 2.1.0 ok")
+    peer.rcpt = lambda line: "550 5.1.1 no such user" if "attacker" in line else "250 ok"
+    out = await make_outbound(store, dns_server, peer.port)
+    await _postmaster_account(store)
+    dns_server.set("attacker.test", "MX", "10 mx.dest.test.")
+    sender = '"a>b\\"c"@attacker.test'
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, sender, ["bob@dest.test"])
+    await drain(out, store)
+    [notice] = await inbox(store, "postmaster@sender.test")
+    assert notice.get_content_type() == "multipart/report"
+    parts = list(notice.iter_parts())
+    report = parts[1].get_payload()
+    assert report[1]["Final-Recipient"] == f"rfc822; {sender}"
+    assert report[1]["Action"] == "failed"
+    returned = parts[2].get_payload()[0]
+    assert returned["Subject"] == "Undelivered Mail Returned to Sender"  # the failed bounce
+    assert await store.queue_list() == []
+    assert peer.messages == []
+
+
+async def test_queue_double_bounce_recipient_setting_and_no_loop(
+        store: Store, dns_server: DNSServer, peer: Peer,
+        caplog: pytest.LogCaptureFixture) -> None:
+    peer.rcpt = lambda line: "550 5.1.1 no such user"
+    out = await make_outbound(store, dns_server, peer.port,
+                              replace(FAST, double_bounce_recipient="ops@dest.test"))
+    assert await out.postmaster() == "ops@dest.test"
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "", ["nobody@dest.test"])  # a bounce that fails...
+    await drain(out, store)
+    # ...is reported to ops@dest.test (remote, refused too): then dropped with an error
+    notices = [m for m in peer.transcript if m.startswith("RCPT TO:<ops@dest.test>")]
+    assert len(notices) == 1
+    assert any(r.levelname == "ERROR" and "ops@dest.test" in r.getMessage()
+               for r in caplog.records)
+    assert await store.queue_list() == []
+
+
+async def test_queue_bounce_to_a_vanished_local_sender_goes_to_the_postmaster(
+        store: Store, dns_server: DNSServer, peer: Peer) -> None:
+    peer.rcpt = lambda line: "550 5.1.1 no such user"
+    out = await make_outbound(store, dns_server, peer.port)
+    await _postmaster_account(store)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "gone@sender.test", ["nobody@dest.test"])
+    await drain(out, store)
+    [notice] = await inbox(store, "postmaster@sender.test")
+    report = list(notice.iter_parts())[1].get_payload()
+    assert report[1]["Final-Recipient"] == "rfc822; nobody@dest.test"
+
+
+async def test_queue_reports_recorded_before_a_crash_are_sent_once(
+        store: Store, dns_server: DNSServer, peer: Peer) -> None:
+    """The attempt's outcome and its reports were recorded, then the node stopped before
+    sending them: the next claim sends them once and finishes the entry."""
+    import json
+    from datetime import UTC, datetime
+
+    from mailwright.queue.bounce import Action, DSNRecipient
+    from mailwright.queue.service import _dsn_json
+    from mailwright.store.api import QueueRecipient
+
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    [entry_id] = await out.enqueue(blob, "alice@sender.test", ["nobody@dest.test"])
+    claimed = await store.queue_claim_entry(entry_id, "crashed-node", 60)
+    assert claimed is not None
+    failed = DSNRecipient("nobody@dest.test", Action.FAILED, "5.1.1",
+                          "smtp; 550 5.1.1 no such user", "mx.dest.test", None,
+                          datetime.now(UTC))
+    await store.queue_update(
+        entry_id, "crashed-node",
+        [QueueRecipient("nobody@dest.test", "permfail", None, None, "smtp; 550 5.1.1")],
+        next_attempt=datetime.now(UTC), last_error="smtp; 550 5.1.1",
+        extra={"dsn_pending": json.dumps([[_dsn_json(failed)]]), "dsn_then": ""})
+    await drain(out, store)
+    [dsn] = await inbox(store, "alice@sender.test")
+    assert list(dsn.iter_parts())[1].get_payload()[1]["Status"] == "5.1.1"
+    assert peer.messages == []  # the recorded fate stands: no new attempt
+    assert await store.check() == []

@@ -300,3 +300,21 @@ async def test_smtp_verified_tls_rejects_self_signed(dns_server: DNSServer,
             await client(dns_server, peer.port,
                          tls=TLSPolicy(mode="required", verify=True)).connect("dest.test")
     assert info.value.temporary and "TLS" in info.value.text
+
+
+async def test_smtp_no_final_dot_when_the_lease_is_uncertain(dns_server: DNSServer) -> None:
+    """RFC 5321 4.1.1.4: only the final dot commits; without it the remote has nothing."""
+    async with Peer() as peer:
+        zone(dns_server, (10, "mx.dest.test", "127.0.0.1"))
+        session = await client(dns_server, peer.port).connect("dest.test")
+        results = await session.send(envelope("b@dest.test", "c@dest.test"), MESSAGE,
+                                     may_finish=lambda: False)
+        assert not session.usable
+        await session.close()
+        for _ in range(100):  # bounded: the peer notices the closed connection
+            if peer.active == 0:
+                break
+            await asyncio.sleep(0.02)
+    assert [(r.outcome, r.status) for r in results] == [(Outcome.TEMPORARY, "4.4.2")] * 2
+    assert "lease" in results[0].diagnostic
+    assert peer.messages == []

@@ -15,8 +15,23 @@ House rules:
   otherwise it is queued with the null reverse-path;
 * one connection per destination carries several messages in turn; at most ``max_per_domain``
   connections per domain and ``max_connections`` in all;
-* the DSN is written before the entry is updated: a crash in between may duplicate a DSN but
-  never loses one (RFC 5321 6.1 prefers duplicates to losses).
+* exactly once: an entry is leased for one attempt at a time (claimed just before its attempt,
+  not in batches), the lease is renewed every quarter lease while the attempt runs (heartbeat),
+  the final dot is sent only while the lease is certain (else the connection is dropped and the
+  remote discards the message), and the outcome is recorded only under an unexpired lease of
+  this owner (the store's compare-and-set). A slow remote therefore never lets a second node
+  send the same message; only a lease lost between the remote's 250 and our commit (a node
+  that stops, or a database out of reach for a whole lease) can still duplicate, as with any
+  SMTP relay;
+* the recipients' fate is recorded before any DSN goes out, together with the reports still to
+  send; the reports are then sent under a fresh lease and the entry finished. A crash in
+  between sends the reports from the record on the next claim: a DSN may be duplicated, never
+  lost, and never sent by a node whose result did not count (RFC 5321 6.1);
+* a report that cannot be delivered (a bounce to a bad sender, a local sender that no longer
+  exists) goes to the postmaster (``[outbound] double_bounce_recipient``, by default
+  postmaster@ the first local domain), with the failed report attached; only a report to the
+  postmaster itself that fails is dropped, logged as an error (RFC 5321 6.1: a message must
+  not vanish silently, nor bounce forever).
 """
 
 from __future__ import annotations
@@ -25,8 +40,10 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import json
 import logging
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -45,7 +62,16 @@ from mailwright.queue.smtp import (
     SMTPSession,
     TLSPolicy,
 )
-from mailwright.store.api import QueueEntry, QueueRecipient, StagedBlob, Store, StoreError
+from mailwright.store.api import (
+    LeaseLost,
+    NotFound,
+    QueueEntry,
+    QueueRecipient,
+    StagedBlob,
+    Store,
+    StoreError,
+    new_queue_id,
+)
 
 __all__ = ["LocalSink", "Outbound", "QueueSettings", "create_outbound", "recipient_domain"]
 
@@ -56,6 +82,9 @@ DELIVERED = "delivered"
 TEMPFAIL = "tempfail"
 PERMFAIL = "permfail"
 _OPEN = (SCHEDULED, TEMPFAIL)
+# QueueEntry.extra keys of an entry whose reports are recorded but not yet sent
+_DSN_PENDING = "dsn_pending"
+_DSN_THEN = "dsn_then"
 
 
 class LocalSink(Protocol):
@@ -73,11 +102,11 @@ class QueueSettings:
     delay_warning: float = 4 * 3600
     max_per_domain: int = 4
     max_connections: int = 50
-    lease: float = 900.0  # longer than the longest attempt (RFC 5321 timeouts add up to ~20 min
-    # only for pathological peers; the lease is renewed by finishing the attempt)
+    lease: float = 900.0  # renewed every quarter of itself while the attempt runs
     poll_interval: float = 5.0
     batch: int = 200
     max_rcpts_per_transaction: int = 100
+    double_bounce_recipient: str = ""  # "" = postmaster@ the first local domain
 
     @classmethod
     def from_config(cls, cfg: Any) -> QueueSettings:
@@ -89,6 +118,7 @@ class QueueSettings:
             max_per_domain=int(getattr(cfg, "max_per_domain", 4)),
             max_connections=int(getattr(cfg, "max_connections", 50)),
             lease=float(getattr(cfg, "lease", 900.0)),
+            double_bounce_recipient=str(getattr(cfg, "double_bounce_recipient", "") or ""),
             # Poll at least as often as the shortest retry step, so short test schedules work.
             poll_interval=max(0.2, min(5.0, min(schedule))),
         )
@@ -157,6 +187,9 @@ class Outbound:
         self._domain_limits: dict[str, asyncio.Semaphore] = {}
         self._domain_users: dict[str, int] = defaultdict(int)  # lanes holding or awaiting one
         self._connections = asyncio.Semaphore(self.settings.max_connections)
+        self._queued: set[int] = set()  # due entries handed to a lane, not yet claimed
+        self._leases: dict[int, float] = {}  # entry id -> monotonic time its lease surely ends
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -168,6 +201,7 @@ class Outbound:
         *,
         ret: str | None = None,
         envid: str | None = None,
+        queue_id: str | None = None,
     ) -> list[int]:
         """Queue a staged message for remote recipients; durable when this returns.
 
@@ -175,7 +209,8 @@ class Outbound:
         MAIL FROM DSN parameters. A recipient is an address, a ``Recipient`` (address, NOTIFY
         tuple, ORCPT (type, address)), or ``(address, params)`` where ``params`` has ``notify``
         and ``orcpt`` attributes like ``mailwright.proto.smtp.events.RcptParams`` (RFC 3461).
-        Returns one queue id per destination domain.
+        ``queue_id`` is the id the SMTP session already showed (reply, Received header); every
+        destination's entry carries it. Returns one entry number per destination domain.
         """
         by_domain: dict[str, list[QueueRecipient]] = defaultdict(list)
         seen: set[str] = set()
@@ -201,8 +236,10 @@ class Outbound:
         if not by_domain:
             return []
         ret_value = ret.upper() if ret and ret.upper() in ("FULL", "HDRS") else None
-        ids = await self.store.queue_add(blob, sender, dict(by_domain), ret=ret_value, envid=envid)
-        log.info("queued ids=%s sender=<%s> domains=%s size=%d", ids, sender,
+        qid = queue_id or new_queue_id()
+        ids = await self.store.queue_add(blob, sender, dict(by_domain), ret=ret_value, envid=envid,
+                                         queue_id=qid)
+        log.info("queued id=%s sender=<%s> domains=%s size=%d", qid, sender,
                  ",".join(by_domain), blob.size)
         self.wake()
         return ids
@@ -230,6 +267,11 @@ class Outbound:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
 
     async def _recover_leases(self) -> None:
         now = datetime.now(UTC)
@@ -238,7 +280,8 @@ class Outbound:
                 with contextlib.suppress(StoreError):
                     await self.store.queue_update(
                         entry.id, self.owner, entry.recipients,
-                        next_attempt=min(entry.next_attempt, now), last_error=entry.last_error)
+                        next_attempt=min(entry.next_attempt, now), last_error=entry.last_error,
+                        attempt=False)
 
     async def _run(self) -> None:
         while True:
@@ -252,13 +295,17 @@ class Outbound:
             self._wake.clear()
 
     async def run_once(self, *, wait: bool = True) -> int:
-        """Claim the due entries and start their attempts; with ``wait``, until all are done."""
-        # Claim only what this node can work on now: other nodes take the rest, and nothing
-        # claimed sits idle long enough to outlive its lease.
+        """Hand the due entries to delivery lanes; with ``wait``, until all are done.
+
+        Nothing is claimed here: a lane claims each entry just before its attempt, so entries
+        waiting behind a slow one stay free for other nodes, and no lease outlives its attempt.
+        """
         room = self.settings.batch - self._in_flight
         if room <= 0:
             return 0
-        entries = await self.store.queue_claim(self.owner, self.settings.lease, room)
+        due = await self.store.queue_due(room + len(self._queued))
+        entries = [e for e in due if e.id not in self._queued][:room]
+        self._queued.update(e.id for e in entries)
         by_domain: dict[str, list[QueueEntry]] = defaultdict(list)
         for entry in entries:
             by_domain[entry.domain].append(entry)
@@ -306,8 +353,16 @@ class Outbound:
         session: SMTPSession | None = None
         failure: AttemptError | None = None
         try:
-            for entry in entries:
+            for due in entries:
+                self._queued.discard(due.id)
+                claimed = await self._claim(due.id)
+                if claimed is None:
+                    continue  # another node's attempt, or deleted meanwhile
+                entry = claimed
                 try:
+                    if entry.extra.get(_DSN_PENDING):
+                        await self._send_pending_reports(entry, None)
+                        continue
                     if not any(r.status in _OPEN for r in entry.recipients):
                         await self._complete(entry, [], None)
                         continue
@@ -325,17 +380,67 @@ class Outbound:
                         continue
                     message = await self.store.read_blob(entry.blob_id)
                     results = await self._send(session, self._envelope(entry, message),
-                                               message)
+                                               message, entry.id)
                     await self._complete(entry, results, message)
+                except (LeaseLost, NotFound) as exc:
+                    # Deleted by the operator, or the lease ran out and another attempt owns
+                    # the entry now: nothing of this attempt may be recorded (nor reported).
+                    log.warning("queue %s to %s: result of this attempt dropped: %s",
+                                _qid(entry), domain, exc)
                 except Exception as exc:
-                    log.exception("delivery of queue entry %d failed", entry.id)
+                    log.exception("queue %s to %s: attempt failed", _qid(entry), domain)
                     await self._release(entry, f"4.3.0 internal error: {exc}")
+                finally:
+                    self._leases.pop(entry.id, None)
         finally:
+            for due in entries:
+                self._queued.discard(due.id)
             if session is not None:
                 await session.close()
 
+    # -- leases ----------------------------------------------------------------------------------
+
+    async def _claim(self, entry_id: int) -> QueueEntry | None:
+        """Lease one entry for one attempt; the heartbeat renews it until the attempt ends."""
+        started = time.monotonic()
+        entry = await self.store.queue_claim_entry(entry_id, self.owner, self.settings.lease)
+        if entry is not None:
+            self._leases[entry_id] = started + self.settings.lease
+            if self._heartbeat is None or self._heartbeat.done():
+                self._heartbeat = asyncio.create_task(self._renew_leases(), name="queue-leases")
+        return entry
+
+    def _lease_certain(self, entry_id: int) -> bool:
+        """True while the lease surely has time left (a margin for the final reply's commit)."""
+        until = self._leases.get(entry_id)
+        margin = min(self.settings.lease / 5, 30.0)
+        return until is not None and time.monotonic() < until - margin
+
+    async def _renew_leases(self) -> None:
+        """The heartbeat: renew every lease this node holds, every quarter lease, while any."""
+        lease = self.settings.lease
+        while self._leases:
+            await asyncio.sleep(max(0.05, lease / 4))
+            ids = list(self._leases)
+            if not ids:
+                continue
+            started = time.monotonic()
+            try:
+                renewed = set(await self.store.queue_renew(ids, self.owner, lease))
+            except Exception as exc:  # noqa: BLE001 - the store may come back; leases run down
+                log.warning("queue lease renewal failed: %s", exc)
+                continue
+            for entry_id in ids:
+                if entry_id not in self._leases:
+                    continue
+                if entry_id in renewed:
+                    self._leases[entry_id] = started + lease
+                else:
+                    self._leases[entry_id] = 0.0  # lost: never send the final dot for it
+                    log.warning("queue entry %d: lease lost (deleted or taken over)", entry_id)
+
     async def _send(self, session: SMTPSession, envelope: Envelope,
-                    message: bytes) -> list[RecipientResult]:
+                    message: bytes, entry_id: int) -> list[RecipientResult]:
         # RFC 5321 4.5.3.1.8: servers may take as few as 100 recipients per transaction; larger
         # envelopes go out as several transactions on the same connection.
         size = self.settings.max_rcpts_per_transaction
@@ -347,7 +452,8 @@ class Outbound:
                                             f"connection to {session.host} lost", session.host)
                             for r in part.recipients]
                 continue
-            results += await session.send(part, message)
+            results += await session.send(
+                part, message, may_finish=functools.partial(self._lease_certain, entry_id))
         return results
 
     def _envelope(self, entry: QueueEntry, message: bytes) -> Envelope:
@@ -369,8 +475,10 @@ class Outbound:
     async def _release(self, entry: QueueEntry, error: str) -> None:
         delay = self.settings.retry_schedule[0]
         with contextlib.suppress(StoreError):
+            # the stored state, not the claim's: part of the attempt may be recorded already
+            current = await self.store.queue_get(entry.id) or entry
             await self.store.queue_update(
-                entry.id, self.owner, entry.recipients,
+                entry.id, self.owner, current.recipients,
                 next_attempt=datetime.now(UTC) + timedelta(seconds=delay), last_error=error)
 
     # -- deciding after an attempt ---------------------------------------------------------------
@@ -442,42 +550,157 @@ class Outbound:
         remaining = any(r.status in _OPEN for r in new)
         warn = (remaining and not entry.warned and delayed
                 and (now - entry.created).total_seconds() >= s.delay_warning)
-        if failed or relayed or warn:
-            if message is None:
-                message = await self.store.read_blob(entry.blob_id)
-            for group in (failed, relayed, delayed if warn else []):
-                if group:
-                    await self._send_dsn(entry, group, message)
-
-        if not remaining:
-            await self.store.queue_update(entry.id, self.owner, new, next_attempt=None,
+        next_attempt: datetime | None = None
+        if remaining:
+            step = s.retry_schedule[min(entry.attempts, len(s.retry_schedule) - 1)]
+            next_attempt = min(now + timedelta(seconds=step), max(retry_until, now))
+        reports = [g for g in (failed, relayed, delayed if warn else []) if g]
+        fates = " ".join(f"<{r.address}>={r.status}" for r in new)
+        if not reports:
+            await self.store.queue_update(entry.id, self.owner, new, next_attempt=next_attempt,
                                           last_error=last_error)
-            log.info("queue entry %d done: %s", entry.id,
-                     " ".join(f"<{r.address}>={r.status}" for r in new))
+            self._log_outcome(entry, next_attempt, fates, last_error)
             return
-        step = s.retry_schedule[min(entry.attempts, len(s.retry_schedule) - 1)]
-        next_attempt = min(now + timedelta(seconds=step), max(retry_until, now))
-        await self.store.queue_update(entry.id, self.owner, new, next_attempt=next_attempt,
-                                      last_error=last_error, warned=True if warn else None)
-        log.info("queue entry %d deferred until %s: %s", entry.id, next_attempt.isoformat(),
-                 last_error)
+        # The recipients' fate first, with the reports still to send, under our lease (a result
+        # that does not count must not be reported); due at once, so that whoever claims the
+        # entry next sends the reports if this node stops right here.
+        pending = {
+            **entry.extra,
+            _DSN_PENDING: json.dumps([[_dsn_json(r) for r in group] for group in reports]),
+            _DSN_THEN: "" if next_attempt is None else next_attempt.isoformat(),
+        }
+        await self.store.queue_update(entry.id, self.owner, new, next_attempt=now,
+                                      last_error=last_error, warned=True if warn else None,
+                                      extra=pending)
+        self._log_outcome(entry, next_attempt, fates, last_error)
+        again = await self._claim(entry.id)
+        if again is None:
+            return  # another node claimed it first; it sends the reports
+        try:
+            await self._send_pending_reports(again, message)
+        finally:
+            self._leases.pop(entry.id, None)
+
+    def _log_outcome(self, entry: QueueEntry, next_attempt: datetime | None, fates: str,
+                     last_error: str) -> None:
+        if next_attempt is None:
+            log.info("queue %s to %s done: %s", _qid(entry), entry.domain, fates)
+        else:
+            log.info("queue %s to %s deferred until %s: %s", _qid(entry), entry.domain,
+                     next_attempt.isoformat(), last_error)
+
+    async def _send_pending_reports(self, entry: QueueEntry, message: bytes | None) -> None:
+        """Send the reports recorded with the entry, then finish the entry as recorded."""
+        groups = [[_dsn_from_json(d) for d in group]
+                  for group in json.loads(entry.extra.get(_DSN_PENDING, "[]"))]
+        if message is None:
+            message = await self.store.read_blob(entry.blob_id)
+        for group in groups:
+            if group:
+                await self._send_dsn(entry, group, message)
+        then = entry.extra.get(_DSN_THEN, "")
+        rest = {k: v for k, v in entry.extra.items() if k not in (_DSN_PENDING, _DSN_THEN)}
+        await self.store.queue_update(
+            entry.id, self.owner, entry.recipients,
+            next_attempt=datetime.fromisoformat(then) if then else None,
+            last_error=entry.last_error, extra=rest, attempt=False)
 
     async def _send_dsn(self, entry: QueueEntry, recipients: list[DSNRecipient],
                         message: bytes) -> None:
+        action = recipients[0].action.value
+        if not entry.sender:
+            # RFC 3464 2: never a report to the null reverse-path; a report that could not be
+            # delivered itself goes to the postmaster instead (RFC 5321 6.1).
+            if any(r.action is Action.FAILED for r in recipients):
+                await self._to_postmaster(entry, recipients, message)
+            return
         data = build_dsn(
             reporting_mta=self.hostname, sender=entry.sender, recipients=recipients,
             original=message, ret=entry.ret, envid=entry.envid, arrival_date=entry.created,
         )
         if data is None:
-            return  # RFC 3464 2: never to the null reverse-path
+            return
+        try:
+            undelivered = await self._deliver_report(data, entry.sender)
+        except StoreError as exc:
+            undelivered = f"{type(exc).__name__}: {exc}"
+        if undelivered:
+            log.warning("queue %s: %s report to <%s> not deliverable (%s); sent to the "
+                        "postmaster", _qid(entry), action, entry.sender, undelivered)
+            if action == Action.FAILED.value:
+                await self._to_postmaster(entry, recipients, message)
+            return
+        log.info("queue %s: sent a %s report to <%s>", _qid(entry), action, entry.sender)
+
+    async def _deliver_report(self, data: bytes, to: str) -> str:
+        """Deliver a report from the null sender; "" when done, else why it could not be."""
         blob = await stage_bytes(self.store, data)
-        domain = recipient_domain(entry.sender)
-        if self.local is not None and await self.local.directory.is_local_domain(domain):
-            await self.local.deliver(blob, [entry.sender])
-        else:
-            await self.enqueue(blob, "", [entry.sender])
-        log.info("dsn %s for queue entry %d to <%s>", recipients[0].action.value, entry.id,
-                 entry.sender)
+        domain = recipient_domain(to)
+        if self.local is None or not await self.local.directory.is_local_domain(domain):
+            await self.enqueue(blob, "", [to])
+            return ""
+        report = await self.local.deliver(blob, [to])
+        if getattr(report, "remote", ()):
+            # a local alias that forwards: the report follows it
+            await self.enqueue(await stage_bytes(self.store, data), "", list(report.remote))
+        if getattr(report, "unknown", ()):
+            return "no such local recipient"
+        return ""
+
+    async def postmaster(self) -> str | None:
+        """Where reports that cannot be delivered go (Postfix's 2bounce_notice_recipient)."""
+        if self.settings.double_bounce_recipient:
+            return self.settings.double_bounce_recipient
+        domains = await self.store.list_domains()
+        return f"postmaster@{domains[0].name}" if domains else None
+
+    async def _to_postmaster(self, entry: QueueEntry, recipients: list[DSNRecipient],
+                             message: bytes) -> None:
+        postmaster = await self.postmaster()
+        who = ", ".join(f"<{r.address}>" for r in recipients)
+        if postmaster is None or all(r.address.lower() == postmaster.lower()
+                                     for r in recipients):
+            log.error("queue %s: undeliverable report to %s dropped: %s (no postmaster to "
+                      "tell)", _qid(entry), who, recipients[0].diagnostic or recipients[0].status)
+            return
+        data = build_dsn(
+            reporting_mta=self.hostname, sender=postmaster, recipients=recipients,
+            original=message, ret="FULL", envid=entry.envid, arrival_date=entry.created,
+        )
+        assert data is not None
+        undelivered = await self._deliver_report(data, postmaster)
+        if undelivered:
+            log.error("queue %s: undeliverable report to %s not deliverable to the postmaster "
+                      "<%s> either (%s)", _qid(entry), who, postmaster, undelivered)
+            return
+        log.warning("queue %s: undeliverable report to %s sent to the postmaster <%s>",
+                    _qid(entry), who, postmaster)
+
+
+def _qid(entry: QueueEntry) -> str:
+    return entry.queue_id or str(entry.id)
+
+
+def _dsn_json(r: DSNRecipient) -> dict[str, Any]:
+    return {
+        "address": r.address, "action": r.action.value, "status": r.status,
+        "diagnostic": r.diagnostic, "remote_mta": r.remote_mta,
+        "original_recipient": list(r.original_recipient) if r.original_recipient else None,
+        "last_attempt": r.last_attempt.isoformat() if r.last_attempt else None,
+        "will_retry_until": r.will_retry_until.isoformat() if r.will_retry_until else None,
+    }
+
+
+def _dsn_from_json(d: dict[str, Any]) -> DSNRecipient:
+    orcpt = d.get("original_recipient")
+    return DSNRecipient(
+        address=str(d["address"]), action=Action(d["action"]), status=str(d["status"]),
+        diagnostic=d.get("diagnostic"), remote_mta=d.get("remote_mta"),
+        original_recipient=(str(orcpt[0]), str(orcpt[1])) if orcpt else None,
+        last_attempt=datetime.fromisoformat(d["last_attempt"]) if d.get("last_attempt") else None,
+        will_retry_until=(datetime.fromisoformat(d["will_retry_until"])
+                          if d.get("will_retry_until") else None),
+    )
 
 
 def _age(seconds: float) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -206,8 +206,15 @@ class SMTPSession:
 
     # -- sending -------------------------------------------------------------------------------
 
-    async def send(self, envelope: Envelope, message: bytes) -> list[RecipientResult]:
-        """Hand one message over; one result per envelope recipient, in envelope order."""
+    async def send(self, envelope: Envelope, message: bytes,
+                   may_finish: Callable[[], bool] | None = None) -> list[RecipientResult]:
+        """Hand one message over; one result per envelope recipient, in envelope order.
+
+        ``may_finish`` is asked just before the final dot: when it says no (the queue's lease on
+        the message is no longer certain), the connection is dropped instead, so the remote
+        discards the message (RFC 5321 4.1.1.4: only the final dot commits it) and the attempt
+        is temporary for everyone; another attempt, perhaps another node's, sends it later.
+        """
         ext = self.extensions
         mta = self.host
         no_dsn = not ext.dsn
@@ -274,6 +281,11 @@ class SMTPSession:
             for start in range(0, len(message), _CHUNK):
                 await self._write(self._conn.send_data(message[start : start + _CHUNK]),
                                   self.timeouts.data_block)
+            if may_finish is not None and not may_finish():
+                await self.abort()
+                return [res or RecipientResult(envelope.recipients[i], Outcome.TEMPORARY, "4.4.2",
+                                               f"not sent to {mta}: the queue lease ran out", mta)
+                        for i, res in enumerate(results)]
             await self._write(self._conn.end_data(), self.timeouts.data_block)
             final = await self._reply(self.timeouts.data_end)
         except _Lost as exc:

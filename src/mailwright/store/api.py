@@ -53,6 +53,11 @@ class InvalidOperation(StoreError):
     """The request is not allowed in this state (e.g. deleting INBOX)."""
 
 
+class LeaseLost(InvalidOperation):
+    """A queue entry's lease is no longer this owner's (expired, taken over, or the entry was
+    deleted by the operator): the owner must not record anything about the entry."""
+
+
 # --- records ------------------------------------------------------------------------------------
 
 SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
@@ -226,6 +231,16 @@ class QueueEntry:
     lease_until: datetime | None = None
     warned: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # The message's queue id: the one the SMTP reply, the Received header and the logs show;
+    # every destination-domain entry of one message shares it.
+    queue_id: str = ""
+
+
+def new_queue_id() -> str:
+    """A fresh queue id: 12 upper-case hex digits (48 random bits), as the SMTP reply shows."""
+    import secrets
+
+    return secrets.token_hex(6).upper()
 
 
 # --- MULTIAPPEND (RFC 3502): one message of an all-or-nothing append ---------------------------
@@ -353,6 +368,7 @@ class Store(Protocol):
         *,
         ret: str | None = None,
         envid: str | None = None,
+        queue_id: str | None = None,
     ) -> list[int]: ...
     async def queue_list(self) -> list[QueueEntry]: ...
     async def queue_get(self, entry_id: int) -> QueueEntry | None: ...
@@ -366,7 +382,14 @@ class Store(Protocol):
         next_attempt: datetime | None,
         last_error: str,
         warned: bool | None = None,
-    ) -> None: ...
+        extra: dict[str, str] | None = None,
+        attempt: bool = True,
+    ) -> None:
+        """Record an attempt's outcome; only while `owner` holds an unexpired lease on the entry
+        (compare-and-set), else LeaseLost (NotFound when the entry is gone). Releases the lease;
+        `next_attempt=None` removes the entry; `extra=None` keeps the entry's extra data;
+        `attempt=False` when no delivery attempt was made (the attempt count stays)."""
+        ...
     async def queue_delete(self, entry_id: int) -> bool: ...
     async def queue_flush(self) -> int: ...
 
@@ -379,3 +402,15 @@ class Store(Protocol):
     async def append_many(
         self, mailbox_id: int, items: Sequence[AppendItem]
     ) -> list[MessageRecord]: ...
+
+    # queue leases: claim per attempt, renew while working
+    async def queue_due(self, limit: int) -> list[QueueEntry]:
+        """Up to `limit` entries that are due and not leased (or whose lease ran out); no claim."""
+        ...
+    async def queue_claim_entry(self, entry_id: int, owner: str, lease: float) -> QueueEntry | None:
+        """Lease one entry for one attempt if it is due and nobody holds it; its current state."""
+        ...
+    async def queue_renew(self, entry_ids: Sequence[int], owner: str, lease: float) -> list[int]:
+        """Extend to `lease` seconds from now the leases `owner` still holds (unexpired); the ids
+        renewed. An entry missing from the answer is no longer the owner's to deliver."""
+        ...

@@ -113,6 +113,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX queue_blob ON queue(blob_id);
         """,
     ),
+    (
+        "one queue id per message",
+        """
+        ALTER TABLE queue ADD COLUMN queue_id text COLLATE "C" NOT NULL DEFAULT '';
+        UPDATE queue SET queue_id = id::text;
+        CREATE INDEX queue_by_queue_id ON queue(queue_id);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -54,6 +54,7 @@ from mailwright.store.api import (
     Domain,
     FlagOp,
     InvalidOperation,
+    LeaseLost,
     Mailbox,
     MailboxStatus,
     MessageRecord,
@@ -67,6 +68,7 @@ from mailwright.store.api import (
     StoreFlagsResult,
     Usage,
     canonical_mailbox_name,
+    new_queue_id,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
@@ -100,7 +102,7 @@ _MSG_VALUES = "(%s, %s, %s, %s, to_timestamp(%s), %s, %s)"
 _ACC_COLS = "id, address, password_hash, quota_bytes, pop3_keep, disabled, created"
 _Q_COLS = (
     "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
-    " ret, envid, lease_owner, lease_until, warned, extra"
+    " ret, envid, lease_owner, lease_until, warned, extra, queue_id"
 )
 
 
@@ -1452,6 +1454,7 @@ class PostgresStore:
             lease_until=None if r[12] is None else _utc(r[12]),
             warned=bool(r[13]),
             extra=dict(r[14] or {}),
+            queue_id=str(r[15]),
         )
 
     @staticmethod
@@ -1466,9 +1469,11 @@ class PostgresStore:
         *,
         ret: str | None = None,
         envid: str | None = None,
+        queue_id: str | None = None,
     ) -> list[int]:
         if not by_domain:
             return []
+        qid = queue_id or new_queue_id()
         await self._upload(blob)
 
         async def op(tx: _Tx) -> list[int]:
@@ -1477,8 +1482,9 @@ class PostgresStore:
                 row = await self._fetchone(
                     tx.conn,
                     "INSERT INTO queue(blob_id, sender, domain, recipients, next_attempt, ret,"
-                    " envid) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s) RETURNING id",
-                    (blob.blob_id, sender, domain, self._rcpts(rcpts), ret, envid),
+                    " envid, queue_id) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s)"
+                    " RETURNING id",
+                    (blob.blob_id, sender, domain, self._rcpts(rcpts), ret, envid, qid),
                 )
                 ids.append(int(row[0]))
             await self._ref_blob(tx, blob, len(ids))
@@ -1525,25 +1531,33 @@ class PostgresStore:
         next_attempt: datetime | None,
         last_error: str,
         warned: bool | None = None,
+        extra: dict[str, str] | None = None,
+        attempt: bool = True,
     ) -> None:
         async def op(tx: _Tx) -> None:
             c = tx.conn
             row = await self._fetchone(
-                c, "SELECT blob_id, lease_owner FROM queue WHERE id = %s FOR UPDATE", (entry_id,)
+                c,
+                "SELECT blob_id, lease_owner, lease_until >= clock_timestamp() FROM queue"
+                " WHERE id = %s FOR UPDATE",
+                (entry_id,),
             )
             if row is None:
                 raise NotFound(f"no such queue entry: {entry_id}")
-            if row[1] not in (None, owner):
-                raise InvalidOperation(f"queue entry {entry_id} is leased by {row[1]}")
+            # compare-and-set: only the owner of a lease that has not run out may record an
+            # attempt; an expired lease may already be another node's attempt
+            if row[1] != owner or not row[2]:
+                raise LeaseLost(f"queue entry {entry_id}: lease not held by {owner}")
             if next_attempt is None:
                 await c.execute("DELETE FROM queue WHERE id = %s", (entry_id,))
                 await self._unref_blobs(tx, {str(row[0]): 1})
                 return
             await c.execute(
-                "UPDATE queue SET recipients = %s, next_attempt = %s, attempts = attempts + 1,"
+                "UPDATE queue SET recipients = %s, next_attempt = %s, attempts = attempts + %s,"
                 " last_error = %s, lease_owner = NULL, lease_until = NULL,"
-                " warned = COALESCE(%s, warned) WHERE id = %s",
-                (self._rcpts(recipients), next_attempt, last_error, warned, entry_id),
+                " warned = COALESCE(%s, warned), extra = COALESCE(%s, extra) WHERE id = %s",
+                (self._rcpts(recipients), next_attempt, int(attempt), last_error, warned,
+                 None if extra is None else Jsonb(extra), entry_id),
             )
 
         await self._write(op)
@@ -1649,6 +1663,40 @@ class PostgresStore:
         await asyncio.to_thread(_trim_cache, files, self.cache_max_bytes)
         return removed
 
+
+    # -- queue leases: claim per attempt, renew while working (database clock throughout)
+
+    async def queue_due(self, limit: int) -> list[QueueEntry]:
+        rows = await self._all(
+            f"SELECT {_Q_COLS} FROM queue WHERE next_attempt <= clock_timestamp()"
+            " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
+            " ORDER BY next_attempt, id LIMIT %s",
+            (limit,),
+        )
+        return [self._queue_entry(r) for r in rows]
+
+    async def queue_claim_entry(self, entry_id: int, owner: str, lease: float) -> QueueEntry | None:
+        # The conditions are evaluated again on the locked row, so two nodes never both win.
+        row = await self._one(
+            "UPDATE queue SET lease_owner = %s,"
+            " lease_until = clock_timestamp() + make_interval(secs => %s)"
+            " WHERE id = %s AND next_attempt <= clock_timestamp()"
+            " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
+            f" RETURNING {_Q_COLS}",
+            (owner, float(lease), entry_id),
+        )
+        return None if row is None else self._queue_entry(row)
+
+    async def queue_renew(self, entry_ids: Sequence[int], owner: str, lease: float) -> list[int]:
+        if not entry_ids:
+            return []
+        rows = await self._all(
+            "UPDATE queue SET lease_until = clock_timestamp() + make_interval(secs => %s)"
+            " WHERE id = ANY(%s) AND lease_owner = %s AND lease_until >= clock_timestamp()"
+            " RETURNING id",
+            (float(lease), list(entry_ids), owner),
+        )
+        return [int(r[0]) for r in rows]
 
 # -- file helpers (run in threads) -----------------------------------------------------------
 

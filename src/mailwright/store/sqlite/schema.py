@@ -86,6 +86,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX queue_due ON queue(next_attempt);
     """,
+    # one queue id per message, the one the SMTP reply and the Received header show; entries
+    # from before it keep their number as their id
+    """
+    ALTER TABLE queue ADD COLUMN queue_id TEXT NOT NULL DEFAULT '';
+    UPDATE queue SET queue_id = CAST(id AS TEXT);
+    CREATE INDEX queue_by_queue_id ON queue(queue_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

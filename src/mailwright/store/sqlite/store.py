@@ -23,6 +23,7 @@ from mailwright.store.api import (
     Domain,
     FlagOp,
     InvalidOperation,
+    LeaseLost,
     Mailbox,
     MailboxStatus,
     MessageRecord,
@@ -34,6 +35,7 @@ from mailwright.store.api import (
     StoreFlagsResult,
     Usage,
     canonical_mailbox_name,
+    new_queue_id,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
@@ -971,7 +973,7 @@ class SQLiteStore:
 
     _Q_COLS = (
         "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
-        " ret, envid, lease_owner, lease_until, warned, extra"
+        " ret, envid, lease_owner, lease_until, warned, extra, queue_id"
     )
 
     @staticmethod
@@ -993,6 +995,7 @@ class SQLiteStore:
             lease_until=None if r[12] is None else _dt(float(r[12])),
             warned=bool(r[13]),
             extra=json.loads(str(r[14])),
+            queue_id=str(r[15]),
         )
 
     @staticmethod
@@ -1007,16 +1010,19 @@ class SQLiteStore:
         *,
         ret: str | None = None,
         envid: str | None = None,
+        queue_id: str | None = None,
     ) -> list[int]:
         now = time.time()
+        qid = queue_id or new_queue_id()
 
         def op(ctx: WriteContext) -> list[int]:
             ids = []
             for domain, rcpts in by_domain.items():
                 cur = ctx.conn.execute(
                     "INSERT INTO queue(blob_id, sender, domain, recipients, created, next_attempt,"
-                    " ret, envid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (blob.blob_id, sender, domain, self._rcpts_json(rcpts), now, now, ret, envid),
+                    " ret, envid, queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (blob.blob_id, sender, domain, self._rcpts_json(rcpts), now, now, ret, envid,
+                     qid),
                 )
                 ids.append(int(cur.lastrowid or 0))
             if ids:
@@ -1068,29 +1074,35 @@ class SQLiteStore:
         next_attempt: datetime | None,
         last_error: str,
         warned: bool | None = None,
+        extra: dict[str, str] | None = None,
+        attempt: bool = True,
     ) -> None:
         def op(ctx: WriteContext) -> None:
             c = ctx.conn
             row = c.execute(
-                "SELECT blob_id, lease_owner FROM queue WHERE id = ?", (entry_id,)
+                "SELECT blob_id, lease_owner, lease_until FROM queue WHERE id = ?", (entry_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"no such queue entry: {entry_id}")
-            if row[1] not in (None, owner):
-                raise InvalidOperation(f"queue entry {entry_id} is leased by {row[1]}")
+            # compare-and-set: only the owner of a lease that has not run out may record an
+            # attempt; an expired lease may already be another node's attempt
+            if row[1] != owner or row[2] is None or float(row[2]) < time.time():
+                raise LeaseLost(f"queue entry {entry_id}: lease not held by {owner}")
             if next_attempt is None:
                 c.execute("DELETE FROM queue WHERE id = ?", (entry_id,))
                 self._unref_blob(ctx, row[0], 1)
                 return
             c.execute(
-                "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1,"
+                "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + ?,"
                 " last_error = ?, lease_owner = NULL, lease_until = NULL,"
-                " warned = COALESCE(?, warned) WHERE id = ?",
+                " warned = COALESCE(?, warned), extra = COALESCE(?, extra) WHERE id = ?",
                 (
                     self._rcpts_json(recipients),
                     next_attempt.timestamp(),
+                    int(attempt),
                     last_error,
                     None if warned is None else int(warned),
+                    None if extra is None else json.dumps(extra),
                     entry_id,
                 ),
             )
@@ -1194,7 +1206,6 @@ class SQLiteStore:
 
         return await self.db.write(op)
 
-
     # -- MULTIAPPEND (RFC 3502): all or nothing
 
     async def append_many(
@@ -1238,3 +1249,54 @@ class SQLiteStore:
         recs = [self._message(r) for r in rows]
         self.changes.publish(mailbox_id, recs[-1].modseq)
         return recs
+
+    # -- queue leases: claim per attempt, renew while working
+
+    async def queue_due(self, limit: int) -> list[QueueEntry]:
+        now = time.time()
+        rows = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {self._Q_COLS} FROM queue WHERE next_attempt <= ?"
+                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt, id LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+        )
+        return [self._queue_entry(r) for r in rows]
+
+    async def queue_claim_entry(self, entry_id: int, owner: str, lease: float) -> QueueEntry | None:
+        def op(ctx: WriteContext) -> tuple[object, ...] | None:
+            now = time.time()
+            cur = ctx.conn.execute(
+                "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ?"
+                " AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)",
+                (owner, now + lease, entry_id, now, now),
+            )
+            if cur.rowcount != 1:
+                return None
+            row: tuple[object, ...] | None = ctx.conn.execute(
+                f"SELECT {self._Q_COLS} FROM queue WHERE id = ?", (entry_id,)
+            ).fetchone()
+            return row
+
+        row = await self.db.write(op)
+        return None if row is None else self._queue_entry(row)
+
+    async def queue_renew(self, entry_ids: Sequence[int], owner: str, lease: float) -> list[int]:
+        if not entry_ids:
+            return []
+        ids = list(entry_ids)
+
+        def op(ctx: WriteContext) -> list[int]:
+            now = time.time()
+            renewed = []
+            for entry_id in ids:
+                cur = ctx.conn.execute(
+                    "UPDATE queue SET lease_until = ? WHERE id = ? AND lease_owner = ?"
+                    " AND lease_until >= ?",
+                    (now + lease, entry_id, owner, now),
+                )
+                if cur.rowcount == 1:
+                    renewed.append(entry_id)
+            return renewed
+
+        return await self.db.write(op)
