@@ -24,11 +24,11 @@ def instance(tmp_path: Path) -> Path:
     return tmp_path / "a" / "mailwright.toml"
 
 
-def enqueue(cfg: Path) -> int:
-    async def go() -> int:
+def enqueue(cfg: Path) -> str:
+    async def go() -> str:
         async with opened_store(load_config(cfg)) as store:
             blob = await stage_bytes(store, MESSAGE)
-            [qid] = await store.queue_add(blob, "alice@sender.test", {
+            await store.queue_add(blob, "alice@sender.test", {
                 "dest.test": [QueueRecipient("bob@dest.test", "scheduled", "FAILURE")]})
             [entry] = await store.queue_claim("cli-test", 1, 10)
             await store.queue_update(entry.id, "cli-test", [
@@ -36,7 +36,7 @@ def enqueue(cfg: Path) -> int:
                                "smtp; 451 4.2.1 busy")],
                 next_attempt=datetime.now(UTC) + timedelta(hours=1),
                 last_error="smtp; 451 4.2.1 busy")
-            return qid
+            return entry.queue_id
 
     return asyncio.run(go())
 
@@ -72,5 +72,5 @@ def test_queue_cli_unknown_id(instance: Path, capsys: pytest.CaptureFixture[str]
     err = capsys.readouterr().err
     assert "no queue entry 42" in err and "Traceback" not in err
     with pytest.raises(SystemExit) as info:
-        main(["queue", "show", "nope", "-c", str(instance)])
+        main(["queue", "show", "no-pe!", "-c", str(instance)])
     assert info.value.code == 2

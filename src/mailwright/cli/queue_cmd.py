@@ -2,6 +2,11 @@
 
 These commands work on the store directly, so they work whether or not the server runs; a running
 server notices a flush at its next poll (a few seconds at most).
+
+ID is the message's queue id, the one the SMTP reply (`250 2.0.0 Ok: queued as FA01BE77D287`),
+the `Received:` header and the logs show. A message for several destination domains has one
+entry per domain under the same id: `show` shows them all, `delete` drops them all. Deleting an
+entry that is being delivered is safe: the delivering node's result is dropped (logged).
 """
 
 from __future__ import annotations
@@ -26,14 +31,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     s.set_defaults(func=cmd_queue)
 
 
-def _entry_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a queue id: {text!r}") from None
-    if value <= 0:
+def _entry_id(text: str) -> str:
+    value = text.strip().upper()
+    if not value or len(value) > 64 or not value.isalnum() or not value.isascii():
         raise argparse.ArgumentTypeError(f"not a queue id: {text!r}")
     return value
+
+
+async def _entries(store: Store, queue_id: str) -> list[QueueEntry]:
+    return [e for e in await store.queue_list() if e.queue_id.upper() == queue_id]
 
 
 def _age(created: datetime, now: datetime) -> str:
@@ -57,7 +63,7 @@ def _line(entry: QueueEntry, now: datetime) -> str:
     sender = entry.sender or "<>"
     error = f" last_error={entry.last_error!r}" if entry.last_error else ""
     leased = f" leased_by={entry.lease_owner}" if entry.lease_owner else ""
-    return (f"{entry.id} domain={entry.domain} from={sender} rcpts={len(pending)}/"
+    return (f"{entry.queue_id or entry.id} domain={entry.domain} from={sender} rcpts={len(pending)}/"
             f"{len(entry.recipients)} age={_age(entry.created, now)} attempts={entry.attempts} "
             f"next={due}{leased}{error}")
 
@@ -76,26 +82,38 @@ def cmd_queue(args: argparse.Namespace) -> int:
         print(f"{count} entr{'y' if count == 1 else 'ies'} scheduled for immediate delivery")
         return 0
     if args.action == "delete":
-        if not with_store(config, lambda s: s.queue_delete(args.id)):
+        async def delete(store: Store) -> list[str]:
+            return [e.domain for e in await _entries(store, args.id)
+                    if await store.queue_delete(e.id)]
+
+        domains = with_store(config, delete)
+        if not domains:
             raise CLIError(f"queue delete: no queue entry {args.id}", 1)
-        print(f"deleted queue entry {args.id}")
+        print(f"deleted queue entry {args.id} ({', '.join(domains)})")
         return 0
 
-    async def show(store: Store) -> tuple[QueueEntry | None, bytes]:
-        entry = await store.queue_get(args.id)
-        if entry is None:
-            return None, b""
+    async def show(store: Store) -> tuple[list[QueueEntry], bytes]:
+        found = await _entries(store, args.id)
+        if not found:
+            return [], b""
         try:
-            data = await store.read_blob(entry.blob_id)
+            data = await store.read_blob(found[0].blob_id)
         except Exception:  # the entry is still worth showing without its content
             data = b""
-        return entry, data
+        return found, data
 
-    found, data = with_store(config, show)
-    if found is None:
+    entries, data = with_store(config, show)
+    if not entries:
         raise CLIError(f"queue show: no queue entry {args.id}", 1)
-    entry = found
-    print(f"id: {entry.id}")
+    for n, entry in enumerate(entries):
+        if n:
+            print()
+        _show(entry, now, data if n == len(entries) - 1 else b"")
+    return 0
+
+
+def _show(entry: QueueEntry, now: datetime, data: bytes) -> None:
+    print(f"id: {entry.queue_id or entry.id}")
     print(f"domain: {entry.domain}")
     print(f"sender: {entry.sender or '<>'}")
     print(f"created: {_when(entry.created)} (age {_age(entry.created, now)})")
@@ -107,7 +125,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
     if entry.lease_owner:
         until = _when(entry.lease_until) if entry.lease_until else "-"
         print(f"lease: {entry.lease_owner} until {until}")
-    print(f"blob: {entry.blob_id} ({len(data)} bytes)")
+    print(f"blob: {entry.blob_id}" + (f" ({len(data)} bytes)" if data else ""))
     print("recipients:")
     for r in entry.recipients:
         extra = f" notify={r.notify}" if r.notify else ""
@@ -119,4 +137,3 @@ def cmd_queue(args: argparse.Namespace) -> int:
         print("headers:")
         for line in header.decode("utf-8", "replace").split("\r\n")[:50]:
             print(f"  {line}")
-    return 0

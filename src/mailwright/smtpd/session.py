@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import secrets
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,6 +66,7 @@ from mailwright.store.api import (
     StorageFull,
     Store,
     StoreError,
+    new_queue_id,
 )
 
 from .received import received_header, return_path_header, with_protocol
@@ -104,6 +104,7 @@ class Outbound(Protocol):
         *,
         ret: str | None = None,
         envid: str | None = None,
+        queue_id: str | None = None,
     ) -> list[int]: ...
 
 
@@ -145,7 +146,7 @@ SPILL_AT = 4 * 1024 * 1024
 
 
 def _queue_id() -> str:
-    return secrets.token_hex(6).upper()
+    return new_queue_id()
 
 
 class SmtpSession:
@@ -489,6 +490,7 @@ class SmtpSession:
                     self._remote,
                     ret=self._envelope.params.ret,
                     envid=self._envelope.params.envid,
+                    queue_id=self._queue_id,  # one id: reply, Received, logs and the queue
                 )
         except QuotaExceeded:
             return self._fail(MAILBOX_FULL, "quota", staged, local_writer, remote_writer)
