@@ -1633,22 +1633,40 @@ class PostgresStore:
 
         return await self._snapshot(op)
 
-    async def collect_garbage(self, min_age: float = 3600.0) -> int:
+    async def collect_garbage(
+        self, min_age: float = 3600.0, *, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Remove unreferenced blob rows, stale cache files and staging files; the count.
 
         A blob row with no reference is an upload whose transaction never came (a crash, or a
-        refused delivery). The cache is trimmed to `cache_max_bytes`, least recently read first.
+        refused delivery), or a released blob past its grace period. Rows go in small batches
+        (each its own short transaction, re-checked on the locked row); the cache walk runs
+        outside any transaction (`progress(files walked)` every 1000 files, from its thread).
+        The cache is trimmed to `cache_max_bytes`, least recently read first.
         """
         files = self._files()
         removed = 0
-        removed += len(
-            await self._all(
-                "DELETE FROM blobs WHERE refs <= 0"
-                " AND created <= clock_timestamp() - make_interval(secs => %s) RETURNING id",
+        while True:
+            batch = await self._all(
+                "DELETE FROM blobs WHERE id IN (SELECT id FROM blobs WHERE refs <= 0"
+                " AND created <= clock_timestamp() - make_interval(secs => %s)"
+                " LIMIT 200 FOR UPDATE SKIP LOCKED)"
+                " AND refs <= 0 RETURNING id",
                 (float(min_age),),
             )
-        )
-        cached = await asyncio.to_thread(lambda: list(files.all_ids()))
+            removed += len(batch)
+            if len(batch) < 200:
+                break
+
+        def walk() -> list[tuple[str, Path]]:
+            found = []
+            for n, item in enumerate(files.all_ids(), 1):
+                if progress is not None and n % 1000 == 0:
+                    progress(n)
+                found.append(item)
+            return found
+
+        cached = await asyncio.to_thread(walk)
         for i in range(0, len(cached), 500):
             chunk = cached[i : i + 500]
             known = {

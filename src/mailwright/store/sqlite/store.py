@@ -6,7 +6,7 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +54,11 @@ def _ts(dt: datetime | None) -> float:
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
+
+
+def _known_blobs(c: sqlite3.Connection, ids: list[str]) -> set[str]:
+    rows = c.execute(f"SELECT id FROM blobs WHERE id IN ({','.join('?' * len(ids))})", ids)
+    return {str(r[0]) for r in rows}
 
 
 class _FlagCache:
@@ -1170,41 +1175,86 @@ class SQLiteStore:
 
         return await self.db.read(op)
 
-    async def collect_garbage(self, min_age: float = 3600.0) -> int:
+    _GC_BATCH = 200  # rows or files per write operation: a delivery waits for one batch at most
+
+    async def collect_garbage(
+        self, min_age: float = 3600.0, *, progress: Callable[[int], None] | None = None
+    ) -> int:
         """Remove released blobs, files no row knows and stale staging files; the count.
 
-        Runs as a write operation so no delivery can link a blob between our look and our
-        unlink.
+        Never holds the writer for long: candidates are found by reads and a directory walk
+        outside any write transaction (the walk runs in a thread; `progress(files walked)` is
+        called from it every 1000 files), and each removal batch is one short write operation
+        that checks its candidates again under the writer, because a delivery may have taken a
+        blob back (or linked a file of the same content) since the look.
         """
+        import asyncio
 
-        def op(ctx: WriteContext) -> int:
-            removed = 0
-            cutoff = time.time() - min_age
-            # released blobs past the grace period: row and file go together, here and now
-            # (inside the writer, so no delivery in this batch can take them back meanwhile)
-            for (blob_id,) in ctx.conn.execute(
-                "SELECT id FROM blobs WHERE refs <= 0 AND created <= ?", (cutoff,)
-            ).fetchall():
-                ctx.conn.execute("DELETE FROM blobs WHERE id = ? AND refs <= 0", (blob_id,))
-                self.files.remove(blob_id)
-                removed += 1
-            known = {r[0] for r in ctx.conn.execute("SELECT id FROM blobs")}
-            for blob_id, path in self.files.all_ids():
-                if blob_id in known:
-                    continue
+        removed = 0
+        cutoff = time.time() - min_age
+        # 1. released blobs past the grace period: row and file go together, inside the writer,
+        #    so that no delivery can link the file between our unlink and our COMMIT.
+        released = [str(r[0]) for r in await self.db.read(lambda c: c.execute(
+            "SELECT id FROM blobs WHERE refs <= 0 AND created <= ?", (cutoff,)).fetchall())]
+        for start in range(0, len(released), self._GC_BATCH):
+            batch = released[start : start + self._GC_BATCH]
+
+            def drop_released(ctx: WriteContext, batch: list[str] = batch) -> int:
+                n = 0
+                for blob_id in batch:
+                    cur = ctx.conn.execute(
+                        "DELETE FROM blobs WHERE id = ? AND refs <= 0 AND created <= ?",
+                        (blob_id, cutoff))
+                    if cur.rowcount == 1:
+                        self.files.remove(blob_id)
+                        n += 1
+                return n
+
+            removed += await self.db.write(drop_released)
+        # 2. files no row knows (a crash between link and COMMIT): walk outside the writer
+        def walk() -> list[tuple[str, Path]]:
+            found: list[tuple[str, Path]] = []
+            for n, (blob_id, path) in enumerate(self.files.all_ids(), 1):
+                if progress is not None and n % 1000 == 0:
+                    progress(n)
                 try:
-                    if path.stat().st_mtime > cutoff:
-                        continue
+                    if path.stat().st_mtime <= cutoff:
+                        found.append((blob_id, path))
                 except FileNotFoundError:
                     continue
-                path.unlink(missing_ok=True)
-                removed += 1
+            return found
+
+        old_files = await asyncio.to_thread(walk)
+        for start in range(0, len(old_files), 500):
+            chunk = old_files[start : start + 500]
+            ids = [b for b, _ in chunk]
+            known = await self.db.read(functools.partial(_known_blobs, ids=ids))
+            orphans = [(b, p) for b, p in chunk if b not in known]
+            for k in range(0, len(orphans), self._GC_BATCH):
+                batch2 = orphans[k : k + self._GC_BATCH]
+
+                def drop_orphans(ctx: WriteContext, batch: list[tuple[str, Path]] = batch2) -> int:
+                    n = 0
+                    for blob_id, path in batch:
+                        if ctx.conn.execute(
+                            "SELECT 1 FROM blobs WHERE id = ?", (blob_id,)
+                        ).fetchone() is not None:
+                            continue  # a delivery took the file over since the walk
+                        path.unlink(missing_ok=True)
+                        n += 1
+                    return n
+
+                removed += await self.db.write(drop_orphans)
+        # 3. staging files nobody finished (no row can name them)
+        def stale() -> int:
+            n = 0
             for p in self.files.stale_tmp(min_age):
                 p.unlink(missing_ok=True)
-                removed += 1
-            return removed
+                n += 1
+            return n
 
-        return await self.db.write(op)
+        removed += await asyncio.to_thread(stale)
+        return removed
 
     # -- MULTIAPPEND (RFC 3502): all or nothing
 
