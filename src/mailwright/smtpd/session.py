@@ -149,6 +149,22 @@ def _queue_id() -> str:
     return new_queue_id()
 
 
+# RFC 3463 5.1.7; 553: mailbox name not allowed (RFC 5321 4.2.3)
+UNANSWERABLE_SENDER = Reply(553, "5.1.7", "Sender address rejected: no reply could reach it")
+_UNANSWERABLE = frozenset('"\\<>') | frozenset(map(chr, range(0x20))) | {"\x7f"}
+
+
+def _answerable(path: SmtpPath) -> bool:
+    """Whether a bounce could ever reach this reverse-path through ordinary relays.
+
+    RFC 5321 4.1.2: hosts SHOULD NOT define mailboxes whose local part needs the quoted-string
+    form. A local part holding a quote, a backslash, angle brackets or a control character only
+    exists to be misparsed along the way; mail from it could be neither delivered nor bounced
+    (RFC 5321 6.1: it must not vanish), so it is refused at MAIL instead.
+    """
+    return not any(c in _UNANSWERABLE for c in path.local_part)
+
+
 class SmtpSession:
     """Policy for one SMTP connection; `handle(event)` returns the session's answer."""
 
@@ -252,6 +268,9 @@ class SmtpSession:
                 self.account, ev.path.mailbox
             ):
                 return SENDER_NOT_OWNED
+        if ev.path is not None and not _answerable(ev.path):
+            log_event(log, "sender refused", reason="unanswerable", sender=ev.path.mailbox)
+            return UNANSWERABLE_SENDER
         if not self._enough_space(ev.params.size or 0):
             return STORAGE_FULL
         self._envelope = ev
