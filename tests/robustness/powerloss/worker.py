@@ -1,0 +1,52 @@
+"""The store under the power-loss tracer: delivers messages until it is killed.
+
+Eight deliveries run at a time through the real store (staging file, fsync, link, directory
+fsync, group commit); `ACK <n>` is printed, flushed, only once the store acknowledged message n
+(what an SMTP 250 waits for). With `no-dir-fsync` the store's directory fsyncs are switched off
+in this process: the negative control, which the test must catch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from mailwright.store.api import DeliveryTarget
+from mailwright.store.sqlite import SQLiteStore
+
+
+def message(n: int) -> bytes:
+    """Message n, as the test expects it back byte for byte (CRLF, distinct sizes)."""
+    body = "".join(f"line {k} of message {n}\r\n" for k in range(1 + (n * 37) % 400))
+    return f"From: a@example.test\r\nSubject: power {n}\r\n\r\n{body}".encode()
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def main(data_dir: Path, mode: str) -> None:
+    store = SQLiteStore(data_dir, meta_parser=None)
+    await store.open()
+    if mode == "no-dir-fsync":
+        store.db.sync_dirs = lambda dirs: None
+    acc = await store.find_account("power@example.test")
+    assert acc is not None
+    counter = iter(range(1, 5001))
+
+    async def lane() -> None:
+        for n in counter:
+            w = store.blob_writer()
+            w.write(message(n))
+            blob = await w.finish()
+            await store.deliver(blob, [DeliveryTarget(acc.id, "INBOX")])
+            say(f"ACK {n}")
+
+    await asyncio.gather(*(lane() for _ in range(8)))
+    say("DONE")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
