@@ -190,6 +190,7 @@ class Outbound:
         self._queued: set[int] = set()  # due entries handed to a lane, not yet claimed
         self._leases: dict[int, float] = {}  # entry id -> monotonic time its lease surely ends
         self._heartbeat: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()  # set when the last lease is dropped
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -391,7 +392,7 @@ class Outbound:
                     log.exception("queue %s to %s: attempt failed", _qid(entry), domain)
                     await self._release(entry, f"4.3.0 internal error: {exc}")
                 finally:
-                    self._leases.pop(entry.id, None)
+                    self._drop_lease(entry.id)
         finally:
             for due in entries:
                 self._queued.discard(due.id)
@@ -410,6 +411,12 @@ class Outbound:
                 self._heartbeat = asyncio.create_task(self._renew_leases(), name="queue-leases")
         return entry
 
+    def _drop_lease(self, entry_id: int) -> None:
+        """The attempt is over (its result recorded or dropped): stop renewing its lease."""
+        self._leases.pop(entry_id, None)
+        if not self._leases:
+            self._idle.set()  # the heartbeat ends now rather than after its sleep
+
     def _lease_certain(self, entry_id: int) -> bool:
         """True while the lease surely has time left (a margin for the final reply's commit)."""
         until = self._leases.get(entry_id)
@@ -420,7 +427,10 @@ class Outbound:
         """The heartbeat: renew every lease this node holds, every quarter lease, while any."""
         lease = self.settings.lease
         while self._leases:
-            await asyncio.sleep(max(0.05, lease / 4))
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.05, lease / 4)):
+                    await self._idle.wait()
             ids = list(self._leases)
             if not ids:
                 continue
@@ -579,7 +589,7 @@ class Outbound:
         try:
             await self._send_pending_reports(again, message)
         finally:
-            self._leases.pop(entry.id, None)
+            self._drop_lease(entry.id)
 
     def _log_outcome(self, entry: QueueEntry, next_attempt: datetime | None, fates: str,
                      last_error: str) -> None:
