@@ -1175,7 +1175,7 @@ class SQLiteStore:
 
         return await self.db.read(op)
 
-    _GC_BATCH = 200  # rows or files per write operation: a delivery waits for one batch at most
+    _GC_BATCH = 50  # rows or files per write operation: a delivery waits for one batch at most
 
     async def collect_garbage(
         self, min_age: float = 3600.0, *, progress: Callable[[int], None] | None = None
