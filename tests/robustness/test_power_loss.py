@@ -8,7 +8,8 @@ middle of its work, and the test rebuilds the data directory as a power loss at 
 would leave it under a strict model: each directory holds only the entries it had at its last
 fsync (or before the run), each file only the content it had at its last fsync (or before the
 run; a new file never synced is empty). The store is opened on that rebuild: every acknowledged
-message must be there byte for byte, and `check` must be clean.
+message (and queue entry, for every third) must be there byte for byte, and `check` must be
+clean.
 
 The negative control switches the store's directory fsyncs off in the writer: the same check
 must then find acknowledged messages lost, which shows the method catches a missing fsync.
@@ -27,8 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from mailwright.store.api import NotFound
 from mailwright.store.sqlite import SQLiteStore
-from tests.robustness.powerloss.worker import message
+from tests.robustness.powerloss.worker import message, queue_id
 
 HERE = Path(__file__).resolve().parent / "powerloss"
 ACKS_BEFORE_POWER_LOSS = 60
@@ -118,6 +120,17 @@ async def _verify(data: Path, acked: set[int]) -> list[str]:
         lost = sorted(n for n in acked if message(n) not in stored)
         if lost:
             problems.append(f"{len(lost)} acknowledged message(s) lost, e.g. {lost[:5]}")
+        queued = {e.queue_id: e for e in await store.queue_list()}
+        unqueued = []
+        for n in sorted(n for n in acked if n % 3 == 0):
+            entry = queued.get(queue_id(n))
+            try:
+                if entry is None or await store.read_blob(entry.blob_id) != message(n):
+                    unqueued.append(n)
+            except NotFound:
+                unqueued.append(n)
+        if unqueued:
+            problems.append(f"{len(unqueued)} acknowledged queue entries lost, e.g. {unqueued[:5]}")
         return problems
     finally:
         await store.close()

@@ -1,8 +1,8 @@
 """The store under the power-loss tracer: delivers messages until it is killed.
 
 Eight deliveries run at a time through the real store (staging file, fsync, link, directory
-fsync, group commit); `ACK <n>` is printed, flushed, only once the store acknowledged message n
-(what an SMTP 250 waits for). With `no-dir-fsync` the store's directory fsyncs are switched off
+fsync, group commit), every third one also queued for a remote recipient; `ACK <n>` is printed,
+flushed, only once the store acknowledged message n (what an SMTP 250 waits for). With `no-dir-fsync` the store's directory fsyncs are switched off
 in this process: the negative control, which the test must catch.
 """
 
@@ -12,7 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from mailwright.store.api import DeliveryTarget
+from mailwright.store.api import DeliveryTarget, QueueRecipient
 from mailwright.store.sqlite import SQLiteStore
 
 
@@ -20,6 +20,10 @@ def message(n: int) -> bytes:
     """Message n, as the test expects it back byte for byte (CRLF, distinct sizes)."""
     body = "".join(f"line {k} of message {n}\r\n" for k in range(1 + (n * 37) % 400))
     return f"From: a@example.test\r\nSubject: power {n}\r\n\r\n{body}".encode()
+
+
+def queue_id(n: int) -> str:
+    return f"{n:012X}"
 
 
 def say(line: str) -> None:
@@ -42,6 +46,12 @@ async def main(data_dir: Path, mode: str) -> None:
             w.write(message(n))
             blob = await w.finish()
             await store.deliver(blob, [DeliveryTarget(acc.id, "INBOX")])
+            if n % 3 == 0:  # and a copy for a remote recipient, through the outbound queue
+                w = store.blob_writer()
+                w.write(message(n))
+                await store.queue_add(await w.finish(), "power@example.test", {
+                    "remote.test": [QueueRecipient(f"r{n}@remote.test", "scheduled")]},
+                    queue_id=queue_id(n))
             say(f"ACK {n}")
 
     await asyncio.gather(*(lane() for _ in range(8)))
