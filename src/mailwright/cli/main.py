@@ -26,6 +26,8 @@ PLUGGABLE = {
     "queue": ("mailwright.cli.queue_cmd", "the outbound queue"),
     "dkim": ("mailwright.cli.dkim_cmd", "DKIM signing keys"),
     "dns-records": ("mailwright.cli.dnsrecords_cmd", "print the DNS records to publish"),
+    # one module registers both `import` and `export`
+    "import": ("mailwright.cli.migrate", "migration in and out"),
 }
 
 
@@ -267,23 +269,6 @@ def cmd_alias(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- import / export ----------------------------------------------------------------------------
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    from mailwright.cli.migrate import import_mailbox
-
-    config = load(args)
-    return import_mailbox(config, args.format, Path(args.path), _address(args.user))
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from mailwright.cli.migrate import export_mailbox
-
-    config = load(args)
-    return export_mailbox(config, args.format, Path(args.path), _address(args.user))
-
-
 # --- demo ---------------------------------------------------------------------------------------
 
 
@@ -400,13 +385,6 @@ def build_parser() -> argparse.ArgumentParser:
     x = asub.add_parser("del", parents=[common])
     x.add_argument("alias")
     s.set_defaults(func=cmd_alias)
-
-    for name, func in (("import", cmd_import), ("export", cmd_export)):
-        s = sub.add_parser(name, parents=[common], help=f"{name} a Maildir or mbox")
-        s.add_argument("format", choices=["maildir", "mbox"])
-        s.add_argument("path")
-        s.add_argument("--user", required=True)
-        s.set_defaults(func=func)
 
     for name, (module, help_) in PLUGGABLE.items():
         try:

@@ -1,28 +1,45 @@
-"""Maildir and mbox import/export, so people can move in and out.
+"""`mailwright import|export`: moving mail in and out without losing or changing any of it.
 
-Import keeps every message byte for byte (LF line ends become CRLF, the store's canonical form),
-maps Maildir flags (`:2,DFPRST`) to IMAP flags and Maildir++ folders (`.Sent`, `.A.B`) to
-mailboxes. A message that does not look like RFC 5322 is still imported, with a warning:
-losing mail because it is malformed is never the right answer.
+Sources and targets: a Maildir++ tree, mboxrd files, and (import only) a live IMAP server.
+Every folder moves, with its flags, keywords and internal dates (formats: `cli.mailfiles`;
+IMAP: `cli.imapsource`). A message that does not look like RFC 5322 is still imported, with a
+warning: losing mail because it is malformed is never the right answer.
+
+Re-importing is idempotent: a message whose exact content is already in the target mailbox is
+skipped, as many times as it is there (so a mailbox that really holds two copies keeps two).
+`--allow-duplicates` turns that off.
 """
 
 from __future__ import annotations
 
-import mailbox
+import argparse
+import asyncio
+import hashlib
 import os
-import sys
-import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mailwright.cli.common import CLIError, opened_store
+from mailwright.cli.common import CLIError, load, opened_store
+from mailwright.cli.mailfiles import (
+    MaildirWriter,
+    SourceMessage,
+    canonical,
+    count_maildir,
+    count_mbox,
+    maildir_folders,
+    mbox_entry,
+    mbox_file_path,
+    mbox_files,
+    read_maildir,
+    read_mbox,
+)
+from mailwright.cli.progress import Progress, progress
 from mailwright.config import Config
 from mailwright.delivery.ingest import stage_bytes
-from mailwright.store.api import AlreadyExists, Store
-
-_FLAG_OF_LETTER = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
-_LETTER_OF_FLAG = {v: k for k, v in _FLAG_OF_LETTER.items()}
+from mailwright.store.api import Account, AlreadyExists, Store
 
 
 def looks_malformed(raw: bytes) -> str | None:
@@ -39,124 +56,240 @@ def looks_malformed(raw: bytes) -> str | None:
     return None
 
 
-def _maildir_folders(root: Path) -> Iterator[tuple[str, Path]]:
-    yield "INBOX", root
-    for d in sorted(root.iterdir()):
-        if d.is_dir() and d.name.startswith(".") and ((d / "cur").is_dir() or (d / "new").is_dir()):
-                yield d.name[1:].replace(".", "/"), d
+# --- import --------------------------------------------------------------------------------------
 
 
-def _maildir_messages(folder: Path) -> Iterator[tuple[Path, set[str]]]:
-    for sub in ("new", "cur"):
-        d = folder / sub
-        if not d.is_dir():
-            continue
-        for f in sorted(d.iterdir()):
-            if not f.is_file() or f.name.startswith("."):
-                continue
-            flags: set[str] = set()
-            if ":2," in f.name:
-                for letter in f.name.rsplit(":2,", 1)[1]:
-                    if letter in _FLAG_OF_LETTER:
-                        flags.add(_FLAG_OF_LETTER[letter])
-            yield f, flags
+@dataclass
+class ImportResult:
+    imported: int = 0
+    skipped: int = 0  # already there (re-import)
+    warnings: int = 0
+    mailboxes: set[str] = field(default_factory=set)
 
 
-async def _mailbox_id(store: Store, account_id: int, name: str) -> int:
-    mb = await store.get_mailbox(account_id, name)
-    if mb is None:
-        try:
-            mb = await store.create_mailbox(account_id, name)
-        except AlreadyExists:
-            mb = await store.get_mailbox(account_id, name)
-    assert mb is not None
-    return mb.id
+class Importer:
+    """Appends source messages to one account, creating mailboxes as they come."""
+
+    def __init__(self, store: Store, account: Account, *, allow_duplicates: bool,
+                 bar: Progress) -> None:
+        self.store = store
+        self.account = account
+        self.allow_duplicates = allow_duplicates
+        self.bar = bar
+        self.result = ImportResult()
+        self._boxes: dict[str, tuple[int, Counter[str]]] = {}
+
+    async def mailbox(self, name: str, special_use: str | None = None) -> tuple[int, Counter[str]]:
+        """The mailbox's id and how many times each content is already in it."""
+        if name not in self._boxes:
+            mb = await self.store.get_mailbox(self.account.id, name)
+            if mb is None and special_use:
+                # RFC 6154: the source's `Sent Items` is our `Sent`
+                mb = next((m for m in await self.store.list_mailboxes(self.account.id)
+                           if m.special_use == special_use), None)
+            if mb is None:
+                try:
+                    mb = await self.store.create_mailbox(self.account.id, name, special_use)
+                except AlreadyExists:
+                    mb = await self.store.get_mailbox(self.account.id, name)
+            if mb is None:
+                raise CLIError(f"cannot create mailbox {name!r}", 1)
+            present: Counter[str] = Counter(r.blob_id for r in await self.store.list_messages(mb.id))
+            self._boxes[name] = (mb.id, present)
+            self.result.mailboxes.add(mb.name)
+        return self._boxes[name]
+
+    async def add(self, msg: SourceMessage) -> None:
+        mb_id, present = await self.mailbox(msg.mailbox)
+        blob_id = hashlib.sha256(canonical(msg.raw)).hexdigest()
+        if not self.allow_duplicates and present[blob_id] > 0:
+            present[blob_id] -= 1  # one copy there accounts for one copy in the source
+            self.result.skipped += 1
+            self.bar.update()
+            return
+        reason = looks_malformed(msg.raw)
+        if reason:
+            self.result.warnings += 1
+            self.bar.write(f"warning: {msg.origin}: {reason}; imported as is")
+        blob = await stage_bytes(self.store, msg.raw)
+        await self.store.append(mb_id, blob, msg.flags, msg.internaldate)
+        self.result.imported += 1
+        self.bar.update()
 
 
-def import_mailbox(config: Config, fmt: str, path: Path, user: str) -> int:
-    import asyncio
+async def _account(store: Store, user: str) -> Account:
+    acc = await store.find_account(user)
+    if acc is None:
+        raise CLIError(f"no such user: {user}", 1)
+    return acc
 
+
+def run_import(
+    config: Config,
+    user: str,
+    total: int | None,
+    messages: Callable[[Importer], Iterable[SourceMessage]],
+    *,
+    allow_duplicates: bool,
+    mailboxes: Iterable[tuple[str, str | None]] = (),
+) -> ImportResult:
+    """Import `messages(importer)` into USER's account; `mailboxes` are created even if empty."""
+
+    async def go() -> ImportResult:
+        async with opened_store(config) as store:
+            acc = await _account(store, user)
+            with progress(total, f"import {user}") as bar:
+                imp = Importer(store, acc, allow_duplicates=allow_duplicates, bar=bar)
+                for name, special_use in mailboxes:
+                    await imp.mailbox(name, special_use)
+                for msg in messages(imp):
+                    await imp.add(msg)
+                return imp.result
+
+    return asyncio.run(go())
+
+
+def _report(res: ImportResult, user: str) -> None:
+    line = f"imported {res.imported} message(s) into {len(res.mailboxes)} mailbox(es) of {user}"
+    if res.skipped:
+        line += f", {res.skipped} already there"
+    if res.warnings:
+        line += f", {res.warnings} warning(s)"
+    print(line)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    if args.format == "imap":
+        from mailwright.cli.imapsource import cmd_import_imap
+
+        return cmd_import_imap(args)
+    path = Path(args.path)
     if not path.exists():
         raise CLIError(f"{path}: no such file or directory", 2)
-    if fmt == "maildir" and not (path / "cur").is_dir() and not (path / "new").is_dir():
-        raise CLIError(f"{path}: not a Maildir (no cur/ or new/)", 2)
+    user = _address(args.user)
+    config = load(args)
+    if args.format == "maildir":
+        if not (path / "cur").is_dir() and not (path / "new").is_dir():
+            raise CLIError(f"{path}: not a Maildir (no cur/ or new/)", 2)
+        folders = [(name, None) for name, _ in maildir_folders(path)]
+        res = run_import(config, user, count_maildir(path), lambda _imp: read_maildir(path),
+                         allow_duplicates=args.allow_duplicates, mailboxes=folders)
+    else:
+        if path.is_dir():
+            files = mbox_files(path)
+            if not files:
+                raise CLIError(f"{path}: no NAME.mbox files in this directory", 2)
+        else:
+            files = [(args.mailbox or "INBOX", path)]
+
+        def messages(_imp: Importer) -> Iterator[SourceMessage]:
+            for name, f in files:
+                with open(f, "rb") as fh:
+                    yield from read_mbox(fh, name, str(f))
+
+        res = run_import(config, user, sum(count_mbox(f) for _, f in files), messages,
+                         allow_duplicates=args.allow_duplicates,
+                         mailboxes=[(name, None) for name, _ in files])
+    _report(res, user)
+    return 0
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    user = _address(args.user)
+    config = load(args)
 
     async def go() -> tuple[int, int]:
-        count = warnings = 0
+        count = boxes = 0
         async with opened_store(config) as store:
-            acc = await store.find_account(user)
-            if acc is None:
-                raise CLIError(f"no such user: {user}", 1)
-            items: list[tuple[str, bytes, set[str], datetime | None, str]] = []
-            if fmt == "maildir":
-                for name, folder in _maildir_folders(path):
-                    for f, flags in _maildir_messages(folder):
-                        mtime = datetime.fromtimestamp(f.stat().st_mtime, UTC)
-                        items.append((name, f.read_bytes(), flags, mtime, str(f)))
-            else:
-                box = mailbox.mbox(path, create=False)
-                for i, msg in enumerate(box):
-                    raw = msg.as_bytes()
-                    flags = {_FLAG_OF_LETTER[c] for c in msg.get_flags() if c in "RFD"}
-                    if "R" in msg.get_flags():
-                        flags.add("\\Seen")
-                    items.append(("INBOX", raw, flags, None, f"{path}#{i + 1}"))
-            for name, raw, flags, date, origin in items:
-                reason = looks_malformed(raw)
-                if reason:
-                    warnings += 1
-                    print(f"warning: {origin}: {reason}; imported as is", file=sys.stderr)
-                mb_id = await _mailbox_id(store, acc.id, name)
-                blob = await stage_bytes(store, raw)
-                await store.append(mb_id, blob, flags, date)
-                count += 1
-        return count, warnings
-
-    count, warnings = asyncio.run(go())
-    print(f"imported {count} message(s) for {user}" + (f", {warnings} warning(s)" if warnings else ""))
-    return 0
-
-
-def export_mailbox(config: Config, fmt: str, path: Path, user: str) -> int:
-    import asyncio
-
-    async def go() -> int:
-        count = 0
-        async with opened_store(config) as store:
-            acc = await store.find_account(user)
-            if acc is None:
-                raise CLIError(f"no such user: {user}", 1)
-            if fmt == "mbox":
-                box = mailbox.mbox(path, create=True)
-                box.lock()
-            for mb in await store.list_mailboxes(acc.id):
-                recs = await store.list_messages(mb.id)
-                if fmt == "maildir":
-                    folder = path if mb.name == "INBOX" else path / ("." + mb.name.replace("/", "."))
-                    for sub in ("cur", "new", "tmp"):
-                        (folder / sub).mkdir(parents=True, exist_ok=True)
-                for r in recs:
-                    raw = await store.read_blob(r.blob_id)
-                    if fmt == "maildir":
-                        letters = "".join(sorted(_LETTER_OF_FLAG[f] for f in r.flags if f in _LETTER_OF_FLAG))
-                        name = f"{int(r.internaldate.timestamp())}.M{r.uid}P{os.getpid()}.mailwright:2,{letters}"
-                        target = folder / "cur" / name
-                        target.write_bytes(raw)
-                        ts = r.internaldate.timestamp()
-                        os.utime(target, (ts, ts))
-                    elif mb.name == "INBOX":
-                        msg = mailbox.mboxMessage(raw.replace(b"\r\n", b"\n"))
-                        msg.set_from("MAILER-DAEMON", time.gmtime(r.internaldate.timestamp()))
-                        msg.set_flags("".join(c for f, c in (("\\Seen", "R"), ("\\Flagged", "F"), ("\\Answered", "A"), ("\\Draft", "D")) if f in r.flags))
-                        box.add(msg)
-                    else:
+            acc = await _account(store, user)
+            mailboxes = await store.list_mailboxes(acc.id)
+            if args.mailbox:
+                mailboxes = [mb for mb in mailboxes if mb.name == args.mailbox]
+                if not mailboxes:
+                    raise CLIError(f"{user} has no mailbox {args.mailbox!r}", 1)
+            listed = [(mb, await store.list_messages(mb.id)) for mb in mailboxes]
+            with progress(sum(len(r) for _, r in listed), f"export {user}") as bar:
+                for mb, recs in listed:
+                    boxes += 1
+                    if args.format == "maildir":
+                        w = MaildirWriter(path, mb.name, mb.uidvalidity, args.crlf)
+                        for r in recs:
+                            w.add(r.uid, await store.read_blob(r.blob_id), r.flags, r.internaldate)
+                            count += 1
+                            bar.update()
+                        w.finish()
+                        for kw in sorted(w.warned):
+                            bar.write(f"warning: {mb.name}: more than 26 keywords, {kw} not kept")
                         continue
-                    count += 1
-            if fmt == "mbox":
-                box.flush()
-                box.unlock()
-        return count
+                    target = path if args.mailbox else mbox_file_path(path, mb.name)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_name(target.name + ".tmp")
+                    with open(tmp, "wb") as fh:
+                        for r in recs:
+                            raw = await store.read_blob(r.blob_id)
+                            fh.write(mbox_entry(raw, r.flags, r.internaldate, args.crlf))
+                            count += 1
+                            bar.update()
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, target)  # a second export replaces the file, never appends
+        return count, boxes
 
-    count = asyncio.run(go())
-    print(f"exported {count} message(s) of {user} to {path}")
+    count, boxes = asyncio.run(go())
+    print(f"exported {count} message(s) in {boxes} mailbox(es) of {user} to {path}")
     return 0
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def _address(text: str) -> str:
+    from mailwright.address import AddressError, parse_address
+
+    try:
+        return str(parse_address(text))
+    except AddressError as e:
+        raise CLIError(str(e), 2) from None
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Registers both `import` and `export`."""
+    s = sub.add_parser(
+        "import", parents=[common], help="import a Maildir, mbox files or an IMAP account",
+        description="Import every folder with its flags, keywords and internal dates. "
+        "Messages already in the target mailbox are skipped, so running it again is safe.")
+    s.add_argument("format", choices=["maildir", "mbox", "imap"])
+    s.add_argument("path", metavar="PATH|HOST",
+                   help="Maildir root; mbox file or a directory of NAME.mbox files; IMAP host")
+    s.add_argument("--user", required=True, help="the local account to import into")
+    s.add_argument("--mailbox", help="mbox file: the mailbox to import into (default INBOX)")
+    s.add_argument("--allow-duplicates", action="store_true",
+                   help="import messages even if the same content is already in the mailbox")
+    g = s.add_argument_group("IMAP source")
+    g.add_argument("--login", help="login name on the IMAP server (default: --user)")
+    g.add_argument("--port", type=int, help="default 993 (implicit TLS) or 143")
+    g.add_argument("--tls", choices=["implicit", "starttls", "none"], default="implicit")
+    g.add_argument("--ca-file", help="CA certificates to verify the server with")
+    g.add_argument("--insecure", action="store_true", help="do not verify the certificate")
+    g.add_argument("--password-stdin", action="store_true",
+                   help="read the password from the first line of standard input "
+                   "(else $MAILWRIGHT_IMAP_PASSWORD, else a prompt)")
+    g.add_argument("--exclude", action="append", default=[], metavar="MAILBOX",
+                   help="a remote mailbox to leave out (repeatable)")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser(
+        "export", parents=[common], help="export to a Maildir or mbox files",
+        description="Export every mailbox: a Maildir++ tree, or a directory of NAME.mbox files "
+        "(one mboxrd file per mailbox; with --mailbox, PATH is that one file).")
+    s.add_argument("format", choices=["maildir", "mbox"])
+    s.add_argument("path")
+    s.add_argument("--user", required=True)
+    s.add_argument("--mailbox", help="export only this mailbox")
+    s.add_argument("--crlf", action="store_true",
+                   help="keep the stored CRLF line ends (default: LF, as files on Unix have)")
+    s.set_defaults(func=cmd_export)
