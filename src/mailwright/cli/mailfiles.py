@@ -116,12 +116,13 @@ def _keywords_file(folder: Path) -> dict[str, str]:
 
 
 def maildir_files(folder: Path) -> list[Path]:
+    """The folder's messages in delivery order: names start with the delivery time."""
     files: list[Path] = []
     for sub in ("new", "cur"):
         d = folder / sub
         if d.is_dir():
-            files += sorted(f for f in d.iterdir() if f.is_file() and not f.name.startswith("."))
-    return files
+            files += [f for f in d.iterdir() if f.is_file() and not f.name.startswith(".")]
+    return sorted(files, key=lambda f: f.name)
 
 
 def maildir_flags(name: str, keywords: dict[str, str]) -> frozenset[str]:
