@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.ptyrun import run_on_pty
+
 
 def mw(cfg: Path | None, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "mailwright"]
@@ -81,3 +83,70 @@ def test_cli_aliases_and_domains(inst: Path) -> None:
     r = mw(inst, "domain", "del", "example.test")
     assert r.returncode == 1 and "account" in r.stderr
     assert mw(inst, "domain", "del", "other.test").returncode == 0
+
+
+def _deliver_one(cfg: Path, user: str, tmp: Path) -> None:
+    md = tmp / f"md-{user}"
+    for sub in ("cur", "new", "tmp"):
+        (md / sub).mkdir(parents=True)
+    (md / "cur" / "1.x:2,S").write_bytes(b"Subject: keep me\n\nbody\n")
+    r = mw(cfg, "import", "maildir", str(md), "--user", user)
+    assert r.returncode == 0, r.stderr
+
+
+def test_cli_user_add_without_terminal_names_password_stdin(inst: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "mailwright", "-c", str(inst), "user", "add",
+                        "nopw@example.test"], stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "--password-stdin" in r.stderr and "Traceback" not in r.stderr
+    assert "nopw@" not in mw(inst, "user", "list").stdout
+
+
+def test_cli_user_add_prompts_on_a_terminal(inst: Path) -> None:
+    code, shown = run_on_pty(
+        [sys.executable, "-m", "mailwright", "-c", str(inst), "user", "add", "tty@example.test"],
+        [(b"Password: ", b"s3cret\n"), (b"Again: ", b"s3cret\n")])
+    assert code == 0, shown
+    assert "tty@example.test" in mw(inst, "user", "list").stdout
+
+
+def test_cli_user_del_with_mail_needs_force_and_rewires_aliases(tmp_path: Path) -> None:
+    d = tmp_path / "i"
+    assert mw(None, "init", str(d), "--domain", "del.test").returncode == 0
+    cfg = d / "mailwright.toml"
+    for u in ("first", "other"):
+        assert mw(cfg, "user", "add", f"{u}@del.test", "--password-stdin", stdin="pw\n").returncode == 0
+    assert mw(cfg, "alias", "add", "team@del.test", "first@del.test", "other@del.test").returncode == 0
+    _deliver_one(cfg, "first@del.test", tmp_path)
+    # piped: refuses, names --force, keeps the mail
+    r = mw(cfg, "user", "del", "first@del.test")
+    assert r.returncode == 1 and "--force" in r.stderr and "1 message" in r.stderr
+    assert "first@del.test" in mw(cfg, "user", "list").stdout
+    # on a terminal: asks; "n" keeps it
+    code, shown = run_on_pty([sys.executable, "-m", "mailwright", "-c", str(cfg), "user", "del",
+                              "first@del.test"], [(b"[y/N]", b"n\n")])
+    assert code == 1 and b"Delete the account" in shown
+    r = mw(cfg, "user", "del", "first@del.test", "--force")
+    assert r.returncode == 0, r.stderr
+    assert "deleted user first@del.test and 1 message(s)" in r.stdout
+    # postmaster pointed only to it: removed, with a warning; team keeps its other member
+    assert "alias postmaster@del.test removed" in r.stdout and "RFC 5321 4.5.1" in r.stdout
+    aliases = mw(cfg, "alias", "list").stdout
+    assert "team@del.test -> other@del.test\n" in aliases and "postmaster@" not in aliases
+    assert mw(cfg, "check").returncode == 0
+    # an account without mail goes without asking
+    assert mw(cfg, "user", "del", "other@del.test").returncode == 0
+
+
+def test_cli_check_reports_dangling_aliases(tmp_path: Path) -> None:
+    d = tmp_path / "i"
+    assert mw(None, "init", str(d), "--domain", "dangle.test").returncode == 0
+    cfg = d / "mailwright.toml"
+    assert mw(cfg, "user", "add", "a@dangle.test", "--password-stdin", stdin="pw\n").returncode == 0
+    assert mw(cfg, "check").returncode == 0
+    assert mw(cfg, "alias", "add", "ghost@dangle.test", "nobody@dangle.test",
+              "a@dangle.test", "friend@remote.example").returncode == 0
+    r = mw(cfg, "check")
+    assert r.returncode == 1
+    assert r.stdout.strip().splitlines() == [
+        "alias ghost@dangle.test: target nobody@dangle.test has no account (mail to it would bounce)"]

@@ -115,28 +115,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = load(args)
-    problems: list[str] = []
-    for path in (config.tls.cert, config.tls.key):
-        if path is not None and not path.exists():
-            problems.append(f"{config.source}: tls: {path} does not exist")
-    if config.tls.cert and config.tls.key and not problems:
-        try:
-            from mailwright.tls import server_context
+    from mailwright.cli.check import cmd_check as check
 
-            server_context(config.tls.cert, config.tls.key)
-        except Exception as e:  # noqa: BLE001 - any TLS load failure is a config problem
-            problems.append(f"{config.source}: tls: cannot load certificate/key: {e}")
-
-    async def check(store: Store) -> list[str]:
-        return await store.check()
-
-    problems += with_store(config, check)
-    for p in problems:
-        print(p)
-    if not problems:
-        print(f"{config.source}: configuration and store OK")
-    return 1 if problems else 0
+    return check(args)
 
 
 # --- domains, users, aliases ---------------------------------------------------------------------
@@ -176,6 +157,8 @@ def read_password(from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         password = line.rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise CLIError("no terminal to ask for the password: use --password-stdin", 2)
     else:
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
@@ -242,12 +225,9 @@ def cmd_user(args: argparse.Namespace) -> int:
         with_store(config, update)
         print(f"updated user {address}")
     else:
+        from mailwright.cli.accounts import delete_user
 
-        async def delete(store: Store) -> None:
-            await store.delete_account(await account_id(store))
-
-        with_store(config, delete)
-        print(f"deleted user {address}")
+        return delete_user(config, address, args.force)
     return 0
 
 
@@ -372,8 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--pop3-keep", choices=["yes", "no"],
                    help="POP3 deletions move to Trash instead of expunging")
     x.add_argument("--disabled", choices=["yes", "no"])
-    x = usub.add_parser("del", parents=[common])
+    x = usub.add_parser("del", parents=[common],
+                        help="delete an account, its mail, and its place in aliases")
     x.add_argument("address")
+    x.add_argument("--force", action="store_true",
+                   help="delete even if the account has mail, without asking")
     s.set_defaults(func=cmd_user)
 
     s = sub.add_parser("alias", parents=[common], help="aliases (@domain is a catch-all)")
