@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import getpass
 import importlib
+import json
 import os
 import secrets
 import sys
@@ -34,7 +35,8 @@ PLUGGABLE = {
 # --- init ---------------------------------------------------------------------------------------
 
 
-def render_config(hostname: str, domain: str, bind: str, port_base: int) -> str:
+def render_config(hostname: str, domain: str, bind: str, port_base: int,
+                  backend: str = "sqlite", dsn: str = "") -> str:
     lines = [
         "# Mailwright configuration, written by `mailwright init`.",
         "# Relative paths are relative to this file's folder.",
@@ -48,8 +50,8 @@ def render_config(hostname: str, domain: str, bind: str, port_base: int) -> str:
         'key = "tls/key.pem"',
         "",
         "[storage]",
-        'backend = "sqlite"',
-        'dsn = ""',
+        f"backend = {json.dumps(backend)}",
+        f"dsn = {json.dumps(dsn)}",
         "",
         "[dns]",
         "nameservers = []",
@@ -83,12 +85,20 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.port_base + PROTOCOLS["http"] > 65535:
         print(f"note: no http listener: port {args.port_base + PROTOCOLS['http']} is out of range",
               file=sys.stderr)
+    storage = getattr(args, "storage", "sqlite")
+    dsn = getattr(args, "dsn", None) or ""
+    if storage == "postgres" and not dsn:
+        raise CLIError("--storage postgres needs --dsn postgresql://USER@HOST:PORT/DB", 2)
+    if storage == "sqlite" and dsn:
+        raise CLIError("--dsn is for --storage postgres", 2)
     target = Path(args.dir)
     cfg = target / "mailwright.toml"
     if cfg.exists() and not args.force:
         raise CLIError(f"{cfg} already exists (use --force to overwrite)", 1)
     target.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(render_config(hostname, domain, args.bind, args.port_base))
+    cfg.write_text(render_config(hostname, domain, args.bind, args.port_base, storage, dsn))
+    if storage == "postgres":
+        cfg.chmod(0o600)  # the DSN may carry a password
     make_self_signed(hostname, target / "tls" / "cert.pem", target / "tls" / "key.pem")
     (target / "data").mkdir(exist_ok=True)
     config = load_config(cfg)
@@ -97,8 +107,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         if not await store.has_domain(domain):
             await store.add_domain(domain)
 
-    with_store(config, add)
-    print(f"wrote {cfg}; local domain {domain}; hostname {hostname}")
+    try:
+        # the first domain goes where the config says mail lives: SQLite here, or PostgreSQL
+        with_store(config, add)
+    except Exception:
+        cfg.unlink(missing_ok=True)  # a config whose store cannot be opened is not a start
+        raise
+    where = "PostgreSQL" if storage == "postgres" else "SQLite"
+    print(f"wrote {cfg}; local domain {domain} ({where}); hostname {hostname}")
     return 0
 
 
@@ -313,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--bind", default="127.0.0.1")
     s.add_argument("--port-base", type=int, default=0)
     s.add_argument("--force", action="store_true")
+    s.add_argument("--storage", choices=["sqlite", "postgres"], default="sqlite",
+                   help="where mail lives (default sqlite, in the data directory)")
+    s.add_argument("--dsn", help="with --storage postgres: postgresql://USER@HOST:PORT/DB")
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("serve", parents=[common], help="run every listener until SIGTERM")
