@@ -29,6 +29,7 @@ PLUGGABLE = {
     "dns-records": ("mailwright.cli.dnsrecords_cmd", "print the DNS records to publish"),
     # one module registers both `import` and `export`
     "import": ("mailwright.cli.migrate", "migration in and out"),
+    "quickstart": ("mailwright.cli.quickstart", "set up a server for an address in one step"),
 }
 
 
