@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
+import struct
 import subprocess
+import termios
 import time
 
 
@@ -14,6 +17,8 @@ def run_on_pty(argv: list[str], answers: list[tuple[bytes, bytes]] = (),  # type
     """Run `argv` with stdin, stdout and stderr on one pty; when the output so far ends with a
     prompt in `answers`, type its reply. Returns the exit status and everything shown."""
     master, slave = pty.openpty()
+    # a terminal of 24 rows and 100 columns, as a window would have (a new pty has 0 x 0)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
                             env=env)
     os.close(slave)
