@@ -10,17 +10,19 @@ import struct
 import subprocess
 import termios
 import time
+from pathlib import Path
 
 
 def run_on_pty(argv: list[str], answers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
-               timeout: float = 300.0, env: dict[str, str] | None = None) -> tuple[int, bytes]:
+               timeout: float = 300.0, env: dict[str, str] | None = None,
+               cwd: Path | None = None) -> tuple[int, bytes]:
     """Run `argv` with stdin, stdout and stderr on one pty; when the output so far ends with a
     prompt in `answers`, type its reply. Returns the exit status and everything shown."""
     master, slave = pty.openpty()
     # a terminal of 24 rows and 100 columns, as a window would have (a new pty has 0 x 0)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, close_fds=True,
-                            env=env)
+                            env=env, cwd=cwd)
     os.close(slave)
     shown = b""
     pending = list(answers)
