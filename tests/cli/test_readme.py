@@ -31,16 +31,18 @@ def blocks(text: str, lang: str) -> list[str]:
     out: list[str] = []
     body: list[str] | None = None
     current = ""
+    indent = 0
     for line in text.splitlines():
-        if line.startswith("```"):
+        if line.lstrip().startswith("```"):
             if body is None:
-                body, current = [], line[3:].strip()
+                body, current = [], line.strip()[3:].strip()
+                indent = len(line) - len(line.lstrip())  # a block inside a list item
             else:
                 if current == lang:
                     out.append("\n".join(body) + "\n")
                 body = None
         elif body is not None:
-            body.append(line)
+            body.append(line[indent:])
     return out
 
 
