@@ -61,7 +61,7 @@ def _pattern(line: str) -> re.Pattern[str]:
     return re.compile(rf"\S+Z {level} {re.escape(logger)} {re.escape(event)}{body}$")
 
 
-def test_docs_log_lines_are_what_the_server_writes(tmp_path: Path) -> None:
+def test_docs_log_lines_and_disabled_accounts_are_what_the_server_does(tmp_path: Path) -> None:
     documented = [line for doc in (OPERATOR, DEPLOYMENT) for b in blocks(doc.read_text(), "")
                   for line in b.splitlines() if re.match(r"\d{4}-\d\d-\d\dT\S+Z info ", line)]
     assert len(documented) >= 3
@@ -80,6 +80,18 @@ def test_docs_log_lines_are_what_the_server_writes(tmp_path: Path) -> None:
             return lines if any(" connection id=" in line for line in lines) else []
 
         lines = wait_for("the connection log line", written)
+
+        # "Disabled accounts": mail for a disabled account is refused at RCPT TO
+        with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=60) as mx:
+            mx.ehlo("client.example.org")
+            assert mx.mail("")[0] == 250
+            assert mx.rcpt("alice@example.test")[0] == 250
+            mx.rset()
+            server.cli("user", "set", "alice@example.test", "--disabled", "yes")
+            assert mx.mail("")[0] == 250
+            code, text = mx.rcpt("alice@example.test")
+            assert (code, text[:5]) == (550, b"5.1.1"), (code, text)
+            assert mx.rcpt("postmaster@example.test")[0] == 550  # an alias only to it, too
     for doc_line in documented:
         pattern = _pattern(doc_line)
         assert any(pattern.match(line) for line in lines), (doc_line, lines)

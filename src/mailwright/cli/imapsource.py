@@ -213,6 +213,9 @@ def cmd_import_imap(args: argparse.Namespace) -> int:
     if args.ca_file and not os.path.exists(args.ca_file):
         raise CLIError(f"--ca-file: {args.ca_file} does not exist", 2)
     config = load(args)
+    if args.tls == "none" and args.path not in ("localhost", "127.0.0.1", "::1"):
+        print(f"warning: --tls none sends the password to {args.path} in clear",
+              file=sys.stderr)
     password = _password(args)
     src = ImapSource(args.path, port, args.login or user, password, args.tls, _context(args),
                      args.exclude)
