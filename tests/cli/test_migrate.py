@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import subprocess
@@ -189,13 +190,16 @@ def test_migrate_mbox_file_from_another_program(inst: Path, tmp_path: Path) -> N
         b"From a@x.test Thu Jan  1 00:00:00 2026\nSubject: one\nStatus: RO\nX-Status: A\n\n"
         b">From quoted line\nFrom unquoted mid-paragraph\n\n"
         b"From b@x.test Fri Jan  2 10:20:30 2026\nSubject: two\nX-Keywords: $Label1\n\nbody\n"
+        # some writers leave out the empty line before a From_ line
+        b"From c@x.test Sat Jan  3 00:00:00 2026\nSubject: three\n\nc\n"
     )
     r = mw(inst, "import", "mbox", str(box), "--user", "carol@example.test", "--mailbox", "Old")
     assert r.returncode == 0, r.stderr
-    assert "imported 2 message(s)" in r.stdout
+    assert "imported 3 message(s)" in r.stdout
     snap = snapshot(inst, "carol@example.test")["Old"]
-    assert [f for _, f, _ in snap] == [("\\Answered", "\\Seen"), ("$Label1",)]
-    assert [t for _, _, t in snap] == [1767225600, 1767349230]
+    assert [f for _, f, _ in snap] == [("\\Answered", "\\Seen"), ("$Label1",), ()]
+    assert [t for _, _, t in snap] == [1767225600, 1767349230, 1767398400]
+    assert snap[1][0] == hashlib.sha256(b"Subject: two\r\n\r\nbody\r\n").hexdigest()
     out = tmp_path / "old.mbox"
     r = mw(inst, "export", "mbox", str(out), "--mailbox", "Old", "--user", "carol@example.test")
     assert r.returncode == 0, r.stderr

@@ -12,8 +12,9 @@ Maildir (https://cr.yp.to/proto/maildir.html, Maildir++ folders as Dovecot lays 
     literal `.` or `%` inside a level written `%2E` / `%25`.
 
 mboxrd (one file per mailbox):
-  * a message starts at a line `From SENDER DATE` at the start of the file or after an empty
-    line; the empty line before it belongs to the separator, not to the message;
+  * a message starts at a line `From SENDER DATE` at the start of the file, after an empty
+    line, or anywhere when the line has the date a From_ line has; the empty line before it
+    belongs to the separator, not to the message;
   * body lines matching `>*From ` get one more `>` when written and lose one when read, so
     every line survives the round trip (mboxo and mboxcl formats lose `>From ` lines);
   * flags travel in `Status:` (R \\Seen), `X-Status:` (A \\Answered, F \\Flagged,
@@ -211,6 +212,13 @@ def _is_blank(line: bytes) -> bool:
     return line in (b"\n", b"\r\n")
 
 
+def _is_separator(line: bytes, previous_blank: bool) -> bool:
+    """A `From ` line starts a message after an empty line, or anywhere when it carries a
+    date as From_ lines do (some writers leave out the empty line; body lines that start with
+    `From ` are quoted by every mbox writer)."""
+    return line.startswith(b"From ") and (previous_blank or _ASCTIME.search(line) is not None)
+
+
 def _from_line_date(line: bytes) -> datetime | None:
     m = _ASCTIME.search(line)
     if m is None:
@@ -269,7 +277,7 @@ def read_mbox(fh: BinaryIO, mailbox: str, name: str) -> Iterator[SourceMessage]:
     previous_blank = True
     n = 0
     for line in fh:
-        if line.startswith(b"From ") and previous_blank:
+        if _is_separator(line, previous_blank):
             if lines is not None:
                 yield _message(lines, mailbox, date, f"{name}#{n}")
             n += 1
@@ -287,7 +295,7 @@ def count_mbox(path: Path) -> int:
     previous_blank = True
     with open(path, "rb") as fh:
         for line in fh:
-            if previous_blank and line.startswith(b"From "):
+            if _is_separator(line, previous_blank):
                 n += 1
             previous_blank = _is_blank(line)
     return n
