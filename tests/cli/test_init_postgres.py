@@ -48,3 +48,27 @@ def test_init_postgres_usage_errors_and_unreachable_server(tmp_path: Path) -> No
            "--dsn", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert not (tmp_path / "c" / "mailwright.toml").exists()
+
+
+def test_init_postgres_import_export_roundtrip(tmp_path: Path) -> None:
+    """Migration on PostgreSQL: appends one at a time, still in source order, still idempotent."""
+    from tests.cli.test_migrate import maildir_view, make_maildir, snapshot
+
+    d = tmp_path / "inst"
+    assert mw("init", str(d), "--domain", "example.test", "--storage", "postgres",
+              "--dsn", fresh_dsn()).returncode == 0
+    cfg = d / "mailwright.toml"
+    assert mw("-c", str(cfg), "user", "add", "alice@example.test", "--password-stdin",
+              stdin="pw\n").returncode == 0
+    src = tmp_path / "Maildir"
+    make_maildir(src)
+    r = mw("-c", str(cfg), "import", "maildir", str(src), "--user", "alice@example.test")
+    assert r.returncode == 0, r.stderr
+    first = snapshot(cfg, "alice@example.test")
+    assert [s for _, _, s in first["INBOX"]] == sorted(s for _, _, s in first["INBOX"])
+    r = mw("-c", str(cfg), "import", "maildir", str(src), "--user", "alice@example.test")
+    assert "imported 0 message(s)" in r.stdout
+    out = tmp_path / "out"
+    assert mw("-c", str(cfg), "export", "maildir", str(out), "--user",
+              "alice@example.test").returncode == 0
+    assert maildir_view(out) == maildir_view(src)

@@ -16,9 +16,10 @@ import argparse
 import asyncio
 import hashlib
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from mailwright.cli.mailfiles import (
 from mailwright.cli.progress import Progress, progress
 from mailwright.config import Config
 from mailwright.delivery.ingest import stage_bytes
-from mailwright.store.api import Account, AlreadyExists, Store
+from mailwright.store.api import Account, AlreadyExists, MessageRecord, StagedBlob, Store
 
 
 def looks_malformed(raw: bytes) -> str | None:
@@ -67,17 +68,34 @@ class ImportResult:
     mailboxes: set[str] = field(default_factory=set)
 
 
+# Messages staged ahead of their append: each staging is an fsync of its own, so running a few
+# at once keeps the disk busy instead of the importer waiting. Bounded in count and in bytes.
+WINDOW_MESSAGES = 32
+WINDOW_BYTES = 64 * 1024 * 1024
+
+
 class Importer:
-    """Appends source messages to one account, creating mailboxes as they come."""
+    """Appends source messages to one account, creating mailboxes as they come.
+
+    Messages are staged concurrently (a bounded window) and appended in source order, so UIDs
+    follow the source. With `ordered_appends` (SQLite: one writer thread takes writes in call
+    order and commits them in groups) appends are also in flight together; otherwise each
+    append is awaited before the next one is made.
+    """
 
     def __init__(self, store: Store, account: Account, *, allow_duplicates: bool,
-                 bar: Progress) -> None:
+                 bar: Progress, ordered_appends: bool = False) -> None:
         self.store = store
         self.account = account
         self.allow_duplicates = allow_duplicates
         self.bar = bar
+        self.ordered_appends = ordered_appends
         self.result = ImportResult()
         self._boxes: dict[str, tuple[int, Counter[str]]] = {}
+        self._staging: deque[tuple[asyncio.Task[StagedBlob], int, frozenset[str],
+                                   datetime | None, int]] = deque()
+        self._staging_bytes = 0
+        self._appending: deque[asyncio.Task[MessageRecord]] = deque()
 
     async def mailbox(self, name: str, special_use: str | None = None) -> tuple[int, Counter[str]]:
         """The mailbox's id and how many times each content is already in it."""
@@ -111,10 +129,47 @@ class Importer:
         if reason:
             self.result.warnings += 1
             self.bar.write(f"warning: {msg.origin}: {reason}; imported as is")
-        blob = await stage_bytes(self.store, msg.raw)
-        await self.store.append(mb_id, blob, msg.flags, msg.internaldate)
+        task = asyncio.create_task(stage_bytes(self.store, msg.raw))
+        self._staging.append((task, mb_id, msg.flags, msg.internaldate, len(msg.raw)))
+        self._staging_bytes += len(msg.raw)
+        while len(self._staging) > WINDOW_MESSAGES or self._staging_bytes > WINDOW_BYTES:
+            await self._append_oldest()
+
+    async def _append_oldest(self) -> None:
+        task, mb_id, flags, date, size = self._staging.popleft()
+        self._staging_bytes -= size
+        blob = await task
+        if not self.ordered_appends:
+            await self.store.append(mb_id, blob, flags, date)
+            self._appended()
+            return
+        # the task's first step queues the write: tasks start in creation order, so do writes
+        self._appending.append(asyncio.create_task(self.store.append(mb_id, blob, flags, date)))
+        while len(self._appending) > WINDOW_MESSAGES:
+            await self._appending.popleft()
+            self._appended()
+
+    def _appended(self) -> None:
         self.result.imported += 1
         self.bar.update()
+
+    async def finish(self) -> None:
+        """Wait for every message in flight."""
+        while self._staging:
+            await self._append_oldest()
+        while self._appending:
+            await self._appending.popleft()
+            self._appended()
+
+    async def abort(self) -> None:
+        """After a failure: stop what is in flight (staged files left behind are collected as
+        orphans by the store's garbage collector)."""
+        tasks: list[asyncio.Task[Any]] = [t for t, *_ in self._staging] + list(self._appending)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._staging.clear()
+        self._appending.clear()
 
 
 async def _account(store: Store, user: str) -> Account:
@@ -139,11 +194,17 @@ def run_import(
         async with opened_store(config) as store:
             acc = await _account(store, user)
             with progress(total, f"import {user}") as bar:
-                imp = Importer(store, acc, allow_duplicates=allow_duplicates, bar=bar)
-                for name, special_use in mailboxes:
-                    await imp.mailbox(name, special_use)
-                for msg in messages(imp):
-                    await imp.add(msg)
+                imp = Importer(store, acc, allow_duplicates=allow_duplicates, bar=bar,
+                               ordered_appends=config.storage.backend == "sqlite")
+                try:
+                    for name, special_use in mailboxes:
+                        await imp.mailbox(name, special_use)
+                    for msg in messages(imp):
+                        await imp.add(msg)
+                    await imp.finish()
+                except BaseException:
+                    await imp.abort()
+                    raise
                 return imp.result
 
     return asyncio.run(go())
