@@ -150,6 +150,27 @@ def count_maildir(root: Path) -> int:
     return sum(len(maildir_files(folder)) for _, folder in maildir_folders(root))
 
 
+@dataclass(frozen=True, slots=True)
+class MaildirFile:
+    tmp: Path
+    target: Path
+    replaces: Path | None  # the file of an earlier export of this message, other flags
+    timestamp: float
+    crlf: bool
+
+    def write(self, raw: bytes) -> None:
+        """Write in tmp/, fsync, date it, then rename into cur/ (the Maildir way: a reader never
+        sees a partial file)."""
+        with open(self.tmp, "wb") as fh:
+            fh.write(to_file_line_ends(raw, self.crlf))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.utime(self.tmp, (self.timestamp, self.timestamp))
+        os.replace(self.tmp, self.target)
+        if self.replaces is not None and self.replaces != self.target:
+            self.replaces.unlink(missing_ok=True)
+
+
 class MaildirWriter:
     """Writes one folder. File names are stable (`TIME.MUIDVUIDVALIDITY.mailwright:2,FLAGS`),
     so a second export to the same place replaces files instead of adding copies."""
@@ -176,6 +197,11 @@ class MaildirWriter:
         return self.keywords[keyword]
 
     def add(self, uid: int, raw: bytes, flags: Iterable[str], internaldate: datetime) -> None:
+        self.place(uid, flags, internaldate).write(raw)
+
+    def place(self, uid: int, flags: Iterable[str], internaldate: datetime) -> MaildirFile:
+        """Name the message's file (keyword letters are numbered here, in call order); the
+        returned `MaildirFile.write` touches only that file, so writes may run in threads."""
         letters: list[str] = []
         for f in sorted(flags):  # keywords numbered in a stable order
             if f in MAILDIR_LETTER_OF_FLAG:
@@ -188,15 +214,7 @@ class MaildirWriter:
         base = f"{int(ts)}.M{uid}V{self.uidvalidity}.mailwright"
         target = self.folder / "cur" / f"{base}:2,{''.join(sorted(letters))}"
         old = self.existing.pop(base, None)
-        if old is not None and old != target:
-            old.unlink(missing_ok=True)
-        tmp = self.folder / "tmp" / base
-        with open(tmp, "wb") as fh:
-            fh.write(to_file_line_ends(raw, self.crlf))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.utime(tmp, (ts, ts))
-        os.replace(tmp, target)
+        return MaildirFile(self.folder / "tmp" / base, target, old, ts, self.crlf)
 
     def finish(self) -> None:
         if self.keywords:

@@ -278,8 +278,18 @@ def cmd_export(args: argparse.Namespace) -> int:
                     boxes += 1
                     if args.format == "maildir":
                         w = MaildirWriter(path, mb.name, mb.uidvalidity, args.crlf)
+                        # each file is fsync'ed: a few at once in threads, a bounded window
+                        writing: deque[asyncio.Future[None]] = deque()
                         for r in recs:
-                            w.add(r.uid, await store.read_blob(r.blob_id), r.flags, r.internaldate)
+                            f = w.place(r.uid, r.flags, r.internaldate)
+                            raw = await store.read_blob(r.blob_id)
+                            writing.append(asyncio.ensure_future(asyncio.to_thread(f.write, raw)))
+                            while len(writing) > 8:
+                                await writing.popleft()
+                                count += 1
+                                bar.update()
+                        while writing:
+                            await writing.popleft()
                             count += 1
                             bar.update()
                         w.finish()
