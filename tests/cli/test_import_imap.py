@@ -55,6 +55,13 @@ userdb {{
   args = {d}/users
 }}
 mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = .
+  mailbox "Sent Items" {{
+    special_use = \\Sent
+  }}
+}}
 first_valid_uid = {NOBODY}
 last_valid_uid = {NOBODY}
 service imap-login {{
@@ -85,6 +92,11 @@ def dovecot_maildir() -> Iterator[tuple[int, Path]]:
         # 0x80 instead, so a message with NULs moves only by file import; leave it out
         for f in maildir.rglob("1004.e*"):
             f.unlink()
+        # a mailbox with the \Sent special use (RFC 6154) under another name
+        for sub in ("cur", "new", "tmp"):
+            (maildir / ".Sent Items" / sub).mkdir(parents=True)
+        (maildir / ".Sent Items" / "cur" / "1009.i:2,S").write_bytes(b"Subject: sent items\n\nx\n")
+        os.utime(maildir / ".Sent Items" / "cur" / "1009.i:2,S", (1_700_001_009, 1_700_001_009))
         for dirpath, _dirs, files in os.walk(d / "home"):
             os.chown(dirpath, NOBODY, NOBODY)
             for name in files:
@@ -131,20 +143,23 @@ def test_import_imap_from_dovecot_keeps_folders_flags_keywords_dates(
             "--user", "alice@example.test", "--login", "bob", "--password-stdin")
     r = mw(mw_inst.cfg, *args, stdin=PASSWORD + "\n")
     assert r.returncode == 0, r.stderr
-    assert "imported 7 message(s)" in r.stdout, r.stdout
+    assert "imported 8 message(s)" in r.stdout, r.stdout
     got = snapshot(mw_inst.cfg, "alice@example.test")
     want = snapshot(mw_inst.cfg, "ref@example.test")
     # Dovecot's Maildir has no flag for the letter P; everything else is the same
     want = {box: [(b, tuple(f for f in fl if f != "$Forwarded"), t) for b, fl, t in msgs]
             for box, msgs in want.items()}
-    assert {"INBOX", "Sent", "Work/Projects", "Entwürfe", "Empty"} <= set(got)
+    # the source's \Sent mailbox "Sent Items" lands in our \Sent mailbox
+    assert "Sent Items" not in got
+    assert sorted(got.pop("Sent")) == sorted(want.pop("Sent") + want.pop("Sent Items"))
+    assert {"INBOX", "Work/Projects", "Entwürfe", "Empty"} <= set(got)
     assert got == want
 
     # running it again adds nothing
     r = mw(mw_inst.cfg, *args, stdin=PASSWORD + "\n")
     assert r.returncode == 0, r.stderr
-    assert "imported 0 message(s)" in r.stdout and "7 already there" in r.stdout
-    assert snapshot(mw_inst.cfg, "alice@example.test") == got
+    assert "imported 0 message(s)" in r.stdout and "8 already there" in r.stdout
+    assert "Sent Items" not in snapshot(mw_inst.cfg, "alice@example.test")
 
     # no password anywhere: a usage error, not a hang on a prompt
     r = mw(mw_inst.cfg, *args[:-1], env={"MAILWRIGHT_IMAP_PASSWORD": ""})

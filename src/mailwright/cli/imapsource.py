@@ -115,9 +115,9 @@ class ImapSource:
                     text = "/".join(p.replace("/", "_") for p in text.split(d))
             if text.upper() == "INBOX":
                 text = "INBOX"
-            use = next((a for a in attrs if a.capitalize() in SPECIAL_USES or a in SPECIAL_USES),
-                       None)
-            out.append((wire, text, use.capitalize() if use else None))
+            uses = {u.lower(): u for u in SPECIAL_USES}  # attributes are case-insensitive
+            use = next((uses[a.lower()] for a in attrs if a.lower() in uses), None)
+            out.append((wire, text, use))
         return out
 
     def examine(self, wire: str) -> list[tuple[int, frozenset[str], datetime | None, int]]:
