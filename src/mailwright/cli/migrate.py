@@ -40,7 +40,7 @@ from mailwright.cli.mailfiles import (
 from mailwright.cli.progress import Progress, progress
 from mailwright.config import Config
 from mailwright.delivery.ingest import stage_bytes
-from mailwright.store.api import Account, AlreadyExists, MessageRecord, StagedBlob, Store
+from mailwright.store.api import Account, AlreadyExists, AppendItem, StagedBlob, Store
 
 
 def looks_malformed(raw: bytes) -> str | None:
@@ -70,6 +70,7 @@ class ImportResult:
 
 # Messages staged ahead of their append: each staging is an fsync of its own, so running a few
 # at once keeps the disk busy instead of the importer waiting. Bounded in count and in bytes.
+# Staged messages are then appended in batches of the same size, one transaction each.
 WINDOW_MESSAGES = 32
 WINDOW_BYTES = 64 * 1024 * 1024
 
@@ -77,25 +78,25 @@ WINDOW_BYTES = 64 * 1024 * 1024
 class Importer:
     """Appends source messages to one account, creating mailboxes as they come.
 
-    Messages are staged concurrently (a bounded window) and appended in source order, so UIDs
-    follow the source. With `ordered_appends` (SQLite: one writer thread takes writes in call
-    order and commits them in groups) appends are also in flight together; otherwise each
-    append is awaited before the next one is made.
+    Messages are staged concurrently (a bounded window) and appended in source order, a batch
+    of consecutive messages of one mailbox per transaction (`Store.append_many`), so UIDs follow
+    the source and a crash leaves whole batches: running the import again completes it.
     """
 
     def __init__(self, store: Store, account: Account, *, allow_duplicates: bool,
-                 bar: Progress, ordered_appends: bool = False) -> None:
+                 bar: Progress) -> None:
         self.store = store
         self.account = account
         self.allow_duplicates = allow_duplicates
         self.bar = bar
-        self.ordered_appends = ordered_appends
         self.result = ImportResult()
         self._boxes: dict[str, tuple[int, Counter[str]]] = {}
         self._staging: deque[tuple[asyncio.Task[StagedBlob], int, frozenset[str],
                                    datetime | None, int]] = deque()
         self._staging_bytes = 0
-        self._appending: deque[asyncio.Task[MessageRecord]] = deque()
+        self._batch: list[AppendItem] = []
+        self._batch_bytes = 0
+        self._batch_mailbox = 0
 
     async def mailbox(self, name: str, special_use: str | None = None) -> tuple[int, Counter[str]]:
         """The mailbox's id and how many times each content is already in it."""
@@ -139,37 +140,36 @@ class Importer:
         task, mb_id, flags, date, size = self._staging.popleft()
         self._staging_bytes -= size
         blob = await task
-        if not self.ordered_appends:
-            await self.store.append(mb_id, blob, flags, date)
-            self._appended()
-            return
-        # the task's first step queues the write: tasks start in creation order, so do writes
-        self._appending.append(asyncio.create_task(self.store.append(mb_id, blob, flags, date)))
-        while len(self._appending) > WINDOW_MESSAGES:
-            await self._appending.popleft()
-            self._appended()
+        if self._batch and self._batch_mailbox != mb_id:
+            await self._flush()
+        self._batch_mailbox = mb_id
+        self._batch.append(AppendItem(blob, tuple(sorted(flags)), date))
+        self._batch_bytes += blob.size
+        if len(self._batch) >= WINDOW_MESSAGES or self._batch_bytes >= WINDOW_BYTES:
+            await self._flush()
 
-    def _appended(self) -> None:
-        self.result.imported += 1
-        self.bar.update()
+    async def _flush(self) -> None:
+        if self._batch:
+            batch, self._batch, self._batch_bytes = self._batch, [], 0
+            await self.store.append_many(self._batch_mailbox, batch)
+            self.result.imported += len(batch)
+            self.bar.update(len(batch))
 
     async def finish(self) -> None:
         """Wait for every message in flight."""
         while self._staging:
             await self._append_oldest()
-        while self._appending:
-            await self._appending.popleft()
-            self._appended()
+        await self._flush()
 
     async def abort(self) -> None:
         """After a failure: stop what is in flight (staged files left behind are collected as
         orphans by the store's garbage collector)."""
-        tasks: list[asyncio.Task[Any]] = [t for t, *_ in self._staging] + list(self._appending)
+        tasks = [t for t, *_ in self._staging]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._staging.clear()
-        self._appending.clear()
+        self._batch = []
 
 
 async def _account(store: Store, user: str) -> Account:
@@ -194,8 +194,7 @@ def run_import(
         async with opened_store(config) as store:
             acc = await _account(store, user)
             with progress(total, f"import {user}") as bar:
-                imp = Importer(store, acc, allow_duplicates=allow_duplicates, bar=bar,
-                               ordered_appends=config.storage.backend == "sqlite")
+                imp = Importer(store, acc, allow_duplicates=allow_duplicates, bar=bar)
                 try:
                     for name, special_use in mailboxes:
                         await imp.mailbox(name, special_use)
