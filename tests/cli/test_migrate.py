@@ -217,6 +217,10 @@ def test_migrate_errors(inst: Path, tmp_path: Path) -> None:
     make_maildir(src)
     r = mw(inst, "import", "maildir", str(src), "--user", "nobody@example.test")
     assert r.returncode == 1 and "no such user" in r.stderr
+    r = mw(inst, "import", "maildir", str(src), "--mailbox", "X", "--user", "alice@example.test")
+    assert r.returncode == 2 and "--mailbox" in r.stderr
+    r = mw(inst, "import", "maildir", str(src), "--insecure", "--user", "alice@example.test")
+    assert r.returncode == 2 and "import imap" in r.stderr
     r = mw(inst, "export", "mbox", str(tmp_path / "x"), "--mailbox", "Nope", "--user", "alice@example.test")
     assert r.returncode == 1 and "Nope" in r.stderr
 

@@ -219,6 +219,12 @@ def _report(res: ImportResult, user: str) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    if args.mailbox and args.format != "mbox":
+        raise CLIError("--mailbox is for one mbox file; Maildir and IMAP bring every folder", 2)
+    imap_only = ("login", "port", "ca_file", "insecure", "password_stdin", "exclude")
+    if args.format != "imap" and (any(getattr(args, k) for k in imap_only) or args.tls != "implicit"):
+        raise CLIError("--login, --port, --tls, --ca-file, --insecure, --password-stdin and "
+                       "--exclude are for `import imap`", 2)
     if args.format == "imap":
         from mailwright.cli.imapsource import cmd_import_imap
 
