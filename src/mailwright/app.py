@@ -68,7 +68,10 @@ async def build_context(config: Config) -> AppContext:
     auth = Authenticator(
         store,
         failures_before_ban=config.limits.auth_failures_before_ban,
+        address_failures_before_ban=config.limits.auth_address_failures_before_ban,
         ban_time=config.limits.auth_ban_time,
+        base_delay=config.limits.auth_failure_delay,
+        max_delay=config.limits.auth_max_failure_delay,
     )
     ctx = AppContext(
         config=config,
@@ -202,10 +205,17 @@ async def gc_loop(ctx: AppContext) -> None:
 async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status."""
     ctx = await build_context(config)
+    limits = config.limits
     listeners = ListenerSet(
         ctx.ssl_context,
-        max_connections=config.limits.max_connections,
-        max_per_ip=config.limits.max_connections_per_ip,
+        max_connections=limits.max_connections,
+        max_per_ip=limits.max_connections_per_ip,
+        # Each listener its own budget, so that one protocol's idle sessions cannot take
+        # another's (the MX keeps its share whatever POP3 or IMAP clients do).
+        listener_share=max(1, limits.max_connections // max(1, len(config.listeners))),
+        handshake_timeout=limits.tls_handshake_timeout,
+        login_timeout=limits.login_timeout,
+        allow_plaintext_loopback=config.tls.allow_plaintext_loopback,
         refuse=ctx.authenticator.is_banned,
     )
     ctx.listeners = listeners
