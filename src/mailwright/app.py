@@ -165,27 +165,19 @@ def drop_privileges(config: Config) -> str | None:
     return f"running as {user} (uid {pw.pw_uid}, gid {gid})"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def release_dead_locks(ctx: AppContext) -> int:
     """POP3 maildrop locks left by a process of this host that no longer runs (a crash).
 
-    Owners are `<host>:<pid>/<connection>`; other hosts' locks are theirs to release (or expire).
+    Owners name host, PID, boot and process start time (`pop3d.locks`), so a PID that now
+    belongs to a zombie or to an unrelated process does not keep a dead session's lock.
+    Other hosts' locks are theirs to release (or expire).
     """
+    from mailwright.pop3d.locks import owner_is_dead
+
     host = ctx.node_id.rsplit(":", 1)[0]
     released = 0
     for account_id, owner in await ctx.store.list_maildrop_locks():
-        node = owner.split("/", 1)[0]
-        lock_host, _, pid = node.rpartition(":")
-        if lock_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+        if owner_is_dead(owner, host):
             await ctx.store.unlock_maildrop(account_id, owner)
             released += 1
     return released
