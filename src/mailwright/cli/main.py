@@ -17,6 +17,7 @@ from mailwright.accounts.passwords import hash_password
 from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.cli.common import CLIError, load, with_store
 from mailwright.config import PROTOCOLS, ConfigError
+from mailwright.filemodes import open_to_others, restrict_umask
 from mailwright.store.api import Store, StoreError
 
 Command = Callable[[argparse.Namespace], int]
@@ -129,6 +130,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     async def check(store: Store) -> list[str]:
         return await store.check()
 
+    # Before the store opens (which closes the data directory itself to other users).
+    exposed = [config.source, config.server.data_dir]
+    exposed += [p for p in (config.tls.key,) if p is not None]
+    for path, mode in open_to_others(exposed):
+        kind = "directory" if path.is_dir() else "file"
+        problems.append(f"{path}: {kind} mode {mode:04o} lets other users in (chmod o-rwx)")
     problems += with_store(config, check)
     for p in problems:
         print(p)
@@ -427,6 +434,8 @@ def _unavailable(name: str) -> Command:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever the umask: the config, keys, database and messages are not for other users.
+    restrict_umask()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
