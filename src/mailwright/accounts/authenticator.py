@@ -15,8 +15,9 @@ fail2ban would):
 
 Counts decay with time only: a success, on that account or another, clears nothing (a success
 for the attacker's own account must not buy more guesses at someone else's). Each count leaks
-away at `threshold / forget_after` per second, so a guesser gets at most `threshold` tries per
-`forget_after` before a ban, and a user who mistypes now and then never reaches one.
+away at `threshold / forget_after` per second, so a guesser gets `threshold` tries, then as
+many as have leaked away (about `threshold * ban_time / forget_after`) per ban, and a user who
+mistypes now and then never reaches one.
 """
 
 from __future__ import annotations
@@ -66,12 +67,16 @@ class _FailureCounter:
             if len(self._entries) >= MAX_TRACKED:
                 self._prune(now)
             f = self._entries[key] = _Failures()
-        f.score = max(0.0, f.score - (now - f.last) * self.leak) + 1.0
+        # Capped, so that one who stops is forgiven about `forget_after` later, however long
+        # the hammering went on.
+        leaked = max(0.0, f.score - (now - f.last) * self.leak)
+        f.score = min(leaked + 1.0, 2.0 * self.threshold)
         f.last = now
-        # "> threshold - 1", not ">= threshold": the earlier failures have leaked a little
+        # "> threshold - 1", not ">= threshold": the earlier failures have leaked a little.
+        # The score is kept through the ban: a guesser who comes back when it ends has leaked
+        # only a few failures' worth and is banned again after those few.
         if f.score > self.threshold - 1 and f.banned_until <= now:
             f.banned_until = now + self.ban_time
-            f.score = 0.0  # the ban is the penalty; after it, a fresh allowance
         return f.score
 
     def _prune(self, now: float) -> None:
@@ -153,9 +158,10 @@ class Authenticator:
         """The account, or None after the failure delay. Banned logins always fail."""
         if self.is_banned_for(ip, username):
             self.refused_banned += 1
-            # Still an attempt: a guesser that keeps hammering a banned account bans its
-            # address. No argon2 work is done for it.
-            await asyncio.sleep(max(self.base_delay, self._record_failure(ip, username)))
+            # No argon2 work, and no count against the address either: hammering an account
+            # that is banned already gets nowhere, and must not lock the others behind the
+            # same NAT out. It is slowed like every attempt from a noisy address.
+            await asyncio.sleep(max(self.base_delay, self._noisy_address_delay(ip)))
             return None
         account: Account | None = None
         try:
