@@ -103,11 +103,12 @@ def test_attack_guesses_interleaved_with_another_accounts_success_are_banned(
 
 def test_attack_sprayer_over_many_accounts_bans_the_address(bans: MailwrightServer) -> None:
     # 50 failures from one address over many (mostly unknown) accounts: the whole address is
-    # refused at connect, the right password of a real account included.
+    # refused at connect, the right password of a real account included. (A few more may be
+    # needed: the count leaks 50 per hour, and argon2 is slow on a loaded machine.)
     sprayer = "127.0.21.1"
     c = LineClient(bans.port("imap"), sprayer)
     assert c.line().startswith(b"* OK")
-    for i in range(50):
+    for i in range(80):
         c.send(b'a%d LOGIN "user%d@example.test" "x"\r\n' % (i, i))
         lines = c.tagged(b"a%d" % i)
         if not lines or b"failed logins" in lines[-1]:
@@ -160,7 +161,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailwrightServe
         tmp_path_factory.mktemp("strict") / "mw",
         "\n[limits]\n"
         f"max_connections_per_ip = {PER_IP}\n"
-        'tls_handshake_timeout = "3s"\n'
+        'tls_handshake_timeout = "20s"\n'
         'login_timeout = "3s"\n',
     )
     srv.edit_config("[tls]\n", "[tls]\nallow_plaintext_loopback = false\n")
@@ -191,18 +192,20 @@ def test_attack_tls_connections_without_client_hello_count_at_accept(
         for _ in range(PER_IP * 3):
             held.append(socket.create_connection(("127.0.0.1", strict.port("imaps")), timeout=30,
                                                  source_address=(source, 0)))  # fmt: skip
-        # Those beyond the per-address cap are closed at once, without waiting for a handshake
-        # deadline (before: all were held for the 30 s handshake timeout).
+        # Those beyond the per-address cap are closed at once, without waiting for the
+        # handshake deadline (before: all were held for the 30 s handshake timeout)...
         beyond = held[PER_IP:]
-        assert all(_closed_within(s, 2.5) for s in beyond)
+        assert all(_closed_within(s, 10) for s in beyond)
+        # ...while those within it wait for their handshake (20 s here)
+        assert not any(_closed_within(s, 0.01) for s in held[:PER_IP])
         # A normal client from another address is served meanwhile.
         c = LineClient(strict.port("imaps"), "127.0.23.2", tls=True)
         assert c.line().startswith(b"* OK")
         c.send(b'a LOGIN "%s" "%s"\r\n' % (ALICE.encode(), PASSWORD.encode()))
         assert c.tagged(b"a")[-1].startswith(b"a OK")
         c.close()
-        # The ones within the cap are dropped at the handshake deadline (3 s here).
-        assert all(_closed_within(s, 60) for s in held[:PER_IP])
+        # The ones within the cap are dropped at the handshake deadline.
+        assert all(_closed_within(s, 120) for s in held[:PER_IP])
         # ... which frees the address's budget again.
         c = LineClient(strict.port("imaps"), source, tls=True)
         assert c.line().startswith(b"* OK")
@@ -295,7 +298,9 @@ def test_attack_300_idle_pop3_connections_do_not_stop_smtp(budgets: MailwrightSe
         c = LineClient(budgets.port("imap"), "127.0.26.9")
         assert c.line().startswith(b"* OK")
         c.close()
-        assert metrics(budgets.port("http"))["mailwright_connections_active"] >= len(held)
+        seen = metrics(budgets.port("http"))
+        assert seen["mailwright_connections_active"] >= len(held)
+        assert seen["mailwright_connections_refused_busy_total"] >= busy
     finally:
         for c in held:
             c.close()

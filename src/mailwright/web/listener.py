@@ -40,6 +40,9 @@ def metrics_text(ctx: AppContext) -> str:
         metric("connections_refused_banned_total", "counter",
                "Connections refused at accept from banned addresses.",
                getattr(listeners, "refused_banned", 0))  # fmt: skip
+        metric("connections_refused_busy_total", "counter",
+               "Connections refused at accept because a budget (node, listener, address) was full.",
+               getattr(listeners, "refused_busy", 0))  # fmt: skip
     limiter = getattr(ctx, "limiter", None)
     if limiter is not None:
         metric("commands_delayed_total", "counter",
