@@ -86,7 +86,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     cfg = target / "mailwright.toml"
     if cfg.exists() and not args.force:
         raise CLIError(f"{cfg} already exists (use --force to overwrite)", 1)
-    target.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.mkdir(parents=True)
+        # The folder itself only holds three names; everything in it is closed to others
+        # (umask 027, key 0600). It stays passable, as /etc/postfix is, so that the
+        # `[server] user` a root-started server drops to can reach its data directory.
+        target.chmod(0o755)
     cfg.write_text(render_config(hostname, domain, args.bind, args.port_base))
     make_self_signed(hostname, target / "tls" / "cert.pem", target / "tls" / "key.pem")
     (target / "data").mkdir(exist_ok=True)
