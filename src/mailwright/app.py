@@ -68,7 +68,10 @@ async def build_context(config: Config) -> AppContext:
     auth = Authenticator(
         store,
         failures_before_ban=config.limits.auth_failures_before_ban,
+        address_failures_before_ban=config.limits.auth_address_failures_before_ban,
         ban_time=config.limits.auth_ban_time,
+        base_delay=config.limits.auth_failure_delay,
+        max_delay=config.limits.auth_max_failure_delay,
     )
     ctx = AppContext(
         config=config,
@@ -162,27 +165,19 @@ def drop_privileges(config: Config) -> str | None:
     return f"running as {user} (uid {pw.pw_uid}, gid {gid})"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 async def release_dead_locks(ctx: AppContext) -> int:
     """POP3 maildrop locks left by a process of this host that no longer runs (a crash).
 
-    Owners are `<host>:<pid>/<connection>`; other hosts' locks are theirs to release (or expire).
+    Owners name host, PID, boot and process start time (`pop3d.locks`), so a PID that now
+    belongs to a zombie or to an unrelated process does not keep a dead session's lock.
+    Other hosts' locks are theirs to release (or expire).
     """
+    from mailwright.pop3d.locks import owner_is_dead
+
     host = ctx.node_id.rsplit(":", 1)[0]
     released = 0
     for account_id, owner in await ctx.store.list_maildrop_locks():
-        node = owner.split("/", 1)[0]
-        lock_host, _, pid = node.rpartition(":")
-        if lock_host == host and pid.isdigit() and not _pid_alive(int(pid)):
+        if owner_is_dead(owner, host):
             await ctx.store.unlock_maildrop(account_id, owner)
             released += 1
     return released
@@ -202,10 +197,17 @@ async def gc_loop(ctx: AppContext) -> None:
 async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status."""
     ctx = await build_context(config)
+    limits = config.limits
     listeners = ListenerSet(
         ctx.ssl_context,
-        max_connections=config.limits.max_connections,
-        max_per_ip=config.limits.max_connections_per_ip,
+        max_connections=limits.max_connections,
+        max_per_ip=limits.max_connections_per_ip,
+        # Each listener its own budget, so that one protocol's idle sessions cannot take
+        # another's (the MX keeps its share whatever POP3 or IMAP clients do).
+        listener_share=max(1, limits.max_connections // max(1, len(config.listeners))),
+        handshake_timeout=limits.tls_handshake_timeout,
+        login_timeout=limits.login_timeout,
+        allow_plaintext_loopback=config.tls.allow_plaintext_loopback,
         refuse=ctx.authenticator.is_banned,
     )
     ctx.listeners = listeners

@@ -88,6 +88,9 @@ class ServerConfig:
 class TLSConfig:
     cert: Path | None
     key: Path | None
+    # A direct client on this host's loopback may log in with a plaintext password without
+    # TLS (webmail, a local fetchmail); false requires TLS from everybody.
+    allow_plaintext_loopback: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,14 @@ class LimitsConfig:
     auth_failures_before_ban: int = 10
     auth_ban_time: float = 900.0
     default_quota: int = 0  # bytes, 0 = unlimited
+    # implicit TLS and STARTTLS: a client that does not finish its handshake in time is dropped
+    tls_handshake_timeout: float = 10.0
+    # submission, IMAP, POP3: a session not logged in this long after connecting is hung up on
+    login_timeout: float = 60.0
+    # failed logins from one address, over every account, before the address is refused at connect
+    auth_address_failures_before_ban: int = 50
+    auth_failure_delay: float = 0.5  # the first failure's delay; it doubles per failure
+    auth_max_failure_delay: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +162,8 @@ class ListenerConfig:
     port: int
     proxy_protocol: bool = False
     proxy_trusted: tuple[str, ...] = ()
+    # connections this listener may hold; 0 = an equal share of [limits] max_connections
+    max_connections: int = 0
 
     @property
     def implicit_tls(self) -> bool:
@@ -341,7 +354,10 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     )
 
     r = _Reader(src, "tls", top.get("tls"))
-    tls = TLSConfig(r.path("cert", None, base), r.path("key", None, base))
+    tls = TLSConfig(
+        r.path("cert", None, base), r.path("key", None, base),
+        r.bool_("allow_plaintext_loopback", True),
+    )  # fmt: skip
     if (tls.cert is None) != (tls.key is None):
         raise r.error("cert" if tls.cert is None else "key", "cert and key must be set together")
     r.finish()
@@ -405,6 +421,11 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         auth_failures_before_ban=r.int_("auth_failures_before_ban", 10, 1),
         auth_ban_time=r.duration("auth_ban_time", "15m"),
         default_quota=r.size("default_quota", 0),
+        tls_handshake_timeout=r.duration("tls_handshake_timeout", "10s"),
+        login_timeout=r.duration("login_timeout", "1m"),
+        auth_address_failures_before_ban=r.int_("auth_address_failures_before_ban", 50, 1),
+        auth_failure_delay=r.duration("auth_failure_delay", 0.5),
+        auth_max_failure_delay=r.duration("auth_max_failure_delay", "5s"),
     )
     r.finish()
 
@@ -449,8 +470,11 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
             except ValueError:
                 raise r.error("proxy_trusted", f"{t!r} is not an address or network") from None
         listeners.append(
-            ListenerConfig(proto, address, port, r.bool_("proxy_protocol", False), tuple(trusted))
-        )
+            ListenerConfig(
+                proto, address, port, r.bool_("proxy_protocol", False), tuple(trusted),
+                r.int_("max_connections", 0, 0),
+            )
+        )  # fmt: skip
         r.finish()
 
     ma = top.get("mailauth", {})

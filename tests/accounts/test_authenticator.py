@@ -43,6 +43,8 @@ async def test_authenticator_10000_wrong_passwords_are_banned_cheaply(store: Sto
     for start in range(0, 10_000, 500):
         results += await asyncio.gather(*(attempt(i) for i in range(start, start + 500)))
     assert all(r is None for r in results)
+    assert auth.is_banned_for(attacker, "alice@example.test")
+    # hundreds of guesses at once, past the in-flight cap: the whole address is banned too
     assert auth.is_banned(attacker)
     # argon2 ran only for the attempts before the ban (at most two in flight per address)
     assert auth.verifications <= 10 + 2

@@ -58,8 +58,11 @@ HEADERS = [
     pytest.param(b"PROXY TCP4 203.0.113.9 127.0.0.1 40000 110\r\n", REFUSED, id="v1-remote"),
     pytest.param(v2_header("203.0.113.9", 40000), REFUSED, id="v2-remote"),
     pytest.param(b"PROXY TCP4 127.0.0.2 127.0.0.1 40000 110\r\n", b"+OK\r\n", id="v1-loopback"),
-    pytest.param(b"PROXY UNKNOWN\r\n", b"+OK\r\n", id="v1-unknown-keeps-socket-address"),
-    pytest.param(V2_SIGNATURE + b"\x20\x00\x00\x00", b"+OK\r\n", id="v2-local"),
+    # No client address in the header: the socket's is HAProxy's own (here loopback), which
+    # says nothing of the client, so no loopback exemption.
+    pytest.param(b"PROXY UNKNOWN\r\n", REFUSED, id="v1-unknown-is-not-loopback"),
+    pytest.param(V2_SIGNATURE + b"\x20\x00\x00\x00", REFUSED, id="v2-local-is-not-loopback"),
+    pytest.param(V2_SIGNATURE + b"\x21\x00\x00\x00", REFUSED, id="v2-unspec-is-not-loopback"),
 ]
 
 

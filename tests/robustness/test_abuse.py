@@ -55,6 +55,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailwrightServe
             "\n[mailauth]\nverify = false\n"
             "\n[limits]\n"
             f"auth_failures_before_ban = {FAILURES_BEFORE_BAN}\n"
+            # one account's guesser banned from the whole address at once, so that these tests
+            # see the connect-time refusal (test_bans.py tests the two thresholds apart)
+            f"auth_address_failures_before_ban = {FAILURES_BEFORE_BAN}\n"
             'auth_ban_time = "30m"\n'
             f"commands_per_second = {RATE}\n"
             "rate_limit_exempt = []\n"  # loopback is the attacker here

@@ -1,9 +1,23 @@
 """Password authentication shared by every protocol, with failure delays and bans.
 
-Failures are counted per client address across SMTP, IMAP and POP3 (as Stalwart's auto-ban or
-fail2ban would). Each failure answers after a growing delay; past the threshold the address is
-banned for a while and gets no password check at all, so one attacker cannot make us burn CPU
-on argon2. Successful logins from an address reset its count.
+Failed logins are counted twice, across SMTP AUTH, IMAP and POP3 (as Stalwart's auto-ban or
+fail2ban would):
+
+* per (client address, account): past `failures_before_ban` that account is banned *for that
+  address*: even its right password is refused from there until the ban ends. This is what
+  stops a guesser, however the guesses are interleaved with other accounts' logins.
+* per client address, over every account: each failure answers after a delay that grows with
+  the address's count, and every login from a noisy address waits that long too, so the other
+  users behind a shared NAT are slowed, not locked out. Only past
+  `address_failures_before_ban` (a password sprayer trying many accounts) is the whole address
+  banned: refused at connect on every listener, and given no password check at all, so one
+  attacker cannot make us burn CPU on argon2.
+
+Counts decay with time only: a success, on that account or another, clears nothing (a success
+for the attacker's own account must not buy more guesses at someone else's). Each count leaks
+away at `threshold / forget_after` per second, so a guesser gets `threshold` tries, then as
+many as have leaked away (about `threshold * ban_time / forget_after`) per ban, and a user who
+mistypes now and then never reaches one.
 """
 
 from __future__ import annotations
@@ -16,12 +30,65 @@ from mailwright.accounts.passwords import verify_password_async
 from mailwright.address import AddressError, parse_address
 from mailwright.store.api import Account, Store
 
+MAX_TRACKED = 100_000  # addresses and (address, account) pairs kept before pruning
+MAX_USERNAME_KEY = 320  # RFC 5321 4.5.3.1: local part 64 + "@" + domain 255
 
-@dataclass
+
+@dataclass(slots=True)
 class _Failures:
-    count: int = 0
+    score: float = 0.0  # failures, leaking away with time
     last: float = 0.0
     banned_until: float = 0.0
+
+
+class _FailureCounter:
+    """Leaky failure counts per key, with a ban when a count reaches the threshold."""
+
+    def __init__(self, threshold: int, ban_time: float, forget_after: float) -> None:
+        self.threshold = threshold
+        self.ban_time = ban_time
+        self.leak = threshold / forget_after if forget_after > 0 else 0.0
+        self._entries: dict[object, _Failures] = {}
+
+    def score(self, key: object, now: float) -> float:
+        f = self._entries.get(key)
+        if f is None:
+            return 0.0
+        return max(0.0, f.score - (now - f.last) * self.leak)
+
+    def banned(self, key: object, now: float) -> bool:
+        f = self._entries.get(key)
+        return f is not None and f.banned_until > now
+
+    def add(self, key: object, now: float) -> float:
+        """Count one failure; the score after it."""
+        f = self._entries.get(key)
+        if f is None:
+            if len(self._entries) >= MAX_TRACKED:
+                self._prune(now)
+            f = self._entries[key] = _Failures()
+        # Capped, so that one who stops is forgiven about `forget_after` later, however long
+        # the hammering went on.
+        leaked = max(0.0, f.score - (now - f.last) * self.leak)
+        f.score = min(leaked + 1.0, 2.0 * self.threshold)
+        f.last = now
+        # "> threshold - 1", not ">= threshold": the earlier failures have leaked a little.
+        # The score is kept through the ban: a guesser who comes back when it ends has leaked
+        # only a few failures' worth and is banned again after those few.
+        if f.score > self.threshold - 1 and f.banned_until <= now:
+            f.banned_until = now + self.ban_time
+        return f.score
+
+    def _prune(self, now: float) -> None:
+        # Entries that have leaked to nothing and are not banned carry no information.
+        for key in [k for k, f in self._entries.items()
+                    if f.banned_until <= now and f.score - (now - f.last) * self.leak <= 0]:  # fmt: skip
+            del self._entries[key]
+        if len(self._entries) >= MAX_TRACKED:  # still full: the oldest go
+            for key in sorted(self._entries, key=lambda k: self._entries[k].last)[
+                : MAX_TRACKED // 10
+            ]:
+                del self._entries[key]
 
 
 class Authenticator:
@@ -30,6 +97,7 @@ class Authenticator:
         store: Store,
         *,
         failures_before_ban: int = 10,
+        address_failures_before_ban: int = 50,
         ban_time: float = 900.0,
         base_delay: float = 0.5,
         max_delay: float = 5.0,
@@ -40,11 +108,13 @@ class Authenticator:
     ) -> None:
         self.store = store
         self.failures_before_ban = failures_before_ban
+        self.address_failures_before_ban = address_failures_before_ban
         self.ban_time = ban_time
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.forget_after = forget_after
-        self._failures: dict[str, _Failures] = {}
+        self._per_account = _FailureCounter(failures_before_ban, ban_time, forget_after)
+        self._per_address = _FailureCounter(address_failures_before_ban, ban_time, forget_after)
         self._slots = asyncio.Semaphore(max_concurrent)
         self._inflight: dict[str, int] = {}  # checks running or waiting, per address
         self._ip_slots: dict[str, asyncio.Semaphore] = {}
@@ -56,31 +126,42 @@ class Authenticator:
         self.refused_banned = 0
 
     def is_banned(self, ip: str) -> bool:
-        f = self._failures.get(ip)
-        return f is not None and f.banned_until > time.monotonic()
+        """The whole address is banned: refused at connect, on every protocol."""
+        return self._per_address.banned(ip, time.monotonic())
 
-    def _record_failure(self, ip: str) -> float:
+    def is_banned_for(self, ip: str, username: str) -> bool:
+        """`username` may not log in from `ip` now, even with the right password."""
         now = time.monotonic()
-        f = self._failures.get(ip)
-        if f is None or now - f.last > self.forget_after:
-            f = self._failures[ip] = _Failures()
-        f.count += 1
-        f.last = now
-        if f.count >= self.failures_before_ban:
-            f.banned_until = now + self.ban_time
-        if len(self._failures) > 100_000:
-            self._prune(now)
-        return float(min(self.max_delay, self.base_delay * (2 ** min(f.count - 1, 8))))
+        return self._per_address.banned(ip, now) or self._per_account.banned(
+            (ip, _username_key(username)), now
+        )
 
-    def _prune(self, now: float) -> None:
-        for ip in [ip for ip, f in self._failures.items() if now - f.last > self.forget_after]:
-            del self._failures[ip]
+    def _delay(self, score: float) -> float:
+        if score <= 0:
+            return 0.0
+        steps = min(max(0, round(score) - 1), 8)
+        return float(min(self.max_delay, self.base_delay * (2**steps)))
+
+    def _record_failure(self, ip: str, username: str = "") -> float:
+        """Count one failed login; how long to wait before answering it."""
+        now = time.monotonic()
+        self.failures += 1
+        self._per_account.add((ip, _username_key(username)), now)
+        return self._delay(self._per_address.add(ip, now))
+
+    def _noisy_address_delay(self, ip: str) -> float:
+        # Logins from an address with recent failures wait as a failure would, right or wrong:
+        # the other users behind a NAT are slowed, and the answer's timing tells nothing.
+        return self._delay(self._per_address.score(ip, time.monotonic()))
 
     async def authenticate(self, username: str, password: str, ip: str) -> Account | None:
-        """The account, or None after the failure delay. Banned addresses always fail."""
-        if self.is_banned(ip):
+        """The account, or None after the failure delay. Banned logins always fail."""
+        if self.is_banned_for(ip, username):
             self.refused_banned += 1
-            await asyncio.sleep(self.base_delay)
+            # No argon2 work, and no count against the address either: hammering an account
+            # that is banned already gets nowhere, and must not lock the others behind the
+            # same NAT out. It is slowed like every attempt from a noisy address.
+            await asyncio.sleep(max(self.base_delay, self._noisy_address_delay(ip)))
             return None
         account: Account | None = None
         try:
@@ -94,8 +175,7 @@ class Authenticator:
         # turn (a mail client opens several connections at once, each logging in); past that
         # the attempt fails without a check.
         if self._inflight.get(ip, 0) >= self.max_inflight_per_ip + self.max_queued_per_ip:
-            self.failures += 1
-            await asyncio.sleep(self._record_failure(ip))
+            await asyncio.sleep(self._record_failure(ip, username))
             return None
         self._inflight[ip] = self._inflight.get(ip, 0) + 1
         slot = self._ip_slots.get(ip)
@@ -103,7 +183,7 @@ class Authenticator:
             slot = self._ip_slots[ip] = asyncio.Semaphore(self.max_inflight_per_ip)
         try:
             async with slot, self._slots:
-                if self.is_banned(ip):  # banned while this attempt waited for a slot
+                if self.is_banned_for(ip, username):  # banned while this attempt waited
                     self.refused_banned += 1
                     return None
                 self.verifications += 1
@@ -118,8 +198,18 @@ class Authenticator:
                 del self._inflight[ip]
                 del self._ip_slots[ip]
         if ok and account is not None and not account.disabled:
-            self._failures.pop(ip, None)
+            # Nothing is cleared: failures decay with time only.
+            delay = self._noisy_address_delay(ip)
+            if delay:
+                await asyncio.sleep(delay)
             return account
-        self.failures += 1
-        await asyncio.sleep(self._record_failure(ip))
+        await asyncio.sleep(self._record_failure(ip, username))
         return None
+
+
+def _username_key(username: str) -> str:
+    """The account a login names, as the failure counts know it (bounded, case-folded)."""
+    try:
+        return str(parse_address(username))
+    except AddressError:
+        return username[:MAX_USERNAME_KEY].lower()

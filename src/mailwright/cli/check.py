@@ -11,6 +11,7 @@ import argparse
 from mailwright.cli.accounts import dangling_aliases
 from mailwright.cli.common import load, with_store
 from mailwright.cli.progress import progress
+from mailwright.filemodes import open_to_others
 from mailwright.store.api import Store
 
 
@@ -52,6 +53,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             server_context(config.tls.cert, config.tls.key)
         except Exception as e:  # noqa: BLE001 - any TLS load failure is a config problem
             problems.append(f"{config.source}: tls: cannot load certificate/key: {e}")
+    # Before the store opens (which closes the data directory itself to other users).
+    exposed = [config.source, config.server.data_dir]
+    exposed += [p for p in (config.tls.key,) if p is not None]
+    for path, mode in open_to_others(exposed):
+        kind = "directory" if path.is_dir() else "file"
+        problems.append(f"{path}: {kind} mode {mode:04o} lets other users in (chmod o-rwx)")
     problems += with_store(config, _mailbox_problems)
     for p in problems:
         print(p)

@@ -18,6 +18,7 @@ from mailwright.accounts.passwords import hash_password
 from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.cli.common import CLIError, load, with_store
 from mailwright.config import PROTOCOLS, ConfigError
+from mailwright.filemodes import restrict_umask
 from mailwright.store.api import Store, StoreError
 
 Command = Callable[[argparse.Namespace], int]
@@ -96,7 +97,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     cfg = target / "mailwright.toml"
     if cfg.exists() and not args.force:
         raise CLIError(f"{cfg} already exists (use --force to overwrite)", 1)
-    target.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        target.mkdir(parents=True)
+        # The folder itself only holds three names; everything in it is closed to others
+        # (umask 027, key 0600). It stays passable, as /etc/postfix is, so that the
+        # `[server] user` a root-started server drops to can reach its data directory.
+        target.chmod(0o755)
     cfg.write_text(render_config(hostname, domain, args.bind, args.port_base, storage, dsn))
     if storage == "postgres":
         cfg.chmod(0o600)  # the DSN may carry a password
@@ -408,6 +414,8 @@ def _unavailable(name: str) -> Command:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever the umask: the config, keys, database and messages are not for other users.
+    restrict_umask()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -115,6 +115,8 @@ class _GuardedSession(Session):
             if self.limiter is not None:
                 await self.limiter.wait(t.peer_ip)  # per-address command rate, all sessions
         await super().execute(cmd, upload=upload)
+        if self.account is not None and isinstance(t, ConnectionTransport):
+            t.conn.user = self.account.address  # logged in: net.server's login deadline is met
         if (
             self.account is None
             and self.banned is not None

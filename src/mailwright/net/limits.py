@@ -8,7 +8,8 @@ and since the adapters only read when the protocol core needs data, the flood wa
 peer's socket buffer, not in our memory (back-pressure, as in uvicorn's flow control).
 
 Addresses banned by the authenticator (too many failed logins) are refused when they connect,
-on every protocol listener, like fail2ban's firewall rule but without the firewall.
+on every protocol listener, like fail2ban's firewall rule but without the firewall. Sessions
+that must log in and do not within `login_timeout` are hung up on (`LOGIN_TIMEOUT`).
 
 `Deadline` is the slow-sender guard: the idle timeout runs from the last complete command, not
 from the last byte, so a client trickling one byte a minute (slowloris) cannot hold a session
@@ -32,6 +33,17 @@ BANNED: dict[str, bytes] = {
     "imaps": b"* BYE Too many failed logins from your address, try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n",
     "pop3s": b"-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n",
+}
+
+# Said to a session that has not logged in within `[limits] login_timeout` (net.server), on the
+# protocols whose clients must authenticate; the MX never does and is not listed.
+LOGIN_TIMEOUT: dict[str, bytes] = {
+    "submission": b"421 4.7.0 Timeout waiting for authentication, closing connection\r\n",
+    "submissions": b"421 4.7.0 Timeout waiting for authentication, closing connection\r\n",
+    "imap": b"* BYE Disconnected: no login within the time allowed\r\n",
+    "imaps": b"* BYE Disconnected: no login within the time allowed\r\n",
+    "pop3": b"-ERR Disconnected: no login within the time allowed\r\n",
+    "pop3s": b"-ERR Disconnected: no login within the time allowed\r\n",
 }
 
 

@@ -1,9 +1,24 @@
-"""Listeners: bind, accept, implicit TLS, connection limits, PROXY protocol, shutdown.
+"""Listeners: bind, accept, implicit TLS, connection budgets, PROXY protocol, shutdown.
 
 Protocol code sees a `Connection` and never a socket: it reads and writes the asyncio streams,
 asks `start_tls()` for STARTTLS/STLS, and watches `closing` to end at a safe point during a
 graceful shutdown. Shutdown order (as uvicorn does it): stop accepting, signal sessions, wait a
 bounded time, cancel what remains.
+
+House rules of this module:
+
+* A connection is counted against every budget the moment it is accepted, before the PROXY
+  header and before the TLS handshake: the node-wide `max_connections`, the listener's own
+  budget (so 300 idle POP3 sessions cannot take the MX's share) and the per-address cap. A
+  client that opens connections and never sends a ClientHello holds budget, not memory, and only
+  for `handshake_timeout`.
+* Behind a trusted PROXY-speaking balancer the socket's address is the balancer's, so the
+  per-address cap is applied to the address in the header, once it has been read.
+* Sessions that must log in (submission, IMAP, POP3) are hung up on when they have not
+  authenticated within `login_timeout` of the accept, however busy they keep themselves (as
+  Dovecot's login processes do); the MX never authenticates and keeps its per-command timeouts.
+* Loopback exemptions (plaintext login without TLS) belong only to a known loopback client,
+  never to one behind a PROXY header that names no address, and can be switched off.
 """
 
 from __future__ import annotations
@@ -19,16 +34,23 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mailwright.config import ListenerConfig
 from mailwright.log import event
-from mailwright.net.limits import BANNED
+from mailwright.net.limits import BANNED, LOGIN_TIMEOUT
 from mailwright.net.registry import BUSY
+
+if TYPE_CHECKING:
+    from mailwright.proto.proxy import ProxyHeader
 
 log = logging.getLogger("mailwright.net")
 _ids = itertools.count(1)
 
 Handler = Callable[["Connection"], Awaitable[None]]
+# A PROXY header must arrive promptly; it is at most a few hundred octets.
+PROXY_HEADER_TIMEOUT = 10.0
+STREAM_LIMIT = 256 * 1024
 
 
 class BindError(Exception):
@@ -51,6 +73,12 @@ class Connection:
     started: float = field(default_factory=time.monotonic)
     user: str = ""
     result: str = ""
+    # False when a PROXY header said it had no client address (v1 UNKNOWN, v2 LOCAL or
+    # UNSPEC): `peer_ip` is then only the balancer's own socket address.
+    peer_known: bool = True
+    # [tls] allow_plaintext_loopback: whether a loopback peer gets the loopback exemptions.
+    loopback_exempt: bool = True
+    handshake_timeout: float = 10.0
 
     @property
     def protocol(self) -> str:
@@ -58,6 +86,16 @@ class Connection:
 
     @property
     def is_loopback(self) -> bool:
+        """A direct peer on this host's loopback that may have the loopback exemptions.
+
+        Never for a client whose address is unknown: after a PROXY `UNKNOWN` or v2 `LOCAL`
+        header the only address is the balancer's own socket, which says nothing of the client
+        (a local tunnel would otherwise pass every remote client off as loopback). A trusted
+        header that names a loopback client is believed, as every address it names is. False
+        too when the operator turned the exemption off.
+        """
+        if not self.peer_known or not self.loopback_exempt:
+            return False
         try:
             return ipaddress.ip_address(self.peer_ip).is_loopback
         except ValueError:
@@ -87,7 +125,9 @@ class Connection:
         """Upgrade in place, after `prepare_tls()` and the reply that announces TLS."""
         if self.ssl_context is None:
             raise RuntimeError("no TLS certificate configured")
-        await self.writer.start_tls(self.ssl_context)
+        await self.writer.start_tls(
+            self.ssl_context, ssl_handshake_timeout=self.handshake_timeout
+        )
         self.tls = True
 
     async def close(self) -> None:
@@ -104,7 +144,7 @@ def _addr(sockname: object) -> tuple[str, int]:
 
 
 class ListenerSet:
-    """All listeners of one server process."""
+    """All listeners of one server process, and the connection budgets they share."""
 
     def __init__(
         self,
@@ -112,23 +152,37 @@ class ListenerSet:
         *,
         max_connections: int = 10000,
         max_per_ip: int = 50,
-        handshake_timeout: float = 30.0,
+        listener_share: int | None = None,
+        handshake_timeout: float = 10.0,
+        login_timeout: float = 0.0,
+        allow_plaintext_loopback: bool = True,
         refuse: Callable[[str], bool] | None = None,
     ) -> None:
         self.ssl_context = ssl_context
         self.refuse = refuse  # e.g. Authenticator.is_banned: addresses turned away at connect
         self.refused_banned = 0  # connections turned away by `refuse` (metrics)
+        self.refused_busy = 0  # connections turned away by a budget (metrics)
         self.max_connections = max_connections
         self.max_per_ip = max_per_ip
+        # A listener without its own `max_connections` may hold this many (None: the total).
+        self.listener_share = listener_share
         self.handshake_timeout = handshake_timeout
+        self.login_timeout = login_timeout  # 0: no login deadline
+        self.allow_plaintext_loopback = allow_plaintext_loopback
         self.closing = asyncio.Event()
         self._servers: list[tuple[ListenerConfig, asyncio.Server | _AcceptLoop]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open = 0  # connections holding budget, from accept to close
+        self._per_listener: Counter[str] = Counter()
         self._per_ip: Counter[str] = Counter()
 
     @property
     def active(self) -> int:
         return len(self._tasks)
+
+    def budget(self, lc: ListenerConfig) -> int:
+        """How many connections `lc` may hold at once."""
+        return lc.max_connections or self.listener_share or self.max_connections
 
     def bound(self) -> list[tuple[ListenerConfig, int]]:
         """Each listener with the port it actually bound (for port 0)."""
@@ -138,13 +192,45 @@ class ListenerSet:
             out.append((lc, int(port)))
         return out
 
+    # -- budgets ---------------------------------------------------------------------------
+
+    def _admit(self, lc: ListenerConfig) -> bool:
+        if (
+            self.closing.is_set()
+            or self._open >= self.max_connections
+            or self._per_listener[lc.name] >= self.budget(lc)
+        ):
+            return False
+        self._open += 1
+        self._per_listener[lc.name] += 1
+        return True
+
+    def _release(self, lc: ListenerConfig) -> None:
+        self._open -= 1
+        self._per_listener[lc.name] -= 1
+
+    def _admit_ip(self, ip: str) -> bool:
+        if self._per_ip[ip] >= self.max_per_ip:
+            return False
+        self._per_ip[ip] += 1
+        return True
+
+    def _release_ip(self, ip: str) -> None:
+        self._per_ip[ip] -= 1
+        if self._per_ip[ip] <= 0:
+            del self._per_ip[ip]
+
+    def _refused(self, lc: ListenerConfig, peer_ip: str) -> None:
+        self.refused_busy += 1
+        event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="limit")
+
+    # -- plain listeners (STARTTLS protocols, http) -------------------------------------------
+
     async def add(self, lc: ListenerConfig, handler: Handler) -> None:
-        if lc.implicit_tls and self.ssl_context is None:
-            raise BindError(f"{lc.name}: implicit TLS needs [tls] cert and key")
-        if lc.implicit_tls and lc.proxy_protocol:
-            # The PROXY header comes in clear before the TLS handshake, so asyncio's own TLS
-            # server (which starts the handshake at accept) cannot serve this listener.
-            await self._add_proxied_tls(lc, handler)
+        if lc.implicit_tls:
+            if self.ssl_context is None:
+                raise BindError(f"{lc.name}: implicit TLS needs [tls] cert and key")
+            await self._add_implicit_tls(lc, handler)
             return
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -152,97 +238,65 @@ class ListenerSet:
             assert task is not None
             self._tasks.add(task)  # type: ignore[arg-type]
             try:
-                await self._serve(lc, handler, reader, writer)
+                await self._accept_stream(lc, handler, reader, writer)
             finally:
                 self._tasks.discard(task)  # type: ignore[arg-type]
 
         try:
             server = await asyncio.start_server(
-                on_connect,
-                lc.address,
-                lc.port,
-                ssl=self.ssl_context if lc.implicit_tls else None,
-                ssl_handshake_timeout=self.handshake_timeout if lc.implicit_tls else None,
-                reuse_address=True,
-                backlog=1024,
-                limit=256 * 1024,
-            )
+                on_connect, lc.address, lc.port, reuse_address=True, backlog=1024,
+                limit=STREAM_LIMIT,
+            )  # fmt: skip
         except OSError as e:
             raise BindError(f"cannot listen on {lc.address}:{lc.port} ({lc.protocol}): {e.strerror or e}") from None
         self._servers.append((lc, server))
 
-    async def _serve(
+    async def _accept_stream(
         self,
         lc: ListenerConfig,
         handler: Handler,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        *,
-        proxied: tuple[str, int] | None = None,
-        header_read: bool = False,
     ) -> None:
         peer_ip, peer_port = _addr(writer.get_extra_info("peername"))
-        local_ip, local_port = _addr(writer.get_extra_info("sockname"))
-        if proxied is not None:
-            peer_ip, peer_port = proxied
-        elif not header_read and lc.proxy_protocol and self._trusted(lc, peer_ip):
-            try:
-                proxied = await _read_proxy_header(reader)
-            except Exception as e:  # noqa: BLE001 - any malformed header ends the connection
-                event(log, "proxy header rejected", logging.WARNING, peer=peer_ip, error=str(e))
-                writer.close()
-                return
-            if proxied is not None:
-                peer_ip, peer_port = proxied
-        conn = Connection(
-            reader, writer, lc, peer_ip, peer_port, local_ip, local_port,
-            tls=lc.implicit_tls, ssl_context=self.ssl_context, closing=self.closing,
-        )
-        if self.closing.is_set() or len(self._tasks) > self.max_connections or (
-            self._per_ip[peer_ip] >= self.max_per_ip
-        ):
-            with contextlib.suppress(Exception):
-                writer.write(BUSY.get(lc.protocol, b""))
-                await asyncio.wait_for(writer.drain(), 2)
-            await conn.close()
-            event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="limit")
+        if not self._admit(lc):
+            await _say_and_close(writer, BUSY.get(lc.protocol, b""))
+            self._refused(lc, peer_ip)
             return
-        if self.refuse is not None and lc.protocol in BANNED and self.refuse(peer_ip):
-            self.refused_banned += 1
-            with contextlib.suppress(Exception):
-                writer.write(BANNED[lc.protocol])
-                await asyncio.wait_for(writer.drain(), 2)
-            await conn.close()
-            event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="banned")
-            return
-        self._per_ip[peer_ip] += 1
+        counted_ip: str | None = None
         try:
-            await handler(conn)
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
-            conn.result = conn.result or "dropped"
-        except asyncio.CancelledError:
-            conn.result = "cancelled"
-            raise
-        except Exception:  # noqa: BLE001 - a bug in one session must not take the server down
-            conn.result = "internal-error"
-            log.exception("session %s failed", conn.id)
+            peer_known = True
+            if lc.proxy_protocol and self._trusted(lc, peer_ip):
+                try:
+                    header = await _read_proxy_header(reader)
+                except Exception as e:  # noqa: BLE001 - any malformed header ends the connection
+                    event(log, "proxy header rejected", logging.WARNING, peer=peer_ip, error=str(e))
+                    writer.close()
+                    return
+                if header.source is not None:
+                    peer_ip, peer_port = header.source
+                peer_known = header.source is not None
+            if not self._admit_ip(peer_ip):
+                await _say_and_close(writer, BUSY.get(lc.protocol, b""))
+                self._refused(lc, peer_ip)
+                return
+            counted_ip = peer_ip
+            await self._serve(lc, handler, reader, writer, peer_ip, peer_port, peer_known=peer_known)
         finally:
-            self._per_ip[peer_ip] -= 1
-            if self._per_ip[peer_ip] <= 0:
-                del self._per_ip[peer_ip]
-            await conn.close()
-            event(
-                log, "connection", id=conn.id, proto=lc.protocol, peer=peer_ip,
-                tls=conn.tls, user=conn.user or "-", result=conn.result or "closed",
-                duration=f"{time.monotonic() - conn.started:.3f}",
-            )
+            if counted_ip is not None:
+                self._release_ip(counted_ip)
+            self._release(lc)
 
-    async def _add_proxied_tls(self, lc: ListenerConfig, handler: Handler) -> None:
-        """Implicit TLS behind a PROXY-speaking balancer: header first, then the handshake.
+    # -- implicit TLS listeners -------------------------------------------------------------
 
-        Connections are accepted on a plain socket; the header is read from the socket one
-        byte at a time (so not a byte of the TLS ClientHello is consumed), then the socket is
-        handed to asyncio with TLS.
+    async def _add_implicit_tls(self, lc: ListenerConfig, handler: Handler) -> None:
+        """Implicit TLS: accept on a plain socket, count, then the handshake under a deadline.
+
+        asyncio's own TLS server runs the handshake before the protocol sees the connection,
+        so nothing could be counted or refused until a client finished its handshake (or the
+        handshake timeout passed). Here the budgets are taken at accept; behind a balancer the
+        PROXY header is read from the socket one byte at a time first (so not a byte of the
+        ClientHello is consumed), then the socket is handed to asyncio with TLS.
         """
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in lc.address else socket.AF_INET
@@ -266,39 +320,126 @@ class ListenerSet:
                     event(log, "accept failed", logging.WARNING, listener=lc.name, error=str(e))
                     await asyncio.sleep(0.1)  # e.g. EMFILE: let connections finish
                     continue
-                task = loop.create_task(self._accept_proxied_tls(lc, handler, client))
+                task = loop.create_task(self._accept_tls(lc, handler, client))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
         self._servers.append((lc, _AcceptLoop(sock, loop.create_task(accept()))))
 
-    async def _accept_proxied_tls(
-        self, lc: ListenerConfig, handler: Handler, client: socket.socket
-    ) -> None:
+    async def _accept_tls(self, lc: ListenerConfig, handler: Handler, client: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         client.setblocking(False)
-        peer_ip, _port = _addr(client.getpeername())
-        proxied: tuple[str, int] | None = None
-        if self._trusted(lc, peer_ip):
+        try:
+            peer_ip, peer_port = _addr(client.getpeername())
+        except OSError as e:  # gone already (a plain TCP health check): ENOTCONN
+            client.close()
+            event(log, "connection lost before the handshake", proto=lc.protocol, error=e.strerror or str(e))
+            return
+        if not self._admit(lc):
+            client.close()  # nothing can be said before TLS: the client sees the close
+            self._refused(lc, peer_ip)
+            return
+        counted_ip: str | None = None
+        try:
+            peer_known = True
+            if lc.proxy_protocol and self._trusted(lc, peer_ip):
+                try:
+                    header = await _read_proxy_header_sock(loop, client)
+                except Exception as e:  # noqa: BLE001 - any malformed header ends the connection
+                    event(log, "proxy header rejected", logging.WARNING, peer=peer_ip, error=str(e))
+                    client.close()
+                    return
+                if header.source is not None:
+                    peer_ip, peer_port = header.source
+                peer_known = header.source is not None
+            if not self._admit_ip(peer_ip):
+                client.close()
+                self._refused(lc, peer_ip)
+                return
+            counted_ip = peer_ip
+            reader = asyncio.StreamReader(limit=STREAM_LIMIT)
+            protocol = asyncio.StreamReaderProtocol(reader)
             try:
-                proxied = await _read_proxy_header_sock(loop, client)
-            except Exception as e:  # noqa: BLE001 - any malformed header ends the connection
-                event(log, "proxy header rejected", logging.WARNING, peer=peer_ip, error=str(e))
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol, client, ssl=self.ssl_context,
+                    ssl_handshake_timeout=self.handshake_timeout,
+                )  # fmt: skip
+            except (OSError, ssl.SSLError, TimeoutError) as e:
+                # Health checks that connect and close, scanners, clients that never send a
+                # ClientHello: one line, no traceback.
+                event(log, "tls handshake failed", proto=lc.protocol, peer=peer_ip,
+                      error=getattr(e, "strerror", None) or str(e) or type(e).__name__)  # fmt: skip
                 client.close()
                 return
-        reader = asyncio.StreamReader(limit=256 * 1024)
-        protocol = asyncio.StreamReaderProtocol(reader)
-        try:
-            transport, _ = await loop.connect_accepted_socket(
-                lambda: protocol, client, ssl=self.ssl_context,
-                ssl_handshake_timeout=self.handshake_timeout,
-            )
-        except (OSError, ssl.SSLError, TimeoutError) as e:
-            event(log, "tls handshake failed", proto=lc.protocol, peer=peer_ip, error=str(e))
-            client.close()
+            writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            await self._serve(lc, handler, reader, writer, peer_ip, peer_port, peer_known=peer_known)
+        finally:
+            if counted_ip is not None:
+                self._release_ip(counted_ip)
+            self._release(lc)
+
+    # -- one admitted connection ----------------------------------------------------------
+
+    async def _serve(
+        self,
+        lc: ListenerConfig,
+        handler: Handler,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        peer_ip: str,
+        peer_port: int,
+        *,
+        peer_known: bool,
+    ) -> None:
+        local_ip, local_port = _addr(writer.get_extra_info("sockname"))
+        conn = Connection(
+            reader, writer, lc, peer_ip, peer_port, local_ip, local_port,
+            tls=lc.implicit_tls, ssl_context=self.ssl_context, closing=self.closing,
+            peer_known=peer_known, loopback_exempt=self.allow_plaintext_loopback,
+            handshake_timeout=self.handshake_timeout,
+        )  # fmt: skip
+        if self.refuse is not None and lc.protocol in BANNED and self.refuse(peer_ip):
+            self.refused_banned += 1
+            await _say_and_close(writer, BANNED[lc.protocol])
+            event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="banned")
             return
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        await self._serve(lc, handler, reader, writer, proxied=proxied, header_read=True)
+        login_timer: asyncio.TimerHandle | None = None
+        if self.login_timeout > 0 and lc.protocol in LOGIN_TIMEOUT:
+            login_timer = asyncio.get_running_loop().call_later(
+                self.login_timeout, self._login_expired, conn
+            )
+        try:
+            await handler(conn)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
+            conn.result = conn.result or "dropped"
+        except asyncio.CancelledError:
+            conn.result = "cancelled"
+            raise
+        except Exception:  # noqa: BLE001 - a bug in one session must not take the server down
+            conn.result = "internal-error"
+            log.exception("session %s failed", conn.id)
+        finally:
+            if login_timer is not None:
+                login_timer.cancel()
+            await conn.close()
+            event(
+                log, "connection", id=conn.id, proto=lc.protocol, peer=peer_ip,
+                tls=conn.tls, user=conn.user or "-", result=conn.result or "closed",
+                duration=f"{time.monotonic() - conn.started:.3f}",
+            )
+
+    @staticmethod
+    def _login_expired(conn: Connection) -> None:
+        """The login deadline passed: hang up unless the session has authenticated."""
+        if conn.user or conn.writer.is_closing():
+            return
+        conn.result = "login-timeout"
+        transport = conn.writer.transport
+        with contextlib.suppress(Exception):
+            conn.writer.write(LOGIN_TIMEOUT[conn.protocol])
+            conn.writer.close()  # the session's pending read ends; its cleanup runs as usual
+        # A peer that does not read would keep the close waiting on its buffer: abort then.
+        asyncio.get_running_loop().call_later(2.0, transport.abort)
 
     @staticmethod
     def _trusted(lc: ListenerConfig, ip: str) -> bool:
@@ -323,8 +464,19 @@ class ListenerSet:
                 await asyncio.wait(pending, timeout=2)
 
 
+async def _say_and_close(writer: asyncio.StreamWriter, line: bytes) -> None:
+    with contextlib.suppress(Exception):
+        if line:
+            writer.write(line)
+            await asyncio.wait_for(writer.drain(), 2)
+    if not writer.is_closing():
+        writer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(writer.wait_closed(), 2)
+
+
 class _AcceptLoop:
-    """Stands in for `asyncio.Server` on a listener that accepts through `_add_proxied_tls`."""
+    """Stands in for `asyncio.Server` on a listener that accepts through `_add_implicit_tls`."""
 
     def __init__(self, sock: socket.socket, task: asyncio.Task[None]) -> None:
         self.sockets = [sock]
@@ -339,14 +491,12 @@ class _AcceptLoop:
             await self._task
 
 
-async def _read_proxy_header_sock(
-    loop: asyncio.AbstractEventLoop, sock: socket.socket
-) -> tuple[str, int] | None:
+async def _read_proxy_header_sock(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> ProxyHeader:
     """As `_read_proxy_header`, straight from the socket (nothing buffered beyond the header)."""
     from mailwright.proto.proxy import NEED_DATA, ProxyParser
 
     parser = ProxyParser()
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(PROXY_HEADER_TIMEOUT):
         while True:
             byte = await loop.sock_recv(sock, 1)
             if not byte:
@@ -354,20 +504,20 @@ async def _read_proxy_header_sock(
             parser.receive_data(byte)
             header = parser.next_event()
             if header is not NEED_DATA:
-                return None if header.local else header.source
+                return header
 
 
-async def _read_proxy_header(reader: asyncio.StreamReader) -> tuple[str, int] | None:
-    """Read a PROXY v1/v2 header (HAProxy); the client's address, or None for LOCAL/UNKNOWN.
+async def _read_proxy_header(reader: asyncio.StreamReader) -> ProxyHeader:
+    """Read a PROXY v1/v2 header (HAProxy). Its `source` is None for LOCAL/UNKNOWN/UNSPEC.
 
     Fed one byte at a time so that not a byte of the real protocol is consumed here.
     """
     from mailwright.proto.proxy import NEED_DATA, ProxyParser
 
     parser = ProxyParser()
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(PROXY_HEADER_TIMEOUT):
         while True:
             parser.receive_data(await reader.readexactly(1))
             header = parser.next_event()
             if header is not NEED_DATA:
-                return None if header.local else header.source
+                return header

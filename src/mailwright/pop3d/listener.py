@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from mailwright.net.limits import CommandRateLimiter
 from mailwright.proto import pop3
 
+from . import locks
 from .session import MECHANISMS, Pop3Session, SessionSettings
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
     """The handler for one ``pop3`` or ``pop3s`` listener."""
     idle = max(MIN_IDLE_TIMEOUT, ctx.config.limits.idle_timeout)
     settings = SessionSettings(lock_ttl=idle + 300.0)
+    # Locks name this process completely (host, PID, boot, start time), so that a restart
+    # can tell its own dead locks from a live process that now has the same PID.
+    process = locks.current(ctx.node_id.rsplit(":", 1)[0])
 
     async def handle(conn: Connection) -> None:
         session = Pop3Session(
@@ -43,7 +47,7 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
             loopback=conn.is_loopback,
             tls=conn.tls,
             tls_available=conn.tls_available,
-            owner=f"{ctx.node_id}/{conn.id}",
+            owner=locks.lock_owner(process, conn.id),
             settings=settings,
         )
         await serve(conn, session, idle_timeout=idle, limiter=ctx.limiter,

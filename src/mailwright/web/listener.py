@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import h11
 
+from mailwright.address import AddressError, parse_address
 from mailwright.config import ListenerConfig
 from mailwright.web.autoconfig import autodiscover, thunderbird
 
@@ -38,6 +40,9 @@ def metrics_text(ctx: AppContext) -> str:
         metric("connections_refused_banned_total", "counter",
                "Connections refused at accept from banned addresses.",
                getattr(listeners, "refused_banned", 0))  # fmt: skip
+        metric("connections_refused_busy_total", "counter",
+               "Connections refused at accept because a budget (node, listener, address) was full.",
+               getattr(listeners, "refused_busy", 0))  # fmt: skip
     limiter = getattr(ctx, "limiter", None)
     if limiter is not None:
         metric("commands_delayed_total", "counter",
@@ -54,9 +59,14 @@ def metrics_text(ctx: AppContext) -> str:
     return "\n".join(lines) + "\n"
 
 
-def route(ctx: AppContext, method: str, target: str, body: bytes) -> tuple[int, str, str]:
+async def route(
+    ctx: AppContext, method: str, target: str, body: bytes, host: str = ""
+) -> tuple[int, str, str]:
+    """Status, content type and body for one request (HEAD is answered as GET)."""
     url = urlsplit(target)
     path = url.path.rstrip("/") or "/"
+    if method == "HEAD":
+        method = "GET"  # RFC 9110 9.3.2: the same header fields as GET, without the content
     if method == "GET" and path == "/healthz":
         return 200, "text/plain; charset=utf-8", "ok\n"
     if method == "GET" and path == "/metrics":
@@ -64,16 +74,36 @@ def route(ctx: AppContext, method: str, target: str, body: bytes) -> tuple[int, 
     if method == "GET" and path in ("/mail/config-v1.1.xml",
                                      "/.well-known/autoconfig/mail/config-v1.1.xml"):
         email = parse_qs(url.query).get("emailaddress", [""])[0]
-        domain = email.rpartition("@")[2] if "@" in email else ctx.hostname.partition(".")[2]
-        return 200, "application/xml; charset=utf-8", thunderbird(ctx.config, domain or ctx.hostname)
+        if email:
+            domain = email.rpartition("@")[2]
+        else:  # looked up as autoconfig.<domain>/mail/config-v1.1.xml without the address
+            domain = host.rpartition(":")[0] if host.count(":") == 1 else host
+            domain = domain.removeprefix("autoconfig.")
+        domain = domain.strip().lower().rstrip(".")
+        if not await _is_local_domain(ctx, domain):
+            return 404, "text/plain; charset=utf-8", "not a domain of this server\n"
+        return 200, "application/xml; charset=utf-8", thunderbird(ctx.config, domain)
     if method == "POST" and path.lower() == "/autodiscover/autodiscover.xml":
         m = _EMAIL.search(body.decode("utf-8", "replace"))
         if not m:
             return 400, "text/plain; charset=utf-8", "EMailAddress missing\n"
-        return 200, "application/xml; charset=utf-8", autodiscover(ctx.config, m.group(1))
-    if method not in ("GET", "POST", "HEAD"):
+        email = m.group(1).strip()
+        try:
+            address = parse_address(email)
+        except AddressError:
+            return 400, "text/plain; charset=utf-8", "EMailAddress is not an address\n"
+        if not await _is_local_domain(ctx, address.domain):
+            return 404, "text/plain; charset=utf-8", "not a domain of this server\n"
+        return 200, "application/xml; charset=utf-8", autodiscover(ctx.config, str(address))
+    if method not in ("GET", "POST"):
         return 405, "text/plain; charset=utf-8", "method not allowed\n"
     return 404, "text/plain; charset=utf-8", "not found\n"
+
+
+async def _is_local_domain(ctx: AppContext, domain: str) -> bool:
+    if not domain or len(domain) > 253:
+        return False
+    return bool(await ctx.directory.is_local_domain(domain))
 
 
 def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
@@ -105,10 +135,13 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
                     await _send(conn, h, 413, "text/plain", "too large\n")
                     return
             elif isinstance(event, h11.EndOfMessage) and request is not None:
-                status, ctype, text = route(
-                    ctx, request.method.decode(), request.target.decode("ascii", "replace"), body
+                method = request.method.decode("ascii", "replace")
+                host = next((v.decode("ascii", "replace") for k, v in request.headers
+                             if k == b"host"), "")  # fmt: skip
+                status, ctype, text = await route(
+                    ctx, method, request.target.decode("ascii", "replace"), body, host
                 )
-                await _send(conn, h, status, ctype, text)
+                await _send(conn, h, status, ctype, text, head=method == "HEAD")
                 conn.result = str(status)
                 if h.our_state is h11.MUST_CLOSE or conn.closing.is_set():
                     return
@@ -123,16 +156,30 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
     return handle
 
 
-async def _send(conn: Connection, h: h11.Connection, status: int, ctype: str, text: str) -> None:
+async def _send(
+    conn: Connection, h: h11.Connection, status: int, ctype: str, text: str, *, head: bool = False
+) -> None:
+    """One response; for HEAD the header fields of the GET answer and no content."""
     payload = text.encode()
     try:
-        data = h.send(h11.Response(status_code=status, headers=[
-            ("Content-Type", ctype), ("Content-Length", str(len(payload))),
-            ("Server", "Mailwright"),
-        ]))
-        data = (data or b"") + (h.send(h11.Data(data=payload)) or b"")
-        data += h.send(h11.EndOfMessage()) or b""
+        data = h.send(h11.Response(
+            status_code=status,
+            headers=[("Content-Type", ctype), ("Content-Length", str(len(payload))),
+                     ("Server", "Mailwright")],
+            reason=_reason(status),
+        ))  # fmt: skip
+        if not head:
+            data = (data or b"") + (h.send(h11.Data(data=payload)) or b"")
+        data = (data or b"") + (h.send(h11.EndOfMessage()) or b"")
     except h11.LocalProtocolError:
         return
     conn.writer.write(data)
     await conn.writer.drain()
+
+
+def _reason(status: int) -> bytes:
+    # RFC 9112 4: the reason phrase is for humans; give the registered one, not an empty one.
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""

@@ -43,6 +43,7 @@ from psycopg import AsyncConnection, AsyncPipeline, errors
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
     DEFAULT_MAILBOXES,
     Account,
@@ -202,7 +203,8 @@ class PostgresStore:
     async def open(self) -> None:
         if self._pool is not None:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        close_to_others(self.data_dir)  # messages and password hashes are not for other users
         # The database makes data durable at COMMIT; staging files need no fsync of their own.
         self.files = BlobFiles(self.data_dir, fsync=False)
         self.changes._loop = asyncio.get_running_loop()

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
     DEFAULT_MAILBOXES,
     Account,
@@ -115,7 +116,8 @@ class SQLiteStore:
     def open_sync(self) -> None:
         if self._opened:
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        close_to_others(self.data_dir)  # messages and password hashes are not for other users
         self.db.start(migrate)
         self._opened = True
 
