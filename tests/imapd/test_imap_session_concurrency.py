@@ -32,8 +32,8 @@ async def test_concurrency_flags_and_exists_reach_other_session(tmp_path: Path) 
         assert out == [
             b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo)",
             b"* 4 EXISTS",
-            b"* 0 RECENT",
-            b"* 2 FETCH (FLAGS (\\Flagged $Todo))",
+            b"* 4 RECENT",  # a selected first: the three and the new one are recent to it
+            b"* 2 FETCH (FLAGS (\\Flagged \\Recent $Todo))",
             b"a2 OK NOOP completed",
         ]
         assert await a.cmd("a3 NOOP") == [b"a3 OK NOOP completed"]
@@ -61,10 +61,12 @@ async def test_concurrency_no_expunge_during_fetch_store_search(tmp_path: Path) 
         out = await a.cmd("a3 SEARCH ALL")
         assert out == [b"* SEARCH 1 3 4", b"a3 OK SEARCH completed"]
         out = await a.cmd("a4 STORE 4 +FLAGS (\\Seen)")
-        assert out == [b"* 4 FETCH (FLAGS (\\Seen))", b"a4 OK STORE completed"]
+        assert out == [b"* 4 FETCH (FLAGS (\\Recent \\Seen))", b"a4 OK STORE completed"]
         # a UID command may send the EXPUNGE (RFC 9051 7.5.1)
         out = await a.cmd("a5 UID FETCH 4 (FLAGS)")
-        assert out == [b"* 2 EXPUNGE", b"* 3 FETCH (UID 4 FLAGS (\\Seen))", b"a5 OK UID FETCH completed"]
+        assert out == [
+            b"* 2 EXPUNGE", b"* 3 FETCH (UID 4 FLAGS (\\Recent \\Seen))", b"a5 OK UID FETCH completed"
+        ]
         assert await a.cmd("a6 NOOP") == [b"a6 OK NOOP completed"]
 
 
@@ -107,11 +109,11 @@ async def test_concurrency_idle_sees_delivery_and_flags(tmp_path: Path) -> None:
         a.send(b"a2 IDLE\r\n")
         assert (await a.read_until(rb"\+ "))[-1] == b"+ idling"
         await srv.deliver(acc, message(2))
-        out = await a.read_until(rb"\* 0 RECENT")
-        assert out == [b"* 2 EXISTS", b"* 0 RECENT"]
+        out = await a.read_until(rb"\* 2 RECENT")
+        assert out == [b"* 2 EXISTS", b"* 2 RECENT"]
         await b.cmd("b2 STORE 1 +FLAGS (\\Answered)")
         out = await a.read_until(rb"\* 1 FETCH")
-        assert out == [b"* 1 FETCH (FLAGS (\\Answered))"]
+        assert out == [b"* 1 FETCH (FLAGS (\\Answered \\Recent))"]
         await b.cmd("b3 STORE 2 +FLAGS.SILENT (\\Deleted)")
         await b.cmd("b4 EXPUNGE")
         out = await a.read_until(rb"\* 2 EXPUNGE")
@@ -154,10 +156,21 @@ async def test_concurrency_ten_sessions_stay_consistent(tmp_path: Path) -> None:
             await c.cmd(f"n{i} NOOP")
             out = await c.cmd(f"u{i} FETCH 1:* (UID FLAGS)")
             views.append(out[:-1])
-        assert all(v == views[0] for v in views), views
+        # RFC 3501 2.3.2: each message is \Recent to exactly one session, the first to see it
+        recent_to = [
+            {int(m.group(1)) for line in v if (m := re.search(rb"UID (\d+) FLAGS \(\\Recent", line))}
+            for v in views
+        ]
+        plain = [
+            [line.replace(b"\\Recent ", b"").replace(b" \\Recent)", b")")
+             .replace(b"(\\Recent)", b"()") for line in v]
+            for v in views
+        ]
+        assert all(v == plain[0] for v in plain), views
         uids = [int(re.search(rb"UID (\d+)", line).group(1)) for line in views[0]]  # type: ignore[union-attr]
         assert len(uids) == 20 - 4
         assert uids == sorted(uids)
+        assert sorted(u for r in recent_to for u in r) == uids
         seqs = [int(line.split()[1]) for line in views[0]]
         assert seqs == list(range(1, 17))
 

@@ -136,7 +136,7 @@ async def test_mailboxes_status_items(tmp_path: Path) -> None:
         out = await c.cmd("a STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE RECENT HIGHESTMODSEQ)")
         size = len(message(1)) + len(message(2))
         assert re.fullmatch(
-            rb"\* STATUS INBOX \(MESSAGES 2 UIDNEXT 3 UNSEEN 1 DELETED 1 SIZE %d RECENT 0 "
+            rb"\* STATUS INBOX \(MESSAGES 2 UIDNEXT 3 UNSEEN 1 DELETED 1 SIZE %d RECENT 2 "
             rb"HIGHESTMODSEQ \d+\)" % size,
             out[0],
         ), out

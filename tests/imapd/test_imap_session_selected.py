@@ -26,7 +26,7 @@ async def test_selected_select_responses(tmp_path: Path) -> None:
             b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
             b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
             b"* 3 EXISTS",
-            b"* 0 RECENT",
+            b"* 3 RECENT",
             b"* OK [UNSEEN 1] First unseen",
             b"* OK [UIDVALIDITY %d] UIDs valid" % mb.uidvalidity,
             b"* OK [UIDNEXT 4] Predicted next UID",
@@ -65,16 +65,16 @@ async def test_selected_fetch_basics(tmp_path: Path) -> None:
         await c.cmd("a SELECT INBOX")
         out = await c.cmd("b FETCH 1:2 (FLAGS RFC822.SIZE UID)")
         assert out == [
-            b"* 1 FETCH (FLAGS () RFC822.SIZE %d UID 1)" % len(message(1)),
-            b"* 2 FETCH (FLAGS () RFC822.SIZE %d UID 2)" % len(message(2)),
+            b"* 1 FETCH (FLAGS (\\Recent) RFC822.SIZE %d UID 1)" % len(message(1)),
+            b"* 2 FETCH (FLAGS (\\Recent) RFC822.SIZE %d UID 2)" % len(message(2)),
             b"b OK FETCH completed",
         ]
         out = await c.cmd("c UID FETCH 3 (BODY.PEEK[HEADER.FIELDS (Subject)])")
         assert out[0] == b"* 3 FETCH (UID 3 BODY[HEADER.FIELDS (Subject)] {22}\r\nSubject: message 3\r\n\r\n)"
         out = await c.cmd("d FETCH 2 BODY[TEXT]")
-        assert out[0] == b"* 2 FETCH (BODY[TEXT] {9}\r\nhello 2\r\n FLAGS (\\Seen))"
+        assert out[0] == b"* 2 FETCH (BODY[TEXT] {9}\r\nhello 2\r\n FLAGS (\\Recent \\Seen))"
         out = await c.cmd("e FETCH 2 (FLAGS BODY[]<0.4>)")
-        assert out[0] == b"* 2 FETCH (FLAGS (\\Seen) BODY[]<0> {4}\r\nFrom)"
+        assert out[0] == b"* 2 FETCH (FLAGS (\\Recent \\Seen) BODY[]<0> {4}\r\nFrom)"
         assert await c.cmd("f FETCH 9 FLAGS") == [b"f BAD Invalid message sequence number"]
         assert await c.cmd("g UID FETCH 9 FLAGS") == [b"g OK UID FETCH completed"]
         out = await c.cmd("h FETCH 1 (ENVELOPE)")
@@ -88,16 +88,16 @@ async def test_selected_store_flags(tmp_path: Path) -> None:
         out = await c.cmd("b STORE 1:2 +FLAGS (\\Seen $Work)")
         assert out == [
             b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)",
-            b"* 1 FETCH (FLAGS (\\Seen $Work))",
-            b"* 2 FETCH (FLAGS (\\Seen $Work))",
+            b"* 1 FETCH (FLAGS (\\Recent \\Seen $Work))",
+            b"* 2 FETCH (FLAGS (\\Recent \\Seen $Work))",
             b"b OK STORE completed",
         ]
         assert await c.cmd("c STORE 1 -FLAGS.SILENT ($Work)") == [b"c OK STORE completed"]
         out = await c.cmd("d UID STORE 1:* FLAGS (\\Flagged)")
         assert out[:-1] == [
-            b"* 1 FETCH (UID 1 FLAGS (\\Flagged))",
-            b"* 2 FETCH (UID 2 FLAGS (\\Flagged))",
-            b"* 3 FETCH (UID 3 FLAGS (\\Flagged))",
+            b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))",
+            b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))",
+            b"* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent))",
         ]
         assert await c.cmd("e STORE 1 +FLAGS (\\Bogus)") == [b"e BAD invalid flag \\Bogus"]
         await c.cmd("f EXAMINE INBOX")
@@ -168,11 +168,11 @@ async def test_selected_condstore(tmp_path: Path) -> None:
         out = await c.cmd("a SELECT INBOX (CONDSTORE)")
         hms = int(re.search(rb"HIGHESTMODSEQ (\d+)", b"\n".join(out)).group(1))  # type: ignore[union-attr]
         out = await c.cmd("b STORE 1 +FLAGS (\\Flagged)")
-        m = re.fullmatch(rb"\* 1 FETCH \(FLAGS \(\\Flagged\) MODSEQ \((\d+)\)\)", out[0])
+        m = re.fullmatch(rb"\* 1 FETCH \(FLAGS \(\\Flagged \\Recent\) MODSEQ \((\d+)\)\)", out[0])
         assert m and int(m.group(1)) > hms
         new = int(m.group(1))
         out = await c.cmd(f"c FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})")
-        assert out[:-1] == [b"* 1 FETCH (FLAGS (\\Flagged) MODSEQ (%d))" % new]
+        assert out[:-1] == [b"* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (%d))" % new]
         out = await c.cmd(f"d UID STORE 1,2 (UNCHANGEDSINCE {hms}) +FLAGS (\\Seen)")
         assert out[-1] == b"d OK [MODIFIED 1] Conditional STORE failed"
         assert (await c.cmd(f"e SEARCH MODSEQ {new}"))[0].startswith(b"* SEARCH 1 2 (MODSEQ ")

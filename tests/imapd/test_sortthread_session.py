@@ -46,4 +46,4 @@ async def test_sort_thread_search_in_session(tmp_path: Path) -> None:
         assert out[0] == b"* SEARCH 3"
         out = await c.cmd("j FETCH 3 (BINARY[1] BODY.PEEK[1])")
         assert out[0] == (b"* 3 FETCH (BINARY[1] {13}\r\n\xc3\xa9t\xc3\xa9 seconde "
-                          b"BODY[1] {22}\r\nw6l0w6kgc2Vjb25kZQ==\r\n FLAGS (\\Seen))")
+                          b"BODY[1] {22}\r\nw6l0w6kgc2Vjb25kZQ==\r\n FLAGS (\\Recent \\Seen))")

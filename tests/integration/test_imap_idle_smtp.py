@@ -53,5 +53,5 @@ async def test_imap_idle_notified_by_smtp_delivery(server: ImapServer) -> None:
     await idling.wait()
     await asyncio.to_thread(smtp_side)
     got, header = await imap_task
-    assert got == [b"* 1 EXISTS\r\n", b"* 0 RECENT\r\n"]
+    assert got == [b"* 1 EXISTS\r\n", b"* 1 RECENT\r\n"]
     assert header == b"Subject: over smtp\r\n\r\n"

@@ -69,3 +69,19 @@ def test_authresults_remove_never_raises_and_only_shrinks(data: bytes, ident: st
     assert (count == 0) == (cleaned == data)
     fields, rest = split_message(data)
     assert b"".join(f.raw for f in fields) + rest == data
+
+
+def test_authresults_keeps_utf8_in_an_smtputf8_sender() -> None:
+    # RFC 8601 2.2 with RFC 6532 3.2: an internationalized address is reported as it is.
+    header = build_header(
+        "mx.example.test",
+        [
+            ResultInfo("spf", "pass", "jürgen", (("smtp.mailfrom", "jürgen@müller.example"),)),
+            ResultInfo("spf", "none", None, (("smtp.mailfrom", "jü rgen\x85@x.test"),)),
+        ],
+    )
+    assert header == (
+        "Authentication-Results: mx.example.test;\r\n"
+        "\tspf=pass (j?rgen) smtp.mailfrom=jürgen@müller.example;\r\n"
+        '\tspf=none smtp.mailfrom="jü rgen?@x.test"\r\n'
+    ).encode()

@@ -177,6 +177,17 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
                 if p not in subscribed and matches(p):
                     childinfo.add(p)
         candidates = sorted(set(candidates) | childinfo)
+    lsub_parents: set[str] = set()
+    if cmd.lsub:
+        # RFC 3501 6.3.9: when "%" stops short of a subscribed name, its unsubscribed
+        # parent that matches is returned with \Noselect ("foo" for a subscribed "foo/bar").
+        for n in subscribed:
+            if matches(n):
+                continue
+            for p in names.parents(n):
+                if p not in subscribed and matches(p):
+                    lsub_parents.add(p)
+        candidates = sorted(set(candidates) | lsub_parents)
     special_only = "SPECIAL-USE" in cmd.selection
     for name in _inbox_first(candidates):
         if not matches(name):
@@ -191,7 +202,7 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
                 attrs = []
         else:
             attrs = []
-            if mb is None:
+            if mb is None or name in lsub_parents:
                 attrs.append("\\NonExistent" if not cmd.lsub else "\\Noselect")
         if not cmd.lsub:
             if mb is not None or "\\NonExistent" not in attrs:
@@ -219,6 +230,10 @@ def _inbox_first(items: list[str]) -> list[str]:
 
 async def _status_line(s: Session, mb: Mailbox, items: tuple[ast.StatusItem, ...]) -> None:
     st = await s.store.mailbox_status(mb.id)
+    recent = 0
+    if "RECENT" in items and not s.rev2:
+        # RFC 3501 6.3.10: messages not yet claimed as \Recent by any session
+        recent = await s.store.count_recent(mb.id)
     values = {
         "MESSAGES": st.messages,
         "UIDNEXT": st.uidnext,
@@ -226,7 +241,7 @@ async def _status_line(s: Session, mb: Mailbox, items: tuple[ast.StatusItem, ...
         "UNSEEN": st.unseen,
         "DELETED": st.deleted,
         "SIZE": st.size,
-        "RECENT": 0,
+        "RECENT": recent,
         "HIGHESTMODSEQ": st.highestmodseq,
     }
     if "HIGHESTMODSEQ" in items:

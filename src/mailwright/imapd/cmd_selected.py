@@ -34,6 +34,7 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
     records = await s.store.list_messages(mb.id)
     view = SelectedView(mb, records, cmd.readonly)
     s.select_view(view)
+    await s.claim_recent(view.uids)
     s.untagged(b"FLAGS " + R.flag_list(s.mailbox_flags()))
     s.untagged_status(
         "OK", "Flags permitted", "PERMANENTFLAGS " + ("()" if cmd.readonly else _PERMANENT.decode())
@@ -48,7 +49,7 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
             attrs.append(mb.special_use)
         s.untagged(b"LIST " + R.flag_list(attrs) + b' "/" ' + s.name_out(mb.name))
     else:
-        s.untagged(b"0 RECENT")
+        s.untagged(b"%d RECENT" % len(view.recent))
         first_unseen = next((seq for seq, r in view.iter_records() if not r.seen), None)
         if first_unseen is not None:
             s.untagged_status("OK", "First unseen", f"UNSEEN {first_unseen}")
@@ -152,12 +153,12 @@ async def store(s: Session, cmd: ast.Store) -> Ok | None:
     if cmd.unchangedsince is not None:
         s.enable_condstore()
     pairs = resolve(s, cmd.set, cmd.uid)
+    # RFC 2180 4.2.1: messages expunged by another session (not yet announced) are skipped
+    # and the STORE answers OK for the rest, as Dovecot does; a tagged NO would be shown to
+    # the user as an error by some clients.
     live = [(seq, u) for seq, u in pairs if u not in view.pending_expunge]
-    ghosts = len(live) != len(pairs)
     op = {"add": FlagOp.ADD, "remove": FlagOp.REMOVE, "replace": FlagOp.REPLACE}[cmd.mode]
     if not live:
-        if ghosts:
-            raise No("Messages were expunged", "EXPUNGEISSUED")
         return None
     res = await s.store.store_flags(
         view.mailbox.id, [u for _, u in live], op, flags, cmd.unchangedsince
@@ -188,8 +189,6 @@ async def store(s: Session, cmd: ast.Store) -> Ok | None:
         else:
             modified = uid_set_string(seq for seq, u in live if u in failed)
         return Ok("Conditional STORE failed", f"MODIFIED {modified}")
-    if ghosts:
-        raise No("Some messages were expunged", "EXPUNGEISSUED")
     return None
 
 

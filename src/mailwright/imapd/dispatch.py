@@ -76,6 +76,9 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
             view.update_records(res.updated)
             seen_now = {r.uid for r in res.updated}
             live = [(seq, view.records.get(rec.uid, rec)) for seq, rec in live]
+    if view.recent:
+        # RFC 3501 2.3.2: \Recent is shown in FLAGS (never to IMAP4rev2 sessions: none kept)
+        live = [(seq, view.shown(rec)) for seq, rec in live]
     if not seen_now and _fast_items(items):
         _fetch_fast(s, live, items)
         await s.maybe_flush()
@@ -185,7 +188,10 @@ async def _prefetch(
 async def _matching(s: Session, key: ast.SearchKey) -> list[tuple[int, MessageRecord]]:
     view = s.view
     assert view is not None
-    msgs = [(seq, rec) for seq, rec in view.iter_records() if rec.uid not in view.pending_expunge]
+    msgs = [
+        (seq, view.shown(rec)) for seq, rec in view.iter_records()
+        if rec.uid not in view.pending_expunge
+    ]
     evaluate = content.search_evaluator()
     store = CachingStore(s.store)
     if content.search_needs_content(key):

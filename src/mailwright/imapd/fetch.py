@@ -81,7 +81,7 @@ def internaldate(timestamp: float) -> bytes:
 
 
 def _flags(rec: MessageRecord) -> bytes:
-    # \Recent is not kept (RFC 9051 removed it); system flags first, then keywords
+    # system flags first (\Recent among them for IMAP4rev1 sessions), then keywords
     flags = sorted(rec.flags, key=lambda f: (not f.startswith("\\"), f.lower()))
     return b"(" + b" ".join(f.encode("utf-8") for f in flags) + b")"
 

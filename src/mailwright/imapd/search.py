@@ -241,11 +241,10 @@ def matches(
     if isinstance(key, ast.SearchNot):
         return not matches(key.key, seq, rec, ctx, text)
     if isinstance(key, ast.SearchFlag):
-        if key.flag.lower() == "\\recent":
-            has = False  # not kept: no message is recent (RFC 9051 dropped \Recent)
-        else:
-            want = key.flag.lower()
-            has = any(f.lower() == want for f in rec.flags)
+        # \Recent is among the flags of a message recent to an IMAP4rev1 session
+        # (RFC 3501 2.3.2); RFC 9051 dropped it, so IMAP4rev2 sessions never find it
+        want = key.flag.lower()
+        has = any(f.lower() == want for f in rec.flags)
         return has == key.present
     if isinstance(key, ast.SearchSequence):
         if key.set.saved:

@@ -495,7 +495,20 @@ class Session:
         except Exception:  # noqa: BLE001 - the mailbox was deleted under us
             self.untagged_status("BYE", "Selected mailbox was deleted")
             raise CloseConnection from None
-        self.send_updates(view.apply(cs, allow_expunge=allow_expunge))
+        up = view.apply(cs, allow_expunge=allow_expunge)
+        if up.new_uids:
+            await self.claim_recent(up.new_uids)
+        self.send_updates(up)
+
+    async def claim_recent(self, uids: list[int]) -> None:
+        """RFC 3501 2.3.2: messages new to the mailbox are ``\\Recent`` to the first session that
+        sees them (kept per mailbox, as Dovecot does).  IMAP4rev2 sessions neither see nor
+        take them (RFC 9051 removed it); EXAMINE sees them without taking them."""
+        view = self.view
+        if view is None or self.rev2 or not uids:
+            return
+        first = await self.store.claim_recent(view.mailbox.id, max(uids), not view.readonly)
+        view.recent.update(u for u in uids if u >= first)
 
     def send_updates(self, up: Updates) -> None:
         view = self.view
@@ -513,13 +526,15 @@ class Session:
         if up.exists is not None:
             self.untagged(b"%d EXISTS" % up.exists)
             if not self.rev2:
-                self.untagged(b"0 RECENT")
+                self.untagged(b"%d RECENT" % len(view.recent))
         for seq, rec in up.flags:
             self.untagged(self.flags_fetch(seq, rec))
 
     def flags_fetch(self, seq: int, rec: MessageRecord, *, with_uid: bool = False) -> bytes:
         from mailwright.imapd.util import ordered_flags
 
+        if self.view is not None and not self.rev2:
+            rec = self.view.shown(rec)
         parts = [b"FLAGS " + R.flag_list(ordered_flags(rec.flags))]
         if with_uid or self.qresync:
             # RFC 7162 3.2.4: with QRESYNC, unsolicited FETCH carries the UID.

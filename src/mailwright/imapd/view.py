@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from mailwright.proto.imap import ast
 from mailwright.store.api import ChangeSet, Mailbox, MessageRecord
 
+_RECENT = frozenset({"\\Recent"})
+
 
 @dataclass(slots=True)
 class Updates:
@@ -26,6 +28,8 @@ class Updates:
     exists: int | None = None
     flags: list[tuple[int, MessageRecord]] = field(default_factory=list)  # (seq, record)
     new_keywords: bool = False
+    #: UIDs that joined the view (for \Recent, RFC 3501 2.3.2)
+    new_uids: list[int] = field(default_factory=list)
 
 
 class SelectedView:
@@ -38,6 +42,7 @@ class SelectedView:
         "modseq",
         "pending_expunge",
         "readonly",
+        "recent",
         "records",
         "uidnext",
         "uids",
@@ -59,6 +64,8 @@ class SelectedView:
         for flags in {r.flags for r in records}:
             self.keywords.update(f for f in flags if not f.startswith("\\"))
         self._index: dict[int, int] | None = None
+        #: UIDs that are \Recent to this session (RFC 3501 2.3.2; IMAP4rev1 sessions only)
+        self.recent: set[int] = set()
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -118,6 +125,12 @@ class SelectedView:
                     return True
         return False
 
+    def shown(self, rec: MessageRecord) -> MessageRecord:
+        """*rec* with ``\\Recent`` among its flags when it is recent to this session."""
+        if rec.uid in self.recent:
+            return rec._replace(flags=rec.flags | _RECENT)
+        return rec
+
     def iter_records(self) -> Iterator[tuple[int, MessageRecord]]:
         for i, u in enumerate(self.uids):
             rec = self.records.get(u)
@@ -170,6 +183,7 @@ class SelectedView:
                 up.new_keywords = True
         if new:
             up.exists = len(self.uids)
+            up.new_uids = [r.uid for r in new]
         # sequence numbers for flag updates are computed after removals/additions
         up.flags = [(s, r) for _, r in up.flags if (s := self.seq_of(r.uid) or 0)]
         self.modseq = max(self.modseq, cs.highestmodseq)
@@ -188,6 +202,7 @@ class SelectedView:
                 out.append((i + 1 - removed, u))
                 removed += 1
                 self.records.pop(u, None)
+                self.recent.discard(u)
             else:
                 keep.append(u)
         self.uids = keep

@@ -23,8 +23,15 @@ __all__ = [
 
 # RFC 2045 5.1 token: any CHAR except SPACE, CTLs and tspecials.
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+$")
-_DOT_ATOM_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]+)*$")
-_DOMAIN_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_\-.]*[A-Za-z0-9])?$")
+# RFC 6532 3.2: atext also takes UTF-8 (any non-ASCII character) in internationalized headers.
+_DOT_ATOM_RE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+"
+    r"(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]+)*$"
+)
+_DOMAIN_RE = re.compile(
+    r"^[A-Za-z0-9_\u0080-\U0010ffff](?:[A-Za-z0-9_\-.\u0080-\U0010ffff]*"
+    r"[A-Za-z0-9\u0080-\U0010ffff])?$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +52,26 @@ def _pvalue(value: str) -> str:
     local, at, domain = value.rpartition("@")
     if at and _DOMAIN_RE.match(domain) and (not local or _DOT_ATOM_RE.match(local)):
         return value
-    return _quoted(value)
+    return _quoted(value, utf8=True)
 
 
-def _quoted(value: str) -> str:
-    clean = "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in value)
+def _printable(ch: str, utf8: bool) -> bool:
+    o = ord(ch)
+    if o < 0x80:
+        return 0x20 <= o < 0x7F
+    return utf8 and o >= 0xA0 and ch not in "\u2028\u2029"
+
+
+def _quoted(value: str, *, utf8: bool = False) -> str:
+    """A quoted-string.  Property values keep UTF-8 (RFC 8601 2.2 with RFC 6532 3.2: an
+    SMTPUTF8 sender is reported as it is, not as ``?``); they only ever come from a message or
+    transaction that is itself internationalized.  Reasons and comments stay ASCII."""
+    clean = "".join(ch if _printable(ch, utf8) else "?" for ch in value)
     return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _comment(text: str) -> str:
-    clean = "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in text)[:200]
+    clean = "".join(ch if _printable(ch, False) else "?" for ch in text)[:200]
     return "(" + re.sub(r"([()\\])", r"\\\1", clean) + ")"
 
 
@@ -81,7 +98,7 @@ def build_header(authserv_id: str, results: Sequence[ResultInfo]) -> bytes:
         formatted = [_format(info) for info in results]
         for i, text in enumerate(formatted):
             lines.append("\t" + text + (";" if i < len(formatted) - 1 else ""))
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
 
 
 def _skip_cfws(text: str, pos: int) -> int:

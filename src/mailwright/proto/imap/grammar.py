@@ -846,7 +846,8 @@ def _list(r: Reader, tag: str, uid: bool) -> ast.Command:
                 if r.try_char(b")"):
                     break
                 r.sp()
-        if "RECURSIVEMATCH" in selection and len(selection) == 1:
+        if "RECURSIVEMATCH" in selection and not set(selection) - {"RECURSIVEMATCH", "REMOTE"}:
+            # RFC 5258 3: RECURSIVEMATCH alone (or only with REMOTE) MUST be answered BAD.
             raise GrammarError("RECURSIVEMATCH needs another selection option")
         r.sp()
     reference = r.astring("reference name")

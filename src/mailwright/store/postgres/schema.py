@@ -121,6 +121,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX queue_by_queue_id ON queue(queue_id);
         """,
     ),
+    (
+        "IMAP \\Recent: first recent UID per mailbox (RFC 3501 2.3.2)",
+        """
+        ALTER TABLE mailboxes ADD COLUMN first_recent_uid bigint NOT NULL DEFAULT 1;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1769,6 +1769,44 @@ class PostgresStore:
         return await self._write(op, pipelined=True)
 
 
+    # -- IMAP \Recent (RFC 3501 2.3.2) -------------------------------------------------------
+
+    async def claim_recent(self, mailbox_id: int, upto_uid: int, claim: bool) -> int:
+        if not claim:
+            row = await self._one(
+                "SELECT first_recent_uid FROM mailboxes WHERE id = %s", (mailbox_id,)
+            )
+            if row is None:
+                raise NotFound("no such mailbox")
+            return int(row[0])
+
+        async def op(tx: _Tx) -> int:
+            # the row lock makes two sessions' claims serial: each message is recent to one
+            cur = await tx.conn.execute(
+                "SELECT first_recent_uid FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)
+            )
+            row = await cur.fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            first = int(row[0])
+            if upto_uid >= first:
+                await tx.conn.execute(
+                    "UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s",
+                    (upto_uid + 1, mailbox_id),
+                )
+            return first
+
+        return await self._write(op)
+
+    async def count_recent(self, mailbox_id: int) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+            " WHERE b.id = %s AND m.uid >= b.first_recent_uid",
+            (mailbox_id,),
+        )
+        return int(row[0]) if row else 0
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
 

@@ -93,6 +93,10 @@ MIGRATIONS: list[str] = [
     UPDATE queue SET queue_id = CAST(id AS TEXT);
     CREATE INDEX queue_by_queue_id ON queue(queue_id);
     """,
+    # IMAP \Recent (RFC 3501 2.3.2): messages from this UID on are recent to the next session
+    """
+    ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1352,3 +1352,38 @@ class SQLiteStore:
             return renewed
 
         return await self.db.write(op)
+
+    # -- IMAP \Recent (RFC 3501 2.3.2) -------------------------------------------------------
+
+    async def claim_recent(self, mailbox_id: int, upto_uid: int, claim: bool) -> int:
+        def read(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "SELECT first_recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            return int(row[0])
+
+        def op(ctx: WriteContext) -> int:
+            first = read(ctx.conn)
+            if upto_uid >= first:
+                ctx.conn.execute(
+                    "UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?",
+                    (upto_uid + 1, mailbox_id),
+                )
+            return first
+
+        if not claim:
+            return await self.db.read(read)
+        return await self.db.write(op)
+
+    async def count_recent(self, mailbox_id: int) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "SELECT COUNT(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+                " WHERE b.id = ? AND m.uid >= b.first_recent_uid",
+                (mailbox_id,),
+            ).fetchone()
+            return int(row[0])
+
+        return await self.db.read(op)
