@@ -7,7 +7,7 @@ and compared with Dovecot's untagged FETCH response item by item, normalised as
 (ACCEPTED-1..3, BINARY on messages Dovecot could not decode and its BINARY.SIZE estimates):
 
 * FLAGS: ``\\Recent`` is left out on both sides: whether a message is recent depends on which
-  session saw it first (RFC 3501 2.3.2), not on the message; tests/imapd/test_imap_recent.py
+  session saw it first (RFC 3501 2.3.2), not on the message; tests/imapd/test_imap_compliance.py
   covers it.
 """
 

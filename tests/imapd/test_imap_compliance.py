@@ -155,3 +155,45 @@ async def test_list_recursivematch_alone_is_bad(store: Store) -> None:
     finally:
         for c in srv.clients:
             await c.close()
+
+
+async def test_append_literal8_is_stored_exactly_as_sent(store: Store) -> None:
+    from mailwright.store import meta_parser
+
+    store.meta_parser = meta_parser()  # type: ignore[attr-defined]  # BODYSTRUCTURE needs it
+    srv = Server(store)
+    try:
+        await srv.add_user()
+        c = await srv.connected()
+        body = b"\x00\x01\nline one\nline two\r\n\xff\xfe tail\n"
+        msg = (
+            b"From: a@example.test\r\nSubject: binary\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n"
+            b"\r\n" + body
+        )
+        # RFC 3516 4.4: APPEND with a literal8; the server keeps the octets as they are
+        c.send(b"a APPEND INBOX ~{%d}\r\n" % len(msg))
+        assert (await c.read_until(rb"\+ "))[-1].startswith(b"+ ")
+        assert (await c.cmd(msg, tag="a"))[-1].startswith(b"a OK [APPENDUID ")
+        # a text literal still has its bare LF stored as CRLF
+        text = b"From: b@example.test\nSubject: text\n\nhello\n"
+        out = await c.cmd(b"b APPEND INBOX {%d+}\r\n%s" % (len(text), text))
+        assert out[-1].startswith(b"b OK")
+        await c.cmd("c SELECT INBOX")
+        out = await c.cmd("d FETCH 1 (RFC822.SIZE BINARY.SIZE[1] BINARY.PEEK[1] BINARY.PEEK[])")
+        assert out[0] == (
+            b"* 1 FETCH (RFC822.SIZE %d BINARY.SIZE[1] %d BINARY[1] ~{%d}\r\n%s BINARY[] ~{%d}\r\n%s)"
+            % (len(msg), len(body), len(body), body, len(msg), msg)
+        ), out[0]
+        # BODY[] is a plain literal, which cannot hold NUL (RFC 9051 4.3): NUL is shown as 0x80,
+        # as Dovecot does; every other octet, bare LF included, is as sent
+        out = await c.cmd("d2 FETCH 1 (BODY.PEEK[])")
+        shown = msg.replace(b"\x00", b"\x80")
+        assert out[0] == b"* 1 FETCH (BODY[] {%d}\r\n%s)" % (len(shown), shown)
+        out = await c.cmd("e FETCH 2 (RFC822.SIZE BODY.PEEK[])")
+        crlf = text.replace(b"\n", b"\r\n")
+        assert out[0] == b"* 2 FETCH (RFC822.SIZE %d BODY[] {%d}\r\n%s)" % (
+            len(crlf), len(crlf), crlf)
+    finally:
+        for c in srv.clients:
+            await c.close()

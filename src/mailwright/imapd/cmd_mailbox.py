@@ -297,7 +297,8 @@ class AppendUpload:
         self.done = False
 
     def begin(self, ev: AppendMessageStart, flags: tuple[str, ...]) -> None:
-        self.writer = self.store.blob_writer()
+        # RFC 3516 4.4: a literal8 is binary content, stored as sent (no LF -> CRLF)
+        self.writer = self.store.blob_writer(exact=ev.binary)
         self.current = (flags, ev.internaldate, ev.binary)
 
     def write(self, data: bytes) -> None:

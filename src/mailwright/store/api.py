@@ -321,7 +321,8 @@ class Store(Protocol):
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
 
     # messages
-    def blob_writer(self) -> BlobWriter: ...
+    # exact: keep the bytes as sent, no LF -> CRLF (binary content, RFC 3516 4.4)
+    def blob_writer(self, *, exact: bool = False) -> BlobWriter: ...
     async def append(
         self,
         mailbox_id: int,

@@ -158,12 +158,16 @@ class FileBlobWriter:
     """Streams a message to a staging file, normalising bare LF to CRLF as it goes.
 
     Stored messages are in canonical CRLF form, so sizes, offsets and BODY[] bytes agree for
-    every protocol (Dovecot shows the same: bare LF is served as CRLF).
+    every protocol (Dovecot shows the same: bare LF is served as CRLF).  With *exact* the
+    bytes are kept as sent: binary content (an IMAP APPEND of a literal8, RFC 3516 4.4) must
+    come back octet for octet.
     """
 
     def __init__(
-        self, files: BlobFiles, meta_parser: MetaParser | None, max_size: int | None = None
+        self, files: BlobFiles, meta_parser: MetaParser | None, max_size: int | None = None,
+        *, exact: bool = False,
     ) -> None:
+        self._exact = exact
         self._files = files
         self._meta_parser = meta_parser
         self._path = files.new_tmp()
@@ -181,7 +185,7 @@ class FileBlobWriter:
     def write(self, data: bytes) -> None:
         if self._done or not data:
             return
-        if b"\n" in data:
+        if b"\n" in data and not self._exact:
             if data[0:1] == b"\n" and self._last_cr:
                 data = b"\n" + _BARE_LF.sub(b"\r\n", data[1:])
             else:

@@ -873,8 +873,8 @@ class PostgresStore:
             raise StoreError("store is not open")
         return self.files
 
-    def blob_writer(self) -> FileBlobWriter:
-        return FileBlobWriter(self._files(), self.meta_parser, self.max_message_size)
+    def blob_writer(self, *, exact: bool = False) -> FileBlobWriter:
+        return FileBlobWriter(self._files(), self.meta_parser, self.max_message_size, exact=exact)
 
     def _staged_bytes(self, blob: StagedBlob) -> bytes | None:
         """The content of a staged blob: its staging file, or the cache once it was linked."""

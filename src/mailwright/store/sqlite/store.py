@@ -576,8 +576,8 @@ class SQLiteStore:
 
     # -- blobs
 
-    def blob_writer(self) -> FileBlobWriter:
-        return FileBlobWriter(self.files, self.meta_parser, self.max_message_size)
+    def blob_writer(self, *, exact: bool = False) -> FileBlobWriter:
+        return FileBlobWriter(self.files, self.meta_parser, self.max_message_size, exact=exact)
 
     def _ref_blob(self, ctx: WriteContext, blob: StagedBlob, n: int) -> None:
         c = ctx.conn
