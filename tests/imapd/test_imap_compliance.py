@@ -197,3 +197,38 @@ async def test_append_literal8_is_stored_exactly_as_sent(store: Store) -> None:
     finally:
         for c in srv.clients:
             await c.close()
+
+
+async def test_esearch_modseq_follows_min_max(store: Store) -> None:
+    srv = Server(store)
+    try:
+        acc = await srv.add_user()
+        for i in range(1, 6):
+            await srv.deliver(acc, message(i))
+        c = await srv.connected()
+        await c.cmd("a SELECT INBOX (CONDSTORE)")
+        modseq: dict[int, int] = {}
+        for n in (4, 2, 3):  # changed in this order: 3 has the highest mod-sequence
+            out = await c.cmd(f"s{n} STORE {n} +FLAGS (\\Flagged)")
+            modseq[n] = int(re.search(rb"MODSEQ \((\d+)\)", out[0]).group(1))  # type: ignore[union-attr]
+        assert modseq[4] < modseq[2] < modseq[3]
+
+        async def esearch(returns: str) -> bytes:
+            return (await c.cmd(f"x SEARCH RETURN ({returns}) FLAGGED MODSEQ 1"))[0]
+
+        # RFC 4731 3.2 and its examples
+        assert await esearch("MIN") == b'* ESEARCH (TAG "x") MIN 2 MODSEQ %d' % modseq[2]
+        assert await esearch("MAX") == b'* ESEARCH (TAG "x") MAX 4 MODSEQ %d' % modseq[4]
+        assert await esearch("MIN MAX") == (
+            b'* ESEARCH (TAG "x") MIN 2 MAX 4 MODSEQ %d' % modseq[2])
+        assert await esearch("MIN COUNT") == (
+            b'* ESEARCH (TAG "x") MIN 2 COUNT 3 MODSEQ %d' % modseq[3])
+        assert await esearch("") == b'* ESEARCH (TAG "x") ALL 2:4 MODSEQ %d' % modseq[3]
+        out = await c.cmd("y UID SEARCH RETURN (MAX) FLAGGED MODSEQ 1")
+        assert out[0] == b'* ESEARCH (TAG "y") UID MAX 4 MODSEQ %d' % modseq[4]
+        # RFC 7162 3.1.5: plain SEARCH gives the highest of all found
+        out = await c.cmd("z SEARCH FLAGGED MODSEQ 1")
+        assert out[0] == b"* SEARCH 2 3 4 (MODSEQ %d)" % modseq[3]
+    finally:
+        for c in srv.clients:
+            await c.close()

@@ -219,8 +219,8 @@ async def search(s: Session, cmd: ast.Search) -> Ok | None:
             line += b" (MODSEQ %d)" % highest
         s.untagged(line)
         return None
-    _esearch(s, cmd.tag, cmd.uid, returns, numbers, highest if modseq else None,
-             [rec.uid for _, rec in found])
+    _esearch(s, cmd.tag, cmd.uid, returns, numbers,
+             [rec.modseq for _, rec in found] if modseq else None, [rec.uid for _, rec in found])
     return None
 
 
@@ -230,7 +230,7 @@ def _esearch(
     uid: bool,
     returns: tuple[ast.SearchReturnOption, ...],
     numbers: list[int],
-    modseq: int | None,
+    modseqs: list[int] | None,
     uids: list[int],
     *,
     sorted_result: bool = False,
@@ -257,8 +257,19 @@ def _esearch(
         parts.append(b"ALL " + text.encode())
     if "COUNT" in opts:
         parts.append(b"COUNT %d" % len(numbers))
-    if modseq is not None and numbers:
-        parts.append(b"MODSEQ %d" % modseq)
+    if modseqs is not None and numbers:
+        # RFC 4731 3.2: MIN or MAX alone carries the mod-sequence of the message it returns,
+        # MIN and MAX (no ALL/COUNT) the higher of the two; otherwise the highest of all found
+        if opts and opts <= {"MIN", "MAX"}:
+            picked = []
+            if "MIN" in opts:
+                picked.append(0 if sorted_result else numbers.index(min(numbers)))
+            if "MAX" in opts:
+                picked.append(len(numbers) - 1 if sorted_result else numbers.index(max(numbers)))
+            value = max(modseqs[i] for i in picked)
+        else:
+            value = max(modseqs)
+        parts.append(b"MODSEQ %d" % value)
     s.untagged(b"ESEARCH " + b" ".join(parts))
 
 
