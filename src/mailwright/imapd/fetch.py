@@ -38,6 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from mailwright.imapd import downgrade
 from mailwright.mime import imapfmt
 from mailwright.mime.model import MessageInfo
 from mailwright.proto.imap import ast
@@ -119,6 +120,7 @@ def _one(
     item: ast.FetchItem,
     info: MessageInfo | None,
     raw: bytes | None,
+    utf8: bool,
 ) -> list[bytes]:
     if isinstance(item, ast.FetchAttr):
         n = item.name
@@ -135,7 +137,8 @@ def _one(
         if info is None:
             raise ValueError(f"{n} needs the parsed message")
         if n == "ENVELOPE":
-            return [b"ENVELOPE " + imapfmt.envelope(info.envelope)]
+            env = info.envelope if utf8 else downgrade.envelope(info.envelope)
+            return [b"ENVELOPE " + imapfmt.envelope(env)]
         if n == "BODYSTRUCTURE":
             return [b"BODYSTRUCTURE " + imapfmt.bodystructure(info, True)]
         if n == "BODY":
@@ -144,8 +147,10 @@ def _one(
         # RFC822.TEXT = BODY[TEXT]
         info, raw = _require(info, raw)
         text = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[n]
-        return [n.encode("ascii") + b" ",
-                *_lit(imapfmt.section_bytes(info, raw, (), text))]
+        data = imapfmt.section_bytes(info, raw, (), text)
+        if text == "HEADER" and not utf8:
+            data = downgrade.header_block(data)  # RFC 6855 7
+        return [n.encode("ascii") + b" ", *_lit(data)]
     if isinstance(item, ast.FetchBody):
         info, raw = _require(info, raw)
         sec = item.section
@@ -156,6 +161,10 @@ def _one(
         except imapfmt.SectionError:
             # a part that does not exist: the empty string, as Dovecot answers
             return [label + (b"<%d>" % item.partial.offset if item.partial else b"") + b' ""']
+        if not utf8 and sec.text and sec.text.startswith(("HEADER", "MIME")):
+            # RFC 6855 7 / RFC 6857: a client that did not enable UTF8=ACCEPT gets the
+            # header fields downgraded; the partial range applies to what it is sent
+            data = downgrade.header_block(data)
         data, origin = _partial(data, item.partial)
         return [label + origin + b" ", *_lit(data)]
     if isinstance(item, ast.FetchBinary | ast.FetchBinarySize):
@@ -194,7 +203,7 @@ def fetch_chunks(
     are separate pieces, never copied into one big string (RFC 9051 7.5.2 framing)."""
     out: list[bytes] = [b"* %d FETCH (" % seq]
     for i, item in enumerate(items):
-        pieces = _one(rec, item, info, raw)
+        pieces = _one(rec, item, info, raw, utf8)
         if i:
             pieces[0] = b" " + pieces[0]
         out.extend(pieces)
@@ -212,8 +221,8 @@ def fetch_items(
 ) -> bytes:
     """The parenthesised FETCH data for one message (see module docstring).
 
-    `utf8` (UTF8=ACCEPT, RFC 6855) does not change anything yet: 8-bit strings always go out
-    as literals, which every client accepts.
+    Without `utf8` (UTF8=ACCEPT, RFC 6855 7 not enabled) ENVELOPE and header sections are
+    downgraded to ASCII (imapd.downgrade, RFC 6857); with it they are sent as stored.
     """
     chunks = fetch_chunks(0, rec, items, info, raw, utf8=utf8)
     chunks[0] = b"("
