@@ -232,3 +232,23 @@ async def test_esearch_modseq_follows_min_max(store: Store) -> None:
     finally:
         for c in srv.clients:
             await c.close()
+
+
+async def test_status_deleted_is_advertised_and_counts_deleted(store: Store) -> None:
+    srv = Server(store)
+    try:
+        acc = await srv.add_user()
+        await srv.deliver(acc, message(1), flags=("\\Deleted",))
+        await srv.deliver(acc, message(2))
+        await srv.deliver(acc, message(3), flags=("\\Deleted", "\\Seen"))
+        c = await srv.connected()
+        caps = (await c.cmd("a CAPABILITY"))[0].split()
+        assert b"STATUS=DELETED" in caps
+        # RFC 9051 6.3.11 / STATUS=DELETED: the number of messages with \Deleted
+        out = await c.cmd("b STATUS INBOX (MESSAGES DELETED)")
+        assert out[0] == b"* STATUS INBOX (MESSAGES 3 DELETED 2)"
+        out = await c.cmd('c LIST "" INBOX RETURN (STATUS (DELETED))')
+        assert out[1] == b"* STATUS INBOX (DELETED 2)"
+    finally:
+        for c in srv.clients:
+            await c.close()
