@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from mailwright.imapd import downgrade
+from mailwright.imapd import downgrade, preview
 from mailwright.mime import imapfmt
 from mailwright.mime.model import MessageInfo
 from mailwright.proto.imap import ast
@@ -48,8 +48,8 @@ _MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep
            b"Nov", b"Dec")
 
 _INFO_ATTRS = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER",
-                         "RFC822.TEXT"})
-_RAW_ATTRS = frozenset({"RFC822", "RFC822.HEADER", "RFC822.TEXT"})
+                         "RFC822.TEXT", "PREVIEW"})
+_RAW_ATTRS = frozenset({"RFC822", "RFC822.HEADER", "RFC822.TEXT", "PREVIEW"})
 
 
 class FetchError(Exception):
@@ -143,6 +143,10 @@ def _one(
             return [b"BODYSTRUCTURE " + imapfmt.bodystructure(info, True)]
         if n == "BODY":
             return [b"BODY " + imapfmt.bodystructure(info, False)]
+        if n == "PREVIEW":
+            info, raw = _require(info, raw)
+            # RFC 8970 3.2: UTF-8 text; a literal when it is not plain ASCII
+            return [b"PREVIEW " + imapfmt.nstring(preview.preview_text(info, raw).encode())]
         # RFC 3501 6.4.5: RFC822 = BODY[], RFC822.HEADER = BODY.PEEK[HEADER],
         # RFC822.TEXT = BODY[TEXT]
         info, raw = _require(info, raw)

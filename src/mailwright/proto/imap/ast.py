@@ -146,6 +146,7 @@ SimpleFetchName = Literal[
     "BODYSTRUCTURE",
     "UID",
     "MODSEQ",
+    "PREVIEW",  # RFC 8970
 ]
 
 

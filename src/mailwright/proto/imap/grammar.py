@@ -359,6 +359,7 @@ _SIMPLE_FETCH: dict[str, ast.SimpleFetchName] = {
     "BODYSTRUCTURE": "BODYSTRUCTURE",
     "UID": "UID",
     "MODSEQ": "MODSEQ",
+    "PREVIEW": "PREVIEW",
 }
 
 
@@ -455,6 +456,17 @@ def fetch_att(r: Reader) -> ast.FetchItem:
     simple = _SIMPLE_FETCH.get(name)
     if simple is None:
         raise GrammarError(f"unknown fetch attribute {name}")
+    if simple == "PREVIEW" and bytes(r.buf[r.pos : r.pos + 6]).upper() == b" (LAZY":
+        # RFC 8970 3.1: PREVIEW (LAZY): the server may answer NIL when the preview is not at
+        # hand; ours always is (it is made from the parsed message), so LAZY changes nothing.
+        # Only LAZY is looked for, so "FETCH 1 PREVIEW (CHANGEDSINCE 5)" stays a modifier.
+        r.pos += 2
+        while True:
+            if r.upper_atom("preview modifier") != "LAZY":
+                raise GrammarError("unknown PREVIEW modifier")
+            if r.try_char(b")"):
+                break
+            r.sp()
     return ast.FetchAttr(simple)
 
 
