@@ -10,6 +10,13 @@ from pathlib import Path
 from imap_harness import imap_server, message
 
 
+def _created(out: list[bytes], tag: str) -> bool:
+    """A CREATE answered OK with its MAILBOXID (RFC 8474 4.1)."""
+    return len(out) == 1 and re.fullmatch(
+        rb"%s OK \[MAILBOXID \(F\d+-\d+\)\] CREATE completed" % tag.encode(), out[0]
+    ) is not None
+
+
 async def test_mailboxes_list_defaults(tmp_path: Path) -> None:
     async with imap_server(tmp_path) as srv:
         await srv.add_user()
@@ -35,7 +42,7 @@ async def test_mailboxes_create_hierarchy_rename_delete(tmp_path: Path) -> None:
     async with imap_server(tmp_path) as srv:
         await srv.add_user()
         c = await srv.connected()
-        assert await c.cmd("a CREATE Work/Projects/2024") == [b"a OK CREATE completed"]
+        assert _created(await c.cmd("a CREATE Work/Projects/2024"), "a")
         out = await c.cmd('b LIST "" Work*')
         assert out[:-1] == [
             b'* LIST (\\HasChildren) "/" Work',
@@ -47,7 +54,7 @@ async def test_mailboxes_create_hierarchy_rename_delete(tmp_path: Path) -> None:
         assert not any(b"Projects" in line for line in out)
         out = await c.cmd('b3 LIST Work/ %')
         assert out[:-1] == [b'* LIST (\\HasChildren) "/" Work/Projects']
-        assert await c.cmd("c CREATE work/projects") == [b"c OK CREATE completed"]
+        assert _created(await c.cmd("c CREATE work/projects"), "c")
         assert await c.cmd("d CREATE Work") == [b"d NO [ALREADYEXISTS] Mailbox already exists"]
         assert await c.cmd("e CREATE inbox") == [b"e NO [ALREADYEXISTS] INBOX always exists"]
         assert await c.cmd("f DELETE Work") == [
@@ -93,7 +100,7 @@ async def test_mailboxes_utf8_and_mutf7_names(tmp_path: Path) -> None:
     async with imap_server(tmp_path) as srv:
         await srv.add_user()
         c = await srv.connected()
-        assert await c.cmd("a CREATE Entw&APw-rfe") == [b"a OK CREATE completed"]
+        assert _created(await c.cmd("a CREATE Entw&APw-rfe"), "a")
         out = await c.cmd('b LIST "" Entw*')
         assert out[0] == b'* LIST (\\HasNoChildren) "/" Entw&APw-rfe'
         assert await c.cmd("c ENABLE UTF8=ACCEPT") == [b"* ENABLED UTF8=ACCEPT", b"c OK ENABLE completed"]
@@ -107,7 +114,7 @@ async def test_mailboxes_subscribe_lsub_and_list_extended(tmp_path: Path) -> Non
     async with imap_server(tmp_path) as srv:
         await srv.add_user()
         c = await srv.connected()
-        assert await c.cmd("a CREATE Lists/python") == [b"a OK CREATE completed"]
+        assert _created(await c.cmd("a CREATE Lists/python"), "a")
         assert await c.cmd("b SUBSCRIBE Lists/python") == [b"b OK SUBSCRIBE completed"]
         assert await c.cmd("c UNSUBSCRIBE Trash") == [b"c OK UNSUBSCRIBE completed"]
         out = await c.cmd('d LSUB "" Lists/*')
@@ -212,7 +219,7 @@ async def test_mailboxes_accounts_are_isolated(tmp_path: Path) -> None:
         await srv.add_user("bob@example.test")
         await srv.deliver(alice, message(1, "for alice only"))
         a = await srv.connected("alice@example.test")
-        assert await a.cmd("a1 CREATE Private") == [b"a1 OK CREATE completed"]
+        assert _created(await a.cmd("a1 CREATE Private"), "a1")
         b = await srv.connected("bob@example.test")
         assert await b.cmd("b1 SELECT Private") == [b"b1 NO [NONEXISTENT] Mailbox does not exist: Private"]
         out = await b.cmd('b2 LIST "" *')

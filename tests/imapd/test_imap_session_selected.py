@@ -29,6 +29,7 @@ async def test_selected_select_responses(tmp_path: Path) -> None:
             b"* 3 RECENT",
             b"* OK [UNSEEN 1] First unseen",
             b"* OK [UIDVALIDITY %d] UIDs valid" % mb.uidvalidity,
+            b"* OK [MAILBOXID (F%d-%d)] Mailbox id" % (mb.id, mb.uidvalidity),
             b"* OK [UIDNEXT 4] Predicted next UID",
             b"* OK [HIGHESTMODSEQ %d] Highest" % mb.highestmodseq,
             b"a OK [READ-WRITE] SELECT completed",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailwright.imapd import names
+from mailwright.imapd import names, objectid
 from mailwright.imapd.session import No, Ok, Session, handles
 from mailwright.imapd.util import uid_set_string
 from mailwright.proto.imap import ast
@@ -61,10 +61,11 @@ async def create(s: Session, cmd: ast.Create) -> Ok | None:
             except AlreadyExists:
                 pass
     try:
-        await s.store.create_mailbox(s.account_id, name, use)
+        mb = await s.store.create_mailbox(s.account_id, name, use)
     except AlreadyExists:
         raise No("Mailbox already exists", "ALREADYEXISTS") from None
-    return None
+    # RFC 8474 4.1: MAILBOXID in the tagged OK of every successful CREATE
+    return Ok("CREATE completed", f"MAILBOXID ({objectid.mailbox_id(mb)})")
 
 
 @handles(ast.Delete)
@@ -249,6 +250,9 @@ async def _status_line(s: Session, mb: Mailbox, items: tuple[ast.StatusItem, ...
     out = []
     for item in items:
         if item == "RECENT" and s.rev2:
+            continue
+        if item == "MAILBOXID":  # RFC 8474 4.3
+            out.append(b"MAILBOXID (" + objectid.mailbox_id(mb).encode() + b")")
             continue
         out.append(item.encode() + b" %d" % values[item])
     s.untagged(b"STATUS " + s.name_out(mb.name) + b" (" + b" ".join(out) + b")")

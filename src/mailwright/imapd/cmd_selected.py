@@ -4,6 +4,7 @@ UNCHANGEDSINCE), COPY and MOVE (RFC 6851) with COPYUID."""
 
 from __future__ import annotations
 
+from mailwright.imapd import objectid
 from mailwright.imapd.cmd_mailbox import check_flags
 from mailwright.imapd.session import No, Ok, Session, handles
 from mailwright.imapd.util import ordered_set_string, uid_set_string
@@ -54,6 +55,8 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
         if first_unseen is not None:
             s.untagged_status("OK", "First unseen", f"UNSEEN {first_unseen}")
     s.untagged_status("OK", "UIDs valid", f"UIDVALIDITY {mb.uidvalidity}")
+    # RFC 8474 4.2: MAILBOXID on every successful SELECT and EXAMINE
+    s.untagged_status("OK", "Mailbox id", f"MAILBOXID ({objectid.mailbox_id(mb)})")
     s.untagged_status("OK", "Predicted next UID", f"UIDNEXT {mb.uidnext}")
     # RFC 7162 3.1.2.1: HIGHESTMODSEQ on every successful SELECT/EXAMINE.
     s.untagged_status("OK", "Highest", f"HIGHESTMODSEQ {mb.highestmodseq}")

@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from mailwright.imapd import downgrade, preview
+from mailwright.imapd import downgrade, objectid, preview
 from mailwright.mime import imapfmt
 from mailwright.mime.model import MessageInfo
 from mailwright.proto.imap import ast
@@ -134,6 +134,10 @@ def _one(
             return [b"RFC822.SIZE %d" % rec.size]
         if n == "MODSEQ":
             return [b"MODSEQ (%d)" % rec.modseq]  # RFC 7162 3.1.4
+        if n == "EMAILID":
+            return [b"EMAILID (" + objectid.email_id(rec.blob_id).encode() + b")"]
+        if n == "THREADID":
+            return [b"THREADID NIL"]  # RFC 8474 5.2: no thread ids are computed
         if info is None:
             raise ValueError(f"{n} needs the parsed message")
         if n == "ENVELOPE":

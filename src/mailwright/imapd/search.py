@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import parsedate_tz
 
+from mailwright.imapd import objectid
 from mailwright.mime.address import (
     MISSING_DOMAIN,
     MISSING_MAILBOX,
@@ -254,6 +255,9 @@ def matches(
         if key.set.saved:
             return rec.uid in ctx.saved
         return key.set.contains(rec.uid, ctx.largest_uid)
+    if isinstance(key, ast.SearchObjectId):
+        # RFC 8474 6; THREADID matches nothing when thread ids are not computed (5.2)
+        return key.kind == "EMAILID" and objectid.email_id(rec.blob_id) == key.objectid
     if isinstance(key, ast.SearchSaved):
         return rec.uid in ctx.saved
     if isinstance(key, ast.SearchSize):

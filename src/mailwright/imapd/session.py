@@ -243,7 +243,7 @@ class Session:
             "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE", "CHILDREN", "LIST-EXTENDED",
             "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC",
             "ESEARCH", "SEARCHRES", "WITHIN", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
-            "STATUS=DELETED", "PREVIEW",
+            "STATUS=DELETED", "PREVIEW", "OBJECTID",
             "MULTIAPPEND", f"APPENDLIMIT={self.config.max_append}", "QUOTA",
             "QUOTA=RES-STORAGE",
         ]

@@ -147,6 +147,8 @@ SimpleFetchName = Literal[
     "UID",
     "MODSEQ",
     "PREVIEW",  # RFC 8970
+    "EMAILID",  # RFC 8474 5.3
+    "THREADID",  # RFC 8474 5.3
 ]
 
 
@@ -320,6 +322,14 @@ class SearchSaved:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchObjectId:
+    """``EMAILID id`` / ``THREADID id`` (RFC 8474 6): the messages with that object id."""
+
+    kind: Literal["EMAILID", "THREADID"]
+    objectid: str
+
+
+@dataclass(frozen=True, slots=True)
 class SearchAnd:
     """All of ``keys`` (a parenthesised list, or the implicit AND of a key sequence)."""
 
@@ -353,6 +363,7 @@ SearchKey = (
     | SearchText
     | SearchModSeq
     | SearchSaved
+    | SearchObjectId
     | SearchAnd
     | SearchOr
     | SearchNot
@@ -513,7 +524,8 @@ class Namespace:
 
 #: STATUS items (RFC 9051 6.3.11, RFC 7162 HIGHESTMODSEQ, RFC 8438 SIZE); RECENT is rev1.
 StatusItem = Literal[
-    "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ"
+    "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "HIGHESTMODSEQ",
+    "MAILBOXID",  # RFC 8474 4.3
 ]
 
 

@@ -360,6 +360,8 @@ _SIMPLE_FETCH: dict[str, ast.SimpleFetchName] = {
     "UID": "UID",
     "MODSEQ": "MODSEQ",
     "PREVIEW": "PREVIEW",
+    "EMAILID": "EMAILID",
+    "THREADID": "THREADID",
 }
 
 
@@ -582,6 +584,13 @@ class SearchParser:
             return ast.SearchSize(
                 "larger" if name == "LARGER" else "smaller", r.number64("size")
             )
+        if name in ("EMAILID", "THREADID"):
+            # RFC 8474 7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+            r.sp()
+            oid = r.atom("object id")
+            if len(oid) > 255 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in oid):
+                raise GrammarError("invalid object id")
+            return ast.SearchObjectId(name, oid)  # type: ignore[arg-type]
         if name in ("OLDER", "YOUNGER"):
             r.sp()
             return ast.SearchWithin(
@@ -813,6 +822,7 @@ _STATUS_ITEMS: dict[str, ast.StatusItem] = {
     "SIZE": "SIZE",
     "RECENT": "RECENT",
     "HIGHESTMODSEQ": "HIGHESTMODSEQ",
+    "MAILBOXID": "MAILBOXID",
 }
 
 
