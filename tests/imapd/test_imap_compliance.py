@@ -252,3 +252,22 @@ async def test_status_deleted_is_advertised_and_counts_deleted(store: Store) -> 
     finally:
         for c in srv.clients:
             await c.close()
+
+
+def test_recent_is_kept_as_uid_ranges() -> None:
+    # one range per claim, however many messages: memory does not grow with the mailbox
+    from mailwright.imapd.view import SelectedView
+    from mailwright.store.api import Mailbox, MessageRecord
+
+    mb = Mailbox(1, 1, "INBOX", 7, 100001, 1, None, True, 0)
+    recs = [MessageRecord(1, u, 1, frozenset(), 0.0, 10, f"b{u}") for u in range(1, 100001)]
+    view = SelectedView(mb, recs, False)
+    view.add_recent(40001, 100000)
+    view.add_recent(100001, 100003)  # adjacent: merged
+    view.add_recent(100010, 100010)
+    assert view.recent == [(40001, 100003), (100010, 100010)]
+    assert view.recent_count() == 60000
+    assert view.is_recent(40001) and view.is_recent(100000) and not view.is_recent(40000)
+    assert view.is_recent(100010) and not view.is_recent(100005)
+    view.remove_expunged([40001, 5])
+    assert view.recent_count() == 59999

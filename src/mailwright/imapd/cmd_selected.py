@@ -50,7 +50,7 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
             attrs.append(mb.special_use)
         s.untagged(b"LIST " + R.flag_list(attrs) + b' "/" ' + s.name_out(mb.name))
     else:
-        s.untagged(b"%d RECENT" % len(view.recent))
+        s.untagged(b"%d RECENT" % view.recent_count())
         first_unseen = next((seq for seq, r in view.iter_records() if not r.seen), None)
         if first_unseen is not None:
             s.untagged_status("OK", "First unseen", f"UNSEEN {first_unseen}")

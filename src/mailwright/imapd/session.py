@@ -508,8 +508,10 @@ class Session:
         view = self.view
         if view is None or self.rev2 or not uids:
             return
-        first = await self.store.claim_recent(view.mailbox.id, max(uids), not view.readonly)
-        view.recent.update(u for u in uids if u >= first)
+        # *uids* are all above what the view held before, so they make one range
+        low, high = min(uids), max(uids)
+        first = await self.store.claim_recent(view.mailbox.id, high, not view.readonly)
+        view.add_recent(max(first, low), high)
 
     def send_updates(self, up: Updates) -> None:
         view = self.view
@@ -527,7 +529,7 @@ class Session:
         if up.exists is not None:
             self.untagged(b"%d EXISTS" % up.exists)
             if not self.rev2:
-                self.untagged(b"%d RECENT" % len(view.recent))
+                self.untagged(b"%d RECENT" % view.recent_count())
         for seq, rec in up.flags:
             self.untagged(self.flags_fetch(seq, rec))
 

@@ -64,8 +64,10 @@ class SelectedView:
         for flags in {r.flags for r in records}:
             self.keywords.update(f for f in flags if not f.startswith("\\"))
         self._index: dict[int, int] | None = None
-        #: UIDs that are \Recent to this session (RFC 3501 2.3.2; IMAP4rev1 sessions only)
-        self.recent: set[int] = set()
+        #: UID ranges that are \Recent to this session (RFC 3501 2.3.2; IMAP4rev1 sessions
+        #: only): one range per claim, merged when adjacent, so memory does not grow with the
+        #: mailbox (a first SELECT of a million new messages is one range)
+        self.recent: list[tuple[int, int]] = []
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -127,9 +129,29 @@ class SelectedView:
 
     def shown(self, rec: MessageRecord) -> MessageRecord:
         """*rec* with ``\\Recent`` among its flags when it is recent to this session."""
-        if rec.uid in self.recent:
+        if self.recent and self.is_recent(rec.uid):
             return rec._replace(flags=rec.flags | _RECENT)
         return rec
+
+    def add_recent(self, first: int, last: int) -> None:
+        if first > last:
+            return
+        if self.recent and first <= self.recent[-1][1] + 1:
+            lo, hi = self.recent[-1]
+            self.recent[-1] = (min(lo, first), max(hi, last))
+        else:
+            self.recent.append((first, last))
+
+    def is_recent(self, uid: int) -> bool:
+        i = bisect.bisect_right(self.recent, (uid, 1 << 62)) - 1
+        return i >= 0 and self.recent[i][0] <= uid <= self.recent[i][1]
+
+    def recent_count(self) -> int:
+        """Messages in the view that are recent (expunged ones drop out by themselves)."""
+        return sum(
+            bisect.bisect_right(self.uids, hi) - bisect.bisect_left(self.uids, lo)
+            for lo, hi in self.recent
+        )
 
     def iter_records(self) -> Iterator[tuple[int, MessageRecord]]:
         for i, u in enumerate(self.uids):
@@ -202,7 +224,6 @@ class SelectedView:
                 out.append((i + 1 - removed, u))
                 removed += 1
                 self.records.pop(u, None)
-                self.recent.discard(u)
             else:
                 keep.append(u)
         self.uids = keep

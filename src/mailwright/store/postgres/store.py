@@ -1772,13 +1772,13 @@ class PostgresStore:
     # -- IMAP \Recent (RFC 3501 2.3.2) -------------------------------------------------------
 
     async def claim_recent(self, mailbox_id: int, upto_uid: int, claim: bool) -> int:
-        if not claim:
-            row = await self._one(
-                "SELECT first_recent_uid FROM mailboxes WHERE id = %s", (mailbox_id,)
-            )
-            if row is None:
-                raise NotFound("no such mailbox")
-            return int(row[0])
+        row = await self._one(
+            "SELECT first_recent_uid FROM mailboxes WHERE id = %s", (mailbox_id,)
+        )
+        if row is None:
+            raise NotFound("no such mailbox")
+        if not claim or upto_uid < int(row[0]):
+            return int(row[0])  # nothing to take: no write transaction
 
         async def op(tx: _Tx) -> int:
             # the row lock makes two sessions' claims serial: each message is recent to one

@@ -1373,8 +1373,9 @@ class SQLiteStore:
                 )
             return first
 
-        if not claim:
-            return await self.db.read(read)
+        first = await self.db.read(read)
+        if not claim or upto_uid < first:
+            return first  # nothing to take: no write transaction
         return await self.db.write(op)
 
     async def count_recent(self, mailbox_id: int) -> int:
