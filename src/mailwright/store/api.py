@@ -415,6 +415,7 @@ class Store(Protocol):
         """Extend to `lease` seconds from now the leases `owner` still holds (unexpired); the ids
         renewed. An entry missing from the answer is no longer the owner's to deliver."""
         ...
+
     # IMAP \Recent (RFC 3501 2.3.2), kept per mailbox as Dovecot does: a message is recent
     # to the first session that sees it.  ``claim_recent`` returns the mailbox's first recent
     # UID and, with *claim*, moves it past *upto_uid* so no later session sees those as recent.
