@@ -82,3 +82,20 @@ def test_downgrade_encoded_words_split_on_characters() -> None:
     # legacy 8-bit junk that is not UTF-8 is left as it is
     assert downgrade.header_block(b"Subject: \xe9t\xe9\r\n\r\n") == b"Subject: \xe9t\xe9\r\n\r\n"
     assert downgrade.header_block(b"Subject: plain\r\n\r\n") == b"Subject: plain\r\n\r\n"
+
+
+def test_downgrade_mime_parameters_in_rfc2231_form() -> None:
+    import email
+    import email.utils
+
+    header = (
+        'Content-Type: text/plain; name="grüße.txt"; charset=utf-8\r\n'
+        "Content-Disposition: attachment;\r\n filename=résumé.pdf\r\n\r\n"
+    ).encode()
+    down = downgrade.header_block(header)
+    assert down.isascii()
+    # the fields keep their names, so clients still see the parts' types and file names
+    msg = email.message_from_bytes(down + b"x")
+    assert msg.get_content_type() == "text/plain"
+    assert email.utils.collapse_rfc2231_value(msg.get_param("name")) == "grüße.txt"
+    assert msg.get_filename() == "résumé.pdf"

@@ -8,6 +8,8 @@ header fields (RFC 6532) are shown to it in the downgraded form RFC 6857 describ
 * an address whose domain alone is non-ASCII gets its A-label form (RFC 5890);
 * an address whose local part is non-ASCII cannot be written in ASCII: it becomes an empty
   group whose name is the encoded original (RFC 6857 3.1.10), so the client still shows it;
+* Content-Type and Content-Disposition keep their names; non-ASCII parameter values (file
+  names) are written in RFC 2231 form (``filename*=utf-8''...``);
 * a structured field that is none of those (Message-ID, Received, ...) is encapsulated as
   ``Downgraded-<name>`` with its body as encoded words (RFC 6857 3.2).
 
@@ -20,7 +22,9 @@ counts.  Pure functions; used by :mod:`mailwright.imapd.fetch`.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import replace
+from urllib.parse import quote_from_bytes
 
 from mailwright.mime.address import parse_address_list
 from mailwright.mime.model import Address, Envelope
@@ -35,9 +39,15 @@ _ADDRESS_FIELDS = frozenset({
 # RFC 6857 3.2: structured fields that cannot carry encoded words are encapsulated
 _ENCAPSULATED = frozenset({
     b"message-id", b"in-reply-to", b"references", b"resent-message-id", b"received",
-    b"return-path", b"date", b"resent-date", b"content-id", b"content-type",
-    b"content-disposition", b"content-transfer-encoding", b"mime-version",
+    b"return-path", b"date", b"resent-date", b"content-id", b"content-transfer-encoding",
+    b"mime-version",
 })
+# MIME fields keep their name (clients read them to show parts): their non-ASCII parameter
+# values are written in RFC 2231 form instead (RFC 6857 3.1.x)
+_MIME_PARAMETER_FIELDS = frozenset({b"content-type", b"content-disposition"})
+_PARAMETER = re.compile(
+    rb';(\s*)([!#$%&\'+.0-9A-Z^_`a-z{|}~-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]+)'
+)
 
 
 def needs_downgrade(data: bytes) -> bool:
@@ -149,6 +159,17 @@ def _address_text(addrs: tuple[Address, ...]) -> bytes:
     return b", ".join(items)
 
 
+def _rfc2231(m: re.Match[bytes]) -> bytes:
+    """One MIME parameter; a non-ASCII value as ``name*=utf-8''<percent-encoded>``."""
+    value = m.group(3)
+    if value.isascii():
+        return m.group(0)
+    if value[:1] == b'"':
+        value = re.sub(rb"\\(.)", rb"\1", value[1:-1])
+    name = m.group(2).rstrip(b"*")
+    return b";" + m.group(1) + name + b"*=utf-8''" + quote_from_bytes(value, safe="").encode()
+
+
 def _field(name: bytes, body: bytes) -> bytes:
     """One field (name as sent, body unfolded without the line end), downgraded."""
     key = name.strip().lower()
@@ -159,7 +180,11 @@ def _field(name: bytes, body: bytes) -> bytes:
             if down:
                 return name + b": " + _address_text(down) + b"\r\n"
     flat = b" ".join(body.split())
-    if key in _ENCAPSULATED:
+    if key in _MIME_PARAMETER_FIELDS:
+        rewritten = _PARAMETER.sub(_rfc2231, flat)
+        if rewritten.isascii():
+            return name + b": " + rewritten + b"\r\n"
+    if key in _ENCAPSULATED or key in _MIME_PARAMETER_FIELDS:
         # RFC 6857 3.2: kept, under a name no program interprets
         return b"Downgraded-" + name.strip() + b": " + encoded_words(flat) + b"\r\n"
     return name + b": " + encoded_words(flat) + b"\r\n"
