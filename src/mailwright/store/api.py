@@ -253,6 +253,30 @@ class AppendItem:
     internaldate: datetime | None = None
 
 
+# --- spam filter records ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpamLesson:
+    """One message taught to the spam classifier, applied by `Store.spam_learn` atomically.
+
+    `label` is "spam", "ham" or "filed" (delivered to Junk by the filter itself: remembered so
+    that a later move out of Junk trains ham, but not taught). The store keeps one label per
+    (account, blob): learning a message again with the same label changes nothing, and a new
+    label first takes back what the old one taught, so a user's change of mind never counts
+    twice. `tokens` are the message's distinct token keys (signed 64-bit), counted in every
+    scope of `scopes` (0 = the server-wide model, otherwise an account id); `senders` are
+    (kind, name) reputation keys of the account, e.g. ("from", "a@example.org").
+    """
+
+    account_id: int
+    blob_id: str
+    label: str
+    scopes: tuple[int, ...]
+    tokens: tuple[int, ...]
+    senders: tuple[tuple[str, str], ...] = ()
+
+
 # --- the interface ------------------------------------------------------------------------------
 
 
@@ -422,3 +446,16 @@ class Store(Protocol):
     async def claim_recent(self, mailbox_id: int, upto_uid: int, claim: bool) -> int: ...
     #: messages that no session has claimed yet (STATUS RECENT)
     async def count_recent(self, mailbox_id: int) -> int: ...
+
+    # spam filter: classifier counts, the per-message training ledger, reputation, positions
+    async def spam_counts(
+        self, scopes: Sequence[int], tokens: Sequence[int]
+    ) -> dict[tuple[int, int], tuple[int, int]]: ...
+    async def spam_totals(self, scopes: Sequence[int]) -> dict[int, tuple[int, int]]: ...
+    async def spam_learn(self, lesson: SpamLesson) -> bool: ...
+    async def spam_label(self, account_id: int, blob_id: str) -> str | None: ...
+    async def spam_senders(
+        self, account_id: int, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int]]: ...
+    async def spam_positions(self, mailbox_ids: Sequence[int]) -> dict[int, int]: ...
+    async def spam_set_position(self, mailbox_id: int, modseq: int) -> None: ...

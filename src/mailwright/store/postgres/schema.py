@@ -127,6 +127,42 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE mailboxes ADD COLUMN first_recent_uid bigint NOT NULL DEFAULT 1;
         """,
     ),
+    (
+        "spam filter: token counts, totals, training ledger, sender reputation, positions",
+        """
+        CREATE TABLE spam_tokens(
+            scope bigint NOT NULL,
+            token bigint NOT NULL,
+            ham integer NOT NULL DEFAULT 0,
+            spam integer NOT NULL DEFAULT 0,
+            PRIMARY KEY(scope, token)
+        );
+        CREATE TABLE spam_totals(
+            scope bigint PRIMARY KEY,
+            ham integer NOT NULL DEFAULT 0,
+            spam integer NOT NULL DEFAULT 0
+        );
+        CREATE TABLE spam_trained(
+            account_id bigint NOT NULL,
+            blob_id text COLLATE "C" NOT NULL,
+            label text NOT NULL,
+            updated timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY(account_id, blob_id)
+        );
+        CREATE TABLE spam_senders(
+            account_id bigint NOT NULL,
+            kind text NOT NULL,
+            name text NOT NULL,
+            ham integer NOT NULL DEFAULT 0,
+            spam integer NOT NULL DEFAULT 0,
+            PRIMARY KEY(account_id, kind, name)
+        );
+        CREATE TABLE spam_positions(
+            mailbox_id bigint PRIMARY KEY,
+            modseq bigint NOT NULL
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -63,6 +63,7 @@ from mailwright.store.api import (
     QueueEntry,
     QueueRecipient,
     QuotaExceeded,
+    SpamLesson,
     StagedBlob,
     StorageFull,
     StoreError,
@@ -1717,6 +1718,132 @@ class PostgresStore:
             (float(lease), list(entry_ids), owner),
         )
         return [int(r[0]) for r in rows]
+
+    # -- spam filter (classifier counts, training ledger, reputation, trainer positions) ----
+
+    async def spam_counts(
+        self, scopes: Sequence[int], tokens: Sequence[int]
+    ) -> dict[tuple[int, int], tuple[int, int]]:
+        if not scopes or not tokens:
+            return {}
+        rows = await self._all(
+            "SELECT scope, token, ham, spam FROM spam_tokens"
+            " WHERE scope = ANY(%s) AND token = ANY(%s)",
+            (list(scopes), list(dict.fromkeys(tokens))),
+        )
+        return {(int(r[0]), int(r[1])): (int(r[2]), int(r[3])) for r in rows}
+
+    async def spam_totals(self, scopes: Sequence[int]) -> dict[int, tuple[int, int]]:
+        out = {int(s): (0, 0) for s in scopes}
+        for r in await self._all(
+            "SELECT scope, ham, spam FROM spam_totals WHERE scope = ANY(%s)", (list(scopes),)
+        ):
+            out[int(r[0])] = (int(r[1]), int(r[2]))
+        return out
+
+    async def spam_learn(self, lesson: SpamLesson) -> bool:
+        tokens = list(dict.fromkeys(lesson.tokens))
+        kinds = [k for k, _ in lesson.senders]
+        names = [n for _, n in lesson.senders]
+
+        async def teach(c: Conn, label: str, delta: int) -> None:
+            col = "spam" if label == "spam" else "ham"
+            for scope in sorted(lesson.scopes):
+                await c.execute(
+                    f"INSERT INTO spam_totals(scope, {col}) VALUES (%s, GREATEST(%s, 0))"
+                    f" ON CONFLICT (scope) DO UPDATE"
+                    f" SET {col} = GREATEST(spam_totals.{col} + %s, 0)",
+                    (scope, delta, delta),
+                )
+                # sorted: concurrent lessons lock token rows in one order (no deadlock)
+                await c.execute(
+                    f"INSERT INTO spam_tokens(scope, token, {col})"
+                    f" SELECT %s, t, GREATEST(%s, 0) FROM unnest(%s::bigint[]) t ORDER BY t"
+                    f" ON CONFLICT (scope, token) DO UPDATE"
+                    f" SET {col} = GREATEST(spam_tokens.{col} + %s, 0)",
+                    (scope, delta, sorted(tokens), delta),
+                )
+                if delta < 0:
+                    await c.execute(
+                        "DELETE FROM spam_tokens WHERE scope = %s AND token = ANY(%s)"
+                        " AND ham <= 0 AND spam <= 0",
+                        (scope, tokens),
+                    )
+            if names:
+                await c.execute(
+                    f"INSERT INTO spam_senders(account_id, kind, name, {col})"
+                    f" SELECT %s, k, n, GREATEST(%s, 0)"
+                    f" FROM unnest(%s::text[], %s::text[]) AS s(k, n) ORDER BY k, n"
+                    f" ON CONFLICT (account_id, kind, name) DO UPDATE"
+                    f" SET {col} = GREATEST(spam_senders.{col} + %s, 0)",
+                    (lesson.account_id, delta, kinds, names, delta),
+                )
+
+        async def op(tx: _Tx) -> bool:
+            c = tx.conn
+            await c.execute(
+                "INSERT INTO spam_trained(account_id, blob_id, label) VALUES (%s, %s, '')"
+                " ON CONFLICT DO NOTHING",
+                (lesson.account_id, lesson.blob_id),
+            )
+            row = await self._fetchone(
+                c,
+                "SELECT label FROM spam_trained WHERE account_id = %s AND blob_id = %s"
+                " FOR UPDATE",
+                (lesson.account_id, lesson.blob_id),
+            )
+            previous = str(row[0]) or None
+            if previous == lesson.label or (lesson.label == "filed" and previous is not None):
+                return False
+            if previous in ("spam", "ham"):
+                await teach(c, previous, -1)
+            if lesson.label in ("spam", "ham"):
+                await teach(c, lesson.label, 1)
+            await c.execute(
+                "UPDATE spam_trained SET label = %s, updated = now()"
+                " WHERE account_id = %s AND blob_id = %s",
+                (lesson.label, lesson.account_id, lesson.blob_id),
+            )
+            return True
+
+        return await self._write(op)
+
+    async def spam_label(self, account_id: int, blob_id: str) -> str | None:
+        row = await self._one(
+            "SELECT label FROM spam_trained WHERE account_id = %s AND blob_id = %s",
+            (account_id, blob_id),
+        )
+        return None if row is None or not row[0] else str(row[0])
+
+    async def spam_senders(
+        self, account_id: int, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        if not keys:
+            return {}
+        rows = await self._all(
+            "SELECT s.kind, s.name, s.ham, s.spam FROM spam_senders s"
+            " JOIN unnest(%s::text[], %s::text[]) AS w(k, n) ON s.kind = w.k AND s.name = w.n"
+            " WHERE s.account_id = %s",
+            ([k for k, _ in keys], [n for _, n in keys], account_id),
+        )
+        return {(str(r[0]), str(r[1])): (int(r[2]), int(r[3])) for r in rows}
+
+    async def spam_positions(self, mailbox_ids: Sequence[int]) -> dict[int, int]:
+        rows = await self._all(
+            "SELECT mailbox_id, modseq FROM spam_positions WHERE mailbox_id = ANY(%s)",
+            (list(mailbox_ids),),
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    async def spam_set_position(self, mailbox_id: int, modseq: int) -> None:
+        async def op(tx: _Tx) -> None:
+            await tx.conn.execute(
+                "INSERT INTO spam_positions(mailbox_id, modseq) VALUES (%s, %s)"
+                " ON CONFLICT (mailbox_id) DO UPDATE SET modseq = excluded.modseq",
+                (mailbox_id, modseq),
+            )
+
+        await self._write(op)
 
 # -- file helpers (run in threads) -----------------------------------------------------------
 

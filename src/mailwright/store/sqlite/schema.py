@@ -97,6 +97,41 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE mailboxes ADD COLUMN first_recent_uid INTEGER NOT NULL DEFAULT 1;
     """,
+    # spam filter: classifier token counts per scope (0 = server-wide, else an account id),
+    # message totals, the per-message training ledger, sender reputation, trainer positions
+    """
+    CREATE TABLE spam_tokens(
+        scope INTEGER NOT NULL,
+        token INTEGER NOT NULL,
+        ham INTEGER NOT NULL DEFAULT 0,
+        spam INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY(scope, token)
+    ) WITHOUT ROWID;
+    CREATE TABLE spam_totals(
+        scope INTEGER PRIMARY KEY,
+        ham INTEGER NOT NULL DEFAULT 0,
+        spam INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE spam_trained(
+        account_id INTEGER NOT NULL,
+        blob_id TEXT NOT NULL,
+        label TEXT NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY(account_id, blob_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE spam_senders(
+        account_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        ham INTEGER NOT NULL DEFAULT 0,
+        spam INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY(account_id, kind, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE spam_positions(
+        mailbox_id INTEGER PRIMARY KEY,
+        modseq INTEGER NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -32,6 +32,7 @@ from mailwright.store.api import (
     QueueEntry,
     QueueRecipient,
     QuotaExceeded,
+    SpamLesson,
     StagedBlob,
     StoreFlagsResult,
     Usage,
@@ -1258,6 +1259,7 @@ class SQLiteStore:
         removed += await asyncio.to_thread(stale)
         return removed
 
+
     # -- MULTIAPPEND (RFC 3502): all or nothing
 
     async def append_many(
@@ -1388,3 +1390,132 @@ class SQLiteStore:
             return int(row[0])
 
         return await self.db.read(op)
+
+    # -- spam filter (classifier counts, training ledger, reputation, trainer positions)
+
+    async def spam_counts(
+        self, scopes: Sequence[int], tokens: Sequence[int]
+    ) -> dict[tuple[int, int], tuple[int, int]]:
+        # one statement however many tokens: the keys travel as one JSON array parameter
+        wanted = json.dumps(list(dict.fromkeys(tokens)))
+        scope_list = json.dumps(list(scopes))
+
+        def op(c: sqlite3.Connection) -> dict[tuple[int, int], tuple[int, int]]:
+            rows = c.execute(
+                "SELECT scope, token, ham, spam FROM spam_tokens"
+                " WHERE scope IN (SELECT value FROM json_each(?))"
+                " AND token IN (SELECT value FROM json_each(?))",
+                (scope_list, wanted),
+            ).fetchall()
+            return {(int(r[0]), int(r[1])): (int(r[2]), int(r[3])) for r in rows}
+
+        return await self.db.read(op)
+
+    async def spam_totals(self, scopes: Sequence[int]) -> dict[int, tuple[int, int]]:
+        def op(c: sqlite3.Connection) -> dict[int, tuple[int, int]]:
+            out = {int(s): (0, 0) for s in scopes}
+            for scope in scopes:
+                row = c.execute(
+                    "SELECT ham, spam FROM spam_totals WHERE scope = ?", (scope,)
+                ).fetchone()
+                if row is not None:
+                    out[int(scope)] = (int(row[0]), int(row[1]))
+            return out
+
+        return await self.db.read(op)
+
+    async def spam_learn(self, lesson: SpamLesson) -> bool:
+        now = time.time()
+
+        def teach(c: sqlite3.Connection, label: str, delta: int) -> None:
+            col = "spam" if label == "spam" else "ham"
+            for scope in lesson.scopes:
+                c.execute(
+                    f"INSERT INTO spam_totals(scope, {col}) VALUES (?, MAX(?, 0))"
+                    f" ON CONFLICT(scope) DO UPDATE SET {col} = MAX({col} + ?, 0)",
+                    (scope, delta, delta),
+                )
+                c.executemany(
+                    f"INSERT INTO spam_tokens(scope, token, {col}) VALUES (?, ?, MAX(?, 0))"
+                    f" ON CONFLICT(scope, token) DO UPDATE SET {col} = MAX({col} + ?, 0)",
+                    [(scope, tok, delta, delta) for tok in lesson.tokens],
+                )
+            c.executemany(
+                f"INSERT INTO spam_senders(account_id, kind, name, {col})"
+                f" VALUES (?, ?, ?, MAX(?, 0)) ON CONFLICT(account_id, kind, name)"
+                f" DO UPDATE SET {col} = MAX({col} + ?, 0)",
+                [(lesson.account_id, k, n, delta, delta) for k, n in lesson.senders],
+            )
+            if delta < 0:
+                c.execute("DELETE FROM spam_tokens WHERE ham <= 0 AND spam <= 0")
+
+        def op(ctx: WriteContext) -> bool:
+            c = ctx.conn
+            row = c.execute(
+                "SELECT label FROM spam_trained WHERE account_id = ? AND blob_id = ?",
+                (lesson.account_id, lesson.blob_id),
+            ).fetchone()
+            previous = None if row is None else str(row[0])
+            if previous == lesson.label or (lesson.label == "filed" and previous is not None):
+                return False
+            if previous in ("spam", "ham"):
+                teach(c, previous, -1)
+            if lesson.label in ("spam", "ham"):
+                teach(c, lesson.label, 1)
+            c.execute(
+                "INSERT OR REPLACE INTO spam_trained(account_id, blob_id, label, updated)"
+                " VALUES (?, ?, ?, ?)",
+                (lesson.account_id, lesson.blob_id, lesson.label, now),
+            )
+            return True
+
+        return await self.db.write(op)
+
+    async def spam_label(self, account_id: int, blob_id: str) -> str | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT label FROM spam_trained WHERE account_id = ? AND blob_id = ?",
+                (account_id, blob_id),
+            ).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def spam_senders(
+        self, account_id: int, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, int]]:
+        def op(c: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]]:
+            out: dict[tuple[str, str], tuple[int, int]] = {}
+            for kind, name in keys:
+                row = c.execute(
+                    "SELECT ham, spam FROM spam_senders"
+                    " WHERE account_id = ? AND kind = ? AND name = ?",
+                    (account_id, kind, name),
+                ).fetchone()
+                if row is not None:
+                    out[(kind, name)] = (int(row[0]), int(row[1]))
+            return out
+
+        return await self.db.read(op)
+
+    async def spam_positions(self, mailbox_ids: Sequence[int]) -> dict[int, int]:
+        def op(c: sqlite3.Connection) -> dict[int, int]:
+            out: dict[int, int] = {}
+            for mailbox_id in mailbox_ids:
+                row = c.execute(
+                    "SELECT modseq FROM spam_positions WHERE mailbox_id = ?", (mailbox_id,)
+                ).fetchone()
+                if row is not None:
+                    out[int(mailbox_id)] = int(row[0])
+            return out
+
+        return await self.db.read(op)
+
+    async def spam_set_position(self, mailbox_id: int, modseq: int) -> None:
+        def op(ctx: WriteContext) -> None:
+            ctx.conn.execute(
+                "INSERT INTO spam_positions(mailbox_id, modseq) VALUES (?, ?)"
+                " ON CONFLICT(mailbox_id) DO UPDATE SET modseq = excluded.modseq",
+                (mailbox_id, modseq),
+            )
+
+        await self.db.write(op)
