@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --- Debian packages: real peers for the interop tests -------------------------------------------
-pkgs=(swaks fetchmail isync haproxy procps iproute2 opendkim dovecot-imapd dovecot-pop3d gcc libc6-dev)
+pkgs=(swaks fetchmail isync haproxy procps iproute2 opendkim dovecot-imapd dovecot-pop3d gcc libc6-dev
+      spamassassin spamd spamc rspamd redis-server)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ! command -v psql >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/dev/null 2>&1; then

@@ -44,6 +44,7 @@ class AppContext:
     outbound: Any = None  # mailwright.queue service once configured
     resolver: Any = None  # mailwright.dns resolver, shared by outbound and mail authentication
     listeners: Any = None  # the running ListenerSet (metrics)
+    spam: Any = None  # mailwright.spam.service.SpamFilter: MX screening, scoring, learning
     limiter: CommandRateLimiter = field(default_factory=lambda: CommandRateLimiter(0))
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     background: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -86,6 +87,7 @@ async def build_context(config: Config) -> AppContext:
     )
     ctx.resolver = _optional("mailwright.dns.resolver:from_config", config)
     ctx.outbound = _optional("mailwright.queue.service:create_outbound", ctx)
+    ctx.spam = _optional("mailwright.spam.service:create_filter", ctx)
     return ctx
 
 
@@ -246,6 +248,8 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         event(log, "privileges", detail=dropped)
     ctx.background.append(asyncio.create_task(retention_loop(ctx)))
     ctx.background.append(asyncio.create_task(gc_loop(ctx)))
+    if ctx.spam is not None and ctx.spam.settings.learn:
+        ctx.background.append(asyncio.create_task(ctx.spam.learn_loop()))
     if ctx.outbound is not None and hasattr(ctx.outbound, "start"):
         await ctx.outbound.start()
     ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())

@@ -186,6 +186,7 @@ class Config:
     retention: RetentionConfig
     listeners: tuple[ListenerConfig, ...]
     mailauth: dict[str, Any] = field(default_factory=dict)
+    spam: dict[str, Any] = field(default_factory=dict)  # [spam], see mailwright.spam.settings
 
     @property
     def base_dir(self) -> Path:
@@ -486,9 +487,20 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         MailauthSettings.from_mapping(ma)
     except PolicyError as e:
         raise ConfigError(src, "", str(e)) from None
+    spam = top.get("spam", {})
+    if not isinstance(spam, dict):
+        raise ConfigError(src, "spam", "must be a table")
+    from mailwright.spam.settings import SpamConfigError, SpamSettings  # stdlib-only module
+
+    try:
+        SpamSettings.from_mapping(spam)
+    except SpamConfigError as e:
+        key, _, message = str(e).partition(": ")
+        raise ConfigError(src, key, message) from None
     top.finish()
     return Config(
-        source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma
+        source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma,
+        spam,
     )
 
 

@@ -50,8 +50,8 @@ ALICE = "alice@example.test"
 BOB = "bob@example.test"
 CAROL = "carol@remote.test"
 _MID = re.compile(rb"^Message-ID: <([^>]+)>", re.M | re.I)
-_TRACE = (b"Return-Path:", b"Received:", b"Authentication-Results:", b"DKIM-Signature:",
-          b"ARC-", b"\t", b" ")  # fmt: skip
+_TRACE = (b"Return-Path:", b"Received:", b"X-Spam-", b"Authentication-Results:",
+          b"DKIM-Signature:", b"ARC-", b"\t", b" ")  # fmt: skip
 CLIENT_ERRORS = (OSError, EOFError, smtplib.SMTPException, imaplib.IMAP4.error, poplib.error_proto)
 
 

@@ -36,12 +36,12 @@ async def add_user(store: Store, local: str, password: str = PASSWORD, quota: in
 
 
 def body_of(stored: bytes) -> bytes:
-    """The message as the client sent it: after our Return-Path, Received and
+    """The message as the client sent it: after our Return-Path, Received, X-Spam-* and
     Authentication-Results lines."""
     lines = stored.split(b"\r\n")
     i = 0
     while lines[i].startswith(
-        (b"Return-Path:", b"Received:", b"Authentication-Results:", b"\t", b" ")
+        (b"Return-Path:", b"Received:", b"X-Spam-", b"Authentication-Results:", b"\t", b" ")
     ):
         i += 1
     return b"\r\n".join(lines[i:])

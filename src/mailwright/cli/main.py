@@ -31,6 +31,7 @@ PLUGGABLE = {
     # one module registers both `import` and `export`
     "import": ("mailwright.cli.migrate", "migration in and out"),
     "quickstart": ("mailwright.cli.quickstart", "set up a server for an address in one step"),
+    "spam": ("mailwright.cli.spam_cmd", "spam filter: train and check"),
 }
 
 

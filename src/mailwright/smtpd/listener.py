@@ -72,6 +72,7 @@ def services_for(ctx: AppContext) -> Services:
         resolver=ctx.resolver,
         mailauth=MailauthSettings.from_mapping(ctx.config.mailauth),
         dkim_keys=KeyStore(data_dir),
+        spam=ctx.spam,
     )
 
 
@@ -120,7 +121,11 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
             max_recipients=min(limits.max_recipients, 1000),
         )
         session = SmtpSession(services, settings, peer_ip=conn.peer_ip, tls=conn.tls)
-        await serve(conn, core, session, timeout=timeout, limiter=ctx.limiter)
+        # spam defence before the greeting: pregreet test, DNS block lists (554 greeting)
+        greeting = None
+        if mode is Mode.MX and ctx.spam is not None and not conn.closing.is_set():
+            greeting = await ctx.spam.screen_connection(conn.peer_ip, conn.reader)
+        await serve(conn, core, session, timeout=timeout, limiter=ctx.limiter, greeting=greeting)
 
     return handle
 
@@ -144,14 +149,15 @@ async def serve(
     *,
     timeout: float,
     limiter: CommandRateLimiter | None = None,
+    greeting: smtp.Reply | None = None,
 ) -> None:
-    """Run one SMTP connection to its end."""
+    """Run one SMTP connection to its end (`greeting`: a refusal to greet with instead)."""
     closing: asyncio.Future[Any] = asyncio.ensure_future(conn.closing.wait())
     try:
         if conn.closing.is_set():
             core.greet(smtp.Reply(421, "4.3.2", f"{core.hostname} Service shutting down"))
         else:
-            core.greet()
+            core.greet(greeting)
         await _loop(conn, core, session, closing, timeout, limiter)
     finally:
         closing.cancel()

@@ -130,6 +130,7 @@ class Services:
     resolver: Any = None
     mailauth: MailauthSettings | None = None
     dkim_keys: KeyStore | None = None
+    spam: Any = None  # mailwright.spam.service.SpamFilter on the MX; None switches it off
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +338,12 @@ class SmtpSession:
             return USER_UNKNOWN
         if res.remote and self.services.outbound is None:
             return OUTBOUND_UNAVAILABLE
+        if self.settings.mode is Mode.MX and self.services.spam is not None:
+            refusal = await self.services.spam.check_recipient(
+                self.peer_ip, self._sender_text(), address
+            )  # greylisting and rate limits
+            if refusal is not None:
+                return refusal  # type: ignore[no-any-return]
         declared = self._envelope.params.size if self._envelope is not None else None
         for account in res.accounts:
             if account.quota_bytes:
@@ -465,6 +472,15 @@ class SmtpSession:
                 return verdict.reply
             mailbox = verdict.mailbox or "INBOX"
             local_content = remote_content = verdict.authenticated_message
+            if services.spam is not None:  # score, X-Spam-* fields, Junk or 554 at end of DATA
+                spam = await services.spam.filter_message(
+                    verdict, self.peer_ip, self.helo.name if self.helo else "",
+                    self._sender_text(), self._local, list(self._local_accounts),
+                )  # fmt: skip
+                if spam.reply is not None:
+                    log_event(log, "message refused as spam", score=spam.judgement.score)
+                    return spam.reply  # type: ignore[no-any-return]
+                local_content, mailbox = spam.content, spam.mailbox or mailbox
         elif self._remote and services.dkim_keys is not None:
             domain_name = author_domain(message)
             if domain_name and services.mailauth.for_domain(domain_name).dkim_sign:

@@ -1,0 +1,164 @@
+"""The learning classifier on the store: per-account models plus a server-wide one.
+
+House rules:
+- Token counts live in the store (`spam_tokens`, `spam_totals`), scope 0 for the server-wide
+  model and the account id for each account's own; a lesson changes every count it touches in
+  one transaction, so a crash loses a lesson whole or not at all, never half of one.
+- Everything proportional to the message (parsing, tokenising) runs in a worker thread; the
+  event loop only awaits, and combines at most MAX_TOKENS counts (bounded, well under 1 ms).
+- A model that has seen fewer than `MIN_MESSAGES` of either class says nothing: an untrained
+  classifier must not move mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mailwright.store.api import SpamLesson, Store
+
+from .bayes import ACCOUNT_WEIGHT, Estimate, combine
+from .checks import Reason
+from .tokens import Document, parse_document, token_key, tokenize_document
+
+__all__ = ["MIN_MESSAGES", "Analysis", "Classifier", "analyse", "bayes_reason", "sender_keys"]
+
+MIN_MESSAGES = 10
+TOTALS_TTL = 2.0
+_ADDR = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,10}", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A parsed message: its document (for the header tests) and its tokens and their keys."""
+
+    document: Document
+    tokens: frozenset[str]
+    keys: dict[int, str]
+
+
+def analyse(message: bytes, max_bytes: int) -> Analysis:
+    """Parse and tokenise (synchronous: call it in a worker thread)."""
+    doc = parse_document(message, max_bytes)
+    tokens = frozenset(tokenize_document(doc))
+    return Analysis(doc, tokens, {token_key(t): t for t in tokens})
+
+
+def from_address(doc: Document) -> str | None:
+    m = _ADDR.search((doc.header("from") or "")[:2000])
+    return m.group(0).lower() if m else None
+
+
+def recipient_addresses(doc: Document) -> list[str]:
+    out: list[str] = []
+    for name in ("to", "cc", "bcc"):
+        for n, value in doc.headers:
+            if n == name:
+                out += [m.group(0).lower() for m in _ADDR.finditer(value[:20000])]
+    return list(dict.fromkeys(out))[:100]
+
+
+def sender_keys(doc: Document, dmarc_domain: str | None) -> list[tuple[str, str]]:
+    """Reputation keys of a message's author: its address, and its domain when DMARC passed."""
+    keys: list[tuple[str, str]] = []
+    sender = from_address(doc)
+    if sender:
+        keys.append(("from", sender))
+    if dmarc_domain:
+        keys.append(("dmarc", dmarc_domain))
+    return keys
+
+
+def bayes_reason(estimate: Estimate, scope: str) -> Reason | None:
+    """Points from the classifier's probability: up to +7 for spam, down to -4 for ham.
+
+    Asymmetric on purpose: a classifier's confidence that a message is ham should not cancel
+    several independent spam signals, while its confidence that it is spam should reach the
+    junk threshold (5) on its own from about p = 0.86.
+    """
+    p = estimate.probability
+    if not estimate.clues:
+        return None
+    points = 7.0 * (2 * p - 1) if p >= 0.5 else 4.0 * (2 * p - 1)
+    if abs(points) < 0.05:
+        return None
+    clues = ", ".join(c.token for c in estimate.clues[:3])
+    name = "BAYES_SPAM" if p >= 0.5 else "BAYES_HAM"
+    return Reason(name, round(points, 1),
+                  f"classifier ({scope}): spam probability {p:.2f}; strongest clues: {clues}")  # fmt: skip
+
+
+class Classifier:
+    def __init__(self, store: Store, *, max_bytes: int = 512 * 1024) -> None:
+        self.store = store
+        self.max_bytes = max_bytes
+        self._totals_cache: dict[tuple[int, ...], tuple[float, dict[int, tuple[int, int]]]] = {}
+
+    async def analyse(self, message: bytes) -> Analysis:
+        return await asyncio.to_thread(analyse, message, self.max_bytes)
+
+    async def estimate(self, analysis: Analysis, account_id: int | None) -> tuple[Estimate, str] | None:
+        """The spam probability under the server-wide model and `account_id`'s own, or None
+        while neither has seen enough of both classes."""
+        scopes = [0] if not account_id else [0, account_id]
+        totals = await self._totals(scopes)
+        g_ham, g_spam = totals.get(0, (0, 0))
+        a_ham, a_spam = totals.get(account_id, (0, 0)) if account_id else (0, 0)
+        # The account's own counts weigh ACCOUNT_WEIGHT times the server-wide ones, as a
+        # weighted mean: a token's evidence (how often it was seen) stays on the scale of one
+        # model, so combining two models never makes rare tokens look more certain.
+        w_a = ACCOUNT_WEIGHT / (1 + ACCOUNT_WEIGHT) if (a_ham or a_spam) else 0.0
+        w_g = 1.0 - w_a
+        nham = w_g * g_ham + w_a * a_ham
+        nspam = w_g * g_spam + w_a * a_spam
+        if max(g_ham, a_ham) < MIN_MESSAGES or max(g_spam, a_spam) < MIN_MESSAGES:
+            return None
+        raw = await self.store.spam_counts(scopes, list(analysis.keys))
+        keys = analysis.keys
+
+        def work() -> Estimate:
+            counts: dict[str, tuple[float, float]] = {}
+            for (scope, key), (ham, spam) in raw.items():
+                weight = w_g if scope == 0 else w_a
+                h, s = counts.get(keys[key], (0.0, 0.0))
+                counts[keys[key]] = (h + weight * ham, s + weight * spam)
+            return combine(counts, nham, nspam, analysis.tokens)
+
+        scope = "server-wide" if not (a_ham or a_spam) else "your own and server-wide"
+        # bounded by MAX_TOKENS (well under a millisecond): cheaper here than a thread hop
+        return work(), scope
+
+    async def _totals(self, scopes: list[int]) -> dict[int, tuple[int, int]]:
+        """Message totals per scope, cached for a moment (they change only when a lesson
+        commits, and a lesson more or less in a total of hundreds moves no probability)."""
+        now = time.monotonic()
+        key = tuple(scopes)
+        cached = self._totals_cache.get(key)
+        if cached is not None and now - cached[0] < TOTALS_TTL:
+            return cached[1]
+        totals = await self.store.spam_totals(scopes)
+        if len(self._totals_cache) > 10_000:
+            self._totals_cache.clear()
+        self._totals_cache[key] = (now, totals)
+        return totals
+
+    async def learn(
+        self,
+        account_id: int,
+        blob_id: str,
+        label: str,
+        analysis: Analysis | None,
+        *,
+        senders: Sequence[tuple[str, str]] = (),
+        server_wide: bool = True,
+    ) -> bool:
+        """Teach one message as `label` ("spam", "ham", or "filed"); False if already known."""
+        tokens = tuple(analysis.keys) if analysis is not None and label != "filed" else ()
+        scopes = (0, account_id) if server_wide else (account_id,)
+        lesson = SpamLesson(account_id, blob_id, label, scopes, tokens, tuple(senders))
+        learnt = await self.store.spam_learn(lesson)
+        self._totals_cache.clear()
+        return learnt

@@ -1,0 +1,54 @@
+"""`python -m bench.spam` runs end to end (on a small corpus of our own messages), and on the
+shared corpus, when it is there, classifies every file in bounded time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bench.spam import clean, default_corpus
+
+from mailwright.spam.classifier import analyse
+
+from .messages import ham, spam
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_spam_bench_runs_on_a_small_corpus(tmp_path: Path) -> None:
+    for label, make in (("ham", ham), ("spam", spam)):
+        (tmp_path / label).mkdir()
+        for i in range(24):
+            (tmp_path / label / f"{i}.eml").write_bytes(make(i).replace(b"\r\n", b"\n"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    cp = subprocess.run([sys.executable, "-m", "bench.spam", "--corpus", str(tmp_path),
+                         "--engines", "mailwright"], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=300)  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    (row,) = [line for line in cp.stdout.splitlines() if line.startswith("| mailwright")]
+    assert "(0/12)" in row and "(12/12)" in row, row
+
+
+def test_spam_bench_strips_collection_headers() -> None:
+    raw = (b"From someone  Thu Aug 22 12:36:23 2002\nReturn-Path: <a@b>\nDelivered-To: z@localhost\n"
+           b"Received: from phobos [127.0.0.1] by localhost with IMAP (fetchmail-5.9.0)\n"
+           b"Received: from mx.sender.example by relay.example\nX-Spam-Status: No\n"
+           b"Subject: hi\n\nbody\n")  # fmt: skip
+    assert clean(raw) == (b"Received: from mx.sender.example by relay.example\r\n"
+                          b"Subject: hi\r\n\r\nbody\r\n")  # fmt: skip
+
+
+def test_spam_corpus_every_file_within_bounds() -> None:
+    corpus = default_corpus()
+    if not (corpus / "ham").is_dir():
+        pytest.skip(f"no spam corpus at {corpus} (shared/corpus-spam): extra coverage only")
+    files = sorted((corpus / "ham").iterdir()) + sorted((corpus / "spam").iterdir())
+    for path in files:
+        started = time.process_time()
+        analysis = analyse(clean(path.read_bytes()), 512 * 1024)
+        assert time.process_time() - started < 5, path.name
+        assert analysis.tokens, path.name
