@@ -39,6 +39,10 @@ mnt --bind /dev "$root/dev"
 mnt --bind /dev/pts "$root/dev/pts"
 mnt -t tmpfs shm "$root/dev/shm"
 echo "nameserver 10.0.2.3" > "$root/etc/resolv.conf"   # slirp4netns's DNS forwarder
+# Local CA certificates of this machine (a network that inspects TLS needs them to reach the
+# registries at all); nothing else of the host's configuration goes in.
+mkdir -p "$root/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
 
 # A fresh clone of this branch, as a newcomer gets it (committed files only).
 rm -rf "$root/work/mailwright"
@@ -52,6 +56,7 @@ for _ in $(seq 1 100); do awk '$2 == "00000000" {f = 1} END {exit !f}' /proc/net
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends python3 python3-pip git ca-certificates >/dev/null
+update-ca-certificates >/dev/null
 python3 --version
 cd /work/mailwright
 ./scripts/test.sh "$@"
