@@ -28,6 +28,11 @@ fi
 
 mounted=()
 cleanup() {
+  # What test.sh left running inside (its PostgreSQL, a Dovecot): every process whose root is
+  # the chroot was started by this script.
+  for proc in /proc/[0-9]*; do
+    [ "$(readlink "$proc/root" 2>/dev/null)" = "$root" ] && kill "${proc#/proc/}" 2>/dev/null
+  done
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
   [ -n "${slirp:-}" ] && kill "$slirp" 2>/dev/null || true
 }
@@ -53,6 +58,7 @@ echo "clean-debian-check: $(git -C "$root/work/mailwright" log --oneline -1) in 
 inside=$(cat <<'SCRIPT'
 set -euo pipefail
 for _ in $(seq 1 100); do awk '$2 == "00000000" {f = 1} END {exit !f}' /proc/net/route && break; sleep 0.1; done
+for _ in $(seq 1 100); do getent hosts deb.debian.org >/dev/null && break; sleep 0.2; done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends python3 python3-pip git ca-certificates >/dev/null
