@@ -76,7 +76,8 @@ unshare --net -- bash -c 'echo $$ > "$0"; ip link set lo up; shift; exec "$@"' "
   HOME=/root LANG=C.UTF-8 CI=true /bin/bash -c "$inside" bash "$@" &
 ns=$!
 for _ in $(seq 1 50); do [ -s "$pidfile" ] && break; sleep 0.1; done
-slirp4netns --configure --mtu=65520 --disable-host-loopback "$(cat "$pidfile")" tap0 >/dev/null 2>&1 &
+nspid=$(cat "$pidfile")
+slirp4netns --configure --mtu=65520 --disable-host-loopback "$nspid" tap0 >/dev/null 2>&1 &
 slirp=$!
 rm -f "$pidfile"
 status=0
