@@ -34,7 +34,6 @@ NOBODY = 65534
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("dovecot") is None, reason="dovecot is not installed (apt-get install dovecot-pop3d)"),
-    pytest.mark.skipif(not CORPUS, reason="../shared/corpus/messages is not there"),
     pytest.mark.skipif(os.geteuid() != 0, reason="running Dovecot as another user needs root"),
 ]
 
