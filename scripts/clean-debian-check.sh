@@ -26,23 +26,24 @@ if [ ! -x "$root/usr/bin/apt-get" ]; then
   debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian
 fi
 
-mounted=()
 cleanup() {
   # What test.sh left running inside (its PostgreSQL, a Dovecot): every process whose root is
   # the chroot was started by this script.
   for proc in /proc/[0-9]*; do
     [ "$(readlink "$proc/root" 2>/dev/null)" = "$root" ] && kill "${proc#/proc/}" 2>/dev/null
   done
-  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
+  umount -R -l "$root" 2>/dev/null || true
   [ -n "${slirp:-}" ] && kill "$slirp" 2>/dev/null || true
 }
 trap cleanup EXIT
-mnt() { mount "$@"; mounted+=("${*: -1}"); }
-mnt -t proc proc "$root/proc"
-mnt -t sysfs sys "$root/sys"
-mnt --bind /dev "$root/dev"
-mnt --bind /dev/pts "$root/dev/pts"
-mnt -t tmpfs shm "$root/dev/shm"
+# The root is a mount point of its own, as on a real machine: `ip netns exec` (the outbound
+# journey test) makes / a slave mount and fails where / is a plain directory.
+mount --bind "$root" "$root"
+mount -t proc proc "$root/proc"
+mount -t sysfs sys "$root/sys"
+mount --bind /dev "$root/dev"
+mount --bind /dev/pts "$root/dev/pts"
+mount -t tmpfs shm "$root/dev/shm"
 echo "nameserver 10.0.2.3" > "$root/etc/resolv.conf"   # slirp4netns's DNS forwarder
 # Local CA certificates of this machine (a network that inspects TLS needs them to reach the
 # registries at all); nothing else of the host's configuration goes in.

@@ -117,7 +117,7 @@ def dovecot() -> Iterator[int]:
                     break
                 except OSError:
                     if proc.poll() is not None:
-                        pytest.skip("Dovecot did not start: " + (d / "dovecot.log").read_text()[-500:])
+                        pytest.fail("Dovecot did not start: " + (d / "dovecot.log").read_text()[-500:])
                     time.sleep(0.05)
             yield port
         finally:
