@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +60,66 @@ def stage(store: Store) -> Callable[[bytes], object]:
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# -- skipped tests: listed at the end, and held to tests/skip-allowlist.txt -------------------
+#
+# scripts/test.sh sets MAILWRIGHT_SKIP_ALLOWLIST to that file. Every skipped test is then
+# printed with its reason at the end of the run, and the run fails (exit status 1) when a test
+# skipped that no line of the allow-list names: a missing tool, service or file is a failure,
+# unless the list says why that skip is acceptable.
+
+_SKIPPED: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _SKIPPED.setdefault(report.nodeid, reason.removeprefix("Skipped: "))
+
+
+def read_allowlist(path: Path) -> list[tuple[re.Pattern[str], str]]:
+    """`<test id, * matches anything> -- <why it may skip>` per line; # starts a comment."""
+    rules = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        pattern, sep, why = line.partition(" -- ")
+        if not sep or not why.strip():
+            raise ValueError(f"{path}:{n}: expected `<test id pattern> -- <reason>`")
+        regex = re.compile(".*".join(re.escape(p) for p in pattern.strip().split("*")))
+        rules.append((regex, why.strip()))
+    return rules
+
+
+def _allowlist() -> list[tuple[re.Pattern[str], str]] | None:
+    path = os.environ.get("MAILWRIGHT_SKIP_ALLOWLIST")
+    return read_allowlist(Path(path)) if path else None
+
+
+def _not_allowed() -> list[str]:
+    rules = _allowlist()
+    if rules is None:
+        return []
+    return [nodeid for nodeid in _SKIPPED if not any(r.fullmatch(nodeid) for r, _ in rules)]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _not_allowed() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not _SKIPPED:
+        return
+    bad = set(_not_allowed())
+    tr = terminalreporter
+    tr.section(f"skipped tests ({len(_SKIPPED)})")
+    for nodeid, reason in sorted(_SKIPPED.items()):
+        tr.write_line(f"{'NOT ALLOWED ' if nodeid in bad else ''}{nodeid}: {reason}")
+    if bad:
+        tr.write_line(f"{len(bad)} skipped test(s) not in {os.environ['MAILWRIGHT_SKIP_ALLOWLIST']}:"
+                      " install what they need, or add a line saying why they may skip",
+                      red=True, bold=True)

@@ -21,13 +21,12 @@ from typing import Any
 
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory
-from mailwright.config import Config, ListenerConfig
+from mailwright.config import Config, ConfigError, ListenerConfig
 from mailwright.delivery.local import LocalDelivery
 from mailwright.log import event
 from mailwright.net.limits import CommandRateLimiter
 from mailwright.net.registry import FACTORIES
 from mailwright.net.server import BindError, Handler, ListenerSet
-from mailwright.store import open_store
 from mailwright.store.api import Store
 
 log = logging.getLogger("mailwright.app")
@@ -41,7 +40,9 @@ class AppContext:
     authenticator: Authenticator
     delivery: LocalDelivery
     ssl_context: ssl.SSLContext | None
-    outbound: Any = None  # mailwright.queue service once configured
+    # Always set by build_context (a server never runs without them); test harnesses that drive
+    # one protocol alone may leave them None.
+    outbound: Any = None  # mailwright.queue.service.OutboundService
     resolver: Any = None  # mailwright.dns resolver, shared by outbound and mail authentication
     listeners: Any = None  # the running ListenerSet (metrics)
     spam: Any = None  # mailwright.spam.service.SpamFilter: MX screening, scoring, learning
@@ -54,16 +55,50 @@ class AppContext:
         return self.config.server.hostname
 
 
+class StartupError(Exception):
+    """A configured listener or feature cannot start; `str()` names it (exit status 1)."""
+
+
 def load_ssl(config: Config) -> ssl.SSLContext | None:
+    """The server's TLS context from `[tls] cert` and `key`.
+
+    A file that is missing or unreadable, or a certificate and key that do not load, is a
+    configuration error naming the file (`serve` exits 2 before opening anything else).
+    """
     if config.tls.cert is None or config.tls.key is None:
         return None
     from mailwright.tls import server_context
 
-    return server_context(config.tls.cert, config.tls.key)
+    for key, path in (("tls.cert", config.tls.cert), ("tls.key", config.tls.key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            reason = (e.strerror or str(e)).lower()
+            raise ConfigError(str(config.source), key, f"cannot read {path}: {reason}") from None
+    try:
+        return server_context(config.tls.cert, config.tls.key)
+    except (ssl.SSLError, ValueError, OSError) as e:
+        raise ConfigError(
+            str(config.source), "tls",
+            f"cannot load the certificate {config.tls.cert} with the key {config.tls.key}: {e}",
+        ) from None
+
+
+def _component(what: str, path: str, *args: Any) -> Any:
+    """Build a component every server has (`module:factory`); failing to is a StartupError
+    naming it, never a server that quietly runs without it."""
+    mod_name, _, attr = path.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise StartupError(f"cannot start the {what} ({mod_name}): {e}") from e
+    return factory(*args)
 
 
 async def build_context(config: Config) -> AppContext:
-    store = open_store(config)
+    ssl_context = load_ssl(config)
+    store = _component("message store", "mailwright.store:open_store", config)
     await store.open()
     directory = Directory(store)
     auth = Authenticator(
@@ -80,41 +115,30 @@ async def build_context(config: Config) -> AppContext:
         directory=directory,
         authenticator=auth,
         delivery=LocalDelivery(store, directory),
-        ssl_context=load_ssl(config),
+        ssl_context=ssl_context,
     )
     ctx.limiter = CommandRateLimiter(
         config.limits.commands_per_second, exempt=config.limits.rate_limit_exempt
     )
-    ctx.resolver = _optional("mailwright.dns.resolver:from_config", config)
-    ctx.outbound = _optional("mailwright.queue.service:create_outbound", ctx)
-    ctx.spam = _optional("mailwright.spam.service:create_filter", ctx)
+    try:
+        ctx.resolver = _component("DNS resolver", "mailwright.dns.resolver:from_config", config)
+        ctx.outbound = _component(
+            "outbound queue", "mailwright.queue.service:create_outbound", ctx
+        )
+        ctx.spam = _component("spam filter", "mailwright.spam.service:create_filter", ctx)
+    except BaseException:
+        await store.close()
+        raise
     return ctx
 
 
-def _optional(path: str, *args: Any) -> Any:
-    """Call an optional component's factory; None when that component is not built yet."""
-    mod_name, _, attr = path.partition(":")
-    try:
-        mod = importlib.import_module(mod_name)
-    except ImportError:
-        return None
-    fn = getattr(mod, attr, None)
-    return None if fn is None else fn(*args)
-
-
-class ProtocolUnavailable(Exception):
-    """The listener's protocol is not part of this build."""
-
-
 def handler_for(ctx: AppContext, lc: ListenerConfig) -> Handler:
-    target = FACTORIES[lc.protocol]
-    mod_name, _, attr = target.partition(":")
+    """The connection handler of one configured listener; a StartupError naming the listener
+    when its protocol cannot be loaded."""
     try:
-        mod = importlib.import_module(mod_name)
-        factory = getattr(mod, attr)
-    except (ImportError, AttributeError):
-        raise ProtocolUnavailable(f"{lc.name}: the {lc.protocol} protocol is not available yet") from None
-    handler: Handler = factory(ctx, lc)
+        handler: Handler = _component(f"{lc.protocol} protocol", FACTORIES[lc.protocol], ctx, lc)
+    except StartupError as e:
+        raise StartupError(f"listener {lc.name}: {e}") from e
     return handler
 
 
@@ -197,8 +221,17 @@ async def gc_loop(ctx: AppContext) -> None:
 
 
 async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> int:
-    """Run until SIGTERM/SIGINT; returns the exit status."""
-    ctx = await build_context(config)
+    """Run until SIGTERM/SIGINT; returns the exit status.
+
+    Every configured listener and feature starts, or none does: a component that cannot start
+    is a one-line error naming it and exit status 1 (an invalid configuration, such as a TLS
+    certificate that cannot be read, raises ConfigError: exit status 2).
+    """
+    try:
+        ctx = await build_context(config)
+    except StartupError as e:
+        print(f"mailwright: {e}", file=sys.stderr)
+        return 1
     limits = config.limits
     listeners = ListenerSet(
         ctx.ssl_context,
@@ -226,13 +259,8 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         if released := await release_dead_locks(ctx):
             event(log, "released maildrop locks of dead processes", locks=released)
         for lc in config.listeners:
-            try:
-                handler = handler_for(ctx, lc)
-            except ProtocolUnavailable as e:
-                print(f"mailwright: warning: {e}; listener skipped", file=sys.stderr)
-                continue
-            await listeners.add(lc, handler)
-    except BindError as e:
+            await listeners.add(lc, handler_for(ctx, lc))
+    except (BindError, StartupError) as e:
         print(f"mailwright: {e}", file=sys.stderr)
         await listeners.shutdown(0)
         await ctx.store.close()
@@ -250,8 +278,7 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
     ctx.background.append(asyncio.create_task(gc_loop(ctx)))
     if ctx.spam is not None and ctx.spam.settings.learn:
         ctx.background.append(asyncio.create_task(ctx.spam.learn_loop()))
-    if ctx.outbound is not None and hasattr(ctx.outbound, "start"):
-        await ctx.outbound.start()
+    await ctx.outbound.start()
     ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())
     print(f"mailwright: ready ({ports})", file=sys.stderr, flush=True)
     if ready is not None:
@@ -259,8 +286,7 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
     await stop.wait()
     event(log, "shutting down", connections=listeners.active)
     await listeners.shutdown()
-    if ctx.outbound is not None and hasattr(ctx.outbound, "stop"):
-        await ctx.outbound.stop()
+    await ctx.outbound.stop()
     for t in ctx.background:
         t.cancel()
     await asyncio.gather(*ctx.background, return_exceptions=True)
@@ -269,10 +295,9 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
 
 
 def run(config: Config) -> int:
-    try:
+    runner: Any = asyncio.run
+    if sys.platform != "win32":  # uvloop is a dependency wherever it exists
         import uvloop
 
-        runner: Any = uvloop.run
-    except ImportError:  # pragma: no cover
-        runner = asyncio.run
+        runner = uvloop.run
     return int(runner(run_server(config)))

@@ -15,6 +15,7 @@ import pytest
 from mailwright.cli.common import opened_store
 from mailwright.config import load_config
 from tests.conftest import CORPUS
+from tests.corpus.oracle import own_messages
 
 Snapshot = dict[str, list[tuple[str, tuple[str, ...], int]]]
 
@@ -225,14 +226,20 @@ def test_migrate_errors(inst: Path, tmp_path: Path) -> None:
     assert r.returncode == 1 and "Nope" in r.stderr
 
 
-def test_migrate_corpus_import_is_lossless(inst: Path, tmp_path: Path) -> None:
-    msgs = CORPUS / "messages"
-    if not msgs.is_dir():
-        pytest.skip(f"corpus not found at {msgs} (set MAILWRIGHT_CORPUS)")
+@pytest.mark.parametrize("corpus", ["own", "shared"])
+def test_migrate_corpus_import_is_lossless(inst: Path, tmp_path: Path, corpus: str) -> None:
+    # the repository's corpus always; ../shared/corpus as extra coverage when it is there
+    if corpus == "own":
+        files = own_messages()
+    else:
+        msgs = CORPUS / "messages"
+        if not msgs.is_dir():
+            pytest.skip(f"corpus not found at {msgs} (set MAILWRIGHT_CORPUS)")
+        files = sorted(msgs.glob("*.eml"))
+    assert files
     md = tmp_path / "corpus-md"
     for sub in ("cur", "new", "tmp"):
         (md / sub).mkdir(parents=True)
-    files = sorted(msgs.glob("*.eml"))
     for i, f in enumerate(files):
         (md / "cur" / f"{i:04d}.corpus:2,S").write_bytes(f.read_bytes())
     r = mw(inst, "import", "maildir", str(md), "--user", "alice@example.test")

@@ -110,3 +110,40 @@ async def test_dnsserver_records_edited_directly(dns_server: DNSServer) -> None:
     dns_server.remove("direct.example.test")
     with pytest.raises(DNSNameNotFound):
         await r.a("direct.example.test")
+
+
+async def test_resolver_caches_answers_for_their_ttl() -> None:
+    # RFC 1035 3.2.1: an answer may be reused for its TTL; a busy MX asks once, not per message
+    with DNSServer(ttl=300) as server:
+        server.add("cached.test", "TXT", "v=spf1 -all")
+        r = make_resolver(server)
+        for _ in range(5):
+            assert await r.txt("cached.test") == [b"v=spf1 -all"]
+        assert [q.name for q in server.queries].count("cached.test") == 1
+
+
+async def test_resolver_asks_again_once_the_ttl_is_over_or_without_cache() -> None:
+    with DNSServer(ttl=0) as server:
+        server.add("fresh.test", "TXT", "one")
+        r = make_resolver(server)
+        assert await r.txt("fresh.test") == [b"one"]
+        server.records["fresh.test"]["TXT"] = ['"two"']
+        assert await r.txt("fresh.test") == [b"two"]
+    with DNSServer(ttl=300) as server:
+        server.add("uncached.test", "TXT", "x")
+        r = Resolver(server.nameservers, timeout=0.3, lifetime=0.6, cache=False)
+        for _ in range(3):
+            await r.txt("uncached.test")
+        assert [q.name for q in server.queries].count("uncached.test") == 3
+
+
+def test_resolver_cache_is_bounded_and_on_in_the_server() -> None:
+    from types import SimpleNamespace
+
+    from mailwright.dns.resolver import from_config
+
+    r = Resolver(["127.0.0.1"], cache_size=50)
+    assert r._resolver.cache is not None and r._resolver.cache.max_size == 50
+    served = from_config(SimpleNamespace(dns=SimpleNamespace(nameservers=["127.0.0.1"],
+                                                            timeout=1.0)))
+    assert served._resolver.cache is not None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailwright.app import AppContext, ProtocolUnavailable, handler_for
+from mailwright.app import AppContext, handler_for
 from mailwright.config import ListenerConfig
 from mailwright.net.server import Handler, ListenerSet
 from mailwright.store.api import Account, DeliveryTarget, MessageRecord
@@ -76,10 +76,7 @@ async def start_imap_server(root: Path, *, smtp: bool = False) -> ImapServer:
     )
 
     def handler(ctx: AppContext, lc: ListenerConfig) -> Handler | None:
-        try:
-            return handler_for(ctx, lc)
-        except ProtocolUnavailable:
-            return None
+        return handler_for(ctx, lc)
 
     ctx, listeners, ports = await start_listeners(path, handler, keep_outbound=False)
     cert = root / "cert.pem"

@@ -19,9 +19,7 @@ USER = "alice@example.test"
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[ImapServer]:
     srv = await start_imap_server(tmp_path, smtp=True)
-    if srv.smtp_port is None:
-        await srv.stop()
-        pytest.skip("SMTP listener not available")
+    assert srv.smtp_port is not None
     await srv.add_user()
     try:
         yield srv

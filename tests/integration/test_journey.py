@@ -7,7 +7,6 @@ Python's own clients (smtplib, imaplib, poplib) over real sockets and real TLS a
 from __future__ import annotations
 
 import imaplib
-import importlib.util
 import poplib
 import smtplib
 import socket
@@ -19,12 +18,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import PASSWORD, MailwrightServer
-
-pytestmark = pytest.mark.skipif(
-    any(importlib.util.find_spec(f"mailwright.{m}.listener") is None
-        for m in ("smtpd", "imapd", "pop3d")),
-    reason="needs the SMTP, IMAP and POP3 listeners",
-)
 
 
 def tls() -> ssl.SSLContext:

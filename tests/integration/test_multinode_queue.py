@@ -11,7 +11,6 @@ close that window), so duplicates are bounded by the attempts node A had in flig
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 import socket
@@ -31,14 +30,7 @@ from tests.support.dnsserver import DNSServer
 from tests.support.pg import fresh_dsn
 from tests.support.server import MailwrightServer, wait_for
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("mailwright.queue.service") is None
-        or importlib.util.find_spec("aiosmtpd") is None,
-        reason="needs the outbound queue service and aiosmtpd",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 TOTAL = 1000
 KILL_AFTER = 300

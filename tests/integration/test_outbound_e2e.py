@@ -9,7 +9,6 @@ stores (read-only) and run the operator's ``queue`` commands.
 
 from __future__ import annotations
 
-import importlib.util
 import smtplib
 import ssl
 from collections.abc import Iterator
@@ -29,10 +28,6 @@ from tests.support.server import (
 )
 
 pytestmark = pytest.mark.slow
-needs_smtpd = pytest.mark.skipif(
-    importlib.util.find_spec("mailwright.smtpd.listener") is None,
-    reason="needs the SMTP server (mailwright.smtpd.listener, issue 3), not built yet",
-)
 
 
 World = tuple[MailwrightServer, MailwrightServer]
@@ -102,7 +97,6 @@ def dsn_blocks(msg: EmailMessage) -> list[EmailMessage]:
     return blocks
 
 
-@needs_smtpd
 def test_outbound_journey_alice_to_bob(world: World) -> None:
     a, b = world
     submit(a, "bob@recipient.test", "lunch at noon")
@@ -116,7 +110,6 @@ def test_outbound_journey_alice_to_bob(world: World) -> None:
     wait_for("A's queue to empty", lambda: "0 entries" in a.cli("queue", "list"))
 
 
-@needs_smtpd
 def test_outbound_secondary_mx_when_primary_refuses(world: World) -> None:
     a, b = world
     submit(a, "carol@backup.test", "via the backup MX")
@@ -124,7 +117,6 @@ def test_outbound_secondary_mx_when_primary_refuses(world: World) -> None:
              lambda: find(b.messages("carol@backup.test"), "via the backup MX"))
 
 
-@needs_smtpd
 def test_outbound_unknown_remote_user_bounces(world: World) -> None:
     a, _ = world
     submit(a, "nobody@recipient.test", "to a ghost")
@@ -139,7 +131,6 @@ def test_outbound_unknown_remote_user_bounces(world: World) -> None:
     assert "to a ghost" in dsn.as_string()  # the original headers are attached
 
 
-@needs_smtpd
 def test_outbound_null_mx_bounces_at_once(world: World) -> None:
     a, _ = world
     submit(a, "someone@nullmx.test", "to a null MX")
@@ -149,7 +140,6 @@ def test_outbound_null_mx_bounces_at_once(world: World) -> None:
     assert dsn_blocks(dsn)[1]["Status"] == "5.1.10"
 
 
-@needs_smtpd
 def test_outbound_dead_mx_retries_then_bounces(world: World) -> None:
     a, _ = world
     submit(a, "x@dead.test", "into the void")
@@ -167,7 +157,6 @@ def test_outbound_dead_mx_retries_then_bounces(world: World) -> None:
     assert "connect to mx.dead.test" in str(block["Diagnostic-Code"])
 
 
-@needs_smtpd
 def test_outbound_remote_down_and_sender_killed(tmp_path: Path) -> None:
     """The remote instance is down: mail waits in the queue with its error. The sender is then
     killed (SIGKILL) and restarted, the remote comes up: everything arrives, nothing twice."""

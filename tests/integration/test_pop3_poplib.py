@@ -26,7 +26,6 @@ from tests.pop3d.harness import (
 
 USER = "bob@example.test"
 CORPUS = corpus_messages()
-needs_corpus = pytest.mark.skipif(not CORPUS, reason="../shared/corpus/messages is not there")
 
 
 def canonical(raw: bytes) -> bytes:
@@ -111,7 +110,6 @@ async def check_download(
         assert all(r.seen for r in left)
 
 
-@needs_corpus
 async def test_pop3_poplib_corpus_over_stls_keep(server: Pop3Server) -> None:
     def client() -> poplib.POP3:
         c = poplib.POP3(server.host, server.port, timeout=30)
@@ -121,7 +119,6 @@ async def test_pop3_poplib_corpus_over_stls_keep(server: Pop3Server) -> None:
     await check_download(server, CORPUS, client, delete=False)
 
 
-@needs_corpus
 async def test_pop3_poplib_corpus_over_pop3s_delete(server: Pop3Server) -> None:
     def client() -> poplib.POP3:
         return poplib.POP3_SSL(server.host, server.tls_port, context=server.client_ssl(), timeout=30)

@@ -106,7 +106,7 @@ async def test_starttls_twice_refused(server: SmtpServer) -> None:
 def test_starttls_under_uvloop(tmp_path: Path) -> None:
     """`mailwright serve` runs on uvloop: the ClientHello must survive there too, every time
     (it once raced into the plaintext buffer), and injected input must still be dropped."""
-    uvloop = pytest.importorskip("uvloop")
+    import uvloop  # a dependency of mailwright: `serve` runs on it
 
     async def main() -> tuple[int, list[bytes]]:
         srv = await start_server(tmp_path)

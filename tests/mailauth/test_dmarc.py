@@ -71,6 +71,35 @@ def test_dmarc_alignment_modes() -> None:
     assert not aligned("", "example.com", "r")
 
 
+@pytest.mark.parametrize(
+    ("identifier", "from_domain"),
+    [
+        # ICANN suffixes a built-in list of "well-known second-level registries" never had:
+        # each pair is two unrelated registrants, whose org domains must differ
+        ("bank.com.kz", "attacker.com.kz"),
+        ("mail.shop.org.mt", "evil.org.mt"),
+        ("news.gov.ie", "phish.gov.ie"),
+        ("a.ltd.co.im", "b.ltd.co.im"),
+        # the private part of the list: one hosting provider's customers are not one organisation
+        ("victim.github.io", "attacker.github.io"),
+        ("victim.blogspot.com", "attacker.blogspot.com"),
+    ],
+)
+def test_dmarc_unrelated_domains_under_a_public_suffix_do_not_align(
+    identifier: str, from_domain: str
+) -> None:
+    assert organizational_domain(identifier) != organizational_domain(from_domain)
+    assert not aligned(identifier, from_domain, "r")
+    # while a subdomain of the same registrant still aligns in relaxed mode
+    assert aligned("mx." + from_domain, from_domain, "r")
+
+
+def test_dmarc_public_suffix_list_is_the_packaged_one() -> None:
+    from mailwright.mailauth.dmarc import psl_source
+
+    assert psl_source().startswith("publicsuffixlist ")
+
+
 async def test_dmarc_discovery_falls_back_to_organizational_domain(
     zone: DNSServer, dns: ResolverDNS
 ) -> None:

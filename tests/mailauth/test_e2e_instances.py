@@ -3,8 +3,6 @@
 A serves sender.test and signs what alice submits; B serves recipient.test and verifies at its
 MX. The DNS zone is what `mailwright dns-records` printed for each domain, parsed back with
 dnspython and served by the test DNS server, so the operator's output is what makes mail pass.
-Runs once the SMTP server calls `verify_inbound` and the submission path calls
-`sign_outbound` (issues 3 and 4); skipped before that, saying why.
 """
 
 from __future__ import annotations
@@ -21,25 +19,7 @@ import pytest
 from tests.support.dnsserver import DNSServer
 from tests.support.server import PASSWORD, MailwrightServer, find, serving, wait_for
 
-import mailwright
-
-
-def _wired() -> str | None:
-    src = Path(mailwright.__file__).parent
-    smtpd = "".join(p.read_text() for p in (src / "smtpd").glob("*.py"))
-    if "verify_inbound" not in smtpd:
-        return "the SMTP server does not call mailauth.verify_inbound yet (issue 3)"
-    others = [p for p in src.rglob("*.py") if "mailauth" not in p.parts and "cli" not in p.parts]
-    if not any("sign_outbound" in p.read_text() for p in others):
-        return "submitted mail is not DKIM-signed with mailauth.sign_outbound yet (issues 3/4)"
-    return None
-
-
-_NOT_WIRED = _wired()
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(_NOT_WIRED is not None, reason=_NOT_WIRED or ""),
-]
+pytestmark = pytest.mark.slow
 
 World = tuple[MailwrightServer, MailwrightServer]
 

@@ -12,6 +12,9 @@ Usage::
         dns.set_behaviour("broken.test", Behaviour.SERVFAIL)
         resolver = Resolver(nameservers=dns.nameservers)
 
+Answers carry TTL 0 unless ``ttl=`` says otherwise, so a resolver's cache (on by default in
+``mailwright.dns.resolver``) never hides a record a test changes while the server runs.
+
 ``records`` is a plain mutable mapping ``name -> rdtype -> [rdata text]`` that may be changed while
 the server runs; names are matched case-insensitively with or without a trailing dot. A name that
 is absent answers NXDOMAIN; a name present without the asked type answers NOERROR with no data
@@ -82,7 +85,7 @@ class DNSServer:
         records: Mapping[str, Mapping[str, list[str]]] | None = None,
         *,
         host: str = "127.0.0.1",
-        ttl: int = 60,
+        ttl: int = 0,
     ) -> None:
         self.records: dict[str, dict[str, list[str]]] = {}
         for name, types in (records or {}).items():

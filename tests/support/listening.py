@@ -19,7 +19,8 @@ from mailwright.net.server import Handler, ListenerSet
 from mailwright.store.api import Store
 from mailwright.tls import make_self_signed
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "messages"
+# The repository's own message corpus (tests/corpus/README.md).
+CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "messages"
 HOSTNAME = "mail.example.test"
 
 
@@ -35,9 +36,7 @@ def fast_authenticator(store: Store) -> Authenticator:
 
 
 def corpus_messages(limit: int | None = None) -> list[Path]:
-    """Corpus files in a fixed order; empty when ../shared/corpus is not there."""
-    if not CORPUS.is_dir():
-        return []
+    """The repository's corpus files (tests/corpus/messages) in a fixed order."""
     files = sorted(CORPUS.glob("*.eml"))
     return files[:limit] if limit else files
 

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import dkim as dkimpy
+
+# ed25519-sha256 (RFC 8463) runs on PyNaCl, which dkimpy uses when it imports: a dependency
+# (dkimpy[ed25519]), imported here so that a broken install fails at start-up, not per message.
+import nacl.signing  # noqa: F401
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from . import _ed25519
 from .dnsquery import AuthDNS, DNSTempError
 from .headers import split_message
 from .keys import DkimKey
@@ -30,7 +33,6 @@ __all__ = [
     "SIGNED_HEADERS",
     "DKIMOutcome",
     "KeyAnswer",
-    "ed25519_available",
     "prefetch_keys",
     "sign_message",
     "verify_dkim",
@@ -51,15 +53,6 @@ FROZEN_HEADERS: tuple[bytes, ...] = (b"from",)
 
 MAX_SIGNATURES = 8  # bound the work an attacker can ask of us per message
 MIN_RSA_BITS = 1024  # RFC 8301 3.2
-
-
-#: "pynacl" or "cryptography": what dkimpy's ed25519-sha256 (RFC 8463) runs on.
-ED25519_BACKEND = _ed25519.install(dkimpy)
-
-
-def ed25519_available() -> bool:
-    """Whether ed25519-sha256 can be signed and verified (PyNaCl or the stand-in)."""
-    return "nacl" in vars(dkimpy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,9 +215,6 @@ def _verify_all(
         if algorithm not in ("rsa-sha256", "ed25519-sha256"):
             outcomes.append(outcome("neutral", f"unknown algorithm {algorithm!r}"))
             continue
-        if algorithm == "ed25519-sha256" and not ed25519_available():
-            outcomes.append(outcome("neutral", "ed25519 verification unavailable (no PyNaCl)"))
-            continue
         name = _key_name(tags.get(b"s", b""), tags.get(b"d", b""))
         if name is None:
             outcomes.append(outcome("neutral", "bad s= or d="))
@@ -318,8 +308,8 @@ def sign_message(message: bytes, keys: Sequence[DkimKey]) -> bytes:
     """DKIM-Signature fields to prepend, one per key (RSA's on top, then Ed25519's).
 
     Uses relaxed/relaxed canonicalization (RFC 6376 3.4): it survives the header refolding and
-    trailing-whitespace changes of relays. Keys of another algorithm than ed25519/rsa, and
-    Ed25519 keys when PyNaCl is missing, are skipped with a warning.
+    trailing-whitespace changes of relays. Keys of another algorithm than ed25519/rsa are
+    skipped with a warning.
     """
     include = _include_headers(message)
     if b"from" not in include:
@@ -327,9 +317,6 @@ def sign_message(message: bytes, keys: Sequence[DkimKey]) -> bytes:
     ordered = sorted(keys, key=lambda k: 0 if k.algorithm == "rsa" else 1)
     out: list[bytes] = []
     for key in ordered:
-        if key.algorithm == "ed25519" and not ed25519_available():
-            log.warning("skipping ed25519 DKIM key %s: PyNaCl is not installed", key.dns_name)
-            continue
         signer = dkimpy.DKIM(
             message, logger=_dkimpy_log, signature_algorithm=key.signature_algorithm
         )

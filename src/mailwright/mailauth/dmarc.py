@@ -1,20 +1,23 @@
 """DMARC, RFC 7489: policy discovery, identifier alignment and the sender's requested policy.
 
-The organizational domain (RFC 7489 3.2) needs a public suffix list. When the ``publicsuffixlist``
-package is importable it is used (it ships the Mozilla list inside the wheel, no download at run
-time); otherwise a small built-in rule applies: the public suffix is the last label, or the last
-two labels for a short list of well-known second-level registries (co.uk, com.au, ...). The rule
-is right for the common cases and errs towards treating too much as one organization, which only
-makes relaxed alignment more permissive between sibling domains under an unlisted registry.
+The organizational domain (RFC 7489 3.2) comes from the Public Suffix List, through the
+``publicsuffixlist`` package (a hard dependency: the list ships inside the wheel, nothing is
+downloaded at run time). Both parts of the list are used, ICANN and private: ``a.github.io`` and
+``b.github.io`` belong to different owners and must not align with each other. The list is
+refreshed by upgrading the package (``pip install -U publicsuffixlist``; its version carries the
+list's date), see docs/operator.md; ``psl_source()`` says which list is in use.
 """
 
 from __future__ import annotations
 
 import enum
+import importlib.metadata
 import random
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+
+from publicsuffixlist import PSLFILE, PublicSuffixList
 
 from .dnsquery import AuthDNS, DNSTempError
 
@@ -147,88 +150,24 @@ def parse_record(text: str) -> DMARCRecord:
 
 # -- organizational domain (RFC 7489 3.2) -------------------------------------------------------
 
-_SECOND_LEVEL_TEXT = """
-    ac.uk co.uk gov.uk ltd.uk me.uk net.uk nhs.uk org.uk plc.uk police.uk sch.uk
-    asn.au com.au edu.au gov.au id.au net.au org.au
-    ac.nz co.nz geek.nz gen.nz govt.nz net.nz org.nz school.nz
-    ac.jp co.jp ed.jp go.jp gr.jp lg.jp ne.jp or.jp
-    com.br edu.br gov.br net.br org.br
-    com.cn edu.cn gov.cn net.cn org.cn
-    co.in firm.in gen.in gov.in ind.in net.in org.in
-    ac.za co.za gov.za net.za org.za web.za
-    com.mx gob.mx net.mx org.mx
-    com.ar gob.ar net.ar org.ar
-    com.tr gov.tr net.tr org.tr
-    ac.kr co.kr go.kr ne.kr or.kr
-    com.sg edu.sg gov.sg net.sg org.sg
-    com.hk edu.hk gov.hk net.hk org.hk
-    com.tw edu.tw gov.tw net.tw org.tw
-    ac.il co.il gov.il net.il org.il
-    com.my gov.my net.my org.my
-    ac.id co.id go.id or.id web.id
-    com.ph gov.ph net.ph org.ph
-    com.vn gov.vn net.vn org.vn
-    com.ua gov.ua net.ua org.ua
-    com.pl net.pl org.pl
-    ac.th co.th go.th in.th or.th
-    com.sa gov.sa net.sa org.sa
-    com.eg gov.eg net.eg org.eg
-    com.ng gov.ng net.ng org.ng
-    com.pk gov.pk net.pk org.pk
-    ac.ke co.ke go.ke or.ke
-    com.co gov.co net.co org.co
-    com.pe gob.pe net.pe org.pe
-    com.ve gob.ve net.ve org.ve
-    co.ve com.ec gob.ec
-    com.es gob.es nom.es org.es
-    com.gr gov.gr net.gr org.gr
-    com.pt gov.pt org.pt
-    com.ru net.ru org.ru
-    co.at or.at
-    com.de
-"""
-_SECOND_LEVEL = frozenset(_SECOND_LEVEL_TEXT.split())
-
-
-def _builtin_org(domain: str) -> str:
-    labels = domain.split(".")
-    if len(labels) <= 2:
-        return domain
-    if ".".join(labels[-2:]) in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
-def _load_psl() -> tuple[Callable[[str], str | None] | None, str]:
-    try:
-        from publicsuffixlist import PublicSuffixList  # type: ignore[import-not-found]
-    except ImportError:
-        return None, "built-in rule (publicsuffixlist not installed)"
-    psl = PublicSuffixList(only_icann=True)
-
-    def privatesuffix(domain: str) -> str | None:
-        value = psl.privatesuffix(domain)
-        return value if isinstance(value, str) else None
-
-    return privatesuffix, "publicsuffixlist package"
-
-
-_PSL, _PSL_SOURCE = _load_psl()
+_PSL = PublicSuffixList(only_icann=False)
 
 
 def psl_source() -> str:
     """Which public suffix data the organizational domain comes from (for reports and docs)."""
-    return _PSL_SOURCE
+    try:
+        version = importlib.metadata.version("publicsuffixlist")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - installed from source
+        version = "unknown version"
+    return f"publicsuffixlist {version} ({PSLFILE})"
 
 
 def organizational_domain(domain: str) -> str:
-    """RFC 7489 3.2: the public suffix plus one label."""
+    """RFC 7489 3.2: the public suffix plus one label (the domain itself when it is a public
+    suffix, or shorter)."""
     domain = domain.lower().rstrip(".")
-    if _PSL is not None:
-        found = _PSL(domain)
-        if found:
-            return found
-    return _builtin_org(domain)
+    found = _PSL.privatesuffix(domain)
+    return found if isinstance(found, str) else domain
 
 
 def aligned(identifier: str, from_domain: str, mode: str) -> bool:

@@ -268,8 +268,10 @@ def header_fields(header: bytes, names: Sequence[bytes], negate: bool) -> bytes:
             if keep:
                 out += line
         pos = nxt
-    if out and not out.endswith(b"\n"):
-        out += b"\r\n"
+    # The blank line (RFC 9051 6.4.5). A header block that ends the message without one gets a
+    # single CRLF, as Dovecot does: it ends an unterminated last field when that field is kept
+    # (so no blank line follows it: "a message which has no body and no blank line"), and is
+    # the blank line otherwise.
     out += b"\r\n"
     return bytes(out)
 

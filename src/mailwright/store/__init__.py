@@ -14,12 +14,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("mailwright.store")
 
 
-def meta_parser() -> Callable[[bytes], bytes] | None:
-    """The parse-once function stored with every blob (mailwright.mime), if available."""
-    try:
-        from mailwright.mime import parse_message  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - during bootstrap only
-        return None
+def meta_parser() -> Callable[[bytes], bytes]:
+    """The parse-once function stored with every blob (mailwright.mime).
+
+    Imported unconditionally: a store that kept messages without their parse would serve
+    them without structure, so a broken MIME package stops the server at start instead.
+    """
+    from mailwright.mime import parse_message
 
     def parse(raw: bytes) -> bytes:
         info = parse_message(raw)
