@@ -14,6 +14,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from mailwright.mailauth import KeyStore, MailauthSettings
+from mailwright.mailauth.srs import SRS, load_secret
 from mailwright.net.limits import CommandRateLimiter, Deadline
 from mailwright.proto import smtp
 from mailwright.proto.sasl import SUPPORTED
@@ -73,6 +74,20 @@ def services_for(ctx: AppContext) -> Services:
         mailauth=MailauthSettings.from_mapping(ctx.config.mailauth),
         dkim_keys=KeyStore(data_dir),
         spam=ctx.spam,
+        srs=srs_for(ctx),
+    )
+
+
+def srs_for(ctx: AppContext) -> SRS | None:
+    """SRS under `[srs] secret`, or the secret kept in the data directory (made once)."""
+    cfg = ctx.config.srs
+    if not cfg.enabled:
+        return None
+    secret = load_secret(cfg.secret, ctx.config.server.data_dir)
+    return SRS(
+        secret,
+        max_age_days=int(cfg.max_age // 86400),
+        old_secrets=tuple(s.encode("utf-8") for s in cfg.old_secrets),
     )
 
 

@@ -38,6 +38,8 @@ from mailwright.mailauth import (
     sign_outbound_async,
     verify_inbound,
 )
+from mailwright.mailauth.arcseal import seal_forwarded_async
+from mailwright.mailauth.srs import SRS, SRSError, is_srs
 from mailwright.proto.smtp import (
     AuthCredentials,
     BdatChunkEnd,
@@ -78,6 +80,8 @@ AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required")  # RFC 4954 6
 AUTH_FAILED = Reply(535, "5.7.8", "Error: authentication failed")  # RFC 4954 6
 SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address rejected: not owned by user")
 USER_UNKNOWN = Reply(550, "5.1.1", "Recipient address rejected: User unknown")
+# A bounce address of ours that our secret did not make, or made too long ago.
+BAD_SRS = Reply(550, "5.1.1", "Recipient address rejected: invalid or expired SRS address")
 RELAY_DENIED = Reply(554, "5.7.1", "Relay access denied")
 NO_LITERALS = Reply(550, "5.1.2", "Recipient address rejected: address literals not accepted")
 BAD_DOMAIN = Reply(553, "5.1.3", "Recipient address rejected: invalid domain")
@@ -131,6 +135,9 @@ class Services:
     mailauth: MailauthSettings | None = None
     dkim_keys: KeyStore | None = None
     spam: Any = None  # mailwright.spam.service.SpamFilter on the MX; None switches it off
+    # Forwarding (docs/forwarding.md): SRS rewriting of the envelope sender of mail forwarded
+    # to other domains and relaying of bounces to our SRS addresses; None switches it off.
+    srs: SRS | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +260,9 @@ class SmtpSession:
         self._envelope: MailFrom | None = None
         self._local: list[str] = []
         self._remote: list[Recipient] = []
+        # Our domain the message is forwarded out of (an alias's or an SRS address's domain):
+        # the envelope sender is SRS-rewritten into it and the forwarded copy ARC-sealed by it.
+        self._forward_domain = ""
         self._local_accounts: dict[int, Account] = {}
         self._queue_id = ""
         self._received = b""
@@ -307,6 +317,12 @@ class SmtpSession:
         local = path.local_part
         # A quoted local part (spaces, "@", ...) is never an account name of ours; anything
         # else is looked up once, which also says whether the domain is ours.
+        if (
+            self.services.srs is not None
+            and is_srs(local)
+            and await directory.is_local_domain(domain)
+        ):
+            return self._srs_rcpt(f"{local}@{domain}", ev)
         if not path.quoted or is_ascii_dot_string(local):
             address = f"{local}@{domain}"
             res = await directory.resolve(address)
@@ -320,6 +336,40 @@ class SmtpSession:
             return OUTBOUND_UNAVAILABLE
         self._remote.append(Recipient(path.mailbox, notify=ev.params.notify, orcpt=ev.params.orcpt))
         return None
+
+    def _srs_rcpt(self, address: str, ev: RcptTo) -> Reply | None:
+        """A (bounce) message to one of our SRS addresses goes back to whom it encodes."""
+        assert self.services.srs is not None
+        try:
+            original = self.services.srs.reverse(address)
+        except SRSError as exc:
+            log_event(log, "recipient refused", reason=str(exc), rcpt=address)
+            return BAD_SRS
+        if self.services.outbound is None:
+            return OUTBOUND_UNAVAILABLE
+        self._remote.append(
+            Recipient(original, notify=ev.params.notify, orcpt=("rfc822", address))
+        )
+        self._forward_domain = self._forward_domain or address.rpartition("@")[2]
+        return None
+
+    async def _forward_sender(self) -> str:
+        """The reverse-path for the forwarded copy: SRS-rewritten when it is not ours.
+
+        RFC 7208 (SPF) at the next hop checks the reverse-path's domain against our address,
+        so a foreign sender's domain would fail there; the SRS address is at our domain.
+        """
+        sender = self._sender_text()
+        srs = self.services.srs
+        if not sender or srs is None or not self._forward_domain:
+            return sender
+        domain = sender.rpartition("@")[2].lower()
+        if await self.services.directory.is_local_domain(domain):
+            return sender
+        try:
+            return srs.forward(sender, self._forward_domain)
+        except SRSError:
+            return sender
 
     async def _primary_domain(self) -> str | None:
         domains = [d.name for d in await self.services.store.list_domains()]
@@ -361,6 +411,7 @@ class SmtpSession:
             self._remote.append(
                 Recipient(target, notify=ev.params.notify, orcpt=("rfc822", address))
             )
+            self._forward_domain = self._forward_domain or address.rpartition("@")[2]
         return None
 
     # ----------------------------------------------------------------- message
@@ -481,6 +532,12 @@ class SmtpSession:
                     log_event(log, "message refused as spam", score=spam.judgement.score)
                     return spam.reply  # type: ignore[no-any-return]
                 local_content, mailbox = spam.content, spam.mailbox or mailbox
+            if self._remote and self._forward_domain and services.dkim_keys is not None:
+                # RFC 8617 5.1: a forwarder seals what it saw, so the next hop can trust it.
+                seal = await seal_forwarded_async(
+                    remote_content, self._forward_domain, services.dkim_keys, services.hostname
+                )
+                remote_content = seal + remote_content
         elif self._remote and services.dkim_keys is not None:
             domain_name = author_domain(message)
             if domain_name and services.mailauth.for_domain(domain_name).dkim_sign:
@@ -521,7 +578,7 @@ class SmtpSession:
                 assert outbound is not None and self._envelope is not None
                 await outbound.enqueue(
                     remote_blob,
-                    self._sender_text(),
+                    await self._forward_sender(),
                     self._remote,
                     ret=self._envelope.params.ret,
                     envid=self._envelope.params.envid,
