@@ -191,7 +191,7 @@ class DMARCReportConfig:
     send_reports: bool = True
     report_address: str = ""  # where reports sent to us arrive; also the From of ours
     org_name: str = ""  # <org_name> in our reports; empty: the server hostname
-    interval: float = 86400.0
+    interval: float = 3600.0  # how often finished days are looked for (each is sent once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,7 +542,7 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         r.bool_("send_reports", True),
         report_address.lower(),
         r.str_("org_name", ""),
-        r.duration("interval", "1d"),
+        r.duration("interval", "1h"),
     )
     if dmarc.interval < 60:
         raise r.error("interval", "must be at least 1m")

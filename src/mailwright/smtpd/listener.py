@@ -75,6 +75,8 @@ def services_for(ctx: AppContext) -> Services:
         dkim_keys=KeyStore(data_dir),
         spam=ctx.spam,
         srs=srs_for(ctx),
+        dmarc_record=ctx.config.dmarc.send_reports,
+        dmarc_report_address=ctx.config.dmarc.report_address,
     )
 
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory, Resolution
 from mailwright.address import AddressError, normalize_domain
+from mailwright.delivery.dmarcreports import receive_report, record_verdict
 from mailwright.delivery.ingest import stage_bytes
 from mailwright.log import event as log_event
 from mailwright.mailauth import (
@@ -138,6 +139,10 @@ class Services:
     # Forwarding (docs/forwarding.md): SRS rewriting of the envelope sender of mail forwarded
     # to other domains and relaying of bounces to our SRS addresses; None switches it off.
     srs: SRS | None = None
+    # DMARC aggregate reports (RFC 7489 7.2): count the MX's results for domains that ask for
+    # reports; reports mailed to `dmarc_report_address` are parsed and kept.
+    dmarc_record: bool = False
+    dmarc_report_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +268,7 @@ class SmtpSession:
         # Our domain the message is forwarded out of (an alias's or an SRS address's domain):
         # the envelope sender is SRS-rewritten into it and the forwarded copy ARC-sealed by it.
         self._forward_domain = ""
+        self._dmarc_report = False  # addressed to our DMARC report address
         self._local_accounts: dict[int, Account] = {}
         self._queue_id = ""
         self._received = b""
@@ -323,6 +329,18 @@ class SmtpSession:
             and await directory.is_local_domain(domain)
         ):
             return self._srs_rcpt(f"{local}@{domain}", ev)
+        if (
+            self.settings.mode is Mode.MX
+            and self.services.dmarc_report_address
+            and f"{local}@{domain}".lower() == self.services.dmarc_report_address
+        ):
+            # Reports are kept in the store (`mailwright dmarc reports`); when the address is
+            # also a mailbox or alias, the message is delivered there as well.
+            self._dmarc_report = True
+            res = await directory.resolve(f"{local}@{domain}")
+            if res.local_domain and res.deliverable:
+                return await self._local_rcpt(f"{local}@{domain}", ev, res)
+            return None
         if not path.quoted or is_ascii_dot_string(local):
             address = f"{local}@{domain}"
             res = await directory.resolve(address)
@@ -421,10 +439,12 @@ class SmtpSession:
 
     def _whole_message_needed(self) -> bool:
         services = self.services
+        if self._dmarc_report:
+            return True
         if services.mailauth is None:
             return False
         if self.settings.mode is Mode.MX:
-            return services.resolver is not None
+            return services.resolver is not None or self._dmarc_report
         return bool(self._remote) and services.dkim_keys is not None
 
     def _message_start(self) -> Reply | None:
@@ -503,11 +523,12 @@ class SmtpSession:
     async def _stage_whole(self) -> tuple[StagedBlob | None, StagedBlob | None, str] | Reply:
         """Verify (MX) or sign (submission) the whole message, then stage what to store."""
         services = self.services
-        assert services.mailauth is not None
         message = await self._whole_message()
         mailbox = "INBOX"
         local_content = remote_content = message
-        if self.settings.mode is Mode.MX:
+        if services.mailauth is None:
+            pass  # only here to read a DMARC report (below)
+        elif self.settings.mode is Mode.MX and services.resolver is not None:
             domain = self._local[0].rpartition("@")[2] if self._local else ""
             verdict = await verify_inbound(
                 services.resolver,
@@ -518,6 +539,15 @@ class SmtpSession:
                 message_bytes=message,
                 policy=services.mailauth.for_domain(domain),
             )
+            if services.dmarc_record and verdict.action is not Action.TEMPFAIL:
+                # (a temporary failure comes back and is counted then)
+                try:
+                    await record_verdict(
+                        services.store, verdict, client_ip=self.peer_ip,
+                        mail_from=self._sender_text(),
+                    )  # fmt: skip
+                except (StoreError, OSError) as exc:  # reporting must not cost a message
+                    log.warning("dmarc result not recorded: %s", exc)
             if verdict.action in (Action.REJECT, Action.TEMPFAIL) and verdict.reply is not None:
                 log_event(log, "message refused by mail authentication", reason=verdict.reason)
                 return verdict.reply
@@ -547,6 +577,8 @@ class SmtpSession:
                     signature = b""
                 remote_content = signature + message
         store = services.store
+        if self._dmarc_report and self.settings.mode is Mode.MX:
+            await receive_report(store, message)
         local_blob = remote_blob = None
         if self._local:
             prefix = return_path_header(self._sender_text()) + self._received
