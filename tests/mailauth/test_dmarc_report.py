@@ -166,6 +166,16 @@ def test_parse_a_received_sample_report_in_every_wrapping() -> None:
         assert records[0]["dkim_results"][0]["selector"] == "rsa202612"
 
 
+def test_records_kept_in_detail_are_bounded_but_all_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import mailwright.mailauth.dmarcreport as mod
+
+    monkeypatch.setattr(mod, "MAX_RECORDS", 1)
+    parsed = parse_report_xml(SAMPLE)
+    assert parsed.messages == 9 and len(json.loads(parsed.records)) == 1
+
+
 @pytest.mark.parametrize("bad", [
     b"not xml",
     b"<other/>",

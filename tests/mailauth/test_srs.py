@@ -105,3 +105,9 @@ def test_secret_generated_once_with_mode_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "srs.secret").stat().st_mode) == 0o600
     assert load_secret("", tmp_path) == first
     assert load_secret("configured", tmp_path) == b"configured"
+
+
+def test_empty_secret_file_is_an_error_not_an_empty_key(tmp_path: Path) -> None:
+    (tmp_path / "srs.secret").write_bytes(b"\n")
+    with pytest.raises(SRSError, match="empty"):
+        load_secret("", tmp_path)

@@ -57,6 +57,7 @@ DAY = 86400
 # Reports we accept: a large provider's daily report for a busy domain is a few MB of XML;
 # anything beyond this is refused rather than parsed (bounded memory).
 MAX_REPORT_BYTES = 16 * 1024 * 1024
+MAX_RECORDS = 10000  # records of one received report kept in detail (all are counted)
 _DISPOSITION = {Action.QUARANTINE: "quarantine", Action.REJECT: "reject"}
 
 
@@ -377,7 +378,7 @@ def parse_report_xml(data: bytes) -> ParsedReport:
         end = int(_text(meta, "date_range/end", "0"))
     except ValueError:
         raise ReportError("bad date_range") from None
-    records = []
+    records: list[dict[str, object]] = []
     messages = passed = 0
     for rec in root.findall("record"):
         try:
@@ -389,6 +390,8 @@ def parse_report_xml(data: bytes) -> ParsedReport:
         messages += count
         if "pass" in (dkim, spf):
             passed += count
+        if len(records) >= MAX_RECORDS:
+            continue  # counted, not kept: the store holds a bounded summary per report
         records.append({
             "source_ip": _text(rec, "row/source_ip"),
             "count": count,

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from mailwright.config import ConfigError
 from mailwright.mailauth import KeyStore, MailauthSettings
-from mailwright.mailauth.srs import SRS, load_secret
+from mailwright.mailauth.srs import SRS, SRSError, load_secret
 from mailwright.net.limits import CommandRateLimiter, Deadline
 from mailwright.proto import smtp
 from mailwright.proto.sasl import SUPPORTED
@@ -85,7 +86,12 @@ def srs_for(ctx: AppContext) -> SRS | None:
     cfg = ctx.config.srs
     if not cfg.enabled:
         return None
-    secret = load_secret(cfg.secret, ctx.config.server.data_dir)
+    try:
+        secret = load_secret(cfg.secret, ctx.config.server.data_dir)
+    except (OSError, SRSError) as exc:
+        raise ConfigError(
+            str(ctx.config.source), "srs.secret", f"no secret given and none usable: {exc}"
+        ) from None
     return SRS(
         secret,
         max_age_days=int(cfg.max_age // 86400),
