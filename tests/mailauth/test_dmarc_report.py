@@ -176,6 +176,22 @@ def test_records_kept_in_detail_are_bounded_but_all_counted(
     assert parsed.messages == 9 and len(json.loads(parsed.records)) == 1
 
 
+def test_corrupt_archives_are_report_errors() -> None:
+    good = gzip.compress(SAMPLE)
+    corrupt_gzip = good[:12] + b"\xff" * 20 + good[32:]
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("r.xml", SAMPLE)
+    data = bytearray(zipped.getvalue())
+    data[40:60] = b"\xff" * 20  # inside the compressed member
+    for name, blob in (("r.xml.gz", corrupt_gzip), ("r.zip", bytes(data))):
+        msg = email.message.EmailMessage()
+        msg.set_content("report attached")
+        msg.add_attachment(blob, maintype="application", subtype="octet-stream", filename=name)
+        with pytest.raises(ReportError):
+            extract_report(msg.as_bytes())
+
+
 @pytest.mark.parametrize("bad", [
     b"not xml",
     b"<other/>",

@@ -67,6 +67,9 @@ async def receive_report(store: Store, message: bytes) -> ReceivedDmarcReport | 
     except ReportError as exc:
         log_event(log, "dmarc report unreadable", reason=str(exc))
         return None
+    except Exception as exc:  # whatever a hostile attachment trips in a parser: not our 451
+        log_event(log, "dmarc report unreadable", reason=f"{type(exc).__name__}: {exc}")
+        return None
     report = ReceivedDmarcReport(
         parsed.org_name, parsed.report_id, parsed.domain, parsed.begin, parsed.end,
         parsed.email, parsed.messages, parsed.passed, parsed.records,

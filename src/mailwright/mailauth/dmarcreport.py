@@ -24,6 +24,7 @@ import re
 import urllib.parse
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -307,7 +308,7 @@ def unpack(name: str, ctype: str, data: bytes) -> bytes | None:
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
                 out = f.read(MAX_REPORT_BYTES + 1)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ReportError(f"bad gzip: {exc}") from None
         if len(out) > MAX_REPORT_BYTES:
             raise ReportError("report too large")
@@ -321,7 +322,8 @@ def unpack(name: str, ctype: str, data: bytes) -> bytes | None:
                             raise ReportError("report too large")
                         with z.open(info) as f:
                             return f.read(MAX_REPORT_BYTES + 1)[:MAX_REPORT_BYTES]
-        except zipfile.BadZipFile as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
+                NotImplementedError) as exc:  # corrupt, encrypted, unknown compression
             raise ReportError(f"bad zip: {exc}") from None
         return None
     if name.endswith(".xml") or ctype in ("text/xml", "application/xml"):
