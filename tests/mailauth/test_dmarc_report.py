@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import zipfile
 
 import pytest
-from tests.support.dnsserver import DNSServer
+from tests.support.dnsserver import Behaviour, DNSServer
 
 from mailwright.dns.resolver import Resolver
 from mailwright.mailauth import verify_inbound
@@ -26,7 +26,7 @@ from mailwright.mailauth.dmarcreport import (
     report_message,
     result_fields,
 )
-from mailwright.mailauth.dnsquery import ResolverDNS
+from mailwright.mailauth.dnsquery import DNSTempError, ResolverDNS
 from mailwright.store.api import DmarcResultRow, ReceivedDmarcReport, Store
 
 DAY = 86400
@@ -213,6 +213,13 @@ async def test_destinations_check_external_domains(zone: DNSServer, dns: Resolve
     zone.add("brand.test._report._dmarc.vendor.test", "TXT", "v=DMARC1")
     got = await destinations(dns, "brand.test", record)
     assert got == [("dmarc@brand.test", None), ("agg@vendor.test", 10 * 1024 * 1024)]
+
+
+async def test_destination_check_dns_failure_defers(zone: DNSServer, dns: ResolverDNS) -> None:
+    record = parse_record("v=DMARC1; p=none; rua=mailto:agg@vendor.test")
+    zone.set_behaviour("brand.test._report._dmarc.vendor.test", Behaviour.SERVFAIL)
+    with pytest.raises(DNSTempError):
+        await destinations(dns, "brand.test", record)
 
 
 async def test_result_fields_from_a_real_verdict(zone: DNSServer, resolver: Resolver) -> None:

@@ -31,7 +31,7 @@ from mailwright.mailauth.dmarcreport import (
     report_message,
     result_fields,
 )
-from mailwright.mailauth.dnsquery import AuthDNS
+from mailwright.mailauth.dnsquery import AuthDNS, DNSTempError
 from mailwright.mailauth.inbound import InboundVerdict
 from mailwright.store.api import DmarcResultRow, ReceivedDmarcReport, StagedBlob, Store
 
@@ -113,7 +113,10 @@ async def send_reports(
     sent: list[SentReport] = []
     for domain, rows in sorted(by_domain.items()):
         record = parse_policy(rows[-1].policy)
-        targets = await destinations(dns, domain, record) if record is not None else []
+        try:
+            targets = await destinations(dns, domain, record) if record is not None else []
+        except DNSTempError:
+            continue  # kept: the next pass tries again
         if record is None or not targets:
             await store.delete_dmarc_results(domain, today)
             continue

@@ -144,9 +144,11 @@ async def destinations(
 
     RFC 7489 7.1: a destination whose organizational domain differs from the policy domain's
     must publish ``<policy-domain>._report._dmarc.<destination-domain>`` TXT "v=DMARC1";
-    otherwise anyone could have us mail reports to a victim. A DNS failure skips it this time.
+    otherwise anyone could have us mail reports to a victim. A DNS failure skips that
+    destination; when it leaves none, `DNSTempError` is raised so the rows wait for a retry.
     """
     out: list[tuple[str, int | None]] = []
+    deferred = False
     own_org = organizational_domain(policy_domain)
     for uri in record.rua:
         parsed = _mailto(uri)
@@ -157,11 +159,14 @@ async def destinations(
             try:
                 answers = await dns.txt(f"{policy_domain}._report._dmarc.{domain}")
             except DNSTempError:
+                deferred = True
                 continue
             if not any(re.match(rb"^\s*v\s*=\s*DMARC1\s*(;|$)", a) for a in answers):
                 continue
         if parsed not in out:
             out.append(parsed)
+    if deferred and not out:
+        raise DNSTempError(f"{policy_domain}: report destination check failed, try later")
     return out
 
 
