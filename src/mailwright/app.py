@@ -160,6 +160,39 @@ async def retention_loop(ctx: AppContext) -> None:
         await asyncio.sleep(ctx.config.retention.interval)
 
 
+async def send_dmarc_reports(ctx: AppContext, *, now: float | None = None) -> list[Any]:
+    """Queue the DMARC aggregate reports of the finished days (RFC 7489 7.2)."""
+    from mailwright.delivery.dmarcreports import send_reports
+    from mailwright.mailauth import KeyStore
+    from mailwright.mailauth.dnsquery import as_auth_dns
+
+    if ctx.outbound is None or ctx.resolver is None:
+        return []
+    cfg = ctx.config.dmarc
+    from_address = cfg.report_address
+    if not from_address:
+        domains = [d.name for d in await ctx.store.list_domains()]
+        host = ctx.hostname.lower()
+        mine = [d for d in domains if host == d or host.endswith("." + d)] or domains or [host]
+        from_address = f"postmaster@{mine[0]}"
+    sent: list[Any] = await send_reports(
+        ctx.store, ctx.outbound, as_auth_dns(ctx.resolver),
+        receiver=ctx.hostname, org_name=cfg.org_name or ctx.hostname,
+        from_address=from_address, keys=KeyStore(ctx.config.server.data_dir), now=now,
+    )  # fmt: skip
+    return sent
+
+
+async def dmarc_report_loop(ctx: AppContext) -> None:
+    """Look for finished days every `[dmarc] interval`; each day's rows go out once."""
+    while True:
+        try:
+            await send_dmarc_reports(ctx)
+        except Exception:
+            log.exception("dmarc report pass failed")
+        await asyncio.sleep(ctx.config.dmarc.interval)
+
+
 def drop_privileges(config: Config) -> str | None:
     """Started as root with `[server] user`: give the data to that user, then become it.
 
@@ -278,6 +311,8 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
     ctx.background.append(asyncio.create_task(gc_loop(ctx)))
     if ctx.spam is not None and ctx.spam.settings.learn:
         ctx.background.append(asyncio.create_task(ctx.spam.learn_loop()))
+    if config.dmarc.send_reports:
+        ctx.background.append(asyncio.create_task(dmarc_report_loop(ctx)))
     await ctx.outbound.start()
     ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())
     print(f"mailwright: ready ({ports})", file=sys.stderr, flush=True)

@@ -175,6 +175,26 @@ class ListenerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SRSConfig:
+    """[srs]: envelope-sender rewriting of forwarded mail (docs/forwarding.md)."""
+
+    enabled: bool = True
+    secret: str = ""  # empty: generated into <data_dir>/srs.secret (mode 0600)
+    old_secrets: tuple[str, ...] = ()  # still accepted for bounces after a secret change
+    max_age: float = 21 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class DMARCReportConfig:
+    """[dmarc]: aggregate reports sent (RFC 7489 7.2) and received (docs/forwarding.md)."""
+
+    send_reports: bool = True
+    report_address: str = ""  # where reports sent to us arrive; also the From of ours
+    org_name: str = ""  # <org_name> in our reports; empty: the server hostname
+    interval: float = 3600.0  # how often finished days are looked for (each is sent once)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: Path
     server: ServerConfig
@@ -187,6 +207,8 @@ class Config:
     listeners: tuple[ListenerConfig, ...]
     mailauth: dict[str, Any] = field(default_factory=dict)
     spam: dict[str, Any] = field(default_factory=dict)  # [spam], see mailwright.spam.settings
+    srs: SRSConfig = field(default_factory=lambda: SRSConfig())
+    dmarc: DMARCReportConfig = field(default_factory=lambda: DMARCReportConfig())
 
     @property
     def base_dir(self) -> Path:
@@ -497,10 +519,39 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     except SpamConfigError as e:
         key, _, message = str(e).partition(": ")
         raise ConfigError(src, key, message) from None
+
+    r = _Reader(src, "srs", top.get("srs"))
+    old = r.get("old_secrets", [])
+    if not isinstance(old, list) or not all(isinstance(o, str) and o for o in old):
+        raise r.error("old_secrets", "expected a list of non-empty strings")
+    srs = SRSConfig(
+        r.bool_("enabled", True),
+        r.str_("secret", ""),
+        tuple(old),
+        r.duration("max_age", "21d"),
+    )
+    if srs.max_age < 86400 or srs.max_age > 1000 * 86400:
+        raise r.error("max_age", "must be between 1d and 1000d")
+    r.finish()
+
+    r = _Reader(src, "dmarc", top.get("dmarc"))
+    report_address = r.str_("report_address", "")
+    if report_address and "@" not in report_address:
+        raise r.error("report_address", f"{report_address!r} is not an address")
+    dmarc = DMARCReportConfig(
+        r.bool_("send_reports", True),
+        report_address.lower(),
+        r.str_("org_name", ""),
+        r.duration("interval", "1h"),
+    )
+    if dmarc.interval < 60:
+        raise r.error("interval", "must be at least 1m")
+    r.finish()
+
     top.finish()
     return Config(
         source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma,
-        spam,
+        spam, srs, dmarc,
     )
 
 

@@ -27,6 +27,7 @@ Command = Callable[[argparse.Namespace], int]
 PLUGGABLE = {
     "queue": ("mailwright.cli.queue_cmd", "the outbound queue"),
     "dkim": ("mailwright.cli.dkim_cmd", "DKIM signing keys"),
+    "dmarc": ("mailwright.cli.dmarc_cmd", "DMARC aggregate reports"),
     "dns-records": ("mailwright.cli.dnsrecords_cmd", "print the DNS records to publish"),
     # one module registers both `import` and `export`
     "import": ("mailwright.cli.migrate", "migration in and out"),

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from mailwright.config import ConfigError
 from mailwright.mailauth import KeyStore, MailauthSettings
+from mailwright.mailauth.srs import SRS, SRSError, load_secret
 from mailwright.net.limits import CommandRateLimiter, Deadline
 from mailwright.proto import smtp
 from mailwright.proto.sasl import SUPPORTED
@@ -73,6 +75,27 @@ def services_for(ctx: AppContext) -> Services:
         mailauth=MailauthSettings.from_mapping(ctx.config.mailauth),
         dkim_keys=KeyStore(data_dir),
         spam=ctx.spam,
+        srs=srs_for(ctx),
+        dmarc_record=ctx.config.dmarc.send_reports,
+        dmarc_report_address=ctx.config.dmarc.report_address,
+    )
+
+
+def srs_for(ctx: AppContext) -> SRS | None:
+    """SRS under `[srs] secret`, or the secret kept in the data directory (made once)."""
+    cfg = ctx.config.srs
+    if not cfg.enabled:
+        return None
+    try:
+        secret = load_secret(cfg.secret, ctx.config.server.data_dir)
+    except (OSError, SRSError) as exc:
+        raise ConfigError(
+            str(ctx.config.source), "srs.secret", f"no secret given and none usable: {exc}"
+        ) from None
+    return SRS(
+        secret,
+        max_age_days=int(cfg.max_age // 86400),
+        old_secrets=tuple(s.encode("utf-8") for s in cfg.old_secrets),
     )
 
 

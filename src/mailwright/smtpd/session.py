@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory, Resolution
 from mailwright.address import AddressError, normalize_domain
+from mailwright.delivery.dmarcreports import receive_report, record_verdict
 from mailwright.delivery.ingest import stage_bytes
 from mailwright.log import event as log_event
 from mailwright.mailauth import (
@@ -38,6 +39,8 @@ from mailwright.mailauth import (
     sign_outbound_async,
     verify_inbound,
 )
+from mailwright.mailauth.arcseal import seal_forwarded_async
+from mailwright.mailauth.srs import SRS, SRSError, is_srs
 from mailwright.proto.smtp import (
     AuthCredentials,
     BdatChunkEnd,
@@ -78,6 +81,8 @@ AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required")  # RFC 4954 6
 AUTH_FAILED = Reply(535, "5.7.8", "Error: authentication failed")  # RFC 4954 6
 SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address rejected: not owned by user")
 USER_UNKNOWN = Reply(550, "5.1.1", "Recipient address rejected: User unknown")
+# A bounce address of ours that our secret did not make, or made too long ago.
+BAD_SRS = Reply(550, "5.1.1", "Recipient address rejected: invalid or expired SRS address")
 RELAY_DENIED = Reply(554, "5.7.1", "Relay access denied")
 NO_LITERALS = Reply(550, "5.1.2", "Recipient address rejected: address literals not accepted")
 BAD_DOMAIN = Reply(553, "5.1.3", "Recipient address rejected: invalid domain")
@@ -131,6 +136,13 @@ class Services:
     mailauth: MailauthSettings | None = None
     dkim_keys: KeyStore | None = None
     spam: Any = None  # mailwright.spam.service.SpamFilter on the MX; None switches it off
+    # Forwarding (docs/forwarding.md): SRS rewriting of the envelope sender of mail forwarded
+    # to other domains and relaying of bounces to our SRS addresses; None switches it off.
+    srs: SRS | None = None
+    # DMARC aggregate reports (RFC 7489 7.2): count the MX's results for domains that ask for
+    # reports; reports mailed to `dmarc_report_address` are parsed and kept.
+    dmarc_record: bool = False
+    dmarc_report_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +265,10 @@ class SmtpSession:
         self._envelope: MailFrom | None = None
         self._local: list[str] = []
         self._remote: list[Recipient] = []
+        # Our domain the message is forwarded out of (an alias's or an SRS address's domain):
+        # the envelope sender is SRS-rewritten into it and the forwarded copy ARC-sealed by it.
+        self._forward_domain = ""
+        self._dmarc_report = False  # addressed to our DMARC report address
         self._local_accounts: dict[int, Account] = {}
         self._queue_id = ""
         self._received = b""
@@ -307,6 +323,24 @@ class SmtpSession:
         local = path.local_part
         # A quoted local part (spaces, "@", ...) is never an account name of ours; anything
         # else is looked up once, which also says whether the domain is ours.
+        if (
+            self.services.srs is not None
+            and is_srs(local)
+            and await directory.is_local_domain(domain)
+        ):
+            return self._srs_rcpt(f"{local}@{domain}", ev)
+        if (
+            self.settings.mode is Mode.MX
+            and self.services.dmarc_report_address
+            and f"{local}@{domain}".lower() == self.services.dmarc_report_address
+        ):
+            # Reports are kept in the store (`mailwright dmarc reports`); when the address is
+            # also a mailbox or alias, the message is delivered there as well.
+            self._dmarc_report = True
+            res = await directory.resolve(f"{local}@{domain}")
+            if res.local_domain and res.deliverable:
+                return await self._local_rcpt(f"{local}@{domain}", ev, res)
+            return None
         if not path.quoted or is_ascii_dot_string(local):
             address = f"{local}@{domain}"
             res = await directory.resolve(address)
@@ -320,6 +354,40 @@ class SmtpSession:
             return OUTBOUND_UNAVAILABLE
         self._remote.append(Recipient(path.mailbox, notify=ev.params.notify, orcpt=ev.params.orcpt))
         return None
+
+    def _srs_rcpt(self, address: str, ev: RcptTo) -> Reply | None:
+        """A (bounce) message to one of our SRS addresses goes back to whom it encodes."""
+        assert self.services.srs is not None
+        try:
+            original = self.services.srs.reverse(address)
+        except SRSError as exc:
+            log_event(log, "recipient refused", reason=str(exc), rcpt=address)
+            return BAD_SRS
+        if self.services.outbound is None:
+            return OUTBOUND_UNAVAILABLE
+        self._remote.append(
+            Recipient(original, notify=ev.params.notify, orcpt=("rfc822", address))
+        )
+        self._forward_domain = self._forward_domain or address.rpartition("@")[2]
+        return None
+
+    async def _forward_sender(self) -> str:
+        """The reverse-path for the forwarded copy: SRS-rewritten when it is not ours.
+
+        RFC 7208 (SPF) at the next hop checks the reverse-path's domain against our address,
+        so a foreign sender's domain would fail there; the SRS address is at our domain.
+        """
+        sender = self._sender_text()
+        srs = self.services.srs
+        if not sender or srs is None or not self._forward_domain:
+            return sender
+        domain = sender.rpartition("@")[2].lower()
+        if await self.services.directory.is_local_domain(domain):
+            return sender
+        try:
+            return srs.forward(sender, self._forward_domain)
+        except SRSError:
+            return sender
 
     async def _primary_domain(self) -> str | None:
         domains = [d.name for d in await self.services.store.list_domains()]
@@ -361,6 +429,7 @@ class SmtpSession:
             self._remote.append(
                 Recipient(target, notify=ev.params.notify, orcpt=("rfc822", address))
             )
+            self._forward_domain = self._forward_domain or address.rpartition("@")[2]
         return None
 
     # ----------------------------------------------------------------- message
@@ -370,10 +439,12 @@ class SmtpSession:
 
     def _whole_message_needed(self) -> bool:
         services = self.services
+        if self._dmarc_report:
+            return True
         if services.mailauth is None:
             return False
         if self.settings.mode is Mode.MX:
-            return services.resolver is not None
+            return services.resolver is not None or self._dmarc_report
         return bool(self._remote) and services.dkim_keys is not None
 
     def _message_start(self) -> Reply | None:
@@ -452,11 +523,12 @@ class SmtpSession:
     async def _stage_whole(self) -> tuple[StagedBlob | None, StagedBlob | None, str] | Reply:
         """Verify (MX) or sign (submission) the whole message, then stage what to store."""
         services = self.services
-        assert services.mailauth is not None
         message = await self._whole_message()
         mailbox = "INBOX"
         local_content = remote_content = message
-        if self.settings.mode is Mode.MX:
+        if services.mailauth is None:
+            pass  # only here to read a DMARC report (below)
+        elif self.settings.mode is Mode.MX and services.resolver is not None:
             domain = self._local[0].rpartition("@")[2] if self._local else ""
             verdict = await verify_inbound(
                 services.resolver,
@@ -467,6 +539,15 @@ class SmtpSession:
                 message_bytes=message,
                 policy=services.mailauth.for_domain(domain),
             )
+            if services.dmarc_record and verdict.action is not Action.TEMPFAIL:
+                # (a temporary failure comes back and is counted then)
+                try:
+                    await record_verdict(
+                        services.store, verdict, client_ip=self.peer_ip,
+                        mail_from=self._sender_text(),
+                    )  # fmt: skip
+                except (StoreError, OSError) as exc:  # reporting must not cost a message
+                    log.warning("dmarc result not recorded: %s", exc)
             if verdict.action in (Action.REJECT, Action.TEMPFAIL) and verdict.reply is not None:
                 log_event(log, "message refused by mail authentication", reason=verdict.reason)
                 return verdict.reply
@@ -481,6 +562,12 @@ class SmtpSession:
                     log_event(log, "message refused as spam", score=spam.judgement.score)
                     return spam.reply  # type: ignore[no-any-return]
                 local_content, mailbox = spam.content, spam.mailbox or mailbox
+            if self._remote and self._forward_domain and services.dkim_keys is not None:
+                # RFC 8617 5.1: a forwarder seals what it saw, so the next hop can trust it.
+                seal = await seal_forwarded_async(
+                    remote_content, self._forward_domain, services.dkim_keys, services.hostname
+                )
+                remote_content = seal + remote_content
         elif self._remote and services.dkim_keys is not None:
             domain_name = author_domain(message)
             if domain_name and services.mailauth.for_domain(domain_name).dkim_sign:
@@ -490,6 +577,8 @@ class SmtpSession:
                     signature = b""
                 remote_content = signature + message
         store = services.store
+        if self._dmarc_report and self.settings.mode is Mode.MX:
+            await receive_report(store, message)
         local_blob = remote_blob = None
         if self._local:
             prefix = return_path_header(self._sender_text()) + self._received
@@ -521,7 +610,7 @@ class SmtpSession:
                 assert outbound is not None and self._envelope is not None
                 await outbound.enqueue(
                     remote_blob,
-                    self._sender_text(),
+                    await self._forward_sender(),
                     self._remote,
                     ret=self._envelope.params.ret,
                     envid=self._envelope.params.envid,

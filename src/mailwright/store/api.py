@@ -277,6 +277,48 @@ class SpamLesson:
     senders: tuple[tuple[str, str], ...] = ()
 
 
+# --- DMARC aggregate reporting (RFC 7489 7.2) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DmarcResultRow:
+    """Messages our MX evaluated with one set of results: a <record> of an aggregate report.
+
+    Rows with the same key are counted, not repeated, so the table grows with the number of
+    distinct (day, domain, source, outcome) combinations, not with the number of messages.
+    """
+
+    day: int  # UTC day number (epoch seconds // 86400) the messages arrived on
+    header_from: str  # the RFC 5322 From domain DMARC evaluated
+    source_ip: str
+    disposition: str  # none | quarantine | reject: what we applied (RFC 7489 7.2.1.1)
+    dkim_aligned: str  # pass | fail: policy_evaluated/dkim
+    spf_aligned: str  # pass | fail: policy_evaluated/spf
+    envelope_from: str  # the MAIL FROM domain ("" for the null sender)
+    dkim: str  # auth_results/dkim: "domain selector result" items joined by ";"
+    spf: str  # auth_results/spf: "domain scope result"
+    policy: str  # the DMARC record as published (last seen), for <policy_published> and rua
+    count: int = 1
+    policy_domain: str = ""  # where the record was found (the report is about this domain)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedDmarcReport:
+    """An aggregate report another receiver sent about one of our domains."""
+
+    org_name: str
+    report_id: str
+    domain: str  # policy_published/domain
+    begin: int  # date_range, epoch seconds
+    end: int
+    email: str
+    messages: int  # sum of <count>
+    passed: int  # messages whose DKIM or SPF evaluated aligned pass
+    records: str  # JSON list of the records as parsed (source_ip, count, disposition, ...)
+    received: datetime | None = None
+    id: int = 0
+
+
 # --- the interface ------------------------------------------------------------------------------
 
 
@@ -459,3 +501,21 @@ class Store(Protocol):
     ) -> dict[tuple[str, str], tuple[int, int]]: ...
     async def spam_positions(self, mailbox_ids: Sequence[int]) -> dict[int, int]: ...
     async def spam_set_position(self, mailbox_id: int, modseq: int) -> None: ...
+
+
+    # DMARC aggregate reports (RFC 7489 7.2): results our MX recorded, reports others sent us
+    async def record_dmarc_result(self, row: DmarcResultRow) -> None:
+        """Count one evaluated message into its row (created with `row.count`)."""
+        ...
+    async def dmarc_results(self, before_day: int) -> list[DmarcResultRow]:
+        """Every recorded row of a day before `before_day`, ordered by domain and day."""
+        ...
+    async def delete_dmarc_results(self, policy_domain: str, before_day: int) -> int:
+        """Forget a policy domain's rows before `before_day` (its report went out)."""
+        ...
+    async def add_dmarc_report(self, report: ReceivedDmarcReport) -> bool:
+        """Keep a received report; False when (org_name, report_id) was already stored."""
+        ...
+    async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
+        """Received reports, newest date range first (one domain's, or all)."""
+        ...

@@ -163,6 +163,41 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "DMARC aggregate reports",
+        """
+        CREATE TABLE dmarc_results (
+            day integer NOT NULL,
+            header_from text COLLATE "C" NOT NULL,
+            source_ip text COLLATE "C" NOT NULL,
+            disposition text NOT NULL,
+            dkim_aligned text NOT NULL,
+            spf_aligned text NOT NULL,
+            envelope_from text COLLATE "C" NOT NULL,
+            dkim text COLLATE "C" NOT NULL,
+            spf text COLLATE "C" NOT NULL,
+            policy text NOT NULL,
+            count bigint NOT NULL,
+            policy_domain text COLLATE "C" NOT NULL,
+            PRIMARY KEY (header_from, day, source_ip, disposition, dkim_aligned, spf_aligned,
+                         envelope_from, dkim, spf)
+        );
+        CREATE TABLE dmarc_reports (
+            id bigserial PRIMARY KEY,
+            org_name text COLLATE "C" NOT NULL,
+            report_id text COLLATE "C" NOT NULL,
+            domain text COLLATE "C" NOT NULL,
+            begin_ts bigint NOT NULL,
+            end_ts bigint NOT NULL,
+            email text NOT NULL,
+            messages bigint NOT NULL,
+            passed bigint NOT NULL,
+            records text NOT NULL,
+            received timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (org_name, report_id)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -52,6 +52,7 @@ from mailwright.store.api import (
     AppendItem,
     ChangeSet,
     DeliveryTarget,
+    DmarcResultRow,
     Domain,
     FlagOp,
     InvalidOperation,
@@ -63,6 +64,7 @@ from mailwright.store.api import (
     QueueEntry,
     QueueRecipient,
     QuotaExceeded,
+    ReceivedDmarcReport,
     SpamLesson,
     StagedBlob,
     StorageFull,
@@ -128,6 +130,13 @@ def _connection_lost(e: BaseException) -> bool:
 def _is_full(e: BaseException) -> bool:
     # SQLSTATE class 53: insufficient resources (disk full, out of memory, too many connections)
     return isinstance(e, psycopg.Error) and (e.sqlstate or "").startswith("53")
+
+
+def _dmarc_row(r: Sequence[Any]) -> DmarcResultRow:
+    return DmarcResultRow(
+        int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), str(r[7]),
+        str(r[8]), str(r[9]), int(r[10]), str(r[11]),
+    )  # fmt: skip
 
 
 @dataclass
@@ -1895,6 +1904,80 @@ class PostgresStore:
 
         return await self._write(op, pipelined=True)
 
+    # -- DMARC aggregate reports (RFC 7489 7.2) ------------------------------------------------
+
+    _DMARC_COLS = (
+        "day, header_from, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
+        " dkim, spf, policy, count, policy_domain"
+    )
+    _DMARC_KEY = (
+        "header_from, day, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
+        " dkim, spf"
+    )
+
+    async def record_dmarc_result(self, row: DmarcResultRow) -> None:
+        values = (
+            row.day, row.header_from, row.source_ip, row.disposition, row.dkim_aligned,
+            row.spf_aligned, row.envelope_from, row.dkim, row.spf, row.policy, row.count,
+            row.policy_domain,
+        )  # fmt: skip
+
+        async def op(tx: _Tx) -> None:
+            await tx.conn.execute(
+                f"INSERT INTO dmarc_results({self._DMARC_COLS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                f" ON CONFLICT({self._DMARC_KEY}) DO UPDATE"
+                " SET count = dmarc_results.count + excluded.count, policy = excluded.policy,"
+                " policy_domain = excluded.policy_domain",
+                values,
+            )
+
+        await self._write(op)
+
+    async def dmarc_results(self, before_day: int) -> list[DmarcResultRow]:
+        rows = await self._all(
+            f"SELECT {self._DMARC_COLS} FROM dmarc_results WHERE day < %s"
+            " ORDER BY header_from, day, source_ip",
+            (before_day,),
+        )
+        return [_dmarc_row(r) for r in rows]
+
+    async def delete_dmarc_results(self, policy_domain: str, before_day: int) -> int:
+        async def op(tx: _Tx) -> int:
+            cur = await tx.conn.execute(
+                "DELETE FROM dmarc_results WHERE policy_domain = %s AND day < %s",
+                (policy_domain, before_day),
+            )
+            return int(cur.rowcount)
+
+        return await self._write(op)
+
+    async def add_dmarc_report(self, report: ReceivedDmarcReport) -> bool:
+        r = report
+        row = await self._one(
+            "INSERT INTO dmarc_reports(org_name, report_id, domain, begin_ts, end_ts, email,"
+            " messages, passed, records) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (org_name, report_id) DO NOTHING RETURNING id",
+            (r.org_name, r.report_id, r.domain, r.begin, r.end, r.email, r.messages, r.passed,
+             r.records),
+        )  # fmt: skip
+        return row is not None
+
+    async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
+        where, params = ("WHERE domain = %s", (domain,)) if domain else ("", ())
+        rows = await self._all(
+            "SELECT org_name, report_id, domain, begin_ts, end_ts, email, messages, passed,"
+            f" records, received, id FROM dmarc_reports {where}"
+            " ORDER BY begin_ts DESC, id DESC",
+            params,
+        )
+        return [
+            ReceivedDmarcReport(
+                str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), int(r[6]),
+                int(r[7]), str(r[8]), received=r[9], id=int(r[10]),
+            )
+            for r in rows
+        ]
 
     # -- IMAP \Recent (RFC 3501 2.3.2) -------------------------------------------------------
 

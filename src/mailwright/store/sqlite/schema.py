@@ -132,6 +132,39 @@ MIGRATIONS: list[str] = [
         modseq INTEGER NOT NULL
     );
     """,
+    # DMARC aggregate reports (RFC 7489 7.2): what our MX evaluated, what others reported
+    """
+    CREATE TABLE dmarc_results (
+        day INTEGER NOT NULL,
+        header_from TEXT NOT NULL,
+        source_ip TEXT NOT NULL,
+        disposition TEXT NOT NULL,
+        dkim_aligned TEXT NOT NULL,
+        spf_aligned TEXT NOT NULL,
+        envelope_from TEXT NOT NULL,
+        dkim TEXT NOT NULL,
+        spf TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        policy_domain TEXT NOT NULL,
+        PRIMARY KEY (header_from, day, source_ip, disposition, dkim_aligned, spf_aligned,
+                     envelope_from, dkim, spf)
+    );
+    CREATE TABLE dmarc_reports (
+        id INTEGER PRIMARY KEY,
+        org_name TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        begin_ts INTEGER NOT NULL,
+        end_ts INTEGER NOT NULL,
+        email TEXT NOT NULL,
+        messages INTEGER NOT NULL,
+        passed INTEGER NOT NULL,
+        records TEXT NOT NULL,
+        received REAL NOT NULL,
+        UNIQUE (org_name, report_id)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

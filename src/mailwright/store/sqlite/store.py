@@ -21,6 +21,7 @@ from mailwright.store.api import (
     AppendItem,
     ChangeSet,
     DeliveryTarget,
+    DmarcResultRow,
     Domain,
     FlagOp,
     InvalidOperation,
@@ -32,6 +33,7 @@ from mailwright.store.api import (
     QueueEntry,
     QueueRecipient,
     QuotaExceeded,
+    ReceivedDmarcReport,
     SpamLesson,
     StagedBlob,
     StoreFlagsResult,
@@ -61,6 +63,13 @@ def _dt(ts: float) -> datetime:
 def _known_blobs(c: sqlite3.Connection, ids: list[str]) -> set[str]:
     rows = c.execute(f"SELECT id FROM blobs WHERE id IN ({','.join('?' * len(ids))})", ids)
     return {str(r[0]) for r in rows}
+
+
+def _dmarc_row(r: Sequence[Any]) -> DmarcResultRow:
+    return DmarcResultRow(
+        int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), str(r[7]),
+        str(r[8]), str(r[9]), int(r[10]), str(r[11]),
+    )  # fmt: skip
 
 
 class _FlagCache:
@@ -1519,3 +1528,87 @@ class SQLiteStore:
             )
 
         await self.db.write(op)
+
+    # -- DMARC aggregate reports (RFC 7489 7.2) ------------------------------------------------
+
+    _DMARC_COLS = (
+        "day, header_from, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
+        " dkim, spf, policy, count, policy_domain"
+    )
+    _DMARC_KEY = (
+        "header_from, day, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
+        " dkim, spf"
+    )
+
+    async def record_dmarc_result(self, row: DmarcResultRow) -> None:
+        values = (
+            row.day, row.header_from, row.source_ip, row.disposition, row.dkim_aligned,
+            row.spf_aligned, row.envelope_from, row.dkim, row.spf, row.policy, row.count,
+            row.policy_domain,
+        )  # fmt: skip
+
+        def op(ctx: WriteContext) -> None:
+            ctx.conn.execute(
+                f"INSERT INTO dmarc_results({self._DMARC_COLS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT({self._DMARC_KEY})"
+                " DO UPDATE SET count = count + excluded.count, policy = excluded.policy,"
+                " policy_domain = excluded.policy_domain",
+                values,
+            )
+
+        await self.db.write(op)
+
+    async def dmarc_results(self, before_day: int) -> list[DmarcResultRow]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {self._DMARC_COLS} FROM dmarc_results WHERE day < ?"
+                " ORDER BY header_from, day, source_ip",
+                (before_day,),
+            ).fetchall()
+        )
+        return [_dmarc_row(r) for r in rows]
+
+    async def delete_dmarc_results(self, policy_domain: str, before_day: int) -> int:
+        def op(ctx: WriteContext) -> int:
+            cur = ctx.conn.execute(
+                "DELETE FROM dmarc_results WHERE policy_domain = ? AND day < ?",
+                (policy_domain, before_day),
+            )
+            return int(cur.rowcount)
+
+        return await self.db.write(op)
+
+    async def add_dmarc_report(self, report: ReceivedDmarcReport) -> bool:
+        r = report
+
+        def op(ctx: WriteContext) -> bool:
+            cur = ctx.conn.execute(
+                "INSERT INTO dmarc_reports(org_name, report_id, domain, begin_ts, end_ts, email,"
+                " messages, passed, records, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(org_name, report_id) DO NOTHING",
+                (r.org_name, r.report_id, r.domain, r.begin, r.end, r.email, r.messages,
+                 r.passed, r.records, time.time()),
+            )  # fmt: skip
+            return cur.rowcount == 1
+
+        return await self.db.write(op)
+
+    async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
+        where, params = ("WHERE domain = ?", (domain,)) if domain else ("", ())
+        rows = await self.db.read(
+            lambda c: c.execute(
+                "SELECT org_name, report_id, domain, begin_ts, end_ts, email, messages, passed,"
+                f" records, received, id FROM dmarc_reports {where}"
+                " ORDER BY begin_ts DESC, id DESC",
+                params,
+            ).fetchall()
+        )
+        return [
+            ReceivedDmarcReport(
+                str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), int(r[6]),
+                int(r[7]), str(r[8]), received=_dt(r[9]), id=int(r[10]),
+            )
+            for r in rows
+        ]
+
