@@ -1,0 +1,2 @@
+require "reject";
+if header :contains "subject" "BUY" { reject "No spam please."; }
