@@ -319,6 +319,18 @@ class ReceivedDmarcReport:
     id: int = 0
 
 
+# --- Sieve: one script of an account ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SieveScriptInfo:
+    """One of an account's Sieve scripts as ManageSieve LISTSCRIPTS shows it (RFC 5804 2.7)."""
+
+    name: str
+    active: bool
+    size: int  # octets of UTF-8
+
+
 # --- the interface ------------------------------------------------------------------------------
 
 
@@ -519,3 +531,15 @@ class Store(Protocol):
     async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
         """Received reports, newest date range first (one domain's, or all)."""
         ...
+
+    # Sieve scripts (RFC 5804 storage: at most one active per account) and the memory of
+    # vacation replies and duplicate tests (RFC 5230 4.6, RFC 7352 3), keyed per account
+    async def sieve_put(self, account_id: int, name: str, content: str) -> None: ...
+    async def sieve_get(self, account_id: int, name: str) -> str | None: ...
+    async def sieve_list(self, account_id: int) -> list[SieveScriptInfo]: ...
+    async def sieve_delete(self, account_id: int, name: str) -> None: ...
+    async def sieve_rename(self, account_id: int, old: str, new: str) -> None: ...
+    async def sieve_activate(self, account_id: int, name: str | None) -> None: ...
+    async def sieve_active(self, account_id: int) -> tuple[str, str] | None: ...
+    async def sieve_remember(self, account_id: int, key: str, seconds: float) -> bool: ...
+    async def sieve_seen(self, account_id: int, key: str) -> bool: ...

@@ -198,6 +198,25 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "sieve scripts and sieve memory",
+        """
+        CREATE TABLE sieve_scripts(
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            name text COLLATE "C" NOT NULL,
+            content text NOT NULL,
+            active boolean NOT NULL DEFAULT false,
+            updated timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY(account_id, name)
+        );
+        CREATE TABLE sieve_memory(
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            key text COLLATE "C" NOT NULL,
+            expires timestamptz NOT NULL,
+            PRIMARY KEY(account_id, key)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

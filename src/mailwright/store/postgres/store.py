@@ -65,6 +65,7 @@ from mailwright.store.api import (
     QueueRecipient,
     QuotaExceeded,
     ReceivedDmarcReport,
+    SieveScriptInfo,
     SpamLesson,
     StagedBlob,
     StorageFull,
@@ -1853,6 +1854,125 @@ class PostgresStore:
             )
 
         await self._write(op)
+
+    # -- Sieve scripts and sieve memory ------------------------------------------------------
+
+    async def sieve_put(self, account_id: int, name: str, content: str) -> None:
+        async def op(tx: _Tx) -> None:
+            c = tx.conn
+            if await self._fetchone(c, "SELECT 1 FROM accounts WHERE id = %s", (account_id,)) is None:
+                raise NotFound("no such account")
+            await c.execute(
+                "INSERT INTO sieve_scripts(account_id, name, content) VALUES (%s, %s, %s)"
+                " ON CONFLICT (account_id, name) DO UPDATE"
+                " SET content = excluded.content, updated = now()",
+                (account_id, name, content),
+            )
+
+        await self._write(op)
+
+    async def sieve_get(self, account_id: int, name: str) -> str | None:
+        row = await self._one(
+            "SELECT content FROM sieve_scripts WHERE account_id = %s AND name = %s",
+            (account_id, name),
+        )
+        return None if row is None else str(row[0])
+
+    async def sieve_list(self, account_id: int) -> list[SieveScriptInfo]:
+        rows = await self._all(
+            "SELECT name, active, octet_length(content) FROM sieve_scripts"
+            " WHERE account_id = %s ORDER BY name",
+            (account_id,),
+        )
+        return [SieveScriptInfo(str(r[0]), bool(r[1]), int(r[2])) for r in rows]
+
+    async def sieve_delete(self, account_id: int, name: str) -> None:
+        async def op(tx: _Tx) -> None:
+            row = await self._fetchone(
+                tx.conn,
+                "SELECT active FROM sieve_scripts WHERE account_id = %s AND name = %s FOR UPDATE",
+                (account_id, name),
+            )
+            if row is None:
+                raise NotFound(f"no script {name!r}")
+            if row[0]:
+                raise InvalidOperation("the active script cannot be deleted")  # RFC 5804 2.10
+            await tx.conn.execute(
+                "DELETE FROM sieve_scripts WHERE account_id = %s AND name = %s", (account_id, name)
+            )
+
+        await self._write(op)
+
+    async def sieve_rename(self, account_id: int, old: str, new: str) -> None:
+        async def op(tx: _Tx) -> None:
+            try:
+                cur = await tx.conn.execute(
+                    "UPDATE sieve_scripts SET name = %s WHERE account_id = %s AND name = %s",
+                    (new, account_id, old),
+                )
+            except errors.UniqueViolation:
+                raise AlreadyExists(f"script {new!r} exists") from None
+            if cur.rowcount == 0:
+                raise NotFound(f"no script {old!r}")
+
+        await self._write(op)
+
+    async def sieve_activate(self, account_id: int, name: str | None) -> None:
+        async def op(tx: _Tx) -> None:
+            c = tx.conn
+            # lock the account row: two activations at once still leave one active script
+            await c.execute("SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+            if name is not None and await self._fetchone(
+                c, "SELECT 1 FROM sieve_scripts WHERE account_id = %s AND name = %s",
+                (account_id, name),
+            ) is None:
+                raise NotFound(f"no script {name!r}")
+            await c.execute(
+                "UPDATE sieve_scripts SET active = (name = %s) WHERE account_id = %s"
+                " AND (active OR name = %s)",
+                (name or "", account_id, name or ""),
+            )
+
+        await self._write(op)
+
+    async def sieve_active(self, account_id: int) -> tuple[str, str] | None:
+        row = await self._one(
+            "SELECT name, content FROM sieve_scripts WHERE account_id = %s AND active",
+            (account_id,),
+        )
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def sieve_remember(self, account_id: int, key: str, seconds: float) -> bool:
+        async def op(tx: _Tx) -> bool:
+            c = tx.conn
+            row = await self._fetchone(
+                c,
+                "SELECT expires > clock_timestamp() FROM sieve_memory"
+                " WHERE account_id = %s AND key = %s FOR UPDATE",
+                (account_id, key),
+            )
+            await c.execute(
+                "INSERT INTO sieve_memory(account_id, key, expires)"
+                " VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s))"
+                " ON CONFLICT (account_id, key) DO UPDATE SET expires = excluded.expires",
+                (account_id, key, float(seconds)),
+            )
+            await c.execute(
+                "DELETE FROM sieve_memory WHERE ctid IN (SELECT ctid FROM sieve_memory"
+                " WHERE expires <= clock_timestamp() LIMIT 100)"
+            )
+            return row is None or not row[0]
+
+        return await self._write(op)
+
+    async def sieve_seen(self, account_id: int, key: str) -> bool:
+        row = await self._one(
+            "SELECT 1 FROM sieve_memory WHERE account_id = %s AND key = %s"
+            " AND expires > clock_timestamp()",
+            (account_id, key),
+        )
+        return row is not None
+
 
 # -- file helpers (run in threads) -----------------------------------------------------------
 

@@ -165,6 +165,23 @@ MIGRATIONS: list[str] = [
         UNIQUE (org_name, report_id)
     );
     """,
+    # Sieve scripts (RFC 5804 storage) and what vacation/duplicate remember (RFC 5230, 7352)
+    """
+    CREATE TABLE sieve_scripts(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        content TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0,
+        updated REAL NOT NULL,
+        PRIMARY KEY(account_id, name)
+    );
+    CREATE TABLE sieve_memory(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        expires REAL NOT NULL,
+        PRIMARY KEY(account_id, key)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -34,6 +34,7 @@ from mailwright.store.api import (
     QueueRecipient,
     QuotaExceeded,
     ReceivedDmarcReport,
+    SieveScriptInfo,
     SpamLesson,
     StagedBlob,
     StoreFlagsResult,
@@ -1612,3 +1613,127 @@ class SQLiteStore:
             for r in rows
         ]
 
+    # -- Sieve scripts and sieve memory --------------------------------------------------------
+
+    async def sieve_put(self, account_id: int, name: str, content: str) -> None:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
+                raise NotFound("no such account")
+            c.execute(
+                "INSERT INTO sieve_scripts(account_id, name, content, updated) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(account_id, name) DO UPDATE"
+                " SET content = excluded.content, updated = excluded.updated",
+                (account_id, name, content, now),
+            )
+
+        await self.db.write(op)
+
+    async def sieve_get(self, account_id: int, name: str) -> str | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT content FROM sieve_scripts WHERE account_id = ? AND name = ?",
+                (account_id, name),
+            ).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    async def sieve_list(self, account_id: int) -> list[SieveScriptInfo]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                "SELECT name, active, content FROM sieve_scripts WHERE account_id = ?"
+                " ORDER BY name",
+                (account_id,),
+            ).fetchall()
+        )
+        return [SieveScriptInfo(str(r[0]), bool(r[1]), len(str(r[2]).encode())) for r in rows]
+
+    async def sieve_delete(self, account_id: int, name: str) -> None:
+        def op(ctx: WriteContext) -> None:
+            row = ctx.conn.execute(
+                "SELECT active FROM sieve_scripts WHERE account_id = ? AND name = ?",
+                (account_id, name),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no script {name!r}")
+            if row[0]:
+                raise InvalidOperation("the active script cannot be deleted")  # RFC 5804 2.10
+            ctx.conn.execute(
+                "DELETE FROM sieve_scripts WHERE account_id = ? AND name = ?", (account_id, name)
+            )
+
+        await self.db.write(op)
+
+    async def sieve_rename(self, account_id: int, old: str, new: str) -> None:
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            if c.execute(
+                "SELECT 1 FROM sieve_scripts WHERE account_id = ? AND name = ?", (account_id, new)
+            ).fetchone():
+                raise AlreadyExists(f"script {new!r} exists")
+            if c.execute(
+                "UPDATE sieve_scripts SET name = ? WHERE account_id = ? AND name = ?",
+                (new, account_id, old),
+            ).rowcount == 0:
+                raise NotFound(f"no script {old!r}")
+
+        await self.db.write(op)
+
+    async def sieve_activate(self, account_id: int, name: str | None) -> None:
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            if name is not None and c.execute(
+                "SELECT 1 FROM sieve_scripts WHERE account_id = ? AND name = ?", (account_id, name)
+            ).fetchone() is None:
+                raise NotFound(f"no script {name!r}")
+            c.execute("UPDATE sieve_scripts SET active = 0 WHERE account_id = ?", (account_id,))
+            if name is not None:
+                c.execute(
+                    "UPDATE sieve_scripts SET active = 1 WHERE account_id = ? AND name = ?",
+                    (account_id, name),
+                )
+
+        await self.db.write(op)
+
+    async def sieve_active(self, account_id: int) -> tuple[str, str] | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT name, content FROM sieve_scripts WHERE account_id = ? AND active = 1",
+                (account_id,),
+            ).fetchone()
+        )
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    async def sieve_remember(self, account_id: int, key: str, seconds: float) -> bool:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> bool:
+            c = ctx.conn
+            row = c.execute(
+                "SELECT expires FROM sieve_memory WHERE account_id = ? AND key = ?",
+                (account_id, key),
+            ).fetchone()
+            fresh = row is None or float(row[0]) <= now
+            c.execute(
+                "INSERT INTO sieve_memory(account_id, key, expires) VALUES (?, ?, ?)"
+                " ON CONFLICT(account_id, key) DO UPDATE SET expires = excluded.expires",
+                (account_id, key, now + seconds),
+            )
+            # forget what has expired, a little at a time
+            c.execute("DELETE FROM sieve_memory WHERE rowid IN (SELECT rowid FROM sieve_memory"
+                      " WHERE expires <= ? LIMIT 100)", (now,))
+            return fresh
+
+        return await self.db.write(op)
+
+    async def sieve_seen(self, account_id: int, key: str) -> bool:
+        now = time.time()
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT 1 FROM sieve_memory WHERE account_id = ? AND key = ? AND expires > ?",
+                (account_id, key, now),
+            ).fetchone()
+        )
+        return row is not None
