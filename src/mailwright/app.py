@@ -126,6 +126,9 @@ async def build_context(config: Config) -> AppContext:
             "outbound queue", "mailwright.queue.service:create_outbound", ctx
         )
         ctx.spam = _component("spam filter", "mailwright.spam.service:create_filter", ctx)
+        ctx.delivery.filter = _component(
+            "Sieve filter", "mailwright.sieve.delivery:create_filter", ctx
+        )
     except BaseException:
         await store.close()
         raise

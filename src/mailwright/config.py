@@ -22,6 +22,7 @@ PROTOCOLS: dict[str, int] = {
     "pop3": 110,
     "pop3s": 995,
     "http": 8080,
+    "managesieve": 4190,
 }
 IMPLICIT_TLS = frozenset({"submissions", "imaps", "pop3s"})
 
@@ -156,6 +157,26 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SieveConfig:
+    """Sieve filtering at local delivery and the ManageSieve quotas (docs/sieve.md)."""
+
+    before: Path | None = None  # the administrator's script run before each user's
+    after: Path | None = None  # ... and after it
+    global_dir: Path | None = None  # scripts `include :global` may name
+    max_script_size: int = 128 * 1024  # ManageSieve quota per script (RFC 5804 1.3 QUOTA)
+    max_scripts: int = 32  # scripts per account
+    max_actions: int = 64
+    max_redirects: int = 4
+    max_run_time: float = 5.0  # seconds of interpreter time per delivery
+    vacation_min_period: float = 86400.0  # RFC 5230 4.1: at least one day, unless lowered
+    vacation_max_period: float = 90 * 86400.0
+    spam_score_header: str = "X-Spam-Score"  # spamtest input (RFC 5235)
+    spam_status_header: str = "X-Spam-Status"
+    spam_max_score: float = 10.0
+    virus_score_header: str = "X-Virus-Score"
+
+
+@dataclass(frozen=True, slots=True)
 class ListenerConfig:
     protocol: str
     address: str
@@ -209,6 +230,7 @@ class Config:
     spam: dict[str, Any] = field(default_factory=dict)  # [spam], see mailwright.spam.settings
     srs: SRSConfig = field(default_factory=lambda: SRSConfig())
     dmarc: DMARCReportConfig = field(default_factory=lambda: DMARCReportConfig())
+    sieve: SieveConfig = field(default_factory=SieveConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -500,6 +522,25 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         )  # fmt: skip
         r.finish()
 
+    r = _Reader(src, "sieve", top.get("sieve"))
+    sieve = SieveConfig(
+        before=r.path("before", None, base),
+        after=r.path("after", None, base),
+        global_dir=r.path("global_dir", None, base),
+        max_script_size=r.size("max_script_size", 128 * 1024),
+        max_scripts=r.int_("max_scripts", 32, 1),
+        max_actions=r.int_("max_actions", 64, 1),
+        max_redirects=r.int_("max_redirects", 4, 0),
+        max_run_time=r.duration("max_run_time", 5.0),
+        vacation_min_period=r.duration("vacation_min_period", "1d"),
+        vacation_max_period=r.duration("vacation_max_period", "90d"),
+        spam_score_header=r.str_("spam_score_header", "X-Spam-Score"),
+        spam_status_header=r.str_("spam_status_header", "X-Spam-Status"),
+        spam_max_score=r.float_("spam_max_score", 10.0) or 10.0,
+        virus_score_header=r.str_("virus_score_header", "X-Virus-Score"),
+    )
+    r.finish()
+
     ma = top.get("mailauth", {})
     if not isinstance(ma, dict):
         raise ConfigError(src, "mailauth", "must be a table")
@@ -551,7 +592,7 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     top.finish()
     return Config(
         source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma,
-        spam, srs, dmarc,
+        spam, srs, dmarc, sieve,
     )
 
 

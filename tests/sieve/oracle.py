@@ -2,7 +2,7 @@
 
 Both sides are reduced to a sorted tuple of short strings ("store INBOX flags=\\seen",
 "redirect a@b.c", "reject reason", "vacation 259200 text", "notify to=a@b.c", "discard",
-"implicit INBOX flags=", "failed", "invalid"), so the differential test compares what would
+"implicit INBOX flags=", "failed", "invalid line N"), so the differential test compares what would
 happen to the message, not how each implementation prints it.
 """
 
@@ -72,7 +72,8 @@ def pigeonhole(conf: Path, script: Path, message: Path, workdir: Path) -> tuple[
     )
     out = proc.stdout
     if "failed to compile" in proc.stderr or "validation failed" in out + proc.stderr:
-        return ("invalid",)
+        m = re.search(r": line (\d+): error", out + proc.stderr)
+        return (f"invalid line {m.group(1) if m else '?'}",)
     if "final result: failed" in proc.stderr + out:
         return ("failed",)
     if proc.returncode != 0:
@@ -149,8 +150,8 @@ def parse_report(out: str) -> tuple[str, ...]:
 def ours(script: Path, message: Path) -> tuple[str, ...]:
     try:
         compiled = compile_script(script.read_bytes())
-    except SieveSyntaxError:
-        return ("invalid",)
+    except SieveSyntaxError as exc:
+        return (f"invalid line {exc.line}",)
     msg = SieveMessage.from_bytes(message.read_bytes())
     result = run_script(compiled, msg, Envelope(SENDER, RECIPIENT, RECIPIENT))
     if result.failed:

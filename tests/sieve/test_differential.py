@@ -28,6 +28,8 @@ KNOWN_DIFFERENCES = {
     "include-missing-required": "Pigeonhole refuses a missing include at compile time; we"
                                 " validate each script alone (it may be uploaded later) and"
                                 " fail at run time, keeping the message",
+    "invalid-unterminated": "both refuse it; we name the line where the unterminated string"
+                            " starts, Pigeonhole the line where the script ends",
 }
 # (script, message) pairs: Pigeonhole ignores :index when the date test reads Received
 KNOWN_PAIRS = {("index", "spam")}

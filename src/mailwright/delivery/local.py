@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mailwright.accounts.directory import Directory
 from mailwright.store.api import DeliveryTarget, MessageRecord, StagedBlob, Store
@@ -22,12 +23,16 @@ class DeliveryReport:
     records: tuple[MessageRecord, ...]
     remote: tuple[str, ...]  # alias expansions that point outside our domains
     unknown: tuple[str, ...]  # recipients that resolved to nothing
+    refused: tuple[tuple[str, str], ...] = ()  # (recipient, reason): a Sieve reject for SMTP
 
 
 class LocalDelivery:
     def __init__(self, store: Store, directory: Directory) -> None:
         self.store = store
         self.directory = directory
+        # Sieve (mailwright.sieve.delivery.SieveFilter), set by app: plan() says where each
+        # account's copy goes before the transaction, commit() acts on the rest after it.
+        self.filter: Any = None
 
     async def deliver(
         self,
@@ -36,8 +41,11 @@ class LocalDelivery:
         *,
         mailbox: str = "INBOX",
         flags: frozenset[str] = frozenset(),
+        sender: str = "",
+        refuse_in_smtp: bool = False,
     ) -> DeliveryReport:
         targets: dict[int, DeliveryTarget] = {}
+        accounts: dict[int, tuple[str, Any]] = {}  # account id -> (recipient, account)
         remote: list[str] = []
         unknown: list[str] = []
         for rcpt in recipients:
@@ -47,10 +55,24 @@ class LocalDelivery:
                 continue
             for acc in res.accounts:
                 targets.setdefault(acc.id, DeliveryTarget(acc.id, mailbox, flags))
+                accounts.setdefault(acc.id, (rcpt, acc))
             remote.extend(res.remote)
         records: list[MessageRecord] = []
+        plan = None
+        if self.filter is not None and targets:
+            plan = await self.filter.plan(
+                blob, sender, [(*accounts[i], t) for i, t in targets.items()],
+                refuse_in_smtp=refuse_in_smtp and not remote,
+            )
+            if plan.refused:
+                return DeliveryReport((), (), tuple(unknown), tuple(plan.refused))
+            targets = {i: t for i, t in enumerate(plan.targets)}
         if targets:
             records = await self.store.deliver(blob, list(targets.values()))
+        if plan is not None:
+            for edited, edited_targets in plan.separate:
+                records += await self.store.deliver(edited, edited_targets)
+            await self.filter.commit(plan)
         log.info(
             "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",
             blob.blob_id[:12], blob.size, len(records), len(remote), len(unknown),

@@ -37,6 +37,7 @@ class Spec:
     ext: str | None
     positional: tuple[str, ...] = ()  # "string", "strlist", "number"
     optional_leading: int = 0  # how many leading positional arguments may be absent
+    optional_trailing: int = 0  # how many trailing positional arguments may be absent
     tags: dict[str, TagSpec] = field(default_factory=dict)
     tests: str = "none"  # "none", "one", "many"
     block: bool = False
@@ -116,7 +117,7 @@ COMMANDS: dict[str, Spec] = {
     "return": Spec("include"),
     "global": Spec("include", ("strlist",)),
     "addheader": Spec("editheader", ("string", "string"), tags={"last": TagSpec(None, "last")}),
-    "deleteheader": Spec("editheader", ("string", "strlist"), tags={
+    "deleteheader": Spec("editheader", ("string", "strlist"), optional_trailing=1, tags={
         **COMPARATOR, **MATCH,
         "index": TagSpec("number", "index"),
         "last": TagSpec(None, "last"),

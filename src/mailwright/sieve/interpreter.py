@@ -152,15 +152,22 @@ class Interpreter:
 
     def run(self, script: CompiledScript) -> RunResult:
         """Run `script` to its end; the result carries actions or the error that voided them."""
+        return self.run_all([script])
+
+    def run_all(self, scripts: Sequence[CompiledScript]) -> RunResult:
+        """Run scripts in order on one result (the administrator's before and after scripts
+        around the user's); `stop` in any of them ends the whole sequence."""
         self.deadline = time.monotonic() + self.limits.max_seconds
         try:
-            try:
-                self.block(script.commands, _Scope(script.capabilities), 0)
-            except (_Stop, _Return):
-                pass
+            for script in scripts:
+                try:
+                    self.block(script.commands, _Scope(script.capabilities), 0)
+                except _Return:
+                    continue
+        except _Stop:
+            pass
         except SieveRuntimeError as exc:
-            return RunResult(error=str(exc), message=self.message, steps=self.result.steps,
-                             implicit_flags=())
+            return RunResult(error=str(exc), message=self.message, steps=self.result.steps)
         except (RecursionError, MemoryError):
             return RunResult(error="script too complex", message=self.message)
         self.result.implicit_flags = tuple(self.flags)

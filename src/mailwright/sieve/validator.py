@@ -201,17 +201,20 @@ class _Validator:
             i += 1
             tags[arg.name] = self.value(val, ts.value, f":{arg.name}")
         want = spec.positional
-        if len(positional) == len(want) - spec.optional_leading and spec.optional_leading:
-            want = want[spec.optional_leading :]
-        if len(positional) != len(want):
+        missing = len(want) - len(positional)
+        if not (missing == 0 or (0 < missing <= max(spec.optional_leading, spec.optional_trailing))):
             raise self.error(
                 line, f"{name} takes {len(spec.positional)} positional argument(s),"
                 f" {len(positional)} given"
             )
-        args = tuple(self.value(a, kind, name) for a, kind in zip(positional, want, strict=True))
-        if len(want) < len(spec.positional):
-            args = (None,) * (len(spec.positional) - len(want)) + args  # type: ignore[assignment]
-        return tags, args
+        lead = missing if spec.optional_leading else 0
+        trail = missing if spec.optional_trailing else 0
+        kinds = want[lead : len(want) - trail]
+        values = [self.value(a, kind, name) for a, kind in zip(positional, kinds, strict=True)]
+        padded: list[int | str | tuple[str, ...] | None] = [None] * lead
+        padded += values
+        padded += [None] * trail
+        return tags, tuple(padded)  # type: ignore[arg-type]
 
     def value(self, arg: Argument, kind: str, what: str) -> int | str | tuple[str, ...]:
         if kind == "number":

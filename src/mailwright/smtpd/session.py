@@ -115,7 +115,8 @@ class Outbound(Protocol):
 
 class LocalDeliverer(Protocol):
     async def deliver(
-        self, blob: StagedBlob, recipients: Sequence[str], *, mailbox: str = "INBOX"
+        self, blob: StagedBlob, recipients: Sequence[str], *, mailbox: str = "INBOX",
+        sender: str = "", refuse_in_smtp: bool = False,
     ) -> Any: ...
 
 
@@ -604,7 +605,15 @@ class SmtpSession:
                 remote_blob = await remote_writer.finish() if remote_writer is not None else None
             staged = [b for b in (local_blob, remote_blob) if b is not None]
             if local_blob is not None:
-                await self.services.delivery.deliver(local_blob, self._local, mailbox=mailbox)
+                report = await self.services.delivery.deliver(
+                    local_blob, self._local, mailbox=mailbox, sender=self._sender_text(),
+                    refuse_in_smtp=self.settings.mode is Mode.MX and not self._remote,
+                )
+                if report.refused:  # RFC 5429 2.2: a Sieve reject said in the SMTP reply
+                    reason = report.refused[0][1].replace("\r", " ").replace("\n", " ")[:400]
+                    reason = reason.encode("ascii", "replace").decode("ascii")
+                    return self._fail(Reply(550, "5.7.1", reason or "Message refused"),
+                                      "sieve reject", staged)
             if remote_blob is not None:
                 outbound = self.services.outbound
                 assert outbound is not None and self._envelope is not None

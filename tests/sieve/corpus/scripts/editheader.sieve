@@ -1,4 +1,4 @@
-require ["editheader", "fileinto"];
+require ["editheader", "fileinto", "index"];
 addheader "X-Sieve" "filtered";
 if header :is "x-sieve" "filtered" { fileinto "added"; }
 deleteheader "subject";
