@@ -33,6 +33,7 @@ PLUGGABLE = {
     "import": ("mailwright.cli.migrate", "migration in and out"),
     "quickstart": ("mailwright.cli.quickstart", "set up a server for an address in one step"),
     "spam": ("mailwright.cli.spam_cmd", "spam filter: train and check"),
+    "sieve": ("mailwright.cli.sieve_cmd", "users' Sieve filter scripts"),
 }
 
 

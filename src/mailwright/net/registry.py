@@ -11,6 +11,7 @@ FACTORIES: dict[str, str] = {
     "pop3": "mailwright.pop3d.listener:create",
     "pop3s": "mailwright.pop3d.listener:create",
     "http": "mailwright.web.listener:create",
+    "managesieve": "mailwright.managesieved.listener:create",
 }
 
 # Said to a client refused for load before any protocol code runs.
@@ -22,5 +23,6 @@ BUSY: dict[str, bytes] = {
     "imaps": b"* BYE Too many connections, try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
     "pop3s": b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
+    "managesieve": b'BYE (TRYLATER) "Too many connections, try again later"\r\n',
     "http": b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
 }

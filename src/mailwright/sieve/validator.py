@@ -140,7 +140,8 @@ class _Validator:
 
     def tests_of(self, name: str, spec: Spec, tests: tuple[Test, ...], line: int) -> tuple[Call, ...]:
         if spec.tests == "none" and tests:
-            raise self.error(line, f"{name} takes no test")
+            # a word after a command that takes no test: the ';' is missing (as Pigeonhole says)
+            raise self.error(line, f"missing ';' after {name}")
         if spec.tests == "one" and len(tests) != 1:
             raise self.error(line, f"{name} needs exactly one test")
         if spec.tests == "many" and not tests:
