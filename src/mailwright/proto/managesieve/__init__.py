@@ -8,7 +8,12 @@ The session logic (`mailwright.managesieved`) decides what each command means.
 from __future__ import annotations
 
 from .connection import (
-    NEED_DATA, Command, ConnectionClosed, PeerError, SaslResponse, ServerConnection,
+    NEED_DATA,
+    Command,
+    ConnectionClosed,
+    PeerError,
+    SaslResponse,
+    ServerConnection,
 )
 from .replies import Reply, bye, literal, no, ok, quoted, string
 
