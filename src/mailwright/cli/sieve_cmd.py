@@ -44,7 +44,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 def _read(path: str) -> str:
     try:
-        raw = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        if path == "-":
+            stdin = getattr(sys.stdin, "buffer", None)
+            raw = stdin.read() if stdin is not None else sys.stdin.read().encode()
+        else:
+            raw = Path(path).read_bytes()
     except OSError as exc:
         raise CLIError(f"sieve: cannot read {path}: {exc.strerror}", 1) from None
     try:

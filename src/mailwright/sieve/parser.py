@@ -36,13 +36,15 @@ class _Parser:
             raise SieveSyntaxError(tok.line, f"expected {what}, found {_describe(tok)}")
         return tok
 
-    def commands(self, depth: int, in_block: bool) -> tuple[Command, ...]:
+    def commands(self, depth: int, in_block: bool, opened: int = 0) -> tuple[Command, ...]:
         out: list[Command] = []
         while True:
             tok = self.peek()
             if tok.kind is Kind.EOF:
                 if in_block:
-                    raise SieveSyntaxError(tok.line, "missing '}' at end of block")
+                    raise SieveSyntaxError(
+                        tok.line, f"missing '}}' for the block opened at line {opened}"
+                    )
                 return tuple(out)
             if in_block and self.is_special("}"):
                 return tuple(out)
@@ -59,8 +61,8 @@ class _Parser:
             self.take()
             return Command(tok.text, args, tests, None, tok.line)
         if self.is_special("{"):
-            self.take()
-            block = self.commands(depth + 1, True)
+            brace = self.take()
+            block = self.commands(depth + 1, True, brace.line)
             self.expect("}", "'}'")
             return Command(tok.text, args, tests, block, tok.line)
         nxt = self.peek()

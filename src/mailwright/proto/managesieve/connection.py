@@ -67,7 +67,7 @@ class ServerConnection:
         self._closed = False
         self._sasl = False
         self._skip = 0  # octets of an oversized literal still to drop
-        self._skip_line = False  # then drop the rest of that command line
+        self._skip_line: Reply | None = None  # then drop the rest of the line, answer this
 
     def receive_data(self, data: bytes) -> None:
         if not data:
@@ -85,17 +85,22 @@ class ServerConnection:
     def next_event(self) -> Command | SaslResponse | ConnectionClosed | _NeedData:
         if self._skip:
             return ConnectionClosed() if self._closed else NEED_DATA
-        if self._skip_line:
+        if self._skip_line is not None:
             end = self._buf.find(b"\r\n")
             if end < 0:
-                if len(self._buf) > self.max_line:
-                    del self._buf[:]
+                # keep a trailing CR: it may be the first half of the line end
+                keep = 1 if self._buf.endswith(b"\r") else 0
+                del self._buf[: len(self._buf) - keep]
                 return ConnectionClosed() if self._closed else NEED_DATA
             del self._buf[: end + 2]
-            self._skip_line = False
-            raise PeerError(no("Literal too large", "QUOTA/MAXSIZE"))
-        parsed = self._parse()
-        if parsed is None and self._skip_line:
+            reply, self._skip_line = self._skip_line, None
+            raise PeerError(reply)
+        try:
+            parsed = self._parse()
+        except _BadLine as exc:
+            self._skip_line = exc.reply
+            return self.next_event()
+        if parsed is None and self._skip_line is not None:
             return self.next_event()  # an oversized literal: drop it, then answer once
         if parsed is None:
             if self._closed:
@@ -155,8 +160,10 @@ class ServerConnection:
                         return None
                     if ch == 0x22:
                         break
-                    if ch in (0x0D, 0x0A):
+                    if ch == 0x0A or (ch == 0x0D and j + 1 < len(buf) and buf[j + 1] == 0x0A):
                         raise _resync(buf, j, "Line end inside a quoted string")
+                    if ch == 0x0D and j + 1 >= len(buf):
+                        return None
                     out.append(ch)
                     j += 1
                 items.append(bytes(out))
@@ -175,7 +182,7 @@ class ServerConnection:
                     take = min(available, size)
                     del buf[:start + take]
                     self._skip = size - take
-                    self._skip_line = True
+                    self._skip_line = no("Literal too large", "QUOTA/MAXSIZE")
                     return None
                 if len(buf) < start + size:
                     return None
@@ -204,14 +211,15 @@ class _Atom:
     value: str
 
 
-def _resync(buf: bytearray, at: int, message: str) -> PeerError:
-    """Drop through the end of the bad line so the next command parses cleanly."""
-    end = buf.find(b"\r\n", at)
-    if end < 0:
-        del buf[:]
-    else:
-        del buf[: end + 2]
-    return PeerError(no(message))
+class _BadLine(Exception):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+def _resync(buf: bytearray, at: int, message: str) -> _BadLine:
+    """The rest of the line is dropped (as it arrives) so the next command parses cleanly;
+    the error is answered once, when its line has ended, however the bytes were split."""
+    return _BadLine(no(message))
 
 
 def _text(data: bytes) -> str:
