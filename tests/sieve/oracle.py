@@ -13,7 +13,9 @@ import subprocess
 from pathlib import Path
 
 from mailwright.sieve import (
+    CompiledScript,
     Envelope,
+    NullEnvironment,
     SieveMessage,
     SieveSyntaxError,
     compile_script,
@@ -21,6 +23,9 @@ from mailwright.sieve import (
 )
 from mailwright.sieve.actions import Discard, FileInto, Keep, Notify, Redirect, Reject, Vacation
 
+CORPUS = Path(__file__).parent / "corpus"
+INCLUDES = CORPUS / "include"
+GLOBALS = CORPUS / "global"
 SENDER = "alice@example.com"
 RECIPIENT = "bob+lists@example.net"
 
@@ -49,6 +54,11 @@ def write_config(home: Path) -> Path:
     for sub in ("sieve", "global", "mail"):
         (home / sub).mkdir(exist_ok=True)
         (home / sub).chmod(0o777)
+    # scripts that corpus scripts include: personal ones, and the administrator's global ones
+    for src, dst in ((INCLUDES, home / "sieve"), (GLOBALS, home / "global")):
+        for f in src.glob("*.sieve"):
+            (dst / f.name).write_bytes(f.read_bytes())
+            (dst / f.name).chmod(0o644)
     conf = home / "dovecot.conf"
     conf.write_text(DOVECOT_CONF.format(home=home))
     return conf
@@ -147,13 +157,22 @@ def parse_report(out: str) -> tuple[str, ...]:
     return tuple(sorted(items))
 
 
+class CorpusEnvironment(NullEnvironment):
+    """Includes come from the corpus folders, as sieve-test finds them in its config."""
+
+    def load_include(self, name: str, global_: bool) -> CompiledScript | None:
+        path = (GLOBALS if global_ else INCLUDES) / f"{name}.sieve"
+        return compile_script(path.read_bytes()) if path.is_file() else None
+
+
 def ours(script: Path, message: Path) -> tuple[str, ...]:
     try:
         compiled = compile_script(script.read_bytes())
     except SieveSyntaxError as exc:
         return (f"invalid line {exc.line}",)
     msg = SieveMessage.from_bytes(message.read_bytes())
-    result = run_script(compiled, msg, Envelope(SENDER, RECIPIENT, RECIPIENT))
+    result = run_script(compiled, msg, Envelope(SENDER, RECIPIENT, RECIPIENT),
+                        CorpusEnvironment())
     if result.failed:
         return ("failed",)
     items: list[str] = []

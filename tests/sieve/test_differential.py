@@ -28,6 +28,10 @@ KNOWN_DIFFERENCES = {
     "include-missing-required": "Pigeonhole refuses a missing include at compile time; we"
                                 " validate each script alone (it may be uploaded later) and"
                                 " fail at run time, keeping the message",
+    "string-matches-case": "Pigeonhole 2.3's string test matches :matches keys case-sensitively"
+                           " under i;ascii-casemap (its header test does not); we follow"
+                           " RFC 5228 2.7.3",
+    "variables-quoteregex": "Pigeonhole 2.3 does not have the regex draft's :quoteregex",
     "invalid-unterminated": "both refuse it; we name the line where the unterminated string"
                             " starts, Pigeonhole the line where the script ends",
 }

@@ -216,7 +216,7 @@ class Interpreter:
             return value
 
         def sub(m: re.Match[str]) -> str:
-            ref = m.group(1).strip()
+            ref = m.group(1)
             if ref.isdigit():
                 idx = int(ref)
                 return self.match[idx] if idx < len(self.match) else ""

@@ -151,6 +151,12 @@ def body_texts(msg: SieveMessage, transform: str, content: tuple[str, ...]) -> l
             wanted = _content_matches(ctype, content, part.is_multipart())
         if not wanted:
             continue
+        if ctype == "message/rfc822":
+            # RFC 5173 5.2: an encapsulated message is matched whole, headers and body
+            inner = part.get_payload(0) if part.is_multipart() else None
+            if isinstance(inner, Message):
+                texts.append(inner.as_bytes()[:budget].decode("utf-8", "replace"))
+            continue
         if part.is_multipart():
             # RFC 5173 5.2: a multipart type matches its prologue and epilogue
             texts.append((part.preamble or "") + (part.epilogue or ""))
@@ -162,12 +168,26 @@ def body_texts(msg: SieveMessage, transform: str, content: tuple[str, ...]) -> l
         budget -= len(payload)
         charset = part.get_content_charset() or ("us-ascii" if ctype.startswith("text/") else "utf-8")
         try:
-            texts.append(payload.decode(charset, "replace"))
+            text = payload.decode(charset, "replace")
         except LookupError:
-            texts.append(payload.decode("utf-8", "replace"))
+            text = payload.decode("utf-8", "replace")
+        if transform == "text" and ctype == "text/html":
+            text = html_to_text(text)  # RFC 5173 5.2: :text is the text a reader sees
+        texts.append(text)
         if budget <= 0:
             break
     return texts
+
+
+def html_to_text(html: str) -> str:
+    """Markup removed, entities resolved: what :text compares for text/html."""
+    import html as html_module
+    import re
+
+    html = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", html)
+    html = re.sub(r"(?s)<!--.*?-->", " ", html)
+    html = re.sub(r"(?s)<[^>]*>", " ", html)
+    return re.sub(r"[ \t]+", " ", html_module.unescape(html)).strip()
 
 
 def _content_matches(ctype: str, content: tuple[str, ...], multipart: bool) -> bool:

@@ -323,6 +323,11 @@ class _Validator:
             assert isinstance(method, str)
             if "${" not in method and method.partition(":")[0].lower() not in NOTIFY_METHODS:
                 raise self.error(call.line, f"unsupported notification method '{method}'")
+            options = call.tags.get("options", ())
+            for option in options if isinstance(options, tuple) else ():
+                # RFC 5435 3.5: each option is "name=value"
+                if "${" not in option and not re.match(r"^[A-Za-z0-9][A-Za-z0-9.+-]*=", option):
+                    raise self.error(call.line, f"invalid notify option '{option}'")
             importance = call.tags.get("importance")
             if isinstance(importance, str) and importance not in ("1", "2", "3"):
                 raise self.error(call.line, ":importance must be \"1\", \"2\" or \"3\"")

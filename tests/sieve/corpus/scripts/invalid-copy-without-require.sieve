@@ -1,0 +1,1 @@
+redirect :copy "a@b.c";

@@ -1,0 +1,8 @@
+require ["fileinto"];
+if true {
+  if true {
+    if header :is "a" {
+      fileinto "x";
+    }
+  }
+}

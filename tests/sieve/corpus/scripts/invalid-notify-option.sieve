@@ -1,0 +1,2 @@
+require ["enotify"];
+notify :options ["x"] "mailto:a@example.org";

@@ -1,0 +1,16 @@
+require ["fileinto", "variables"];
+set "a" "1";
+set "A" "2";
+fileinto "v-${a}";
+set "b" "${a}${a}";
+fileinto "v-${b}";
+set "c" "${";
+fileinto "v-${c}x}";
+fileinto "v-${d}-${}-${1x}-${ a }";
+set "e" "\\${a}";
+fileinto "v-${e}";
+set :length "len" "äöü";
+fileinto "len-${len}";
+set "big" "${a}${a}${a}${a}${a}${a}${a}${a}${a}${a}";
+set "big" "${big}${big}${big}${big}${big}${big}${big}${big}${big}${big}";
+fileinto "big-${big}";
