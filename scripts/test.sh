@@ -31,6 +31,8 @@ pkgs=(
   spamc
   rspamd
   redis-server        # rspamd's statistics backend in those tests
+  dovecot-sieve       # Pigeonhole's sieve-test: the oracle of tests/sieve/test_differential.py
+  sieve-connect       # a real ManageSieve client (tests/sieve/test_managesieve_socket.py)
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -209,3 +209,27 @@ def test_managesieve_garbage_gets_errors_not_a_crash(server: MailwrightServer) -
         assert c.send(junk)[-1].startswith(b"NO")
     assert c.send(b"NOOP\r\n")[-1].startswith(b"OK")
     c.close()
+
+
+def test_managesieve_bans_are_shared_with_the_other_protocols(tmp_path: Path) -> None:
+    import imaplib
+
+    srv = MailwrightServer(tmp_path / "ban")
+    srv.edit_config("[storage]", "[limits]\nauth_failures_before_ban = 2\n\n[storage]")
+    srv.add_user("bob@example.test")
+    with srv:
+        c = Client(srv.port("managesieve"))
+        c.until_status()
+        assert c.login(password="wrong")[-1].startswith(b"NO")
+        lines = c.login(password="wrong again")
+        assert lines[-1].startswith(b"NO")
+        assert c.until_status()[-1].startswith(b"BYE")  # banned: the session ends
+        c.close()
+        again = Client(srv.port("managesieve"))
+        assert again.until_status()[-1].startswith(b"BYE")  # no greeting for a banned address
+        again.close()
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with pytest.raises(imaplib.IMAP4.error, match="Too many failed logins"):
+            imaplib.IMAP4_SSL("127.0.0.1", srv.port("imaps"), ssl_context=ctx)  # IMAP too

@@ -59,6 +59,11 @@ async def serve(
         await _write(conn, ms.bye("Server shutting down", "TRYLATER").encode())
         conn.result = "shutdown"
         return
+    if banned is not None and banned(conn.peer_ip):
+        # banned by failures on any protocol: no greeting, no more guesses
+        await _write(conn, ms.bye("Too many authentication failures").encode())
+        conn.result = "banned"
+        return
     await _write(conn, session.greeting())
     errors = 0
     while True:
