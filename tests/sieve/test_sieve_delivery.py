@@ -234,3 +234,13 @@ async def test_sieve_delivery_without_script_unchanged(store: Store) -> None:
     await rig.send(rcpts=("bob@example.test", "carol@example.test"))
     assert len(await rig.folder(rig.bob, "INBOX")) == 1
     assert len(await rig.folder(rig.carol, "INBOX")) == 1
+
+
+async def test_sieve_delivery_runaway_regex_keeps_mail(store: Store) -> None:
+    # exponential backtracking in one match: stopped at the deadline, the message kept
+    rig = await _rig(store, SieveSettings(limits=Limits(max_seconds=0.2)))
+    await rig.script('require ["regex", "fileinto"];\n'
+                     'if header :regex "subject" "(a|aa)+$" { fileinto "Never"; }')
+    await rig.send(MESSAGE.replace(b"Quarterly report", b"a" * 60 + b"!"))
+    assert len(await rig.folder(rig.bob, "INBOX")) == 1
+    assert await rig.folder(rig.bob, "Never") == []

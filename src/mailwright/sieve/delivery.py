@@ -43,6 +43,7 @@ log = logging.getLogger("mailwright.sieve")
 
 _CACHE_SIZE = 256
 _CALLBACK_TIMEOUT = 10.0
+_GRACE = 5.0  # seconds past the interpreter's own deadline before a run is abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +274,15 @@ class SieveFilter:
             return result, edited
 
         try:
-            return await asyncio.to_thread(work)
+            # The interpreter checks its own deadline between steps; this bounds one step that
+            # does not return (a pathological regular expression): the delivery goes on with
+            # the implicit keep while that worker thread finishes on its own.
+            return await asyncio.wait_for(asyncio.to_thread(work),
+                                          settings.limits.max_seconds + _GRACE)
+        except TimeoutError:
+            log.error("sieve for %s did not finish in time, keeping the message",
+                      account.address)
+            return RunResult(error="script ran too long"), None
         except Exception as exc:  # noqa: BLE001 - a script never loses mail
             log.exception("sieve crashed for %s", account.address)
             return RunResult(error=f"internal error: {exc}"), None

@@ -180,7 +180,7 @@ class Interpreter:
         self.result.steps += 1
         if self.result.steps > self.limits.max_steps:
             raise SieveRuntimeError(line, "too many steps")
-        if self.result.steps % 64 == 0 and time.monotonic() > self.deadline:
+        if self.result.steps % 16 == 0 and time.monotonic() > self.deadline:
             raise SieveRuntimeError(line, "script ran too long")
 
     def block(self, calls: Sequence[Call], scope: _Scope, depth: int) -> None:
@@ -279,7 +279,7 @@ class Interpreter:
         comparator = str(call.tags.get("comparator", "i;ascii-casemap")).lower()
         try:
             found = match_values(values, keys, match_type=match_type, comparator=comparator,
-                                 relation=relation)
+                                 relation=relation, deadline=self.deadline)
         except MatchError as exc:
             raise SieveRuntimeError(call.line, str(exc)) from None
         if found is None:
@@ -493,9 +493,11 @@ class Interpreter:
             return  # RFC 5228 4.1-4.3: the same action twice is done once
         if len(acts) >= self.limits.max_actions:
             raise SieveRuntimeError(line, "too many actions")
-        if isinstance(action, Reject) and any(isinstance(a, Reject | Vacation) for a in acts):
-            raise SieveRuntimeError(line, "reject conflicts with an earlier reject or vacation")
-        if isinstance(action, Vacation | Keep | FileInto) and any(isinstance(a, Reject) for a in acts):
+        # RFC 5429 2.1: a refused message is not also delivered, forwarded or answered
+        delivering = Keep | FileInto | Redirect | Vacation | Reject
+        if isinstance(action, Reject) and any(isinstance(a, delivering) for a in acts):
+            raise SieveRuntimeError(line, "reject conflicts with an earlier action")
+        if isinstance(action, delivering) and any(isinstance(a, Reject) for a in acts):
             raise SieveRuntimeError(line, "action conflicts with reject")
         if isinstance(action, Vacation) and any(isinstance(a, Vacation) for a in acts):
             raise SieveRuntimeError(line, "only one vacation action per run")

@@ -8,6 +8,7 @@ whole value), or None; the caller keeps the previous match variables when it is 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
 from .regex import RegexError, compile_posix
@@ -54,36 +55,82 @@ def _relation(op: str, cmp: int) -> bool:
     }[op]
 
 
-def _wildcard_regex(key: str, ignore_case: bool) -> re.Pattern[str]:
-    out: list[str] = []
+def _seg_match(value: str, at: int, seg: str, fold: bool) -> bool:
+    if at + len(seg) > len(value):
+        return False
+    for k, c in enumerate(seg):
+        if c == "\x00":  # '?' placeholder: any one character
+            continue
+        v = value[at + k]
+        if fold:
+            if _casemap(v) != _casemap(c):
+                return False
+        elif v != c:
+            return False
+    return True
+
+
+def _parse_wildcards(key: str) -> list[str]:
+    """Segments between '*'s; '?' becomes NUL, escapes resolved (RFC 5228 2.7.1)."""
+    segments: list[str] = []
+    current: list[str] = []
     i = 0
     while i < len(key):
         c = key[i]
         if c == "\\" and i + 1 < len(key):
-            out.append(re.escape(key[i + 1]))
+            current.append(key[i + 1])
             i += 2
             continue
         if c == "*":
-            out.append("(.*?)")
+            segments.append("".join(current))
+            current = []
         elif c == "?":
-            out.append("(.)")
+            current.append("\x00")
         else:
-            out.append(re.escape(c))
+            current.append(c)
         i += 1
-    flags = re.DOTALL | (re.IGNORECASE | re.ASCII if ignore_case else 0)
-    return _cached(("".join(out), flags))
+    segments.append("".join(current))
+    return segments
 
 
-_CACHE: dict[tuple[str, int], re.Pattern[str]] = {}
+def wildcard_match(value: str, key: str, fold: bool) -> list[str] | None:
+    """`:matches` in O(len(value) * len(key)), with the match variables of RFC 5229 3.2.
 
+    Each '*' takes as little as it can (a segment is placed at its first occurrence), which
+    is also what Pigeonhole returns; placing every segment as early as possible leaves the
+    most room for the rest, so when this fails no other placement succeeds.
+    """
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    segments = _parse_wildcards(key)
+    captures: list[str] = []
 
-def _cached(key: tuple[str, int]) -> re.Pattern[str]:
-    pat = _CACHE.get(key)
-    if pat is None:
-        if len(_CACHE) > 1024:
-            _CACHE.clear()
-        pat = _CACHE[key] = re.compile(key[0], key[1])
-    return pat
+    def qmarks(seg: str, at: int) -> None:
+        captures.extend(value[at + k] for k, c in enumerate(seg) if c == "\x00")
+
+    first = segments[0]
+    if not _seg_match(value, 0, first, fold):
+        return None
+    qmarks(first, 0)
+    pos = len(first)
+    if len(segments) == 1:
+        return [value, *captures] if pos == len(value) else None
+    for seg in segments[1:-1]:
+        at = pos
+        while at + len(seg) <= len(value) and not _seg_match(value, at, seg, fold):
+            at += 1
+        if at + len(seg) > len(value):
+            return None
+        captures.append(value[pos:at])  # the '*' before this segment
+        qmarks(seg, at)
+        pos = at + len(seg)
+    last = segments[-1]
+    end = len(value) - len(last)
+    if end < pos or not _seg_match(value, end, last, fold):
+        return None
+    captures.append(value[pos:end])
+    qmarks(last, end)
+    return [value, *captures]
 
 
 def match_values(
@@ -93,6 +140,7 @@ def match_values(
     match_type: str,
     comparator: str,
     relation: str = "eq",
+    deadline: float | None = None,
 ) -> list[str] | None:
     """True-ish (the match variables) when any value matches any key."""
     if match_type == "count":
@@ -114,15 +162,19 @@ def match_values(
                 elif key in value:
                     return []
             elif match_type == "matches":
-                m = _wildcard_regex(key, ignore_case).fullmatch(value)
-                if m is not None:
-                    return [value, *m.groups()]
+                found = wildcard_match(value, key, ignore_case)
+                if found is not None:
+                    return found
             elif match_type == "regex":
                 try:
                     pat = compile_posix(key, ignore_case)
                 except RegexError as exc:
                     raise MatchError(f"invalid regular expression {key!r}: {exc}") from None
-                m = pat.search(value)
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+                try:
+                    m = pat.search(value, timeout=remaining)
+                except TimeoutError:
+                    raise MatchError("regular expression ran too long") from None
                 if m is not None:
                     return [m.group(0), *(g or "" for g in m.groups())]
             elif match_type == "value" and _relation(relation, _compare(comparator, value, key)):

@@ -1,16 +1,19 @@
 """POSIX extended regular expressions for the `:regex` match type (draft-ietf-sieve-regex).
 
-Pigeonhole compiles keys with regcomp(REG_EXTENDED); Python's `re` accepts nearly the same
-language, so keys are translated rather than reimplemented: POSIX bracket classes
+Pigeonhole compiles keys with regcomp(REG_EXTENDED); the `regex` package accepts nearly the
+same language, so keys are translated rather than reimplemented: POSIX bracket classes
 (`[[:alpha:]]`) become their ASCII sets, and `.` matches a line end as regcomp's does without
-REG_NEWLINE. Compiled keys are cached, and a key is bounded in length so that one rule cannot
-hold a delivery for long.
+REG_NEWLINE. `regex` rather than `re` because a search takes a timeout: a key written to
+backtrack forever is stopped at the script's deadline (`matching.search`). Compiled keys are
+cached, and a key is bounded in length.
 """
 
 from __future__ import annotations
 
 import functools
-import re
+from typing import Any
+
+import regex
 
 MAX_PATTERN = 1024
 
@@ -69,11 +72,12 @@ def _translate(pattern: str) -> str:
 
 
 @functools.lru_cache(maxsize=512)
-def compile_posix(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+def compile_posix(pattern: str, ignore_case: bool) -> Any:
+    """The compiled key (a `regex.Pattern`); raises RegexError for an invalid one."""
     if len(pattern) > MAX_PATTERN:
         raise RegexError("regular expression too long")
-    flags = re.DOTALL | (re.IGNORECASE | re.ASCII if ignore_case else 0)
+    flags = regex.DOTALL | regex.V0 | (regex.IGNORECASE | regex.ASCII if ignore_case else 0)
     try:
-        return re.compile(_translate(pattern), flags)
-    except re.error as exc:
+        return regex.compile(_translate(pattern), flags)
+    except (regex.error, ValueError, OverflowError) as exc:
         raise RegexError(str(exc)) from None
