@@ -185,6 +185,11 @@ async def test_sieve_delivery_reject_in_smtp_or_by_mail(store: Store) -> None:
     assert report.refused == ()
     ((sender, rcpt, data),) = await rig.queued()
     assert (sender, rcpt) == ("", "alice@remote.test") and b"Not wanted." in data
+    # RFC 5429 2.1.1: an MDN with the "deleted" disposition and the original header section
+    assert b"report-type=disposition-notification" in data
+    assert b"Disposition: automatic-action/MDN-sent-automatically; deleted" in data
+    assert b"Original-Message-ID: <m1@remote.test>" in data
+    assert b"Subject: Quarterly report\r\n" in data
     assert await rig.folder(rig.bob, "INBOX") == []
 
 

@@ -415,22 +415,63 @@ class SieveFilter:
         log.info("sieve notification for %s to %s", f.account.address, ",".join(to[:4]))
 
     async def _bounce(self, f: _Followup, action: Reject, sender: str) -> None:
-        """RFC 5429 2.1.1: the refusal could not be said in SMTP; tell the sender by mail."""
+        """RFC 5429 2.1.1: the refusal could not be said in SMTP; tell the sender with an MDN."""
         if not sender:
             return  # never to the null reverse-path
         message = SieveMessage.from_bytes(f.data)
-        subject = message.values("subject")
-        data = (
-            f"From: Mail Delivery System <MAILER-DAEMON@{self.hostname}>\r\n"
-            f"To: <{sender}>\r\n"
-            f"Subject: Rejected: {_clean(subject[0] if subject else '')}\r\n"
-            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-            f"Your message to {f.recipient} was refused by the recipient's filter:\r\n\r\n"
-            f"{action.reason}\r\n"
-        ).encode()
-        await self._send(data, "", sender)
+        await self._send(build_refusal(message, action, recipient=f.recipient, sender=sender,
+                                       hostname=self.hostname), "", sender)
         log.info("sieve rejected a message for %s", f.account.address)
+
+
+def build_refusal(message: SieveMessage, action: Reject, *, recipient: str, sender: str,
+                  hostname: str) -> bytes:
+    """An RFC 8098 disposition notification ("deleted") carrying the reject reason and the
+    original header section, as RFC 5429 2.1.1 asks of a reject that is not said in SMTP."""
+    import email.utils
+    import uuid
+
+    boundary = f"=_refusal_{uuid.uuid4().hex}"
+    subject = message.values("subject")
+    msgid = message.values("message-id")
+    reason = action.reason.replace("\r\n", "\n").replace("\n", "\r\n")
+    header_section = b"".join(
+        f"{h.name}: {h.raw}\r\n".encode("utf-8", "replace") for h in message.fields
+    )
+    parts = [
+        f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
+        f"To: <{sender}>",
+        f"Subject: Rejected: {_clean(subject[0] if subject else '')}",
+        f"Date: {email.utils.format_datetime(email.utils.localtime())}",
+        f"Message-ID: <{uuid.uuid4().hex}@{hostname}>",
+        "Auto-Submitted: auto-replied (rejected)",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=disposition-notification; boundary="{boundary}"',
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        f"Your message to {recipient} was refused by the recipient's filter:",
+        "",
+        reason,
+        "",
+        f"--{boundary}",
+        "Content-Type: message/disposition-notification",
+        "",
+        f"Reporting-UA: {hostname}; Mailwright Sieve",
+        f"Final-Recipient: rfc822; {recipient}",
+    ]
+    if msgid:
+        parts.append(f"Original-Message-ID: {msgid[0]}")
+    parts += [
+        "Disposition: automatic-action/MDN-sent-automatically; deleted",
+        "",
+        f"--{boundary}",
+        "Content-Type: text/rfc822-headers",
+        "",
+    ]
+    head = "\r\n".join(parts).encode("utf-8") + b"\r\n"
+    return head + header_section + f"\r\n--{boundary}--\r\n".encode()
 
 
 def _redirected_by(data: bytes, account: Account, rcpt: str) -> bool:
