@@ -3,6 +3,8 @@
 Recipients resolve through the directory (accounts, aliases, catch-alls, plus-addressing);
 several recipients that reach one account deliver once. All local targets are committed in one
 store transaction, so a message is either in every local mailbox it was accepted for or in none.
+With Sieve (`filter`), each account's script decides its mailboxes before that transaction and
+its other actions run after it; a copy changed by editheader is stored right after it.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mailwright.accounts.directory import Directory
-from mailwright.store.api import DeliveryTarget, MessageRecord, StagedBlob, Store
+from mailwright.store.api import Account, DeliveryTarget, MessageRecord, StagedBlob, Store
+
+if TYPE_CHECKING:
+    from mailwright.sieve.delivery import FilterPlan, SieveFilter
 
 log = logging.getLogger("mailwright.delivery")
 
@@ -32,7 +37,7 @@ class LocalDelivery:
         self.directory = directory
         # Sieve (mailwright.sieve.delivery.SieveFilter), set by app: plan() says where each
         # account's copy goes before the transaction, commit() acts on the rest after it.
-        self.filter: Any = None
+        self.filter: SieveFilter | None = None
 
     async def deliver(
         self,
@@ -45,7 +50,7 @@ class LocalDelivery:
         refuse_in_smtp: bool = False,
     ) -> DeliveryReport:
         targets: dict[int, DeliveryTarget] = {}
-        accounts: dict[int, tuple[str, Any]] = {}  # account id -> (recipient, account)
+        accounts: dict[int, tuple[str, Account]] = {}  # account id -> (recipient, account)
         remote: list[str] = []
         unknown: list[str] = []
         for rcpt in recipients:
@@ -58,7 +63,7 @@ class LocalDelivery:
                 accounts.setdefault(acc.id, (rcpt, acc))
             remote.extend(res.remote)
         records: list[MessageRecord] = []
-        plan = None
+        plan: FilterPlan | None = None
         if self.filter is not None and targets:
             plan = await self.filter.plan(
                 blob, sender, [(*accounts[i], t) for i, t in targets.items()],
@@ -69,7 +74,7 @@ class LocalDelivery:
             targets = {i: t for i, t in enumerate(plan.targets)}
         if targets:
             records = await self.store.deliver(blob, list(targets.values()))
-        if plan is not None:
+        if plan is not None and self.filter is not None:
             for edited, edited_targets in plan.separate:
                 records += await self.store.deliver(edited, edited_targets)
             await self.filter.commit(plan)
