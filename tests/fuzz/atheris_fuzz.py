@@ -7,7 +7,8 @@ Not part of the test suite (atheris is not a project dependency). To run one tar
     python -m tests.fuzz.atheris_fuzz smtp -max_total_time=300 /tmp/fuzz-smtp
     python -m tests.fuzz.atheris_fuzz imap -jobs=2 -workers=2 -max_total_time=300 /tmp/fuzz-imap
 
-Targets: smtp, imap, pop3, mime, proxy, smtpclient (tests/fuzz/fuzz_targets.py). Any other
+Targets: smtp, imap, pop3, mime, proxy, smtpclient, sieve, managesieve
+(tests/fuzz/fuzz_targets.py). Any other
 argument goes to libFuzzer. A crashing input is written as `crash-<sha1>`: copy it to
 tests/fuzz/corpus/<target>/ and tests/fuzz/test_corpus_regressions.py replays it from then on.
 See docs/reliability.md.
@@ -19,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-TARGET_NAMES = ("smtp", "imap", "pop3", "mime", "proxy", "smtpclient")
+TARGET_NAMES = ("smtp", "imap", "pop3", "mime", "proxy", "smtpclient", "sieve", "managesieve")
 
 
 def main() -> None:

@@ -21,8 +21,9 @@ from mailwright.proto.proxy import ProxyParser, ProxyProtocolError
 from mailwright.proto.smtpclient import connection as sc
 from mailwright.proto.smtpclient.errors import LocalProtocolError, RemoteProtocolError
 from mailwright.proto.smtpclient.replies import Extensions
+from mailwright.sieve import Envelope, SieveMessage, SieveSyntaxError, compile_script, run_script
 
-from . import test_imap_fuzz, test_pop3_fuzz, test_smtp_fuzz
+from . import test_imap_fuzz, test_pop3_fuzz, test_sieve_fuzz, test_smtp_fuzz
 
 
 def _header(raw: bytes) -> tuple[int, int, bytes]:
@@ -127,6 +128,24 @@ def smtpclient(raw: bytes) -> None:
         return
 
 
+def sieve(raw: bytes) -> None:
+    """A script, then (after a NUL) a message: compile, and run what compiles."""
+    script, _, message = raw.partition(b"\x00")
+    try:
+        compiled = compile_script(script)
+    except SieveSyntaxError as exc:
+        assert exc.line >= 1
+        return
+    result = run_script(compiled, SieveMessage.from_bytes(message), Envelope("a@b.c", "d@e.f"))
+    assert result.error is None or result.error.startswith(("line ", "script"))
+
+
+def managesieve(raw: bytes) -> None:
+    step, _bits, data = _header(raw)
+    whole = test_sieve_fuzz._ms_run([data])
+    assert test_sieve_fuzz._ms_run(_pieces(data, step)) == whole, "the split changed the events"
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "smtp": smtp,
     "imap": imap,
@@ -134,4 +153,6 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "mime": mime,
     "proxy": proxy,
     "smtpclient": smtpclient,
+    "sieve": sieve,
+    "managesieve": managesieve,
 }

@@ -103,13 +103,8 @@ class ServerConnection:
         if parsed is None and self._skip_line is not None:
             return self.next_event()  # an oversized literal: drop it, then answer once
         if parsed is None:
-            if self._closed:
-                return ConnectionClosed()
-            line_end = self._buf.find(b"\r\n")
-            if line_end < 0 and len(self._buf) > self.max_line:
-                del self._buf[:]
-                raise PeerError(bye("Line too long"), fatal=True)
-            return NEED_DATA
+            # `_parse` has already refused a line (literals aside) longer than max_line
+            return ConnectionClosed() if self._closed else NEED_DATA
         items, consumed = parsed
         del self._buf[:consumed]
         if self._sasl:
@@ -149,6 +144,8 @@ class ServerConnection:
                 j = i + 1
                 out = bytearray()
                 while True:
+                    if j - line_start > self.max_line:
+                        raise PeerError(bye("Line too long"), fatal=True)
                     if j >= len(buf):
                         return None
                     ch = buf[j]
@@ -192,6 +189,8 @@ class ServerConnection:
             else:
                 m = _NUMBER.match(buf, i)
                 if m is not None and (m.end() >= len(buf) or buf[m.end()] in b" \r"):
+                    if m.end() - line_start > self.max_line:
+                        raise PeerError(bye("Line too long"), fatal=True)
                     if m.end() >= len(buf):
                         return None
                     items.append(int(m.group(0)))
@@ -200,6 +199,8 @@ class ServerConnection:
                 m = _ATOM.match(buf, i)
                 if m is None:
                     raise _resync(buf, i, "Syntax error")
+                if m.end() - line_start > self.max_line:
+                    raise PeerError(bye("Line too long"), fatal=True)
                 if m.end() >= len(buf):
                     return None
                 items.append(_Atom(m.group(0).decode("ascii")))
