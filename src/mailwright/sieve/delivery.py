@@ -18,8 +18,11 @@ House rules:
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import hashlib
 import logging
+import urllib.parse
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -392,8 +395,6 @@ class SieveFilter:
         log.info("sieve vacation reply from %s to %s", f.account.address, sender)
 
     async def _notify(self, f: _Followup, action: Notify) -> None:
-        import urllib.parse
-
         target, _, query = action.method.partition(":")[2].partition("?")
         to = [a for a in urllib.parse.unquote(target).split(",") if a]
         params = urllib.parse.parse_qs(query)
@@ -428,9 +429,6 @@ def build_refusal(message: SieveMessage, action: Reject, *, recipient: str, send
                   hostname: str) -> bytes:
     """An RFC 8098 disposition notification ("deleted") carrying the reject reason and the
     original header section, as RFC 5429 2.1.1 asks of a reject that is not said in SMTP."""
-    import email.utils
-    import uuid
-
     boundary = f"=_refusal_{uuid.uuid4().hex}"
     subject = message.values("subject")
     msgid = message.values("message-id")

@@ -12,6 +12,7 @@ House rules:
 
 from __future__ import annotations
 
+import email.header
 import hashlib
 import re
 import time
@@ -754,8 +755,6 @@ def _fold(value: str) -> str:
 def _encode_header(value: str) -> str:
     if value.isascii():
         return value
-    import email.header
-
     return email.header.Header(value, "utf-8").encode()
 
 

@@ -12,6 +12,8 @@ import email
 import email.header
 import email.policy
 import email.utils
+import html as html_module
+import re
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -179,15 +181,12 @@ def body_texts(msg: SieveMessage, transform: str, content: tuple[str, ...]) -> l
     return texts
 
 
-def html_to_text(html: str) -> str:
+def html_to_text(markup: str) -> str:
     """Markup removed, entities resolved: what :text compares for text/html."""
-    import html as html_module
-    import re
-
-    html = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", html)
-    html = re.sub(r"(?s)<!--.*?-->", " ", html)
-    html = re.sub(r"(?s)<[^>]*>", " ", html)
-    return re.sub(r"[ \t]+", " ", html_module.unescape(html)).strip()
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", markup)
+    text = re.sub(r"(?s)<!--.*?-->", " ", text)
+    text = re.sub(r"(?s)<[^>]*>", " ", text)
+    return re.sub(r"[ \t]+", " ", html_module.unescape(text)).strip()
 
 
 def _content_matches(ctype: str, content: tuple[str, ...], multipart: bool) -> bool:

@@ -71,7 +71,7 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=4096)
 def compile_posix(pattern: str, ignore_case: bool) -> Any:
     """The compiled key (a `regex.Pattern`); raises RegexError for an invalid one."""
     if len(pattern) > MAX_PATTERN:

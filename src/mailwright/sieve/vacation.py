@@ -7,6 +7,7 @@ and sends the reply with a null envelope sender (RFC 3834 3.3, RFC 5230 5).
 
 from __future__ import annotations
 
+import email.header
 import email.utils
 import uuid
 from collections.abc import Iterable
@@ -98,6 +99,4 @@ def _header(value: str) -> str:
     value = decode_header_value(value).replace("\r", " ").replace("\n", " ")
     if value.isascii():
         return value
-    import email.header
-
     return email.header.Header(value, "utf-8").encode()
