@@ -4,7 +4,7 @@ House rules:
 - Bytes never reach this module: the core (`mailwright.proto.managesieve`) frames commands and
   the adapter (`listener.py`) owns the socket and TLS.
 - Scripts are validated before they are stored (RFC 5804 2.6: PUTSCRIPT of an invalid script
-  fails, with the error's line), with the same compiler delivery uses.
+  fails, with the error's line), with the same compiler delivery uses, in a worker thread.
 - Passwords travel only under TLS or on loopback, like the other protocols; failures go to the
   shared authenticator, which delays them and bans addresses across every protocol.
 - Quotas (RFC 5804 1.3): a script is at most `max_script_size` octets and an account holds at
@@ -13,6 +13,7 @@ House rules:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
@@ -213,7 +214,7 @@ class ManageSieveSession:
         refusal = await self._quota(name, len(content.encode()))
         if refusal is not None:
             return _reply(refusal)
-        error = _check(content)
+        error = await asyncio.to_thread(_check, content)  # compiling is CPU work
         if error is not None:
             return _reply(ms.no(error))
         await self.store.sieve_put(self._account_id(), name, content)
@@ -224,7 +225,7 @@ class ManageSieveSession:
         content = _string(args[0])
         if len(content.encode()) > self.settings.max_script_size:
             return _reply(ms.no("Script too large", "QUOTA/MAXSIZE"))
-        error = _check(content)
+        error = await asyncio.to_thread(_check, content)  # compiling is CPU work
         return _reply(ms.no(error) if error is not None else ms.ok("Script is valid"))
 
     async def _listscripts(self, args: tuple[str | int, ...]) -> Outcome:
@@ -245,7 +246,7 @@ class ManageSieveSession:
         content = await self.store.sieve_get(acc, name)
         if content is None:
             return _reply(ms.no("There is no script by that name", "NONEXISTENT"))
-        error = _check(content)
+        error = await asyncio.to_thread(_check, content)  # compiling is CPU work
         if error is not None:
             return _reply(ms.no(f"The script is not valid: {error}"))
         try:

@@ -21,6 +21,7 @@ import asyncio
 import email.utils
 import hashlib
 import logging
+import threading
 import urllib.parse
 import uuid
 from collections import OrderedDict
@@ -150,24 +151,28 @@ class SieveFilter:
         self.outbound = outbound  # the queue service: enqueue(blob, sender, recipients)
         self.deliver_local = deliver_local  # LocalDelivery.deliver, for local destinations
         self.is_local = is_local  # async (domain) -> bool
+        # shared by the event loop and the worker threads that run scripts (includes)
         self._cache: OrderedDict[str, CompiledScript | SieveSyntaxError] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # -- scripts
 
     def compiled(self, text: str) -> CompiledScript | None:
         """The compiled script, cached by content; None (and a log line) if it is broken."""
         key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-        hit = self._cache.get(key)
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
         if hit is None:
             try:
                 hit = compile_script(text)
             except SieveSyntaxError as exc:
                 hit = exc
-            self._cache[key] = hit
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
+            with self._cache_lock:
+                self._cache[key] = hit
+                if len(self._cache) > _CACHE_SIZE:
+                    self._cache.popitem(last=False)
         if isinstance(hit, SieveSyntaxError):
             log.warning("sieve script does not compile: %s", hit)
             return None
@@ -244,20 +249,22 @@ class SieveFilter:
         return plan
 
     async def _scripts_for(self, account: Account) -> list[CompiledScript]:
+        # compiling (and reading the administrator's files) is work for a worker thread: a
+        # large script takes long enough to stall every session on the event loop
         scripts: list[CompiledScript | None] = []
-        scripts.append(self._file_script(self.settings.before))
+        scripts.append(await asyncio.to_thread(self._file_script, self.settings.before))
         try:
             active = await self.store.sieve_active(account.id)
         except StoreError as exc:
             log.error("sieve: cannot read the active script of %s: %s", account.address, exc)
             active = None
         if active is not None:
-            user = self.compiled(active[1])
+            user = await asyncio.to_thread(self.compiled, active[1])
             if user is None:
                 log.warning("sieve: active script %r of %s is broken, ignoring it",
                             active[0], account.address)
             scripts.append(user)
-        scripts.append(self._file_script(self.settings.after))
+        scripts.append(await asyncio.to_thread(self._file_script, self.settings.after))
         return [s for s in scripts if s is not None]
 
     async def _run(
