@@ -75,3 +75,14 @@ def test_sieve_cli_init_writes_managesieve_listener(tmp_path: Path) -> None:
     assert run("init", str(tmp_path / "s"), "--domain", "example.test", "--port-base", "10000")[0] == 0
     text = (tmp_path / "s" / "mailwright.toml").read_text()
     assert 'protocol = "managesieve"' in text and "port = 14190" in text
+
+
+def test_sieve_cli_check_reports_a_broken_global_script(cfg: str, tmp_path: Path) -> None:
+    before = tmp_path / "before.sieve"
+    before.write_text('require "fileinto";\nfileinto "Junk"\n')
+    text = Path(cfg).read_text()
+    Path(cfg).write_text(text.replace("[storage]", f'[sieve]\nbefore = "{before}"\n\n[storage]'))
+    code, out, _ = run("check", "-c", cfg)
+    assert code == 1 and f"sieve.before: {before}: line 3: expected ';'" in out
+    before.write_text('require "fileinto";\nfileinto "Junk";\n')
+    assert run("check", "-c", cfg)[0] == 0

@@ -59,6 +59,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     for path, mode in open_to_others(exposed):
         kind = "directory" if path.is_dir() else "file"
         problems.append(f"{path}: {kind} mode {mode:04o} lets other users in (chmod o-rwx)")
+    from mailwright.cli.sieve_cmd import check_global_scripts
+
+    problems += check_global_scripts(config)  # the [sieve] before/after scripts compile
     problems += with_store(config, _mailbox_problems)
     for p in problems:
         print(p)

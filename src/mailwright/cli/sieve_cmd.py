@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from mailwright.cli.common import CLIError, load, with_store
+from mailwright.config import Config
 from mailwright.sieve import SieveSyntaxError, compile_script
 from mailwright.store.api import Account, InvalidOperation, NotFound, Store
 
@@ -40,6 +41,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
     x = ssub.add_parser("check", parents=[common], help="validate a script file")
     x.add_argument("file")
     s.set_defaults(func=cmd_sieve)
+
+
+def check_global_scripts(config: Config) -> list[str]:
+    """`mailwright check`: the administrator's before/after scripts exist and compile."""
+    problems = []
+    for key, path in (("before", config.sieve.before), ("after", config.sieve.after)):
+        if path is None:
+            continue
+        try:
+            compile_script(path.read_bytes())
+        except OSError as exc:
+            problems.append(f"{config.source}: sieve.{key}: cannot read {path}: {exc.strerror}")
+        except SieveSyntaxError as exc:
+            problems.append(f"{config.source}: sieve.{key}: {path}: line {exc.line}: {exc.message}")
+    return problems
 
 
 def _read(path: str) -> str:
