@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import PASSWORD, MailwrightServer
+from tests.support.server import PASSWORD, MailwrightServer, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,7 @@ class Client:
         return self.send(f'AUTHENTICATE "PLAIN" "{token}"\r\n'.encode())
 
     def close(self) -> None:
+        self.file.close()  # the file object holds the socket open too
         self.sock.close()
 
 
@@ -211,15 +212,31 @@ def test_managesieve_garbage_gets_errors_not_a_crash(server: MailwrightServer) -
     c.close()
 
 
-def test_managesieve_bans_are_shared_with_the_other_protocols(tmp_path: Path) -> None:
+def test_managesieve_limits_and_bans_are_shared_with_the_other_protocols(tmp_path: Path) -> None:
     import imaplib
 
     srv = MailwrightServer(tmp_path / "ban")
-    srv.edit_config("[storage]", "[limits]\nauth_failures_before_ban = 2\n\n[storage]")
+    srv.edit_config("[storage]", "[limits]\nauth_failures_before_ban = 2\n"
+                    "max_connections_per_ip = 2\n\n[storage]")
     srv.add_user("bob@example.test")
     with srv:
-        c = Client(srv.port("managesieve"))
-        c.until_status()
+        # the same connection limits as the other listeners, with a ManageSieve refusal
+        first, second = Client(srv.port("managesieve")), Client(srv.port("managesieve"))
+        first.until_status()
+        second.until_status()
+        third = Client(srv.port("managesieve"))
+        assert third.until_status() == [b'BYE (TRYLATER) "Too many connections, try again later"\r\n']
+        for c in (first, second, third):
+            c.close()
+
+        def greeted() -> Client | None:  # once the server has seen the two sessions end
+            c = Client(srv.port("managesieve"))
+            if c.until_status()[-1].startswith(b"OK"):
+                return c
+            c.close()
+            return None
+
+        c = wait_for("a free connection slot", greeted)
         assert c.login(password="wrong")[-1].startswith(b"NO")
         lines = c.login(password="wrong again")
         assert lines[-1].startswith(b"NO")

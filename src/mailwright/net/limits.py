@@ -33,6 +33,7 @@ BANNED: dict[str, bytes] = {
     "imaps": b"* BYE Too many failed logins from your address, try again later\r\n",
     "pop3": b"-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n",
     "pop3s": b"-ERR [SYS/TEMP] Too many failed logins from your address, try again later\r\n",
+    "managesieve": b'BYE "Too many failed logins from your address, try again later"\r\n',
 }
 
 # Said to a session that has not logged in within `[limits] login_timeout` (net.server), on the
