@@ -40,6 +40,7 @@ def sieve_connect(server: MailwrightServer, *args: str, user: str = "bob@example
         return subprocess.run(
             [exe, "--server", "127.0.0.1", "--port", str(server.port("managesieve")),
              "--user", user, "--passwordfd", str(r), "--notlsverify", "--authmech", "PLAIN",
+             "--noclearchan",  # STARTTLS must happen
              *args],
             capture_output=True, text=True, timeout=60, pass_fds=(r,), check=False,
         )
