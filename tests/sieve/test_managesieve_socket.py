@@ -218,6 +218,7 @@ def test_managesieve_limits_and_bans_are_shared_with_the_other_protocols(tmp_pat
 
     srv = MailwrightServer(tmp_path / "ban")
     srv.edit_config("[storage]", "[limits]\nauth_failures_before_ban = 2\n"
+                    "auth_address_failures_before_ban = 2\n"
                     "max_connections_per_ip = 2\n\n[storage]")
     srv.add_user("bob@example.test")
     with srv:
