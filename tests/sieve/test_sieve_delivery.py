@@ -11,6 +11,7 @@ import pytest
 from mailwright.accounts.directory import Directory
 from mailwright.delivery.ingest import stage_bytes
 from mailwright.delivery.local import LocalDelivery
+from mailwright.mailauth.srs import SRS
 from mailwright.queue.service import Outbound
 from mailwright.sieve.delivery import SieveFilter, SieveSettings
 from mailwright.sieve.interpreter import Limits
@@ -57,7 +58,7 @@ class Rig:
         return out
 
 
-async def _rig(store: Store, settings: SieveSettings | None = None) -> Rig:
+async def _rig(store: Store, settings: SieveSettings | None = None, srs: SRS | None = None) -> Rig:
     await store.add_domain("example.test")
     bob = (await store.add_account("bob@example.test", "x")).id
     carol = (await store.add_account("carol@example.test", "x")).id
@@ -67,7 +68,7 @@ async def _rig(store: Store, settings: SieveSettings | None = None) -> Rig:
                         local=delivery)
     delivery.filter = SieveFilter(
         store, settings or SieveSettings(), hostname="mx.example.test", outbound=outbound,
-        deliver_local=delivery.deliver, is_local=directory.is_local_domain,
+        deliver_local=delivery.deliver, is_local=directory.is_local_domain, srs=srs,
     )
     return Rig(store, delivery, bob, carol)
 
@@ -133,6 +134,17 @@ async def test_sieve_delivery_redirect_goes_through_the_queue(store: Store) -> N
     ((sender, rcpt, data),) = await rig.queued()
     assert (sender, rcpt) == ("alice@remote.test", "archive@remote.test")
     assert data.startswith(b"Delivered-To: bob@example.test\r\n")
+
+
+async def test_sieve_delivery_redirect_to_another_domain_is_srs_rewritten(store: Store) -> None:
+    srs = SRS(b"test-secret")
+    rig = await _rig(store, srs=srs)
+    await rig.script('redirect "archive@remote.test";')
+    await rig.send()
+    ((sender, rcpt, _data),) = await rig.queued()
+    assert rcpt == "archive@remote.test"
+    assert sender.upper().startswith("SRS0=") and sender.endswith("@example.test"), sender
+    assert srs.reverse(sender) == "alice@remote.test"  # a bounce finds its way back
 
 
 async def test_sieve_delivery_redirect_loop_is_kept(store: Store) -> None:

@@ -29,7 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SRS", "SRSError", "is_srs", "load_secret"]
+from mailwright.config import SRSConfig
+
+__all__ = ["SRS", "SRSError", "is_srs", "load_secret", "srs_from_config"]
 
 _BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _DAY = 86400
@@ -161,3 +163,17 @@ class SRS:
         if age > self.max_age_days:
             raise SRSError("SRS0 address expired")
         return f"{orig_local}@{domain}"
+
+
+def srs_from_config(cfg: SRSConfig, data_dir: Path) -> SRS | None:
+    """The server's SRS under `[srs]` (None when switched off), shared by every forwarding path:
+    alias expansion on SMTP and Sieve redirect. Raises SRSError or OSError when no secret is
+    usable."""
+    if not cfg.enabled:
+        return None
+    secret = load_secret(cfg.secret, data_dir)
+    return SRS(
+        secret,
+        max_age_days=int(cfg.max_age // 86400),
+        old_secrets=tuple(s.encode("utf-8") for s in cfg.old_secrets),
+    )

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailwright.delivery.ingest import stage_bytes
+from mailwright.mailauth.srs import SRS, SRSError, srs_from_config
 from mailwright.store.api import Account, DeliveryTarget, StagedBlob, Store, StoreError
 
 from . import vacation as vacation_rules
@@ -144,8 +145,12 @@ class SieveFilter:
         outbound: Any = None,
         deliver_local: Callable[..., Any] | None = None,
         is_local: Callable[[str], Any] | None = None,
+        srs: SRS | None = None,
     ) -> None:
         self.store = store
+        # Redirects to other domains carry an SRS reverse-path at the account's domain, so the
+        # destination's SPF check passes for us (docs/forwarding.md); None keeps the sender.
+        self.srs = srs
         self.settings = settings
         self.hostname = hostname
         self.outbound = outbound  # the queue service: enqueue(blob, sender, recipients)
@@ -377,8 +382,26 @@ class SieveFilter:
 
     async def _redirect(self, f: _Followup, action: Redirect, sender: str) -> None:
         data = f"Delivered-To: {f.account.address}\r\n".encode() + f.data
-        await self._send(data, sender, action.address)
+        await self._send(data, await self._forward_sender(sender, f.account, action.address),
+                         action.address)
         log.info("sieve redirected a message for %s to %s", f.account.address, action.address)
+
+    async def _forward_sender(self, sender: str, account: Account, destination: str) -> str:
+        """The reverse-path of a redirected copy: SRS-rewritten into the account's domain when
+        it leaves for another domain and the original sender is not ours (RFC 5228 4.2 keeps the
+        envelope sender; SRS keeps SPF passing at the destination)."""
+        if self.srs is None or not sender:
+            return sender
+        if self.is_local is not None:
+            if await self.is_local(destination.rpartition("@")[2]):
+                return sender  # stays here: no SPF check of ours to satisfy
+            if await self.is_local(sender.rpartition("@")[2]):
+                return sender  # already one of our domains
+        try:
+            return self.srs.forward(sender, account.address.rpartition("@")[2])
+        except SRSError as exc:
+            log.warning("sieve: cannot SRS-rewrite %s: %s", sender, exc)
+            return sender
 
     async def _vacation(self, f: _Followup, action: Vacation, sender: str) -> None:
         message = SieveMessage.from_bytes(f.data)
@@ -499,4 +522,5 @@ def create_filter(ctx: Any) -> SieveFilter:
         outbound=ctx.outbound,
         deliver_local=ctx.delivery.deliver,
         is_local=ctx.directory.is_local_domain,
+        srs=srs_from_config(ctx.config.srs, ctx.config.server.data_dir),
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailwright.config import ConfigError
 from mailwright.mailauth import KeyStore, MailauthSettings
-from mailwright.mailauth.srs import SRS, SRSError, load_secret
+from mailwright.mailauth.srs import SRS, SRSError, srs_from_config
 from mailwright.net.limits import CommandRateLimiter, Deadline
 from mailwright.proto import smtp
 from mailwright.proto.sasl import SUPPORTED
@@ -83,20 +83,12 @@ def services_for(ctx: AppContext) -> Services:
 
 def srs_for(ctx: AppContext) -> SRS | None:
     """SRS under `[srs] secret`, or the secret kept in the data directory (made once)."""
-    cfg = ctx.config.srs
-    if not cfg.enabled:
-        return None
     try:
-        secret = load_secret(cfg.secret, ctx.config.server.data_dir)
+        return srs_from_config(ctx.config.srs, ctx.config.server.data_dir)
     except (OSError, SRSError) as exc:
         raise ConfigError(
             str(ctx.config.source), "srs.secret", f"no secret given and none usable: {exc}"
         ) from None
-    return SRS(
-        secret,
-        max_age_days=int(cfg.max_age // 86400),
-        old_secrets=tuple(s.encode("utf-8") for s in cfg.old_secrets),
-    )
 
 
 def make_core(
