@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import imaplib
 import os
 import poplib
@@ -225,6 +226,7 @@ class StallingMX:
     def __init__(self, stalls: list[str]) -> None:
         self.stalls = list(stalls)  # one mode per connection: "mid-data", "after-dot"
         self.received: list[bytes] = []
+        self.stalled: list[str] = []  # the stalls the remote really reached, in order
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -244,6 +246,7 @@ class StallingMX:
                     writer.write(b"354 go on\r\n")
                     await writer.drain()
                     if mode == "mid-data":
+                        self.stalled.append(mode)
                         await reader.read(64 * 1024)
                         await asyncio.sleep(3600)  # stop reading: the sender's writes block
                     data = bytearray()
@@ -252,6 +255,7 @@ class StallingMX:
                             return
                         data += chunk
                     if mode == "after-dot":
+                        self.stalled.append(mode)
                         await asyncio.sleep(3600)  # never answer the end of data
                     self.received.append(bytes(data))
                     writer.write(b"250 2.0.0 queued\r\n")
@@ -281,10 +285,21 @@ async def test_faults_remote_mx_stalls_mid_transfer_then_retry_delivers_once(
         await store.add_account("alice@sender.test", "x")
         dns.set("dest.test", "MX", "10 mx.dest.test.")
         dns.set("mx.dest.test", "A", "127.0.0.1")
-        timeouts = Timeouts(connect=2, greeting=2, command=2, data_init=2, data_block=0.5,
-                            data_end=0.5, quit=0.5)  # fmt: skip
-        client = OutboundClient(Resolver(dns.nameservers, timeout=0.5, lifetime=1.0),
-                                "mail.sender.test", port=mx.port, timeouts=timeouts)  # fmt: skip
+        # The stalls are unambiguous: the remote stops reading, or withholds the final reply,
+        # for an hour. Each attempt gets a short timeout only for the step that stalls, started
+        # once the remote has stopped (the 354 to DATA, or the final dot fully written), and
+        # generous ones everywhere else: a short timeout on a step that merely runs slowly on a
+        # loaded machine would race the machine (and, after the dot, send the message twice).
+        generous = Timeouts(connect=120, greeting=120, command=120, data_init=120,
+                            data_block=120, data_end=120, quit=10)  # fmt: skip
+        timeouts_for = {
+            "mid-data": dataclasses.replace(generous, data_block=0.5),
+            "after-dot": dataclasses.replace(generous, data_end=0.5),
+            "healthy": generous,
+        }
+        client = OutboundClient(Resolver(dns.nameservers, timeout=5, lifetime=30),
+                                "mail.sender.test", port=mx.port,
+                                timeouts=timeouts_for["mid-data"])  # fmt: skip
         settings = QueueSettings(retry_schedule=(0.2,), max_age=3600, delay_warning=3600,
                                  poll_interval=0.05)  # fmt: skip
         out = Outbound(store, client, hostname="mail.sender.test", owner="node-a",
@@ -295,19 +310,39 @@ async def test_faults_remote_mx_stalls_mid_transfer_then_retry_delivers_once(
             store, b"Subject: big\r\nMessage-ID: <big@sender.test>\r\n\r\n" + body
         )
         await out.enqueue(blob, "alice@sender.test", ["bob@dest.test"])
-        for attempt in (1, 2):  # mid-DATA stall, then a stall after the final dot
-            await out.run_once()
-            [entry] = await store.queue_list()
+
+        async def attempt_until(attempts: int) -> QueueEntry | None:
+            """Run the queue until the entry has had ``attempts`` attempts (retries are due
+            0.2 s after a failure); a hard bound far beyond any machine's slowness."""
+            deadline = time.monotonic() + 120
+            while True:
+                await out.run_once()
+                entries = await store.queue_list()
+                if not entries or entries[0].attempts >= attempts:
+                    return entries[0] if entries else None
+                assert time.monotonic() < deadline, f"no attempt {attempts}: {entries}"
+                await asyncio.sleep(0.05)
+
+        for attempt, stall in ((1, "mid-data"), (2, "after-dot")):
+            client.timeouts = timeouts_for[stall]
+            entry = await attempt_until(attempt)
+            assert entry is not None, "delivered through a stalled remote"
             assert entry.attempts == attempt, entry
             assert entry.last_error, entry
             assert not mx.received
-            await asyncio.sleep(0.3)
-        for _ in range(100):  # the remote is healthy now
+            # the attempt failed at the stall itself, not earlier: the remote reached it
+            deadline = time.monotonic() + 120
+            while len(mx.stalled) < attempt:
+                assert time.monotonic() < deadline, f"the remote never reached {stall}"
+                await asyncio.sleep(0.05)
+            assert mx.stalled[attempt - 1] == stall, mx.stalled
+        client.timeouts = timeouts_for["healthy"]  # the remote is healthy now
+        deadline = time.monotonic() + 300
+        while await store.queue_list():
+            assert time.monotonic() < deadline, await store.queue_list()
             await out.run_once()
-            if not await store.queue_list():
-                break
-            await asyncio.sleep(0.1)
-        assert not await store.queue_list()
+            await asyncio.sleep(0.05)
+        assert mx.stalled == ["mid-data", "after-dot"]
         assert len(mx.received) == 1
         assert mx.received[0].endswith(body)
     finally:
