@@ -43,6 +43,7 @@ instance_name = mw-import-test-{os.getpid()}
 protocols = imap
 listen = 127.0.0.1
 log_path = {d}/dovecot.log
+auth_verbose = yes
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
@@ -102,6 +103,10 @@ def dovecot_maildir() -> Iterator[tuple[int, Path]]:
             for name in files:
                 os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
         (d / "users").write_text(f"bob:{{PLAIN}}{PASSWORD}:{NOBODY}:{NOBODY}::{d / 'home'}::\n")
+        # Dovecot's auth process (user dovecot) reads it: readable whatever the umask, which
+        # an earlier test that ran Mailwright's CLI in this process has tightened to 027
+        # (restrict_umask), so the file would depend on which tests ran before
+        (d / "users").chmod(0o644)
         port = free_port()
         (d / "dovecot.conf").write_text(dovecot_config(d, port))
         proc = subprocess.Popen(["dovecot", "-F", "-c", str(d / "dovecot.conf")],
@@ -117,6 +122,8 @@ def dovecot_maildir() -> Iterator[tuple[int, Path]]:
                     assert proc.poll() is None, "Dovecot did not start: " + (
                         log.read_text()[-800:] if log.exists() else "")
                     time.sleep(0.05)
+            else:
+                raise AssertionError("Dovecot never listened on its port")
             yield port, maildir
         finally:
             proc.terminate()
@@ -141,8 +148,15 @@ def test_import_imap_from_dovecot_keeps_folders_flags_keywords_dates(
 
     args = ("import", "imap", "127.0.0.1", "--port", str(port), "--tls", "none",
             "--user", "alice@example.test", "--login", "bob", "--password-stdin")
+    dovecot_log = maildir.parent.parent / "dovecot.log"
+
+    def failure(r: subprocess.CompletedProcess[str]) -> str:
+        """Our stderr and Dovecot's side of the story, for a run that should have passed."""
+        log = dovecot_log.read_text(errors="replace")[-3000:] if dovecot_log.exists() else ""
+        return f"rc={r.returncode}\nstderr:\n{r.stderr}\ndovecot.log:\n{log}"
+
     r = mw(mw_inst.cfg, *args, stdin=PASSWORD + "\n")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, failure(r)
     assert "imported 8 message(s)" in r.stdout, r.stdout
     got = snapshot(mw_inst.cfg, "alice@example.test")
     want = snapshot(mw_inst.cfg, "ref@example.test")
@@ -157,7 +171,7 @@ def test_import_imap_from_dovecot_keeps_folders_flags_keywords_dates(
 
     # running it again adds nothing
     r = mw(mw_inst.cfg, *args, stdin=PASSWORD + "\n")
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 0, failure(r)
     assert "imported 0 message(s)" in r.stdout and "8 already there" in r.stdout
     assert "Sent Items" not in snapshot(mw_inst.cfg, "alice@example.test")
 

@@ -104,6 +104,10 @@ def dovecot() -> Iterator[int]:
             for name in filenames:
                 os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
         (d / "users").write_text(f"bob:{{PLAIN}}{PASSWORD}:{NOBODY}:{NOBODY}::{home}::\n")
+        # Dovecot's auth process (user dovecot) reads it: readable whatever the umask, which
+        # an earlier test that ran Mailwright's CLI in this process has tightened to 027
+        # (restrict_umask), so the file would depend on which tests ran before
+        (d / "users").chmod(0o644)
         port = free_port()
         (d / "dovecot.conf").write_text(dovecot_config(d, port))
         proc = subprocess.Popen(
