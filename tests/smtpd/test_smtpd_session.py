@@ -291,9 +291,9 @@ async def test_smtpd_mx_records_authentication_results(ctx: AppContext) -> None:
 async def test_smtpd_whole_message_spills_past_the_memory_bound(
     ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mailwright.smtpd.session as session_module
+    import mailwright.delivery.spool as spool_module
 
-    monkeypatch.setattr(session_module, "SPILL_AT", 100)
+    monkeypatch.setattr(spool_module, "MEMORY_LIMIT", 100)
     await add_user(ctx.store, "alice")
     c = Conversation(ctx)
     body = "Subject: big\n\n" + "\n".join(f"line {i}" for i in range(500))

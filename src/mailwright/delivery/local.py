@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailwright.accounts.directory import Directory
-from mailwright.store.api import DeliveryTarget, MessageRecord, StagedBlob, Store
+from mailwright.store.api import (
+    DeliveryTarget,
+    LocalCopies,
+    MessageRecord,
+    QueueAddition,
+    StagedBlob,
+    Store,
+)
 
 log = logging.getLogger("mailwright.delivery")
 
@@ -37,10 +44,26 @@ class LocalDelivery:
         mailbox: str = "INBOX",
         flags: frozenset[str] = frozenset(),
     ) -> DeliveryReport:
+        report, _ = await self.deliver_and_queue(blob, recipients, None, mailbox=mailbox,
+                                                 flags=flags)  # fmt: skip
+        return report
+
+    async def deliver_and_queue(
+        self,
+        blob: StagedBlob | None,
+        recipients: Sequence[str],
+        queued: QueueAddition | None,
+        *,
+        mailbox: str = "INBOX",
+        flags: frozenset[str] = frozenset(),
+    ) -> tuple[DeliveryReport, list[int]]:
+        """Deliver to the local recipients and add the queue entries in one store transaction:
+        either every local copy and every queue entry is committed, or none is, so a client
+        that retries after a 4xx cannot get a second local copy."""
         targets: dict[int, DeliveryTarget] = {}
         remote: list[str] = []
         unknown: list[str] = []
-        for rcpt in recipients:
+        for rcpt in recipients if blob is not None else ():
             res = await self.directory.resolve(rcpt)
             if not res.local_domain or not res.deliverable:
                 unknown.append(rcpt)
@@ -48,11 +71,15 @@ class LocalDelivery:
             for acc in res.accounts:
                 targets.setdefault(acc.id, DeliveryTarget(acc.id, mailbox, flags))
             remote.extend(res.remote)
+        local = LocalCopies(blob, tuple(targets.values())) if blob and targets else None
         records: list[MessageRecord] = []
-        if targets:
-            records = await self.store.deliver(blob, list(targets.values()))
-        log.info(
-            "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",
-            blob.blob_id[:12], blob.size, len(records), len(remote), len(unknown),
-        )
-        return DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
+        ids: list[int] = []
+        if local is not None or queued is not None:
+            records, ids = await self.store.deliver_and_queue(local, queued)
+        if blob is not None:
+            log.info(
+                "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",
+                blob.blob_id[:12], blob.size, len(records), len(remote), len(unknown),
+            )
+        report = DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
+        return report, ids

@@ -132,6 +132,14 @@ MIGRATIONS: list[str] = [
         modseq INTEGER NOT NULL
     );
     """,
+    # send-as grants (submission From:/Sender: policy)
+    """
+    CREATE TABLE send_as(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        address TEXT NOT NULL,
+        PRIMARY KEY(account_id, address)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
