@@ -81,5 +81,8 @@ class LocalDelivery:
                 "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",
                 blob.blob_id[:12], blob.size, len(records), len(remote), len(unknown),
             )
+        if ids and queued is not None:
+            log.info("queued ids=%s sender=<%s> domains=%s size=%d", ids, queued.sender,
+                     ",".join(queued.by_domain), queued.blob.size)  # fmt: skip
         report = DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
         return report, ids

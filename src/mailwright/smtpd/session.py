@@ -532,6 +532,11 @@ class SmtpSession:
         except (StoreError, OSError) as exc:
             log.warning("smtp delivery failed: %s", exc)
             return self._fail(LOCAL_ERROR, "error", staged)
+        except Exception:
+            # A database error of another kind, or a bug: nothing was committed (one unit of
+            # work), the client keeps the message and retries.
+            log.exception("smtp delivery failed")
+            return self._fail(LOCAL_ERROR, "error", staged)
         queue_id = self._queue_id
         self.delivered += 1
         log_event(
