@@ -11,6 +11,14 @@ House rules:
   directory resolves it; percent hacks, bang paths, quoted local parts with `@` and source
   routes never name a second destination (the core already split them off or left them inside
   the local part), address literals are not local, and trailing dots are a syntax error.
+- Submission lets a user write only as itself (RFC 6409 8.1): every From:/Sender: address must
+  be its own, an alias that delivers only to it, or an administrator's send-as grant; DKIM
+  signs only the domain of those checked addresses.
+- Memory per session is bounded whatever the message size: content streams into a
+  `MessageSpool`, policy looks at the header section only, blobs are made from the spool in
+  bounded chunks in worker threads, and what needs a large message whole takes turns.
+- Local copies and queue entries of one message commit in one unit of work (RFC 5321 6.1: a
+  client retrying after a 4xx must not cause a duplicate local copy).
 """
 
 from __future__ import annotations
