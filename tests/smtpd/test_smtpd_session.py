@@ -422,3 +422,26 @@ async def test_smtpd_store_failure_is_a_temporary_error(tmp_path: Path) -> None:
         "451 4.3.0 Local error in processing, try again later"
     )
     assert await c.cmd("NOOP") == "250 2.0.0 Ok"
+
+
+async def test_smtpd_submission_from_policy_on_bdat(ctx: AppContext) -> None:
+    # RFC 3030: the same end-of-data checks for BDAT; the header may arrive split in chunks.
+    await add_user(ctx.store, "alice")
+    await add_user(ctx.store, "bob")
+    await ctx.store.add_domain("other.test")
+    c = Conversation(ctx, "submission", tls=True)
+    await c.send("EHLO laptop")
+    await c.send(f"AUTH PLAIN {PLAIN}")
+
+    async def bdat(header: bytes) -> str:
+        await c.send("MAIL FROM:<alice@example.test>\nRCPT TO:<bob@example.test>")
+        first, rest = header[:7], header[7:] + b"\r\nhi\r\n"
+        lines = await c.send(b"BDAT %d\r\n%s" % (len(first), first))
+        lines += await c.send(b"BDAT %d LAST\r\n%s" % (len(rest), rest))
+        return lines[-1]
+
+    reply = await bdat(b"From: CEO <carol@other.test>\r\nSubject: x\r\n")
+    assert reply.startswith("550 5.7.1") and "carol@other.test" in reply
+    assert (await bdat(b"From: alice@example.test\r\nSubject: y\r\n")).startswith("250 2.0.0")
+    [stored] = await inbox(ctx.store, "bob@example.test")
+    assert b"\r\nSubject: y\r\n" in stored and b"carol" not in stored
