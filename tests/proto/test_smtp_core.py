@@ -295,3 +295,35 @@ def test_line_ending_check(pieces: list[bytes], cr: bool, lf: bool) -> None:
         check.feed(p)
     check.finish()
     assert (check.bare_cr, check.bare_lf) == (cr, lf)
+
+
+def test_smtp_core_recipients_past_the_limit_are_not_errors() -> None:
+    # RFC 5321 4.5.3.1.10: 452 for the excess, the transaction goes on; only an overshoot far
+    # past the limit starts counting toward the error limit (an endless RCPT stream still ends).
+    c = conn(max_recipients=2, max_errors=3, max_recipient_overshoot=5)
+    feed(c, b"EHLO client.example\r\n")
+    c.accept()
+    feed(c, b"MAIL FROM:<a@remote.test>\r\n")
+    c.accept()
+    for _ in range(2):
+        feed(c, b"RCPT TO:<bob@example.test>\r\n")
+        c.accept()
+    c.data_to_send()
+    assert feed(c, b"RCPT TO:<x@example.test>\r\n" * 5) == []
+    assert c.data_to_send() == b"452 4.5.3 Error: too many recipients\r\n" * 5
+    assert c.errors == 0 and c.state is State.RCPT
+    assert feed(c, b"DATA\r\n") == [MessageStart(chunking=False)]
+    c.accept()
+    c.data_to_send()
+    feed(c, b"x\r\n.\r\n")
+    c.accept()
+    feed(c, b"MAIL FROM:<a@remote.test>\r\n")
+    c.accept()
+    for _ in range(2):
+        feed(c, b"RCPT TO:<bob@example.test>\r\n")
+        c.accept()
+    c.data_to_send()
+    feed(c, b"RCPT TO:<x@example.test>\r\n" * 8)
+    out = c.data_to_send()
+    assert out.count(b"452 4.5.3") == 8 and out.endswith(b"421 4.7.0 mx.example.test Error: too many errors\r\n")
+    assert c.closed

@@ -55,13 +55,19 @@ _TRACE = (b"Return-Path:", b"Received:", b"X-Spam-", b"Authentication-Results:",
 CLIENT_ERRORS = (OSError, EOFError, smtplib.SMTPException, imaplib.IMAP4.error, poplib.error_proto)
 
 
-def message(kind: str, rnd: int, n: int, rng: random.Random, to: str = ALICE) -> tuple[str, bytes]:
+def message(
+    kind: str, rnd: int, n: int, rng: random.Random, to: str = ALICE,
+    sender: str = "sender@crash.test",
+) -> tuple[str, bytes]:
+    """A complete message (with Date: and Message-ID:, so submission adds nothing to it);
+    submitted ones are from the submitting user (RFC 6409 8.1, enforced)."""
     mid = f"{kind}.{rnd}.{n}@crash.test"
     lines = rng.randint(1, 600)
     body = "".join(
         f"{kind} {rnd}.{n} line {i} {rng.getrandbits(64):016x}\r\n" for i in range(lines)
     )
-    data = (f"From: <sender@crash.test>\r\nTo: <{to}>\r\nSubject: {kind} {rnd}.{n}\r\n"
+    data = (f"From: <{sender}>\r\nTo: <{to}>\r\nSubject: {kind} {rnd}.{n}\r\n"
+            "Date: Mon, 7 Dec 2026 12:00:00 +0000\r\n"
             f"Message-ID: <{mid}>\r\n\r\n{body}").encode()  # fmt: skip
     return mid, data
 
@@ -299,7 +305,8 @@ class MixedCrashWorld:
             s.starttls(context=no_verify())
             s.login(ALICE, PASSWORD)
             while not stop.is_set():
-                mid, data = message("sub", self.round, self._next("sub"), rng, to=BOB)
+                mid, data = message("sub", self.round, self._next("sub"), rng, to=BOB,
+                                    sender=ALICE)
                 s.sendmail(ALICE, [BOB, CAROL], data)
                 self.ledger.ack((BOB, "INBOX"), mid, data, "submission")
                 with self.ledger.lock:

@@ -7,9 +7,11 @@ the real service, not started, so queued entries can be inspected in the store.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 from tests.support import listening
 from tests.support.listening import ListeningServer, cheap_hash, listener, start_listeners
 
@@ -168,3 +170,33 @@ class Conversation:
         lines = await self.send(line)
         assert lines, f"no reply to {line!r}"
         return lines[-1]
+
+
+SQLITE_REFUSE = (
+    "CREATE TRIGGER refuse_queue BEFORE INSERT ON queue"
+    " BEGIN SELECT RAISE(ABORT, 'queue refused'); END"
+)
+PG_REFUSE = (
+    "CREATE OR REPLACE FUNCTION refuse_queue() RETURNS trigger LANGUAGE plpgsql AS"
+    " $$ BEGIN RAISE EXCEPTION 'queue refused'; END $$",
+    "CREATE TRIGGER refuse_queue BEFORE INSERT ON queue"
+    " FOR EACH ROW EXECUTE FUNCTION refuse_queue()",
+)
+
+
+def refuse_queue_rows(store: Store, on: bool = True) -> None:
+    """Make the database itself refuse new queue rows (or stop refusing)."""
+    from mailwright.store.postgres import PostgresStore  # type: ignore[attr-defined]
+    from mailwright.store.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        with sqlite3.connect(store.data_dir / "mailwright.db") as conn:
+            conn.execute(SQLITE_REFUSE if on else "DROP TRIGGER refuse_queue")
+        return
+    assert isinstance(store, PostgresStore)
+    with psycopg.connect(store.dsn, autocommit=True) as pg:
+        if on:
+            for stmt in PG_REFUSE:
+                pg.execute(stmt.encode())
+        else:
+            pg.execute("DROP TRIGGER refuse_queue ON queue")

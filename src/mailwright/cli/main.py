@@ -19,7 +19,7 @@ from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.cli.common import CLIError, load, with_store
 from mailwright.config import PROTOCOLS, ConfigError
 from mailwright.filemodes import restrict_umask
-from mailwright.store.api import Store, StoreError
+from mailwright.store.api import Account, Store, StoreError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -197,10 +197,15 @@ def read_password(from_stdin: bool) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
-        for acc in with_store(config, lambda s: s.list_accounts()):
+        async def listing(store: Store) -> tuple[list[Account], list[tuple[int, str]]]:
+            return await store.list_accounts(), await store.list_send_as()
+
+        accounts, grants = with_store(config, listing)
+        for acc in accounts:
             flags = " disabled" if acc.disabled else ""
             limit = f" quota={acc.quota_bytes}" if acc.quota_bytes else ""
-            print(f"{acc.address}{limit}{flags}")
+            send_as = ",".join(a for i, a in grants if i == acc.id)
+            print(f"{acc.address}{limit}{flags}{f' send-as={send_as}' if send_as else ''}")
         return 0
     address = _address(args.address)
 
@@ -241,12 +246,22 @@ def cmd_user(args: argparse.Namespace) -> int:
         print(f"changed password of {address}")
     elif args.action == "set":
 
+        # RFC 6409 8.1: which From:/Sender: addresses submission lets this user use
+        grant = [_address(a) for a in args.send_as or ()]
+        revoke = [_address(a) for a in args.no_send_as or ()]
+
         async def update(store: Store) -> None:
             keep = None if args.pop3_keep is None else args.pop3_keep == "yes"
+            acc_id = await account_id(store)
             await store.update_account(
-                await account_id(store), quota_bytes=args.quota, pop3_keep=keep,
+                acc_id, quota_bytes=args.quota, pop3_keep=keep,
                 disabled=None if args.disabled is None else args.disabled == "yes",
             )
+            for a in grant:
+                await store.grant_send_as(acc_id, a)
+            for a in revoke:
+                if not await store.revoke_send_as(acc_id, a):
+                    raise CLIError(f"{address} has no send-as grant for {a}", 1)
 
         with_store(config, update)
         print(f"updated user {address}")
@@ -381,6 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--pop3-keep", choices=["yes", "no"],
                    help="POP3 deletions move to Trash instead of expunging")
     x.add_argument("--disabled", choices=["yes", "no"])
+    x.add_argument("--send-as", action="append", metavar="ADDR",
+                   help="let the user send with this From: address (repeatable)")
+    x.add_argument("--no-send-as", action="append", metavar="ADDR",
+                   help="withdraw a --send-as grant (repeatable)")
     x = usub.add_parser("del", parents=[common],
                         help="delete an account, its mail, and its place in aliases")
     x.add_argument("address")

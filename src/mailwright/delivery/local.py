@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailwright.accounts.directory import Directory
-from mailwright.store.api import Account, DeliveryTarget, MessageRecord, StagedBlob, Store
+from mailwright.store.api import (
+    Account,
+    DeliveryTarget,
+    LocalCopies,
+    MessageRecord,
+    QueueAddition,
+    StagedBlob,
+    Store,
+)
 
 if TYPE_CHECKING:
     from mailwright.sieve.delivery import FilterPlan, SieveFilter
@@ -49,11 +57,31 @@ class LocalDelivery:
         sender: str = "",
         refuse_in_smtp: bool = False,
     ) -> DeliveryReport:
+        report, _ = await self.deliver_and_queue(
+            blob, recipients, None, mailbox=mailbox, flags=flags, sender=sender,
+            refuse_in_smtp=refuse_in_smtp,
+        )
+        return report
+
+    async def deliver_and_queue(
+        self,
+        blob: StagedBlob | None,
+        recipients: Sequence[str],
+        queued: QueueAddition | None,
+        *,
+        mailbox: str = "INBOX",
+        flags: frozenset[str] = frozenset(),
+        sender: str = "",
+        refuse_in_smtp: bool = False,
+    ) -> tuple[DeliveryReport, list[int]]:
+        """Deliver to the local recipients and add the queue entries in one store transaction:
+        either every local copy and every queue entry is committed, or none is, so a client
+        that retries after a 4xx cannot get a second local copy."""
         targets: dict[int, DeliveryTarget] = {}
         accounts: dict[int, tuple[str, Account]] = {}  # account id -> (recipient, account)
         remote: list[str] = []
         unknown: list[str] = []
-        for rcpt in recipients:
+        for rcpt in recipients if blob is not None else ():
             res = await self.directory.resolve(rcpt)
             if not res.local_domain or not res.deliverable:
                 unknown.append(rcpt)
@@ -64,22 +92,31 @@ class LocalDelivery:
             remote.extend(res.remote)
         records: list[MessageRecord] = []
         plan: FilterPlan | None = None
-        if self.filter is not None and targets:
+        if self.filter is not None and blob is not None and targets:
+            # Sieve decides where each account's copy goes before the transaction; a reject is
+            # answered in SMTP only when no copy leaves for elsewhere (RFC 5429 2.1).
             plan = await self.filter.plan(
                 blob, sender, [(*accounts[i], t) for i, t in targets.items()],
-                refuse_in_smtp=refuse_in_smtp and not remote,
+                refuse_in_smtp=refuse_in_smtp and not remote and queued is None,
             )
-            if plan.refused:
-                return DeliveryReport((), (), tuple(unknown), tuple(plan.refused))
+            if plan.refused and queued is None:
+                return DeliveryReport((), (), tuple(unknown), tuple(plan.refused)), []
             targets = {i: t for i, t in enumerate(plan.targets)}
-        if targets:
-            records = await self.store.deliver(blob, list(targets.values()))
+        local = LocalCopies(blob, tuple(targets.values())) if blob and targets else None
+        ids: list[int] = []
+        if local is not None or queued is not None:
+            records, ids = await self.store.deliver_and_queue(local, queued)
         if plan is not None and self.filter is not None:
             for edited, edited_targets in plan.separate:
                 records += await self.store.deliver(edited, edited_targets)
             await self.filter.commit(plan)
-        log.info(
-            "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",
-            blob.blob_id[:12], blob.size, len(records), len(remote), len(unknown),
-        )
-        return DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
+        if blob is not None:
+            log.info(
+                "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",
+                blob.blob_id[:12], blob.size, len(records), len(remote), len(unknown),
+            )
+        if ids and queued is not None:
+            log.info("queued ids=%s sender=<%s> domains=%s size=%d", ids, queued.sender,
+                     ",".join(queued.by_domain), queued.blob.size)  # fmt: skip
+        report = DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
+        return report, ids

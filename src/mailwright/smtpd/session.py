@@ -11,15 +11,28 @@ House rules:
   directory resolves it; percent hacks, bang paths, quoted local parts with `@` and source
   routes never name a second destination (the core already split them off or left them inside
   the local part), address literals are not local, and trailing dots are a syntax error.
+- Submission lets a user write only as itself (RFC 6409 8.1): every From:/Sender: address must
+  be its own, an alias that delivers only to it, or an administrator's send-as grant; DKIM
+  signs only the domain of those checked addresses.
+- Memory per session is bounded whatever the message size: content streams into a
+  `MessageSpool`, policy looks at the header section only, blobs are made from the spool in
+  bounded chunks in worker threads, and what needs a large message whole takes turns.
+- Local copies and queue entries of one message commit in one unit of work (RFC 5321 6.1: a
+  client retrying after a 4xx must not cause a duplicate local copy).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import enum
 import logging
+import secrets
 import shutil
-from collections.abc import Sequence
+import weakref
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,20 +40,24 @@ from typing import Any, Protocol
 
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory, Resolution
-from mailwright.address import AddressError, normalize_domain
+from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.delivery.dmarcreports import receive_report, record_verdict
-from mailwright.delivery.ingest import stage_bytes
+from mailwright.delivery.local import DeliveryReport
+from mailwright.delivery.spool import MEMORY_LIMIT, MessageSpool
 from mailwright.log import event as log_event
 from mailwright.mailauth import (
     Action,
     KeyStore,
     MailauthSettings,
-    author_domain,
     sign_outbound_async,
     verify_inbound,
 )
 from mailwright.mailauth.arcseal import seal_forwarded_async
+from mailwright.mailauth.authresults import remove_own_results
+from mailwright.mailauth.headers import split_message
 from mailwright.mailauth.srs import SRS, SRSError, is_srs
+from mailwright.mime.address import MISSING_DOMAIN, MISSING_MAILBOX, SYNTAX_ERROR
+from mailwright.mime.address import parse_address_list as mime_address_list
 from mailwright.proto.smtp import (
     AuthCredentials,
     BdatChunkEnd,
@@ -61,9 +78,12 @@ from mailwright.proto.smtp import (
 )
 from mailwright.proto.smtp.address import is_ascii_dot_string
 from mailwright.proto.smtpclient import Recipient
+from mailwright.queue.service import SCHEDULED, recipient_domain
+from mailwright.spam.report import strip_spam_fields
 from mailwright.store.api import (
     Account,
-    BlobWriter,
+    QueueAddition,
+    QueueRecipient,
     QuotaExceeded,
     StagedBlob,
     StorageFull,
@@ -93,6 +113,7 @@ MAILBOX_FULL = Reply(452, "4.2.2", "Mailbox full")
 MESSAGE_OVER_QUOTA = Reply(552, "5.2.2", "Message exceeds the mailbox quota")
 STORAGE_FULL = Reply(452, "4.3.1", "Insufficient system storage")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
+HEADER_TOO_LARGE = Reply(552, "5.3.4", "Message header section too large")
 
 
 class Mode(enum.Enum):
@@ -101,6 +122,8 @@ class Mode(enum.Enum):
 
 
 class Outbound(Protocol):
+    def wake(self) -> None: ...
+
     async def enqueue(
         self,
         blob: StagedBlob,
@@ -118,6 +141,17 @@ class LocalDeliverer(Protocol):
         self, blob: StagedBlob, recipients: Sequence[str], *, mailbox: str = "INBOX",
         sender: str = "", refuse_in_smtp: bool = False,
     ) -> Any: ...
+
+    async def deliver_and_queue(
+        self,
+        blob: StagedBlob | None,
+        recipients: Sequence[str],
+        queued: QueueAddition | None,
+        *,
+        mailbox: str = "INBOX",
+        sender: str = "",
+        refuse_in_smtp: bool = False,
+    ) -> tuple[DeliveryReport, list[int]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +188,71 @@ class SessionSettings:
     min_free_bytes: int = 64 * 1024 * 1024
 
 
-# Messages that must be seen whole (verification, signing) are kept in memory up to this size
-# and spilled to a staging blob beyond it, so memory per session stays bounded.
-SPILL_AT = 4 * 1024 * 1024
+# Verifying or signing needs a message whole in memory (dkimpy): messages above the in-memory
+# limit take turns, per event loop, so concurrent large messages cost one message's size.
+_WHOLE_MESSAGE_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.asynccontextmanager
+async def _whole_message_slot(size: int) -> AsyncIterator[None]:
+    if size <= MEMORY_LIMIT:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    slot = _WHOLE_MESSAGE_SLOTS.get(loop)
+    if slot is None:
+        slot = _WHOLE_MESSAGE_SLOTS[loop] = asyncio.Semaphore(1)
+    async with slot:
+        yield
+
+
+def _header_addresses(value: bytes) -> list[str] | None:
+    """Every address in a From:/Sender: value, read by two parsers (the standard library's
+    and the one IMAP ENVELOPE uses) so that no trick of syntax hides an address from one of
+    them; None when either finds something it cannot read as an address."""
+    found: list[str] = []
+    text = value.decode("utf-8", errors="replace")
+    for _name, addr in email.utils.getaddresses([text]):
+        if "@" not in addr:
+            return None
+        found.append(addr)
+    for a in mime_address_list(value) or ():
+        if a.host is None:
+            continue  # group syntax markers (not valid in From either; the other parser says)
+        if a.mailbox in (None, MISSING_MAILBOX) or a.host in (MISSING_DOMAIN, SYNTAX_ERROR):
+            return None
+        assert a.mailbox is not None
+        found.append((a.mailbox + b"@" + a.host).decode("utf-8", errors="replace"))
+    return list(dict.fromkeys(found)) or None
+
+
+def _queue_addition(
+    blob: StagedBlob,
+    sender: str,
+    recipients: Sequence[Recipient],
+    *,
+    ret: str | None,
+    envid: str | None,
+    queue_id: str | None = None,
+) -> QueueAddition:
+    """Queue entries per destination domain, DSN parameters kept (RFC 3461 4)."""
+    by_domain: dict[str, list[QueueRecipient]] = defaultdict(list)
+    seen: set[str] = set()
+    for rcpt in recipients:
+        key = rcpt.address.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        by_domain[recipient_domain(rcpt.address)].append(QueueRecipient(
+            address=rcpt.address,
+            status=SCHEDULED,
+            notify=",".join(rcpt.notify) if rcpt.notify else None,
+            orcpt=f"{rcpt.orcpt[0]};{rcpt.orcpt[1]}" if rcpt.orcpt else None,
+        ))  # fmt: skip
+    ret_value = ret.upper() if ret and ret.upper() in ("FULL", "HDRS") else None
+    return QueueAddition(blob, sender, dict(by_domain), ret_value, envid, queue_id)
 
 
 def _queue_id() -> str:
@@ -219,7 +315,7 @@ class SmtpSession:
 
     async def _handle(self, event: Event) -> Reply | None:
         if isinstance(event, DataChunk):
-            return self._data(event.data)
+            return await self._data(event.data)
         if isinstance(event, Hello):
             self.helo = event
             self._reset()
@@ -257,11 +353,10 @@ class SmtpSession:
     # ----------------------------------------------------------------- transaction
 
     def _reset(self) -> None:
-        for writer in getattr(self, "_writers", ()):
-            writer.abort()
-        self._writers: list[BlobWriter] = []
-        self._local_writer: BlobWriter | None = None
-        self._remote_writer: BlobWriter | None = None
+        spool = getattr(self, "_spool", None)
+        if spool is not None:
+            spool.close()
+        self._spool: MessageSpool | None = None
         self._sender: SmtpPath | None = None
         self._envelope: MailFrom | None = None
         self._local: list[str] = []
@@ -273,8 +368,6 @@ class SmtpSession:
         self._local_accounts: dict[int, Account] = {}
         self._queue_id = ""
         self._received = b""
-        self._buffer: bytearray | None = None  # whole-message mode, in memory
-        self._spill: BlobWriter | None = None  # whole-message mode, past SPILL_AT
 
     async def _mail(self, ev: MailFrom) -> Reply | None:
         self._reset()
@@ -282,9 +375,7 @@ class SmtpSession:
             if self.account is None:
                 return AUTH_REQUIRED
             # RFC 6409 8.1: the MSA may insist that the sender is the user's own address.
-            if ev.path is not None and not await self.services.directory.may_send_as(
-                self.account, ev.path.mailbox
-            ):
+            if ev.path is not None and not await self._may_use(ev.path.mailbox):
                 return SENDER_NOT_OWNED
         if ev.path is not None and not _answerable(ev.path):
             log_event(log, "sender refused", reason="unanswerable", sender=ev.path.mailbox)
@@ -438,16 +529,6 @@ class SmtpSession:
     def _sender_text(self) -> str:
         return "" if self._sender is None else self._sender.mailbox
 
-    def _whole_message_needed(self) -> bool:
-        services = self.services
-        if self._dmarc_report:
-            return True
-        if services.mailauth is None:
-            return False
-        if self.settings.mode is Mode.MX:
-            return services.resolver is not None or self._dmarc_report
-        return bool(self._remote) and services.dkim_keys is not None
-
     def _message_start(self) -> Reply | None:
         recipients = len(self._local) + len(self._remote)
         one = (self._local + [r.address for r in self._remote])[0] if recipients == 1 else None
@@ -466,172 +547,82 @@ class SmtpSession:
             recipient=one,
             when=datetime.now(UTC),
         )
-        if self._whole_message_needed():
-            self._buffer = bytearray()
+        data_dir = self.services.data_dir
+        self._spool = MessageSpool(data_dir / "tmp" if data_dir is not None else None)
+        return None
+
+    async def _data(self, data: bytes) -> Reply | None:
+        spool = self._spool
+        if spool is None:
             return None
-        store = self.services.store
-        try:
-            if self._local:
-                self._local_writer = store.blob_writer()
-                self._writers.append(self._local_writer)
-            if self._remote:
-                self._remote_writer = store.blob_writer()
-                self._writers.append(self._remote_writer)
-        except StorageFull:
-            self._reset()
-            return STORAGE_FULL
-        except OSError:
-            self._reset()
-            return LOCAL_ERROR
-        if self._local_writer is not None:
-            # RFC 5321 4.4: Return-Path is added at final delivery, which this is.
-            self._local_writer.write(return_path_header(self._sender_text()))
-            self._local_writer.write(self._received)
-        if self._remote_writer is not None:
-            self._remote_writer.write(self._received)
+        if spool.feed(data):
+            try:
+                await spool.flush()
+            except OSError as exc:
+                log.warning("smtp spool write failed: %s", exc)
+                return STORAGE_FULL
         return None
-
-    def _data(self, data: bytes) -> Reply | None:
-        if self._spill is not None:
-            self._spill.write(data)
-        elif self._buffer is not None:
-            self._buffer += data
-            if len(self._buffer) > SPILL_AT:
-                try:
-                    self._spill = self.services.store.blob_writer()
-                except (StoreError, OSError):
-                    return STORAGE_FULL
-                self._writers.append(self._spill)
-                self._spill.write(bytes(self._buffer))
-                self._buffer = bytearray()
-        for writer in (self._local_writer, self._remote_writer):
-            if writer is not None:
-                writer.write(data)
-        return None
-
-    async def _whole_message(self) -> bytes:
-        if self._spill is None:
-            assert self._buffer is not None
-            return bytes(self._buffer)
-        spill, self._spill = self._spill, None
-        self._writers.remove(spill)
-        staged = await spill.finish()
-        try:
-            return await asyncio.to_thread(staged.path.read_bytes)
-        finally:
-            staged.path.unlink(missing_ok=True)
-
-    async def _stage_whole(self) -> tuple[StagedBlob | None, StagedBlob | None, str] | Reply:
-        """Verify (MX) or sign (submission) the whole message, then stage what to store."""
-        services = self.services
-        message = await self._whole_message()
-        mailbox = "INBOX"
-        local_content = remote_content = message
-        if services.mailauth is None:
-            pass  # only here to read a DMARC report (below)
-        elif self.settings.mode is Mode.MX and services.resolver is not None:
-            domain = self._local[0].rpartition("@")[2] if self._local else ""
-            verdict = await verify_inbound(
-                services.resolver,
-                hostname=services.hostname,
-                client_ip=self.peer_ip,
-                helo=self.helo.name if self.helo else "",
-                mail_from=self._sender_text(),
-                message_bytes=message,
-                policy=services.mailauth.for_domain(domain),
-            )
-            if services.dmarc_record and verdict.action is not Action.TEMPFAIL:
-                # (a temporary failure comes back and is counted then)
-                try:
-                    await record_verdict(
-                        services.store, verdict, client_ip=self.peer_ip,
-                        mail_from=self._sender_text(),
-                    )  # fmt: skip
-                except (StoreError, OSError) as exc:  # reporting must not cost a message
-                    log.warning("dmarc result not recorded: %s", exc)
-            if verdict.action in (Action.REJECT, Action.TEMPFAIL) and verdict.reply is not None:
-                log_event(log, "message refused by mail authentication", reason=verdict.reason)
-                return verdict.reply
-            mailbox = verdict.mailbox or "INBOX"
-            local_content = remote_content = verdict.authenticated_message
-            if services.spam is not None:  # score, X-Spam-* fields, Junk or 554 at end of DATA
-                spam = await services.spam.filter_message(
-                    verdict, self.peer_ip, self.helo.name if self.helo else "",
-                    self._sender_text(), self._local, list(self._local_accounts),
-                )  # fmt: skip
-                if spam.reply is not None:
-                    log_event(log, "message refused as spam", score=spam.judgement.score)
-                    return spam.reply  # type: ignore[no-any-return]
-                local_content, mailbox = spam.content, spam.mailbox or mailbox
-            if self._remote and self._forward_domain and services.dkim_keys is not None:
-                # RFC 8617 5.1: a forwarder seals what it saw, so the next hop can trust it.
-                seal = await seal_forwarded_async(
-                    remote_content, self._forward_domain, services.dkim_keys, services.hostname
-                )
-                remote_content = seal + remote_content
-        elif self._remote and services.dkim_keys is not None:
-            domain_name = author_domain(message)
-            if domain_name and services.mailauth.for_domain(domain_name).dkim_sign:
-                try:
-                    signature = await sign_outbound_async(message, domain_name, services.dkim_keys)
-                except ValueError:
-                    signature = b""
-                remote_content = signature + message
-        store = services.store
-        if self._dmarc_report and self.settings.mode is Mode.MX:
-            await receive_report(store, message)
-        local_blob = remote_blob = None
-        if self._local:
-            prefix = return_path_header(self._sender_text()) + self._received
-            local_blob = await stage_bytes(store, local_content, prefix=prefix)
-        if self._remote:
-            remote_blob = await stage_bytes(store, remote_content, prefix=self._received)
-        return local_blob, remote_blob, mailbox
 
     async def _message_end(self, ev: MessageEnd) -> Reply | None:
-        local_writer, remote_writer = self._local_writer, self._remote_writer
-        whole = self._buffer is not None or self._spill is not None
+        spool = self._spool
+        assert spool is not None and self._envelope is not None
         staged: list[StagedBlob] = []
+        mailbox = "INBOX"
         try:
-            mailbox = "INBOX"
-            if whole:
-                outcome = await self._stage_whole()
-                if isinstance(outcome, Reply):
-                    return self._fail(outcome, "mail authentication", staged)
-                local_blob, remote_blob, mailbox = outcome
+            await spool.end()
+            head = spool.head()
+            if head is None:
+                # The header section must be seen whole for the From: policy and for removing
+                # forged Authentication-Results (Postfix: header_size_limit).
+                return self._fail(HEADER_TOO_LARGE, "header too large", staged)
+            if self.settings.mode is Mode.SUBMISSION:
+                outcome = await self._submission_headers(head)
             else:
-                self._writers = []  # from here on this method owns them
-                local_blob = await local_writer.finish() if local_writer is not None else None
-                remote_blob = await remote_writer.finish() if remote_writer is not None else None
-            staged = [b for b in (local_blob, remote_blob) if b is not None]
-            if local_blob is not None:
-                report = await self.services.delivery.deliver(
-                    local_blob, self._local, mailbox=mailbox, sender=self._sender_text(),
-                    refuse_in_smtp=self.settings.mode is Mode.MX and not self._remote,
-                )
-                if report.refused:  # RFC 5429 2.2: a Sieve reject said in the SMTP reply
-                    reason = report.refused[0][1].replace("\r", " ").replace("\n", " ")[:400]
-                    reason = reason.encode("ascii", "replace").decode("ascii")
-                    return self._fail(Reply(550, "5.7.1", reason or "Message refused"),
-                                      "sieve reject", staged)
+                outcome = await self._mx_headers(spool, head)
+            if isinstance(outcome, Reply):
+                return self._fail(outcome, "policy", staged)
+            local_extra, remote_extra, local_head, remote_head, mailbox = outcome
+            store = self.services.store
+            local_blob = remote_blob = None
+            if self._local:
+                prefix = return_path_header(self._sender_text()) + self._received + local_extra
+                local_blob = await spool.stage(store, prefix, head=local_head, skip=len(head))
+                staged.append(local_blob)
+            if self._remote:
+                prefix = self._received + remote_extra
+                remote_blob = await spool.stage(store, prefix, head=remote_head, skip=len(head))
+                staged.append(remote_blob)
+            queued = None
             if remote_blob is not None:
-                outbound = self.services.outbound
-                assert outbound is not None and self._envelope is not None
-                await outbound.enqueue(
-                    remote_blob,
-                    await self._forward_sender(),
-                    self._remote,
-                    ret=self._envelope.params.ret,
-                    envid=self._envelope.params.envid,
-                    queue_id=self._queue_id,  # one id: reply, Received, logs and the queue
-                )
+                queued = _queue_addition(remote_blob, await self._forward_sender(), self._remote,
+                                         ret=self._envelope.params.ret,
+                                         envid=self._envelope.params.envid,
+                                         # one id: reply, Received, logs and the queue
+                                         queue_id=self._queue_id)  # fmt: skip
+            # One unit of work: the local copies and the queue entries commit together.
+            report, _ = await self.services.delivery.deliver_and_queue(
+                local_blob, self._local, queued, mailbox=mailbox, sender=self._sender_text(),
+                refuse_in_smtp=self.settings.mode is Mode.MX and not self._remote,
+            )
+            if report.refused:  # RFC 5429 2.2: a Sieve reject said in the SMTP reply
+                reason = report.refused[0][1].replace("\r", " ").replace("\n", " ")[:400]
+                reason = reason.encode("ascii", "replace").decode("ascii")
+                return self._fail(Reply(550, "5.7.1", reason or "Message refused"),
+                                  "sieve reject", staged)
+            if queued is not None and self.services.outbound is not None:
+                self.services.outbound.wake()
         except QuotaExceeded:
-            return self._fail(MAILBOX_FULL, "quota", staged, local_writer, remote_writer)
+            return self._fail(MAILBOX_FULL, "quota", staged)
         except StorageFull:
-            return self._fail(STORAGE_FULL, "storage full", staged, local_writer, remote_writer)
+            return self._fail(STORAGE_FULL, "storage full", staged)
         except (StoreError, OSError) as exc:
             log.warning("smtp delivery failed: %s", exc)
-            return self._fail(LOCAL_ERROR, "error", staged, local_writer, remote_writer)
+            return self._fail(LOCAL_ERROR, "error", staged)
+        except Exception:
+            # A database error of another kind, or a bug: nothing was committed (one unit of
+            # work), the client keeps the message and retries.
+            log.exception("smtp delivery failed")
+            return self._fail(LOCAL_ERROR, "error", staged)
         queue_id = self._queue_id
         self.delivered += 1
         log_event(
@@ -648,19 +639,159 @@ class SmtpSession:
         self._reset()
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
 
-    def _fail(
-        self,
-        reply: Reply,
-        why: str,
-        staged: list[StagedBlob],
-        *writers: BlobWriter | None,
-    ) -> Reply:
-        for writer in writers:
-            if writer is not None:
+    async def _mx_headers(
+        self, spool: MessageSpool, head: bytes
+    ) -> tuple[bytes, bytes, bytes, bytes, str] | Reply:
+        """MX: mail authentication (RFC 8601 Authentication-Results above the message, forged
+        ones claiming our name removed), the spam filter's verdict and fields, and the mailbox
+        they choose."""
+        services = self.services
+        if self._dmarc_report:
+            # An aggregate report addressed to us (RFC 7489 7.2): parsed and kept.
+            async with _whole_message_slot(spool.size):
+                await receive_report(services.store, await spool.read_all())
+        if services.mailauth is None or services.resolver is None:
+            return b"", b"", head, head, "INBOX"
+        domain = self._local[0].rpartition("@")[2] if self._local else ""
+        policy = services.mailauth.for_domain(domain)
+        spam_filter = services.spam if self._local else None
+        # RFC 8617 5.1: a forwarder seals what it saw, so the next hop can trust it.
+        seal_for = (
+            self._forward_domain
+            if self._remote and self._forward_domain and services.dkim_keys is not None
+            else None
+        )
+        whole = policy.verify or spam_filter is not None or seal_for is not None
+        # Verification and the spam filter need the whole message (DKIM hashes the body;
+        # dkimpy wants bytes): large ones take turns, so concurrent large messages do not
+        # each cost their size. Without either, the header section is all that is looked at.
+        local_extra = b""
+        cleaned, _ = remove_own_results(head, services.hostname)
+        local_head = cleaned
+        async with _whole_message_slot(spool.size if whole else 0):
+            message = await spool.read_all() if whole else head
+            verdict = await verify_inbound(
+                services.resolver,
+                hostname=services.hostname,
+                client_ip=self.peer_ip,
+                helo=self.helo.name if self.helo else "",
+                mail_from=self._sender_text(),
+                message_bytes=message,
+                policy=policy,
+            )
+            remote_extra = verdict.header
+            if seal_for is not None and services.dkim_keys is not None:
+                body = message[len(head):]
+                seal = await seal_forwarded_async(
+                    verdict.header + cleaned + body, seal_for, services.dkim_keys,
+                    services.hostname,
+                )
+                remote_extra = seal + verdict.header
+                del body
+            del message
+            if services.dmarc_record and verdict.action is not Action.TEMPFAIL:
+                # (a temporary failure comes back and is counted then)
                 try:
-                    writer.abort()
-                except OSError:
-                    pass
+                    await record_verdict(
+                        services.store, verdict, client_ip=self.peer_ip,
+                        mail_from=self._sender_text(),
+                    )  # fmt: skip
+                except (StoreError, OSError) as exc:  # reporting must not cost a message
+                    log.warning("dmarc result not recorded: %s", exc)
+            if verdict.action in (Action.REJECT, Action.TEMPFAIL) and verdict.reply is not None:
+                log_event(log, "message refused by mail authentication", reason=verdict.reason)
+                return verdict.reply
+            mailbox = verdict.mailbox or "INBOX"
+            if spam_filter is not None:  # score, X-Spam-* fields, Junk or 554 at end of DATA
+                spam = await spam_filter.filter_message(
+                    verdict, self.peer_ip, self.helo.name if self.helo else "",
+                    self._sender_text(), self._local, list(self._local_accounts),
+                )  # fmt: skip
+                if spam.reply is not None:
+                    log_event(log, "message refused as spam", score=spam.judgement.score)
+                    return spam.reply  # type: ignore[no-any-return]
+                # the stored copy is the filter's fields, then ours, then the message without
+                # X-Spam-* fields claimed by the sender
+                local_extra = spam.judgement.fields()
+                local_head = strip_spam_fields(cleaned)[0]
+                mailbox = spam.mailbox or mailbox
+        return local_extra + verdict.header, remote_extra, local_head, cleaned, mailbox
+
+    async def _submission_headers(
+        self, head: bytes
+    ) -> tuple[bytes, bytes, bytes, bytes, str] | Reply:
+        """Submission: the author must be the user (RFC 6409 8.1 lets the MSA insist), forged
+        Authentication-Results go, Date: and Message-ID: are added when missing (RFC 6409 8.2,
+        8.3), and the copy for remote recipients is DKIM-signed for the author's domain."""
+        services = self.services
+        fields, _ = split_message(head)
+        authors: list[str] = []
+        for field in fields:
+            if field.name in ("from", "sender"):
+                addresses = _header_addresses(field.value)
+                if addresses is None:
+                    return Reply(550, "5.7.1", f"{field.name.title()}: header not understood")
+                authors += addresses
+        for address in dict.fromkeys(authors):
+            if not await self._may_use(address):
+                return Reply(550, "5.7.1", f"From/Sender address not owned by user: {address}")
+        cleaned, removed = remove_own_results(head, services.hostname)
+        if removed:
+            log_event(log, "removed forged Authentication-Results", id=self._queue_id, n=removed)
+        names = {f.name for f in fields}
+        added = b""
+        if "date" not in names:
+            added += b"Date: " + email.utils.format_datetime(datetime.now(UTC)).encode() + b"\r\n"
+        if "message-id" not in names:
+            added += f"Message-ID: <{secrets.token_hex(12)}@{services.hostname}>\r\n".encode()
+        new_head = added + cleaned
+        signature = b""
+        from_fields = [f for f in fields if f.name == "from"]
+        signing_domain = None
+        if len(from_fields) == 1:
+            # Only a domain every author address is in, and every one is the user's own (the
+            # check above): never a signature for a domain the user merely typed.
+            domains = {a.rpartition("@")[2].lower()
+                       for a in _header_addresses(from_fields[0].value) or ()}  # fmt: skip
+            signing_domain = domains.pop() if len(domains) == 1 else None
+        if (
+            self._remote
+            and services.dkim_keys is not None
+            and services.mailauth is not None
+            and signing_domain is not None
+            and services.mailauth.for_domain(signing_domain).dkim_sign
+        ):
+            spool = self._spool
+            assert spool is not None
+            async with _whole_message_slot(spool.size):
+                body = await spool.read_all()
+                message = b"".join((new_head, memoryview(body)[len(head):]))
+                del body
+                try:
+                    signature = await sign_outbound_async(
+                        message, signing_domain, services.dkim_keys
+                    )
+                except ValueError:
+                    signature = b""
+                del message
+        return b"", signature, new_head, new_head, "INBOX"
+
+    async def _may_use(self, address: str) -> bool:
+        """May the authenticated user send as `address` (its own, an alias that delivers only
+        to it, or an administrator's grant)?"""
+        account = self.account
+        if account is None:
+            return False
+        if await self.services.directory.may_send_as(account, address):
+            return True
+        try:
+            canonical = str(parse_address(address))
+        except AddressError:
+            return False
+        grants = await self.services.store.list_send_as(account.id)
+        return any(granted == canonical for _, granted in grants)
+
+    def _fail(self, reply: Reply, why: str, staged: list[StagedBlob]) -> Reply:
         for blob in staged:
             blob.path.unlink(missing_ok=True)
         log_event(log, "message refused", id=self._queue_id, reason=why, reply=str(reply))

@@ -331,6 +331,29 @@ class SieveScriptInfo:
     size: int  # octets of UTF-8
 
 
+# --- one accepted SMTP message: local copies and queue entries as one unit of work -------------
+
+
+@dataclass(frozen=True, slots=True)
+class LocalCopies:
+    """The local part of a unit of work: one staged message into these mailboxes."""
+
+    blob: StagedBlob
+    targets: tuple[DeliveryTarget, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueAddition:
+    """The remote part of a unit of work: queue entries per destination domain."""
+
+    blob: StagedBlob
+    sender: str
+    by_domain: dict[str, list[QueueRecipient]]
+    ret: str | None = None
+    envid: str | None = None
+    queue_id: str | None = None  # the message's queue id (the SMTP reply's)
+
+
 # --- the interface ------------------------------------------------------------------------------
 
 
@@ -543,3 +566,17 @@ class Store(Protocol):
     async def sieve_active(self, account_id: int) -> tuple[str, str] | None: ...
     async def sieve_remember(self, account_id: int, key: str, seconds: float) -> bool: ...
     async def sieve_seen(self, account_id: int, key: str) -> bool: ...
+
+
+    # send-as grants: addresses an administrator lets an account use in From:/Sender:
+    # (RFC 6409 8.1 leaves the MSA's rules to local policy)
+    async def grant_send_as(self, account_id: int, address: str) -> None: ...
+    async def revoke_send_as(self, account_id: int, address: str) -> bool: ...
+    async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]: ...
+
+    # accepting one message: local delivery and the outbound queue entries in one unit of work,
+    # so a failure in either leaves neither (a client retrying after a 4xx must not get its
+    # local copy delivered twice)
+    async def deliver_and_queue(
+        self, local: LocalCopies | None, queued: QueueAddition | None
+    ) -> tuple[list[MessageRecord], list[int]]: ...

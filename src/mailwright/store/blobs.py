@@ -10,12 +10,14 @@ A crash anywhere leaves either a staging file or an unreferenced blob, both of w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import logging
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -154,6 +156,35 @@ class BlobFiles:
                 continue
 
 
+# Messages above this size are parsed (which needs them whole in memory) one at a time.
+LARGE_PARSE = 4 * 1024 * 1024
+_LARGE_PARSE_SLOTS = threading.BoundedSemaphore(1)
+
+
+class CrlfNormalizer:
+    """Turns bare LF into CRLF in a stream of chunks, across chunk boundaries.
+
+    RFC 5322 2.3 wants CRLF; the canonical stored form is CRLF (see FileBlobWriter). A CR at
+    the end of one chunk followed by LF at the start of the next is one CRLF, not a bare LF.
+    """
+
+    __slots__ = ("_last_cr",)
+
+    def __init__(self) -> None:
+        self._last_cr = False
+
+    def feed(self, data: bytes) -> bytes:
+        if not data:
+            return data
+        if b"\n" in data:
+            if data[0:1] == b"\n" and self._last_cr:
+                data = b"\n" + _BARE_LF.sub(b"\r\n", data[1:])
+            else:
+                data = _BARE_LF.sub(b"\r\n", data)
+        self._last_cr = data.endswith(b"\r")
+        return data
+
+
 class FileBlobWriter:
     """Streams a message to a staging file, normalising bare LF to CRLF as it goes.
 
@@ -174,7 +205,7 @@ class FileBlobWriter:
         self._fh = open(self._path, "wb")  # noqa: SIM115 - closed in finish/abort
         self._hash = hashlib.sha256()
         self._size = 0
-        self._last_cr = False
+        self._crlf = CrlfNormalizer()
         self._failed: OSError | None = None
         self._done = False
 
@@ -183,14 +214,12 @@ class FileBlobWriter:
         return self._size
 
     def write(self, data: bytes) -> None:
+        """Normalise, hash and write one chunk (blocking: callers on the event loop use a
+        worker thread for anything but small chunks)."""
         if self._done or not data:
             return
-        if b"\n" in data and not self._exact:
-            if data[0:1] == b"\n" and self._last_cr:
-                data = b"\n" + _BARE_LF.sub(b"\r\n", data[1:])
-            else:
-                data = _BARE_LF.sub(b"\r\n", data)
-        self._last_cr = data.endswith(b"\r")
+        if not self._exact:
+            data = self._crlf.feed(data)
         self._hash.update(data)
         self._size += len(data)
         if self._failed is None:
@@ -218,8 +247,12 @@ class FileBlobWriter:
             raise
         meta = b""
         if self._meta_parser is not None:
+            # The parser needs the whole message in memory: large ones take turns, so that
+            # many concurrent large messages cost one message's worth of memory, not many.
+            slot = _LARGE_PARSE_SLOTS if self._size > LARGE_PARSE else contextlib.nullcontext()
             try:
-                meta = self._meta_parser(self._path.read_bytes())
+                with slot:
+                    meta = self._meta_parser(self._path.read_bytes())
             except Exception:  # noqa: BLE001 - never refuse mail because it does not parse
                 log.warning("message %s did not parse; stored raw", self._hash.hexdigest()[:12])
                 meta = b""

@@ -54,6 +54,10 @@ DEFAULT_MAX_LINE = 1000
 DEFAULT_MAX_AUTH_LINE = 12288
 DEFAULT_MAX_RECIPIENTS = 100  # RFC 5321 4.5.3.1.8 asks for at least 100
 DEFAULT_MAX_ERRORS = 20  # Postfix smtpd_hard_error_limit
+# Recipients past the limit are answered 452 without counting as errors (RFC 5321 4.5.3.1.10:
+# the client sends them in another transaction); only this many more in one transaction start
+# counting, so an endless RCPT stream still ends (Postfix smtpd_recipient_overshoot_limit).
+DEFAULT_MAX_RECIPIENT_OVERSHOOT = 1000
 
 
 class _Wait(Enum):
@@ -90,6 +94,7 @@ class ServerConnection:
         max_line_length: int = DEFAULT_MAX_LINE,
         max_auth_line_length: int = DEFAULT_MAX_AUTH_LINE,
         max_errors: int = DEFAULT_MAX_ERRORS,
+        max_recipient_overshoot: int = DEFAULT_MAX_RECIPIENT_OVERSHOOT,
         tls_active: bool = False,
         starttls: bool = False,
         auth_mechanisms: tuple[str, ...] = (),
@@ -111,6 +116,7 @@ class ServerConnection:
         self.max_line_length = max_line_length
         self.max_auth_line_length = max_auth_line_length
         self.max_errors = max_errors
+        self.max_recipient_overshoot = max_recipient_overshoot
         self.tls_active = tls_active
         self.starttls = starttls
         self.auth_mechanisms = tuple(m.upper() for m in auth_mechanisms)
@@ -139,6 +145,7 @@ class ServerConnection:
         self._tx_smtputf8 = False
         self._rcpt_accepted = 0
         self._rcpt_tried = 0
+        self._rcpt_overshoot = 0
         self._size = 0
         self._dot: DotReader | None = None
         self._endings = LineEndingCheck()
@@ -362,6 +369,7 @@ class ServerConnection:
         self._tx_smtputf8 = False
         self._rcpt_accepted = 0
         self._rcpt_tried = 0
+        self._rcpt_overshoot = 0
         self._dot = None
         self._abort = None
 
@@ -486,8 +494,15 @@ class ServerConnection:
 
     def _cmd_rcpt(self, arg: str) -> None:
         if self._rcpt_accepted >= self.max_recipients:
-            # RFC 5321 4.5.3.1.10: 452 for too many recipients, the client retries later.
-            raise SMTPProtocolError(R.TOO_MANY_RECIPIENTS)
+            # RFC 5321 4.5.3.1.10: 452 for too many recipients, and "the client ... should
+            # treat it as a temporary failure": it sends the rest in another transaction. Not
+            # an error of the client's, so it does not count toward the error limit (which
+            # would end the session and lose the recipients already accepted).
+            self._rcpt_overshoot += 1
+            if self._rcpt_overshoot > self.max_recipient_overshoot:
+                raise SMTPProtocolError(R.TOO_MANY_RECIPIENTS)
+            self._write(R.TOO_MANY_RECIPIENTS)
+            return
         self._rcpt_tried += 1
         path, params = parse_rcpt(arg, smtputf8=self._tx_smtputf8)
         if (params.notify is not None or params.orcpt is not None) and not self.dsn:

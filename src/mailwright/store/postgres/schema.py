@@ -217,6 +217,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "send-as grants",
+        """
+        CREATE TABLE send_as(
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            address text COLLATE "C" NOT NULL,
+            PRIMARY KEY(account_id, address)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -57,10 +57,12 @@ from mailwright.store.api import (
     FlagOp,
     InvalidOperation,
     LeaseLost,
+    LocalCopies,
     Mailbox,
     MailboxStatus,
     MessageRecord,
     NotFound,
+    QueueAddition,
     QueueEntry,
     QueueRecipient,
     QuotaExceeded,
@@ -1100,51 +1102,47 @@ class PostgresStore:
     ) -> list[MessageRecord]:
         if not targets:
             return []
-        await self._upload(blob)
+        recs, _ = await self.deliver_and_queue(LocalCopies(blob, tuple(targets)), None)
+        return recs
 
-        async def op(tx: _Tx) -> list[MessageRecord]:
-            c = tx.conn
-            when = datetime.now(UTC).timestamp()
-            boxes: list[tuple[int, int]] = []  # (mailbox, account) per target
-            for t in targets:
-                mb = await self._get_mailbox(c, t.account_id, t.mailbox)
-                if mb is None:
-                    mb = await self._get_mailbox(c, t.account_id, "INBOX")
-                if mb is None:
-                    raise NotFound(f"account {t.account_id} has no INBOX")
-                boxes.append((mb.id, mb.account_id))
-            mb_ids = sorted({b for b, _ in boxes})
-            locked = await self._fetchall(
-                c, "SELECT id FROM mailboxes WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (mb_ids,)
-            )
-            if len(locked) != len(mb_ids):
-                raise NotFound("a target mailbox was deleted")
+    async def _deliver_rows(
+        self, tx: _Tx, blob: StagedBlob, targets: Sequence[DeliveryTarget]
+    ) -> tuple[list[MessageRecord], list[tuple[Any, int]]]:
+        """Insert the message rows of a delivery (mailbox and account locks taken); the caller
+        adds the blob reference and checks the charges."""
+        c = tx.conn
+        when = datetime.now(UTC).timestamp()
+        boxes: list[tuple[int, int]] = []  # (mailbox, account) per target
+        for t in targets:
+            mb = await self._get_mailbox(c, t.account_id, t.mailbox)
+            if mb is None:
+                mb = await self._get_mailbox(c, t.account_id, "INBOX")
+            if mb is None:
+                raise NotFound(f"account {t.account_id} has no INBOX")
+            boxes.append((mb.id, mb.account_id))
+        mb_ids = sorted({b for b, _ in boxes})
+        locked = await self._fetchall(
+            c, "SELECT id FROM mailboxes WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (mb_ids,)
+        )
+        if len(locked) != len(mb_ids):
+            raise NotFound("a target mailbox was deleted")
+        await c.execute(
+            "SELECT 1 FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            (sorted({a for _, a in boxes}),),
+        )
+        out: list[MessageRecord] = []
+        charges: list[tuple[Any, int]] = []
+        for t, (mb_id, account_id) in zip(targets, boxes, strict=True):
+            charges.append((await self._charge_send(tx, account_id, blob.size, 1), account_id))
+            uid, modseq, _ = await self._allocate(c, mb_id, 1)
+            flist = _flag_list(t.flags)
             await c.execute(
-                "SELECT 1 FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                (sorted({a for _, a in boxes}),),
+                f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
+                (mb_id, uid, modseq, flist, when, blob.size, blob.blob_id),
             )
-            out: list[MessageRecord] = []
-            charges = []
-            for t, (mb_id, account_id) in zip(targets, boxes, strict=True):
-                charges.append(
-                    (await self._charge_send(tx, account_id, blob.size, 1), account_id)
-                )
-                uid, modseq, _ = await self._allocate(c, mb_id, 1)
-                flist = _flag_list(t.flags)
-                await c.execute(
-                    f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
-                    (mb_id, uid, modseq, flist, when, blob.size, blob.blob_id),
-                )
-                tx.changed(mb_id, modseq)
-                out.append(
-                    self._message((mb_id, uid, modseq, flist, when, blob.size, blob.blob_id))
-                )
-            await self._ref_blob(tx, blob, len(out))
-            for cur, account_id in charges:
-                await self._charge_check(cur, account_id, blob.size)
-            return out
-
-        return await self._write(op, pipelined=True)
+            tx.changed(mb_id, modseq)
+            out.append(self._message((mb_id, uid, modseq, flist, when, blob.size, blob.blob_id)))
+        return out, charges
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
         """Every message by UID; large mailboxes are kept in memory and refreshed by MODSEQ.
@@ -1486,24 +1484,24 @@ class PostgresStore:
     ) -> list[int]:
         if not by_domain:
             return []
-        qid = queue_id or new_queue_id()
-        await self._upload(blob)
+        _, ids = await self.deliver_and_queue(
+            None, QueueAddition(blob, sender, by_domain, ret, envid, queue_id)
+        )
+        return ids
 
-        async def op(tx: _Tx) -> list[int]:
-            ids = []
-            for domain, rcpts in by_domain.items():
-                row = await self._fetchone(
-                    tx.conn,
-                    "INSERT INTO queue(blob_id, sender, domain, recipients, next_attempt, ret,"
-                    " envid, queue_id) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s)"
-                    " RETURNING id",
-                    (blob.blob_id, sender, domain, self._rcpts(rcpts), ret, envid, qid),
-                )
-                ids.append(int(row[0]))
-            await self._ref_blob(tx, blob, len(ids))
-            return ids
-
-        return await self._write(op)
+    async def _queue_rows(self, tx: _Tx, q: QueueAddition) -> list[int]:
+        qid = q.queue_id or new_queue_id()
+        ids = []
+        for domain, rcpts in q.by_domain.items():
+            row = await self._fetchone(
+                tx.conn,
+                "INSERT INTO queue(blob_id, sender, domain, recipients, next_attempt, ret,"
+                " envid, queue_id) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s)"
+                " RETURNING id",
+                (q.blob.blob_id, q.sender, domain, self._rcpts(rcpts), q.ret, q.envid, qid),
+            )
+            ids.append(int(row[0]))
+        return ids
 
     async def queue_list(self) -> list[QueueEntry]:
         rows = await self._all(f"SELECT {_Q_COLS} FROM queue ORDER BY id")
@@ -1973,9 +1971,78 @@ class PostgresStore:
         )
         return row is not None
 
+    # -- send-as grants
 
-# -- file helpers (run in threads) -----------------------------------------------------------
+    async def grant_send_as(self, account_id: int, address: str) -> None:
+        async def op(tx: _Tx) -> None:
+            try:
+                await tx.conn.execute(
+                    "INSERT INTO send_as(account_id, address) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (account_id, address),
+                )
+            except errors.ForeignKeyViolation:
+                raise NotFound("no such account") from None
 
+        await self._write(op)
+
+    async def revoke_send_as(self, account_id: int, address: str) -> bool:
+        async def op(tx: _Tx) -> bool:
+            cur = await tx.conn.execute(
+                "DELETE FROM send_as WHERE account_id = %s AND address = %s",
+                (account_id, address),
+            )
+            return cur.rowcount > 0
+
+        return await self._write(op)
+
+    async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
+        if account_id is None:
+            rows = await self._all("SELECT account_id, address FROM send_as ORDER BY 1, 2")
+        else:
+            rows = await self._all(
+                "SELECT account_id, address FROM send_as WHERE account_id = %s ORDER BY 2",
+                (account_id,),
+            )
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    # -- one message accepted: local copies and queue entries in one transaction
+
+    async def deliver_and_queue(
+        self, local: LocalCopies | None, queued: QueueAddition | None
+    ) -> tuple[list[MessageRecord], list[int]]:
+        if local is not None and not local.targets:
+            local = None
+        if queued is not None and not queued.by_domain:
+            queued = None
+        if local is None and queued is None:
+            return [], []
+        staged = [part.blob for part in (local, queued) if part is not None]
+        for blob in {b.blob_id: b for b in staged}.values():
+            await self._upload(blob)
+
+        async def op(tx: _Tx) -> tuple[list[MessageRecord], list[int]]:
+            # Locks in the usual order: mailboxes, accounts (the delivery), then blobs by id.
+            recs: list[MessageRecord] = []
+            charges: list[tuple[Any, int]] = []
+            if local is not None:
+                recs, charges = await self._deliver_rows(tx, local.blob, local.targets)
+            ids = await self._queue_rows(tx, queued) if queued is not None else []
+            refs: dict[str, tuple[StagedBlob, int]] = {}
+            if recs and local is not None:
+                refs[local.blob.blob_id] = (local.blob, len(recs))
+            if ids and queued is not None:
+                blob, n = refs.get(queued.blob.blob_id, (queued.blob, 0))
+                refs[queued.blob.blob_id] = (blob, n + len(ids))
+            for blob_id in sorted(refs):
+                blob, n = refs[blob_id]
+                await self._ref_blob(tx, blob, n)
+            if local is not None:
+                for cur, account_id in charges:
+                    await self._charge_check(cur, account_id, local.blob.size)
+            return recs, ids
+
+        return await self._write(op, pipelined=True)
 
     # -- MULTIAPPEND (RFC 3502): all or nothing ----------------------------------------------
 
@@ -2135,6 +2202,9 @@ class PostgresStore:
             (mailbox_id,),
         )
         return int(row[0]) if row else 0
+
+
+# -- file helpers (run in threads) -----------------------------------------------------------
 
 
 def _one_line(e: BaseException) -> str:

@@ -182,6 +182,14 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY(account_id, key)
     );
     """,
+    # send-as grants (submission From:/Sender: policy)
+    """
+    CREATE TABLE send_as(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        address TEXT NOT NULL,
+        PRIMARY KEY(account_id, address)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

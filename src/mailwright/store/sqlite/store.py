@@ -26,10 +26,12 @@ from mailwright.store.api import (
     FlagOp,
     InvalidOperation,
     LeaseLost,
+    LocalCopies,
     Mailbox,
     MailboxStatus,
     MessageRecord,
     NotFound,
+    QueueAddition,
     QueueEntry,
     QueueRecipient,
     QuotaExceeded,
@@ -719,26 +721,31 @@ class SQLiteStore:
         ts = time.time()
 
         def op(ctx: WriteContext) -> list[tuple[int, int, int, str, float, int, str]]:
-            c = ctx.conn
-            out = []
-            for t in targets:
-                mb = self._get_mailbox(c, t.account_id, t.mailbox)
-                if mb is None:
-                    mb = self._get_mailbox(c, t.account_id, "INBOX")
-                if mb is None:
-                    raise NotFound(f"account {t.account_id} has no INBOX")
-                self._charge(c, t.account_id, blob.size, 1)
-                modseq = self._bump_modseq(c, mb.id)
-                out.append(self._insert_message(ctx, mb.id, blob, _flags_text(t.flags), ts, modseq))
-            if out:
-                self._ref_blob(ctx, blob, len(out))
-            return out
+            return self._deliver(ctx, blob, targets, ts)
 
         rows = await self.db.write(op)
         recs = [self._message(r) for r in rows]
         for r in recs:
             self.changes.publish(r.mailbox_id, r.modseq)
         return recs
+
+    def _deliver(
+        self, ctx: WriteContext, blob: StagedBlob, targets: Sequence[DeliveryTarget], ts: float
+    ) -> list[tuple[int, int, int, str, float, int, str]]:
+        c = ctx.conn
+        out = []
+        for t in targets:
+            mb = self._get_mailbox(c, t.account_id, t.mailbox)
+            if mb is None:
+                mb = self._get_mailbox(c, t.account_id, "INBOX")
+            if mb is None:
+                raise NotFound(f"account {t.account_id} has no INBOX")
+            self._charge(c, t.account_id, blob.size, 1)
+            modseq = self._bump_modseq(c, mb.id)
+            out.append(self._insert_message(ctx, mb.id, blob, _flags_text(t.flags), ts, modseq))
+        if out:
+            self._ref_blob(ctx, blob, len(out))
+        return out
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
         return await self.db.read(
@@ -1030,24 +1037,23 @@ class SQLiteStore:
         envid: str | None = None,
         queue_id: str | None = None,
     ) -> list[int]:
-        now = time.time()
-        qid = queue_id or new_queue_id()
+        addition = QueueAddition(blob, sender, by_domain, ret, envid, queue_id)
+        return await self.db.write(lambda ctx: self._queue_add(ctx, addition, time.time()))
 
-        def op(ctx: WriteContext) -> list[int]:
-            ids = []
-            for domain, rcpts in by_domain.items():
-                cur = ctx.conn.execute(
-                    "INSERT INTO queue(blob_id, sender, domain, recipients, created, next_attempt,"
-                    " ret, envid, queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (blob.blob_id, sender, domain, self._rcpts_json(rcpts), now, now, ret, envid,
-                     qid),
-                )
-                ids.append(int(cur.lastrowid or 0))
-            if ids:
-                self._ref_blob(ctx, blob, len(ids))
-            return ids
-
-        return await self.db.write(op)
+    def _queue_add(self, ctx: WriteContext, q: QueueAddition, now: float) -> list[int]:
+        qid = q.queue_id or new_queue_id()
+        ids = []
+        for domain, rcpts in q.by_domain.items():
+            cur = ctx.conn.execute(
+                "INSERT INTO queue(blob_id, sender, domain, recipients, created, next_attempt,"
+                " ret, envid, queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (q.blob.blob_id, q.sender, domain, self._rcpts_json(rcpts), now, now, q.ret,
+                 q.envid, qid),
+            )
+            ids.append(int(cur.lastrowid or 0))
+        if ids:
+            self._ref_blob(ctx, q.blob, len(ids))
+        return ids
 
     async def queue_list(self) -> list[QueueEntry]:
         rows = await self.db.read(
@@ -1737,3 +1743,57 @@ class SQLiteStore:
             ).fetchone()
         )
         return row is not None
+
+    # -- send-as grants
+
+    async def grant_send_as(self, account_id: int, address: str) -> None:
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
+                raise NotFound("no such account")
+            c.execute(
+                "INSERT OR IGNORE INTO send_as(account_id, address) VALUES (?, ?)",
+                (account_id, address),
+            )
+
+        await self.db.write(op)
+
+    async def revoke_send_as(self, account_id: int, address: str) -> bool:
+        def op(ctx: WriteContext) -> bool:
+            cur = ctx.conn.execute(
+                "DELETE FROM send_as WHERE account_id = ? AND address = ?", (account_id, address)
+            )
+            return cur.rowcount > 0
+
+        return await self.db.write(op)
+
+    async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
+        def op(c: sqlite3.Connection) -> list[tuple[int, str]]:
+            if account_id is None:
+                rows = c.execute("SELECT account_id, address FROM send_as ORDER BY 1, 2")
+            else:
+                rows = c.execute(
+                    "SELECT account_id, address FROM send_as WHERE account_id = ? ORDER BY 2",
+                    (account_id,),
+                )
+            return [(int(r[0]), str(r[1])) for r in rows]
+
+        return await self.db.read(op)
+
+    # -- one message accepted: local copies and queue entries in one transaction
+
+    async def deliver_and_queue(
+        self, local: LocalCopies | None, queued: QueueAddition | None
+    ) -> tuple[list[MessageRecord], list[int]]:
+        def op(ctx: WriteContext) -> tuple[list[tuple[int, int, int, str, float, int, str]],
+                                           list[int]]:
+            now = time.time()
+            rows = self._deliver(ctx, local.blob, local.targets, now) if local else []
+            ids = self._queue_add(ctx, queued, now) if queued and queued.by_domain else []
+            return rows, ids
+
+        rows, ids = await self.db.write(op)
+        recs = [self._message(r) for r in rows]
+        for r in recs:
+            self.changes.publish(r.mailbox_id, r.modseq)
+        return recs, ids
