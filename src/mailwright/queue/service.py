@@ -65,6 +65,7 @@ from mailwright.queue.smtp import (
 from mailwright.store.api import (
     LeaseLost,
     NotFound,
+    QueueAddition,
     QueueEntry,
     QueueRecipient,
     StagedBlob,
@@ -161,6 +162,47 @@ def _status_of(reply: str, default: str) -> str:
     return default
 
 
+
+def queue_addition(
+    blob: StagedBlob,
+    sender: str,
+    recipients: Sequence[Any],
+    *,
+    ret: str | None = None,
+    envid: str | None = None,
+    queue_id: str | None = None,
+) -> QueueAddition:
+    """The queue entries of one message, one per destination domain, each recipient once, with
+    its DSN parameters (RFC 3461 4): what `Outbound.enqueue` stores, and what an SMTP session
+    commits together with its local copies (`Store.deliver_and_queue`). A recipient is an
+    address, a `Recipient`, ``(address, params)`` as in `Outbound.enqueue`, or any object with
+    ``address``, ``notify`` and ``orcpt`` attributes."""
+    by_domain: dict[str, list[QueueRecipient]] = defaultdict(list)
+    seen: set[str] = set()
+    for item in recipients:
+        if isinstance(item, str):
+            rcpt = Recipient(item)
+        elif isinstance(item, tuple):
+            address, params = item
+            rcpt = Recipient(str(address), getattr(params, "notify", None),
+                             getattr(params, "orcpt", None))
+        else:
+            rcpt = item
+        key = rcpt.address.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        by_domain[recipient_domain(rcpt.address)].append(QueueRecipient(
+            address=rcpt.address,
+            status=SCHEDULED,
+            notify=",".join(rcpt.notify) if rcpt.notify else None,
+            orcpt=f"{rcpt.orcpt[0]};{rcpt.orcpt[1]}" if rcpt.orcpt else None,
+        ))  # fmt: skip
+    ret_value = ret.upper() if ret and ret.upper() in ("FULL", "HDRS") else None
+    return QueueAddition(blob, sender, dict(by_domain), ret_value, envid,
+                         queue_id or new_queue_id())
+
+
 class Outbound:
     """The queue service. ``enqueue`` is what the SMTP submission session calls."""
 
@@ -213,35 +255,14 @@ class Outbound:
         ``queue_id`` is the id the SMTP session already showed (reply, Received header); every
         destination's entry carries it. Returns one entry number per destination domain.
         """
-        by_domain: dict[str, list[QueueRecipient]] = defaultdict(list)
-        seen: set[str] = set()
-        for item in recipients:
-            if isinstance(item, str):
-                rcpt = Recipient(item)
-            elif isinstance(item, tuple):
-                address, params = item
-                rcpt = Recipient(str(address), getattr(params, "notify", None),
-                                 getattr(params, "orcpt", None))
-            else:
-                rcpt = item
-            key = rcpt.address.lower()
-            if key in seen:
-                continue
-            seen.add(key)
-            by_domain[recipient_domain(rcpt.address)].append(QueueRecipient(
-                address=rcpt.address,
-                status=SCHEDULED,
-                notify=",".join(rcpt.notify) if rcpt.notify else None,
-                orcpt=f"{rcpt.orcpt[0]};{rcpt.orcpt[1]}" if rcpt.orcpt else None,
-            ))
-        if not by_domain:
+        addition = queue_addition(blob, sender, recipients, ret=ret, envid=envid,
+                                  queue_id=queue_id)
+        if not addition.by_domain:
             return []
-        ret_value = ret.upper() if ret and ret.upper() in ("FULL", "HDRS") else None
-        qid = queue_id or new_queue_id()
-        ids = await self.store.queue_add(blob, sender, dict(by_domain), ret=ret_value, envid=envid,
-                                         queue_id=qid)
-        log.info("queued id=%s sender=<%s> domains=%s size=%d", qid, sender,
-                 ",".join(by_domain), blob.size)
+        ids = await self.store.queue_add(blob, sender, addition.by_domain, ret=addition.ret,
+                                         envid=envid, queue_id=addition.queue_id)
+        log.info("queued id=%s sender=<%s> domains=%s size=%d", addition.queue_id, sender,
+                 ",".join(addition.by_domain), blob.size)
         self.wake()
         return ids
 

@@ -31,7 +31,6 @@ import logging
 import secrets
 import shutil
 import weakref
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -78,12 +77,11 @@ from mailwright.proto.smtp import (
 )
 from mailwright.proto.smtp.address import is_ascii_dot_string
 from mailwright.proto.smtpclient import Recipient
-from mailwright.queue.service import SCHEDULED, recipient_domain
+from mailwright.queue.service import queue_addition
 from mailwright.spam.report import strip_spam_fields
 from mailwright.store.api import (
     Account,
     QueueAddition,
-    QueueRecipient,
     QuotaExceeded,
     StagedBlob,
     StorageFull,
@@ -226,33 +224,6 @@ def _header_addresses(value: bytes) -> list[str] | None:
         assert a.mailbox is not None
         found.append((a.mailbox + b"@" + a.host).decode("utf-8", errors="replace"))
     return list(dict.fromkeys(found)) or None
-
-
-def _queue_addition(
-    blob: StagedBlob,
-    sender: str,
-    recipients: Sequence[Recipient],
-    *,
-    ret: str | None,
-    envid: str | None,
-    queue_id: str | None = None,
-) -> QueueAddition:
-    """Queue entries per destination domain, DSN parameters kept (RFC 3461 4)."""
-    by_domain: dict[str, list[QueueRecipient]] = defaultdict(list)
-    seen: set[str] = set()
-    for rcpt in recipients:
-        key = rcpt.address.lower()
-        if key in seen:
-            continue
-        seen.add(key)
-        by_domain[recipient_domain(rcpt.address)].append(QueueRecipient(
-            address=rcpt.address,
-            status=SCHEDULED,
-            notify=",".join(rcpt.notify) if rcpt.notify else None,
-            orcpt=f"{rcpt.orcpt[0]};{rcpt.orcpt[1]}" if rcpt.orcpt else None,
-        ))  # fmt: skip
-    ret_value = ret.upper() if ret and ret.upper() in ("FULL", "HDRS") else None
-    return QueueAddition(blob, sender, dict(by_domain), ret_value, envid, queue_id)
 
 
 def _queue_id() -> str:
@@ -594,7 +565,7 @@ class SmtpSession:
                 staged.append(remote_blob)
             queued = None
             if remote_blob is not None:
-                queued = _queue_addition(remote_blob, await self._forward_sender(), self._remote,
+                queued = queue_addition(remote_blob, await self._forward_sender(), self._remote,
                                          ret=self._envelope.params.ret,
                                          envid=self._envelope.params.envid,
                                          # one id: reply, Received, logs and the queue
