@@ -49,6 +49,8 @@ class AppContext:
     limiter: CommandRateLimiter = field(default_factory=lambda: CommandRateLimiter(0))
     node_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     background: list[asyncio.Task[Any]] = field(default_factory=list)
+    server_tls: Any = None  # mailwright.tls.ServerTLS owning ssl_context (reloadable)
+    acme: Any = None  # mailwright.acme.manager.CertificateManager with [tls] acme = true
 
     @property
     def hostname(self) -> str:
@@ -96,6 +98,28 @@ def _component(what: str, path: str, *args: Any) -> Any:
     return factory(*args)
 
 
+def load_server_tls(config: Config, context: ssl.SSLContext | None) -> Any:
+    """The shared, reloadable owner (`tls.ServerTLS`) of `load_ssl`'s context, or None."""
+    if context is None or config.tls.cert is None or config.tls.key is None:
+        return None
+    from mailwright.tls import ServerTLS
+
+    return ServerTLS(config.tls.cert, config.tls.key, context)
+
+
+def setup_acme(ctx: AppContext) -> None:
+    """[tls] acme = true: a certificate manager; an earlier run's certificate served at once."""
+    if not ctx.config.tls.acme or ctx.server_tls is None:
+        return
+    from mailwright.acme.manager import CertificateManager
+
+    protocols = {lc.protocol for lc in ctx.config.listeners}
+    ctx.acme = CertificateManager(ctx.config, ctx.server_tls, https="https" in protocols,
+                                  http="http" in protocols)  # fmt: skip
+    if ctx.acme.load_existing():
+        event(log, "acme certificate loaded", path=str(ctx.acme.cert_path))
+
+
 async def build_context(config: Config) -> AppContext:
     ssl_context = load_ssl(config)
     store = _component("message store", "mailwright.store:open_store", config)
@@ -117,6 +141,8 @@ async def build_context(config: Config) -> AppContext:
         delivery=LocalDelivery(store, directory),
         ssl_context=ssl_context,
     )
+    ctx.server_tls = load_server_tls(config, ssl_context)
+    setup_acme(ctx)
     ctx.limiter = CommandRateLimiter(
         config.limits.commands_per_second, exempt=config.limits.rate_limit_exempt
     )

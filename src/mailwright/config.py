@@ -23,8 +23,9 @@ PROTOCOLS: dict[str, int] = {
     "pop3s": 995,
     "http": 8080,
     "managesieve": 4190,
+    "https": 443,
 }
-IMPLICIT_TLS = frozenset({"submissions", "imaps", "pop3s"})
+IMPLICIT_TLS = frozenset({"submissions", "imaps", "pop3s", "https"})
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -92,6 +93,29 @@ class TLSConfig:
     # A direct client on this host's loopback may log in with a plaintext password without
     # TLS (webmail, a local fetchmail); false requires TLS from everybody.
     allow_plaintext_loopback: bool = True
+    # certificates for [server] hostname and [acme] names come from the [acme] server
+    acme: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AcmeConfig:
+    """RFC 8555 certificate issuance; `cert`/`key` of [tls] serve until the first issuance."""
+
+    directory: str = ""  # directory URL; "" = no ACME
+    email: str = ""  # account contact (RFC 8555 7.3)
+    ca_file: Path | None = None  # trusts the ACME server's own TLS (test CAs)
+    names: tuple[str, ...] = ()  # more names on the certificate besides [server] hostname
+    challenge: str = "tls-alpn-01"  # preferred: "tls-alpn-01" or "http-01"
+    # how often the renewal loop wakes up to look at the certificate's age
+    check_interval: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class MtaStsConfig:
+    """The MTA-STS policy the https listener serves (RFC 8461 3.2)."""
+
+    mode: str = "testing"  # enforce, testing or none
+    max_age: float = 7 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +255,8 @@ class Config:
     srs: SRSConfig = field(default_factory=lambda: SRSConfig())
     dmarc: DMARCReportConfig = field(default_factory=lambda: DMARCReportConfig())
     sieve: SieveConfig = field(default_factory=SieveConfig)
+    acme: AcmeConfig = field(default_factory=AcmeConfig)
+    mtasts: MtaStsConfig = field(default_factory=MtaStsConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -401,10 +427,46 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     r = _Reader(src, "tls", top.get("tls"))
     tls = TLSConfig(
         r.path("cert", None, base), r.path("key", None, base),
-        r.bool_("allow_plaintext_loopback", True),
+        r.bool_("allow_plaintext_loopback", True), r.bool_("acme", False),
     )  # fmt: skip
     if (tls.cert is None) != (tls.key is None):
         raise r.error("cert" if tls.cert is None else "key", "cert and key must be set together")
+    r.finish()
+
+    r = _Reader(src, "acme", top.get("acme"))
+    names_raw = r.get("names", [])
+    if not isinstance(names_raw, list) or not all(isinstance(n, str) for n in names_raw):
+        raise r.error("names", "expected a list of host names")
+    for n in names_raw:
+        if not _valid_hostname(n):
+            raise r.error("names", f"{n!r} is not a valid host name")
+    acme = AcmeConfig(
+        directory=r.str_("directory", ""),
+        email=r.str_("email", ""),
+        ca_file=r.path("ca_file", "", base),
+        names=tuple(n.lower().rstrip(".") for n in names_raw),
+        challenge=r.str_("challenge", "tls-alpn-01"),
+        check_interval=r.duration("check_interval", "1h"),
+    )
+    if acme.directory and not acme.directory.startswith(("https://", "http://")):
+        raise r.error("directory", "expected an https:// URL")
+    if acme.challenge not in ("tls-alpn-01", "http-01"):
+        raise r.error("challenge", "must be \"tls-alpn-01\" or \"http-01\"")
+    if acme.check_interval <= 0:
+        raise r.error("check_interval", "must be positive")
+    r.finish()
+    if tls.acme and not acme.directory:
+        raise ConfigError(src, "tls.acme", "needs [acme] directory")
+    if tls.acme and (tls.cert is None or tls.key is None):
+        raise ConfigError(src, "tls.acme", "needs [tls] cert and key (served until the first issuance)")
+
+    r = _Reader(src, "mtasts", top.get("mtasts"))
+    mtasts = MtaStsConfig(r.str_("mode", "testing"), r.duration("max_age", "7d"))
+    if mtasts.mode not in ("enforce", "testing", "none"):
+        raise r.error("mode", "must be \"enforce\", \"testing\" or \"none\"")
+    # RFC 8461 3.2: max_age is at most 31557600 seconds
+    if not 0 < mtasts.max_age <= 31557600:
+        raise r.error("max_age", "must be between 1s and 31557600s (one year)")
     r.finish()
 
     r = _Reader(src, "storage", top.get("storage"))
@@ -592,7 +654,7 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     top.finish()
     return Config(
         source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma,
-        spam, srs, dmarc, sieve,
+        spam, srs, dmarc, sieve, acme, mtasts,
     )
 
 

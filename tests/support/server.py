@@ -32,7 +32,7 @@ from mailwright.config import load_config
 
 PASSWORD = "correct horse battery staple"
 OFFSETS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993,
-           "pop3": 110, "pop3s": 995, "http": 8080, "managesieve": 4190}
+           "pop3": 110, "pop3s": 995, "http": 8080, "managesieve": 4190, "https": 443}
 
 
 # Every port handed out in this process: two servers made before either binds (init, then

@@ -12,6 +12,7 @@ FACTORIES: dict[str, str] = {
     "pop3s": "mailwright.pop3d.listener:create",
     "http": "mailwright.web.listener:create",
     "managesieve": "mailwright.managesieved.listener:create",
+    "https": "mailwright.web.https:create",
 }
 
 # Said to a client refused for load before any protocol code runs.
@@ -25,4 +26,5 @@ BUSY: dict[str, bytes] = {
     "pop3s": b"-ERR [SYS/TEMP] Too many connections, try again later\r\n",
     "managesieve": b'BYE (TRYLATER) "Too many connections, try again later"\r\n',
     "http": b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    "https": b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
 }

@@ -1,0 +1,75 @@
+"""The `https` listener: HTTP over implicit TLS.
+
+Today it serves the MTA-STS policy (RFC 8461 3.2) to `mta-sts.<local domain>`, the same
+client autoconfiguration as the `http` listener, and answers ACME tls-alpn-01 validations
+(RFC 8737; the certificate is chosen by SNI in `tls.ServerTLS`, this module only hangs up).
+The web interface will be mounted here: `ROUTES` maps a path prefix to a router, tried in
+order before the shared routes, so a new area is one entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from mailwright.config import ListenerConfig
+from mailwright.tls import ACME_TLS_ALPN
+from mailwright.web.listener import Response, host_name, serve_http, shared_route
+
+if TYPE_CHECKING:
+    from mailwright.app import AppContext
+    from mailwright.net.server import Connection, Handler
+
+# (ctx, method, target, body, host) -> response, or None to fall through to the next route
+PrefixRouter = Callable[["AppContext", str, str, bytes, str], Awaitable[Response | None]]
+MTA_STS_PATH = "/.well-known/mta-sts.txt"
+
+
+async def mta_sts_policy(
+    ctx: AppContext, method: str, target: str, body: bytes, host: str
+) -> Response | None:
+    """RFC 8461 3.2: the policy, only at https://mta-sts.<policy domain>/.well-known/..."""
+    if target.split("?", 1)[0] != MTA_STS_PATH or method not in ("GET", "HEAD"):
+        return None
+    name = host_name(host).lower().rstrip(".")
+    domain = name.removeprefix("mta-sts.")
+    if name == domain or not domain or len(domain) > 253:
+        return 404, "text/plain; charset=utf-8", "no policy for this host\n"
+    if not await ctx.directory.is_local_domain(domain):
+        return 404, "text/plain; charset=utf-8", "not a domain of this server\n"
+    return 200, "text/plain", policy_text(ctx)
+
+
+def policy_text(ctx: AppContext) -> str:
+    """RFC 8461 3.2: version, mode, mx (our hostname), max_age; CRLF-terminated lines."""
+    sts = ctx.config.mtasts
+    lines = ["version: STSv1", f"mode: {sts.mode}"]
+    if sts.mode != "none":
+        lines.append(f"mx: {ctx.config.server.hostname}")
+    lines.append(f"max_age: {int(sts.max_age)}")
+    return "".join(f"{line}\r\n" for line in lines)
+
+
+ROUTES: list[tuple[str, PrefixRouter]] = [
+    ("/.well-known/mta-sts.txt", mta_sts_policy),
+]
+
+
+def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
+    async def router(method: str, target: str, body: bytes, host: str) -> Response:
+        for prefix, handler in ROUTES:
+            if target.startswith(prefix):
+                answer = await handler(ctx, method, target, body, host)
+                if answer is not None:
+                    return answer
+        return await shared_route(ctx, method, target, body, host)
+
+    async def handle(conn: Connection) -> None:
+        sslobj = conn.writer.get_extra_info("ssl_object")
+        if sslobj is not None and sslobj.selected_alpn_protocol() == ACME_TLS_ALPN:
+            # RFC 8737 3: the validation ends with the handshake; no data follows.
+            conn.result = "acme-tls/1"
+            return
+        await serve_http(conn, router)
+
+    return handle
