@@ -108,7 +108,13 @@ class ServerTLS:
         self.context.sni_callback = self._select_by_sni
 
     def reload(self, cert: Path, key: Path) -> None:
-        """Present `cert` on every new handshake from now on (same key type as before)."""
+        """Present `cert` on every new handshake from now on (same key type as before).
+
+        The pair is tried on a scratch context first, so a mismatched or unreadable pair never
+        reaches the shared one (what a failed load leaves in a context differs between OpenSSL
+        versions; every listener depends on this one).
+        """
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
         self.context.load_cert_chain(cert, key)
         self.cert_path = cert
         self.key_path = key

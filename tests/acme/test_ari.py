@@ -14,11 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from mailwright.acme.client import ari_cert_id
 from mailwright.acme.manager import CertificateManager
 from mailwright.config import parse_config
 from mailwright.tls import ServerTLS, make_self_signed
+from tests.acme.test_server_tls import handshake, serve
 from tests.support.pebble import make_api_certificate
 
 
@@ -102,3 +104,20 @@ def test_ari_cert_id_format(tmp_path: Path) -> None:
     _ca, cert, _key = make_api_certificate(tmp_path)
     aki, _, serial = ari_cert_id(cert.read_bytes()).partition(".")
     assert aki and serial and "=" not in aki + serial
+
+
+def test_a_stored_certificate_with_the_wrong_key_is_not_served(tmp_path: Path, ca: FakeCA) -> None:
+    mgr = manager(tmp_path, ca)
+    assert mgr.load_existing() is True
+    # A crash between writing key.pem and cert.pem: the pair does not match.
+    shutil.copy(tmp_path / "k.pem", mgr.key_path)
+    assert mgr.load_existing() is False
+
+    async def still_served() -> x509.Certificate:
+        server = await serve(mgr.tls)
+        cert, _ = await handshake(server.sockets[0].getsockname()[1], "localhost", None)
+        server.close()
+        return cert
+
+    # ...and the certificate loaded before is still presented, with its key.
+    assert asyncio.run(still_served()).subject.rfc4514_string() == "CN=localhost"

@@ -95,7 +95,11 @@ class CertificateManager:
         cert = self._current()
         if cert is None or not self._covers(cert) or cert.not_valid_after_utc <= _now():
             return False
-        self.tls.reload(self.cert_path, self.key_path)
+        try:
+            self.tls.reload(self.cert_path, self.key_path)
+        except (OSError, ValueError) as e:  # ssl.SSLError: a key that does not match
+            event(log, "acme certificate not loaded", path=str(self.cert_path), error=str(e))
+            return False
         return True
 
     def _current(self) -> x509.Certificate | None:
@@ -121,13 +125,13 @@ class CertificateManager:
                 if await self.due():
                     await self.obtain()
                     self.last_error = ""
-            except (AcmeError, OSError, ValueError, KeyError) as e:
-                self.last_error = str(e)
-                event(log, "acme failed", error=str(e)[:300])
-                wait = min(wait, RETRY_AFTER_FAILURE)
-            if self.renew_at is not None:
-                until = (self.renew_at - _now()).total_seconds()
-                wait = max(1.0, min(wait, until))
+                if self.renew_at is not None:  # wake up when the renewal falls due
+                    until = (self.renew_at - _now()).total_seconds()
+                    wait = max(1.0, min(wait, until))
+            except Exception as e:  # noqa: BLE001 - a CA answering nonsense must not end the loop
+                self.last_error = f"{type(e).__name__}: {e}"
+                event(log, "acme failed", error=self.last_error[:300])
+                wait = min(wait, RETRY_AFTER_FAILURE)  # not sooner: CAs rate-limit failures
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), wait)
