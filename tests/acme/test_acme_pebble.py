@@ -4,6 +4,7 @@ MTA-STS policy fetched over HTTPS verified against Pebble's root."""
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 from collections.abc import Iterator
@@ -74,6 +75,15 @@ def https_get(port: int, host: str, path: str, cafile: bytes) -> tuple[str, str]
     return head.split(b"\r\n")[0].decode(), body.decode()
 
 
+def http_metrics(srv: MailwrightServer) -> str:
+    c = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=30)
+    try:
+        c.request("GET", "/metrics")
+        return c.getresponse().read().decode()
+    finally:
+        c.close()
+
+
 def test_tls_alpn_01_issues_renews_in_place_and_serves_mta_sts(
     tmp_path: Path, dns: DNSServer
 ) -> None:
@@ -116,6 +126,9 @@ def test_tls_alpn_01_issues_renews_in_place_and_serves_mta_sts(
         assert issued_by_pebble(second, pebble)
         assert srv.proc is not None and srv.proc.pid == pid and srv.proc.poll() is None
         assert presented(srv.port("submissions")).serial_number == second.serial_number
+        metrics = http_metrics(srv)
+        assert "mailwright_acme_certificates_issued_total 2" in metrics
+        assert "mailwright_acme_failing 0" in metrics
     finally:
         srv.stop()
         pebble.stop()

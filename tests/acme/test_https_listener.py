@@ -86,3 +86,16 @@ def test_tls_status_without_acme(server: MailwrightServer) -> None:
     out = server.cli("tls", "status")
     assert "acme: no" in out and "(in use)" in out
     assert "mail.example.test" in out and "expires:" in out
+
+
+def test_metrics_show_the_certificate_expiry(server: MailwrightServer) -> None:
+    import http.client
+
+    c = http.client.HTTPConnection("127.0.0.1", server.port("http"), timeout=30)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    line = next(x for x in text.splitlines()
+                if x.startswith("mailwright_tls_certificate_expiry_timestamp_seconds "))
+    assert float(line.split()[1]) > 1.7e9
+    assert "mailwright_acme_" not in text  # no ACME in this config

@@ -9,8 +9,10 @@ anything else gets a 4xx and the connection closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -55,6 +57,22 @@ def metrics_text(ctx: AppContext) -> str:
     metric("auth_failures_total", "counter", "Failed logins.", auth.failures)
     metric("auth_refused_banned_total", "counter", "Logins refused from banned addresses.",
            auth.refused_banned)
+    server_tls = getattr(ctx, "server_tls", None)
+    if server_tls is not None:
+        with contextlib.suppress(OSError, ValueError):
+            from mailwright.tls import describe_certificate
+
+            not_after = describe_certificate(server_tls.cert_path.read_bytes())["not_after"]
+            assert isinstance(not_after, datetime)
+            metric("tls_certificate_expiry_timestamp_seconds", "gauge",
+                   "When the certificate the TLS listeners present expires (Unix time).",
+                   not_after.timestamp())  # fmt: skip
+    acme = getattr(ctx, "acme", None)
+    if acme is not None:
+        metric("acme_certificates_issued_total", "counter",
+               "Certificates obtained from the ACME server by this process.", acme.issued)
+        metric("acme_failing", "gauge", "1 while the last ACME attempt failed.",
+               1 if acme.last_error else 0)
     db = getattr(ctx.store, "db", None)
     if db is not None and hasattr(db, "batches"):
         metric("store_commits_total", "counter", "Store write batches committed.", db.batches)
