@@ -5,6 +5,7 @@ MTA-STS policy fetched over HTTPS verified against Pebble's root."""
 from __future__ import annotations
 
 import http.client
+import smtplib
 import socket
 import ssl
 from collections.abc import Iterator
@@ -75,6 +76,18 @@ def https_get(port: int, host: str, path: str, cafile: bytes) -> tuple[str, str]
     return head.split(b"\r\n")[0].decode(), body.decode()
 
 
+def starttls_certificate(port: int) -> x509.Certificate:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.starttls(context=ctx)
+        assert isinstance(smtp.sock, ssl.SSLSocket)
+        der = smtp.sock.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der)
+
+
 def http_metrics(srv: MailwrightServer) -> str:
     c = http.client.HTTPConnection("127.0.0.1", srv.port("http"), timeout=30)
     try:
@@ -126,6 +139,8 @@ def test_tls_alpn_01_issues_renews_in_place_and_serves_mta_sts(
         assert issued_by_pebble(second, pebble)
         assert srv.proc is not None and srv.proc.pid == pid and srv.proc.poll() is None
         assert presented(srv.port("submissions")).serial_number == second.serial_number
+        # STARTTLS too: the MX's upgrade uses the same reloaded context.
+        assert starttls_certificate(srv.port("smtp")).serial_number == second.serial_number
         metrics = http_metrics(srv)
         assert "mailwright_acme_certificates_issued_total 2" in metrics
         assert "mailwright_acme_failing 0" in metrics
