@@ -342,6 +342,9 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         ctx.background.append(asyncio.create_task(ctx.spam.learn_loop()))
     if config.dmarc.send_reports:
         ctx.background.append(asyncio.create_task(dmarc_report_loop(ctx)))
+    if ctx.acme is not None:
+        # After the listeners: the ACME server validates through them.
+        ctx.background.append(asyncio.create_task(ctx.acme.run()))
     await ctx.outbound.start()
     ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())
     print(f"mailwright: ready ({ports})", file=sys.stderr, flush=True)

@@ -47,6 +47,18 @@ def acme_server(root: Path, pebble_dir: Path, dns: DNSServer, *, challenge: str,
     return srv, pebble
 
 
+def issued(srv: MailwrightServer, pebble: Pebble, proto: str = "imaps") -> x509.Certificate:
+    """Wait for the listener to present a Pebble certificate; on a hang, say what the server
+    and Pebble logged."""
+    try:
+        return wait_for(f"an ACME certificate on {proto}",
+                        lambda: (c := presented(srv.port(proto))) and issued_by_pebble(c, pebble)
+                        and c, deadline=90)  # fmt: skip
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nserver:\n{''.join(srv.stderr)[-3000:]}\n"
+                             f"pebble:\n{''.join(pebble.log)[-3000:]}") from None
+
+
 def presented(port: int, server_hostname: str = "mail.example.test") -> x509.Certificate:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -104,9 +116,7 @@ def test_tls_alpn_01_issues_renews_in_place_and_serves_mta_sts(
     try:
         srv.start()
         pid = srv.proc.pid if srv.proc else 0
-        first = wait_for("an ACME certificate on IMAPS",
-                         lambda: (c := presented(srv.port("imaps"))) and issued_by_pebble(c, pebble)
-                         and c, deadline=90)  # fmt: skip
+        first = issued(srv, pebble)
         san = first.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert set(san.get_values_for_type(x509.DNSName)) == set(NAMES)
         # Every implicit-TLS listener shares the context: POP3S and submissions present it too.
@@ -153,9 +163,7 @@ def test_http_01_issues_and_restart_reuses_the_certificate(tmp_path: Path, dns: 
     srv, pebble = acme_server(tmp_path, tmp_path / "pebble", dns, challenge="http-01")
     try:
         srv.start()
-        cert = wait_for("an ACME certificate on IMAPS",
-                        lambda: (c := presented(srv.port("imaps"))) and issued_by_pebble(c, pebble)
-                        and c, deadline=90)  # fmt: skip
+        cert = issued(srv, pebble)
         srv.stop()
         # The next start serves the stored certificate from the first handshake on.
         srv.start()
