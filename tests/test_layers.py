@@ -45,6 +45,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                  "mailwright.smtpd", "mailwright.imapd", "mailwright.pop3d"),
     "dns": ("mailwright.store", "mailwright.net", "mailwright.app", "mailwright.cli",
             "mailwright.smtpd", "mailwright.imapd", "mailwright.pop3d", "mailwright.queue"),
+    "transport": ("mailwright.store", "mailwright.net", "mailwright.app", "mailwright.cli",
+                  "mailwright.smtpd", "mailwright.imapd", "mailwright.pop3d", "mailwright.queue",
+                  "mailwright.delivery"),
     "net": ("mailwright.store.sqlite", "mailwright.store.postgres", "mailwright.smtpd",
             "mailwright.imapd", "mailwright.pop3d", "mailwright.app", "mailwright.cli"),
 }

@@ -130,6 +130,10 @@ class StorageConfig:
 class DNSConfig:
     nameservers: tuple[tuple[str, int], ...] = ()
     timeout: float = 5.0
+    # "trust-ad": the nameservers are trusted validating resolvers (on loopback or over a
+    # secured path) whose AD bit says an answer is DNSSEC-authenticated (RFC 6840 5.7); DANE
+    # (RFC 7672) is used only then. "off": no answer is taken as authenticated.
+    dnssec: str = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,13 @@ class OutboundConfig:
     # where reports go that cannot be delivered themselves (RFC 5321 6.1); "" = postmaster@ the
     # first local domain
     double_bounce_recipient: str = ""
+    # Outbound TLS policy (docs/transport.md): a private CA trusted besides the system store,
+    # MTA-STS (RFC 8461) and DANE (RFC 7672) on or off, and TLS-RPT (RFC 8460) reports.
+    ca_file: str = ""
+    mta_sts: bool = True
+    dane: bool = True
+    tls_reports: bool = True
+    tls_report_contact: str = ""  # contact-info of our reports; "" = postmaster@ hostname
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,7 +497,10 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     if not isinstance(ns, list):
         raise r.error("nameservers", "expected a list of \"host\" or \"host:port\"")
     nameservers = tuple(_hostport(src, f"dns.nameservers[{i}]", v, 53) for i, v in enumerate(ns))
-    dns = DNSConfig(nameservers, r.duration("timeout", 5.0))
+    dnssec = r.str_("dnssec", "off")
+    if dnssec not in ("off", "trust-ad"):
+        raise r.error("dnssec", 'expected "off" or "trust-ad"')
+    dns = DNSConfig(nameservers, r.duration("timeout", 5.0), dnssec)
     r.finish()
 
     r = _Reader(src, "outbound", top.get("outbound"))
@@ -510,6 +524,11 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         verify_certificates=r.bool_("verify_certificates", False),
         lease=r.duration("lease", "15m"),
         double_bounce_recipient=r.str_("double_bounce_recipient", ""),
+        ca_file=str(r.path("ca_file", None, base) or ""),
+        mta_sts=r.bool_("mta_sts", True),
+        dane=r.bool_("dane", True),
+        tls_reports=r.bool_("tls_reports", True),
+        tls_report_contact=r.str_("tls_report_contact", ""),
     )
     if outbound.double_bounce_recipient and "@" not in outbound.double_bounce_recipient[1:]:
         raise r.error("double_bounce_recipient", "expected an address such as postmaster@example.org")

@@ -22,6 +22,12 @@ is absent answers NXDOMAIN; a name present without the asked type answers NOERRO
 name, or for ``(name, rdtype)``. TXT rdata not starting with a double quote is quoted for you, so
 ``dns.add("x.test", "TXT", "v=spf1 -all")`` works.
 
+``authenticated`` is a set of names whose answers carry the AD bit when the query asks for it
+(AD or DO set, RFC 6840 5.7): the server then plays a trusted validating resolver that found the
+name DNSSEC-secure, which is how DANE tests (RFC 7672) tell a signed zone from an unsigned one.
+TLSA rdata is given in presentation form, e.g. ``dns.add("_25._tcp.mx.test", "TLSA", "3 1 1
+<hex>")``.
+
 A pytest fixture is one line in a conftest::
 
     @pytest.fixture
@@ -92,6 +98,7 @@ class DNSServer:
             for rdtype, values in types.items():
                 self.add(name, rdtype, *values)
         self.behaviours: dict[str | tuple[str, str], Behaviour] = {}
+        self.authenticated: set[str] = set()
         self.queries: list[Query] = []
         self.host = host
         self.ttl = ttl
@@ -247,6 +254,9 @@ class DNSServer:
             response.flags |= dns.flags.TC
             return response.to_wire()
         self._fill(response, qname, question.rdtype)
+        wants_ad = bool(query.flags & dns.flags.AD) or bool(query.ednsflags & dns.flags.DO)
+        if wants_ad and qname in {_norm(n) for n in self.authenticated}:
+            response.flags |= dns.flags.AD  # RFC 4035 3.2.3: the answer was validated
         max_size = 65535 if transport == "tcp" else 512
         if query.edns >= 0:
             max_size = 65535 if transport == "tcp" else max(512, query.payload)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from cryptography import x509
 
 from mailwright.cli.common import CLIError, load
 from mailwright.mailauth.keys import DkimKeyError, KeyStore, normalize_domain
-from mailwright.mailauth.records import dns_records, render_zone
+from mailwright.mailauth.records import DNSRecord, dns_records, render_zone
+from mailwright.transport.dane import tlsa_for_certificate
+from mailwright.transport.mtasts import our_policy, policy_id
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -15,8 +20,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "dns-records",
         parents=[common],
         help="print the DNS records to publish",
-        description="Print MX, SPF, DKIM, DMARC and RFC 6186 SRV records for DOMAIN in "
-        "zone-file syntax.",
+        description="Print MX, SPF, DKIM, DMARC, RFC 6186 SRV, MTA-STS (RFC 8461), TLS-RPT "
+        "(RFC 8460) and DANE TLSA (RFC 7672) records for DOMAIN in zone-file syntax.",
     )
     s.add_argument("domain")
     s.add_argument("--dmarc-policy", choices=["none", "quarantine", "reject"], default="reject",
@@ -43,5 +48,32 @@ def cmd_dns_records(args: argparse.Namespace) -> int:
     records = dns_records(
         domain, config.server.hostname, keys, listening, dmarc_policy=args.dmarc_policy
     )
+    records = [*records, *transport_records(domain, host, config.tls.cert)]
     print(render_zone(records, header=header), end="")
     return 0
+
+
+def transport_records(domain: str, host: str, cert_path: Path | None) -> list[DNSRecord]:
+    """MTA-STS, TLS-RPT and TLSA records: how other servers must send TLS to us."""
+    policy = our_policy([host])
+    records = [
+        DNSRecord(f"_mta-sts.{domain}", "TXT", f'"v=STSv1; id={policy_id(policy)}"',
+                  f"MTA-STS (RFC 8461): the policy is served at https://mta-sts.{domain}/"
+                  ".well-known/mta-sts.txt (mta-sts." + domain + " must resolve to this "
+                  "server and be in its certificate); mode enforce, mx " + host),
+        DNSRecord(f"_smtp._tls.{domain}", "TXT",
+                  f'"v=TLSRPTv1; rua=mailto:postmaster@{domain}"',
+                  "TLS-RPT (RFC 8460): where other servers send their daily TLS reports"),
+    ]
+    if cert_path is None or not cert_path.exists():
+        return records  # no certificate yet: no TLSA record to print
+    try:
+        cert = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"{cert_path}: cannot read the certificate ({exc})", 1) from None
+    tlsa = tlsa_for_certificate(cert)
+    records.append(DNSRecord(
+        f"_25._tcp.{host}", "TLSA", tlsa.text(),
+        "DANE (RFC 7672): DANE-EE, public key, SHA-256; only in a DNSSEC-signed zone; "
+        "before a key change publish the new key's record too (docs/transport.md)"))
+    return records

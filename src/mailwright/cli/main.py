@@ -34,7 +34,7 @@ PLUGGABLE = {
     "quickstart": ("mailwright.cli.quickstart", "set up a server for an address in one step"),
     "spam": ("mailwright.cli.spam_cmd", "spam filter: train and check"),
     "sieve": ("mailwright.cli.sieve_cmd", "users' Sieve filter scripts"),
-    "tls": ("mailwright.cli.tls_cmd", "TLS certificates and ACME"),
+    "tls": ("mailwright.cli.tls_cmd", "TLS certificates, ACME and TLS reports"),
 }
 
 

@@ -122,6 +122,8 @@ def _show(entry: QueueEntry, now: datetime, data: bytes) -> None:
     print(f"last error: {entry.last_error or '-'}")
     if entry.ret or entry.envid:
         print(f"dsn: ret={entry.ret or '-'} envid={entry.envid or '-'}")
+    if entry.extra.get("requiretls") == "1":
+        print("requiretls: yes (RFC 8689: verified TLS to a REQUIRETLS server, else bounce)")
     if entry.lease_owner:
         until = _when(entry.lease_until) if entry.lease_until else "-"
         print(f"lease: {entry.lease_owner} until {until}")

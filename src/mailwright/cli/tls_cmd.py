@@ -1,4 +1,5 @@
-"""`mailwright tls status|renew`: the certificates the listeners present, and ACME renewal."""
+"""`mailwright tls status|renew`: the certificates the listeners present, and ACME renewal
+(and `tls reports|import|results`, TLS reporting, from `cli/tlsrpt_cmd.py`)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     x = tsub.add_parser("renew", parents=[common],
                         help="ask the running server to renew the ACME certificate now")
     x.set_defaults(func=cmd_renew)
+    # TLS reporting (RFC 8460): reports, import, results
+    from mailwright.cli.tlsrpt_cmd import add_actions
+
+    add_actions(tsub, common)
 
 
 def certificates(config: Config) -> list[tuple[str, Path, bool, bool]]:

@@ -27,6 +27,12 @@ House rules:
   send; the reports are then sent under a fresh lease and the entry finished. A crash in
   between sends the reports from the record on the next claim: a DSN may be duplicated, never
   lost, and never sent by a node whose result did not count (RFC 5321 6.1);
+* outbound TLS follows the destination's policy (``queue.smtp``, docs/transport.md); a message
+  sent with REQUIRETLS (RFC 8689) keeps that demand in the entry (``extra["requiretls"]``) and
+  gets a connection of its own; one with ``TLS-Required: No`` ignores DANE and MTA-STS;
+* every TLS session is counted per policy domain and day in the store, and once a day the
+  counts of the days before go out as TLS-RPT aggregate reports (RFC 8460) to the ``rua`` of
+  each domain that asks for them, by mail through this queue or by HTTPS POST;
 * a report that cannot be delivered (a bounce to a bad sender, a local sender that no longer
   exists) goes to the postmaster (``[outbound] double_bounce_recipient``, by default
   postmaster@ the first local domain), with the failed report attached; only a report to the
@@ -39,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gzip
 import hashlib
 import json
 import logging
@@ -47,8 +54,9 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from mailwright.delivery.ingest import stage_bytes
 from mailwright.dns.resolver import DNSError, to_ascii_domain
@@ -60,6 +68,7 @@ from mailwright.queue.smtp import (
     Outcome,
     RecipientResult,
     SMTPSession,
+    TLSOutcome,
     TLSPolicy,
 )
 from mailwright.store.api import (
@@ -71,7 +80,18 @@ from mailwright.store.api import (
     StagedBlob,
     Store,
     StoreError,
+    TLSResult,
     new_queue_id,
+)
+from mailwright.transport.https import HTTPError, request
+from mailwright.transport.mtasts import MTASTS
+from mailwright.transport.tlsrpt import (
+    MEDIA_TYPE,
+    ReportError,
+    ResultRow,
+    build_report,
+    parse_record,
+    report_message,
 )
 
 __all__ = ["LocalSink", "Outbound", "QueueSettings", "create_outbound", "recipient_domain"]
@@ -86,6 +106,7 @@ _OPEN = (SCHEDULED, TEMPFAIL)
 # QueueEntry.extra keys of an entry whose reports are recorded but not yet sent
 _DSN_PENDING = "dsn_pending"
 _DSN_THEN = "dsn_then"
+_REQUIRETLS = "requiretls"  # "1": sent with MAIL FROM ... REQUIRETLS (RFC 8689)
 
 
 class LocalSink(Protocol):
@@ -108,6 +129,8 @@ class QueueSettings:
     batch: int = 200
     max_rcpts_per_transaction: int = 100
     double_bounce_recipient: str = ""  # "" = postmaster@ the first local domain
+    tls_reports: bool = True  # send TLS-RPT aggregate reports (RFC 8460)
+    tls_report_contact: str = ""  # "" = postmaster@ the first local domain
 
     @classmethod
     def from_config(cls, cfg: Any) -> QueueSettings:
@@ -120,6 +143,8 @@ class QueueSettings:
             max_connections=int(getattr(cfg, "max_connections", 50)),
             lease=float(getattr(cfg, "lease", 900.0)),
             double_bounce_recipient=str(getattr(cfg, "double_bounce_recipient", "") or ""),
+            tls_reports=bool(getattr(cfg, "tls_reports", True)),
+            tls_report_contact=str(getattr(cfg, "tls_report_contact", "") or ""),
             # Poll at least as often as the shortest retry step, so short test schedules work.
             poll_interval=max(0.2, min(5.0, min(schedule))),
         )
@@ -171,12 +196,14 @@ def queue_addition(
     ret: str | None = None,
     envid: str | None = None,
     queue_id: str | None = None,
+    requiretls: bool = False,
 ) -> QueueAddition:
     """The queue entries of one message, one per destination domain, each recipient once, with
     its DSN parameters (RFC 3461 4): what `Outbound.enqueue` stores, and what an SMTP session
     commits together with its local copies (`Store.deliver_and_queue`). A recipient is an
     address, a `Recipient`, ``(address, params)`` as in `Outbound.enqueue`, or any object with
-    ``address``, ``notify`` and ``orcpt`` attributes."""
+    ``address``, ``notify`` and ``orcpt`` attributes. ``requiretls``: MAIL FROM had REQUIRETLS
+    (RFC 8689), kept with each entry."""
     by_domain: dict[str, list[QueueRecipient]] = defaultdict(list)
     seen: set[str] = set()
     for item in recipients:
@@ -200,7 +227,8 @@ def queue_addition(
         ))  # fmt: skip
     ret_value = ret.upper() if ret and ret.upper() in ("FULL", "HDRS") else None
     return QueueAddition(blob, sender, dict(by_domain), ret_value, envid,
-                         queue_id or new_queue_id())
+                         queue_id or new_queue_id(),
+                         {_REQUIRETLS: "1"} if requiretls else None)
 
 
 class Outbound:
@@ -233,6 +261,9 @@ class Outbound:
         self._leases: dict[int, float] = {}  # entry id -> monotonic time its lease surely ends
         self._heartbeat: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()  # set when the last lease is dropped
+        self._reported_day = ""  # the UTC day whose TLS-RPT run is done
+        if client.reporter is None:
+            client.reporter = self.record_tls
 
     # -- entry point -----------------------------------------------------------------------------
 
@@ -245,6 +276,7 @@ class Outbound:
         ret: str | None = None,
         envid: str | None = None,
         queue_id: str | None = None,
+        requiretls: bool = False,
     ) -> list[int]:
         """Queue a staged message for remote recipients; durable when this returns.
 
@@ -253,14 +285,16 @@ class Outbound:
         tuple, ORCPT (type, address)), or ``(address, params)`` where ``params`` has ``notify``
         and ``orcpt`` attributes like ``mailwright.proto.smtp.events.RcptParams`` (RFC 3461).
         ``queue_id`` is the id the SMTP session already showed (reply, Received header); every
-        destination's entry carries it. Returns one entry number per destination domain.
+        destination's entry carries it. ``requiretls``: MAIL FROM had REQUIRETLS (RFC 8689).
+        Returns one entry number per destination domain.
         """
         addition = queue_addition(blob, sender, recipients, ret=ret, envid=envid,
-                                  queue_id=queue_id)
+                                  queue_id=queue_id, requiretls=requiretls)
         if not addition.by_domain:
             return []
         ids = await self.store.queue_add(blob, sender, addition.by_domain, ret=addition.ret,
-                                         envid=envid, queue_id=addition.queue_id)
+                                         envid=envid, queue_id=addition.queue_id,
+                                         extra=addition.extra)
         log.info("queued id=%s sender=<%s> domains=%s size=%d", addition.queue_id, sender,
                  ",".join(addition.by_domain), blob.size)
         self.wake()
@@ -311,6 +345,13 @@ class Outbound:
                 await self.run_once(wait=False)
             except Exception:
                 log.exception("queue run failed")
+            today = datetime.now(UTC).date().isoformat()
+            if self.settings.tls_reports and self._reported_day != today:
+                self._reported_day = today
+                try:
+                    await self.send_tls_reports()
+                except Exception:
+                    log.exception("TLS reports failed")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.poll_interval):
                     await self._wake.wait()
@@ -388,6 +429,12 @@ class Outbound:
                     if not any(r.status in _OPEN for r in entry.recipients):
                         await self._complete(entry, [], None)
                         continue
+                    message = await self.store.read_blob(entry.blob_id)
+                    requiretls = entry.extra.get(_REQUIRETLS) == "1"
+                    if requiretls or _tls_optional(message):
+                        # A TLS demand of its own: a connection of its own (RFC 8689 4.2.1, 5).
+                        await self._deliver_alone(domain, entry, message, requiretls)
+                        continue
                     if failure is None and (session is None or not session.usable):
                         if session is not None:
                             await session.close()
@@ -400,7 +447,6 @@ class Outbound:
                         assert failure is not None
                         await self._complete(entry, failure, None)
                         continue
-                    message = await self.store.read_blob(entry.blob_id)
                     results = await self._send(session, self._envelope(entry, message),
                                                message, entry.id)
                     await self._complete(entry, results, message)
@@ -419,6 +465,81 @@ class Outbound:
                 self._queued.discard(due.id)
             if session is not None:
                 await session.close()
+
+    async def _deliver_alone(self, domain: str, entry: QueueEntry, message: bytes,
+                             requiretls: bool) -> None:
+        try:
+            session = await self.client.connect(domain, requiretls=requiretls,
+                                                ignore_policy=not requiretls)
+        except AttemptError as exc:
+            await self._complete(entry, exc, None)
+            return
+        try:
+            results = await self._send(session, self._envelope(entry, message), message, entry.id)
+        finally:
+            await session.close()
+        await self._complete(entry, results, message)
+
+    # -- TLS reporting (RFC 8460) ------------------------------------------------------------------
+
+    async def record_tls(self, outcome: TLSOutcome) -> None:
+        """Count one outbound TLS session for the policy domain's daily report."""
+        await self.store.tls_result_add(TLSResult(
+            day=datetime.now(UTC).date().isoformat(), policy_domain=outcome.policy_domain,
+            policy_type=outcome.policy_type, policy_string=json.dumps(list(outcome.policy_string)),
+            result_type=outcome.result_type, mx_host=outcome.mx_host,
+            receiving_ip=outcome.receiving_ip, count=1, info=outcome.info[:500]))
+
+    async def send_tls_reports(self, today: str | None = None) -> int:
+        """Report the counted days before ``today`` (UTC, ISO) to the domains that publish a
+        ``_smtp._tls`` record (RFC 8460 3); the number of reports handed over. The counts are
+        taken out of the store in one transaction, so of several nodes one reports each day."""
+        rows = await self.store.tls_results_take(today or datetime.now(UTC).date().isoformat())
+        by_domain: dict[str, list[ResultRow]] = defaultdict(list)
+        for r in rows:
+            by_domain[r.policy_domain].append(ResultRow(
+                r.day, r.policy_domain, r.policy_type, r.policy_string, r.result_type, r.mx_host,
+                r.receiving_ip, r.count, r.info))
+        contact = self.settings.tls_report_contact or await self.postmaster() or \
+            f"postmaster@{self.hostname}"
+        sent = 0
+        for domain, group in by_domain.items():
+            try:
+                uris = parse_record(await self.client.resolver.txt(f"_smtp._tls.{domain}"))
+            except (DNSError, ReportError):
+                continue  # the domain asks for no reports
+            days = sorted(r.day for r in group)
+            report = build_report(group, organization=self.hostname, contact=f"mailto:{contact}",
+                                  policy_domain=domain, start=date.fromisoformat(days[0]),
+                                  end=date.fromisoformat(days[-1]))
+            for uri in uris[:4]:  # bounded: a record cannot make us send without end
+                try:
+                    await self._send_tls_report(uri, report, domain, contact)
+                    sent += 1
+                except (HTTPError, StoreError, DNSError, ValueError) as exc:
+                    log.warning("TLS report for %s to %s not sent: %s", domain, uri, exc)
+        return sent
+
+    async def _send_tls_report(self, uri: str, report: dict[str, Any], domain: str,
+                               contact: str) -> None:
+        if uri.lower().startswith("mailto:"):
+            # RFC 8460 5.3: mail through our queue, from the null reverse-path as reports are.
+            to = unquote(uri[7:].split("?")[0]).strip()
+            if "@" not in to:
+                raise ValueError(f"bad mailto: {uri!r}")
+            data = report_message(report, sender=contact, to=to, submitter=self.hostname,
+                                  policy_domain=domain)
+            await self.enqueue(await stage_bytes(self.store, data), "", [to])
+            log.info("TLS report for %s queued to <%s>", domain, to)
+            return
+        # RFC 8460 5.4: an HTTPS POST of the gzipped JSON.
+        body = gzip.compress(json.dumps(report).encode(), mtime=0)
+        response = await request(uri, resolver=self.client.resolver,
+                                 context=self.client.tls.verifying_context(), method="POST",
+                                 body=body, headers={"Content-Type": MEDIA_TYPE}, timeout=60.0)
+        if not 200 <= response.status < 300:
+            raise HTTPError(f"{uri} answered HTTP {response.status}")
+        log.info("TLS report for %s posted to %s", domain, uri)
 
     # -- leases ----------------------------------------------------------------------------------
 
@@ -501,6 +622,7 @@ class Outbound:
             utf8_headers=traits.utf8_headers,
             ret=entry.ret,
             envid=entry.envid,
+            requiretls=entry.extra.get(_REQUIRETLS) == "1",
         )
 
     async def _release(self, entry: QueueEntry, error: str) -> None:
@@ -708,6 +830,16 @@ class Outbound:
                     _qid(entry), who, postmaster)
 
 
+def _tls_optional(message: bytes) -> bool:
+    """RFC 8689 5: ``TLS-Required: No`` asks to ignore DANE and MTA-STS for this message."""
+    end = message.find(b"\r\n\r\n", 0, 65536)
+    for line in message[: end if end >= 0 else 65536].split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() == b"tls-required":
+            return value.strip().lower() == b"no"
+    return False
+
+
 def _qid(entry: QueueEntry) -> str:
     return entry.queue_id or str(entry.id)
 
@@ -760,7 +892,10 @@ def create_outbound(ctx: Any) -> Outbound:
     tls = TLSPolicy(
         mode="required" if getattr(cfg, "require_tls", False) else "opportunistic",
         verify=bool(getattr(cfg, "verify_certificates", False)),
+        ca_file=str(getattr(cfg, "ca_file", "") or "") or None,
     )
-    client = OutboundClient(resolver, ctx.hostname, port=int(cfg.port), tls=tls)
+    sts = MTASTS(resolver, tls.verifying_context) if getattr(cfg, "mta_sts", True) else None
+    client = OutboundClient(resolver, ctx.hostname, port=int(cfg.port), tls=tls, sts=sts,
+                            dane=bool(getattr(cfg, "dane", True)))
     return Outbound(ctx.store, client, hostname=ctx.hostname, owner=node_owner(config),
                     settings=QueueSettings.from_config(cfg), local=ctx.delivery)

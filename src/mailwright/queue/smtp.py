@@ -11,6 +11,16 @@ House rules:
 * STARTTLS is used whenever offered (RFC 3207). Opportunistic TLS does not check the certificate
   unless ``TLSPolicy.verify`` is set; if the handshake fails, the same address is tried again once
   in plaintext, as Postfix does at its "may" level;
+* the destination's own TLS policy overrides that, per MX host (docs/transport.md): DANE
+  (RFC 7672) when DNSSEC authenticates the MX and the host's TLSA records, else the domain's
+  MTA-STS policy (RFC 8461), else opportunistic TLS. Under DANE or an ``enforce`` MTA-STS
+  policy a host without STARTTLS, with a certificate that does not verify, or (MTA-STS) not
+  listed in the policy is not used: the attempt fails temporarily with the reason, and the
+  message waits (then bounces at max_age). A ``testing`` policy only reports;
+* a message sent with REQUIRETLS (RFC 8689) goes only to a host authenticated by DANE or
+  MTA-STS (``testing`` treated as ``enforce``) that advertises REQUIRETLS; else it fails
+  permanently with 5.7.30;
+* every TLS session, good or bad, is told to ``OutboundClient.reporter`` for TLS-RPT (RFC 8460);
 * one ``SMTPSession`` carries several messages in turn (connection reuse).
 """
 
@@ -18,8 +28,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -50,6 +61,8 @@ from mailwright.proto.smtpclient import (
     mail_params,
     rcpt_params,
 )
+from mailwright.transport.dane import DaneLookup, lookup_tlsa, match_chain
+from mailwright.transport.mtasts import MTASTS, Policy
 
 __all__ = [
     "AttemptError",
@@ -57,9 +70,12 @@ __all__ = [
     "Outcome",
     "RecipientResult",
     "SMTPSession",
+    "TLSOutcome",
     "TLSPolicy",
     "Timeouts",
 ]
+
+log = logging.getLogger("mailwright.queue")
 
 _CHUNK = 64 * 1024
 
@@ -88,11 +104,85 @@ class TLSPolicy:
     ca_file: str | None = None
 
     def context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=self.ca_file)
+        ctx = self.verifying_context()
         if not self.verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
+
+    def verifying_context(self) -> ssl.SSLContext:
+        """The system trust store plus ``[outbound] ca_file`` (a private CA), host names checked
+        (MTA-STS, RFC 8461 4.2; the MTA-STS policy fetch, 3.3)."""
+        ctx = ssl.create_default_context()
+        if self.ca_file:
+            ctx.load_verify_locations(cafile=self.ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    @staticmethod
+    def unverified_context() -> ssl.SSLContext:
+        """For DANE: the certificate is checked against the TLSA records after the handshake."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class TLSOutcome:
+    """One outbound TLS session (or its failure) for TLS-RPT (RFC 8460 4)."""
+
+    policy_domain: str
+    policy_type: str  # "sts", "tlsa" or "no-policy-found"
+    policy_string: tuple[str, ...]
+    result_type: str  # "" for success, else an RFC 8460 4.3 result type
+    mx_host: str = ""
+    receiving_ip: str = ""
+    info: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _HostPlan:
+    """How TLS is done with one MX host: ``dane`` (TLSA records), ``dane-unauthenticated`` (a
+    secure TLSA RRset without usable records: TLS required, nothing to check, RFC 7672 2.2),
+    ``sts`` (web PKI with the MX name, RFC 8461 4.2) or ``opportunistic``."""
+
+    domain: str
+    kind: Literal["dane", "dane-unauthenticated", "sts", "opportunistic"]
+    enforce: bool  # failures stop delivery to this host (else reported only)
+    dane: DaneLookup = field(default_factory=DaneLookup)
+    policy: Policy | None = None
+    requiretls: bool = False
+    quiet: bool = False  # a retry after a reported failure: its session is not counted again
+
+    @property
+    def policy_type(self) -> str:
+        if self.kind.startswith("dane"):
+            return "tlsa"
+        return "sts" if self.kind == "sts" else "no-policy-found"
+
+    @property
+    def policy_string(self) -> tuple[str, ...]:
+        if self.kind.startswith("dane"):
+            return tuple(r.text() for r in self.dane.records)
+        return self.policy.text if self.policy is not None and self.kind == "sts" else ()
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind in ("dane", "sts")
+
+
+def _verify_failure(exc: ssl.SSLError) -> str:
+    """RFC 8460 4.3 result type for a failed certificate verification."""
+    code = getattr(exc, "verify_code", None)
+    if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+        return "certificate-host-mismatch"
+    if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+        return "certificate-expired"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "certificate-not-trusted"
+    return "validation-failure"
 
 
 class Outcome(enum.Enum):
@@ -147,6 +237,7 @@ class SMTPSession:
         self.address = address
         self.timeouts = timeouts
         self.tls = False
+        self.verified = False  # the certificate was authenticated by DANE or MTA-STS
         self.messages_sent = 0
 
     @property
@@ -339,17 +430,92 @@ class OutboundClient:
     timeouts: Timeouts = field(default_factory=Timeouts)
     prefer_ipv6: bool = False
     local_names: frozenset[str] = frozenset()  # our own host names (MX loop detection)
+    sts: MTASTS | None = None  # MTA-STS lookups (RFC 8461); None: not used
+    dane: bool = False  # DANE (RFC 7672); needs a resolver with trust_ad
+    reporter: Callable[[TLSOutcome], Awaitable[None]] | None = None  # TLS-RPT counting
 
-    async def connect(self, domain: str) -> SMTPSession:
-        """A ready session to the best reachable host of ``domain``; raises ``AttemptError``."""
+    async def _report(self, outcome: TLSOutcome) -> None:
+        if self.reporter is None:
+            return
+        try:
+            await self.reporter(outcome)
+        except Exception as exc:  # noqa: BLE001 - reporting must never stop delivery
+            log.warning("TLS report result not recorded: %s", exc)
+
+    async def connect(self, domain: str, *, requiretls: bool = False,
+                      ignore_policy: bool = False) -> SMTPSession:
+        """A ready session to the best reachable host of ``domain``; raises ``AttemptError``.
+
+        ``requiretls``: the message was sent with REQUIRETLS (RFC 8689 4.2.1);
+        ``ignore_policy``: it carries ``TLS-Required: No`` (RFC 8689 5), so DANE and MTA-STS
+        failures do not stop it (opportunistic TLS).
+        """
         try:
             hosts = await route(self.resolver, domain,
                                 local_names=self.local_names or frozenset({self.helo_name.lower()}))
         except RouteError as exc:
             raise AttemptError(exc.status, exc.text, temporary=exc.temporary) from exc
-        return await self.connect_hosts(hosts)
+        if domain.startswith("[") or ignore_policy:
+            if requiretls:
+                raise AttemptError("5.7.30", f"REQUIRETLS: {domain} has no TLS policy to "
+                                   "authenticate its server (RFC 8689)", temporary=False)
+            return await self.connect_hosts(hosts)
+        domain = domain.lower().rstrip(".")
+        policy: Policy | None = None
+        if self.sts is not None:
+            lookup = await self.sts.lookup(domain)
+            policy = lookup.policy
+            if lookup.failure:
+                await self._report(TLSOutcome(domain, "sts", policy.text if policy else (),
+                                              lookup.failure, info=lookup.reason))
+                log.info("MTA-STS for %s: %s (%s)", domain, lookup.failure, lookup.reason)
+        if policy is not None and policy.mode == "none":
+            policy = None
+        if policy is not None and (policy.mode == "enforce" or requiretls):
+            matching = [h for h in hosts if policy.matches(h.name)]
+            if not matching:
+                # RFC 8461 4.1: MX hosts that the policy does not list are not used.
+                names = ", ".join(h.name for h in hosts)
+                for h in hosts:
+                    await self._report(TLSOutcome(domain, "sts", policy.text, "validation-failure",
+                                                  h.name, info="MX host not in the policy"))
+                raise AttemptError("4.7.5", f"MTA-STS: no MX host of {domain} ({names}) is "
+                                   f"listed in its policy (mx: {', '.join(policy.mx)})",
+                                   temporary=True)
+            hosts = matching
+        mx_secure = False
+        if self.dane and self.resolver.trust_ad:
+            # RFC 7672 2.2.1: only an authenticated MX RRset makes the host names trustworthy.
+            try:
+                _, mx_secure = await self.resolver.authenticated(
+                    domain, "A" if hosts and hosts[0].implicit else "MX")
+            except DNSError:
+                mx_secure = False
+        return await self.connect_hosts(hosts, domain=domain, policy=policy,
+                                        mx_secure=mx_secure, requiretls=requiretls)
 
-    async def connect_hosts(self, hosts: Sequence[MXHost]) -> SMTPSession:
+    async def _plan(self, host: MXHost, domain: str, policy: Policy | None, mx_secure: bool,
+                    requiretls: bool) -> _HostPlan:
+        if mx_secure:
+            dane = await lookup_tlsa(self.resolver, host.name, 25)
+            if dane.error:
+                await self._report(TLSOutcome(domain, "tlsa", (), "dnssec-invalid", host.name,
+                                              info=dane.error))
+                raise AttemptError("4.7.5", f"DANE: {dane.error}", temporary=True,
+                                   remote_mta=host.name)
+            if dane.records:
+                return _HostPlan(domain, "dane", True, dane, requiretls=requiretls)
+            if dane.secure:
+                return _HostPlan(domain, "dane-unauthenticated", True, dane,
+                                 requiretls=requiretls)
+        if policy is not None:
+            return _HostPlan(domain, "sts", policy.mode == "enforce" or requiretls,
+                             policy=policy, requiretls=requiretls)
+        return _HostPlan(domain, "opportunistic", False, requiretls=requiretls)
+
+    async def connect_hosts(self, hosts: Sequence[MXHost], *, domain: str = "",
+                            policy: Policy | None = None, mx_secure: bool = False,
+                            requiretls: bool = False) -> SMTPSession:
         errors: list[AttemptError] = []
         for host in hosts:
             try:
@@ -359,9 +525,20 @@ class OutboundClient:
                                            f"{host.name}: {exc.reason}", temporary=exc.temporary,
                                            remote_mta=host.name))
                 continue
+            try:
+                plan = await self._plan(host, domain or host.name, policy, mx_secure, requiretls)
+            except AttemptError as exc:
+                errors.append(exc)
+                continue
+            if requiretls and not plan.authenticated:
+                # RFC 8689 4.2.1: the next hop must be authenticated by MTA-STS or DANE.
+                errors.append(AttemptError(
+                    "5.7.30", f"REQUIRETLS: no MTA-STS policy or DANE record authenticates "
+                    f"{host.name} (RFC 8689)", temporary=False, remote_mta=host.name))
+                continue
             for address in addresses:
                 try:
-                    return await self._open(host, address)
+                    return await self._open(host, address, plan=plan)
                 except AttemptError as exc:
                     errors.append(exc)
         if not errors:
@@ -372,8 +549,17 @@ class OutboundClient:
         summary = "; ".join(e.text for e in errors[-4:])
         raise AttemptError(last.status, summary, temporary=temporary, remote_mta=last.remote_mta)
 
-    async def _open(self, host: MXHost, address: IPAddress, *, use_tls: bool = True) -> SMTPSession:
+    async def _open(self, host: MXHost, address: IPAddress, *, use_tls: bool = True,
+                    plan: _HostPlan | None = None) -> SMTPSession:
         where = f"{host.name} [{address}]:{self.port}"
+        plan = plan or _HostPlan("", "opportunistic", False)
+
+        async def report(result_type: str, info: str = "") -> None:
+            if plan.quiet or not plan.domain:
+                return
+            await self._report(TLSOutcome(plan.domain, plan.policy_type, plan.policy_string,
+                                          result_type, host.name, str(address), info))
+
         try:
             async with asyncio.timeout(self.timeouts.connect):
                 reader, writer = await asyncio.open_connection(str(address), self.port)
@@ -395,16 +581,46 @@ class OutboundClient:
                 await session.close()
                 raise AttemptError(reply.status(), f"{where} refused HELO: {reply}",
                                    temporary=reply.code < 500, remote_mta=host.name)
-            wants_tls = self.tls.mode != "disabled" and use_tls
+            policy_tls = plan.kind != "opportunistic"
+            wants_tls = (self.tls.mode != "disabled" or policy_tls) and use_tls
+            if policy_tls and use_tls and not session.extensions.starttls:
+                why = f"{where} does not offer STARTTLS ({plan.kind} policy of {plan.domain})"
+                await report("starttls-not-supported", why)
+                if plan.enforce:
+                    await session.close()
+                    raise AttemptError("4.7.5", why, temporary=True, remote_mta=host.name)
             if wants_tls and session.extensions.starttls:
                 reply = await session.command(StartTLS())
                 if reply.code == 220:
                     try:
-                        await self._handshake(session, host)
+                        await self._handshake(session, host, plan)
+                    except ssl.SSLCertVerificationError as exc:
+                        await session.abort()
+                        if plan.kind != "sts":
+                            raise AttemptError("4.7.5", f"TLS with {where} failed: {exc}",
+                                               temporary=True, remote_mta=host.name) from exc
+                        # MTA-STS: the certificate must be valid for the MX name (RFC 8461 4.2).
+                        why = f"MTA-STS: certificate of {where} not valid: {exc.verify_message}"
+                        await report(_verify_failure(exc), why)
+                        if plan.enforce:
+                            raise AttemptError("4.7.5", why, temporary=True,
+                                               remote_mta=host.name) from exc
+                        # testing mode: reported, then delivered with opportunistic TLS
+                        return await self._open(host, address, plan=replace_plan(plan))
+                    except _DaneMismatch as exc:
+                        await session.abort()
+                        why = f"DANE: {where}: {exc}"
+                        await report("validation-failure", why)
+                        raise AttemptError("4.7.5", why, temporary=True,
+                                           remote_mta=host.name) from exc
                     except (ssl.SSLError, OSError, TimeoutError) as exc:
                         await session.abort()
-                        if self.tls.mode == "opportunistic" and not self.tls.verify:
-                            return await self._open(host, address, use_tls=False)
+                        if policy_tls:
+                            await report("validation-failure", f"TLS with {where} failed: {exc}")
+                        if (self.tls.mode == "opportunistic" and not self.tls.verify
+                                and not plan.enforce):
+                            return await self._open(host, address, use_tls=False,
+                                                    plan=replace_plan(plan))
                         raise AttemptError("4.7.5", f"TLS with {where} failed: {exc}",
                                            temporary=True, remote_mta=host.name) from exc
                     reply = await session.command(Ehlo(self.helo_name))
@@ -412,18 +628,64 @@ class OutboundClient:
                         await session.close()
                         raise AttemptError(reply.status(), f"{where} refused EHLO after TLS: {reply}",
                                            temporary=True, remote_mta=host.name)
-            if self.tls.mode == "required" and not session.tls:
+                    await report("")
+            if (self.tls.mode == "required" or plan.enforce) and not session.tls:
                 await session.close()
                 raise AttemptError("4.7.5", f"{where} does not offer STARTTLS and TLS is required",
                                    temporary=True, remote_mta=host.name)
+            if plan.requiretls and not (session.verified and session.extensions.has("REQUIRETLS")):
+                # RFC 8689 4.2.1: the next hop must advertise REQUIRETLS; else the message is
+                # returned (5.7.30, RFC 8689 5).
+                await session.close()
+                raise AttemptError("5.7.30", f"REQUIRETLS: {where} does not support REQUIRETLS "
+                                   "(RFC 8689)", temporary=False, remote_mta=host.name)
         except _Lost as exc:
             await session.abort()
             raise AttemptError("4.4.2", f"{where}: {exc}", temporary=True,
                                remote_mta=host.name) from exc
         return session
 
-    async def _handshake(self, session: SMTPSession, host: MXHost) -> None:
+    async def _handshake(self, session: SMTPSession, host: MXHost, plan: _HostPlan) -> None:
+        if plan.kind == "sts":
+            context = self.tls.verifying_context()
+        elif plan.kind.startswith("dane"):
+            context = TLSPolicy.unverified_context()
+        else:
+            context = self.tls.context()
         async with asyncio.timeout(self.timeouts.tls_handshake):
-            await session._writer.start_tls(self.tls.context(), server_hostname=host.name)
+            await session._writer.start_tls(context, server_hostname=host.name)
         session._conn.tls_established()
         session.tls = True
+        if plan.kind == "dane":
+            problem = match_chain(plan.dane.records, _peer_chain(session._writer), host.name)
+            if problem is not None:
+                raise _DaneMismatch(problem)
+        session.verified = plan.authenticated
+
+
+class _DaneMismatch(Exception):
+    """The server's certificate chain matches none of its TLSA records."""
+
+
+def replace_plan(plan: _HostPlan) -> _HostPlan:
+    """The plan for a retry after a reported (testing-mode) failure: plain opportunistic TLS."""
+    return _HostPlan(plan.domain, "opportunistic", False, requiretls=plan.requiretls, quiet=True)
+
+
+def _peer_chain(writer: asyncio.StreamWriter) -> list[bytes]:
+    """The certificates the server sent, its own first, DER (for DANE-TA the whole chain)."""
+    ssl_object = writer.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return []
+    inner = getattr(ssl_object, "_sslobj", ssl_object)
+    getter = getattr(inner, "get_unverified_chain", None)
+    chain: list[bytes] = []
+    if getter is not None:
+        for cert in getter() or []:
+            chain.append(cert if isinstance(cert, bytes)
+                         else cert.public_bytes(ssl._ssl.ENCODING_DER))  # type: ignore[attr-defined]
+    if not chain:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        if leaf:
+            chain.append(leaf)
+    return chain

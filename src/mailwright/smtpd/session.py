@@ -131,6 +131,7 @@ class Outbound(Protocol):
         ret: str | None = None,
         envid: str | None = None,
         queue_id: str | None = None,
+        requiretls: bool = False,
     ) -> list[int]: ...
 
 
@@ -569,7 +570,8 @@ class SmtpSession:
                                          ret=self._envelope.params.ret,
                                          envid=self._envelope.params.envid,
                                          # one id: reply, Received, logs and the queue
-                                         queue_id=self._queue_id)  # fmt: skip
+                                         queue_id=self._queue_id,
+                                         requiretls=self._envelope.params.requiretls)  # fmt: skip
             # One unit of work: the local copies and the queue entries commit together.
             report, _ = await self.services.delivery.deliver_and_queue(
                 local_blob, self._local, queued, mailbox=mailbox, sender=self._sender_text(),

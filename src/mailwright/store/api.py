@@ -236,6 +236,39 @@ class QueueEntry:
     queue_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class TLSResult:
+    """Outbound TLS sessions of one UTC day for one policy domain, one outcome, counted
+    (SMTP TLS Reporting, RFC 8460 4). ``result_type`` "" counts successes; otherwise an RFC 8460
+    4.3 result type such as "certificate-host-mismatch"."""
+
+    day: str  # "2026-12-07" (UTC)
+    policy_domain: str
+    policy_type: str  # "sts", "tlsa" or "no-policy-found"
+    policy_string: str  # JSON list of the policy's strings
+    result_type: str
+    mx_host: str
+    receiving_ip: str
+    count: int = 1
+    info: str = ""  # additional-information: the first reason seen
+
+
+@dataclass(frozen=True, slots=True)
+class TLSReport:
+    """A TLS-RPT aggregate report another domain sent us (RFC 8460 4.4), parsed."""
+
+    id: int
+    received: datetime
+    organization: str
+    report_id: str
+    start: str
+    end: str
+    policy_domains: str  # comma-separated
+    successes: int
+    failures: int
+    report_json: str
+
+
 def new_queue_id() -> str:
     """A fresh queue id: 12 upper-case hex digits (48 random bits), as the SMTP reply shows."""
     import secrets
@@ -352,6 +385,7 @@ class QueueAddition:
     ret: str | None = None
     envid: str | None = None
     queue_id: str | None = None  # the message's queue id (the SMTP reply's)
+    extra: dict[str, str] | None = None  # kept with each entry, e.g. {"requiretls": "1"}
 
 
 # --- the interface ------------------------------------------------------------------------------
@@ -471,6 +505,7 @@ class Store(Protocol):
         ret: str | None = None,
         envid: str | None = None,
         queue_id: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> list[int]: ...
     async def queue_list(self) -> list[QueueEntry]: ...
     async def queue_get(self, entry_id: int) -> QueueEntry | None: ...
@@ -580,3 +615,21 @@ class Store(Protocol):
     async def deliver_and_queue(
         self, local: LocalCopies | None, queued: QueueAddition | None
     ) -> tuple[list[MessageRecord], list[int]]: ...
+
+    # TLS reporting (RFC 8460): outbound TLS results counted per day, reports received
+    async def tls_result_add(self, result: TLSResult) -> None:
+        """Add ``result.count`` to the matching day/domain/policy/outcome/host row."""
+        ...
+    async def tls_results_take(self, before_day: str) -> list[TLSResult]:
+        """Remove and return every result of days before ``before_day`` (a report is built from
+        them); one transaction."""
+        ...
+    async def tls_results(self) -> list[TLSResult]:
+        """Every result not yet reported, oldest day first."""
+        ...
+    async def tls_report_add(self, report: TLSReport) -> int | None:
+        """Store a received report; None when the same organisation's report id is known."""
+        ...
+    async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
+        """The newest received reports first."""
+        ...

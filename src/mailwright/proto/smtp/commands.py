@@ -75,6 +75,7 @@ def parse_mail(arg: str, *, max_size: int | None) -> tuple[Path | None, MailPara
     ret: str | None = None
     envid: str | None = None
     auth: str | None = None
+    requiretls = False
     for key, value in _parse_params(rest):
         if key == "SIZE":
             # RFC 1870 6: size-value = 1*20DIGIT
@@ -109,6 +110,11 @@ def parse_mail(arg: str, *, max_size: int | None) -> tuple[Path | None, MailPara
             if value is None:
                 raise SMTPProtocolError(R.BAD_PARAMETER)
             auth = xtext_decode(value)
+        elif key == "REQUIRETLS":
+            # RFC 8689 4: REQUIRETLS takes no value.
+            if value is not None:
+                raise SMTPProtocolError(R.BAD_PARAMETER)
+            requiretls = True
         else:
             # RFC 5321 4.1.1.11: unrecognised parameters get 555.
             raise SMTPProtocolError(R.UNKNOWN_PARAMETER)
@@ -126,7 +132,8 @@ def parse_mail(arg: str, *, max_size: int | None) -> tuple[Path | None, MailPara
         # RFC 1870 6.1: a declared size over the limit is refused at MAIL.
         raise SMTPProtocolError(R.TOO_BIG)
     return path, MailParams(
-        size=size, body=body, smtputf8=smtputf8, ret=ret, envid=envid, auth=auth
+        size=size, body=body, smtputf8=smtputf8, ret=ret, envid=envid, auth=auth,
+        requiretls=requiretls,
     )
 
 

@@ -43,6 +43,7 @@ class MailParams:
     ret: str | None = None  # RFC 3461 4.3: "FULL" or "HDRS"
     envid: str | None = None  # RFC 3461 4.4, xtext-decoded
     auth: str | None = None  # RFC 4954 5, xtext-decoded, "<>" when unknown
+    requiretls: bool = False  # RFC 8689 4: the message must only travel over verified TLS
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,8 @@ BAD_SENDER = Reply(501, "5.1.7", "Bad sender address syntax")
 BAD_RECIPIENT = Reply(501, "5.1.3", "Bad recipient address syntax")
 UTF8_NOT_ALLOWED = Reply(553, "5.6.7", "Error: non-ASCII address requires SMTPUTF8")
 UNKNOWN_PARAMETER = Reply(555, "5.5.4", "Unsupported option")
+# RFC 8689 4.1: REQUIRETLS is only for a session that is itself under TLS
+REQUIRETLS_NEEDS_TLS = Reply(530, "5.7.10", "REQUIRETLS needs a TLS session")
 BAD_PARAMETER = Reply(501, "5.5.4", "Bad parameter value")
 DUPLICATE_PARAMETER = Reply(501, "5.5.4", "Duplicate parameter")
 BINARYMIME = Reply(555, "5.5.4", "Error: BODY=BINARYMIME is not supported")

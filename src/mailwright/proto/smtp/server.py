@@ -183,6 +183,9 @@ class ServerConnection:
             words.append("DSN")
         if self.starttls and not self.tls_active:
             words.append("STARTTLS")
+        if self.tls_active:
+            # RFC 8689 2: offered only where it can be honoured, on a TLS session
+            words.append("REQUIRETLS")
         if self.auth_offered and not self.authenticated:
             words.append("AUTH " + " ".join(self.auth_mechanisms))
         return words
@@ -489,6 +492,8 @@ class ServerConnection:
         path, params = parse_mail(arg, max_size=self.max_message_size)
         if params.smtputf8 and not self.smtputf8:
             raise SMTPProtocolError(R.UNKNOWN_PARAMETER)
+        if params.requiretls and not self.tls_active:
+            raise SMTPProtocolError(R.REQUIRETLS_NEEDS_TLS)
         self._tx_smtputf8 = params.smtputf8
         self._pause(_Wait.MAIL, MailFrom(path=path, params=params))
 

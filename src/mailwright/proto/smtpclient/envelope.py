@@ -1,6 +1,6 @@
 """What goes into MAIL FROM and RCPT TO for one message to one server, and the checks that must
 pass before anything is sent: SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531), and the
-DSN parameters (RFC 3461) passed on when the server offers DSN.
+DSN parameters (RFC 3461) passed on when the server offers DSN, and REQUIRETLS (RFC 8689).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Envelope:
     utf8_headers: bool = False
     ret: str | None = None  # RFC 3461 4.3: "FULL" or "HDRS"
     envid: str | None = None  # RFC 3461 4.4
+    requiretls: bool = False  # RFC 8689 4.2: MAIL FROM ... REQUIRETLS
 
     @property
     def utf8_addresses(self) -> bool:
@@ -95,6 +96,10 @@ def mail_params(envelope: Envelope, ext: Extensions) -> tuple[str, ...]:
             f"message size {envelope.size} exceeds the receiving server's limit of {limit} "
             "octets (RFC 1870)",
         )
+    if envelope.requiretls and not ext.has("REQUIRETLS"):
+        # RFC 8689 4.2.1, 5: the next hop must support REQUIRETLS, else the message returns.
+        raise DeliveryRefused("5.7.30", "REQUIRETLS support required: the receiving server "
+                              "does not offer REQUIRETLS (RFC 8689)")
     params: list[str] = []
     if limit is not None:
         params.append(f"SIZE={envelope.size}")
@@ -107,6 +112,8 @@ def mail_params(envelope: Envelope, ext: Extensions) -> tuple[str, ...]:
             params.append(f"RET={envelope.ret}")
         if envelope.envid:
             params.append(f"ENVID={xtext_encode(envelope.envid)}")
+    if envelope.requiretls:
+        params.append("REQUIRETLS")
     return tuple(params)
 
 

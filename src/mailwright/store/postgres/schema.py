@@ -227,6 +227,37 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "TLS reporting (RFC 8460): outbound TLS results per day, reports sent to us",
+        """
+        CREATE TABLE tls_results(
+            day text COLLATE "C" NOT NULL,
+            policy_domain text COLLATE "C" NOT NULL,
+            policy_type text NOT NULL,
+            policy_string text COLLATE "C" NOT NULL,
+            result_type text NOT NULL,
+            mx_host text COLLATE "C" NOT NULL,
+            receiving_ip text NOT NULL,
+            count bigint NOT NULL,
+            info text NOT NULL DEFAULT '',
+            PRIMARY KEY(day, policy_domain, policy_type, policy_string, result_type, mx_host,
+                        receiving_ip)
+        );
+        CREATE TABLE tls_reports(
+            id bigserial PRIMARY KEY,
+            received timestamptz NOT NULL DEFAULT now(),
+            organization text NOT NULL,
+            report_id text NOT NULL,
+            start_time text NOT NULL,
+            end_time text NOT NULL,
+            policy_domains text NOT NULL,
+            successes bigint NOT NULL,
+            failures bigint NOT NULL,
+            report_json text NOT NULL,
+            UNIQUE(organization, report_id)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -73,6 +73,8 @@ from mailwright.store.api import (
     StorageFull,
     StoreError,
     StoreFlagsResult,
+    TLSReport,
+    TLSResult,
     Usage,
     canonical_mailbox_name,
     new_queue_id,
@@ -1481,11 +1483,12 @@ class PostgresStore:
         ret: str | None = None,
         envid: str | None = None,
         queue_id: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> list[int]:
         if not by_domain:
             return []
         _, ids = await self.deliver_and_queue(
-            None, QueueAddition(blob, sender, by_domain, ret, envid, queue_id)
+            None, QueueAddition(blob, sender, by_domain, ret, envid, queue_id, extra)
         )
         return ids
 
@@ -1496,9 +1499,10 @@ class PostgresStore:
             row = await self._fetchone(
                 tx.conn,
                 "INSERT INTO queue(blob_id, sender, domain, recipients, next_attempt, ret,"
-                " envid, queue_id) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s, %s)"
-                " RETURNING id",
-                (q.blob.blob_id, q.sender, domain, self._rcpts(rcpts), q.ret, q.envid, qid),
+                " envid, queue_id, extra) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s,"
+                " %s, %s) RETURNING id",
+                (q.blob.blob_id, q.sender, domain, self._rcpts(rcpts), q.ret, q.envid, qid,
+                 Jsonb(q.extra or {})),
             )
             ids.append(int(row[0]))
         return ids
@@ -2203,6 +2207,60 @@ class PostgresStore:
         )
         return int(row[0]) if row else 0
 
+    # -- TLS reporting (RFC 8460) ----------------------------------------------------------------
+
+    async def tls_result_add(self, result: TLSResult) -> None:
+        async def op(tx: _Tx) -> None:
+            await tx.conn.execute(
+                f"INSERT INTO tls_results({_TLS_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT(day, policy_domain, policy_type, policy_string, result_type,"
+                " mx_host, receiving_ip) DO UPDATE SET count = tls_results.count + excluded.count",
+                (result.day, result.policy_domain, result.policy_type, result.policy_string,
+                 result.result_type, result.mx_host, result.receiving_ip, result.count,
+                 result.info),
+            )
+
+        await self._write(op)
+
+    async def tls_results_take(self, before_day: str) -> list[TLSResult]:
+        async def op(tx: _Tx) -> list[TLSResult]:
+            rows = await self._fetchall(
+                tx.conn, f"DELETE FROM tls_results WHERE day < %s RETURNING {_TLS_COLS}",
+                (before_day,))
+            return sorted((_tls_result(r) for r in rows),
+                          key=lambda t: (t.day, t.policy_domain))
+
+        return await self._write(op)
+
+    async def tls_results(self) -> list[TLSResult]:
+        rows = await self._all(
+            f"SELECT {_TLS_COLS} FROM tls_results ORDER BY day, policy_domain")
+        return [_tls_result(r) for r in rows]
+
+    async def tls_report_add(self, report: TLSReport) -> int | None:
+        async def op(tx: _Tx) -> int | None:
+            row = await self._fetchone(
+                tx.conn,
+                "INSERT INTO tls_reports(received, organization, report_id, start_time, end_time,"
+                " policy_domains, successes, failures, report_json)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT(organization, report_id) DO NOTHING RETURNING id",
+                (report.received, report.organization, report.report_id, report.start,
+                 report.end, report.policy_domains, report.successes, report.failures,
+                 report.report_json),
+            )
+            return None if row is None else int(row[0])
+
+        return await self._write(op)
+
+    async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
+        rows = await self._all(
+            "SELECT id, received, organization, report_id, start_time, end_time, policy_domains,"
+            " successes, failures, report_json FROM tls_reports ORDER BY received DESC, id DESC"
+            " LIMIT %s", (limit,))
+        return [TLSReport(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4]), str(r[5]),
+                          str(r[6]), int(r[7]), int(r[8]), str(r[9])) for r in rows]
+
 
 # -- file helpers (run in threads) -----------------------------------------------------------
 
@@ -2275,3 +2333,12 @@ def _trim_cache(files: BlobFiles, max_bytes: int) -> None:
             break
         p.unlink(missing_ok=True)
         total -= size
+
+
+_TLS_COLS = ("day, policy_domain, policy_type, policy_string, result_type, mx_host,"
+             " receiving_ip, count, info")
+
+
+def _tls_result(r: Any) -> TLSResult:
+    return TLSResult(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
+                     str(r[6]), int(r[7]), str(r[8]))

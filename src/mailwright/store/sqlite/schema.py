@@ -190,6 +190,35 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY(account_id, address)
     ) WITHOUT ROWID;
     """,
+    # TLS reporting (RFC 8460): our outbound TLS results per day, and reports sent to us
+    """
+    CREATE TABLE tls_results(
+        day TEXT NOT NULL,
+        policy_domain TEXT NOT NULL,
+        policy_type TEXT NOT NULL,
+        policy_string TEXT NOT NULL,
+        result_type TEXT NOT NULL,
+        mx_host TEXT NOT NULL,
+        receiving_ip TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        info TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY(day, policy_domain, policy_type, policy_string, result_type, mx_host,
+                    receiving_ip)
+    );
+    CREATE TABLE tls_reports(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        received REAL NOT NULL,
+        organization TEXT NOT NULL,
+        report_id TEXT NOT NULL,
+        start_time TEXT NOT NULL,
+        end_time TEXT NOT NULL,
+        policy_domains TEXT NOT NULL,
+        successes INTEGER NOT NULL,
+        failures INTEGER NOT NULL,
+        report_json TEXT NOT NULL,
+        UNIQUE(organization, report_id)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

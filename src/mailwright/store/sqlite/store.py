@@ -40,6 +40,8 @@ from mailwright.store.api import (
     SpamLesson,
     StagedBlob,
     StoreFlagsResult,
+    TLSReport,
+    TLSResult,
     Usage,
     canonical_mailbox_name,
     new_queue_id,
@@ -1036,8 +1038,9 @@ class SQLiteStore:
         ret: str | None = None,
         envid: str | None = None,
         queue_id: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> list[int]:
-        addition = QueueAddition(blob, sender, by_domain, ret, envid, queue_id)
+        addition = QueueAddition(blob, sender, by_domain, ret, envid, queue_id, extra)
         return await self.db.write(lambda ctx: self._queue_add(ctx, addition, time.time()))
 
     def _queue_add(self, ctx: WriteContext, q: QueueAddition, now: float) -> list[int]:
@@ -1046,9 +1049,9 @@ class SQLiteStore:
         for domain, rcpts in q.by_domain.items():
             cur = ctx.conn.execute(
                 "INSERT INTO queue(blob_id, sender, domain, recipients, created, next_attempt,"
-                " ret, envid, queue_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ret, envid, queue_id, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (q.blob.blob_id, q.sender, domain, self._rcpts_json(rcpts), now, now, q.ret,
-                 q.envid, qid),
+                 q.envid, qid, json.dumps(q.extra or {})),
             )
             ids.append(int(cur.lastrowid or 0))
         if ids:
@@ -1797,3 +1800,64 @@ class SQLiteStore:
         for r in recs:
             self.changes.publish(r.mailbox_id, r.modseq)
         return recs, ids
+
+    # -- TLS reporting (RFC 8460) ----------------------------------------------------------------
+
+    _TLS_COLS = ("day, policy_domain, policy_type, policy_string, result_type, mx_host,"
+                 " receiving_ip, count, info")
+
+    async def tls_result_add(self, result: TLSResult) -> None:
+        def op(ctx: WriteContext) -> None:
+            ctx.conn.execute(
+                f"INSERT INTO tls_results({self._TLS_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(day, policy_domain, policy_type, policy_string, result_type,"
+                " mx_host, receiving_ip) DO UPDATE SET count = count + excluded.count",
+                (result.day, result.policy_domain, result.policy_type, result.policy_string,
+                 result.result_type, result.mx_host, result.receiving_ip, result.count,
+                 result.info),
+            )
+
+        await self.db.write(op)
+
+    @staticmethod
+    def _tls_result(r: Any) -> TLSResult:
+        return TLSResult(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
+                         str(r[6]), int(r[7]), str(r[8]))
+
+    async def tls_results_take(self, before_day: str) -> list[TLSResult]:
+        def op(ctx: WriteContext) -> list[TLSResult]:
+            rows = ctx.conn.execute(
+                f"SELECT {self._TLS_COLS} FROM tls_results WHERE day < ? ORDER BY day,"
+                " policy_domain", (before_day,)).fetchall()
+            ctx.conn.execute("DELETE FROM tls_results WHERE day < ?", (before_day,))
+            return [self._tls_result(r) for r in rows]
+
+        return await self.db.write(op)
+
+    async def tls_results(self) -> list[TLSResult]:
+        rows = await self.db.read(lambda c: c.execute(
+            f"SELECT {self._TLS_COLS} FROM tls_results ORDER BY day, policy_domain").fetchall())
+        return [self._tls_result(r) for r in rows]
+
+    async def tls_report_add(self, report: TLSReport) -> int | None:
+        def op(ctx: WriteContext) -> int | None:
+            cur = ctx.conn.execute(
+                "INSERT INTO tls_reports(received, organization, report_id, start_time, end_time,"
+                " policy_domains, successes, failures, report_json)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(organization, report_id) DO NOTHING",
+                (report.received.timestamp(), report.organization, report.report_id, report.start,
+                 report.end, report.policy_domains, report.successes, report.failures,
+                 report.report_json),
+            )
+            return int(cur.lastrowid or 0) if cur.rowcount == 1 else None
+
+        return await self.db.write(op)
+
+    async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
+        rows = await self.db.read(lambda c: c.execute(
+            "SELECT id, received, organization, report_id, start_time, end_time, policy_domains,"
+            " successes, failures, report_json FROM tls_reports ORDER BY received DESC, id DESC"
+            " LIMIT ?", (limit,)).fetchall())
+        return [TLSReport(int(r[0]), datetime.fromtimestamp(float(r[1]), UTC), str(r[2]),
+                          str(r[3]), str(r[4]), str(r[5]), str(r[6]), int(r[7]), int(r[8]),
+                          str(r[9])) for r in rows]
