@@ -347,11 +347,11 @@ class Outbound:
                 log.exception("queue run failed")
             today = datetime.now(UTC).date().isoformat()
             if self.settings.tls_reports and self._reported_day != today:
+                # in the background: an HTTPS report endpoint may be slow, the queue must not be
                 self._reported_day = today
-                try:
-                    await self.send_tls_reports()
-                except Exception:
-                    log.exception("TLS reports failed")
+                task = asyncio.create_task(self._tls_reports_once(), name="tls-reports")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.poll_interval):
                     await self._wake.wait()
@@ -489,6 +489,12 @@ class Outbound:
             policy_type=outcome.policy_type, policy_string=json.dumps(list(outcome.policy_string)),
             result_type=outcome.result_type, mx_host=outcome.mx_host,
             receiving_ip=outcome.receiving_ip, count=1, info=outcome.info[:500]))
+
+    async def _tls_reports_once(self) -> None:
+        try:
+            await self.send_tls_reports()
+        except Exception:
+            log.exception("TLS reports failed")
 
     async def send_tls_reports(self, today: str | None = None) -> int:
         """Report the counted days before ``today`` (UTC, ISO) to the domains that publish a

@@ -110,6 +110,7 @@ def make_core(
         # authenticates, so nothing can make it relay.
         auth_mechanisms=SUPPORTED if mode is Mode.SUBMISSION else (),
         auth_requires_tls=True,
+        requiretls=True,  # RFC 8689: the outbound queue honours it (docs/transport.md)
         # Submission answers MAIL before EHLO with policy (530 until authenticated), as
         # Postfix does; the MX insists on EHLO/HELO first (RFC 5321 4.1.4).
         helo_required=mode is Mode.MX,

@@ -104,6 +104,7 @@ class ServerConnection:
         dsn: bool = True,
         reject_bare_cr: bool = True,
         helo_required: bool = True,
+        requiretls: bool = False,
     ) -> None:
         if not _printable_token(hostname):
             raise ValueError(f"hostname must be one printable token: {hostname!r}")
@@ -128,6 +129,8 @@ class ServerConnection:
         # RFC 5321 4.1.4 lets a server insist on EHLO/HELO before MAIL; Postfix does not by
         # default (smtpd_helo_required = no), which lets policy answer first (530 on submission).
         self.helo_required = helo_required
+        # RFC 8689: offered (on TLS sessions only) when the queue behind us can honour it
+        self.requiretls = requiretls
 
         self.state = State.START
         self.hello: Hello | None = None
@@ -183,7 +186,7 @@ class ServerConnection:
             words.append("DSN")
         if self.starttls and not self.tls_active:
             words.append("STARTTLS")
-        if self.tls_active:
+        if self.requiretls and self.tls_active:
             # RFC 8689 2: offered only where it can be honoured, on a TLS session
             words.append("REQUIRETLS")
         if self.auth_offered and not self.authenticated:
@@ -491,6 +494,8 @@ class ServerConnection:
     def _cmd_mail(self, arg: str) -> None:
         path, params = parse_mail(arg, max_size=self.max_message_size)
         if params.smtputf8 and not self.smtputf8:
+            raise SMTPProtocolError(R.UNKNOWN_PARAMETER)
+        if params.requiretls and not self.requiretls:
             raise SMTPProtocolError(R.UNKNOWN_PARAMETER)
         if params.requiretls and not self.tls_active:
             raise SMTPProtocolError(R.REQUIRETLS_NEEDS_TLS)
