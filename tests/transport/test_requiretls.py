@@ -38,6 +38,8 @@ async def test_requiretls_to_a_peer_without_it_bounces_5_7_30(
     [dsn] = await inbox(store, "alice@sender.test")
     text = dsn.as_string()
     assert "5.7.30" in text and "REQUIRETLS" in text
+    # RFC 8689 5: the report carries the header of the message, not its body
+    assert "Subject: tls" in text and "secret" not in text
 
 
 async def test_requiretls_without_any_policy_bounces(

@@ -775,7 +775,8 @@ class Outbound:
             return
         data = build_dsn(
             reporting_mta=self.hostname, sender=entry.sender, recipients=recipients,
-            original=message, ret=entry.ret, envid=entry.envid, arrival_date=entry.created,
+            original=message, ret=_report_ret(entry, entry.ret), envid=entry.envid,
+            arrival_date=entry.created,
         )
         if data is None:
             return
@@ -824,7 +825,8 @@ class Outbound:
             return
         data = build_dsn(
             reporting_mta=self.hostname, sender=postmaster, recipients=recipients,
-            original=message, ret="FULL", envid=entry.envid, arrival_date=entry.created,
+            original=message, ret=_report_ret(entry, "FULL"), envid=entry.envid,
+            arrival_date=entry.created,
         )
         assert data is not None
         undelivered = await self._deliver_report(data, postmaster)
@@ -834,6 +836,12 @@ class Outbound:
             return
         log.warning("queue %s: undeliverable report to %s sent to the postmaster <%s>",
                     _qid(entry), who, postmaster)
+
+
+def _report_ret(entry: QueueEntry, ret: str | None) -> str | None:
+    """RFC 8689 5: a report about a REQUIRETLS message returns its header, never its body (the
+    report itself travels without that guarantee)."""
+    return "HDRS" if entry.extra.get(_REQUIRETLS) == "1" else ret
 
 
 def _tls_optional(message: bytes) -> bool:
