@@ -5,19 +5,23 @@ as the MX, the queue on both store backends."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from mailwright.cli.queue_cmd import _show
 from mailwright.delivery.ingest import stage_bytes
+from mailwright.dns.resolver import Resolver
+from mailwright.queue.smtp import AttemptError, OutboundClient, TLSPolicy
 from mailwright.store.api import Store
-from mailwright.transport.mtasts import PolicyError, parse_policy, parse_record
+from mailwright.transport.mtasts import MTASTS, PolicyError, parse_policy, parse_record
 from tests.queue.peer import Peer
 from tests.support.dnsserver import DNSServer
 from tests.transport.conftest import HTTPSServer, PrivateCA
 from tests.transport.helpers import (
     FAST,
     MESSAGE,
+    dest_zone,
     expiring,
     inbox,
     make_outbound,
@@ -141,3 +145,39 @@ async def test_mtasts_no_policy_record_means_opportunistic(
         assert await store.queue_list() == []
         assert len(peer.messages) == 1
     assert https_server.requests == []
+
+
+async def test_mtasts_cached_policy_survives_a_restart_and_a_blocked_fetch(
+        tmp_path: Path, dns_server: DNSServer, ca: PrivateCA, https_server: HTTPSServer) -> None:
+    """RFC 8461 5.1: an attacker who removes the record and blocks the fetch after a restart
+    must still meet the cached enforce policy."""
+    cache = tmp_path / "mta-sts-cache.json"
+
+    def client(port: int) -> OutboundClient:
+        res = Resolver(dns_server.nameservers, timeout=0.5, lifetime=1.0)
+        tls = TLSPolicy(ca_file=str(ca.path))
+        return OutboundClient(res, "mail.sender.test", port=port, tls=tls,
+                              sts=MTASTS(res, tls.verifying_context, port=https_server.port,
+                                         cache_file=cache))
+
+    dest_zone(dns_server)
+    publish_policy(dns_server, https_server, "enforce")
+    good = ca.issue("mx.dest.test")
+    async with Peer(ssl_context=good.server_context()) as peer:
+        session = await client(peer.port).connect("dest.test")
+        assert session.verified
+        await session.close()
+    assert cache.exists()
+
+    # the "restart": a new client; the attacker removes the record and the policy file
+    dns_server.remove("_mta-sts.dest.test")
+    https_server.routes.clear()
+    forged = ca.issue("attacker.test")
+    async with Peer(ssl_context=forged.server_context()) as peer:
+        with pytest.raises(AttemptError) as info:
+            await client(peer.port).connect("dest.test")
+        assert "MTA-STS" in info.value.text
+        cache.unlink()  # without the cache the same attack succeeds: this is what it prevents
+        session = await client(peer.port).connect("dest.test")
+        assert session.tls and not session.verified
+        await session.close()

@@ -55,6 +55,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -908,7 +909,10 @@ def create_outbound(ctx: Any) -> Outbound:
         verify=bool(getattr(cfg, "verify_certificates", False)),
         ca_file=str(getattr(cfg, "ca_file", "") or "") or None,
     )
-    sts = MTASTS(resolver, tls.verifying_context) if getattr(cfg, "mta_sts", True) else None
+    data_dir = getattr(getattr(config, "server", None), "data_dir", None)
+    sts = (MTASTS(resolver, tls.verifying_context,
+                  cache_file=Path(data_dir) / "mta-sts-cache.json" if data_dir else None)
+           if getattr(cfg, "mta_sts", True) else None)
     client = OutboundClient(resolver, ctx.hostname, port=int(cfg.port), tls=tls, sts=sts,
                             dane=bool(getattr(cfg, "dane", True)))
     return Outbound(ctx.store, client, hostname=ctx.hostname, owner=node_owner(config),

@@ -13,21 +13,29 @@ The lookup (RFC 8461 5.1), in order:
 A policy has a mode: ``enforce`` (an MX host that does not match, or whose certificate does not
 verify, is not used: the message waits), ``testing`` (failures are only reported, TLS-RPT) or
 ``none``. MX patterns match host names exactly or, for ``*.example.com``, one leftmost label
-(4.1). Cached policies live in memory (bounded); a restart fetches them again.
+(4.1). Cached policies live in memory (bounded) and, when ``cache_file`` is given, in a JSON file
+that a restart reads back (written whole, through a temporary file and a rename, when a new
+policy is fetched): an attacker who can block the fetch must not win by waiting for a restart.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
+import os
 import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from mailwright.dns.resolver import DNSError, Resolver
 from mailwright.transport.https import HTTPError, request
+
+log = logging.getLogger("mailwright.transport")
 
 __all__ = ["MTASTS", "Policy", "PolicyError", "PolicyLookup", "our_policy", "parse_policy",
            "parse_record", "policy_id"]
@@ -147,14 +155,44 @@ class MTASTS:
 
     def __init__(self, resolver: Resolver, context: Callable[[], ssl.SSLContext], *,
                  port: int = 443, timeout: float = 30.0, max_entries: int = 10_000,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, cache_file: Path | None = None) -> None:
         self.resolver = resolver
         self.context = context  # a verifying context: system store plus [outbound] ca_file
         self.port = port
         self.timeout = timeout
         self.max_entries = max_entries
         self.clock = clock
+        self.cache_file = cache_file
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._load()
+
+    def _load(self) -> None:
+        if self.cache_file is None:
+            return
+        try:
+            items = json.loads(self.cache_file.read_text())
+            now = self.clock()
+            for item in items[-self.max_entries:]:
+                expires = float(item["expires"])
+                if expires > now:
+                    policy = parse_policy("\n".join(item["text"]).encode(), str(item["id"]))
+                    self._cache[str(item["domain"])] = _Cached(policy, expires)
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, PolicyError) as exc:
+            log.warning("MTA-STS cache %s not read: %s", self.cache_file, exc)
+
+    def _save(self) -> None:
+        if self.cache_file is None:
+            return
+        items = [{"domain": d, "id": c.policy.id, "expires": c.expires, "text": list(c.policy.text)}
+                 for d, c in self._cache.items()]
+        tmp = self.cache_file.with_name(self.cache_file.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(items))
+            os.replace(tmp, self.cache_file)
+        except OSError as exc:
+            log.warning("MTA-STS cache %s not written: %s", self.cache_file, exc)
 
     def cached(self, domain: str) -> Policy | None:
         entry = self._cache.get(domain)
@@ -167,6 +205,7 @@ class MTASTS:
         self._cache.move_to_end(domain)
         while len(self._cache) > self.max_entries:
             self._cache.popitem(last=False)
+        self._save()
 
     async def lookup(self, domain: str) -> PolicyLookup:
         domain = domain.lower().rstrip(".")
