@@ -97,6 +97,19 @@ async def test_dane_insecure_mx_disables_dane(dns_server: DNSServer, ca: Private
     assert not session.verified
 
 
+async def test_dane_insecure_address_records_disable_dane(dns_server: DNSServer,
+                                                         ca: PrivateCA) -> None:
+    """RFC 7672 2.2.2: no TLSA lookup for a host whose address records are not authenticated."""
+    issued = ca.issue("mx.dest.test")
+    async with Peer(ssl_context=issued.server_context()) as peer:
+        signed_zone(dns_server, ee_record(ca.issue("x.test")))
+        dns_server.authenticated.discard("mx.dest.test")
+        session, _ = await connect(dns_server, ca, peer.port)
+    assert not isinstance(session, AttemptError), session
+    assert not getattr(session, "verified")
+    assert not any(q.rdtype == "TLSA" for q in dns_server.queries)
+
+
 async def test_dane_ta_matches_the_issuer_and_checks_the_name(dns_server: DNSServer,
                                                             ca: PrivateCA) -> None:
     ta = tlsa_for_certificate(ca.cert, usage=2, selector=1, mtype=2).text()  # 2 1 2 (SHA-512)

@@ -494,9 +494,22 @@ class OutboundClient:
         return await self.connect_hosts(hosts, domain=domain, policy=policy,
                                         mx_secure=mx_secure, requiretls=requiretls)
 
+    async def _addresses_secure(self, host: MXHost) -> bool:
+        """RFC 7672 2.2.2: TLSA records are looked up only for a host whose address records
+        are authenticated (else the host could be redirected without the zone's signature)."""
+        if host.implicit and host.addresses:
+            return True  # the domain's own A/AAAA, already checked as the "MX" lookup
+        for rdtype in ("A", "AAAA"):
+            try:
+                _, secure = await self.resolver.authenticated(host.name, rdtype)
+            except DNSError:
+                continue
+            return secure
+        return False
+
     async def _plan(self, host: MXHost, domain: str, policy: Policy | None, mx_secure: bool,
                     requiretls: bool) -> _HostPlan:
-        if mx_secure:
+        if mx_secure and await self._addresses_secure(host):
             dane = await lookup_tlsa(self.resolver, host.name, 25)
             if dane.error:
                 await self._report(TLSOutcome(domain, "tlsa", (), "dnssec-invalid", host.name,
