@@ -9,7 +9,7 @@ import hashlib
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from mailwright.queue.smtp import AttemptError, TLSOutcome
+from mailwright.queue.smtp import AttemptError, SMTPSession, TLSOutcome
 from mailwright.transport.dane import TLSARecord, match_chain, tlsa_for_certificate
 from tests.queue.peer import Peer
 from tests.support.dnsserver import DNSServer
@@ -30,7 +30,8 @@ def ee_record(issued: Issued) -> str:
     return tlsa_for_certificate(issued.cert).text()  # 3 1 1
 
 
-async def connect(dns: DNSServer, ca: PrivateCA, port: int) -> tuple[object, list[TLSOutcome]]:
+async def connect(dns: DNSServer, ca: PrivateCA,
+                  port: int) -> tuple[SMTPSession | AttemptError, list[TLSOutcome]]:
     client = make_client(dns, ca, port, dane=True)
     seen: list[TLSOutcome] = []
 
@@ -106,7 +107,7 @@ async def test_dane_insecure_address_records_disable_dane(dns_server: DNSServer,
         dns_server.authenticated.discard("mx.dest.test")
         session, _ = await connect(dns_server, ca, peer.port)
     assert not isinstance(session, AttemptError), session
-    assert not getattr(session, "verified")
+    assert not session.verified
     assert not any(q.rdtype == "TLSA" for q in dns_server.queries)
 
 

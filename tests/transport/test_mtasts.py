@@ -43,12 +43,12 @@ def test_mtasts_record_and_policy_parsing() -> None:
     assert policy.matches("MX1.d.test.") and policy.matches("mx9.d.test")
     # RFC 8461 4.1: the wildcard covers one label only, never the domain itself
     assert not policy.matches("a.b.d.test") and not policy.matches("d.test")
-    for bad in (b"version: STSv1\nmode: enforce\nmax_age: 1\n",  # no mx
-                b"version: STSv2\nmode: none\nmax_age: 1\n",
-                b"version: STSv1\nmode: strict\nmx: a\nmax_age: 1\n",
-                b"version: STSv1\nmode: none\n"):
+    for text in (b"version: STSv1\nmode: enforce\nmax_age: 1\n",  # no mx
+                 b"version: STSv2\nmode: none\nmax_age: 1\n",
+                 b"version: STSv1\nmode: strict\nmx: a\nmax_age: 1\n",
+                 b"version: STSv1\nmode: none\n"):
         with pytest.raises(PolicyError):
-            parse_policy(bad)
+            parse_policy(text)
 
 
 async def test_mtasts_enforce_wrong_certificate_stays_queued_with_reason_then_bounces(

@@ -78,7 +78,7 @@ async def test_requiretls_with_a_wrong_certificate_waits(
 
 def events(conn: ServerConnection, data: bytes) -> list[object]:
     conn.receive_data(data)
-    out = []
+    out: list[object] = []
     while True:
         event = conn.next_event()
         if event is NEED_DATA or event is PAUSED:
