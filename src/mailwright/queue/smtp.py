@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
@@ -104,29 +105,36 @@ class TLSPolicy:
     ca_file: str | None = None
 
     def context(self) -> ssl.SSLContext:
-        ctx = self.verifying_context()
-        if not self.verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        return _context("verify" if self.verify else "opportunistic", self.ca_file)
 
     def verifying_context(self) -> ssl.SSLContext:
         """The system trust store plus ``[outbound] ca_file`` (a private CA), host names checked
         (MTA-STS, RFC 8461 4.2; the MTA-STS policy fetch, 3.3)."""
-        ctx = ssl.create_default_context()
-        if self.ca_file:
-            ctx.load_verify_locations(cafile=self.ca_file)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        return ctx
+        return _context("verify", self.ca_file)
 
     @staticmethod
     def unverified_context() -> ssl.SSLContext:
         """For DANE: the certificate is checked against the TLSA records after the handshake."""
+        return _context("none", None)
+
+
+@functools.lru_cache(maxsize=16)
+def _context(kind: str, ca_file: str | None) -> ssl.SSLContext:
+    """Contexts are made once and shared: loading the system trust store costs tens of
+    milliseconds, once per handshake before (docs/transport.md, figures)."""
+    if kind == "none":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        return ctx
+    else:
+        ctx = ssl.create_default_context()
+        if ca_file:
+            ctx.load_verify_locations(cafile=ca_file)
+        if kind == "opportunistic":
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
 
 
 @dataclass(frozen=True, slots=True)
