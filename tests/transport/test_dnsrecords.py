@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from mailwright.cli.main import main
-from mailwright.transport.mtasts import our_policy, parse_policy, parse_record, policy_id
+from mailwright.config import load_config
+from mailwright.transport.mtasts import parse_policy, parse_record, policy_id
 from mailwright.transport.tlsrpt import parse_record as parse_tlsrpt_record
+from mailwright.web.https import policy_text as served_policy
 
 
 def test_dns_records_prints_mta_sts_tls_rpt_and_tlsa(tmp_path: Path,
@@ -26,9 +30,13 @@ def test_dns_records_prints_mta_sts_tls_rpt_and_tlsa(tmp_path: Path,
 
     sts = records["_mta-sts.example.test."]
     txt = sts.split(" TXT ", 1)[1].strip().strip('"').encode()
-    policy_text = our_policy(["mx.example.test"])
+    # the id is derived from the very text the https listener serves for this config
+    config = load_config(tmp_path / "a" / "mailwright.toml")
+    policy_text = served_policy(SimpleNamespace(config=config))  # type: ignore[arg-type]
     assert parse_record([txt]) == policy_id(policy_text)
     assert parse_policy(policy_text.encode()).matches("mx.example.test")
+    enforced = replace(config, mtasts=replace(config.mtasts, mode="enforce"))
+    assert policy_id(served_policy(SimpleNamespace(config=enforced))) != policy_id(policy_text)
 
     rpt = records["_smtp._tls.example.test."]
     assert parse_tlsrpt_record([rpt.split(" TXT ", 1)[1].strip().strip('"').encode()]) == [

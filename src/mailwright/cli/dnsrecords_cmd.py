@@ -12,7 +12,7 @@ from mailwright.cli.common import CLIError, load
 from mailwright.mailauth.keys import DkimKeyError, KeyStore, normalize_domain
 from mailwright.mailauth.records import DNSRecord, dns_records, render_zone
 from mailwright.transport.dane import tlsa_for_certificate
-from mailwright.transport.mtasts import our_policy, policy_id
+from mailwright.transport.mtasts import configured_policy, policy_id
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -48,19 +48,22 @@ def cmd_dns_records(args: argparse.Namespace) -> int:
     records = dns_records(
         domain, config.server.hostname, keys, listening, dmarc_policy=args.dmarc_policy
     )
-    records = [*records, *transport_records(domain, host, config.tls.cert)]
+    records = [*records, *transport_records(domain, host, config.tls.cert,
+                                              config.mtasts.mode, config.mtasts.max_age)]
     print(render_zone(records, header=header), end="")
     return 0
 
 
-def transport_records(domain: str, host: str, cert_path: Path | None) -> list[DNSRecord]:
-    """MTA-STS, TLS-RPT and TLSA records: how other servers must send TLS to us."""
-    policy = our_policy([host])
+def transport_records(domain: str, host: str, cert_path: Path | None, mode: str = "testing",
+                      max_age: float = 7 * 86400.0) -> list[DNSRecord]:
+    """MTA-STS, TLS-RPT and TLSA records: how other servers must send TLS to us. The
+    `_mta-sts` id is derived from the very policy the https listener serves (`[mtasts]`)."""
+    policy = configured_policy(host, mode, max_age)
     records = [
         DNSRecord(f"_mta-sts.{domain}", "TXT", f'"v=STSv1; id={policy_id(policy)}"',
                   f"MTA-STS (RFC 8461): the policy is served at https://mta-sts.{domain}/"
                   ".well-known/mta-sts.txt (mta-sts." + domain + " must resolve to this "
-                  "server and be in its certificate); mode enforce, mx " + host),
+                  "server and be in its certificate); mode " + mode + ", mx " + host),
         DNSRecord(f"_smtp._tls.{domain}", "TXT",
                   f'"v=TLSRPTv1; rua=mailto:postmaster@{domain}"',
                   "TLS-RPT (RFC 8460): where other servers send their daily TLS reports"),

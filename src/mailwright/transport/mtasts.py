@@ -252,7 +252,8 @@ def our_policy(mx_hosts: list[str], mode: Mode = "enforce", max_age: int = 60480
     mta-sts.txt`` (RFC 8461 3.2; one week of max_age, as commonly published). Whoever serves the
     file and ``dns-records`` (the ``id``) must use this one function so that they agree."""
     lines = ["version: STSv1", f"mode: {mode}"]
-    lines += [f"mx: {host.lower().rstrip('.')}" for host in mx_hosts]
+    if mode != "none":  # RFC 8461 3.2: a "none" policy needs no mx
+        lines += [f"mx: {host.lower().rstrip('.')}" for host in mx_hosts]
     lines.append(f"max_age: {max_age}")
     return "\r\n".join(lines) + "\r\n"
 
@@ -261,3 +262,9 @@ def policy_id(text: str) -> str:
     """The ``id`` of the ``_mta-sts`` TXT record for a policy text (RFC 8461 3.1): it changes
     exactly when the policy does, which tells senders to fetch it again."""
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def configured_policy(hostname: str, mode: str, max_age: float) -> str:
+    """The policy of `[mtasts]` for this server's hostname: what the https listener serves and
+    what `dns-records` derives the ``id`` from."""
+    return our_policy([hostname], _MODES.get(mode, "testing"), int(max_age))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from mailwright.config import ListenerConfig
 from mailwright.tls import ACME_TLS_ALPN
+from mailwright.transport.mtasts import configured_policy
 from mailwright.web.listener import Response, host_name, serve_http, shared_route
 
 if TYPE_CHECKING:
@@ -41,13 +42,10 @@ async def mta_sts_policy(
 
 
 def policy_text(ctx: AppContext) -> str:
-    """RFC 8461 3.2: version, mode, mx (our hostname), max_age; CRLF-terminated lines."""
+    """RFC 8461 3.2: version, mode, mx (our hostname), max_age; CRLF-terminated lines (the
+    same text `dns-records` derives the `_mta-sts` id from)."""
     sts = ctx.config.mtasts
-    lines = ["version: STSv1", f"mode: {sts.mode}"]
-    if sts.mode != "none":
-        lines.append(f"mx: {ctx.config.server.hostname}")
-    lines.append(f"max_age: {int(sts.max_age)}")
-    return "".join(f"{line}\r\n" for line in lines)
+    return configured_policy(ctx.config.server.hostname, sts.mode, sts.max_age)
 
 
 ROUTES: list[tuple[str, PrefixRouter]] = [
