@@ -86,6 +86,7 @@ def test_cli_dns_records_parse_back(config: Path, capsys: pytest.CaptureFixture[
         "MX",
         "TXT",
         "SRV",
+        "TLSA",  # DANE (RFC 7672) for the certificate's key
     }
 
 

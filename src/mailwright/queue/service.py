@@ -263,7 +263,9 @@ class Outbound:
         self._heartbeat: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()  # set when the last lease is dropped
         self._reported_day = ""  # the UTC day whose TLS-RPT run is done
-        if client.reporter is None:
+        # TLS-RPT (RFC 8460): the client reports each policy session's outcome to us
+        # (a service built only to enqueue, as local delivery tests do, may have no client)
+        if client is not None and client.reporter is None:
             client.reporter = self.record_tls
 
     # -- entry point -----------------------------------------------------------------------------
