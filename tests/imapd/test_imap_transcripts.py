@@ -1,6 +1,6 @@
-"""Replays tests/imapd/transcripts/*.txt against a session on a real SQLite store: each file
-fed whole, byte by byte and in 7-byte pieces (the integration suite replays them over a real
-socket)."""
+"""Replays tests/imapd/transcripts/*.txt against a session on a real store (SQLite and
+PostgreSQL): each file fed whole, byte by byte and in 7-byte pieces (the integration suite
+replays them over a real socket)."""
 
 from __future__ import annotations
 
