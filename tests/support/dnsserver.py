@@ -45,6 +45,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
+import dns.dnssec
 import dns.exception
 import dns.flags
 import dns.message
@@ -54,6 +55,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import dns.zone
 
 __all__ = ["Behaviour", "DNSServer", "Query", "dns_server_fixture"]
 
@@ -99,6 +101,7 @@ class DNSServer:
                 self.add(name, rdtype, *values)
         self.behaviours: dict[str | tuple[str, str], Behaviour] = {}
         self.authenticated: set[str] = set()
+        self.zones: dict[dns.name.Name, dns.zone.Zone] = {}
         self.queries: list[Query] = []
         self.host = host
         self.ttl = ttl
@@ -144,6 +147,15 @@ class DNSServer:
             _norm(name) if rdtype is None else (_norm(name), rdtype.upper())
         )
         self.behaviours.pop(key, None)
+
+    def add_zone(self, zone: dns.zone.Zone) -> None:
+        """Serve a whole zone (with ``relativize=False`` names), e.g. a DNSSEC-signed one from
+        ``tests.support.signedzone``. Names inside a served zone are answered from it, as a
+        recursive resolver would: RRSIGs when the query has DO, and for no data or no such
+        name the SOA with the NSEC/NSEC3 records that prove it (RFC 4035 3.1.3, RFC 5155 7.2).
+        A DS query at a zone's apex is answered by its parent zone (RFC 4035 3.1.4.1)."""
+        assert zone.origin is not None
+        self.zones[zone.origin] = zone
 
     @property
     def nameservers(self) -> list[tuple[str, int]]:
@@ -253,7 +265,12 @@ class DNSServer:
         if behaviour is Behaviour.TRUNCATE and transport == "udp":
             response.flags |= dns.flags.TC
             return response.to_wire()
-        self._fill(response, qname, question.rdtype)
+        zone = self._zone_for(question.name, question.rdtype)
+        if zone is not None:
+            _answer_from_zone(response, zone, question.name, question.rdtype,
+                              bool(query.ednsflags & dns.flags.DO))
+        else:
+            self._fill(response, qname, question.rdtype)
         wants_ad = bool(query.flags & dns.flags.AD) or bool(query.ednsflags & dns.flags.DO)
         if wants_ad and qname in {_norm(n) for n in self.authenticated}:
             response.flags |= dns.flags.AD  # RFC 4035 3.2.3: the answer was validated
@@ -266,6 +283,17 @@ class DNSServer:
             response = dns.message.make_response(query)
             response.flags |= dns.flags.AA | dns.flags.TC
             return response.to_wire()
+
+    def _zone_for(self, qname: dns.name.Name, qtype: int) -> dns.zone.Zone | None:
+        best: dns.zone.Zone | None = None
+        for origin, zone in list(self.zones.items()):
+            if not qname.is_subdomain(origin):
+                continue
+            if qtype == dns.rdatatype.DS and qname == origin:
+                continue  # the parent's side of the cut
+            if best is None or len(origin) > len(best.origin):  # type: ignore[arg-type]
+                best = zone
+        return best
 
     def _fill(self, response: dns.message.Message, qname: str, qtype: int) -> None:
         # Tests may edit ``records`` directly with any case or a final dot.
@@ -361,6 +389,101 @@ class DNSServer:
                     conn.sendall(len(reply).to_bytes(2, "big") + reply)
                 except OSError:
                     return
+
+
+def _rrset_of(zone: dns.zone.Zone, name: dns.name.Name, rdtype: int,
+              covers: int = 0) -> dns.rrset.RRset | None:
+    rdataset = zone.get_rdataset(name, rdtype, covers)  # type: ignore[arg-type]
+    if rdataset is None:
+        return None
+    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdataset.rdtype, rdataset.covers)
+    rrset.update(rdataset)
+    return rrset
+
+
+def _with_sigs(section: list[dns.rrset.RRset], zone: dns.zone.Zone, name: dns.name.Name,
+               rdtype: int, dnssec: bool) -> bool:
+    rrset = _rrset_of(zone, name, rdtype)
+    if rrset is None:
+        return False
+    section.append(rrset)
+    if dnssec:
+        sigs = _rrset_of(zone, name, dns.rdatatype.RRSIG, rdtype)
+        if sigs is not None:
+            section.append(sigs)
+    return True
+
+
+def _answer_from_zone(response: dns.message.Message, zone: dns.zone.Zone,
+                      qname: dns.name.Name, qtype: int, dnssec: bool) -> None:
+    origin = zone.origin
+    assert origin is not None
+    qname = qname.canonicalize()
+    if _with_sigs(response.answer, zone, qname, qtype, dnssec):
+        return
+    if qtype != dns.rdatatype.CNAME and _with_sigs(response.answer, zone, qname,
+                                                   dns.rdatatype.CNAME, dnssec):
+        return
+    names = sorted(zone.nodes)
+    exists = zone.get_node(qname) is not None or any(n.is_subdomain(qname) for n in names)
+    if not exists:
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    _with_sigs(response.authority, zone, origin, dns.rdatatype.SOA, dnssec)
+    if not dnssec:
+        return
+    wanted: list[dns.name.Name] = []
+    nsec3 = [n for n in names if zone.get_rdataset(n, dns.rdatatype.NSEC3) is not None]
+    if nsec3:
+        param = zone.get_rdataset(origin, dns.rdatatype.NSEC3PARAM)
+        assert param is not None
+        p = param[0]
+
+        def hashed(name: dns.name.Name) -> str:
+            return dns.dnssec.nsec3_hash(name, p.salt, p.iterations, p.algorithm).lower()
+
+        def matching_or_covering(name: dns.name.Name) -> dns.name.Name:
+            h = hashed(name)
+            owners = sorted(n.labels[0].decode() for n in nsec3)
+            best = owners[-1]  # the last one covers what sorts before the first
+            for owner in owners:
+                if owner <= h:
+                    best = owner
+            return dns.name.Name((best.encode(), *origin.labels))
+
+        if exists:
+            wanted.append(matching_or_covering(qname))
+        else:
+            # RFC 5155 7.2.2: closest encloser, next closer name, wildcard at the encloser.
+            closest = qname.parent()
+            next_closer = qname
+            while (zone.get_node(closest) is None
+                   and not any(n.is_subdomain(closest) for n in names)):
+                next_closer, closest = closest, closest.parent()
+            wanted += [matching_or_covering(closest), matching_or_covering(next_closer),
+                       matching_or_covering(dns.name.Name((b"*", *closest.labels)))]
+        for owner in dict.fromkeys(wanted):
+            _with_sigs(response.authority, zone, owner, dns.rdatatype.NSEC3, True)
+        return
+    with_nsec = [n for n in names if zone.get_rdataset(n, dns.rdatatype.NSEC) is not None]
+
+    def at_or_before(name: dns.name.Name) -> dns.name.Name:
+        best = with_nsec[-1]
+        for owner in with_nsec:
+            if owner <= name:
+                best = owner
+        return best
+
+    if exists:
+        wanted.append(at_or_before(qname))
+    else:
+        owner = at_or_before(qname)
+        nxt = zone.get_rdataset(owner, dns.rdatatype.NSEC)[0].next  # type: ignore[index]
+        a = qname.fullcompare(owner)[2]
+        b = qname.fullcompare(nxt)[2]
+        closest = dns.name.Name(qname.labels[len(qname) - max(a, b):])
+        wanted += [owner, at_or_before(dns.name.Name((b"*", *closest.labels)))]
+    for owner in dict.fromkeys(wanted):
+        _with_sigs(response.authority, zone, owner, dns.rdatatype.NSEC, True)
 
 
 def _recv_exact(conn: socket.socket, size: int) -> bytes | None:
