@@ -28,6 +28,7 @@ from mailwright.dns.resolver import (
     DNSBogus,
     DNSNameNotFound,
     DNSNoData,
+    DNSTempError,
     Resolver,
     from_config,
 )
@@ -36,7 +37,7 @@ from mailwright.queue.smtp import OutboundClient, TLSPolicy
 from mailwright.store.api import Store
 from mailwright.transport.dane import tlsa_for_certificate
 from tests.queue.peer import Peer
-from tests.support.dnsserver import DNSServer
+from tests.support.dnsserver import Behaviour, DNSServer
 from tests.support.signedzone import SignedZone
 from tests.transport.conftest import PrivateCA
 from tests.transport.helpers import FAST, settle
@@ -282,3 +283,15 @@ async def test_dane_unsigned_zone_is_opportunistic(
         assert await store.queue_list() == []
         [got] = peer.messages
         assert got.tls  # STARTTLS as offered, the certificate unchecked (RFC 7672 2.2)
+
+
+async def test_dnssec_broken_upstream_is_a_temporary_failure(dns_server: DNSServer) -> None:
+    zones = Zones(dns_server)
+    res = zones.resolver()
+    for behaviour in (Behaviour.GARBAGE, Behaviour.SERVFAIL, Behaviour.TIMEOUT):
+        dns_server.set_behaviour("_25._tcp.mx.dest.test", behaviour)
+        with pytest.raises(DNSTempError) as caught:
+            await res.authenticated("_25._tcp.mx.dest.test", "TLSA")
+        assert not isinstance(caught.value, DNSBogus)  # unreachable is not forged
+    dns_server.clear_behaviour("_25._tcp.mx.dest.test")
+    assert await outcome(res, "_25._tcp.mx.dest.test", "TLSA") == "secure"
