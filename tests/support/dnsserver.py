@@ -414,6 +414,44 @@ def _with_sigs(section: list[dns.rrset.RRset], zone: dns.zone.Zone, name: dns.na
     return True
 
 
+def _nsec3_owner(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name | None:
+    """The NSEC3 owner matching or covering ``name`` (None: the zone has no NSEC3 chain)."""
+    origin = zone.origin
+    assert origin is not None
+    param = zone.get_rdataset(origin, dns.rdatatype.NSEC3PARAM)
+    if param is None:
+        return None
+    p = param[0]
+    h = dns.dnssec.nsec3_hash(name, p.salt, p.iterations, p.algorithm).lower()
+    owners = sorted(n.labels[0].decode() for n in zone.nodes
+                    if zone.get_rdataset(n, dns.rdatatype.NSEC3) is not None)
+    best = owners[-1]  # the last one covers what sorts before the first
+    for owner in owners:
+        if owner <= h:
+            best = owner
+    return dns.name.Name((best.encode(), *origin.labels))
+
+
+def _nsec_owner(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name | None:
+    """The NSEC owner at or before ``name`` in canonical order (the one matching or covering)."""
+    with_nsec = sorted(n for n in zone.nodes if zone.get_rdataset(n, dns.rdatatype.NSEC))
+    if not with_nsec:
+        return None  # an unsigned zone
+    best = with_nsec[-1]
+    for owner in with_nsec:
+        if owner <= name:
+            best = owner
+    return best
+
+
+def _proofs(zone: dns.zone.Zone, names: list[dns.name.Name]) -> list[dns.name.Name]:
+    """The NSEC3 owners, else NSEC owners, that match or cover each name."""
+    nsec3 = [_nsec3_owner(zone, n) for n in names]
+    if all(o is not None for o in nsec3):
+        return [o for o in nsec3 if o is not None]
+    return [o for o in (_nsec_owner(zone, n) for n in names) if o is not None]
+
+
 def _answer_from_zone(response: dns.message.Message, zone: dns.zone.Zone,
                       qname: dns.name.Name, qtype: int, dnssec: bool) -> None:
     origin = zone.origin
@@ -425,65 +463,53 @@ def _answer_from_zone(response: dns.message.Message, zone: dns.zone.Zone,
                                                    dns.rdatatype.CNAME, dnssec):
         return
     names = sorted(zone.nodes)
-    exists = zone.get_node(qname) is not None or any(n.is_subdomain(qname) for n in names)
+
+    def present(name: dns.name.Name) -> bool:
+        return zone.get_node(name) is not None or any(n.is_subdomain(name) for n in names)
+
+    exists = present(qname)
+    nsec3 = _nsec3_owner(zone, origin) is not None
+    closest, next_closer = qname, qname
     if not exists:
-        response.set_rcode(dns.rcode.NXDOMAIN)
+        closest = qname.parent()
+        while not present(closest):
+            next_closer, closest = closest, closest.parent()
+        wildcard = dns.name.Name((b"*", *closest.labels))
+        rdataset = zone.get_rdataset(wildcard, qtype)  # type: ignore[arg-type]
+        if rdataset is not None:
+            # RFC 4035 3.1.3.3: the answer synthesised from the wildcard, its RRSIG (whose
+            # labels field tells it), and the proof that the name itself does not exist.
+            rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, rdataset.rdtype)
+            rrset.update(rdataset)
+            response.answer.append(rrset)
+            if dnssec:
+                sigs = zone.get_rdataset(wildcard, dns.rdatatype.RRSIG, qtype)  # type: ignore[arg-type]
+                if sigs is not None:
+                    sig_rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                                                rdataset.rdtype)
+                    sig_rrset.update(sigs)
+                    response.answer.append(sig_rrset)
+                kind = dns.rdatatype.NSEC3 if nsec3 else dns.rdatatype.NSEC
+                for owner in _proofs(zone, [next_closer if nsec3 else qname]):
+                    _with_sigs(response.authority, zone, owner, kind, True)
+            return
+        if zone.get_node(wildcard) is None:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        # else NODATA through the wildcard (RFC 4035 3.1.3.4): proofs below name the wildcard
     _with_sigs(response.authority, zone, origin, dns.rdatatype.SOA, dnssec)
     if not dnssec:
         return
-    wanted: list[dns.name.Name] = []
-    nsec3 = [n for n in names if zone.get_rdataset(n, dns.rdatatype.NSEC3) is not None]
-    if nsec3:
-        param = zone.get_rdataset(origin, dns.rdatatype.NSEC3PARAM)
-        assert param is not None
-        p = param[0]
-
-        def hashed(name: dns.name.Name) -> str:
-            return dns.dnssec.nsec3_hash(name, p.salt, p.iterations, p.algorithm).lower()
-
-        def matching_or_covering(name: dns.name.Name) -> dns.name.Name:
-            h = hashed(name)
-            owners = sorted(n.labels[0].decode() for n in nsec3)
-            best = owners[-1]  # the last one covers what sorts before the first
-            for owner in owners:
-                if owner <= h:
-                    best = owner
-            return dns.name.Name((best.encode(), *origin.labels))
-
-        if exists:
-            wanted.append(matching_or_covering(qname))
-        else:
-            # RFC 5155 7.2.2: closest encloser, next closer name, wildcard at the encloser.
-            closest = qname.parent()
-            next_closer = qname
-            while (zone.get_node(closest) is None
-                   and not any(n.is_subdomain(closest) for n in names)):
-                next_closer, closest = closest, closest.parent()
-            wanted += [matching_or_covering(closest), matching_or_covering(next_closer),
-                       matching_or_covering(dns.name.Name((b"*", *closest.labels)))]
-        for owner in dict.fromkeys(wanted):
-            _with_sigs(response.authority, zone, owner, dns.rdatatype.NSEC3, True)
-        return
-    with_nsec = [n for n in names if zone.get_rdataset(n, dns.rdatatype.NSEC) is not None]
-
-    def at_or_before(name: dns.name.Name) -> dns.name.Name:
-        best = with_nsec[-1]
-        for owner in with_nsec:
-            if owner <= name:
-                best = owner
-        return best
-
     if exists:
-        wanted.append(at_or_before(qname))
+        wanted = _proofs(zone, [qname])
+    elif nsec3:
+        # RFC 5155 7.2.2: closest encloser, next closer name, wildcard at the encloser.
+        wanted = _proofs(zone, [closest, next_closer, dns.name.Name((b"*", *closest.labels))])
     else:
-        owner = at_or_before(qname)
-        nxt = zone.get_rdataset(owner, dns.rdatatype.NSEC)[0].next  # type: ignore[index]
-        a = qname.fullcompare(owner)[2]
-        b = qname.fullcompare(nxt)[2]
-        closest = dns.name.Name(qname.labels[len(qname) - max(a, b):])
-        wanted += [owner, at_or_before(dns.name.Name((b"*", *closest.labels)))]
+        # RFC 4035 3.1.3.2: the name's covering NSEC, and the wildcard's.
+        wanted = _proofs(zone, [qname, dns.name.Name((b"*", *closest.labels))])
+    kind = dns.rdatatype.NSEC3 if nsec3 else dns.rdatatype.NSEC
     for owner in dict.fromkeys(wanted):
-        _with_sigs(response.authority, zone, owner, dns.rdatatype.NSEC, True)
+        _with_sigs(response.authority, zone, owner, kind, True)
 
 
 def _recv_exact(conn: socket.socket, size: int) -> bytes | None:

@@ -31,7 +31,9 @@ from tests.transport.test_dnssec import Zones, dane_outbound, send
 CASES = [("dest.test", "MX"), ("mx.dest.test", "A"), ("_25._tcp.mx.dest.test", "TLSA"),
          ("mx.dest.test", "AAAA"), ("_25._tcp.nx.dest.test", "TLSA"),
          ("plain.test", "MX"), ("_25._tcp.mx.plain.test", "TLSA"),
-         ("bogus.test", "MX"), ("_25._tcp.mx.bogus.test", "TLSA")]
+         ("bogus.test", "MX"), ("_25._tcp.mx.bogus.test", "TLSA"),
+         ("host.wild.dest.test", "A"), ("host.wild.dest.test", "AAAA"),
+         ("mx.plain.test", "AAAA"), ("nothere.test", "MX")]
 
 
 async def verdict(res: Resolver, name: str, rdtype: str) -> str:

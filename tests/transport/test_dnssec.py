@@ -47,7 +47,7 @@ FAKE_TLSA = "3 1 1 " + "ab" * 32
 
 def zone_records(domain: str, tlsa: str) -> list[tuple[str, str, str]]:
     return [("@", "MX", f"10 mx.{domain}."), ("mx", "A", "127.0.0.1"),
-            ("_25._tcp.mx", "TLSA", tlsa)]
+            ("_25._tcp.mx", "TLSA", tlsa), ("*.wild", "A", "127.0.0.2")]
 
 
 class Zones:
@@ -110,7 +110,9 @@ async def test_dnssec_chain_secure_insecure_bogus(zones: Zones) -> None:
         ("_25._tcp.nx.dest.test", "TLSA"),
         ("plain.test", "MX"), ("_25._tcp.mx.plain.test", "TLSA"),
         ("bogus.test", "MX"), ("_25._tcp.mx.bogus.test", "TLSA"),
-        ("nothere.test", "MX")]}
+        ("nothere.test", "MX"), ("mx.plain.test", "AAAA"),
+        ("host.wild.dest.test", "A"),  # synthesised from *.wild (RFC 4035 5.3.4)
+        ("a.b.wild.dest.test", "A"), ("host.wild.dest.test", "AAAA")]}
     assert got == {
         ("dest.test", "MX"): "secure", ("mx.dest.test", "A"): "secure",
         ("_25._tcp.mx.dest.test", "TLSA"): "secure",
@@ -120,7 +122,9 @@ async def test_dnssec_chain_secure_insecure_bogus(zones: Zones) -> None:
         # unsigned data (no DANE)
         ("plain.test", "MX"): "insecure", ("_25._tcp.mx.plain.test", "TLSA"): "insecure",
         ("bogus.test", "MX"): "secure", ("_25._tcp.mx.bogus.test", "TLSA"): "bogus",
-        ("nothere.test", "MX"): "nxdomain",
+        ("nothere.test", "MX"): "nxdomain", ("mx.plain.test", "AAAA"): "nodata",
+        ("host.wild.dest.test", "A"): "secure", ("a.b.wild.dest.test", "A"): "secure",
+        ("host.wild.dest.test", "AAAA"): "nodata",  # through the wildcard (RFC 4035 3.1.3.4)
     }
 
 

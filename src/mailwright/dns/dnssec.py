@@ -556,6 +556,21 @@ class _Proof:
             candidate = parent
         return None
 
+    def _wildcard_nodata(self, name: dns.name.Name, rdtype: int) -> bool:
+        """RFC 4035 3.1.3.4 / RFC 5155 8.7: the name does not exist, the wildcard that would
+        stand for it does, without the type."""
+        if self.nsec:
+            ce = self._nsec_name_absent(name)
+            rd = None if ce is None else self._nsec_at(dns.name.Name((b"*", *ce.labels)))
+        else:
+            found = self._closest_encloser(name)
+            rd = None if found is None else self._nsec3_matching(
+                dns.name.Name((b"*", *found[0].labels)))
+        if rd is None:
+            return False
+        types = _types(rd)
+        return rdtype not in types and _CNAME not in types
+
     # ----- the proofs the validator asks for
 
     def nxdomain(self, name: dns.name.Name) -> Security:
@@ -589,6 +604,8 @@ class _Proof:
             covering = self._nsec_covering(name)
             if covering is not None and covering[1].next.is_subdomain(name):  # type: ignore[attr-defined]
                 return Security.SECURE  # an empty non-terminal (RFC 4035 3.1.3.2)
+            if self._wildcard_nodata(name, rdtype):
+                return Security.SECURE
             raise Bogus(f"{name}: NODATA not proven by NSEC")
         if not self._nsec3_params_ok():
             return Security.INSECURE
@@ -602,6 +619,8 @@ class _Proof:
             found = self._closest_encloser(name)
             if found is not None and int(found[1].flags) & 1:  # type: ignore[attr-defined]
                 return Security.INSECURE  # RFC 5155 8.6: opt-out, maybe an unsigned child
+        if self._wildcard_nodata(name, rdtype):
+            return Security.SECURE
         raise Bogus(f"{name}: NODATA not proven by NSEC3")
 
     def no_ds(self, name: dns.name.Name) -> str:
@@ -612,6 +631,8 @@ class _Proof:
                 covering = self._nsec_covering(name)
                 if covering is not None and covering[1].next.is_subdomain(name):  # type: ignore[attr-defined]
                     return "none"  # empty non-terminal
+                if self._wildcard_nodata(name, _DS):
+                    return "none"  # only a wildcard stands for it: no zone cut
                 raise Bogus(f"{name}: absence of DS not proven by NSEC")
             types = _types(rd)
         else:
@@ -622,6 +643,8 @@ class _Proof:
                 found = self._closest_encloser(name)
                 if found is not None and int(found[1].flags) & 1:  # type: ignore[attr-defined]
                     return "insecure"  # RFC 5155 8.6
+                if self._wildcard_nodata(name, _DS):
+                    return "none"
                 raise Bogus(f"{name}: absence of DS not proven by NSEC3")
             types = _types(rd)
         if _DS in types or _CNAME in types:
