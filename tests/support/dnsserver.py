@@ -28,6 +28,11 @@ name DNSSEC-secure, which is how DANE tests (RFC 7672) tell a signed zone from a
 TLSA rdata is given in presentation form, e.g. ``dns.add("_25._tcp.mx.test", "TLSA", "3 1 1
 <hex>")``.
 
+``add_zone(zone)`` serves a whole dnspython zone instead, e.g. one really signed by
+``tests.support.signedzone``: RRSIGs with DO, NSEC/NSEC3 proofs for NODATA, NXDOMAIN and
+wildcard answers, DS answered from the parent side of a cut, so that a validator (ours, or
+unbound through a stub zone) checks real signatures.
+
 A pytest fixture is one line in a conftest::
 
     @pytest.fixture
