@@ -23,17 +23,16 @@ broken signature, an unproven absence). Bogus is an exception, ``Bogus``, so no 
 mistake it for "no record". What the walk learned about each name (zone cut with its keys,
 no cut, insecure) is cached for its TTL, at most one hour and ``cache_size`` names.
 
+The signature checks are in ``dns.signatures``, the NSEC/NSEC3 proofs in ``dns.denial``.
 Only what DANE needs is validated (MX, A/AAAA and TLSA lookups through
 ``Resolver.authenticated``); other lookups (SPF, DKIM, DMARC) go through the plain resolver.
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 import dns.asyncquery
@@ -50,6 +49,17 @@ import dns.rdataset
 import dns.rdatatype
 import dns.rrset
 import dns.zonefile
+
+from mailwright.dns.denial import Proof
+from mailwright.dns.signatures import (
+    MAX_CACHE_TTL,
+    Bogus,
+    Security,
+    find,
+    make_rrset,
+    usable_ttl,
+    verify,
+)
 
 __all__ = [
     "ROOT_ANCHORS",
@@ -73,32 +83,13 @@ DEBIAN_ROOT_DS = Path("/usr/share/dns/root.ds")
 # included: zones still use them). Anything else at a DS makes the zone insecure (RFC 4035 5.2).
 _ALGORITHMS = frozenset({5, 7, 8, 10, 13, 14, 15, 16})
 _DIGESTS = frozenset({1, 2, 4})  # RFC 8624 3.3
-# RFC 9276 3.2: a validator may treat NSEC3 with many iterations as insecure; 150 is what
-# BIND and Unbound settled on after it.
-MAX_NSEC3_ITERATIONS = 150
 _MAX_CNAMES = 8
-_MAX_CACHE_TTL = 3600.0
 
 _NOERROR = dns.rcode.NOERROR
 _NXDOMAIN = dns.rcode.NXDOMAIN
 _DS = dns.rdatatype.DS
 _DNSKEY = dns.rdatatype.DNSKEY
-_NS = dns.rdatatype.NS
-_SOA = dns.rdatatype.SOA
 _CNAME = dns.rdatatype.CNAME
-_DNAME = dns.rdatatype.DNAME
-_RRSIG = dns.rdatatype.RRSIG
-_NSEC = dns.rdatatype.NSEC
-_NSEC3 = dns.rdatatype.NSEC3
-
-
-class Security(Enum):
-    SECURE = "secure"
-    INSECURE = "insecure"
-
-
-class Bogus(Exception):
-    """The answer should have been signed and provably is not (RFC 4035 4.3 "bogus")."""
 
 
 class QueryFailed(Exception):
@@ -196,11 +187,11 @@ class Validator:
         name = qname
         for _ in range(_MAX_CNAMES):
             msg = await self._ask(name, rdtype)
-            rrset, sigs = _find(msg.answer, name, rdtype)
+            rrset, sigs = find(msg.answer, name, rdtype)
             if rrset is not None:
                 found = await self._positive(msg, name, rrset, sigs)
                 return Validated(_weakest(security, found), _NOERROR, rrset)
-            cname, csigs = _find(msg.answer, name, _CNAME)
+            cname, csigs = find(msg.answer, name, _CNAME)
             if cname is None or rdtype == _CNAME:
                 found = await self._negative(msg, name, rdtype)
                 return Validated(_weakest(security, found), msg.rcode(), None)
@@ -217,7 +208,7 @@ class Validator:
         if zone.security is Security.INSECURE:
             return Security.INSECURE
         assert zone.keys is not None
-        _verify(rrset, sigs, zone.name, zone.keys)
+        verify(rrset, sigs, zone.name, zone.keys)
         assert sigs is not None
         owner_labels = len(name) - 1  # without the root label
         expanded = [sig for sig in sigs if int(sig.labels) < owner_labels]  # type: ignore[attr-defined]
@@ -225,7 +216,7 @@ class Validator:
             # RFC 4035 5.3.4 / RFC 5155 8.8: synthesised from a wildcard; the name itself must
             # be proven not to exist, else an attacker could replay the wildcard over a real name.
             labels = int(expanded[0].labels)  # type: ignore[attr-defined]
-            proof = _Proof(msg, zone.name, zone.keys)
+            proof = Proof(msg, zone.name, zone.keys)
             proof.wildcard_answer(name, labels)
         return Security.SECURE
 
@@ -235,7 +226,7 @@ class Validator:
         if zone.security is Security.INSECURE:
             return Security.INSECURE
         assert zone.keys is not None
-        proof = _Proof(msg, zone.name, zone.keys)
+        proof = Proof(msg, zone.name, zone.keys)
         if msg.rcode() == _NXDOMAIN:
             return proof.nxdomain(name)
         return proof.nodata(name, rdtype)
@@ -284,13 +275,13 @@ class Validator:
         if step.ttl > 0:
             if len(self._steps) >= self._cache_size:
                 self._steps.clear()  # crude but bounded; the walk refills what is used
-            self._steps[name] = (now + min(step.ttl, _MAX_CACHE_TTL), step)
+            self._steps[name] = (now + min(step.ttl, MAX_CACHE_TTL), step)
         return step
 
     async def _anchor_step(self, name: dns.name.Name) -> _Step:
         anchors = self._anchors[name]
         msg = await self._ask(name, _DNSKEY)
-        keys, sigs = _find(msg.answer, name, _DNSKEY)
+        keys, sigs = find(msg.answer, name, _DNSKEY)
         if keys is None:
             raise Bogus(f"{name}: no DNSKEY RRset at the trust anchor")
         if all(a.rdtype == _DS for a in anchors) and not _usable_ds(anchors):
@@ -298,38 +289,38 @@ class Validator:
         trusted = [k for k in keys if any(_anchor_matches(name, k, a) for a in anchors)]
         if not trusted:
             raise Bogus(f"{name}: no DNSKEY matches the configured trust anchor")
-        _verify(keys, sigs, name, _rrset(name, keys.ttl, trusted, _DNSKEY))
-        return _Step("cut", keys, _ttl(keys, sigs))
+        verify(keys, sigs, name, make_rrset(name, keys.ttl, trusted, _DNSKEY))
+        return _Step("cut", keys, usable_ttl(keys, sigs))
 
     async def _cut_step(self, name: dns.name.Name, parent: dns.name.Name,
                         parent_keys: dns.rrset.RRset) -> _Step:
         msg = await self._ask(name, _DS)
-        ds, ds_sigs = _find(msg.answer, name, _DS)
+        ds, ds_sigs = find(msg.answer, name, _DS)
         if ds is None:
-            cname, csigs = _find(msg.answer, name, _CNAME)
+            cname, csigs = find(msg.answer, name, _CNAME)
             if cname is not None:  # an alias is no zone cut
-                _verify(cname, csigs, parent, parent_keys)
-                return _Step("none", None, _ttl(cname, csigs))
-            proof = _Proof(msg, parent, parent_keys)
+                verify(cname, csigs, parent, parent_keys)
+                return _Step("none", None, usable_ttl(cname, csigs))
+            proof = Proof(msg, parent, parent_keys)
             if msg.rcode() == _NXDOMAIN:
                 proof.nxdomain(name)
                 return _Step("nxdomain", None, proof.ttl)
             return _Step(proof.no_ds(name), None, proof.ttl)
         # RFC 4035 5.2: the DS RRset is signed by the parent zone ...
-        _verify(ds, ds_sigs, parent, parent_keys)
+        verify(ds, ds_sigs, parent, parent_keys)
         usable = [d for d in ds if _usable_ds([d])]
         if not usable:
-            return _Step("insecure", None, _ttl(ds, ds_sigs))  # only unknown algorithms
+            return _Step("insecure", None, usable_ttl(ds, ds_sigs))  # only unknown algorithms
         # ... and authenticates a DNSKEY that signs the child's DNSKEY RRset.
         dk_msg = await self._ask(name, _DNSKEY)
-        keys, sigs = _find(dk_msg.answer, name, _DNSKEY)
+        keys, sigs = find(dk_msg.answer, name, _DNSKEY)
         if keys is None:
             raise Bogus(f"{name}: DS records in {parent} but no DNSKEY RRset")
         trusted = [k for k in keys if any(_anchor_matches(name, k, d) for d in usable)]
         if not trusted:
             raise Bogus(f"{name}: no DNSKEY matches the DS records in {parent}")
-        _verify(keys, sigs, name, _rrset(name, keys.ttl, trusted, _DNSKEY))
-        return _Step("cut", keys, min(_ttl(ds, ds_sigs), _ttl(keys, sigs)))
+        verify(keys, sigs, name, make_rrset(name, keys.ttl, trusted, _DNSKEY))
+        return _Step("cut", keys, min(usable_ttl(ds, ds_sigs), usable_ttl(keys, sigs)))
 
     # -- transport ------------------------------------------------------------------------
 
@@ -363,56 +354,6 @@ class Validator:
 # -- signatures -----------------------------------------------------------------------------
 
 
-def _find(section: Sequence[dns.rrset.RRset], name: dns.name.Name,
-          rdtype: dns.rdatatype.RdataType) -> tuple[dns.rrset.RRset | None, dns.rrset.RRset | None]:
-    found = sigs = None
-    for rrset in section:
-        if rrset.name != name:
-            continue
-        if rrset.rdtype == rdtype:
-            found = rrset
-        elif rrset.rdtype == _RRSIG and rrset.covers == rdtype:
-            sigs = rrset
-    return found, sigs
-
-
-def _rrset(name: dns.name.Name, ttl: int, rdatas: Sequence[dns.rdata.Rdata],
-           rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset:
-    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdtype)
-    for rd in rdatas:
-        rrset.add(rd, ttl)
-    return rrset
-
-
-def _verify(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None, signer: dns.name.Name,
-            keys: dns.rrset.RRset) -> None:
-    shown = f"{rrset.name.to_text(omit_final_dot=True)} {dns.rdatatype.to_text(rrset.rdtype)}"
-    if sigs is None or not len(sigs):
-        raise Bogus(f"{shown}: no signature (RRSIG) from the signed zone {signer}")
-    if not any(sig.signer == signer for sig in sigs):  # type: ignore[attr-defined]
-        raise Bogus(f"{shown}: signed by {sigs[0].signer}, not by its zone {signer}")  # type: ignore[attr-defined]
-    # RFC 4034 2.1.1: only zone keys (flag bit 7, protocol 3) may sign the zone's data.
-    zone_keys = [k for k in keys if int(k.flags) & 0x0100 and int(k.protocol) == 3]  # type: ignore[attr-defined]
-    if not zone_keys:
-        raise Bogus(f"{shown}: {signer} has no zone key")
-    keyset = dns.rdataset.from_rdata_list(keys.ttl, zone_keys)
-    try:
-        # RFC 4035 5.3: one valid RRSIG by a key of the zone, within its validity period.
-        dns.dnssec.validate(rrset, sigs, {signer: keyset}, now=time.time())
-    except (dns.exception.ValidationFailure, dns.exception.UnsupportedAlgorithm) as exc:
-        raise Bogus(f"{shown}: {exc}") from exc
-
-
-def _ttl(rrset: dns.rrset.RRset, sigs: dns.rrset.RRset | None) -> float:
-    """How long a validated RRset may be used: its TTL, capped by the signatures' expiry
-    (RFC 4035 5.3.3)."""
-    ttl = float(rrset.ttl)
-    if sigs is not None and len(sigs):
-        expiry = max(float(sig.expiration) for sig in sigs)  # type: ignore[attr-defined]
-        ttl = min(ttl, max(0.0, expiry - time.time()))
-    return ttl
-
-
 def _usable_ds(records: Iterable[dns.rdata.Rdata]) -> bool:
     return any(int(d.algorithm) in _ALGORITHMS and int(d.digest_type) in _DIGESTS  # type: ignore[attr-defined]
                for d in records if d.rdtype == _DS)
@@ -437,230 +378,3 @@ def _weakest(a: Security, b: Security) -> Security:
     return Security.INSECURE if Security.INSECURE in (a, b) else Security.SECURE
 
 
-# -- authenticated denial of existence ------------------------------------------------------
-
-
-def _types(rd: dns.rdata.Rdata) -> set[int]:
-    found: set[int] = set()
-    for window, bitmap in rd.windows:  # type: ignore[attr-defined]
-        for i, byte in enumerate(bitmap):
-            for bit in range(8):
-                if byte & (0x80 >> bit):
-                    found.add(window * 256 + i * 8 + bit)
-    return found
-
-
-def _between(low: object, value: object, high: object) -> bool:
-    """``low < value < high`` on a ring (the last NSEC/NSEC3 points back to the first)."""
-    if low < high:  # type: ignore[operator]
-        return bool(low < value < high)  # type: ignore[operator]
-    return bool(value > low or value < high)  # type: ignore[operator]
-
-
-def _common(a: dns.name.Name, b: dns.name.Name) -> dns.name.Name:
-    labels = a.fullcompare(b)[2]
-    return dns.name.Name(a.labels[len(a) - labels:])
-
-
-class _Proof:
-    """The signed NSEC or NSEC3 records of a negative answer's authority section, checked
-    against the zone's keys at construction (a record that does not verify is bogus)."""
-
-    def __init__(self, msg: dns.message.Message, zone: dns.name.Name,
-                 keys: dns.rrset.RRset) -> None:
-        self.zone = zone
-        self.nsec: list[tuple[dns.name.Name, dns.rdata.Rdata]] = []
-        self.nsec3: list[tuple[str, dns.rdata.Rdata]] = []
-        self.ttl = _MAX_CACHE_TTL
-        for rrset in msg.authority:
-            if rrset.rdtype not in (_NSEC, _NSEC3):
-                continue
-            if not rrset.name.is_subdomain(zone):
-                raise Bogus(f"{rrset.name} NSEC: outside the zone {zone}")
-            _, sigs = _find(msg.authority, rrset.name, rrset.rdtype)
-            _verify(rrset, sigs, zone, keys)
-            self.ttl = min(self.ttl, _ttl(rrset, sigs))
-            for rd in rrset:
-                if rrset.rdtype == _NSEC:
-                    self.nsec.append((rrset.name, rd))
-                elif rrset.name.parent() == zone:
-                    self.nsec3.append((rrset.name.labels[0].decode("ascii").upper(), rd))
-        if not self.nsec and not self.nsec3:
-            raise Bogus(f"negative answer from the signed zone {zone} without NSEC or NSEC3 "
-                        "records")
-
-    # ----- NSEC (RFC 4035 5.4, RFC 6840 4.1-4.4)
-
-    def _nsec_at(self, name: dns.name.Name) -> dns.rdata.Rdata | None:
-        return next((rd for owner, rd in self.nsec if owner == name), None)
-
-    def _nsec_covering(self, name: dns.name.Name) -> tuple[dns.name.Name, dns.rdata.Rdata] | None:
-        for owner, rd in self.nsec:
-            if not _between(owner, name, rd.next):  # type: ignore[attr-defined]
-                continue
-            types = _types(rd)
-            if name.is_subdomain(owner) and (_DNAME in types
-                                            or (_NS in types and _SOA not in types)):
-                continue  # RFC 6840 4.1: a delegation's or DNAME's NSEC proves nothing below
-            return owner, rd
-        return None
-
-    def _nsec_name_absent(self, name: dns.name.Name) -> dns.name.Name | None:
-        """The closest encloser when ``name`` is proven absent, else None."""
-        found = self._nsec_covering(name)
-        if found is None:
-            return None
-        owner, rd = found
-        a, b = _common(name, owner), _common(name, rd.next)  # type: ignore[attr-defined]
-        return a if len(a) >= len(b) else b
-
-    # ----- NSEC3 (RFC 5155 8)
-
-    def _hash(self, name: dns.name.Name) -> str:
-        rd = self.nsec3[0][1]
-        return dns.dnssec.nsec3_hash(name, rd.salt, int(rd.iterations),  # type: ignore[attr-defined]
-                                     int(rd.algorithm)).upper()  # type: ignore[attr-defined]
-
-    def _nsec3_params_ok(self) -> bool:
-        """False when the zone's NSEC3 cannot be checked: the answer is then insecure
-        (RFC 5155 8.1 unknown algorithm, RFC 9276 3.2 too many iterations)."""
-        rd = self.nsec3[0][1]
-        return int(rd.algorithm) == 1 and int(rd.iterations) <= MAX_NSEC3_ITERATIONS  # type: ignore[attr-defined]
-
-    def _nsec3_matching(self, name: dns.name.Name) -> dns.rdata.Rdata | None:
-        h = self._hash(name)
-        return next((rd for owner, rd in self.nsec3 if owner == h), None)
-
-    def _nsec3_covering(self, name: dns.name.Name) -> dns.rdata.Rdata | None:
-        h = self._hash(name)
-        for owner, rd in self.nsec3:
-            nxt = base64.b32hexencode(rd.next).decode("ascii").rstrip("=").upper()  # type: ignore[attr-defined]
-            if _between(owner, h, nxt):
-                return rd
-        return None
-
-    def _closest_encloser(self, name: dns.name.Name
-                          ) -> tuple[dns.name.Name, dns.rdata.Rdata] | None:
-        """RFC 5155 8.3: the closest encloser (an ancestor with a matching NSEC3) and the
-        NSEC3 covering the next closer name."""
-        candidate = name
-        while candidate != self.zone and candidate.is_subdomain(self.zone):
-            parent = candidate.parent()
-            match = self._nsec3_matching(parent)
-            if match is not None:
-                types = _types(match)
-                if _DNAME in types or (_NS in types and _SOA not in types):
-                    return None  # a delegation or DNAME cannot be a closest encloser here
-                cover = self._nsec3_covering(candidate)
-                return (parent, cover) if cover is not None else None
-            candidate = parent
-        return None
-
-    def _wildcard_nodata(self, name: dns.name.Name, rdtype: int) -> bool:
-        """RFC 4035 3.1.3.4 / RFC 5155 8.7: the name does not exist, the wildcard that would
-        stand for it does, without the type."""
-        if self.nsec:
-            ce = self._nsec_name_absent(name)
-            rd = None if ce is None else self._nsec_at(dns.name.Name((b"*", *ce.labels)))
-        else:
-            found = self._closest_encloser(name)
-            rd = None if found is None else self._nsec3_matching(
-                dns.name.Name((b"*", *found[0].labels)))
-        if rd is None:
-            return False
-        types = _types(rd)
-        return rdtype not in types and _CNAME not in types
-
-    # ----- the proofs the validator asks for
-
-    def nxdomain(self, name: dns.name.Name) -> Security:
-        if self.nsec:
-            ce = self._nsec_name_absent(name)
-            if ce is not None and (self._nsec_covering(dns.name.Name((b"*", *ce.labels)))
-                                   is not None):
-                return Security.SECURE  # RFC 4035 5.4: name and wildcard both absent
-            raise Bogus(f"{name}: NXDOMAIN not proven by NSEC")
-        if not self._nsec3_params_ok():
-            return Security.INSECURE
-        found = self._closest_encloser(name)
-        if found is not None:
-            ce, cover = found
-            if int(cover.flags) & 1:  # type: ignore[attr-defined]
-                return Security.INSECURE  # RFC 5155 9.2: an opt-out span proves nothing
-            if self._nsec3_covering(dns.name.Name((b"*", *ce.labels))) is not None:
-                return Security.SECURE  # RFC 5155 8.4
-        raise Bogus(f"{name}: NXDOMAIN not proven by NSEC3")
-
-    def nodata(self, name: dns.name.Name, rdtype: int) -> Security:
-        if self.nsec:
-            rd = self._nsec_at(name)
-            if rd is not None:
-                types = _types(rd)
-                if rdtype in types or _CNAME in types:
-                    raise Bogus(f"{name}: NSEC says the type exists")
-                if rdtype != _DS and _NS in types and _SOA not in types:
-                    raise Bogus(f"{name}: parent-side NSEC used to deny {rdtype}")  # 6840 4.4
-                return Security.SECURE
-            covering = self._nsec_covering(name)
-            if covering is not None and covering[1].next.is_subdomain(name):  # type: ignore[attr-defined]
-                return Security.SECURE  # an empty non-terminal (RFC 4035 3.1.3.2)
-            if self._wildcard_nodata(name, rdtype):
-                return Security.SECURE
-            raise Bogus(f"{name}: NODATA not proven by NSEC")
-        if not self._nsec3_params_ok():
-            return Security.INSECURE
-        rd = self._nsec3_matching(name)
-        if rd is not None:
-            types = _types(rd)
-            if rdtype in types or _CNAME in types:
-                raise Bogus(f"{name}: NSEC3 says the type exists")
-            return Security.SECURE  # RFC 5155 8.5
-        if rdtype == _DS:
-            found = self._closest_encloser(name)
-            if found is not None and int(found[1].flags) & 1:  # type: ignore[attr-defined]
-                return Security.INSECURE  # RFC 5155 8.6: opt-out, maybe an unsigned child
-        if self._wildcard_nodata(name, rdtype):
-            return Security.SECURE
-        raise Bogus(f"{name}: NODATA not proven by NSEC3")
-
-    def no_ds(self, name: dns.name.Name) -> str:
-        """For the walk: "insecure" (a delegation without DS) or "none" (no zone cut here)."""
-        if self.nsec:
-            rd = self._nsec_at(name)
-            if rd is None:
-                covering = self._nsec_covering(name)
-                if covering is not None and covering[1].next.is_subdomain(name):  # type: ignore[attr-defined]
-                    return "none"  # empty non-terminal
-                if self._wildcard_nodata(name, _DS):
-                    return "none"  # only a wildcard stands for it: no zone cut
-                raise Bogus(f"{name}: absence of DS not proven by NSEC")
-            types = _types(rd)
-        else:
-            if not self._nsec3_params_ok():
-                return "insecure"
-            rd = self._nsec3_matching(name)
-            if rd is None:
-                found = self._closest_encloser(name)
-                if found is not None and int(found[1].flags) & 1:  # type: ignore[attr-defined]
-                    return "insecure"  # RFC 5155 8.6
-                if self._wildcard_nodata(name, _DS):
-                    return "none"
-                raise Bogus(f"{name}: absence of DS not proven by NSEC3")
-            types = _types(rd)
-        if _DS in types or _CNAME in types:
-            raise Bogus(f"{name}: the denial of DS lists DS")
-        if _SOA in types:
-            raise Bogus(f"{name}: DS denied by the child zone, not the parent")
-        # RFC 4035 5.2: a proven delegation without DS is an insecure child.
-        return "insecure" if _NS in types else "none"
-
-    def wildcard_answer(self, name: dns.name.Name, labels: int) -> None:
-        # The wildcard's parent is the closest encloser; the name (NSEC) or the next closer
-        # name (NSEC3) must be proven absent.
-        next_closer = dns.name.Name(name.labels[len(name) - 2 - labels:])
-        if self.nsec:
-            if self._nsec_covering(name) is None:
-                raise Bogus(f"{name}: wildcard answer without proof that the name is absent")
-            return
-        if self._nsec3_covering(next_closer) is None:
-            raise Bogus(f"{name}: wildcard answer without NSEC3 proof")
