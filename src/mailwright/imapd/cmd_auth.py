@@ -151,6 +151,10 @@ async def enable(s: Session, cmd: ast.Enable) -> Ok | None:
             s.qresync = True
             s.enable_condstore()
             enabled.append("QRESYNC")
+        elif cap == "UIDONLY" and not s.uidonly:
+            # RFC 9586 3.1; from now on no message sequence numbers either way
+            s.uidonly = True
+            enabled.append("UIDONLY")
         elif cap in ("UTF8=ACCEPT", "UTF8=ONLY") and not s.utf8:
             s.utf8 = True
             enabled.append("UTF8=ACCEPT")

@@ -299,6 +299,9 @@ class AppendUpload:
         #: a message could not be staged (storage full): the command fails at its end
         self.failure: No | None = None
         self.done = False
+        #: REPLACE (RFC 8508): the UID of the selected mailbox's message it replaces, and
+        #: whether the client named it by UID
+        self.replace: tuple[int, bool] | None = None
 
     def begin(self, ev: AppendMessageStart, flags: tuple[str, ...]) -> None:
         # RFC 3516 4.4: a literal8 is binary content, stored as sent (no LF -> CRLF)
@@ -333,8 +336,15 @@ class AppendUpload:
         if self.failure is None:
             self.failure = why
 
-    def command(self, tag: str) -> ast.Append:
+    def command(self, tag: str) -> ast.Append | ast.Replace:
         """The complete command for execute(); the data stays staged (``s.upload``)."""
+        if self.replace is not None:
+            uid, by_uid = self.replace
+            _, flags, when, binary = self.staged[0] if self.staged else (None, (), None, False)
+            return ast.Replace(
+                tag, ast.SequenceSet((ast.SeqRange(uid, uid),)), self.raw_name,
+                ast.AppendMessage(flags, when, b"", binary), by_uid,
+            )
         return ast.Append(tag, self.raw_name, tuple(
             ast.AppendMessage(flags, when, b"", binary) for _, flags, when, binary in self.staged
         ))
@@ -358,6 +368,10 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
     is checked for all of them) are refused before the upload."""
     try:
         flags = check_flags(ev.flags)
+        replaced: tuple[int, bool] | None = None
+        freed = 0
+        if ev.replace is not None:
+            replaced, freed = _replaced_message(s, ev.tag, *ev.replace)
         if ev.index == 0:
             try:
                 mb = await _mailbox(s, ev.mailbox)
@@ -366,6 +380,7 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
                 raise No("Mailbox does not exist", "TRYCREATE") from None
             s.abort_upload()
             s.upload = AppendUpload(s, mb, ev.mailbox)
+            s.upload.replace = replaced
         upload: AppendUpload = s.upload
         if upload.failure is not None:
             raise upload.failure
@@ -374,7 +389,8 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
         acc = await s.store.get_account(s.account_id)
         if acc is not None and acc.quota_bytes:
             usage = await s.store.usage(s.account_id)
-            if usage.bytes + ev.total > acc.quota_bytes:
+            # RFC 8508 3.2: the replaced message's octets are freed by the same operation
+            if usage.bytes - freed + ev.total > acc.quota_bytes:
                 # RFC 9208 / RFC 5530: OVERQUOTA, before the client uploads anything more
                 raise No("Quota exceeded", "OVERQUOTA")
     except (No, ProtocolError) as exc:
@@ -387,6 +403,70 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
         return
     upload.begin(ev, flags)
     s.write(s.conn.accept_literal())
+
+
+def _replaced_message(
+    s: Session, tag: str, seqset: ast.SequenceSet, by_uid: bool
+) -> tuple[tuple[int, bool], int]:
+    """The message a REPLACE names (RFC 8508 3) and its size; checked before the upload."""
+    from mailwright.proto.imap.state import State, check_allowed
+    from mailwright.proto.imap.uidonly import check_uid_only
+
+    placeholder = ast.Replace(tag, seqset, "", ast.AppendMessage((), None, b""), by_uid)
+    check_allowed(placeholder, s.state)
+    if s.uidonly:
+        check_uid_only(placeholder)
+    view = s.view
+    assert view is not None and s.state is State.SELECTED
+    if view.readonly:
+        raise No("Mailbox is read-only", "READ-ONLY")
+    if not by_uid and view.seq_out_of_range(seqset):
+        raise ProtocolError("Invalid message sequence number")
+    pairs = [(q, u) for q, u in view.resolve(seqset, uid=by_uid, saved=s.saved_search)
+             if u not in view.pending_expunge]
+    if len(pairs) > 1:
+        raise ProtocolError("REPLACE names exactly one message")
+    if not pairs:
+        # RFC 8508 3.3: nothing is appended when the message to replace does not exist
+        raise No("The message to replace does not exist", "NONEXISTENT")
+    uid = pairs[0][1]
+    rec = view.records.get(uid)
+    return (uid, by_uid), rec.size if rec is not None else 0
+
+
+@handles(ast.Replace)
+async def replace(s: Session, cmd: ast.Replace) -> Ok | None:
+    """RFC 8508: the new message and the expunge of the old one in one store transaction,
+    then ``* OK [APPENDUID ...]``, the expunge of the old message, and the tagged OK."""
+    from mailwright.imapd.cmd_selected import send_expunged
+
+    upload: AppendUpload | None = s.upload
+    s.upload = None
+    view = s.view
+    if upload is None or upload.replace is None or view is None:
+        raise No("REPLACE data was not received")  # pragma: no cover
+    if upload.failure is not None:
+        raise upload.failure
+    mb = await s.store.get_mailbox_by_id(upload.mailbox.id)
+    if mb is None:
+        raise No("Mailbox does not exist", "TRYCREATE")
+    blob, flags, when, _ = upload.staged[0]
+    item = AppendItem(blob, flags, when.astimezone(UTC) if when else datetime.now(UTC))
+    uid, _ = upload.replace
+    try:
+        rec, gone = await s.store.replace_message(view.mailbox.id, uid, mb.id, item)
+    except QuotaExceeded:
+        raise No("Quota exceeded", "OVERQUOTA") from None
+    except StorageFull:
+        raise No("Server storage is full", "LIMIT") from None
+    except NotFound:
+        if await s.store.get_mailbox_by_id(mb.id) is None:
+            raise No("Mailbox does not exist", "TRYCREATE") from None
+        raise No("The message to replace was expunged", "EXPUNGEISSUED") from None
+    upload.done = True
+    s.untagged_status("OK", "Replacement message", f"APPENDUID {mb.uidvalidity} {rec.uid}")
+    send_expunged(s, view.remove_expunged(gone))
+    return Ok("REPLACE completed")
 
 
 @handles(ast.Append)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mailwright.imapd import objectid
 from mailwright.imapd.cmd_mailbox import check_flags
-from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.session import No, Ok, Progress, Session, handles
 from mailwright.imapd.util import ordered_set_string, uid_set_string
 from mailwright.imapd.view import SelectedView
 from mailwright.proto.imap import ast
@@ -52,7 +52,7 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
     else:
         s.untagged(b"%d RECENT" % view.recent_count())
         first_unseen = next((seq for seq, r in view.iter_records() if not r.seen), None)
-        if first_unseen is not None:
+        if first_unseen is not None and not s.uidonly:  # RFC 9586 3: no sequence numbers
             s.untagged_status("OK", "First unseen", f"UNSEEN {first_unseen}")
     s.untagged_status("OK", "UIDs valid", f"UIDVALIDITY {mb.uidvalidity}")
     # RFC 8474 4.2: MAILBOXID on every successful SELECT and EXAMINE
@@ -106,10 +106,11 @@ async def unselect(s: Session, cmd: ast.Unselect) -> Ok | None:
     return None
 
 
-def _send_expunged(s: Session, removed: list[tuple[int, int]]) -> None:
+def send_expunged(s: Session, removed: list[tuple[int, int]]) -> None:
+    """Our own expunges, as EXPUNGE responses or VANISHED (QRESYNC, UIDONLY)."""
     if not removed:
         return
-    if s.qresync:
+    if s.qresync or s.uidonly:  # RFC 9586 3: VANISHED, never EXPUNGE
         s.untagged(b"VANISHED " + uid_set_string(u for _, u in removed).encode())
     else:
         for seq, _uid in removed:
@@ -132,8 +133,9 @@ async def expunge(s: Session, cmd: ast.Expunge) -> Ok | None:
         if "\\Deleted" in r.flags and (wanted is None or r.uid in wanted)
     ]
     if deleted:
-        gone = await s.store.expunge(view.mailbox.id, deleted)
-        _send_expunged(s, view.remove_expunged(gone))
+        progress = Progress(s, cmd.tag, len(deleted), "Expunging")
+        gone = await progress.around(s.store.expunge(view.mailbox.id, deleted))
+        send_expunged(s, view.remove_expunged(gone))
     return None
 
 
@@ -183,6 +185,9 @@ async def store(s: Session, cmd: ast.Store) -> Ok | None:
         for seq, u in live:
             rec = changed.get(u)
             if rec is not None:
+                if s.uidonly:  # RFC 9586 3.3
+                    s.untagged(b"%d UIDFETCH (MODSEQ (%d))" % (rec.uid, rec.modseq))
+                    continue
                 uid_part = b"UID %d " % rec.uid if cmd.uid else b""
                 s.untagged(b"%d FETCH (%sMODSEQ (%d))" % (seq, uid_part, rec.modseq))
     if res.failed:
@@ -216,11 +221,13 @@ async def copy_move(s: Session, cmd: ast.Copy | ast.Move) -> Ok | None:
         if len(pairs):
             raise No("Messages were expunged", "EXPUNGEISSUED")
         return Ok("No messages")
+    # RFC 9585: a long COPY/MOVE says it is still working
+    progress = Progress(s, cmd.tag, len(live), "Moving" if is_move else "Copying")
     try:
         if is_move:
-            mapping = await s.store.move(view.mailbox.id, live, dst_id)
+            mapping = await progress.around(s.store.move(view.mailbox.id, live, dst_id))
         else:
-            mapping = await s.store.copy(view.mailbox.id, live, dst_id)
+            mapping = await progress.around(s.store.copy(view.mailbox.id, live, dst_id))
     except QuotaExceeded:
         raise No("Quota exceeded", "OVERQUOTA") from None
     except StorageFull:
@@ -239,7 +246,7 @@ async def copy_move(s: Session, cmd: ast.Copy | ast.Move) -> Ok | None:
         return Ok("COPY completed", code)
     # RFC 6851 4.3: COPYUID goes in an untagged OK before the expunges.
     s.untagged_status("OK", "Moved", code)
-    _send_expunged(s, view.remove_expunged(a for a, _ in mapping))
+    send_expunged(s, view.remove_expunged(a for a, _ in mapping))
     if len(mapping) != len(live):
         raise No("Some messages were expunged", "EXPUNGEISSUED")
     return None

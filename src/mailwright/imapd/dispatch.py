@@ -10,17 +10,18 @@ through :mod:`mailwright.imapd.content`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from operator import attrgetter
 
 from mailwright.imapd import content
 from mailwright.imapd.blobcache import BLOBS, CachingStore
 from mailwright.imapd.cmd_selected import resolve
-from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.session import No, Ok, Progress, Session, handles
 from mailwright.imapd.util import ordered_flags, ordered_set_string, uid_set_string
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.store.api import FlagOp, MessageRecord, NotFound
+from mailwright.store.api import FlagOp, Mailbox, MessageRecord, NotFound
 
 
 def _sets_seen(item: ast.FetchItem) -> bool:
@@ -34,9 +35,13 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     view = s.view
     assert view is not None
     items = list(cmd.items)
-    if cmd.uid and ast.FetchAttr("UID") not in items:
-        # RFC 9051 6.4.9: UID FETCH always returns the UID.
+    if cmd.uid and ast.FetchAttr("UID") not in items and not s.uidonly:
+        # RFC 9051 6.4.9: UID FETCH always returns the UID (RFC 9586 3.3: UIDFETCH names it)
         items.insert(0, ast.FetchAttr("UID"))
+    want_savedate = ast.FetchAttr("SAVEDATE") in items
+    if want_savedate:
+        # RFC 8514 4.1: the save date is store data, added to each line by _finish_line
+        items = [i for i in items if i != ast.FetchAttr("SAVEDATE")]
     if cmd.changedsince is not None or ast.FetchAttr("MODSEQ") in items:
         s.enable_condstore()
         if ast.FetchAttr("MODSEQ") not in items:
@@ -68,6 +73,13 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
             if cmd.changedsince is not None and rec.modseq <= cmd.changedsince:
                 continue
             live.append((seq, rec))
+    if cmd.partial is not None:
+        # RFC 9394 4: the range counts the messages the command would otherwise return
+        keep = set(cmd.partial.pick([rec.uid for _, rec in live]))
+        live = [(seq, rec) for seq, rec in live if rec.uid in keep]
+    savedates: dict[int, float | None] | None = None
+    if want_savedate:
+        savedates = await s.store.save_dates(view.mailbox.id, [rec.uid for _, rec in live])
     seen_now: set[int] = set()
     if not view.readonly and any(_sets_seen(i) for i in items):
         unseen = [rec.uid for _, rec in live if "\\Seen" not in rec.flags]
@@ -80,7 +92,7 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
         # RFC 3501 2.3.2: \Recent is shown in FLAGS (never to IMAP4rev2 sessions: none kept)
         live = [(seq, view.shown(rec)) for seq, rec in live]
     if not seen_now and _fast_items(items):
-        _fetch_fast(s, live, items)
+        _fetch_fast(s, live, items, savedates)
         await s.maybe_flush()
         if ghosts:
             raise No("Some messages were expunged", "EXPUNGEISSUED")
@@ -100,12 +112,34 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
         except NotFound:
             ghosts = True  # expunged (and its blob freed) since our last sync
             continue
-        s.write(data)
+        s.write(_finish_line(s, data, seq, rec, savedates))
         await s.maybe_flush()
     if ghosts:
         # RFC 9051 7.1: EXPUNGEISSUED, some messages were expunged by another session.
         raise No("Some messages were expunged", "EXPUNGEISSUED")
     return None
+
+
+def _savedate(rec: MessageRecord, savedates: dict[int, float | None]) -> bytes:
+    """RFC 8514 4.1: the save date; a message saved before save dates were kept shows its
+    internal date (the best knowledge of when it arrived in the mailbox)."""
+    when = savedates.get(rec.uid)
+    dt = rec.internaldate if when is None else datetime.fromtimestamp(when, UTC)
+    return b"SAVEDATE " + content.internaldate(dt)
+
+
+def _finish_line(
+    s: Session, data: bytes, seq: int, rec: MessageRecord,
+    savedates: dict[int, float | None] | None,
+) -> bytes:
+    """Add SAVEDATE (RFC 8514) and, under UIDONLY, name the message by UID (RFC 9586 3.3)."""
+    if savedates is not None:
+        sep = b"" if data.endswith(b"()\r\n") else b" "
+        data = data[:-3] + sep + _savedate(rec, savedates) + b")\r\n"
+    if s.uidonly:
+        prefix = b"* %d FETCH (" % seq
+        data = b"* %d UIDFETCH (" % rec.uid + data[len(prefix):]
+    return data
 
 
 _FAST = frozenset({"UID", "FLAGS", "MODSEQ", "RFC822.SIZE", "INTERNALDATE"})
@@ -115,7 +149,10 @@ def _fast_items(items: list[ast.FetchItem]) -> bool:
     return all(isinstance(i, ast.FetchAttr) and i.name in _FAST for i in items)
 
 
-def _fetch_fast(s: Session, live: list[tuple[int, MessageRecord]], items: list[ast.FetchItem]) -> None:
+def _fetch_fast(
+    s: Session, live: list[tuple[int, MessageRecord]], items: list[ast.FetchItem],
+    savedates: dict[int, float | None] | None,
+) -> None:
     """FETCH of record-only items (the mail client's resync: ``UID FETCH 1:* (FLAGS)``)
     without per-message awaits: one format string, flag lists rendered once per distinct set."""
     flag_cache: dict[frozenset[str], bytes] = {}
@@ -145,11 +182,18 @@ def _fetch_fast(s: Session, live: list[tuple[int, MessageRecord]], items: list[a
         else:
             fmts.append(b"INTERNALDATE %s")
             getters.append(lambda rec: content.internaldate(rec.internaldate))
-    fmt = b"* %d FETCH (" + b" ".join(fmts) + b")\r\n"
+    if savedates is not None:
+        dates = savedates
+        fmts.append(b"%s")
+        getters.append(lambda rec: _savedate(rec, dates))
+    # RFC 9586 3.3: under UIDONLY the line names the message by UID (UIDFETCH)
+    fmt = (b"* %d UIDFETCH (" if s.uidonly else b"* %d FETCH (") + b" ".join(fmts) + b")\r\n"
     names = [i.name for i in items if isinstance(i, ast.FetchAttr)]
     for start in range(0, len(live), 4000):
         chunk = live[start : start + 4000]
-        if names == ["UID", "FLAGS"]:
+        if s.uidonly:
+            lines = [fmt % (rec.uid, *[g(rec) for g in getters]) for _, rec in chunk]
+        elif names == ["UID", "FLAGS"] and savedates is None:
             # the resync every client does: no per-item dispatch at all
             lines = [fmt % (seq, rec.uid, flags(rec)) for seq, rec in chunk]
         else:
@@ -185,20 +229,98 @@ async def _prefetch(
     await store.prefetch((r.blob_id for r in recs), meta=meta, raw=raw)
 
 
-async def _matching(s: Session, key: ast.SearchKey) -> list[tuple[int, MessageRecord]]:
+#: messages evaluated between two INPROGRESS reports (RFC 9585)
+SEARCH_CHUNK = 1000
+
+
+def _has_savedate_key(key: ast.SearchKey) -> bool:
+    if isinstance(key, ast.SearchSaveDateSupported):
+        return True
+    if isinstance(key, ast.SearchDate):
+        return key.field == "saved"
+    if isinstance(key, ast.SearchAnd):
+        return any(_has_savedate_key(k) for k in key.keys)
+    if isinstance(key, ast.SearchOr):
+        return _has_savedate_key(key.left) or _has_savedate_key(key.right)
+    if isinstance(key, ast.SearchNot):
+        return _has_savedate_key(key.key)
+    return False
+
+
+def _bind_savedates(
+    key: ast.SearchKey, msgs: list[tuple[int, MessageRecord]], dates: dict[int, float | None]
+) -> ast.SearchKey:
+    """RFC 8514 4.2: SAVEDBEFORE/SAVEDON/SAVEDSINCE compare the save date (store data, not in
+    the record), so they are replaced by the UIDs they match before the pure evaluation;
+    SAVEDATESUPPORTED matches every message (every mailbox keeps save dates)."""
+    if isinstance(key, ast.SearchSaveDateSupported):
+        return ast.SearchAll()
+    if isinstance(key, ast.SearchDate) and key.field == "saved":
+        uids = []
+        for _, rec in msgs:
+            when = dates.get(rec.uid)
+            day = (rec.internaldate if when is None else datetime.fromtimestamp(when, UTC)).date()
+            if (day < key.date if key.op == "before" else day == key.date if key.op == "on"
+                    else day >= key.date):
+                uids.append(rec.uid)
+        if not uids:
+            return ast.SearchNot(ast.SearchAll())
+        return ast.SearchUid(ast.SequenceSet(tuple(ast.SeqRange(u, u) for u in uids)))
+    if isinstance(key, ast.SearchAnd):
+        return ast.SearchAnd(tuple(_bind_savedates(k, msgs, dates) for k in key.keys))
+    if isinstance(key, ast.SearchOr):
+        return ast.SearchOr(_bind_savedates(key.left, msgs, dates),
+                            _bind_savedates(key.right, msgs, dates))
+    if isinstance(key, ast.SearchNot):
+        return ast.SearchNot(_bind_savedates(key.key, msgs, dates))
+    return key
+
+
+async def _evaluate(
+    s: Session,
+    key: ast.SearchKey,
+    mailbox_id: int,
+    msgs: list[tuple[int, MessageRecord]],
+    *,
+    saved: set[int],
+    largest_seq: int,
+    largest_uid: int,
+    progress: Progress | None,
+) -> list[tuple[int, MessageRecord]]:
+    """The messages of *msgs* that match *key*, in chunks so that a long search reports its
+    progress (RFC 9585) and lets other sessions run in between."""
+    if _has_savedate_key(key):
+        dates = await s.store.save_dates(mailbox_id, [rec.uid for _, rec in msgs])
+        key = _bind_savedates(key, msgs, dates)
+    evaluate = content.search_evaluator()
+    store = CachingStore(s.store)
+    if content.search_needs_content(key):
+        await _prefetch(store, [rec for _, rec in msgs], meta=True, raw=True)
+    found: list[tuple[int, MessageRecord]] = []
+    for start in range(0, max(len(msgs), 1), SEARCH_CHUNK):
+        chunk = msgs[start : start + SEARCH_CHUNK]
+        found += await evaluate(
+            store, key, chunk, saved=saved, largest_seq=largest_seq,
+            largest_uid=largest_uid, rev2=s.rev2,
+        )
+        if progress is not None:
+            await progress.step(start + len(chunk))
+    return found
+
+
+async def _matching(
+    s: Session, key: ast.SearchKey, tag: str | None = None
+) -> list[tuple[int, MessageRecord]]:
     view = s.view
     assert view is not None
     msgs = [
         (seq, view.shown(rec)) for seq, rec in view.iter_records()
         if rec.uid not in view.pending_expunge
     ]
-    evaluate = content.search_evaluator()
-    store = CachingStore(s.store)
-    if content.search_needs_content(key):
-        await _prefetch(store, [rec for _, rec in msgs], meta=True, raw=True)
-    return await evaluate(
-        store, key, msgs, saved=set(s.saved_search), largest_seq=view.exists,
-        largest_uid=view.uids[-1] if view.uids else 0, rev2=s.rev2,
+    progress = Progress(s, tag, len(msgs), "Searching") if tag is not None else None
+    return await _evaluate(
+        s, key, view.mailbox.id, msgs, saved=set(s.saved_search), largest_seq=view.exists,
+        largest_uid=view.uids[-1] if view.uids else 0, progress=progress,
     )
 
 
@@ -207,7 +329,7 @@ async def search(s: Session, cmd: ast.Search) -> Ok | None:
     modseq = _uses_modseq(cmd.key)
     if modseq:
         s.enable_condstore()
-    found = await _matching(s, cmd.key)
+    found = await _matching(s, cmd.key, cmd.tag)
     numbers = [rec.uid if cmd.uid else seq for seq, rec in found]
     highest = max((rec.modseq for _, rec in found), default=0)
     returns = cmd.returns
@@ -220,7 +342,8 @@ async def search(s: Session, cmd: ast.Search) -> Ok | None:
         s.untagged(line)
         return None
     _esearch(s, cmd.tag, cmd.uid, returns, numbers,
-             [rec.modseq for _, rec in found] if modseq else None, [rec.uid for _, rec in found])
+             [rec.modseq for _, rec in found] if modseq else None, [rec.uid for _, rec in found],
+             partial=cmd.partial)
     return None
 
 
@@ -234,18 +357,29 @@ def _esearch(
     uids: list[int],
     *,
     sorted_result: bool = False,
+    partial: ast.PartialRange | None = None,
+    correlator: bytes = b"",
 ) -> None:
-    """RFC 4731 / RFC 9051 7.3.4 ESEARCH, with RFC 5182 SAVE.
+    """RFC 4731 / RFC 9051 7.3.4 ESEARCH, with RFC 5182 SAVE and RFC 9394 PARTIAL.
 
     For ESORT (RFC 5267 3.2) MIN/MAX are the first/last message in sort order and ALL keeps
-    the sort order."""
+    the sort order.  *correlator* is added to the TAG correlator (RFC 7377 MAILBOX and
+    UIDVALIDITY)."""
     opts = set(returns) or {"ALL"}
+    picked: list[int] | None = None
+    if partial is not None:
+        picked = partial.pick(numbers)
     if "SAVE" in opts:
-        s.saved_search = list(uids)
+        if picked is not None:
+            # RFC 9394 3.1: with PARTIAL, SAVE keeps the part that was returned
+            keep = set(picked)
+            s.saved_search = [u for n, u in zip(numbers, uids, strict=True) if n in keep]
+        else:
+            s.saved_search = list(uids)
         opts.discard("SAVE")
         if not opts and returns:
             return  # RFC 5182 2.1: SAVE alone suppresses the ESEARCH response
-    parts = [b"(TAG " + R.quoted(tag) + b")"]
+    parts = [b"(TAG " + R.quoted(tag) + correlator + b")"]
     if uid:
         parts.append(b"UID")
     if "MIN" in opts and numbers:
@@ -257,16 +391,21 @@ def _esearch(
         parts.append(b"ALL " + text.encode())
     if "COUNT" in opts:
         parts.append(b"COUNT %d" % len(numbers))
+    if partial is not None and picked is not None:
+        # RFC 9394 3.1: the range as asked, then the numbers or NIL
+        text = ordered_set_string(picked) if sorted_result else uid_set_string(picked)
+        parts.append(b"PARTIAL (" + str(partial).encode() + b" " + (text.encode() or b"NIL")
+                     + b")")
     if modseqs is not None and numbers:
         # RFC 4731 3.2: MIN or MAX alone carries the mod-sequence of the message it returns,
         # MIN and MAX (no ALL/COUNT) the higher of the two; otherwise the highest of all found
         if opts and opts <= {"MIN", "MAX"}:
-            picked = []
+            chosen = []
             if "MIN" in opts:
-                picked.append(0 if sorted_result else numbers.index(min(numbers)))
+                chosen.append(0 if sorted_result else numbers.index(min(numbers)))
             if "MAX" in opts:
-                picked.append(len(numbers) - 1 if sorted_result else numbers.index(max(numbers)))
-            value = max(modseqs[i] for i in picked)
+                chosen.append(len(numbers) - 1 if sorted_result else numbers.index(max(numbers)))
+            value = max(modseqs[i] for i in chosen)
         else:
             value = max(modseqs)
         parts.append(b"MODSEQ %d" % value)
@@ -277,14 +416,14 @@ def _esearch(
 async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
     if not content.sortthread_available():
         raise No("SORT is not available", "CANNOT")
-    found = await _matching(s, cmd.key)
+    found = await _matching(s, cmd.key, cmd.tag)
     ordered = await content.sort_messages(CachingStore(s.store), cmd.criteria, found)
     numbers = [rec.uid if cmd.uid else seq for seq, rec in ordered]
     if cmd.returns is None:
         s.untagged(b"SORT" + b"".join(b" %d" % n for n in numbers))
         return None
     _esearch(s, cmd.tag, cmd.uid, cmd.returns, numbers, None, [r.uid for _, r in ordered],
-             sorted_result=True)
+             sorted_result=True, partial=cmd.partial)
     return None
 
 
@@ -292,7 +431,84 @@ async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
 async def thread(s: Session, cmd: ast.Thread) -> Ok | None:
     if not content.sortthread_available():
         raise No("THREAD is not available", "CANNOT")
-    found = await _matching(s, cmd.key)
+    found = await _matching(s, cmd.key, cmd.tag)
     data = await content.thread_messages(CachingStore(s.store), cmd.algorithm, found, uid=cmd.uid)
     s.untagged(b"THREAD" + (b" " + data if data else b""))
+    return None
+
+
+# -- MULTISEARCH (RFC 7377) ------------------------------------------------------------------
+
+
+async def _sources(s: Session, cmd: ast.MultiSearch) -> list[Mailbox]:
+    """The account's own mailboxes the source filters name (RFC 5465 6), in LIST order."""
+    from mailwright.imapd import names
+
+    own = await s.store.list_mailboxes(s.account_id)
+    if not cmd.sources:
+        if s.view is None:
+            raise ProtocolError("ESEARCH without IN needs a selected mailbox")
+        return [s.view.mailbox]
+    chosen: set[int] = set()
+    subscribed: set[str] | None = None
+    for kind, boxes in cmd.sources:
+        if kind in ("SELECTED", "SELECTED-DELAYED"):
+            if s.view is not None:
+                chosen.add(s.view.mailbox.id)
+        elif kind == "INBOXES":
+            chosen.update(m.id for m in own if m.name == "INBOX")
+        elif kind == "PERSONAL":
+            chosen.update(m.id for m in own)
+        elif kind == "SUBSCRIBED":
+            if subscribed is None:
+                subscribed = set(await s.store.list_subscriptions(s.account_id))
+            chosen.update(m.id for m in own if m.name in subscribed)
+        else:
+            wanted = [s.name_in(b) for b in boxes]
+            for m in own:
+                for w in wanted:
+                    below = m.name.startswith(w + names.DELIMITER)
+                    if m.name == w or (kind == "SUBTREE" and below) or (
+                        kind == "SUBTREE-ONE" and below
+                        and names.DELIMITER not in m.name[len(w) + 1 :]
+                    ):
+                        chosen.add(m.id)
+    return [m for m in own if m.id in chosen]
+
+
+@handles(ast.MultiSearch)
+async def multisearch(s: Session, cmd: ast.MultiSearch) -> Ok | None:
+    """RFC 7377: one ESEARCH response per mailbox with matches, always UIDs, each with the
+    mailbox name and UIDVALIDITY in its correlator."""
+    if _uses_modseq(cmd.key):
+        s.enable_condstore()
+    modseq = _uses_modseq(cmd.key)
+    boxes = await _sources(s, cmd)
+    progress = Progress(s, cmd.tag, len(boxes), "Searching mailboxes")
+    returns = cmd.returns if cmd.returns is not None else ()
+    for done, mb in enumerate(boxes):
+        view = s.view
+        if view is not None and view.mailbox.id == mb.id:
+            msgs = [(seq, view.shown(rec)) for seq, rec in view.iter_records()
+                    if rec.uid not in view.pending_expunge]
+            saved = set(s.saved_search)
+            largest = view.exists
+        else:
+            msgs = list(enumerate(await s.store.list_messages(mb.id), start=1))
+            saved = set()
+            largest = len(msgs)
+        found = await _evaluate(
+            s, cmd.key, mb.id, msgs, saved=saved, largest_seq=largest,
+            largest_uid=msgs[-1][1].uid if msgs else 0, progress=None,
+        )
+        await progress.step(done + 1)
+        if not found:
+            continue
+        uids = [rec.uid for _, rec in found]
+        correlator = (b" MAILBOX " + s.name_out(mb.name)
+                      + b" UIDVALIDITY %d" % mb.uidvalidity)
+        _esearch(s, cmd.tag, True, returns, uids,
+                 [rec.modseq for _, rec in found] if modseq else None, uids,
+                 partial=cmd.partial, correlator=correlator)
+        await s.maybe_flush()
     return None

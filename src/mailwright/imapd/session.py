@@ -43,6 +43,7 @@ from mailwright.proto.imap.connection import (
 )
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.proto.imap.state import State, check_allowed, next_state
+from mailwright.proto.imap.uidonly import check_uid_only
 from mailwright.store.api import Account, MessageRecord, Store
 from mailwright.store.changes import Subscription
 
@@ -96,6 +97,9 @@ class SessionConfig:
     idle_timeout: float = 1800.0
     max_bad_commands: int = 50
     version: str = "0.1"
+    #: RFC 9585 INPROGRESS: a long command reports its progress at most this often (seconds;
+    #: 0 reports at every step, which the tests use)
+    progress_interval: float = 5.0
 
 
 class No(Exception):
@@ -142,7 +146,9 @@ def _forbids_expunge(cmd: ast.Command) -> bool:
 
 _APPEND_EVENTS = (AppendMessageStart, AppendData, AppendMessageEnd, AppendEnd)
 
-_PRESYNC = (ast.Fetch, ast.Store, ast.Search, ast.Sort, ast.Thread, ast.Copy, ast.Move)
+_PRESYNC = (
+    ast.Fetch, ast.Store, ast.Search, ast.Sort, ast.Thread, ast.Copy, ast.Move, ast.MultiSearch,
+)
 
 
 @dataclass(eq=False)
@@ -160,6 +166,8 @@ class Session:
     utf8: bool = False
     condstore: bool = False
     qresync: bool = False
+    #: RFC 9586: no message sequence numbers in either direction
+    uidonly: bool = False
     view: SelectedView | None = None
     subscription: Subscription | None = None
     saved_search: list[int] = field(default_factory=list)
@@ -245,7 +253,8 @@ class Session:
             "ESEARCH", "SEARCHRES", "WITHIN", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
             "STATUS=DELETED", "PREVIEW", "OBJECTID",
             "MULTIAPPEND", f"APPENDLIMIT={self.config.max_append}", "QUOTA",
-            "QUOTA=RES-STORAGE",
+            "QUOTA=RES-STORAGE", "UIDONLY", "REPLACE", "PARTIAL", "SAVEDATE", "MULTISEARCH",
+            "INPROGRESS",
         ]
         if self.codec is None:
             caps.append("COMPRESS=DEFLATE")
@@ -412,6 +421,8 @@ class Session:
         status = "OK"
         try:
             check_allowed(cmd, self.state)
+            if self.uidonly:
+                check_uid_only(cmd)  # RFC 9586 3
             handler = HANDLERS.get(type(cmd))
             if handler is None:
                 raise No("command not implemented")
@@ -528,7 +539,7 @@ class Session:
         view = self.view
         assert view is not None
         if up.expunged:
-            if self.qresync:
+            if self.qresync or self.uidonly:  # RFC 9586 3: VANISHED, never EXPUNGE
                 from mailwright.imapd.util import uid_set_string
 
                 self.untagged(b"VANISHED " + uid_set_string([u for _, u in up.expunged]).encode())
@@ -550,6 +561,11 @@ class Session:
         if self.view is not None and not self.rev2:
             rec = self.view.shown(rec)
         parts = [b"FLAGS " + R.flag_list(ordered_flags(rec.flags))]
+        if self.uidonly:
+            # RFC 9586 3.3: UIDFETCH names the message by its UID
+            if self.condstore:
+                parts.append(b"MODSEQ (%d)" % rec.modseq)
+            return b"%d UIDFETCH (" % rec.uid + b" ".join(parts) + b")"
         if with_uid or self.qresync:
             # RFC 7162 3.2.4: with QRESYNC, unsolicited FETCH carries the UID.
             parts.insert(0, b"UID %d" % rec.uid)
@@ -588,8 +604,51 @@ class Session:
         return self.account.id
 
 
+class Progress:
+    """RFC 9585 INPROGRESS: untagged ``OK [INPROGRESS ("tag" done goal)]`` while a long command
+    runs, at most once per ``progress_interval``; ``None`` counts when they are unknown."""
+
+    def __init__(self, session: Session, tag: str, goal: int | None, text: str) -> None:
+        self.session = session
+        self.tag = tag
+        self.goal = goal
+        self.text = text
+        self.interval = session.config.progress_interval
+        self._last = time.monotonic()
+
+    def _send(self, done: int | None) -> None:
+        counts = "NIL NIL" if done is None or self.goal is None else f"{done} {self.goal}"
+        tag = R.quoted(self.tag).decode("ascii", "replace")
+        self.session.untagged_status("OK", self.text, f"INPROGRESS ({tag} {counts})")
+
+    async def step(self, done: int | None) -> None:
+        """Report *done* (of the goal) if the interval has passed since the last report."""
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            self._send(done)
+            await self.session.flush()
+
+    async def around(self, work: Awaitable[Any]) -> Any:
+        """Await *work* (one store call that cannot report steps), reporting NIL counts every
+        interval while it runs."""
+        task = asyncio.ensure_future(work)
+        # the store call runs to its end even if reporting fails (the client went away)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        while True:
+            wait = self.interval - (time.monotonic() - self._last)
+            if wait <= 0:
+                await self.step(None)
+                wait = self.interval
+            done, _ = await asyncio.wait({task}, timeout=max(wait, 0.05))
+            if done:
+                return task.result()
+
+
 def _name(cmd: ast.Command) -> str:
     n = type(cmd).__name__.upper().removesuffix("CMD")
+    if isinstance(cmd, ast.MultiSearch):
+        n = "ESEARCH"
     if getattr(cmd, "uid", False) is True:
         return "UID " + n
     return n

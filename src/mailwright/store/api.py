@@ -633,3 +633,15 @@ class Store(Protocol):
     async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
         """The newest received reports first."""
         ...
+
+    # IMAP REPLACE (RFC 8508 3): the new message into `dst_mailbox_id` and the expunge of `uid`
+    # from `mailbox_id` in one transaction (NotFound when the old message is already gone:
+    # then nothing is stored); the new record and the expunged UIDs
+    async def replace_message(
+        self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
+    ) -> tuple[MessageRecord, list[int]]: ...
+    # IMAP SAVEDATE (RFC 8514): when each message was saved into its mailbox (epoch seconds;
+    # None for a message saved before save dates were kept)
+    async def save_dates(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, float | None]: ...

@@ -149,6 +149,7 @@ SimpleFetchName = Literal[
     "PREVIEW",  # RFC 8970
     "EMAILID",  # RFC 8474 5.3
     "THREADID",  # RFC 8474 5.3
+    "SAVEDATE",  # RFC 8514 4.1
 ]
 
 
@@ -255,11 +256,12 @@ class SearchUid:
 class SearchDate:
     """Date comparison, disregarding time and timezone (RFC 9051 6.4.4).
 
-    ``field`` is ``internal`` for BEFORE/ON/SINCE (the INTERNALDATE) and ``sent`` for
-    SENTBEFORE/SENTON/SENTSINCE (the Date: header).
+    ``field`` is ``internal`` for BEFORE/ON/SINCE (the INTERNALDATE), ``sent`` for
+    SENTBEFORE/SENTON/SENTSINCE (the Date: header) and ``saved`` for SAVEDBEFORE/SAVEDON/
+    SAVEDSINCE (RFC 8514 4.2: the save date; a message without one never matches).
     """
 
-    field: Literal["internal", "sent"]
+    field: Literal["internal", "sent", "saved"]
     op: Literal["before", "on", "since"]
     date: date
 
@@ -330,6 +332,11 @@ class SearchObjectId:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchSaveDateSupported:
+    """``SAVEDATESUPPORTED`` (RFC 8514 4.2): every message when the mailbox keeps save dates."""
+
+
+@dataclass(frozen=True, slots=True)
 class SearchAnd:
     """All of ``keys`` (a parenthesised list, or the implicit AND of a key sequence)."""
 
@@ -364,13 +371,36 @@ SearchKey = (
     | SearchModSeq
     | SearchSaved
     | SearchObjectId
+    | SearchSaveDateSupported
     | SearchAnd
     | SearchOr
     | SearchNot
 )
 
 #: ESEARCH return options (RFC 4731, RFC 9051 6.4.4, RFC 5182 SAVE).
-SearchReturnOption = Literal["MIN", "MAX", "ALL", "COUNT", "SAVE"]
+SearchReturnOption = Literal["MIN", "MAX", "ALL", "COUNT", "SAVE", "PARTIAL"]
+
+
+@dataclass(frozen=True, slots=True)
+class PartialRange:
+    """``PARTIAL first:last`` (RFC 9394 3): 1-based positions in the result, counted from the
+    end when negative (``-1:-100`` is the last hundred).  ``first`` and ``last`` have the same
+    sign and ``abs(first) <= abs(last)`` (the parser orders them)."""
+
+    first: int
+    last: int
+
+    def pick(self, items: list[int]) -> list[int]:
+        """The part of *items* (in result order) that the range names."""
+        n = len(items)
+        if self.first > 0:
+            return items[self.first - 1 : self.last]
+        lo = max(n + self.last, 0)
+        hi = n + self.first + 1
+        return items[lo:hi] if hi > 0 else []
+
+    def __str__(self) -> str:
+        return f"{self.first}:{self.last}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -595,6 +625,8 @@ class Search:
     charset: str | None = None
     uid: bool = False
     returns: tuple[SearchReturnOption, ...] | None = None
+    #: RFC 9394 PARTIAL return option (``"PARTIAL" in returns``)
+    partial: PartialRange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,6 +644,8 @@ class Fetch:
     uid: bool = False
     changedsince: int | None = None
     vanished: bool = False
+    #: RFC 9394 4: the PARTIAL fetch modifier (UID FETCH only)
+    partial: PartialRange | None = None
 
 
 StoreMode = Literal["replace", "add", "remove"]
@@ -677,6 +711,7 @@ class Sort:
     key: SearchKey
     uid: bool = False
     returns: tuple[SearchReturnOption, ...] | None = None
+    partial: PartialRange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -696,6 +731,42 @@ class Compress:
 
     tag: str
     mechanism: str
+
+
+#: MULTISEARCH source kinds (RFC 7377 2): the filter names of RFC 5465 6 used by ESEARCH IN.
+SourceKind = Literal[
+    "SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED", "SUBTREE",
+    "SUBTREE-ONE", "MAILBOXES",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class MultiSearch:
+    """``ESEARCH [IN (sources)] [RETURN (...)] [CHARSET x] keys`` (RFC 7377 2).
+
+    ``sources`` pairs each filter with its mailbox names (empty for the ones without any);
+    an empty ``sources`` means the selected mailbox.  Results are always UIDs.
+    """
+
+    tag: str
+    sources: tuple[tuple[SourceKind, tuple[str, ...]], ...]
+    key: SearchKey
+    charset: str | None = None
+    returns: tuple[SearchReturnOption, ...] | None = None
+    partial: PartialRange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    """``[UID] REPLACE set mailbox [flags] [date] literal`` (RFC 8508 3): append the message
+    to ``mailbox`` and expunge the one named by ``set``, as one operation.  The message data
+    is streamed like APPEND's; ``message.data`` is empty once the session has it staged."""
+
+    tag: str
+    set: SequenceSet
+    mailbox: str
+    message: AppendMessage
+    uid: bool = False
 
 
 Command = (
@@ -732,4 +803,6 @@ Command = (
     | Sort
     | Thread
     | Compress
+    | MultiSearch
+    | Replace
 )

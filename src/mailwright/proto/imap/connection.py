@@ -56,6 +56,7 @@ from mailwright.proto.imap.grammar import (
     parse_append_head,
     parse_append_next,
     parse_command,
+    parse_replace_head,
     parse_tag,
 )
 
@@ -105,6 +106,8 @@ class AppendMessageStart:
     binary: bool
     index: int
     total: int
+    #: REPLACE (RFC 8508): the message set to expunge and whether it is UIDs
+    replace: tuple[ast.SequenceSet, bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +169,7 @@ class _Append:
     binary: bool = False
     close_paren: bool = False
     in_literal: bool = False
+    replace: tuple[ast.SequenceSet, bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +463,19 @@ class ImapConnection:
                 self._reset_command()
                 self._append = _Append(atag, mailbox)
                 return self._message_start(line, mhead)
+        if self.authenticated and command == "REPLACE":
+            # RFC 8508: REPLACE streams its one message like APPEND
+            try:
+                rhead = parse_replace_head(self._cmd + line, utf8=self.utf8)
+            except CommandError as exc:
+                err = exc.error
+                raise self._fail(line, ProtocolError(err.text, tag=exc.tag, status=err.status,
+                                                     code=err.code)) from None
+            if rhead is not None:
+                rtag, ruid, rset, mailbox, mhead = rhead
+                self._reset_command()
+                self._append = _Append(rtag, mailbox, replace=(rset, ruid))
+                return self._message_start(line, mhead)
         if size > self._max_literal() or len(self._cmd) + len(line) + 2 + size > self._max_command():
             raise self._too_big(line, nonsync, tag, "literal too large")
         self._cmd += line
@@ -485,7 +502,8 @@ class ImapConnection:
                                                  status="NO", code="LIMIT"))
         self._pending = _Pending(head.size, head.synchronizing, append=True)
         return AppendMessageStart(ap.tag, ap.mailbox, head.flags, head.internaldate, head.size,
-                                  head.synchronizing, head.binary, ap.index, ap.total)
+                                  head.synchronizing, head.binary, ap.index, ap.total,
+                                  ap.replace)
 
     def _append_line(self, line: bytes) -> Event | None:
         """The text after an APPEND message literal, up to the next literal or the end."""
@@ -504,6 +522,9 @@ class ImapConnection:
             self._append = None
             self._mode = "command"
             return AppendEnd(ap.tag)
+        if ap.replace is not None:
+            # RFC 8508 3: REPLACE carries exactly one message
+            raise self._fail(line, ProtocolError("REPLACE takes one message", tag=ap.tag))
         return self._message_start(line, head)
 
     def _reset_command(self) -> None:

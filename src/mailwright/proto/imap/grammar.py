@@ -362,6 +362,7 @@ _SIMPLE_FETCH: dict[str, ast.SimpleFetchName] = {
     "PREVIEW": "PREVIEW",
     "EMAILID": "EMAILID",
     "THREADID": "THREADID",
+    "SAVEDATE": "SAVEDATE",
 }
 
 
@@ -513,6 +514,9 @@ _DATE_KEYS: dict[str, tuple[str, str]] = {
     "SENTBEFORE": ("sent", "before"),
     "SENTON": ("sent", "on"),
     "SENTSINCE": ("sent", "since"),
+    "SAVEDBEFORE": ("saved", "before"),  # RFC 8514 4.2
+    "SAVEDON": ("saved", "on"),
+    "SAVEDSINCE": ("saved", "since"),
 }
 
 
@@ -555,6 +559,8 @@ class SearchParser:
             return ast.SearchFlag(flag, present)
         if name == "ALL":
             return ast.SearchAll()
+        if name == "SAVEDATESUPPORTED":  # RFC 8514 4.2
+            return ast.SearchSaveDateSupported()
         if name == "NEW":
             return ast.SearchAnd(
                 (ast.SearchFlag("\\Recent", True), ast.SearchFlag("\\Seen", False))
@@ -640,28 +646,57 @@ def search_charset(r: Reader) -> tuple[str | None, str]:
 
 
 _RETURN_OPTS: dict[str, ast.SearchReturnOption] = {
-    "MIN": "MIN", "MAX": "MAX", "ALL": "ALL", "COUNT": "COUNT", "SAVE": "SAVE"
+    "MIN": "MIN", "MAX": "MAX", "ALL": "ALL", "COUNT": "COUNT", "SAVE": "SAVE",
+    "PARTIAL": "PARTIAL",
 }
 
 
-def search_return(r: Reader) -> tuple[ast.SearchReturnOption, ...] | None:
+def partial_range(r: Reader) -> ast.PartialRange:
+    """RFC 9394 3: ``partial-range-first = nz-number ":" nz-number`` or
+    ``partial-range-last = "-" nz-number ":" "-" nz-number``."""
+    negative = r.try_char(b"-")
+    first = r.number(nz=True, what="partial range")
+    r.char(b":")
+    if negative:
+        r.char(b"-")
+    elif r.peek() == 0x2D:
+        raise r.fail("both ends of a partial range have the same sign")
+    last = r.number(nz=True, what="partial range")
+    if first > last:
+        first, last = last, first
+    return ast.PartialRange(-first, -last) if negative else ast.PartialRange(first, last)
+
+
+def search_return(
+    r: Reader,
+) -> tuple[tuple[ast.SearchReturnOption, ...] | None, ast.PartialRange | None]:
+    """``RETURN (options)`` if present, with the PARTIAL range (RFC 9394) when asked for."""
     if not r.try_word(b"RETURN"):
-        return None
+        return None, None
     r.sp()
     r.char(b"(")
     opts: list[ast.SearchReturnOption] = []
+    partial: ast.PartialRange | None = None
     if r.try_char(b")"):
-        return ()
+        return (), None
     while True:
         name = r.upper_atom("return option")
         opt = _RETURN_OPTS.get(name)
         if opt is None:
             raise GrammarError(f"unknown search return option {name}")
-        if opt not in opts:
-            opts.append(opt)
+        if opt in opts:
+            raise GrammarError(f"search return option {name} given twice")
+        opts.append(opt)
+        if opt == "PARTIAL":
+            r.sp()
+            partial = partial_range(r)
         if r.try_char(b")"):
-            return tuple(opts)
+            break
         r.sp()
+    if partial is not None and "ALL" in opts:
+        # RFC 9394 3: PARTIAL and ALL are mutually exclusive
+        raise GrammarError("PARTIAL and ALL cannot be combined")
+    return tuple(opts), partial
 
 
 # ---------------------------------------------------------------------------------------------
@@ -958,6 +993,28 @@ def _append(r: Reader, tag: str, uid: bool) -> ast.Command:
     return ast.Append(tag, mailbox, tuple(messages))
 
 
+def _replace(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 8508 3: ``REPLACE SP sequence-set SP mailbox SP append-message`` (one message)."""
+    r.sp()
+    seq = r.sequence_set()
+    r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    flags: tuple[str, ...] = ()
+    when: datetime | None = None
+    if r.peek() == 0x28:
+        flags = r.flag_list()
+        r.sp()
+    if r.peek() == 0x22:
+        when = r.date_time()
+        r.sp()
+    if r.peek() not in (0x7B, 0x7E):
+        raise r.fail("expected message literal")
+    data, binary = r.literal_bytes(allow_binary=True)
+    r.end()
+    return ast.Replace(tag, seq, mailbox, ast.AppendMessage(flags, when, data, binary), uid)
+
+
 @dataclass(frozen=True, slots=True)
 class AppendMessageHead:
     """What precedes one APPEND message literal, and the literal's header (RFC 9051 6.3.12,
@@ -1027,6 +1084,40 @@ def parse_append_head(
         raise CommandError(tag, exc) from None
 
 
+def parse_replace_head(
+    buf: bytes | bytearray, *, utf8: bool = True
+) -> tuple[str, bool, ast.SequenceSet, str, AppendMessageHead] | None:
+    """The tag, UID prefix, message set, mailbox and message head of a REPLACE (RFC 8508)
+    whose message literal is announced at the end of *buf*; ``None`` when that literal is the
+    mailbox name itself.  Raises :class:`CommandError` for malformed input."""
+    r = Reader(buf, utf8=utf8)
+    try:
+        tag = r.atom_bytes(allow=_tag_char, what="tag").decode("ascii")
+    except GrammarError as exc:
+        raise CommandError(None, exc) from None
+    try:
+        r.sp()
+        name = r.upper_atom("command name")
+        uid = name == "UID"
+        if uid:
+            r.sp()
+            name = r.upper_atom("command name")
+        if name != "REPLACE":
+            raise GrammarError("expected REPLACE")
+        r.sp()
+        seq = r.sequence_set()
+        r.sp()
+        if _LITERAL_HEADER.match(bytes(r.buf[r.pos :])):
+            return None
+        mailbox = r.mailbox()
+        head = _message_head(r)
+        if head.utf8:
+            raise GrammarError("REPLACE takes a plain message literal")
+        return tag, uid, seq, mailbox, head
+    except GrammarError as exc:
+        raise CommandError(tag, exc) from None
+
+
 def parse_append_next(
     tag: str, rest: bytes | bytearray, *, close_paren: bool, utf8: bool = True
 ) -> AppendMessageHead | None:
@@ -1055,14 +1146,66 @@ def _expunge(r: Reader, tag: str, uid: bool) -> ast.Command:
 
 def _search(r: Reader, tag: str, uid: bool) -> ast.Command:
     r.sp()
-    returns = search_return(r)
+    returns, partial = search_return(r)
     if returns is not None:
         r.sp()
     charset, codec = search_charset(r)
     if charset is not None:
         r.sp()
     key = SearchParser(r, codec).keys()
-    return ast.Search(tag, key, charset, uid, returns)
+    return ast.Search(tag, key, charset, uid, returns, partial)
+
+
+_SOURCE_KINDS: dict[str, ast.SourceKind] = {
+    k: k  # type: ignore[misc]
+    for k in ("SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED", "SUBTREE",
+              "SUBTREE-ONE", "MAILBOXES")
+}
+_MAX_SOURCES = 100
+
+
+def _multisearch(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 7377 2: ``ESEARCH [SP "IN" SP "(" source-mbox ")"] [SP search-return-opts]
+    SP search-program``; source-mbox = filter-mailboxes *(SP filter-mailboxes)."""
+    r.sp()
+    sources: list[tuple[ast.SourceKind, tuple[str, ...]]] = []
+    if r.try_word(b"IN"):
+        r.sp()
+        r.char(b"(")
+        while True:
+            name = r.upper_atom("source mailboxes")
+            kind = _SOURCE_KINDS.get(name)
+            if kind is None:
+                raise GrammarError(f"unknown source filter {name}")
+            boxes: list[str] = []
+            if kind in ("SUBTREE", "SUBTREE-ONE", "MAILBOXES"):
+                # RFC 5465 6: one-or-more-mailbox = mailbox / many-mailboxes
+                r.sp()
+                if r.try_char(b"("):
+                    boxes.append(r.mailbox())
+                    while not r.try_char(b")"):
+                        r.sp()
+                        boxes.append(r.mailbox())
+                else:
+                    boxes.append(r.mailbox())
+            sources.append((kind, tuple(boxes)))
+            if len(sources) + sum(len(b) for _, b in sources) > _MAX_SOURCES:
+                raise GrammarError("too many source mailboxes", status="NO", code="LIMIT")
+            if r.try_char(b")"):
+                break
+            r.sp()
+        r.sp()
+    returns, partial = search_return(r)
+    if returns is not None:
+        if "SAVE" in returns and sources:
+            # RFC 7377 2: SAVE is only for the selected mailbox
+            raise GrammarError("SAVE cannot be used with ESEARCH IN")
+        r.sp()
+    charset, codec = search_charset(r)
+    if charset is not None:
+        r.sp()
+    key = SearchParser(r, codec).keys()
+    return ast.MultiSearch(tag, tuple(sources), key, charset, returns, partial)
 
 
 def _fetch(r: Reader, tag: str, uid: bool) -> ast.Command:
@@ -1072,6 +1215,7 @@ def _fetch(r: Reader, tag: str, uid: bool) -> ast.Command:
     items = fetch_items(r)
     changedsince: int | None = None
     vanished = False
+    partial: ast.PartialRange | None = None
     if not r.at_end():
         # RFC 7162 3.1.4 / 3.2.6: fetch modifiers
         r.sp()
@@ -1083,6 +1227,10 @@ def _fetch(r: Reader, tag: str, uid: bool) -> ast.Command:
                 changedsince = r.number64("mod-sequence")
             elif name == "VANISHED" and uid:
                 vanished = True
+            elif name == "PARTIAL" and uid and partial is None:
+                # RFC 9394 4: the PARTIAL fetch modifier, for UID FETCH only
+                r.sp()
+                partial = partial_range(r)
             else:
                 raise GrammarError(f"unknown fetch modifier {name}")
             if r.try_char(b")"):
@@ -1092,7 +1240,7 @@ def _fetch(r: Reader, tag: str, uid: bool) -> ast.Command:
             # RFC 7162 3.2.6: VANISHED requires CHANGEDSINCE
             raise GrammarError("VANISHED requires CHANGEDSINCE")
     r.end()
-    return ast.Fetch(tag, seq, items, uid, changedsince, vanished)
+    return ast.Fetch(tag, seq, items, uid, changedsince, vanished, partial)
 
 
 def _store(r: Reader, tag: str, uid: bool) -> ast.Command:
@@ -1186,7 +1334,7 @@ _SORT_KEYS: dict[str, ast.SortKey] = {
 
 def _sort(r: Reader, tag: str, uid: bool) -> ast.Command:
     r.sp()
-    returns = search_return(r)
+    returns, partial = search_return(r)
     if returns is not None:
         r.sp()
     r.char(b"(")
@@ -1209,7 +1357,7 @@ def _sort(r: Reader, tag: str, uid: bool) -> ast.Command:
     charset, codec = _required_charset(r)
     r.sp()
     key_tree = SearchParser(r, codec).keys()
-    return ast.Sort(tag, tuple(criteria), charset, key_tree, uid, returns)
+    return ast.Sort(tag, tuple(criteria), charset, key_tree, uid, returns, partial)
 
 
 def _required_charset(r: Reader) -> tuple[str, str]:
@@ -1277,9 +1425,14 @@ COMMANDS: dict[str, CommandParser] = {
     "GETQUOTAROOT": _getquotaroot,
     "SORT": _sort,
     "THREAD": _thread,
+    "ESEARCH": _multisearch,
+    "REPLACE": _replace,
 }
 #: Commands that take the UID prefix (RFC 9051 6.4.9, RFC 4315, RFC 6851, RFC 5256).
-UID_COMMANDS = frozenset({"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"})
+UID_COMMANDS = frozenset({
+    "COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD",
+    "REPLACE",  # RFC 8508 3
+})
 
 
 def parse_tag(buf: bytes | bytearray) -> str | None:

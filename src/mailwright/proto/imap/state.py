@@ -61,6 +61,8 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.Sort: _SELECTED,
     ast.Thread: _SELECTED,
     ast.Compress: _AUTH,  # RFC 4978 3: after authentication
+    ast.MultiSearch: _AUTH,  # RFC 7377 2: ESEARCH IN works without a selected mailbox
+    ast.Replace: _SELECTED,  # RFC 8508 3
 }
 
 

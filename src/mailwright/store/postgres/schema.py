@@ -258,6 +258,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "RFC 8514 SAVEDATE: when each message was saved into its mailbox",
+        """
+        ALTER TABLE messages ADD COLUMN savedate double precision;
+        ALTER TABLE messages ALTER COLUMN savedate
+            SET DEFAULT extract(epoch FROM clock_timestamp())
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -219,9 +219,33 @@ MIGRATIONS: list[str] = [
         UNIQUE(organization, report_id)
     );
     """,
+    # RFC 8514 SAVEDATE: when each message was saved into its mailbox (set by the trigger on
+    # every insert: append, delivery, copy, move; NULL for messages saved before this column)
+    """
+    ALTER TABLE messages ADD COLUMN savedate REAL;
+    CREATE TRIGGER messages_savedate AFTER INSERT ON messages FOR EACH ROW
+    WHEN NEW.savedate IS NULL
+    BEGIN
+        UPDATE messages SET savedate = (julianday('now') - 2440587.5) * 86400.0
+        WHERE mailbox_id = NEW.mailbox_id AND uid = NEW.uid;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration; a trigger body's ";" does not end its CREATE TRIGGER."""
+    out: list[str] = []
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \t\r\n;"):
+                out.append(buf)
+            buf = ""
+    return out
 
 
 def current_version(conn: sqlite3.Connection) -> int:
@@ -239,9 +263,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     for i in range(version, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for stmt in MIGRATIONS[i].split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
+            for stmt in _statements(MIGRATIONS[i]):
+                conn.execute(stmt)
             conn.execute(f"PRAGMA user_version={i + 1}")
             conn.execute("COMMIT")
         except BaseException:
