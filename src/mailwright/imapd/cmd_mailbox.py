@@ -218,6 +218,10 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
         s.untagged(line)
         if cmd.status_items and mb is not None:
             await _status_line(s, mb, cmd.status_items)
+        if cmd.metadata and mb is not None:
+            from mailwright.imapd.cmd_metadata import list_metadata
+
+            await list_metadata(s, mb.id, mb.name, cmd.metadata)
         await s.maybe_flush()
     return None
 

@@ -254,7 +254,7 @@ class Session:
             "STATUS=DELETED", "PREVIEW", "OBJECTID",
             "MULTIAPPEND", f"APPENDLIMIT={self.config.max_append}", "QUOTA",
             "QUOTA=RES-STORAGE", "UIDONLY", "REPLACE", "PARTIAL", "SAVEDATE", "MULTISEARCH",
-            "INPROGRESS",
+            "INPROGRESS", "METADATA", "METADATA-SERVER", "LIST-METADATA",
         ]
         if self.codec is None:
             caps.append("COMPRESS=DEFLATE")

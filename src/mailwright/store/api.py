@@ -645,3 +645,22 @@ class Store(Protocol):
     async def save_dates(
         self, mailbox_id: int, uids: Sequence[int]
     ) -> dict[int, float | None]: ...
+    # IMAP METADATA (RFC 5464): annotations of a mailbox (`mailbox_id`) or of the server for
+    # the account (`mailbox_id` None); entry names are stored as given (the caller lower-cases)
+    async def metadata_get(
+        self, account_id: int, mailbox_id: int | None
+    ) -> dict[str, bytes]: ...
+    # set (value) or remove (None) entries in one transaction; MetadataLimit when the account
+    # would hold more than `max_entries` entries in all (nothing is changed then), NotFound
+    # when the mailbox is gone
+    async def metadata_set(
+        self,
+        account_id: int,
+        mailbox_id: int | None,
+        changes: Sequence[tuple[str, bytes | None]],
+        max_entries: int,
+    ) -> None: ...
+
+
+class MetadataLimit(InvalidOperation):
+    """Too many annotations for the account (IMAP ``NO [METADATA TOOMANY]``, RFC 5464 4.3)."""

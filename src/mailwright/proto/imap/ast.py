@@ -545,6 +545,8 @@ class ListCmd:
     status_items: tuple[StatusItem, ...] = ()
     lsub: bool = False
     extended: bool = False
+    #: RFC 9590 LIST-METADATA: ``RETURN (METADATA (entries))``, lower-cased
+    metadata: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,6 +771,31 @@ class Replace:
     uid: bool = False
 
 
+MetadataDepth = Literal["0", "1", "infinity"]
+
+
+@dataclass(frozen=True, slots=True)
+class GetMetadata:
+    """``GETMETADATA [(MAXSIZE n / DEPTH d)] mailbox entries`` (RFC 5464 4.2); ``mailbox``
+    "" is the server.  Entry names are lower-cased (they are case-insensitive, 3.2)."""
+
+    tag: str
+    mailbox: str
+    entries: tuple[str, ...]
+    maxsize: int | None = None
+    depth: MetadataDepth = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class SetMetadata:
+    """``SETMETADATA mailbox (entry value ...)`` (RFC 5464 4.3); a ``None`` value (NIL)
+    removes the entry."""
+
+    tag: str
+    mailbox: str
+    entries: tuple[tuple[str, bytes | None], ...]
+
+
 Command = (
     Capability
     | Noop
@@ -805,4 +832,6 @@ Command = (
     | Compress
     | MultiSearch
     | Replace
+    | GetMetadata
+    | SetMetadata
 )

@@ -890,6 +890,7 @@ def _list(r: Reader, tag: str, uid: bool) -> ast.Command:
     selection: list[str] = []
     returns: list[str] = []
     status_items: tuple[ast.StatusItem, ...] = ()
+    metadata: tuple[str, ...] = ()
     extended = False
     if r.peek() == 0x28:
         extended = True
@@ -933,6 +934,10 @@ def _list(r: Reader, tag: str, uid: bool) -> ast.Command:
                 if opt == "STATUS":
                     r.sp()
                     status_items = _status_items(r)
+                elif opt == "METADATA" and not metadata:
+                    # RFC 9590 2: METADATA (entry ...), optionally after (MAXSIZE n)
+                    r.sp()
+                    metadata = _entry_list(r)
                 elif opt not in ("SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "MYRIGHTS"):
                     raise GrammarError(f"unknown LIST return option {opt}")
                 returns.append(opt)
@@ -949,7 +954,108 @@ def _list(r: Reader, tag: str, uid: bool) -> ast.Command:
         status_items,
         lsub=False,
         extended=extended,
+        metadata=metadata,
     )
+
+
+#: RFC 5464 3.2: at most this many octets in an entry name (ours; the RFC sets none)
+MAX_ENTRY_NAME = 1024
+
+
+def metadata_entry(r: Reader) -> str:
+    """One entry name (RFC 5464 5: ``entry = astring``): a slash-separated path under
+    /private or /shared, without "*" or "%", empty components or a trailing "/", in printable
+    ASCII; lower-cased, since entry names are case-insensitive (3.2)."""
+    raw = r.astring("entry name")
+    entry = raw.lower()
+    parts = entry.split("/")
+    if (
+        len(entry) > MAX_ENTRY_NAME
+        or len(parts) < 3
+        or parts[0] != ""
+        or parts[1] not in ("private", "shared")
+        or any(p == "" for p in parts[2:])
+        or any(not (0x20 < ord(ch) < 0x7F) or ch in "*%" for ch in entry)
+    ):
+        raise GrammarError(f"invalid entry name {raw[:64]}")
+    return entry
+
+
+def _entry_list(r: Reader) -> tuple[str, ...]:
+    """``entries = entry / "(" entry *(SP entry) ")"`` (RFC 5464 5), with an optional leading
+    ``(MAXSIZE n)`` of RFC 9590 skipped."""
+    if r.try_char(b"("):
+        if r.try_word(b"MAXSIZE"):
+            r.sp()
+            r.number(what="maximum size")
+            r.char(b")")
+            r.sp()
+            r.char(b"(")
+        entries = [metadata_entry(r)]
+        while not r.try_char(b")"):
+            r.sp()
+            entries.append(metadata_entry(r))
+            if len(entries) > 100:
+                raise GrammarError("too many entry names", status="NO", code="LIMIT")
+        return tuple(dict.fromkeys(entries))
+    return (metadata_entry(r),)
+
+
+def _getmetadata(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 5464 4.2: ``GETMETADATA [SP getmetadata-options] SP mailbox SP entries``."""
+    r.sp()
+    maxsize: int | None = None
+    depth: ast.MetadataDepth = "0"
+    if r.try_char(b"("):
+        while True:
+            opt = r.upper_atom("metadata option")
+            r.sp()
+            if opt == "MAXSIZE":
+                maxsize = r.number(what="maximum size")
+            elif opt == "DEPTH":
+                word = r.atom("depth").lower()
+                if word not in ("0", "1", "infinity"):
+                    raise GrammarError("DEPTH must be 0, 1 or infinity")
+                depth = word  # type: ignore[assignment]
+            else:
+                raise GrammarError(f"unknown GETMETADATA option {opt}")
+            if r.try_char(b")"):
+                break
+            r.sp()
+        r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    entries = _entry_list(r)
+    r.end()
+    return ast.GetMetadata(tag, mailbox, entries, maxsize, depth)
+
+
+def _setmetadata(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 5464 4.3: ``SETMETADATA SP mailbox SP "(" entry-value *(SP entry-value) ")"``,
+    ``entry-value = entry SP value``, ``value = nstring / literal8``."""
+    r.sp()
+    mailbox = r.mailbox()
+    r.sp()
+    r.char(b"(")
+    changes: dict[str, bytes | None] = {}
+    while True:
+        entry = metadata_entry(r)
+        r.sp()
+        value: bytes | None
+        if r.peek() == 0x7E:
+            value = r.literal_bytes(allow_binary=True)[0]
+        elif r.try_word(b"NIL"):
+            value = None
+        else:
+            value = r.string_bytes("entry value")
+        changes[entry] = value  # a later value for the same entry wins
+        if len(changes) > 100:
+            raise GrammarError("too many entries in one SETMETADATA", status="NO", code="LIMIT")
+        if r.try_char(b")"):
+            break
+        r.sp()
+    r.end()
+    return ast.SetMetadata(tag, mailbox, tuple(changes.items()))
 
 
 def _lsub(r: Reader, tag: str, uid: bool) -> ast.Command:
@@ -1427,6 +1533,8 @@ COMMANDS: dict[str, CommandParser] = {
     "THREAD": _thread,
     "ESEARCH": _multisearch,
     "REPLACE": _replace,
+    "GETMETADATA": _getmetadata,
+    "SETMETADATA": _setmetadata,
 }
 #: Commands that take the UID prefix (RFC 9051 6.4.9, RFC 4315, RFC 6851, RFC 5256).
 UID_COMMANDS = frozenset({

@@ -63,6 +63,8 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.Compress: _AUTH,  # RFC 4978 3: after authentication
     ast.MultiSearch: _AUTH,  # RFC 7377 2: ESEARCH IN works without a selected mailbox
     ast.Replace: _SELECTED,  # RFC 8508 3
+    ast.GetMetadata: _AUTH,  # RFC 5464 4
+    ast.SetMetadata: _AUTH,
 }
 
 

@@ -266,6 +266,23 @@ MIGRATIONS: list[tuple[str, str]] = [
             SET DEFAULT extract(epoch FROM clock_timestamp())
         """,
     ),
+    (
+        "IMAP METADATA (RFC 5464): mailbox and per-account server annotations",
+        """
+        CREATE TABLE mailbox_metadata(
+            mailbox_id bigint NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+            entry text COLLATE "C" NOT NULL,
+            value bytea NOT NULL,
+            PRIMARY KEY(mailbox_id, entry)
+        );
+        CREATE TABLE server_metadata(
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            entry text COLLATE "C" NOT NULL,
+            value bytea NOT NULL,
+            PRIMARY KEY(account_id, entry)
+        )
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -61,6 +61,7 @@ from mailwright.store.api import (
     Mailbox,
     MailboxStatus,
     MessageRecord,
+    MetadataLimit,
     NotFound,
     QueueAddition,
     QueueEntry,
@@ -2295,6 +2296,74 @@ class PostgresStore:
             (mailbox_id, sorted({int(u) for u in uids})),
         )
         return {int(r[0]): None if r[1] is None else float(r[1]) for r in rows}
+
+    # -- IMAP METADATA (RFC 5464) ----------------------------------------------------------------
+
+    async def metadata_get(
+        self, account_id: int, mailbox_id: int | None
+    ) -> dict[str, bytes]:
+        if mailbox_id is None:
+            rows = await self._all(
+                "SELECT entry, value FROM server_metadata WHERE account_id = %s", (account_id,)
+            )
+        else:
+            rows = await self._all(
+                "SELECT m.entry, m.value FROM mailbox_metadata m JOIN mailboxes b"
+                " ON b.id = m.mailbox_id WHERE m.mailbox_id = %s AND b.account_id = %s",
+                (mailbox_id, account_id),
+            )
+        return {str(r[0]): bytes(r[1]) for r in rows}
+
+    async def metadata_set(
+        self,
+        account_id: int,
+        mailbox_id: int | None,
+        changes: Sequence[tuple[str, bytes | None]],
+        max_entries: int,
+    ) -> None:
+        async def op(tx: _Tx) -> None:
+            c = tx.conn
+            # the account row serialises concurrent changes of its annotation count
+            if await self._fetchone(
+                c, "SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,)
+            ) is None:
+                raise NotFound("no such account")
+            if mailbox_id is not None and await self._fetchone(
+                c, "SELECT 1 FROM mailboxes WHERE id = %s AND account_id = %s",
+                (mailbox_id, account_id),
+            ) is None:
+                raise NotFound("no such mailbox")
+            for entry, value in changes:
+                if mailbox_id is None:
+                    if value is None:
+                        await c.execute(
+                            "DELETE FROM server_metadata WHERE account_id = %s AND entry = %s",
+                            (account_id, entry))
+                    else:
+                        await c.execute(
+                            "INSERT INTO server_metadata(account_id, entry, value)"
+                            " VALUES (%s, %s, %s) ON CONFLICT (account_id, entry)"
+                            " DO UPDATE SET value = excluded.value", (account_id, entry, value))
+                elif value is None:
+                    await c.execute(
+                        "DELETE FROM mailbox_metadata WHERE mailbox_id = %s AND entry = %s",
+                        (mailbox_id, entry))
+                else:
+                    await c.execute(
+                        "INSERT INTO mailbox_metadata(mailbox_id, entry, value)"
+                        " VALUES (%s, %s, %s) ON CONFLICT (mailbox_id, entry)"
+                        " DO UPDATE SET value = excluded.value", (mailbox_id, entry, value))
+            row = await self._fetchone(
+                c,
+                "SELECT (SELECT COUNT(*) FROM server_metadata WHERE account_id = %s)"
+                " + (SELECT COUNT(*) FROM mailbox_metadata m JOIN mailboxes b"
+                " ON b.id = m.mailbox_id WHERE b.account_id = %s)", (account_id, account_id),
+            )
+            total = int(row[0]) if row else 0
+            if any(v is not None for _, v in changes) and total > max_entries:
+                raise MetadataLimit(f"more than {max_entries} annotations")
+
+        await self._write(op)
 
 
 # -- file helpers (run in threads) -----------------------------------------------------------

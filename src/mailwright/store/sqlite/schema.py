@@ -230,6 +230,22 @@ MIGRATIONS: list[str] = [
         WHERE mailbox_id = NEW.mailbox_id AND uid = NEW.uid;
     END;
     """,
+    # IMAP METADATA (RFC 5464): mailbox annotations (deleted with their mailbox, renamed with
+    # it since they follow its id) and per-account server annotations
+    """
+    CREATE TABLE mailbox_metadata(
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+        entry TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY(mailbox_id, entry)
+    ) WITHOUT ROWID;
+    CREATE TABLE server_metadata(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        entry TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY(account_id, entry)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,6 +30,7 @@ from mailwright.store.api import (
     Mailbox,
     MailboxStatus,
     MessageRecord,
+    MetadataLimit,
     NotFound,
     QueueAddition,
     QueueEntry,
@@ -1921,3 +1922,66 @@ class SQLiteStore:
             return out
 
         return await self.db.read(op)
+
+    # -- IMAP METADATA (RFC 5464)
+
+    async def metadata_get(
+        self, account_id: int, mailbox_id: int | None
+    ) -> dict[str, bytes]:
+        def op(c: sqlite3.Connection) -> dict[str, bytes]:
+            if mailbox_id is None:
+                rows = c.execute(
+                    "SELECT entry, value FROM server_metadata WHERE account_id = ?", (account_id,)
+                )
+            else:
+                rows = c.execute(
+                    "SELECT m.entry, m.value FROM mailbox_metadata m JOIN mailboxes b"
+                    " ON b.id = m.mailbox_id WHERE m.mailbox_id = ? AND b.account_id = ?",
+                    (mailbox_id, account_id),
+                )
+            return {str(e): bytes(v) for e, v in rows}
+
+        return await self.db.read(op)
+
+    async def metadata_set(
+        self,
+        account_id: int,
+        mailbox_id: int | None,
+        changes: Sequence[tuple[str, bytes | None]],
+        max_entries: int,
+    ) -> None:
+        def op(ctx: WriteContext) -> None:
+            c = ctx.conn
+            if mailbox_id is not None and c.execute(
+                "SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?", (mailbox_id, account_id)
+            ).fetchone() is None:
+                raise NotFound("no such mailbox")
+            for entry, value in changes:
+                if mailbox_id is None:
+                    if value is None:
+                        c.execute("DELETE FROM server_metadata WHERE account_id = ? AND entry = ?",
+                                  (account_id, entry))
+                    else:
+                        c.execute(
+                            "INSERT INTO server_metadata(account_id, entry, value) VALUES (?, ?, ?)"
+                            " ON CONFLICT(account_id, entry) DO UPDATE SET value = excluded.value",
+                            (account_id, entry, value),
+                        )
+                elif value is None:
+                    c.execute("DELETE FROM mailbox_metadata WHERE mailbox_id = ? AND entry = ?",
+                              (mailbox_id, entry))
+                else:
+                    c.execute(
+                        "INSERT INTO mailbox_metadata(mailbox_id, entry, value) VALUES (?, ?, ?)"
+                        " ON CONFLICT(mailbox_id, entry) DO UPDATE SET value = excluded.value",
+                        (mailbox_id, entry, value),
+                    )
+            total = c.execute(
+                "SELECT (SELECT COUNT(*) FROM server_metadata WHERE account_id = ?)"
+                " + (SELECT COUNT(*) FROM mailbox_metadata m JOIN mailboxes b"
+                " ON b.id = m.mailbox_id WHERE b.account_id = ?)", (account_id, account_id),
+            ).fetchone()[0]
+            if any(v is not None for _, v in changes) and int(total) > max_entries:
+                raise MetadataLimit(f"more than {max_entries} annotations")
+
+        await self.db.write(op)
