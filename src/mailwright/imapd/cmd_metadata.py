@@ -16,11 +16,6 @@ from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
 from mailwright.store.api import MetadataLimit, NotFound
 
-#: RFC 5464 4.3: the largest value we keep (advertised in NO [METADATA MAXSIZE n])
-MAX_VALUE = 64 * 1024
-#: RFC 5464 4.3: entries an account may hold across the server and all its mailboxes
-MAX_ENTRIES = 500
-
 
 async def _target(s: Session, raw: str) -> int | None:
     """The mailbox id for *raw*, or None for the server ("")."""
@@ -102,14 +97,18 @@ async def getmetadata(s: Session, cmd: ast.GetMetadata) -> Ok | None:
 @handles(ast.SetMetadata)
 async def setmetadata(s: Session, cmd: ast.SetMetadata) -> Ok | None:
     mailbox_id = await _target(s, cmd.mailbox)
+    limit = s.config.metadata_max_value
     for entry, value in cmd.entries:
-        if value is not None and len(value) > MAX_VALUE:
-            raise No("Annotation value too large", f"METADATA MAXSIZE {MAX_VALUE}")
+        if value is not None and len(value) > limit:
+            # RFC 5464 4.3: MAXSIZE tells the largest value the server accepts
+            raise No("Annotation value too large", f"METADATA MAXSIZE {limit}")
         if mailbox_id is None and entry.startswith("/shared/"):
             # the server's shared annotations are the operator's
             raise No("Server shared annotations are read-only", "NOPERM")
     try:
-        await s.store.metadata_set(s.account_id, mailbox_id, cmd.entries, MAX_ENTRIES)
+        await s.store.metadata_set(
+            s.account_id, mailbox_id, cmd.entries, s.config.metadata_max_entries
+        )
     except MetadataLimit:
         raise No("Too many annotations", "METADATA TOOMANY") from None
     except NotFound:

@@ -473,7 +473,8 @@ async def _sources(s: Session, cmd: ast.MultiSearch) -> list[Mailbox]:
                         and names.DELIMITER not in m.name[len(w) + 1 :]
                     ):
                         chosen.add(m.id)
-    return [m for m in own if m.id in chosen]
+    # INBOX first, then by name, as LIST answers
+    return sorted((m for m in own if m.id in chosen), key=lambda m: (m.name != "INBOX", m.name))
 
 
 @handles(ast.MultiSearch)

@@ -100,6 +100,9 @@ class SessionConfig:
     #: RFC 9585 INPROGRESS: a long command reports its progress at most this often (seconds;
     #: 0 reports at every step, which the tests use)
     progress_interval: float = 5.0
+    #: RFC 5464 METADATA: the largest annotation value, and annotations per account
+    metadata_max_value: int = 64 * 1024
+    metadata_max_entries: int = 500
 
 
 class No(Exception):
