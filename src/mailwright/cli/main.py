@@ -258,6 +258,9 @@ def cmd_user(args: argparse.Namespace) -> int:
                 acc_id, quota_bytes=args.quota, pop3_keep=keep,
                 disabled=None if args.disabled is None else args.disabled == "yes",
             )
+            if args.quota_messages is not None:
+                # RFC 9208 QUOTA=RES-MESSAGE
+                await store.set_message_quota(acc_id, args.quota_messages)
             for a in grant:
                 await store.grant_send_as(acc_id, a)
             for a in revoke:
@@ -394,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     x = usub.add_parser("set", parents=[common], help="change quota, POP3 keep, disabled")
     x.add_argument("address")
     x.add_argument("--quota", type=int)
+    x.add_argument("--quota-messages", type=int,
+                   help="largest number of messages (0 = unlimited)")
     x.add_argument("--pop3-keep", choices=["yes", "no"],
                    help="POP3 deletions move to Trash instead of expunging")
     x.add_argument("--disabled", choices=["yes", "no"])

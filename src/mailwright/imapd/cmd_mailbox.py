@@ -397,6 +397,12 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
             if usage.bytes - freed + ev.total > acc.quota_bytes:
                 # RFC 9208 / RFC 5530: OVERQUOTA, before the client uploads anything more
                 raise No("Quota exceeded", "OVERQUOTA")
+        max_messages = await s.store.message_quota(s.account_id)
+        if max_messages and replaced is None:
+            usage = await s.store.usage(s.account_id)
+            if usage.messages + ev.index + 1 > max_messages:
+                # RFC 9208 5.2: the MESSAGE resource, also before the upload
+                raise No("Message quota exceeded", "OVERQUOTA")
     except (No, ProtocolError) as exc:
         s.conn.reject_literal()
         s.abort_upload()
@@ -511,12 +517,16 @@ async def _quota_line(s: Session) -> bytes:
     assert s.account is not None
     acc = await s.store.get_account(s.account_id) or s.account
     usage = await s.store.usage(s.account_id)
-    if not acc.quota_bytes:
-        return b'QUOTA "" ()'
-    # RFC 9208 5.1: STORAGE in units of 1024 octets.
-    used = (usage.bytes + 1023) // 1024
-    limit = acc.quota_bytes // 1024
-    return b'QUOTA "" (STORAGE %d %d)' % (used, limit)
+    max_messages = await s.store.message_quota(s.account_id)
+    resources: list[bytes] = []
+    if acc.quota_bytes:
+        # RFC 9208 5.1: STORAGE in units of 1024 octets.
+        resources.append(b"STORAGE %d %d" % ((usage.bytes + 1023) // 1024,
+                                             acc.quota_bytes // 1024))
+    if max_messages:
+        # RFC 9208 5.2: MESSAGE counts the messages of every mailbox of the root
+        resources.append(b"MESSAGE %d %d" % (usage.messages, max_messages))
+    return b'QUOTA "" (' + b" ".join(resources) + b")"
 
 
 @handles(ast.GetQuota)

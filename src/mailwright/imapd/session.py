@@ -256,7 +256,7 @@ class Session:
             "ESEARCH", "SEARCHRES", "WITHIN", "BINARY", "UTF8=ACCEPT", "STATUS=SIZE",
             "STATUS=DELETED", "PREVIEW", "OBJECTID",
             "MULTIAPPEND", f"APPENDLIMIT={self.config.max_append}", "QUOTA",
-            "QUOTA=RES-STORAGE", "UIDONLY", "REPLACE", "PARTIAL", "SAVEDATE", "MULTISEARCH",
+            "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "UIDONLY", "REPLACE", "PARTIAL", "SAVEDATE", "MULTISEARCH",
             "INPROGRESS", "METADATA", "METADATA-SERVER", "LIST-METADATA",
         ]
         if self.codec is None:

@@ -661,6 +661,11 @@ class Store(Protocol):
         max_entries: int,
     ) -> None: ...
 
+    # RFC 9208 QUOTA=RES-MESSAGE: the account's limit on its number of messages (0 = none),
+    # enforced with the storage quota (QuotaExceeded) wherever messages are added
+    async def set_message_quota(self, account_id: int, limit: int) -> None: ...
+    async def message_quota(self, account_id: int) -> int: ...
+
 
 class MetadataLimit(InvalidOperation):
     """Too many annotations for the account (IMAP ``NO [METADATA TOOMANY]``, RFC 5464 4.3)."""

@@ -283,6 +283,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         )
         """,
     ),
+    (
+        "RFC 9208 QUOTA=RES-MESSAGE: a limit on the number of messages",
+        """
+        ALTER TABLE accounts ADD COLUMN quota_messages bigint NOT NULL DEFAULT 0
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1037,7 +1037,7 @@ class PostgresStore:
     async def _charge_send(tx: _Tx, account_id: int, size: int, count: int) -> Any:
         return await tx.conn.execute(
             "UPDATE accounts SET used_bytes = used_bytes + %s, used_messages = used_messages + %s"
-            " WHERE id = %s RETURNING quota_bytes, used_bytes",
+            " WHERE id = %s RETURNING quota_bytes, used_bytes, quota_messages, used_messages",
             (size, count, account_id),
         )
 
@@ -1049,6 +1049,10 @@ class PostgresStore:
         quota, used = int(row[0]), int(row[1])
         if size > 0 and quota and used > quota:
             raise QuotaExceeded(f"quota of account {account_id} exceeded")
+        quota_messages, used_messages = int(row[2]), int(row[3])
+        if size > 0 and quota_messages and used_messages > quota_messages:
+            # RFC 9208 5.2: the MESSAGE resource (every message added has octets)
+            raise QuotaExceeded(f"message quota of account {account_id} exceeded")
 
     async def _allocate(self, c: Conn, mailbox_id: int, n: int) -> tuple[int, int, int]:
         """First UID of `n` new ones, the new MODSEQ, and the account (locks the mailbox)."""
@@ -2364,6 +2368,25 @@ class PostgresStore:
                 raise MetadataLimit(f"more than {max_entries} annotations")
 
         await self._write(op)
+
+    # -- RFC 9208 QUOTA=RES-MESSAGE ----------------------------------------------------------------
+
+    async def set_message_quota(self, account_id: int, limit: int) -> None:
+        async def op(tx: _Tx) -> None:
+            cur = await tx.conn.execute(
+                "UPDATE accounts SET quota_messages = %s WHERE id = %s",
+                (max(limit, 0), account_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFound("no such account")
+
+        await self._write(op)
+
+    async def message_quota(self, account_id: int) -> int:
+        row = await self._one("SELECT quota_messages FROM accounts WHERE id = %s", (account_id,))
+        if row is None:
+            raise NotFound("no such account")
+        return int(row[0])
 
 
 # -- file helpers (run in threads) -----------------------------------------------------------

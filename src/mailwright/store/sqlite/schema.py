@@ -246,6 +246,10 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY(account_id, entry)
     ) WITHOUT ROWID;
     """,
+    # RFC 9208 QUOTA=RES-MESSAGE: a limit on the number of messages (0 = none)
+    """
+    ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

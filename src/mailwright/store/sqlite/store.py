@@ -671,13 +671,17 @@ class SQLiteStore:
 
     def _charge(self, c: sqlite3.Connection, account_id: int, size: int, count: int) -> None:
         row = c.execute(
-            "SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?", (account_id,)
+            "SELECT quota_bytes, used_bytes, quota_messages, used_messages FROM accounts"
+            " WHERE id = ?", (account_id,)
         ).fetchone()
         if row is None:
             raise NotFound("no such account")
-        quota, used = row
+        quota, used, quota_messages, used_messages = row
         if size > 0 and quota and used + size > quota:
             raise QuotaExceeded(f"quota of account {account_id} exceeded")
+        if count > 0 and quota_messages and used_messages + count > quota_messages:
+            # RFC 9208 5.2: the MESSAGE resource
+            raise QuotaExceeded(f"message quota of account {account_id} exceeded")
         c.execute(
             "UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ?"
             " WHERE id = ?",
@@ -1985,3 +1989,21 @@ class SQLiteStore:
                 raise MetadataLimit(f"more than {max_entries} annotations")
 
         await self.db.write(op)
+
+    # -- RFC 9208 QUOTA=RES-MESSAGE
+
+    async def set_message_quota(self, account_id: int, limit: int) -> None:
+        def op(ctx: WriteContext) -> None:
+            if ctx.conn.execute(
+                "UPDATE accounts SET quota_messages = ? WHERE id = ?", (max(limit, 0), account_id)
+            ).rowcount == 0:
+                raise NotFound("no such account")
+
+        await self.db.write(op)
+
+    async def message_quota(self, account_id: int) -> int:
+        row = await self.db.read(lambda c: c.execute(
+            "SELECT quota_messages FROM accounts WHERE id = ?", (account_id,)).fetchone())
+        if row is None:
+            raise NotFound("no such account")
+        return int(row[0])
