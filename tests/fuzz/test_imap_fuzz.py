@@ -35,6 +35,14 @@ TOKENS = [
     b"{45+}", b"{60}", b"{0}", b"{120+}", b"UTF8 (~{2+}", b"a APPEND INBOX {4+}\r\nabcd",
     b"a APPEND INBOX (\\Seen) {3}\r\nxyz", b"a APPEND {5}\r\nINBOX {1}\r\nq", b"xx{2+}\r\nab",
     b"a APPEND INBOX {3+}\r\na\x00c", b"a APPEND INBOX {2}\r\nab ~{2+}\r\n\x00",
+    # UIDONLY, REPLACE, PARTIAL, SAVEDATE, MULTISEARCH, METADATA, LIST-METADATA
+    b"REPLACE", b"UIDONLY", b"PARTIAL", b"1:100", b"-1:-100", b"-5:3", b"SAVEDATE",
+    b"SAVEDBEFORE", b"SAVEDATESUPPORTED", b"ESEARCH", b"IN", b"(personal)",
+    b"(mailboxes (INBOX Sent) subtree-one x)", b"GETMETADATA", b"SETMETADATA", b"(DEPTH",
+    b"infinity)", b"(MAXSIZE", b"/private/comment", b"/shared/vendor/x", b"/shared//x",
+    b"METADATA", b"a REPLACE 1 INBOX {4+}\r\nabcd", b"a UID REPLACE 2:3 INBOX (\\Seen) {3}\r\nxyz",
+    b"a REPLACE 1 {5}\r\nINBOX {1}\r\nq", b"a REPLACE 1 INBOX {2+}\r\nab {2+}\r\nab",
+    b"a REPLACE 1 INBOX UTF8 (~{2+}\r\nab)", b"a SETMETADATA INBOX (/private/x ~{2+}\r\n\x00a)",
 ]
 
 commands = st.lists(st.sampled_from(TOKENS), max_size=30).map(b" ".join)
@@ -165,6 +173,16 @@ SESSION_COMMANDS = [
     b"SEARCH CHARSET UTF-8 SUBJECT message", b"SEARCH MODSEQ 3", b"SEARCH $",
     b"SORT (REVERSE DATE) UTF-8 ALL", b"THREAD REFERENCES UTF-8 ALL", b"APPEND INBOX {12+}\r\nSubject: x\r\n",
     b"APPEND INBOX (\\Seen) {5}\r\nhello", b"FETCH 99 FLAGS", b"SELECT INBOX (QRESYNC (1 1))",
+    b"ENABLE UIDONLY", b"UID FETCH 1:* (FLAGS SAVEDATE) (PARTIAL -1:-2)",
+    b"UID SEARCH RETURN (PARTIAL 1:2 COUNT) SAVEDSINCE 1-Jan-2020", b"SEARCH SAVEDATESUPPORTED",
+    b"UID SORT RETURN (PARTIAL -1:-1) (ARRIVAL) UTF-8 ALL", b"ESEARCH IN (personal) ALL",
+    b"ESEARCH IN (subtree Fuzz inboxes) RETURN (MIN COUNT) SEEN", b"ESEARCH RETURN (SAVE) ALL",
+    b"REPLACE 1 INBOX {12+}\r\nSubject: y\r\n", b"UID REPLACE 2 Drafts (\\Draft) {5}\r\nhello",
+    b"REPLACE 1 INBOX {2+}\r\nab {2+}\r\nab",
+    b'SETMETADATA INBOX (/private/comment "x" /shared/vendor/a NIL)',
+    b'SETMETADATA "" (/shared/admin "x")', b"GETMETADATA (DEPTH infinity MAXSIZE 1) INBOX /private",
+    b'GETMETADATA "" (/private/comment /shared/comment)',
+    b'LIST "" * RETURN (METADATA (/private/comment))', b"DELETE Fuzz2",
 ]
 
 

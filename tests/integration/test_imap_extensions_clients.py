@@ -1,11 +1,13 @@
 """The extensions and old/new-client rules of docs/imap.md through a real client library
-(imapclient) over real sockets and TLS: \\Recent, UTF-8 downgrade, PREVIEW, OBJECTID."""
+(imapclient) over real sockets and TLS: \\Recent, UTF-8 downgrade, PREVIEW, OBJECTID, METADATA,
+SAVEDATE, PARTIAL, QUOTA=RES-MESSAGE and MULTISEARCH."""
 
 from __future__ import annotations
 
 import asyncio
 import email.header
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import imapclient
@@ -72,5 +74,56 @@ async def test_imapclient_recent_downgrade_preview_objectid(server: ImapServer) 
         data = other.fetch([1], ["ENVELOPE"])[1]
         assert data[b"ENVELOPE"].subject == "Grüße aus Köln".encode()
         other.logout()
+
+    await asyncio.to_thread(run)
+
+
+async def test_imapclient_metadata_savedate_partial_quota_multisearch(server: ImapServer) -> None:
+    """RFC 5464 METADATA (and RFC 9590 LIST-METADATA), RFC 8514 SAVEDATE, RFC 9394 PARTIAL,
+    RFC 9208 QUOTA=RES-MESSAGE and RFC 7377 MULTISEARCH through imapclient over TLS: its own
+    FETCH (with modifiers) and quota calls, and its command/response machinery for the
+    commands it has no method for."""
+    from imapclient.response_parser import parse_response
+
+    acc = await server.store.find_account(USER)
+    assert acc is not None
+    await server.store.set_message_quota(acc.id, 100)
+
+    def run() -> None:
+        c = _client(server)
+        caps = c.capabilities()
+        for cap in (b"METADATA", b"METADATA-SERVER", b"LIST-METADATA", b"SAVEDATE", b"PARTIAL",
+                    b"MULTISEARCH", b"QUOTA=RES-MESSAGE", b"UIDONLY", b"REPLACE",
+                    b"INPROGRESS"):
+            assert cap in caps, cap
+        for i in range(3):
+            c.append("INBOX", b"Subject: m%d\r\n\r\nbody %d\r\n" % (i, i))
+        # METADATA: imapclient sends the command, parses the METADATA response
+        c._raw_command_untagged(b"SETMETADATA", [b"INBOX", b'(/private/comment "Inbox note")'],
+                                uid=False, response_name="OK")
+        data = c._raw_command_untagged(b"GETMETADATA", [b"INBOX", b"/private/comment"],
+                                       uid=False, response_name="METADATA")
+        assert parse_response(data) == (b"INBOX", (b"/private/comment", b"Inbox note"))
+        data = c._raw_command_untagged(
+            b"LIST", [b'""', b'"*"', b"RETURN", b"(METADATA", b"(/private/comment))"],
+            uid=False, response_name="METADATA")
+        assert (b"INBOX", (b"/private/comment", b"Inbox note")) in [
+            parse_response([d]) for d in data]
+        # SAVEDATE as a FETCH item, PARTIAL as a FETCH modifier (imapclient's fetch)
+        c.select_folder("INBOX")
+        got = c.fetch([1, 2, 3], ["SAVEDATE"], modifiers=["PARTIAL -1:-2"])
+        assert sorted(got) == [2, 3]
+        from imapclient.datetime_util import parse_to_datetime
+
+        for v in got.values():
+            assert isinstance(parse_to_datetime(v[b"SAVEDATE"]), datetime)
+        # QUOTA with both resources
+        quotas = c.get_quota()
+        assert [(q.resource, q.usage, q.limit) for q in quotas] == [("MESSAGE", 3, 100)]
+        # MULTISEARCH: one ESEARCH per mailbox with matches
+        data = c._raw_command_untagged(b"ESEARCH", [b"IN", b"(personal)", b"SUBJECT", b"m1"],
+                                       uid=False, response_name="ESEARCH")
+        assert len(data) == 1 and b'MAILBOX INBOX' in data[0] and data[0].endswith(b"UID ALL 2")
+        c.logout()
 
     await asyncio.to_thread(run)

@@ -75,6 +75,12 @@ class Collector:
                 )
             elif isinstance(ev, AppendEnd):
                 assert self.start is not None
+                if self.start.replace is not None:  # RFC 8508 REPLACE: one message
+                    rset, ruid = self.start.replace
+                    [msg] = self.messages
+                    self.out.append(ast.Replace(ev.tag, rset, self.start.mailbox, msg, ruid))
+                    self.messages = []
+                    continue
                 self.out.append(ast.Append(ev.tag, self.start.mailbox, tuple(self.messages)))
                 self.messages = []
             else:
@@ -741,3 +747,126 @@ def test_parser_utf8_quoted_only_when_enabled() -> None:
     p.utf8 = True
     p.receive_data('a SELECT "Entwürfe"\r\n'.encode())
     assert p.next_event() == ast.Select("a", "Entwürfe")
+
+
+# -- UIDONLY, REPLACE, PARTIAL, SAVEDATE, MULTISEARCH, METADATA (the RFCs' examples) ----------
+
+
+def _seq(text: str) -> ast.SequenceSet:
+    from mailwright.proto.imap.grammar import Reader
+
+    return Reader(text.encode()).sequence_set()
+
+
+def test_replace_is_streamed_like_append() -> None:
+    # RFC 8508 3.4 example shape
+    data = b"A003 REPLACE 4 Drafts (\\Seen \\Draft) {12}\r\nSubject: x\r\n\r\nb NOOP\r\n"
+    msg = ast.AppendMessage(("\\Seen", "\\Draft"), None, b"Subject: x\r\n")
+    assert parse_all(data) == [ast.Replace("A003", _seq("4"), "Drafts", msg), ast.Noop("b")]
+    out = parse_all(b"a UID REPLACE 2:3 INBOX ~{2+}\r\n\x00b\r\n")
+    assert out == [ast.Replace("a", _seq("2:3"), "INBOX", ast.AppendMessage((), None, b"\x00b", True),
+                               True)]
+    # one message only, and no UTF8 form
+    assert parse_all(b"a REPLACE 1 INBOX {2+}\r\nab {2+}\r\nab\r\nb NOOP\r\n") == [
+        b"a BAD REPLACE takes one message\r\n", ast.Noop("b")]
+    assert parse_all(b"a REPLACE 1 INBOX UTF8 (~{2+}\r\nab)\r\n")[0].startswith(b"a BAD ")
+    # before login the whole command is parsed (and the state table refuses it)
+    out = parse_all(b"a REPLACE 1 INBOX {2+}\r\nab\r\n", authenticated=False)
+    assert out == [ast.Replace("a", _seq("1"), "INBOX", ast.AppendMessage((), None, b"ab"))]
+
+
+def test_parser_partial_return_and_fetch_modifier() -> None:
+    # RFC 9394 3 and 4
+    [cmd] = parse_all(b"A01 UID SEARCH RETURN (PARTIAL 1:500) UNDELETED\r\n")
+    assert isinstance(cmd, ast.Search) and cmd.returns == ("PARTIAL",)
+    assert cmd.partial == ast.PartialRange(1, 500)
+    [cmd] = parse_all(b"A02 SEARCH RETURN (COUNT PARTIAL -1:-100) ALL\r\n")
+    assert isinstance(cmd, ast.Search) and cmd.partial == ast.PartialRange(-1, -100)
+    [cmd] = parse_all(b"A03 SEARCH RETURN (PARTIAL 10:1) ALL\r\n")
+    assert isinstance(cmd, ast.Search) and cmd.partial == ast.PartialRange(1, 10)
+    [cmd] = parse_all(b"A04 UID FETCH 1:* (FLAGS) (PARTIAL -1:-30)\r\n")
+    assert isinstance(cmd, ast.Fetch) and cmd.partial == ast.PartialRange(-1, -30)
+    [cmd] = parse_all(b"A05 UID SORT RETURN (PARTIAL 1:2) (DATE) UTF-8 ALL\r\n")
+    assert isinstance(cmd, ast.Sort) and cmd.partial == ast.PartialRange(1, 2)
+    for bad in (b"RETURN (PARTIAL 1:2 ALL)", b"RETURN (PARTIAL 0:2)", b"RETURN (PARTIAL -1:2)",
+                b"RETURN (PARTIAL 1:-2)", b"RETURN (PARTIAL)", b"RETURN (COUNT COUNT)"):
+        [err] = parse_all(b"a SEARCH " + bad + b" ALL\r\n")
+        assert isinstance(err, bytes) and err.startswith(b"a BAD "), (bad, err)
+    [err] = parse_all(b"a FETCH 1 (FLAGS) (PARTIAL 1:2)\r\n")
+    assert isinstance(err, bytes) and err.startswith(b"a BAD ")
+    assert ast.PartialRange(-1, -2).pick([1, 2, 3]) == [2, 3]
+    assert ast.PartialRange(2, 5).pick([1, 2, 3]) == [2, 3]
+    assert ast.PartialRange(-4, -9).pick([1, 2, 3]) == []
+
+
+def test_parser_savedate_items_and_keys() -> None:
+    # RFC 8514 4.1, 4.2
+    [cmd] = parse_all(b"a FETCH 1 (SAVEDATE)\r\n")
+    assert cmd == ast.Fetch("a", _seq("1"), (ast.FetchAttr("SAVEDATE"),))
+    [cmd] = parse_all(b"a SEARCH SAVEDBEFORE 1-Feb-2024 SAVEDON 2-Feb-2024 SAVEDSINCE "
+                      b"3-Feb-2024 SAVEDATESUPPORTED\r\n")
+    assert isinstance(cmd, ast.Search) and cmd.key == ast.SearchAnd((
+        ast.SearchDate("saved", "before", date(2024, 2, 1)),
+        ast.SearchDate("saved", "on", date(2024, 2, 2)),
+        ast.SearchDate("saved", "since", date(2024, 2, 3)),
+        ast.SearchSaveDateSupported(),
+    ))
+
+
+def test_parser_multisearch() -> None:
+    # RFC 7377 2 examples
+    [cmd] = parse_all(b'tag ESEARCH IN (mailboxes "folder1" subtree-one "folder2") '
+                      b'RETURN (MIN MAX COUNT) UNSEEN\r\n')
+    assert cmd == ast.MultiSearch(
+        "tag", (("MAILBOXES", ("folder1",)), ("SUBTREE-ONE", ("folder2",))),
+        ast.SearchFlag("\\Seen", False), None, ("MIN", "MAX", "COUNT"))
+    [cmd] = parse_all(b"t ESEARCH IN (personal subtree (a b)) CHARSET UTF-8 TEXT x\r\n")
+    assert isinstance(cmd, ast.MultiSearch)
+    assert cmd.sources == (("PERSONAL", ()), ("SUBTREE", ("a", "b")))
+    [cmd] = parse_all(b"t ESEARCH ALL\r\n")
+    assert cmd == ast.MultiSearch("t", (), ast.SearchAll())
+    for bad in (b"IN () ALL", b"IN (nowhere) ALL", b"IN (subtree) ALL",
+                b"IN (personal) RETURN (SAVE) ALL"):
+        [err] = parse_all(b"t ESEARCH " + bad + b"\r\n")
+        assert isinstance(err, bytes) and err.startswith(b"t BAD "), (bad, err)
+
+
+def test_parser_metadata_commands() -> None:
+    # RFC 5464 4.2, 4.3 examples; entry names are case-insensitive (3.2)
+    [cmd] = parse_all(b'a GETMETADATA "" /private/comment\r\n')
+    assert cmd == ast.GetMetadata("a", "", ("/private/comment",))
+    [cmd] = parse_all(b"a GETMETADATA (MAXSIZE 1024 DEPTH Infinity) INBOX "
+                      b"(/Shared/Comment /private/comment)\r\n")
+    assert cmd == ast.GetMetadata("a", "INBOX", ("/shared/comment", "/private/comment"), 1024,
+                                  "infinity")
+    [cmd] = parse_all(b'a SETMETADATA INBOX (/private/comment {14+}\r\nMy new comment '
+                      b'/shared/x NIL /shared/y ~{2+}\r\n\x00z)\r\n')
+    assert isinstance(cmd, ast.SetMetadata)
+    assert cmd.entries == (("/private/comment", b"My new comment"), ("/shared/x", None),
+                           ("/shared/y", b"\x00z"))
+    [cmd] = parse_all(b'a LIST "" "*" RETURN (METADATA (/shared/comment))\r\n')
+    assert isinstance(cmd, ast.ListCmd) and cmd.metadata == ("/shared/comment",)
+    for bad in (b'SETMETADATA INBOX (/foo "x")', b'SETMETADATA INBOX (/shared "x")',
+                b"SETMETADATA INBOX (/private/a/ NIL)", b"SETMETADATA INBOX (/private/a%b NIL)",
+                b"GETMETADATA (DEPTH 2) INBOX /private/x", b"GETMETADATA INBOX ()",
+                b"SETMETADATA INBOX (/private/x)", b"SETMETADATA INBOX (/private/x foo)"):
+        [err] = parse_all(b"a " + bad + b"\r\n")
+        assert isinstance(err, bytes) and err.startswith(b"a BAD "), (bad, err)
+
+
+def test_uidonly_check_of_parsed_commands() -> None:
+    # RFC 9586 3: sequence numbers anywhere in a command are refused
+    from mailwright.proto.imap.uidonly import check_uid_only
+
+    for line in (b"a FETCH 1 FLAGS", b"a STORE 1 FLAGS ()", b"a SEARCH ALL", b"a COPY 1 x",
+                 b"a MOVE 1 x", b"a SORT (DATE) UTF-8 ALL", b"a THREAD REFERENCES UTF-8 ALL",
+                 b"a UID SEARCH 1:*", b"a UID SEARCH OR UID 1 NOT 2", b"a ESEARCH IN (personal) 1"):
+        [cmd] = parse_all(line + b"\r\n")
+        assert isinstance(cmd, ast.Command.__args__)  # type: ignore[attr-defined]
+        with pytest.raises(ProtocolError) as exc:
+            check_uid_only(cmd)  # type: ignore[arg-type]
+        assert exc.value.code == "UIDREQUIRED"
+    for line in (b"a UID FETCH 1:* FLAGS", b"a UID SEARCH UID 1:* $", b"a NOOP",
+                 b"a ESEARCH IN (personal) UID 1:5"):
+        [cmd] = parse_all(line + b"\r\n")
+        check_uid_only(cmd)  # type: ignore[arg-type]
