@@ -40,7 +40,7 @@ TOKENS = [
     b"SAVEDBEFORE", b"SAVEDATESUPPORTED", b"ESEARCH", b"IN", b"(personal)",
     b"(mailboxes (INBOX Sent) subtree-one x)", b"GETMETADATA", b"SETMETADATA", b"(DEPTH",
     b"infinity)", b"(MAXSIZE", b"/private/comment", b"/shared/vendor/x", b"/shared//x",
-    b"METADATA", b"a REPLACE 1 INBOX {4+}\r\nabcd", b"a UID REPLACE 2:3 INBOX (\\Seen) {3}\r\nxyz",
+    b"METADATA", b"UPDATE", b"CONTEXT", b"CANCELUPDATE", b'"a1"', b"a REPLACE 1 INBOX {4+}\r\nabcd", b"a UID REPLACE 2:3 INBOX (\\Seen) {3}\r\nxyz",
     b"a REPLACE 1 {5}\r\nINBOX {1}\r\nq", b"a REPLACE 1 INBOX {2+}\r\nab {2+}\r\nab",
     b"a REPLACE 1 INBOX UTF8 (~{2+}\r\nab)", b"a SETMETADATA INBOX (/private/x ~{2+}\r\n\x00a)",
 ]
@@ -183,6 +183,8 @@ SESSION_COMMANDS = [
     b'SETMETADATA "" (/shared/admin "x")', b"GETMETADATA (DEPTH infinity MAXSIZE 1) INBOX /private",
     b'GETMETADATA "" (/private/comment /shared/comment)',
     b'LIST "" * RETURN (METADATA (/private/comment))', b"DELETE Fuzz2",
+    b"UID SEARCH RETURN (UPDATE) UNSEEN", b"UID SORT RETURN (UPDATE COUNT) (SIZE) UTF-8 ALL",
+    b'CANCELUPDATE "t1" "t2"', b"SEARCH RETURN (CONTEXT UPDATE) ALL",
 ]
 
 

@@ -870,3 +870,15 @@ def test_uidonly_check_of_parsed_commands() -> None:
                  b"a ESEARCH IN (personal) UID 1:5"):
         [cmd] = parse_all(line + b"\r\n")
         check_uid_only(cmd)  # type: ignore[arg-type]
+
+
+def test_parser_context_update_and_cancelupdate() -> None:
+    # RFC 5267 4.1, 4.2
+    [cmd] = parse_all(b"A285 UID SORT RETURN (UPDATE) (DATE) UTF-8 UNDELETED\r\n")
+    assert isinstance(cmd, ast.Sort) and cmd.returns == ("UPDATE",)
+    [cmd] = parse_all(b"A286 SEARCH RETURN (CONTEXT UPDATE MIN) ALL\r\n")
+    assert isinstance(cmd, ast.Search) and cmd.returns == ("CONTEXT", "UPDATE", "MIN")
+    [cmd] = parse_all(b'A287 CANCELUPDATE "A285" "A286"\r\n')
+    assert cmd == ast.CancelUpdate("A287", ("A285", "A286"))
+    [err] = parse_all(b"A288 CANCELUPDATE\r\n")
+    assert isinstance(err, bytes) and err.startswith(b"A288 BAD ")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from operator import attrgetter
 
-from mailwright.imapd import content
+from mailwright.imapd import content, context
 from mailwright.imapd.blobcache import BLOBS, CachingStore
 from mailwright.imapd.cmd_selected import resolve
 from mailwright.imapd.session import No, Ok, Progress, Session, handles
@@ -324,6 +324,14 @@ async def _matching(
     )
 
 
+async def updated_result(s: Session, cmd: ast.Search | ast.Sort) -> list[int]:
+    """The UIDs *cmd* finds now, in its order (RFC 5267 4.3 updates)."""
+    found = await _matching(s, cmd.key)
+    if isinstance(cmd, ast.Sort):
+        found = await content.sort_messages(CachingStore(s.store), cmd.criteria, found)
+    return [rec.uid for _, rec in found]
+
+
 @handles(ast.Search)
 async def search(s: Session, cmd: ast.Search) -> Ok | None:
     modseq = _uses_modseq(cmd.key)
@@ -344,6 +352,8 @@ async def search(s: Session, cmd: ast.Search) -> Ok | None:
     _esearch(s, cmd.tag, cmd.uid, returns, numbers,
              [rec.modseq for _, rec in found] if modseq else None, [rec.uid for _, rec in found],
              partial=cmd.partial)
+    if "UPDATE" in returns:
+        return context.start(s, cmd, numbers)
     return None
 
 
@@ -365,7 +375,8 @@ def _esearch(
     For ESORT (RFC 5267 3.2) MIN/MAX are the first/last message in sort order and ALL keeps
     the sort order.  *correlator* is added to the TAG correlator (RFC 7377 MAILBOX and
     UIDVALIDITY)."""
-    opts = set(returns) or {"ALL"}
+    # RFC 5267 4.1: CONTEXT and UPDATE ask for no data of their own
+    opts: set[str] = {str(r) for r in returns} - {"CONTEXT", "UPDATE"} or {"ALL"}
     picked: list[int] | None = None
     if partial is not None:
         picked = partial.pick(numbers)
@@ -424,6 +435,8 @@ async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
         return None
     _esearch(s, cmd.tag, cmd.uid, cmd.returns, numbers, None, [r.uid for _, r in ordered],
              sorted_result=True, partial=cmd.partial)
+    if "UPDATE" in cmd.returns:
+        return context.start(s, cmd, numbers)
     return None
 
 

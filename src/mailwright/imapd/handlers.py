@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from mailwright.imapd import cmd_auth, cmd_mailbox, cmd_metadata, cmd_selected, dispatch
+from mailwright.imapd import (
+    cmd_auth,
+    cmd_mailbox,
+    cmd_metadata,
+    cmd_selected,
+    context,
+    dispatch,
+)
 
-__all__ = ["cmd_auth", "cmd_mailbox", "cmd_metadata", "cmd_selected", "dispatch"]
+__all__ = ["cmd_auth", "cmd_mailbox", "cmd_metadata", "cmd_selected", "context", "dispatch"]

@@ -174,6 +174,8 @@ class Session:
     view: SelectedView | None = None
     subscription: Subscription | None = None
     saved_search: list[int] = field(default_factory=list)
+    #: RFC 5267 CONTEXT=SEARCH/SORT: searches kept up to date, by tag (imapd/context.py)
+    contexts: dict[str, Any] = field(default_factory=dict)
     #: Set by the listener when the server shuts down gracefully.
     closing: asyncio.Event | None = None
     #: COMPRESS=DEFLATE (RFC 4978), once enabled
@@ -265,7 +267,7 @@ class Session:
 
         if content.sortthread_available():
             caps += ["SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT",
-                     "THREAD=REFERENCES"]
+                     "THREAD=REFERENCES", "CONTEXT=SEARCH", "CONTEXT=SORT"]
         return caps
 
     def capability_code(self) -> str:
@@ -490,6 +492,7 @@ class Session:
             self.subscription = None
         self.view = None
         self.saved_search = []
+        self.contexts.clear()
 
     def unselect(self) -> None:
         self._unselect()
@@ -525,6 +528,10 @@ class Session:
         if up.new_uids:
             await self.claim_recent(up.new_uids)
         self.send_updates(up)
+        if self.contexts and allow_expunge:
+            from mailwright.imapd import context
+
+            await context.refresh(self)
 
     async def claim_recent(self, uids: list[int]) -> None:
         """RFC 3501 2.3.2: messages new to the mailbox are ``\\Recent`` to the first session that

@@ -378,7 +378,10 @@ SearchKey = (
 )
 
 #: ESEARCH return options (RFC 4731, RFC 9051 6.4.4, RFC 5182 SAVE).
-SearchReturnOption = Literal["MIN", "MAX", "ALL", "COUNT", "SAVE", "PARTIAL"]
+SearchReturnOption = Literal[
+    "MIN", "MAX", "ALL", "COUNT", "SAVE", "PARTIAL",
+    "CONTEXT", "UPDATE",  # RFC 5267 4.1
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -771,6 +774,14 @@ class Replace:
     uid: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CancelUpdate:
+    """``CANCELUPDATE "tag" ...`` (RFC 5267 4.2): stop the updates of those searches."""
+
+    tag: str
+    tags: tuple[str, ...]
+
+
 MetadataDepth = Literal["0", "1", "infinity"]
 
 
@@ -834,4 +845,5 @@ Command = (
     | Replace
     | GetMetadata
     | SetMetadata
+    | CancelUpdate
 )

@@ -647,7 +647,7 @@ def search_charset(r: Reader) -> tuple[str | None, str]:
 
 _RETURN_OPTS: dict[str, ast.SearchReturnOption] = {
     "MIN": "MIN", "MAX": "MAX", "ALL": "ALL", "COUNT": "COUNT", "SAVE": "SAVE",
-    "PARTIAL": "PARTIAL",
+    "PARTIAL": "PARTIAL", "CONTEXT": "CONTEXT", "UPDATE": "UPDATE",
 }
 
 
@@ -1056,6 +1056,19 @@ def _setmetadata(r: Reader, tag: str, uid: bool) -> ast.Command:
         r.sp()
     r.end()
     return ast.SetMetadata(tag, mailbox, tuple(changes.items()))
+
+
+def _cancelupdate(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 5267 4.2: ``CANCELUPDATE SP tag-string *(SP tag-string)``."""
+    tags: list[str] = []
+    while True:
+        r.sp()
+        tags.append(r.string("search tag"))
+        if r.at_end():
+            break
+        if len(tags) >= 100:
+            raise GrammarError("too many tags", status="NO", code="LIMIT")
+    return ast.CancelUpdate(tag, tuple(tags))
 
 
 def _lsub(r: Reader, tag: str, uid: bool) -> ast.Command:
@@ -1535,6 +1548,7 @@ COMMANDS: dict[str, CommandParser] = {
     "REPLACE": _replace,
     "GETMETADATA": _getmetadata,
     "SETMETADATA": _setmetadata,
+    "CANCELUPDATE": _cancelupdate,
 }
 #: Commands that take the UID prefix (RFC 9051 6.4.9, RFC 4315, RFC 6851, RFC 5256).
 UID_COMMANDS = frozenset({

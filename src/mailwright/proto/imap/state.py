@@ -65,6 +65,7 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.Replace: _SELECTED,  # RFC 8508 3
     ast.GetMetadata: _AUTH,  # RFC 5464 4
     ast.SetMetadata: _AUTH,
+    ast.CancelUpdate: _SELECTED,  # RFC 5267 4.2
 }
 
 
