@@ -763,9 +763,12 @@ def test_replace_is_streamed_like_append() -> None:
     data = b"A003 REPLACE 4 Drafts (\\Seen \\Draft) {12}\r\nSubject: x\r\n\r\nb NOOP\r\n"
     msg = ast.AppendMessage(("\\Seen", "\\Draft"), None, b"Subject: x\r\n")
     assert parse_all(data) == [ast.Replace("A003", _seq("4"), "Drafts", msg), ast.Noop("b")]
-    out = parse_all(b"a UID REPLACE 2:3 INBOX ~{2+}\r\n\x00b\r\n")
-    assert out == [ast.Replace("a", _seq("2:3"), "INBOX", ast.AppendMessage((), None, b"\x00b", True),
+    out = parse_all(b"a UID REPLACE * INBOX ~{2+}\r\n\x00b\r\n")
+    assert out == [ast.Replace("a", _seq("*"), "INBOX", ast.AppendMessage((), None, b"\x00b", True),
                                True)]
+    # RFC 8508 6: seq-number, not a set
+    [err] = parse_all(b"a UID REPLACE 2:3 INBOX {2+}\r\nab\r\n")
+    assert isinstance(err, bytes) and err.startswith(b"a BAD ")
     # one message only, and no UTF8 form
     assert parse_all(b"a REPLACE 1 INBOX {2+}\r\nab {2+}\r\nab\r\nb NOOP\r\n") == [
         b"a BAD REPLACE takes one message\r\n", ast.Noop("b")]

@@ -121,11 +121,12 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
 
 
 def _savedate(rec: MessageRecord, savedates: dict[int, float | None]) -> bytes:
-    """RFC 8514 4.1: the save date; a message saved before save dates were kept shows its
-    internal date (the best knowledge of when it arrived in the mailbox)."""
+    """RFC 8514 4.1: the save date, NIL for a message saved before save dates were kept
+    (the RFC's NIL for a mailbox without them, per message)."""
     when = savedates.get(rec.uid)
-    dt = rec.internaldate if when is None else datetime.fromtimestamp(when, UTC)
-    return b"SAVEDATE " + content.internaldate(dt)
+    if when is None:
+        return b"SAVEDATE NIL"
+    return b"SAVEDATE " + content.internaldate(datetime.fromtimestamp(when, UTC))
 
 
 def _finish_line(
@@ -247,14 +248,34 @@ def _has_savedate_key(key: ast.SearchKey) -> bool:
     return False
 
 
+def _uid_key(uids: list[int]) -> ast.SearchKey:
+    """A UID key for ascending *uids*, consecutive ones merged into ranges (save dates grow
+    with UIDs, so the ranges are few)."""
+    if not uids:
+        return ast.SearchNot(ast.SearchAll())
+    ranges: list[ast.SeqRange] = []
+    start = prev = uids[0]
+    for u in uids[1:]:
+        if u != prev + 1:
+            ranges.append(ast.SeqRange(start, prev))
+            start = u
+        prev = u
+    ranges.append(ast.SeqRange(start, prev))
+    return ast.SearchUid(ast.SequenceSet(tuple(ranges)))
+
+
 def _bind_savedates(
     key: ast.SearchKey, msgs: list[tuple[int, MessageRecord]], dates: dict[int, float | None]
 ) -> ast.SearchKey:
     """RFC 8514 4.2: SAVEDBEFORE/SAVEDON/SAVEDSINCE compare the save date (store data, not in
-    the record), so they are replaced by the UIDs they match before the pure evaluation;
-    SAVEDATESUPPORTED matches every message (every mailbox keeps save dates)."""
+    the record), so they are replaced by the UIDs they match before the pure evaluation; a
+    message without a save date is compared by its internal date (4.2).  SAVEDATESUPPORTED
+    matches the messages that have one (every message saved since save dates are kept)."""
     if isinstance(key, ast.SearchSaveDateSupported):
-        return ast.SearchAll()
+        have = [rec.uid for _, rec in msgs if dates.get(rec.uid) is not None]
+        if not have:
+            return ast.SearchNot(ast.SearchAll())
+        return _uid_key(have)
     if isinstance(key, ast.SearchDate) and key.field == "saved":
         uids = []
         for _, rec in msgs:
@@ -263,9 +284,7 @@ def _bind_savedates(
             if (day < key.date if key.op == "before" else day == key.date if key.op == "on"
                     else day >= key.date):
                 uids.append(rec.uid)
-        if not uids:
-            return ast.SearchNot(ast.SearchAll())
-        return ast.SearchUid(ast.SequenceSet(tuple(ast.SeqRange(u, u) for u in uids)))
+        return _uid_key(uids)
     if isinstance(key, ast.SearchAnd):
         return ast.SearchAnd(tuple(_bind_savedates(k, msgs, dates) for k in key.keys))
     if isinstance(key, ast.SearchOr):

@@ -260,6 +260,11 @@ class Reader:
 
     # -- sequence sets ------------------------------------------------------------------------
 
+    def seq_number(self) -> ast.SequenceSet:
+        """``seq-number = nz-number / "*"`` (RFC 9051 9) as a one-element set."""
+        n = self._seq_number()
+        return ast.SequenceSet((ast.SeqRange(n, n),))
+
     def _seq_number(self) -> int | None:
         if self.try_char(b"*"):
             return None
@@ -1113,9 +1118,9 @@ def _append(r: Reader, tag: str, uid: bool) -> ast.Command:
 
 
 def _replace(r: Reader, tag: str, uid: bool) -> ast.Command:
-    """RFC 8508 3: ``REPLACE SP sequence-set SP mailbox SP append-message`` (one message)."""
+    """RFC 8508 6: ``REPLACE SP seq-number SP mailbox append-message`` (one message)."""
     r.sp()
-    seq = r.sequence_set()
+    seq = r.seq_number()
     r.sp()
     mailbox = r.mailbox()
     r.sp()
@@ -1224,7 +1229,7 @@ def parse_replace_head(
         if name != "REPLACE":
             raise GrammarError("expected REPLACE")
         r.sp()
-        seq = r.sequence_set()
+        seq = r.seq_number()  # RFC 8508 6: one message
         r.sp()
         if _LITERAL_HEADER.match(bytes(r.buf[r.pos :])):
             return None
