@@ -63,6 +63,8 @@ def test_cli_users_and_errors(inst: Path) -> None:
     assert mw(inst, "user", "passwd", "carol@example.test", "--password-stdin", stdin="new\n").returncode == 0
     assert mw(inst, "user", "passwd", "zed@example.test", "--password-stdin", stdin="x\n").returncode == 1
     assert mw(inst, "user", "set", "carol@example.test", "--pop3-keep", "yes").returncode == 0
+    # RFC 9208 QUOTA=RES-MESSAGE: the limit on the number of messages
+    assert mw(inst, "user", "set", "carol@example.test", "--quota-messages", "100").returncode == 0
     assert mw(inst, "user", "del", "carol@example.test").returncode == 0
     assert "carol@" not in mw(inst, "user", "list").stdout
     for r in (mw(inst, "user"), mw(inst, "bogus")):
