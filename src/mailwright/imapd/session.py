@@ -627,7 +627,8 @@ class Progress:
         self._last = time.monotonic()
 
     def _send(self, done: int | None) -> None:
-        counts = "NIL NIL" if done is None or self.goal is None else f"{done} {self.goal}"
+        # RFC 9585 3: the goal is a non-zero number, or both are NIL
+        counts = "NIL NIL" if done is None or not self.goal else f"{done} {self.goal}"
         tag = R.quoted(self.tag).decode("ascii", "replace")
         self.session.untagged_status("OK", self.text, f"INPROGRESS ({tag} {counts})")
 
