@@ -1,8 +1,10 @@
 """Cheap tests before DATA: greylisting and per-sender / per-client rate limits.
 
-Both keep their state in memory, bounded (least recently used entries are dropped first), per
-process: a restart forgets who was greylisted, which costs a legitimate sender one more retry
-and nothing else, and several nodes behind one MX name each keep their own counts.
+Both keep their state in the store (`spam_greylist`, `spam_rates`), so that every worker
+process and every node on one store sees the same triplets and the same counts, and a restart
+forgets nothing. Times are wall-clock Unix seconds (shared between processes). Rows that can no
+longer matter are purged (`purge`, called by the filter every few minutes), so the tables stay
+bounded by the traffic of the last `expire` (greylisting) and hour (rates).
 
 Greylisting (the idea of Harris' 2003 paper, as Postfix policy servers do it): the first
 attempt of a (client network, sender, recipient) triplet is answered 451 4.7.1; a retry after
@@ -13,15 +15,17 @@ a DNS allow list are never greylisted.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from mailwright.store.api import Store
 
 __all__ = ["Greylist", "RateLimiter", "client_network"]
 
 PASSED_FOR = 36 * 86400.0
+SLOT = 600  # rate limits count in ten-minute slots, six to the sliding hour
 
 
 def client_network(address: str) -> str:
@@ -37,67 +41,58 @@ def client_network(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-@dataclass(slots=True)
-class _Triplet:
-    first: float
-    passed_until: float = 0.0
+def _key(*parts: str) -> str:
+    """A fixed-size key: the parts come from the client (a 1,000-byte sender costs no more)."""
+    return hashlib.blake2b("\0".join(parts).encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 class Greylist:
-    def __init__(self, delay: float, expire: float, *, max_entries: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(self, store: Store, delay: float, expire: float, *,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.store = store
         self.delay = delay
         self.expire = expire
-        self.max_entries = max_entries
         self.clock = clock
-        self._entries: OrderedDict[tuple[str, str, str], _Triplet] = OrderedDict()
 
-    def check(self, client: str, sender: str, recipient: str) -> float:
+    async def check(self, client: str, sender: str, recipient: str) -> float:
         """0 when the attempt may pass, else the seconds the client still has to wait."""
         now = self.clock()
-        key = (client_network(client), sender.lower(), recipient.lower())
-        entry = self._entries.get(key)
-        if entry is not None:
-            self._entries.move_to_end(key)
-            if entry.passed_until > now:
-                entry.passed_until = now + PASSED_FOR
-                return 0.0
-            age = now - entry.first
-            if self.delay <= age <= self.expire:
-                entry.passed_until = now + PASSED_FOR
-                return 0.0
-            if age < self.delay:
-                return self.delay - age
-        self._entries[key] = _Triplet(now)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        key = _key("grey", client_network(client), sender.lower(), recipient.lower())
+        first, passed_until = await self.store.spam_greylist_seen(key, now)
+        if passed_until > now:
+            if passed_until - now < PASSED_FOR - 86400:  # refreshed once a day, not per RCPT
+                await self.store.spam_greylist_set(key, first, now + PASSED_FOR)
+            return 0.0
+        age = now - first
+        if first < now and self.delay <= age <= self.expire:
+            await self.store.spam_greylist_set(key, first, now + PASSED_FOR)
+            return 0.0
+        if 0 <= age < self.delay:
+            return self.delay - age
+        await self.store.spam_greylist_set(key, now, 0.0)  # too late (or clock skew): again
         return self.delay
 
 
 class RateLimiter:
-    """Events per key in a sliding hour, counted in six ten-minute buckets (so a key costs a
-    few hundred bytes at most, and 100,000 keys some tens of megabytes)."""
+    """Events per key in a sliding hour, counted in six ten-minute slots in the store."""
 
-    def __init__(self, per_hour: int, *, max_keys: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(self, store: Store, name: str, per_hour: int, *,
+                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+        self.store = store
+        self.name = name
         self.per_hour = per_hour
-        self.max_keys = max_keys
         self.clock = clock
-        self._buckets: OrderedDict[str, dict[int, int]] = OrderedDict()
 
-    def hit(self, key: str) -> bool:
+    async def hit(self, key: str) -> bool:
         """Count one event for `key`; False when that would exceed the limit (not counted)."""
         if self.per_hour <= 0:
             return True
-        slot = int(self.clock() // 600)
-        buckets = self._buckets.setdefault(key, {})
-        self._buckets.move_to_end(key)
-        for old in [m for m in buckets if m <= slot - 6]:
-            del buckets[old]
-        if sum(buckets.values()) >= self.per_hour:
-            return False
-        buckets[slot] = buckets.get(slot, 0) + 1
-        while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
-        return True
+        slot = int(self.clock() // SLOT)
+        return await self.store.spam_rate_add(_key("rate", self.name, key), slot, slot - 5,
+                                              self.per_hour)  # fmt: skip
+
+
+async def purge(store: Store, expire: float, now: float | None = None) -> int:
+    """Remove greylisting triplets and rate slots that can no longer change a decision."""
+    now = time.time() if now is None else now
+    return await store.spam_envelope_purge(now, now - expire, int(now // SLOT) - 6)

@@ -26,12 +26,12 @@ from typing import Any
 
 from mailwright.log import event as log_event
 from mailwright.proto.smtp import Reply
-from mailwright.store.api import Store
+from mailwright.store.api import Store, StoreError
 
 from .checks import Reason, auth_reasons, dmarc_domain, header_reasons
 from .classifier import Analysis, Classifier, bayes_reason, from_address
 from .dnslists import Listing, lookup_all
-from .envelope import Greylist, RateLimiter, client_network
+from .envelope import Greylist, RateLimiter, client_network, purge
 from .external import ask_rspamd, ask_spamd
 from .report import spam_fields, strip_spam_fields
 from .settings import SpamSettings, Thresholds
@@ -42,6 +42,7 @@ log = logging.getLogger("mailwright.spam")
 
 LISTING_TTL = 600.0
 MAX_CACHED_CLIENTS = 10_000
+PURGE_EVERY = 600.0  # seconds between purges of stale greylisting and rate-limit rows
 PREGREET_REPLY = Reply(554, "5.7.1", "Protocol error: you talked before the greeting")
 
 
@@ -86,9 +87,10 @@ class SpamFilter:
         self.resolver = resolver
         self.hostname = hostname
         self.classifier = Classifier(store, max_bytes=settings.max_scan_bytes)
-        self.greylist = Greylist(settings.greylist_delay, settings.greylist_expire)
-        self.sender_rate = RateLimiter(settings.sender_rate)
-        self.client_rate = RateLimiter(settings.client_rate)
+        self.greylist = Greylist(store, settings.greylist_delay, settings.greylist_expire)
+        self.sender_rate = RateLimiter(store, "sender", settings.sender_rate)
+        self.client_rate = RateLimiter(store, "client", settings.client_rate)
+        self._purged = 0.0
         self._clients: OrderedDict[str, _ClientFacts] = OrderedDict()
         self._nets = [ipaddress.ip_network(n, strict=False) for n in settings.greylist_networks]
         self._rate_exempt = [ipaddress.ip_network(n, strict=False) for n in settings.rate_exempt]
@@ -180,19 +182,33 @@ class SpamFilter:
 
     async def check_recipient(self, peer_ip: str, sender: str, recipient: str) -> Reply | None:
         """At RCPT on the MX, for a local recipient: greylisting, then the rate limits."""
+        try:
+            return await self._check_recipient(peer_ip, sender, recipient)
+        except StoreError as exc:  # state unreadable: let the recipient through, lose nothing
+            log.warning("greylisting/rate limits skipped: %s", exc)
+            return None
+
+    async def _check_recipient(self, peer_ip: str, sender: str, recipient: str) -> Reply | None:
         settings = self.settings
         if not settings.enabled or not settings.thresholds_for(recipient).enabled:
             return None
+        now = time.monotonic()
+        if now - self._purged > PURGE_EVERY:
+            self._purged = now
+            try:
+                await purge(self.store, settings.greylist_expire)
+            except StoreError as exc:  # the next RCPT tries again later
+                log.warning("spam envelope state not purged: %s", exc)
         if settings.greylist and not await self._greylist_exempt(peer_ip):
-            wait = self.greylist.check(peer_ip, sender, recipient)
+            wait = await self.greylist.check(peer_ip, sender, recipient)
             if wait > 0:
                 log_event(log, "greylisted", client=peer_ip, sender=sender or "<>", rcpt=recipient)
                 return Reply(451, "4.7.1", f"Greylisted, please try again in {int(wait) + 1} seconds")
         if self._in(peer_ip, self._rate_exempt):
             return None
-        if not self.client_rate.hit(client_network(peer_ip)):
+        if not await self.client_rate.hit(client_network(peer_ip)):
             return Reply(450, "4.7.1", "Too many recipients from your network, try again later")
-        if sender and not self.sender_rate.hit(sender.lower()):
+        if sender and not await self.sender_rate.hit(sender.lower()):
             return Reply(450, "4.7.1", "Too many recipients from this sender, try again later")
         return None
 

@@ -289,6 +289,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE accounts ADD COLUMN quota_messages bigint NOT NULL DEFAULT 0
         """,
     ),
+    (
+        "spam filter: greylisting triplets and rate-limit counts shared by every process",
+        """
+        CREATE TABLE spam_greylist(
+            key text COLLATE "C" PRIMARY KEY,
+            first double precision NOT NULL,
+            passed_until double precision NOT NULL DEFAULT 0
+        );
+        CREATE TABLE spam_rates(
+            key text COLLATE "C" NOT NULL,
+            slot bigint NOT NULL,
+            count bigint NOT NULL,
+            PRIMARY KEY(key, slot)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2389,6 +2389,69 @@ class PostgresStore:
         return int(row[0])
 
 
+    # -- spam filter envelope state (greylisting, rate limits) ------------------------------
+
+    async def spam_greylist_seen(self, key: str, now: float) -> tuple[float, float]:
+        async def op(tx: _Tx) -> tuple[float, float]:
+            cur = await tx.conn.execute(
+                "INSERT INTO spam_greylist(key, first) VALUES (%s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET first = spam_greylist.first"
+                " RETURNING first, passed_until",
+                (key, now),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            return float(row[0]), float(row[1])
+
+        return await self._write(op)
+
+    async def spam_greylist_set(self, key: str, first: float, passed_until: float) -> None:
+        async def op(tx: _Tx) -> None:
+            await tx.conn.execute(
+                "INSERT INTO spam_greylist(key, first, passed_until) VALUES (%s, %s, %s)"
+                " ON CONFLICT (key) DO UPDATE SET first = excluded.first,"
+                " passed_until = excluded.passed_until",
+                (key, first, passed_until),
+            )
+
+        await self._write(op)
+
+    async def spam_rate_add(self, key: str, slot: int, since_slot: int, limit: int) -> bool:
+        async def op(tx: _Tx) -> bool:
+            c = tx.conn
+            # the key's current row locked first, so concurrent adds for one key take turns
+            await c.execute(
+                "INSERT INTO spam_rates(key, slot, count) VALUES (%s, %s, 0)"
+                " ON CONFLICT (key, slot) DO UPDATE SET count = spam_rates.count",
+                (key, slot),
+            )
+            await c.execute("DELETE FROM spam_rates WHERE key = %s AND slot < %s", (key, since_slot))
+            cur = await c.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM spam_rates WHERE key = %s", (key,)
+            )
+            row = await cur.fetchone()
+            if row is None or int(row[0]) >= limit:
+                return False
+            await c.execute(
+                "UPDATE spam_rates SET count = count + 1 WHERE key = %s AND slot = %s", (key, slot)
+            )
+            return True
+
+        return await self._write(op)
+
+    async def spam_envelope_purge(self, now: float, first_before: float, slot_before: int) -> int:
+        async def op(tx: _Tx) -> int:
+            c = tx.conn
+            cur = await c.execute(
+                "DELETE FROM spam_greylist WHERE passed_until < %s AND first < %s",
+                (now, first_before),
+            )
+            n = cur.rowcount
+            cur = await c.execute("DELETE FROM spam_rates WHERE slot < %s", (slot_before,))
+            return int(n + cur.rowcount)
+
+        return await self._write(op)
+
 # -- file helpers (run in threads) -----------------------------------------------------------
 
 

@@ -250,6 +250,22 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0;
     """,
+    # spam filter: envelope state every process of the server shares (Unix times): greylisting
+    # triplets by a hash of (client network, sender, recipient), and recipients counted per
+    # rate-limit key in ten-minute slots
+    """
+    CREATE TABLE spam_greylist(
+        key TEXT PRIMARY KEY,
+        first REAL NOT NULL,
+        passed_until REAL NOT NULL DEFAULT 0
+    );
+    CREATE TABLE spam_rates(
+        key TEXT NOT NULL,
+        slot INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY(key, slot)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2007,3 +2007,59 @@ class SQLiteStore:
         if row is None:
             raise NotFound("no such account")
         return int(row[0])
+
+    # -- spam filter envelope state (greylisting, rate limits) ------------------------------
+
+    async def spam_greylist_seen(self, key: str, now: float) -> tuple[float, float]:
+        def op(ctx: WriteContext) -> tuple[float, float]:
+            ctx.conn.execute(
+                "INSERT INTO spam_greylist(key, first) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                (key, now),
+            )
+            row = ctx.conn.execute(
+                "SELECT first, passed_until FROM spam_greylist WHERE key = ?", (key,)
+            ).fetchone()
+            return float(row[0]), float(row[1])
+
+        return await self.db.write(op)
+
+    async def spam_greylist_set(self, key: str, first: float, passed_until: float) -> None:
+        def op(ctx: WriteContext) -> None:
+            ctx.conn.execute(
+                "INSERT INTO spam_greylist(key, first, passed_until) VALUES (?, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET first = excluded.first,"
+                " passed_until = excluded.passed_until",
+                (key, first, passed_until),
+            )
+
+        await self.db.write(op)
+
+    async def spam_rate_add(self, key: str, slot: int, since_slot: int, limit: int) -> bool:
+        def op(ctx: WriteContext) -> bool:
+            c = ctx.conn
+            c.execute("DELETE FROM spam_rates WHERE key = ? AND slot < ?", (key, since_slot))
+            total = c.execute(
+                "SELECT COALESCE(SUM(count), 0) FROM spam_rates WHERE key = ?", (key,)
+            ).fetchone()[0]
+            if int(total) >= limit:
+                return False
+            c.execute(
+                "INSERT INTO spam_rates(key, slot, count) VALUES (?, ?, 1)"
+                " ON CONFLICT(key, slot) DO UPDATE SET count = count + 1",
+                (key, slot),
+            )
+            return True
+
+        return await self.db.write(op)
+
+    async def spam_envelope_purge(self, now: float, first_before: float, slot_before: int) -> int:
+        def op(ctx: WriteContext) -> int:
+            c = ctx.conn
+            n = c.execute(
+                "DELETE FROM spam_greylist WHERE passed_until < ? AND first < ?",
+                (now, first_before),
+            ).rowcount
+            n += c.execute("DELETE FROM spam_rates WHERE slot < ?", (slot_before,)).rowcount
+            return int(n)
+
+        return await self.db.write(op)
