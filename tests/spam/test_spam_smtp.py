@@ -182,3 +182,48 @@ async def test_spam_smtp_verdicts_and_fields(tmp_path: Path, dns_server: DNSServ
         assert b"X-Spam-Report:" in junk_msg and b"BAYES_SPAM" in junk_msg
     finally:
         await server.stop()
+
+
+async def test_spam_smtp_each_account_gets_its_own_verdict(tmp_path: Path, dns_server: DNSServer) -> None:
+    """One message, one SMTP transaction, two local accounts whose own models disagree: bob
+    taught such mail as spam, carol as ham. Each copy lands where its owner's model puts it,
+    and says so in its own X-Spam-Status (which is also what the trainer reads back)."""
+    server = await _server(tmp_path, dns_server, "junk_threshold = 5\nreject_threshold = 0")
+    await add_user(server.ctx.store, "carol")
+    store = server.ctx.store
+    bob = await store.find_account("bob@example.test")
+    carol = await store.find_account("carol@example.test")
+    assert bob is not None and carol is not None
+    classifier = server.ctx.spam.classifier
+    for i in range(12):
+        for label, raw in (("ham", ham(i)), ("spam", spam(i))):
+            analysis = await classifier.analyse(raw)
+            other = "ham" if label == "spam" else "spam"
+            await classifier.learn(bob.id, f"{label}{i}", label, analysis, server_wide=False)
+            await classifier.learn(carol.id, f"{label}{i}", other, analysis, server_wide=False)
+    try:
+        c = await RawSMTP.connect(server.port)
+        await c.reply()
+        await c.cmd("EHLO client.test")
+        lines = await c.send_message("p@offers.example", ["bob@example.test", "carol@example.test"],
+                                     spam(21))  # fmt: skip
+        assert lines[-1].startswith("250 "), lines
+        await c.close()
+
+        async def box(account_id: int, name: str) -> list[bytes]:
+            mailbox = await store.get_mailbox(account_id, name)
+            assert mailbox is not None
+            return [await store.read_blob(r.blob_id) for r in await store.list_messages(mailbox.id)]
+
+        assert await box(bob.id, "INBOX") == [] and await box(carol.id, "Junk") == []
+        (bobs,) = await box(bob.id, "Junk")
+        (carols,) = await box(carol.id, "INBOX")
+        assert b"X-Spam-Status: Yes, score=" in bobs and b"verdict=junk" in bobs
+        assert b"X-Spam-Status: No, score=" in carols and b"verdict=ham" in carols
+        assert b"BAYES_SPAM" in bobs and b"BAYES_HAM" in carols
+        assert bobs.count(b"X-Spam-Status:") == carols.count(b"X-Spam-Status:") == 1
+        # the same message apart from the fields
+        assert bobs.split(b"\r\n\r\n", 1)[1] == carols.split(b"\r\n\r\n", 1)[1]
+        assert bobs.count(b"Received:") == carols.count(b"Received:") == 1
+    finally:
+        await server.stop()

@@ -104,3 +104,21 @@ async def test_spam_store_survives_reopen(backend: str, tmp_path: Path) -> None:
         assert await again.spam_label(acc, "b") == "spam"
     finally:
         await again.close()
+
+
+async def test_spam_store_copies_with_own_bytes_commit_together(store: Store, stage) -> None:  # type: ignore[no-untyped-def]
+    """Per-account spam verdicts: one unit of work delivers different bytes to different
+    accounts (LocalCopies.variants), each counted against its own blob."""
+    from mailwright.store.api import DeliveryTarget, LocalCopies
+
+    bob, carol = await _account(store, "bob"), await _account(store, "carol")
+    junk = await stage(b"X-Spam-Status: Yes\r\nSubject: s\r\n\r\nbody\r\n")
+    ham = await stage(b"X-Spam-Status: No\r\nSubject: s\r\n\r\nbody\r\n")
+    local = LocalCopies(junk, (DeliveryTarget(bob, "Junk"),), (LocalCopies(ham, (DeliveryTarget(carol),)),))
+    records, ids = await store.deliver_and_queue(local, None)
+    assert ids == [] and len(records) == 2
+    for account_id, box, first in ((bob, "Junk", b"X-Spam-Status: Yes"), (carol, "INBOX", b"X-Spam-Status: No")):
+        mailbox = await store.get_mailbox(account_id, box)
+        assert mailbox is not None
+        (msg,) = await store.list_messages(mailbox.id)
+        assert (await store.read_blob(msg.blob_id)).startswith(first)

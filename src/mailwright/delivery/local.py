@@ -10,7 +10,7 @@ its other actions run after it; a copy changed by editheader is stored right aft
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,10 +74,16 @@ class LocalDelivery:
         flags: frozenset[str] = frozenset(),
         sender: str = "",
         refuse_in_smtp: bool = False,
+        variants: Mapping[int, tuple[StagedBlob, str]] | None = None,
     ) -> tuple[DeliveryReport, list[int]]:
         """Deliver to the local recipients and add the queue entries in one store transaction:
         either every local copy and every queue entry is committed, or none is, so a client
-        that retries after a 4xx cannot get a second local copy."""
+        that retries after a 4xx cannot get a second local copy.
+
+        `variants` gives some accounts their own bytes and mailbox (account id -> (blob,
+        mailbox)): the spam filter judges each account with its own model, so one message can
+        be junk for one user and ham for another, each copy saying why."""
+        variants = variants or {}
         targets: dict[int, DeliveryTarget] = {}
         accounts: dict[int, tuple[str, Account]] = {}  # account id -> (recipient, account)
         remote: list[str] = []
@@ -90,7 +96,8 @@ class LocalDelivery:
                 continue
             to_rua = to_rua or rcpt.rpartition("@")[0].lower() == RUA_LOCAL_PART
             for acc in res.accounts:
-                targets.setdefault(acc.id, DeliveryTarget(acc.id, mailbox, flags))
+                own = variants.get(acc.id)
+                targets.setdefault(acc.id, DeliveryTarget(acc.id, own[1] if own else mailbox, flags))
                 accounts.setdefault(acc.id, (rcpt, acc))
             remote.extend(res.remote)
         records: list[MessageRecord] = []
@@ -101,11 +108,12 @@ class LocalDelivery:
             plan = await self.filter.plan(
                 blob, sender, [(*accounts[i], t) for i, t in targets.items()],
                 refuse_in_smtp=refuse_in_smtp and not remote and queued is None,
+                blobs={i: b for i, (b, _) in variants.items()},
             )
             if plan.refused and queued is None:
                 return DeliveryReport((), (), tuple(unknown), tuple(plan.refused)), []
             targets = {i: t for i, t in enumerate(plan.targets)}
-        local = LocalCopies(blob, tuple(targets.values())) if blob and targets else None
+        local = _copies(blob, list(targets.values()), variants) if blob and targets else None
         # A TLS report to us is parsed from the staged file now and kept once the message is.
         tls_report = (await read_tls_report(local.blob.path, local.blob.size)
                       if to_rua and local is not None else None)
@@ -128,3 +136,15 @@ class LocalDelivery:
                      ",".join(queued.by_domain), queued.blob.size)  # fmt: skip
         report = DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
         return report, ids
+
+
+def _copies(blob: StagedBlob, targets: list[DeliveryTarget],
+            variants: Mapping[int, tuple[StagedBlob, str]]) -> LocalCopies:  # fmt: skip
+    """The targets grouped by the bytes each account gets (its variant, else `blob`)."""
+    groups: dict[str, tuple[StagedBlob, list[DeliveryTarget]]] = {}
+    for t in targets:
+        own = variants.get(t.account_id)
+        b = own[0] if own is not None else blob
+        groups.setdefault(b.blob_id, (b, []))[1].append(t)
+    first, *rest = [LocalCopies(b, tuple(ts)) for b, ts in groups.values()]
+    return LocalCopies(first.blob, first.targets, tuple(rest))

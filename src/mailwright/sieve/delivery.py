@@ -25,7 +25,7 @@ import threading
 import urllib.parse
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -217,25 +217,36 @@ class SieveFilter:
         recipients: Sequence[tuple[str, Account, DeliveryTarget]],
         *,
         refuse_in_smtp: bool = False,
+        blobs: Mapping[int, StagedBlob] | None = None,
     ) -> FilterPlan:
+        """Where each recipient account's copy goes; `blobs` are the accounts whose copy has
+        bytes of its own (the spam filter's per-account fields), which their scripts see."""
         plan = FilterPlan([], [], [], sender=sender)
         data: bytes | None = None
+        own: dict[str, bytes] = {}
         refusals: list[tuple[str, str, DeliveryTarget]] = []
         for rcpt, account, target in recipients:
             scripts = await self._scripts_for(account)
             if not scripts:
                 plan.targets.append(target)
                 continue
-            if data is None:
-                data = await asyncio.to_thread(blob.path.read_bytes)
-            result, edited = await self._run(account, rcpt, sender, data, scripts)
+            mine = (blobs or {}).get(account.id)
+            if mine is not None:
+                if mine.blob_id not in own:
+                    own[mine.blob_id] = await asyncio.to_thread(mine.path.read_bytes)
+                seen = own[mine.blob_id]
+            else:
+                if data is None:
+                    data = await asyncio.to_thread(blob.path.read_bytes)
+                seen = data
+            result, edited = await self._run(account, rcpt, sender, seen, scripts)
             if result.failed:
                 log.warning("sieve failed for %s, keeping the message: %s",
                             account.address, result.error)
                 plan.targets.append(target)
                 continue
             if any(isinstance(a, Redirect) for a in result.actions) and _redirected_by(
-                data, account, rcpt
+                seen, account, rcpt
             ):
                 # a redirect loop: the message came back; keep it instead of sending it round
                 log.warning("sieve: redirect loop for %s, keeping the message", account.address)
@@ -251,7 +262,7 @@ class SieveFilter:
                 plan.targets.extend(targets)
             if rejects:
                 refusals.append((rcpt, rejects[0].reason, target))
-            plan.followups.append(_Followup(account, rcpt, result, edited or data))
+            plan.followups.append(_Followup(account, rcpt, result, edited or seen))
         if refusals and refuse_in_smtp and not plan.targets and not plan.separate and len(
             refusals
         ) == len(recipients):

@@ -31,7 +31,7 @@ import logging
 import secrets
 import shutil
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,6 +150,7 @@ class LocalDeliverer(Protocol):
         mailbox: str = "INBOX",
         sender: str = "",
         refuse_in_smtp: bool = False,
+        variants: Mapping[int, tuple[StagedBlob, str]] | None = None,
     ) -> tuple[DeliveryReport, list[int]]: ...
 
 
@@ -338,6 +339,9 @@ class SmtpSession:
         self._forward_domain = ""
         self._dmarc_report = False  # addressed to our DMARC report address
         self._local_accounts: dict[int, Account] = {}
+        # account id -> (the fields above its copy, its mailbox), when the spam filter judged
+        # the recipient accounts differently
+        self._own_copies: dict[int, tuple[bytes, str]] = {}
         self._queue_id = ""
         self._received = b""
 
@@ -556,10 +560,20 @@ class SmtpSession:
             local_extra, remote_extra, local_head, remote_head, mailbox = outcome
             store = self.services.store
             local_blob = remote_blob = None
+            variants: dict[int, tuple[StagedBlob, str]] = {}
             if self._local:
                 prefix = return_path_header(self._sender_text()) + self._received + local_extra
                 local_blob = await spool.stage(store, prefix, head=local_head, skip=len(head))
                 staged.append(local_blob)
+                by_fields = {local_extra: local_blob}
+                for account_id, (extra, box) in self._own_copies.items():
+                    blob = by_fields.get(extra)
+                    if blob is None:
+                        prefix = return_path_header(self._sender_text()) + self._received + extra
+                        blob = await spool.stage(store, prefix, head=local_head, skip=len(head))
+                        staged.append(blob)
+                        by_fields[extra] = blob
+                    variants[account_id] = (blob, box)
             if self._remote:
                 prefix = self._received + remote_extra
                 remote_blob = await spool.stage(store, prefix, head=remote_head, skip=len(head))
@@ -576,6 +590,7 @@ class SmtpSession:
             report, _ = await self.services.delivery.deliver_and_queue(
                 local_blob, self._local, queued, mailbox=mailbox, sender=self._sender_text(),
                 refuse_in_smtp=self.settings.mode is Mode.MX and not self._remote,
+                variants=variants,
             )
             if report.refused:  # RFC 5429 2.2: a Sieve reject said in the SMTP reply
                 reason = report.refused[0][1].replace("\r", " ").replace("\n", " ")[:400]
@@ -679,6 +694,7 @@ class SmtpSession:
                 spam = await spam_filter.filter_message(
                     verdict, self.peer_ip, self.helo.name if self.helo else "",
                     self._sender_text(), self._local, list(self._local_accounts),
+                    {i: a.address for i, a in self._local_accounts.items()},
                 )  # fmt: skip
                 if spam.reply is not None:
                     log_event(log, "message refused as spam", score=spam.judgement.score)
@@ -687,6 +703,11 @@ class SmtpSession:
                 # X-Spam-* fields claimed by the sender
                 local_extra = spam.judgement.fields()
                 local_head = strip_spam_fields(cleaned)[0]
+                if len(spam.accounts) > 1:  # each account's copy: its own verdict and fields
+                    self._own_copies = {
+                        i: (j.fields() + verdict.header, box or mailbox)
+                        for i, (j, box) in spam.accounts.items()
+                    }
                 mailbox = spam.mailbox or mailbox
         return local_extra + verdict.header, remote_extra, local_head, cleaned, mailbox
 

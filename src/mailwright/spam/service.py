@@ -20,8 +20,8 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailwright.log import event as log_event
@@ -42,6 +42,7 @@ log = logging.getLogger("mailwright.spam")
 
 LISTING_TTL = 600.0
 MAX_CACHED_CLIENTS = 10_000
+MAX_OWN_COPIES = 8  # accounts of one message that each get their own X-Spam-* fields
 PURGE_EVERY = 600.0  # seconds between purges of stale greylisting and rate-limit rows
 PREGREET_REPLY = Reply(554, "5.7.1", "Protocol error: you talked before the greeting")
 
@@ -69,7 +70,10 @@ class MessageOutcome:
     reply: Reply | None
     content: bytes
     mailbox: str | None
-    judgement: Judgement
+    judgement: Judgement  # the most lenient of the accounts'
+    # per recipient account: the judgement its copy shows and its mailbox (None = as `mailbox`
+    # would be without the filter)
+    accounts: dict[int, tuple[Judgement, str | None]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -289,11 +293,39 @@ class SpamFilter:
         account_ids: Sequence[int] = (),
         auth: Any = None,
     ) -> Judgement:
-        """Score `message` for its recipients: every test, the score, the verdict."""
-        thresholds = self._thresholds(recipients)
-        if not self.settings.enabled or not thresholds.enabled:
+        """Score `message` for its recipients: every test, the score, the verdict (the most
+        lenient of the accounts', as `spam check` shows it)."""
+        each = await self.judge_accounts(
+            message, peer_ip=peer_ip, helo=helo, sender=sender, recipients=recipients,
+            accounts=[(i, "") for i in account_ids], auth=auth,
+        )  # fmt: skip
+        return min(each.values(), key=lambda j: j.score)
+
+    async def judge_accounts(
+        self,
+        message: bytes,
+        *,
+        peer_ip: str = "",
+        helo: str = "",
+        sender: str = "",
+        recipients: Sequence[str] = (),
+        accounts: Sequence[tuple[int, str]] = (),
+        auth: Any = None,
+    ) -> dict[int, Judgement]:
+        """One judgement per recipient account (id -> judgement; 0 when there is none): its own
+        model, its own reputation, and the thresholds of its own address ("" = those of all
+        `recipients`, the most lenient). Everything that does not depend on the account (the
+        parse, DNS lists, authentication, external engines) is done once."""
+        together = self._thresholds(recipients)
+        wanted = list(dict.fromkeys(accounts)) or [(0, "")]
+        out: dict[int, Judgement] = {}
+        if not self.settings.enabled:
             off = Reason("FILTER_OFF", 0.0, "spam filtering is off for this recipient")
-            return Judgement(0.0, "ham", (off,), thresholds.junk)
+            return {i: Judgement(0.0, "ham", (off,), together.junk) for i, _ in wanted}
+        limits = {i: self.settings.thresholds_for(a) if a else together for i, a in wanted}
+        if not any(t.enabled for t in limits.values()):
+            off = Reason("FILTER_OFF", 0.0, "spam filtering is off for this recipient")
+            return {i: Judgement(0.0, "ham", (off,), limits[i].junk) for i, _ in wanted}
         analysis_task = asyncio.ensure_future(self.classifier.analyse(message))
         external_task = asyncio.ensure_future(
             self._external(message, peer_ip, helo, sender, recipients)
@@ -314,8 +346,12 @@ class SpamFilter:
                 common.append(Reason("DNSBL", 0.0, f"client listed in {entry.zone}: {entry.reason}"
                                      " (refused at connection)"))  # fmt: skip
         common += await external_task
-        best: tuple[float, list[Reason]] | None = None
-        for account_id in list(dict.fromkeys(account_ids)) or [0]:
+        for account_id, _ in wanted:
+            thresholds = limits[account_id]
+            if not thresholds.enabled:
+                off = Reason("FILTER_OFF", 0.0, "spam filtering is off for this recipient")
+                out[account_id] = Judgement(0.0, "ham", (off,), thresholds.junk)
+                continue
             reasons = list(common)
             estimate = await self.classifier.estimate(analysis, account_id or None)
             if estimate is None:
@@ -327,18 +363,15 @@ class SpamFilter:
             if account_id:
                 reasons += await self._reputation(account_id, analysis, auth)
             score = round(sum(r.points for r in reasons), 1)
-            if best is None or score < best[0]:
-                best = (score, reasons)
-        assert best is not None
-        score, reasons = best
-        reasons.sort(key=lambda r: -abs(r.points))
-        if refused_by is not None or (thresholds.reject and score >= thresholds.reject):
-            verdict = "reject"
-        elif score >= thresholds.junk:
-            verdict = "junk"
-        else:
-            verdict = "ham"
-        return Judgement(score, verdict, tuple(reasons), thresholds.junk)
+            reasons.sort(key=lambda r: -abs(r.points))
+            if refused_by is not None or (thresholds.reject and score >= thresholds.reject):
+                verdict = "reject"
+            elif score >= thresholds.junk:
+                verdict = "junk"
+            else:
+                verdict = "ham"
+            out[account_id] = Judgement(score, verdict, tuple(reasons), thresholds.junk)
+        return out
 
     async def filter_message(
         self,
@@ -348,32 +381,55 @@ class SpamFilter:
         sender: str,
         recipients: Sequence[str],
         account_ids: Sequence[int],
+        addresses: Mapping[int, str] | None = None,
     ) -> MessageOutcome:
         """At the end of DATA on the MX, after mail authentication (`verdict`, a
-        `mailauth.InboundVerdict`): what to do with the message and what to store."""
+        `mailauth.InboundVerdict`): what to do with the message and what to store.
+
+        Each account is judged on its own (`addresses`: account id -> its address, for its own
+        thresholds): the message is refused only when every account would refuse it; otherwise
+        each account's copy goes to its INBOX or its Junk with its own X-Spam-* fields
+        (`MessageOutcome.accounts`), and an account that would have refused it gets it in Junk.
+        """
         message, forged = strip_spam_fields(verdict.message)
+        addresses = addresses or {}
         try:
-            judgement = await self.judge(
+            each = await self.judge_accounts(
                 message, peer_ip=peer_ip, helo=helo, sender=sender, recipients=recipients,
-                account_ids=account_ids, auth=verdict,
+                accounts=[(i, addresses.get(i, "")) for i in account_ids], auth=verdict,
             )  # fmt: skip
         except Exception:  # noqa: BLE001 - a filter failure must never lose the message
             log.exception("spam filter failed; message delivered unjudged")
             failed = Reason("FILTER_ERROR", 0.0, "the spam filter failed on this message")
-            judgement = Judgement(0.0, "ham", (failed,), self.settings.thresholds.junk)
+            each = {i: Judgement(0.0, "ham", (failed,), self.settings.thresholds.junk)
+                    for i in list(account_ids) or [0]}  # fmt: skip
+        judgement = min(each.values(), key=lambda j: j.score)  # the most lenient
         log_event(log, "spam verdict", verdict=judgement.verdict, score=f"{judgement.score:.1f}",
                   client=peer_ip, forged_fields=forged,
+                  verdicts=",".join(f"{i}:{j.verdict}" for i, j in each.items()),
                   tests=",".join(r.name for r in judgement.reasons))  # fmt: skip
-        content = judgement.fields() + verdict.header + message
-        if judgement.verdict == "reject":
+        if all(j.verdict == "reject" for j in each.values()):
             # RFC 5321 4.2.5 + 3.6.2: refused at the end of DATA, so the sender's own server,
             # not us, tells the (possibly forged) sender: no backscatter.
             top = next((r for r in judgement.reasons if r.points > 0), None)
             why = f": {top.name}" if top is not None else ""
             reply = Reply(554, "5.7.1", f"Message refused as spam (score {judgement.score:.1f}{why})")
             return MessageOutcome(reply, b"", None, judgement)
+        # one SMTP reply for everyone: an account that would refuse gets the message in Junk
+        each = {i: replace(j, verdict="junk") if j.verdict == "reject" else j
+                for i, j in each.items()}  # fmt: skip
+        judgement = min(each.values(), key=lambda j: j.score)
+        if len(each) > MAX_OWN_COPIES:
+            # each distinct X-Spam-Status is another copy of the message on disk: past a few
+            # accounts, one copy per verdict (each account still gets its own mailbox)
+            lenient = {j.verdict: j for j in sorted(each.values(), key=lambda j: -j.score)}
+            shown = {i: lenient[j.verdict] for i, j in each.items()}
+        else:
+            shown = each
+        accounts = {i: (shown[i], "Junk" if j.verdict == "junk" else None) for i, j in each.items()}
+        content = judgement.fields() + verdict.header + message
         mailbox = "Junk" if judgement.verdict == "junk" else None
-        return MessageOutcome(None, content, mailbox, judgement)
+        return MessageOutcome(None, content, mailbox, judgement, accounts)
 
     # ----------------------------------------------------------------- learning
 

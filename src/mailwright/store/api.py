@@ -373,6 +373,9 @@ class LocalCopies:
 
     blob: StagedBlob
     targets: tuple[DeliveryTarget, ...]
+    # other bytes for other accounts in the same unit of work (the spam filter's fields differ
+    # per account); each one's targets are distinct from these
+    variants: tuple[LocalCopies, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -2020,35 +2020,36 @@ class PostgresStore:
     async def deliver_and_queue(
         self, local: LocalCopies | None, queued: QueueAddition | None
     ) -> tuple[list[MessageRecord], list[int]]:
-        if local is not None and not local.targets:
-            local = None
+        copies = [c for c in ((local, *local.variants) if local else ()) if c.targets]
         if queued is not None and not queued.by_domain:
             queued = None
-        if local is None and queued is None:
+        if not copies and queued is None:
             return [], []
-        staged = [part.blob for part in (local, queued) if part is not None]
+        staged = [c.blob for c in copies] + ([queued.blob] if queued is not None else [])
         for blob in {b.blob_id: b for b in staged}.values():
             await self._upload(blob)
 
         async def op(tx: _Tx) -> tuple[list[MessageRecord], list[int]]:
             # Locks in the usual order: mailboxes, accounts (the delivery), then blobs by id.
             recs: list[MessageRecord] = []
-            charges: list[tuple[Any, int]] = []
-            if local is not None:
-                recs, charges = await self._deliver_rows(tx, local.blob, local.targets)
-            ids = await self._queue_rows(tx, queued) if queued is not None else []
+            charges: list[tuple[Any, int, int]] = []
             refs: dict[str, tuple[StagedBlob, int]] = {}
-            if recs and local is not None:
-                refs[local.blob.blob_id] = (local.blob, len(recs))
+            for c in copies:
+                some, charged = await self._deliver_rows(tx, c.blob, c.targets)
+                recs += some
+                charges += [(cur, account_id, c.blob.size) for cur, account_id in charged]
+                if some:
+                    blob, n = refs.get(c.blob.blob_id, (c.blob, 0))
+                    refs[c.blob.blob_id] = (blob, n + len(some))
+            ids = await self._queue_rows(tx, queued) if queued is not None else []
             if ids and queued is not None:
                 blob, n = refs.get(queued.blob.blob_id, (queued.blob, 0))
                 refs[queued.blob.blob_id] = (blob, n + len(ids))
             for blob_id in sorted(refs):
                 blob, n = refs[blob_id]
                 await self._ref_blob(tx, blob, n)
-            if local is not None:
-                for cur, account_id in charges:
-                    await self._charge_check(cur, account_id, local.blob.size)
+            for cur, account_id, size in charges:
+                await self._charge_check(cur, account_id, size)
             return recs, ids
 
         return await self._write(op, pipelined=True)

@@ -1806,7 +1806,9 @@ class SQLiteStore:
         def op(ctx: WriteContext) -> tuple[list[tuple[int, int, int, str, float, int, str]],
                                            list[int]]:
             now = time.time()
-            rows = self._deliver(ctx, local.blob, local.targets, now) if local else []
+            rows = []
+            for copies in (local, *local.variants) if local else ():
+                rows += self._deliver(ctx, copies.blob, copies.targets, now)
             ids = self._queue_add(ctx, queued, now) if queued and queued.by_domain else []
             return rows, ids
 
