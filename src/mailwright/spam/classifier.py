@@ -27,6 +27,7 @@ from .tokens import Document, parse_document, token_key, tokenize_document
 __all__ = ["MIN_MESSAGES", "Analysis", "Classifier", "analyse", "bayes_reason", "sender_keys"]
 
 MIN_MESSAGES = 10
+NEUTRAL_PROBABILITY = 0.2  # SpamBayes' default ham_cutoff
 TOTALS_TTL = 2.0
 _ADDR = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,10}", re.UNICODE)
 
@@ -73,16 +74,25 @@ def sender_keys(doc: Document, dmarc_domain: str | None) -> list[tuple[str, str]
 
 
 def bayes_reason(estimate: Estimate, scope: str) -> Reason | None:
-    """Points from the classifier's probability: up to +7 for spam, down to -4 for ham.
+    """Points from the classifier's probability: up to +7 for spam, down to -4 for ham, 0 at
+    `NEUTRAL_PROBABILITY`.
 
     Asymmetric on purpose: a classifier's confidence that a message is ham should not cancel
     several independent spam signals, while its confidence that it is spam should reach the
-    junk threshold (5) on its own from about p = 0.86.
+    junk threshold (5) on its own from about p = 0.77.
+
+    Zero sits at SpamBayes' ham cutoff (0.2), not at 0.5: chi-squared combining puts ordinary
+    ham near 0 (on the corpus' validation slice, 390 of 391 ham below 0.05), so a message in
+    SpamBayes' "unsure" band (0.2 to 0.9) already has real evidence of spam, and with 0.5 as
+    zero it got almost no points: new spam that half resembles old spam then needs three
+    rules to be junked. Measured on the validation slice carved from the training half (never
+    on the test half): 74.6 % of spam caught with zero at 0.5, 82.5 % at 0.2, no ham lost.
     """
     p = estimate.probability
     if not estimate.clues:
         return None
-    points = 7.0 * (2 * p - 1) if p >= 0.5 else 4.0 * (2 * p - 1)
+    n = NEUTRAL_PROBABILITY
+    points = 7.0 * (p - n) / (1 - n) if p >= n else -4.0 * (n - p) / n
     if abs(points) < 0.05:
         return None
     clues = ", ".join(c.token for c in estimate.clues[:3])

@@ -28,7 +28,7 @@ from mailwright.log import event as log_event
 from mailwright.proto.smtp import Reply
 from mailwright.store.api import Store, StoreError
 
-from .checks import Reason, auth_reasons, dmarc_domain, header_reasons
+from .checks import Reason, auth_reasons, dmarc_domain, header_reasons, shape_reasons
 from .classifier import Analysis, Classifier, bayes_reason, from_address
 from .dnslists import Listing, lookup_all
 from .envelope import Greylist, RateLimiter, client_network, purge
@@ -332,7 +332,8 @@ class SpamFilter:
         )
         listings = await self.client_listings(peer_ip) if peer_ip else []
         analysis = await analysis_task
-        common = header_reasons(analysis.document) + auth_reasons(auth)
+        common = (header_reasons(analysis.document) + shape_reasons(analysis.tokens)
+                  + auth_reasons(auth))  # fmt: skip
         refused_by: Listing | None = None
         allowed = any(entry.allow for entry in listings)
         for entry in listings:

@@ -1,0 +1,166 @@
+"""Shape tokens: what rules engines test (money, capitals, removal offers, header oddities),
+given to the classifier as tokens so that it weighs them from what it learnt.
+
+Hand-written rules (SpamAssassin's, rspamd's) catch spam whose words the classifier has never
+seen: a new advance-fee story still asks for "US $25m", a new pitch still shouts in capitals
+and offers "to be removed". Here such signs become tokens (`shape:...`) instead of fixed
+points: the classifier learns each one's weight from the user's own mail, so a sign that is
+just as common in someone's ham (a shop's newsletter quoting prices) weighs nothing for them.
+
+Pure, synchronous and bounded: each expression is linear and runs on text the tokenizer has
+already bounded (`MAX_TEXT_CHARS`); at most a few dozen tokens per message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+
+__all__ = ["alignment_shape", "body_shape", "header_shape", "registered_domain"]
+
+_MONEY = re.compile(r"(?:us\s?\$|\$|usd|€|£|eur)\s?\d")
+_MILLIONS = re.compile(
+    r"(?:\d\s?(?:m|million|mil)\b|million|billion)\W{0,3}(?:\w+\W+){0,3}?"
+    r"(?:dollars|usd|us\$|pounds|euros)",
+)
+_PERCENT = re.compile(r"\d\s?%")
+_REMOVAL = re.compile(
+    r"\b(?:to be removed|remove me|removal instructions|remove in the subject|opt[- ]?out"
+    r"|unsubscribe|no longer wish to receive|taken off (?:our|the) list)\b",
+)
+_BILL = re.compile(r"\b(?:s\.?\s?1618|h\.?\s?r\.?\s?3113|title iii)\b")
+_TOLL_FREE = re.compile(r"\b1?[-. (]{0,2}8(?:00|88|77|66)[-. )]{1,2}\d{3}[-. ]\d{4}\b")
+_GUARANTEE = re.compile(
+    r"\b(?:100% (?:free|guaranteed|satisfaction)|risk[- ]free|no obligation|act now"
+    r"|limited time|click here|order now|money back)\b",
+)
+_SECRECY = re.compile(
+    r"\b(?:strictly confidential|next of kin|bank account|transfer of|foreign partner"
+    r"|confidential(?:ity)?|beneficiary|urgent (?:business|assistance|reply))\b",
+)
+_LETTER = re.compile(r"[^\W\d_]")
+_UPPER = re.compile(r"[A-Z\u00c0-\u00de]")
+_FREEMAIL = ("yahoo.", "hotmail.", "msn.", "aol.", "excite.", "mail.com", "lycos.", "netscape.",
+             "rediffmail.", "juno.com", "email.com", "usa.net", "gmail.")  # fmt: skip
+_ADDR = re.compile(r"([\w.+-]{1,64})@([\w-]{1,63}(?:\.[\w-]{1,63}){1,10})", re.UNICODE)
+_ZONE = re.compile(r"(?:[+-]\d{4}|\b(?:UT|UTC|GMT|[ECMP][SD]T|Z)\b)\s*(?:\(.{0,40}\))?\s*$")
+
+
+def _bucket(n: int) -> str:
+    return "0" if n == 0 else "1" if n == 1 else "2-3" if n <= 3 else "4-9" if n <= 9 else "10+"
+
+
+def body_shape(text: str, tokens: set[str]) -> None:
+    """Shape tokens of the visible text of a message (all its text parts joined)."""
+    original, text = text, text.lower()  # the patterns are lower-case (IGNORECASE is slow)
+    if _MONEY.search(text):
+        tokens.add("shape:money")
+    if _MILLIONS.search(text):
+        tokens.add("shape:money-millions")
+    if _PERCENT.search(text):
+        tokens.add("shape:percent")
+    if _REMOVAL.search(text):
+        tokens.add("shape:removal-offer")
+    if _BILL.search(text):
+        tokens.add("shape:cites-spam-law")
+    if _TOLL_FREE.search(text):
+        tokens.add("shape:toll-free-number")
+    tokens.add("shape:sales-phrases:" + _bucket(len(_GUARANTEE.findall(text, 0, 100_000))))
+    tokens.add("shape:secrecy-phrases:" + _bucket(len(_SECRECY.findall(text, 0, 100_000))))
+    if "!!" in text:
+        tokens.add("shape:exclamations")
+    caps = lines = 0
+    for line in original.splitlines()[:2000]:
+        line = line[:500]
+        if len(line) < 10:
+            continue
+        letters = len(_LETTER.findall(line))
+        if letters < 10:
+            continue
+        lines += 1
+        if line != line.lower() and len(_UPPER.findall(line)) >= 0.8 * letters:
+            caps += 1
+    tokens.add("shape:capital-lines:" + _bucket(caps))
+    if lines and caps * 4 >= lines and caps >= 2:
+        tokens.add("shape:mostly-capitals")
+
+
+def header_shape(headers: list[tuple[str, str]], tokens: set[str]) -> None:
+    """Shape tokens of the header section (forms spam software gets wrong or gives away)."""
+    values: dict[str, str] = {}
+    for name, value in headers:
+        values.setdefault(name, value)
+    sender = _ADDR.search(values.get("from", "")[:2000])
+    if sender:
+        local, domain = sender.group(1).lower(), sender.group(2).lower()
+        if re.search(r"[a-z]\d{2,}$", local):
+            tokens.add("shape:from-local-ends-in-digits")
+        if any(f in domain for f in _FREEMAIL):
+            tokens.add("shape:from-freemail")
+        reply = _ADDR.search(values.get("reply-to", "")[:2000])
+        if reply and reply.group(2).lower() != domain:
+            tokens.add("shape:reply-to-other-domain")
+        to = values.get("to", "")
+        if sender.group(0).lower() in to.lower()[:2000]:
+            tokens.add("shape:to-is-from")
+    name, _ = email.utils.parseaddr(values.get("from", "")[:2000])
+    letters = [c for c in name if c.isalpha()]
+    if len(letters) >= 6 and all(c.isupper() for c in letters):
+        tokens.add("shape:from-name-capitals")
+    if "to" not in values:
+        tokens.add("shape:no-to")
+    elif "undisclosed" in values["to"].lower() or not _ADDR.search(values["to"][:2000]):
+        tokens.add("shape:to-undisclosed")
+    date = values.get("date")
+    if date is not None and not _ZONE.search(date[:200]):
+        tokens.add("shape:date-without-zone")
+    subject = values.get("subject", "")[:500]
+    if re.search(r"\s{3,}\S{1,20}$", subject) or re.search(r"\s[#\[]?\d{3,}\]?$", subject):
+        tokens.add("shape:subject-tracking-suffix")
+    if "$" in subject or "%" in subject:
+        tokens.add("shape:subject-money")
+    if "!" in subject:
+        tokens.add("shape:subject-exclamation")
+    msgid = values.get("message-id", "")
+    local = msgid.strip("<> ").partition("@")[0]
+    if local and not re.search(r"[a-z]", local) and re.search(r"[A-Z]", local):
+        tokens.add("shape:message-id-upper")
+
+
+def registered_domain(host: str) -> str:
+    """The domain a name was registered under, roughly (no public suffix list: the last two
+    labels, three under a two-letter country code's short second level such as co.uk)."""
+    labels = host.lower().strip(".").split(".")
+    if len(labels) > 2 and len(labels[-1]) == 2 and len(labels[-2]) <= 3:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def alignment_shape(headers: list[tuple[str, str]], link_hosts: set[str], tokens: set[str]) -> None:
+    """Whether the sender's domain is the one its message points to: a shop's newsletter
+    links to the shop, names it in Message-ID and offers List-Unsubscribe there (RFC 2369);
+    mail sent from someone else's domain rarely does all of it."""
+    values: dict[str, str] = {}
+    for name, value in headers:
+        values.setdefault(name, value)
+    sender = _ADDR.search(values.get("from", "")[:2000])
+    if sender is None:
+        return
+    domain = registered_domain(sender.group(2))
+    unsubscribe = values.get("list-unsubscribe", "")[:2000].lower()
+    if unsubscribe:
+        hosts = {registered_domain(m.group(2)) for m in _ADDR.finditer(unsubscribe)}
+        hosts |= {registered_domain(h) for h in re.findall(r"https?://([\w.-]{1,255})", unsubscribe)}
+        tokens.add("shape:list-unsubscribe-" + ("aligned" if domain in hosts else "elsewhere"))
+    msgid = values.get("message-id", "")[:500]
+    if "@" in msgid:
+        aligned = registered_domain(msgid.rpartition("@")[2].strip("<> ")) == domain
+        tokens.add("shape:message-id-" + ("aligned" if aligned else "elsewhere"))
+    if link_hosts:
+        linked = {registered_domain(h) for h in link_hosts}
+        if linked == {domain}:
+            tokens.add("shape:links-only-to-sender")
+        elif domain in linked:
+            tokens.add("shape:links-partly-to-sender")
+        else:
+            tokens.add("shape:links-elsewhere")
