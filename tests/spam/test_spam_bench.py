@@ -52,3 +52,14 @@ def test_spam_corpus_every_file_within_bounds() -> None:
         analysis = analyse(clean(path.read_bytes()), 512 * 1024)
         assert time.process_time() - started < 5, path.name
         assert analysis.tokens, path.name
+
+
+def test_spam_bench_hard_ham_is_deterministic_and_varied() -> None:
+    from bench.hardham import KINDS, hard_ham
+
+    first = list(hard_ham(36))
+    assert first == list(hard_ham(36))  # the same seed, the same messages
+    assert len({name.split("-", 2)[2] for name, _ in first}) == len(KINDS)
+    for _, raw in first:
+        assert raw.endswith(b"\r\n") and b"\n" not in raw.replace(b"\r\n", b"")
+        assert b"List-Unsubscribe: <https://" in raw and b".example" in raw

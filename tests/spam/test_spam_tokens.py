@@ -114,3 +114,51 @@ def test_tokens_malformed_mime_is_a_token() -> None:
     assert "mime:malformed:multipart without boundary" in tokenize(
         b"Content-Type: multipart/mixed\r\n\r\nbody text\r\n"
     )
+
+
+def test_tokens_shape_of_an_advance_fee_letter() -> None:
+    from mailwright.spam.checks import shape_reasons
+
+    raw = (b"From: \"DR JAMES OKORO\" <okoro2002@freemail.example>\r\nTo: undisclosed-recipients:;\r\n"
+           b"Subject: URGENT BUSINESS PROPOSAL!!!\r\nDate: Thu, 05 Sep 2002 02:00:11\r\n\r\n"
+           b"STRICTLY CONFIDENTIAL\r\nI am the next of kin of the late minister. US$25 million"
+           b" (twenty-five million dollars) awaits transfer into your bank account; you keep 20%.\r\n"
+           b"Click here or call 1-888-555-0123 to be removed.\r\n")  # fmt: skip
+    tokens = tokenize(raw)
+    for token in ("shape:money", "shape:money-millions", "shape:percent", "shape:removal-offer",
+                  "shape:toll-free-number", "shape:secrecy-phrases:2-3", "shape:from-name-capitals",
+                  "shape:from-local-ends-in-digits", "shape:to-undisclosed",
+                  "shape:date-without-zone", "shape:subject-exclamation"):  # fmt: skip
+        assert token in tokens, token
+    names = {r.name for r in shape_reasons(tokens)}
+    assert {"ADVANCE_FEE", "DATE_WITHOUT_ZONE", "FROM_NAME_CAPITALS"} <= names
+    assert "BULK_SENDER_ALIGNED" not in names
+
+
+def test_tokens_shape_of_a_well_behaved_newsletter() -> None:
+    from mailwright.spam.checks import shape_reasons
+
+    raw = (b"From: Larkspur Books <news@larkspur.example>\r\nTo: bob@example.test\r\n"
+           b"Subject: New in September\r\nDate: Mon, 02 Sep 2002 10:00:00 +0000\r\n"
+           b"Message-ID: <123.456@mail.larkspur.example>\r\n"
+           b"List-Unsubscribe: <https://larkspur.example/u?e=bob>, <mailto:u@larkspur.example>\r\n"
+           b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+           b"<html><body><table><tr><td><p>Our picks: <a href='https://www.larkspur.example/p/1'>"
+           b"a novel</a></p><img src='https://img.larkspur.example/logo.png'></td></tr></table>"
+           b"</body></html>\r\n")  # fmt: skip
+    tokens = tokenize(raw)
+    assert {"shape:list-unsubscribe-aligned", "shape:message-id-aligned",
+            "shape:links-only-to-sender", "tag:img"} <= tokens  # fmt: skip
+    # tag names that only say "HTML" are not tokens (the MIME structure says it once)
+    assert not {"tag:p", "tag:td", "tag:table", "tag:body"} & tokens
+    # nor are the words of the Content-Type field (the part's type is, once)
+    assert "content-type:text/html" in tokens
+    assert not {"content-type:html", "content-type:utf-8", "content-type:charset"} & tokens
+    assert [r.name for r in shape_reasons(tokens)] == ["BULK_SENDER_ALIGNED"]
+
+
+def test_tokens_shape_bounded_on_hostile_text() -> None:
+    lines = ("A" * 400 + " US$ 9 million dollars confidential!!\n") * 20000
+    raw = b"Content-Type: text/plain\r\n\r\n" + lines.encode()
+    elapsed, peak, _ = _bounded(raw)
+    assert elapsed < 10 and peak < 64 * 1024 * 1024
