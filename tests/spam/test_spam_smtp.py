@@ -8,15 +8,17 @@ from pathlib import Path
 
 from mailwright.store.api import Store
 from tests.smtpd.harness import SmtpServer, add_user, start_server
+from tests.support.backends import SQLITE, Backend
 from tests.support.dnsserver import DNSServer
 
 from .messages import ham, spam
 from .smtp_client import RawSMTP
 
 
-async def _server(tmp_path: Path, dns: DNSServer, spam_lines: str) -> SmtpServer:
+async def _server(tmp_path: Path, dns: DNSServer, spam_lines: str,
+                  backend: Backend = SQLITE) -> SmtpServer:  # fmt: skip
     extra = f'[dns]\nnameservers = ["{dns.config_value}"]\ntimeout = 2\n[spam]\n{spam_lines}'
-    server = await start_server(tmp_path, extra=extra)
+    server = await start_server(tmp_path, extra=extra, backend=backend)
     await add_user(server.ctx.store, "bob")
     return server
 
@@ -184,11 +186,13 @@ async def test_spam_smtp_verdicts_and_fields(tmp_path: Path, dns_server: DNSServ
         await server.stop()
 
 
-async def test_spam_smtp_each_account_gets_its_own_verdict(tmp_path: Path, dns_server: DNSServer) -> None:
+async def test_spam_smtp_each_account_gets_its_own_verdict(
+    tmp_path: Path, dns_server: DNSServer, backend: Backend
+) -> None:
     """One message, one SMTP transaction, two local accounts whose own models disagree: bob
     taught such mail as spam, carol as ham. Each copy lands where its owner's model puts it,
     and says so in its own X-Spam-Status (which is also what the trainer reads back)."""
-    server = await _server(tmp_path, dns_server, "junk_threshold = 5\nreject_threshold = 0")
+    server = await _server(tmp_path, dns_server, "junk_threshold = 5\nreject_threshold = 0", backend)
     await add_user(server.ctx.store, "carol")
     store = server.ctx.store
     bob = await store.find_account("bob@example.test")
