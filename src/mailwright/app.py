@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -17,7 +18,7 @@ import ssl
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory
@@ -28,6 +29,9 @@ from mailwright.net.limits import CommandRateLimiter
 from mailwright.net.registry import FACTORIES
 from mailwright.net.server import BindError, Handler, ListenerSet
 from mailwright.store.api import Store
+
+if TYPE_CHECKING:
+    from mailwright.workers.role import WorkerRole
 
 log = logging.getLogger("mailwright.app")
 
@@ -120,9 +124,13 @@ def setup_acme(ctx: AppContext) -> None:
         event(log, "acme certificate loaded", path=str(ctx.acme.cert_path))
 
 
-async def build_context(config: Config) -> AppContext:
+async def build_context(config: Config, worker: WorkerRole | None = None) -> AppContext:
     ssl_context = load_ssl(config)
     store = _component("message store", "mailwright.store:open_store", config)
+    if worker is not None and config.storage.backend == "sqlite":
+        # Another worker's commit must wake this worker's IDLE sessions (workers.channel);
+        # PostgreSQL's LISTEN/NOTIFY reaches every worker's store by itself.
+        store.changes = worker.channel.make_hub()
     await store.open()
     directory = Directory(store)
     auth = Authenticator(
@@ -133,6 +141,9 @@ async def build_context(config: Config) -> AppContext:
         base_delay=config.limits.auth_failure_delay,
         max_delay=config.limits.auth_max_failure_delay,
     )
+    if worker is not None:
+        auth.relay = worker.channel.send_failure
+        worker.channel.on_failure = auth.record_remote_failure
     ctx = AppContext(
         config=config,
         store=store,
@@ -282,15 +293,21 @@ async def gc_loop(ctx: AppContext) -> None:
             log.exception("garbage collection failed")
 
 
-async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> int:
+async def run_server(
+    config: Config, *, ready: asyncio.Event | None = None, worker: WorkerRole | None = None
+) -> int:
     """Run until SIGTERM/SIGINT; returns the exit status.
 
     Every configured listener and feature starts, or none does: a component that cannot start
     is a one-line error naming it and exit status 1 (an invalid configuration, such as a TLS
     certificate that cannot be read, raises ConfigError: exit status 2).
+
+    `worker`: this process is one of several (`workers.supervisor`), serving the supervisor's
+    sockets; the services that must run once run only in the primary worker.
     """
+    once = worker is None or worker.primary
     try:
-        ctx = await build_context(config)
+        ctx = await build_context(config, worker)
     except StartupError as e:
         print(f"mailwright: {e}", file=sys.stderr)
         return 1
@@ -314,21 +331,24 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        # Unreferenced blobs from a crash are removed before anything can reference them again.
-        removed = await ctx.store.collect_garbage(0)  # type: ignore[call-arg]
-        if removed:
-            event(log, "garbage collected at start", files=removed)
+        # Unreferenced blobs from a crash are removed before anything can reference them again
+        # (with several workers, only before the first of them serves).
+        if worker is None or worker.first:
+            removed = await ctx.store.collect_garbage(0)  # type: ignore[call-arg]
+            if removed:
+                event(log, "garbage collected at start", files=removed)
         if released := await release_dead_locks(ctx):
             event(log, "released maildrop locks of dead processes", locks=released)
         for lc in config.listeners:
-            await listeners.add(lc, handler_for(ctx, lc))
+            sock = worker.sockets[lc.name] if worker is not None else None
+            await listeners.add(lc, handler_for(ctx, lc), sock)
     except (BindError, StartupError) as e:
         print(f"mailwright: {e}", file=sys.stderr)
         await listeners.shutdown(0)
         await ctx.store.close()
         return 1
     try:
-        dropped = drop_privileges(config)
+        dropped = drop_privileges(config) if worker is None else None  # the supervisor did
     except OSError as e:
         print(f"mailwright: cannot drop privileges to {config.server.user!r}: {e}", file=sys.stderr)
         await listeners.shutdown(0)
@@ -336,22 +356,33 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
         return 1
     if dropped:
         event(log, "privileges", detail=dropped)
-    ctx.background.append(asyncio.create_task(retention_loop(ctx)))
-    ctx.background.append(asyncio.create_task(gc_loop(ctx)))
-    if ctx.spam is not None and ctx.spam.settings.learn:
-        ctx.background.append(asyncio.create_task(ctx.spam.learn_loop()))
-    if config.dmarc.send_reports:
-        ctx.background.append(asyncio.create_task(dmarc_report_loop(ctx)))
-    if ctx.acme is not None:
-        # After the listeners: the ACME server validates through them.
-        ctx.background.append(asyncio.create_task(ctx.acme.run()))
+    if once:
+        ctx.background.append(asyncio.create_task(retention_loop(ctx)))
+        ctx.background.append(asyncio.create_task(gc_loop(ctx)))
+        if ctx.spam is not None and ctx.spam.settings.learn:
+            ctx.background.append(asyncio.create_task(ctx.spam.learn_loop()))
+        if config.dmarc.send_reports:
+            ctx.background.append(asyncio.create_task(dmarc_report_loop(ctx)))
+        if ctx.acme is not None:
+            # After the listeners: the ACME server validates through them.
+            ctx.background.append(asyncio.create_task(ctx.acme.run()))
+    elif ctx.outbound.settings.tls_reports:
+        # Every worker delivers (leases keep two from taking one entry); the daily TLS-RPT
+        # reports go out from the primary only.
+        ctx.outbound.settings = dataclasses.replace(ctx.outbound.settings, tls_reports=False)
     await ctx.outbound.start()
-    ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())
-    print(f"mailwright: ready ({ports})", file=sys.stderr, flush=True)
+    if worker is not None:
+        worker.channel.start(loop)
+        worker.report_ready()
+    else:
+        ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())
+        print(f"mailwright: ready ({ports})", file=sys.stderr, flush=True)
     if ready is not None:
         ready.set()
     await stop.wait()
     event(log, "shutting down", connections=listeners.active)
+    if worker is not None:
+        worker.channel.stop(loop)
     await listeners.shutdown()
     await ctx.outbound.stop()
     for t in ctx.background:
@@ -361,10 +392,28 @@ async def run_server(config: Config, *, ready: asyncio.Event | None = None) -> i
     return 0
 
 
-def run(config: Config) -> int:
+def run(config: Config, *, workers: int | None = None) -> int:
+    """Serve `config`: in this process, or in `workers` processes under a supervisor
+    (`[server] workers`, 0 = one per core; `serve --workers` overrides it)."""
+    count = config.server.workers if workers is None else workers
+    if count == 0:
+        count = os.cpu_count() or 1
+    if count > 1 and config.tls.acme:
+        # The ACME manager installs challenge certificates and renewed certificates in its own
+        # process; until they are relayed to the other workers, ACME keeps one process.
+        event(log, "workers", logging.WARNING, detail="[tls] acme = true runs one worker")
+        count = 1
+    if count > 1:
+        from mailwright.workers.supervisor import supervise
+
+        return supervise(config, count)
+    return run_worker(config)
+
+
+def run_worker(config: Config, worker: WorkerRole | None = None) -> int:
     runner: Any = asyncio.run
     if sys.platform != "win32":  # uvloop is a dependency wherever it exists
         import uvloop
 
         runner = uvloop.run
-    return int(runner(run_server(config)))
+    return int(runner(run_server(config, worker=worker)))

@@ -84,6 +84,9 @@ class ServerConfig:
     log_format: str = "text"
     user: str = ""  # when started as root: drop to this user once the ports are bound
     group: str = ""  # default: the user's primary group
+    # worker processes serving every listener (docs/architecture.md "Processes"); 0 = one per
+    # core; 1 = the single process of old, no supervisor
+    workers: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,9 +437,10 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
             grp.getgrnam(group)
         except KeyError:
             raise r.error("group", f"no such group {group!r}") from None
+    workers = r.int_("workers", 0, 0, 256)
     r.finish()
     server = ServerConfig(
-        hostname.lower().rstrip("."), data_dir, log_level, log_format, user, group
+        hostname.lower().rstrip("."), data_dir, log_level, log_format, user, group, workers
     )
 
     r = _Reader(src, "tls", top.get("tls"))

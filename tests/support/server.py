@@ -96,7 +96,10 @@ def find(messages: list[EmailMessage], needle: str) -> EmailMessage | None:
 
 class MailwrightServer:
     def __init__(self, root: Path, domain: str = "example.test", *, init: bool = True,
-                 port_base: int | None = None) -> None:
+                 port_base: int | None = None, workers: int = 1) -> None:
+        # One process unless a test asks for more (tests/integration/test_workers.py), so that
+        # what a test counts in one server process is all there is.
+        self.workers = workers
         self.domain = domain
         self.dir = root
         self.cfg = root / "mailwright.toml"
@@ -156,7 +159,8 @@ class MailwrightServer:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.stderr = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mailwright", "serve", "-c", str(self.cfg)],
+            [sys.executable, "-m", "mailwright", "serve", "-c", str(self.cfg),
+             "--workers", str(self.workers)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         ready = threading.Event()
         proc = self.proc

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailwright.accounts.passwords import verify_password_async
@@ -124,6 +125,9 @@ class Authenticator:
         self.verifications = 0
         self.failures = 0
         self.refused_banned = 0
+        # Several worker processes: each failure is told to the others (workers.channel),
+        # which count it with `record_remote_failure`, so bans hold across workers.
+        self.relay: Callable[[str, str], None] | None = None
 
     def is_banned(self, ip: str) -> bool:
         """The whole address is banned: refused at connect, on every protocol."""
@@ -147,7 +151,15 @@ class Authenticator:
         now = time.monotonic()
         self.failures += 1
         self._per_account.add((ip, _username_key(username)), now)
+        if self.relay is not None:
+            self.relay(ip, username)
         return self._delay(self._per_address.add(ip, now))
+
+    def record_remote_failure(self, ip: str, username: str) -> None:
+        """Another worker's failed login: counted as ours (bans, delays), answered by it."""
+        now = time.monotonic()
+        self._per_account.add((ip, _username_key(username)), now)
+        self._per_address.add(ip, now)
 
     def _noisy_address_delay(self, ip: str) -> float:
         # Logins from an address with recent failures wait as a failure would, right or wrong:

@@ -136,9 +136,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mailwright.app import run
     from mailwright.log import setup_logging
 
+    if args.workers is not None and not 0 <= args.workers <= 256:
+        raise CLIError(f"--workers {args.workers}: expected 0 (one per core) to 256", 2)
     config = load(args)
     setup_logging(config.server.log_level, config.server.log_format)
-    return run(config)
+    return run(config, workers=args.workers)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -364,6 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("serve", parents=[common], help="run every listener until SIGTERM")
+    s.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes (overrides [server] workers; 0 = one per core)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("check", parents=[common], help="validate the config and the store")

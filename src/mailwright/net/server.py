@@ -226,11 +226,15 @@ class ListenerSet:
 
     # -- plain listeners (STARTTLS protocols, http) -------------------------------------------
 
-    async def add(self, lc: ListenerConfig, handler: Handler) -> None:
+    async def add(
+        self, lc: ListenerConfig, handler: Handler, sock: socket.socket | None = None
+    ) -> None:
+        """Serve `lc`; on `sock` when given (a socket bound by the supervisor, which every
+        worker process accepts on: `bind_socket`), else on a socket bound here."""
         if lc.implicit_tls:
             if self.ssl_context is None:
                 raise BindError(f"{lc.name}: implicit TLS needs [tls] cert and key")
-            await self._add_implicit_tls(lc, handler)
+            await self._add_implicit_tls(lc, handler, sock)
             return
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -243,10 +247,15 @@ class ListenerSet:
                 self._tasks.discard(task)  # type: ignore[arg-type]
 
         try:
-            server = await asyncio.start_server(
-                on_connect, lc.address, lc.port, reuse_address=True, backlog=1024,
-                limit=STREAM_LIMIT,
-            )  # fmt: skip
+            if sock is not None:
+                server = await asyncio.start_server(
+                    on_connect, sock=sock, backlog=1024, limit=STREAM_LIMIT
+                )
+            else:
+                server = await asyncio.start_server(
+                    on_connect, lc.address, lc.port, reuse_address=True, backlog=1024,
+                    limit=STREAM_LIMIT,
+                )  # fmt: skip
         except OSError as e:
             raise BindError(f"cannot listen on {lc.address}:{lc.port} ({lc.protocol}): {e.strerror or e}") from None
         self._servers.append((lc, server))
@@ -289,7 +298,9 @@ class ListenerSet:
 
     # -- implicit TLS listeners -------------------------------------------------------------
 
-    async def _add_implicit_tls(self, lc: ListenerConfig, handler: Handler) -> None:
+    async def _add_implicit_tls(
+        self, lc: ListenerConfig, handler: Handler, sock: socket.socket | None = None
+    ) -> None:
         """Implicit TLS: accept on a plain socket, count, then the handshake under a deadline.
 
         asyncio's own TLS server runs the handshake before the protocol sees the connection,
@@ -299,13 +310,8 @@ class ListenerSet:
         ClientHello is consumed), then the socket is handed to asyncio with TLS.
         """
         loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in lc.address else socket.AF_INET
-        try:
-            sock = socket.create_server((lc.address, lc.port), family=family, backlog=1024)
-        except OSError as e:
-            raise BindError(
-                f"cannot listen on {lc.address}:{lc.port} ({lc.protocol}): {e.strerror or e}"
-            ) from None
+        if sock is None:
+            sock = bind_socket(lc)
         sock.setblocking(False)
 
         async def accept() -> None:
@@ -462,6 +468,17 @@ class ListenerSet:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2)
+
+
+def bind_socket(lc: ListenerConfig) -> socket.socket:
+    """A listening TCP socket for `lc` (BindError naming it when the port cannot be had)."""
+    family = socket.AF_INET6 if ":" in lc.address else socket.AF_INET
+    try:
+        return socket.create_server((lc.address, lc.port), family=family, backlog=1024)
+    except OSError as e:
+        raise BindError(
+            f"cannot listen on {lc.address}:{lc.port} ({lc.protocol}): {e.strerror or e}"
+        ) from None
 
 
 async def _say_and_close(writer: asyncio.StreamWriter, line: bytes) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mailwright.store.api import StorageFull
+from mailwright.store.sqlite.writelock import WriteLock
 
 T = TypeVar("T")
 
@@ -50,9 +51,14 @@ def _is_full(e: BaseException) -> bool:
 
 
 class Database:
-    def __init__(self, path: Path, *, fsync: bool = True, readers: int = 4) -> None:
+    def __init__(
+        self, path: Path, *, fsync: bool = True, readers: int = 4, process_lock: bool = True
+    ) -> None:
         self.path = path
         self.fsync = fsync
+        # several processes may write this database: take turns in the kernel (writelock.py)
+        self.process_lock = process_lock
+        self._write_lock: WriteLock | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._readers = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="sqlite-read")
@@ -67,6 +73,8 @@ class Database:
 
     def start(self, init: Callable[[sqlite3.Connection], object]) -> None:
         conn = connect(self.path, fsync=self.fsync)
+        if self.process_lock:
+            self._write_lock = WriteLock(self.path.with_name(self.path.name + ".writelock"))
         init(conn)
         self._writer = threading.Thread(
             target=self._run_writer, args=(conn,), name="sqlite-writer", daemon=True
@@ -78,6 +86,9 @@ class Database:
             self._queue.put(None)
             self._writer.join()
             self._writer = None
+        if self._write_lock is not None:
+            self._write_lock.close()
+            self._write_lock = None
         self._readers.shutdown(wait=True)
         with self._lock:
             for c in self._reader_conns:
@@ -114,6 +125,10 @@ class Database:
             item = self._queue.get()
             if item is None:
                 break
+            if self._write_lock is not None:
+                # Waiting for another process's writer: what queues meanwhile joins this batch
+                # (taken before draining the queue); `_run_batch` releases it after COMMIT.
+                self._write_lock.acquire()
             batch = [item]
             while len(batch) < 512:
                 try:
@@ -130,6 +145,7 @@ class Database:
     def _run_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
         results: list[tuple[bool, Any]] = []
         ctx = WriteContext(conn)
+        lock = self._write_lock  # held since `_run_writer` took it
         try:
             conn.execute("BEGIN IMMEDIATE")
             for op, _fut, _loop in batch:
@@ -153,6 +169,9 @@ class Database:
             err = StorageFull(str(e)) if _is_full(e) else e
             results = [(False, err)] * len(batch)
             ctx.after_commit.clear()
+        finally:
+            if lock is not None:
+                lock.release()
         self.batches += 1
         self.operations += len(batch)
         for fn in ctx.after_commit:
