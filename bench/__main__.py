@@ -32,7 +32,7 @@ from bench.workloads.pop3 import pop3_mailbox
 from bench.workloads.smtp import fanout_users
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("mailwright", "postfix", "dovecot", "aiosmtpd")
+SERVERS = ("mailwright", "mailwright-2w", "postfix", "dovecot", "aiosmtpd")
 WORKLOADS = {w.name: w for w in ALL}
 
 
@@ -106,6 +106,10 @@ def build_targets(names: list[str], scratch: Path, allow_install: bool,
                 from bench.targets.mailwright import Mailwright
 
                 targets.append(Mailwright(scratch))
+            elif name == "mailwright-2w":
+                from bench.targets.mailwright import Mailwright
+
+                targets.append(Mailwright(scratch, workers=2))
             elif name == "dovecot" and dovecot is not None:
                 targets.append(dovecot)
             elif name == "postfix" and dovecot is not None:
@@ -152,7 +156,8 @@ def run_workload(wl: Workload, targets: list[Target], selected: list[str],
     by_name = {t.name: t for t in targets}
     for name in selected:
         t = by_name.get(name)
-        speaks = {"mailwright": {"smtp", "imap", "pop3"}, "postfix": {"smtp"},
+        speaks = {"mailwright": {"smtp", "imap", "pop3"}, "mailwright-2w": {"smtp", "imap", "pop3"},
+                  "postfix": {"smtp"},
                   "dovecot": {"imap", "pop3"}, "aiosmtpd": {"smtp"}}[name]
         if wl.protocol not in speaks:
             continue

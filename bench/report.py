@@ -32,8 +32,8 @@ of the reference), so that a noisy machine moves both sides of a ratio alike. Th
 {store}
 """
 
-ORDER = ("mailwright", "postfix", "dovecot", "aiosmtpd")
-COLORS = {"mailwright": "#2b6cb0", "postfix": "#c05621", "dovecot": "#2f855a", "aiosmtpd": "#6b46c1"}
+ORDER = ("mailwright", "mailwright-2w", "postfix", "dovecot", "aiosmtpd")
+COLORS = {"mailwright": "#2b6cb0", "mailwright-2w": "#63b3ed", "postfix": "#c05621", "dovecot": "#2f855a", "aiosmtpd": "#6b46c1"}
 
 
 def machine() -> dict[str, Any]:
@@ -108,6 +108,11 @@ def ratios(mw: list[dict[str, Any]], ref: list[dict[str, Any]], key: str) -> lis
     return out
 
 
+def is_ours(name: str) -> bool:
+    """Mailwright, in any of its set-ups (`mailwright-2w`: two worker processes)."""
+    return name.startswith("mailwright")
+
+
 def _sorted_servers(servers: dict[str, Any]) -> list[str]:
     return sorted(servers, key=lambda s: ORDER.index(s) if s in ORDER else 99)
 
@@ -138,10 +143,12 @@ def workload_markdown(wl: dict[str, Any], chart: str | None) -> str:
                 f"| {label} | {srv['label']} | {_fmt(statistics.median(vals))} | {_fmt(min(vals))} "
                 f"| {_fmt(max(vals))} | {len(vals)} | {_pct(cpu)} "
                 f"| {_cores(statistics.median(sc) if sc else None)} |")
-    mw = servers.get("mailwright")
-    refs = [n for n in names if n != "mailwright" and servers[n]["status"] == "ok"]
-    if mw and mw["status"] == "ok" and refs:
-        out += ["", "Mailwright ÷ reference, run by run:", "",
+    refs = [n for n in names if not is_ours(n) and servers[n]["status"] == "ok"]
+    for ours in [n for n in names if is_ours(n)]:
+        mw = servers[ours]
+        if mw["status"] != "ok" or not refs:
+            continue
+        out += ["", f"{mw['label']} ÷ reference, run by run:", "",
                 "| metric | reference | median ratio | min | max | pairs | better is |",
                 "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
         for m in wl["metrics"]:
@@ -159,30 +166,37 @@ def workload_markdown(wl: dict[str, Any], chart: str | None) -> str:
     return "\n".join(out)
 
 
+def _summary_rows(wl: dict[str, Any], servers: dict[str, Any], ours: str) -> list[str]:
+    rows: list[str] = []
+    mw = servers[ours]
+    if mw["status"] != "ok":
+        return rows
+    for m in wl["metrics"]:
+        mine = [r["values"][m["key"]] for r in mw["runs"] if m["key"] in r["values"]]
+        if not mine:
+            continue
+        for ref in _sorted_servers(servers):
+            srv = servers[ref]
+            if is_ours(ref) or srv["status"] != "ok":
+                continue
+            theirs = [r["values"][m["key"]] for r in srv["runs"] if m["key"] in r["values"]]
+            rs = ratios(mw["runs"], srv["runs"], m["key"])
+            if not theirs or not rs:
+                continue
+            rows.append(
+                f"| {wl['title']} | {m['label']} ({m['unit']}) | {ours} ÷ {ref} "
+                f"| {_fmt(statistics.median(mine))} | {_fmt(statistics.median(theirs))} "
+                f"| {statistics.median(rs):.2f} | {'higher' if m['higher_is_better'] else 'lower'} |")
+    return rows
+
+
 def summary_markdown(data: dict[str, Any]) -> list[str]:
     """One line per workload, metric and reference: medians and the median pairwise ratio."""
     rows = []
     for wl in data["workloads"]:
         servers = wl["servers"]
-        mw = servers.get("mailwright")
-        if not mw or mw["status"] != "ok":
-            continue
-        for m in wl["metrics"]:
-            mine = [r["values"][m["key"]] for r in mw["runs"] if m["key"] in r["values"]]
-            if not mine:
-                continue
-            for ref in _sorted_servers(servers):
-                srv = servers[ref]
-                if ref == "mailwright" or srv["status"] != "ok":
-                    continue
-                theirs = [r["values"][m["key"]] for r in srv["runs"] if m["key"] in r["values"]]
-                rs = ratios(mw["runs"], srv["runs"], m["key"])
-                if not theirs or not rs:
-                    continue
-                rows.append(
-                    f"| {wl['title']} | {m['label']} ({m['unit']}) | {ref} "
-                    f"| {_fmt(statistics.median(mine))} | {_fmt(statistics.median(theirs))} "
-                    f"| {statistics.median(rs):.2f} | {'higher' if m['higher_is_better'] else 'lower'} |")
+        for ours in [n for n in _sorted_servers(servers) if is_ours(n)]:
+            rows += _summary_rows(wl, servers, ours)
     if not rows:
         return []
     return ["### Summary", "",

@@ -60,9 +60,13 @@ class Mailwright(Target):
     speaks = frozenset({"smtp", "imap", "pop3"})
     delivers_before_250 = True
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, *, workers: int = 1) -> None:
         super().__init__()
-        self.dir = scratch / "mailwright"
+        # `serve --workers`: 1 is the single process; "mailwright-2w" runs two workers
+        self.workers = workers
+        if workers != 1:
+            self.name = f"mailwright-{workers}w"
+        self.dir = scratch / self.name
         self.conf = self.dir / "mailwright.toml"
         self.proc: subprocess.Popen[bytes] | None = None
         try:
@@ -73,7 +77,8 @@ class Mailwright(Target):
             self.version = "?"
         rev = run(["git", "-C", str(Path(__file__).resolve().parents[2]), "rev-parse",
                    "--short", "HEAD"], check=False).stdout.decode().strip()
-        self.label = f"Mailwright {self.version}" + (f" ({rev})" if rev else "")
+        self.label = f"Mailwright {self.version}" + (f" ({rev})" if rev else "") + (
+            f", {workers} workers" if workers != 1 else ", 1 worker")
         self._imap_counters: dict[str, object] = {}
 
     def _cli(self, *args: str, input: bytes | None = None, timeout: float = 120) -> str:
@@ -122,7 +127,8 @@ class Mailwright(Target):
         err_path = self.dir / "serve.log"
         err = open(err_path, "ab")  # noqa: SIM115 - kept for the child
         self.proc = subprocess.Popen(
-            [*_mailwright(), "serve", "-c", str(self.conf)], stdout=err, stderr=err,
+            [*_mailwright(), "serve", "-c", str(self.conf), "--workers", str(self.workers)],
+            stdout=err, stderr=err,
             stdin=subprocess.DEVNULL, preexec_fn=server_preexec,
         )
         err.close()

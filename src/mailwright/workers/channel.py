@@ -13,6 +13,8 @@ datagram is one small text message:
   spreading attempts over connections (and so over workers) is banned after the same number of
   tries as against one process, and a banned address is refused at connect by every worker.
 
+The spam filter's greylisting and hourly rate limits need no message: they live in the store.
+
 Datagrams are never partial and never block the sender (non-blocking sockets; a datagram that
 does not fit a full queue is dropped and counted, which for a wake-up costs latency only until
 the next change of that mailbox, and for a failure one count).
@@ -115,6 +117,7 @@ class WorkerChannel:
             elif kind == "f" and self.on_failure is not None:
                 ip, _, username = rest.partition(" ")
                 self.on_failure(ip, username)
+
         except ValueError:
             log.warning("malformed worker message %r", data[:80])
 

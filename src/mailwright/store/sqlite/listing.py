@@ -4,8 +4,8 @@ SELECT of a large mailbox lists every message; building 100,000 records from SQL
 hundred milliseconds. Like Dovecot's index, we keep the listing of the most recently used
 mailboxes in memory and bring it up to date with the rows whose MODSEQ is above the cached
 HIGHESTMODSEQ plus the `expunged` rows: a warm listing costs one indexed query for the delta.
-Only the store's own process writes an SQLite store, and every change bumps HIGHESTMODSEQ, so
-the cache can never miss a change.
+Every change, from this process or another one (worker processes, operator commands), bumps
+HIGHESTMODSEQ, which is read in the same snapshot, so the cache can never miss a change.
 """
 
 from __future__ import annotations
