@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import json
 import os
 import signal
 import smtplib
@@ -24,6 +25,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.conftest import store_backends
 from tests.support.server import PASSWORD, MailwrightServer, wait_for
 from tests.support.workers import worker_of, worker_pids
 
@@ -35,8 +37,14 @@ FAILURES_BEFORE_BAN = 4
 T = TypeVar("T")
 
 
-def make_server(root: Path, limits: str = "") -> MailwrightServer:
+def make_server(root: Path, limits: str = "", backend: str = "sqlite") -> MailwrightServer:
     server = MailwrightServer(root / "mw", workers=WORKERS)
+    if backend == "postgres":
+        from tests.support.pg import fresh_dsn
+
+        server.edit_config('backend = "sqlite"\ndsn = ""',
+                           f'backend = "postgres"\ndsn = {json.dumps(fresh_dsn())}')  # fmt: skip
+        server.cli("domain", "add", server.domain)  # `init` put it in the SQLite store
     with server.cfg.open("a") as f:
         f.write("\n[mailauth]\nverify = false\n")  # no DNS here
         if limits:
@@ -45,9 +53,9 @@ def make_server(root: Path, limits: str = "") -> MailwrightServer:
     return server
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[MailwrightServer]:
-    srv = make_server(tmp_path)
+@pytest.fixture(params=store_backends())
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailwrightServer]:
+    srv = make_server(tmp_path, backend=request.param)
     srv.start()
     try:
         yield srv

@@ -108,6 +108,8 @@ class Supervisor:
         if pid == 0:  # the worker
             code = 1
             try:
+                sup_end.close()
+                os.close(status_r)
                 self._child_setup(keep={worker_end.fileno(), status_w})
                 role = WorkerRole(
                     index=w.index, count=self.count, primary=w.index == 0, first=first,
