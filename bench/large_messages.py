@@ -138,7 +138,8 @@ def scenario(name: str) -> str:
     with tempfile.TemporaryDirectory(prefix="mw-large-") as tmp:
         cfg, port = make_server(Path(tmp) / "srv")
         log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
-        proc = subprocess.Popen([sys.executable, "-m", "mailwright", "-c", str(cfg), "serve"],
+        proc = subprocess.Popen([sys.executable, "-m", "mailwright", "-c", str(cfg), "serve",
+                             "--workers", "1"],  # the RSS of one serving process
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: port_open(port), 60, "the MX port")

@@ -94,7 +94,8 @@ def served(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     mailwright(cfg, "domain", "add", "example.test")
     mailwright(cfg, "user", "add", "bob@example.test", "--password-stdin")
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "mailwright", "-c", str(cfg), "serve"],
+    proc = subprocess.Popen([sys.executable, "-m", "mailwright", "-c", str(cfg), "serve",
+                             "--workers", "1"],  # the RSS of one serving process
                             stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
     try:
         for _ in range(600):
