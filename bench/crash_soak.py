@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the kill lands up to this many seconds into the load")  # fmt: skip
     parser.add_argument("--min-acks", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serve --workers N (every worker is killed with the server)")  # fmt: skip
     args = parser.parse_args(argv)
 
     repo = Path(__file__).resolve().parents[1]
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.robustness.mixedload import MixedCrashWorld
 
     root = Path(tempfile.mkdtemp(prefix="mw-crash-soak-"))
-    world = MixedCrashWorld(root, seed=args.seed)
+    world = MixedCrashWorld(root, seed=args.seed, workers=args.workers)
     started = time.monotonic()
     failure = ""
     try:
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"| rounds (SIGKILLs) | {stats.kills} |")
     print(f"| seed | {args.seed} |")
+    print(f"| workers | {args.workers} |")
     for kind in ("smtp-mx", "submission", "imap-append", "imap-expunge", "pop3-dele"):
         print(f"| acknowledged {kind} | {acked.get(kind, 0)} |")
     print(

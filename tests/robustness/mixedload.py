@@ -132,7 +132,7 @@ class Stats:
 class MixedCrashWorld:
     """A server under test, its DNS, the remote MX, and the ledger of promises."""
 
-    def __init__(self, root: Path, seed: int = 1) -> None:
+    def __init__(self, root: Path, seed: int = 1, workers: int = 1) -> None:
         self.rng = random.Random(seed)
         self.dns = DNSServer().start()
         self.dns.add("remote.test", "MX", "10 mx.remote.test.")
@@ -143,7 +143,7 @@ class MixedCrashWorld:
             sink_port = probe.getsockname()[1]
         self.controller = Controller(self.sink, hostname="127.0.0.1", port=sink_port)
         self.controller.start()
-        self.srv = MailwrightServer(root / "mw")
+        self.srv = MailwrightServer(root / "mw", workers=workers)
         self.srv.edit_config("nameservers = []", f'nameservers = ["{self.dns.config_value}"]')
         self.srv.edit_config("port = 25\n", f"port = {sink_port}\n")
         self.srv.edit_config('retry_schedule = ["1m",', 'retry_schedule = ["1s", "2s",')

@@ -192,7 +192,16 @@ class MailwrightServer:
         return code
 
     def kill(self) -> None:
+        """SIGKILL the server: with several workers, every worker, then the supervisor (as a
+        power cut would; a supervisor killed alone would have its workers stop gracefully)."""
         if self.proc is not None:
+            if self.workers != 1:
+                from tests.support.workers import worker_pids
+
+                with contextlib.suppress(OSError):
+                    for pid in worker_pids(self.proc.pid):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGKILL)
             self.proc.kill()
             self.proc.wait()
             self.proc = None
