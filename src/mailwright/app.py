@@ -125,7 +125,8 @@ def setup_acme(ctx: AppContext) -> None:
 
 
 async def build_context(config: Config, worker: WorkerRole | None = None) -> AppContext:
-    ssl_context = load_ssl(config)
+    # a worker uses the context its supervisor loaded before dropping privileges
+    ssl_context = worker.ssl_context if worker is not None else load_ssl(config)
     store = _component("message store", "mailwright.store:open_store", config)
     if worker is not None and config.storage.backend == "sqlite":
         # Another worker's commit must wake this worker's IDLE sessions (workers.channel);

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.server import MailwrightServer
+from tests.support.workers import worker_pids
 
 USER = "mailwright-test"
 
@@ -84,9 +85,11 @@ def world_readable_dir() -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_privileges_bind_then_drop(world_readable_dir: Path, traversable_python: None) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_privileges_bind_then_drop(world_readable_dir: Path, traversable_python: None,
+                                   workers: int) -> None:
     pw = ensure_user()
-    srv = MailwrightServer(world_readable_dir / "inst")
+    srv = MailwrightServer(world_readable_dir / "inst", workers=workers)
     srv.add_user("alice@example.test")
     port = privileged_port()
     srv.edit_config(f"port = {srv.port('smtp')}", f"port = {port}")
@@ -94,9 +97,13 @@ def test_privileges_bind_then_drop(world_readable_dir: Path, traversable_python:
     srv.start()
     try:
         assert srv.proc is not None
-        status = Path(f"/proc/{srv.proc.pid}/status").read_text()
-        uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
-        assert uids == [str(pw.pw_uid)] * 4  # real, effective, saved, filesystem
+        # with several workers: the supervisor dropped before forking them
+        pids = [srv.proc.pid, *(worker_pids(srv.proc.pid) if workers > 1 else [])]
+        assert len(pids) == (1 if workers == 1 else 1 + workers)
+        for pid in pids:
+            status = Path(f"/proc/{pid}/status").read_text()
+            uids = next(ln for ln in status.splitlines() if ln.startswith("Uid:")).split()[1:]
+            assert uids == [str(pw.pw_uid)] * 4  # real, effective, saved, filesystem
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
             s.sendmail("x@sender.example", ["alice@example.test"],
                        b"Subject: after the drop\r\n\r\nstored by an unprivileged process\r\n")

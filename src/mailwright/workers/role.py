@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 from dataclasses import dataclass
 
 from mailwright.workers.channel import WorkerChannel
@@ -26,6 +27,8 @@ class WorkerRole:
     sockets: dict[str, socket.socket]  # listener name -> the bound, shared listening socket
     channel: WorkerChannel
     status_fd: int  # the worker writes b"r" here once it serves
+    # loaded by the supervisor before it dropped its privileges: the key may be root's alone
+    ssl_context: ssl.SSLContext | None = None
 
     def report_ready(self) -> None:
         try:

@@ -33,6 +33,7 @@ import os
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import time
 import traceback
@@ -66,8 +67,9 @@ class _Worker:
 
 
 class Supervisor:
-    def __init__(self, config: Config, count: int) -> None:
+    def __init__(self, config: Config, count: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.config = config
+        self.ssl_context = ssl_context
         self.count = count
         self.sockets: dict[str, socket.socket] = {}
         self.workers = [_Worker(i) for i in range(count)]
@@ -114,6 +116,7 @@ class Supervisor:
                 role = WorkerRole(
                     index=w.index, count=self.count, primary=w.index == 0, first=first,
                     sockets=self.sockets, channel=WorkerChannel(worker_end), status_fd=status_w,
+                    ssl_context=self.ssl_context,
                 )  # fmt: skip
                 from mailwright.app import run_worker
 
@@ -295,8 +298,9 @@ def supervise(config: Config, count: int) -> int:
     """Run `count` workers until SIGTERM or SIGINT; the exit status of `serve`."""
     from mailwright.app import drop_privileges, load_ssl
 
-    load_ssl(config)  # a certificate that cannot be read: exit 2 here, before any fork
-    sup = Supervisor(config, count)
+    # Read before the privileges are dropped (the key may be root's alone), and so a
+    # certificate that cannot be read is exit 2 here, before any fork.
+    sup = Supervisor(config, count, load_ssl(config))
     try:
         sup.bind()
     except BindError as e:
