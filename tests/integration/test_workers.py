@@ -211,9 +211,9 @@ def test_sigterm_finishes_the_transaction_in_flight_then_stops_every_worker(
              lambda: sum("shutting down" in line for line in server.stderr) >= WORKERS)
     s.send(data[40:] + b".\r\n")
     code, text = s.getreply()
-    assert code == 250, text
+    assert code == 250, (text, "".join(server.stderr[-30:]))
     s.quit()
-    assert server.proc.wait(60) == 0
+    assert server.proc.wait(60) == 0, "".join(server.stderr[-30:])
     server.proc = None
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}")  # gone, and reaped by the supervisor
