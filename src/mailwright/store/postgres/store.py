@@ -2507,6 +2507,12 @@ class PostgresStore:
 
         return await self._write(op)
 
+    async def queue_retry(self, entry_id: int) -> bool:
+        rows = await self._all(
+            "UPDATE queue SET next_attempt = LEAST(next_attempt, clock_timestamp())"
+            " WHERE id = %s RETURNING id", (entry_id,))
+        return bool(rows)
+
 
 # -- file helpers (run in threads) -----------------------------------------------------------
 

@@ -2111,3 +2111,14 @@ class SQLiteStore:
             return cur.rowcount > 0
 
         return await self.db.write(op)
+
+    async def queue_retry(self, entry_id: int) -> bool:
+        now = time.time()
+
+        def op(ctx: WriteContext) -> bool:
+            cur = ctx.conn.execute(
+                "UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE id = ?",
+                (now, entry_id))
+            return cur.rowcount > 0
+
+        return await self.db.write(op)

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from mailwright.web.asgi import ASGIApp, Receive, Scope, Send
 from mailwright.web.ui import signin
 from mailwright.web.ui.pages import AREAS, WEB, Forbidden, SignInRequired, render
-from mailwright.web.ui.security import WebMiddleware
+from mailwright.web.ui.security import WebMiddleware, with_security_headers
 
 if TYPE_CHECKING:
     from mailwright.app import AppContext
@@ -92,4 +92,5 @@ def dispatch(web: ASGIApp, other: ASGIApp) -> ASGIApp:
         else:
             await other(scope, receive, send)
 
+    other = with_security_headers(other)
     return app

@@ -152,19 +152,33 @@ class WebMiddleware:
         return "", receive
 
     def _with_headers(self, send: Send, set_cookie: bytes | None) -> Send:
-        async def wrapped(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                have = {bytes(k).lower() for k, _ in headers}
-                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in have]
-                if b"cache-control" not in have:
-                    headers.append((b"cache-control", b"no-store"))
-                if set_cookie is not None:
-                    headers.append((b"set-cookie", set_cookie))
-                message = {**message, "headers": headers}
-            await send(message)
+        return add_headers(send, set_cookie)
 
-        return wrapped
+
+def with_security_headers(app: ASGIApp) -> ASGIApp:
+    """`app` with the headers of `SECURITY_HEADERS` on its responses (the https listener's
+    other paths: MTA-STS policy, autoconfiguration)."""
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, add_headers(send, None))
+
+    return wrapped
+
+
+def add_headers(send: Send, set_cookie: bytes | None) -> Send:
+    """`send` adding the security headers (those the response has not set itself)."""
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            have = {bytes(k).lower() for k, _ in headers}
+            headers += [(k, v) for k, v in SECURITY_HEADERS if k not in have]
+            if b"cache-control" not in have:
+                headers.append((b"cache-control", b"no-store"))
+            if set_cookie is not None:
+                headers.append((b"set-cookie", set_cookie))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
 
 
 async def _read_form(receive: Receive) -> tuple[bytes, bool, Receive]:
