@@ -37,3 +37,25 @@ def test_vacation_from_the_account_page_answers_mail(web_server: MailwrightServe
         "vacation reply from frank@example.test to gina@remote.test" in line
         for line in web_server.stderr))
     assert len(web_server.messages(user)) == 1  # kept as well
+
+
+def test_filters_page_edits_the_sieve_scripts(web_server: MailwrightServer) -> None:
+    user = "hana@example.test"
+    web_server.add_user(user)
+    c = WebClient(web_server)
+    c.sign_in(user)
+    c.get("/account/filters")
+    bad = c.post("/account/filters", {"name": "mine", "content": 'require "fileinto";\nfileinto',
+                                      "activate": "on"})
+    assert bad.status == 400 and "Not saved: line 2" in bad.body
+    assert "mine" not in web_server.cli("sieve", "list", user)
+    good = 'require "fileinto";\nif header :contains "subject" "invoice" { fileinto "Archive"; }\n'
+    r = c.post("/account/filters", {"name": "mine", "content": good, "activate": "on"})
+    assert r.status == 200 and "Saved mine." in r.body
+    assert "mine ACTIVE" in web_server.cli("sieve", "list", user)
+    assert '"invoice" { fileinto "Archive"; }' in web_server.cli("sieve", "get", user, "mine")
+    # the active script cannot be deleted; deactivated, it can
+    assert c.post("/account/filters", {"name": "mine", "action": "delete"}).status == 400
+    c.post("/account/filters", {"name": "mine", "action": "deactivate"})
+    assert c.post("/account/filters", {"name": "mine", "action": "delete"}).status == 200
+    assert "mine" not in web_server.cli("sieve", "list", user)

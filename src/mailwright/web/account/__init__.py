@@ -243,6 +243,68 @@ async def _save_rules(store: Any, account: Account, rules: sieve_rules.Rules,
             await store.sieve_activate(account.id, None)
 
 
+# --- filters: the raw Sieve scripts ------------------------------------------------------
+
+
+def _script_name_ok(name: str) -> bool:
+    # RFC 5804 1.6: no control characters, no line or paragraph separators
+    return 0 < len(name) <= 128 and not any(
+        ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in name)
+
+
+@user_page
+async def filters(request: Request, account: Account) -> Response:
+    """The account's Sieve scripts (the ones ManageSieve clients edit), edited as text; a
+    script is validated before it is stored, and an invalid one is refused with its line."""
+    from mailwright.sieve import SieveSyntaxError, compile_script
+
+    ctx = context(request)
+    store = ctx.store
+    limits = ctx.config.sieve
+    name = request.query_params.get("name", "").strip()
+    content = None
+    error = notice = None
+    if request.method == "POST":
+        fields = await form(request)
+        name = fields.get("name", "").strip()
+        action = fields.get("action", "save")
+        if not _script_name_ok(name):
+            error = "A script needs a name (no control characters)."
+        elif action == "delete":
+            active = await store.sieve_active(account.id)
+            if active and active[0] == name:
+                error = "Deactivate the script before deleting it."
+            else:
+                await store.sieve_delete(account.id, name)
+                notice, name = f"Deleted {name}.", ""
+        elif action == "deactivate":
+            await store.sieve_activate(account.id, None)
+            notice = "No script is active now: mail goes to the inbox unfiltered."
+        else:
+            content = fields.get("content", "").replace("\r\n", "\n").replace("\n", "\r\n")
+            known = {i.name for i in await store.sieve_list(account.id)}
+            if len(content.encode()) > limits.max_script_size:
+                error = f"The script is larger than {limits.max_script_size} bytes."
+            elif name not in known and len(known) >= limits.max_scripts:
+                error = f"An account has at most {limits.max_scripts} scripts."
+            else:
+                try:
+                    compile_script(content)
+                except SieveSyntaxError as exc:
+                    error = f"Not saved: line {exc.line}: {exc.message}"
+            if error is None:
+                await store.sieve_put(account.id, name, content)
+                if fields.get("activate") == "on":
+                    await store.sieve_activate(account.id, name)
+                notice = f"Saved {name}."
+    scripts = await store.sieve_list(account.id)
+    if content is None and name:
+        content = await store.sieve_get(account.id, name)
+    return await _page(request, "filters.html", "Filters", scripts=scripts, name=name,
+                       content=content or "", error=error, notice=notice,
+                       status=400 if error else 200)
+
+
 # --- mail client set-up --------------------------------------------------------------------
 
 
@@ -271,6 +333,7 @@ routes: list[BaseRoute] = [
     Route("/app-passwords/{pw_id}/delete", app_password_delete, methods=["POST"]),
     Route("/two-factor", two_factor, methods=["GET", "POST"]),
     Route("/forwarding", forwarding, methods=["GET", "POST"]),
+    Route("/filters", filters, methods=["GET", "POST"]),
     Route("/clients", client_setup),
     Route("/clients/mailwright.mobileconfig", mobileconfig),
 ]
