@@ -83,8 +83,12 @@ async def _next_event(conn: Connection, h: h11.Connection, timeout: float) -> An
         event = h.next_event()
         if event is not h11.NEED_DATA:
             return event
+        between_requests = h.their_state is h11.IDLE and not h.trailing_data[0]
         try:
-            data = await asyncio.wait_for(conn.reader.read(READ_SIZE), timeout)
+            if between_requests:
+                data = await _read_unless_closing(conn, timeout)
+            else:
+                data = await asyncio.wait_for(conn.reader.read(READ_SIZE), timeout)
         except (TimeoutError, ConnectionError, OSError) as e:
             raise _ClientGone from e
         if not data:
@@ -93,6 +97,28 @@ async def _next_event(conn: Connection, h: h11.Connection, timeout: float) -> An
             h.receive_data(b"")
             continue
         h.receive_data(data)
+
+
+async def _read_unless_closing(conn: Connection, timeout: float) -> bytes:
+    """The next bytes of an idle keep-alive connection, or b"" once the server is shutting
+    down: a browser's idle connection must not hold up a graceful stop."""
+    if conn.closing.is_set():
+        return b""
+    read = asyncio.ensure_future(conn.reader.read(READ_SIZE))
+    closing = asyncio.ensure_future(conn.closing.wait())
+    try:
+        done, _ = await asyncio.wait({read, closing}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closing.cancel()
+    if read in done:
+        return read.result()
+    read.cancel()
+    with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
+        await read
+    if not done:
+        raise TimeoutError
+    return b""
 
 
 def _scope(conn: Connection, req: h11.Request) -> Scope:
