@@ -243,6 +243,15 @@ async def _one_request(conn: Connection, h: h11.Connection, req: h11.Request, ap
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
     conn.result = str(status)
+    if not body_done and not disconnected.is_set():
+        # The application did not read the body (a GET has none): what h11 already holds is
+        # skipped; a body still on its way means the connection cannot carry another request.
+        try:
+            while (event := h.next_event()) is not h11.NEED_DATA and isinstance(event, h11.Data):
+                pass
+            body_done = isinstance(event, h11.EndOfMessage)
+        except h11.RemoteProtocolError:
+            return False
     # Not reusable when the application answered without reading the whole body, or the
     # client went away.
     return finished and body_done and not disconnected.is_set()
