@@ -35,6 +35,7 @@ pkgs=(
   sieve-connect       # a real ManageSieve client (tests/sieve/test_managesieve_socket.py)
   pebble              # Let's Encrypt's ACME test CA (tests/acme)
   unbound             # a real validating resolver for [dns] dnssec = "trust-ad" (tests/transport)
+  chromium            # the web interface's browser tests (Playwright drives it: tests/support/browser.py)
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -9,29 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from mailwright.accounts.admin import delete_account
 from mailwright.address import AddressError, parse_address
 from mailwright.cli.common import CLIError, with_store
 from mailwright.config import Config
 from mailwright.store.api import Alias, Store
-
-
-async def _rewire_aliases(store: Store, address: str) -> list[str]:
-    """Take ADDRESS out of every alias; drop aliases left with no target. Returns what changed."""
-    notes: list[str] = []
-    for alias in await store.list_aliases():
-        if address not in alias.targets:
-            continue
-        rest = [t for t in alias.targets if t != address]
-        await store.delete_alias(alias.source)
-        if rest:
-            await store.add_alias(alias.source, rest)
-            notes.append(f"alias {alias.source} now delivers to {', '.join(rest)}")
-        else:
-            notes.append(f"alias {alias.source} removed (it delivered only to {address})")
-            if alias.source.startswith("postmaster@"):
-                notes.append(f"warning: {alias.source} must reach someone (RFC 5321 4.5.1): "
-                             f"`mailwright alias add {alias.source} ADDRESS`")
-    return notes
 
 
 def _confirm(question: str) -> bool:
@@ -60,8 +42,7 @@ def delete_user(config: Config, address: str, force: bool) -> int:
         acc = await store.find_account(address)
         if acc is None:
             raise CLIError(f"no such user: {address}", 1)
-        await store.delete_account(acc.id)
-        return await _rewire_aliases(store, address)
+        return await delete_account(store, acc)
 
     notes = with_store(config, delete)
     print(f"deleted user {address}" + (f" and {messages} message(s)" if messages else ""))

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mailwright import __version__
+from mailwright.accounts.admin import admins, create_account, set_admin, set_send_as
 from mailwright.accounts.passwords import hash_password
 from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.cli.common import CLIError, load, with_store
@@ -200,12 +201,16 @@ def read_password(from_stdin: bool) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
-        async def listing(store: Store) -> tuple[list[Account], list[tuple[int, str]]]:
-            return await store.list_accounts(), await store.list_send_as()
+        async def listing(
+            store: Store,
+        ) -> tuple[list[Account], list[tuple[int, str]], dict[int, str]]:
+            return (await store.list_accounts(), await store.list_send_as(),
+                    {i: "1" for i in await admins(store)})
 
-        accounts, grants = with_store(config, listing)
+        accounts, grants, admin_ids = with_store(config, listing)
         for acc in accounts:
             flags = " disabled" if acc.disabled else ""
+            flags += " admin" if admin_ids.get(acc.id) == "1" else ""
             limit = f" quota={acc.quota_bytes}" if acc.quota_bytes else ""
             send_as = ",".join(a for i, a in grants if i == acc.id)
             print(f"{acc.address}{limit}{flags}{f' send-as={send_as}' if send_as else ''}")
@@ -224,15 +229,7 @@ def cmd_user(args: argparse.Namespace) -> int:
         postmaster = f"postmaster@{address.rpartition('@')[2]}"
 
         async def add(store: Store) -> bool:
-            await store.add_account(address, hash_password(password), quota)
-            # RFC 5321 4.5.1: every domain must accept mail for postmaster; the domain's first
-            # user receives it until the operator says otherwise.
-            if address != postmaster and await store.find_account(postmaster) is None and (
-                await store.get_alias(postmaster) is None
-            ):
-                await store.add_alias(postmaster, [address])
-                return True
-            return False
+            return (await create_account(store, address, hash_password(password), quota))[1]
 
         made_alias = with_store(config, add)
         print(f"added user {address}")
@@ -263,11 +260,10 @@ def cmd_user(args: argparse.Namespace) -> int:
             if args.quota_messages is not None:
                 # RFC 9208 QUOTA=RES-MESSAGE
                 await store.set_message_quota(acc_id, args.quota_messages)
-            for a in grant:
-                await store.grant_send_as(acc_id, a)
-            for a in revoke:
-                if not await store.revoke_send_as(acc_id, a):
-                    raise CLIError(f"{address} has no send-as grant for {a}", 1)
+            if args.admin is not None:  # the web interface's /admin/ pages
+                await set_admin(store, acc_id, args.admin == "yes")
+            for a in await set_send_as(store, acc_id, grant, revoke):
+                raise CLIError(f"{address} has no send-as grant for {a}", 1)
 
         with_store(config, update)
         print(f"updated user {address}")
@@ -406,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--pop3-keep", choices=["yes", "no"],
                    help="POP3 deletions move to Trash instead of expunging")
     x.add_argument("--disabled", choices=["yes", "no"])
+    x.add_argument("--admin", choices=["yes", "no"],
+                   help="the admin role: the web interface's /admin/ pages")
     x.add_argument("--send-as", action="append", metavar="ADDR",
                    help="let the user send with this From: address (repeatable)")
     x.add_argument("--no-send-as", action="append", metavar="ADDR",

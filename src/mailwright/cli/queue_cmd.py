@@ -15,6 +15,8 @@ import argparse
 from datetime import UTC, datetime
 
 from mailwright.cli.common import CLIError, load, with_store
+from mailwright.queue import operator
+from mailwright.queue.operator import age, header_lines, normalize_queue_id, pending, when
 from mailwright.store.api import QueueEntry, Store
 
 
@@ -32,39 +34,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 
 
 def _entry_id(text: str) -> str:
-    value = text.strip().upper()
-    if not value or len(value) > 64 or not value.isalnum() or not value.isascii():
+    value = normalize_queue_id(text)
+    if value is None:
         raise argparse.ArgumentTypeError(f"not a queue id: {text!r}")
     return value
 
 
-async def _entries(store: Store, queue_id: str) -> list[QueueEntry]:
-    return [e for e in await store.queue_list() if e.queue_id.upper() == queue_id]
-
-
-def _age(created: datetime, now: datetime) -> str:
-    seconds = int((now - created).total_seconds())
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
-
-
-def _when(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _line(entry: QueueEntry, now: datetime) -> str:
-    pending = [r for r in entry.recipients if r.status in ("scheduled", "tempfail")]
-    due = "now" if entry.next_attempt <= now else _when(entry.next_attempt)
+    due = "now" if entry.next_attempt <= now else when(entry.next_attempt)
     sender = entry.sender or "<>"
     error = f" last_error={entry.last_error!r}" if entry.last_error else ""
     leased = f" leased_by={entry.lease_owner}" if entry.lease_owner else ""
-    return (f"{entry.queue_id or entry.id} domain={entry.domain} from={sender} rcpts={len(pending)}/"
-            f"{len(entry.recipients)} age={_age(entry.created, now)} attempts={entry.attempts} "
+    return (f"{entry.queue_id or entry.id} domain={entry.domain} from={sender} rcpts={pending(entry)}/"
+            f"{len(entry.recipients)} age={age(entry.created, now)} attempts={entry.attempts} "
             f"next={due}{leased}{error}")
 
 
@@ -82,18 +64,14 @@ def cmd_queue(args: argparse.Namespace) -> int:
         print(f"{count} entr{'y' if count == 1 else 'ies'} scheduled for immediate delivery")
         return 0
     if args.action == "delete":
-        async def delete(store: Store) -> list[str]:
-            return [e.domain for e in await _entries(store, args.id)
-                    if await store.queue_delete(e.id)]
-
-        domains = with_store(config, delete)
+        domains = with_store(config, lambda s: operator.delete(s, args.id))
         if not domains:
             raise CLIError(f"queue delete: no queue entry {args.id}", 1)
         print(f"deleted queue entry {args.id} ({', '.join(domains)})")
         return 0
 
     async def show(store: Store) -> tuple[list[QueueEntry], bytes]:
-        found = await _entries(store, args.id)
+        found = await operator.entries(store, args.id)
         if not found:
             return [], b""
         try:
@@ -116,8 +94,8 @@ def _show(entry: QueueEntry, now: datetime, data: bytes) -> None:
     print(f"id: {entry.queue_id or entry.id}")
     print(f"domain: {entry.domain}")
     print(f"sender: {entry.sender or '<>'}")
-    print(f"created: {_when(entry.created)} (age {_age(entry.created, now)})")
-    print(f"next attempt: {_when(entry.next_attempt)}")
+    print(f"created: {when(entry.created)} (age {age(entry.created, now)})")
+    print(f"next attempt: {when(entry.next_attempt)}")
     print(f"attempts: {entry.attempts}")
     print(f"last error: {entry.last_error or '-'}")
     if entry.ret or entry.envid:
@@ -125,7 +103,7 @@ def _show(entry: QueueEntry, now: datetime, data: bytes) -> None:
     if entry.extra.get("requiretls") == "1":
         print("requiretls: yes (RFC 8689: verified TLS to a REQUIRETLS server, else bounce)")
     if entry.lease_owner:
-        until = _when(entry.lease_until) if entry.lease_until else "-"
+        until = when(entry.lease_until) if entry.lease_until else "-"
         print(f"lease: {entry.lease_owner} until {until}")
     print(f"blob: {entry.blob_id}" + (f" ({len(data)} bytes)" if data else ""))
     print("recipients:")
@@ -134,8 +112,6 @@ def _show(entry: QueueEntry, now: datetime, data: bytes) -> None:
         reply = f" last_reply={r.last_reply!r}" if r.last_reply else ""
         print(f"  {r.address} {r.status}{extra}{reply}")
     if data:
-        end = data.find(b"\r\n\r\n")
-        header = data if end < 0 else data[:end]
         print("headers:")
-        for line in header.decode("utf-8", "replace").split("\r\n")[:50]:
+        for line in header_lines(data):
             print(f"  {line}")

@@ -354,7 +354,7 @@ def _summarise(exc: dns.resolver.NoNameservers) -> str:
     return f"all nameservers failed ({text})" if text else "all nameservers failed"
 
 
-def from_config(config: object) -> Resolver:
+def from_config(config: object, *, cache: bool = True) -> Resolver:
     """The shared resolver for a ``mailwright.config.Config`` (``[dns] nameservers``, ``timeout``).
 
     Typed loosely so that this module does not import the config layer.
@@ -368,4 +368,4 @@ def from_config(config: object) -> Resolver:
         anchors = load_anchors(getattr(dns_config, "trust_anchors", ()) or (),
                                str(getattr(dns_config, "trust_anchor_file", "") or ""))
     return Resolver(nameservers or None, timeout=timeout, lifetime=max(timeout * 3, timeout),
-                    trust_ad=mode == "trust-ad", trust_anchors=anchors)
+                    trust_ad=mode == "trust-ad", trust_anchors=anchors, cache=cache)

@@ -1,0 +1,83 @@
+"""Screenshots of the web interface's main pages for docs/web.md.
+
+Run from the repository: `PYTHONPATH=src python3 scripts/web_screenshots.py`. Starts a
+throwaway server (tests/support/server.py), signs in with Debian's chromium through Playwright
+and writes PNG files to docs/web/.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.support.browser import ADMIN, CHROMIUM, USER, base_url, sign_in  # noqa: E402
+from tests.support.server import MailwrightServer  # noqa: E402
+
+OUT = REPO / "docs" / "web"
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = MailwrightServer(Path(tmp))
+        for user in (USER, ADMIN, "bob@example.test"):
+            srv.add_user(user)
+        srv.cli("user", "set", ADMIN, "--admin", "yes")
+        srv.cli("user", "set", "bob@example.test", "--quota", "104857600",
+                "--send-as", "sales@example.test")
+        srv.cli("alias", "add", "sales@example.test", USER, "bob@example.test")
+        srv.cli("dkim", "generate", "example.test", "--algorithm", "ed25519")
+        srv.start()
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM,
+                                            args=["--no-sandbox", "--disable-dev-shm-usage"])
+                shots(browser, srv)
+                browser.close()
+        finally:
+            srv.stop()
+
+
+def shots(browser: object, srv: MailwrightServer) -> None:
+    def page_for(width: int, height: int) -> object:
+        ctx = browser.new_context(ignore_https_errors=True,  # type: ignore[attr-defined]
+                                  base_url=base_url(srv),
+                                  viewport={"width": width, "height": height})
+        return ctx.new_page()
+
+    page = page_for(1100, 700)
+    page.goto("/signin")
+    page.screenshot(path=str(OUT / "signin.png"))
+    sign_in(page, USER)
+    for path, name in (("/account/", "account"), ("/account/app-passwords", "app-passwords"),
+                       ("/account/forwarding", "forwarding"), ("/account/clients", "clients")):
+        page.goto(path)
+        page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+    page.goto("/account/two-factor")
+    page.get_by_role("button", name="Set up two-step sign-in").click()
+    page.screenshot(path=str(OUT / "two-factor.png"), full_page=True)
+
+    admin = page_for(1100, 700)
+    sign_in(admin, ADMIN)
+    for path, name in (("/admin/accounts", "admin-accounts"),
+                       ("/admin/accounts/bob@example.test", "admin-account"),
+                       ("/admin/aliases", "admin-aliases"), ("/admin/dkim", "admin-dkim"),
+                       ("/admin/dns?domain=example.test", "admin-dns"),
+                       ("/admin/queue", "admin-queue")):
+        admin.goto(path)
+        admin.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
+
+    phone = page_for(390, 844)
+    sign_in(phone, USER)
+    phone.goto("/account/")
+    phone.screenshot(path=str(OUT / "phone-account.png"), full_page=True)
+
+
+if __name__ == "__main__":
+    main()
