@@ -75,7 +75,7 @@ class MessageView:
         return {a.content_id: a.section for a in self.attachments if a.content_id}
 
 
-def _people(addrs: tuple[Address, ...] | None) -> tuple[Person, ...]:
+def people(addrs: tuple[Address, ...] | None) -> tuple[Person, ...]:
     out: list[Person] = []
     for a in addrs or ():
         if a.host is None:  # group start/end markers (RFC 9051 7.5.2)
@@ -184,10 +184,10 @@ def message_view(info: MessageInfo, raw: bytes) -> MessageView:
             date = None
     return MessageView(
         subject=decode_header(env.subject) if env.subject else "",
-        from_=_people(env.from_),
-        to=_people(env.to),
-        cc=_people(env.cc),
-        reply_to=_people(env.reply_to),
+        from_=people(env.from_),
+        to=people(env.to),
+        cc=people(env.cc),
+        reply_to=people(env.reply_to),
         date=date,
         message_id=(env.message_id or b"").decode("latin-1").strip(),
         references=tuple(r.decode("latin-1") for r in refs.split() if r.startswith(b"<")),
