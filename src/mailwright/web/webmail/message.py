@@ -60,6 +60,7 @@ class MessageView:
     from_: tuple[Person, ...]
     to: tuple[Person, ...]
     cc: tuple[Person, ...]
+    bcc: tuple[Person, ...]
     reply_to: tuple[Person, ...]
     date: datetime | None
     message_id: str  # with angle brackets, "" when absent
@@ -187,6 +188,7 @@ def message_view(info: MessageInfo, raw: bytes) -> MessageView:
         from_=people(env.from_),
         to=people(env.to),
         cc=people(env.cc),
+        bcc=people(env.bcc),
         reply_to=people(env.reply_to),
         date=date,
         message_id=(env.message_id or b"").decode("latin-1").strip(),
