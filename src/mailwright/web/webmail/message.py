@@ -64,6 +64,7 @@ class MessageView:
     reply_to: tuple[Person, ...]
     date: datetime | None
     message_id: str  # with angle brackets, "" when absent
+    in_reply_to: str
     references: tuple[str, ...]
     text: str | None  # the text/plain body, decoded
     html_section: str | None  # the text/html body's part number
@@ -192,6 +193,7 @@ def message_view(info: MessageInfo, raw: bytes) -> MessageView:
         reply_to=people(env.reply_to),
         date=date,
         message_id=(env.message_id or b"").decode("latin-1").strip(),
+        in_reply_to=(env.in_reply_to or b"").decode("latin-1").strip(),
         references=tuple(r.decode("latin-1") for r in refs.split() if r.startswith(b"<")),
         text=text,
         html_section=html_section,
