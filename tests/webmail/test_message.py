@@ -95,3 +95,12 @@ def test_message_view_plain_message() -> None:
     view = message_view(parse_message(raw), raw)
     assert view.text == "hello\r\n" and view.html_section is None and not view.attachments
     assert view.from_ == () and view.date is None
+
+
+def test_message_view_html_only_has_text() -> None:
+    raw = (b"Subject: h\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           b"<html><head><style>p{}</style><script>x()</script></head><body>"
+           b"<p>First  para</p><div>Second<br>line &amp; more</div></body></html>\r\n")
+    view = message_view(parse_message(raw), raw)
+    assert view.html_section == "1"
+    assert view.text == "First para\n\nSecond\nline & more\n"

@@ -10,8 +10,10 @@ attachment, inline images included (HTML refers to those by Content-ID, RFC 2392
 from __future__ import annotations
 
 import email.utils
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from html.parser import HTMLParser
 
 from mailwright.mime.decode import bytes_to_text, decode_header, header_fields, part_text
 from mailwright.mime.imapfmt import (
@@ -178,6 +180,9 @@ def message_view(info: MessageInfo, raw: bytes) -> MessageView:
             size=part.end - part.body_start, content_id=cid or None,
             inline=bool(cid) and not _is_attachment(part),
         ))
+    if text is None and html_section is not None:
+        # an HTML-only message still has a plain-text view (and a quotable reply)
+        text = html_to_text(part_as_text(info, raw, html_section))
     date = None
     if env.date:
         try:
@@ -250,3 +255,41 @@ def header_text(raw: bytes, info: MessageInfo, name: str) -> str | None:
                                                          info.root.body_start)) if k == want),
                  None)
     return None if value is None else decode_header(value)
+
+
+_BLOCKS = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+                     "blockquote", "pre", "table", "hr", "ul", "ol", "dd", "dt"})
+_INVISIBLE = frozenset({"script", "style", "head", "title", "template", "svg", "math"})
+
+
+class _TextOf(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE:
+            self.hidden += 1
+        elif tag in _BLOCKS:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in _BLOCKS:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.out.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body: its words, a line break per block, nothing hidden."""
+    parser = _TextOf()
+    parser.feed(html[:MAX_TEXT_CHARS])
+    parser.close()
+    lines = ("".join(parser.out)).split("\n")
+    text = "\n".join(" ".join(line.split()) for line in lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
