@@ -34,6 +34,7 @@ pkgs=(
   dovecot-sieve       # Pigeonhole's sieve-test: the oracle of tests/sieve/test_differential.py
   sieve-connect       # a real ManageSieve client (tests/sieve/test_managesieve_socket.py)
   pebble              # Let's Encrypt's ACME test CA (tests/acme)
+  chromium            # the web interface's browser tests (Playwright drives it: tests/support/browser.py)
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -119,6 +119,14 @@ class MtaStsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The web interface on the `https` listener (webmail, account, administration)."""
+
+    session_lifetime: float = 12 * 3600.0  # a browser signs in again after this long
+    max_request: int = 32 * 1024 * 1024  # largest request body (uploads), bytes
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     backend: str = "sqlite"
     dsn: str = ""
@@ -268,6 +276,7 @@ class Config:
     sieve: SieveConfig = field(default_factory=SieveConfig)
     acme: AcmeConfig = field(default_factory=AcmeConfig)
     mtasts: MtaStsConfig = field(default_factory=MtaStsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -670,10 +679,18 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         raise r.error("interval", "must be at least 1m")
     r.finish()
 
+    r = _Reader(src, "web", top.get("web"))
+    web = WebConfig(r.duration("session_lifetime", "12h"), r.size("max_request", 32 << 20))
+    if not 60 <= web.session_lifetime <= 90 * 86400:
+        raise r.error("session_lifetime", "must be between 1m and 90d")
+    if not 64 * 1024 <= web.max_request <= 1 << 30:
+        raise r.error("max_request", "must be between 64KiB and 1GiB")
+    r.finish()
+
     top.finish()
     return Config(
         source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma,
-        spam, srs, dmarc, sieve, acme, mtasts,
+        spam, srs, dmarc, sieve, acme, mtasts, web,
     )
 
 

@@ -137,6 +137,16 @@ class MailwrightServer:
     def cli(self, *args: str, stdin: str | None = None, config: bool = True,
             expect: int = 0) -> str:
         """Run an operator command in-process; returns its standard output."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:  # e.g. Playwright's sync API runs a loop here: the command gets a thread of its own
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(1) as pool:
+                return pool.submit(self.cli, *args, stdin=stdin, config=config,
+                                   expect=expect).result()
         argv = [*args, "-c", str(self.cfg)] if config else list(args)
         out, err = io.StringIO(), io.StringIO()
         saved = sys.stdin

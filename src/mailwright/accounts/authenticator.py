@@ -23,9 +23,12 @@ mistypes now and then never reaches one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 
+from mailwright.accounts import settings
 from mailwright.accounts.passwords import verify_password_async
 from mailwright.address import AddressError, parse_address
 from mailwright.store.api import Account, Store
@@ -154,8 +157,16 @@ class Authenticator:
         # the other users behind a NAT are slowed, and the answer's timing tells nothing.
         return self._delay(self._per_address.score(ip, time.monotonic()))
 
-    async def authenticate(self, username: str, password: str, ip: str) -> Account | None:
-        """The account, or None after the failure delay. Banned logins always fail."""
+    async def authenticate(
+        self, username: str, password: str, ip: str, *, web: bool = False
+    ) -> Account | None:
+        """The account, or None after the failure delay. Banned logins always fail.
+
+        Mail protocols (``web=False``) also accept the account's app passwords, and only
+        those once the account has a second factor (TOTP) for the web: the main password
+        alone then opens nothing but the web sign-in, which asks for the code next. The web
+        sign-in (``web=True``) accepts the main password only.
+        """
         if self.is_banned_for(ip, username):
             self.refused_banned += 1
             # No argon2 work, and no count against the address either: hammering an account
@@ -190,6 +201,8 @@ class Authenticator:
                 ok = await verify_password_async(
                     account.password_hash if account else None, password
                 )
+                if account is not None and not web:
+                    ok = await self._mail_password_ok(account, password, ok)
         finally:
             left = self._inflight[ip] - 1
             if left:
@@ -205,6 +218,25 @@ class Authenticator:
             return account
         await asyncio.sleep(self._record_failure(ip, username))
         return None
+
+
+    async def _mail_password_ok(self, account: Account, password: str, main_ok: bool) -> bool:
+        """A mail client's password: an app password, or the main one without TOTP."""
+        if main_ok and await self.store.account_setting(account.id, settings.TOTP) is None:
+            return True
+        digest = app_password_digest(password)
+        return any(hmac.compare_digest(p.digest, digest)
+                   for p in await self.store.app_passwords(account.id))
+
+    async def fail(self, ip: str, username: str) -> None:
+        """Count a failed second step of a login (a wrong TOTP code) like a wrong password,
+        and wait as long."""
+        await asyncio.sleep(self._record_failure(ip, username))
+
+
+def app_password_digest(password: str) -> str:
+    """What the store keeps of an app password (see `store.api.AppPassword`)."""
+    return hashlib.sha256(password.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _username_key(username: str) -> str:

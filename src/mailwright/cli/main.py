@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mailwright import __version__
+from mailwright.accounts import settings
 from mailwright.accounts.passwords import hash_password
 from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.cli.common import CLIError, load, with_store
@@ -198,12 +199,16 @@ def read_password(from_stdin: bool) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
-        async def listing(store: Store) -> tuple[list[Account], list[tuple[int, str]]]:
-            return await store.list_accounts(), await store.list_send_as()
+        async def listing(
+            store: Store,
+        ) -> tuple[list[Account], list[tuple[int, str]], dict[int, str]]:
+            return (await store.list_accounts(), await store.list_send_as(),
+                    await store.account_settings(settings.ADMIN))
 
-        accounts, grants = with_store(config, listing)
+        accounts, grants, admins = with_store(config, listing)
         for acc in accounts:
             flags = " disabled" if acc.disabled else ""
+            flags += " admin" if admins.get(acc.id) == "1" else ""
             limit = f" quota={acc.quota_bytes}" if acc.quota_bytes else ""
             send_as = ",".join(a for i, a in grants if i == acc.id)
             print(f"{acc.address}{limit}{flags}{f' send-as={send_as}' if send_as else ''}")
@@ -258,6 +263,10 @@ def cmd_user(args: argparse.Namespace) -> int:
                 acc_id, quota_bytes=args.quota, pop3_keep=keep,
                 disabled=None if args.disabled is None else args.disabled == "yes",
             )
+            if args.admin is not None:
+                # the web interface's /admin/ pages (mailwright.web.admin)
+                await store.set_account_setting(
+                    acc_id, settings.ADMIN, "1" if args.admin == "yes" else None)
             for a in grant:
                 await store.grant_send_as(acc_id, a)
             for a in revoke:
@@ -397,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--pop3-keep", choices=["yes", "no"],
                    help="POP3 deletions move to Trash instead of expunging")
     x.add_argument("--disabled", choices=["yes", "no"])
+    x.add_argument("--admin", choices=["yes", "no"],
+                   help="the admin role: the web interface's /admin/ pages")
     x.add_argument("--send-as", action="append", metavar="ADDR",
                    help="let the user send with this From: address (repeatable)")
     x.add_argument("--no-send-as", action="append", metavar="ADDR",

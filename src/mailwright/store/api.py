@@ -391,6 +391,31 @@ class QueueAddition:
 # --- the interface ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A signed-in browser: the web interface's cookie names it by its SHA-256 (`id`), so
+    neither the store nor its backups hold a cookie that would sign anyone in."""
+
+    id: str  # hex SHA-256 of the cookie value
+    account_id: int
+    csrf: str  # the token every state-changing request of this session must carry
+    stage: str  # "full", or "totp" while the second factor is still to be given
+    created: float  # UNIX time
+    expires: float
+
+
+@dataclass(frozen=True, slots=True)
+class AppPassword:
+    """A generated password for one mail client; only its SHA-256 is kept (it is random and
+    long, so a slow hash buys nothing and a lookup by digest stays cheap)."""
+
+    id: int
+    account_id: int
+    label: str
+    digest: str  # hex SHA-256 of the password
+    created: float
+
+
 class BlobWriter(Protocol):
     """Streams a message into staging; `finish` makes it durable and parses it once."""
 
@@ -633,3 +658,27 @@ class Store(Protocol):
     async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
         """The newest received reports first."""
         ...
+
+    # the web interface: browser sessions, per-account settings (the admin role, the TOTP
+    # secret) and app passwords for mail clients
+    async def web_session_put(self, session: WebSession) -> None:
+        """Insert or replace the session with ``session.id``."""
+        ...
+    async def web_session_get(self, session_id: str) -> WebSession | None: ...
+    async def web_session_delete(self, session_id: str) -> None: ...
+    async def web_sessions_delete(self, account_id: int, keep: str | None = None) -> int:
+        """End every session of the account but ``keep``; how many ended."""
+        ...
+    async def web_sessions_purge(self, now: float) -> int:
+        """Delete the sessions expired at ``now``; how many."""
+        ...
+    async def account_setting(self, account_id: int, key: str) -> str | None: ...
+    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
+        """Set, or with None remove, one setting; NotFound for an unknown account."""
+        ...
+    async def account_settings(self, key: str) -> dict[int, str]:
+        """Every account's value of ``key``, by account id (accounts without it left out)."""
+        ...
+    async def app_password_add(self, account_id: int, label: str, digest: str) -> AppPassword: ...
+    async def app_passwords(self, account_id: int) -> list[AppPassword]: ...
+    async def app_password_delete(self, account_id: int, password_id: int) -> bool: ...

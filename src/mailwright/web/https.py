@@ -3,8 +3,11 @@
 Today it serves the MTA-STS policy (RFC 8461 3.2) to `mta-sts.<local domain>`, the same
 client autoconfiguration as the `http` listener, and answers ACME tls-alpn-01 validations
 (RFC 8737; the certificate is chosen by SNI in `tls.ServerTLS`, this module only hangs up).
-The web interface will be mounted here: `ROUTES` maps a path prefix to a router, tried in
-order before the shared routes, so a new area is one entry.
+`ROUTES` maps a path prefix to a router, tried in order before the shared routes.
+
+The web interface (webmail, account, administration: `web.ui`) is an ASGI application served
+on the same connections: `web.asgi` bridges h11's requests into it, and `ui.app.dispatch` hands
+it the web paths; the routes here get the others, through `legacy_app`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import TYPE_CHECKING
 from mailwright.config import ListenerConfig
 from mailwright.tls import ACME_TLS_ALPN
 from mailwright.transport.mtasts import configured_policy
-from mailwright.web.listener import Response, host_name, serve_http, shared_route
+from mailwright.web.asgi import ASGIApp, Receive, Scope, Send, serve_asgi
+from mailwright.web.listener import MAX_REQUEST, Response, Router, host_name, shared_route
 
 if TYPE_CHECKING:
     from mailwright.app import AppContext
@@ -53,7 +57,38 @@ ROUTES: list[tuple[str, PrefixRouter]] = [
 ]
 
 
+def legacy_app(router: Router) -> ASGIApp:
+    """A `Router` (method, target, body, host -> status, type, text) as an ASGI application;
+    its request bodies stay bounded by the http listener's `MAX_REQUEST`."""
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            if len(body) > MAX_REQUEST:
+                status, ctype, text = 413, "text/plain", "too large\n"
+                break
+            if not message.get("more_body", False):
+                target = scope["raw_path"].decode("ascii", "replace")
+                if scope["query_string"]:
+                    target += "?" + scope["query_string"].decode("ascii", "replace")
+                host = next((v.decode("ascii", "replace") for k, v in scope["headers"]
+                             if k == b"host"), "")  # fmt: skip
+                status, ctype, text = await router(scope["method"], target, body, host)
+                break
+        payload = text.encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", ctype.encode()), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
 def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
+    from mailwright.web.ui.app import create_app, dispatch
+
     async def router(method: str, target: str, body: bytes, host: str) -> Response:
         for prefix, handler in ROUTES:
             if target.startswith(prefix):
@@ -62,12 +97,14 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
                     return answer
         return await shared_route(ctx, method, target, body, host)
 
+    app = dispatch(create_app(ctx), legacy_app(router))
+
     async def handle(conn: Connection) -> None:
         sslobj = conn.writer.get_extra_info("ssl_object")
         if sslobj is not None and sslobj.selected_alpn_protocol() == ACME_TLS_ALPN:
             # RFC 8737 3: the validation ends with the handshake; no data follows.
             conn.result = "acme-tls/1"
             return
-        await serve_http(conn, router)
+        await serve_asgi(conn, app, max_body=ctx.config.web.max_request)
 
     return handle

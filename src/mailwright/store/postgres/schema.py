@@ -258,6 +258,34 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "the web interface: sessions, account settings, app passwords",
+        """
+        CREATE TABLE web_sessions(
+            id text COLLATE "C" PRIMARY KEY,
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            csrf text NOT NULL,
+            stage text NOT NULL,
+            created double precision NOT NULL,
+            expires double precision NOT NULL
+        );
+        CREATE INDEX web_sessions_account ON web_sessions(account_id);
+        CREATE TABLE account_settings(
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            key text COLLATE "C" NOT NULL,
+            value text NOT NULL,
+            PRIMARY KEY(account_id, key)
+        );
+        CREATE TABLE app_passwords(
+            id bigserial PRIMARY KEY,
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            label text NOT NULL,
+            digest text COLLATE "C" NOT NULL,
+            created double precision NOT NULL
+        );
+        CREATE INDEX app_passwords_account ON app_passwords(account_id, digest);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

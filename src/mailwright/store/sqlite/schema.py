@@ -219,6 +219,32 @@ MIGRATIONS: list[str] = [
         UNIQUE(organization, report_id)
     );
     """,
+    # the web interface: sessions (by the cookie's SHA-256), account settings, app passwords
+    """
+    CREATE TABLE web_sessions(
+        id TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        created REAL NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX web_sessions_account ON web_sessions(account_id);
+    CREATE TABLE account_settings(
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY(account_id, key)
+    );
+    CREATE TABLE app_passwords(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        label TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        created REAL NOT NULL
+    );
+    CREATE INDEX app_passwords_account ON app_passwords(account_id, digest);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
