@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.mime.corpus import Case, Value, parse_fetch
-from tests.mime.dovecot import private_dovecot, skip_reason
+from tests.support.dovecot import private_dovecot
 
 OWN_CORPUS = Path(__file__).resolve().parent / "messages"
 APPEND_DATE = "14-Jul-2021 12:34:56 +0200"
@@ -282,12 +282,9 @@ def _login(port: int) -> _Connection:
 
 def record(messages: Iterable[tuple[str, bytes]]) -> dict[str, dict[str, Any]]:
     """Dovecot's answers for each (stem, bytes), as ../shared/corpus's JSON records."""
-    reason = skip_reason()
-    if reason is not None:
-        raise RuntimeError(f"the Dovecot oracle cannot run: {reason} (scripts/test.sh installs "
-                           "dovecot-imapd and runs the tests as root)")
     out: dict[str, dict[str, Any]] = {}
-    with private_dovecot() as port:
+    with private_dovecot() as dovecot:
+        port = dovecot.port
         conn = _login(port)
         try:
             for stem, raw in messages:

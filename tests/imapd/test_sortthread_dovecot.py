@@ -6,8 +6,8 @@ reference webs (duplicate, missing, self- and loop-making Message-IDs/References
 Re:/Fwd:/[blob] subjects, missing and broken dates), and asked the same SORT/THREAD/SEARCH
 commands that imapd.sortthread / imapd.search answer from the parse-once data.
 
-Skips (with the reason) when Dovecot is not installed or the test does not run as root (Dovecot
-needs to switch to an unprivileged mail user). Accepted differences: only the SEARCH areas of
+Fails (with the reason) when Dovecot is not installed or the test does not run as root (Dovecot
+needs to switch to an unprivileged mail user; tests/support/dovecot.py). Accepted differences: only the SEARCH areas of
 the corpus README (judged by rule in test_search_corpus._dovecot_cannot_see).
 """
 
@@ -20,7 +20,7 @@ import re
 import pytest
 from test_search_corpus import _dovecot_cannot_see
 from tests.mime.corpus import corpus_dir, load_cases
-from tests.mime.dovecot import private_dovecot, skip_reason
+from tests.support.dovecot import private_dovecot
 
 from mailwright.imapd import search, sortthread
 from mailwright.mime import MessageInfo, parse_message
@@ -29,7 +29,6 @@ from mailwright.proto.imap.grammar import parse_command
 from mailwright.store.api import MessageRecord
 
 pytestmark = [
-    pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or ""),
     pytest.mark.interop,
     pytest.mark.slow,
 ]
@@ -141,7 +140,8 @@ def _compare(dc: Dovecot, messages: list[bytes], searches: list[str]) -> list[st
 
 def test_sort_thread_search_agree_with_dovecot() -> None:
     root = corpus_dir()
-    with private_dovecot() as port:
+    with private_dovecot() as reference:
+        port = reference.port
         problems: list[str] = []
         for seed in range(1, 7):
             messages = synthetic(seed)

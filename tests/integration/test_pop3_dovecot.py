@@ -3,18 +3,13 @@
 Dovecot (Debian package dovecot-pop3d) is the reference server: both get the same messages,
 and for each one RETR, TOP n 0 and TOP n 3 (the whole multi-line answer after the status
 line) and LIST sizes must be identical.  Dovecot runs from a scratch directory with its own
-config, as the user ``nobody``; the test skips when it is not installed.
+config, as the user ``nobody`` (tests/support/dovecot.py); the test fails when it cannot run.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -28,108 +23,28 @@ from tests.pop3d.harness import (
     corpus_messages,
     start_server,
 )
+from tests.support.dovecot import DEFAULT_PASSWORD, private_dovecot
 
 CORPUS = corpus_messages()
-NOBODY = 65534
 pytestmark = [
     pytest.mark.interop,
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def dovecot_config(d: Path, port: int) -> str:
-    return f"""base_dir = {d}/run
-state_dir = {d}/state
-instance_name = mw-pop3-test-{os.getpid()}
-protocols = pop3
-listen = 127.0.0.1
-log_path = {d}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {d}/users
-}}
-userdb {{
-  driver = passwd-file
-  args = {d}/users
-}}
-mail_location = maildir:~/Maildir
-first_valid_uid = {NOBODY}
-last_valid_uid = {NOBODY}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = 0
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-"""
-
-
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[int]:
-    # a missing tool fails the test, never skips it (scripts/test.sh installs dovecot-pop3d)
-    assert shutil.which("dovecot"), "dovecot is not installed (apt-get install dovecot-pop3d)"
-    assert os.geteuid() == 0, "running Dovecot as another user needs root"
-    d = Path(tempfile.mkdtemp(prefix="mw-pop3-dovecot-"))
-    d.chmod(0o755)
-    try:
-        for sub in ("run", "state"):
-            (d / sub).mkdir()
-        home = d / "home"
-        maildir = home / "Maildir"
+    """Dovecot's POP3 serving bob the corpus (a missing Dovecot fails the test)."""
+
+    def prepare(homes: Path) -> None:
+        maildir = homes / "bob" / "Maildir"
         for sub in ("cur", "new", "tmp"):
             (maildir / sub).mkdir(parents=True)
         # Names with increasing timestamps: Dovecot numbers new messages in that order.
         for i, path in enumerate(CORPUS):
             (maildir / "cur" / f"{1_000_000_000 + i}.M{i}P1.test:2,").write_bytes(path.read_bytes())
-        for dirpath, _dirnames, filenames in os.walk(home):
-            os.chown(dirpath, NOBODY, NOBODY)
-            for name in filenames:
-                os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
-        (d / "users").write_text(f"bob:{{PLAIN}}{PASSWORD}:{NOBODY}:{NOBODY}::{home}::\n")
-        # Dovecot's auth process (user dovecot) reads it: readable whatever the umask, which
-        # an earlier test that ran Mailwright's CLI in this process has tightened to 027
-        # (restrict_umask), so the file would depend on which tests ran before
-        (d / "users").chmod(0o644)
-        port = free_port()
-        (d / "dovecot.conf").write_text(dovecot_config(d, port))
-        proc = subprocess.Popen(
-            ["dovecot", "-F", "-c", str(d / "dovecot.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        )
-        try:
-            for _ in range(300):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if proc.poll() is not None:
-                        pytest.fail("Dovecot did not start: " + (d / "dovecot.log").read_text()[-500:])
-                    time.sleep(0.05)
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(30)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+
+    with private_dovecot(protocol="pop3", prepare=prepare) as reference:
+        yield reference.port
 
 
 @pytest.fixture
@@ -147,12 +62,12 @@ async def mailwright(tmp_path: Path) -> AsyncIterator[Pop3Server]:
 class Client:
     """A raw POP3 client that keeps multi-line answers exactly as sent (still dot-stuffed)."""
 
-    def __init__(self, port: int, user: str) -> None:
+    def __init__(self, port: int, user: str, password: str) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
         self.file = self.sock.makefile("rb")
         self.file.readline()
         assert self.command(b"USER " + user.encode()).startswith(b"+OK")
-        assert self.command(b"PASS " + PASSWORD.encode()).startswith(b"+OK")
+        assert self.command(b"PASS " + password.encode()).startswith(b"+OK")
 
     def command(self, line: bytes) -> bytes:
         self.sock.sendall(line + b"\r\n")
@@ -171,8 +86,9 @@ class Client:
         self.sock.close()
 
 
-def answers(port: int, user: str) -> tuple[list[int], list[tuple[bytes, bytes, bytes]]]:
-    c = Client(port, user)
+def answers(port: int, user: str, password: str
+            ) -> tuple[list[int], list[tuple[bytes, bytes, bytes]]]:
+    c = Client(port, user, password)
     sizes = [int(line.split()[1]) for line in c.multi(b"LIST").split(b"\r\n")[:-2]]
     out = [
         (c.multi(b"RETR %d" % n), c.multi(b"TOP %d 0" % n), c.multi(b"TOP %d 3" % n))
@@ -183,8 +99,8 @@ def answers(port: int, user: str) -> tuple[list[int], list[tuple[bytes, bytes, b
 
 
 async def test_pop3_dovecot_same_bytes_for_retr_top_and_list(mailwright: Pop3Server, dovecot: int) -> None:
-    ours_sizes, ours = await asyncio.to_thread(answers, mailwright.port, "bob@example.test")
-    theirs_sizes, theirs = await asyncio.to_thread(answers, dovecot, "bob")
+    ours_sizes, ours = await asyncio.to_thread(answers, mailwright.port, "bob@example.test", PASSWORD)
+    theirs_sizes, theirs = await asyncio.to_thread(answers, dovecot, "bob", DEFAULT_PASSWORD)
     assert len(ours) == len(theirs) == len(CORPUS)
     differ = {
         path.name: [what for what, a, b in zip(("RETR", "TOP 0", "TOP 3"), mine, ref, strict=True) if a != b]

@@ -5,7 +5,7 @@ nested and prefix boundaries, stray delimiters, odd addresses, folding, LF and C
 so that they reach the corners the corpus only samples. Each is APPENDed to Dovecot and its
 ENVELOPE, BODYSTRUCTURE, BODY, BODY[HEADER], BODY[TEXT] and every part's BODY[p] and
 BODY[p.MIME] must equal what mailwright.mime renders from one parse (README normalisation).
-Skips without Dovecot or root (see tests/mime/dovecot.py).
+Fails without Dovecot or root (tests/support/dovecot.py).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import pytest
 from mailwright.mime import imapfmt, normalize_crlf, parse_message
 from mailwright.mime.model import Part
 from tests.mime.corpus import norm_body, parse_fetch
-from tests.mime.dovecot import private_dovecot, skip_reason
+from tests.support.dovecot import private_dovecot
 
 pytestmark = [
-    pytest.mark.skipif(skip_reason() is not None, reason=skip_reason() or ""),
     pytest.mark.interop,
     pytest.mark.slow,
 ]
@@ -76,8 +75,8 @@ def test_random_mime_renders_like_dovecot() -> None:
     rnd = random.Random(20240101)
     messages = [_message(rnd) for _ in range(250)]
     problems: list[str] = []
-    with private_dovecot() as port:
-        m = imaplib.IMAP4("127.0.0.1", port)
+    with private_dovecot() as dovecot:
+        m = imaplib.IMAP4("127.0.0.1", dovecot.port)
         m.login("tester", "secret")
         m.create("mime")
         for raw in messages:

@@ -186,6 +186,7 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
     reader = asyncio.ensure_future(s.next_event())
     try:
         while True:
+            s.hibernate_view()
             sub = s.subscription
             waiter = asyncio.ensure_future(sub.wait()) if sub is not None else None
             waits: set[asyncio.Future[object]] = {reader}  # type: ignore[arg-type]
@@ -205,10 +206,17 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
                     raise CloseConnection
                 if not isinstance(ev, IdleDone) or not ev.valid:
                     raise ProtocolError("expected DONE")
+                await s.wake_view()
                 return Ok("IDLE terminated")
             # A change arrived: RFC 9051 6.3.13 allows EXPUNGE during IDLE.
+            await s.wake_view()
             await s.sync(None, force=True)
             await s.flush()
+    except CloseConnection:
+        raise  # the view dies with the session: no need to wake it
+    except Exception:
+        await s.wake_view()  # BAD for a line other than DONE: the session goes on
+        raise
     finally:
         if not reader.done():
             reader.cancel()

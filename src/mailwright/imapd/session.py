@@ -480,6 +480,17 @@ class Session:
     def unselect(self) -> None:
         self._unselect()
 
+    def hibernate_view(self) -> None:
+        """While IDLE only waits, hold the selected mailbox in as little memory as possible."""
+        if self.view is not None:
+            self.view.hibernate()
+
+    async def wake_view(self) -> None:
+        """Before anything reads the view again: rebuild what `hibernate_view` dropped."""
+        view = self.view
+        if view is not None and view.hibernated:
+            view.wake(await self.store.list_messages(view.mailbox.id))
+
     async def sync(self, cmd: ast.Command | None, *, force: bool = False) -> None:
         """Tell the client about other sessions' changes, if any (the sync point)."""
         view = self.view

@@ -18,6 +18,9 @@ from mailwright.proto.imap import ast
 from mailwright.store.api import ChangeSet, Mailbox, MessageRecord
 
 _RECENT = frozenset({"\\Recent"})
+# Flags no message can have: a record woken from hibernation whose flags the client may not
+# know yet carries these, so the next change set always reports its real flags.
+_UNKNOWN = frozenset({"\\ unknown"})
 
 
 @dataclass(slots=True)
@@ -36,6 +39,7 @@ class SelectedView:
     """Sequence-number view of one mailbox for one session."""
 
     __slots__ = (
+        "_hibernated",
         "_index",
         "keywords",
         "mailbox",
@@ -68,6 +72,8 @@ class SelectedView:
         #: only): one range per claim, merged when adjacent, so memory does not grow with the
         #: mailbox (a first SELECT of a million new messages is one range)
         self.recent: list[tuple[int, int]] = []
+        #: while hibernated: the UIDs as (first, last) runs, with ``uids`` and ``records`` empty
+        self._hibernated: list[tuple[int, int]] | None = None
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -237,3 +243,57 @@ class SelectedView:
 
     def flush_pending(self) -> list[tuple[int, int]]:
         return self._remove_pending() if self.pending_expunge else []
+
+    # -- hibernation -------------------------------------------------------------------------
+    # An IDLE session may wait for hours; thousands of them on one big mailbox would each hold
+    # a UID list and a record per message (about 65 KiB per session for 1,000 messages).
+    # Like Dovecot's imap-hibernate, a waiting view keeps only what cannot be read again: the
+    # UIDs its client knows, as runs (sequence numbers are this session's alone), and its
+    # MODSEQ. Flags are not kept: every message changed after ``modseq`` is reported again.
+
+    @property
+    def hibernated(self) -> bool:
+        return self._hibernated is not None
+
+    def hibernate(self) -> bool:
+        """Drop per-message state; False when the view holds news not yet sent (then it
+        must stay whole)."""
+        if self._hibernated is not None:
+            return True
+        if self.pending_expunge:
+            return False
+        runs: list[tuple[int, int]] = []
+        for u in self.uids:
+            if runs and runs[-1][1] + 1 == u:
+                runs[-1] = (runs[-1][0], u)
+            else:
+                runs.append((u, u))
+        self._hibernated = runs
+        self.uids = []
+        self.records = {}
+        self._index = None
+        return True
+
+    def wake(self, current: Iterable[MessageRecord]) -> None:
+        """Rebuild from the mailbox's listing now (`current`, read after the view's ``modseq``).
+
+        The view applied every change up to ``modseq`` before it slept, so a UID it knew that is
+        gone now was expunged after ``modseq`` and the next change set removes it; a message
+        changed after ``modseq`` gets flags no message has, so that change set reports it."""
+        runs = self._hibernated
+        if runs is None:
+            return
+        self._hibernated = None
+        uids = [u for lo, hi in runs for u in range(lo, hi + 1)]
+        known = set(uids)
+        records: dict[int, MessageRecord] = {}
+        for rec in current:
+            if rec.uid in known:
+                if rec.modseq > self.modseq:
+                    rec = rec._replace(flags=_UNKNOWN, modseq=0)
+                records[rec.uid] = rec
+        for u in uids:
+            if u not in records:  # expunged while asleep: a ghost until the change set
+                records[u] = MessageRecord(self.mailbox.id, u, 0, _UNKNOWN, 0.0, 0, "")
+        self.uids = uids
+        self.records = records
