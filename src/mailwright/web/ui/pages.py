@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +56,13 @@ def _environment() -> Environment:
         autoescape=select_autoescape(default=True, default_for_string=True),
         trim_blocks=True, lstrip_blocks=True,
     )
+    env.filters["timestamp"] = _timestamp
     return env
+
+
+def _timestamp(value: float) -> str:
+    """A UNIX time as UTC date and minute (pages show the server's view; no guessing zones)."""
+    return datetime.fromtimestamp(float(value), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 templates = Jinja2Templates(env=_environment())
