@@ -307,6 +307,11 @@ def test_webmail_live_update_and_bulk_actions(page: Page, web_server: Mailwright
     expect(page.get_by_role("list", name="Messages")).not_to_contain_text("Second arrival")
     page.get_by_role("navigation", name="Folders").get_by_role("link", name="Archive").click()
     expect(page.get_by_role("list", name="Messages")).to_contain_text("Second arrival")
+    page.get_by_label("Select Erin: Second arrival").check()
+    page.get_by_label("Move to folder").select_option(label="Trash")
+    page.get_by_role("button", name="Move", exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text("1 message: moved")
+    expect(page.get_by_role("list", name="Messages")).not_to_contain_text("Second arrival")
 
 
 def test_webmail_other_accounts_mail_is_not_found(page: Page,

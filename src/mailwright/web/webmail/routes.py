@@ -176,6 +176,8 @@ async def action(request: Request, account: Account) -> Response:
         what, target = "move", what[5:]
     if what not in mailbox.ACTIONS:
         raise HTTPException(400, "unknown action")
+    if what == "move" and not target:
+        return RedirectResponse(back, 303)  # no folder chosen: nothing to do
     try:
         done = await mailbox.apply_action(_ctx(request).store, account.id, box, uids, what,
                                           target)
