@@ -34,6 +34,7 @@ pkgs=(
   dovecot-sieve       # Pigeonhole's sieve-test: the oracle of tests/sieve/test_differential.py
   sieve-connect       # a real ManageSieve client (tests/sieve/test_managesieve_socket.py)
   pebble              # Let's Encrypt's ACME test CA (tests/acme)
+  unbound             # a real validating resolver for [dns] dnssec = "trust-ad" (tests/transport)
   chromium            # the web interface's browser tests (Playwright drives it: tests/support/browser.py)
 )
 missing=()

@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh store per test, for each backend that can run here."""
+"""Shared fixtures: the backend of a test and a fresh store on it (SQLite and PostgreSQL, see
+tests/support/backends.py), and the skip guard of scripts/test.sh."""
 
 from __future__ import annotations
 
@@ -12,38 +13,57 @@ from typing import Any
 import pytest
 
 from mailwright.store.api import StagedBlob, Store
+from tests.support import backends
+from tests.support.backends import Backend
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("MAILWRIGHT_CORPUS", REPO.parent / "shared" / "corpus"))
 
 
-def store_backends() -> list[str]:
-    backends = ["sqlite"]
-    if os.environ.get("MAILWRIGHT_TEST_POSTGRES", "") not in ("", "0"):
-        backends.append("postgres")
-    return backends
+def store_backends() -> list[Any]:
+    """SQLite and PostgreSQL, as parameters (tests/support/backends.py says how they run)."""
+    return backends.params()
 
 
-async def make_store(backend: str, tmp_path: Path) -> Store:
-    if backend == "sqlite":
-        from mailwright.store.sqlite import SQLiteStore
-
-        store: Store = SQLiteStore(tmp_path / "data", meta_parser=None)
-    else:  # pragma: no cover - provided by the PostgreSQL backend's test support
-        from tests.support.pg import make_postgres_store  # type: ignore[import-not-found]
-
-        store = await make_postgres_store(tmp_path)
+async def make_store(backend: str | Backend, tmp_path: Path) -> Store:
+    """An opened store of ``backend`` (a name: a fresh PostgreSQL schema) with its blobs
+    under ``tmp_path``/data."""
+    b = backend if isinstance(backend, Backend) else backends.backend(backend)
+    store = b.new_store(tmp_path / "data", fsync=True)
     await store.open()
     return store
 
 
-@pytest.fixture(params=store_backends())
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = await make_store(request.param, tmp_path)
+@pytest.fixture(params=backends.params())
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The backend of this test: SQLite, or PostgreSQL on a fresh schema of its own."""
+    return backends.backend(request.param)
+
+
+@pytest.fixture
+async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[Store]:
+    s = await make_store(backend, tmp_path)
     try:
         yield s
     finally:
         await s.close()
+
+
+# -- PostgreSQL left out on purpose: deselected, and said so at the end -----------------------
+
+_LEFT_OUT: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not backends.postgres_opted_out():
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("postgres") else keep).append(item)
+    if drop:
+        _LEFT_OUT.extend(item.nodeid for item in drop)
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture
@@ -112,10 +132,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    tr = terminalreporter
+    if _LEFT_OUT:
+        tr.section(f"PostgreSQL tests deselected ({len(_LEFT_OUT)})")
+        tr.write_line(f"{len(_LEFT_OUT)} test(s) marked postgres not run: {backends.OPT_OUT_REASON}",
+                      yellow=True, bold=True)
     if not _SKIPPED:
         return
     bad = set(_not_allowed())
-    tr = terminalreporter
     tr.section(f"skipped tests ({len(_SKIPPED)})")
     for nodeid, reason in sorted(_SKIPPED.items()):
         tr.write_line(f"{'NOT ALLOWED ' if nodeid in bad else ''}{nodeid}: {reason}")

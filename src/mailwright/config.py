@@ -140,8 +140,12 @@ class DNSConfig:
     timeout: float = 5.0
     # "trust-ad": the nameservers are trusted validating resolvers (on loopback or over a
     # secured path) whose AD bit says an answer is DNSSEC-authenticated (RFC 6840 5.7); DANE
-    # (RFC 7672) is used only then. "off": no answer is taken as authenticated.
+    # (RFC 7672) is used only then. "validate": DNSSEC is validated in-process from
+    # `trust_anchors` / `trust_anchor_file` (default: the root zone's KSKs) for the lookups DANE
+    # needs. "off": no answer is taken as authenticated.
     dnssec: str = "off"
+    trust_anchors: tuple[str, ...] = ()  # DS or DNSKEY records, "NAME IN DS ..."
+    trust_anchor_file: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,9 +511,23 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         raise r.error("nameservers", "expected a list of \"host\" or \"host:port\"")
     nameservers = tuple(_hostport(src, f"dns.nameservers[{i}]", v, 53) for i, v in enumerate(ns))
     dnssec = r.str_("dnssec", "off")
-    if dnssec not in ("off", "trust-ad"):
-        raise r.error("dnssec", 'expected "off" or "trust-ad"')
-    dns = DNSConfig(nameservers, r.duration("timeout", 5.0), dnssec)
+    if dnssec not in ("off", "trust-ad", "validate"):
+        raise r.error("dnssec", 'expected "off", "trust-ad" or "validate"')
+    anchors_raw = r.get("trust_anchors", [])
+    if not isinstance(anchors_raw, list) or not all(isinstance(a, str) for a in anchors_raw):
+        raise r.error("trust_anchors", 'expected a list of DS or DNSKEY records as strings')
+    anchor_path = r.path("trust_anchor_file", "", base)
+    anchor_file = str(anchor_path) if anchor_path is not None else ""
+    if dnssec == "validate":
+        from mailwright.dns.dnssec import load_anchors  # noqa: PLC0415 - only when validating
+
+        try:
+            load_anchors(anchors_raw, anchor_file)
+        except (OSError, ValueError) as exc:
+            raise r.error("trust_anchors" if anchors_raw else "trust_anchor_file",
+                          str(exc)) from None
+    dns = DNSConfig(nameservers, r.duration("timeout", 5.0), dnssec, tuple(anchors_raw),
+                    anchor_file)
     r.finish()
 
     r = _Reader(src, "outbound", top.get("outbound"))

@@ -1,5 +1,6 @@
-"""Test harness for IMAP session transcripts: a real SQLite store, a real authenticator, and
-an in-memory byte pipe standing in for the socket (the integration tests use real sockets)."""
+"""Test harness for IMAP session transcripts: a real store (SQLite or PostgreSQL, the test's
+`backend` fixture), a real authenticator, and an in-memory byte pipe standing in for the socket
+(the integration tests use real sockets)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from tests.support.backends import SQLITE, Backend
 from tests.support.listening import cheap_hash
 
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.imapd import handlers  # noqa: F401 - registers the handlers
 from mailwright.imapd.session import Session, SessionConfig
 from mailwright.store.api import Store
-from mailwright.store.sqlite import SQLiteStore
 
 PASSWORD = "secret pw"
 
@@ -195,10 +196,10 @@ class Server:
 
 
 @asynccontextmanager
-async def imap_server(tmp_path: Path) -> AsyncIterator[Server]:
+async def imap_server(tmp_path: Path, backend: Backend = SQLITE) -> AsyncIterator[Server]:
     from mailwright.store import meta_parser
 
-    store = SQLiteStore(tmp_path / "data", fsync=False, meta_parser=meta_parser())  # type: ignore[arg-type]
+    store = backend.new_store(tmp_path / "data", meta_parser=meta_parser())
     await store.open()
     srv = Server(store)
     try:

@@ -38,6 +38,7 @@ from tests.mime.corpus import (
     parse_fetch,
     stray_cr,
 )
+from tests.support.backends import SQLITE, Backend
 
 from mailwright.mime import imapfmt, normalize_crlf, parse_message
 
@@ -172,10 +173,10 @@ async def _replay(c: Client, case: Case, n: int, stats: dict[str, int]) -> list[
     return problems
 
 
-async def _replay_all(tmp_path: Path, cases: Sequence[Case]) -> None:
+async def _replay_all(tmp_path: Path, backend: Backend, cases: Sequence[Case]) -> None:
     stats: dict[str, int] = {}
     failures: dict[str, list[str]] = {}
-    async with imap_server(tmp_path) as srv:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         # headers as stored, as Dovecot sends them (see test_fetch_corpus.py)
@@ -190,13 +191,14 @@ async def _replay_all(tmp_path: Path, cases: Sequence[Case]) -> None:
 
 
 @pytest.mark.interop
-async def test_fetch_session_replay_of_own_corpus(tmp_path: Path) -> None:
-    await _replay_all(tmp_path, own_cases())
+async def test_fetch_session_replay_of_own_corpus(tmp_path: Path, backend: Backend) -> None:
+    await _replay_all(tmp_path, backend, own_cases())
 
 
 @needs_shared
 async def test_fetch_session_replay_of_whole_corpus(tmp_path: Path) -> None:
-    await _replay_all(tmp_path, CASES)
+    # extra coverage where ../shared/corpus exists; the own corpus runs on both backends
+    await _replay_all(tmp_path, SQLITE, CASES)
 
 
 @needs_shared

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imap_harness import imap_server, message
+from tests.support.backends import Backend
 
 ALTERNATIVE = (
     b"From: a@example.test\r\nSubject: alt\r\nMIME-Version: 1.0\r\n"
@@ -31,8 +32,8 @@ ATTACHED_TEXT = (
 )
 
 
-async def test_preview_fetch(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_preview_fetch(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         await srv.deliver(acc, message(1, body="  hello\r\n\r\n  world"))
         await srv.deliver(acc, ALTERNATIVE)

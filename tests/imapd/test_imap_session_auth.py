@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from imap_harness import PASSWORD, imap_server
+from tests.support.backends import Backend
 
 
 @pytest.mark.parametrize("split", [0, 1, 7])
-async def test_session_greeting_and_capability(tmp_path: Path, split: int) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_greeting_and_capability(tmp_path: Path, backend: Backend, split: int) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         c = srv.client(split=split)
         greet = await c.greeting()
         assert greet.startswith(b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 ")
@@ -25,8 +26,8 @@ async def test_session_greeting_and_capability(tmp_path: Path, split: int) -> No
         assert await c.task == "logout"
 
 
-async def test_session_login_disabled_without_tls_from_remote(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_login_disabled_without_tls_from_remote(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = srv.client(loopback=False)
         greet = await c.greeting()
@@ -35,8 +36,8 @@ async def test_session_login_disabled_without_tls_from_remote(tmp_path: Path) ->
         assert out == [b"a NO [PRIVACYREQUIRED] Plaintext authentication is disabled; use STARTTLS"]
 
 
-async def test_session_login_over_tls_from_remote(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_login_over_tls_from_remote(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = srv.client(loopback=False, tls=True)
         await c.greeting()
@@ -44,8 +45,8 @@ async def test_session_login_over_tls_from_remote(tmp_path: Path) -> None:
         assert out[-1].startswith(b"a OK [CAPABILITY IMAP4rev1 IMAP4rev2")
 
 
-async def test_session_login_ok_and_failure(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_login_ok_and_failure(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = srv.client()
         await c.greeting()
@@ -60,8 +61,8 @@ async def test_session_login_ok_and_failure(tmp_path: Path) -> None:
         assert out == [b"d BAD LOGIN: already authenticated"]
 
 
-async def test_session_login_with_literals(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_login_with_literals(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = srv.client()
         await c.greeting()
@@ -73,8 +74,8 @@ async def test_session_login_with_literals(tmp_path: Path) -> None:
         assert out[-1].startswith(b"a OK ")
 
 
-async def test_session_authenticate_plain_sasl_ir_and_challenge(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_authenticate_plain_sasl_ir_and_challenge(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = srv.client()
         await c.greeting()
@@ -101,8 +102,8 @@ async def test_session_authenticate_plain_sasl_ir_and_challenge(tmp_path: Path) 
         assert out == [b"e BAD invalid base64 in SASL response"]
 
 
-async def test_session_enable_and_id(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_enable_and_id(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         out = await c.cmd("a ENABLE CONDSTORE IMAP4rev2 X-UNKNOWN")
@@ -113,8 +114,8 @@ async def test_session_enable_and_id(tmp_path: Path) -> None:
         assert out[0] == b'* ID ("name" "Mailwright" "version" "0.1")'
 
 
-async def test_session_bad_commands_keep_session(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_bad_commands_keep_session(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         c = srv.client()
         await c.greeting()
         assert await c.cmd("a FROB") == [b"a BAD unknown command FROB"]
@@ -124,8 +125,8 @@ async def test_session_bad_commands_keep_session(tmp_path: Path) -> None:
         assert await c.cmd("c NOOP") == [b"c OK NOOP completed"]
 
 
-async def test_session_too_many_bad_commands_disconnects(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_too_many_bad_commands_disconnects(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         c = srv.client()
         await c.greeting()
         c.send(b"x FROB\r\n" * 60)
@@ -134,8 +135,8 @@ async def test_session_too_many_bad_commands_disconnects(tmp_path: Path) -> None
         assert await c.task == "closed"
 
 
-async def test_session_graceful_shutdown_between_commands_and_in_idle(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_session_graceful_shutdown_between_commands_and_in_idle(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         a = await srv.connected()
         b = await srv.connected()

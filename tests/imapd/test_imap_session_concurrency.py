@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from imap_harness import Client, Server, imap_server, message
+from tests.support.backends import Backend
 
 
 async def two_sessions_on_inbox(srv: Server, count: int) -> tuple[int, Client, Client]:
@@ -23,8 +24,8 @@ async def two_sessions_on_inbox(srv: Server, count: int) -> tuple[int, Client, C
     return acc, a, b
 
 
-async def test_concurrency_flags_and_exists_reach_other_session(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_flags_and_exists_reach_other_session(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc, a, b = await two_sessions_on_inbox(srv, 3)
         await b.cmd("b2 STORE 2 +FLAGS (\\Flagged $Todo)")
         await srv.deliver(acc, message(9))
@@ -39,8 +40,8 @@ async def test_concurrency_flags_and_exists_reach_other_session(tmp_path: Path) 
         assert await a.cmd("a3 NOOP") == [b"a3 OK NOOP completed"]
 
 
-async def test_concurrency_no_expunge_during_fetch_store_search(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_no_expunge_during_fetch_store_search(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, a, b = await two_sessions_on_inbox(srv, 4)
         await b.cmd("b2 STORE 2 +FLAGS.SILENT (\\Deleted)")
         assert await b.cmd("b3 EXPUNGE") == [b"* 2 EXPUNGE", b"b3 OK EXPUNGE completed"]
@@ -70,8 +71,8 @@ async def test_concurrency_no_expunge_during_fetch_store_search(tmp_path: Path) 
         assert await a.cmd("a6 NOOP") == [b"a6 OK NOOP completed"]
 
 
-async def test_concurrency_expunge_reported_at_noop(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_expunge_reported_at_noop(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, a, b = await two_sessions_on_inbox(srv, 5)
         await b.cmd("b2 STORE 2,4 +FLAGS.SILENT (\\Deleted)")
         await b.cmd("b3 EXPUNGE")
@@ -82,8 +83,8 @@ async def test_concurrency_expunge_reported_at_noop(tmp_path: Path) -> None:
         assert out[:-1] == [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 3)", b"* 3 FETCH (UID 5)"]
 
 
-async def test_concurrency_qresync_session_gets_vanished(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_qresync_session_gets_vanished(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         for i in range(3):
             await srv.deliver(acc, message(i))
@@ -98,8 +99,8 @@ async def test_concurrency_qresync_session_gets_vanished(tmp_path: Path) -> None
         assert out[0] == b"* VANISHED 1"
 
 
-async def test_concurrency_idle_sees_delivery_and_flags(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_idle_sees_delivery_and_flags(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         await srv.deliver(acc, message(1))
         a = await srv.connected()
@@ -123,8 +124,8 @@ async def test_concurrency_idle_sees_delivery_and_flags(tmp_path: Path) -> None:
         assert await a.cmd("a3 NOOP") == [b"a3 OK NOOP completed"]
 
 
-async def test_concurrency_idle_in_authenticated_state_and_bad_done(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_idle_in_authenticated_state_and_bad_done(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         a = await srv.connected()
         a.send(b"a1 IDLE\r\n")
@@ -132,8 +133,8 @@ async def test_concurrency_idle_in_authenticated_state_and_bad_done(tmp_path: Pa
         assert await a.cmd(b"done", tag="a1") == [b"a1 OK IDLE terminated"]
 
 
-async def test_concurrency_ten_sessions_stay_consistent(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_ten_sessions_stay_consistent(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         for i in range(10):
             await srv.deliver(acc, message(i))
@@ -175,8 +176,8 @@ async def test_concurrency_ten_sessions_stay_consistent(tmp_path: Path) -> None:
         assert seqs == list(range(1, 17))
 
 
-async def test_concurrency_idle_ended_by_a_wrong_line(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_concurrency_idle_ended_by_a_wrong_line(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         a = await srv.connected()
         a.send(b"a1 IDLE\r\n")

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from imap_harness import imap_server, message
+from tests.support.backends import Backend
 
 
 def _created(out: list[bytes], tag: str) -> bool:
@@ -17,8 +18,8 @@ def _created(out: list[bytes], tag: str) -> bool:
     ) is not None
 
 
-async def test_mailboxes_list_defaults(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_list_defaults(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         out = await c.cmd('a LIST "" *')
@@ -38,8 +39,8 @@ async def test_mailboxes_list_defaults(tmp_path: Path) -> None:
         assert out[0] == b'* LIST (\\HasNoChildren) "/" INBOX'
 
 
-async def test_mailboxes_create_hierarchy_rename_delete(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_create_hierarchy_rename_delete(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         assert _created(await c.cmd("a CREATE Work/Projects/2024"), "a")
@@ -83,8 +84,8 @@ async def test_mailboxes_create_hierarchy_rename_delete(tmp_path: Path) -> None:
         ]
 
 
-async def test_mailboxes_rename_inbox_moves_messages(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_rename_inbox_moves_messages(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         await srv.deliver(acc, message(1))
         await srv.deliver(acc, message(2))
@@ -96,8 +97,8 @@ async def test_mailboxes_rename_inbox_moves_messages(tmp_path: Path) -> None:
         assert out[0] == b"* STATUS Old (MESSAGES 2)"
 
 
-async def test_mailboxes_utf8_and_mutf7_names(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_utf8_and_mutf7_names(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         assert _created(await c.cmd("a CREATE Entw&APw-rfe"), "a")
@@ -110,8 +111,8 @@ async def test_mailboxes_utf8_and_mutf7_names(tmp_path: Path) -> None:
         assert out[0] == '* STATUS "Entwürfe" (MESSAGES 0)'.encode()
 
 
-async def test_mailboxes_subscribe_lsub_and_list_extended(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_subscribe_lsub_and_list_extended(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         assert _created(await c.cmd("a CREATE Lists/python"), "a")
@@ -134,8 +135,8 @@ async def test_mailboxes_subscribe_lsub_and_list_extended(tmp_path: Path) -> Non
         ]
 
 
-async def test_mailboxes_status_items(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_status_items(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         await srv.deliver(acc, message(1), flags=("\\Seen",))
         await srv.deliver(acc, message(2), flags=("\\Deleted",))
@@ -153,8 +154,8 @@ async def test_mailboxes_status_items(tmp_path: Path) -> None:
         assert (await c.cmd("c STATUS INBOX (FOO)"))[-1] == b"c BAD unknown status item FOO"
 
 
-async def test_mailboxes_append_variants(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_append_variants(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         msg = message(1)
@@ -177,8 +178,8 @@ async def test_mailboxes_append_variants(tmp_path: Path) -> None:
         assert out[-1].startswith(b"f OK")
 
 
-async def test_mailboxes_append_too_big(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_append_too_big(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         from mailwright.imapd.session import SessionConfig
 
         srv.config = SessionConfig(max_append=100)
@@ -189,8 +190,8 @@ async def test_mailboxes_append_too_big(tmp_path: Path) -> None:
         assert await c.cmd("b NOOP") == [b"b OK NOOP completed"]
 
 
-async def test_mailboxes_namespace_and_quota(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_namespace_and_quota(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         c = await srv.connected()
         assert (await c.cmd("a NAMESPACE"))[0] == b'* NAMESPACE (("" "/")) NIL NIL'
@@ -203,8 +204,8 @@ async def test_mailboxes_namespace_and_quota(tmp_path: Path) -> None:
         assert await c.cmd("d GETQUOTA other") == [b"d NO [NONEXISTENT] No such quota root"]
 
 
-async def test_mailboxes_quota_exceeded_on_append(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_quota_exceeded_on_append(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         await srv.store.update_account(acc, quota_bytes=100)
         c = await srv.connected()
@@ -213,8 +214,8 @@ async def test_mailboxes_quota_exceeded_on_append(tmp_path: Path) -> None:
         assert out == [b"a NO [OVERQUOTA] Quota exceeded"]
 
 
-async def test_mailboxes_accounts_are_isolated(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_accounts_are_isolated(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         alice = await srv.add_user("alice@example.test")
         await srv.add_user("bob@example.test")
         await srv.deliver(alice, message(1, "for alice only"))
@@ -231,10 +232,10 @@ async def test_mailboxes_accounts_are_isolated(tmp_path: Path) -> None:
         assert (await b.cmd('b6 STATUS "../alice@example.test/INBOX" (MESSAGES)'))[0].startswith(b"b6 NO")
 
 
-async def test_mailboxes_append_streamed_forms(tmp_path: Path) -> None:
+async def test_mailboxes_append_streamed_forms(tmp_path: Path, backend: Backend) -> None:
     """The streamed APPEND (connection core events) in every form a client may use: mailbox
     name as a literal, UTF8 (literal8) data, literal8 with NUL, split across reads."""
-    async with imap_server(tmp_path) as srv:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         c = await srv.connected(split=7)
         m1, m2 = message(1), message(2)
@@ -255,8 +256,8 @@ async def test_mailboxes_append_streamed_forms(tmp_path: Path) -> None:
         assert stored == [m2, b"a\x00c"]
 
 
-async def test_mailboxes_append_before_login_is_refused_under_literal_minus(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_mailboxes_append_before_login_is_refused_under_literal_minus(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = srv.client()
         greeting = await c.greeting()

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from imap_harness import Client, Server, imap_server, message
+from tests.support.backends import Backend
 
 
 async def _setup(srv: Server, n: int = 3) -> tuple[int, Client]:
@@ -16,8 +17,8 @@ async def _setup(srv: Server, n: int = 3) -> tuple[int, Client]:
     return acc, await srv.connected()
 
 
-async def test_selected_select_responses(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_select_responses(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv)
         out = await c.cmd("a SELECT INBOX")
         mb = await srv.store.get_mailbox(1, "INBOX")
@@ -49,8 +50,8 @@ async def test_selected_select_responses(tmp_path: Path) -> None:
         assert await c.cmd("e FETCH 1 FLAGS") == [b"e BAD FETCH: no mailbox selected"]
 
 
-async def test_selected_rev2_select_has_no_recent(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_rev2_select_has_no_recent(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv)
         await c.cmd("a ENABLE IMAP4rev2")
         out = await c.cmd("b SELECT INBOX")
@@ -60,8 +61,8 @@ async def test_selected_rev2_select_has_no_recent(tmp_path: Path) -> None:
         assert b'* LIST (\\HasNoChildren \\Sent) "/" Sent' in out
 
 
-async def test_selected_fetch_basics(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_fetch_basics(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv)
         await c.cmd("a SELECT INBOX")
         out = await c.cmd("b FETCH 1:2 (FLAGS RFC822.SIZE UID)")
@@ -82,8 +83,8 @@ async def test_selected_fetch_basics(tmp_path: Path) -> None:
         assert out[0].startswith(b'* 1 FETCH (ENVELOPE ("Mon, 02 Jan 2024 10:00:00 +0000" "message 1"')
 
 
-async def test_selected_store_flags(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_store_flags(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv)
         await c.cmd("a SELECT INBOX")
         out = await c.cmd("b STORE 1:2 +FLAGS (\\Seen $Work)")
@@ -105,8 +106,8 @@ async def test_selected_store_flags(tmp_path: Path) -> None:
         assert await c.cmd("g STORE 1 +FLAGS (\\Seen)") == [b"g NO [READ-ONLY] Mailbox is read-only"]
 
 
-async def test_selected_expunge_and_uid_expunge(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_expunge_and_uid_expunge(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv, 5)
         await c.cmd("a SELECT INBOX")
         await c.cmd("b STORE 2,3,5 +FLAGS.SILENT (\\Deleted)")
@@ -122,8 +123,8 @@ async def test_selected_expunge_and_uid_expunge(tmp_path: Path) -> None:
         assert out[0] == b"* STATUS INBOX (MESSAGES 1)"
 
 
-async def test_selected_copy_move_with_copyuid(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_copy_move_with_copyuid(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv, 4)
         await c.cmd("a SELECT INBOX")
         out = await c.cmd("b COPY 1:2 Archive")
@@ -138,8 +139,8 @@ async def test_selected_copy_move_with_copyuid(tmp_path: Path) -> None:
         assert out == [b"f OK No messages"]
 
 
-async def test_selected_search_and_esearch(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_search_and_esearch(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv, 5)
         await c.cmd("a SELECT INBOX")
         await c.cmd("b STORE 2,4 +FLAGS (\\Seen)")
@@ -163,8 +164,8 @@ async def test_selected_search_and_esearch(tmp_path: Path) -> None:
         assert (await c.cmd("o SEARCH SEEN"))[0] == b'* ESEARCH (TAG "o") ALL 2,4'
 
 
-async def test_selected_condstore(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_condstore(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         _, c = await _setup(srv, 3)
         out = await c.cmd("a SELECT INBOX (CONDSTORE)")
         hms = int(re.search(rb"HIGHESTMODSEQ (\d+)", b"\n".join(out)).group(1))  # type: ignore[union-attr]
@@ -179,8 +180,8 @@ async def test_selected_condstore(tmp_path: Path) -> None:
         assert (await c.cmd(f"e SEARCH MODSEQ {new}"))[0].startswith(b"* SEARCH 1 2 (MODSEQ ")
 
 
-async def test_selected_qresync(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_qresync(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc, c = await _setup(srv, 4)
         out = await c.cmd("a ENABLE QRESYNC")
         assert out[0] == b"* ENABLED QRESYNC"
@@ -201,8 +202,8 @@ async def test_selected_qresync(tmp_path: Path) -> None:
         assert await c.cmd("i SELECT INBOX (QRESYNC (1 2))") != []
 
 
-async def test_selected_star_on_empty_mailbox_is_empty_not_bad(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_star_on_empty_mailbox_is_empty_not_bad(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         await c.cmd("a SELECT Trash")
@@ -211,8 +212,8 @@ async def test_selected_star_on_empty_mailbox_is_empty_not_bad(tmp_path: Path) -
         assert await c.cmd("d STORE * +FLAGS (\\Seen)") == [b"d OK STORE completed"]
 
 
-async def test_selected_sort_and_thread(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_selected_sort_and_thread(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         await srv.deliver(acc, message(1, "banana"))
         await srv.deliver(acc, message(2, "apple"))
@@ -234,9 +235,9 @@ async def test_selected_sort_and_thread(tmp_path: Path) -> None:
         assert (await c.cmd("g UID THREAD ORDEREDSUBJECT UTF-8 ALL"))[0] == b"* THREAD (1 3)(2)"
 
 
-async def test_selected_bad_select_keeps_state_consistent(tmp_path: Path) -> None:
+async def test_selected_bad_select_keeps_state_consistent(tmp_path: Path, backend: Backend) -> None:
     # found by the session fuzz: a BAD SELECT must not leave "selected" without a mailbox
-    async with imap_server(tmp_path) as srv:
+    async with imap_server(tmp_path, backend) as srv:
         await srv.add_user()
         c = await srv.connected()
         await c.cmd("a SELECT INBOX")

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from imap_harness import imap_server
+from tests.support.backends import Backend
 
 from mailwright.imapd import downgrade
 
@@ -27,8 +28,8 @@ def _decoded(words: bytes) -> str:
     return str(email.header.make_header(email.header.decode_header(words.decode("ascii"))))
 
 
-async def test_utf8_headers_downgraded_for_ascii_clients(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_utf8_headers_downgraded_for_ascii_clients(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         await srv.deliver(acc, INTL)
         old = await srv.connected()

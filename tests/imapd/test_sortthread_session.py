@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imap_harness import imap_server
+from tests.support.backends import Backend
 
 MESSAGES = [
     b"Message-ID: <a@x>\r\nSubject: topic\r\nFrom: Zed <zed@x.test>\r\n"
@@ -18,8 +19,8 @@ MESSAGES = [
 ]
 
 
-async def test_sort_thread_search_in_session(tmp_path: Path) -> None:
-    async with imap_server(tmp_path) as srv:
+async def test_sort_thread_search_in_session(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         for m in MESSAGES:
             await srv.deliver(acc, m)

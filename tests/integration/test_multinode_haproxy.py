@@ -27,6 +27,7 @@ from tests.support.pg import fresh_dsn
 from tests.support.server import PASSWORD, MailwrightServer
 
 pytestmark = [
+    pytest.mark.postgres,
     pytest.mark.skipif(shutil.which("haproxy") is None, reason="needs haproxy (Debian package)"),
 ]
 

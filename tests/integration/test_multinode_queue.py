@@ -30,7 +30,7 @@ from tests.support.dnsserver import DNSServer
 from tests.support.pg import fresh_dsn
 from tests.support.server import MailwrightServer, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 TOTAL = 1000
 KILL_AFTER = 300

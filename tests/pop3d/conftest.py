@@ -6,20 +6,13 @@ from pathlib import Path
 import pytest
 
 from mailwright.store.api import Store
-from mailwright.store.sqlite import SQLiteStore
+from tests.support.backends import Backend
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """The same POP3 session tests on both backends (PostgreSQL skipped when unreachable)."""
-    s: Store
-    if request.param == "postgres":
-        from mailwright.store.postgres import PostgresStore
-        from tests.support.pg import fresh_dsn
-
-        s = PostgresStore(fresh_dsn(), tmp_path / "data")
-    else:
-        s = SQLiteStore(tmp_path / "data", fsync=False)
+@pytest.fixture
+async def store(backend: Backend, tmp_path: Path) -> AsyncIterator[Store]:
+    """The same POP3 session tests on both backends (tests/support/backends.py); no fsync."""
+    s = backend.new_store(tmp_path / "data")
     await s.open()
     try:
         yield s

@@ -13,6 +13,8 @@ from mailwright.proto import pop3
 from mailwright.store.api import Store
 from tests.pop3d.harness import PASSWORD, add_message, add_user, fast_authenticator
 
+pytestmark = pytest.mark.postgres
+
 Nodes = tuple[Store, Store]
 
 

@@ -1,4 +1,4 @@
-"""POP3 session semantics over the real SQLite store (issue 6, RFC 1939 5-8)."""
+"""POP3 session semantics over a real store, SQLite and PostgreSQL (issue 6, RFC 1939 5-8)."""
 
 from __future__ import annotations
 

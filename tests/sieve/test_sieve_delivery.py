@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dkim as dkimpy
 import pytest
 
 from mailwright.accounts.directory import Directory
 from mailwright.delivery.ingest import stage_bytes
 from mailwright.delivery.local import LocalDelivery
+from mailwright.mailauth.keys import KeyStore
 from mailwright.mailauth.srs import SRS
 from mailwright.queue.service import Outbound
 from mailwright.sieve.delivery import SieveFilter, SieveSettings
@@ -58,7 +60,8 @@ class Rig:
         return out
 
 
-async def _rig(store: Store, settings: SieveSettings | None = None, srs: SRS | None = None) -> Rig:
+async def _rig(store: Store, settings: SieveSettings | None = None, srs: SRS | None = None,
+               dkim_keys: KeyStore | None = None) -> Rig:
     await store.add_domain("example.test")
     bob = (await store.add_account("bob@example.test", "x")).id
     carol = (await store.add_account("carol@example.test", "x")).id
@@ -69,6 +72,7 @@ async def _rig(store: Store, settings: SieveSettings | None = None, srs: SRS | N
     delivery.filter = SieveFilter(
         store, settings or SieveSettings(), hostname="mx.example.test", outbound=outbound,
         deliver_local=delivery.deliver, is_local=directory.is_local_domain, srs=srs,
+        dkim_keys=dkim_keys,
     )
     return Rig(store, delivery, bob, carol)
 
@@ -145,6 +149,36 @@ async def test_sieve_delivery_redirect_to_another_domain_is_srs_rewritten(store:
     assert rcpt == "archive@remote.test"
     assert sender.upper().startswith("SRS0=") and sender.endswith("@example.test"), sender
     assert srs.reverse(sender) == "alice@remote.test"  # a bounce finds its way back
+
+
+async def test_sieve_delivery_redirect_to_another_domain_is_arc_sealed(
+        store: Store, tmp_path: Path) -> None:
+    """RFC 8617 5.1: the redirected copy carries an ARC set by the account's domain over what
+    our MX saw (its Authentication-Results, first in the stored copy); dkimpy verifies it."""
+    keys = KeyStore(tmp_path)
+    key = keys.generate("example.test", algorithm="rsa", selector="arc")
+    rig = await _rig(store, srs=SRS(b"test-secret"), dkim_keys=keys)
+    await rig.script('require "copy"; redirect :copy "archive@remote.test"; '
+                     'redirect "carol@example.test";')
+    arrived = (b"Authentication-Results: mx.example.test; spf=pass "
+               b"smtp.mailfrom=alice@remote.test; dkim=none; dmarc=none; arc=none\r\n" + MESSAGE)
+    await rig.send(arrived)
+    ((_sender, rcpt, data),) = await rig.queued()
+    assert rcpt == "archive@remote.test"
+    head = data.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("ARC-Seal: i=1;") and "cv=none" in head
+    assert "d=example.test" in head and "s=arc" in head
+    assert "ARC-Authentication-Results: i=1; mx.example.test; spf=pass" in " ".join(head.split())
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        wanted = (key.dns_name + ".").encode()
+        return key.txt_record().encode() if name.rstrip(b".") + b"." == wanted else b""
+
+    cv, _results, reason = dkimpy.arc_verify(data, dnsfunc=dnsfunc)
+    assert cv == b"pass", reason
+    # the copy redirected to a local account stays unsealed (no next hop to vouch to)
+    [local] = await rig.folder(rig.carol, "INBOX")
+    assert b"ARC-Seal" not in local
 
 
 async def test_sieve_delivery_redirect_loop_is_kept(store: Store) -> None:

@@ -1,6 +1,6 @@
-"""Real components for SMTP tests: a SQLite store with accounts and a listening server.
+"""Real components for SMTP tests: a store with accounts and a listening server.
 
-Nothing is mocked: SQLite store, argon2id passwords (cheap parameters), `net.server.ListenerSet`
+Nothing is mocked: a SQLite or PostgreSQL store (tests/support/backends.py), argon2id passwords (cheap parameters), `net.server.ListenerSet`
 with the SMTP listener factory, a self-signed certificate and real TLS. The outbound queue is
 the real service, not started, so queued entries can be inspected in the store.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 from tests.support import listening
+from tests.support.backends import SQLITE, Backend
 from tests.support.listening import ListeningServer, cheap_hash, listener, start_listeners
 
 from mailwright.app import AppContext
@@ -69,7 +70,8 @@ class SmtpServer(ListeningServer):
 
 
 def write_config(
-    root: Path, host: str = "127.0.0.1", extra: str = "", hostname: str = HOSTNAME
+    root: Path, host: str = "127.0.0.1", extra: str = "", hostname: str = HOSTNAME,
+    backend: Backend = SQLITE,
 ) -> Path:
     listeners = [ln for proto in ("smtp", "submission", "submissions")
                  for ln in listener(proto, host)]
@@ -83,6 +85,7 @@ def write_config(
         extra,
         *listeners,
         hostname=hostname,
+        backend=backend,
     )
 
 
@@ -93,9 +96,10 @@ async def start_server(
     host: str = "127.0.0.1",
     extra: str = "",
     hostname: str = HOSTNAME,
+    backend: Backend = SQLITE,
 ) -> SmtpServer:
     ctx, listeners, ports = await start_listeners(
-        write_config(root, host, extra, hostname), create, keep_outbound=outbound
+        write_config(root, host, extra, hostname, backend), create, keep_outbound=outbound
     )
     return SmtpServer(
         ctx,

@@ -1,4 +1,5 @@
-"""SMTP session policy on a real SQLite store: MX and submission, delivery, quota, AUTH."""
+"""SMTP session policy on a real store, SQLite and PostgreSQL: MX and submission, delivery,
+quota, AUTH."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.smtpd.harness import DOMAIN, PASSWORD, Conversation, add_user, inbox
+from tests.support.backends import Backend
 
 from mailwright.app import AppContext
 
@@ -409,10 +411,10 @@ async def test_smtpd_random_sessions_never_crash(ctx_outbound: AppContext, mode:
         assert await ctx_outbound.store.queue_list() == []
 
 
-async def test_smtpd_store_failure_is_a_temporary_error(tmp_path: Path) -> None:
+async def test_smtpd_store_failure_is_a_temporary_error(tmp_path: Path, backend: Backend) -> None:
     from tests.smtpd.conftest import _ctx
 
-    ctx = await _ctx(tmp_path, outbound=False)
+    ctx = await _ctx(tmp_path, outbound=False, backend=backend)
     await add_user(ctx.store, "alice")
     c = Conversation(ctx)
     await c.send("EHLO client")

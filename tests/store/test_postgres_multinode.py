@@ -25,6 +25,8 @@ from mailwright.store.postgres import PostgresStore
 from mailwright.store.postgres.schema import SCHEMA_VERSION, current_version
 from tests.support.pg import two_nodes
 
+pytestmark = pytest.mark.postgres
+
 MSG = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nbody\r\n"
 Nodes = tuple[PostgresStore, PostgresStore]
 

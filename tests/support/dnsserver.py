@@ -28,6 +28,11 @@ name DNSSEC-secure, which is how DANE tests (RFC 7672) tell a signed zone from a
 TLSA rdata is given in presentation form, e.g. ``dns.add("_25._tcp.mx.test", "TLSA", "3 1 1
 <hex>")``.
 
+``add_zone(zone)`` serves a whole dnspython zone instead, e.g. one really signed by
+``tests.support.signedzone``: RRSIGs with DO, NSEC/NSEC3 proofs for NODATA, NXDOMAIN and
+wildcard answers, DS answered from the parent side of a cut, so that a validator (ours, or
+unbound through a stub zone) checks real signatures.
+
 A pytest fixture is one line in a conftest::
 
     @pytest.fixture
@@ -45,6 +50,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 
+import dns.dnssec
 import dns.exception
 import dns.flags
 import dns.message
@@ -54,6 +60,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+import dns.zone
 
 __all__ = ["Behaviour", "DNSServer", "Query", "dns_server_fixture"]
 
@@ -99,6 +106,7 @@ class DNSServer:
                 self.add(name, rdtype, *values)
         self.behaviours: dict[str | tuple[str, str], Behaviour] = {}
         self.authenticated: set[str] = set()
+        self.zones: dict[dns.name.Name, dns.zone.Zone] = {}
         self.queries: list[Query] = []
         self.host = host
         self.ttl = ttl
@@ -144,6 +152,15 @@ class DNSServer:
             _norm(name) if rdtype is None else (_norm(name), rdtype.upper())
         )
         self.behaviours.pop(key, None)
+
+    def add_zone(self, zone: dns.zone.Zone) -> None:
+        """Serve a whole zone (with ``relativize=False`` names), e.g. a DNSSEC-signed one from
+        ``tests.support.signedzone``. Names inside a served zone are answered from it, as a
+        recursive resolver would: RRSIGs when the query has DO, and for no data or no such
+        name the SOA with the NSEC/NSEC3 records that prove it (RFC 4035 3.1.3, RFC 5155 7.2).
+        A DS query at a zone's apex is answered by its parent zone (RFC 4035 3.1.4.1)."""
+        assert zone.origin is not None
+        self.zones[zone.origin] = zone
 
     @property
     def nameservers(self) -> list[tuple[str, int]]:
@@ -253,7 +270,12 @@ class DNSServer:
         if behaviour is Behaviour.TRUNCATE and transport == "udp":
             response.flags |= dns.flags.TC
             return response.to_wire()
-        self._fill(response, qname, question.rdtype)
+        zone = self._zone_for(question.name, question.rdtype)
+        if zone is not None:
+            _answer_from_zone(response, zone, question.name, question.rdtype,
+                              bool(query.ednsflags & dns.flags.DO))
+        else:
+            self._fill(response, qname, question.rdtype)
         wants_ad = bool(query.flags & dns.flags.AD) or bool(query.ednsflags & dns.flags.DO)
         if wants_ad and qname in {_norm(n) for n in self.authenticated}:
             response.flags |= dns.flags.AD  # RFC 4035 3.2.3: the answer was validated
@@ -266,6 +288,17 @@ class DNSServer:
             response = dns.message.make_response(query)
             response.flags |= dns.flags.AA | dns.flags.TC
             return response.to_wire()
+
+    def _zone_for(self, qname: dns.name.Name, qtype: int) -> dns.zone.Zone | None:
+        best: dns.zone.Zone | None = None
+        for origin, zone in list(self.zones.items()):
+            if not qname.is_subdomain(origin):
+                continue
+            if qtype == dns.rdatatype.DS and qname == origin:
+                continue  # the parent's side of the cut
+            if best is None or len(origin) > len(best.origin):  # type: ignore[arg-type]
+                best = zone
+        return best
 
     def _fill(self, response: dns.message.Message, qname: str, qtype: int) -> None:
         # Tests may edit ``records`` directly with any case or a final dot.
@@ -361,6 +394,127 @@ class DNSServer:
                     conn.sendall(len(reply).to_bytes(2, "big") + reply)
                 except OSError:
                     return
+
+
+def _rrset_of(zone: dns.zone.Zone, name: dns.name.Name, rdtype: int,
+              covers: int = 0) -> dns.rrset.RRset | None:
+    rdataset = zone.get_rdataset(name, rdtype, covers)  # type: ignore[arg-type]
+    if rdataset is None:
+        return None
+    rrset = dns.rrset.RRset(name, dns.rdataclass.IN, rdataset.rdtype, rdataset.covers)
+    rrset.update(rdataset)
+    return rrset
+
+
+def _with_sigs(section: list[dns.rrset.RRset], zone: dns.zone.Zone, name: dns.name.Name,
+               rdtype: int, dnssec: bool) -> bool:
+    rrset = _rrset_of(zone, name, rdtype)
+    if rrset is None:
+        return False
+    section.append(rrset)
+    if dnssec:
+        sigs = _rrset_of(zone, name, dns.rdatatype.RRSIG, rdtype)
+        if sigs is not None:
+            section.append(sigs)
+    return True
+
+
+def _nsec3_owner(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name | None:
+    """The NSEC3 owner matching or covering ``name`` (None: the zone has no NSEC3 chain)."""
+    origin = zone.origin
+    assert origin is not None
+    param = zone.get_rdataset(origin, dns.rdatatype.NSEC3PARAM)
+    if param is None:
+        return None
+    p = param[0]
+    h = dns.dnssec.nsec3_hash(name, p.salt, p.iterations, p.algorithm).lower()
+    owners = sorted(n.labels[0].decode() for n in zone.nodes
+                    if zone.get_rdataset(n, dns.rdatatype.NSEC3) is not None)
+    best = owners[-1]  # the last one covers what sorts before the first
+    for owner in owners:
+        if owner <= h:
+            best = owner
+    return dns.name.Name((best.encode(), *origin.labels))
+
+
+def _nsec_owner(zone: dns.zone.Zone, name: dns.name.Name) -> dns.name.Name | None:
+    """The NSEC owner at or before ``name`` in canonical order (the one matching or covering)."""
+    with_nsec = sorted(n for n in zone.nodes if zone.get_rdataset(n, dns.rdatatype.NSEC))
+    if not with_nsec:
+        return None  # an unsigned zone
+    best = with_nsec[-1]
+    for owner in with_nsec:
+        if owner <= name:
+            best = owner
+    return best
+
+
+def _proofs(zone: dns.zone.Zone, names: list[dns.name.Name]) -> list[dns.name.Name]:
+    """The NSEC3 owners, else NSEC owners, that match or cover each name."""
+    nsec3 = [_nsec3_owner(zone, n) for n in names]
+    if all(o is not None for o in nsec3):
+        return [o for o in nsec3 if o is not None]
+    return [o for o in (_nsec_owner(zone, n) for n in names) if o is not None]
+
+
+def _answer_from_zone(response: dns.message.Message, zone: dns.zone.Zone,
+                      qname: dns.name.Name, qtype: int, dnssec: bool) -> None:
+    origin = zone.origin
+    assert origin is not None
+    qname = qname.canonicalize()
+    if _with_sigs(response.answer, zone, qname, qtype, dnssec):
+        return
+    if qtype != dns.rdatatype.CNAME and _with_sigs(response.answer, zone, qname,
+                                                   dns.rdatatype.CNAME, dnssec):
+        return
+    names = sorted(zone.nodes)
+
+    def present(name: dns.name.Name) -> bool:
+        return zone.get_node(name) is not None or any(n.is_subdomain(name) for n in names)
+
+    exists = present(qname)
+    nsec3 = _nsec3_owner(zone, origin) is not None
+    closest, next_closer = qname, qname
+    if not exists:
+        closest = qname.parent()
+        while not present(closest):
+            next_closer, closest = closest, closest.parent()
+        wildcard = dns.name.Name((b"*", *closest.labels))
+        rdataset = zone.get_rdataset(wildcard, qtype)  # type: ignore[arg-type]
+        if rdataset is not None:
+            # RFC 4035 3.1.3.3: the answer synthesised from the wildcard, its RRSIG (whose
+            # labels field tells it), and the proof that the name itself does not exist.
+            rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, rdataset.rdtype)
+            rrset.update(rdataset)
+            response.answer.append(rrset)
+            if dnssec:
+                sigs = zone.get_rdataset(wildcard, dns.rdatatype.RRSIG, qtype)  # type: ignore[arg-type]
+                if sigs is not None:
+                    sig_rrset = dns.rrset.RRset(qname, dns.rdataclass.IN, dns.rdatatype.RRSIG,
+                                                rdataset.rdtype)
+                    sig_rrset.update(sigs)
+                    response.answer.append(sig_rrset)
+                kind = dns.rdatatype.NSEC3 if nsec3 else dns.rdatatype.NSEC
+                for owner in _proofs(zone, [next_closer if nsec3 else qname]):
+                    _with_sigs(response.authority, zone, owner, kind, True)
+            return
+        if zone.get_node(wildcard) is None:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        # else NODATA through the wildcard (RFC 4035 3.1.3.4): proofs below name the wildcard
+    _with_sigs(response.authority, zone, origin, dns.rdatatype.SOA, dnssec)
+    if not dnssec:
+        return
+    if exists:
+        wanted = _proofs(zone, [qname])
+    elif nsec3:
+        # RFC 5155 7.2.2: closest encloser, next closer name, wildcard at the encloser.
+        wanted = _proofs(zone, [closest, next_closer, dns.name.Name((b"*", *closest.labels))])
+    else:
+        # RFC 4035 3.1.3.2: the name's covering NSEC, and the wildcard's.
+        wanted = _proofs(zone, [qname, dns.name.Name((b"*", *closest.labels))])
+    kind = dns.rdatatype.NSEC3 if nsec3 else dns.rdatatype.NSEC
+    for owner in dict.fromkeys(wanted):
+        _with_sigs(response.authority, zone, owner, kind, True)
 
 
 def _recv_exact(conn: socket.socket, size: int) -> bytes | None:

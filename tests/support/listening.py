@@ -18,6 +18,7 @@ from mailwright.config import ListenerConfig, load_config
 from mailwright.net.server import Handler, ListenerSet
 from mailwright.store.api import Store
 from mailwright.tls import make_self_signed
+from tests.support.backends import SQLITE, Backend
 
 # The repository's own message corpus (tests/corpus/README.md).
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "messages"
@@ -46,9 +47,11 @@ def listener(protocol: str, host: str, *options: str) -> list[str]:
     return ["[[listener]]", f'protocol = "{protocol}"', f'address = "{host}"', "port = 0", *options]
 
 
-def write_config(root: Path, *lines: str, hostname: str = HOSTNAME) -> Path:
-    """`root`/mailwright.toml: a self-signed certificate (made once), data/ and no fsync, then
-    ``lines`` (further sections, then the listeners)."""
+def write_config(
+    root: Path, *lines: str, hostname: str = HOSTNAME, backend: Backend = SQLITE
+) -> Path:
+    """`root`/mailwright.toml: a self-signed certificate (made once), data/, the store on
+    ``backend`` and no fsync, then ``lines`` (further sections, then the listeners)."""
     cert, key = root / "cert.pem", root / "key.pem"
     if not cert.exists():
         make_self_signed(hostname, cert, key)
@@ -57,7 +60,7 @@ def write_config(root: Path, *lines: str, hostname: str = HOSTNAME) -> Path:
     path.write_text("\n".join([
         "[server]", f'hostname = "{hostname}"', 'data_dir = "data"',
         "[tls]", 'cert = "cert.pem"', 'key = "key.pem"',
-        "[storage]", "fsync = false",
+        "[storage]", "fsync = false", *backend.storage_lines(),
         *lines,
         "",
     ]))

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mailwright.cli.common import CLIError, load, with_store
-from mailwright.store.api import Store, TLSReport
+from mailwright.delivery.tlsreports import to_record
+from mailwright.store.api import Store
 from mailwright.transport.tlsrpt import (
     ParsedReport,
     ReportError,
@@ -40,12 +40,6 @@ def add_actions(tsub: Any, common: argparse.ArgumentParser) -> None:
     x.set_defaults(func=cmd_tls)
     x = tsub.add_parser("results", parents=[common], help="our TLS results not yet reported")
     x.set_defaults(func=cmd_tls)
-
-
-def to_record(parsed: ParsedReport) -> TLSReport:
-    return TLSReport(0, datetime.now(UTC), parsed.organization, parsed.report_id, parsed.start,
-                     parsed.end, ",".join(parsed.policy_domains), parsed.successes,
-                     parsed.failures, json.dumps(parsed.raw))
 
 
 def parse_any(data: bytes) -> ParsedReport:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailwright.accounts.directory import Directory
+from mailwright.delivery.tlsreports import RUA_LOCAL_PART, read_tls_report, store_tls_report
 from mailwright.store.api import (
     Account,
     DeliveryTarget,
@@ -81,11 +82,13 @@ class LocalDelivery:
         accounts: dict[int, tuple[str, Account]] = {}  # account id -> (recipient, account)
         remote: list[str] = []
         unknown: list[str] = []
+        to_rua = False  # addressed to the rua of our _smtp._tls record (RFC 8460 3)
         for rcpt in recipients if blob is not None else ():
             res = await self.directory.resolve(rcpt)
             if not res.local_domain or not res.deliverable:
                 unknown.append(rcpt)
                 continue
+            to_rua = to_rua or rcpt.rpartition("@")[0].lower() == RUA_LOCAL_PART
             for acc in res.accounts:
                 targets.setdefault(acc.id, DeliveryTarget(acc.id, mailbox, flags))
                 accounts.setdefault(acc.id, (rcpt, acc))
@@ -103,6 +106,9 @@ class LocalDelivery:
                 return DeliveryReport((), (), tuple(unknown), tuple(plan.refused)), []
             targets = {i: t for i, t in enumerate(plan.targets)}
         local = LocalCopies(blob, tuple(targets.values())) if blob and targets else None
+        # A TLS report to us is parsed from the staged file now and kept once the message is.
+        tls_report = (await read_tls_report(local.blob.path, local.blob.size)
+                      if to_rua and local is not None else None)
         ids: list[int] = []
         if local is not None or queued is not None:
             records, ids = await self.store.deliver_and_queue(local, queued)
@@ -110,6 +116,8 @@ class LocalDelivery:
             for edited, edited_targets in plan.separate:
                 records += await self.store.deliver(edited, edited_targets)
             await self.filter.commit(plan)
+        if tls_report is not None and records:
+            await store_tls_report(self.store, tls_report)
         if blob is not None:
             log.info(
                 "delivered blob=%s size=%d mailboxes=%d remote=%d unknown=%d",

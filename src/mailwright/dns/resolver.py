@@ -26,14 +26,19 @@ import dns.exception
 import dns.flags
 import dns.name
 import dns.nameserver
+import dns.rcode
 import dns.rdata
 import dns.rdatatype
 import dns.resolver
 import dns.reversename
+import dns.rrset
 import idna
+
+from mailwright.dns.dnssec import Bogus, QueryFailed, Security, Validator, load_anchors
 
 __all__ = [
     "DNSBadName",
+    "DNSBogus",
     "DNSError",
     "DNSNameNotFound",
     "DNSNoData",
@@ -82,6 +87,12 @@ class DNSNameNotFound(DNSPermanentError):
 
 class DNSNoData(DNSPermanentError):
     """The name exists but has no records of the asked type."""
+
+
+class DNSBogus(DNSTempError):
+    """DNSSEC validation found the answer bogus (RFC 4035 4.3): it should be signed and its
+    signatures, or its proof of absence, do not hold. Temporary, like SERVFAIL from a
+    validating resolver; never to be taken as "no record" (RFC 7672 2.1.1)."""
 
 
 class DNSBadName(DNSPermanentError):
@@ -167,6 +178,7 @@ class Resolver:
         cache: bool = True,
         cache_size: int = 10_000,
         trust_ad: bool = False,
+        trust_anchors: Sequence[dns.rrset.RRset] | None = None,
     ) -> None:
         if nameservers:
             resolver = dns.asyncresolver.Resolver(configure=False)
@@ -194,6 +206,17 @@ class Resolver:
             resolver.flags = dns.flags.RD | dns.flags.AD
         self.trust_ad = trust_ad
         self._resolver = resolver
+        # ``trust_anchors`` given: validate DNSSEC in-process (``[dns] dnssec = "validate"``).
+        self._validator: Validator | None = None
+        if trust_anchors is not None:
+            ns = [(str(n.address), int(n.port)) if isinstance(n, dns.nameserver.Do53Nameserver)
+                  else (str(n), 53) for n in resolver.nameservers]
+            self._validator = Validator(ns, trust_anchors, timeout=timeout)
+
+    @property
+    def dnssec(self) -> bool:
+        """Whether ``authenticated`` can ever say "secure" (a trusted AD bit or validation)."""
+        return self.trust_ad or self._validator is not None
 
     @property
     def nameservers(self) -> list[str]:
@@ -289,13 +312,32 @@ class Resolver:
     async def authenticated(self, name: str, rdtype: str) -> tuple[list[dns.rdata.Rdata], bool]:
         """The records of one type at a name, and whether the answer is DNSSEC-authenticated.
 
-        Authenticated means: the resolver is trusted (``trust_ad``, ``[dns] dnssec = "trust-ad"``)
-        and its answer carries the AD bit (RFC 4035 3.2.3, RFC 6840 5.8). Raises ``DNSError`` as
-        every lookup does; NODATA and NXDOMAIN are errors too.
+        Authenticated means, with in-process validation (``[dns] dnssec = "validate"``): the
+        chain of signatures from a trust anchor holds (``mailwright.dns.dnssec``); with
+        ``trust_ad`` (``"trust-ad"``): the trusted resolver's answer carries the AD bit (RFC
+        4035 3.2.3, RFC 6840 5.8). Raises ``DNSError`` as every lookup does (NODATA and
+        NXDOMAIN are errors too), and ``DNSBogus`` when validation fails.
         """
-        answer = await self._query(name, dns.rdatatype.from_text(rdtype))
-        secure = self.trust_ad and bool(answer.response.flags & dns.flags.AD)
-        return list(answer), secure
+        if self._validator is None:
+            answer = await self._query(name, dns.rdatatype.from_text(rdtype))
+            secure = self.trust_ad and bool(answer.response.flags & dns.flags.AD)
+            return list(answer), secure
+        try:
+            qname = dns.name.from_text(to_ascii_domain(name))
+        except DNSBadName as exc:
+            raise DNSBadName(name, rdtype, exc.reason) from exc
+        shown = qname.to_text(omit_final_dot=True)
+        try:
+            found = await self._validator.lookup(qname, dns.rdatatype.from_text(rdtype))
+        except Bogus as exc:
+            raise DNSBogus(shown, rdtype, f"DNSSEC validation failed: {exc}") from exc
+        except QueryFailed as exc:
+            raise DNSTempError(shown, rdtype, str(exc)) from exc
+        if found.rrset is None:
+            if found.rcode == dns.rcode.NXDOMAIN:
+                raise DNSNameNotFound(shown, rdtype, "no such domain (NXDOMAIN)")
+            raise DNSNoData(shown, rdtype, f"no {rdtype} records")
+        return list(found.rrset), found.security is Security.SECURE
 
 
 def _summarise(exc: dns.resolver.NoNameservers) -> str:
@@ -320,6 +362,10 @@ def from_config(config: object) -> Resolver:
     dns_config = getattr(config, "dns", None)
     nameservers = list(getattr(dns_config, "nameservers", ()) or ())
     timeout = float(getattr(dns_config, "timeout", 5.0) or 5.0)
-    trust_ad = str(getattr(dns_config, "dnssec", "off")) == "trust-ad"
+    mode = str(getattr(dns_config, "dnssec", "off"))
+    anchors = None
+    if mode == "validate":
+        anchors = load_anchors(getattr(dns_config, "trust_anchors", ()) or (),
+                               str(getattr(dns_config, "trust_anchor_file", "") or ""))
     return Resolver(nameservers or None, timeout=timeout, lifetime=max(timeout * 3, timeout),
-                    trust_ad=trust_ad)
+                    trust_ad=mode == "trust-ad", trust_anchors=anchors)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailwright.dns.mx import MXHost, RouteError, host_addresses, route
-from mailwright.dns.resolver import DNSError, IPAddress, Resolver
+from mailwright.dns.resolver import DNSBogus, DNSError, IPAddress, Resolver
 from mailwright.proto.smtpclient import (
     NEED_DATA,
     ClientConnection,
@@ -439,7 +439,7 @@ class OutboundClient:
     prefer_ipv6: bool = False
     local_names: frozenset[str] = frozenset()  # our own host names (MX loop detection)
     sts: MTASTS | None = None  # MTA-STS lookups (RFC 8461); None: not used
-    dane: bool = False  # DANE (RFC 7672); needs a resolver with trust_ad
+    dane: bool = False  # DANE (RFC 7672); needs a resolver that can authenticate (dnssec)
     reporter: Callable[[TLSOutcome], Awaitable[None]] | None = None  # TLS-RPT counting
 
     async def _report(self, outcome: TLSOutcome) -> None:
@@ -492,11 +492,16 @@ class OutboundClient:
                                    temporary=True)
             hosts = matching
         mx_secure = False
-        if self.dane and self.resolver.trust_ad:
+        if self.dane and self.resolver.dnssec:
             # RFC 7672 2.2.1: only an authenticated MX RRset makes the host names trustworthy.
             try:
                 _, mx_secure = await self.resolver.authenticated(
                     domain, "A" if hosts and hosts[0].implicit else "MX")
+            except DNSBogus as exc:
+                # RFC 7672 2.1.1: a bogus answer is no licence to fall back to cleartext.
+                await self._report(TLSOutcome(domain, "tlsa", (), "dnssec-invalid",
+                                              info=exc.reason))
+                raise AttemptError("4.7.5", f"DANE: {exc}", temporary=True) from exc
             except DNSError:
                 mx_secure = False
         return await self.connect_hosts(hosts, domain=domain, policy=policy,
@@ -510,6 +515,8 @@ class OutboundClient:
         for rdtype in ("A", "AAAA"):
             try:
                 _, secure = await self.resolver.authenticated(host.name, rdtype)
+            except DNSBogus:
+                raise
             except DNSError:
                 continue
             return secure
@@ -517,7 +524,14 @@ class OutboundClient:
 
     async def _plan(self, host: MXHost, domain: str, policy: Policy | None, mx_secure: bool,
                     requiretls: bool) -> _HostPlan:
-        if mx_secure and await self._addresses_secure(host):
+        try:
+            addresses_secure = mx_secure and await self._addresses_secure(host)
+        except DNSBogus as exc:
+            await self._report(TLSOutcome(domain, "tlsa", (), "dnssec-invalid", host.name,
+                                          info=exc.reason))
+            raise AttemptError("4.7.5", f"DANE: {exc}", temporary=True,
+                               remote_mta=host.name) from exc
+        if addresses_secure:
             dane = await lookup_tlsa(self.resolver, host.name, 25)
             if dane.error:
                 await self._report(TLSOutcome(domain, "tlsa", (), "dnssec-invalid", host.name,

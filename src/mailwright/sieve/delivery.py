@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mailwright.delivery.ingest import stage_bytes
+from mailwright.mailauth.arcseal import seal_forwarded_async
+from mailwright.mailauth.keys import KeyStore
 from mailwright.mailauth.srs import SRS, SRSError, srs_from_config
 from mailwright.store.api import Account, DeliveryTarget, StagedBlob, Store, StoreError
 
@@ -146,8 +148,12 @@ class SieveFilter:
         deliver_local: Callable[..., Any] | None = None,
         is_local: Callable[[str], Any] | None = None,
         srs: SRS | None = None,
+        dkim_keys: KeyStore | None = None,
     ) -> None:
         self.store = store
+        # Redirects to other domains are ARC-sealed (RFC 8617 5.1) with the account domain's
+        # RSA DKIM key, as alias forwarding is; None: not sealed.
+        self.dkim_keys = dkim_keys
         # Redirects to other domains carry an SRS reverse-path at the account's domain, so the
         # destination's SPF check passes for us (docs/forwarding.md); None keeps the sender.
         self.srs = srs
@@ -381,10 +387,22 @@ class SieveFilter:
             log.error("sieve: no outbound queue, cannot send to %s", recipient)
 
     async def _redirect(self, f: _Followup, action: Redirect, sender: str) -> None:
-        data = f"Delivered-To: {f.account.address}\r\n".encode() + f.data
+        seal = await self._arc_seal(f, action.address)
+        data = seal + f"Delivered-To: {f.account.address}\r\n".encode() + f.data
         await self._send(data, await self._forward_sender(sender, f.account, action.address),
                          action.address)
         log.info("sieve redirected a message for %s to %s", f.account.address, action.address)
+
+    async def _arc_seal(self, f: _Followup, destination: str) -> bytes:
+        """The ARC set for a copy redirected to another domain (RFC 8617 5.1: a forwarder
+        seals what it saw), b"" when it stays here or cannot be sealed. The stored copy starts
+        with our MX's Authentication-Results, which the seal's AAR repeats (4.1.1)."""
+        if self.dkim_keys is None:
+            return b""
+        if self.is_local is not None and await self.is_local(destination.rpartition("@")[2]):
+            return b""
+        domain = f.account.address.rpartition("@")[2]
+        return await seal_forwarded_async(f.data, domain, self.dkim_keys, self.hostname)
 
     async def _forward_sender(self, sender: str, account: Account, destination: str) -> str:
         """The reverse-path of a redirected copy: SRS-rewritten into the account's domain when
@@ -523,4 +541,5 @@ def create_filter(ctx: Any) -> SieveFilter:
         deliver_local=ctx.delivery.deliver,
         is_local=ctx.directory.is_local_domain,
         srs=srs_from_config(ctx.config.srs, ctx.config.server.data_dir),
+        dkim_keys=KeyStore(ctx.config.server.data_dir),
     )

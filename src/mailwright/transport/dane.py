@@ -3,8 +3,9 @@
 Rules applied here:
 
 * TLSA records count only when the answer is DNSSEC-authenticated (RFC 7672 2.2), which
-  ``Resolver.authenticated`` reports from a trusted validating resolver's AD bit; so must the MX
-  RRset that named the host be (2.2.1), else the host name itself could be forged;
+  ``Resolver.authenticated`` reports (in-process validation, or a trusted validating resolver's
+  AD bit); so must the MX RRset that named the host be (2.2.1), else the host name itself could
+  be forged. A bogus answer is a temporary failure (``DNSBogus``), never "no records";
 * usages DANE-EE(3) and DANE-TA(2) are used; PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP
   (3.1.3) and ignored. A secure RRset with no usable record means TLS without authentication
   (2.2: still encrypted, as the domain asked for TLS);

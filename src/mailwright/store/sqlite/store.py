@@ -192,15 +192,19 @@ class SQLiteStore:
 
     async def delete_domain(self, name: str) -> None:
         def op(ctx: WriteContext) -> None:
+            # Exact suffix, as on PostgreSQL: LIKE would read `_` and `%` in the name as
+            # wildcards and ignore case (a_b.test is not axb.test).
             n = ctx.conn.execute(
-                "SELECT COUNT(*) FROM accounts WHERE address LIKE ?", (f"%@{name}",)
+                "SELECT COUNT(*) FROM accounts WHERE substr(address, -?) = ?",
+                (len(name) + 1, f"@{name}"),
             ).fetchone()[0]
             if n:
                 raise InvalidOperation(f"domain {name} still has {n} account(s)")
             if ctx.conn.execute("DELETE FROM domains WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFound(f"no such domain: {name}")
             ctx.conn.execute(
-                "DELETE FROM aliases WHERE source = ? OR source LIKE ?", (f"@{name}", f"%@{name}")
+                "DELETE FROM aliases WHERE source = ? OR substr(source, -?) = ?",
+                (f"@{name}", len(name) + 1, f"@{name}"),
             )
 
         await self.db.write(op)
@@ -268,9 +272,10 @@ class SQLiteStore:
         def op(c: sqlite3.Connection) -> list[tuple[object, ...]]:
             if domain is None:
                 return c.execute(f"SELECT {self._ACC_COLS} FROM accounts ORDER BY address").fetchall()
-            return c.execute(
-                f"SELECT {self._ACC_COLS} FROM accounts WHERE address LIKE ? ORDER BY address",
-                (f"%@{domain}",),
+            return c.execute(  # exact suffix, not LIKE (see delete_domain)
+                f"SELECT {self._ACC_COLS} FROM accounts WHERE substr(address, -?) = ?"
+                " ORDER BY address",
+                (len(domain) + 1, f"@{domain}"),
             ).fetchall()
 
         return [self._account(r) for r in await self.db.read(op)]
@@ -398,7 +403,9 @@ class SQLiteStore:
                 " VALUES (?, ?, ?, ?)",
                 (account_id, name, self._new_uidvalidity(c), special_use),
             )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as e:
+            if e.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+                raise NotFound("no such account") from None  # as on PostgreSQL
             raise AlreadyExists(f"mailbox {name} already exists") from None
         return int(cur.lastrowid or 0)
 
@@ -547,10 +554,13 @@ class SQLiteStore:
 
         def op(ctx: WriteContext) -> None:
             if subscribed:
-                ctx.conn.execute(
-                    "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?, ?)",
-                    (account_id, name),
-                )
+                try:
+                    ctx.conn.execute(
+                        "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?, ?)",
+                        (account_id, name),
+                    )
+                except sqlite3.IntegrityError:  # the account's foreign key: as on PostgreSQL
+                    raise NotFound("no such account") from None
             else:
                 ctx.conn.execute(
                     "DELETE FROM subscriptions WHERE account_id = ? AND name = ?",
