@@ -249,6 +249,7 @@ def test_webmail_forward_with_attachments_and_completion(page: Page,
     sign_in(page)
     _open(page, "Signed contract")
     page.get_by_role("link", name="Forward").click()
+    page.wait_for_load_state()  # the page's script listens for typing once it has run
     expect(page.get_by_label("Subject")).to_have_value("Fwd: Signed contract")
     expect(page.get_by_label("contract.pdf")).to_be_checked()
     to = page.get_by_label("To", exact=True)
@@ -269,6 +270,7 @@ def test_webmail_forward_with_attachments_and_completion(page: Page,
 def test_webmail_draft_saved_while_typing(page: Page, web_server: MailwrightServer) -> None:
     sign_in(page)
     page.get_by_role("link", name="Compose").click()
+    page.wait_for_load_state()
     page.get_by_label("Subject").fill("Unfinished thoughts")
     page.get_by_label("Message").press_sequentially("Half a sentence")
     expect(page.locator("#compose-status")).to_have_text("Draft saved", timeout=20_000)
@@ -295,6 +297,7 @@ def test_webmail_live_update_and_bulk_actions(page: Page, web_server: Mailwright
     page.goto("/webmail/")
     messages = page.get_by_role("list", name="Messages")
     expect(messages).to_contain_text("Before watching")
+    page.wait_for_load_state()  # the event stream opens once the page's script has run
     deliver(web_server, message("Arrived while watching", sender="Erin <erin@example.org>"))
     deliver(web_server, message("Second arrival", sender="Erin <erin@example.org>"))
     # no reload: the change hub's event brings the new messages in

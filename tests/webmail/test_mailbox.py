@@ -135,7 +135,7 @@ async def test_change_events_on_delivery(ctx: AppContext) -> None:
     inbox = await ctx.store.get_mailbox(alice.id, "INBOX")
     assert inbox is not None
     stream = change_events(ctx.store, alice.id, keepalive=0.05)
-    assert (await anext(stream)).startswith(b"retry:")
+    assert await anext(stream) == b"retry: 3000\nevent: ready\ndata: {}\n\n"
     assert await anext(stream) == b": keepalive\n\n"
     await put(ctx.store, alice.id, "INBOX", mail("new"))
     event = b""

@@ -22,11 +22,14 @@ RETRY_MS = 3000
 
 async def change_events(store: Store, account_id: int,
                         keepalive: float = KEEPALIVE) -> AsyncIterator[bytes]:
-    """SSE bytes: `event: change` with {"mailbox": id, "unseen": n, "messages": n}."""
+    """SSE bytes: `event: ready` once subscribed, then `event: change` with
+    {"mailbox": id, "unseen": n, "messages": n} for each change."""
     boxes = await store.list_mailboxes(account_id)
     subs = [store.changes.subscribe(b.id) for b in boxes]
     try:
-        yield f"retry: {RETRY_MS}\n\n".encode()
+        # `ready` comes once the subscriptions exist: the page then fetches what it shows
+        # once more, so nothing that changed before the stream was open is missed
+        yield f"retry: {RETRY_MS}\nevent: ready\ndata: {{}}\n\n".encode()
         while True:
             waiters = {asyncio.ensure_future(s.wait()): s for s in subs}
             try:

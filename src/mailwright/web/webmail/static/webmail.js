@@ -131,23 +131,38 @@
   if (document.querySelector("nav.folders") && "EventSource" in window) {
     const source = new EventSource("/webmail/events");
     const listing = document.getElementById("listing");
+    // the list as the server last sent it (the page marks rows as it is used)
+    const listHtml = (el) => el.querySelector("ul.messages")?.outerHTML || "";
+    let shown = listing ? listHtml(listing) : "";
     let refresh = 0;
     source.addEventListener("change", (event) => {
       const change = JSON.parse(event.data);
-      const badge = document.querySelector(`[data-unread="${change.mailbox}"]`);
-      if (badge) {
-        badge.textContent = String(change.unseen);
-        badge.setAttribute("aria-label", `${change.unseen} unread`);
-        badge.hidden = change.unseen === 0;
-      }
+      setBadge(change.mailbox, change.unseen);
       if (listing && String(change.mailbox) === listing.dataset.mailbox) {
         window.clearTimeout(refresh);
         refresh = window.setTimeout(reloadList, 300);
       }
     });
-    const reloadList = async () => {
+    const setBadge = (mailbox, unseen) => {
+      const badge = document.querySelector(`[data-unread="${mailbox}"]`);
+      if (!badge) return;
+      badge.textContent = String(unseen);
+      badge.setAttribute("aria-label", `${unseen} unread`);
+      badge.hidden = unseen === 0;
+    };
+    // (re)connected: catch up with whatever changed while no stream was open
+    source.addEventListener("ready", async () => {
+      const answer = await fetch("/webmail/counts", { credentials: "same-origin" });
+      if (answer.ok) {
+        const counts = await answer.json();
+        Object.entries(counts).forEach(([mailbox, c]) => setBadge(mailbox, c.unseen));
+      }
+      if (listing) reloadList(true);
+    });
+    const reloadList = async (quiet) => {
       const current = document.getElementById("listing");
       if (!current || current.querySelector('input[name="uid"]:checked')) {
+        if (quiet) return;
         const note = document.getElementById("live-status");
         if (note) { note.hidden = false; note.textContent = "New changes: reload to see them."; }
         return;
@@ -156,12 +171,12 @@
       if (!answer.ok) return;
       const doc = new DOMParser().parseFromString(await answer.text(), "text/html");
       const fresh = doc.getElementById("listing");
-      if (fresh) {
-        current.replaceWith(fresh);
-        const note = document.getElementById("live-status");
-        if (note) { note.hidden = false; note.textContent = "Updated"; }
-        cursor = -1;
-      }
+      if (!fresh || (quiet && listHtml(fresh) === shown)) return;
+      shown = listHtml(fresh);
+      current.replaceWith(fresh);
+      const note = document.getElementById("live-status");
+      if (note) { note.hidden = false; note.textContent = "Updated"; }
+      cursor = -1;
     };
   }
 })();
