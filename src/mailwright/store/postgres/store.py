@@ -33,14 +33,13 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncPipeline, errors
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mailwright.filemodes import close_to_others
@@ -53,11 +52,9 @@ from mailwright.store.api import (
     AppPassword,
     ChangeSet,
     DeliveryTarget,
-    DmarcResultRow,
     Domain,
     FlagOp,
     InvalidOperation,
-    LeaseLost,
     LocalCopies,
     Mailbox,
     MailboxStatus,
@@ -65,31 +62,27 @@ from mailwright.store.api import (
     MetadataLimit,
     NotFound,
     QueueAddition,
-    QueueEntry,
-    QueueRecipient,
     QuotaExceeded,
-    ReceivedDmarcReport,
-    SieveScriptInfo,
-    SpamLesson,
     StagedBlob,
     StorageFull,
     StoreError,
     StoreFlagsResult,
-    TLSReport,
-    TLSResult,
     Usage,
     WebSession,
     canonical_mailbox_name,
-    new_queue_id,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
+from mailwright.store.core import CoreStore
+from mailwright.store.core.queue import insert_entries
+from mailwright.store.core.tx import Tx
 from mailwright.store.postgres.schema import (
     SCHEMA_VERSION,
     SchemaTooNew,
     current_version,
     migrate,
 )
+from mailwright.store.postgres.tx import PostgresTx
 from mailwright.store.rename import collisions, rename_plan
 
 log = logging.getLogger("mailwright.store")
@@ -112,10 +105,6 @@ _MSG_SELECT = (
 )
 _MSG_VALUES = "(%s, %s, %s, %s, to_timestamp(%s), %s, %s)"
 _ACC_COLS = "id, address, password_hash, quota_bytes, pop3_keep, disabled, created"
-_Q_COLS = (
-    "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
-    " ret, envid, lease_owner, lease_until, warned, extra, queue_id"
-)
 
 
 def _utc(dt: datetime) -> datetime:
@@ -139,12 +128,6 @@ def _is_full(e: BaseException) -> bool:
     # SQLSTATE class 53: insufficient resources (disk full, out of memory, too many connections)
     return isinstance(e, psycopg.Error) and (e.sqlstate or "").startswith("53")
 
-
-def _dmarc_row(r: Sequence[Any]) -> DmarcResultRow:
-    return DmarcResultRow(
-        int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), str(r[7]),
-        str(r[8]), str(r[9]), int(r[10]), str(r[11]),
-    )  # fmt: skip
 
 
 @dataclass
@@ -177,7 +160,7 @@ class _FlagCache:
         return fs
 
 
-class PostgresStore:
+class PostgresStore(CoreStore):
     """The `Store` interface on PostgreSQL (psycopg 3, async, with a connection pool).
 
     `data_dir` holds only node-local files: staging (`tmp/`) and the blob cache (`blobs/`).
@@ -389,6 +372,25 @@ class PostgresStore:
                     log.debug("after-commit cleanup failed", exc_info=True)
             return result
         raise AssertionError("unreachable")
+
+    # -- the core's hooks (store.core.tx.Backend)
+
+    def _tx(self, tx: _Tx) -> PostgresTx:
+        return PostgresTx(
+            tx.conn,
+            tx.pipe,
+            lambda blob, n: self._ref_blob(tx, blob, n),
+            lambda blob_id, n: self._unref_blobs(tx, {blob_id: n}),
+        )
+
+    async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self._write(lambda tx: fn(self._tx(tx)))
+
+    async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self._run(lambda conn: fn(PostgresTx(conn)))
+
+    async def _stage(self, blob: StagedBlob) -> None:
+        await self._upload(blob)
 
     async def _run(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run reads (or one idempotent statement) on a pooled connection.
@@ -1454,155 +1456,6 @@ class PostgresStore:
         rows = await self._all("SELECT account_id, owner FROM maildrop_locks ORDER BY account_id")
         return [(int(r[0]), str(r[1])) for r in rows]
 
-    # -- outbound queue ----------------------------------------------------------------------
-
-    @staticmethod
-    def _queue_entry(r: Any) -> QueueEntry:
-        return QueueEntry(
-            id=int(r[0]),
-            blob_id=str(r[1]),
-            sender=str(r[2]),
-            domain=str(r[3]),
-            recipients=tuple(QueueRecipient(**d) for d in r[4]),
-            created=_utc(r[5]),
-            next_attempt=_utc(r[6]),
-            attempts=int(r[7]),
-            last_error=str(r[8]),
-            ret=None if r[9] is None else str(r[9]),
-            envid=None if r[10] is None else str(r[10]),
-            lease_owner=None if r[11] is None else str(r[11]),
-            lease_until=None if r[12] is None else _utc(r[12]),
-            warned=bool(r[13]),
-            extra=dict(r[14] or {}),
-            queue_id=str(r[15]),
-        )
-
-    @staticmethod
-    def _rcpts(rcpts: Sequence[QueueRecipient]) -> Jsonb:
-        return Jsonb([asdict(r) for r in rcpts])
-
-    async def queue_add(
-        self,
-        blob: StagedBlob,
-        sender: str,
-        by_domain: dict[str, list[QueueRecipient]],
-        *,
-        ret: str | None = None,
-        envid: str | None = None,
-        queue_id: str | None = None,
-        extra: dict[str, str] | None = None,
-    ) -> list[int]:
-        if not by_domain:
-            return []
-        _, ids = await self.deliver_and_queue(
-            None, QueueAddition(blob, sender, by_domain, ret, envid, queue_id, extra)
-        )
-        return ids
-
-    async def _queue_rows(self, tx: _Tx, q: QueueAddition) -> list[int]:
-        qid = q.queue_id or new_queue_id()
-        ids = []
-        for domain, rcpts in q.by_domain.items():
-            row = await self._fetchone(
-                tx.conn,
-                "INSERT INTO queue(blob_id, sender, domain, recipients, next_attempt, ret,"
-                " envid, queue_id, extra) VALUES (%s, %s, %s, %s, clock_timestamp(), %s, %s,"
-                " %s, %s) RETURNING id",
-                (q.blob.blob_id, q.sender, domain, self._rcpts(rcpts), q.ret, q.envid, qid,
-                 Jsonb(q.extra or {})),
-            )
-            ids.append(int(row[0]))
-        return ids
-
-    async def queue_list(self) -> list[QueueEntry]:
-        rows = await self._all(f"SELECT {_Q_COLS} FROM queue ORDER BY id")
-        return [self._queue_entry(r) for r in rows]
-
-    async def queue_get(self, entry_id: int) -> QueueEntry | None:
-        row = await self._one(f"SELECT {_Q_COLS} FROM queue WHERE id = %s", (entry_id,))
-        return None if row is None else self._queue_entry(row)
-
-    async def queue_claim(self, owner: str, lease: float, limit: int) -> list[QueueEntry]:
-        """Take up to `limit` due entries nobody holds, for `lease` seconds.
-
-        SKIP LOCKED lets nodes claim side by side without waiting on each other; the lease
-        check is re-evaluated on the locked row, so an entry another node just took is never
-        taken twice. A node that dies keeps its lease until it expires; then any node takes
-        the entry over. Times come from the database clock so node clocks need not agree.
-        """
-        rows = await self._all(
-            f"WITH due AS (SELECT id FROM queue WHERE next_attempt <= clock_timestamp()"
-            f" AND (lease_until IS NULL OR lease_until < clock_timestamp())"
-            f" ORDER BY next_attempt, id LIMIT %s FOR UPDATE SKIP LOCKED)"
-            f" UPDATE queue q SET lease_owner = %s,"
-            f" lease_until = clock_timestamp() + make_interval(secs => %s)"
-            f" FROM due WHERE q.id = due.id RETURNING"
-            f" {', '.join('q.' + col.strip() for col in _Q_COLS.split(','))}",
-            (limit, owner, float(lease)),
-        )
-        entries = [self._queue_entry(r) for r in rows]
-        entries.sort(key=lambda e: (e.next_attempt, e.id))
-        return entries
-
-    async def queue_update(
-        self,
-        entry_id: int,
-        owner: str,
-        recipients: Sequence[QueueRecipient],
-        *,
-        next_attempt: datetime | None,
-        last_error: str,
-        warned: bool | None = None,
-        extra: dict[str, str] | None = None,
-        attempt: bool = True,
-    ) -> None:
-        async def op(tx: _Tx) -> None:
-            c = tx.conn
-            row = await self._fetchone(
-                c,
-                "SELECT blob_id, lease_owner, lease_until >= clock_timestamp() FROM queue"
-                " WHERE id = %s FOR UPDATE",
-                (entry_id,),
-            )
-            if row is None:
-                raise NotFound(f"no such queue entry: {entry_id}")
-            # compare-and-set: only the owner of a lease that has not run out may record an
-            # attempt; an expired lease may already be another node's attempt
-            if row[1] != owner or not row[2]:
-                raise LeaseLost(f"queue entry {entry_id}: lease not held by {owner}")
-            if next_attempt is None:
-                await c.execute("DELETE FROM queue WHERE id = %s", (entry_id,))
-                await self._unref_blobs(tx, {str(row[0]): 1})
-                return
-            await c.execute(
-                "UPDATE queue SET recipients = %s, next_attempt = %s, attempts = attempts + %s,"
-                " last_error = %s, lease_owner = NULL, lease_until = NULL,"
-                " warned = COALESCE(%s, warned), extra = COALESCE(%s, extra) WHERE id = %s",
-                (self._rcpts(recipients), next_attempt, int(attempt), last_error, warned,
-                 None if extra is None else Jsonb(extra), entry_id),
-            )
-
-        await self._write(op)
-
-    async def queue_delete(self, entry_id: int) -> bool:
-        async def op(tx: _Tx) -> bool:
-            row = await self._fetchone(
-                tx.conn, "DELETE FROM queue WHERE id = %s RETURNING blob_id", (entry_id,)
-            )
-            if row is None:
-                return False
-            await self._unref_blobs(tx, {str(row[0]): 1})
-            return True
-
-        return await self._write(op)
-
-    async def queue_flush(self) -> int:
-        rows = await self._all(
-            "UPDATE queue SET next_attempt = clock_timestamp()"
-            " WHERE next_attempt > clock_timestamp() RETURNING id"
-        )
-        return len(rows)
-
     # -- maintenance -------------------------------------------------------------------------
 
     async def check(self) -> list[str]:
@@ -1704,319 +1557,6 @@ class PostgresStore:
         return removed
 
 
-    # -- queue leases: claim per attempt, renew while working (database clock throughout)
-
-    async def queue_due(self, limit: int) -> list[QueueEntry]:
-        rows = await self._all(
-            f"SELECT {_Q_COLS} FROM queue WHERE next_attempt <= clock_timestamp()"
-            " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
-            " ORDER BY next_attempt, id LIMIT %s",
-            (limit,),
-        )
-        return [self._queue_entry(r) for r in rows]
-
-    async def queue_claim_entry(self, entry_id: int, owner: str, lease: float) -> QueueEntry | None:
-        # The conditions are evaluated again on the locked row, so two nodes never both win.
-        row = await self._one(
-            "UPDATE queue SET lease_owner = %s,"
-            " lease_until = clock_timestamp() + make_interval(secs => %s)"
-            " WHERE id = %s AND next_attempt <= clock_timestamp()"
-            " AND (lease_until IS NULL OR lease_until < clock_timestamp())"
-            f" RETURNING {_Q_COLS}",
-            (owner, float(lease), entry_id),
-        )
-        return None if row is None else self._queue_entry(row)
-
-    async def queue_renew(self, entry_ids: Sequence[int], owner: str, lease: float) -> list[int]:
-        if not entry_ids:
-            return []
-        rows = await self._all(
-            "UPDATE queue SET lease_until = clock_timestamp() + make_interval(secs => %s)"
-            " WHERE id = ANY(%s) AND lease_owner = %s AND lease_until >= clock_timestamp()"
-            " RETURNING id",
-            (float(lease), list(entry_ids), owner),
-        )
-        return [int(r[0]) for r in rows]
-
-    # -- spam filter (classifier counts, training ledger, reputation, trainer positions) ----
-
-    async def spam_counts(
-        self, scopes: Sequence[int], tokens: Sequence[int]
-    ) -> dict[tuple[int, int], tuple[int, int]]:
-        if not scopes or not tokens:
-            return {}
-        rows = await self._all(
-            "SELECT scope, token, ham, spam FROM spam_tokens"
-            " WHERE scope = ANY(%s) AND token = ANY(%s)",
-            (list(scopes), list(dict.fromkeys(tokens))),
-        )
-        return {(int(r[0]), int(r[1])): (int(r[2]), int(r[3])) for r in rows}
-
-    async def spam_totals(self, scopes: Sequence[int]) -> dict[int, tuple[int, int]]:
-        out = {int(s): (0, 0) for s in scopes}
-        for r in await self._all(
-            "SELECT scope, ham, spam FROM spam_totals WHERE scope = ANY(%s)", (list(scopes),)
-        ):
-            out[int(r[0])] = (int(r[1]), int(r[2]))
-        return out
-
-    async def spam_learn(self, lesson: SpamLesson) -> bool:
-        tokens = list(dict.fromkeys(lesson.tokens))
-        kinds = [k for k, _ in lesson.senders]
-        names = [n for _, n in lesson.senders]
-
-        async def teach(c: Conn, label: str, delta: int) -> None:
-            col = "spam" if label == "spam" else "ham"
-            for scope in sorted(lesson.scopes):
-                await c.execute(
-                    f"INSERT INTO spam_totals(scope, {col}) VALUES (%s, GREATEST(%s, 0))"
-                    f" ON CONFLICT (scope) DO UPDATE"
-                    f" SET {col} = GREATEST(spam_totals.{col} + %s, 0)",
-                    (scope, delta, delta),
-                )
-                # sorted: concurrent lessons lock token rows in one order (no deadlock)
-                await c.execute(
-                    f"INSERT INTO spam_tokens(scope, token, {col})"
-                    f" SELECT %s, t, GREATEST(%s, 0) FROM unnest(%s::bigint[]) t ORDER BY t"
-                    f" ON CONFLICT (scope, token) DO UPDATE"
-                    f" SET {col} = GREATEST(spam_tokens.{col} + %s, 0)",
-                    (scope, delta, sorted(tokens), delta),
-                )
-                if delta < 0:
-                    await c.execute(
-                        "DELETE FROM spam_tokens WHERE scope = %s AND token = ANY(%s)"
-                        " AND ham <= 0 AND spam <= 0",
-                        (scope, tokens),
-                    )
-            if names:
-                await c.execute(
-                    f"INSERT INTO spam_senders(account_id, kind, name, {col})"
-                    f" SELECT %s, k, n, GREATEST(%s, 0)"
-                    f" FROM unnest(%s::text[], %s::text[]) AS s(k, n) ORDER BY k, n"
-                    f" ON CONFLICT (account_id, kind, name) DO UPDATE"
-                    f" SET {col} = GREATEST(spam_senders.{col} + %s, 0)",
-                    (lesson.account_id, delta, kinds, names, delta),
-                )
-
-        async def op(tx: _Tx) -> bool:
-            c = tx.conn
-            await c.execute(
-                "INSERT INTO spam_trained(account_id, blob_id, label) VALUES (%s, %s, '')"
-                " ON CONFLICT DO NOTHING",
-                (lesson.account_id, lesson.blob_id),
-            )
-            row = await self._fetchone(
-                c,
-                "SELECT label FROM spam_trained WHERE account_id = %s AND blob_id = %s"
-                " FOR UPDATE",
-                (lesson.account_id, lesson.blob_id),
-            )
-            previous = str(row[0]) or None
-            if previous == lesson.label or (lesson.label == "filed" and previous is not None):
-                return False
-            if previous in ("spam", "ham"):
-                await teach(c, previous, -1)
-            if lesson.label in ("spam", "ham"):
-                await teach(c, lesson.label, 1)
-            await c.execute(
-                "UPDATE spam_trained SET label = %s, updated = now()"
-                " WHERE account_id = %s AND blob_id = %s",
-                (lesson.label, lesson.account_id, lesson.blob_id),
-            )
-            return True
-
-        return await self._write(op)
-
-    async def spam_label(self, account_id: int, blob_id: str) -> str | None:
-        row = await self._one(
-            "SELECT label FROM spam_trained WHERE account_id = %s AND blob_id = %s",
-            (account_id, blob_id),
-        )
-        return None if row is None or not row[0] else str(row[0])
-
-    async def spam_senders(
-        self, account_id: int, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, int]]:
-        if not keys:
-            return {}
-        rows = await self._all(
-            "SELECT s.kind, s.name, s.ham, s.spam FROM spam_senders s"
-            " JOIN unnest(%s::text[], %s::text[]) AS w(k, n) ON s.kind = w.k AND s.name = w.n"
-            " WHERE s.account_id = %s",
-            ([k for k, _ in keys], [n for _, n in keys], account_id),
-        )
-        return {(str(r[0]), str(r[1])): (int(r[2]), int(r[3])) for r in rows}
-
-    async def spam_positions(self, mailbox_ids: Sequence[int]) -> dict[int, int]:
-        rows = await self._all(
-            "SELECT mailbox_id, modseq FROM spam_positions WHERE mailbox_id = ANY(%s)",
-            (list(mailbox_ids),),
-        )
-        return {int(r[0]): int(r[1]) for r in rows}
-
-    async def spam_set_position(self, mailbox_id: int, modseq: int) -> None:
-        async def op(tx: _Tx) -> None:
-            await tx.conn.execute(
-                "INSERT INTO spam_positions(mailbox_id, modseq) VALUES (%s, %s)"
-                " ON CONFLICT (mailbox_id) DO UPDATE SET modseq = excluded.modseq",
-                (mailbox_id, modseq),
-            )
-
-        await self._write(op)
-
-    # -- Sieve scripts and sieve memory ------------------------------------------------------
-
-    async def sieve_put(self, account_id: int, name: str, content: str) -> None:
-        async def op(tx: _Tx) -> None:
-            c = tx.conn
-            if await self._fetchone(c, "SELECT 1 FROM accounts WHERE id = %s", (account_id,)) is None:
-                raise NotFound("no such account")
-            await c.execute(
-                "INSERT INTO sieve_scripts(account_id, name, content) VALUES (%s, %s, %s)"
-                " ON CONFLICT (account_id, name) DO UPDATE"
-                " SET content = excluded.content, updated = now()",
-                (account_id, name, content),
-            )
-
-        await self._write(op)
-
-    async def sieve_get(self, account_id: int, name: str) -> str | None:
-        row = await self._one(
-            "SELECT content FROM sieve_scripts WHERE account_id = %s AND name = %s",
-            (account_id, name),
-        )
-        return None if row is None else str(row[0])
-
-    async def sieve_list(self, account_id: int) -> list[SieveScriptInfo]:
-        rows = await self._all(
-            "SELECT name, active, octet_length(content) FROM sieve_scripts"
-            " WHERE account_id = %s ORDER BY name",
-            (account_id,),
-        )
-        return [SieveScriptInfo(str(r[0]), bool(r[1]), int(r[2])) for r in rows]
-
-    async def sieve_delete(self, account_id: int, name: str) -> None:
-        async def op(tx: _Tx) -> None:
-            row = await self._fetchone(
-                tx.conn,
-                "SELECT active FROM sieve_scripts WHERE account_id = %s AND name = %s FOR UPDATE",
-                (account_id, name),
-            )
-            if row is None:
-                raise NotFound(f"no script {name!r}")
-            if row[0]:
-                raise InvalidOperation("the active script cannot be deleted")  # RFC 5804 2.10
-            await tx.conn.execute(
-                "DELETE FROM sieve_scripts WHERE account_id = %s AND name = %s", (account_id, name)
-            )
-
-        await self._write(op)
-
-    async def sieve_rename(self, account_id: int, old: str, new: str) -> None:
-        async def op(tx: _Tx) -> None:
-            try:
-                cur = await tx.conn.execute(
-                    "UPDATE sieve_scripts SET name = %s WHERE account_id = %s AND name = %s",
-                    (new, account_id, old),
-                )
-            except errors.UniqueViolation:
-                raise AlreadyExists(f"script {new!r} exists") from None
-            if cur.rowcount == 0:
-                raise NotFound(f"no script {old!r}")
-
-        await self._write(op)
-
-    async def sieve_activate(self, account_id: int, name: str | None) -> None:
-        async def op(tx: _Tx) -> None:
-            c = tx.conn
-            # lock the account row: two activations at once still leave one active script
-            await c.execute("SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
-            if name is not None and await self._fetchone(
-                c, "SELECT 1 FROM sieve_scripts WHERE account_id = %s AND name = %s",
-                (account_id, name),
-            ) is None:
-                raise NotFound(f"no script {name!r}")
-            await c.execute(
-                "UPDATE sieve_scripts SET active = (name = %s) WHERE account_id = %s"
-                " AND (active OR name = %s)",
-                (name or "", account_id, name or ""),
-            )
-
-        await self._write(op)
-
-    async def sieve_active(self, account_id: int) -> tuple[str, str] | None:
-        row = await self._one(
-            "SELECT name, content FROM sieve_scripts WHERE account_id = %s AND active",
-            (account_id,),
-        )
-        return None if row is None else (str(row[0]), str(row[1]))
-
-    async def sieve_remember(self, account_id: int, key: str, seconds: float) -> bool:
-        async def op(tx: _Tx) -> bool:
-            c = tx.conn
-            row = await self._fetchone(
-                c,
-                "SELECT expires > clock_timestamp() FROM sieve_memory"
-                " WHERE account_id = %s AND key = %s FOR UPDATE",
-                (account_id, key),
-            )
-            await c.execute(
-                "INSERT INTO sieve_memory(account_id, key, expires)"
-                " VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s))"
-                " ON CONFLICT (account_id, key) DO UPDATE SET expires = excluded.expires",
-                (account_id, key, float(seconds)),
-            )
-            await c.execute(
-                "DELETE FROM sieve_memory WHERE ctid IN (SELECT ctid FROM sieve_memory"
-                " WHERE expires <= clock_timestamp() LIMIT 100)"
-            )
-            return row is None or not row[0]
-
-        return await self._write(op)
-
-    async def sieve_seen(self, account_id: int, key: str) -> bool:
-        row = await self._one(
-            "SELECT 1 FROM sieve_memory WHERE account_id = %s AND key = %s"
-            " AND expires > clock_timestamp()",
-            (account_id, key),
-        )
-        return row is not None
-
-    # -- send-as grants
-
-    async def grant_send_as(self, account_id: int, address: str) -> None:
-        async def op(tx: _Tx) -> None:
-            try:
-                await tx.conn.execute(
-                    "INSERT INTO send_as(account_id, address) VALUES (%s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    (account_id, address),
-                )
-            except errors.ForeignKeyViolation:
-                raise NotFound("no such account") from None
-
-        await self._write(op)
-
-    async def revoke_send_as(self, account_id: int, address: str) -> bool:
-        async def op(tx: _Tx) -> bool:
-            cur = await tx.conn.execute(
-                "DELETE FROM send_as WHERE account_id = %s AND address = %s",
-                (account_id, address),
-            )
-            return cur.rowcount > 0
-
-        return await self._write(op)
-
-    async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
-        if account_id is None:
-            rows = await self._all("SELECT account_id, address FROM send_as ORDER BY 1, 2")
-        else:
-            rows = await self._all(
-                "SELECT account_id, address FROM send_as WHERE account_id = %s ORDER BY 2",
-                (account_id,),
-            )
-        return [(int(r[0]), str(r[1])) for r in rows]
-
     # -- one message accepted: local copies and queue entries in one transaction
 
     async def deliver_and_queue(
@@ -2034,7 +1574,10 @@ class PostgresStore:
         async def op(tx: _Tx) -> tuple[list[MessageRecord], list[int]]:
             # Locks in the usual order: mailboxes, accounts (the delivery), then blobs by id.
             recs: list[MessageRecord] = []
-            charges: list[tuple[Any, int, int]] = []
+            charges: list[tuple[Any, int]] = []
+            if local is not None:
+                recs, charges = await self._deliver_rows(tx, local.blob, local.targets)
+            ids = await insert_entries(self._tx(tx), queued) if queued is not None else []
             refs: dict[str, tuple[StagedBlob, int]] = {}
             for c in copies:
                 some, charged = await self._deliver_rows(tx, c.blob, c.targets)
@@ -2102,294 +1645,6 @@ class PostgresStore:
             return out
 
         return await self._write(op, pipelined=True)
-
-    # -- DMARC aggregate reports (RFC 7489 7.2) ------------------------------------------------
-
-    _DMARC_COLS = (
-        "day, header_from, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
-        " dkim, spf, policy, count, policy_domain"
-    )
-    _DMARC_KEY = (
-        "header_from, day, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
-        " dkim, spf"
-    )
-
-    async def record_dmarc_result(self, row: DmarcResultRow) -> None:
-        values = (
-            row.day, row.header_from, row.source_ip, row.disposition, row.dkim_aligned,
-            row.spf_aligned, row.envelope_from, row.dkim, row.spf, row.policy, row.count,
-            row.policy_domain,
-        )  # fmt: skip
-
-        async def op(tx: _Tx) -> None:
-            await tx.conn.execute(
-                f"INSERT INTO dmarc_results({self._DMARC_COLS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                f" ON CONFLICT({self._DMARC_KEY}) DO UPDATE"
-                " SET count = dmarc_results.count + excluded.count, policy = excluded.policy,"
-                " policy_domain = excluded.policy_domain",
-                values,
-            )
-
-        await self._write(op)
-
-    async def dmarc_results(self, before_day: int) -> list[DmarcResultRow]:
-        rows = await self._all(
-            f"SELECT {self._DMARC_COLS} FROM dmarc_results WHERE day < %s"
-            " ORDER BY header_from, day, source_ip",
-            (before_day,),
-        )
-        return [_dmarc_row(r) for r in rows]
-
-    async def delete_dmarc_results(self, policy_domain: str, before_day: int) -> int:
-        async def op(tx: _Tx) -> int:
-            cur = await tx.conn.execute(
-                "DELETE FROM dmarc_results WHERE policy_domain = %s AND day < %s",
-                (policy_domain, before_day),
-            )
-            return int(cur.rowcount)
-
-        return await self._write(op)
-
-    async def add_dmarc_report(self, report: ReceivedDmarcReport) -> bool:
-        r = report
-        row = await self._one(
-            "INSERT INTO dmarc_reports(org_name, report_id, domain, begin_ts, end_ts, email,"
-            " messages, passed, records) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (org_name, report_id) DO NOTHING RETURNING id",
-            (r.org_name, r.report_id, r.domain, r.begin, r.end, r.email, r.messages, r.passed,
-             r.records),
-        )  # fmt: skip
-        return row is not None
-
-    async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
-        where, params = ("WHERE domain = %s", (domain,)) if domain else ("", ())
-        rows = await self._all(
-            "SELECT org_name, report_id, domain, begin_ts, end_ts, email, messages, passed,"
-            f" records, received, id FROM dmarc_reports {where}"
-            " ORDER BY begin_ts DESC, id DESC",
-            params,
-        )
-        return [
-            ReceivedDmarcReport(
-                str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), int(r[6]),
-                int(r[7]), str(r[8]), received=r[9], id=int(r[10]),
-            )
-            for r in rows
-        ]
-
-    # -- IMAP \Recent (RFC 3501 2.3.2) -------------------------------------------------------
-
-    async def claim_recent(self, mailbox_id: int, upto_uid: int, claim: bool) -> int:
-        row = await self._one(
-            "SELECT first_recent_uid FROM mailboxes WHERE id = %s", (mailbox_id,)
-        )
-        if row is None:
-            raise NotFound("no such mailbox")
-        if not claim or upto_uid < int(row[0]):
-            return int(row[0])  # nothing to take: no write transaction
-
-        async def op(tx: _Tx) -> int:
-            # the row lock makes two sessions' claims serial: each message is recent to one
-            cur = await tx.conn.execute(
-                "SELECT first_recent_uid FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)
-            )
-            row = await cur.fetchone()
-            if row is None:
-                raise NotFound("no such mailbox")
-            first = int(row[0])
-            if upto_uid >= first:
-                await tx.conn.execute(
-                    "UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s",
-                    (upto_uid + 1, mailbox_id),
-                )
-            return first
-
-        return await self._write(op)
-
-    async def count_recent(self, mailbox_id: int) -> int:
-        row = await self._one(
-            "SELECT COUNT(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
-            " WHERE b.id = %s AND m.uid >= b.first_recent_uid",
-            (mailbox_id,),
-        )
-        return int(row[0]) if row else 0
-
-    # -- TLS reporting (RFC 8460) ----------------------------------------------------------------
-
-    async def tls_result_add(self, result: TLSResult) -> None:
-        async def op(tx: _Tx) -> None:
-            await tx.conn.execute(
-                f"INSERT INTO tls_results({_TLS_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT(day, policy_domain, policy_type, policy_string, result_type,"
-                " mx_host, receiving_ip) DO UPDATE SET count = tls_results.count + excluded.count",
-                (result.day, result.policy_domain, result.policy_type, result.policy_string,
-                 result.result_type, result.mx_host, result.receiving_ip, result.count,
-                 result.info),
-            )
-
-        await self._write(op)
-
-    async def tls_results_take(self, before_day: str) -> list[TLSResult]:
-        async def op(tx: _Tx) -> list[TLSResult]:
-            rows = await self._fetchall(
-                tx.conn, f"DELETE FROM tls_results WHERE day < %s RETURNING {_TLS_COLS}",
-                (before_day,))
-            return sorted((_tls_result(r) for r in rows),
-                          key=lambda t: (t.day, t.policy_domain))
-
-        return await self._write(op)
-
-    async def tls_results(self) -> list[TLSResult]:
-        rows = await self._all(
-            f"SELECT {_TLS_COLS} FROM tls_results ORDER BY day, policy_domain")
-        return [_tls_result(r) for r in rows]
-
-    async def tls_report_add(self, report: TLSReport) -> int | None:
-        async def op(tx: _Tx) -> int | None:
-            row = await self._fetchone(
-                tx.conn,
-                "INSERT INTO tls_reports(received, organization, report_id, start_time, end_time,"
-                " policy_domains, successes, failures, report_json)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT(organization, report_id) DO NOTHING RETURNING id",
-                (report.received, report.organization, report.report_id, report.start,
-                 report.end, report.policy_domains, report.successes, report.failures,
-                 report.report_json),
-            )
-            return None if row is None else int(row[0])
-
-        return await self._write(op)
-
-    async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
-        rows = await self._all(
-            "SELECT id, received, organization, report_id, start_time, end_time, policy_domains,"
-            " successes, failures, report_json FROM tls_reports ORDER BY received DESC, id DESC"
-            " LIMIT %s", (limit,))
-        return [TLSReport(int(r[0]), r[1], str(r[2]), str(r[3]), str(r[4]), str(r[5]),
-                          str(r[6]), int(r[7]), int(r[8]), str(r[9])) for r in rows]
-
-    # -- IMAP REPLACE (RFC 8508) and SAVEDATE (RFC 8514) ----------------------------------------
-
-    async def replace_message(
-        self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
-    ) -> tuple[MessageRecord, list[int]]:
-        blob = item.blob
-        await self._upload(blob)
-        flist = _flag_list(item.flags)
-        when = (item.internaldate or datetime.now(UTC)).timestamp()
-
-        async def op(tx: _Tx) -> tuple[MessageRecord, list[int]]:
-            # the expunge first, so the quota counts the message being replaced as gone
-            gone = await self._expunge(tx, mailbox_id, [uid])
-            if not gone:
-                raise NotFound("the message to replace was expunged")
-            uid0, modseq, account_id = await self._allocate(tx.conn, dst_mailbox_id, 1)
-            charged = await self._charge_send(tx, account_id, blob.size, 1)
-            values = (dst_mailbox_id, uid0, modseq, flist, when, blob.size, blob.blob_id)
-            await tx.conn.execute(f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}", values)
-            await self._ref_blob(tx, blob, 1)
-            await self._charge_check(charged, account_id, blob.size)
-            tx.changed(dst_mailbox_id, modseq)
-            return self._message(values), gone
-
-        return await self._write(op)
-
-    async def save_dates(
-        self, mailbox_id: int, uids: Sequence[int]
-    ) -> dict[int, float | None]:
-        rows = await self._all(
-            "SELECT uid, savedate FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)",
-            (mailbox_id, sorted({int(u) for u in uids})),
-        )
-        return {int(r[0]): None if r[1] is None else float(r[1]) for r in rows}
-
-    # -- IMAP METADATA (RFC 5464) ----------------------------------------------------------------
-
-    async def metadata_get(
-        self, account_id: int, mailbox_id: int | None
-    ) -> dict[str, bytes]:
-        if mailbox_id is None:
-            rows = await self._all(
-                "SELECT entry, value FROM server_metadata WHERE account_id = %s", (account_id,)
-            )
-        else:
-            rows = await self._all(
-                "SELECT m.entry, m.value FROM mailbox_metadata m JOIN mailboxes b"
-                " ON b.id = m.mailbox_id WHERE m.mailbox_id = %s AND b.account_id = %s",
-                (mailbox_id, account_id),
-            )
-        return {str(r[0]): bytes(r[1]) for r in rows}
-
-    async def metadata_set(
-        self,
-        account_id: int,
-        mailbox_id: int | None,
-        changes: Sequence[tuple[str, bytes | None]],
-        max_entries: int,
-    ) -> None:
-        async def op(tx: _Tx) -> None:
-            c = tx.conn
-            # the account row serialises concurrent changes of its annotation count
-            if await self._fetchone(
-                c, "SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,)
-            ) is None:
-                raise NotFound("no such account")
-            if mailbox_id is not None and await self._fetchone(
-                c, "SELECT 1 FROM mailboxes WHERE id = %s AND account_id = %s",
-                (mailbox_id, account_id),
-            ) is None:
-                raise NotFound("no such mailbox")
-            for entry, value in changes:
-                if mailbox_id is None:
-                    if value is None:
-                        await c.execute(
-                            "DELETE FROM server_metadata WHERE account_id = %s AND entry = %s",
-                            (account_id, entry))
-                    else:
-                        await c.execute(
-                            "INSERT INTO server_metadata(account_id, entry, value)"
-                            " VALUES (%s, %s, %s) ON CONFLICT (account_id, entry)"
-                            " DO UPDATE SET value = excluded.value", (account_id, entry, value))
-                elif value is None:
-                    await c.execute(
-                        "DELETE FROM mailbox_metadata WHERE mailbox_id = %s AND entry = %s",
-                        (mailbox_id, entry))
-                else:
-                    await c.execute(
-                        "INSERT INTO mailbox_metadata(mailbox_id, entry, value)"
-                        " VALUES (%s, %s, %s) ON CONFLICT (mailbox_id, entry)"
-                        " DO UPDATE SET value = excluded.value", (mailbox_id, entry, value))
-            row = await self._fetchone(
-                c,
-                "SELECT (SELECT COUNT(*) FROM server_metadata WHERE account_id = %s)"
-                " + (SELECT COUNT(*) FROM mailbox_metadata m JOIN mailboxes b"
-                " ON b.id = m.mailbox_id WHERE b.account_id = %s)", (account_id, account_id),
-            )
-            total = int(row[0]) if row else 0
-            if any(v is not None for _, v in changes) and total > max_entries:
-                raise MetadataLimit(f"more than {max_entries} annotations")
-
-        await self._write(op)
-
-    # -- RFC 9208 QUOTA=RES-MESSAGE ----------------------------------------------------------------
-
-    async def set_message_quota(self, account_id: int, limit: int) -> None:
-        async def op(tx: _Tx) -> None:
-            cur = await tx.conn.execute(
-                "UPDATE accounts SET quota_messages = %s WHERE id = %s",
-                (max(limit, 0), account_id),
-            )
-            if cur.rowcount == 0:
-                raise NotFound("no such account")
-
-        await self._write(op)
-
-    async def message_quota(self, account_id: int) -> int:
-        row = await self._one("SELECT quota_messages FROM accounts WHERE id = %s", (account_id,))
-        if row is None:
-            raise NotFound("no such account")
-        return int(row[0])
 
 
     # -- spam filter envelope state (greylisting, rate limits) ------------------------------
@@ -2651,10 +1906,5 @@ def _trim_cache(files: BlobFiles, max_bytes: int) -> None:
         total -= size
 
 
-_TLS_COLS = ("day, policy_domain, policy_type, policy_string, result_type, mx_host,"
-             " receiving_ip, count, info")
 
 
-def _tls_result(r: Any) -> TLSResult:
-    return TLSResult(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
-                     str(r[6]), int(r[7]), str(r[8]))

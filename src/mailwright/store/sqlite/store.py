@@ -6,11 +6,10 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
@@ -22,11 +21,9 @@ from mailwright.store.api import (
     AppPassword,
     ChangeSet,
     DeliveryTarget,
-    DmarcResultRow,
     Domain,
     FlagOp,
     InvalidOperation,
-    LeaseLost,
     LocalCopies,
     Mailbox,
     MailboxStatus,
@@ -34,27 +31,25 @@ from mailwright.store.api import (
     MetadataLimit,
     NotFound,
     QueueAddition,
-    QueueEntry,
-    QueueRecipient,
     QuotaExceeded,
-    ReceivedDmarcReport,
-    SieveScriptInfo,
-    SpamLesson,
     StagedBlob,
     StoreFlagsResult,
-    TLSReport,
-    TLSResult,
     Usage,
     WebSession,
     canonical_mailbox_name,
-    new_queue_id,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.changes import ChangeHub
+from mailwright.store.core import CoreStore
+from mailwright.store.core.queue import insert_entries
+from mailwright.store.core.tx import Tx, drive
 from mailwright.store.rename import collisions, rename_plan
 from mailwright.store.sqlite.db import Database, WriteContext
 from mailwright.store.sqlite.listing import ListingCache
 from mailwright.store.sqlite.schema import migrate
+from mailwright.store.sqlite.tx import SQLiteTx
+
+T = TypeVar("T")
 
 _MB_COLS = "id, account_id, name, uidvalidity, uidnext, highestmodseq, special_use, retention_days"
 _MSG_COLS = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
@@ -72,12 +67,6 @@ def _known_blobs(c: sqlite3.Connection, ids: list[str]) -> set[str]:
     rows = c.execute(f"SELECT id FROM blobs WHERE id IN ({','.join('?' * len(ids))})", ids)
     return {str(r[0]) for r in rows}
 
-
-def _dmarc_row(r: Sequence[Any]) -> DmarcResultRow:
-    return DmarcResultRow(
-        int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), str(r[6]), str(r[7]),
-        str(r[8]), str(r[9]), int(r[10]), str(r[11]),
-    )  # fmt: skip
 
 
 class _FlagCache:
@@ -99,7 +88,7 @@ def _flags_text(flags: Iterable[str]) -> str:
     return " ".join(sorted(set(flags)))
 
 
-class SQLiteStore:
+class SQLiteStore(CoreStore):
     def __init__(
         self,
         data_dir: Path,
@@ -146,6 +135,20 @@ class SQLiteStore:
         if self._opened:
             self.db.stop()
             self._opened = False
+
+    # -- the core's hooks (store.core.tx.Backend)
+
+    def _tx(self, ctx: WriteContext) -> SQLiteTx:
+        return SQLiteTx(ctx.conn, ctx, self._ref_blob, self._unref_blob)
+
+    async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self.db.write(lambda ctx: drive(fn(self._tx(ctx))))  # type: ignore[arg-type]
+
+    async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self.db.read(lambda c: drive(fn(SQLiteTx(c))))  # type: ignore[arg-type]
+
+    async def _stage(self, blob: StagedBlob) -> None:
+        return None  # the blob's file is linked into place by the unit itself
 
     # -- row helpers
 
@@ -1013,167 +1016,6 @@ class SQLiteStore:
         )
         return [(int(r[0]), str(r[1])) for r in rows]
 
-    # -- outbound queue
-
-    _Q_COLS = (
-        "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
-        " ret, envid, lease_owner, lease_until, warned, extra, queue_id"
-    )
-
-    @staticmethod
-    def _queue_entry(r: Any) -> QueueEntry:
-        rcpts = tuple(QueueRecipient(**d) for d in json.loads(str(r[4])))
-        return QueueEntry(
-            id=int(r[0]),
-            blob_id=str(r[1]),
-            sender=str(r[2]),
-            domain=str(r[3]),
-            recipients=rcpts,
-            created=_dt(float(r[5])),
-            next_attempt=_dt(float(r[6])),
-            attempts=int(r[7]),
-            last_error=str(r[8]),
-            ret=None if r[9] is None else str(r[9]),
-            envid=None if r[10] is None else str(r[10]),
-            lease_owner=None if r[11] is None else str(r[11]),
-            lease_until=None if r[12] is None else _dt(float(r[12])),
-            warned=bool(r[13]),
-            extra=json.loads(str(r[14])),
-            queue_id=str(r[15]),
-        )
-
-    @staticmethod
-    def _rcpts_json(rcpts: Sequence[QueueRecipient]) -> str:
-        return json.dumps([asdict(r) for r in rcpts])
-
-    async def queue_add(
-        self,
-        blob: StagedBlob,
-        sender: str,
-        by_domain: dict[str, list[QueueRecipient]],
-        *,
-        ret: str | None = None,
-        envid: str | None = None,
-        queue_id: str | None = None,
-        extra: dict[str, str] | None = None,
-    ) -> list[int]:
-        addition = QueueAddition(blob, sender, by_domain, ret, envid, queue_id, extra)
-        return await self.db.write(lambda ctx: self._queue_add(ctx, addition, time.time()))
-
-    def _queue_add(self, ctx: WriteContext, q: QueueAddition, now: float) -> list[int]:
-        qid = q.queue_id or new_queue_id()
-        ids = []
-        for domain, rcpts in q.by_domain.items():
-            cur = ctx.conn.execute(
-                "INSERT INTO queue(blob_id, sender, domain, recipients, created, next_attempt,"
-                " ret, envid, queue_id, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (q.blob.blob_id, q.sender, domain, self._rcpts_json(rcpts), now, now, q.ret,
-                 q.envid, qid, json.dumps(q.extra or {})),
-            )
-            ids.append(int(cur.lastrowid or 0))
-        if ids:
-            self._ref_blob(ctx, q.blob, len(ids))
-        return ids
-
-    async def queue_list(self) -> list[QueueEntry]:
-        rows = await self.db.read(
-            lambda c: c.execute(f"SELECT {self._Q_COLS} FROM queue ORDER BY id").fetchall()
-        )
-        return [self._queue_entry(r) for r in rows]
-
-    async def queue_get(self, entry_id: int) -> QueueEntry | None:
-        row = await self.db.read(
-            lambda c: c.execute(
-                f"SELECT {self._Q_COLS} FROM queue WHERE id = ?", (entry_id,)
-            ).fetchone()
-        )
-        return None if row is None else self._queue_entry(row)
-
-    async def queue_claim(self, owner: str, lease: float, limit: int) -> list[QueueEntry]:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> list[tuple[object, ...]]:
-            rows = ctx.conn.execute(
-                f"SELECT {self._Q_COLS} FROM queue WHERE next_attempt <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
-            ctx.conn.executemany(
-                "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                [(owner, now + lease, r[0]) for r in rows],
-            )
-            return rows
-
-        rows = await self.db.write(op)
-        return [
-            self._queue_entry((*r[:11], owner, now + lease, *r[13:])) for r in rows
-        ]
-
-    async def queue_update(
-        self,
-        entry_id: int,
-        owner: str,
-        recipients: Sequence[QueueRecipient],
-        *,
-        next_attempt: datetime | None,
-        last_error: str,
-        warned: bool | None = None,
-        extra: dict[str, str] | None = None,
-        attempt: bool = True,
-    ) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            row = c.execute(
-                "SELECT blob_id, lease_owner, lease_until FROM queue WHERE id = ?", (entry_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no such queue entry: {entry_id}")
-            # compare-and-set: only the owner of a lease that has not run out may record an
-            # attempt; an expired lease may already be another node's attempt
-            if row[1] != owner or row[2] is None or float(row[2]) < time.time():
-                raise LeaseLost(f"queue entry {entry_id}: lease not held by {owner}")
-            if next_attempt is None:
-                c.execute("DELETE FROM queue WHERE id = ?", (entry_id,))
-                self._unref_blob(ctx, row[0], 1)
-                return
-            c.execute(
-                "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + ?,"
-                " last_error = ?, lease_owner = NULL, lease_until = NULL,"
-                " warned = COALESCE(?, warned), extra = COALESCE(?, extra) WHERE id = ?",
-                (
-                    self._rcpts_json(recipients),
-                    next_attempt.timestamp(),
-                    int(attempt),
-                    last_error,
-                    None if warned is None else int(warned),
-                    None if extra is None else json.dumps(extra),
-                    entry_id,
-                ),
-            )
-
-        await self.db.write(op)
-
-    async def queue_delete(self, entry_id: int) -> bool:
-        def op(ctx: WriteContext) -> bool:
-            row = ctx.conn.execute("SELECT blob_id FROM queue WHERE id = ?", (entry_id,)).fetchone()
-            if row is None:
-                return False
-            ctx.conn.execute("DELETE FROM queue WHERE id = ?", (entry_id,))
-            self._unref_blob(ctx, row[0], 1)
-            return True
-
-        return await self.db.write(op)
-
-    async def queue_flush(self) -> int:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> int:
-            return ctx.conn.execute(
-                "UPDATE queue SET next_attempt = ? WHERE next_attempt > ?", (now, now)
-            ).rowcount
-
-        return await self.db.write(op)
-
     # -- maintenance
 
     async def check(self) -> list[str]:
@@ -1340,466 +1182,6 @@ class SQLiteStore:
         self.changes.publish(mailbox_id, recs[-1].modseq)
         return recs
 
-    # -- queue leases: claim per attempt, renew while working
-
-    async def queue_due(self, limit: int) -> list[QueueEntry]:
-        now = time.time()
-        rows = await self.db.read(
-            lambda c: c.execute(
-                f"SELECT {self._Q_COLS} FROM queue WHERE next_attempt <= ?"
-                " AND (lease_until IS NULL OR lease_until < ?) ORDER BY next_attempt, id LIMIT ?",
-                (now, now, limit),
-            ).fetchall()
-        )
-        return [self._queue_entry(r) for r in rows]
-
-    async def queue_claim_entry(self, entry_id: int, owner: str, lease: float) -> QueueEntry | None:
-        def op(ctx: WriteContext) -> tuple[object, ...] | None:
-            now = time.time()
-            cur = ctx.conn.execute(
-                "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ?"
-                " AND next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)",
-                (owner, now + lease, entry_id, now, now),
-            )
-            if cur.rowcount != 1:
-                return None
-            row: tuple[object, ...] | None = ctx.conn.execute(
-                f"SELECT {self._Q_COLS} FROM queue WHERE id = ?", (entry_id,)
-            ).fetchone()
-            return row
-
-        row = await self.db.write(op)
-        return None if row is None else self._queue_entry(row)
-
-    async def queue_renew(self, entry_ids: Sequence[int], owner: str, lease: float) -> list[int]:
-        if not entry_ids:
-            return []
-        ids = list(entry_ids)
-
-        def op(ctx: WriteContext) -> list[int]:
-            now = time.time()
-            renewed = []
-            for entry_id in ids:
-                cur = ctx.conn.execute(
-                    "UPDATE queue SET lease_until = ? WHERE id = ? AND lease_owner = ?"
-                    " AND lease_until >= ?",
-                    (now + lease, entry_id, owner, now),
-                )
-                if cur.rowcount == 1:
-                    renewed.append(entry_id)
-            return renewed
-
-        return await self.db.write(op)
-
-    # -- IMAP \Recent (RFC 3501 2.3.2) -------------------------------------------------------
-
-    async def claim_recent(self, mailbox_id: int, upto_uid: int, claim: bool) -> int:
-        def read(c: sqlite3.Connection) -> int:
-            row = c.execute(
-                "SELECT first_recent_uid FROM mailboxes WHERE id = ?", (mailbox_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such mailbox")
-            return int(row[0])
-
-        def op(ctx: WriteContext) -> int:
-            first = read(ctx.conn)
-            if upto_uid >= first:
-                ctx.conn.execute(
-                    "UPDATE mailboxes SET first_recent_uid = ? WHERE id = ?",
-                    (upto_uid + 1, mailbox_id),
-                )
-            return first
-
-        first = await self.db.read(read)
-        if not claim or upto_uid < first:
-            return first  # nothing to take: no write transaction
-        return await self.db.write(op)
-
-    async def count_recent(self, mailbox_id: int) -> int:
-        def op(c: sqlite3.Connection) -> int:
-            row = c.execute(
-                "SELECT COUNT(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
-                " WHERE b.id = ? AND m.uid >= b.first_recent_uid",
-                (mailbox_id,),
-            ).fetchone()
-            return int(row[0])
-
-        return await self.db.read(op)
-
-    # -- spam filter (classifier counts, training ledger, reputation, trainer positions)
-
-    async def spam_counts(
-        self, scopes: Sequence[int], tokens: Sequence[int]
-    ) -> dict[tuple[int, int], tuple[int, int]]:
-        # one statement however many tokens: the keys travel as one JSON array parameter
-        wanted = json.dumps(list(dict.fromkeys(tokens)))
-        scope_list = json.dumps(list(scopes))
-
-        def op(c: sqlite3.Connection) -> dict[tuple[int, int], tuple[int, int]]:
-            rows = c.execute(
-                "SELECT scope, token, ham, spam FROM spam_tokens"
-                " WHERE scope IN (SELECT value FROM json_each(?))"
-                " AND token IN (SELECT value FROM json_each(?))",
-                (scope_list, wanted),
-            ).fetchall()
-            return {(int(r[0]), int(r[1])): (int(r[2]), int(r[3])) for r in rows}
-
-        return await self.db.read(op)
-
-    async def spam_totals(self, scopes: Sequence[int]) -> dict[int, tuple[int, int]]:
-        def op(c: sqlite3.Connection) -> dict[int, tuple[int, int]]:
-            out = {int(s): (0, 0) for s in scopes}
-            for scope in scopes:
-                row = c.execute(
-                    "SELECT ham, spam FROM spam_totals WHERE scope = ?", (scope,)
-                ).fetchone()
-                if row is not None:
-                    out[int(scope)] = (int(row[0]), int(row[1]))
-            return out
-
-        return await self.db.read(op)
-
-    async def spam_learn(self, lesson: SpamLesson) -> bool:
-        now = time.time()
-
-        def teach(c: sqlite3.Connection, label: str, delta: int) -> None:
-            col = "spam" if label == "spam" else "ham"
-            for scope in lesson.scopes:
-                c.execute(
-                    f"INSERT INTO spam_totals(scope, {col}) VALUES (?, MAX(?, 0))"
-                    f" ON CONFLICT(scope) DO UPDATE SET {col} = MAX({col} + ?, 0)",
-                    (scope, delta, delta),
-                )
-                c.executemany(
-                    f"INSERT INTO spam_tokens(scope, token, {col}) VALUES (?, ?, MAX(?, 0))"
-                    f" ON CONFLICT(scope, token) DO UPDATE SET {col} = MAX({col} + ?, 0)",
-                    [(scope, tok, delta, delta) for tok in lesson.tokens],
-                )
-            c.executemany(
-                f"INSERT INTO spam_senders(account_id, kind, name, {col})"
-                f" VALUES (?, ?, ?, MAX(?, 0)) ON CONFLICT(account_id, kind, name)"
-                f" DO UPDATE SET {col} = MAX({col} + ?, 0)",
-                [(lesson.account_id, k, n, delta, delta) for k, n in lesson.senders],
-            )
-            if delta < 0:
-                c.execute("DELETE FROM spam_tokens WHERE ham <= 0 AND spam <= 0")
-
-        def op(ctx: WriteContext) -> bool:
-            c = ctx.conn
-            row = c.execute(
-                "SELECT label FROM spam_trained WHERE account_id = ? AND blob_id = ?",
-                (lesson.account_id, lesson.blob_id),
-            ).fetchone()
-            previous = None if row is None else str(row[0])
-            if previous == lesson.label or (lesson.label == "filed" and previous is not None):
-                return False
-            if previous in ("spam", "ham"):
-                teach(c, previous, -1)
-            if lesson.label in ("spam", "ham"):
-                teach(c, lesson.label, 1)
-            c.execute(
-                "INSERT OR REPLACE INTO spam_trained(account_id, blob_id, label, updated)"
-                " VALUES (?, ?, ?, ?)",
-                (lesson.account_id, lesson.blob_id, lesson.label, now),
-            )
-            return True
-
-        return await self.db.write(op)
-
-    async def spam_label(self, account_id: int, blob_id: str) -> str | None:
-        row = await self.db.read(
-            lambda c: c.execute(
-                "SELECT label FROM spam_trained WHERE account_id = ? AND blob_id = ?",
-                (account_id, blob_id),
-            ).fetchone()
-        )
-        return None if row is None else str(row[0])
-
-    async def spam_senders(
-        self, account_id: int, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[int, int]]:
-        def op(c: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]]:
-            out: dict[tuple[str, str], tuple[int, int]] = {}
-            for kind, name in keys:
-                row = c.execute(
-                    "SELECT ham, spam FROM spam_senders"
-                    " WHERE account_id = ? AND kind = ? AND name = ?",
-                    (account_id, kind, name),
-                ).fetchone()
-                if row is not None:
-                    out[(kind, name)] = (int(row[0]), int(row[1]))
-            return out
-
-        return await self.db.read(op)
-
-    async def spam_positions(self, mailbox_ids: Sequence[int]) -> dict[int, int]:
-        def op(c: sqlite3.Connection) -> dict[int, int]:
-            out: dict[int, int] = {}
-            for mailbox_id in mailbox_ids:
-                row = c.execute(
-                    "SELECT modseq FROM spam_positions WHERE mailbox_id = ?", (mailbox_id,)
-                ).fetchone()
-                if row is not None:
-                    out[int(mailbox_id)] = int(row[0])
-            return out
-
-        return await self.db.read(op)
-
-    async def spam_set_position(self, mailbox_id: int, modseq: int) -> None:
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute(
-                "INSERT INTO spam_positions(mailbox_id, modseq) VALUES (?, ?)"
-                " ON CONFLICT(mailbox_id) DO UPDATE SET modseq = excluded.modseq",
-                (mailbox_id, modseq),
-            )
-
-        await self.db.write(op)
-
-    # -- DMARC aggregate reports (RFC 7489 7.2) ------------------------------------------------
-
-    _DMARC_COLS = (
-        "day, header_from, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
-        " dkim, spf, policy, count, policy_domain"
-    )
-    _DMARC_KEY = (
-        "header_from, day, source_ip, disposition, dkim_aligned, spf_aligned, envelope_from,"
-        " dkim, spf"
-    )
-
-    async def record_dmarc_result(self, row: DmarcResultRow) -> None:
-        values = (
-            row.day, row.header_from, row.source_ip, row.disposition, row.dkim_aligned,
-            row.spf_aligned, row.envelope_from, row.dkim, row.spf, row.policy, row.count,
-            row.policy_domain,
-        )  # fmt: skip
-
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute(
-                f"INSERT INTO dmarc_results({self._DMARC_COLS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                f" ON CONFLICT({self._DMARC_KEY})"
-                " DO UPDATE SET count = count + excluded.count, policy = excluded.policy,"
-                " policy_domain = excluded.policy_domain",
-                values,
-            )
-
-        await self.db.write(op)
-
-    async def dmarc_results(self, before_day: int) -> list[DmarcResultRow]:
-        rows = await self.db.read(
-            lambda c: c.execute(
-                f"SELECT {self._DMARC_COLS} FROM dmarc_results WHERE day < ?"
-                " ORDER BY header_from, day, source_ip",
-                (before_day,),
-            ).fetchall()
-        )
-        return [_dmarc_row(r) for r in rows]
-
-    async def delete_dmarc_results(self, policy_domain: str, before_day: int) -> int:
-        def op(ctx: WriteContext) -> int:
-            cur = ctx.conn.execute(
-                "DELETE FROM dmarc_results WHERE policy_domain = ? AND day < ?",
-                (policy_domain, before_day),
-            )
-            return int(cur.rowcount)
-
-        return await self.db.write(op)
-
-    async def add_dmarc_report(self, report: ReceivedDmarcReport) -> bool:
-        r = report
-
-        def op(ctx: WriteContext) -> bool:
-            cur = ctx.conn.execute(
-                "INSERT INTO dmarc_reports(org_name, report_id, domain, begin_ts, end_ts, email,"
-                " messages, passed, records, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(org_name, report_id) DO NOTHING",
-                (r.org_name, r.report_id, r.domain, r.begin, r.end, r.email, r.messages,
-                 r.passed, r.records, time.time()),
-            )  # fmt: skip
-            return cur.rowcount == 1
-
-        return await self.db.write(op)
-
-    async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
-        where, params = ("WHERE domain = ?", (domain,)) if domain else ("", ())
-        rows = await self.db.read(
-            lambda c: c.execute(
-                "SELECT org_name, report_id, domain, begin_ts, end_ts, email, messages, passed,"
-                f" records, received, id FROM dmarc_reports {where}"
-                " ORDER BY begin_ts DESC, id DESC",
-                params,
-            ).fetchall()
-        )
-        return [
-            ReceivedDmarcReport(
-                str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), str(r[5]), int(r[6]),
-                int(r[7]), str(r[8]), received=_dt(r[9]), id=int(r[10]),
-            )
-            for r in rows
-        ]
-
-    # -- Sieve scripts and sieve memory --------------------------------------------------------
-
-    async def sieve_put(self, account_id: int, name: str, content: str) -> None:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
-                raise NotFound("no such account")
-            c.execute(
-                "INSERT INTO sieve_scripts(account_id, name, content, updated) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(account_id, name) DO UPDATE"
-                " SET content = excluded.content, updated = excluded.updated",
-                (account_id, name, content, now),
-            )
-
-        await self.db.write(op)
-
-    async def sieve_get(self, account_id: int, name: str) -> str | None:
-        row = await self.db.read(
-            lambda c: c.execute(
-                "SELECT content FROM sieve_scripts WHERE account_id = ? AND name = ?",
-                (account_id, name),
-            ).fetchone()
-        )
-        return None if row is None else str(row[0])
-
-    async def sieve_list(self, account_id: int) -> list[SieveScriptInfo]:
-        rows = await self.db.read(
-            lambda c: c.execute(
-                "SELECT name, active, content FROM sieve_scripts WHERE account_id = ?"
-                " ORDER BY name",
-                (account_id,),
-            ).fetchall()
-        )
-        return [SieveScriptInfo(str(r[0]), bool(r[1]), len(str(r[2]).encode())) for r in rows]
-
-    async def sieve_delete(self, account_id: int, name: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            row = ctx.conn.execute(
-                "SELECT active FROM sieve_scripts WHERE account_id = ? AND name = ?",
-                (account_id, name),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no script {name!r}")
-            if row[0]:
-                raise InvalidOperation("the active script cannot be deleted")  # RFC 5804 2.10
-            ctx.conn.execute(
-                "DELETE FROM sieve_scripts WHERE account_id = ? AND name = ?", (account_id, name)
-            )
-
-        await self.db.write(op)
-
-    async def sieve_rename(self, account_id: int, old: str, new: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            if c.execute(
-                "SELECT 1 FROM sieve_scripts WHERE account_id = ? AND name = ?", (account_id, new)
-            ).fetchone():
-                raise AlreadyExists(f"script {new!r} exists")
-            if c.execute(
-                "UPDATE sieve_scripts SET name = ? WHERE account_id = ? AND name = ?",
-                (new, account_id, old),
-            ).rowcount == 0:
-                raise NotFound(f"no script {old!r}")
-
-        await self.db.write(op)
-
-    async def sieve_activate(self, account_id: int, name: str | None) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            if name is not None and c.execute(
-                "SELECT 1 FROM sieve_scripts WHERE account_id = ? AND name = ?", (account_id, name)
-            ).fetchone() is None:
-                raise NotFound(f"no script {name!r}")
-            c.execute("UPDATE sieve_scripts SET active = 0 WHERE account_id = ?", (account_id,))
-            if name is not None:
-                c.execute(
-                    "UPDATE sieve_scripts SET active = 1 WHERE account_id = ? AND name = ?",
-                    (account_id, name),
-                )
-
-        await self.db.write(op)
-
-    async def sieve_active(self, account_id: int) -> tuple[str, str] | None:
-        row = await self.db.read(
-            lambda c: c.execute(
-                "SELECT name, content FROM sieve_scripts WHERE account_id = ? AND active = 1",
-                (account_id,),
-            ).fetchone()
-        )
-        return None if row is None else (str(row[0]), str(row[1]))
-
-    async def sieve_remember(self, account_id: int, key: str, seconds: float) -> bool:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> bool:
-            c = ctx.conn
-            row = c.execute(
-                "SELECT expires FROM sieve_memory WHERE account_id = ? AND key = ?",
-                (account_id, key),
-            ).fetchone()
-            fresh = row is None or float(row[0]) <= now
-            c.execute(
-                "INSERT INTO sieve_memory(account_id, key, expires) VALUES (?, ?, ?)"
-                " ON CONFLICT(account_id, key) DO UPDATE SET expires = excluded.expires",
-                (account_id, key, now + seconds),
-            )
-            # forget what has expired, a little at a time
-            c.execute("DELETE FROM sieve_memory WHERE rowid IN (SELECT rowid FROM sieve_memory"
-                      " WHERE expires <= ? LIMIT 100)", (now,))
-            return fresh
-
-        return await self.db.write(op)
-
-    async def sieve_seen(self, account_id: int, key: str) -> bool:
-        now = time.time()
-        row = await self.db.read(
-            lambda c: c.execute(
-                "SELECT 1 FROM sieve_memory WHERE account_id = ? AND key = ? AND expires > ?",
-                (account_id, key, now),
-            ).fetchone()
-        )
-        return row is not None
-
-    # -- send-as grants
-
-    async def grant_send_as(self, account_id: int, address: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
-                raise NotFound("no such account")
-            c.execute(
-                "INSERT OR IGNORE INTO send_as(account_id, address) VALUES (?, ?)",
-                (account_id, address),
-            )
-
-        await self.db.write(op)
-
-    async def revoke_send_as(self, account_id: int, address: str) -> bool:
-        def op(ctx: WriteContext) -> bool:
-            cur = ctx.conn.execute(
-                "DELETE FROM send_as WHERE account_id = ? AND address = ?", (account_id, address)
-            )
-            return cur.rowcount > 0
-
-        return await self.db.write(op)
-
-    async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
-        def op(c: sqlite3.Connection) -> list[tuple[int, str]]:
-            if account_id is None:
-                rows = c.execute("SELECT account_id, address FROM send_as ORDER BY 1, 2")
-            else:
-                rows = c.execute(
-                    "SELECT account_id, address FROM send_as WHERE account_id = ? ORDER BY 2",
-                    (account_id,),
-                )
-            return [(int(r[0]), str(r[1])) for r in rows]
-
-        return await self.db.read(op)
-
     # -- one message accepted: local copies and queue entries in one transaction
 
     async def deliver_and_queue(
@@ -1808,10 +1190,11 @@ class SQLiteStore:
         def op(ctx: WriteContext) -> tuple[list[tuple[int, int, int, str, float, int, str]],
                                            list[int]]:
             now = time.time()
-            rows = []
-            for copies in (local, *local.variants) if local else ():
-                rows += self._deliver(ctx, copies.blob, copies.targets, now)
-            ids = self._queue_add(ctx, queued, now) if queued and queued.by_domain else []
+            rows = self._deliver(ctx, local.blob, local.targets, now) if local else []
+            ids: list[int] = []
+            if queued and queued.by_domain:
+                ids = drive(insert_entries(self._tx(ctx), queued))
+                self._ref_blob(ctx, queued.blob, len(ids))
             return rows, ids
 
         rows, ids = await self.db.write(op)
@@ -1820,363 +1203,3 @@ class SQLiteStore:
             self.changes.publish(r.mailbox_id, r.modseq)
         return recs, ids
 
-    # -- TLS reporting (RFC 8460) ----------------------------------------------------------------
-
-    _TLS_COLS = ("day, policy_domain, policy_type, policy_string, result_type, mx_host,"
-                 " receiving_ip, count, info")
-
-    async def tls_result_add(self, result: TLSResult) -> None:
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute(
-                f"INSERT INTO tls_results({self._TLS_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(day, policy_domain, policy_type, policy_string, result_type,"
-                " mx_host, receiving_ip) DO UPDATE SET count = count + excluded.count",
-                (result.day, result.policy_domain, result.policy_type, result.policy_string,
-                 result.result_type, result.mx_host, result.receiving_ip, result.count,
-                 result.info),
-            )
-
-        await self.db.write(op)
-
-    @staticmethod
-    def _tls_result(r: Any) -> TLSResult:
-        return TLSResult(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]),
-                         str(r[6]), int(r[7]), str(r[8]))
-
-    async def tls_results_take(self, before_day: str) -> list[TLSResult]:
-        def op(ctx: WriteContext) -> list[TLSResult]:
-            rows = ctx.conn.execute(
-                f"SELECT {self._TLS_COLS} FROM tls_results WHERE day < ? ORDER BY day,"
-                " policy_domain", (before_day,)).fetchall()
-            ctx.conn.execute("DELETE FROM tls_results WHERE day < ?", (before_day,))
-            return [self._tls_result(r) for r in rows]
-
-        return await self.db.write(op)
-
-    async def tls_results(self) -> list[TLSResult]:
-        rows = await self.db.read(lambda c: c.execute(
-            f"SELECT {self._TLS_COLS} FROM tls_results ORDER BY day, policy_domain").fetchall())
-        return [self._tls_result(r) for r in rows]
-
-    async def tls_report_add(self, report: TLSReport) -> int | None:
-        def op(ctx: WriteContext) -> int | None:
-            cur = ctx.conn.execute(
-                "INSERT INTO tls_reports(received, organization, report_id, start_time, end_time,"
-                " policy_domains, successes, failures, report_json)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(organization, report_id) DO NOTHING",
-                (report.received.timestamp(), report.organization, report.report_id, report.start,
-                 report.end, report.policy_domains, report.successes, report.failures,
-                 report.report_json),
-            )
-            return int(cur.lastrowid or 0) if cur.rowcount == 1 else None
-
-        return await self.db.write(op)
-
-    async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
-        rows = await self.db.read(lambda c: c.execute(
-            "SELECT id, received, organization, report_id, start_time, end_time, policy_domains,"
-            " successes, failures, report_json FROM tls_reports ORDER BY received DESC, id DESC"
-            " LIMIT ?", (limit,)).fetchall())
-        return [TLSReport(int(r[0]), datetime.fromtimestamp(float(r[1]), UTC), str(r[2]),
-                          str(r[3]), str(r[4]), str(r[5]), str(r[6]), int(r[7]), int(r[8]),
-                          str(r[9])) for r in rows]
-
-    # -- IMAP REPLACE (RFC 8508) and SAVEDATE (RFC 8514)
-
-    async def replace_message(
-        self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
-    ) -> tuple[MessageRecord, list[int]]:
-        blob = item.blob
-        ftext = _flags_text(item.flags)
-        ts = _ts(item.internaldate)
-
-        def op(ctx: WriteContext) -> tuple[tuple[int, int, int, str, float, int, str],
-                                           list[int], int]:
-            c = ctx.conn
-            # the expunge first, so the quota counts the message being replaced as gone
-            gone, smodseq = self._expunge(ctx, mailbox_id, [uid])
-            if not gone:
-                raise NotFound("the message to replace was expunged")
-            row = c.execute(
-                "SELECT account_id FROM mailboxes WHERE id = ?", (dst_mailbox_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such mailbox")
-            self._charge(c, row[0], blob.size, 1)
-            modseq = self._bump_modseq(c, dst_mailbox_id)
-            self._ref_blob(ctx, blob, 1)
-            return self._insert_message(ctx, dst_mailbox_id, blob, ftext, ts, modseq), gone, smodseq
-
-        new, gone, smodseq = await self.db.write(op)
-        rec = self._message(new)
-        self.changes.publish(mailbox_id, smodseq)
-        self.changes.publish(dst_mailbox_id, rec.modseq)
-        return rec, gone
-
-    async def save_dates(
-        self, mailbox_id: int, uids: Sequence[int]
-    ) -> dict[int, float | None]:
-        wanted = sorted({int(u) for u in uids})
-
-        def op(c: sqlite3.Connection) -> dict[int, float | None]:
-            out: dict[int, float | None] = {}
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i : i + 500]
-                for u, d in c.execute(
-                    "SELECT uid, savedate FROM messages WHERE mailbox_id = ? AND uid IN"
-                    f" ({','.join('?' * len(chunk))})", (mailbox_id, *chunk),
-                ):
-                    out[int(u)] = None if d is None else float(d)
-            return out
-
-        return await self.db.read(op)
-
-    # -- IMAP METADATA (RFC 5464)
-
-    async def metadata_get(
-        self, account_id: int, mailbox_id: int | None
-    ) -> dict[str, bytes]:
-        def op(c: sqlite3.Connection) -> dict[str, bytes]:
-            if mailbox_id is None:
-                rows = c.execute(
-                    "SELECT entry, value FROM server_metadata WHERE account_id = ?", (account_id,)
-                )
-            else:
-                rows = c.execute(
-                    "SELECT m.entry, m.value FROM mailbox_metadata m JOIN mailboxes b"
-                    " ON b.id = m.mailbox_id WHERE m.mailbox_id = ? AND b.account_id = ?",
-                    (mailbox_id, account_id),
-                )
-            return {str(e): bytes(v) for e, v in rows}
-
-        return await self.db.read(op)
-
-    async def metadata_set(
-        self,
-        account_id: int,
-        mailbox_id: int | None,
-        changes: Sequence[tuple[str, bytes | None]],
-        max_entries: int,
-    ) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            if mailbox_id is not None and c.execute(
-                "SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?", (mailbox_id, account_id)
-            ).fetchone() is None:
-                raise NotFound("no such mailbox")
-            for entry, value in changes:
-                if mailbox_id is None:
-                    if value is None:
-                        c.execute("DELETE FROM server_metadata WHERE account_id = ? AND entry = ?",
-                                  (account_id, entry))
-                    else:
-                        c.execute(
-                            "INSERT INTO server_metadata(account_id, entry, value) VALUES (?, ?, ?)"
-                            " ON CONFLICT(account_id, entry) DO UPDATE SET value = excluded.value",
-                            (account_id, entry, value),
-                        )
-                elif value is None:
-                    c.execute("DELETE FROM mailbox_metadata WHERE mailbox_id = ? AND entry = ?",
-                              (mailbox_id, entry))
-                else:
-                    c.execute(
-                        "INSERT INTO mailbox_metadata(mailbox_id, entry, value) VALUES (?, ?, ?)"
-                        " ON CONFLICT(mailbox_id, entry) DO UPDATE SET value = excluded.value",
-                        (mailbox_id, entry, value),
-                    )
-            total = c.execute(
-                "SELECT (SELECT COUNT(*) FROM server_metadata WHERE account_id = ?)"
-                " + (SELECT COUNT(*) FROM mailbox_metadata m JOIN mailboxes b"
-                " ON b.id = m.mailbox_id WHERE b.account_id = ?)", (account_id, account_id),
-            ).fetchone()[0]
-            if any(v is not None for _, v in changes) and int(total) > max_entries:
-                raise MetadataLimit(f"more than {max_entries} annotations")
-
-        await self.db.write(op)
-
-    # -- RFC 9208 QUOTA=RES-MESSAGE
-
-    async def set_message_quota(self, account_id: int, limit: int) -> None:
-        def op(ctx: WriteContext) -> None:
-            if ctx.conn.execute(
-                "UPDATE accounts SET quota_messages = ? WHERE id = ?", (max(limit, 0), account_id)
-            ).rowcount == 0:
-                raise NotFound("no such account")
-
-        await self.db.write(op)
-
-    async def message_quota(self, account_id: int) -> int:
-        row = await self.db.read(lambda c: c.execute(
-            "SELECT quota_messages FROM accounts WHERE id = ?", (account_id,)).fetchone())
-        if row is None:
-            raise NotFound("no such account")
-        return int(row[0])
-
-    # -- spam filter envelope state (greylisting, rate limits) ------------------------------
-
-    async def spam_greylist_seen(self, key: str, now: float) -> tuple[float, float]:
-        def op(ctx: WriteContext) -> tuple[float, float]:
-            ctx.conn.execute(
-                "INSERT INTO spam_greylist(key, first) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-                (key, now),
-            )
-            row = ctx.conn.execute(
-                "SELECT first, passed_until FROM spam_greylist WHERE key = ?", (key,)
-            ).fetchone()
-            return float(row[0]), float(row[1])
-
-        return await self.db.write(op)
-
-    async def spam_greylist_set(self, key: str, first: float, passed_until: float) -> None:
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute(
-                "INSERT INTO spam_greylist(key, first, passed_until) VALUES (?, ?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET first = excluded.first,"
-                " passed_until = excluded.passed_until",
-                (key, first, passed_until),
-            )
-
-        await self.db.write(op)
-
-    async def spam_rate_add(self, key: str, slot: int, since_slot: int, limit: int) -> bool:
-        def op(ctx: WriteContext) -> bool:
-            c = ctx.conn
-            c.execute("DELETE FROM spam_rates WHERE key = ? AND slot < ?", (key, since_slot))
-            total = c.execute(
-                "SELECT COALESCE(SUM(count), 0) FROM spam_rates WHERE key = ?", (key,)
-            ).fetchone()[0]
-            if int(total) >= limit:
-                return False
-            c.execute(
-                "INSERT INTO spam_rates(key, slot, count) VALUES (?, ?, 1)"
-                " ON CONFLICT(key, slot) DO UPDATE SET count = count + 1",
-                (key, slot),
-            )
-            return True
-
-        return await self.db.write(op)
-
-    async def spam_envelope_purge(self, now: float, first_before: float, slot_before: int) -> int:
-        def op(ctx: WriteContext) -> int:
-            c = ctx.conn
-            n = c.execute(
-                "DELETE FROM spam_greylist WHERE passed_until < ? AND first < ?",
-                (now, first_before),
-            ).rowcount
-            n += c.execute("DELETE FROM spam_rates WHERE slot < ?", (slot_before,)).rowcount
-            return int(n)
-
-        return await self.db.write(op)
-
-    # -- the web interface: sessions, account settings, app passwords
-
-    async def web_session_put(self, session: WebSession) -> None:
-        def op(ctx: WriteContext) -> None:
-            try:
-                ctx.conn.execute(
-                    "INSERT OR REPLACE INTO web_sessions(id, account_id, csrf, stage, created,"
-                    " expires) VALUES (?, ?, ?, ?, ?, ?)",
-                    (session.id, session.account_id, session.csrf, session.stage,
-                     session.created, session.expires),
-                )
-            except sqlite3.IntegrityError:
-                raise NotFound("no such account") from None
-
-        await self.db.write(op)
-
-    async def web_session_get(self, session_id: str) -> WebSession | None:
-        row = await self.db.read(lambda c: c.execute(
-            "SELECT id, account_id, csrf, stage, created, expires FROM web_sessions WHERE id = ?",
-            (session_id,)).fetchone())
-        if row is None:
-            return None
-        return WebSession(str(row[0]), int(row[1]), str(row[2]), str(row[3]), float(row[4]),
-                          float(row[5]))
-
-    async def web_session_delete(self, session_id: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute("DELETE FROM web_sessions WHERE id = ?", (session_id,))
-
-        await self.db.write(op)
-
-    async def web_sessions_delete(self, account_id: int, keep: str | None = None) -> int:
-        def op(ctx: WriteContext) -> int:
-            cur = ctx.conn.execute(
-                "DELETE FROM web_sessions WHERE account_id = ? AND id IS NOT ?",
-                (account_id, keep),
-            )
-            return int(cur.rowcount)
-
-        return await self.db.write(op)
-
-    async def web_sessions_purge(self, now: float) -> int:
-        def op(ctx: WriteContext) -> int:
-            return int(ctx.conn.execute("DELETE FROM web_sessions WHERE expires <= ?",
-                                        (now,)).rowcount)
-
-        return await self.db.write(op)
-
-    async def account_setting(self, account_id: int, key: str) -> str | None:
-        row = await self.db.read(lambda c: c.execute(
-            "SELECT value FROM account_settings WHERE account_id = ? AND key = ?",
-            (account_id, key)).fetchone())
-        return None if row is None else str(row[0])
-
-    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
-                raise NotFound("no such account")
-            if value is None:
-                c.execute("DELETE FROM account_settings WHERE account_id = ? AND key = ?",
-                          (account_id, key))
-            else:
-                c.execute("INSERT OR REPLACE INTO account_settings(account_id, key, value)"
-                          " VALUES (?, ?, ?)", (account_id, key, value))
-
-        await self.db.write(op)
-
-    async def account_settings(self, key: str) -> dict[int, str]:
-        rows = await self.db.read(lambda c: c.execute(
-            "SELECT account_id, value FROM account_settings WHERE key = ?", (key,)).fetchall())
-        return {int(r[0]): str(r[1]) for r in rows}
-
-    async def app_password_add(self, account_id: int, label: str, digest: str) -> AppPassword:
-        created = time.time()
-
-        def op(ctx: WriteContext) -> int:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
-                raise NotFound("no such account")
-            cur = c.execute("INSERT INTO app_passwords(account_id, label, digest, created)"
-                            " VALUES (?, ?, ?, ?)", (account_id, label, digest, created))
-            return int(cur.lastrowid or 0)
-
-        new_id = await self.db.write(op)
-        return AppPassword(new_id, account_id, label, digest, created)
-
-    async def app_passwords(self, account_id: int) -> list[AppPassword]:
-        rows = await self.db.read(lambda c: c.execute(
-            "SELECT id, account_id, label, digest, created FROM app_passwords"
-            " WHERE account_id = ? ORDER BY id", (account_id,)).fetchall())
-        return [AppPassword(int(r[0]), int(r[1]), str(r[2]), str(r[3]), float(r[4]))
-                for r in rows]
-
-    async def app_password_delete(self, account_id: int, password_id: int) -> bool:
-        def op(ctx: WriteContext) -> bool:
-            cur = ctx.conn.execute("DELETE FROM app_passwords WHERE account_id = ? AND id = ?",
-                                   (account_id, password_id))
-            return cur.rowcount > 0
-
-        return await self.db.write(op)
-
-    async def queue_retry(self, entry_id: int) -> bool:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> bool:
-            cur = ctx.conn.execute(
-                "UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE id = ?",
-                (now, entry_id))
-            return cur.rowcount > 0
-
-        return await self.db.write(op)

@@ -1,0 +1,24 @@
+"""What every family of rules needs from the backend it runs on (see `tx.Backend`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from mailwright.store.api import StagedBlob
+from mailwright.store.core.tx import Tx
+
+T = TypeVar("T")
+
+
+class CoreBase:
+    """The three hooks a backend class implements; the rule families inherit from this."""
+
+    async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        raise NotImplementedError
+
+    async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        raise NotImplementedError
+
+    async def _stage(self, blob: StagedBlob) -> None:
+        raise NotImplementedError

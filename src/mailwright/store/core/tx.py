@@ -1,0 +1,117 @@
+"""The transaction interface the store's rules are written against, and what each backend
+implements in its own SQL.
+
+Theory of operation: every rule of the store (who may touch a queue entry, what a lease is,
+which Sieve script is active, how a spam lesson is taken back...) is an ``async`` function of a
+`Tx`. A backend runs such a function as one unit of work (`Backend._unit`: one transaction,
+durable before it returns, retried by the backend when its database asks for it) or as a read
+(`Backend._view`). The rules speak a small portable SQL: PostgreSQL's, with ``?`` placeholders,
+``ON CONFLICT``, ``RETURNING`` and row-value ``IN``; a backend translates only what its engine
+spells otherwise (placeholders, ``FOR UPDATE``, lists of values) and converts values:
+
+- times are aware `datetime` objects going in; coming out they are whatever the engine keeps
+  (a float on SQLite), so rules read them with `as_time`;
+- JSON columns take text going in and are read with `as_json`;
+- booleans are Python bools going in and read with ``bool()``.
+
+A rule never takes a clock of its own: ``await tx.now()`` is the database's clock, so that the
+nodes sharing one PostgreSQL need not agree on the time (leases, vacation memory).
+
+The SQLite backend runs its units on its single writer thread, synchronously: its `Tx` methods
+never suspend, and `drive` runs a rule's coroutine to its end without an event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+from mailwright.store.api import StagedBlob
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+
+class Tx(Protocol):
+    """One transaction (or one read snapshot) of a backend.
+
+    Constraint violations come out as store errors: a unique key as `AlreadyExists`, a missing
+    referenced row as `NotFound`; any other database error propagates and the unit rolls back.
+    """
+
+    async def now(self) -> datetime:
+        """The database's clock (the same value for the rest of this transaction)."""
+        ...
+
+    async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Every row of a query."""
+        ...
+
+    async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row of a query, or None."""
+        ...
+
+    async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """A statement without result rows; the number of rows it changed."""
+        ...
+
+    async def run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+        """One statement for each parameter row, in order (batched by the backend)."""
+        ...
+
+    def values(self, items: Sequence[Any]) -> tuple[str, list[Any]]:
+        """A list of values for ``x IN (...)``: the parenthesised SQL and its parameters.
+
+        However long the list, the backend binds it as a constant number of parameters where
+        it can (a JSON array on SQLite, an array on PostgreSQL)."""
+        ...
+
+    async def ref_blob(self, blob: StagedBlob, n: int) -> None:
+        """Add `n` references to a staged blob, storing it if it is new (or was released)."""
+        ...
+
+    async def unref_blob(self, blob_id: str, n: int) -> None:
+        """Drop `n` references; a blob nobody references is released, and kept until the
+        collector's grace period has passed (RFC 2180 4.1)."""
+        ...
+
+
+class Backend(Protocol):
+    """What a backend gives the core: units of work, reads, and staging of blobs."""
+
+    async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run `fn` as one transaction: all of its changes, durable, or none of them."""
+        ...
+
+    async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run reads; `fn` must not change anything."""
+        ...
+
+    async def _stage(self, blob: StagedBlob) -> None:
+        """Make a staged blob available to a later unit's `Tx.ref_blob` (PostgreSQL uploads
+        the bytes in a transaction of their own, so a large message holds no lock)."""
+        ...
+
+
+def drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a rule whose every await completes at once (a synchronous backend's `Tx`)."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a store rule waited on I/O inside a synchronous transaction")
+
+
+def as_time(value: Any) -> datetime:
+    """A time column as an aware UTC datetime (SQLite keeps UNIX seconds)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+def as_json(value: Any) -> Any:
+    """A JSON column as Python values (SQLite keeps the text; PostgreSQL's jsonb is decoded)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
