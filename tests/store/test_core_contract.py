@@ -97,3 +97,37 @@ def test_drive_refuses_a_rule_that_waits_on_io() -> None:
     assert drive(immediate()) == 2
     with pytest.raises(RuntimeError):
         drive(waits())
+
+
+async def test_domain_match_is_literal_not_like(store: Store) -> None:
+    # SQLite matched accounts to a domain with LIKE, where "_" is a wildcard
+    await store.add_domain("axb.test")
+    await store.add_domain("a_b.test")
+    acc = await store.add_account("u@axb.test", "$argon2id$fake")
+    assert [a.address for a in await store.list_accounts("a_b.test")] == []
+    assert [a.id for a in await store.list_accounts("axb.test")] == [acc.id]
+    await store.add_alias("v@axb.test", ["u@axb.test"])
+    await store.delete_domain("a_b.test")  # no account of its own
+    assert [d.name for d in await store.list_domains()] == ["axb.test"]
+    assert await store.get_alias("v@axb.test") is not None
+
+
+async def test_subscribing_for_a_missing_account_is_not_found(store: Store) -> None:
+    # SQLite let the foreign key's IntegrityError through
+    with pytest.raises(NotFound):
+        await store.set_subscribed(424242, "Lists", True)
+
+
+async def test_deleting_an_account_releases_its_messages_and_wakes_its_mailboxes(
+    store: Store, stage
+) -> None:
+    from mailwright.store.api import DeliveryTarget
+
+    acc = await _account(store)
+    blob = await stage(MSG)
+    (rec,) = await store.deliver(blob, [DeliveryTarget(acc)])
+    with store.changes.subscribe(rec.mailbox_id) as watcher:
+        await store.delete_account(acc)
+        assert await watcher.wait(10)
+    assert await store.get_account(acc) is None
+    assert await store.check() == []

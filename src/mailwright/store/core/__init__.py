@@ -2,20 +2,26 @@
 
 Each module holds one family of rules as a mixin of `CoreBase`; a backend class inherits
 `CoreStore` and implements the three hooks of `tx.Backend` (a unit of work, a read, staging a
-blob) and the `tx.Tx` primitives in its own SQL. The families not yet moved here (mailboxes,
-messages, quotas, blobs) still live in each backend.
+blob) and the `tx.Tx` primitives in its own SQL. The families not yet moved here (messages:
+append, deliver, listing, flags, expunge, copy and move; quotas on those paths; blobs and
+check) still live in each backend.
 """
 
 from __future__ import annotations
 
+from mailwright.store.core.accounts import Accounts
 from mailwright.store.core.accounts_extra import SendAs, SieveScripts
+from mailwright.store.core.mailboxes import Mailboxes
 from mailwright.store.core.queue import QueueRules
 from mailwright.store.core.recent import RecentMarks
 from mailwright.store.core.reports import DmarcData, TlsReporting
 from mailwright.store.core.spam import SpamState
 
 
-class CoreStore(QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting, RecentMarks):
+class CoreStore(
+    Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
+    RecentMarks,
+):
     """Every family of rules the core holds, for a backend to inherit."""
 
 

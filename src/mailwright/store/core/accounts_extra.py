@@ -9,11 +9,9 @@ duplicate test, RFC 7352 3).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from mailwright.store.api import AlreadyExists, InvalidOperation, NotFound, SieveScriptInfo
 from mailwright.store.core.base import CoreBase
-from mailwright.store.core.tx import Tx, as_time
+from mailwright.store.core.tx import Tx
 
 
 async def _account_exists(tx: Tx, account_id: int) -> None:
@@ -70,9 +68,9 @@ class SieveScripts(CoreBase):
             await _account_exists(tx, account_id)
             await tx.run(
                 "INSERT INTO sieve_scripts(account_id, name, content, updated)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (account_id, name) DO UPDATE"
+                " VALUES (?, ?, ?, mw_clock()) ON CONFLICT (account_id, name) DO UPDATE"
                 " SET content = excluded.content, updated = excluded.updated",
-                (account_id, name, content, await tx.now()),
+                (account_id, name, content),
             )
 
         await self._unit(op)
@@ -176,22 +174,22 @@ class SieveScripts(CoreBase):
         vacation reply or the duplicate may go). Expired keys are forgotten, 100 at a time."""
 
         async def op(tx: Tx) -> bool:
-            now = await tx.now()
             r = await tx.row(
-                "SELECT expires FROM sieve_memory WHERE account_id = ? AND key = ? FOR UPDATE",
+                "SELECT expires > mw_clock() FROM sieve_memory WHERE account_id = ? AND key = ?"
+                " FOR UPDATE",
                 (account_id, key),
             )
             await tx.run(
-                "INSERT INTO sieve_memory(account_id, key, expires) VALUES (?, ?, ?)"
+                "INSERT INTO sieve_memory(account_id, key, expires)"
+                " VALUES (?, ?, mw_clock_after(?))"
                 " ON CONFLICT (account_id, key) DO UPDATE SET expires = excluded.expires",
-                (account_id, key, now + timedelta(seconds=seconds)),
+                (account_id, key, float(seconds)),
             )
             await tx.run(
                 "DELETE FROM sieve_memory WHERE (account_id, key) IN (SELECT account_id, key"
-                " FROM sieve_memory WHERE expires <= ? LIMIT 100)",
-                (now,),
+                " FROM sieve_memory WHERE expires <= mw_clock() LIMIT 100)"
             )
-            return r is None or as_time(r[0]) <= now
+            return r is None or not r[0]
 
         return await self._unit(op)
 
@@ -200,8 +198,9 @@ class SieveScripts(CoreBase):
 
         async def op(tx: Tx) -> bool:
             r = await tx.row(
-                "SELECT 1 FROM sieve_memory WHERE account_id = ? AND key = ? AND expires > ?",
-                (account_id, key, await tx.now()),
+                "SELECT 1 FROM sieve_memory WHERE account_id = ? AND key = ?"
+                " AND expires > mw_clock()",
+                (account_id, key),
             )
             return r is not None
 

@@ -17,6 +17,12 @@ class CoreBase:
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         raise NotImplementedError
 
+    async def _single(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """A unit of one statement: a backend may run it without an explicit transaction
+        (a statement is atomic), saving the round trips of BEGIN and COMMIT. `fn` must issue
+        exactly one statement and use neither `Tx.changed` nor blob references."""
+        return await self._unit(fn)
+
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         raise NotImplementedError
 

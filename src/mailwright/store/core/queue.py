@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from mailwright.store.api import (
     LeaseLost,
@@ -34,7 +34,7 @@ COLS = (
     "id, blob_id, sender, domain, recipients, created, next_attempt, attempts, last_error,"
     " ret, envid, lease_owner, lease_until, warned, extra, queue_id"
 )
-DUE = "next_attempt <= ? AND (lease_until IS NULL OR lease_until < ?)"
+DUE = "next_attempt <= mw_clock() AND (lease_until IS NULL OR lease_until < mw_clock())"
 
 
 def entry(r: Row) -> QueueEntry:
@@ -66,14 +66,14 @@ async def insert_entries(tx: Tx, q: QueueAddition) -> list[int]:
     """The queue rows of one accepted message, one per destination domain, due now; the
     caller adds the blob references (one per row) in the same unit of work."""
     qid = q.queue_id or new_queue_id()
-    now = await tx.now()
     ids = []
     for domain, rcpts in q.by_domain.items():
         row = await tx.row(
             "INSERT INTO queue(blob_id, sender, domain, recipients, created, next_attempt, ret,"
-            " envid, queue_id, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (q.blob.blob_id, q.sender, domain, _recipients(rcpts), now, now, q.ret, q.envid,
-             qid, json.dumps(q.extra or {})),
+            " envid, queue_id, extra) VALUES (?, ?, ?, ?, mw_clock(), mw_clock(), ?, ?, ?, ?)"
+            " RETURNING id",
+            (q.blob.blob_id, q.sender, domain, _recipients(rcpts), q.ret, q.envid, qid,
+             json.dumps(q.extra or {})),
         )  # fmt: skip
         assert row is not None
         ids.append(int(row[0]))
@@ -131,10 +131,9 @@ class QueueRules(CoreBase):
         due first; nothing is claimed."""
 
         async def op(tx: Tx) -> list[QueueEntry]:
-            now = await tx.now()
             rows = await tx.rows(
                 f"SELECT {COLS} FROM queue WHERE {DUE} ORDER BY next_attempt, id LIMIT ?",
-                (now, now, limit),
+                (limit,),
             )
             return [entry(r) for r in rows]
 
@@ -147,35 +146,32 @@ class QueueRules(CoreBase):
         the due condition is evaluated on the locked row, so an entry is never claimed twice."""
 
         async def op(tx: Tx) -> list[QueueEntry]:
-            now = await tx.now()
-            until = now + timedelta(seconds=lease)
+            # one statement: the rows are locked (and the due condition evaluated again on
+            # them) by the subquery, rows other claimers hold are skipped, not waited for
             rows = await tx.rows(
-                f"SELECT {COLS} FROM queue WHERE {DUE} ORDER BY next_attempt, id LIMIT ?"
-                " FOR UPDATE SKIP LOCKED",
-                (now, now, limit),
+                f"UPDATE queue SET lease_owner = ?, lease_until = mw_clock_after(?)"
+                f" WHERE id IN (SELECT id FROM queue WHERE {DUE} ORDER BY next_attempt, id"
+                f" LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING {COLS}",
+                (owner, float(lease), limit),
             )
-            await tx.run_many(
-                "UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ?",
-                [(owner, until, r[0]) for r in rows],
-            )
-            return [entry((*r[:11], owner, until, *r[13:])) for r in rows]
+            return sorted(map(entry, rows), key=lambda e: (e.next_attempt, e.id))
 
-        return await self._unit(op)
+        return await self._single(op)
 
     async def queue_claim_entry(self, entry_id: int, owner: str, lease: float) -> QueueEntry | None:
         """Lease one entry for one attempt if it is due and nobody holds it: its current
         state, or None (not due, held by another, or gone). Atomic."""
 
         async def op(tx: Tx) -> QueueEntry | None:
-            now = await tx.now()
+            # the due condition is evaluated on the row the UPDATE locks: one winner
             r = await tx.row(
-                f"UPDATE queue SET lease_owner = ?, lease_until = ? WHERE id = ? AND {DUE}"
-                f" RETURNING {COLS}",
-                (owner, now + timedelta(seconds=lease), entry_id, now, now),
+                f"UPDATE queue SET lease_owner = ?, lease_until = mw_clock_after(?)"
+                f" WHERE id = ? AND {DUE} RETURNING {COLS}",
+                (owner, float(lease), entry_id),
             )
             return None if r is None else entry(r)
 
-        return await self._unit(op)
+        return await self._single(op)
 
     async def queue_renew(self, entry_ids: Sequence[int], owner: str, lease: float) -> list[int]:
         """Extend to `lease` seconds from now the leases `owner` still holds (unexpired); the
@@ -184,17 +180,16 @@ class QueueRules(CoreBase):
             return []
 
         async def op(tx: Tx) -> list[int]:
-            now = await tx.now()
             ids, params = tx.values(sorted(set(entry_ids)))
             rows = await tx.rows(
-                f"UPDATE queue SET lease_until = ? WHERE id IN {ids} AND lease_owner = ?"
-                " AND lease_until >= ? RETURNING id",
-                (now + timedelta(seconds=lease), *params, owner, now),
+                f"UPDATE queue SET lease_until = mw_clock_after(?) WHERE id IN {ids}"
+                " AND lease_owner = ? AND lease_until >= mw_clock() RETURNING id",
+                (float(lease), *params, owner),
             )
             renewed = {int(r[0]) for r in rows}
             return [i for i in entry_ids if i in renewed]
 
-        return await self._unit(op)
+        return await self._single(op)
 
     async def queue_update(
         self,
@@ -214,16 +209,16 @@ class QueueRules(CoreBase):
         `attempt=False` when no delivery attempt was made (the attempt count stays). Atomic."""
 
         async def op(tx: Tx) -> None:
-            now = await tx.now()
             r = await tx.row(
-                "SELECT blob_id, lease_owner, lease_until FROM queue WHERE id = ? FOR UPDATE",
+                "SELECT blob_id, lease_owner, lease_until >= mw_clock() FROM queue WHERE id = ?"
+                " FOR UPDATE",
                 (entry_id,),
             )
             if r is None:
                 raise NotFound(f"no such queue entry: {entry_id}")
             # compare-and-set: only the owner of a lease that has not run out may record an
             # attempt; an expired lease may already be another node's attempt
-            if r[1] != owner or r[2] is None or as_time(r[2]) < now:
+            if r[1] != owner or not r[2]:
                 raise LeaseLost(f"queue entry {entry_id}: lease not held by {owner}")
             if next_attempt is None:
                 await tx.run("DELETE FROM queue WHERE id = ?", (entry_id,))
@@ -256,9 +251,8 @@ class QueueRules(CoreBase):
         """Make every entry due now; how many were waiting."""
 
         async def op(tx: Tx) -> int:
-            now = await tx.now()
             return await tx.run(
-                "UPDATE queue SET next_attempt = ? WHERE next_attempt > ?", (now, now)
+                "UPDATE queue SET next_attempt = mw_clock() WHERE next_attempt > mw_clock()"
             )
 
-        return await self._unit(op)
+        return await self._single(op)

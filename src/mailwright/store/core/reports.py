@@ -93,14 +93,15 @@ class DmarcData(CoreBase):
         async def op(tx: Tx) -> bool:
             row = await tx.row(
                 "INSERT INTO dmarc_reports(org_name, report_id, domain, begin_ts, end_ts, email,"
-                " messages, passed, records, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " messages, passed, records, received)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, mw_clock())"
                 " ON CONFLICT (org_name, report_id) DO NOTHING RETURNING id",
                 (r.org_name, r.report_id, r.domain, r.begin, r.end, r.email, r.messages,
-                 r.passed, r.records, await tx.now()),
+                 r.passed, r.records),
             )  # fmt: skip
             return row is not None
 
-        return await self._unit(op)
+        return await self._single(op)
 
     async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
         """Received reports, newest date range first (one domain's, or all)."""

@@ -96,8 +96,8 @@ class SpamState(CoreBase):
             # take turns
             await tx.run(
                 "INSERT INTO spam_trained(account_id, blob_id, label, updated)"
-                " VALUES (?, ?, '', ?) ON CONFLICT DO NOTHING",
-                (*key, await tx.now()),
+                " VALUES (?, ?, '', mw_clock()) ON CONFLICT DO NOTHING",
+                key,
             )
             r = await tx.row(
                 "SELECT label FROM spam_trained WHERE account_id = ? AND blob_id = ? FOR UPDATE",
@@ -111,9 +111,9 @@ class SpamState(CoreBase):
             if lesson.label in ("spam", "ham"):
                 await _teach(tx, lesson, lesson.label, 1)
             await tx.run(
-                "UPDATE spam_trained SET label = ?, updated = ? WHERE account_id = ?"
+                "UPDATE spam_trained SET label = ?, updated = mw_clock() WHERE account_id = ?"
                 " AND blob_id = ?",
-                (lesson.label, await tx.now(), *key),
+                (lesson.label, *key),
             )
             return True
 

@@ -14,8 +14,11 @@ spells otherwise (placeholders, ``FOR UPDATE``, lists of values) and converts va
 - JSON columns take text going in and are read with `as_json`;
 - booleans are Python bools going in and read with ``bool()``.
 
-A rule never takes a clock of its own: ``await tx.now()`` is the database's clock, so that the
-nodes sharing one PostgreSQL need not agree on the time (leases, vacation memory).
+A rule never takes a clock of its own: it writes ``mw_clock()`` (now) and ``mw_clock_after(?)``
+(that many seconds from now) in its SQL, and the database's clock answers, so that the nodes
+sharing one PostgreSQL need not agree on the time (leases, vacation memory). SQLite defines
+the two as functions of the connection; PostgreSQL's translation spells them with
+``clock_timestamp()``.
 
 The SQLite backend runs its units on its single writer thread, synchronously: its `Tx` methods
 never suspend, and `drive` runs a rule's coroutine to its end without an event loop.
@@ -26,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from mailwright.store.api import StagedBlob
 
@@ -40,10 +43,6 @@ class Tx(Protocol):
     Constraint violations come out as store errors: a unique key as `AlreadyExists`, a missing
     referenced row as `NotFound`; any other database error propagates and the unit rolls back.
     """
-
-    async def now(self) -> datetime:
-        """The database's clock (the same value for the rest of this transaction)."""
-        ...
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Every row of a query."""
@@ -66,6 +65,29 @@ class Tx(Protocol):
 
         However long the list, the backend binds it as a constant number of parameters where
         it can (a JSON array on SQLite, an array on PostgreSQL)."""
+        ...
+
+    def text_list(self, items: Sequence[str]) -> Any:
+        """A list of strings as a column value (a JSON array on SQLite, text[] on PostgreSQL);
+        read back with `as_list`."""
+        ...
+
+    def changed(self, mailbox_id: int, modseq: int) -> None:
+        """After COMMIT, wake the sessions watching the mailbox (on every node)."""
+        ...
+
+    async def new_uidvalidity(self) -> int:
+        """A UIDVALIDITY never given before in this database (RFC 9051 2.3.1.1)."""
+        ...
+
+    async def charge(self, account_id: int, octets: int, messages: int) -> None:
+        """Change the account's usage; QuotaExceeded when an increase would exceed the quota,
+        NotFound when there is no such account."""
+        ...
+
+    async def move_all(self, src_mailbox_id: int, dst_mailbox_id: int) -> None:
+        """Move every message of one mailbox to another (new UIDs, MODSEQs and expunge
+        records; the usage moves with them)."""
         ...
 
     async def ref_blob(self, blob: StagedBlob, n: int) -> None:
@@ -95,12 +117,13 @@ class Backend(Protocol):
         ...
 
 
-def drive(coro: Coroutine[Any, Any, T]) -> T:
+def drive(aw: Awaitable[T]) -> T:
     """Run a rule whose every await completes at once (a synchronous backend's `Tx`)."""
+    coro = cast("Coroutine[Any, Any, T]", aw)
     try:
         coro.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return cast("T", done.value)
     coro.close()
     raise RuntimeError("a store rule waited on I/O inside a synchronous transaction")
 
@@ -115,3 +138,8 @@ def as_time(value: Any) -> datetime:
 def as_json(value: Any) -> Any:
     """A JSON column as Python values (SQLite keeps the text; PostgreSQL's jsonb is decoded)."""
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def as_list(value: Any) -> list[str]:
+    """A `Tx.text_list` column as a list of strings."""
+    return [str(v) for v in as_json(value)]

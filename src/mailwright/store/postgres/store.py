@@ -44,17 +44,11 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
-    DEFAULT_MAILBOXES,
-    Account,
-    Alias,
-    AlreadyExists,
     AppendItem,
     AppPassword,
     ChangeSet,
     DeliveryTarget,
-    Domain,
     FlagOp,
-    InvalidOperation,
     LocalCopies,
     Mailbox,
     MailboxStatus,
@@ -67,8 +61,6 @@ from mailwright.store.api import (
     StorageFull,
     StoreError,
     StoreFlagsResult,
-    Usage,
-    WebSession,
     canonical_mailbox_name,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
@@ -83,7 +75,6 @@ from mailwright.store.postgres.schema import (
     migrate,
 )
 from mailwright.store.postgres.tx import PostgresTx
-from mailwright.store.rename import collisions, rename_plan
 
 log = logging.getLogger("mailwright.store")
 T = TypeVar("T")
@@ -104,7 +95,6 @@ _MSG_SELECT = (
     "mailbox_id, uid, modseq, flags, extract(epoch FROM internaldate)::float8, size, blob_id"
 )
 _MSG_VALUES = "(%s, %s, %s, %s, to_timestamp(%s), %s, %s)"
-_ACC_COLS = "id, address, password_hash, quota_bytes, pop3_keep, disabled, created"
 
 
 def _utc(dt: datetime) -> datetime:
@@ -376,15 +366,13 @@ class PostgresStore(CoreStore):
     # -- the core's hooks (store.core.tx.Backend)
 
     def _tx(self, tx: _Tx) -> PostgresTx:
-        return PostgresTx(
-            tx.conn,
-            tx.pipe,
-            lambda blob, n: self._ref_blob(tx, blob, n),
-            lambda blob_id, n: self._unref_blobs(tx, {blob_id: n}),
-        )
+        return PostgresTx(tx.conn, tx, self)
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._write(lambda tx: fn(self._tx(tx)))
+
+    async def _single(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self._run(lambda conn: fn(PostgresTx(conn)))
 
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._run(lambda conn: fn(PostgresTx(conn)))
@@ -465,215 +453,6 @@ class PostgresStore(CoreStore):
             str(r[6]),
         )
 
-    @staticmethod
-    def _account(r: Any) -> Account:
-        return Account(
-            int(r[0]), str(r[1]), str(r[2]), int(r[3]), bool(r[4]), bool(r[5]), _utc(r[6])
-        )
-
-    # -- domains -----------------------------------------------------------------------------
-
-    async def add_domain(self, name: str) -> Domain:
-        async def op(tx: _Tx) -> Domain:
-            try:
-                row = await self._fetchone(
-                    tx.conn, "INSERT INTO domains(name) VALUES (%s) RETURNING created", (name,)
-                )
-            except errors.UniqueViolation:
-                raise AlreadyExists(f"domain {name} already exists") from None
-            return Domain(name, _utc(row[0]))
-
-        return await self._write(op)
-
-    async def delete_domain(self, name: str) -> None:
-        async def op(tx: _Tx) -> None:
-            (n,) = await self._fetchone(
-                tx.conn,
-                "SELECT COUNT(*) FROM accounts WHERE right(address, length(%s) + 1) = '@' || %s",
-                (name, name),
-            )
-            if n:
-                raise InvalidOperation(f"domain {name} still has {n} account(s)")
-            cur = await tx.conn.execute("DELETE FROM domains WHERE name = %s", (name,))
-            if cur.rowcount == 0:
-                raise NotFound(f"no such domain: {name}")
-            await tx.conn.execute(
-                "DELETE FROM aliases WHERE source = '@' || %s"
-                " OR right(source, length(%s) + 1) = '@' || %s",
-                (name, name, name),
-            )
-
-        await self._write(op)
-
-    async def list_domains(self) -> list[Domain]:
-        rows = await self._all("SELECT name, created FROM domains ORDER BY name")
-        return [Domain(str(r[0]), _utc(r[1])) for r in rows]
-
-    async def has_domain(self, name: str) -> bool:
-        return await self._one("SELECT 1 FROM domains WHERE name = %s", (name,)) is not None
-
-    # -- accounts ----------------------------------------------------------------------------
-
-    async def add_account(self, address: str, password_hash: str, quota_bytes: int = 0) -> Account:
-        domain = address.rpartition("@")[2]
-
-        async def op(tx: _Tx) -> Account:
-            c = tx.conn
-            if await self._fetchone(c, "SELECT 1 FROM domains WHERE name = %s", (domain,)) is None:
-                raise NotFound(f"unknown domain: {domain}")
-            try:
-                row = await self._fetchone(
-                    c,
-                    f"INSERT INTO accounts(address, password_hash, quota_bytes)"
-                    f" VALUES (%s, %s, %s) RETURNING {_ACC_COLS}",
-                    (address, password_hash, quota_bytes),
-                )
-            except errors.UniqueViolation:
-                raise AlreadyExists(f"account {address} already exists") from None
-            account = self._account(row)
-            names = [n for n, _ in DEFAULT_MAILBOXES]
-            await c.execute(
-                "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)"
-                " SELECT %s, n, v, s FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS t(n, v, s)",
-                (
-                    account.id,
-                    names,
-                    await self._new_uidvalidities(c, len(names)),
-                    [s for _, s in DEFAULT_MAILBOXES],
-                ),
-            )
-            await c.execute(
-                "INSERT INTO subscriptions(account_id, name) SELECT %s, n FROM unnest(%s::text[]) n"
-                " ON CONFLICT DO NOTHING",
-                (account.id, [n for n, _ in DEFAULT_MAILBOXES]),
-            )
-            return account
-
-        return await self._write(op)
-
-    async def get_account(self, account_id: int) -> Account | None:
-        row = await self._one(f"SELECT {_ACC_COLS} FROM accounts WHERE id = %s", (account_id,))
-        return None if row is None else self._account(row)
-
-    async def find_account(self, address: str) -> Account | None:
-        row = await self._one(f"SELECT {_ACC_COLS} FROM accounts WHERE address = %s", (address,))
-        return None if row is None else self._account(row)
-
-    async def list_accounts(self, domain: str | None = None) -> list[Account]:
-        if domain is None:
-            rows = await self._all(f"SELECT {_ACC_COLS} FROM accounts ORDER BY address")
-        else:
-            rows = await self._all(
-                f"SELECT {_ACC_COLS} FROM accounts"
-                " WHERE right(address, length(%s) + 1) = '@' || %s ORDER BY address",
-                (domain, domain),
-            )
-        return [self._account(r) for r in rows]
-
-    async def set_password(self, account_id: int, password_hash: str) -> None:
-        async def op(tx: _Tx) -> None:
-            cur = await tx.conn.execute(
-                "UPDATE accounts SET password_hash = %s WHERE id = %s", (password_hash, account_id)
-            )
-            if cur.rowcount == 0:
-                raise NotFound("no such account")
-
-        await self._write(op)
-
-    async def update_account(
-        self,
-        account_id: int,
-        *,
-        quota_bytes: int | None = None,
-        pop3_keep: bool | None = None,
-        disabled: bool | None = None,
-    ) -> Account:
-        async def op(tx: _Tx) -> Account:
-            row = await self._fetchone(
-                tx.conn,
-                f"UPDATE accounts SET quota_bytes = COALESCE(%s, quota_bytes),"
-                f" pop3_keep = COALESCE(%s, pop3_keep), disabled = COALESCE(%s, disabled)"
-                f" WHERE id = %s RETURNING {_ACC_COLS}",
-                (quota_bytes, pop3_keep, disabled, account_id),
-            )
-            if row is None:
-                raise NotFound("no such account")
-            return self._account(row)
-
-        return await self._write(op)
-
-    async def delete_account(self, account_id: int) -> None:
-        async def op(tx: _Tx) -> None:
-            c = tx.conn
-            boxes = await self._fetchall(
-                c, "SELECT id FROM mailboxes WHERE account_id = %s ORDER BY id FOR UPDATE",
-                (account_id,),
-            )
-            if await self._fetchone(
-                c, "SELECT 1 FROM accounts WHERE id = %s FOR UPDATE", (account_id,)
-            ) is None:
-                raise NotFound("no such account")
-            counts: dict[str, int] = {}
-            for blob_id, n in await self._fetchall(
-                c,
-                "SELECT blob_id, COUNT(*) FROM messages WHERE mailbox_id = ANY(%s)"
-                " GROUP BY blob_id",
-                ([int(b[0]) for b in boxes],),
-            ):
-                counts[str(blob_id)] = int(n)
-            await c.execute("DELETE FROM accounts WHERE id = %s", (account_id,))
-            await c.execute("DELETE FROM maildrop_locks WHERE account_id = %s", (account_id,))
-            await self._unref_blobs(tx, counts)
-            for (mb,) in boxes:
-                tx.changed(int(mb), 0)
-
-        await self._write(op)
-
-    async def usage(self, account_id: int) -> Usage:
-        row = await self._one(
-            "SELECT used_bytes, used_messages FROM accounts WHERE id = %s", (account_id,)
-        )
-        if row is None:
-            raise NotFound("no such account")
-        return Usage(int(row[0]), int(row[1]))
-
-    # -- aliases -----------------------------------------------------------------------------
-
-    async def add_alias(self, source: str, targets: Sequence[str]) -> Alias:
-        domain = source.rpartition("@")[2]
-
-        async def op(tx: _Tx) -> Alias:
-            c = tx.conn
-            if await self._fetchone(c, "SELECT 1 FROM domains WHERE name = %s", (domain,)) is None:
-                raise NotFound(f"unknown domain: {domain}")
-            if await self._fetchone(c, "SELECT 1 FROM accounts WHERE address = %s", (source,)):
-                raise AlreadyExists(f"{source} is an account")
-            try:
-                await c.execute(
-                    "INSERT INTO aliases(source, targets) VALUES (%s, %s)", (source, list(targets))
-                )
-            except errors.UniqueViolation:
-                raise AlreadyExists(f"alias {source} already exists") from None
-            return Alias(source, tuple(targets))
-
-        return await self._write(op)
-
-    async def delete_alias(self, source: str) -> None:
-        async def op(tx: _Tx) -> None:
-            cur = await tx.conn.execute("DELETE FROM aliases WHERE source = %s", (source,))
-            if cur.rowcount == 0:
-                raise NotFound(f"no such alias: {source}")
-
-        await self._write(op)
-
-    async def get_alias(self, source: str) -> Alias | None:
-        row = await self._one("SELECT targets FROM aliases WHERE source = %s", (source,))
-        return None if row is None else Alias(source, tuple(row[0]))
-
-    async def list_aliases(self) -> list[Alias]:
-        rows = await self._all("SELECT source, targets FROM aliases ORDER BY source")
-        return [Alias(str(r[0]), tuple(r[1])) for r in rows]
-
     # -- mailboxes ---------------------------------------------------------------------------
 
     async def _new_uidvalidities(self, c: Conn, n: int = 1) -> list[int]:
@@ -690,24 +469,6 @@ class PostgresStore(CoreStore):
         last = int(row[0])
         return [(v & 0xFFFFFFFF) or 1 for v in range(last - n + 1, last + 1)]
 
-    async def _create_mailbox(
-        self, c: Conn, account_id: int, name: str, special_use: str | None
-    ) -> int:
-        (uidvalidity,) = await self._new_uidvalidities(c)
-        try:
-            async with c.transaction():  # a savepoint: the caller may go on after AlreadyExists
-                row = await self._fetchone(
-                    c,
-                    "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)"
-                    " VALUES (%s, %s, %s, %s) RETURNING id",
-                    (account_id, name, uidvalidity, special_use),
-                )
-        except errors.UniqueViolation:
-            raise AlreadyExists(f"mailbox {name} already exists") from None
-        except errors.ForeignKeyViolation:
-            raise NotFound("no such account") from None
-        return int(row[0])
-
     async def _get_mailbox(self, c: Conn, account_id: int, name: str) -> Mailbox | None:
         row = await self._fetchone(
             c,
@@ -715,159 +476,6 @@ class PostgresStore(CoreStore):
             (account_id, canonical_mailbox_name(name)),
         )
         return None if row is None else self._mailbox(row)
-
-    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
-        rows = await self._all(
-            f"SELECT {_MB_COLS} FROM {_MB_FROM} WHERE m.account_id = %s ORDER BY m.name",
-            (account_id,),
-        )
-        return [self._mailbox(r) for r in rows]
-
-    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        return await self._run(lambda conn: self._get_mailbox(conn, account_id, name))
-
-    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        row = await self._one(f"SELECT {_MB_COLS} FROM {_MB_FROM} WHERE m.id = %s", (mailbox_id,))
-        return None if row is None else self._mailbox(row)
-
-    async def create_mailbox(
-        self, account_id: int, name: str, special_use: str | None = None
-    ) -> Mailbox:
-        name = canonical_mailbox_name(name)
-
-        async def op(tx: _Tx) -> Mailbox:
-            await self._create_mailbox(tx.conn, account_id, name, special_use)
-            mb = await self._get_mailbox(tx.conn, account_id, name)
-            assert mb is not None
-            return mb
-
-        return await self._write(op)
-
-    async def delete_mailbox(self, mailbox_id: int) -> None:
-        async def op(tx: _Tx) -> None:
-            c = tx.conn
-            row = await self._fetchone(
-                c, "SELECT name, highestmodseq, account_id FROM mailboxes WHERE id = %s FOR UPDATE",
-                (mailbox_id,),
-            )
-            if row is None:
-                raise NotFound("no such mailbox")
-            if row[0] == "INBOX":
-                raise InvalidOperation("INBOX cannot be deleted")
-            counts = {
-                str(b): int(n)
-                for b, n in await self._fetchall(
-                    c,
-                    "SELECT blob_id, COUNT(*) FROM messages WHERE mailbox_id = %s GROUP BY blob_id",
-                    (mailbox_id,),
-                )
-            }
-            size, count = await self._fetchone(
-                c,
-                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE mailbox_id = %s",
-                (mailbox_id,),
-            )
-            if count:
-                await self._charge(tx, int(row[2]), -int(size), -int(count))
-            # messages and expunged rows go with the mailbox (ON DELETE CASCADE)
-            await c.execute("DELETE FROM mailboxes WHERE id = %s", (mailbox_id,))
-            await self._unref_blobs(tx, counts)
-            tx.changed(mailbox_id, int(row[1]) + 1)
-
-        await self._write(op)
-
-    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
-        old = canonical_mailbox_name(old)
-        new = canonical_mailbox_name(new)
-
-        async def op(tx: _Tx) -> None:
-            c = tx.conn
-            src = await self._fetchone(
-                c,
-                "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s FOR UPDATE",
-                (account_id, old),
-            )
-            if src is None:
-                raise NotFound(f"no such mailbox: {old}")
-            if await self._get_mailbox(c, account_id, new) is not None:
-                raise AlreadyExists(f"mailbox {new} already exists")
-            if new == old or new.startswith(old + "/"):
-                raise InvalidOperation("cannot rename a mailbox into itself")
-            if old == "INBOX":
-                # RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
-                # leaves INBOX empty; INBOX's children are not renamed.
-                dst_id = await self._create_mailbox(c, account_id, new, None)
-                uids = [
-                    int(r[0])
-                    for r in await self._fetchall(
-                        c, "SELECT uid FROM messages WHERE mailbox_id = %s ORDER BY uid",
-                        (int(src[0]),),
-                    )
-                ]
-                await self._copy(tx, int(src[0]), uids, dst_id, move=True)
-                return
-            # RFC 9051 6.3.6: the inferior names move too (exact prefix, never LIKE).
-            children = await self._fetchall(
-                c,
-                "SELECT id, name FROM mailboxes WHERE account_id = %s"
-                " AND (name = %s OR starts_with(name, %s)) ORDER BY id FOR UPDATE",
-                (account_id, old, old + "/"),
-            )
-            plan = rename_plan(old, new, [(int(i), str(n)) for i, n in children])
-            taken = collisions(plan, (str(r[0]) for r in await self._fetchall(
-                c, "SELECT name FROM mailboxes WHERE account_id = %s", (account_id,))))
-            if taken:
-                raise AlreadyExists(f"mailbox {taken[0]} already exists")
-            for mb_id, name, renamed in plan:
-                try:
-                    async with c.transaction():
-                        await c.execute(
-                            "UPDATE mailboxes SET name = %s WHERE id = %s", (renamed, mb_id)
-                        )
-                except errors.UniqueViolation:
-                    # a mailbox created by another node since our look
-                    raise AlreadyExists(f"mailbox {renamed} already exists") from None
-                await c.execute(
-                    "UPDATE subscriptions SET name = %s WHERE account_id = %s AND name = %s",
-                    (renamed, account_id, name),
-                )
-
-        await self._write(op)
-
-    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
-        name = canonical_mailbox_name(name)
-
-        async def op(tx: _Tx) -> None:
-            if subscribed:
-                await tx.conn.execute(
-                    "INSERT INTO subscriptions(account_id, name) VALUES (%s, %s)"
-                    " ON CONFLICT DO NOTHING",
-                    (account_id, name),
-                )
-            else:
-                await tx.conn.execute(
-                    "DELETE FROM subscriptions WHERE account_id = %s AND name = %s",
-                    (account_id, name),
-                )
-
-        try:
-            await self._write(op)
-        except errors.ForeignKeyViolation:
-            raise NotFound("no such account") from None
-
-    async def list_subscriptions(self, account_id: int) -> list[str]:
-        rows = await self._all(
-            "SELECT name FROM subscriptions WHERE account_id = %s ORDER BY name", (account_id,)
-        )
-        return [str(r[0]) for r in rows]
-
-    async def set_retention(self, mailbox_id: int, days: int) -> None:
-        async def op(tx: _Tx) -> None:
-            await tx.conn.execute(
-                "UPDATE mailboxes SET retention_days = %s WHERE id = %s", (days, mailbox_id)
-            )
-
-        await self._write(op)
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         # one statement, so one snapshot: the counts agree with UIDNEXT and HIGHESTMODSEQ
@@ -1430,31 +1038,6 @@ class PostgresStore(CoreStore):
         )
         uids = [int(r[0]) for r in rows]
         return await self.expunge(mailbox_id, uids) if uids else []
-
-    # -- POP3 maildrop lock (RFC 1939 8), a lease in the database so every node sees it ------
-
-    async def lock_maildrop(self, account_id: int, owner: str, ttl: float) -> bool:
-        row = await self._one(
-            "INSERT INTO maildrop_locks(account_id, owner, expires)"
-            " VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s))"
-            " ON CONFLICT (account_id) DO UPDATE"
-            " SET owner = excluded.owner, expires = excluded.expires"
-            " WHERE maildrop_locks.owner = excluded.owner"
-            " OR maildrop_locks.expires <= clock_timestamp()"
-            " RETURNING owner",
-            (account_id, owner, float(ttl)),
-        )
-        return row is not None
-
-    async def unlock_maildrop(self, account_id: int, owner: str) -> None:
-        await self._all(
-            "DELETE FROM maildrop_locks WHERE account_id = %s AND owner = %s RETURNING 1",
-            (account_id, owner),
-        )
-
-    async def list_maildrop_locks(self) -> list[tuple[int, str]]:
-        rows = await self._all("SELECT account_id, owner FROM maildrop_locks ORDER BY account_id")
-        return [(int(r[0]), str(r[1])) for r in rows]
 
     # -- maintenance -------------------------------------------------------------------------
 

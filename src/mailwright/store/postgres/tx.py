@@ -8,34 +8,37 @@ database's clock, read once per transaction, so the nodes' clocks need not agree
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from psycopg import AsyncConnection, AsyncPipeline, errors
+from psycopg import AsyncConnection, errors
 
 from mailwright.store.api import AlreadyExists, NotFound, StagedBlob
 from mailwright.store.core.tx import Row
 
+if TYPE_CHECKING:
+    from mailwright.store.postgres.store import PostgresStore, _Tx
+
 
 @functools.lru_cache(maxsize=512)
 def _sql(sql: str) -> str:
-    return sql.replace("%", "%%").replace("?", "%s")
+    sql = sql.replace("mw_clock_after(?)", "(clock_timestamp() + make_interval(secs => ?))")
+    return sql.replace("mw_clock()", "clock_timestamp()").replace("%", "%%").replace("?", "%s")
 
 
 class PostgresTx:
+    """One unit of work (`tx` and `store` set) or one read on `conn` (neither)."""
+
     def __init__(
-        self,
-        conn: AsyncConnection[Any],
-        pipe: AsyncPipeline | None = None,
-        ref: Callable[[StagedBlob, int], Awaitable[None]] | None = None,
-        unref: Callable[[str, int], Awaitable[None]] | None = None,
+        self, conn: AsyncConnection[Any], tx: _Tx | None = None, store: PostgresStore | None = None
     ) -> None:
         self.conn = conn
-        self.pipe = pipe
-        self._ref = ref
-        self._unref = unref
-        self._now: datetime | None = None
+        self.tx = tx
+        self.store = store
+
+    def _write(self) -> tuple[_Tx, PostgresStore]:
+        assert self.tx is not None and self.store is not None, "a view changes nothing"
+        return self.tx, self.store
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> Any:
         try:
@@ -44,14 +47,6 @@ class PostgresTx:
             raise AlreadyExists(str(e).splitlines()[0]) from None
         except errors.ForeignKeyViolation as e:
             raise NotFound(str(e).splitlines()[0]) from None
-
-    async def now(self) -> datetime:
-        if self._now is None:
-            cur = await self.conn.execute("SELECT clock_timestamp()")
-            row = await cur.fetchone()
-            assert row is not None
-            self._now = row[0]
-        return self._now
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         cur = await self._execute(sql, params)
@@ -65,8 +60,8 @@ class PostgresTx:
 
     async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
         cur = await self._execute(sql, params)
-        if self.pipe is not None:
-            await self.pipe.sync()
+        if self.tx is not None and self.tx.pipe is not None:
+            await self.tx.pipe.sync()
         return int(cur.rowcount)
 
     async def run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
@@ -85,10 +80,31 @@ class PostgresTx:
         kind = "text" if any(isinstance(i, str) for i in items) else "bigint"
         return f"(SELECT unnest(?::{kind}[]))", [list(items)]
 
+    def text_list(self, items: Sequence[str]) -> Any:
+        return list(items)
+
+    def changed(self, mailbox_id: int, modseq: int) -> None:
+        self._write()[0].changed(mailbox_id, modseq)
+
+    async def new_uidvalidity(self) -> int:
+        (value,) = await self._write()[1]._new_uidvalidities(self.conn)
+        return value
+
+    async def charge(self, account_id: int, octets: int, messages: int) -> None:
+        tx, store = self._write()
+        await store._charge(tx, account_id, octets, messages)
+
+    async def move_all(self, src_mailbox_id: int, dst_mailbox_id: int) -> None:
+        tx, store = self._write()
+        rows = await self.rows(
+            "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (src_mailbox_id,)
+        )
+        await store._copy(tx, src_mailbox_id, [int(r[0]) for r in rows], dst_mailbox_id, move=True)
+
     async def ref_blob(self, blob: StagedBlob, n: int) -> None:
-        assert self._ref is not None, "a view changes no blob"
-        await self._ref(blob, n)
+        tx, store = self._write()
+        await store._ref_blob(tx, blob, n)
 
     async def unref_blob(self, blob_id: str, n: int) -> None:
-        assert self._unref is not None, "a view changes no blob"
-        await self._unref(blob_id, n)
+        tx, store = self._write()
+        await store._unref_blobs(tx, {blob_id: n})

@@ -14,6 +14,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ def connect(path: Path, *, fsync: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     conn.execute("PRAGMA cache_size=-65536")
     conn.execute("PRAGMA temp_store=MEMORY")
+    # the clock of the store's rules (store.core.tx): UNIX seconds, as times are kept here
+    conn.create_function("mw_clock", 0, time.time)
+    conn.create_function("mw_clock_after", 1, lambda seconds: time.time() + float(seconds))
     return conn
 
 

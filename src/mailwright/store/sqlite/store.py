@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -13,17 +12,11 @@ from typing import Any, TypeVar
 
 from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
-    DEFAULT_MAILBOXES,
-    Account,
-    Alias,
-    AlreadyExists,
     AppendItem,
     AppPassword,
     ChangeSet,
     DeliveryTarget,
-    Domain,
     FlagOp,
-    InvalidOperation,
     LocalCopies,
     Mailbox,
     MailboxStatus,
@@ -34,8 +27,6 @@ from mailwright.store.api import (
     QuotaExceeded,
     StagedBlob,
     StoreFlagsResult,
-    Usage,
-    WebSession,
     canonical_mailbox_name,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
@@ -43,7 +34,6 @@ from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
 from mailwright.store.core.queue import insert_entries
 from mailwright.store.core.tx import Tx, drive
-from mailwright.store.rename import collisions, rename_plan
 from mailwright.store.sqlite.db import Database, WriteContext
 from mailwright.store.sqlite.listing import ListingCache
 from mailwright.store.sqlite.schema import migrate
@@ -138,14 +128,18 @@ class SQLiteStore(CoreStore):
 
     # -- the core's hooks (store.core.tx.Backend)
 
-    def _tx(self, ctx: WriteContext) -> SQLiteTx:
-        return SQLiteTx(ctx.conn, ctx, self._ref_blob, self._unref_blob)
+    def _tx(self, ctx: WriteContext, notify: dict[int, int] | None = None) -> SQLiteTx:
+        return SQLiteTx(ctx.conn, ctx, self, {} if notify is None else notify)
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self.db.write(lambda ctx: drive(fn(self._tx(ctx))))  # type: ignore[arg-type]
+        notify: dict[int, int] = {}
+        result = await self.db.write(lambda ctx: drive(fn(self._tx(ctx, notify))))
+        for mailbox_id, modseq in notify.items():
+            self.changes.publish(mailbox_id, modseq)
+        return result
 
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self.db.read(lambda c: drive(fn(SQLiteTx(c))))  # type: ignore[arg-type]
+        return await self.db.read(lambda c: drive(fn(SQLiteTx(c))))
 
     async def _stage(self, blob: StagedBlob) -> None:
         return None  # the blob's file is linked into place by the unit itself
@@ -168,223 +162,6 @@ class SQLiteStore(CoreStore):
     def _message(self, row: tuple[int, int, int, str, float, int, str]) -> MessageRecord:
         return MessageRecord(row[0], row[1], row[2], self._flags.parse(row[3]), *row[4:])
 
-    @staticmethod
-    def _account(row: Any) -> Account:
-        return Account(
-            int(row[0]),
-            str(row[1]),
-            str(row[2]),
-            int(row[3]),
-            bool(row[4]),
-            bool(row[5]),
-            _dt(float(row[6])),
-        )
-
-    # -- domains
-
-    async def add_domain(self, name: str) -> Domain:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> Domain:
-            try:
-                ctx.conn.execute("INSERT INTO domains(name, created) VALUES (?, ?)", (name, now))
-            except sqlite3.IntegrityError:
-                raise AlreadyExists(f"domain {name} already exists") from None
-            return Domain(name, _dt(now))
-
-        return await self.db.write(op)
-
-    async def delete_domain(self, name: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            # Exact suffix, as on PostgreSQL: LIKE would read `_` and `%` in the name as
-            # wildcards and ignore case (a_b.test is not axb.test).
-            n = ctx.conn.execute(
-                "SELECT COUNT(*) FROM accounts WHERE substr(address, -?) = ?",
-                (len(name) + 1, f"@{name}"),
-            ).fetchone()[0]
-            if n:
-                raise InvalidOperation(f"domain {name} still has {n} account(s)")
-            if ctx.conn.execute("DELETE FROM domains WHERE name = ?", (name,)).rowcount == 0:
-                raise NotFound(f"no such domain: {name}")
-            ctx.conn.execute(
-                "DELETE FROM aliases WHERE source = ? OR substr(source, -?) = ?",
-                (f"@{name}", len(name) + 1, f"@{name}"),
-            )
-
-        await self.db.write(op)
-
-    async def list_domains(self) -> list[Domain]:
-        rows = await self.db.read(
-            lambda c: c.execute("SELECT name, created FROM domains ORDER BY name").fetchall()
-        )
-        return [Domain(r[0], _dt(r[1])) for r in rows]
-
-    async def has_domain(self, name: str) -> bool:
-        row = await self.db.read(
-            lambda c: c.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone()
-        )
-        return row is not None
-
-    # -- accounts
-
-    _ACC_COLS = "id, address, password_hash, quota_bytes, pop3_keep, disabled, created"
-
-    async def add_account(self, address: str, password_hash: str, quota_bytes: int = 0) -> Account:
-        now = time.time()
-        domain = address.rpartition("@")[2]
-
-        def op(ctx: WriteContext) -> Account:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is None:
-                raise NotFound(f"unknown domain: {domain}")
-            try:
-                cur = c.execute(
-                    "INSERT INTO accounts(address, password_hash, quota_bytes, created)"
-                    " VALUES (?, ?, ?, ?)",
-                    (address, password_hash, quota_bytes, now),
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExists(f"account {address} already exists") from None
-            account_id = int(cur.lastrowid or 0)
-            for name, special in DEFAULT_MAILBOXES:
-                self._create_mailbox(c, account_id, name, special)
-                c.execute(
-                    "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?, ?)",
-                    (account_id, name),
-                )
-            return Account(account_id, address, password_hash, quota_bytes, False, False, _dt(now))
-
-        return await self.db.write(op)
-
-    async def get_account(self, account_id: int) -> Account | None:
-        row = await self.db.read(
-            lambda c: c.execute(
-                f"SELECT {self._ACC_COLS} FROM accounts WHERE id = ?", (account_id,)
-            ).fetchone()
-        )
-        return None if row is None else self._account(row)
-
-    async def find_account(self, address: str) -> Account | None:
-        row = await self.db.read(
-            lambda c: c.execute(
-                f"SELECT {self._ACC_COLS} FROM accounts WHERE address = ?", (address,)
-            ).fetchone()
-        )
-        return None if row is None else self._account(row)
-
-    async def list_accounts(self, domain: str | None = None) -> list[Account]:
-        def op(c: sqlite3.Connection) -> list[tuple[object, ...]]:
-            if domain is None:
-                return c.execute(f"SELECT {self._ACC_COLS} FROM accounts ORDER BY address").fetchall()
-            return c.execute(  # exact suffix, not LIKE (see delete_domain)
-                f"SELECT {self._ACC_COLS} FROM accounts WHERE substr(address, -?) = ?"
-                " ORDER BY address",
-                (len(domain) + 1, f"@{domain}"),
-            ).fetchall()
-
-        return [self._account(r) for r in await self.db.read(op)]
-
-    async def set_password(self, account_id: int, password_hash: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            cur = ctx.conn.execute(
-                "UPDATE accounts SET password_hash = ? WHERE id = ?", (password_hash, account_id)
-            )
-            if cur.rowcount == 0:
-                raise NotFound("no such account")
-
-        await self.db.write(op)
-
-    async def update_account(
-        self,
-        account_id: int,
-        *,
-        quota_bytes: int | None = None,
-        pop3_keep: bool | None = None,
-        disabled: bool | None = None,
-    ) -> Account:
-        def op(ctx: WriteContext) -> Account:
-            c = ctx.conn
-            for col, val in (
-                ("quota_bytes", quota_bytes),
-                ("pop3_keep", pop3_keep),
-                ("disabled", disabled),
-            ):
-                if val is not None:
-                    c.execute(f"UPDATE accounts SET {col} = ? WHERE id = ?", (int(val), account_id))
-            row = c.execute(
-                f"SELECT {self._ACC_COLS} FROM accounts WHERE id = ?", (account_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such account")
-            return self._account(row)
-
-        return await self.db.write(op)
-
-    async def delete_account(self, account_id: int) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            boxes = [r[0] for r in c.execute(
-                "SELECT id FROM mailboxes WHERE account_id = ?", (account_id,)
-            )]
-            for mb in boxes:
-                self._drop_mailbox_messages(ctx, mb)
-            if c.execute("DELETE FROM accounts WHERE id = ?", (account_id,)).rowcount == 0:
-                raise NotFound("no such account")
-            c.execute("DELETE FROM maildrop_locks WHERE account_id = ?", (account_id,))
-
-        await self.db.write(op)
-
-    async def usage(self, account_id: int) -> Usage:
-        row = await self.db.read(
-            lambda c: c.execute(
-                "SELECT used_bytes, used_messages FROM accounts WHERE id = ?", (account_id,)
-            ).fetchone()
-        )
-        if row is None:
-            raise NotFound("no such account")
-        return Usage(int(row[0]), int(row[1]))
-
-    # -- aliases
-
-    async def add_alias(self, source: str, targets: Sequence[str]) -> Alias:
-        domain = source.rpartition("@")[2]
-
-        def op(ctx: WriteContext) -> Alias:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone() is None:
-                raise NotFound(f"unknown domain: {domain}")
-            if c.execute("SELECT 1 FROM accounts WHERE address = ?", (source,)).fetchone():
-                raise AlreadyExists(f"{source} is an account")
-            try:
-                c.execute(
-                    "INSERT INTO aliases(source, targets) VALUES (?, ?)",
-                    (source, json.dumps(list(targets))),
-                )
-            except sqlite3.IntegrityError:
-                raise AlreadyExists(f"alias {source} already exists") from None
-            return Alias(source, tuple(targets))
-
-        return await self.db.write(op)
-
-    async def delete_alias(self, source: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            if ctx.conn.execute("DELETE FROM aliases WHERE source = ?", (source,)).rowcount == 0:
-                raise NotFound(f"no such alias: {source}")
-
-        await self.db.write(op)
-
-    async def get_alias(self, source: str) -> Alias | None:
-        row = await self.db.read(
-            lambda c: c.execute("SELECT targets FROM aliases WHERE source = ?", (source,)).fetchone()
-        )
-        return None if row is None else Alias(source, tuple(json.loads(row[0])))
-
-    async def list_aliases(self) -> list[Alias]:
-        rows = await self.db.read(
-            lambda c: c.execute("SELECT source, targets FROM aliases ORDER BY source").fetchall()
-        )
-        return [Alias(r[0], tuple(json.loads(r[1]))) for r in rows]
-
     # -- mailboxes
 
     def _new_uidvalidity(self, c: sqlite3.Connection) -> int:
@@ -398,38 +175,6 @@ class SQLiteStore(CoreStore):
         )
         return value
 
-    def _create_mailbox(
-        self, c: sqlite3.Connection, account_id: int, name: str, special_use: str | None
-    ) -> int:
-        try:
-            cur = c.execute(
-                "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use)"
-                " VALUES (?, ?, ?, ?)",
-                (account_id, name, self._new_uidvalidity(c), special_use),
-            )
-        except sqlite3.IntegrityError as e:
-            if e.sqlite_errorcode == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
-                raise NotFound("no such account") from None  # as on PostgreSQL
-            raise AlreadyExists(f"mailbox {name} already exists") from None
-        return int(cur.lastrowid or 0)
-
-    def _subscribed(self, c: sqlite3.Connection, account_id: int) -> set[str]:
-        return {
-            r[0]
-            for r in c.execute("SELECT name FROM subscriptions WHERE account_id = ?", (account_id,))
-        }
-
-    async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
-        def op(c: sqlite3.Connection) -> list[Mailbox]:
-            subs = self._subscribed(c, account_id)
-            rows = c.execute(
-                f"SELECT {_MB_COLS} FROM mailboxes WHERE account_id = ? ORDER BY name",
-                (account_id,),
-            ).fetchall()
-            return [self._mailbox(r, r[2] in subs) for r in rows]
-
-        return await self.db.read(op)
-
     def _get_mailbox(self, c: sqlite3.Connection, account_id: int, name: str) -> Mailbox | None:
         name = canonical_mailbox_name(name)
         row = c.execute(
@@ -442,147 +187,6 @@ class SQLiteStore(CoreStore):
             "SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?", (account_id, name)
         ).fetchone()
         return self._mailbox(row, sub is not None)
-
-    async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        return await self.db.read(lambda c: self._get_mailbox(c, account_id, name))
-
-    async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        def op(c: sqlite3.Connection) -> Mailbox | None:
-            row = c.execute(f"SELECT {_MB_COLS} FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
-            if row is None:
-                return None
-            sub = c.execute(
-                "SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?", (row[1], row[2])
-            ).fetchone()
-            return self._mailbox(row, sub is not None)
-
-        return await self.db.read(op)
-
-    async def create_mailbox(
-        self, account_id: int, name: str, special_use: str | None = None
-    ) -> Mailbox:
-        name = canonical_mailbox_name(name)
-
-        def op(ctx: WriteContext) -> Mailbox:
-            self._create_mailbox(ctx.conn, account_id, name, special_use)
-            mb = self._get_mailbox(ctx.conn, account_id, name)
-            assert mb is not None
-            return mb
-
-        return await self.db.write(op)
-
-    def _drop_mailbox_messages(self, ctx: WriteContext, mailbox_id: int) -> None:
-        c = ctx.conn
-        rows = c.execute(
-            "SELECT blob_id, COUNT(*) FROM messages WHERE mailbox_id = ? GROUP BY blob_id",
-            (mailbox_id,),
-        ).fetchall()
-        usage = c.execute(
-            "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE mailbox_id = ?",
-            (mailbox_id,),
-        ).fetchone()
-        c.execute(
-            "UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ?"
-            " WHERE id = (SELECT account_id FROM mailboxes WHERE id = ?)",
-            (usage[0], usage[1], mailbox_id),
-        )
-        c.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
-        c.execute("DELETE FROM expunged WHERE mailbox_id = ?", (mailbox_id,))
-        for blob_id, n in rows:
-            self._unref_blob(ctx, blob_id, n)
-
-    async def delete_mailbox(self, mailbox_id: int) -> None:
-        def op(ctx: WriteContext) -> int:
-            row = ctx.conn.execute(
-                "SELECT name, highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such mailbox")
-            if row[0] == "INBOX":
-                raise InvalidOperation("INBOX cannot be deleted")
-            self._drop_mailbox_messages(ctx, mailbox_id)
-            ctx.conn.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
-            return int(row[1]) + 1
-
-        modseq = await self.db.write(op)
-        self.changes.publish(mailbox_id, modseq)
-
-    async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
-        old = canonical_mailbox_name(old)
-        new = canonical_mailbox_name(new)
-        touched: list[tuple[int, int]] = []
-
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            src = self._get_mailbox(c, account_id, old)
-            if src is None:
-                raise NotFound(f"no such mailbox: {old}")
-            if self._get_mailbox(c, account_id, new) is not None:
-                raise AlreadyExists(f"mailbox {new} already exists")
-            if new == old or new.startswith(old + "/"):
-                raise InvalidOperation("cannot rename a mailbox into itself")
-            if old == "INBOX":
-                # RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
-                # leaves INBOX empty; INBOX's children are not renamed.
-                dst_id = self._create_mailbox(c, account_id, new, None)
-                uids = [r[0] for r in c.execute(
-                    "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (src.id,)
-                )]
-                self._copy(ctx, src.id, uids, dst_id, move=True, touched=touched)
-                return
-            # RFC 9051 6.3.6: the inferior names move too. Matched by exact prefix, never LIKE:
-            # `_`, `%` and `\\` are ordinary characters in a mailbox name.
-            children = c.execute(
-                "SELECT id, name FROM mailboxes WHERE account_id = ?"
-                " AND (name = ? OR substr(name, 1, ?) = ?)",
-                (account_id, old, len(old) + 1, old + "/"),
-            ).fetchall()
-            plan = rename_plan(old, new, [(int(i), str(n)) for i, n in children])
-            taken = collisions(plan, (str(r[0]) for r in c.execute(
-                "SELECT name FROM mailboxes WHERE account_id = ?", (account_id,))))
-            if taken:
-                raise AlreadyExists(f"mailbox {taken[0]} already exists")
-            for mb_id, name, renamed in plan:
-                c.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (renamed, mb_id))
-                c.execute(
-                    "UPDATE subscriptions SET name = ? WHERE account_id = ? AND name = ?",
-                    (renamed, account_id, name),
-                )
-
-        await self.db.write(op)
-        for mb_id, modseq in touched:
-            self.changes.publish(mb_id, modseq)
-
-    async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
-        name = canonical_mailbox_name(name)
-
-        def op(ctx: WriteContext) -> None:
-            if subscribed:
-                try:
-                    ctx.conn.execute(
-                        "INSERT OR IGNORE INTO subscriptions(account_id, name) VALUES (?, ?)",
-                        (account_id, name),
-                    )
-                except sqlite3.IntegrityError:  # the account's foreign key: as on PostgreSQL
-                    raise NotFound("no such account") from None
-            else:
-                ctx.conn.execute(
-                    "DELETE FROM subscriptions WHERE account_id = ? AND name = ?",
-                    (account_id, name),
-                )
-
-        await self.db.write(op)
-
-    async def list_subscriptions(self, account_id: int) -> list[str]:
-        return sorted(await self.db.read(lambda c: self._subscribed(c, account_id)))
-
-    async def set_retention(self, mailbox_id: int, days: int) -> None:
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute(
-                "UPDATE mailboxes SET retention_days = ? WHERE id = ?", (days, mailbox_id)
-            )
-
-        await self.db.write(op)
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         def op(c: sqlite3.Connection) -> MailboxStatus:
@@ -979,42 +583,6 @@ class SQLiteStore(CoreStore):
             )]
         )
         return await self.expunge(mailbox_id, uids) if uids else []
-
-    # -- POP3 maildrop lock
-
-    async def lock_maildrop(self, account_id: int, owner: str, ttl: float) -> bool:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> bool:
-            c = ctx.conn
-            row = c.execute(
-                "SELECT owner, expires FROM maildrop_locks WHERE account_id = ?", (account_id,)
-            ).fetchone()
-            if row is not None and row[0] != owner and row[1] > now:
-                return False
-            c.execute(
-                "INSERT OR REPLACE INTO maildrop_locks(account_id, owner, expires) VALUES (?, ?, ?)",
-                (account_id, owner, now + ttl),
-            )
-            return True
-
-        return await self.db.write(op)
-
-    async def unlock_maildrop(self, account_id: int, owner: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute(
-                "DELETE FROM maildrop_locks WHERE account_id = ? AND owner = ?", (account_id, owner)
-            )
-
-        await self.db.write(op)
-
-    async def list_maildrop_locks(self) -> list[tuple[int, str]]:
-        rows = await self.db.read(
-            lambda c: c.execute(
-                "SELECT account_id, owner FROM maildrop_locks ORDER BY account_id"
-            ).fetchall()
-        )
-        return [(int(r[0]), str(r[1])) for r in rows]
 
     # -- maintenance
 

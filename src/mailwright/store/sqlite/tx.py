@@ -9,13 +9,16 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from mailwright.store.api import AlreadyExists, NotFound, StagedBlob
 from mailwright.store.core.tx import Row
 from mailwright.store.sqlite.db import WriteContext
+
+if TYPE_CHECKING:
+    from mailwright.store.sqlite.store import SQLiteStore
 
 
 @functools.lru_cache(maxsize=512)
@@ -41,31 +44,29 @@ def _store_error(e: sqlite3.IntegrityError) -> Exception:
 
 
 class SQLiteTx:
-    """One operation's transaction (`ctx` set) or one read (`ctx` None)."""
+    """One operation's transaction (`ctx` and `store` set) or one read (neither)."""
 
     def __init__(
         self,
         conn: sqlite3.Connection,
         ctx: WriteContext | None = None,
-        ref: Callable[[WriteContext, StagedBlob, int], None] | None = None,
-        unref: Callable[[WriteContext, str, int], None] | None = None,
+        store: SQLiteStore | None = None,
+        notify: dict[int, int] | None = None,
     ) -> None:
         self.conn = conn
         self.ctx = ctx
-        self._ref = ref
-        self._unref = unref
-        self._now: datetime | None = None
+        self.store = store
+        self.notify = notify
+
+    def _write(self) -> tuple[WriteContext, SQLiteStore]:
+        assert self.ctx is not None and self.store is not None, "a view changes nothing"
+        return self.ctx, self.store
 
     def _execute(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         try:
             return self.conn.execute(_sql(sql), _params(params))
         except sqlite3.IntegrityError as e:
             raise _store_error(e) from None
-
-    async def now(self) -> datetime:
-        if self._now is None:
-            self._now = datetime.now(UTC)
-        return self._now
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._execute(sql, params).fetchall()
@@ -87,10 +88,32 @@ class SQLiteTx:
         # one parameter however many values: a JSON array
         return "(SELECT value FROM json_each(?))", [json.dumps(list(items))]
 
+    def text_list(self, items: Sequence[str]) -> Any:
+        return json.dumps(list(items))
+
+    def changed(self, mailbox_id: int, modseq: int) -> None:
+        assert self.notify is not None, "a view changes nothing"
+        self.notify[mailbox_id] = max(modseq, self.notify.get(mailbox_id, 0))
+
+    async def new_uidvalidity(self) -> int:
+        return self._write()[1]._new_uidvalidity(self.conn)
+
+    async def charge(self, account_id: int, octets: int, messages: int) -> None:
+        self._write()[1]._charge(self.conn, account_id, octets, messages)
+
+    async def move_all(self, src_mailbox_id: int, dst_mailbox_id: int) -> None:
+        ctx, store = self._write()
+        uids = [int(r[0]) for r in self.conn.execute(
+            "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (src_mailbox_id,))]
+        touched: list[tuple[int, int]] = []
+        store._copy(ctx, src_mailbox_id, uids, dst_mailbox_id, move=True, touched=touched)
+        for mailbox_id, modseq in touched:
+            self.changed(mailbox_id, modseq)
+
     async def ref_blob(self, blob: StagedBlob, n: int) -> None:
-        assert self.ctx is not None and self._ref is not None, "a view changes no blob"
-        self._ref(self.ctx, blob, n)
+        ctx, store = self._write()
+        store._ref_blob(ctx, blob, n)
 
     async def unref_blob(self, blob_id: str, n: int) -> None:
-        assert self.ctx is not None and self._unref is not None, "a view changes no blob"
-        self._unref(self.ctx, blob_id, n)
+        ctx, store = self._write()
+        store._unref_blob(ctx, blob_id, n)
