@@ -51,6 +51,10 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "net": ("mailwright.store.sqlite", "mailwright.store.postgres", "mailwright.smtpd",
             "mailwright.imapd", "mailwright.pop3d", "mailwright.app", "mailwright.cli"),
 }
+# the store's rules and its transaction interface are the backends' business, like SQL
+for _pkg in ("smtpd", "imapd", "pop3d", "queue", "delivery", "sieve", "managesieved", "accounts",
+             "net"):
+    FORBIDDEN[_pkg] = (*FORBIDDEN[_pkg], "mailwright.store.core")
 ALLOWED_INSIDE = {"proto": "mailwright.proto", "mime": "mailwright.mime"}
 THIRD_PARTY_FREE = {"proto", "mime"}  # stdlib only
 
@@ -99,3 +103,17 @@ def test_layers_imports_go_downward(path: Path) -> None:
             assert name.split(".")[0] in STDLIB or name == "__future__", (
                 f"{path.relative_to(SRC)} imports {name}: {top} is stdlib only"
             )
+
+
+def test_sessions_never_touch_a_staged_blobs_file() -> None:
+    """`StagedBlob._path` is the store's: outside `store/`, a staged blob is handed back to the
+    store (`discard_staged`, `read_staged`), never opened or unlinked (issue 15)."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if path.is_relative_to(SRC / "store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Attribute) and node.attr == "_path"
+                    and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert offenders == []

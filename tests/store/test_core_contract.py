@@ -131,3 +131,20 @@ async def test_deleting_an_account_releases_its_messages_and_wakes_its_mailboxes
         assert await watcher.wait(10)
     assert await store.get_account(acc) is None
     assert await store.check() == []
+
+
+async def test_staged_blobs_are_read_and_dropped_through_the_store(store: Store, stage) -> None:
+    # sessions used to open and unlink StagedBlob.path themselves (issue 15)
+    from mailwright.store.api import DeliveryTarget
+
+    dropped = await stage(MSG + b"dropped\r\n")
+    assert await store.read_staged(dropped) == MSG + b"dropped\r\n"
+    store.discard_staged(dropped)
+    with pytest.raises(NotFound):
+        await store.read_staged(dropped)
+    acc = await _account(store)
+    kept = await stage(MSG)
+    (rec,) = await store.deliver(kept, [DeliveryTarget(acc)])
+    store.discard_staged(kept)  # referenced meanwhile: the stored content stays
+    assert await store.read_blob(rec.blob_id) == MSG
+    assert await store.check() == []

@@ -152,11 +152,11 @@ async def test_store_crash_before_commit_leaves_orphan_for_gc(store: Store, stag
     # simulate a crash after the blob was written and linked but before the metadata commit
     final = store.files.path_for(blob.blob_id)  # type: ignore[attr-defined]
     final.parent.mkdir(parents=True, exist_ok=True)
-    os.link(blob.path, final)
+    os.link(blob._path, final)
     inbox = await _inbox(store, acc)
     assert await store.list_messages(inbox) == []
     assert await store.collect_garbage(min_age=0) >= 1  # type: ignore[call-arg]
-    assert not final.exists() and not blob.path.exists()
+    assert not final.exists() and not blob._path.exists()
     assert await store.check() == []
 
 

@@ -362,7 +362,7 @@ class AppendUpload:
             self.writer.abort()
             self.writer = None
         for blob, *_ in self.staged:
-            blob.path.unlink(missing_ok=True)
+            self.store.discard_staged(blob)
 
 
 async def append_message_start(s: Session, ev: AppendMessageStart) -> None:

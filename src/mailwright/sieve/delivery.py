@@ -230,16 +230,9 @@ class SieveFilter:
             if not scripts:
                 plan.targets.append(target)
                 continue
-            mine = (blobs or {}).get(account.id)
-            if mine is not None:
-                if mine.blob_id not in own:
-                    own[mine.blob_id] = await asyncio.to_thread(mine.path.read_bytes)
-                seen = own[mine.blob_id]
-            else:
-                if data is None:
-                    data = await asyncio.to_thread(blob.path.read_bytes)
-                seen = data
-            result, edited = await self._run(account, rcpt, sender, seen, scripts)
+            if data is None:
+                data = await self.store.read_staged(blob)
+            result, edited = await self._run(account, rcpt, sender, data, scripts)
             if result.failed:
                 log.warning("sieve failed for %s, keeping the message: %s",
                             account.address, result.error)
@@ -394,7 +387,7 @@ class SieveFilter:
         elif self.outbound is not None:
             await self.outbound.enqueue(blob, sender, [recipient])
         else:
-            blob.path.unlink(missing_ok=True)
+            self.store.discard_staged(blob)
             log.error("sieve: no outbound queue, cannot send to %s", recipient)
 
     async def _redirect(self, f: _Followup, action: Redirect, sender: str) -> None:

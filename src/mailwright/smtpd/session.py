@@ -787,7 +787,7 @@ class SmtpSession:
 
     def _fail(self, reply: Reply, why: str, staged: list[StagedBlob]) -> Reply:
         for blob in staged:
-            blob.path.unlink(missing_ok=True)
+            self.services.store.discard_staged(blob)
         log_event(log, "message refused", id=self._queue_id, reason=why, reply=str(reply))
         self._reset()
         return reply

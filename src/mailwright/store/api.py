@@ -180,15 +180,18 @@ class StoreFlagsResult:
 
 @dataclass(frozen=True, slots=True)
 class StagedBlob:
-    """Message content written and fsync'ed to a staging file, not yet linked into the store.
+    """Message content written and made durable in staging, not yet referenced by any row.
 
     `blob_id` is the SHA-256 hex of the content, so identical content is stored once. `meta` is
     the parse-once JSON from `mailwright.mime`; the store keeps it with the blob, opaque.
+    `_path` is the store's own business: a session hands a staged blob to a unit of work
+    (`deliver`, `append`, `queue_add`...), reads it with `BlobStore.read_staged` or drops it
+    with `BlobStore.discard_staged`, and never opens or unlinks a file itself.
     """
 
     blob_id: str
     size: int
-    path: Path
+    _path: Path
     meta: bytes
 
 
@@ -432,7 +435,40 @@ class BlobWriter(Protocol):
     def abort(self) -> None: ...
 
 
-class Store(Protocol):
+class BlobStore(Protocol):
+    """Message content, apart from the rows that reference it.
+
+    A session streams a message in (`blob_writer`), then gives the staged blob to one unit of
+    work, which references it, or back to `discard_staged`; stored content is read by id.
+    Where the bytes live (files with fsync and directory fsync; PostgreSQL `bytea` behind a
+    node-local file cache) is the backend's, never the session's."""
+
+    # exact: keep the bytes as sent, no LF -> CRLF (binary content, RFC 3516 4.4)
+    def blob_writer(self, *, exact: bool = False) -> BlobWriter:
+        """A writer into staging (StorageFull at `finish` when the disk is full)."""
+        ...
+
+    async def read_staged(self, blob: StagedBlob) -> bytes:
+        """The content of a staged blob (before or after a unit referenced it); NotFound once
+        it was discarded."""
+        ...
+
+    def discard_staged(self, blob: StagedBlob) -> None:
+        """Drop a staged blob no unit of work referenced (a refused or aborted message); safe
+        to call for one that was referenced meanwhile: stored content is never touched."""
+        ...
+
+    async def read_blob(self, blob_id: str) -> bytes:
+        """A stored blob's content; NotFound (it stays readable for the grace period after its
+        last reference went, RFC 2180 4.1)."""
+        ...
+
+    async def get_meta(self, blob_id: str) -> bytes:
+        """A stored blob's parse-once metadata (JSON from `mailwright.mime`); NotFound."""
+        ...
+
+
+class Store(BlobStore, Protocol):
     changes: ChangeHub
 
     async def open(self) -> None: ...
@@ -484,8 +520,6 @@ class Store(Protocol):
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus: ...
 
     # messages
-    # exact: keep the bytes as sent, no LF -> CRLF (binary content, RFC 3516 4.4)
-    def blob_writer(self, *, exact: bool = False) -> BlobWriter: ...
     async def append(
         self,
         mailbox_id: int,
@@ -514,8 +548,6 @@ class Store(Protocol):
     async def move(
         self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]: ...
-    async def read_blob(self, blob_id: str) -> bytes: ...
-    async def get_meta(self, blob_id: str) -> bytes: ...
     async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]: ...
 
     # POP3 maildrop lock (RFC 1939 8: exclusive access), shared across nodes

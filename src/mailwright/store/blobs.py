@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mailwright.store.api import StagedBlob, StorageFull
+from mailwright.store.api import NotFound, StagedBlob, StorageFull
 
 MetaParser = Callable[[bytes], bytes]
 _BARE_LF = re.compile(rb"(?<!\r)\n")
@@ -80,8 +80,8 @@ class BlobFiles:
         """
         final = self.path_for(staged.blob_id)
         if final.exists():
-            if staged.path != final:
-                staged.path.unlink(missing_ok=True)
+            if staged._path != final:
+                staged._path.unlink(missing_ok=True)
             return
         try:
             parent = final.parent
@@ -91,14 +91,14 @@ class BlobFiles:
                     dirty_dirs.add(self.blob_dir)
                 parent.mkdir(exist_ok=True)
                 dirty_dirs.add(parent.parent)
-            if not staged.path.exists():
-                raise FileNotFoundError(staged.path)
-            os.link(staged.path, final)
+            if not staged._path.exists():
+                raise FileNotFoundError(staged._path)
+            os.link(staged._path, final)
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 raise StorageFull("no space left for message data") from e
             raise
-        staged.path.unlink(missing_ok=True)
+        staged._path.unlink(missing_ok=True)
         dirty_dirs.add(parent)
 
     def sync_dirs(self, dirs: set[Path]) -> None:
@@ -110,6 +110,20 @@ class BlobFiles:
             return
         for _ in _dir_sync_pool.map(fsync_dir, dirs):
             pass
+
+    def read_staged(self, staged: StagedBlob) -> bytes:
+        """A staged blob's content: its staging file, or its stored file once linked."""
+        for path in (staged._path, self.path_for(staged.blob_id)):
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                continue
+        raise NotFound(f"no such blob: {staged.blob_id}")
+
+    def discard_staged(self, staged: StagedBlob) -> None:
+        """Remove a staging file (never a stored blob's file)."""
+        if staged._path != self.path_for(staged.blob_id):
+            staged._path.unlink(missing_ok=True)
 
     def read(self, blob_id: str) -> bytes:
         return self.path_for(blob_id).read_bytes()
@@ -272,3 +286,16 @@ class FileBlobWriter:
             self._fh.close()
         finally:
             self._path.unlink(missing_ok=True)
+
+
+class StagingFiles:
+    """The staging half of `api.BlobStore` for a backend that stages in files (both do)."""
+
+    def _blob_files(self) -> BlobFiles:
+        raise NotImplementedError
+
+    async def read_staged(self, blob: StagedBlob) -> bytes:
+        return await asyncio.to_thread(self._blob_files().read_staged, blob)
+
+    def discard_staged(self, blob: StagedBlob) -> None:
+        self._blob_files().discard_staged(blob)

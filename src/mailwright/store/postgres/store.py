@@ -63,7 +63,7 @@ from mailwright.store.api import (
     StoreFlagsResult,
     canonical_mailbox_name,
 )
-from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
+from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
 from mailwright.store.core.queue import insert_entries
@@ -150,7 +150,7 @@ class _FlagCache:
         return fs
 
 
-class PostgresStore(CoreStore):
+class PostgresStore(CoreStore, StagingFiles):
     """The `Store` interface on PostgreSQL (psycopg 3, async, with a connection pool).
 
     `data_dir` holds only node-local files: staging (`tmp/`) and the blob cache (`blobs/`).
@@ -377,6 +377,9 @@ class PostgresStore(CoreStore):
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._run(lambda conn: fn(PostgresTx(conn)))
 
+    def _blob_files(self) -> BlobFiles:
+        return self._files()
+
     async def _stage(self, blob: StagedBlob) -> None:
         await self._upload(blob)
 
@@ -506,7 +509,7 @@ class PostgresStore(CoreStore):
 
     def _staged_bytes(self, blob: StagedBlob) -> bytes | None:
         """The content of a staged blob: its staging file, or the cache once it was linked."""
-        for path in (blob.path, self._files().path_for(blob.blob_id)):
+        for path in (blob._path, self._files().path_for(blob.blob_id)):
             try:
                 data = path.read_bytes()
             except OSError:
@@ -565,12 +568,12 @@ class PostgresStore(CoreStore):
     def _settle_staged(self, blob: StagedBlob) -> None:
         """After COMMIT: the staging file becomes this node's cached copy (or goes away)."""
         files = self._files()
-        if blob.path == files.path_for(blob.blob_id) or not blob.path.exists():
+        if blob._path == files.path_for(blob.blob_id) or not blob._path.exists():
             return
         try:
             files.link(blob, set())
         except OSError:
-            blob.path.unlink(missing_ok=True)
+            blob._path.unlink(missing_ok=True)
 
     async def _ref_blobs(self, tx: _Tx, counts: dict[str, int]) -> None:
         """References to blobs that rows already reference (copy): they exist, just count."""
@@ -1221,7 +1224,7 @@ class PostgresStore(CoreStore):
                 await self._ref_blob(tx, first[blob_id], counts[blob_id])
             for it in items:
                 if it.blob is not first[it.blob.blob_id]:
-                    extra = it.blob.path
+                    extra = it.blob._path
                     tx.after_commit.append(functools.partial(extra.unlink, missing_ok=True))
             await self._charge_check(charged, account_id, total)
             tx.changed(mailbox_id, modseq)

@@ -29,7 +29,7 @@ from mailwright.store.api import (
     StoreFlagsResult,
     canonical_mailbox_name,
 )
-from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
+from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
 from mailwright.store.core.queue import insert_entries
@@ -78,7 +78,7 @@ def _flags_text(flags: Iterable[str]) -> str:
     return " ".join(sorted(set(flags)))
 
 
-class SQLiteStore(CoreStore):
+class SQLiteStore(CoreStore, StagingFiles):
     def __init__(
         self,
         data_dir: Path,
@@ -140,6 +140,9 @@ class SQLiteStore(CoreStore):
 
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self.db.read(lambda c: drive(fn(SQLiteTx(c))))
+
+    def _blob_files(self) -> BlobFiles:
+        return self.files
 
     async def _stage(self, blob: StagedBlob) -> None:
         return None  # the blob's file is linked into place by the unit itself
@@ -228,8 +231,8 @@ class SQLiteStore(CoreStore):
             # A released blob waiting for the collector: make sure its file is (still) there.
             self.files.link(blob, ctx.dirty_dirs)
         c.execute("UPDATE blobs SET refs = refs + ? WHERE id = ?", (n, blob.blob_id))
-        if blob.path.exists() and blob.path != self.files.path_for(blob.blob_id):
-            path = blob.path
+        if blob._path.exists() and blob._path != self.files.path_for(blob.blob_id):
+            path = blob._path
             ctx.after_commit.append(lambda: path.unlink(missing_ok=True))
 
     def _unref_blob(self, ctx: WriteContext, blob_id: str, n: int) -> None:
@@ -735,8 +738,8 @@ class SQLiteStore(CoreStore):
             counts: dict[str, int] = {}
             for it in items:
                 if it.blob.blob_id in first:
-                    if it.blob.path != first[it.blob.blob_id].path:
-                        extra = it.blob.path
+                    if it.blob._path != first[it.blob.blob_id]._path:
+                        extra = it.blob._path
                         ctx.after_commit.append(functools.partial(extra.unlink, missing_ok=True))
                 else:
                     first[it.blob.blob_id] = it.blob
