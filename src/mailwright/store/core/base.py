@@ -26,5 +26,9 @@ class CoreBase:
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         raise NotImplementedError
 
+    async def _consistent_view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """Reads that must agree with each other: one snapshot."""
+        return await self._view(fn)
+
     async def _stage(self, blob: StagedBlob) -> None:
         raise NotImplementedError

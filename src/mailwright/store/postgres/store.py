@@ -377,6 +377,16 @@ class PostgresStore(CoreStore, StagingFiles):
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._run(lambda conn: fn(PostgresTx(conn)))
 
+    async def _consistent_view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self._snapshot(lambda conn: fn(PostgresTx(conn)))
+
+    async def _check_backend(self, tx: Tx) -> list[str]:
+        assert isinstance(tx, PostgresTx)
+        version = await current_version(tx.conn)
+        if version != SCHEMA_VERSION:
+            return [f"postgres schema version {version}, this Mailwright expects {SCHEMA_VERSION}"]
+        return []
+
     def _blob_files(self) -> BlobFiles:
         return self._files()
 
@@ -1043,56 +1053,6 @@ class PostgresStore(CoreStore, StagingFiles):
         return await self.expunge(mailbox_id, uids) if uids else []
 
     # -- maintenance -------------------------------------------------------------------------
-
-    async def check(self) -> list[str]:
-        """Consistency problems, each one line; empty when the store is sound."""
-
-        async def op(c: Conn) -> list[str]:
-            problems: list[str] = []
-            version = await current_version(c)
-            if version != SCHEMA_VERSION:
-                problems.append(
-                    f"postgres schema version {version}, this Mailwright expects {SCHEMA_VERSION}"
-                )
-            for blob_id, refs, actual in await self._fetchall(
-                c,
-                "SELECT b.id, b.refs,"
-                " (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id)"
-                " + (SELECT COUNT(*) FROM queue q WHERE q.blob_id = b.id) FROM blobs b",
-            ):
-                if refs != actual:
-                    problems.append(f"blob {blob_id}: refcount {refs} but {actual} references")
-            for (blob_id,) in await self._fetchall(
-                c,
-                "SELECT DISTINCT blob_id FROM messages m"
-                " WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = m.blob_id)",
-            ):
-                problems.append(f"message references unknown blob {blob_id}")
-            for mb, uid, nxt in await self._fetchall(
-                c,
-                "SELECT m.mailbox_id, MAX(m.uid), b.uidnext FROM messages m"
-                " JOIN mailboxes b ON b.id = m.mailbox_id GROUP BY m.mailbox_id, b.uidnext"
-                " HAVING MAX(m.uid) >= b.uidnext",
-            ):
-                problems.append(f"mailbox {mb}: uid {uid} not below uidnext {nxt}")
-            for mb, modseq, highest in await self._fetchall(
-                c,
-                "SELECT m.mailbox_id, MAX(m.modseq), b.highestmodseq FROM messages m"
-                " JOIN mailboxes b ON b.id = m.mailbox_id GROUP BY m.mailbox_id, b.highestmodseq"
-                " HAVING MAX(m.modseq) > b.highestmodseq",
-            ):
-                problems.append(f"mailbox {mb}: modseq {modseq} above highestmodseq {highest}")
-            for acc, used, actual in await self._fetchall(
-                c,
-                "SELECT a.id, a.used_bytes, (SELECT COALESCE(SUM(m.size), 0) FROM messages m"
-                " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = a.id)"
-                " FROM accounts a",
-            ):
-                if used != actual:
-                    problems.append(f"account {acc}: usage {used} but messages total {actual}")
-            return problems
-
-        return await self._snapshot(op)
 
     async def collect_garbage(
         self, min_age: float = 3600.0, *, progress: Callable[[int], None] | None = None

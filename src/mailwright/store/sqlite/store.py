@@ -141,6 +141,16 @@ class SQLiteStore(CoreStore, StagingFiles):
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self.db.read(lambda c: drive(fn(SQLiteTx(c))))
 
+    async def _check_backend(self, tx: Tx) -> list[str]:
+        problems = []
+        ic = await tx.row("PRAGMA quick_check")
+        if ic is None or ic[0] != "ok":
+            problems.append(f"sqlite integrity: {ic[0] if ic else 'no answer'}")
+        for (blob_id,) in await tx.rows("SELECT id FROM blobs"):
+            if not self.files.path_for(blob_id).exists():
+                problems.append(f"blob {blob_id}: file missing")
+        return problems
+
     def _blob_files(self) -> BlobFiles:
         return self.files
 
@@ -588,44 +598,6 @@ class SQLiteStore(CoreStore, StagingFiles):
         return await self.expunge(mailbox_id, uids) if uids else []
 
     # -- maintenance
-
-    async def check(self) -> list[str]:
-        """Consistency problems, each one line; empty when the store is sound."""
-
-        def op(c: sqlite3.Connection) -> list[str]:
-            problems = []
-            (ic,) = c.execute("PRAGMA quick_check").fetchone()
-            if ic != "ok":
-                problems.append(f"sqlite integrity: {ic}")
-            for blob_id, refs, actual in c.execute(
-                "SELECT b.id, b.refs,"
-                " (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id)"
-                " + (SELECT COUNT(*) FROM queue q WHERE q.blob_id = b.id) FROM blobs b"
-            ):
-                if refs != actual:
-                    problems.append(f"blob {blob_id}: refcount {refs} but {actual} references")
-                if not self.files.path_for(blob_id).exists():
-                    problems.append(f"blob {blob_id}: file missing")
-            for (blob_id,) in c.execute(
-                "SELECT DISTINCT blob_id FROM messages WHERE blob_id NOT IN (SELECT id FROM blobs)"
-            ):
-                problems.append(f"message references unknown blob {blob_id}")
-            for mb, uid, nxt in c.execute(
-                "SELECT m.mailbox_id, MAX(m.uid), b.uidnext FROM messages m"
-                " JOIN mailboxes b ON b.id = m.mailbox_id GROUP BY m.mailbox_id"
-                " HAVING MAX(m.uid) >= b.uidnext"
-            ):
-                problems.append(f"mailbox {mb}: uid {uid} not below uidnext {nxt}")
-            for acc, used, actual in c.execute(
-                "SELECT a.id, a.used_bytes, (SELECT COALESCE(SUM(m.size), 0) FROM messages m"
-                " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = a.id)"
-                " FROM accounts a"
-            ):
-                if used != actual:
-                    problems.append(f"account {acc}: usage {used} but messages total {actual}")
-            return problems
-
-        return await self.db.read(op)
 
     _GC_BATCH = 50  # rows or files per write operation: a delivery waits for one batch at most
 
