@@ -115,7 +115,7 @@ class LocalDelivery:
             targets = {i: t for i, t in enumerate(plan.targets)}
         local = _copies(blob, list(targets.values()), variants) if blob and targets else None
         # A TLS report to us is parsed from the staged file now and kept once the message is.
-        tls_report = (await read_tls_report(local.blob.path, local.blob.size)
+        tls_report = (await read_tls_report(self.store, local.blob)
                       if to_rua and local is not None else None)
         ids: list[int] = []
         if local is not None or queued is not None:

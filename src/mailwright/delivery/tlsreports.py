@@ -17,10 +17,9 @@ import json
 import logging
 from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
-from pathlib import Path
 
 from mailwright.log import event as log_event
-from mailwright.store.api import Store, StoreError, TLSReport
+from mailwright.store.api import BlobStore, StagedBlob, Store, StoreError, TLSReport
 from mailwright.transport.tlsrpt import ParsedReport, ReportError, parse_report_message
 
 __all__ = ["RUA_LOCAL_PART", "is_tls_report", "read_tls_report", "store_tls_report", "to_record"]
@@ -47,22 +46,21 @@ def to_record(parsed: ParsedReport) -> TLSReport:
                      parsed.failures, json.dumps(parsed.raw))
 
 
-def _read(path: Path, size: int) -> ParsedReport | None:
-    with path.open("rb") as fh:
-        head = fh.read(_HEAD_LIMIT)
-        if not is_tls_report(head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]):
-            return None
-        if size > MAX_REPORT_MESSAGE:
-            raise ReportError(f"report message too large ({size} bytes)")
-        data = head + fh.read(MAX_REPORT_MESSAGE)
-    return parse_report_message(data)
+async def _read(store: BlobStore, blob: StagedBlob) -> ParsedReport | None:
+    head = await store.read_staged(blob, limit=_HEAD_LIMIT)
+    if not is_tls_report(head.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]):
+        return None
+    if blob.size > MAX_REPORT_MESSAGE:
+        raise ReportError(f"report message too large ({blob.size} bytes)")
+    data = await store.read_staged(blob, limit=MAX_REPORT_MESSAGE)
+    return await asyncio.to_thread(parse_report_message, data)
 
 
-async def read_tls_report(path: Path, size: int) -> ParsedReport | None:
+async def read_tls_report(store: BlobStore, blob: StagedBlob) -> ParsedReport | None:
     """The report in a staged message, None when the message is no TLS report (or an
     unreadable one, which is logged)."""
     try:
-        return await asyncio.to_thread(_read, path, size)
+        return await _read(store, blob)
     except ReportError as exc:
         log_event(log, "tls report unreadable", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - whatever a hostile attachment trips in a parser

@@ -448,9 +448,9 @@ class BlobStore(Protocol):
         """A writer into staging (StorageFull at `finish` when the disk is full)."""
         ...
 
-    async def read_staged(self, blob: StagedBlob) -> bytes:
-        """The content of a staged blob (before or after a unit referenced it); NotFound once
-        it was discarded."""
+    async def read_staged(self, blob: StagedBlob, *, limit: int | None = None) -> bytes:
+        """The content of a staged blob (before or after a unit referenced it), its first
+        `limit` octets if given; NotFound once it was discarded."""
         ...
 
     def discard_staged(self, blob: StagedBlob) -> None:

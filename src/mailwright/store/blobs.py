@@ -111,11 +111,13 @@ class BlobFiles:
         for _ in _dir_sync_pool.map(fsync_dir, dirs):
             pass
 
-    def read_staged(self, staged: StagedBlob) -> bytes:
-        """A staged blob's content: its staging file, or its stored file once linked."""
+    def read_staged(self, staged: StagedBlob, limit: int | None = None) -> bytes:
+        """A staged blob's content (its first `limit` octets): its staging file, or its
+        stored file once linked."""
         for path in (staged._path, self.path_for(staged.blob_id)):
             try:
-                return path.read_bytes()
+                with path.open("rb") as fh:
+                    return fh.read() if limit is None else fh.read(limit)
             except FileNotFoundError:
                 continue
         raise NotFound(f"no such blob: {staged.blob_id}")
@@ -294,8 +296,8 @@ class StagingFiles:
     def _blob_files(self) -> BlobFiles:
         raise NotImplementedError
 
-    async def read_staged(self, blob: StagedBlob) -> bytes:
-        return await asyncio.to_thread(self._blob_files().read_staged, blob)
+    async def read_staged(self, blob: StagedBlob, *, limit: int | None = None) -> bytes:
+        return await asyncio.to_thread(self._blob_files().read_staged, blob, limit)
 
     def discard_staged(self, blob: StagedBlob) -> None:
         self._blob_files().discard_staged(blob)
