@@ -53,6 +53,10 @@ class InvalidOperation(StoreError):
     """The request is not allowed in this state (e.g. deleting INBOX)."""
 
 
+class MetadataLimit(InvalidOperation):
+    """Too many annotations for the account (IMAP ``NO [METADATA TOOMANY]``, RFC 5464 4.3)."""
+
+
 class LeaseLost(InvalidOperation):
     """A queue entry's lease is no longer this owner's (expired, taken over, or the entry was
     deleted by the operator): the owner must not record anything about the entry."""
@@ -542,6 +546,14 @@ class Accounts(Protocol):
     async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
         """(account id, address) grants, of one account or all, ordered."""
         ...
+    # RFC 9208 QUOTA=RES-MESSAGE: the account's limit on its number of messages (0 = none),
+    # enforced with the storage quota (QuotaExceeded) wherever messages are added
+    async def set_message_quota(self, account_id: int, limit: int) -> None:
+        """Set the limit; NotFound."""
+        ...
+    async def message_quota(self, account_id: int) -> int:
+        """The limit (0 = none); NotFound."""
+        ...
 
 
 class Mailboxes(Protocol):
@@ -657,6 +669,41 @@ class Messages(Protocol):
         ...
     async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]:
         """Expunge messages whose internal date is before `cutoff` (retention)."""
+        ...
+    async def replace_message(
+        self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
+    ) -> tuple[MessageRecord, list[int]]:
+        """IMAP REPLACE (RFC 8508 3): the new message into `dst_mailbox_id` and the expunge of
+        `uid` from `mailbox_id` in one transaction (NotFound when the old message is already
+        gone: then nothing is stored); the new record and the expunged UIDs."""
+        ...
+    async def save_dates(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, float | None]:
+        """IMAP SAVEDATE (RFC 8514): when each message was saved into its mailbox (epoch
+        seconds; None for a message saved before save dates were kept)."""
+        ...
+
+
+class Metadata(Protocol):
+    """IMAP METADATA (RFC 5464): annotations of a mailbox (`mailbox_id`) or of the server for
+    the account (`mailbox_id` None); entry names are stored as given (the caller lower-cases)."""
+
+    async def metadata_get(
+        self, account_id: int, mailbox_id: int | None
+    ) -> dict[str, bytes]:
+        """The entries."""
+        ...
+    async def metadata_set(
+        self,
+        account_id: int,
+        mailbox_id: int | None,
+        changes: Sequence[tuple[str, bytes | None]],
+        max_entries: int,
+    ) -> None:
+        """Set (value) or remove (None) entries in one transaction; MetadataLimit when the
+        account would hold more than `max_entries` entries in all (nothing is changed then),
+        NotFound when the mailbox is gone."""
         ...
 
 
@@ -847,7 +894,7 @@ class ReportData(Protocol):
 
 class Store(
     BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
-    ReportData, Maintenance, Protocol,
+    ReportData, Metadata, Maintenance, Protocol,
 ):
     """Every role of the store together: what a backend implements and what `app` builds.
     Code that needs only some roles may ask for those (e.g. `Queue`)."""

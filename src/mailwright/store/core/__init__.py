@@ -13,6 +13,7 @@ from mailwright.store.core.accounts import Accounts
 from mailwright.store.core.accounts_extra import SendAs, SieveScripts
 from mailwright.store.core.mailboxes import Mailboxes
 from mailwright.store.core.maintenance import Checks
+from mailwright.store.core.metadata import Metadata
 from mailwright.store.core.queue import QueueRules
 from mailwright.store.core.recent import RecentMarks
 from mailwright.store.core.reports import DmarcData, TlsReporting
@@ -21,7 +22,7 @@ from mailwright.store.core.spam import SpamState
 
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
-    RecentMarks, Checks,
+    RecentMarks, Checks, Metadata,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

@@ -53,7 +53,6 @@ from mailwright.store.api import (
     Mailbox,
     MailboxStatus,
     MessageRecord,
-    MetadataLimit,
     NotFound,
     QueueAddition,
     QuotaExceeded,
@@ -1191,6 +1190,41 @@ class PostgresStore(CoreStore, StagingFiles):
             return out
 
         return await self._write(op, pipelined=True)
+
+    # -- IMAP REPLACE (RFC 8508) and SAVEDATE (RFC 8514) ----------------------------------------
+
+    async def replace_message(
+        self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
+    ) -> tuple[MessageRecord, list[int]]:
+        blob = item.blob
+        await self._upload(blob)
+        flist = _flag_list(item.flags)
+        when = (item.internaldate or datetime.now(UTC)).timestamp()
+
+        async def op(tx: _Tx) -> tuple[MessageRecord, list[int]]:
+            # the expunge first, so the quota counts the message being replaced as gone
+            gone = await self._expunge(tx, mailbox_id, [uid])
+            if not gone:
+                raise NotFound("the message to replace was expunged")
+            uid0, modseq, account_id = await self._allocate(tx.conn, dst_mailbox_id, 1)
+            charged = await self._charge_send(tx, account_id, blob.size, 1)
+            values = (dst_mailbox_id, uid0, modseq, flist, when, blob.size, blob.blob_id)
+            await tx.conn.execute(f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}", values)
+            await self._ref_blob(tx, blob, 1)
+            await self._charge_check(charged, account_id, blob.size)
+            tx.changed(dst_mailbox_id, modseq)
+            return self._message(values), gone
+
+        return await self._write(op)
+
+    async def save_dates(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, float | None]:
+        rows = await self._all(
+            "SELECT uid, savedate FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)",
+            (mailbox_id, sorted({int(u) for u in uids})),
+        )
+        return {int(r[0]): None if r[1] is None else float(r[1]) for r in rows}
 
 
     # -- spam filter envelope state (greylisting, rate limits) ------------------------------

@@ -21,7 +21,6 @@ from mailwright.store.api import (
     Mailbox,
     MailboxStatus,
     MessageRecord,
-    MetadataLimit,
     NotFound,
     QueueAddition,
     QuotaExceeded,
@@ -746,3 +745,52 @@ class SQLiteStore(CoreStore, StagingFiles):
             self.changes.publish(r.mailbox_id, r.modseq)
         return recs, ids
 
+    # -- IMAP REPLACE (RFC 8508) and SAVEDATE (RFC 8514)
+
+    async def replace_message(
+        self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
+    ) -> tuple[MessageRecord, list[int]]:
+        blob = item.blob
+        ftext = _flags_text(item.flags)
+        ts = _ts(item.internaldate)
+
+        def op(ctx: WriteContext) -> tuple[tuple[int, int, int, str, float, int, str],
+                                           list[int], int]:
+            c = ctx.conn
+            # the expunge first, so the quota counts the message being replaced as gone
+            gone, smodseq = self._expunge(ctx, mailbox_id, [uid])
+            if not gone:
+                raise NotFound("the message to replace was expunged")
+            row = c.execute(
+                "SELECT account_id FROM mailboxes WHERE id = ?", (dst_mailbox_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such mailbox")
+            self._charge(c, row[0], blob.size, 1)
+            modseq = self._bump_modseq(c, dst_mailbox_id)
+            self._ref_blob(ctx, blob, 1)
+            return self._insert_message(ctx, dst_mailbox_id, blob, ftext, ts, modseq), gone, smodseq
+
+        new, gone, smodseq = await self.db.write(op)
+        rec = self._message(new)
+        self.changes.publish(mailbox_id, smodseq)
+        self.changes.publish(dst_mailbox_id, rec.modseq)
+        return rec, gone
+
+    async def save_dates(
+        self, mailbox_id: int, uids: Sequence[int]
+    ) -> dict[int, float | None]:
+        wanted = sorted({int(u) for u in uids})
+
+        def op(c: sqlite3.Connection) -> dict[int, float | None]:
+            out: dict[int, float | None] = {}
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                for u, d in c.execute(
+                    "SELECT uid, savedate FROM messages WHERE mailbox_id = ? AND uid IN"
+                    f" ({','.join('?' * len(chunk))})", (mailbox_id, *chunk),
+                ):
+                    out[int(u)] = None if d is None else float(d)
+            return out
+
+        return await self.db.read(op)
