@@ -230,9 +230,16 @@ class SieveFilter:
             if not scripts:
                 plan.targets.append(target)
                 continue
-            if data is None:
-                data = await self.store.read_staged(blob)
-            result, edited = await self._run(account, rcpt, sender, data, scripts)
+            mine = (blobs or {}).get(account.id)
+            if mine is not None:
+                if mine.blob_id not in own:
+                    own[mine.blob_id] = await self.store.read_staged(mine)
+                seen = own[mine.blob_id]
+            else:
+                if data is None:
+                    data = await self.store.read_staged(blob)
+                seen = data
+            result, edited = await self._run(account, rcpt, sender, seen, scripts)
             if result.failed:
                 log.warning("sieve failed for %s, keeping the message: %s",
                             account.address, result.error)

@@ -853,6 +853,24 @@ class SpamStore(Protocol):
     async def spam_set_position(self, mailbox_id: int, modseq: int) -> None:
         """Remember how far the trainer has read a mailbox."""
         ...
+    # envelope state shared by every process of the server (times are Unix seconds):
+    # greylisting triplets and rate-limit counts
+    async def spam_greylist_seen(self, key: str, now: float) -> tuple[float, float]:
+        """(first attempt, passed until) of triplet `key`; a new one is recorded with `now` as
+        its first attempt (two processes seeing it at once agree on one row)."""
+        ...
+    async def spam_greylist_set(self, key: str, first: float, passed_until: float) -> None:
+        """Record a triplet's first attempt and how long it has passed."""
+        ...
+    async def spam_rate_add(self, key: str, slot: int, since_slot: int, limit: int) -> bool:
+        """Count one event for `key` in `slot` unless the slots from `since_slot` on already
+        hold `limit`; True when counted. One transaction (two processes cannot both take the
+        last place); the key's slots before `since_slot` are removed."""
+        ...
+    async def spam_envelope_purge(self, now: float, first_before: float, slot_before: int) -> int:
+        """Remove triplets neither passed (until after `now`) nor first seen after
+        `first_before`, and rate slots before `slot_before`; the number of rows removed."""
+        ...
 
 
 class ReportData(Protocol):

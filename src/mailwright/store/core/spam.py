@@ -180,3 +180,70 @@ class SpamState(CoreBase):
             )
 
         await self._unit(op)
+
+    # -- envelope state shared by every process (times are Unix seconds)
+
+    async def spam_greylist_seen(self, key: str, now: float) -> tuple[float, float]:
+        """(first attempt, passed until) of triplet `key`; a new one is recorded with `now` as
+        its first attempt (two processes seeing it at once agree on one row)."""
+
+        async def op(tx: Tx) -> tuple[float, float]:
+            r = await tx.row(
+                "INSERT INTO spam_greylist(key, first) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET first = spam_greylist.first"
+                " RETURNING first, passed_until",
+                (key, now),
+            )
+            assert r is not None
+            return float(r[0]), float(r[1])
+
+        return await self._single(op)
+
+    async def spam_greylist_set(self, key: str, first: float, passed_until: float) -> None:
+        """Record a triplet's first attempt and how long it has passed."""
+
+        async def op(tx: Tx) -> None:
+            await tx.run(
+                "INSERT INTO spam_greylist(key, first, passed_until) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET first = excluded.first,"
+                " passed_until = excluded.passed_until",
+                (key, first, passed_until),
+            )
+
+        await self._single(op)
+
+    async def spam_rate_add(self, key: str, slot: int, since_slot: int, limit: int) -> bool:
+        """Count one event for `key` in `slot` unless the slots from `since_slot` on already
+        hold `limit`; True when counted. One transaction (two processes cannot both take the
+        last place); the key's slots before `since_slot` are removed."""
+
+        async def op(tx: Tx) -> bool:
+            # the key's current row locked first, so concurrent adds for one key take turns
+            await tx.run(
+                "INSERT INTO spam_rates(key, slot, count) VALUES (?, ?, 0)"
+                " ON CONFLICT (key, slot) DO UPDATE SET count = spam_rates.count",
+                (key, slot),
+            )
+            await tx.run("DELETE FROM spam_rates WHERE key = ? AND slot < ?", (key, since_slot))
+            r = await tx.row("SELECT COALESCE(SUM(count), 0) FROM spam_rates WHERE key = ?", (key,))
+            if r is None or int(r[0]) >= limit:
+                return False
+            await tx.run(
+                "UPDATE spam_rates SET count = count + 1 WHERE key = ? AND slot = ?", (key, slot)
+            )
+            return True
+
+        return await self._unit(op)
+
+    async def spam_envelope_purge(self, now: float, first_before: float, slot_before: int) -> int:
+        """Remove triplets neither passed (until after `now`) nor first seen after
+        `first_before`, and rate slots before `slot_before`; the number of rows removed."""
+
+        async def op(tx: Tx) -> int:
+            n = await tx.run(
+                "DELETE FROM spam_greylist WHERE passed_until < ? AND first < ?",
+                (now, first_before),
+            )
+            return n + await tx.run("DELETE FROM spam_rates WHERE slot < ?", (slot_before,))
+
+        return await self._unit(op)

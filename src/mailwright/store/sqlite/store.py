@@ -732,7 +732,9 @@ class SQLiteStore(CoreStore, StagingFiles):
         def op(ctx: WriteContext) -> tuple[list[tuple[int, int, int, str, float, int, str]],
                                            list[int]]:
             now = time.time()
-            rows = self._deliver(ctx, local.blob, local.targets, now) if local else []
+            rows = []
+            for copies in (local, *local.variants) if local else ():
+                rows += self._deliver(ctx, copies.blob, copies.targets, now)
             ids: list[int] = []
             if queued and queued.by_domain:
                 ids = drive(insert_entries(self._tx(ctx), queued))
