@@ -910,9 +910,51 @@ class ReportData(Protocol):
         ...
 
 
+class WebState(Protocol):
+    """The web interface's state: browser sessions, per-account settings (the admin role,
+    the TOTP secret) and app passwords for mail clients; and the operator's queue retry."""
+
+    async def web_session_put(self, session: WebSession) -> None:
+        """Insert or replace the session with ``session.id``."""
+        ...
+    async def web_session_get(self, session_id: str) -> WebSession | None:
+        """The session, or None."""
+        ...
+    async def web_session_delete(self, session_id: str) -> None:
+        """End one session (none is fine)."""
+        ...
+    async def web_sessions_delete(self, account_id: int, keep: str | None = None) -> int:
+        """End every session of the account but ``keep``; how many ended."""
+        ...
+    async def web_sessions_purge(self, now: float) -> int:
+        """Delete the sessions expired at ``now``; how many."""
+        ...
+    async def account_setting(self, account_id: int, key: str) -> str | None:
+        """One setting of the account, or None."""
+        ...
+    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
+        """Set, or with None remove, one setting; NotFound for an unknown account."""
+        ...
+    async def account_settings(self, key: str) -> dict[int, str]:
+        """Every account's value of ``key``, by account id (accounts without it left out)."""
+        ...
+    async def app_password_add(self, account_id: int, label: str, digest: str) -> AppPassword:
+        """A new app password (its digest only is kept)."""
+        ...
+    async def app_passwords(self, account_id: int) -> list[AppPassword]:
+        """The account's app passwords."""
+        ...
+    async def app_password_delete(self, account_id: int, password_id: int) -> bool:
+        """Delete one; False if the account had no such password."""
+        ...
+    async def queue_retry(self, entry_id: int) -> bool:
+        """Make one entry due now (the operator's "retry"); False when there is no such entry."""
+        ...
+
+
 class Store(
     BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
-    ReportData, Metadata, Maintenance, Protocol,
+    ReportData, Metadata, WebState, Maintenance, Protocol,
 ):
     """Every role of the store together: what a backend implements and what `app` builds.
     Code that needs only some roles may ask for those (e.g. `Queue`)."""
