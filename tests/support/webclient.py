@@ -48,7 +48,10 @@ class WebClient:
         try:
             conn.request(method, path, body=body, headers=sent)
             r = conn.getresponse()
-            reply = Reply(r.status, r.getheaders(), r.read().decode("utf-8", "replace"))
+            # a Server-Sent Events stream never ends: its headers are the answer
+            streaming = (r.getheader("content-type") or "").startswith("text/event-stream")
+            body = "" if streaming else r.read().decode("utf-8", "replace")
+            reply = Reply(r.status, r.getheaders(), body)
         finally:
             conn.close()
         for value in reply.all("set-cookie"):
