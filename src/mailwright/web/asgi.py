@@ -193,7 +193,16 @@ async def _one_request(conn: Connection, h: h11.Connection, req: h11.Request, ap
             return {"type": "http.request", "body": b"", "more_body": False}
         if watcher is None:
             watcher = asyncio.create_task(watch())
-        await disconnected.wait()
+        # A response that streams until the client leaves (Server-Sent Events) ends when the
+        # server stops too: a browser tab left open must not hold up a graceful stop.
+        gone = asyncio.ensure_future(disconnected.wait())
+        stopping = asyncio.ensure_future(conn.closing.wait())
+        try:
+            await asyncio.wait({gone, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            stopping.cancel()
+        disconnected.set()
         return {"type": "http.disconnect"}
 
     pending: list[tuple[bytes, bytes]] = []
