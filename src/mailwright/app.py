@@ -324,6 +324,7 @@ async def run_server(
         login_timeout=limits.login_timeout,
         allow_plaintext_loopback=config.tls.allow_plaintext_loopback,
         refuse=ctx.authenticator.is_banned,
+        counts=worker.counts if worker is not None else None,
     )
     ctx.listeners = listeners
     stop = asyncio.Event()

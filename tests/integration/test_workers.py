@@ -271,3 +271,41 @@ def test_sigkill_of_a_worker_in_the_middle_of_deliveries_loses_nothing(
     missing = sorted(set(promised) - set(stored))
     assert not missing, f"{len(missing)} acknowledged messages lost: {missing[:5]}"
     assert any("worker exited" in line for line in server.stderr)
+
+
+def test_connection_budgets_count_every_workers_connections(tmp_path: Path) -> None:
+    """`max_connections_per_ip` is the server's promise, not each worker's: with one connection
+    held on each of two workers, an address capped at two is turned away whichever worker
+    accepts; a killed worker's connections stop counting once the supervisor forks its
+    successor."""
+    server = make_server(tmp_path, "max_connections_per_ip = 2\n")
+    source = "127.0.4.9"
+
+    def connect() -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", server.port("imap")), 60,
+                                     source_address=(source, 0))  # fmt: skip
+        s.settimeout(60)
+        return s
+
+    def greeting(s: socket.socket) -> bytes:
+        return s.makefile("rb").readline()
+
+    with server:
+        sup = supervisor(server)
+        held = one_on_each_worker(server, connect, lambda s: s, lambda s: s.close())
+        for s in held.values():
+            assert greeting(s).startswith(b"* OK")
+        # each worker alone holds one of the two: the third is refused by either of them
+        for _ in range(12):
+            with connect() as s:
+                assert greeting(s) == b"* BYE Too many connections, try again later\r\n"
+        victim, victims_conn = next(iter(held.items()))
+        os.kill(victim, signal.SIGKILL)
+        wait_for("a new worker", lambda: victim not in (p := worker_pids(sup)) and len(p) == WORKERS,
+                 deadline=120)  # fmt: skip
+        victims_conn.close()
+        # the survivor holds one; the dead worker's one no longer counts
+        with connect() as s:
+            assert greeting(s).startswith(b"* OK")
+        for s in held.values():
+            s.close()

@@ -11,7 +11,8 @@ House rules of this module:
   header and before the TLS handshake: the node-wide `max_connections`, the listener's own
   budget (so 300 idle POP3 sessions cannot take the MX's share) and the per-address cap. A
   client that opens connections and never sends a ClientHello holds budget, not memory, and only
-  for `handshake_timeout`.
+  for `handshake_timeout`. With several worker processes the budgets are the server's, not
+  each worker's: every worker counts in one shared mapping (`net.budgets.SharedCounts`).
 * Behind a trusted PROXY-speaking balancer the socket's address is the balancer's, so the
   per-address cap is applied to the address in the header, once it has been read.
 * Sessions that must log in (submission, IMAP, POP3) are hung up on when they have not
@@ -31,13 +32,13 @@ import logging
 import socket
 import ssl
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailwright.config import ListenerConfig
 from mailwright.log import event
+from mailwright.net.budgets import ConnectionCounts, LocalCounts
 from mailwright.net.limits import BANNED, LOGIN_TIMEOUT
 from mailwright.net.registry import BUSY
 
@@ -157,6 +158,7 @@ class ListenerSet:
         login_timeout: float = 0.0,
         allow_plaintext_loopback: bool = True,
         refuse: Callable[[str], bool] | None = None,
+        counts: ConnectionCounts | None = None,
     ) -> None:
         self.ssl_context = ssl_context
         self.refuse = refuse  # e.g. Authenticator.is_banned: addresses turned away at connect
@@ -172,9 +174,9 @@ class ListenerSet:
         self.closing = asyncio.Event()
         self._servers: list[tuple[ListenerConfig, asyncio.Server | _AcceptLoop]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._open = 0  # connections holding budget, from accept to close
-        self._per_listener: Counter[str] = Counter()
-        self._per_ip: Counter[str] = Counter()
+        # connections holding budget, from accept to close: this process's own, or every
+        # worker's (net.budgets.SharedCounts, made by the supervisor)
+        self.counts: ConnectionCounts = counts if counts is not None else LocalCounts()
 
     @property
     def active(self) -> int:
@@ -197,28 +199,24 @@ class ListenerSet:
     def _admit(self, lc: ListenerConfig) -> bool:
         if (
             self.closing.is_set()
-            or self._open >= self.max_connections
-            or self._per_listener[lc.name] >= self.budget(lc)
+            or self.counts.total() >= self.max_connections
+            or self.counts.listener(lc.name) >= self.budget(lc)
         ):
             return False
-        self._open += 1
-        self._per_listener[lc.name] += 1
+        self.counts.open(lc.name)
         return True
 
     def _release(self, lc: ListenerConfig) -> None:
-        self._open -= 1
-        self._per_listener[lc.name] -= 1
+        self.counts.close(lc.name)
 
     def _admit_ip(self, ip: str) -> bool:
-        if self._per_ip[ip] >= self.max_per_ip:
+        if self.counts.ip(ip) >= self.max_per_ip:
             return False
-        self._per_ip[ip] += 1
+        self.counts.open_ip(ip)
         return True
 
     def _release_ip(self, ip: str) -> None:
-        self._per_ip[ip] -= 1
-        if self._per_ip[ip] <= 0:
-            del self._per_ip[ip]
+        self.counts.close_ip(ip)
 
     def _refused(self, lc: ListenerConfig, peer_ip: str) -> None:
         self.refused_busy += 1

@@ -7,6 +7,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from mailwright.net.budgets import SharedCounts
 from mailwright.workers.channel import WorkerChannel
 
 
@@ -29,6 +30,8 @@ class WorkerRole:
     status_fd: int  # the worker writes b"r" here once it serves
     # loaded by the supervisor before it dropped its privileges: the key may be root's alone
     ssl_context: ssl.SSLContext | None = None
+    # every worker's connections, for the server-wide connection budgets (net.budgets)
+    counts: SharedCounts | None = None
 
     def report_ready(self) -> None:
         try:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from mailwright.config import Config, ConfigError
 from mailwright.log import event
+from mailwright.net.budgets import SharedCounts
 from mailwright.net.server import BindError, bind_socket
 from mailwright.workers.channel import WorkerChannel, fan_out, socket_pair
 from mailwright.workers.role import WorkerRole
@@ -73,6 +74,8 @@ class Supervisor:
         self.count = count
         self.sockets: dict[str, socket.socket] = {}
         self.workers = [_Worker(i) for i in range(count)]
+        # made before the first fork, so every worker maps the same counts
+        self.counts = SharedCounts(count, [lc.name for lc in config.listeners])
         self.sel = selectors.DefaultSelector()
         self.stopping = False
         self.restarts = 0
@@ -106,6 +109,9 @@ class Supervisor:
     def fork(self, w: _Worker, *, first: bool) -> None:
         sup_end, worker_end = socket_pair()
         status_r, status_w = os.pipe()
+        # a worker forked again starts from no connections: the kernel closed its
+        # predecessor's when it died
+        self.counts.clear(w.index)
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -116,7 +122,7 @@ class Supervisor:
                 role = WorkerRole(
                     index=w.index, count=self.count, primary=w.index == 0, first=first,
                     sockets=self.sockets, channel=WorkerChannel(worker_end), status_fd=status_w,
-                    ssl_context=self.ssl_context,
+                    ssl_context=self.ssl_context, counts=self.counts.attach(w.index),
                 )  # fmt: skip
                 from mailwright.app import run_worker
 

@@ -1,0 +1,133 @@
+"""Connection counts behind the budgets of `net.server`: in one process, or shared by workers.
+
+`[limits] max_connections`, the listeners' shares and `max_connections_per_ip` are promises about
+the server, not about one process: with four workers each counting for itself, one address could
+hold four times its share and the node four times its total. So with several workers the counts
+live in one anonymous shared mapping that the supervisor makes before it forks
+(`SharedCounts`), and every worker reads the sum of all.
+
+Why rows, one per worker, instead of one shared counter with a lock: a worker only ever writes
+its own row, so no lock is needed and none can be left held by a worker that was killed; the
+supervisor zeroes a dead worker's row before it forks the replacement (the kernel closed that
+worker's connections when it died). The price is that two workers admitting at the same instant
+can both see room for one more, so a budget may be passed by at most one connection per other
+worker, for as long as those connections last. Per-address counts sit in a fixed table of
+slots indexed by a stable hash of the address: two addresses that share a slot are counted
+together, which can only refuse early, never admit more than the cap, and keeps the mapping's
+size fixed whatever an attacker's address space (no table that grows with the addresses seen).
+"""
+
+from __future__ import annotations
+
+import mmap
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+
+# Per-address slots per worker: 4 octets each, 256 KiB a worker; a page is only backed by
+# memory once an address hashes into it.
+IP_SLOTS = 1 << 16
+
+
+class LocalCounts:
+    """The counts of one process (a single-process server, and the tests' listeners)."""
+
+    def __init__(self) -> None:
+        self._total = 0
+        self._per_listener: Counter[str] = Counter()
+        self._per_ip: Counter[str] = Counter()
+
+    def total(self) -> int:
+        return self._total
+
+    def listener(self, name: str) -> int:
+        return self._per_listener[name]
+
+    def ip(self, ip: str) -> int:
+        return self._per_ip[ip]
+
+    def open(self, name: str) -> None:
+        self._total += 1
+        self._per_listener[name] += 1
+
+    def close(self, name: str) -> None:
+        self._total -= 1
+        self._per_listener[name] -= 1
+
+    def open_ip(self, ip: str) -> None:
+        self._per_ip[ip] += 1
+
+    def close_ip(self, ip: str) -> None:
+        self._per_ip[ip] -= 1
+        if self._per_ip[ip] <= 0:
+            del self._per_ip[ip]
+
+
+class SharedCounts:
+    """The counts of every worker of one server, in a mapping shared across `fork`.
+
+    Made by the supervisor with the listeners' names (the same order in every worker); each
+    worker calls `attach(index)` once, then counts in its own row and reads the sum of all.
+    """
+
+    def __init__(self, workers: int, listeners: Sequence[str], ip_slots: int = IP_SLOTS) -> None:
+        self._names = {name: i + 1 for i, name in enumerate(listeners)}  # slot 0: the total
+        self._ip_slots = ip_slots
+        counters = 8 * (1 + len(self._names))
+        row = counters + 4 * ip_slots
+        # Anonymous and MAP_SHARED (mmap's default): the workers forked later see one mapping.
+        self._map = mmap.mmap(-1, row * workers)
+        view = memoryview(self._map)
+        self._counters = [view[r * row : r * row + counters].cast("q") for r in range(workers)]
+        self._ips = [view[r * row + counters : (r + 1) * row].cast("i") for r in range(workers)]
+        self._row = 0
+
+    def attach(self, index: int) -> SharedCounts:
+        """Count as worker `index` from now on (in the worker, once, after the fork)."""
+        self._row = index
+        return self
+
+    def clear(self, index: int) -> None:
+        """Forget worker `index`'s connections (in the supervisor, when that worker is dead)."""
+        counters, ips = self._counters[index], self._ips[index]
+        for i in range(len(counters)):
+            counters[i] = 0
+        ips[:] = memoryview(bytes(4 * self._ip_slots)).cast("i")
+
+    def _slot(self, ip: str) -> int:
+        # crc32, not hash(): the same slot in every process whatever its hash seed
+        return zlib.crc32(ip.encode()) % self._ip_slots
+
+    def total(self) -> int:
+        return sum(c[0] for c in self._counters)
+
+    def listener(self, name: str) -> int:
+        i = self._names.get(name)
+        return 0 if i is None else sum(c[i] for c in self._counters)
+
+    def ip(self, ip: str) -> int:
+        slot = self._slot(ip)
+        return sum(t[slot] for t in self._ips)
+
+    def open(self, name: str) -> None:
+        row = self._counters[self._row]
+        row[0] += 1
+        i = self._names.get(name)
+        if i is not None:
+            row[i] += 1
+
+    def close(self, name: str) -> None:
+        row = self._counters[self._row]
+        row[0] -= 1
+        i = self._names.get(name)
+        if i is not None:
+            row[i] -= 1
+
+    def open_ip(self, ip: str) -> None:
+        self._ips[self._row][self._slot(ip)] += 1
+
+    def close_ip(self, ip: str) -> None:
+        self._ips[self._row][self._slot(ip)] -= 1
+
+
+ConnectionCounts = LocalCounts | SharedCounts
