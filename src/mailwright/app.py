@@ -31,6 +31,7 @@ from mailwright.net.server import BindError, Handler, ListenerSet
 from mailwright.store.api import Store
 
 if TYPE_CHECKING:
+    from mailwright.metrics import SharedMetrics
     from mailwright.workers.role import WorkerRole
 
 log = logging.getLogger("mailwright.app")
@@ -55,6 +56,7 @@ class AppContext:
     background: list[asyncio.Task[Any]] = field(default_factory=list)
     server_tls: Any = None  # mailwright.tls.ServerTLS owning ssl_context (reloadable)
     acme: Any = None  # mailwright.acme.manager.CertificateManager with [tls] acme = true
+    worker_metrics: Any = None  # mailwright.metrics.SharedMetrics with several workers
 
     @property
     def hostname(self) -> str:
@@ -375,6 +377,9 @@ async def run_server(
     await ctx.outbound.start()
     if worker is not None:
         worker.channel.start(loop)
+        if worker.metrics is not None:
+            ctx.worker_metrics = worker.metrics
+            ctx.background.append(asyncio.create_task(_publish_metrics(ctx, worker.metrics)))
         worker.report_ready()
     else:
         ports = " ".join(f"{lc.protocol}={lc.address}:{port}" for lc, port in listeners.bound())
@@ -392,6 +397,16 @@ async def run_server(
     await asyncio.gather(*ctx.background, return_exceptions=True)
     await ctx.store.close()
     return 0
+
+
+async def _publish_metrics(ctx: AppContext, shared: SharedMetrics) -> None:
+    """Keep this worker's row of the shared /metrics values fresh (a second old at most), for
+    the scrapes that another worker answers."""
+    from mailwright.metrics import values
+
+    while True:
+        shared.publish(values(ctx))
+        await asyncio.sleep(1.0)
 
 
 def run(config: Config, *, workers: int | None = None) -> int:

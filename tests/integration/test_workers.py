@@ -309,3 +309,41 @@ def test_connection_budgets_count_every_workers_connections(tmp_path: Path) -> N
             assert greeting(s).startswith(b"* OK")
         for s in held.values():
             s.close()
+
+
+def test_any_worker_answers_metrics_for_every_worker(tmp_path: Path) -> None:
+    """A scrape lands on either worker; each answers one sample per worker, so a failed login
+    counted by one worker is in every scrape, not in half of them."""
+    import re
+    import urllib.request
+
+    server = make_server(tmp_path)
+
+    def scrape() -> dict[str, dict[str, float]]:
+        url = f"http://127.0.0.1:{server.port('http')}/metrics"
+        with urllib.request.urlopen(url, timeout=60) as r:
+            text = r.read().decode()
+        out: dict[str, dict[str, float]] = {}
+        for m in re.finditer(r'^mailwright_(\w+)\{worker="(\d)"\} (\S+)$', text, re.M):
+            out.setdefault(m[1], {})[m[2]] = float(m[3])
+        return out
+
+    with server:
+        held = one_on_each_worker(
+            server, lambda: imaplib.IMAP4("127.0.0.1", server.port("imap"), timeout=60),
+            lambda i: i.sock, lambda i: i.shutdown())  # fmt: skip
+        imap = next(iter(held.values()))
+        with contextlib.suppress(imaplib.IMAP4.error):
+            imap.login(USER, "wrong")
+        for i in held.values():
+            i.shutdown()
+
+        def failures_seen() -> bool:
+            return sum(scrape().get("auth_failures_total", {}).values()) == 1
+
+        wait_for("the failure published", failures_seen, deadline=30)
+        for _ in range(10):  # whichever worker answers
+            seen = scrape()
+            assert set(seen["auth_failures_total"]) == {"0", "1"}, seen
+            assert sum(seen["auth_failures_total"].values()) == 1
+            assert set(seen["connections_active"]) == {"0", "1"}

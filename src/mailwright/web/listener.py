@@ -9,10 +9,8 @@ anything else gets a 4xx and the connection closes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +19,7 @@ import h11
 
 from mailwright.address import AddressError, parse_address
 from mailwright.config import ListenerConfig
+from mailwright.metrics import render
 from mailwright.web.autoconfig import autodiscover, thunderbird
 
 if TYPE_CHECKING:
@@ -32,52 +31,8 @@ _EMAIL = re.compile(r"<EMailAddress>([^<]{1,320})</EMailAddress>", re.IGNORECASE
 
 
 def metrics_text(ctx: AppContext) -> str:
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_: str, value: float, labels: str = "") -> None:
-        lines.append(f"# HELP mailwright_{name} {help_}")
-        lines.append(f"# TYPE mailwright_{name} {kind}")
-        lines.append(f"mailwright_{name}{labels} {value}")
-
-    listeners = getattr(ctx, "listeners", None)
-    if listeners is not None:
-        metric("connections_active", "gauge", "Open client connections.", listeners.active)
-        metric("connections_refused_banned_total", "counter",
-               "Connections refused at accept from banned addresses.",
-               getattr(listeners, "refused_banned", 0))  # fmt: skip
-        metric("connections_refused_busy_total", "counter",
-               "Connections refused at accept because a budget (node, listener, address) was full.",
-               getattr(listeners, "refused_busy", 0))  # fmt: skip
-    limiter = getattr(ctx, "limiter", None)
-    if limiter is not None:
-        metric("commands_delayed_total", "counter",
-               "Commands delayed by the per-address command rate.", limiter.delayed)  # fmt: skip
-    auth = ctx.authenticator
-    metric("auth_verifications_total", "counter", "Password hashes checked.", auth.verifications)
-    metric("auth_failures_total", "counter", "Failed logins.", auth.failures)
-    metric("auth_refused_banned_total", "counter", "Logins refused from banned addresses.",
-           auth.refused_banned)
-    server_tls = getattr(ctx, "server_tls", None)
-    if server_tls is not None:
-        with contextlib.suppress(OSError, ValueError):
-            from mailwright.tls import describe_certificate
-
-            not_after = describe_certificate(server_tls.cert_path.read_bytes())["not_after"]
-            assert isinstance(not_after, datetime)
-            metric("tls_certificate_expiry_timestamp_seconds", "gauge",
-                   "When the certificate the TLS listeners present expires (Unix time).",
-                   not_after.timestamp())  # fmt: skip
-    acme = getattr(ctx, "acme", None)
-    if acme is not None:
-        metric("acme_certificates_issued_total", "counter",
-               "Certificates obtained from the ACME server by this process.", acme.issued)
-        metric("acme_failing", "gauge", "1 while the last ACME attempt failed.",
-               1 if acme.last_error else 0)
-    db = getattr(ctx.store, "db", None)
-    if db is not None and hasattr(db, "batches"):
-        metric("store_commits_total", "counter", "Store write batches committed.", db.batches)
-        metric("store_operations_total", "counter", "Store write operations.", db.operations)
-    return "\n".join(lines) + "\n"
+    """Every worker's values when there are several (mailwright.metrics), else this process's."""
+    return render(ctx, getattr(ctx, "worker_metrics", None))
 
 
 Response = tuple[int, str, str]  # status, content type, body

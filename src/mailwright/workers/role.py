@@ -7,6 +7,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from mailwright.metrics import SharedMetrics
 from mailwright.net.budgets import SharedCounts
 from mailwright.workers.channel import WorkerChannel
 
@@ -32,6 +33,8 @@ class WorkerRole:
     ssl_context: ssl.SSLContext | None = None
     # every worker's connections, for the server-wide connection budgets (net.budgets)
     counts: SharedCounts | None = None
+    # every worker's /metrics values, so that any worker answers a scrape for all (metrics.py)
+    metrics: SharedMetrics | None = None
 
     def report_ready(self) -> None:
         try:

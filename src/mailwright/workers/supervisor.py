@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 from mailwright.config import Config, ConfigError
 from mailwright.log import event
+from mailwright.metrics import SharedMetrics
 from mailwright.net.budgets import SharedCounts
 from mailwright.net.server import BindError, bind_socket
 from mailwright.workers.channel import WorkerChannel, fan_out, socket_pair
@@ -76,6 +77,7 @@ class Supervisor:
         self.workers = [_Worker(i) for i in range(count)]
         # made before the first fork, so every worker maps the same counts
         self.counts = SharedCounts(count, [lc.name for lc in config.listeners])
+        self.metrics = SharedMetrics(count)
         self.sel = selectors.DefaultSelector()
         self.stopping = False
         self.restarts = 0
@@ -112,6 +114,7 @@ class Supervisor:
         # a worker forked again starts from no connections: the kernel closed its
         # predecessor's when it died
         self.counts.clear(w.index)
+        self.metrics.clear(w.index)
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -123,6 +126,7 @@ class Supervisor:
                     index=w.index, count=self.count, primary=w.index == 0, first=first,
                     sockets=self.sockets, channel=WorkerChannel(worker_end), status_fd=status_w,
                     ssl_context=self.ssl_context, counts=self.counts.attach(w.index),
+                    metrics=self.metrics.attach(w.index),
                 )  # fmt: skip
                 from mailwright.app import run_worker
 
