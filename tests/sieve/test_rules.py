@@ -17,7 +17,7 @@ def test_forward_keeping_a_copy_and_vacation() -> None:
                   subject='Away "until" Monday \\o/', message="Back soon.\nReally.\r\n",
                   days=3, addresses=("ann@example.test", "sales@example.test"))
     text = script(rules)
-    assert 'require ["vacation", "copy"];' in text
+    assert 'require ["copy", "vacation"];' in text
     assert 'redirect :copy "me@elsewhere.test";' in text
     assert ':subject "Away \\"until\\" Monday \\\\o/"' in text
     assert ':days 3' in text and '"sales@example.test"' in text
