@@ -7,9 +7,13 @@ and writes PNG files to docs/web/.
 
 from __future__ import annotations
 
+import smtplib
 import sys
 import tempfile
+import time
+from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -55,8 +59,10 @@ def shots(browser: object, srv: MailwrightServer) -> None:
     page.goto("/signin")
     page.screenshot(path=str(OUT / "signin.png"))
     sign_in(page, USER)
+    account_examples(page, srv)
     for path, name in (("/account/", "account"), ("/account/app-passwords", "app-passwords"),
-                       ("/account/forwarding", "forwarding"), ("/account/clients", "clients")):
+                       ("/account/forwarding", "forwarding"), ("/account/clients", "clients"),
+                       ("/account/filters", "filters"), ("/account/junk", "junk")):
         page.goto(path)
         page.screenshot(path=str(OUT / f"{name}.png"), full_page=True)
     page.goto("/account/two-factor")
@@ -77,6 +83,37 @@ def shots(browser: object, srv: MailwrightServer) -> None:
     sign_in(phone, USER)
     phone.goto("/account/")
     phone.screenshot(path=str(OUT / "phone-account.png"), full_page=True)
+
+
+def account_examples(page: Any, srv: MailwrightServer) -> None:
+    """Two rules made in the editor, and mail for the junk training page."""
+    for subject, sender in (("Invoice 2026-118", "billing@shop.test"),
+                            ("You have WON a prize", "lucky@prize.test"),
+                            ("Minutes of Monday's meeting", "carol@partner.test")):
+        with smtplib.SMTP("127.0.0.1", srv.port("smtp"), timeout=30) as s:
+            s.sendmail(sender, [USER], f"From: {sender}\r\nTo: {USER}\r\nSubject: {subject}\r\n"
+                                       f"Date: {formatdate()}\r\nMessage-ID: <{time.time()}@example.test>"
+                                       "\r\n\r\nHello.\r\n")
+    page.goto("/account/filters")
+    for conditions, actions in (
+            ([("subject", "contains", "invoice")], [("move", "Archive"), ("read", "")]),
+            ([("header", "contains", "announce.example.test"), ("size", "over", "2M")],
+             [("flag", ""), ("stop", "")])):
+        for i, (field, op, value) in enumerate(conditions, 1):
+            page.get_by_label(f"Condition {i}: field").select_option(field)
+            page.get_by_label(f"Condition {i}: comparison").select_option(op)
+            page.get_by_label(f"Condition {i}: value").fill(value)
+            if field == "header":
+                page.get_by_label(f"Condition {i}: header name").fill("List-Id")
+        for i, (kind, folder) in enumerate(actions, 1):
+            page.get_by_label(f"Action {i}", exact=True).select_option(kind)
+            if folder:
+                page.get_by_label(f"Action {i}: folder").select_option(folder)
+        page.get_by_role("button", name="Save rule").click()
+        page.get_by_role("status").wait_for()
+    page.goto("/account/junk")
+    page.get_by_role("button", name="Junk: You have WON a prize").click()
+    page.get_by_role("status").wait_for()
 
 
 if __name__ == "__main__":

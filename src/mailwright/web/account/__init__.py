@@ -1,5 +1,5 @@
-"""Account self-service at /account/: password, two-step sign-in, app passwords, forwarding
-and vacation, and how to set up a mail client.
+"""Account self-service at /account/: password, two-step sign-in, app passwords, forwarding,
+vacation and filters (`filters`), junk training (`junk`), and how to set up a mail client.
 
 Everything acts on the signed-in account only (`user_page`); the account id never comes from
 the request. Changing the password asks for the current one through the shared
@@ -20,15 +20,12 @@ from starlette.routing import BaseRoute, Route
 from mailwright.accounts import settings, totp
 from mailwright.accounts.authenticator import app_password_digest
 from mailwright.accounts.passwords import hash_password
-from mailwright.address import AddressError, parse_address
-from mailwright.sieve import rules as sieve_rules
 from mailwright.store.api import Account
-from mailwright.web.account import clients
+from mailwright.web.account import clients, filters, junk
 from mailwright.web.ui.pages import context, form, render, user_page
 
 MIN_PASSWORD = 10
 MAX_APP_PASSWORDS = 20
-RULES_SETTING = "web_rules"  # account setting: sieve.rules.Rules as JSON
 TOTP_PENDING = "totp_pending"  # account setting: a secret shown but not yet confirmed
 # Unambiguous letters and digits: an app password is typed into a phone now and then.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -50,7 +47,7 @@ async def overview(request: Request, account: Account) -> Response:
         request, "overview.html", "Account", usage=usage,
         totp_on=await store.account_setting(account.id, settings.TOTP) is not None,
         app_passwords=len(await store.app_passwords(account.id)),
-        rules=sieve_rules.Rules.from_json(await store.account_setting(account.id, RULES_SETTING)),
+        rules=(await filters.load_rules(store, account))[0],
     )
 
 
@@ -186,125 +183,6 @@ def _qr_data_uri(text: str) -> str:
     return str(segno.make(text, error="m").svg_data_uri(scale=5, border=2))
 
 
-# --- forwarding and vacation ---------------------------------------------------------------
-
-
-@user_page
-async def forwarding(request: Request, account: Account) -> Response:
-    ctx = context(request)
-    store = ctx.store
-    current = sieve_rules.Rules.from_json(await store.account_setting(account.id, RULES_SETTING))
-    active = await store.sieve_active(account.id)
-    other_active = active[0] if active and active[0] != sieve_rules.SCRIPT_NAME else None
-    error = notice = None
-    if request.method == "POST":
-        fields = await form(request)
-        forward_to = fields.get("forward_to", "").strip()
-        if forward_to:
-            try:
-                forward_to = str(parse_address(forward_to))
-            except AddressError:
-                error = "The forwarding address is not an email address."
-            if forward_to == account.address:
-                error = "Mail cannot be forwarded to the same account."
-        try:
-            days = int(fields.get("days", "7") or 7)
-        except ValueError:
-            days = 7
-        own = sorted(await ctx.directory.addresses_of(account))
-        wanted = sieve_rules.Rules(
-            forward_to=forward_to if error is None else "",
-            keep_copy=fields.get("keep_copy") == "on",
-            vacation=fields.get("vacation") == "on",
-            subject=fields.get("subject", "")[:200],
-            message=fields.get("message", "")[:sieve_rules.MAX_TEXT],
-            days=max(1, min(days, 90)),
-            addresses=tuple(own),
-        )
-        if error is None:
-            await _save_rules(ctx.store, account, wanted, other_active)
-            current = wanted
-            notice = "Saved." if wanted.active else "Saved: no forwarding and no vacation reply."
-            other_active = None if wanted.active else other_active
-    return await _page(request, "forwarding.html", "Forwarding and vacation", rules=current,
-                       other_active=other_active, error=error, notice=notice,
-                       status=400 if error else 200)
-
-
-async def _save_rules(store: Any, account: Account, rules: sieve_rules.Rules,
-                      other_active: str | None) -> None:
-    await store.set_account_setting(account.id, RULES_SETTING, rules.to_json())
-    if rules.active:
-        await store.sieve_put(account.id, sieve_rules.SCRIPT_NAME, sieve_rules.script(rules))
-        await store.sieve_activate(account.id, sieve_rules.SCRIPT_NAME)
-    elif other_active is None:
-        active = await store.sieve_active(account.id)
-        if active and active[0] == sieve_rules.SCRIPT_NAME:
-            await store.sieve_activate(account.id, None)
-
-
-# --- filters: the raw Sieve scripts ------------------------------------------------------
-
-
-def _script_name_ok(name: str) -> bool:
-    # RFC 5804 1.6: no control characters, no line or paragraph separators
-    return 0 < len(name) <= 128 and not any(
-        ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in name)
-
-
-@user_page
-async def filters(request: Request, account: Account) -> Response:
-    """The account's Sieve scripts (the ones ManageSieve clients edit), edited as text; a
-    script is validated before it is stored, and an invalid one is refused with its line."""
-    from mailwright.sieve import SieveSyntaxError, compile_script
-
-    ctx = context(request)
-    store = ctx.store
-    limits = ctx.config.sieve
-    name = request.query_params.get("name", "").strip()
-    content = None
-    error = notice = None
-    if request.method == "POST":
-        fields = await form(request)
-        name = fields.get("name", "").strip()
-        action = fields.get("action", "save")
-        if not _script_name_ok(name):
-            error = "A script needs a name (no control characters)."
-        elif action == "delete":
-            active = await store.sieve_active(account.id)
-            if active and active[0] == name:
-                error = "Deactivate the script before deleting it."
-            else:
-                await store.sieve_delete(account.id, name)
-                notice, name = f"Deleted {name}.", ""
-        elif action == "deactivate":
-            await store.sieve_activate(account.id, None)
-            notice = "No script is active now: mail goes to the inbox unfiltered."
-        else:
-            content = fields.get("content", "").replace("\r\n", "\n").replace("\n", "\r\n")
-            known = {i.name for i in await store.sieve_list(account.id)}
-            if len(content.encode()) > limits.max_script_size:
-                error = f"The script is larger than {limits.max_script_size} bytes."
-            elif name not in known and len(known) >= limits.max_scripts:
-                error = f"An account has at most {limits.max_scripts} scripts."
-            else:
-                try:
-                    compile_script(content)
-                except SieveSyntaxError as exc:
-                    error = f"Not saved: line {exc.line}: {exc.message}"
-            if error is None:
-                await store.sieve_put(account.id, name, content)
-                if fields.get("activate") == "on":
-                    await store.sieve_activate(account.id, name)
-                notice = f"Saved {name}."
-    scripts = await store.sieve_list(account.id)
-    if content is None and name:
-        content = await store.sieve_get(account.id, name)
-    return await _page(request, "filters.html", "Filters", scripts=scripts, name=name,
-                       content=content or "", error=error, notice=notice,
-                       status=400 if error else 200)
-
-
 # --- mail client set-up --------------------------------------------------------------------
 
 
@@ -312,8 +190,10 @@ async def filters(request: Request, account: Account) -> Response:
 async def client_setup(request: Request, account: Account) -> Response:
     ctx = context(request)
     domain = account.address.rpartition("@")[2]
+    profile = f"{clients.web_origin(ctx.config)}/account/clients/mailwright.mobileconfig"
     return await _page(request, "clients.html", "Mail apps", servers=clients.servers(ctx.config),
-                       domain=domain, hostname=ctx.hostname,
+                       domain=domain, hostname=ctx.hostname, profile=profile,
+                       qr=clients.qr_svg(profile),
                        autoconfig=f"/.well-known/autoconfig/mail/config-v1.1.xml"
                                   f"?emailaddress={account.address}")
 
@@ -332,8 +212,9 @@ routes: list[BaseRoute] = [
     Route("/app-passwords", app_passwords, methods=["GET", "POST"]),
     Route("/app-passwords/{pw_id}/delete", app_password_delete, methods=["POST"]),
     Route("/two-factor", two_factor, methods=["GET", "POST"]),
-    Route("/forwarding", forwarding, methods=["GET", "POST"]),
-    Route("/filters", filters, methods=["GET", "POST"]),
+    Route("/forwarding", filters.forwarding, methods=["GET", "POST"]),
+    Route("/filters", filters.filters, methods=["GET", "POST"]),
+    Route("/junk", junk.junk, methods=["GET", "POST"]),
     Route("/clients", client_setup),
     Route("/clients/mailwright.mobileconfig", mobileconfig),
 ]

@@ -11,6 +11,8 @@ import plistlib
 import uuid
 from dataclasses import dataclass
 
+from markupsafe import Markup
+
 from mailwright.config import Config
 
 # protocol -> (what it is for, how the connection is secured)
@@ -80,6 +82,23 @@ def mobileconfig(config: Config, address: str, *, stamp: int) -> bytes:
         "PayloadContent": [mail],
     }
     return plistlib.dumps(profile, fmt=plistlib.FMT_XML)
+
+
+def web_origin(config: Config) -> str:
+    """The web interface's address under the server's name (not the Host a browser sent: the
+    phone that scans it must reach the server by its public name)."""
+    port = next((lc.port for lc in config.listeners if lc.protocol == "https"), 443)
+    return f"https://{config.server.hostname}" + ("" if port == 443 else f":{port}")
+
+
+def qr_svg(text: str) -> Markup:
+    """`text` as a QR code, an inline <svg> element: drawn with attributes only (no style
+    attribute, no script), so the page's strict Content-Security-Policy lets it show."""
+    import segno
+
+    svg = segno.make(text, error="m").svg_inline(scale=4, border=2, light="#fff",
+                                                title="QR code of the profile's address")
+    return Markup(svg)  # segno's own markup; `text` is escaped by it (XML)
 
 
 def _reverse(host: str) -> str:
