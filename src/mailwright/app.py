@@ -376,7 +376,15 @@ async def run_server(
         ctx.outbound.settings = dataclasses.replace(ctx.outbound.settings, tls_reports=False)
     await ctx.outbound.start()
     if worker is not None:
+        if ctx.acme is not None:  # the primary's challenges and certificates reach every worker
+            from mailwright.workers.channel import PeerRequests
+
+            requests = PeerRequests(worker.channel, worker.index, worker.count - 1,
+                                    ctx.acme.apply_peer_request)  # fmt: skip
+            ctx.acme.peers, ctx.acme.peer_count = requests.ask, worker.count - 1
         worker.channel.start(loop)
+        if ctx.acme is not None and not worker.primary:  # restarted during a challenge?
+            ctx.background.append(asyncio.create_task(ctx.acme.peers("s")))
         if worker.metrics is not None:
             ctx.worker_metrics = worker.metrics
             ctx.background.append(asyncio.create_task(_publish_metrics(ctx, worker.metrics)))
@@ -415,11 +423,6 @@ def run(config: Config, *, workers: int | None = None) -> int:
     count = config.server.workers if workers is None else workers
     if count == 0:
         count = os.cpu_count() or 1
-    if count > 1 and config.tls.acme:
-        # The ACME manager installs challenge certificates and renewed certificates in its own
-        # process; until they are relayed to the other workers, ACME keeps one process.
-        event(log, "workers", logging.WARNING, detail="[tls] acme = true runs one worker")
-        count = 1
     if count > 1:
         from mailwright.workers.supervisor import supervise
 

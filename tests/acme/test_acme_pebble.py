@@ -17,6 +17,7 @@ from cryptography import x509
 from tests.support.dnsserver import DNSServer
 from tests.support.pebble import Pebble, free_port
 from tests.support.server import MailwrightServer, wait_for
+from tests.support.workers import worker_of, worker_pids
 
 NAMES = ("mail.example.test", "autoconfig.example.test", "mta-sts.example.test")
 
@@ -29,9 +30,9 @@ def dns() -> Iterator[DNSServer]:
         yield server
 
 
-def acme_server(root: Path, pebble_dir: Path, dns: DNSServer, *, challenge: str,
+def acme_server(root: Path, pebble_dir: Path, dns: DNSServer, *, challenge: str, workers: int = 1,
                 ) -> tuple[MailwrightServer, Pebble]:
-    srv = MailwrightServer(root / "mw")
+    srv = MailwrightServer(root / "mw", workers=workers)
     # Pebble validates at the port of the challenge under test only; the other points nowhere,
     # so an issuance proves that challenge was answered.
     alpn = challenge == "tls-alpn-01"
@@ -109,14 +110,45 @@ def http_metrics(srv: MailwrightServer) -> str:
         c.close()
 
 
+def every_worker_presents(srv: MailwrightServer, serial: int, proto: str = "imaps") -> None:
+    """With several workers: handshakes until each worker has answered one, every one of them
+    presenting the certificate `serial` (a worker that missed the new one would show it)."""
+    if srv.workers == 1:
+        return
+    assert srv.proc is not None
+    workers = worker_pids(srv.proc.pid)
+    assert len(workers) == srv.workers, "ACME must not reduce the workers"
+    seen: set[int] = set()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    for _ in range(200):
+        with socket.create_connection(("127.0.0.1", srv.port(proto)), timeout=30) as sock, \
+                ctx.wrap_socket(sock, server_hostname="mail.example.test") as tls:
+            der = tls.getpeercert(binary_form=True)
+            assert der is not None
+            assert x509.load_der_x509_certificate(der).serial_number == serial
+            pid = worker_of(srv.proc.pid, tls)
+            if pid is not None:
+                seen.add(pid)
+        if seen == set(workers):
+            return
+    raise AssertionError(f"200 handshakes reached workers {seen} of {workers}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 def test_tls_alpn_01_issues_renews_in_place_and_serves_mta_sts(
-    tmp_path: Path, dns: DNSServer
+    tmp_path: Path, dns: DNSServer, workers: int
 ) -> None:
-    srv, pebble = acme_server(tmp_path, tmp_path / "pebble", dns, challenge="tls-alpn-01")
+    """With two workers the validation connections may reach either: each has the challenge
+    certificate, and each loads the issued and the renewed certificate."""
+    srv, pebble = acme_server(tmp_path, tmp_path / "pebble", dns, challenge="tls-alpn-01",
+                              workers=workers)  # fmt: skip
     try:
         srv.start()
         pid = srv.proc.pid if srv.proc else 0
         first = issued(srv, pebble)
+        every_worker_presents(srv, first.serial_number)
         san = first.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert set(san.get_values_for_type(x509.DNSName)) == set(NAMES)
         # Every implicit-TLS listener shares the context: POP3S and submissions present it too.
@@ -147,23 +179,29 @@ def test_tls_alpn_01_issues_renews_in_place_and_serves_mta_sts(
                           lambda: (c := presented(srv.port("imaps")))
                           and c.serial_number != first.serial_number and c, deadline=90)
         assert issued_by_pebble(second, pebble)
+        every_worker_presents(srv, second.serial_number)
         assert srv.proc is not None and srv.proc.pid == pid and srv.proc.poll() is None
         assert presented(srv.port("submissions")).serial_number == second.serial_number
         # STARTTLS too: the MX's upgrade uses the same reloaded context.
         assert starttls_certificate(srv.port("smtp")).serial_number == second.serial_number
         metrics = http_metrics(srv)
-        assert "mailwright_acme_certificates_issued_total 2" in metrics
-        assert "mailwright_acme_failing 0" in metrics
+        worker = '{worker="0"}' if workers > 1 else ""  # the primary obtains them
+        assert f"mailwright_acme_certificates_issued_total{worker} 2" in metrics
+        assert f"mailwright_acme_failing{worker} 0" in metrics
     finally:
         srv.stop()
         pebble.stop()
 
 
-def test_http_01_issues_and_restart_reuses_the_certificate(tmp_path: Path, dns: DNSServer) -> None:
-    srv, pebble = acme_server(tmp_path, tmp_path / "pebble", dns, challenge="http-01")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_http_01_issues_and_restart_reuses_the_certificate(tmp_path: Path, dns: DNSServer,
+                                                           workers: int) -> None:  # fmt: skip
+    srv, pebble = acme_server(tmp_path, tmp_path / "pebble", dns, challenge="http-01",
+                              workers=workers)  # fmt: skip
     try:
         srv.start()
         cert = issued(srv, pebble)
+        every_worker_presents(srv, cert.serial_number)
         srv.stop()
         # The next start serves the stored certificate from the first handshake on.
         srv.start()

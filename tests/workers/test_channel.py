@@ -53,3 +53,34 @@ def test_malformed_datagrams_are_ignored() -> None:
     p.b.make_hub()
     for junk in (b"c x y", b"c 1", b"g only-one", b"zz", b"", b"\xff\xfe"):
         p.b.apply(junk)
+
+
+async def test_a_request_is_carried_out_by_every_other_worker_before_ask_returns() -> None:
+    """`PeerRequests` (the ACME challenges of several workers): `ask` returns once each other
+    worker has carried the request out; a worker that does not read makes it time out."""
+    import asyncio
+
+    from mailwright.workers.channel import PeerRequests
+
+    loop = asyncio.get_running_loop()
+    ends = [socket_pair() for _ in range(3)]
+    sups = [sup for sup, _w in ends]
+    channels = [WorkerChannel(w) for _s, w in ends]
+    done: list[tuple[int, str]] = []
+    peers = [PeerRequests(ch, i, 2, lambda r, i=i: done.append((i, r)))  # type: ignore[misc]
+             for i, ch in enumerate(channels)]  # fmt: skip
+    for sup in sups:
+        loop.add_reader(sup.fileno(), fan_out, sup, sups)
+    for ch in channels:
+        ch.start(loop)
+    try:
+        assert await peers[0].ask("+ http tok3n key.auth") == 2
+        assert sorted(done) == [(1, "+ http tok3n key.auth"), (2, "+ http tok3n key.auth")]
+        channels[2].stop(loop)  # a worker that is not serving yet
+        assert await peers[0].ask("r", timeout=0.5) == 1
+        assert (1, "r") in done and (2, "r") not in done
+    finally:
+        for sup in sups:
+            loop.remove_reader(sup.fileno())
+        for ch in channels:
+            ch.stop(loop)

@@ -10,6 +10,10 @@ that a failing CA leaves a month of retries. A renewed certificate is loaded int
 
 Challenges: tls-alpn-01 (RFC 8737) answered by the `https` listener through `ServerTLS`, or
 http-01 (RFC 8555 8.3) answered by the `http` listener from `http_tokens`.
+
+With several workers the loop runs in the primary only; a validation connection may reach any
+worker, so each challenge is installed in every worker before the CA is told to validate, and
+every worker loads a renewed certificate (`peers`: requests through workers.channel).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +80,12 @@ class CertificateManager:
         self.issued = 0  # certificates obtained by this process
         self.last_error = ""
         self._wake = asyncio.Event()
+        # With several workers: the primary's way to have the others install challenges and
+        # certificates (workers.channel.PeerRequests.ask); None in a single process.
+        self.peers: Callable[[str], Coroutine[Any, Any, int]] | None = None
+        self.peer_count = 0
+        self._pending: dict[str, str] = {}  # challenges installed now: key -> the `+` request
+        self._resending: set[asyncio.Task[int]] = set()
 
     @property
     def cert_path(self) -> Path:
@@ -119,6 +130,7 @@ class CertificateManager:
 
     async def run(self) -> None:
         """Forever: issue or renew when due, then sleep until the next look."""
+        await self._wait_for_peers()
         while True:
             wait = self.config.acme.check_interval
             try:
@@ -212,12 +224,66 @@ class CertificateManager:
         _write_private(self.key_path, _pem_key(key))
         _write_private(self.cert_path, chain)
         self.tls.reload(self.cert_path, self.key_path)
+        await self._tell_peers("r")
         self.request_path.unlink(missing_ok=True)
         self.issued += 1
         cert = x509.load_pem_x509_certificates(chain)[0]
         self.renew_at = None
         event(log, "certificate issued", names=",".join(self.names),
               not_after=cert.not_valid_after_utc.isoformat(), issuer=cert.issuer.rfc4514_string())
+
+    # -- several workers ---------------------------------------------------------------------
+
+    async def _wait_for_peers(self, deadline: float = 30.0) -> None:
+        """Before the first order: until every other worker answers (they are forked after
+        this one), so that none of them starts serving without the challenges."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + deadline
+        while self.peers is not None and loop.time() < end:
+            if await self.peers("s") >= self.peer_count:
+                return
+            await asyncio.sleep(0.2)
+
+    async def _tell_peers(self, request: str) -> None:
+        op, _, rest = request.partition(" ")
+        key = " ".join(rest.split(" ")[:2])
+        if op == "+":
+            self._pending[key] = request
+        elif op == "-":
+            self._pending.pop(key, None)
+        if self.peers is None:
+            return
+        acks = await self.peers(request)
+        if acks < self.peer_count:  # the validation may reach a worker that lacks it: retried
+            event(log, "acme peers", logging.WARNING, request=" ".join(request.split(" ")[:2]),
+                  acknowledged=acks, workers=self.peer_count)  # fmt: skip
+
+    def apply_peer_request(self, request: str) -> None:
+        """In a worker that does not run the loop: what the primary asked (`_tell_peers`)."""
+        op, _, rest = request.partition(" ")
+        if op == "r":
+            if self.load_existing():
+                event(log, "acme certificate loaded", path=str(self.cert_path))
+            return
+        if op == "s":  # a worker (re)started: the primary installs what is pending there too
+            if self.peers is not None:
+                for pending in list(self._pending.values()):
+                    task = asyncio.get_running_loop().create_task(self.peers(pending))
+                    self._resending.add(task)
+                    task.add_done_callback(self._resending.discard)
+            return
+        kind, _, rest = rest.partition(" ")
+        key, _, key_auth = rest.partition(" ")
+        if op == "+" and kind == "alpn":
+            self.tls.add_alpn_challenge(key, key_auth)
+        elif op == "-" and kind == "alpn":
+            self.tls.remove_alpn_challenge(key)
+        elif op == "+" and kind == "http":
+            self.http_tokens[key] = key_auth
+        elif op == "-" and kind == "http":
+            self.http_tokens.pop(key, None)
+        else:
+            raise ValueError(f"unknown ACME request {request[:40]!r}")
 
     async def _authorize(self, client: AcmeClient, authz_url: str) -> None:
         authz: dict[str, Any] = (await client.get(authz_url)).json()
@@ -228,16 +294,20 @@ class CertificateManager:
         kind = self._choose(offered)
         challenge = offered[kind]
         key_auth = client.key_authorization(challenge["token"])
+        token = challenge["token"]
         if kind == "tls-alpn-01":
             self.tls.add_alpn_challenge(name, key_auth)
+            await self._tell_peers(f"+ alpn {name} {key_auth}")
         else:
-            self.http_tokens[challenge["token"]] = key_auth
+            self.http_tokens[token] = key_auth
+            await self._tell_peers(f"+ http {token} {key_auth}")
         try:
             await client.post(challenge["url"], {})  # RFC 8555 7.5.1: ready, validate now
             await client.poll(authz_url, ("valid",))
         finally:
             self.tls.remove_alpn_challenge(name)
-            self.http_tokens.pop(challenge["token"], None)
+            self.http_tokens.pop(token, None)
+            await self._tell_peers(f"- alpn {name}" if kind == "tls-alpn-01" else f"- http {token}")
 
     def _choose(self, offered: dict[str, Any]) -> str:
         order = ["tls-alpn-01", "http-01"]

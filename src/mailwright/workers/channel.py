@@ -13,6 +13,13 @@ datagram is one small text message:
   spreading attempts over connections (and so over workers) is banned after the same number of
   tries as against one process, and a banned address is refused at connect by every worker.
 
+* `A <from> <seq> <request>` / `K <to> <seq>`: an ACME request of the primary worker (the one
+  that runs the certificate manager) and each other worker's acknowledgement (`PeerRequests`):
+  `+ alpn NAME KEYAUTH` / `- alpn NAME` (a tls-alpn-01 challenge certificate), `+ http TOKEN
+  KEYAUTH` / `- http TOKEN` (an http-01 answer), `r` (load the renewed certificate from its
+  files). The validation server may connect to any worker, so the primary tells the CA it is
+  ready only once every other worker has acknowledged the challenge (or a timeout passed).
+
 The spam filter's greylisting and hourly rate limits need no message: they live in the store.
 
 Datagrams are never partial and never block the sender (non-blocking sockets; a datagram that
@@ -66,6 +73,7 @@ class WorkerChannel:
         self.sock = sock
         self.hub: RelayedChangeHub | None = None
         self.on_failure: Callable[[str, str], None] | None = None
+        self.requests: PeerRequests | None = None
         self.sent = 0
         self.dropped = 0
         self.received = 0
@@ -117,9 +125,58 @@ class WorkerChannel:
             elif kind == "f" and self.on_failure is not None:
                 ip, _, username = rest.partition(" ")
                 self.on_failure(ip, username)
-
+            elif kind in ("A", "K") and self.requests is not None:
+                self.requests.receive(kind, rest)
         except ValueError:
             log.warning("malformed worker message %r", data[:80])
+
+
+class PeerRequests:
+    """Requests from one worker that every other worker must carry out and acknowledge.
+
+    `handler` carries out a request here (in each receiving worker); `ask` sends one and
+    returns how many workers acknowledged it before `timeout` (each acknowledges after
+    carrying it out, so a count equal to `peers` means every worker has done it).
+    """
+
+    def __init__(self, channel: WorkerChannel, index: int, peers: int,
+                 handler: Callable[[str], None]) -> None:  # fmt: skip
+        self.channel = channel
+        self.index = index
+        self.peers = peers  # the other workers
+        self.handler = handler
+        self._seq = 0
+        self._waiting: dict[int, tuple[list[int], asyncio.Event]] = {}
+        channel.requests = self
+
+    async def ask(self, request: str, timeout: float = 5.0) -> int:
+        self._seq += 1
+        seq = self._seq
+        acks, done = [0], asyncio.Event()
+        self._waiting[seq] = (acks, done)
+        try:
+            self.channel.send(f"A {self.index} {seq} {request}")
+            if self.peers > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), timeout)
+            return acks[0]
+        finally:
+            del self._waiting[seq]
+
+    def receive(self, kind: str, rest: str) -> None:
+        if kind == "A":
+            sender, seq, request = rest.split(" ", 2)
+            self.handler(request)
+            self.channel.send(f"K {sender} {seq}")
+        else:
+            to, seq = rest.split(" ")
+            if int(to) != self.index:
+                return  # another worker's acknowledgement, relayed to every worker
+            waiting = self._waiting.get(int(seq))
+            if waiting is not None:
+                waiting[0][0] += 1
+                if waiting[0][0] >= self.peers:
+                    waiting[1].set()
 
 
 def fan_out(source: socket.socket, targets: list[socket.socket]) -> int:
