@@ -86,6 +86,13 @@ def one_on_each_worker(server: MailwrightServer, connect: Callable[[], T],
     raise AssertionError(f"400 connections went to {list(held)} only")
 
 
+def imap_from(server: MailwrightServer, source: str) -> socket.socket:
+    """A plain IMAP connection from the loopback address `source` (one address per test)."""
+    s = socket.create_connection(("127.0.0.1", server.port("imap")), 60, source_address=(source, 0))
+    s.settimeout(60)
+    return s
+
+
 def message(tag: str) -> bytes:
     return (f"From: carol@remote.test\r\nTo: {USER}\r\nSubject: {tag}\r\n"
             f"Message-ID: <{tag}@remote.test>\r\n\r\nbody of {tag}\r\n").encode()
@@ -137,13 +144,9 @@ def test_failed_logins_on_both_workers_make_one_ban_that_both_hold(tmp_path: Pat
         f"auth_address_failures_before_ban = {FAILURES_BEFORE_BAN}\n"
         'auth_ban_time = "30m"\n'
     ))  # fmt: skip
-    source = "127.0.3.7"
 
     def connect() -> socket.socket:
-        s = socket.create_connection(("127.0.0.1", server.port("imap")), 60,
-                                     source_address=(source, 0))  # fmt: skip
-        s.settimeout(60)
-        return s
+        return imap_from(server, "127.0.3.7")
 
     transcript: dict[socket.socket, bytes] = {}
 
@@ -279,13 +282,9 @@ def test_connection_budgets_count_every_workers_connections(tmp_path: Path) -> N
     accepts; a killed worker's connections stop counting once the supervisor forks its
     successor."""
     server = make_server(tmp_path, "max_connections_per_ip = 2\n")
-    source = "127.0.4.9"
 
     def connect() -> socket.socket:
-        s = socket.create_connection(("127.0.0.1", server.port("imap")), 60,
-                                     source_address=(source, 0))  # fmt: skip
-        s.settimeout(60)
-        return s
+        return imap_from(server, "127.0.4.9")
 
     def greeting(s: socket.socket) -> bytes:
         return s.makefile("rb").readline()
