@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mailwright.imapd import urls
+from mailwright.mailauth import KeyStore
 from mailwright.store.api import Account, DeliveryTarget, Store
 from tests.smtpd.harness import PASSWORD, SmtpServer, add_user, inbox, start_server
 from tests.support.backends import Backend
@@ -78,11 +79,12 @@ def _session(server: SmtpServer) -> smtplib.SMTP:
     return s
 
 
-def _send(server: SmtpServer, commands: list[bytes]) -> list[tuple[int, bytes]]:
+def _send(server: SmtpServer, commands: list[bytes],
+          rcpts: tuple[str, ...] = (BOB,)) -> list[tuple[int, bytes]]:
     """MAIL, RCPT, then each raw command (a BDAT carries its chunk); every reply."""
     with _session(server) as s:
         assert s.esmtp_features.get("burl") == "imap", s.esmtp_features
-        replies = [s.mail(ALICE), s.rcpt(BOB)]
+        replies = [s.mail(ALICE), *(s.rcpt(r) for r in rcpts)]
         for cmd in commands:
             s.send(cmd)
             replies.append(s.getreply())
@@ -98,8 +100,15 @@ async def test_burl_forwards_a_stored_message(server: SmtpServer) -> None:
     base = f"imap://{_enc(ALICE)}@{HOST}/Drafts/;UID={uid}"
     whole = await urls.generate(store, alice, base + f";URLAUTH=submit+{_enc(ALICE)}",
                                 "INTERNAL")
-    replies = await asyncio.to_thread(_send, server, [f"BURL {whole} LAST\r\n".encode()])
-    assert [code for code, _ in replies] == [250, 250, 250, 250], replies
+    KeyStore(server.ctx.config.server.data_dir).generate("example.test", algorithm="ed25519")
+    replies = await asyncio.to_thread(_send, server, [f"BURL {whole} LAST\r\n".encode()],
+                                      (BOB, "dave@remote.test"))
+    assert [code for code, _ in replies] == [250] * 5, replies
+    # the remote copy is queued, DKIM-signed for the author's domain like any submission
+    [entry] = await store.queue_list()
+    queued = await store.read_blob(entry.blob_id)
+    assert b"\r\nDKIM-Signature: " in queued and b"d=example.test" in queued
+    assert queued.endswith(DRAFT[DRAFT.index(b"Subject:"):])
     [got] = await inbox(store, BOB)
     # the submission path ran (Return-Path and our Received field on top), then the message
     assert got.startswith(b"Return-Path: <alice@example.test>\r\nReceived: ")

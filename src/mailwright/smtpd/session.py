@@ -801,7 +801,7 @@ class SmtpSession:
         store (this server is the IMAP server).  The token is checked exactly as URLFETCH
         checks it, with the access ``submit+<authenticated user>`` (RFC 4468 5); any failure
         is 554 5.7.8 without saying why.  The data then goes through the same path as DATA
-        and BDAT octets (size limit, spool, DKIM, sent copy, queue)."""
+        and BDAT octets (size limit, spool, From: policy, DKIM signing, delivery, queue)."""
         from mailwright.imapd import urls
 
         if self.account is None:  # pragma: no cover - the core refuses BURL before AUTH
