@@ -201,11 +201,19 @@ async def test_catenate_limits(tmp_path: Path, backend: Backend) -> None:
             [b'URL "/INBOX/;UID=1/;PARTIAL=0.1"'] * 1001) + b")\r\n"
         out = await _tagged(c, line, "t3")
         assert out[-1] == b"t3 NO [LIMIT] too many CATENATE parts", out
-        parts = b" ".join([b'URL "/INBOX/;UID=1/;PARTIAL=0.1"'] * 60)
+        # each URL reads its whole message, however small its part: a budget of four times
+        # APPENDLIMIT of stored data per APPEND
+        parts = b" ".join([b'URL "/INBOX/;UID=1/;PARTIAL=0.1"'] * 9)
+        out = await _tagged(c, b"t4 APPEND Drafts CATENATE (" + parts + b")\r\n", "t4")
+        assert out[-1] == b"t4 NO [LIMIT] CATENATE reads too much stored data", out
+        parts = b" ".join([b'URL "/INBOX/;UID=1/;PARTIAL=0.1"'] * 8)
         out = await _tagged(c, b"t4 APPEND Drafts CATENATE (" + parts + b")\r\n", "t4")
         assert out[-1].startswith(b"t4 OK"), out
         [small] = await _messages(srv.store, acc, "Drafts")
-        assert small == b"F" * 60
+        assert small == b"F" * 8
+        # a TEXT literal that would take the message past APPENDLIMIT is refused before "+"
+        c.send(f"t9 APPEND Drafts CATENATE ({url} TEXT {{{len(ORIGINAL) + 1}}}\r\n".encode())
+        assert await c.read_line() == b"t9 NO [TOOBIG] Message too large"
         out = await c.cmd("t5 URLFETCH " + " ".join(["x"] * 101))
         assert out[-1].startswith(b"t5 BAD [LIMIT]"), out
         # malformed CATENATE: a BAD, and the next command is read normally

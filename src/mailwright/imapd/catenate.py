@@ -18,6 +18,10 @@ from mailwright.imapd.session import No, Session
 from mailwright.proto.imap import response as R
 from mailwright.proto.imap.connection import CatenateTextStart, CatenateUrlPart
 
+#: one APPEND may read through its URLs this many times APPENDLIMIT of stored messages
+#: (a URL reads its whole message, however small the part it takes)
+READ_BUDGET_FACTOR = 4
+
 
 async def part(s: Session, ev: CatenateUrlPart | CatenateTextStart) -> None:
     upload: AppendUpload | None = s.upload
@@ -37,14 +41,26 @@ async def part(s: Session, ev: CatenateUrlPart | CatenateTextStart) -> None:
             else:
                 s.write(failure.with_tag(ev.tag).to_bytes())
             return
+        if upload.writer is not None and upload.writer.size + ev.size > upload.limit:
+            # RFC 4469 6: the message would outgrow APPENDLIMIT; refuse before the data
+            s.conn.reject_literal()
+            s.abort_upload()
+            s.write(R.tagged(ev.tag, "NO", "Message too large", "TOOBIG"))
+            return
         s.write(s.conn.accept_literal())
         return
     if upload.failure is not None or upload.writer is None:
         return
     assert s.account is not None
+    if upload.budget is None:
+        upload.budget = urls.ReadBudget(READ_BUDGET_FACTOR * upload.limit)
     try:
-        data = await urls.resolve(s.store, ev.url, urls.Accessor(s.account), relative=True)
+        data = await urls.resolve(s.store, ev.url, urls.Accessor(s.account), relative=True,
+                                  budget=upload.budget)
     except urls.BadUrl:
         upload.fail(No("CATENATE URL cannot be resolved", urls.badurl_code(ev.url)))
+        return
+    except urls.ReadLimit:
+        upload.fail(No("CATENATE reads too much stored data", "LIMIT"))
         return
     upload.write(data)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from mailwright.imapd import names, objectid
 from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.urls import ReadBudget
 from mailwright.imapd.util import uid_set_string
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
@@ -308,6 +309,8 @@ class AppendUpload:
         #: (RFC 4469 6: NO [TOOBIG]) since no announced size was checked up front
         self.catenate = False
         self.limit = s.config.max_append
+        #: RFC 4469: stored octets the command's URL parts may still read (imapd/catenate.py)
+        self.budget: ReadBudget | None = None
         self.done = False
         #: REPLACE (RFC 8508): the UID of the selected mailbox's message it replaces, and
         #: whether the client named it by UID

@@ -42,6 +42,24 @@ class BadUrl(Exception):
     SMTP 554 5.7.8 / 5.6.6)."""
 
 
+class ReadLimit(Exception):
+    """The URLs of one command would read more stored data than its budget allows."""
+
+
+@dataclass(slots=True)
+class ReadBudget:
+    """Octets of stored messages one command may still read through URLs: a URL with a
+    small ``;PARTIAL=`` still reads its whole message, so without a budget a thousand such
+    parts would read a thousand large messages for a few octets each."""
+
+    left: int
+
+    def take(self, octets: int) -> None:
+        if octets > self.left:
+            raise ReadLimit("too much data read through URLs")
+        self.left -= octets
+
+
 @dataclass(frozen=True, slots=True)
 class Accessor:
     """Who asks: the authenticated account, and whether as the submit server (BURL)."""
@@ -110,14 +128,18 @@ async def check(
 async def resolve(
     store: Store, text: str, who: Accessor, *, relative: bool = False,
     require_urlauth: bool = False, now: datetime | None = None,
+    budget: ReadBudget | None = None,
 ) -> bytes:
-    """The data the URL names (whole message, section, partial range); :class:`BadUrl`."""
+    """The data the URL names (whole message, section, partial range); :class:`BadUrl`, or
+    :class:`ReadLimit` when the message would overdraw *budget*."""
     url, _, mb = await check(store, text, who, relative=relative,
                              require_urlauth=require_urlauth, now=now)
     recs = await store.get_messages(mb.id, [url.uid])
     if not recs:
         raise BadUrl("no such message")
     rec = recs[0]
+    if budget is not None:
+        budget.take(rec.size)
     sec = url.section
     info, raw = await load_message(store, rec, sec is not None, True)
     assert raw is not None
