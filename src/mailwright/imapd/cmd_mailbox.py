@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from mailwright.imapd import names, objectid
 from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.urls import ReadBudget
 from mailwright.imapd.util import uid_set_string
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
@@ -293,15 +294,23 @@ class AppendUpload:
     memory stays at one read buffer whatever the message size.  Nothing reaches a mailbox until
     the command is complete; then every message is stored in one transaction, or none."""
 
-    def __init__(self, s: Session, mailbox: Mailbox, raw_name: str) -> None:
+    def __init__(self, s: Session, mailbox: Mailbox | None, raw_name: str) -> None:
         self.store = s.store
+        #: None only for a CATENATE refused at its start (it fails when the command ends)
         self.mailbox = mailbox
         self.raw_name = raw_name
         self.staged: list[tuple[StagedBlob, tuple[str, ...], datetime | None, bool]] = []
         self.writer: BlobWriter | None = None
         self.current: tuple[tuple[str, ...], datetime | None, bool] = ((), None, False)
-        #: a message could not be staged (storage full): the command fails at its end
-        self.failure: No | None = None
+        #: a message could not be staged (storage full, a bad CATENATE URL): the command
+        #: fails at its end
+        self.failure: No | ProtocolError | None = None
+        #: RFC 4469: the current message is a CATENATE, bounded by ``limit`` octets
+        #: (RFC 4469 6: NO [TOOBIG]) since no announced size was checked up front
+        self.catenate = False
+        self.limit = s.config.max_append
+        #: RFC 4469: stored octets the command's URL parts may still read (imapd/catenate.py)
+        self.budget: ReadBudget | None = None
         self.done = False
         #: REPLACE (RFC 8508): the UID of the selected mailbox's message it replaces, and
         #: whether the client named it by UID
@@ -311,14 +320,21 @@ class AppendUpload:
         # RFC 3516 4.4: a literal8 is binary content, stored as sent (no LF -> CRLF)
         self.writer = self.store.blob_writer(exact=ev.binary)
         self.current = (flags, ev.internaldate, ev.binary)
+        self.catenate = ev.catenate
 
     def write(self, data: bytes) -> None:
         if self.writer is not None:
             self.writer.write(data)
+            if self.catenate and self.writer.size > self.limit:
+                self.fail(No("Message too large", "TOOBIG"))
 
     async def message_end(self) -> None:
         w, self.writer = self.writer, None
         if w is None:
+            return
+        if self.catenate and w.size == 0:
+            w.abort()
+            self.fail(No("Empty message"))
             return
         try:
             blob = await w.finish()
@@ -332,7 +348,7 @@ class AppendUpload:
         flags, when, binary = self.current
         self.staged.append((blob, flags, when, binary))
 
-    def fail(self, why: No) -> None:
+    def fail(self, why: No | ProtocolError) -> None:
         """The command will fail with *why* when it ends; stop writing what still comes."""
         if self.writer is not None:
             self.writer.abort()
@@ -388,7 +404,7 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
         upload: AppendUpload = s.upload
         if upload.failure is not None:
             raise upload.failure
-        if ev.size == 0:
+        if ev.size == 0 and not ev.catenate:
             raise No("Empty message")
         acc = await s.store.get_account(s.account_id)
         if acc is not None and acc.quota_bytes:
@@ -404,6 +420,14 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
                 # RFC 9208 5.2: the MESSAGE resource, also before the upload
                 raise No("Message quota exceeded", "OVERQUOTA")
     except (No, ProtocolError) as exc:
+        if ev.catenate:
+            # RFC 4469: no literal to refuse; the parts still come and the command fails
+            # when it ends (a synchronizing TEXT literal is refused on the way)
+            if ev.index == 0 or s.upload is None:
+                s.abort_upload()
+                s.upload = AppendUpload(s, None, ev.mailbox)
+            s.upload.fail(exc)
+            return
         s.conn.reject_literal()
         s.abort_upload()
         if isinstance(exc, No):
@@ -412,7 +436,8 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
             s.write(exc.with_tag(ev.tag).to_bytes())
         return
     upload.begin(ev, flags)
-    s.write(s.conn.accept_literal())
+    if not ev.catenate:
+        s.write(s.conn.accept_literal())
 
 
 def _replaced_message(
@@ -457,6 +482,7 @@ async def replace(s: Session, cmd: ast.Replace) -> Ok | None:
         raise No("REPLACE data was not received")  # pragma: no cover
     if upload.failure is not None:
         raise upload.failure
+    assert upload.mailbox is not None
     mb = await s.store.get_mailbox_by_id(upload.mailbox.id)
     if mb is None:
         raise No("Mailbox does not exist", "TRYCREATE")
@@ -488,6 +514,7 @@ async def append(s: Session, cmd: ast.Append) -> Ok | None:
         raise No("APPEND data was not received")  # pragma: no cover
     if upload.failure is not None:
         raise upload.failure
+    assert upload.mailbox is not None
     mb = await s.store.get_mailbox_by_id(upload.mailbox.id)
     if mb is None:  # deleted while the messages were uploaded
         raise No("Mailbox does not exist", "TRYCREATE")

@@ -10,5 +10,6 @@ from mailwright.imapd import (
     context,
     dispatch,
 )
+from mailwright.imapd import cmd_urlauth as cmd_urlauth  # RFC 4467
 
 __all__ = ["cmd_auth", "cmd_mailbox", "cmd_metadata", "cmd_selected", "context", "dispatch"]

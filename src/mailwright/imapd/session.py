@@ -35,6 +35,8 @@ from mailwright.proto.imap.connection import (
     AppendEnd,
     AppendMessageEnd,
     AppendMessageStart,
+    CatenateTextStart,
+    CatenateUrlPart,
     ContinuationRequest,
     Event,
     IdleDone,
@@ -147,7 +149,9 @@ def _forbids_expunge(cmd: ast.Command) -> bool:
     return isinstance(cmd, ast.Fetch | ast.Store | ast.Search | ast.Sort | ast.Thread) and not cmd.uid
 
 
-_APPEND_EVENTS = (AppendMessageStart, AppendData, AppendMessageEnd, AppendEnd)
+_APPEND_EVENTS = (
+    AppendMessageStart, AppendData, AppendMessageEnd, AppendEnd, CatenateUrlPart, CatenateTextStart,
+)
 
 _PRESYNC = (
     ast.Fetch, ast.Store, ast.Search, ast.Sort, ast.Thread, ast.Copy, ast.Move, ast.MultiSearch,
@@ -261,6 +265,7 @@ class Session:
             "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "UIDONLY", "REPLACE", "PARTIAL", "SAVEDATE", "MULTISEARCH",
             "INPROGRESS", "METADATA", "METADATA-SERVER", "LIST-METADATA",
         ]
+        caps += ["CATENATE", "URLAUTH"]  # RFC 4469, RFC 4467 (imapd/catenate.py, cmd_urlauth.py)
         if self.codec is None:
             caps.append("COMPRESS=DEFLATE")
         from mailwright.imapd import content
@@ -306,7 +311,9 @@ class Session:
         return "logout"
 
     async def _append_event(
-        self, event: AppendMessageStart | AppendData | AppendMessageEnd | AppendEnd
+        self,
+        event: AppendMessageStart | AppendData | AppendMessageEnd | AppendEnd | CatenateUrlPart
+        | CatenateTextStart,
     ) -> None:
         """APPEND streams its messages into blob writers (cmd_mailbox.AppendUpload); the
         command itself runs through execute() once complete, like every other."""
@@ -321,6 +328,11 @@ class Session:
                 await cmd_mailbox.append_message_start(self, event)
             elif isinstance(event, AppendData):
                 self.upload.write(event.data)
+            elif isinstance(event, CatenateUrlPart | CatenateTextStart):
+                # RFC 4469: the parts of a CATENATE message (imapd/catenate.py)
+                from mailwright.imapd import catenate
+
+                await catenate.part(self, event)
             else:
                 await self.upload.message_end()
         except (ConnectionError, asyncio.CancelledError):
@@ -329,7 +341,7 @@ class Session:
             # ours, never the peer's: the command fails (at once if its literal can still be
             # refused, else when it ends) and the session goes on
             log.exception("IMAP APPEND failed while receiving")
-            if isinstance(event, AppendMessageStart) and self.conn.awaiting_answer:
+            if isinstance(event, AppendMessageStart | CatenateTextStart) and self.conn.awaiting_answer:
                 self.conn.reject_literal()
                 self.abort_upload()
                 self.write(R.tagged(event.tag, "NO", "internal server error", "SERVERBUG"))

@@ -114,6 +114,8 @@ def make_core(
         # Submission answers MAIL before EHLO with policy (530 until authenticated), as
         # Postfix does; the MX insists on EHLO/HELO first (RFC 5321 4.1.4).
         helo_required=mode is Mode.MX,
+        # RFC 4468: BURL imap on submission, once authenticated (smtpd/session.py burl())
+        burl=mode is Mode.SUBMISSION,
     )
 
 
@@ -148,6 +150,13 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
 
 async def answer(core: smtp.ServerConnection, session: SmtpSession, event: smtp.Event) -> None:
     """Let the session decide on `event` and tell the core (everything but STARTTLS I/O)."""
+    if isinstance(event, smtp.BurlPart):
+        data = await session.burl(event)
+        if isinstance(data, bytes):
+            core.burl_data(data)
+        else:
+            core.reject(data)
+        return
     reply = await session.handle(event)
     if isinstance(event, _ANSWERED):
         if reply is None or reply.is_positive:

@@ -60,6 +60,7 @@ from mailwright.mime.address import parse_address_list as mime_address_list
 from mailwright.proto.smtp import (
     AuthCredentials,
     BdatChunkEnd,
+    BurlPart,
     DataChunk,
     Event,
     Hello,
@@ -76,6 +77,7 @@ from mailwright.proto.smtp import (
     Path as SmtpPath,
 )
 from mailwright.proto.smtp.address import is_ascii_dot_string
+from mailwright.proto.smtp.replies import BAD_URL, BURL_NEEDS_AUTH
 from mailwright.proto.smtpclient import Recipient
 from mailwright.queue.service import queue_addition
 from mailwright.spam.report import strip_spam_fields
@@ -793,6 +795,24 @@ class SmtpSession:
         return reply
 
     # ----------------------------------------------------------------- AUTH
+
+    async def burl(self, ev: BurlPart) -> bytes | Reply:
+        """RFC 4468 3: the data a URLAUTH-authorized IMAP URL names, read straight from the
+        store (this server is the IMAP server).  The token is checked exactly as URLFETCH
+        checks it, with the access ``submit+<authenticated user>`` (RFC 4468 5); any failure
+        is 554 5.7.8 without saying why.  The data then goes through the same path as DATA
+        and BDAT octets (size limit, spool, From: policy, DKIM signing, delivery, queue)."""
+        from mailwright.imapd import urls
+
+        if self.account is None:  # pragma: no cover - the core refuses BURL before AUTH
+            return BURL_NEEDS_AUTH
+        try:
+            return await urls.resolve(self.services.store, ev.url,
+                                      urls.Accessor(self.account, submit=True),
+                                      require_urlauth=True)
+        except urls.BadUrl as exc:
+            log.info("smtp BURL refused for %s: %s", self.account.address, exc)
+            return BAD_URL
 
     async def _auth(self, ev: AuthCredentials) -> Reply | None:
         if self.settings.mode is not Mode.SUBMISSION:

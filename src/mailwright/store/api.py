@@ -952,9 +952,23 @@ class WebState(Protocol):
         ...
 
 
+class UrlAuthStore(Protocol):
+    """IMAP URLAUTH (RFC 4467): the per-mailbox access keys that URLAUTH tokens are made from."""
+
+    async def urlauth_key(self, account_id: int, mailbox_id: int) -> bytes | None:
+        """The mailbox's access key, or None when it has none."""
+        ...
+    async def urlauth_key_ensure(self, account_id: int, mailbox_id: int) -> bytes:
+        """The mailbox's access key, created when missing; NotFound for another's mailbox."""
+        ...
+    async def urlauth_reset(self, account_id: int, mailbox_id: int | None) -> int:
+        """Drop one mailbox's key, or all of the account's (None); how many were dropped."""
+        ...
+
+
 class Store(
     BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
-    ReportData, Metadata, WebState, Maintenance, Protocol,
+    ReportData, Metadata, WebState, Maintenance, UrlAuthStore, Protocol,
 ):
     """Every role of the store together: what a backend implements and what `app` builds.
     Code that needs only some roles may ask for those (e.g. `Queue`)."""
@@ -967,3 +981,4 @@ class Store(
     async def close(self) -> None:
         """Stop the workers; nothing is lost (every change was durable when it returned)."""
         ...
+

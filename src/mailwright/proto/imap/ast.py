@@ -807,6 +807,31 @@ class SetMetadata:
     entries: tuple[tuple[str, bytes | None], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class GenUrlAuth:
+    """``GENURLAUTH 1*(url-rump mechanism)`` (RFC 4467 6.2)."""
+
+    tag: str
+    urls: tuple[tuple[str, str], ...]  # (rump, mechanism upper-cased)
+
+
+@dataclass(frozen=True, slots=True)
+class ResetKey:
+    """``RESETKEY [mailbox *mechanism]`` (RFC 4467 6.1): no mailbox resets every key."""
+
+    tag: str
+    mailbox: str | None = None
+    mechanisms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UrlFetch:
+    """``URLFETCH 1*url`` (RFC 4467 6.3)."""
+
+    tag: str
+    urls: tuple[str, ...]
+
+
 Command = (
     Capability
     | Noop
@@ -846,4 +871,7 @@ Command = (
     | GetMetadata
     | SetMetadata
     | CancelUpdate
+    | GenUrlAuth
+    | ResetKey
+    | UrlFetch
 )

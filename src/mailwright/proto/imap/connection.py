@@ -31,6 +31,11 @@ House rules:
   so a missing mailbox or a full quota is refused before the upload, RFC 9051 6.3.12), streams
   its octets as :class:`AppendData` chunks, ends it with :class:`AppendMessageEnd`, and ends the
   command with :class:`AppendEnd`.  MULTIAPPEND (RFC 3502) repeats start, data and end.
+* CATENATE (RFC 4469) is streamed the same way: an :class:`AppendMessageStart` with
+  ``catenate`` set (no literal to answer), then its parts in order, :class:`CatenateUrlPart`
+  for a URL and :class:`CatenateTextStart` (answered like a message literal) followed by
+  :class:`AppendData` for a TEXT literal, and :class:`AppendMessageEnd` at its ``)``.  One
+  line may carry several parts, so events wait in a short queue (bounded by the line).
 * Malformed or oversized input raises :class:`ProtocolError` carrying the response; the
   connection has already skipped the rest of the offending command (including non-
   synchronizing literal data that the client sends regardless), so the next command is read
@@ -44,14 +49,21 @@ Two special modes, entered by the session: after IDLE the next line must be ``DO
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
 from mailwright.proto.imap import ast
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.proto.imap.grammar import (
+    AppendItem,
     AppendMessageHead,
+    AppendState,
+    CatenateEnd,
+    CatenateText,
+    CatenateUrl,
+    CatenateUrlLiteral,
     CommandError,
     parse_append_head,
     parse_append_next,
@@ -108,6 +120,28 @@ class AppendMessageStart:
     total: int
     #: REPLACE (RFC 8508): the message set to expunge and whether it is UIDs
     replace: tuple[ast.SequenceSet, bool] | None = None
+    #: CATENATE (RFC 4469): the message is made of the parts that follow; there is no
+    #: literal to accept or reject (``size`` is 0), a failure is reported at the end
+    catenate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CatenateUrlPart:
+    """A ``URL`` part of the current CATENATE message (RFC 4469 5)."""
+
+    tag: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatenateTextStart:
+    """A ``TEXT`` literal of the current CATENATE message was announced; answer it like an
+    APPEND message literal (accept_literal()/reject_literal()); AppendData follows."""
+
+    tag: str
+    size: int
+    synchronizing: bool
+    binary: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +186,8 @@ Event = (
     | AppendData
     | AppendMessageEnd
     | AppendEnd
+    | CatenateUrlPart
+    | CatenateTextStart
 )
 
 _LITERAL_AT_END = re.compile(rb"~?\{([0-9]{1,20})(\+?)\}\Z")
@@ -170,6 +206,15 @@ class _Append:
     close_paren: bool = False
     in_literal: bool = False
     replace: tuple[ast.SequenceSet, bool] | None = None
+    #: where the APPEND's parse stands for the next segment (grammar.AppendState)
+    state: AppendState = "first"
+    #: the literal being streamed: "message" or "text" (a CATENATE TEXT part)
+    literal_kind: str = "message"
+    #: parts of the current CATENATE message so far
+    parts: int = 0
+    #: a URL sent as a literal (RFC 4469 5 ``URL astring``): octets still to read, and them
+    url_left: int = 0
+    url_buf: bytearray = field(default_factory=bytearray)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +224,12 @@ class _Pending:
     size: int
     synchronizing: bool
     append: bool
+    #: "literal" (command data), "message", "text" (CATENATE TEXT) or "url" (a URL literal)
+    kind: str = "literal"
+
+
+#: RFC 5092 sets no bound on a URL; one naming a message part is short
+MAX_URL_LITERAL = 8192
 
 
 class ImapConnection:
@@ -192,6 +243,7 @@ class ImapConnection:
         max_command: int = 4 << 20,
         max_append: int = 64 << 20,
         max_append_messages: int = 1000,
+        max_catenate_parts: int = 1000,
         preauth_literal: int = PREAUTH_MAX_LITERAL,
         preauth_command: int = 32768,
         utf8: bool = True,
@@ -202,6 +254,8 @@ class ImapConnection:
         self.max_command = max_command
         self.max_append = max_append
         self.max_append_messages = max_append_messages
+        #: RFC 4469: URL and TEXT parts in one CATENATE message (each URL is a store lookup)
+        self.max_catenate_parts = max_catenate_parts
         self.preauth_literal = preauth_literal
         self.preauth_command = preauth_command
         #: Whether 8-bit UTF-8 is allowed in quoted strings (IMAP4rev2 / UTF8=ACCEPT).
@@ -223,6 +277,9 @@ class ImapConnection:
         self._head: tuple[str | None, str | None] = (None, None)
         self._append: _Append | None = None
         self._pending: _Pending | None = None
+        #: events already parsed from one line (CATENATE parts), with the literal answer
+        #: the last one waits for
+        self._queue: deque[tuple[Event, _Pending | None]] = deque()
         self._scan = 0
 
     # -- input --------------------------------------------------------------------------------
@@ -244,6 +301,7 @@ class ImapConnection:
             or self._literal_left > 0
             or self._append is not None
             or self._pending is not None
+            or bool(self._queue)
         )
 
     @property
@@ -281,9 +339,13 @@ class ImapConnection:
         if p is None:
             return b""
         self._pending = None
-        if p.append:
+        if p.kind == "url":
+            assert self._append is not None
+            self._append.url_left = p.size
+        elif p.append:
             assert self._append is not None
             self._append.in_literal = True
+            self._append.literal_kind = p.kind
             self._stream_left = p.size
         else:
             self._literal_left = p.size
@@ -298,6 +360,7 @@ class ImapConnection:
             return
         self._pending = None
         self._append = None
+        self._queue.clear()
         self._reset_command()
         if not p.synchronizing:
             self._skip_left = p.size
@@ -315,6 +378,9 @@ class ImapConnection:
             return PAUSED
         if self.closed:
             return NEED_DATA
+        if self._queue:
+            queued, self._pending = self._queue.popleft()
+            return queued
         while True:
             if self._skip_left:
                 n = min(self._skip_left, len(self._buf))
@@ -341,7 +407,29 @@ class ImapConnection:
                     return AppendData(chunk)
                 ap.in_literal = False
                 self._mode = "append"
+                if ap.literal_kind == "text":
+                    ap.state = "catpart"  # RFC 4469 5: more parts or ")" follow
+                    continue
+                ap.state = "message"
                 return AppendMessageEnd()
+            if ap is not None and ap.url_left:
+                n = min(ap.url_left, len(self._buf))
+                ap.url_buf += self._buf[:n]
+                del self._buf[:n]
+                ap.url_left -= n
+                if ap.url_left:
+                    return NEED_DATA
+                raw, ap.url_buf = bytes(ap.url_buf), bytearray()
+                ap.state = "catpart"
+                self._mode = "append"
+                try:
+                    url = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    self._append = None
+                    self._reset_command()
+                    self._discarding = True
+                    raise ProtocolError("URL is not UTF-8", tag=ap.tag) from None
+                return CatenateUrlPart(ap.tag, url)
             if self._literal_left:
                 n = min(self._literal_left, len(self._buf))
                 self._cmd += self._buf[:n]
@@ -365,6 +453,7 @@ class ImapConnection:
                     self._buf.clear()
                     self._scan = 0
                     self._append = None
+                    self._queue.clear()
                     self._reset_command()
                     self._discarding = True
                     raise ProtocolError("command line too long", tag=tag, code="TOOBIG")
@@ -408,6 +497,7 @@ class ImapConnection:
     def _fail(self, line: bytes, exc: ProtocolError) -> ProtocolError:
         """Drop the current command, skip what the client still sends of it, return *exc*."""
         self._append = None
+        self._queue.clear()
         self._reset_command()
         self._discarding = True
         self._finish_discard(line)
@@ -439,6 +529,20 @@ class ImapConnection:
         if self._text_len > self.max_line or len(self._cmd) + len(line) > self._max_command():
             raise self._fail(line, ProtocolError("command line too long", tag=tag, code="TOOBIG"))
         m = _LITERAL_AT_END.search(line)
+        if self.authenticated and command == "APPEND":
+            # every APPEND of an authenticated session is streamed, CATENATE (RFC 4469)
+            # included, whose first line may carry the whole command
+            try:
+                head = parse_append_head(self._cmd + line, utf8=self.utf8)
+            except CommandError as exc:
+                err = exc.error
+                raise self._fail(line, ProtocolError(err.text, tag=exc.tag, status=err.status,
+                                                     code=err.code)) from None
+            if head is not None:
+                atag, mailbox, items, state = head
+                self._reset_command()
+                self._append = _Append(atag, mailbox)
+                return self._append_items(line, items, state)
         if m is None:
             self._cmd += line
             wire = self._cmd  # no copy
@@ -451,18 +555,6 @@ class ImapConnection:
                                     code=err.code) from None
         size = int(m.group(1))
         nonsync = bool(m.group(2))
-        if self.authenticated and command == "APPEND":
-            try:
-                head = parse_append_head(self._cmd + line, utf8=self.utf8)
-            except CommandError as exc:
-                err = exc.error
-                raise self._fail(line, ProtocolError(err.text, tag=exc.tag, status=err.status,
-                                                     code=err.code)) from None
-            if head is not None:
-                atag, mailbox, mhead = head
-                self._reset_command()
-                self._append = _Append(atag, mailbox)
-                return self._message_start(line, mhead)
         if self.authenticated and command == "REPLACE":
             # RFC 8508: REPLACE streams its one message like APPEND
             try:
@@ -487,6 +579,13 @@ class ImapConnection:
         return ContinuationRequest(size, tag, command)
 
     def _message_start(self, line: bytes, head: AppendMessageHead) -> Event:
+        event, pending = self._message_event(line, head)
+        self._pending = pending
+        return event
+
+    def _message_event(
+        self, line: bytes, head: AppendMessageHead
+    ) -> tuple[Event, _Pending | None]:
         ap = self._append
         assert ap is not None
         ap.index += 1
@@ -500,10 +599,65 @@ class ImapConnection:
         if ap.index >= self.max_append_messages:
             raise self._fail(line, ProtocolError("too many messages in one APPEND", tag=ap.tag,
                                                  status="NO", code="LIMIT"))
-        self._pending = _Pending(head.size, head.synchronizing, append=True)
+        if head.catenate:
+            ap.parts = 0
+            return AppendMessageStart(ap.tag, ap.mailbox, head.flags, head.internaldate, 0,
+                                      False, False, ap.index, ap.total, ap.replace,
+                                      catenate=True), None
+        pending = _Pending(head.size, head.synchronizing, append=True, kind="message")
         return AppendMessageStart(ap.tag, ap.mailbox, head.flags, head.internaldate, head.size,
                                   head.synchronizing, head.binary, ap.index, ap.total,
-                                  ap.replace)
+                                  ap.replace), pending
+
+    def _append_items(
+        self, line: bytes, items: list[AppendItem], state: AppendState
+    ) -> Event | None:
+        """Queue the events of one parsed segment of an APPEND and return the first."""
+        ap = self._append
+        assert ap is not None
+        ap.state = state
+        out: list[tuple[Event, _Pending | None]] = []
+        for item in items:
+            if isinstance(item, AppendMessageHead):
+                if ap.replace is not None and (item.catenate or ap.index >= 0):
+                    # RFC 8508 3: REPLACE carries exactly one plain message
+                    raise self._fail(line, ProtocolError("REPLACE takes one message",
+                                                         tag=ap.tag))
+                out.append(self._message_event(line, item))
+                continue
+            if isinstance(item, CatenateEnd):
+                out.append((AppendMessageEnd(), None))
+                continue
+            ap.parts += 1
+            if ap.parts > self.max_catenate_parts:
+                raise self._fail(line, ProtocolError("too many CATENATE parts", tag=ap.tag,
+                                                     status="NO", code="LIMIT"))
+            if isinstance(item, CatenateUrl):
+                out.append((CatenateUrlPart(ap.tag, item.url), None))
+            elif isinstance(item, CatenateUrlLiteral):
+                if item.size > MAX_URL_LITERAL:
+                    raise self._too_big(line, not item.synchronizing, ap.tag, "URL too long")
+                pending = _Pending(item.size, item.synchronizing, append=True, kind="url")
+                if item.synchronizing:
+                    out.append((ContinuationRequest(item.size, ap.tag, "APPEND"), pending))
+                else:
+                    ap.url_left = item.size
+            elif isinstance(item, CatenateText):
+                if item.size > self.max_append:
+                    raise self._too_big(line, not item.synchronizing, ap.tag,
+                                        "message too large", status="NO")
+                ap.binary = item.binary
+                out.append((CatenateTextStart(ap.tag, item.size, item.synchronizing, item.binary),
+                            _Pending(item.size, item.synchronizing, append=True, kind="text")))
+        if state == "end":
+            out.append((AppendEnd(ap.tag), None))
+            self._append = None
+            self._mode = "command"
+        if not out:
+            return None  # only a non-synchronizing URL literal on this line: read it
+        self._queue.extend(out[1:])
+        first, self._pending = out[0]
+        return first
 
     def _append_line(self, line: bytes) -> Event | None:
         """The text after an APPEND message literal, up to the next literal or the end."""
@@ -512,20 +666,15 @@ class ImapConnection:
         if len(line) > self.max_line:
             raise self._fail(line, ProtocolError("command line too long", tag=ap.tag,
                                                  code="TOOBIG"))
+        close_paren = ap.close_paren and ap.state == "message"
         try:
-            head = parse_append_next(ap.tag, line, close_paren=ap.close_paren, utf8=self.utf8)
+            items, state = parse_append_next(ap.tag, line, state=ap.state,
+                                             close_paren=close_paren, utf8=self.utf8)
         except CommandError as exc:
             err = exc.error
             raise self._fail(line, ProtocolError(err.text, tag=ap.tag, status=err.status,
                                                  code=err.code)) from None
-        if head is None:
-            self._append = None
-            self._mode = "command"
-            return AppendEnd(ap.tag)
-        if ap.replace is not None:
-            # RFC 8508 3: REPLACE carries exactly one message
-            raise self._fail(line, ProtocolError("REPLACE takes one message", tag=ap.tag))
-        return self._message_start(line, head)
+        return self._append_items(line, items, state)
 
     def _reset_command(self) -> None:
         self._cmd = bytearray()

@@ -1085,21 +1085,30 @@ def _lsub(r: Reader, tag: str, uid: bool) -> ast.Command:
     return ast.ListCmd(tag, reference, (pattern,), lsub=True)
 
 
+def _append_opts(r: Reader) -> tuple[tuple[str, ...], datetime | None]:
+    """``[flag-list SP] [date-time SP]``: what precedes an append-message's data (RFC 9051
+    6.3.12, shared by APPEND, MULTIAPPEND (RFC 3502), CATENATE (RFC 4469) and REPLACE)."""
+    flags: tuple[str, ...] = ()
+    when: datetime | None = None
+    if r.peek() == 0x28:
+        flags = r.flag_list()
+        r.sp()
+    if r.peek() == 0x22:
+        when = r.date_time()
+        r.sp()
+    return flags, when
+
+
 def _append(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """A whole APPEND in one buffer (the connection streams those of authenticated sessions,
+    CATENATE included; this parse serves the rest, which are refused by state anyway)."""
     r.sp()
     mailbox = r.mailbox()
     messages: list[ast.AppendMessage] = []
     while not r.at_end():
         # RFC 3502 MULTIAPPEND: append-message *(SP append-message)
         r.sp()
-        flags: tuple[str, ...] = ()
-        when: datetime | None = None
-        if r.peek() == 0x28:
-            flags = r.flag_list()
-            r.sp()
-        if r.peek() == 0x22:
-            when = r.date_time()
-            r.sp()
+        flags, when = _append_opts(r)
         if r.try_word(b"UTF8"):
             # RFC 6855 4: UTF8 (literal8)
             r.sp()
@@ -1124,14 +1133,7 @@ def _replace(r: Reader, tag: str, uid: bool) -> ast.Command:
     r.sp()
     mailbox = r.mailbox()
     r.sp()
-    flags: tuple[str, ...] = ()
-    when: datetime | None = None
-    if r.peek() == 0x28:
-        flags = r.flag_list()
-        r.sp()
-    if r.peek() == 0x22:
-        when = r.date_time()
-        r.sp()
+    flags, when = _append_opts(r)
     if r.peek() not in (0x7B, 0x7E):
         raise r.fail("expected message literal")
     data, binary = r.literal_bytes(allow_binary=True)
@@ -1142,7 +1144,8 @@ def _replace(r: Reader, tag: str, uid: bool) -> ast.Command:
 @dataclass(frozen=True, slots=True)
 class AppendMessageHead:
     """What precedes one APPEND message literal, and the literal's header (RFC 9051 6.3.12,
-    RFC 3502 MULTIAPPEND, RFC 3516 literal8, RFC 6855 UTF8 data)."""
+    RFC 3502 MULTIAPPEND, RFC 3516 literal8, RFC 6855 UTF8 data); or, with ``catenate``, the
+    start of a ``CATENATE (`` part list (RFC 4469 5), which has no literal of its own."""
 
     flags: tuple[str, ...]
     internaldate: datetime | None
@@ -1150,29 +1153,65 @@ class AppendMessageHead:
     synchronizing: bool
     binary: bool
     utf8: bool  # "UTF8 (" ... ")": a ")" must follow the literal
+    catenate: bool = False
 
+
+@dataclass(frozen=True, slots=True)
+class CatenateUrl:
+    """``URL astring`` (RFC 4469 5): a part taken from a message already on the server."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class CatenateUrlLiteral:
+    """``URL {n}``: the URL itself is sent as a literal (astring, RFC 4469 5)."""
+
+    size: int
+    synchronizing: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CatenateText:
+    """``TEXT literal`` (RFC 4469 5; literal8 with BINARY): new data, announced at the end of
+    the line; the data follows."""
+
+    size: int
+    synchronizing: bool
+    binary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CatenateEnd:
+    """The ``)`` that ends a CATENATE part list: the message is complete."""
+
+
+AppendItem = AppendMessageHead | CatenateUrl | CatenateUrlLiteral | CatenateText | CatenateEnd
+
+#: Where an APPEND's parse stands between two segments (a segment ends at a literal):
+#: "first" right after the mailbox, "message" after an append-message, "catpart" inside a
+#: CATENATE list after a part, "catopen" right after ``CATENATE (``; "end" at the command's end.
+AppendState = str
 
 _LITERAL_HEADER = re.compile(rb"(~?)\{([0-9]{1,20})(\+?)\}\Z")
+
+
+def _literal_header(r: Reader) -> re.Match[bytes] | None:
+    """The literal header ``{n}``/``{n+}``/``~{n}`` when it is all that is left of *r*."""
+    return _LITERAL_HEADER.match(bytes(r.buf[r.pos :]))
 
 
 def _message_head(r: Reader) -> AppendMessageHead:
     """``SP [flag-list SP] [date-time SP] (literal-header / "UTF8" SP "(" literal8-header)``
     up to the end of *r* (the framer cut the line after the literal header)."""
     r.sp()
-    flags: tuple[str, ...] = ()
-    when: datetime | None = None
-    if r.peek() == 0x28:
-        flags = r.flag_list()
-        r.sp()
-    if r.peek() == 0x22:
-        when = r.date_time()
-        r.sp()
+    flags, when = _append_opts(r)
     utf8 = False
     if r.try_word(b"UTF8"):
         r.sp()
         r.char(b"(")
         utf8 = True
-    m = _LITERAL_HEADER.match(bytes(r.buf[r.pos :]))
+    m = _literal_header(r)
     if m is None:
         raise r.fail("expected message literal")
     if utf8 and not m.group(1):
@@ -1181,11 +1220,62 @@ def _message_head(r: Reader) -> AppendMessageHead:
     return AppendMessageHead(flags, when, size, not m.group(3), bool(m.group(1)), utf8)
 
 
+def _append_items(r: Reader, state: AppendState) -> tuple[list[AppendItem], AppendState]:
+    """The append-messages and CATENATE parts (RFC 4469 5) of one segment of an APPEND, up to
+    the literal header that ends it or the end of the command.  Returns the items and where
+    the parse stands: "literal" (a message literal follows), "text" (a TEXT literal
+    follows), "urllit" (a URL literal follows) or "end"."""
+    items: list[AppendItem] = []
+    while True:
+        if state in ("first", "message"):
+            if state == "message" and r.at_end():
+                return items, "end"
+            start = r.pos
+            r.sp()
+            flags, when = _append_opts(r)
+            if r.try_word(b"CATENATE"):
+                # RFC 4469 5: "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+                r.sp()
+                r.char(b"(")
+                items.append(AppendMessageHead(flags, when, 0, False, False, False, True))
+                state = "catopen"
+                continue
+            r.pos = start  # a literal message: _message_head reads its options again
+            items.append(_message_head(r))
+            return items, "literal"
+        if state == "catpart":
+            if r.try_char(b")"):
+                items.append(CatenateEnd())
+                state = "message"
+                continue
+            r.sp()
+        if r.try_word(b"TEXT"):
+            r.sp()
+            m = _literal_header(r)
+            if m is None:
+                raise r.fail("expected TEXT literal")
+            items.append(CatenateText(int(m.group(2)), not m.group(3), bool(m.group(1))))
+            return items, "text"
+        if r.try_word(b"URL"):
+            r.sp()
+            m = _literal_header(r)
+            if m is not None:
+                if m.group(1):
+                    raise r.fail("a URL is not a literal8")
+                items.append(CatenateUrlLiteral(int(m.group(2)), not m.group(3)))
+                return items, "urllit"
+            items.append(CatenateUrl(r.astring("URL")))
+            state = "catpart"
+            continue
+        raise r.fail("expected TEXT or URL")
+
+
 def parse_append_head(
     buf: bytes | bytearray, *, utf8: bool = True
-) -> tuple[str, str, AppendMessageHead] | None:
-    """The tag, mailbox and first message head of an APPEND whose first message literal is
-    announced at the end of *buf*; ``None`` when that literal is the mailbox name itself.
+) -> tuple[str, str, list[AppendItem], AppendState] | None:
+    """The tag, mailbox and the first items of an APPEND (see :func:`_append_items`) whose
+    first segment is *buf*: up to a literal header at its end, or the whole command (a
+    CATENATE of URLs only); ``None`` when that literal is the mailbox name itself.
 
     Raises :class:`CommandError` for malformed input.
     """
@@ -1200,10 +1290,11 @@ def parse_append_head(
         if name != "APPEND":  # "UID APPEND"
             raise GrammarError(f"{name} APPEND is not a UID command")
         r.sp()
-        if _LITERAL_HEADER.match(bytes(r.buf[r.pos :])):
+        if _literal_header(r):
             return None
         mailbox = r.mailbox()
-        return tag, mailbox, _message_head(r)
+        items, state = _append_items(r, "first")
+        return tag, mailbox, items, state
     except GrammarError as exc:
         raise CommandError(tag, exc) from None
 
@@ -1243,19 +1334,79 @@ def parse_replace_head(
 
 
 def parse_append_next(
-    tag: str, rest: bytes | bytearray, *, close_paren: bool, utf8: bool = True
-) -> AppendMessageHead | None:
-    """What follows an APPEND message literal: the next message head (RFC 3502), or ``None``
-    at the end of the command.  *close_paren*: the message was ``UTF8 (`` data."""
+    tag: str, rest: bytes | bytearray, *, state: AppendState, close_paren: bool = False,
+    utf8: bool = True,
+) -> tuple[list[AppendItem], AppendState]:
+    """The items of the next segment of an APPEND, after a literal: a message literal
+    (*state* "message"; *close_paren*: it was ``UTF8 (`` data), a TEXT or a URL literal
+    (*state* "catpart").  See :func:`_append_items`."""
     r = Reader(rest, utf8=utf8)
     try:
         if close_paren:
             r.char(b")")
-        if r.at_end():
-            return None
-        return _message_head(r)
+        return _append_items(r, state)
     except GrammarError as exc:
         raise CommandError(tag, exc) from None
+
+
+_MECH_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.")
+
+
+def _mechanism(r: Reader) -> str:
+    """RFC 4467 9: ``mechanism = "INTERNAL" / 1*uauth-mech-char``."""
+    return r.atom_bytes(allow=lambda c: c in _MECH_CHARS, what="mechanism").decode().upper()
+
+
+#: how many URLs one GENURLAUTH or URLFETCH may name (the line limit bounds them too)
+MAX_URLS = 100
+
+
+def _genurlauth(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 4467 9: ``"GENURLAUTH" 1*(SP url-rump SP mechanism)``."""
+    urls: list[tuple[str, str]] = []
+    while not r.at_end() or not urls:
+        r.sp()
+        rump = r.astring("URL")
+        r.sp()
+        urls.append((rump, _mechanism(r)))
+        if len(urls) > MAX_URLS:
+            raise GrammarError("too many URLs", code="LIMIT")
+    return ast.GenUrlAuth(tag, tuple(urls))
+
+
+def _resetkey(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 4467 9: ``"RESETKEY" [SP mailbox *(SP mechanism)]``."""
+    if r.at_end():
+        return ast.ResetKey(tag)
+    r.sp()
+    mailbox = r.mailbox()
+    mechs: list[str] = []
+    while not r.at_end():
+        r.sp()
+        mechs.append(_mechanism(r))
+        if len(mechs) > MAX_URLS:
+            raise GrammarError("too many mechanisms", code="LIMIT")
+    return ast.ResetKey(tag, mailbox, tuple(mechs))
+
+
+def _urlfetch(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 4467 9: ``"URLFETCH" 1*(SP url)``."""
+    urls: list[str] = []
+    while not r.at_end() or not urls:
+        r.sp()
+        urls.append(r.astring("URL"))
+        if len(urls) > MAX_URLS:
+            raise GrammarError("too many URLs", code="LIMIT")
+    return ast.UrlFetch(tag, tuple(urls))
+
+
+def parse_section_spec(text: bytes) -> ast.Section:
+    """A section as in ``BODY[<text>]`` (RFC 9051 6.4.5), e.g. from an IMAP URL's
+    ``;SECTION=`` (RFC 5092 3.4).  Raises :class:`GrammarError`."""
+    r = Reader(b"[" + text + b"]")
+    section = _section(r)
+    r.end()
+    return section
 
 
 def _expunge(r: Reader, tag: str, uid: bool) -> ast.Command:
@@ -1554,6 +1705,9 @@ COMMANDS: dict[str, CommandParser] = {
     "GETMETADATA": _getmetadata,
     "SETMETADATA": _setmetadata,
     "CANCELUPDATE": _cancelupdate,
+    "GENURLAUTH": _genurlauth,  # RFC 4467
+    "RESETKEY": _resetkey,
+    "URLFETCH": _urlfetch,
 }
 #: Commands that take the UID prefix (RFC 9051 6.4.9, RFC 4315, RFC 6851, RFC 5256).
 UID_COMMANDS = frozenset({

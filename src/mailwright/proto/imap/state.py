@@ -66,6 +66,9 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.GetMetadata: _AUTH,  # RFC 5464 4
     ast.SetMetadata: _AUTH,
     ast.CancelUpdate: _SELECTED,  # RFC 5267 4.2
+    ast.GenUrlAuth: _AUTH,  # RFC 4467 6
+    ast.ResetKey: _AUTH,
+    ast.UrlFetch: _AUTH,
 }
 
 

@@ -176,6 +176,16 @@ def parse_rcpt(arg: str, *, smtputf8: bool) -> tuple[Path, RcptParams]:
     return path, RcptParams(notify=notify, orcpt=orcpt)
 
 
+def parse_burl(arg: str) -> tuple[str, bool]:
+    """RFC 4468 3: ``BURL SP absolute-URI [SP end-marker]``, ``end-marker = "LAST"``."""
+    words = arg.split(" ")
+    if not 1 <= len(words) <= 2 or not words[0] or not words[0].isprintable():
+        raise SMTPProtocolError(R.BURL_SYNTAX)
+    if len(words) == 2 and words[1].upper() != "LAST":
+        raise SMTPProtocolError(R.BURL_SYNTAX)
+    return words[0], len(words) == 2
+
+
 def parse_bdat(arg: str) -> tuple[int, bool]:
     """RFC 3030 2: `BDAT chunk-size [LAST]`."""
     words = arg.split(" ")

@@ -169,6 +169,15 @@ class ConnectionClosing:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class BurlPart:
+    """``BURL url [LAST]`` (RFC 4468 3): the message goes on with the data the URL names;
+    answer with `burl_data(data)` once resolved, or `reject(reply)` (554, RFC 4468 6)."""
+
+    url: str
+    last: bool
+
+
 Event = (
     Hello
     | MailFrom
@@ -184,4 +193,5 @@ Event = (
     | Verify
     | Quit
     | ConnectionClosing
+    | BurlPart
 )

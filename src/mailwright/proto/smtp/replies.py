@@ -122,6 +122,9 @@ BAD_PARAMETER = Reply(501, "5.5.4", "Bad parameter value")
 DUPLICATE_PARAMETER = Reply(501, "5.5.4", "Duplicate parameter")
 BINARYMIME = Reply(555, "5.5.4", "Error: BODY=BINARYMIME is not supported")
 TOO_BIG = Reply(552, "5.3.4", "Error: message file too big")
+BURL_SYNTAX = Reply(501, "5.5.4", "Syntax: BURL imap-url [LAST]")
+BURL_NEEDS_AUTH = Reply(530, "5.7.0", "Authentication required for BURL")  # RFC 4468 3
+BAD_URL = Reply(554, "5.7.8", "Error: URL cannot be resolved")  # RFC 4468 6
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Error: too many recipients")
 BARE_CR = Reply(550, "5.6.0", "Error: bare <CR> in message content (RFC 5321 2.3.8)")
 BDAT_SYNTAX = Reply(501, "5.5.4", "Syntax: BDAT size [LAST]")

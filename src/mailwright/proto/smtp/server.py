@@ -23,7 +23,7 @@ from enum import Enum
 from .. import sasl
 from . import replies as R
 from .address import is_address_literal, is_domain
-from .commands import parse_bdat, parse_mail, parse_rcpt, split_verb
+from .commands import parse_bdat, parse_burl, parse_mail, parse_rcpt, split_verb
 from .data import DotReader, LineEndingCheck
 from .errors import LocalProtocolError, SMTPProtocolError
 from .events import (
@@ -31,6 +31,7 @@ from .events import (
     PAUSED,
     AuthCredentials,
     BdatChunkEnd,
+    BurlPart,
     ConnectionClosing,
     DataChunk,
     Event,
@@ -71,6 +72,7 @@ class _Wait(Enum):
     BDAT_CHUNK = "BDAT_CHUNK"
     MESSAGE_END = "MESSAGE_END"
     AUTH = "AUTH"
+    BURL = "BURL"
 
 
 def _printable_token(text: str) -> bool:
@@ -105,6 +107,7 @@ class ServerConnection:
         reject_bare_cr: bool = True,
         helo_required: bool = True,
         requiretls: bool = False,
+        burl: bool = False,
     ) -> None:
         if not _printable_token(hostname):
             raise ValueError(f"hostname must be one printable token: {hostname!r}")
@@ -131,6 +134,8 @@ class ServerConnection:
         self.helo_required = helo_required
         # RFC 8689: offered (on TLS sessions only) when the queue behind us can honour it
         self.requiretls = requiretls
+        # RFC 4468: BURL with IMAP URLs, offered (and taken) only once authenticated
+        self.burl = burl
 
         self.state = State.START
         self.hello: Hello | None = None
@@ -159,6 +164,9 @@ class ServerConnection:
         self._chunk_last = False
         self._chunk_error: R.Reply | None = None
         self._after_chunk_error = State.INITIAL
+        # BURL: the part waiting for MessageStart to be accepted (RFC 4468 3)
+        self._burl_pending: BurlPart | None = None
+        self._burl_last = False
         # SASL exchange.
         self._mech: sasl.ServerMechanism | None = None
 
@@ -191,6 +199,8 @@ class ServerConnection:
             words.append("REQUIRETLS")
         if self.auth_offered and not self.authenticated:
             words.append("AUTH " + " ".join(self.auth_mechanisms))
+        if self.burl and self.authenticated:
+            words.append("BURL imap")  # RFC 4468 3: IMAP URLs, after AUTH
         return words
 
     def greet(self, reply: R.Reply | None = None) -> None:
@@ -265,6 +275,12 @@ class ServerConnection:
             return
         if wait is _Wait.BDAT_START:
             self._begin_message()
+            if self._burl_pending is not None:
+                part, self._burl_pending = self._burl_pending, None
+                self.state = State.BDAT
+                self._burl_last = part.last
+                self._pause(_Wait.BURL, part)
+                return
             self.state = ACCEPTED[(self._wait_from, "BDAT")]
             return
         if wait is _Wait.BDAT_CHUNK:
@@ -287,6 +303,12 @@ class ServerConnection:
         if reply.is_positive:
             raise LocalProtocolError("reject() needs a 4xx or 5xx reply")
         wait = self._take_wait()
+        if wait is _Wait.BDAT_START and self._burl_pending is not None:
+            # a BURL has no octets of its own to skip
+            self._burl_pending = None
+            self._end_transaction()
+            self._send(reply)
+            return
         if wait is _Wait.BDAT_START:
             # RFC 3030 2: the chunk is read and thrown away; the transaction is over.
             self._end_transaction()
@@ -294,7 +316,7 @@ class ServerConnection:
             self._after_chunk_error = self.state
             self.state = State.BDAT_CHUNK
             return
-        if wait in (_Wait.BDAT_CHUNK, _Wait.MESSAGE_END):
+        if wait in (_Wait.BDAT_CHUNK, _Wait.MESSAGE_END, _Wait.BURL):
             self._end_transaction()
         elif wait is _Wait.AUTH:
             self.state = reset_state(True)
@@ -472,6 +494,11 @@ class ServerConnection:
         if verb == "BDAT":
             self._cmd_bdat(arg, error)
             return
+        if verb == "BURL":
+            if not self.burl:
+                raise SMTPProtocolError(R.UNKNOWN_COMMAND)
+            if not self.authenticated:
+                raise SMTPProtocolError(R.BURL_NEEDS_AUTH)
         if error is not None:
             raise SMTPProtocolError(error)
         if verb in RESETTING and verb != "RSET":
@@ -541,6 +568,43 @@ class ServerConnection:
             self._pause(_Wait.BDAT_START, MessageStart(chunking=True))
         else:
             self.state = State.BDAT_CHUNK
+
+    def _cmd_burl(self, arg: str) -> None:
+        """RFC 4468 3: the session resolves the URL and hands the data to `burl_data()`;
+        the first BURL of a transaction starts the message like a first BDAT."""
+        url, last = parse_burl(arg)
+        part = BurlPart(url=url, last=last)
+        if self.state is State.RCPT:
+            self._burl_pending = part
+            self._pause(_Wait.BDAT_START, MessageStart(chunking=True))
+        else:
+            self._burl_last = last
+            self._pause(_Wait.BURL, part)
+
+    def burl_data(self, data: bytes) -> None:
+        """The data the BURL named (bounded by the session): counted against the size limit
+        and passed on as DataChunk events, then the message ends (LAST) or goes on (250)."""
+        wait = self._take_wait()
+        if wait is not _Wait.BURL:
+            raise LocalProtocolError("burl_data() answers a BurlPart")
+        self._count(data)
+        if self._burl_last:
+            if self._bare_cr_abort():
+                assert self._abort is not None
+                reply = self._abort
+                self._end_transaction()
+                self._send(reply)
+                return
+            self._pause(
+                _Wait.MESSAGE_END, MessageEnd(size=self._size, bare_lf=self._endings.bare_lf)
+            )
+            return
+        if self._abort is not None:
+            reply = self._abort
+            self._end_transaction()
+            self._send(reply)
+            return
+        self._write(R.Reply(250, "2.0.0", f"Ok: {len(data)} octets added"))
 
     def _cmd_rset(self, arg: str) -> None:
         if arg.strip(" "):

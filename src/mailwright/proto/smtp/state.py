@@ -42,7 +42,7 @@ COMMAND_STATES = frozenset(
 
 VERBS = (
     "EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP",
-    "VRFY", "EXPN", "HELP", "QUIT", "STARTTLS", "AUTH",
+    "VRFY", "EXPN", "HELP", "QUIT", "STARTTLS", "AUTH", "BURL",
 )  # fmt: skip
 
 _ALWAYS = {"EHLO": None, "HELO": None, "RSET": None, "NOOP": None, "VRFY": None,
@@ -55,27 +55,27 @@ COMMANDS: dict[State, dict[str, R.Reply | None]] = {
     State.INITIAL: {
         **_ALWAYS,
         "MAIL": R.NEED_HELO, "RCPT": R.NEED_MAIL, "DATA": R.NEED_MAIL, "BDAT": R.NEED_MAIL,
-        "STARTTLS": R.NEED_HELO, "AUTH": R.NEED_HELO,
+        "STARTTLS": R.NEED_HELO, "AUTH": R.NEED_HELO, "BURL": R.NEED_MAIL,
     },
     State.READY: {
         **_ALWAYS,
         "MAIL": None, "RCPT": R.NEED_MAIL, "DATA": R.NEED_MAIL, "BDAT": R.NEED_MAIL,
-        "STARTTLS": None, "AUTH": None,
+        "STARTTLS": None, "AUTH": None, "BURL": R.NEED_MAIL,
     },
     State.MAIL: {
         **_ALWAYS,
         "MAIL": R.NESTED_MAIL, "RCPT": None, "DATA": R.NEED_RCPT, "BDAT": R.NEED_RCPT,
-        "STARTTLS": R.AUTH_IN_TRANSACTION, "AUTH": R.AUTH_IN_TRANSACTION,
+        "STARTTLS": R.AUTH_IN_TRANSACTION, "AUTH": R.AUTH_IN_TRANSACTION, "BURL": R.NEED_RCPT,
     },
     State.RCPT: {
         **_ALWAYS,
         "MAIL": R.NESTED_MAIL, "RCPT": None, "DATA": None, "BDAT": None,
-        "STARTTLS": R.AUTH_IN_TRANSACTION, "AUTH": R.AUTH_IN_TRANSACTION,
+        "STARTTLS": R.AUTH_IN_TRANSACTION, "AUTH": R.AUTH_IN_TRANSACTION, "BURL": None,
     },
     State.BDAT: {
         **_ALWAYS,
         "MAIL": R.NESTED_MAIL, "RCPT": R.BDAT_IN_PROGRESS, "DATA": R.BDAT_IN_PROGRESS,
-        "BDAT": None,
+        "BDAT": None, "BURL": None,  # RFC 4468 3: BURL and BDAT mix in one message
         "STARTTLS": R.AUTH_IN_TRANSACTION, "AUTH": R.AUTH_IN_TRANSACTION,
     },
     State.REJECTING: {verb: (None if verb == "QUIT" else R.REJECTING_SESSION) for verb in VERBS},

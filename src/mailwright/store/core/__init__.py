@@ -18,11 +18,12 @@ from mailwright.store.core.queue import QueueRules
 from mailwright.store.core.recent import RecentMarks
 from mailwright.store.core.reports import DmarcData, TlsReporting
 from mailwright.store.core.spam import SpamState
+from mailwright.store.core.urlauth import UrlAuthKeys
 
 
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
-    RecentMarks, Checks, Metadata,
+    RecentMarks, Checks, Metadata, UrlAuthKeys,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

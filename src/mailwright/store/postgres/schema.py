@@ -333,6 +333,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX app_passwords_account ON app_passwords(account_id, digest);
         """,
     ),
+    (
+        "IMAP URLAUTH mailbox access keys",
+        """
+        CREATE TABLE urlauth_keys(
+            mailbox_id bigint PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+            account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            key bytea NOT NULL
+        );
+        CREATE INDEX urlauth_keys_account ON urlauth_keys(account_id);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

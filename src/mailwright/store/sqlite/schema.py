@@ -292,6 +292,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX app_passwords_account ON app_passwords(account_id, digest);
     """,
+    # IMAP URLAUTH (RFC 4467 3): one mailbox access key per account and mailbox
+    """
+    CREATE TABLE urlauth_keys(
+        mailbox_id INTEGER PRIMARY KEY REFERENCES mailboxes(id) ON DELETE CASCADE,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        key BLOB NOT NULL
+    );
+    CREATE INDEX urlauth_keys_account ON urlauth_keys(account_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
