@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mailwright.store.core.accounts import Accounts
 from mailwright.store.core.accounts_extra import SendAs, SieveScripts
+from mailwright.store.core.acl import AccessControl
 from mailwright.store.core.mailboxes import Mailboxes
 from mailwright.store.core.maintenance import Checks
 from mailwright.store.core.metadata import Metadata
@@ -22,7 +23,7 @@ from mailwright.store.core.spam import SpamState
 
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
-    RecentMarks, Checks, Metadata,
+    RecentMarks, Checks, Metadata, AccessControl,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 
