@@ -81,10 +81,12 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     if want_savedate:
         savedates = await s.store.save_dates(view.mailbox.id, [rec.uid for _, rec in live])
     seen_now: set[int] = set()
-    if not view.readonly and any(_sets_seen(i) for i in items):
+    # RFC 4314 4: reading sets \\Seen only for a user with s
+    if not view.readonly and "s" in view.rights and any(_sets_seen(i) for i in items):
         unseen = [rec.uid for _, rec in live if "\\Seen" not in rec.flags]
         if unseen:
-            res = await s.store.store_flags(view.mailbox.id, unseen, FlagOp.ADD, ["\\Seen"])
+            res = await s.store.store_flags_as(
+                s.account_id, view.mailbox.id, unseen, FlagOp.ADD, ["\\Seen"])
             view.update_records(res.updated)
             seen_now = {r.uid for r in res.updated}
             live = [(seq, view.records.get(rec.uid, rec)) for seq, rec in live]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailwright.imapd import (
+    cmd_acl,
     cmd_auth,
     cmd_mailbox,
     cmd_metadata,
@@ -11,4 +12,4 @@ from mailwright.imapd import (
     dispatch,
 )
 
-__all__ = ["cmd_auth", "cmd_mailbox", "cmd_metadata", "cmd_selected", "context", "dispatch"]
+__all__ = ["cmd_acl", "cmd_auth", "cmd_mailbox", "cmd_metadata", "cmd_selected", "context", "dispatch"]

@@ -44,7 +44,7 @@ from mailwright.proto.imap.connection import (
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.proto.imap.state import State, check_allowed, next_state
 from mailwright.proto.imap.uidonly import check_uid_only
-from mailwright.store.api import Account, MessageRecord, Store
+from mailwright.store.api import AccessDenied, Account, MessageRecord, Store
 from mailwright.store.changes import Subscription
 
 log = logging.getLogger("mailwright.imapd")
@@ -261,6 +261,8 @@ class Session:
             "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "UIDONLY", "REPLACE", "PARTIAL", "SAVEDATE", "MULTISEARCH",
             "INPROGRESS", "METADATA", "METADATA-SERVER", "LIST-METADATA",
         ]
+        # RFC 4314 ACL (t, e, x, k are rights of their own) and RFC 8440 LIST-MYRIGHTS
+        caps += ["ACL", "RIGHTS=texk", "LIST-MYRIGHTS"]
         if self.codec is None:
             caps.append("COMPRESS=DEFLATE")
         from mailwright.imapd import content
@@ -437,7 +439,11 @@ class Session:
                 await self.sync(cmd)
             if upload is not None:
                 self.upload = upload  # the APPEND handler takes it
-            result = await handler(self, cmd)
+            try:
+                result = await handler(self, cmd)
+            except AccessDenied as exc:
+                # RFC 4314 4: the store refused for a right the user lacks
+                raise No(f"You lack the right(s) {exc.needed} on this mailbox", "NOPERM") from None
             ok = result or Ok()
             self.state = next_state(self.state, cmd, True)
             self.conn.authenticated = self.state in (State.AUTHENTICATED, State.SELECTED)

@@ -66,6 +66,12 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.GetMetadata: _AUTH,  # RFC 5464 4
     ast.SetMetadata: _AUTH,
     ast.CancelUpdate: _SELECTED,  # RFC 5267 4.2
+    # RFC 4314 3: authenticated or selected state
+    ast.SetAcl: _AUTH,
+    ast.DeleteAcl: _AUTH,
+    ast.GetAcl: _AUTH,
+    ast.ListRights: _AUTH,
+    ast.MyRights: _AUTH,
 }
 
 
