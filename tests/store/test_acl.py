@@ -55,14 +55,17 @@ async def test_acl_owner_has_every_right_and_others_none(store: Store) -> None:
     assert await store.acl_rights(alice, projects) == ALL_RIGHTS
     with pytest.raises(NotFound):
         await store.acl_rights(bob, projects)
-    with pytest.raises(NotFound):
+    # by id, every operation is refused as such
+    with pytest.raises(AccessDenied):
         await store.list_messages_as(bob, projects)
-    with pytest.raises(NotFound):
+    with pytest.raises(AccessDenied):
         await store.append_as(bob, projects, [await _blob(store)])
     assert await store.shared_mailboxes(bob) == []
     # only an administrator of the mailbox changes its ACL
-    with pytest.raises(NotFound):
+    with pytest.raises(AccessDenied):
         await store.acl_set(bob, projects, "bob@example.org", "lr")
+    with pytest.raises(NotFound):
+        await store.acl_require(bob, 999999, "l")
 
 
 async def test_acl_grant_read_and_refusals(store: Store) -> None:
@@ -101,9 +104,9 @@ async def test_acl_grant_read_and_refusals(store: Store) -> None:
     # and nothing of alice's INBOX
     alice_inbox = await store.get_mailbox(alice, "INBOX")
     assert alice_inbox is not None
-    with pytest.raises(NotFound):
+    with pytest.raises(AccessDenied):
         await store.copy_as(bob, alice_inbox.id, [1], bob_inbox.id)
-    with pytest.raises(NotFound):
+    with pytest.raises(AccessDenied):
         await store.copy_as(bob, bob_inbox.id, [1], alice_inbox.id)
 
 

@@ -56,7 +56,8 @@ async def locate(s: Session, raw: str) -> MailboxRef:
     """The owner and name a client's mailbox name means; NONEXISTENT for a name under the
     prefix that names no other account."""
     name = s.name_in(raw)
-    if not is_other_users(name):
+    if not is_other_users(name) or name == OTHER_USERS:
+        # the namespace's root is a placeholder, never a mailbox (CREATE refuses it)
         return MailboxRef(s.account_id, name, name)
     owner, _, inner = name[len(PREFIX):].partition("/")
     acc = await s.store.find_account(owner.lower()) if owner and inner else None

@@ -980,7 +980,8 @@ class AccessControl(Protocol):
     mailbox has every right on it; anyone else has the rights its ACL grants to the actor's
     address, to a group (an alias) the actor belongs to, to "authenticated" or "anyone",
     minus the negative rights ("-identifier") that match. A missing right raises
-    `AccessDenied`; a mailbox the actor may not even look up is `NotFound`."""
+    `AccessDenied`; `acl_rights` answers `NotFound` for a mailbox the actor has no right on
+    (names cannot be probed, RFC 4314 6)."""
 
     async def acl_rights(self, actor: int, mailbox_id: int) -> str:
         """The actor's effective rights (ALL_RIGHTS for the owner); NotFound."""

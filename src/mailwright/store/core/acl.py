@@ -10,9 +10,10 @@ to identifiers that match them:
 - ``authenticated`` (every account: every actor here is one) and ``anyone``;
 
 minus the rights of the negative entries (``-identifier``, RFC 4314 2) that match. An actor
-without any right on a mailbox does not learn that it exists: the rules answer `NotFound` then,
-as for a mailbox that does not exist (RFC 4314 6, so that names cannot be probed); holding
-some right but not the one an operation needs, `AccessDenied` names the missing rights.
+without any right on a mailbox does not learn that it exists: `acl_rights`, which protocols
+use to resolve a name, answers `NotFound` then, as for a mailbox that does not exist (RFC 4314
+6, so that names cannot be probed). An operation by mailbox id without the right it needs
+(none at all included) raises `AccessDenied`, which names the missing rights.
 
 The message operations (`append_as`, `store_flags_as`, ...) check the rights in a read of
 their own, then run the backend's operation: a right revoked while an operation runs takes
@@ -150,9 +151,11 @@ def effective(entries: Iterable[tuple[str, str]], mine: set[str]) -> str:
     return ordered(grant - deny)
 
 
-async def rights_on(tx: Tx, actor: int, mailbox_id: int) -> tuple[Mailbox, str]:
-    """The mailbox and the actor's rights on it; NotFound when it does not exist or the actor
-    may not look it up (RFC 4314 4: its existence is not revealed)."""
+async def rights_on(
+    tx: Tx, actor: int, mailbox_id: int, *, hide: bool = True
+) -> tuple[Mailbox, str]:
+    """The mailbox and the actor's rights on it; NotFound when it does not exist or, with
+    `hide`, when the actor has no right on it (RFC 4314 6: its existence is not revealed)."""
     r = await tx.row(f"SELECT {MB_COLS} FROM {MB_FROM} WHERE m.id = ?", (mailbox_id,))
     if r is None:
         raise NotFound("no such mailbox")
@@ -168,14 +171,17 @@ async def rights_on(tx: Tx, actor: int, mailbox_id: int) -> tuple[Mailbox, str]:
     idents = [i.removeprefix("-") for i, _ in entries]
     mine = {address, *EVERYONE} | await groups_of(tx, address, idents)
     rights = effective(entries, mine)
-    if not rights:
-        # RFC 4314 4 / 6: no right at all, and the mailbox is not even said to exist
+    if not rights and hide:
+        # RFC 4314 6: no right at all, and the mailbox is not even said to exist
         raise NotFound("no such mailbox")
     return mb, rights
 
 
 async def require(tx: Tx, actor: int, mailbox_id: int, needed: str) -> Mailbox:
-    mb, rights = await rights_on(tx, actor, mailbox_id)
+    """The mailbox when the actor holds `needed`, else AccessDenied: an operation by id comes
+    from a client that found the mailbox by name (`acl_rights`, which hides it) before, so a
+    revoked share is refused as such, not made to vanish mid-command."""
+    mb, rights = await rights_on(tx, actor, mailbox_id, hide=False)
     missing = ordered(set(needed) - set(rights))
     if missing:
         raise AccessDenied(missing)
@@ -363,7 +369,7 @@ class AccessControl(CoreBase):
         self, actor: int, mailbox_id: int, items: Sequence[AppendItem]
     ) -> list[MessageRecord]:
         """APPEND with ``i``; flags the actor may not set are left off."""
-        rights = await self.acl_rights(actor, mailbox_id)
+        _, rights = await self._view(lambda tx: rights_on(tx, actor, mailbox_id, hide=False))
         if "i" not in rights:
             raise AccessDenied("i")
         if rights != ALL_RIGHTS:
