@@ -20,14 +20,15 @@ from dataclasses import dataclass
 from mailwright.imapd.session import No, Session
 from mailwright.store.api import (
     ALL_RIGHTS,
+    OTHER_USERS_PREFIX,
     Mailbox,
     NotFound,
-    canonical_mailbox_name,
+    split_shared_name,
 )
 
 #: RFC 2342 5: the other users' namespace; its delimiter is "/" like the personal one
-OTHER_USERS = "Other Users"
-PREFIX = OTHER_USERS + "/"
+PREFIX = OTHER_USERS_PREFIX
+OTHER_USERS = PREFIX.rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +60,11 @@ async def locate(s: Session, raw: str) -> MailboxRef:
     if not is_other_users(name) or name == OTHER_USERS:
         # the namespace's root is a placeholder, never a mailbox (CREATE refuses it)
         return MailboxRef(s.account_id, name, name)
-    owner, _, inner = name[len(PREFIX):].partition("/")
-    acc = await s.store.find_account(owner.lower()) if owner and inner else None
-    if acc is None or acc.id == s.account_id:
+    parts = split_shared_name(name)
+    acc = await s.store.find_account(parts[0]) if parts else None
+    if parts is None or acc is None or acc.id == s.account_id:
         raise No(f"Mailbox does not exist: {raw}", "NONEXISTENT")
-    inner = canonical_mailbox_name(inner)
-    return MailboxRef(acc.id, inner, display_name(acc.address, inner))
+    return MailboxRef(acc.id, parts[1], display_name(acc.address, parts[1]))
 
 
 async def open_mailbox(

@@ -966,6 +966,22 @@ class AccessDenied(StoreError):
 ALL_RIGHTS = "lrswipkxtea"
 
 
+#: where every interface shows other accounts' mailboxes: "Other Users/<owner>/<name>"
+#: (the RFC 2342 other users' namespace of IMAP; webmail and Sieve fileinto use the same names)
+OTHER_USERS_PREFIX = "Other Users/"
+
+
+def split_shared_name(name: str) -> tuple[str, str] | None:
+    """(owner address, name in the owner's tree) of a name in the other users' namespace,
+    or None for any other name. The caller validates the name first (no ".." levels)."""
+    if not name.startswith(OTHER_USERS_PREFIX):
+        return None
+    owner, _, inner = name[len(OTHER_USERS_PREFIX):].partition("/")
+    if not owner or not inner:
+        return None
+    return owner.lower(), canonical_mailbox_name(inner)
+
+
 @dataclass(frozen=True, slots=True)
 class SharedMailbox:
     """A mailbox of another account that the actor may look up (RFC 4314 ``l``)."""
