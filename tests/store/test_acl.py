@@ -175,3 +175,14 @@ async def test_acl_entries_go_with_the_mailbox_and_follow_a_rename(store: Store)
     blob = (await _blob(store)).blob
     [rec] = await store.deliver(blob, [DeliveryTarget(alice, "Work")])
     assert rec.mailbox_id == again.id
+
+
+async def test_acl_entries_of_a_deleted_account_do_not_pass_to_its_successor(
+    store: Store,
+) -> None:
+    alice, bob, _, projects = await _setup(store)
+    await store.acl_set(alice, projects, "bob@example.org", "lr")
+    await store.delete_account(bob)
+    again = (await store.add_account("bob@example.org", "x")).id
+    assert await store.shared_mailboxes(again) == []
+    assert await store.acl_get(alice, projects) == [("alice@example.org", ALL_RIGHTS)]
