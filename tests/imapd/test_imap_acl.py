@@ -108,6 +108,8 @@ async def test_acl_bob_reads_appends_expunges_within_his_rights(
         await a.cmd("a6 DELETEACL Projects bob@example.test")
         out = await b.cmd("d1 STORE 1 +FLAGS (\\Deleted)")
         assert out[-1] == b"d1 NO [NOPERM] You lack the right(s) t on this mailbox"
+        out = await b.cmd("d1a FETCH 1 BODY.PEEK[]")
+        assert out[-1] == b"d1a NO [NOPERM] You lack the right(s) r on this mailbox"
         out = await b.cmd('d2 LIST "" "Other Users/*"')
         assert out == [b"d2 OK LIST completed"]
 

@@ -34,6 +34,10 @@ def _sets_seen(item: ast.FetchItem) -> bool:
 async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     view = s.view
     assert view is not None
+    if view.mailbox.account_id != s.account_id:
+        # another account's mailbox: the share may have been revoked since SELECT (RFC 4314 r;
+        # the store raises AccessDenied, answered NO [NOPERM])
+        await s.store.acl_require(s.account_id, view.mailbox.id, "r")
     items = list(cmd.items)
     if cmd.uid and ast.FetchAttr("UID") not in items and not s.uidonly:
         # RFC 9051 6.4.9: UID FETCH always returns the UID (RFC 9586 3.3: UIDFETCH names it)
