@@ -194,7 +194,7 @@ async def test_mailboxes_namespace_and_quota(tmp_path: Path, backend: Backend) -
     async with imap_server(tmp_path, backend) as srv:
         acc = await srv.add_user()
         c = await srv.connected()
-        assert (await c.cmd("a NAMESPACE"))[0] == b'* NAMESPACE (("" "/")) NIL NIL'
+        assert (await c.cmd("a NAMESPACE"))[0] == b'* NAMESPACE (("" "/")) (("Other Users/" "/")) NIL'
         out = await c.cmd("b GETQUOTAROOT INBOX")
         assert out[:-1] == [b'* QUOTAROOT INBOX ""', b'* QUOTA "" ()']
         await srv.store.update_account(acc, quota_bytes=10 * 1024 * 1024)

@@ -295,3 +295,27 @@ async def test_sieve_delivery_runaway_regex_keeps_mail(store: Store) -> None:
     await rig.send(MESSAGE.replace(b"Quarterly report", b"a" * 60 + b"!"))
     assert len(await rig.folder(rig.bob, "INBOX")) == 1
     assert await rig.folder(rig.bob, "Never") == []
+
+
+async def test_sieve_delivery_fileinto_shared_mailbox_needs_post_right(store: Store) -> None:
+    """RFC 4314 2.1 p: bob's script files into carol's shared folder only while carol's ACL
+    gives bob "p"; the flags he may not set there (w) are left off; without the right the
+    message stays in bob's INBOX."""
+    rig = await _rig(store)
+    shared = await store.create_mailbox(rig.carol, "Reports")
+    await rig.script('require ["fileinto", "imap4flags"];\n'
+                     'fileinto :flags ["\\\\Seen", "\\\\Flagged"] '
+                     '"Other Users/carol@example.test/Reports";')
+    await rig.send()
+    assert await rig.folder(rig.carol, "Reports") == []
+    assert len(await rig.folder(rig.bob, "INBOX")) == 1
+    await store.acl_set(rig.carol, shared.id, "bob@example.test", "lrs")  # no p yet
+    await rig.send()
+    assert await rig.folder(rig.carol, "Reports") == []
+    assert len(await rig.folder(rig.bob, "INBOX")) == 2
+    await store.acl_set(rig.carol, shared.id, "bob@example.test", "+p")
+    await rig.send()
+    assert len(await rig.folder(rig.carol, "Reports")) == 1
+    assert len(await rig.folder(rig.bob, "INBOX")) == 2
+    (rec,) = await store.list_messages(shared.id)
+    assert rec.flags == frozenset({"\\Seen"})

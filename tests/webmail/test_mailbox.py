@@ -147,3 +147,41 @@ async def test_change_events_on_delivery(ctx: AppContext) -> None:
     assert f'"mailbox": {inbox.id}'.encode() in event and b'"unseen": 1' in event
     await stream.aclose()
     assert ctx.store.changes.watchers(inbox.id) == 0
+
+
+async def test_folders_and_actions_in_a_shared_folder(ctx: AppContext) -> None:
+    """RFC 4314 sharing in the webmail: bob sees alice's shared folder under the same name as
+    in IMAP, and reads, flags and moves there only as far as the store's ACL lets him."""
+    from mailwright.store.api import AccessDenied
+
+    alice = await add_user(ctx.store, "alice")
+    bob = await add_user(ctx.store, "bob")
+    projects = await ctx.store.create_mailbox(alice.id, "Projects")
+    secret = await ctx.store.create_mailbox(alice.id, "Secret")
+    one = await put(ctx.store, alice.id, "Projects", mail("plan"))
+    await put(ctx.store, alice.id, "Secret", mail("hidden"))
+    await ctx.store.acl_set(alice.id, projects.id, "bob@example.test", "lrs")
+    shared = [f for f in await folders(ctx.store, bob.id) if f.name.startswith("Other Users/")]
+    assert [(f.name, f.messages, f.unseen, f.rights) for f in shared] == [
+        ("Other Users/alice@example.test/Projects", 1, 1, "lrs")]
+    assert secret.id not in {f.id for f in await folders(ctx.store, bob.id)}
+    # s: bob may mark it read; w: he may not flag it; t and e: he may not move it out
+    assert await apply_action(ctx.store, bob.id, projects, [one.uid], "read") == 1
+    with pytest.raises(AccessDenied):
+        await apply_action(ctx.store, bob.id, projects, [one.uid], "flag")
+    with pytest.raises(AccessDenied):
+        await apply_action(ctx.store, bob.id, projects, [one.uid], "archive")
+    # into the shared folder from bob's INBOX needs i
+    mine = await put(ctx.store, bob.id, "INBOX", mail("to share"))
+    inbox = await ctx.store.get_mailbox(bob.id, "INBOX")
+    assert inbox is not None
+    target = "Other Users/alice@example.test/Projects"
+    with pytest.raises(AccessDenied):
+        await apply_action(ctx.store, bob.id, inbox, [mine.uid], "move", target)
+    await ctx.store.acl_set(alice.id, projects.id, "bob@example.test", "+i")
+    assert await apply_action(ctx.store, bob.id, inbox, [mine.uid], "move", target) == 1
+    assert (await ctx.store.mailbox_status(projects.id)).messages == 2
+    # a folder nobody shared is not a move target either
+    with pytest.raises(LookupError):
+        await apply_action(ctx.store, bob.id, inbox, [1], "move",
+                           "Other Users/alice@example.test/Secret")

@@ -5,9 +5,10 @@ GETQUOTAROOT (RFC 9208)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
-from mailwright.imapd import names, objectid
+from mailwright.imapd import names, objectid, shared
 from mailwright.imapd.session import No, Ok, Session, handles
 from mailwright.imapd.urls import ReadBudget
 from mailwright.imapd.util import uid_set_string
@@ -16,6 +17,7 @@ from mailwright.proto.imap import response as R
 from mailwright.proto.imap.connection import AppendMessageStart
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.store.api import (
+    ALL_RIGHTS,
     SPECIAL_USES,
     SYSTEM_FLAGS,
     AlreadyExists,
@@ -30,17 +32,20 @@ from mailwright.store.api import (
 )
 
 
-async def _mailbox(s: Session, raw: str) -> Mailbox:
-    name = s.name_in(raw)
-    mb = await s.store.get_mailbox(s.account_id, name)
-    if mb is None:
-        raise No(f"Mailbox does not exist: {raw}", "NONEXISTENT")
-    return mb
+async def _mailbox(s: Session, raw: str, needed: str = "") -> Mailbox:
+    """The mailbox a client names, the user's own or shared with them (`shared`), when the
+    user holds the rights of `needed` (RFC 4314 4)."""
+    return (await shared.open_mailbox(s, raw, needed))[0]
 
 
 @handles(ast.Create)
 async def create(s: Session, cmd: ast.Create) -> Ok | None:
-    name = s.name_in(cmd.mailbox)
+    ref = await shared.locate(s, cmd.mailbox)
+    if ref.shared:
+        return await _create_shared(s, ref)
+    name = ref.name
+    if shared.is_other_users(name):
+        raise No("That name is the other users' namespace", "CANNOT")
     if name == "INBOX":
         raise No("INBOX always exists", "ALREADYEXISTS")
     use: str | None = None
@@ -62,26 +67,40 @@ async def create(s: Session, cmd: ast.Create) -> Ok | None:
             except AlreadyExists:
                 pass
     try:
-        mb = await s.store.create_mailbox(s.account_id, name, use)
+        # the new mailbox inherits its parent's ACL (store/core/acl.py)
+        mb = await s.store.create_mailbox_as(s.account_id, s.account_id, name, use)
     except AlreadyExists:
         raise No("Mailbox already exists", "ALREADYEXISTS") from None
     # RFC 8474 4.1: MAILBOXID in the tagged OK of every successful CREATE
     return Ok("CREATE completed", f"MAILBOXID ({objectid.mailbox_id(mb)})")
 
 
+async def _create_shared(s: Session, ref: shared.MailboxRef) -> Ok:
+    """CREATE in another account's tree: k on the existing parent (RFC 4314 4)."""
+    parent = ref.name.rpartition("/")[0]
+    if not parent or await s.store.get_mailbox(ref.owner_id, parent) is None:
+        raise No("You may not create mailboxes there", "NOPERM")
+    await shared.open_mailbox(s, ref.display.rpartition("/")[0], "k")
+    try:
+        mb = await s.store.create_mailbox_as(s.account_id, ref.owner_id, ref.name)
+    except AlreadyExists:
+        raise No("Mailbox already exists", "ALREADYEXISTS") from None
+    return Ok("CREATE completed", f"MAILBOXID ({objectid.mailbox_id(mb)})")
+
+
 @handles(ast.Delete)
 async def delete(s: Session, cmd: ast.Delete) -> Ok | None:
-    mb = await _mailbox(s, cmd.mailbox)
+    mb = await _mailbox(s, cmd.mailbox, "x")  # RFC 4314 4: x
     if mb.name == "INBOX":
         raise No("INBOX cannot be deleted", "CANNOT")
     prefix = mb.name + names.DELIMITER
-    if any(m.name.startswith(prefix) for m in await s.store.list_mailboxes(s.account_id)):
+    if any(m.name.startswith(prefix) for m in await s.store.list_mailboxes(mb.account_id)):
         # Dovecot does the same: no \Noselect holes in the hierarchy.
         raise No("Mailbox has children; delete them first", "HASCHILDREN")
     if s.view is not None and s.view.mailbox.id == mb.id:
         raise No("Mailbox is selected; close it first", "INUSE")
     try:
-        await s.store.delete_mailbox(mb.id)
+        await s.store.delete_mailbox_as(s.account_id, mb.id)
     except NotFound:
         raise No("Mailbox does not exist", "NONEXISTENT") from None
     except InvalidOperation as exc:
@@ -91,8 +110,12 @@ async def delete(s: Session, cmd: ast.Delete) -> Ok | None:
 
 @handles(ast.Rename)
 async def rename(s: Session, cmd: ast.Rename) -> Ok | None:
-    old = s.name_in(cmd.old)
-    new = s.name_in(cmd.new)
+    old_ref = await shared.locate(s, cmd.old)
+    new_ref = await shared.locate(s, cmd.new)
+    if old_ref.shared or new_ref.shared or shared.is_other_users(new_ref.name):
+        return await _rename_shared(s, cmd, old_ref, new_ref)
+    old = old_ref.name
+    new = new_ref.name
     if new == "INBOX":
         raise No("Cannot rename to INBOX", "ALREADYEXISTS")
     existing = {m.name for m in await s.store.list_mailboxes(s.account_id)}
@@ -119,6 +142,29 @@ async def rename(s: Session, cmd: ast.Rename) -> Ok | None:
     return None
 
 
+async def _rename_shared(
+    s: Session, cmd: ast.Rename, old: shared.MailboxRef, new: shared.MailboxRef
+) -> Ok | None:
+    """RENAME within one other account's tree: x on the mailbox, k on the new parent (RFC
+    4314 4); a mailbox never moves from one account to another."""
+    if old.owner_id != new.owner_id or not new.shared:
+        raise No("Mailboxes cannot move between accounts", "CANNOT")
+    mb = await _mailbox(s, cmd.old, "x")
+    parent = new.display.rpartition("/")[0]
+    if new.name.count("/") == 0:
+        raise No("You may not create mailboxes there", "NOPERM")
+    await _mailbox(s, parent, "k")
+    try:
+        await s.store.rename_mailbox(mb.account_id, old.name, new.name)
+    except NotFound:
+        raise No("Mailbox does not exist", "NONEXISTENT") from None
+    except AlreadyExists:
+        raise No("Target mailbox already exists", "ALREADYEXISTS") from None
+    except InvalidOperation as exc:
+        raise No(str(exc), "CANNOT") from None
+    return None
+
+
 @handles(ast.Subscribe)
 async def subscribe(s: Session, cmd: ast.Subscribe) -> Ok | None:
     await s.store.set_subscribed(s.account_id, s.name_in(cmd.mailbox), True)
@@ -133,8 +179,9 @@ async def unsubscribe(s: Session, cmd: ast.Unsubscribe) -> Ok | None:
 
 @handles(ast.Namespace)
 async def namespace(s: Session, cmd: ast.Namespace) -> Ok | None:
-    # RFC 2342 / RFC 9051 6.3.10: one personal namespace, no shared or other users'.
-    s.untagged(b'NAMESPACE (("" "/")) NIL NIL')
+    # RFC 2342 / RFC 9051 6.3.10: the personal namespace and the other users' (RFC 4314
+    # sharing, imapd/shared.py); no shared one.
+    s.untagged(b'NAMESPACE (("" "/")) (("' + shared.PREFIX.encode() + b'" "/")) NIL')
     return None
 
 
@@ -149,6 +196,17 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
         s.untagged(b'LIST (\\Noselect) "/" ""')
         return None
     mailboxes = {m.name: m for m in await s.store.list_mailboxes(s.account_id)}
+    # other users' mailboxes the user may look up (RFC 4314 l), under their shared names,
+    # with the levels above them as \Noselect placeholders (RFC 2342 5)
+    rights_of: dict[str, str] = {}
+    placeholders: set[str] = set()
+    for sm in await s.store.shared_mailboxes(s.account_id):
+        display = shared.display_name(sm.owner, sm.mailbox.name)
+        mailboxes[display] = dataclasses.replace(sm.mailbox, name=display, special_use=None)
+        rights_of[display] = sm.rights
+    for n in list(mailboxes):
+        if shared.is_other_users(n):
+            placeholders.update(p for p in names.parents(n) if p not in mailboxes)
     want_subscribed = (
         cmd.lsub or "SUBSCRIBED" in cmd.selection or "SUBSCRIBED" in cmd.returns
     )
@@ -162,14 +220,14 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
         return any(names.matches(rx, name) for rx in matchers)
 
     children: set[str] = set()
-    for n in mailboxes:
+    for n in list(mailboxes) + list(placeholders):
         children.update(names.parents(n))
 
     candidates: list[str]
     if cmd.lsub or "SUBSCRIBED" in cmd.selection:
         candidates = sorted(subscribed)
     else:
-        candidates = sorted(mailboxes)
+        candidates = sorted(set(mailboxes) | placeholders)
     recursive = "RECURSIVEMATCH" in cmd.selection
     childinfo: set[str] = set()
     if recursive and "SUBSCRIBED" in cmd.selection:
@@ -197,7 +255,9 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
         mb = mailboxes.get(name)
         if special_only and (mb is None or mb.special_use is None):
             continue
-        if name in childinfo and name not in subscribed:
+        if name in placeholders:
+            attrs = ["\\Noselect"] if cmd.lsub else ["\\Noselect", "\\HasChildren"]
+        elif name in childinfo and name not in subscribed:
             if mb is None:
                 attrs = ["\\NonExistent"]
             else:
@@ -207,7 +267,9 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
             if mb is None or name in lsub_parents:
                 attrs.append("\\NonExistent" if not cmd.lsub else "\\Noselect")
         if not cmd.lsub:
-            if mb is not None or "\\NonExistent" not in attrs:
+            if name in placeholders:
+                pass
+            elif mb is not None or "\\NonExistent" not in attrs:
                 attrs.append("\\HasChildren" if name in children else "\\HasNoChildren")
             if (want_subscribed or cmd.returns) and name in subscribed:
                 attrs.append("\\Subscribed")
@@ -217,9 +279,14 @@ async def list_(s: Session, cmd: ast.ListCmd) -> Ok | None:
         if name in childinfo:
             line += b' ("CHILDINFO" ("SUBSCRIBED"))'
         s.untagged(line)
-        if cmd.status_items and mb is not None:
+        rights = rights_of.get(name, ALL_RIGHTS)
+        if "MYRIGHTS" in cmd.returns and mb is not None:
+            # RFC 8440 2: the user's rights, right after the mailbox's LIST response
+            s.untagged(b"MYRIGHTS " + s.name_out(name) + b" " + rights.encode())
+        if cmd.status_items and mb is not None and "r" in rights:
+            # RFC 5819 / RFC 4314 4: STATUS needs r
             await _status_line(s, mb, cmd.status_items)
-        if cmd.metadata and mb is not None:
+        if cmd.metadata and mb is not None and name not in rights_of:
             from mailwright.imapd.cmd_metadata import list_metadata
 
             await list_metadata(s, mb.id, mb.name, cmd.metadata)
@@ -234,8 +301,13 @@ def _inbox_first(items: list[str]) -> list[str]:
 # -- STATUS ----------------------------------------------------------------------------------
 
 
-async def _status_line(s: Session, mb: Mailbox, items: tuple[ast.StatusItem, ...]) -> None:
-    st = await s.store.mailbox_status(mb.id)
+async def _status_line(
+    s: Session, mb: Mailbox, items: tuple[ast.StatusItem, ...], name: str | None = None
+) -> None:
+    if mb.account_id == s.account_id:
+        st = await s.store.mailbox_status(mb.id)
+    else:
+        st = await s.store.mailbox_status_as(s.account_id, mb.id)
     recent = 0
     if "RECENT" in items and not s.rev2:
         # RFC 3501 6.3.10: messages not yet claimed as \Recent by any session
@@ -260,13 +332,14 @@ async def _status_line(s: Session, mb: Mailbox, items: tuple[ast.StatusItem, ...
             out.append(b"MAILBOXID (" + objectid.mailbox_id(mb).encode() + b")")
             continue
         out.append(item.encode() + b" %d" % values[item])
-    s.untagged(b"STATUS " + s.name_out(mb.name) + b" (" + b" ".join(out) + b")")
+    s.untagged(b"STATUS " + s.name_out(mb.name if name is None else name) + b" ("
+               + b" ".join(out) + b")")
 
 
 @handles(ast.Status)
 async def status(s: Session, cmd: ast.Status) -> Ok | None:
-    mb = await _mailbox(s, cmd.mailbox)
-    await _status_line(s, mb, cmd.items)
+    mb, _, ref = await shared.open_mailbox(s, cmd.mailbox, "r")  # RFC 4314 4: r
+    await _status_line(s, mb, cmd.items, ref.display)
     return None
 
 
@@ -394,8 +467,10 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
             replaced, freed = _replaced_message(s, ev.tag, *ev.replace)
         if ev.index == 0:
             try:
-                mb = await _mailbox(s, ev.mailbox)
-            except No:
+                mb = await _mailbox(s, ev.mailbox, "i")  # RFC 4314 4: i
+            except No as exc:
+                if exc.code == "NOPERM":
+                    raise
                 # RFC 9051 6.3.12: TRYCREATE tells the client it may CREATE and retry.
                 raise No("Mailbox does not exist", "TRYCREATE") from None
             s.abort_upload()
@@ -489,6 +564,9 @@ async def replace(s: Session, cmd: ast.Replace) -> Ok | None:
     blob, flags, when, _ = upload.staged[0]
     item = AppendItem(blob, flags, when.astimezone(UTC) if when else datetime.now(UTC))
     uid, _ = upload.replace
+    # RFC 8508 3 with RFC 4314 4: i on the target, t and e where the old message goes
+    await s.store.acl_require(s.account_id, mb.id, "i")
+    await s.store.acl_require(s.account_id, view.mailbox.id, "te")
     try:
         rec, gone = await s.store.replace_message(view.mailbox.id, uid, mb.id, item)
     except QuotaExceeded:
@@ -525,7 +603,7 @@ async def append(s: Session, cmd: ast.Append) -> Ok | None:
     ]
     try:
         # RFC 3502 3: MULTIAPPEND is all or nothing: one transaction for every message.
-        done = await s.store.append_many(mb.id, items)
+        done = await s.store.append_as(s.account_id, mb.id, items)
     except QuotaExceeded:
         raise No("Quota exceeded", "OVERQUOTA") from None
     except StorageFull:

@@ -7,12 +7,20 @@ from __future__ import annotations
 from mailwright.imapd import objectid
 from mailwright.imapd.cmd_mailbox import check_flags
 from mailwright.imapd.session import No, Ok, Progress, Session, handles
+from mailwright.imapd.shared import open_mailbox, permanent_flags, readonly_rights
 from mailwright.imapd.util import ordered_set_string, uid_set_string
 from mailwright.imapd.view import SelectedView
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.store.api import FlagOp, MessageRecord, NotFound, QuotaExceeded, StorageFull
+from mailwright.store.api import (
+    ALL_RIGHTS,
+    FlagOp,
+    MessageRecord,
+    NotFound,
+    QuotaExceeded,
+    StorageFull,
+)
 
 _PERMANENT = b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)"
 
@@ -28,27 +36,28 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
         s.untagged_status("OK", "Previous mailbox closed", "CLOSED")
     if cmd.condstore:
         s.enable_condstore()
-    name = s.name_in(cmd.mailbox)
-    mb = await s.store.get_mailbox(s.account_id, name)
-    if mb is None:
-        raise No(f"Mailbox does not exist: {cmd.mailbox}", "NONEXISTENT")
-    records = await s.store.list_messages(mb.id)
-    view = SelectedView(mb, records, cmd.readonly)
+    # RFC 4314 4: SELECT and EXAMINE need r; READ-ONLY when nothing may be changed
+    mb, rights, ref = await open_mailbox(s, cmd.mailbox, "r")
+    records = await s.store.list_messages_as(s.account_id, mb.id)
+    readonly = cmd.readonly or readonly_rights(rights)
+    view = SelectedView(mb, records, readonly, rights=rights, display=ref.display)
     s.select_view(view)
     await s.claim_recent(view.uids)
     s.untagged(b"FLAGS " + R.flag_list(s.mailbox_flags()))
     s.untagged_status(
-        "OK", "Flags permitted", "PERMANENTFLAGS " + ("()" if cmd.readonly else _PERMANENT.decode())
+        "OK", "Flags permitted",
+        "PERMANENTFLAGS " + ("()" if readonly else _PERMANENT.decode() if rights == ALL_RIGHTS
+                             else permanent_flags(rights)),
     )
     s.untagged(b"%d EXISTS" % view.exists)
     if s.rev2:
         # RFC 9051 6.3.2: IMAP4rev2 SELECT answers with the mailbox's LIST response.
         prefix = mb.name + "/"
-        kids = any(m.name.startswith(prefix) for m in await s.store.list_mailboxes(s.account_id))
+        kids = any(m.name.startswith(prefix) for m in await s.store.list_mailboxes(mb.account_id))
         attrs = ["\\HasChildren" if kids else "\\HasNoChildren"]
-        if mb.special_use:
+        if mb.special_use and not ref.shared:
             attrs.append(mb.special_use)
-        s.untagged(b"LIST " + R.flag_list(attrs) + b' "/" ' + s.name_out(mb.name))
+        s.untagged(b"LIST " + R.flag_list(attrs) + b' "/" ' + s.name_out(ref.display))
     else:
         s.untagged(b"%d RECENT" % view.recent_count())
         first_unseen = next((seq for seq, r in view.iter_records() if not r.seen), None)
@@ -64,7 +73,7 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
         await _qresync(s, view, cmd.qresync)
     return Ok(
         ("EXAMINE" if cmd.readonly else "SELECT") + " completed",
-        "READ-ONLY" if cmd.readonly else "READ-WRITE",
+        "READ-ONLY" if readonly else "READ-WRITE",
     )
 
 
@@ -90,12 +99,12 @@ async def _qresync(s: Session, view: SelectedView, q: ast.QResyncParams) -> None
 async def close(s: Session, cmd: ast.Close) -> Ok | None:
     view = s.view
     assert view is not None
-    if not view.readonly:
-        # RFC 9051 6.4.1: CLOSE expunges silently.
+    if not view.readonly and "e" in view.rights:
+        # RFC 9051 6.4.1: CLOSE expunges silently (RFC 4314 4: only with e).
         await s.sync(cmd, force=True)
         deleted = [r.uid for _, r in view.iter_records() if "\\Deleted" in r.flags]
         if deleted:
-            await s.store.expunge(view.mailbox.id, deleted)
+            await s.store.expunge_as(s.account_id, view.mailbox.id, deleted)
     s.unselect()
     return None
 
@@ -123,6 +132,8 @@ async def expunge(s: Session, cmd: ast.Expunge) -> Ok | None:
     assert view is not None
     if view.readonly:
         raise No("Mailbox is read-only", "READ-ONLY")
+    if "e" not in view.rights:
+        raise No("You lack the right to expunge here", "NOPERM")  # RFC 4314 4
     await s.sync(cmd, force=True)
     if cmd.uids is not None:
         wanted = {u for _, u in view.resolve(cmd.uids, uid=True, saved=s.saved_search)}
@@ -134,7 +145,7 @@ async def expunge(s: Session, cmd: ast.Expunge) -> Ok | None:
     ]
     if deleted:
         progress = Progress(s, cmd.tag, len(deleted), "Expunging")
-        gone = await progress.around(s.store.expunge(view.mailbox.id, deleted))
+        gone = await progress.around(s.store.expunge_as(s.account_id, view.mailbox.id, deleted))
         send_expunged(s, view.remove_expunged(gone))
     return None
 
@@ -165,8 +176,9 @@ async def store(s: Session, cmd: ast.Store) -> Ok | None:
     op = {"add": FlagOp.ADD, "remove": FlagOp.REMOVE, "replace": FlagOp.REPLACE}[cmd.mode]
     if not live:
         return None
-    res = await s.store.store_flags(
-        view.mailbox.id, [u for _, u in live], op, flags, cmd.unchangedsince
+    # RFC 4314 4: s for \\Seen, t for \\Deleted, w for the others (the store refuses)
+    res = await s.store.store_flags_as(
+        s.account_id, view.mailbox.id, [u for _, u in live], op, flags, cmd.unchangedsince
     )
     before = set(view.keywords)
     view.update_records(res.updated)
@@ -201,9 +213,12 @@ async def store(s: Session, cmd: ast.Store) -> Ok | None:
 
 
 async def _target(s: Session, raw: str) -> int:
-    mb = await s.store.get_mailbox(s.account_id, s.name_in(raw))
-    if mb is None:
-        raise No("Target mailbox does not exist", "TRYCREATE")
+    try:
+        mb, _, _ = await open_mailbox(s, raw, "i")  # RFC 4314 4: i on the target
+    except No as exc:
+        if exc.code == "NOPERM":
+            raise
+        raise No("Target mailbox does not exist", "TRYCREATE") from None
     return mb.id
 
 
@@ -225,9 +240,11 @@ async def copy_move(s: Session, cmd: ast.Copy | ast.Move) -> Ok | None:
     progress = Progress(s, cmd.tag, len(live), "Moving" if is_move else "Copying")
     try:
         if is_move:
-            mapping = await progress.around(s.store.move(view.mailbox.id, live, dst_id))
+            mapping = await progress.around(
+                s.store.move_as(s.account_id, view.mailbox.id, live, dst_id))
         else:
-            mapping = await progress.around(s.store.copy(view.mailbox.id, live, dst_id))
+            mapping = await progress.around(
+                s.store.copy_as(s.account_id, view.mailbox.id, live, dst_id))
     except QuotaExceeded:
         raise No("Quota exceeded", "OVERQUOTA") from None
     except StorageFull:

@@ -34,6 +34,10 @@ def _sets_seen(item: ast.FetchItem) -> bool:
 async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     view = s.view
     assert view is not None
+    if view.mailbox.account_id != s.account_id:
+        # another account's mailbox: the share may have been revoked since SELECT (RFC 4314 r;
+        # the store raises AccessDenied, answered NO [NOPERM])
+        await s.store.acl_require(s.account_id, view.mailbox.id, "r")
     items = list(cmd.items)
     if cmd.uid and ast.FetchAttr("UID") not in items and not s.uidonly:
         # RFC 9051 6.4.9: UID FETCH always returns the UID (RFC 9586 3.3: UIDFETCH names it)
@@ -81,10 +85,12 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     if want_savedate:
         savedates = await s.store.save_dates(view.mailbox.id, [rec.uid for _, rec in live])
     seen_now: set[int] = set()
-    if not view.readonly and any(_sets_seen(i) for i in items):
+    # RFC 4314 4: reading sets \\Seen only for a user with s
+    if not view.readonly and "s" in view.rights and any(_sets_seen(i) for i in items):
         unseen = [rec.uid for _, rec in live if "\\Seen" not in rec.flags]
         if unseen:
-            res = await s.store.store_flags(view.mailbox.id, unseen, FlagOp.ADD, ["\\Seen"])
+            res = await s.store.store_flags_as(
+                s.account_id, view.mailbox.id, unseen, FlagOp.ADD, ["\\Seen"])
             view.update_records(res.updated)
             seen_now = {r.uid for r in res.updated}
             live = [(seq, view.records.get(rec.uid, rec)) for seq, rec in live]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailwright.imapd import (
+    cmd_acl,
     cmd_auth,
     cmd_mailbox,
     cmd_metadata,
@@ -12,4 +13,4 @@ from mailwright.imapd import (
 )
 from mailwright.imapd import cmd_urlauth as cmd_urlauth  # RFC 4467
 
-__all__ = ["cmd_auth", "cmd_mailbox", "cmd_metadata", "cmd_selected", "context", "dispatch"]
+__all__ = ["cmd_acl", "cmd_auth", "cmd_mailbox", "cmd_metadata", "cmd_selected", "context", "dispatch"]

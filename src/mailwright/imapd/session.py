@@ -46,7 +46,7 @@ from mailwright.proto.imap.connection import (
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.proto.imap.state import State, check_allowed, next_state
 from mailwright.proto.imap.uidonly import check_uid_only
-from mailwright.store.api import Account, MessageRecord, Store
+from mailwright.store.api import AccessDenied, Account, MessageRecord, Store
 from mailwright.store.changes import Subscription
 
 log = logging.getLogger("mailwright.imapd")
@@ -266,6 +266,8 @@ class Session:
             "INPROGRESS", "METADATA", "METADATA-SERVER", "LIST-METADATA",
         ]
         caps += ["CATENATE", "URLAUTH"]  # RFC 4469, RFC 4467 (imapd/catenate.py, cmd_urlauth.py)
+        # RFC 4314 ACL (t, e, x, k are rights of their own) and RFC 8440 LIST-MYRIGHTS
+        caps += ["ACL", "RIGHTS=texk", "LIST-MYRIGHTS"]
         if self.codec is None:
             caps.append("COMPRESS=DEFLATE")
         from mailwright.imapd import content
@@ -449,7 +451,11 @@ class Session:
                 await self.sync(cmd)
             if upload is not None:
                 self.upload = upload  # the APPEND handler takes it
-            result = await handler(self, cmd)
+            try:
+                result = await handler(self, cmd)
+            except AccessDenied as exc:
+                # RFC 4314 4: the store refused for a right the user lacks
+                raise No(f"You lack the right(s) {exc.needed} on this mailbox", "NOPERM") from None
             ok = result or Ok()
             self.state = next_state(self.state, cmd, True)
             self.conn.authenticated = self.state in (State.AUTHENTICATED, State.SELECTED)

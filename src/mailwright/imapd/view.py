@@ -41,6 +41,7 @@ class SelectedView:
     __slots__ = (
         "_hibernated",
         "_index",
+        "display",
         "keywords",
         "mailbox",
         "modseq",
@@ -48,13 +49,26 @@ class SelectedView:
         "readonly",
         "recent",
         "records",
+        "rights",
         "uidnext",
         "uids",
     )
 
-    def __init__(self, mailbox: Mailbox, records: list[MessageRecord], readonly: bool) -> None:
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        records: list[MessageRecord],
+        readonly: bool,
+        *,
+        rights: str = "lrswipkxtea",
+        display: str | None = None,
+    ) -> None:
         self.mailbox = mailbox
         self.readonly = readonly
+        #: the user's rights on the mailbox (RFC 4314), and its name as the client knows it
+        #: ("Other Users/..." for another account's mailbox)
+        self.rights = rights
+        self.display = mailbox.name if display is None else display
         self.uids: list[int] = [r.uid for r in records]
         self.records: dict[int, MessageRecord] = {r.uid: r for r in records}
         # The mailbox row is read before the message list, so replaying changes after its

@@ -34,7 +34,14 @@ from mailwright.delivery.ingest import stage_bytes
 from mailwright.mailauth.arcseal import seal_forwarded_async
 from mailwright.mailauth.keys import KeyStore
 from mailwright.mailauth.srs import SRS, SRSError, srs_from_config
-from mailwright.store.api import Account, DeliveryTarget, StagedBlob, Store, StoreError
+from mailwright.store.api import (
+    Account,
+    DeliveryTarget,
+    StagedBlob,
+    Store,
+    StoreError,
+    split_shared_name,
+)
 
 from . import vacation as vacation_rules
 from .actions import Discard, FileInto, Keep, Notify, Redirect, Reject, RunResult, Vacation
@@ -331,15 +338,48 @@ class SieveFilter:
             if isinstance(action, Keep):
                 out.append(DeliveryTarget(account.id, default.mailbox, flags | frozenset(action.flags)))
             elif isinstance(action, FileInto):
+                shared = await self._shared_target(account, action, flags)
+                if shared is not None:
+                    out.append(shared)
+                    continue
                 mailbox = await self._mailbox_for(account, action)
                 out.append(DeliveryTarget(account.id, mailbox, flags | frozenset(action.flags)))
-        seen: set[tuple[str, frozenset[str]]] = set()
+        seen: set[tuple[int, str, frozenset[str]]] = set()
         unique = []
         for t in out:
-            if (t.mailbox, t.flags) not in seen:
-                seen.add((t.mailbox, t.flags))
+            if (t.account_id, t.mailbox, t.flags) not in seen:
+                seen.add((t.account_id, t.mailbox, t.flags))
                 unique.append(t)
         return unique
+
+    async def _shared_target(
+        self, account: Account, action: FileInto, flags: frozenset[str]
+    ) -> DeliveryTarget | None:
+        """fileinto "Other Users/<owner>/<name>": another account's mailbox, when its ACL
+        gives this account the post right (RFC 4314 2.1 p); the flags this account may not
+        set there are left off. Without the right (or the mailbox), the message is kept in
+        the user's INBOX as for any mailbox that does not exist (RFC 5228 4.1)."""
+        parts = split_shared_name(action.mailbox)
+        if parts is None:
+            return None
+        owner = await self.store.find_account(parts[0])
+        mb = await self.store.get_mailbox(owner.id, parts[1]) if owner is not None else None
+        rights = ""
+        if mb is not None and owner is not None and owner.id != account.id:
+            try:
+                rights = await self.store.acl_rights(account.id, mb.id)
+            except StoreError:
+                rights = ""
+        if mb is None or "p" not in rights:
+            log.info("sieve: %s may not post to %r; keeping in INBOX", account.address,
+                     action.mailbox)
+            return DeliveryTarget(account.id, "INBOX", flags | frozenset(action.flags))
+        wanted = flags | frozenset(action.flags)
+        kept = frozenset(
+            f for f in wanted
+            if ("s" if f == "\\Seen" else "t" if f == "\\Deleted" else "w") in rights
+        )
+        return DeliveryTarget(mb.account_id, mb.name, kept)
 
     async def _mailbox_for(self, account: Account, action: FileInto) -> str:
         boxes = await self.store.list_mailboxes(account.id)

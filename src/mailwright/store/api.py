@@ -966,9 +966,123 @@ class UrlAuthStore(Protocol):
         ...
 
 
+class AccessDenied(StoreError):
+    """The acting account lacks a right the operation needs on another account's mailbox
+    (RFC 4314 4): IMAP ``NO [NOPERM]``. `needed` holds the missing rights."""
+
+    def __init__(self, needed: str, text: str | None = None) -> None:
+        super().__init__(text or f"missing right(s) {needed}")
+        self.needed = needed
+
+
+#: every right of RFC 4314 2.1, in the order the responses list them; the owner of a mailbox
+#: holds them all, always
+ALL_RIGHTS = "lrswipkxtea"
+
+
+#: where every interface shows other accounts' mailboxes: "Other Users/<owner>/<name>"
+#: (the RFC 2342 other users' namespace of IMAP; webmail and Sieve fileinto use the same names)
+OTHER_USERS_PREFIX = "Other Users/"
+
+
+def split_shared_name(name: str) -> tuple[str, str] | None:
+    """(owner address, name in the owner's tree) of a name in the other users' namespace,
+    or None for any other name. The caller validates the name first (no ".." levels)."""
+    if not name.startswith(OTHER_USERS_PREFIX):
+        return None
+    owner, _, inner = name[len(OTHER_USERS_PREFIX):].partition("/")
+    if not owner or not inner:
+        return None
+    return owner.lower(), canonical_mailbox_name(inner)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedMailbox:
+    """A mailbox of another account that the actor may look up (RFC 4314 ``l``)."""
+
+    owner: str  # the owner's address, as the "Other Users/" namespace shows it
+    mailbox: Mailbox
+    rights: str  # the actor's effective rights, letters of ALL_RIGHTS
+
+
+class AccessControl(Protocol):
+    """Mailbox sharing (RFC 4314 ACLs). Every method takes the acting account; the owner of a
+    mailbox has every right on it; anyone else has the rights its ACL grants to the actor's
+    address, to a group (an alias) the actor belongs to, to "authenticated" or "anyone",
+    minus the negative rights ("-identifier") that match. A missing right raises
+    `AccessDenied`; `acl_rights` answers `NotFound` for a mailbox the actor has no right on
+    (names cannot be probed, RFC 4314 6)."""
+
+    async def acl_rights(self, actor: int, mailbox_id: int) -> str:
+        """The actor's effective rights (ALL_RIGHTS for the owner); NotFound."""
+        ...
+    async def acl_require(self, actor: int, mailbox_id: int, needed: str) -> Mailbox:
+        """The mailbox if the actor holds every right of `needed`; AccessDenied, NotFound."""
+        ...
+    async def acl_get(self, actor: int, mailbox_id: int) -> list[tuple[str, str]]:
+        """(identifier, rights) entries of the ACL, the owner first; needs ``a``."""
+        ...
+    async def acl_set(self, actor: int, mailbox_id: int, identifier: str, rights: str) -> None:
+        """Set, add to (``+``) or take from (``-``) an identifier's rights (RFC 4314 3.1;
+        empty: the entry goes); needs ``a``. InvalidOperation for the owner or an unknown
+        identifier; ValueError for an unknown right."""
+        ...
+    async def acl_delete(self, actor: int, mailbox_id: int, identifier: str) -> None:
+        """Remove an identifier's entry (RFC 4314 3.2); needs ``a``."""
+        ...
+    async def shared_mailboxes(self, actor: int) -> list[SharedMailbox]:
+        """Other accounts' mailboxes the actor may look up (``l``), by owner and name."""
+        ...
+    async def create_mailbox_as(
+        self, actor: int, owner_id: int, name: str, special_use: str | None = None
+    ) -> Mailbox:
+        """CREATE in an owner's tree: ``k`` on the parent for anyone but the owner; the new
+        mailbox inherits its parent's ACL (so a child of a shared folder stays shared)."""
+        ...
+    async def delete_mailbox_as(self, actor: int, mailbox_id: int) -> None:
+        """DELETE with ``x``."""
+        ...
+    async def list_messages_as(self, actor: int, mailbox_id: int) -> list[MessageRecord]:
+        """SELECT's message list with ``r``."""
+        ...
+    async def mailbox_status_as(self, actor: int, mailbox_id: int) -> MailboxStatus:
+        """STATUS with ``r``."""
+        ...
+    async def append_as(
+        self, actor: int, mailbox_id: int, items: Sequence[AppendItem]
+    ) -> list[MessageRecord]:
+        """APPEND with ``i``; flags the actor may not set are dropped (``s`` for \\Seen,
+        ``t`` for \\Deleted, ``w`` for the others)."""
+        ...
+    async def store_flags_as(
+        self,
+        actor: int,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchangedsince: int | None = None,
+    ) -> StoreFlagsResult:
+        """STORE with the rights its flags need (a REPLACE needs them all)."""
+        ...
+    async def expunge_as(self, actor: int, mailbox_id: int, uids: Sequence[int]) -> list[int]:
+        """EXPUNGE with ``e``."""
+        ...
+    async def copy_as(
+        self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        """COPY: ``r`` on the source, ``i`` on the target."""
+        ...
+    async def move_as(
+        self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+    ) -> list[tuple[int, int]]:
+        """MOVE: ``r``, ``t`` and ``e`` on the source, ``i`` on the target (RFC 6851 3)."""
+        ...
+
+
 class Store(
     BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
-    ReportData, Metadata, WebState, Maintenance, UrlAuthStore, Protocol,
+    ReportData, Metadata, WebState, Maintenance, UrlAuthStore, AccessControl, Protocol,
 ):
     """Every role of the store together: what a backend implements and what `app` builds.
     Code that needs only some roles may ask for those (e.g. `Queue`)."""

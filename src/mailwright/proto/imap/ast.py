@@ -806,6 +806,52 @@ class SetMetadata:
     mailbox: str
     entries: tuple[tuple[str, bytes | None], ...]
 
+# -- ACL (RFC 4314 3) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetAcl:
+    """``SETACL mailbox identifier rights`` (3.1); ``rights`` may start with + or -."""
+
+    tag: str
+    mailbox: str
+    identifier: str
+    rights: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAcl:
+    """``DELETEACL mailbox identifier`` (3.2)."""
+
+    tag: str
+    mailbox: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class GetAcl:
+    """``GETACL mailbox`` (3.3)."""
+
+    tag: str
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListRights:
+    """``LISTRIGHTS mailbox identifier`` (3.4)."""
+
+    tag: str
+    mailbox: str
+    identifier: str
+
+
+@dataclass(frozen=True, slots=True)
+class MyRights:
+    """``MYRIGHTS mailbox`` (3.5)."""
+
+    tag: str
+    mailbox: str
+
 
 @dataclass(frozen=True, slots=True)
 class GenUrlAuth:
@@ -874,4 +920,10 @@ Command = (
     | GenUrlAuth
     | ResetKey
     | UrlFetch
+    | SetAcl
+    | DeleteAcl
+    | GetAcl
+    | ListRights
+    | MyRights
 )
+

@@ -1761,3 +1761,31 @@ class CommandError(Exception):
         super().__init__(error.text)
         self.tag = tag
         self.error = error
+
+
+# -- ACL (RFC 4314 3): identifiers and rights are astrings ---------------------------------------
+
+
+def _acl_command(cls: type, *, identifier: bool = False, rights: bool = False) -> CommandParser:
+    def parse(r: Reader, tag: str, uid: bool) -> ast.Command:
+        r.sp()
+        args: list[str] = [r.mailbox()]
+        if identifier:
+            r.sp()
+            args.append(r.astring("identifier"))
+        if rights:
+            r.sp()
+            args.append(r.astring("rights"))
+        r.end()
+        return cls(tag, *args)  # type: ignore[no-any-return]
+
+    return parse
+
+
+COMMANDS.update({
+    "SETACL": _acl_command(ast.SetAcl, identifier=True, rights=True),
+    "DELETEACL": _acl_command(ast.DeleteAcl, identifier=True),
+    "GETACL": _acl_command(ast.GetAcl),
+    "LISTRIGHTS": _acl_command(ast.ListRights, identifier=True),
+    "MYRIGHTS": _acl_command(ast.MyRights),
+})

@@ -69,6 +69,12 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.GenUrlAuth: _AUTH,  # RFC 4467 6
     ast.ResetKey: _AUTH,
     ast.UrlFetch: _AUTH,
+    # RFC 4314 3: authenticated or selected state
+    ast.SetAcl: _AUTH,
+    ast.DeleteAcl: _AUTH,
+    ast.GetAcl: _AUTH,
+    ast.ListRights: _AUTH,
+    ast.MyRights: _AUTH,
 }
 
 

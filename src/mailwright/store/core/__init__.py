@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mailwright.store.core.accounts import Accounts
 from mailwright.store.core.accounts_extra import SendAs, SieveScripts
+from mailwright.store.core.acl import AccessControl
 from mailwright.store.core.mailboxes import Mailboxes
 from mailwright.store.core.maintenance import Checks
 from mailwright.store.core.metadata import Metadata
@@ -23,7 +24,7 @@ from mailwright.store.core.urlauth import UrlAuthKeys
 
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
-    RecentMarks, Checks, Metadata, UrlAuthKeys,
+    RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

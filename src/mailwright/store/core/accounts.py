@@ -238,6 +238,14 @@ class Accounts(CoreBase):
             ) is None:
                 raise NotFound("no such account")
             await drop_messages(tx, boxes)
+            # what others shared with this address must not pass to a later account of the
+            # same address (RFC 4314 rights are by identifier)
+            await tx.run(
+                "DELETE FROM mailbox_acl WHERE identifier IN"
+                " (SELECT address FROM accounts WHERE id = ?"
+                " UNION SELECT '-' || address FROM accounts WHERE id = ?)",
+                (account_id, account_id),
+            )
             await tx.run("DELETE FROM accounts WHERE id = ?", (account_id,))
             await tx.run("DELETE FROM maildrop_locks WHERE account_id = ?", (account_id,))
             for mb in boxes:

@@ -344,6 +344,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX urlauth_keys_account ON urlauth_keys(account_id);
         """,
     ),
+    (
+        "RFC 4314 ACLs: rights of other identifiers on a mailbox",
+        """
+        CREATE TABLE mailbox_acl(
+            mailbox_id bigint NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+            identifier text COLLATE "C" NOT NULL,
+            rights text NOT NULL,
+            PRIMARY KEY(mailbox_id, identifier)
+        );
+        CREATE INDEX mailbox_acl_identifier ON mailbox_acl(identifier);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

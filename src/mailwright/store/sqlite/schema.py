@@ -301,6 +301,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX urlauth_keys_account ON urlauth_keys(account_id);
     """,
+    # RFC 4314 ACLs: who else may do what in a mailbox (the owner's rights are implicit);
+    # an identifier is an address, a group (alias) address, "anyone" or "authenticated", with
+    # a leading "-" for negative rights. Deleted with the mailbox, renamed with it (by id).
+    """
+    CREATE TABLE mailbox_acl(
+        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+        identifier TEXT NOT NULL,
+        rights TEXT NOT NULL,
+        PRIMARY KEY(mailbox_id, identifier)
+    ) WITHOUT ROWID;
+    CREATE INDEX mailbox_acl_identifier ON mailbox_acl(identifier);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

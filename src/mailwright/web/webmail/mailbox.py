@@ -19,7 +19,14 @@ from mailwright.imapd.sortthread import thread_messages
 from mailwright.mime.decode import decode_header
 from mailwright.mime.model import KIND_MULTIPART, MessageInfo, Part
 from mailwright.proto.imap import ast
-from mailwright.store.api import FlagOp, Mailbox, MessageRecord, Store
+from mailwright.store.api import (
+    ALL_RIGHTS,
+    OTHER_USERS_PREFIX,
+    FlagOp,
+    Mailbox,
+    MessageRecord,
+    Store,
+)
 
 from .message import Person, people
 
@@ -38,6 +45,9 @@ class Folder:
     special_use: str | None
     messages: int
     unseen: int
+    #: the user's rights (RFC 4314): all on their own folders; another account's folder is
+    #: named "Other Users/<owner>/<name>", as IMAP shows it
+    rights: str = ALL_RIGHTS
 
     @property
     def label(self) -> str:
@@ -45,11 +55,19 @@ class Folder:
 
 
 async def folders(store: Store, account_id: int) -> list[Folder]:
-    """Every mailbox with its counts: INBOX, the special-use ones, then the rest by name."""
+    """Every mailbox with its counts: INBOX, the special-use ones, then the rest by name;
+    other accounts' mailboxes shared with the user for reading (RFC 4314 r) among the rest."""
     out: list[Folder] = []
     for box in await store.list_mailboxes(account_id):
         status = await store.mailbox_status(box.id)
         out.append(Folder(box.id, box.name, box.special_use, status.messages, status.unseen))
+    for shared in await store.shared_mailboxes(account_id):
+        if "r" not in shared.rights:
+            continue
+        status = await store.mailbox_status_as(account_id, shared.mailbox.id)
+        name = OTHER_USERS_PREFIX + shared.owner + "/" + shared.mailbox.name
+        out.append(Folder(shared.mailbox.id, name, None, status.messages, status.unseen,
+                          shared.rights))
     out.sort(key=lambda f: (f.name != "INBOX", _ORDER.get(f.special_use or "", 9),
                             f.name.casefold()))
     return out
@@ -275,7 +293,9 @@ async def apply_action(
     """Do `action` to the messages `uids` of `mailbox`; how many it touched.
 
     `delete` moves to Trash, and expunges when the messages are already there (as most
-    clients do); `junk` and `archive` move to those special-use mailboxes; `move` to `target`.
+    clients do); `junk` and `archive` move to those special-use mailboxes; `move` to `target`
+    (a folder of the user's or one shared with them). The store checks the user's rights
+    (`AccessDenied`) as it does for IMAP.
     """
     uids = sorted(set(uids))
     if not uids:
@@ -284,14 +304,14 @@ async def apply_action(
                 "flag": (FlagOp.ADD, "\\Flagged"), "unflag": (FlagOp.REMOVE, "\\Flagged")}
     if action in flag_ops:
         op, flag = flag_ops[action]
-        result = await store.store_flags(mailbox.id, uids, op, (flag,))
+        result = await store.store_flags_as(account_id, mailbox.id, uids, op, (flag,))
         return len(result.updated) + len(result.unchanged)
     boxes = await store.list_mailboxes(account_id)
     special = {b.special_use: b for b in boxes if b.special_use}
     if action == "delete":
         trash = special.get("\\Trash")
         if trash is None or trash.id == mailbox.id:
-            return len(await store.expunge(mailbox.id, uids))
+            return len(await store.expunge_as(account_id, mailbox.id, uids))
         dest = trash
     elif action in ("junk", "archive"):
         found = special.get("\\" + action.title())
@@ -300,6 +320,9 @@ async def apply_action(
         dest = found
     elif action == "move":
         found = next((b for b in boxes if b.name == target), None)
+        if found is None and target and target.startswith(OTHER_USERS_PREFIX):
+            found = next((s.mailbox for s in await store.shared_mailboxes(account_id)
+                          if OTHER_USERS_PREFIX + s.owner + "/" + s.mailbox.name == target), None)
         if found is None:
             raise LookupError(f"no mailbox {target!r}")
         dest = found
@@ -307,4 +330,4 @@ async def apply_action(
         raise ValueError(f"unknown action {action!r}")
     if dest.id == mailbox.id:
         return 0
-    return len(await store.move(mailbox.id, uids, dest.id))
+    return len(await store.move_as(account_id, mailbox.id, uids, dest.id))

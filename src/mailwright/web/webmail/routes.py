@@ -29,7 +29,15 @@ from mailwright.imapd.fetch import load_message
 from mailwright.mime.model import MessageInfo
 from mailwright.smtpd.listener import services_for
 from mailwright.smtpd.session import Services
-from mailwright.store.api import Account, FlagOp, Mailbox, MessageRecord, StoreError
+from mailwright.store.api import (
+    AccessDenied,
+    Account,
+    FlagOp,
+    Mailbox,
+    MessageRecord,
+    NotFound,
+    StoreError,
+)
 from mailwright.web.ui.pages import context, render, user_page
 
 from . import contacts, live, mailbox, sanitize
@@ -73,9 +81,19 @@ def _services(request: Request) -> Services:
 
 
 async def _mailbox(request: Request, account: Account, mailbox_id: int) -> Mailbox:
-    box = await _ctx(request).store.get_mailbox_by_id(mailbox_id)
-    if box is None or box.account_id != account.id:
+    store = _ctx(request).store
+    box = await store.get_mailbox_by_id(mailbox_id)
+    if box is None:
         raise HTTPException(404)
+    if box.account_id != account.id:
+        # another account's folder: only one shared with the user for reading (RFC 4314 r);
+        # what they may change there, the store decides
+        try:
+            rights = await store.acl_rights(account.id, box.id)
+        except NotFound:
+            raise HTTPException(404) from None
+        if "r" not in rights:
+            raise HTTPException(404)
     return box
 
 
@@ -183,6 +201,8 @@ async def action(request: Request, account: Account) -> Response:
                                           target)
     except LookupError as exc:
         raise HTTPException(400, str(exc)) from None
+    except AccessDenied as exc:
+        raise HTTPException(403, f"you lack the right(s) {exc.needed} on this folder") from None
     notice = f"{done} message{'s' if done != 1 else ''}: {_DONE.get(what, what)}"
     sep = "&" if "?" in back else "?"
     return RedirectResponse(f"{back}{sep}notice={quote(notice)}", 303)
@@ -212,7 +232,10 @@ async def read(request: Request, account: Account) -> Response:
     info, raw = await _load(request, rec)
     view = message_view(info, raw)
     if "\\Seen" not in rec.flags:
-        await store.store_flags(box.id, [rec.uid], FlagOp.ADD, ("\\Seen",))
+        try:
+            await store.store_flags_as(account.id, box.id, [rec.uid], FlagOp.ADD, ("\\Seen",))
+        except AccessDenied:
+            pass  # a shared folder without s: reading leaves \\Seen as it was (RFC 4314 4)
     remote = request.query_params.get("remote") == "1"
     as_text = request.query_params.get("view") == "text" or view.html_section is None
     blocked = 0
