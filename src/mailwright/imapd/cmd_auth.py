@@ -191,11 +191,17 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
     try:
         while True:
             s.hibernate_view()
-            sub = s.subscription
-            waiter = asyncio.ensure_future(sub.wait()) if sub is not None else None
+            # RFC 5465: with NOTIFY on, its set says what IDLE reports (imapd/notify.py)
+            notifier = s.notifier
+            sub = s.subscription if notifier is None else None
+            waiter: asyncio.Future[object] | None = None
+            if notifier is not None:
+                waiter = asyncio.ensure_future(notifier.watch.wait())
+            elif sub is not None:
+                waiter = asyncio.ensure_future(sub.wait())  # type: ignore[assignment]
             waits: set[asyncio.Future[object]] = {reader}  # type: ignore[arg-type]
             if waiter is not None:
-                waits.add(waiter)  # type: ignore[arg-type]
+                waits.add(waiter)
             done, _ = await asyncio.wait(
                 waits, timeout=s.config.idle_timeout, return_when=asyncio.FIRST_COMPLETED
             )
@@ -214,7 +220,11 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
                 return Ok("IDLE terminated")
             # A change arrived: RFC 9051 6.3.13 allows EXPUNGE during IDLE.
             await s.wake_view()
-            await s.sync(None, force=True)
+            if notifier is not None:
+                if s.notifier is notifier:
+                    await notifier.deliver(s, None, idle=True)
+            else:
+                await s.sync(None, force=True)
             await s.flush()
     except CloseConnection:
         raise  # the view dies with the session: no need to wake it

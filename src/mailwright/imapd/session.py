@@ -105,6 +105,10 @@ class SessionConfig:
     #: RFC 5464 METADATA: the largest annotation value, and annotations per account
     metadata_max_value: int = 64 * 1024
     metadata_max_entries: int = 500
+    #: RFC 5465 NOTIFY: responses due at once beyond which the client gets
+    #: NOTIFICATIONOVERFLOW, and the most mailboxes one session watches (imapd/notify.py)
+    notify_max_pending: int = 1000
+    notify_max_mailboxes: int = 1000
 
 
 class No(Exception):
@@ -189,6 +193,8 @@ class Session:
     conn: ImapConnection = field(init=False)
     #: the APPEND being streamed into blob writers (cmd_mailbox.AppendUpload), if any
     upload: Any = None
+    #: RFC 5465: the NOTIFY set in force (notify.Notifier), if any
+    notifier: Any = None
     _bad_count: int = 0
     _out_pending: int = 0
 
@@ -268,6 +274,7 @@ class Session:
         caps += ["CATENATE", "URLAUTH"]  # RFC 4469, RFC 4467 (imapd/catenate.py, cmd_urlauth.py)
         # RFC 4314 ACL (t, e, x, k are rights of their own) and RFC 8440 LIST-MYRIGHTS
         caps += ["ACL", "RIGHTS=texk", "LIST-MYRIGHTS"]
+        caps.append("NOTIFY")  # RFC 5465 (imapd/notify.py)
         if self.codec is None:
             caps.append("COMPRESS=DEFLATE")
         from mailwright.imapd import content
@@ -310,6 +317,9 @@ class Session:
         finally:
             self.abort_upload()
             self._unselect()
+            if self.notifier is not None:
+                self.notifier.close()
+                self.notifier = None
         return "logout"
 
     async def _append_event(
@@ -412,6 +422,10 @@ class Session:
     async def _read(self, timeout: float) -> bytes | None:
         """Bytes from the peer; None on timeout or when a graceful shutdown begins between
         commands (a command being read is finished first)."""
+        if self.notifier is not None and not self.conn.in_command and not self.conn.idling:
+            from mailwright.imapd import notify
+
+            return await notify.read_between_commands(self, timeout)  # RFC 5465 3
         if self.closing is None or self.conn.in_command:
             try:
                 return await asyncio.wait_for(self.transport.read(), timeout)
@@ -460,6 +474,8 @@ class Session:
             self.state = next_state(self.state, cmd, True)
             self.conn.authenticated = self.state in (State.AUTHENTICATED, State.SELECTED)
             if self.state is not State.LOGOUT:
+                if self.notifier is not None:
+                    await self.notifier.deliver(self, cmd)  # RFC 5465
                 await self.sync(cmd)
             if not ok.sent:
                 self.write(R.tagged(cmd.tag, "OK", ok.text or f"{_name(cmd)} completed", ok.code))
@@ -468,6 +484,8 @@ class Session:
             self.state = next_state(self.state, cmd, False)
             if self.state is State.AUTHENTICATED and self.view is not None:
                 self._unselect()
+            if self.notifier is not None:
+                await self.notifier.deliver(self, cmd)  # RFC 5465
             await self.sync(cmd)
             self.write(R.tagged(cmd.tag, "NO", exc.text, exc.code))
         except ProtocolError as exc:

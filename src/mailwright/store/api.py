@@ -706,6 +706,10 @@ class Metadata(Protocol):
         NotFound when the mailbox is gone."""
         ...
 
+    async def metadata_digests(self, account_id: int) -> dict[tuple[int | None, str], bytes]:
+        """A digest of every annotation's value, keyed by (mailbox id or None, entry)."""
+        ...
+
 
 class MaildropLocks(Protocol):
     """POP3 maildrop lock (RFC 1939 8: exclusive access), shared across nodes."""

@@ -3,12 +3,28 @@
 It carries no data beyond the mailbox and its new HIGHESTMODSEQ: a woken session asks the store
 `changes_since(its_modseq)` at its next sync point, which keeps the hub lossless even when a
 notification is coalesced, and lets a PostgreSQL backend feed it from LISTEN/NOTIFY.
+
+Keys are integers. A mailbox is its (positive) row id; an account's mailbox list, its
+subscriptions and its annotations are negative keys from `account_channel`, so that they travel
+the same roads as mailbox changes (the worker relay, PostgreSQL's NOTIFY) with no new message
+kind. IMAP NOTIFY (RFC 5465) watches many keys at once through one `Watch`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+
+MAILBOX_LIST = 0  # a mailbox created, deleted or renamed
+SUBSCRIPTIONS = 1  # a name subscribed or unsubscribed
+ANNOTATIONS = 2  # an annotation (RFC 5464 METADATA) of a mailbox or of the server changed
+_CHANNELS = 4
+
+
+def account_channel(account_id: int, kind: int) -> int:
+    """The hub key of one kind of account-wide change (MAILBOX_LIST, SUBSCRIPTIONS,
+    ANNOTATIONS); negative, so never a mailbox id."""
+    return -(account_id * _CHANNELS + kind)
 
 
 class Subscription:
@@ -22,7 +38,7 @@ class Subscription:
         self.mailbox_id = mailbox_id
         self.modseq = 0
 
-    def _notify(self, modseq: int) -> None:
+    def _notify(self, key: int, modseq: int) -> None:
         self.modseq = max(self.modseq, modseq)
         self._event.set()
 
@@ -52,9 +68,52 @@ class Subscription:
         self.close()
 
 
+class Watch:
+    """One session's interest in a set of keys (mailboxes and account channels), woken by a
+    change to any of them; `take` says which changed. Memory is bounded by the keys watched:
+    a key that changes many times before `take` is one entry."""
+
+    __slots__ = ("_changed", "_event", "_hub", "keys")
+
+    def __init__(self, hub: ChangeHub) -> None:
+        self._hub = hub
+        self._event = asyncio.Event()
+        self._changed: set[int] = set()
+        self.keys: frozenset[int] = frozenset()
+
+    def _notify(self, key: int, modseq: int) -> None:
+        self._changed.add(key)
+        self._event.set()
+
+    def watch(self, keys: frozenset[int]) -> None:
+        """Watch exactly *keys* from now on."""
+        for key in self.keys - keys:
+            self._hub._drop(key, self)
+        for key in keys - self.keys:
+            self._hub._subs[key].add(self)
+        self.keys = keys
+        self._changed &= keys
+
+    @property
+    def pending(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    def take(self) -> set[int]:
+        """The keys changed since the last call; clears the pending mark."""
+        changed, self._changed = self._changed, set()
+        self._event.clear()
+        return changed
+
+    def close(self) -> None:
+        self.watch(frozenset())
+
+
 class ChangeHub:
     def __init__(self) -> None:
-        self._subs: defaultdict[int, set[Subscription]] = defaultdict(set)
+        self._subs: defaultdict[int, set[Subscription | Watch]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def subscribe(self, mailbox_id: int) -> Subscription:
@@ -64,17 +123,26 @@ class ChangeHub:
         self._subs[mailbox_id].add(sub)
         return sub
 
+    def watch(self) -> Watch:
+        """A watch of no keys yet (`Watch.watch` sets them)."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return Watch(self)
+
     def _remove(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.mailbox_id)
+        self._drop(sub.mailbox_id, sub)
+
+    def _drop(self, key: int, sub: Subscription | Watch) -> None:
+        subs = self._subs.get(key)
         if subs is not None:
             subs.discard(sub)
             if not subs:
-                del self._subs[sub.mailbox_id]
+                del self._subs[key]
 
     def publish(self, mailbox_id: int, modseq: int) -> None:
         """Call on the event loop after the change is committed."""
         for sub in list(self._subs.get(mailbox_id, ())):
-            sub._notify(modseq)
+            sub._notify(mailbox_id, modseq)
 
     def publish_threadsafe(self, mailbox_id: int, modseq: int) -> None:
         if self._loop is not None and not self._loop.is_closed():
@@ -82,3 +150,7 @@ class ChangeHub:
 
     def watchers(self, mailbox_id: int) -> int:
         return len(self._subs.get(mailbox_id, ()))
+
+    def watched(self) -> list[int]:
+        """Every key someone watches (a backend that may have missed changes wakes them all)."""
+        return list(self._subs)

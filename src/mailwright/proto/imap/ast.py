@@ -878,6 +878,40 @@ class UrlFetch:
     urls: tuple[str, ...]
 
 
+#: RFC 5465 6: the mailbox filters of an event group, upper-cased.
+NOTIFY_FILTERS = frozenset({
+    "SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED", "SUBTREE", "MAILBOXES",
+})
+#: RFC 5465 5: the events the server implements, in their canonical spelling (the answer of
+#: BADEVENT lists them); AnnotationChange needs ANNOTATE (RFC 5257), which we do not have.
+NOTIFY_EVENTS = (
+    "MessageNew", "MessageExpunge", "FlagChange", "MailboxName", "SubscriptionChange",
+    "MailboxMetadataChange", "ServerMetadataChange",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One event group of NOTIFY SET (RFC 5465 3): a mailbox filter and its events.
+
+    ``events`` is empty for ``NONE``; ``fetch`` holds MessageNew's fetch attributes (only
+    for SELECTED and SELECTED-DELAYED, RFC 5465 5.2)."""
+
+    filter: str
+    mailboxes: tuple[str, ...] = ()
+    events: frozenset[str] = frozenset()
+    fetch: tuple[FetchItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """``NOTIFY SET [STATUS] groups`` or ``NOTIFY NONE`` (``groups`` is None), RFC 5465 3."""
+
+    tag: str
+    groups: tuple[NotifyGroup, ...] | None
+    status: bool = False
+
+
 Command = (
     Capability
     | Noop
@@ -925,5 +959,6 @@ Command = (
     | GetAcl
     | ListRights
     | MyRights
+    | Notify
 )
 

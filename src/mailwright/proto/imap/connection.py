@@ -326,6 +326,11 @@ class ImapConnection:
         """The session started IDLE: the next line must be DONE."""
         self._mode = "idle"
 
+    @property
+    def idling(self) -> bool:
+        """Whether the next line must be IDLE's DONE (IDLE reports changes on its own)."""
+        return self._mode == "idle"
+
     def expect_sasl_response(self) -> None:
         """The session sent a SASL challenge: the next line is the client's response."""
         self._mode = "sasl"

@@ -1664,6 +1664,134 @@ def _compress(r: Reader, tag: str, uid: bool) -> ast.Command:
     return ast.Compress(tag, mech)
 
 
+# ---------------------------------------------------------------------------------------------
+# NOTIFY  (RFC 5465 8)
+# ---------------------------------------------------------------------------------------------
+
+#: bounds on one NOTIFY command (the command size is bounded too): event groups, and mailbox
+#: names over all SUBTREE and MAILBOXES groups; more is NO [LIMIT], as for SETMETADATA.
+MAX_NOTIFY_GROUPS = 64
+MAX_NOTIFY_MAILBOXES = 1000
+_NOTIFY_EVENT_NAMES = {e.upper(): e for e in ast.NOTIFY_EVENTS}
+_MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
+
+
+def _bad_event(name: str) -> GrammarError:
+    # RFC 5465 3: NO [BADEVENT (supported events)] for an event we do not implement
+    supported = " ".join(ast.NOTIFY_EVENTS)
+    return GrammarError(f"unsupported event {name}", status="NO", code=f"BADEVENT ({supported})")
+
+
+def _notify_mailboxes(r: Reader) -> tuple[str, ...]:
+    """``one-or-more-mailbox = mailbox / "(" mailbox *(SP mailbox) ")"``."""
+    if not r.try_char(b"("):
+        return (r.mailbox(),)
+    names = [r.mailbox()]
+    while not r.try_char(b")"):
+        r.sp()
+        names.append(r.mailbox())
+        if len(names) > MAX_NOTIFY_MAILBOXES:
+            raise GrammarError("too many mailboxes in NOTIFY", status="NO", code="LIMIT")
+    return tuple(dict.fromkeys(names))
+
+
+def _notify_group(r: Reader) -> ast.NotifyGroup:
+    """``"(" filter-mailboxes SP events ")"``, ``events = "(" event *(SP event) ")" / "NONE"``."""
+    r.char(b"(")
+    what = r.atom("mailbox filter").upper()
+    if what not in ast.NOTIFY_FILTERS:
+        raise GrammarError(f"unknown mailbox filter {what}")
+    mailboxes: tuple[str, ...] = ()
+    if what in ("SUBTREE", "MAILBOXES"):
+        r.sp()
+        mailboxes = _notify_mailboxes(r)
+    r.sp()
+    events: list[str] = []
+    fetch: tuple[ast.FetchItem, ...] = ()
+    unsupported: str | None = None
+    # The RFC's own examples (section 7) write the events without their parentheses
+    # ("(selected MessageNew MessageExpunge)"); both forms are read.
+    bare = r.peek() != 0x28
+    if bare and r.try_word(b"NONE"):
+        r.char(b")")
+    else:
+        if not bare:
+            r.char(b"(")
+        while True:
+            name = r.atom("event")
+            event = _NOTIFY_EVENT_NAMES.get(name.upper())
+            if event is None:
+                # checked after the whole command parsed: a malformed command is BAD first
+                unsupported = unsupported or name
+            elif event in events:
+                raise GrammarError(f"event {event} given twice")
+            else:
+                events.append(event)
+            if event == "MessageNew" and r.buf[r.pos : r.pos + 2] == b" (":
+                r.sp()
+                if what not in ("SELECTED", "SELECTED-DELAYED"):
+                    # RFC 5465 5.2: fetch attributes only for the selected mailbox
+                    raise GrammarError("MessageNew fetch attributes are only for SELECTED")
+                fetch = fetch_items(r)
+            if r.try_char(b")"):
+                break
+            r.sp()
+        if not bare:
+            r.char(b")")  # the group's, after the event list's
+    if unsupported is not None:
+        raise _bad_event(unsupported)
+    got = set(events)
+    # RFC 5465 5: MessageNew and MessageExpunge go together, and FlagChange (like
+    # AnnotationChange) needs both.
+    if ("MessageNew" in got) != ("MessageExpunge" in got):
+        raise GrammarError("MessageNew and MessageExpunge must be given together")
+    if "FlagChange" in got and "MessageNew" not in got:
+        raise GrammarError("FlagChange requires MessageNew and MessageExpunge")
+    return ast.NotifyGroup(what, mailboxes, frozenset(events), fetch)
+
+
+def _notify(r: Reader, tag: str, uid: bool) -> ast.Command:
+    """RFC 5465 8: ``NOTIFY SP ("SET" [SP "STATUS"] SP event-groups / "NONE")``."""
+    r.sp()
+    if r.try_word(b"NONE"):
+        r.end()
+        return ast.Notify(tag, None)
+    if not r.try_word(b"SET"):
+        raise r.fail("expected SET or NONE")
+    r.sp()
+    status = r.try_word(b"STATUS")
+    if status:
+        r.sp()
+    groups: list[ast.NotifyGroup] = []
+    bad_event: GrammarError | None = None
+    while True:
+        try:
+            groups.append(_notify_group(r))
+        except GrammarError as exc:
+            if exc.code is None or not exc.code.startswith("BADEVENT"):
+                raise
+            # raised once the group's ")" is read: the rest must still parse, since a
+            # syntax error anywhere is BAD before an unsupported event is NO
+            bad_event = bad_event or exc
+        if len(groups) > MAX_NOTIFY_GROUPS:
+            raise GrammarError("too many event groups in NOTIFY", status="NO", code="LIMIT")
+        if r.at_end():
+            break
+        r.sp()
+    if bad_event is not None:
+        raise bad_event
+    kinds = [g.filter for g in groups]
+    if "SELECTED" in kinds and "SELECTED-DELAYED" in kinds:
+        raise GrammarError("SELECTED and SELECTED-DELAYED exclude each other")
+    for one in ("SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED"):
+        if kinds.count(one) > 1:
+            raise GrammarError(f"{one} given twice")
+    if sum(len(g.mailboxes) for g in groups) > MAX_NOTIFY_MAILBOXES:
+        raise GrammarError("too many mailboxes in NOTIFY", status="NO", code="LIMIT")
+    return ast.Notify(tag, tuple(groups), status)
+
+
+
 COMMANDS: dict[str, CommandParser] = {
     "COMPRESS": _compress,
     "CAPABILITY": _no_args(ast.Capability),
@@ -1708,6 +1836,7 @@ COMMANDS: dict[str, CommandParser] = {
     "GENURLAUTH": _genurlauth,  # RFC 4467
     "RESETKEY": _resetkey,
     "URLFETCH": _urlfetch,
+    "NOTIFY": _notify,
 }
 #: Commands that take the UID prefix (RFC 9051 6.4.9, RFC 4315, RFC 6851, RFC 5256).
 UID_COMMANDS = frozenset({

@@ -75,6 +75,7 @@ ALLOWED: dict[type, frozenset[State]] = {
     ast.GetAcl: _AUTH,
     ast.ListRights: _AUTH,
     ast.MyRights: _AUTH,
+    ast.Notify: _AUTH,  # RFC 5465 3: authenticated and selected states
 }
 
 

@@ -21,6 +21,7 @@ from mailwright.store.api import (
     NotFound,
     Usage,
 )
+from mailwright.store.changes import MAILBOX_LIST, account_channel
 from mailwright.store.core.base import CoreBase
 from mailwright.store.core.tx import Row, Tx, as_list, as_time
 
@@ -52,6 +53,7 @@ async def create_mailbox_row(tx: Tx, account_id: int, name: str, special_use: st
     except NotFound:
         raise NotFound("no such account") from None
     assert row is not None
+    tx.changed(account_channel(account_id, MAILBOX_LIST), 0)  # IMAP NOTIFY MailboxName
     return int(row[0])
 
 

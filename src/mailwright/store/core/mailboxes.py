@@ -18,6 +18,7 @@ from mailwright.store.api import (
     NotFound,
     canonical_mailbox_name,
 )
+from mailwright.store.changes import MAILBOX_LIST, SUBSCRIPTIONS, account_channel
 from mailwright.store.core.accounts import create_mailbox_row, drop_messages
 from mailwright.store.core.base import CoreBase
 from mailwright.store.core.tx import Row, Tx
@@ -103,6 +104,7 @@ class Mailboxes(CoreBase):
                 await tx.charge(int(r[2]), -size, -count)
             await tx.run("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
             tx.changed(mailbox_id, int(r[1]) + 1)
+            tx.changed(account_channel(int(r[2]), MAILBOX_LIST), 0)
 
         await self._unit(op)
 
@@ -122,6 +124,7 @@ class Mailboxes(CoreBase):
                 raise NotFound(f"no such mailbox: {old}")
             if await find_mailbox(tx, account_id, new) is not None:
                 raise AlreadyExists(f"mailbox {new} already exists")
+            tx.changed(account_channel(account_id, MAILBOX_LIST), 0)
             if new == old or new.startswith(old + "/"):
                 raise InvalidOperation("cannot rename a mailbox into itself")
             if old == "INBOX":
@@ -161,6 +164,7 @@ class Mailboxes(CoreBase):
         name = canonical_mailbox_name(name)
 
         async def op(tx: Tx) -> None:
+            tx.changed(account_channel(account_id, SUBSCRIPTIONS), 0)
             if subscribed:
                 await tx.run(
                     "INSERT INTO subscriptions(account_id, name) VALUES (?, ?)"

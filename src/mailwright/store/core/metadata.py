@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mailwright.store.api import MetadataLimit, NotFound
+from mailwright.store.changes import ANNOTATIONS, account_channel
 from mailwright.store.core.base import CoreBase
 from mailwright.store.core.tx import Tx
 
@@ -53,6 +54,7 @@ class Metadata(CoreBase):
                 else ("mailbox_metadata", mailbox_id)
             )
             col = "account_id" if mailbox_id is None else "mailbox_id"
+            tx.changed(account_channel(account_id, ANNOTATIONS), 0)  # IMAP NOTIFY
             for entry, value in changes:
                 if value is None:
                     await tx.run(f"DELETE FROM {table} WHERE {col} = ? AND entry = ?", (key, entry))
@@ -94,5 +96,26 @@ class Metadata(CoreBase):
             if r is None:
                 raise NotFound("no such account")
             return int(r[0])
+
+        return await self._view(op)
+
+    async def metadata_digests(self, account_id: int) -> dict[tuple[int | None, str], bytes]:
+        """Every annotation of the account, mailboxes' and server's, as a 16-octet digest of
+        its value keyed by (mailbox id or None, entry): one query for IMAP NOTIFY to tell
+        which entries changed (RFC 5465 5.8, 5.9) without keeping the values."""
+        from hashlib import blake2b
+
+        async def op(tx: Tx) -> dict[tuple[int | None, str], bytes]:
+            out: dict[tuple[int | None, str], bytes] = {}
+            rows = await tx.rows(
+                "SELECT NULL, entry, value FROM server_metadata WHERE account_id = ?"
+                " UNION ALL SELECT m.mailbox_id, m.entry, m.value FROM mailbox_metadata m"
+                " JOIN mailboxes b ON b.id = m.mailbox_id WHERE b.account_id = ?",
+                (account_id, account_id),
+            )
+            for mb, entry, value in rows:
+                key = (None if mb is None else int(mb), str(entry))
+                out[key] = blake2b(bytes(value), digest_size=16).digest()
+            return out
 
         return await self._view(op)

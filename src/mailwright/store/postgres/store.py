@@ -262,7 +262,7 @@ class PostgresStore(CoreStore, StagingFiles):
                 if gap:
                     # Notifications may have been lost while disconnected; the hub carries no
                     # data, so waking every watcher is always safe.
-                    for mailbox_id in list(self.changes._subs):
+                    for mailbox_id in self.changes.watched():
                         self.changes.publish(mailbox_id, 0)
                 self._listening.set()
                 delay = 0.1

@@ -1,0 +1,477 @@
+"""IMAP NOTIFY (RFC 5465): which changes a session hears of, and when.
+
+House rules (read before changing anything here):
+
+* The change hub is the only source of wake-ups. A :class:`Notifier` watches exactly the hub
+  keys its NOTIFY set needs, in one ``Watch``: each mailbox with message events, and the
+  account channels (mailbox list, subscriptions, annotations) of the mailbox events. The store
+  is read only for a key that changed: ``changes_since`` (and ``mailbox_status`` when a STATUS
+  goes out) for a changed mailbox, one listing for a changed account channel. Nothing polls.
+* Notifications are computed when they can be sent (between commands, during IDLE, at the end
+  of a command) by comparing the store with what the client was last told (per-mailbox
+  snapshots), so a burst of changes coalesces and what is pending is bounded by the watched
+  set. More than ``notify_max_pending`` responses due at once, or a set grown beyond
+  ``notify_max_mailboxes``, is ``* OK [NOTIFICATIONOVERFLOW]`` and NOTIFY NONE from then on
+  (RFC 5465 3; the client re-issues NOTIFY and resynchronises with STATUS or SELECT).
+* The selected mailbox is reported through the session's view (EXISTS, EXPUNGE or VANISHED,
+  FETCH FLAGS, and MessageNew's fetch attributes), never with STATUS (RFC 5465 5.1). Its events
+  come from the SELECTED or SELECTED-DELAYED group, else from the first group that names it.
+  A selected mailbox no group covers gets the base protocol's updates at the end of commands
+  only (not between commands, nor during IDLE).
+* A mailbox matches the first event group whose filter names it (RFC 5465 6).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.view import Updates
+from mailwright.proto.imap import ast
+from mailwright.proto.imap import response as R
+from mailwright.store.api import Mailbox, NotFound
+from mailwright.store.changes import (
+    ANNOTATIONS,
+    MAILBOX_LIST,
+    SUBSCRIPTIONS,
+    account_channel,
+)
+
+_MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
+_SELECTED = ("SELECTED", "SELECTED-DELAYED")
+
+
+@dataclass(slots=True)
+class _Told:
+    """What the client knows of a non-selected mailbox: the store's values at its last STATUS
+    (or when watching began)."""
+
+    uidnext: int
+    highestmodseq: int
+
+
+def _forbids_expunge(cmd: ast.Command | None) -> bool:
+    # RFC 9051 7.5.1: no EXPUNGE while FETCH, STORE or SEARCH by sequence number runs
+    return isinstance(cmd, ast.Fetch | ast.Store | ast.Search | ast.Sort | ast.Thread) and (
+        not cmd.uid
+    )
+
+
+class Notifier:
+    """One session's NOTIFY set (RFC 5465 3) and what it has told the client."""
+
+    def __init__(self, session: Session, groups: tuple[ast.NotifyGroup, ...]) -> None:
+        self.groups = groups
+        self.others = tuple(g for g in groups if g.filter not in _SELECTED)
+        self.selected_group = next((g for g in groups if g.filter in _SELECTED), None)
+        self.account_id = session.account_id
+        self.watch = session.store.changes.watch()
+        self.mailboxes: dict[int, Mailbox] = {}
+        self.subscribed: set[str] = set()
+        self.told: dict[int, _Told] = {}
+        self.annotations: dict[tuple[int | None, str], bytes] = {}
+        self.selected_id: int | None = None
+        self.wants = frozenset(e for g in groups for e in g.events)
+        self.max_pending = session.config.notify_max_pending
+        self.max_mailboxes = session.config.notify_max_mailboxes
+
+    # -- which mailbox gets which events ------------------------------------------------------
+
+    def _matches(self, group: ast.NotifyGroup, name: str) -> bool:
+        f = group.filter
+        if f == "PERSONAL":
+            return True  # every mailbox of the account is in its personal namespace
+        if f == "INBOXES":
+            # RFC 5465 6: the mailboxes new mail is delivered to; delivery files into INBOX
+            return name == "INBOX"
+        if f == "SUBSCRIBED":
+            return name in self.subscribed
+        if f == "MAILBOXES":
+            return name in group.mailboxes
+        if f == "SUBTREE":
+            return any(name == m or name.startswith(m + "/") for m in group.mailboxes)
+        return False
+
+    def group_for(self, name: str) -> ast.NotifyGroup | None:
+        """The first non-selected event group that names *name* (RFC 5465 6)."""
+        return next((g for g in self.others if self._matches(g, name)), None)
+
+    def selected_events(self, session: Session) -> tuple[ast.NotifyGroup | None, bool]:
+        """The group that governs the selected mailbox, and whether expunges are delayed."""
+        view = session.view
+        if view is None:
+            return None, False
+        g = self.selected_group
+        if g is not None:
+            return g, g.filter == "SELECTED-DELAYED"
+        return self.group_for(view.mailbox.name), False
+
+    def _message_mailboxes(self, session: Session) -> set[int]:
+        """Non-selected mailboxes with message events."""
+        selected = session.view.mailbox.id if session.view is not None else None
+        out = set()
+        for mb in self.mailboxes.values():
+            if mb.id == selected:
+                continue
+            g = self.group_for(mb.name)
+            if g is not None and g.events & _MESSAGE_EVENTS:
+                out.add(mb.id)
+        return out
+
+    def _keys(self, session: Session) -> frozenset[int]:
+        keys = {account_channel(self.account_id, MAILBOX_LIST)}
+        if "SubscriptionChange" in self.wants or any(g.filter == "SUBSCRIBED" for g in self.groups):
+            keys.add(account_channel(self.account_id, SUBSCRIPTIONS))
+        if self.wants & {"MailboxMetadataChange", "ServerMetadataChange"}:
+            keys.add(account_channel(self.account_id, ANNOTATIONS))
+        keys |= set(self.told)
+        g, _ = self.selected_events(session)
+        if session.view is not None and g is not None and g.events & _MESSAGE_EVENTS:
+            keys.add(session.view.mailbox.id)
+        return frozenset(keys)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self, session: Session, status: bool) -> None:
+        """Take the first snapshots and begin watching; with *status*, a STATUS for each
+        non-selected mailbox with message events (RFC 5465 3)."""
+        store = session.store
+        self.mailboxes = {mb.id: mb for mb in await store.list_mailboxes(self.account_id)}
+        self.subscribed = set(await store.list_subscriptions(self.account_id))
+        if self.wants & {"MailboxMetadataChange", "ServerMetadataChange"}:
+            self.annotations = await store.metadata_digests(self.account_id)
+        self.selected_id = session.view.mailbox.id if session.view is not None else None
+        watched = self._message_mailboxes(session)
+        if len(watched) > self.max_mailboxes:
+            raise No(f"NOTIFY covers more than {self.max_mailboxes} mailboxes", "LIMIT")
+        for mb_id in sorted(watched, key=lambda i: self.mailboxes[i].name):
+            mb = self.mailboxes[mb_id]
+            self.told[mb_id] = _Told(mb.uidnext, mb.highestmodseq)
+            if status:
+                await self._status(session, mb_id, new=True, flags=False)
+        self.watch.watch(self._keys(session))
+
+    def close(self) -> None:
+        self.watch.close()
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    async def deliver(
+        self, session: Session, cmd: ast.Command | None, *, idle: bool = False
+    ) -> None:
+        """Send what is due. *cmd* is the command that is ending (None between commands and
+        during IDLE, which *idle* marks)."""
+        changed = self.watch.take()
+        selected = session.view.mailbox.id if session.view is not None else None
+        if selected != self.selected_id:
+            await self._reselect(session, selected)
+        lines: list[bytes] = []
+        channels = {k for k in changed if k < 0}
+        if channels:
+            lines += await self._account_changes(session, channels)
+        for mb_id in sorted(k for k in changed if k > 0 and k in self.told):
+            line = await self._mailbox_change(session, mb_id)
+            if line is not None:
+                lines.append(line)
+        if len(lines) > self.max_pending or len(self.told) > self.max_mailboxes:
+            overflow(session)
+            return
+        for line in lines:
+            session.untagged(line)
+        if session.notifier is self:
+            self.watch.watch(self._keys(session))
+        await self._selected(session, cmd, idle)
+
+    async def _reselect(self, session: Session, selected: int | None) -> None:
+        """The selected mailbox changed: the old one is reported with STATUS from now on,
+        from its present state; the new one through the view."""
+        old, self.selected_id = self.selected_id, selected
+        if selected is not None:
+            self.told.pop(selected, None)
+        if old is not None and old in self._message_mailboxes(session):
+            try:
+                st = await session.store.mailbox_status(old)
+            except NotFound:
+                return
+            self.told[old] = _Told(st.uidnext, st.highestmodseq)
+
+    async def _selected(self, session: Session, cmd: ast.Command | None, idle: bool) -> None:
+        view, sub = session.view, session.subscription
+        if view is None or sub is None or not sub.pending:
+            return
+        group, delayed = self.selected_events(session)
+        if group is None or not group.events & _MESSAGE_EVENTS:
+            return  # the base protocol's updates at the end of the command (session.sync)
+        if cmd is None:
+            # RFC 5465 6: SELECTED-DELAYED holds expunges back until a command that allows
+            # them; IDLE is such a command (RFC 2177)
+            allow_expunge = idle or not delayed
+        else:
+            allow_expunge = not _forbids_expunge(cmd)
+        sub.clear()
+        await session.wake_view()
+        try:
+            cs = await session.store.changes_since(view.mailbox.id, view.modseq)
+        except Exception:  # noqa: BLE001 - the mailbox was deleted under us, as in sync
+            from mailwright.imapd.session import CloseConnection
+
+            session.untagged_status("BYE", "Selected mailbox was deleted")
+            raise CloseConnection from None
+        up = view.apply(cs, allow_expunge=allow_expunge)
+        if up.new_uids:
+            await session.claim_recent(up.new_uids)
+        if "FlagChange" not in group.events:
+            up.flags = []  # RFC 5465 5.3: flag changes only for a client that asked
+        session.send_updates(up)
+        if up.new_uids and group.fetch:
+            await self._fetch_new(session, group.fetch, up)
+        if session.contexts and allow_expunge:
+            from mailwright.imapd import context
+
+            await context.refresh(session)
+
+    async def _fetch_new(
+        self, session: Session, items: tuple[ast.FetchItem, ...], up: Updates
+    ) -> None:
+        """RFC 5465 5.2: MessageNew's fetch attributes, after the EXISTS; they never set
+        \\Seen (a notification is not a read)."""
+        from mailwright.imapd import content
+
+        view = session.view
+        assert view is not None
+        if len(up.new_uids) > self.max_pending:
+            overflow(session)
+            return
+        wanted = list(items)
+        if session.qresync and not session.uidonly and ast.FetchAttr("UID") not in wanted:
+            wanted.insert(0, ast.FetchAttr("UID"))  # RFC 7162 3.2.4
+        renderer = content.fetch_renderer()
+        for uid in up.new_uids:
+            seq = view.seq_of(uid)
+            rec = view.records.get(uid)
+            if seq is None or rec is None:
+                continue
+            try:
+                data = await renderer(session.store, seq, view.shown(rec), wanted,
+                                      utf8=session.utf8)
+            except (content.FetchFailed, NotFound):
+                continue  # expunged meanwhile: its EXPUNGE follows
+            if session.uidonly:
+                # RFC 9586 3.3: the message is named by its UID
+                prefix = b"* %d FETCH (" % seq
+                data = b"* %d UIDFETCH (" % uid + data[len(prefix):]
+            session.write(data)
+            await session.maybe_flush()
+
+    async def _mailbox_change(self, session: Session, mb_id: int) -> bytes | None:
+        """RFC 5465 5.2-5.4 for a mailbox that is not selected: a STATUS when messages came
+        or went, or (FlagChange) when flags changed."""
+        told = self.told[mb_id]
+        try:
+            cs = await session.store.changes_since(mb_id, told.highestmodseq)
+        except NotFound:
+            return None  # deleted: the mailbox list says so
+        new = cs.uidnext != told.uidnext
+        expunged = bool(cs.expunged)
+        flags = any(r.uid < told.uidnext for r in cs.updated)
+        told.uidnext, told.highestmodseq = cs.uidnext, max(cs.highestmodseq, told.highestmodseq)
+        mb = self.mailboxes.get(mb_id)
+        group = self.group_for(mb.name) if mb is not None else None
+        if group is None:
+            return None
+        if new or expunged:
+            return await self._status_line(session, mb_id, new=True, flags=False)
+        if flags and "FlagChange" in group.events:
+            return await self._status_line(session, mb_id, new=False, flags=True)
+        return None
+
+    async def _status(self, session: Session, mb_id: int, *, new: bool, flags: bool) -> None:
+        line = await self._status_line(session, mb_id, new=new, flags=flags)
+        if line is not None:
+            session.untagged(line)
+
+    async def _status_line(
+        self, session: Session, mb_id: int, *, new: bool, flags: bool
+    ) -> bytes | None:
+        """RFC 5465 5.2/5.3: MESSAGES, UIDNEXT and UIDVALIDITY for MessageNew and
+        MessageExpunge, UNSEEN for FlagChange; HIGHESTMODSEQ once CONDSTORE is on (5.1)."""
+        mb = self.mailboxes.get(mb_id)
+        try:
+            st = await session.store.mailbox_status(mb_id)
+        except NotFound:
+            return None
+        if mb is None:
+            return None
+        items = []
+        if new:
+            items += [b"MESSAGES %d" % st.messages, b"UIDNEXT %d" % st.uidnext,
+                      b"UIDVALIDITY %d" % st.uidvalidity]
+        if flags:
+            items.append(b"UNSEEN %d" % st.unseen)
+        if session.condstore:
+            items.append(b"HIGHESTMODSEQ %d" % st.highestmodseq)
+        told = self.told.get(mb_id)
+        if told is not None:
+            told.uidnext, told.highestmodseq = st.uidnext, st.highestmodseq
+        return b"STATUS " + session.name_out(mb.name) + b" (" + b" ".join(items) + b")"
+
+    async def _account_changes(self, session: Session, channels: set[int]) -> list[bytes]:
+        """MailboxName (5.4), SubscriptionChange (5.5), MailboxMetadataChange (5.8) and
+        ServerMetadataChange (5.9), from the listings compared with the last ones."""
+        store = session.store
+        lines: list[bytes] = []
+        renamed: set[tuple[str, str]] = set()
+        if account_channel(self.account_id, MAILBOX_LIST) in channels:
+            before = self.mailboxes
+            self.mailboxes = {mb.id: mb for mb in await store.list_mailboxes(self.account_id)}
+            for mb_id, mb in self.mailboxes.items():
+                old = before.get(mb_id)
+                if old is None:
+                    if self._wants(mb.name, "MailboxName"):
+                        lines.append(_list_line(session, (), mb.name))
+                elif old.name != mb.name:
+                    renamed.add((old.name, mb.name))
+                    if self._wants(mb.name, "MailboxName") or self._wants(old.name, "MailboxName"):
+                        lines.append(_list_line(session, (), mb.name, old_name=old.name))
+            for mb_id, old in before.items():
+                if mb_id not in self.mailboxes:
+                    self.told.pop(mb_id, None)
+                    if self._wants(old.name, "MailboxName"):
+                        lines.append(_list_line(session, ("\\NonExistent",), old.name))
+        if account_channel(self.account_id, SUBSCRIPTIONS) in channels or renamed:
+            before_subs = self.subscribed
+            self.subscribed = set(await store.list_subscriptions(self.account_id))
+            gone = before_subs - self.subscribed
+            came = self.subscribed - before_subs
+            moved_from = {o for o, _ in renamed}
+            moved_to = {n for _, n in renamed}
+            names = {mb.name for mb in self.mailboxes.values()}
+            for name in sorted(came - moved_to):
+                if self._wants(name, "SubscriptionChange"):
+                    attrs: tuple[str, ...] = ("\\Subscribed",)
+                    if name not in names:
+                        attrs += ("\\NonExistent",)
+                    lines.append(_list_line(session, attrs, name))
+            for name in sorted(gone - moved_from):
+                if self._wants(name, "SubscriptionChange"):
+                    attrs = () if name in names else ("\\NonExistent",)
+                    lines.append(_list_line(session, attrs, name))
+        # a mailbox that came into the set: watched from its present state on
+        selected = session.view.mailbox.id if session.view is not None else None
+        current = self._message_mailboxes(session)
+        for mb_id in current - set(self.told):
+            if mb_id != selected:
+                mb = self.mailboxes[mb_id]
+                self.told[mb_id] = _Told(mb.uidnext, mb.highestmodseq)
+        for mb_id in set(self.told) - current:
+            del self.told[mb_id]
+        if account_channel(self.account_id, ANNOTATIONS) in channels:
+            lines += await self._annotation_changes(session)
+        return lines
+
+    def _wants(self, name: str, event: str) -> bool:
+        g = self.group_for(name)
+        if g is None and self.selected_group is not None and self.selected_id is not None:
+            mb = self.mailboxes.get(self.selected_id)
+            if mb is not None and mb.name == name:
+                g = self.selected_group
+        return g is not None and event in g.events
+
+    async def _annotation_changes(self, session: Session) -> list[bytes]:
+        before = self.annotations
+        self.annotations = await session.store.metadata_digests(self.account_id)
+        changed: dict[int | None, list[str]] = {}
+        for key in sorted(set(before) | set(self.annotations), key=lambda k: (k[0] or 0, k[1])):
+            if before.get(key) != self.annotations.get(key):
+                changed.setdefault(key[0], []).append(key[1])
+        lines = []
+        for mb_id, entries in changed.items():
+            if mb_id is None:
+                if "ServerMetadataChange" not in self.wants:
+                    continue
+                name = b'""'
+            else:
+                mb = self.mailboxes.get(mb_id)
+                if mb is None or not self._wants(mb.name, "MailboxMetadataChange"):
+                    continue
+                name = session.name_out(mb.name)
+            # RFC 5464 4.4.2: the unsolicited form names the entries, without values
+            lines.append(b"METADATA " + name + b"".join(b" " + R.astring(e) for e in entries))
+        return lines
+
+
+def _list_line(
+    session: Session, attrs: tuple[str, ...], name: str, *, old_name: str | None = None
+) -> bytes:
+    """RFC 5465 5.4/5.5: a LIST response, with RFC 5258's OLDNAME after a rename."""
+    line = b"LIST (" + " ".join(attrs).encode() + b') "/" ' + session.name_out(name)
+    if old_name is not None:
+        line += b' ("OLDNAME" (' + session.name_out(old_name) + b"))"
+    return line
+
+
+def overflow(session: Session) -> None:
+    """RFC 5465 3: too much to say; the client re-issues NOTIFY once it has caught up."""
+    notifier = session.notifier
+    if notifier is not None:
+        notifier.close()
+        session.notifier = None
+    session.untagged_status("OK", "Too many notifications; NOTIFY is off", "NOTIFICATIONOVERFLOW")
+
+
+async def read_between_commands(session: Session, timeout: float) -> bytes | None:
+    """The session's read between commands while NOTIFY is on: notifications go out as the
+    hub reports changes (RFC 5465 3: at any time, not only during IDLE). None on timeout or
+    when a graceful shutdown begins, as ``Session._read``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    read = asyncio.ensure_future(session.transport.read())
+    stop = asyncio.ensure_future(session.closing.wait()) if session.closing is not None else None
+    try:
+        while True:
+            notifier = session.notifier
+            wake = asyncio.ensure_future(notifier.watch.wait()) if notifier is not None else None
+            waits: set[asyncio.Future[object]] = {read}  # type: ignore[arg-type]
+            if stop is not None:
+                waits.add(stop)  # type: ignore[arg-type]
+            if wake is not None:
+                waits.add(wake)  # type: ignore[arg-type]
+            done, _ = await asyncio.wait(
+                waits, timeout=max(deadline - loop.time(), 0), return_when=asyncio.FIRST_COMPLETED
+            )
+            if wake is not None and not wake.done():
+                wake.cancel()
+            if read in done:
+                return read.result()
+            if not done or (stop is not None and stop in done):
+                read.cancel()
+                return None
+            if notifier is not None and session.notifier is notifier:
+                await notifier.deliver(session, None)
+                await session.flush()
+    finally:
+        if stop is not None:
+            stop.cancel()
+
+
+@handles(ast.Notify)
+async def handle_notify(s: Session, cmd: ast.Notify) -> Ok | None:
+    """RFC 5465 3: NOTIFY SET replaces the set in force; NOTIFY NONE ends it."""
+    if s.notifier is not None:
+        s.notifier.close()
+        s.notifier = None
+    if cmd.groups is None:
+        return None
+    groups = tuple(
+        ast.NotifyGroup(g.filter, tuple(s.name_in(m) for m in g.mailboxes), g.events, g.fetch)
+        for g in cmd.groups
+    )
+    notifier = Notifier(s, groups)
+    try:
+        await notifier.start(s, cmd.status)
+    except BaseException:
+        notifier.close()
+        raise
+    s.notifier = notifier
+    return None
