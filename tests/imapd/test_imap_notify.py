@@ -385,3 +385,49 @@ async def test_notify_many_sessions_each_see_their_own(tmp_path: Path, backend: 
         await quiet(a)
         await asyncio.sleep(0)
         await quiet(b, "b9")
+
+
+async def test_notify_set_follows_new_and_renamed_mailboxes(tmp_path: Path, backend: Backend) -> None:
+    """A mailbox created (or renamed) into a SUBTREE is watched from then on; one renamed out
+    of it is not."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, b = await setup(srv)
+        await a.cmd("a1 NOTIFY SET (subtree Lists (MessageNew MessageExpunge MailboxName))")
+        await b.cmd("b1 CREATE Lists/new")  # its parent Lists is created too
+        assert await a.read_until(rb"\* LIST \(\) \"/\" Lists/new") == [
+            b'* LIST () "/" Lists', b'* LIST () "/" Lists/new']
+        await srv.deliver(acc, message(1), "Lists/new")
+        assert (await a.read_line()).startswith(b"* STATUS Lists/new (MESSAGES 1 UIDNEXT 2 ")
+        await b.cmd("b2 CREATE Elsewhere")
+        await b.cmd("b3 RENAME Elsewhere Lists/moved")
+        assert await a.read_line() == b'* LIST () "/" Lists/moved ("OLDNAME" (Elsewhere))'
+        await srv.deliver(acc, message(2), "Lists/moved")
+        assert (await a.read_line()).startswith(b"* STATUS Lists/moved (MESSAGES 1 ")
+        await b.cmd("b4 RENAME Lists/new Gone")
+        assert await a.read_line() == b'* LIST () "/" Gone ("OLDNAME" (Lists/new))'
+        await srv.deliver(acc, message(3), "Gone")
+        await quiet(a)
+
+
+async def test_notify_failed_set_keeps_the_set_in_force(tmp_path: Path, backend: Backend) -> None:
+    async with imap_server(tmp_path, backend) as srv:
+        srv.config = SessionConfig(hostname="imap.example.test", notify_max_mailboxes=2)
+        acc, a, _b = await setup(srv)
+        await a.cmd("a1 NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        out = await a.cmd("a2 NOTIFY SET (personal (MessageNew MessageExpunge))")
+        assert out[-1].startswith(b"a2 NO [LIMIT]")
+        await srv.deliver(acc, message(1))
+        assert (await a.read_line()).startswith(b"* STATUS INBOX (MESSAGES 3 ")
+
+
+async def test_notify_rev1_session_gets_recent(tmp_path: Path, backend: Backend) -> None:
+    """An IMAP4rev1 client hears of new mail with EXISTS and RECENT (RFC 3501 7.3.2)."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc = await srv.add_user()
+        a = await srv.connected()
+        await a.cmd("a1 SELECT INBOX")
+        await a.cmd("a2 NOTIFY SET (selected (MessageNew MessageExpunge))")
+        await srv.deliver(acc, message(1))
+        assert await a.read_line() == b"* 1 EXISTS"
+        assert await a.read_line() == b"* 1 RECENT"
+        await quiet(a)

@@ -24,9 +24,10 @@ House rules (read before changing anything here):
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
-from mailwright.imapd.session import No, Ok, Session, handles
+from mailwright.imapd.session import CloseConnection, No, Ok, Session, handles
 from mailwright.imapd.view import Updates
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
@@ -37,6 +38,8 @@ from mailwright.store.changes import (
     SUBSCRIPTIONS,
     account_channel,
 )
+
+log = logging.getLogger("mailwright.imapd")
 
 _MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange"})
 _SELECTED = ("SELECTED", "SELECTED-DELAYED")
@@ -214,8 +217,6 @@ class Notifier:
         try:
             cs = await session.store.changes_since(view.mailbox.id, view.modseq)
         except Exception:  # noqa: BLE001 - the mailbox was deleted under us, as in sync
-            from mailwright.imapd.session import CloseConnection
-
             session.untagged_status("BYE", "Selected mailbox was deleted")
             raise CloseConnection from None
         up = view.apply(cs, allow_expunge=allow_expunge)
@@ -448,7 +449,15 @@ async def read_between_commands(session: Session, timeout: float) -> bytes | Non
                 read.cancel()
                 return None
             if notifier is not None and session.notifier is notifier:
-                await notifier.deliver(session, None)
+                try:
+                    await notifier.deliver(session, None)
+                except (CloseConnection, ConnectionError, asyncio.CancelledError):
+                    raise
+                except Exception:
+                    # ours (the store failed): the client is told to resynchronise, as after
+                    # an overflow, and the session goes on
+                    log.exception("IMAP NOTIFY delivery failed")
+                    overflow(session)
                 await session.flush()
     finally:
         if stop is not None:
@@ -457,11 +466,12 @@ async def read_between_commands(session: Session, timeout: float) -> bytes | Non
 
 @handles(ast.Notify)
 async def handle_notify(s: Session, cmd: ast.Notify) -> Ok | None:
-    """RFC 5465 3: NOTIFY SET replaces the set in force; NOTIFY NONE ends it."""
-    if s.notifier is not None:
-        s.notifier.close()
-        s.notifier = None
+    """RFC 5465 3: NOTIFY SET replaces the set in force, NOTIFY NONE ends it; a NOTIFY that
+    fails leaves the set in force as it was."""
     if cmd.groups is None:
+        if s.notifier is not None:
+            s.notifier.close()
+            s.notifier = None
         return None
     groups = tuple(
         ast.NotifyGroup(g.filter, tuple(s.name_in(m) for m in g.mailboxes), g.events, g.fetch)
@@ -473,5 +483,7 @@ async def handle_notify(s: Session, cmd: ast.Notify) -> Ok | None:
     except BaseException:
         notifier.close()
         raise
+    if s.notifier is not None:
+        s.notifier.close()
     s.notifier = notifier
     return None
