@@ -177,12 +177,13 @@ async def test_notify_mailboxes_and_subscribed_filters(tmp_path: Path, backend: 
 async def test_notify_flag_changes_and_condstore(tmp_path: Path, backend: Backend) -> None:
     async with imap_server(tmp_path, backend) as srv:
         acc, a, b = await setup(srv)
-        await a.cmd("a0 ENABLE CONDSTORE")
         await a.cmd("a1 NOTIFY SET (inboxes (MessageNew MessageExpunge FlagChange))")
         await b.cmd("b1 SELECT INBOX")
         await b.cmd("b2 STORE 1 +FLAGS (\\Seen)")
         st = await srv.store.mailbox_status((await srv.store.get_mailbox(acc, "INBOX")).id)  # type: ignore[union-attr]
-        assert await a.read_line() == b"* STATUS INBOX (UNSEEN 1 HIGHESTMODSEQ %d)" % st.highestmodseq
+        # RFC 5465 5.3: a flag change elsewhere is UIDVALIDITY and HIGHESTMODSEQ
+        assert await a.read_line() == b"* STATUS INBOX (UIDVALIDITY %d HIGHESTMODSEQ %d)" % (
+            st.uidvalidity, st.highestmodseq)
         await srv.deliver(acc, message(3))
         st = await srv.store.mailbox_status(st.mailbox_id)
         assert await a.read_line() == (
@@ -324,6 +325,7 @@ async def test_notify_bad_input(tmp_path: Path, backend: Backend) -> None:
             "NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed NONE)",
             "NOTIFY SET (personal NONE) (personal NONE)",
             "NOTIFY SET (personal (MailboxName MailboxName))",
+            "NOTIFY SET (selected (MailboxName))",  # RFC 5465 6.1: message events only
             "NOTIFY SET (subtree (MailboxName))",
             "NOTIFY SET (mailboxes () (MailboxName))",
             "NOTIFY SET (personal (MailboxName)",

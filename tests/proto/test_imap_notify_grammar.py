@@ -58,6 +58,8 @@ def test_notify_grammar_accepts(line: bytes, expected: ast.Command) -> None:
     b"a NOTIFY SET (selected (MessageNew () MessageExpunge))",
     b"a NOTIFY SET (personal NONE)(personal NONE)", b"a NOTIFY NONE NONE",
     b"a UID NOTIFY NONE",
+    b"a NOTIFY SET (selected (MessageNew MessageExpunge MailboxName))",
+    b"a NOTIFY SET (selected-delayed (SubscriptionChange))",
 ])
 def test_notify_grammar_refuses_malformed(line: bytes) -> None:
     with pytest.raises(CommandError) as err:

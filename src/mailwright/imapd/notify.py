@@ -167,7 +167,8 @@ class Notifier:
         during IDLE, which *idle* marks)."""
         changed = self.watch.take()
         selected = session.view.mailbox.id if session.view is not None else None
-        if selected != self.selected_id:
+        reselected = selected != self.selected_id
+        if reselected:
             await self._reselect(session, selected)
         lines: list[bytes] = []
         channels = {k for k in changed if k < 0}
@@ -182,8 +183,8 @@ class Notifier:
             return
         for line in lines:
             session.untagged(line)
-        if session.notifier is self:
-            self.watch.watch(self._keys(session))
+        if session.notifier is self and (channels or reselected):
+            self.watch.watch(self._keys(session))  # the set may have changed
         await self._selected(session, cmd, idle)
 
     async def _reselect(self, session: Session, selected: int | None) -> None:
@@ -295,8 +296,9 @@ class Notifier:
     async def _status_line(
         self, session: Session, mb_id: int, *, new: bool, flags: bool
     ) -> bytes | None:
-        """RFC 5465 5.2/5.3: MESSAGES, UIDNEXT and UIDVALIDITY for MessageNew and
-        MessageExpunge, UNSEEN for FlagChange; HIGHESTMODSEQ once CONDSTORE is on (5.1)."""
+        """RFC 5465 5.2-5.3: MESSAGES, UIDNEXT and UIDVALIDITY when messages came or went;
+        UIDVALIDITY and HIGHESTMODSEQ for FlagChange (we have CONDSTORE), so HIGHESTMODSEQ
+        always comes where the group has FlagChange, and once CONDSTORE is enabled."""
         mb = self.mailboxes.get(mb_id)
         try:
             st = await session.store.mailbox_status(mb_id)
@@ -304,13 +306,12 @@ class Notifier:
             return None
         if mb is None:
             return None
+        group = self.group_for(mb.name)
         items = []
         if new:
-            items += [b"MESSAGES %d" % st.messages, b"UIDNEXT %d" % st.uidnext,
-                      b"UIDVALIDITY %d" % st.uidvalidity]
-        if flags:
-            items.append(b"UNSEEN %d" % st.unseen)
-        if session.condstore:
+            items += [b"MESSAGES %d" % st.messages, b"UIDNEXT %d" % st.uidnext]
+        items.append(b"UIDVALIDITY %d" % st.uidvalidity)
+        if session.condstore or flags or (group is not None and "FlagChange" in group.events):
             items.append(b"HIGHESTMODSEQ %d" % st.highestmodseq)
         told = self.told.get(mb_id)
         if told is not None:
@@ -372,11 +373,8 @@ class Notifier:
         return lines
 
     def _wants(self, name: str, event: str) -> bool:
+        # mailbox events never come from SELECTED (RFC 5465 6.1: message events only)
         g = self.group_for(name)
-        if g is None and self.selected_group is not None and self.selected_id is not None:
-            mb = self.mailboxes.get(self.selected_id)
-            if mb is not None and mb.name == name:
-                g = self.selected_group
         return g is not None and event in g.events
 
     async def _annotation_changes(self, session: Session) -> list[bytes]:

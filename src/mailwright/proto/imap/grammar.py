@@ -1747,6 +1747,9 @@ def _notify_group(r: Reader) -> ast.NotifyGroup:
         raise GrammarError("MessageNew and MessageExpunge must be given together")
     if "FlagChange" in got and "MessageNew" not in got:
         raise GrammarError("FlagChange requires MessageNew and MessageExpunge")
+    if what in ("SELECTED", "SELECTED-DELAYED") and got - _MESSAGE_EVENTS:
+        # RFC 5465 6.1: the selected mailbox filters take message events only
+        raise GrammarError(f"{what} takes message events only")
     return ast.NotifyGroup(what, mailboxes, frozenset(events), fetch)
 
 
