@@ -298,3 +298,49 @@ async def test_store_released_blob_taken_back_by_identical_content(store: Store,
     await store.collect_garbage(min_age=0)  # type: ignore[call-arg]
     assert await store.read_blob(again.blob_id) == MSG
     assert await store.check() == []
+
+
+async def test_store_account_channels_wake_a_watch(store: Store, stage) -> None:
+    """Mailbox list, subscription and annotation changes wake the account's channels of the
+    change hub (IMAP NOTIFY, RFC 5465), each on its own key; message_counts and
+    metadata_digests answer for the whole account in one read. (PostgreSQL also echoes each
+    change back through LISTEN, later: a wake-up may come twice, never one too few.)"""
+    from mailwright.store.changes import (
+        ANNOTATIONS,
+        MAILBOX_LIST,
+        SUBSCRIPTIONS,
+        account_channel,
+    )
+
+    acc = await _account(store)
+    kinds = (MAILBOX_LIST, SUBSCRIPTIONS, ANNOTATIONS)
+    keys = {k: account_channel(acc, k) for k in kinds}
+    # the channels of an account id next to alice's (no account: nothing of its own wakes them)
+    theirs = frozenset(account_channel(acc + 1, k) for k in kinds)
+    assert len(set(keys.values()) | theirs) == 6 and all(k < 0 for k in keys.values())
+    watch, bystander = store.changes.watch(), store.changes.watch()
+    watch.watch(frozenset(keys.values()))
+    bystander.watch(theirs)
+    mb = await store.create_mailbox(acc, "Lists")
+    assert keys[MAILBOX_LIST] in watch.take()
+    await store.rename_mailbox(acc, "Lists", "Lists2")
+    assert keys[MAILBOX_LIST] in watch.take()
+    await store.set_subscribed(acc, "Lists2", True)
+    assert keys[SUBSCRIPTIONS] in watch.take()
+    await store.metadata_set(acc, mb.id, [("/private/comment", b"x")], 100)
+    await store.metadata_set(acc, None, [("/private/a", b"y")], 100)
+    assert keys[ANNOTATIONS] in watch.take()
+    digests = await store.metadata_digests(acc)
+    assert set(digests) == {(mb.id, "/private/comment"), (None, "/private/a")}
+    assert all(len(d) == 16 for d in digests.values())
+    await store.append(mb.id, await stage(MSG))
+    counts = await store.message_counts(acc)
+    status = await store.mailbox_status(mb.id)
+    assert counts[mb.id] == (1, status.uidnext, status.uidvalidity, status.highestmodseq)
+    assert len(counts) == 7 and counts[await _inbox(store, acc)][0] == 0
+    await store.delete_mailbox(mb.id)
+    assert keys[MAILBOX_LIST] in watch.take()
+    assert bystander.take() == set()  # nothing of alice's woke another account's channels
+    watch.close()
+    bystander.close()
+    assert store.changes.watchers(keys[MAILBOX_LIST]) == 0

@@ -148,12 +148,26 @@ class Notifier:
         watched = self._message_mailboxes(session)
         if len(watched) > self.max_mailboxes:
             raise No(f"NOTIFY covers more than {self.max_mailboxes} mailboxes", "LIMIT")
+        counts = await store.message_counts(self.account_id) if status else {}
         for mb_id in sorted(watched, key=lambda i: self.mailboxes[i].name):
             mb = self.mailboxes[mb_id]
-            self.told[mb_id] = _Told(mb.uidnext, mb.highestmodseq)
-            if status:
-                await self._status(session, mb_id, new=True, flags=False)
+            if mb_id not in counts:
+                self.told[mb_id] = _Told(mb.uidnext, mb.highestmodseq)
+                continue
+            # one snapshot for all: the STATUS says what the client is told from then on
+            messages, uidnext, uidvalidity, highestmodseq = counts[mb_id]
+            self.told[mb_id] = _Told(uidnext, highestmodseq)
+            items = b"MESSAGES %d UIDNEXT %d UIDVALIDITY %d" % (messages, uidnext, uidvalidity)
+            if self._with_modseq(session, mb.name, flags=False):
+                items += b" HIGHESTMODSEQ %d" % highestmodseq
+            session.untagged(b"STATUS " + session.name_out(mb.name) + b" (" + items + b")")
         self.watch.watch(self._keys(session))
+
+    def _with_modseq(self, session: Session, name: str, *, flags: bool) -> bool:
+        """RFC 5465 5.3: HIGHESTMODSEQ where the group has FlagChange (we have CONDSTORE),
+        and in every STATUS once the client enabled CONDSTORE (RFC 7162 3.1)."""
+        group = self.group_for(name)
+        return session.condstore or flags or (group is not None and "FlagChange" in group.events)
 
     def close(self) -> None:
         self.watch.close()
@@ -288,11 +302,6 @@ class Notifier:
             return await self._status_line(session, mb_id, new=False, flags=True)
         return None
 
-    async def _status(self, session: Session, mb_id: int, *, new: bool, flags: bool) -> None:
-        line = await self._status_line(session, mb_id, new=new, flags=flags)
-        if line is not None:
-            session.untagged(line)
-
     async def _status_line(
         self, session: Session, mb_id: int, *, new: bool, flags: bool
     ) -> bytes | None:
@@ -306,12 +315,11 @@ class Notifier:
             return None
         if mb is None:
             return None
-        group = self.group_for(mb.name)
         items = []
         if new:
             items += [b"MESSAGES %d" % st.messages, b"UIDNEXT %d" % st.uidnext]
         items.append(b"UIDVALIDITY %d" % st.uidvalidity)
-        if session.condstore or flags or (group is not None and "FlagChange" in group.events):
+        if self._with_modseq(session, mb.name, flags=flags):
             items.append(b"HIGHESTMODSEQ %d" % st.highestmodseq)
         told = self.told.get(mb_id)
         if told is not None:

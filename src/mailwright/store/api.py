@@ -601,6 +601,9 @@ class Mailboxes(Protocol):
     async def count_recent(self, mailbox_id: int) -> int:
         """Messages no session has claimed yet (STATUS RECENT)."""
         ...
+    async def message_counts(self, account_id: int) -> dict[int, tuple[int, int, int, int]]:
+        """Per mailbox: (messages, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ), one snapshot."""
+        ...
 
 
 class Messages(Protocol):

@@ -202,3 +202,19 @@ class Mailboxes(CoreBase):
             )
 
         await self._unit(op)
+
+    async def message_counts(self, account_id: int) -> dict[int, tuple[int, int, int, int]]:
+        """Per mailbox of the account: (messages, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ), from
+        one statement (one snapshot). IMAP NOTIFY SET STATUS (RFC 5465 3) answers for every
+        mailbox at once with it, rather than one status query per mailbox."""
+
+        async def op(tx: Tx) -> dict[int, tuple[int, int, int, int]]:
+            rows = await tx.rows(
+                "SELECT m.id, (SELECT COUNT(*) FROM messages x WHERE x.mailbox_id = m.id),"
+                " m.uidnext, m.uidvalidity, m.highestmodseq FROM mailboxes m"
+                " WHERE m.account_id = ?",
+                (account_id,),
+            )
+            return {int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
+
+        return await self._view(op)
