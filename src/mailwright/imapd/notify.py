@@ -108,6 +108,8 @@ class Notifier:
         g = self.selected_group
         if g is not None:
             return g, g.filter == "SELECTED-DELAYED"
+        if view.mailbox.account_id != self.account_id:
+            return None, False  # another user's mailbox (RFC 4314): no personal filter names it
         return self.group_for(view.mailbox.name), False
 
     def _message_mailboxes(self, session: Session) -> set[int]:
