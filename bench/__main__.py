@@ -52,7 +52,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--charts", type=Path,
                    help="folder for the PNG charts (default docs/bench/ next to the page)")
     p.add_argument("--profile", action="store_true",
-                   help="also profile Mailwright (py-spy) under SMTP ingest and IMAP mixed")
+                   help="also profile Mailwright (py-spy) under SMTP ingest, fan-out and IMAP mixed")
     p.add_argument("--no-install", action="store_true", help="never run apt-get or pip")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = p.parse_args(argv)
@@ -142,7 +142,7 @@ def _server_entry(t: Target | None, name: str, status: str, reason: str = "") ->
     return {"label": t.label if t else name, "status": status, "reason": reason, "runs": []}
 
 
-PROFILED = ("smtp-ingest", "imap-mixed")
+PROFILED = ("smtp-ingest", "smtp-fanout", "imap-mixed")
 
 
 def run_workload(wl: Workload, targets: list[Target], selected: list[str],

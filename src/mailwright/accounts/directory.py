@@ -35,17 +35,29 @@ class Directory:
     async def is_local_domain(self, domain: str) -> bool:
         return await self.store.has_domain(domain.lower().rstrip("."))
 
-    async def resolve(self, address: str | Address) -> Resolution:
+    async def resolve(
+        self, address: str | Address, *, domains: dict[str, bool] | None = None
+    ) -> Resolution:
+        """Where mail for `address` goes. `domains` remembers which domains are ours for the
+        caller across calls (an SMTP transaction's RCPTs: 50 recipients at one domain are one
+        domain lookup, not 50)."""
         try:
             addr = address if isinstance(address, Address) else parse_address(address)
         except AddressError:
             return Resolution(False)
-        if not await self.store.has_domain(addr.domain):
+        memo = domains if domains is not None else {}
+        if not await self._has_domain(addr.domain, memo):
             return Resolution(False, remote=(str(addr),))
         accounts: dict[int, Account] = {}
         remote: list[str] = []
-        await self._expand(addr, accounts, remote, set(), 0)
+        await self._expand(addr, accounts, remote, set(), 0, domains=memo)
         return Resolution(True, tuple(accounts.values()), tuple(dict.fromkeys(remote)))
+
+    async def _has_domain(self, domain: str, domains: dict[str, bool]) -> bool:
+        known = domains.get(domain)
+        if known is None:
+            known = domains[domain] = await self.store.has_domain(domain)
+        return known
 
     async def _expand(
         self,
@@ -54,12 +66,16 @@ class Directory:
         remote: list[str],
         seen: set[str],
         depth: int,
+        *,
+        domains: dict[str, bool] | None = None,
     ) -> None:
         key = str(addr)
         if key in seen or depth > MAX_ALIAS_DEPTH:
             return
         seen.add(key)
-        if not await self.store.has_domain(addr.domain):
+        if domains is None:
+            domains = {}
+        if not await self._has_domain(addr.domain, domains):
             remote.append(key)
             return
         for candidate in (addr, addr.base) if addr.base != addr else (addr,):
@@ -70,11 +86,12 @@ class Directory:
                 return
             alias = await self.store.get_alias(str(candidate))
             if alias is not None:
-                await self._expand_targets(alias.targets, accounts, remote, seen, depth)
+                await self._expand_targets(alias.targets, accounts, remote, seen, depth,
+                                           domains)
                 return
         catch_all = await self.store.get_alias(f"@{addr.domain}")
         if catch_all is not None:
-            await self._expand_targets(catch_all.targets, accounts, remote, seen, depth)
+            await self._expand_targets(catch_all.targets, accounts, remote, seen, depth, domains)
 
     async def _expand_targets(
         self,
@@ -83,13 +100,14 @@ class Directory:
         remote: list[str],
         seen: set[str],
         depth: int,
+        domains: dict[str, bool],
     ) -> None:
         for t in targets:
             try:
                 ta = parse_address(t)
             except AddressError:
                 continue
-            await self._expand(ta, accounts, remote, seen, depth + 1)
+            await self._expand(ta, accounts, remote, seen, depth + 1, domains=domains)
 
     async def addresses_of(self, account: Account) -> set[str]:
         """Every address the account may send as: its own and aliases that point only to it."""

@@ -1,20 +1,23 @@
 """Deliver one staged message to the local recipients of a transaction.
 
 Recipients resolve through the directory (accounts, aliases, catch-alls, plus-addressing);
-several recipients that reach one account deliver once. All local targets are committed in one
-store transaction, so a message is either in every local mailbox it was accepted for or in none.
-With Sieve (`filter`), each account's script decides its mailboxes before that transaction and
-its other actions run after it; a copy changed by editheader is stored right after it.
+several recipients that reach one account deliver once. All local targets, copies edited by
+Sieve's editheader included, are committed in one store transaction (`Store.deliver_each`): one
+blob per distinct content, referenced once per copy, however many recipients. An account that
+cannot take its copy (over quota, disabled or deleted since RCPT) is refused on its own and
+named in `DeliveryReport.failed`; the others keep theirs, and nobody's copy is ever dropped
+without the caller hearing of it. With Sieve (`filter`), each account's script decides its
+mailboxes before that transaction and its other actions run after it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mailwright.accounts.directory import Directory
+from mailwright.accounts.directory import Directory, Resolution
 from mailwright.delivery.tlsreports import RUA_LOCAL_PART, read_tls_report, store_tls_report
 from mailwright.store.api import (
     Account,
@@ -22,6 +25,7 @@ from mailwright.store.api import (
     LocalCopies,
     MessageRecord,
     QueueAddition,
+    RefusalReport,
     StagedBlob,
     Store,
 )
@@ -31,6 +35,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mailwright.delivery")
 
+# (recipient as given, account address, why: "quota", "disabled", "gone") of each account that
+# could not take its copy -> the queue entries that report them (a DSN), or None. Runs inside
+# the store's unit of work: quick, no I/O.
+FailureReport = Callable[[Sequence[tuple[str, str, str]]], QueueAddition | None]
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
@@ -38,6 +47,9 @@ class DeliveryReport:
     remote: tuple[str, ...]  # alias expansions that point outside our domains
     unknown: tuple[str, ...]  # recipients that resolved to nothing
     refused: tuple[tuple[str, str], ...] = ()  # (recipient, reason): a Sieve reject for SMTP
+    # (recipient, account address, why: "quota", "disabled", "gone") for each account that
+    # got no copy while the others did (store.core.fanout): the caller reports them
+    failed: tuple[tuple[str, str, str], ...] = ()
 
 
 class LocalDelivery:
@@ -75,6 +87,8 @@ class LocalDelivery:
         sender: str = "",
         refuse_in_smtp: bool = False,
         variants: Mapping[int, tuple[StagedBlob, str]] | None = None,
+        resolved: Mapping[str, Resolution] | None = None,
+        report_failures: FailureReport | None = None,
     ) -> tuple[DeliveryReport, list[int]]:
         """Deliver to the local recipients and add the queue entries in one store transaction:
         either every local copy and every queue entry is committed, or none is, so a client
@@ -82,7 +96,14 @@ class LocalDelivery:
 
         `variants` gives some accounts their own bytes and mailbox (account id -> (blob,
         mailbox)): the spam filter judges each account with its own model, so one message can
-        be junk for one user and ham for another, each copy saying why."""
+        be junk for one user and ham for another, each copy saying why. `resolved` holds what
+        the recipients resolved to moments ago (at RCPT time): they are not looked up again,
+        and the store transaction still refuses an account disabled since then.
+
+        `report_failures` turns the accounts that could not take their copy ((recipient,
+        account address, why), see `DeliveryReport.failed`) into queue entries that report
+        them, committed with the copies of the others; without it, such a refusal fails the
+        whole delivery (QuotaExceeded or NotFound), as it does when nobody got a copy."""
         variants = variants or {}
         targets: dict[int, DeliveryTarget] = {}
         accounts: dict[int, tuple[str, Account]] = {}  # account id -> (recipient, account)
@@ -90,7 +111,9 @@ class LocalDelivery:
         unknown: list[str] = []
         to_rua = False  # addressed to the rua of our _smtp._tls record (RFC 8460 3)
         for rcpt in recipients if blob is not None else ():
-            res = await self.directory.resolve(rcpt)
+            res = resolved.get(rcpt) if resolved else None
+            if res is None:
+                res = await self.directory.resolve(rcpt)
             if not res.local_domain or not res.deliverable:
                 unknown.append(rcpt)
                 continue
@@ -114,15 +137,39 @@ class LocalDelivery:
                 return DeliveryReport((), (), tuple(unknown), tuple(plan.refused)), []
             targets = {i: t for i, t in enumerate(plan.targets)}
         local = _copies(blob, list(targets.values()), variants) if blob and targets else None
+        if plan is not None and plan.separate:
+            # copies edited by editheader join the same unit of work, each with its own blob
+            extra = tuple(LocalCopies(b, tuple(ts)) for b, ts in plan.separate if ts)
+            if local is None:
+                local = LocalCopies(extra[0].blob, extra[0].targets, extra[1:]) if extra else None
+            else:
+                local = LocalCopies(local.blob, local.targets, (*local.variants, *extra))
         # A TLS report to us is parsed from the staged file now and kept once the message is.
         tls_report = (await read_tls_report(self.store, local.blob)
                       if to_rua and local is not None else None)
         ids: list[int] = []
+        failed: list[tuple[str, str, str]] = []
+        refused_ids: set[int] = set()
         if local is not None or queued is not None:
-            records, ids = await self.store.deliver_and_queue(local, queued)
+            # One unit of work for every local copy and queue entry: one blob (N references),
+            # one transaction; an account that cannot take its copy is refused on its own.
+            on_refused: RefusalReport | None = None
+            if report_failures is not None:
+                def on_refused(refused: Sequence[tuple[int, str]]) -> QueueAddition | None:
+                    rows = [(accounts[i][0], accounts[i][1].address, why)
+                            for i, why in refused if i in accounts]  # fmt: skip
+                    return report_failures(rows) if rows else None
+            done = await self.store.deliver_each(local, queued, on_refused)
+            records, ids = list(done.records), list(done.queue_ids)
+            for account_id, why in done.refused:
+                refused_ids.add(account_id)
+                found = accounts.get(account_id)
+                if found is not None:
+                    failed.append((found[0], found[1].address, why))
+            if failed:
+                log.warning("not delivered: %s", ", ".join(f"{a} ({why})" for _, a, why in failed))
         if plan is not None and self.filter is not None:
-            for edited, edited_targets in plan.separate:
-                records += await self.store.deliver(edited, edited_targets)
+            plan.followups = [f for f in plan.followups if f.account.id not in refused_ids]
             await self.filter.commit(plan)
         if tls_report is not None and records:
             await store_tls_report(self.store, tls_report)
@@ -134,7 +181,8 @@ class LocalDelivery:
         if ids and queued is not None:
             log.info("queued ids=%s sender=<%s> domains=%s size=%d", ids, queued.sender,
                      ",".join(queued.by_domain), queued.blob.size)  # fmt: skip
-        report = DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown))
+        report = DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown),
+                                failed=tuple(failed))
         return report, ids
 
 

@@ -189,6 +189,40 @@ def _status_of(reply: str, default: str) -> str:
 
 
 
+def failure_report(
+    blob: StagedBlob,
+    sender: str,
+    failures: Sequence[tuple[str, str, str, Sequence[str] | None, tuple[str, str] | None]],
+    *,
+    ret: str | None = None,
+    envid: str | None = None,
+    queue_id: str | None = None,
+) -> QueueAddition | None:
+    """A queue entry that only reports: the local recipients of an accepted message that could
+    not take their copy, as (address, RFC 3463 status, diagnostic, NOTIFY, ORCPT), each
+    already failed, with the failure report recorded as still to send (the entry is due at
+    once, and whoever claims it sends the report and removes it). Committed in the same unit of
+    work as the other copies, so the 250 is never given for a copy that is silently missing.
+    None when no recipient asked for a failure report (RFC 3461 4.1 NOTIFY=NEVER)."""
+    now = datetime.now(UTC)
+    rows: list[QueueRecipient] = []
+    blocks: list[DSNRecipient] = []
+    for address, status, diagnostic, notify, orcpt in failures:
+        rows.append(QueueRecipient(address, PERMFAIL, ",".join(notify) if notify else None,
+                                   f"{orcpt[0]};{orcpt[1]}" if orcpt else None, diagnostic))
+        if wants_notification(notify, Action.FAILED):
+            blocks.append(DSNRecipient(address, Action.FAILED, status, diagnostic, None,
+                                       orcpt, now))  # fmt: skip
+    if not blocks:
+        return None
+    ret_value = ret.upper() if ret and ret.upper() in ("FULL", "HDRS") else None
+    # one entry (one report) for all of them, filed under the first one's domain: it is never
+    # delivered anywhere, only reported on
+    pending = {_DSN_PENDING: json.dumps([[_dsn_json(b) for b in blocks]]), _DSN_THEN: ""}
+    return QueueAddition(blob, sender, {recipient_domain(rows[0].address): rows}, ret_value,
+                         envid, queue_id or new_queue_id(), pending)
+
+
 def queue_addition(
     blob: StagedBlob,
     sender: str,

@@ -41,7 +41,7 @@ from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory, Resolution
 from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.delivery.dmarcreports import receive_report, record_verdict
-from mailwright.delivery.local import DeliveryReport
+from mailwright.delivery.local import DeliveryReport, FailureReport
 from mailwright.delivery.spool import MEMORY_LIMIT, MessageSpool
 from mailwright.log import event as log_event
 from mailwright.mailauth import (
@@ -79,7 +79,7 @@ from mailwright.proto.smtp import (
 from mailwright.proto.smtp.address import is_ascii_dot_string
 from mailwright.proto.smtp.replies import BAD_URL, BURL_NEEDS_AUTH
 from mailwright.proto.smtpclient import Recipient
-from mailwright.queue.service import queue_addition
+from mailwright.queue.service import failure_report, queue_addition
 from mailwright.spam.report import strip_spam_fields
 from mailwright.store.api import (
     Account,
@@ -111,6 +111,12 @@ OUTBOUND_UNAVAILABLE = Reply(
 )
 MAILBOX_FULL = Reply(452, "4.2.2", "Mailbox full")
 MESSAGE_OVER_QUOTA = Reply(552, "5.2.2", "Message exceeds the mailbox quota")
+# why a local account could not take its copy at the end of DATA -> its DSN status and text
+_REFUSAL_STATUS = {
+    "quota": ("5.2.2", "552 5.2.2 Mailbox full"),  # RFC 3463 3.3
+    "disabled": ("5.2.1", "550 5.2.1 Mailbox disabled"),
+    "gone": ("5.1.1", "550 5.1.1 No such mailbox"),
+}
 STORAGE_FULL = Reply(452, "4.3.1", "Insufficient system storage")
 LOCAL_ERROR = Reply(451, "4.3.0", "Local error in processing, try again later")
 HEADER_TOO_LARGE = Reply(552, "5.3.4", "Message header section too large")
@@ -153,6 +159,8 @@ class LocalDeliverer(Protocol):
         sender: str = "",
         refuse_in_smtp: bool = False,
         variants: Mapping[int, tuple[StagedBlob, str]] | None = None,
+        resolved: Mapping[str, Resolution] | None = None,
+        report_failures: FailureReport | None = None,
     ) -> tuple[DeliveryReport, list[int]]: ...
 
 
@@ -341,6 +349,13 @@ class SmtpSession:
         self._forward_domain = ""
         self._dmarc_report = False  # addressed to our DMARC report address
         self._local_accounts: dict[int, Account] = {}
+        # what each local recipient resolved to at RCPT time: delivery uses it, so a message
+        # to 50 recipients is not resolved a second time at the end of DATA
+        self._resolved: dict[str, Resolution] = {}
+        # which domains are ours, looked up once per transaction rather than once per RCPT
+        self._domains: dict[str, bool] = {}
+        # RCPT's DSN parameters (RFC 3461 4) of each local recipient, for a failure report
+        self._local_params: dict[str, tuple[Sequence[str] | None, tuple[str, str] | None]] = {}
         # account id -> (the fields above its copy, its mailbox), when the spam filter judged
         # the recipient accounts differently
         self._own_copies: dict[int, tuple[bytes, str]] = {}
@@ -407,13 +422,13 @@ class SmtpSession:
             # Reports are kept in the store (`mailwright dmarc reports`); when the address is
             # also a mailbox or alias, the message is delivered there as well.
             self._dmarc_report = True
-            res = await directory.resolve(f"{local}@{domain}")
+            res = await directory.resolve(f"{local}@{domain}", domains=self._domains)
             if res.local_domain and res.deliverable:
                 return await self._local_rcpt(f"{local}@{domain}", ev, res)
             return None
         if not path.quoted or is_ascii_dot_string(local):
             address = f"{local}@{domain}"
-            res = await directory.resolve(address)
+            res = await directory.resolve(address, domains=self._domains)
             if res.local_domain:
                 return await self._local_rcpt(address, ev, res)
         if await directory.is_local_domain(domain):
@@ -471,7 +486,7 @@ class SmtpSession:
         self, address: str, ev: RcptTo, res: Resolution | None = None
     ) -> Reply | None:
         if res is None:
-            res = await self.services.directory.resolve(address)
+            res = await self.services.directory.resolve(address, domains=self._domains)
         if not res.local_domain or not res.deliverable:
             return USER_UNKNOWN
         if res.remote and self.services.outbound is None:
@@ -492,6 +507,8 @@ class SmtpSession:
                     return MESSAGE_OVER_QUOTA
         if res.accounts:
             self._local.append(address)
+            self._resolved[address] = res
+            self._local_params[address] = (ev.params.notify, ev.params.orcpt)
             for account in res.accounts:
                 self._local_accounts[account.id] = account
         for target in res.remote:
@@ -592,14 +609,17 @@ class SmtpSession:
             report, _ = await self.services.delivery.deliver_and_queue(
                 local_blob, self._local, queued, mailbox=mailbox, sender=self._sender_text(),
                 refuse_in_smtp=self.settings.mode is Mode.MX and not self._remote,
-                variants=variants,
+                variants=variants, resolved=self._resolved,
+                report_failures=(self._failure_report(local_blob)
+                                 if local_blob is not None and self.services.outbound is not None
+                                 else None),
             )
             if report.refused:  # RFC 5429 2.2: a Sieve reject said in the SMTP reply
                 reason = report.refused[0][1].replace("\r", " ").replace("\n", " ")[:400]
                 reason = reason.encode("ascii", "replace").decode("ascii")
                 return self._fail(Reply(550, "5.7.1", reason or "Message refused"),
                                   "sieve reject", staged)
-            if queued is not None and self.services.outbound is not None:
+            if (queued is not None or report.failed) and self.services.outbound is not None:
                 self.services.outbound.wake()
         except QuotaExceeded:
             return self._fail(MAILBOX_FULL, "quota", staged)
@@ -628,6 +648,30 @@ class SmtpSession:
         )
         self._reset()
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
+
+    def _failure_report(self, blob: StagedBlob) -> FailureReport:
+        """The queue entry that reports local recipients refused inside the delivery's unit
+        of work (over quota, disabled since RCPT), committed with the others' copies: the 250
+        stands for them, and the sender hears about the rest in a DSN (RFC 3464), as from an
+        LMTP delivery that answers per recipient (RFC 2033 4.2)."""
+        assert self._envelope is not None
+        params = self._envelope.params
+        sender = self._sender_text()
+        notify = self._local_params
+        queue_id = self._queue_id
+
+        def entries(failed: Sequence[tuple[str, str, str]]) -> QueueAddition | None:
+            rows = []
+            for rcpt, address, why in failed:
+                status, text = _REFUSAL_STATUS.get(why, _REFUSAL_STATUS["gone"])
+                given_notify, orcpt = notify.get(rcpt, (None, None))
+                if orcpt is None and rcpt.lower() != address.lower():
+                    orcpt = ("rfc822", rcpt)  # RFC 3461 4.2: the address the sender used
+                rows.append((address, status, f"smtp; {text}", given_notify, orcpt))
+            return failure_report(blob, sender, rows, ret=params.ret, envid=params.envid,
+                                  queue_id=queue_id)
+
+        return entries
 
     async def _mx_headers(
         self, spool: MessageSpool, head: bytes

@@ -234,7 +234,9 @@ class SpamFilter:
         reject = 0.0 if any(t.reject == 0 for t in chosen) else max(t.reject for t in chosen)
         return Thresholds(enabled, junk, reject)
 
-    async def _reputation(self, account_id: int, analysis: Analysis, auth: Any) -> list[Reason]:
+    @staticmethod
+    def _reputation_keys(analysis: Analysis, auth: Any) -> list[tuple[str, str]]:
+        """The (kind, name) rows of an account's sender reputation this message is judged by."""
         sender = from_address(analysis.document)
         dmarc = dmarc_domain(auth)
         keys: list[tuple[str, str]] = []
@@ -242,9 +244,20 @@ class SpamFilter:
             keys += [("contact", sender), ("from", sender)]
         if dmarc:
             keys.append(("dmarc", dmarc))
+        return keys
+
+    async def _reputation(
+        self, account_id: int, analysis: Analysis, auth: Any,
+        known: Mapping[tuple[str, str], tuple[int, int]] | None = None,
+    ) -> list[Reason]:
+        """`known`: the account's reputation rows, when read already for every account."""
+        sender = from_address(analysis.document)
+        dmarc = dmarc_domain(auth)
+        keys = self._reputation_keys(analysis, auth)
         if not keys:
             return []
-        known = await self.store.spam_senders(account_id, keys)
+        if known is None:
+            known = await self.store.spam_senders(account_id, keys)
         out: list[Reason] = []
         if sender and known.get(("contact", sender), (0, 0))[0] > 0:
             wrote = known[("contact", sender)][0]
@@ -347,6 +360,10 @@ class SpamFilter:
                 common.append(Reason("DNSBL", 0.0, f"client listed in {entry.zone}: {entry.reason}"
                                      " (refused at connection)"))  # fmt: skip
         common += await external_task
+        # every account's sender reputation in one read, not one per recipient
+        keys = self._reputation_keys(analysis, auth)
+        reputations = await self.store.spam_senders_many(
+            [i for i, _ in wanted if i and limits[i].enabled], keys) if keys else {}
         for account_id, _ in wanted:
             thresholds = limits[account_id]
             if not thresholds.enabled:
@@ -362,7 +379,8 @@ class SpamFilter:
                 if reason is not None:
                     reasons.append(reason)
             if account_id:
-                reasons += await self._reputation(account_id, analysis, auth)
+                reasons += await self._reputation(account_id, analysis, auth,
+                                                  reputations.get(account_id, {}))
             score = round(sum(r.points for r in reasons), 1)
             reasons.sort(key=lambda r: -abs(r.points))
             if refused_by is not None or (thresholds.reject and score >= thresholds.reject):

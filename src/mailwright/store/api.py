@@ -16,7 +16,7 @@ House rules for implementations:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -396,6 +396,22 @@ class QueueAddition:
     envid: str | None = None
     queue_id: str | None = None  # the message's queue id (the SMTP reply's)
     extra: dict[str, str] | None = None  # kept with each entry, e.g. {"requiretls": "1"}
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """What the unit of work of one accepted message did (`FanOut.deliver_each`)."""
+
+    records: tuple[MessageRecord, ...]  # the copies stored
+    queue_ids: tuple[int, ...]  # the outbound queue entries added
+    # (account id, why) for each account that got no copy: "quota", "disabled" or "gone"
+    refused: tuple[tuple[int, str], ...]
+
+
+# What the caller of `FanOut.deliver_each` makes of the refused accounts ((account id, why),
+# by id), inside the unit of work: queue entries that report them (a DSN), or None. Called on
+# the store's writer, so it must be quick and do no I/O.
+RefusalReport = Callable[[Sequence[tuple[int, str]]], QueueAddition | None]
 
 
 # --- the interface ------------------------------------------------------------------------------
@@ -1087,9 +1103,38 @@ class AccessControl(Protocol):
         ...
 
 
+class FanOut(Protocol):
+    """One message to many local recipients: one blob, one transaction, a result per account,
+    and the batched reads that keep the work before it from costing a round trip per
+    recipient."""
+
+    async def deliver_each(
+        self,
+        local: LocalCopies | None,
+        queued: QueueAddition | None,
+        report: RefusalReport | None = None,
+    ) -> Delivered:
+        """Store the local copies and add the queue entries of one accepted message in one
+        unit of work, the blob referenced once per copy. With `report`, an account that cannot
+        take its copy (over quota, disabled, deleted) gets none and is named in `refused`, the
+        others are committed, and so are the entries `report` makes of the refusals; without
+        it, or when nothing else would be stored, any refusal fails the whole unit
+        (QuotaExceeded when all are the quota's, else NotFound). Durable when it returns."""
+        ...
+    async def sieve_active_many(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """`sieve_active` of several accounts in one read (those with an active script)."""
+        ...
+    async def spam_senders_many(
+        self, account_ids: Sequence[int], keys: Sequence[tuple[str, str]]
+    ) -> dict[int, dict[tuple[str, str], tuple[int, int]]]:
+        """`spam_senders` of several accounts in one read (those that know a key)."""
+        ...
+
+
 class Store(
     BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
-    ReportData, Metadata, WebState, Maintenance, UrlAuthStore, AccessControl, Protocol,
+    ReportData, Metadata, WebState, Maintenance, UrlAuthStore, AccessControl, FanOut,
+    Protocol,
 ):
     """Every role of the store together: what a backend implements and what `app` builds.
     Code that needs only some roles may ask for those (e.g. `Queue`)."""

@@ -2,9 +2,10 @@
 
 Each module holds one family of rules as a mixin of `CoreBase`; a backend class inherits
 `CoreStore` and implements the three hooks of `tx.Backend` (a unit of work, a read, staging a
-blob) and the `tx.Tx` primitives in its own SQL. The families not yet moved here (messages:
-append, deliver, listing, flags, expunge, copy and move; quotas on those paths; blobs and
-check) still live in each backend.
+blob) and the `tx.Tx` primitives in its own SQL. Delivery of one message to its local
+recipients is here (`fanout`); the families not yet moved here (messages: append, listing,
+flags, expunge, copy and move; quotas on those paths; blobs and check) still live in each
+backend.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from mailwright.store.core.accounts import Accounts
 from mailwright.store.core.accounts_extra import SendAs, SieveScripts
 from mailwright.store.core.acl import AccessControl
+from mailwright.store.core.fanout import FanOut
 from mailwright.store.core.mailboxes import Mailboxes
 from mailwright.store.core.maintenance import Checks
 from mailwright.store.core.metadata import Metadata
@@ -24,7 +26,7 @@ from mailwright.store.core.urlauth import UrlAuthKeys
 
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
-    RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl,
+    RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl, FanOut,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

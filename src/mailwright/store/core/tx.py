@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
-from mailwright.store.api import StagedBlob
+from mailwright.store.api import MessageRecord, StagedBlob
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -97,6 +97,11 @@ class Tx(Protocol):
     async def unref_blob(self, blob_id: str, n: int) -> None:
         """Drop `n` references; a blob nobody references is released, and kept until the
         collector's grace period has passed (RFC 2180 4.1)."""
+        ...
+
+    async def insert_messages(self, records: Sequence[MessageRecord]) -> None:
+        """Insert message rows (UIDs and MODSEQs already allocated, blob references added
+        by the caller) as one batch; the backend spells the flags and the date its way."""
         ...
 
 

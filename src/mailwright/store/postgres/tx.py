@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection, errors
 
-from mailwright.store.api import AlreadyExists, NotFound, StagedBlob
+from mailwright.store.api import AlreadyExists, MessageRecord, NotFound, StagedBlob
 from mailwright.store.core.tx import Row
 
 if TYPE_CHECKING:
@@ -108,3 +108,17 @@ class PostgresTx:
     async def unref_blob(self, blob_id: str, n: int) -> None:
         tx, store = self._write()
         await store._unref_blobs(tx, {blob_id: n})
+
+    async def insert_messages(self, records: Sequence[MessageRecord]) -> None:
+        from mailwright.store.postgres.store import _MSG_COLS, _MSG_VALUES
+
+        self._write()
+        if not records:
+            return
+        # one statement for the whole batch: executemany is pipelined by psycopg
+        async with self.conn.cursor() as cur:
+            await cur.executemany(
+                f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
+                [(r.mailbox_id, r.uid, r.modseq, sorted(r.flags), r.timestamp, r.size,
+                  r.blob_id) for r in records],
+            )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from mailwright.store.api import AlreadyExists, NotFound, StagedBlob
+from mailwright.store.api import AlreadyExists, MessageRecord, NotFound, StagedBlob
 from mailwright.store.core.tx import Row
 from mailwright.store.sqlite.db import WriteContext
 
@@ -117,3 +117,13 @@ class SQLiteTx:
     async def unref_blob(self, blob_id: str, n: int) -> None:
         ctx, store = self._write()
         store._unref_blob(ctx, blob_id, n)
+
+    async def insert_messages(self, records: Sequence[MessageRecord]) -> None:
+        from mailwright.store.sqlite.store import _MSG_COLS, _flags_text
+
+        self._write()
+        self.conn.executemany(
+            f"INSERT INTO messages({_MSG_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(r.mailbox_id, r.uid, r.modseq, _flags_text(r.flags), r.timestamp, r.size,
+              r.blob_id) for r in records],
+        )
