@@ -1,7 +1,8 @@
 """A store writer that is SIGKILLed by test_crash_store at random moments.
 
-It appends, flags, copies and expunges in one account and prints one line per operation the
-store acknowledged (`ACK <kind> <detail>`), flushed before the next operation starts: the parent
+It appends, flags, copies and expunges in one account, delivers to 20 accounts at once (one
+blob, one unit of work: `deliver_each`), and prints one line per operation the store
+acknowledged (`ACK <kind> <detail>`), flushed before the next operation starts: the parent
 then knows exactly what was acknowledged when the kill landed.
 """
 
@@ -12,8 +13,10 @@ import random
 import sys
 from pathlib import Path
 
-from mailwright.store.api import FlagOp
+from mailwright.store.api import DeliveryTarget, FlagOp, LocalCopies
 from mailwright.store.sqlite import SQLiteStore
+
+FANOUT = 20  # accounts fan00..fan19 get every fan-out message
 
 
 def say(line: str) -> None:
@@ -32,6 +35,12 @@ async def main(data_dir: Path, seed: int) -> None:
     inbox = await store.get_mailbox(acc.id, "INBOX")
     archive = await store.get_mailbox(acc.id, "Archive")
     assert inbox is not None and archive is not None
+    fans = []
+    for k in range(FANOUT):
+        fan = await store.find_account(f"fan{k:02d}@example.test")
+        if fan is None:
+            fan = await store.add_account(f"fan{k:02d}@example.test", "x")
+        fans.append(DeliveryTarget(fan.id))
     say("READY")
     n = 0
 
@@ -54,6 +63,13 @@ async def main(data_dir: Path, seed: int) -> None:
         elif r < 0.4:
             mapping = await store.copy(inbox.id, [rec.uid], archive.id)
             say(f"ACK copy {mapping[0][1]} {blob.blob_id}")
+        elif r < 0.55:
+            w = store.blob_writer()
+            w.write(b"Subject: to everyone\r\n\r\n" + body)
+            shared = await w.finish()
+            done = await store.deliver_each(LocalCopies(shared, tuple(fans)), None)
+            assert len(done.records) == FANOUT
+            say(f"ACK fanout {shared.blob_id}")
 
     while True:
         await asyncio.gather(*(one(n + k) for k in range(4)))

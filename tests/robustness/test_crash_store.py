@@ -2,6 +2,7 @@
 
 Checks after each kill: every acknowledged append is present and byte-exact (unless its expunge
 was acknowledged), acknowledged flags and expunges hold, no UID is reused after the restart,
+a fan-out to 20 accounts is in all of their INBOXes or in none (and in all once acknowledged),
 `check()` finds the store consistent, and the garbage collector leaves no unreferenced blob.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from mailwright.store.sqlite import SQLiteStore
 
 WORKER = Path(__file__).with_name("crashworker.py")
+FANOUT = 20  # as in crashworker.py
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -49,6 +51,7 @@ async def verify(data_dir: Path, acks: list[str], state: dict[str, object]) -> N
         expunged: set[int] = state.setdefault("expunged", set())  # type: ignore[assignment]
         seen: set[int] = state.setdefault("seen", set())  # type: ignore[assignment]
         maybe_gone: set[int] = state.setdefault("maybe_gone", set())  # type: ignore[assignment]
+        fanned: set[str] = state.setdefault("fanned", set())  # type: ignore[assignment]
         for line in acks:
             what, kind, *rest = line.split()
             if what == "INTENT":
@@ -61,6 +64,8 @@ async def verify(data_dir: Path, acks: list[str], state: dict[str, object]) -> N
                 expunged.update(int(u) for u in rest)
             elif kind == "seen":
                 seen.add(int(rest[0]))
+            elif kind == "fanout":
+                fanned.add(rest[0])
         for uid, blob_id in appended.items():
             if uid in expunged:
                 assert uid not in present
@@ -73,14 +78,30 @@ async def verify(data_dir: Path, acks: list[str], state: dict[str, object]) -> N
             assert hashlib.sha256(data).hexdigest() == blob_id
             if uid in seen:
                 assert "\\Seen" in present[uid].flags
+        # one unit of work: every fan-out message is in every fan INBOX, or in none of them
+        per_fan = []
+        for k in range(FANOUT):
+            fan = await store.find_account(f"fan{k:02d}@example.test")
+            if fan is None:
+                assert not fanned
+                break
+            box = await store.get_mailbox(fan.id, "INBOX")
+            assert box is not None
+            blobs = [r.blob_id for r in await store.list_messages(box.id)]
+            assert len(blobs) == len(set(blobs))
+            per_fan.append(set(blobs))
+        if per_fan:
+            assert all(b == per_fan[0] for b in per_fan), "a fan-out reached only some accounts"
+            assert fanned <= per_fan[0], "an acknowledged fan-out was lost"
         status = await store.mailbox_status(inbox.id)
         assert all(uid < status.uidnext for uid in appended)
         await store.collect_garbage(min_age=0)
         assert await store.check() == []
         files = {p.name for p in (data_dir / "blobs").rglob("*") if p.is_file()}
         referenced = set()
-        for mb in await store.list_mailboxes(acc.id):
-            referenced |= {r.blob_id for r in await store.list_messages(mb.id)}
+        for account in await store.list_accounts():
+            for mb in await store.list_mailboxes(account.id):
+                referenced |= {r.blob_id for r in await store.list_messages(mb.id)}
         assert files == referenced
     finally:
         await store.close()
@@ -96,3 +117,4 @@ async def test_crash_store_survives_sigkill_rounds(tmp_path: Path) -> None:
         total += len(acks)
         await verify(tmp_path, acks, state)
     assert total > 0
+    assert state["fanned"], "no fan-out was acknowledged: the rounds were too short"
