@@ -66,7 +66,6 @@ from mailwright.store.api import (
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
-from mailwright.store.core.queue import insert_entries
 from mailwright.store.core.tx import Tx
 from mailwright.store.postgres.schema import (
     SCHEMA_VERSION,
@@ -732,49 +731,8 @@ class PostgresStore(CoreStore, StagingFiles):
     async def deliver(
         self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
     ) -> list[MessageRecord]:
-        if not targets:
-            return []
-        recs, _ = await self.deliver_and_queue(LocalCopies(blob, tuple(targets)), None)
-        return recs
-
-    async def _deliver_rows(
-        self, tx: _Tx, blob: StagedBlob, targets: Sequence[DeliveryTarget]
-    ) -> tuple[list[MessageRecord], list[tuple[Any, int]]]:
-        """Insert the message rows of a delivery (mailbox and account locks taken); the caller
-        adds the blob reference and checks the charges."""
-        c = tx.conn
-        when = datetime.now(UTC).timestamp()
-        boxes: list[tuple[int, int]] = []  # (mailbox, account) per target
-        for t in targets:
-            mb = await self._get_mailbox(c, t.account_id, t.mailbox)
-            if mb is None:
-                mb = await self._get_mailbox(c, t.account_id, "INBOX")
-            if mb is None:
-                raise NotFound(f"account {t.account_id} has no INBOX")
-            boxes.append((mb.id, mb.account_id))
-        mb_ids = sorted({b for b, _ in boxes})
-        locked = await self._fetchall(
-            c, "SELECT id FROM mailboxes WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (mb_ids,)
-        )
-        if len(locked) != len(mb_ids):
-            raise NotFound("a target mailbox was deleted")
-        await c.execute(
-            "SELECT 1 FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-            (sorted({a for _, a in boxes}),),
-        )
-        out: list[MessageRecord] = []
-        charges: list[tuple[Any, int]] = []
-        for t, (mb_id, account_id) in zip(targets, boxes, strict=True):
-            charges.append((await self._charge_send(tx, account_id, blob.size, 1), account_id))
-            uid, modseq, _ = await self._allocate(c, mb_id, 1)
-            flist = _flag_list(t.flags)
-            await c.execute(
-                f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
-                (mb_id, uid, modseq, flist, when, blob.size, blob.blob_id),
-            )
-            tx.changed(mb_id, modseq)
-            out.append(self._message((mb_id, uid, modseq, flist, when, blob.size, blob.blob_id)))
-        return out, charges
+        # the rule is the core's (store.core.fanout), all or nothing here
+        return list((await self.deliver_each(LocalCopies(blob, tuple(targets)), None)).records)
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
         """Every message by UID; large mailboxes are kept in memory and refreshed by MODSEQ.
@@ -1108,39 +1066,8 @@ class PostgresStore(CoreStore, StagingFiles):
     async def deliver_and_queue(
         self, local: LocalCopies | None, queued: QueueAddition | None
     ) -> tuple[list[MessageRecord], list[int]]:
-        copies = [c for c in ((local, *local.variants) if local else ()) if c.targets]
-        if queued is not None and not queued.by_domain:
-            queued = None
-        if not copies and queued is None:
-            return [], []
-        staged = [c.blob for c in copies] + ([queued.blob] if queued is not None else [])
-        for blob in {b.blob_id: b for b in staged}.values():
-            await self._upload(blob)
-
-        async def op(tx: _Tx) -> tuple[list[MessageRecord], list[int]]:
-            # Locks in the usual order: mailboxes, accounts (the delivery), then blobs by id.
-            recs: list[MessageRecord] = []
-            charges: list[tuple[Any, int, int]] = []
-            refs: dict[str, tuple[StagedBlob, int]] = {}
-            for c in copies:
-                some, charged = await self._deliver_rows(tx, c.blob, c.targets)
-                recs += some
-                charges += [(cur, account_id, c.blob.size) for cur, account_id in charged]
-                if some:
-                    blob, n = refs.get(c.blob.blob_id, (c.blob, 0))
-                    refs[c.blob.blob_id] = (blob, n + len(some))
-            ids = await insert_entries(self._tx(tx), queued) if queued is not None else []
-            if ids and queued is not None:
-                blob, n = refs.get(queued.blob.blob_id, (queued.blob, 0))
-                refs[queued.blob.blob_id] = (blob, n + len(ids))
-            for blob_id in sorted(refs):
-                blob, n = refs[blob_id]
-                await self._ref_blob(tx, blob, n)
-            for cur, account_id, size in charges:
-                await self._charge_check(cur, account_id, size)
-            return recs, ids
-
-        return await self._write(op, pipelined=True)
+        done = await self.deliver_each(local, queued)  # store.core.fanout, all or nothing
+        return list(done.records), list(done.queue_ids)
 
     # -- MULTIAPPEND (RFC 3502): all or nothing ----------------------------------------------
 

@@ -32,7 +32,6 @@ from mailwright.store.api import (
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
-from mailwright.store.core.queue import insert_entries
 from mailwright.store.core.tx import Tx, drive
 from mailwright.store.sqlite.db import Database, WriteContext
 from mailwright.store.sqlite.listing import ListingCache
@@ -357,34 +356,8 @@ class SQLiteStore(CoreStore, StagingFiles):
     async def deliver(
         self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
     ) -> list[MessageRecord]:
-        ts = time.time()
-
-        def op(ctx: WriteContext) -> list[tuple[int, int, int, str, float, int, str]]:
-            return self._deliver(ctx, blob, targets, ts)
-
-        rows = await self.db.write(op)
-        recs = [self._message(r) for r in rows]
-        for r in recs:
-            self.changes.publish(r.mailbox_id, r.modseq)
-        return recs
-
-    def _deliver(
-        self, ctx: WriteContext, blob: StagedBlob, targets: Sequence[DeliveryTarget], ts: float
-    ) -> list[tuple[int, int, int, str, float, int, str]]:
-        c = ctx.conn
-        out = []
-        for t in targets:
-            mb = self._get_mailbox(c, t.account_id, t.mailbox)
-            if mb is None:
-                mb = self._get_mailbox(c, t.account_id, "INBOX")
-            if mb is None:
-                raise NotFound(f"account {t.account_id} has no INBOX")
-            self._charge(c, t.account_id, blob.size, 1)
-            modseq = self._bump_modseq(c, mb.id)
-            out.append(self._insert_message(ctx, mb.id, blob, _flags_text(t.flags), ts, modseq))
-        if out:
-            self._ref_blob(ctx, blob, len(out))
-        return out
+        # the rule is the core's (store.core.fanout), all or nothing here
+        return list((await self.deliver_each(LocalCopies(blob, tuple(targets)), None)).records)
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
         return await self.db.read(
@@ -730,23 +703,8 @@ class SQLiteStore(CoreStore, StagingFiles):
     async def deliver_and_queue(
         self, local: LocalCopies | None, queued: QueueAddition | None
     ) -> tuple[list[MessageRecord], list[int]]:
-        def op(ctx: WriteContext) -> tuple[list[tuple[int, int, int, str, float, int, str]],
-                                           list[int]]:
-            now = time.time()
-            rows = []
-            for copies in (local, *local.variants) if local else ():
-                rows += self._deliver(ctx, copies.blob, copies.targets, now)
-            ids: list[int] = []
-            if queued and queued.by_domain:
-                ids = drive(insert_entries(self._tx(ctx), queued))
-                self._ref_blob(ctx, queued.blob, len(ids))
-            return rows, ids
-
-        rows, ids = await self.db.write(op)
-        recs = [self._message(r) for r in rows]
-        for r in recs:
-            self.changes.publish(r.mailbox_id, r.modseq)
-        return recs, ids
+        done = await self.deliver_each(local, queued)  # store.core.fanout, all or nothing
+        return list(done.records), list(done.queue_ids)
 
     # -- IMAP REPLACE (RFC 8508) and SAVEDATE (RFC 8514)
 
