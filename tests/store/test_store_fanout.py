@@ -158,7 +158,8 @@ async def test_store_fanout_groups_identical_content(store: Store, stage: Stage)
     junk = await stage(b"X-Spam: yes\r\n" + MSG)
     local = LocalCopies(
         ham, (*(DeliveryTarget(i) for i in ids[:4]), DeliveryTarget(ids[0], "Archive")),
-        (LocalCopies(junk, tuple(DeliveryTarget(i, "Junk") for i in ids[4:])),),
+        (LocalCopies(junk, tuple(DeliveryTarget(i, "Junk", frozenset({"$Junk", "\\Seen"}))
+                                 for i in ids[4:])),),
     )
     done = await store.deliver_each(local, None, report_of(ham))
     assert len(done.records) == 7
@@ -166,4 +167,9 @@ async def test_store_fanout_groups_identical_content(store: Store, stage: Stage)
     assert (await store.usage(ids[0])).messages == 2
     junk_box = await store.get_mailbox(ids[5], "Junk")
     assert junk_box is not None
-    assert [r.blob_id for r in await store.list_messages(junk_box.id)] == [junk.blob_id]
+    [filed] = await store.list_messages(junk_box.id)
+    assert filed.blob_id == junk.blob_id
+    assert filed.flags == {"$Junk", "\\Seen"}
+    inbox = await store.get_mailbox(ids[1], "INBOX")
+    assert inbox is not None
+    assert [r.flags for r in await store.list_messages(inbox.id)] == [frozenset()]
