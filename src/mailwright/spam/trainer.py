@@ -102,8 +102,16 @@ class Trainer:
                 records = [r for r in records if r.modseq < cut]
                 done_to = cut - 1
             role = _role(mailbox)
+            # the ledger's labels for the whole pass in one read, not one per new message
+            labels = await self.store.spam_labels_many(account.id, [r.blob_id for r in records])
+            learnt: set[str] = set()
             for record in records:
-                if await self._learn_record(account, role, record):
+                previous = (labels.get(record.blob_id) if record.blob_id not in learnt
+                            # a second copy of the same content in this pass: what the first
+                            # one taught counts
+                            else await self.store.spam_label(account.id, record.blob_id))
+                learnt.add(record.blob_id)
+                if await self._learn_record(account, role, record, previous):
                     taught += 1
             await self.store.spam_set_position(mailbox.id, done_to)
             if taught >= MAX_LESSONS_PER_PASS:
@@ -112,9 +120,11 @@ class Trainer:
             log_event(log, "spam lessons", account=account.address, messages=taught)
         return taught
 
-    async def _learn_record(self, account: Account, role: str, record: MessageRecord) -> bool:
+    async def _learn_record(
+        self, account: Account, role: str, record: MessageRecord, previous: str | None
+    ) -> bool:
+        """Learn one message from where it is and its flags; `previous`: the ledger's label."""
         flags = {f.lower() for f in record.flags}
-        previous = await self.store.spam_label(account.id, record.blob_id)
         label: str | None = None
         if "$notjunk" in flags:
             label = "ham"

@@ -1129,6 +1129,9 @@ class FanOut(Protocol):
     ) -> dict[int, dict[tuple[str, str], tuple[int, int]]]:
         """`spam_senders` of several accounts in one read (those that know a key)."""
         ...
+    async def spam_labels_many(self, account_id: int, blob_ids: Sequence[str]) -> dict[str, str]:
+        """`spam_label` of many messages of one account in one read (those it holds)."""
+        ...
 
 
 class Store(

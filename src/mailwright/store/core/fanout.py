@@ -15,8 +15,9 @@ House rules of this module:
   policy; the store only never drops a copy silently.
 - Locks are taken in the order every other write path takes them (PostgreSQL): mailboxes by
   id, then accounts by id, then blobs; SQLite has one writer and ignores FOR UPDATE.
-- The batched reads (`sieve_active_many`, `spam_senders_many`) exist for the same reason: the
-  work before the transaction must not cost a store round trip per recipient either.
+- The batched reads (`sieve_active_many`, `spam_senders_many`, `spam_labels_many`) exist for
+  the same reason: the work around the transaction (Sieve, the spam filter, its trainer
+  reading what was delivered) must not cost a store round trip per recipient either.
 """
 
 from __future__ import annotations
@@ -260,5 +261,21 @@ class FanOut(CoreBase):
                 if key in wanted:
                     out.setdefault(int(r[0]), {})[key] = (int(r[3]), int(r[4]))
             return out
+
+        return await self._view(op)
+
+    async def spam_labels_many(self, account_id: int, blob_ids: Sequence[str]) -> dict[str, str]:
+        """`spam_label` of many messages of one account in one read: blob id -> label, for
+        those the ledger holds (the trainer reads a whole pass of new messages at once)."""
+        if not blob_ids:
+            return {}
+
+        async def op(tx: Tx) -> dict[str, str]:
+            ids, params = tx.values(sorted(set(blob_ids)))
+            rows = await tx.rows(
+                f"SELECT blob_id, label FROM spam_trained WHERE account_id = ? AND blob_id IN {ids}",
+                (account_id, *params),
+            )
+            return {str(r[0]): str(r[1]) for r in rows if r[1]}
 
         return await self._view(op)
