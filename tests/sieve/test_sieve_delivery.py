@@ -17,7 +17,7 @@ from mailwright.mailauth.srs import SRS
 from mailwright.queue.service import Outbound
 from mailwright.sieve.delivery import SieveFilter, SieveSettings
 from mailwright.sieve.interpreter import Limits
-from mailwright.store.api import Store
+from mailwright.store.api import QuotaExceeded, Store
 
 MESSAGE = (
     b"From: Alice <alice@remote.test>\r\n"
@@ -319,3 +319,26 @@ async def test_sieve_delivery_fileinto_shared_mailbox_needs_post_right(store: St
     assert len(await rig.folder(rig.bob, "INBOX")) == 2
     (rec,) = await store.list_messages(shared.id)
     assert rec.flags == frozenset({"\\Seen"})
+
+
+async def test_sieve_delivery_full_shared_mailbox_fails_the_whole_delivery(store: Store) -> None:
+    """A copy Sieve files into another account's shared mailbox is charged to that account;
+    refused there (its quota), it has no recipient of ours to be reported for, so the whole
+    delivery fails and nothing is stored, even when the caller reports refusals one by one."""
+    rig = await _rig(store)
+    dave = (await store.add_account("dave@example.test", "x")).id
+    shared = await store.create_mailbox(rig.carol, "Reports")
+    await store.acl_set(rig.carol, shared.id, "bob@example.test", "lrsp")
+    await store.update_account(rig.carol, quota_bytes=50)
+    await rig.script('require "fileinto";\nfileinto "Other Users/carol@example.test/Reports";')
+    blob = await stage_bytes(store, MESSAGE)
+    reported: list[Any] = []
+    with pytest.raises(QuotaExceeded):
+        await rig.delivery.deliver_and_queue(
+            blob, ["bob@example.test", "dave@example.test"], None,
+            report_failures=lambda failed: reported.append(failed),  # type: ignore[func-returns-value]
+        )
+    assert reported == []
+    assert await rig.folder(rig.carol, "Reports") == []
+    assert await rig.folder(dave, "INBOX") == []
+    assert await rig.folder(rig.bob, "INBOX") == []

@@ -24,7 +24,9 @@ from mailwright.store.api import (
     DeliveryTarget,
     LocalCopies,
     MessageRecord,
+    NotFound,
     QueueAddition,
+    QuotaExceeded,
     RefusalReport,
     StagedBlob,
     Store,
@@ -156,8 +158,15 @@ class LocalDelivery:
             on_refused: RefusalReport | None = None
             if report_failures is not None:
                 def on_refused(refused: Sequence[tuple[int, str]]) -> QueueAddition | None:
-                    rows = [(accounts[i][0], accounts[i][1].address, why)
-                            for i, why in refused if i in accounts]  # fmt: skip
+                    for i, why in refused:
+                        if i not in accounts:
+                            # a copy Sieve filed into another account's shared mailbox
+                            # (RFC 4314 p right): no recipient of ours to report it for, so
+                            # the whole delivery fails, as it did before refusals were
+                            # reported one by one
+                            raise (QuotaExceeded if why == "quota" else NotFound)(
+                                f"shared mailbox of account {i} refused the copy ({why})")
+                    rows = [(accounts[i][0], accounts[i][1].address, why) for i, why in refused]
                     return report_failures(rows) if rows else None
             done = await self.store.deliver_each(local, queued, on_refused)
             records, ids = list(done.records), list(done.queue_ids)
