@@ -46,7 +46,11 @@ async def main() -> None:
     p.add_argument("--recipients", type=int, default=50)
     p.add_argument("--messages", type=int, default=40)
     args = p.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="mw-fanout-"))
+    with tempfile.TemporaryDirectory(prefix="mw-fanout-") as tmp:
+        await run(args, Path(tmp))
+
+
+async def run(args: argparse.Namespace, scratch: Path) -> None:
     store: Store
     if args.backend == "sqlite":
         from mailwright.store.sqlite import SQLiteStore
