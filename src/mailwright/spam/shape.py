@@ -234,15 +234,17 @@ def route_shape(headers: list[tuple[str, str]], tokens: set[str]) -> None:
         tokens.add("shape:date-after-received")
 
 
-_ANCHOR = re.compile(
-    r"<a\s[^<>]{0,1000}?href\s*=\s*[\"']?(https?://[^\"'\s>]{1,300})[^<>]{0,1000}>"
-    r"([^<]{0,300})<",
-    re.IGNORECASE,
-)
+# an opening <a> tag and the text after it; one bounded class per group (linear), the href is
+# then looked for in the attributes alone
+_ANCHOR = re.compile(r"<a\s([^<>]{0,2000})>([^<]{0,300})", re.IGNORECASE)
+_ANCHOR_HREF = re.compile(r"href\s*=\s*[\"']?(https?://[^\"'\s>]{1,300})", re.IGNORECASE)
 _COMMENT_SPLIT = re.compile(r"[A-Za-z]<!--[^<>]{0,200}-->[A-Za-z]")
 _NUMERIC_ENTITY = re.compile(r"&#(?:x[0-9a-fA-F]{2}|\d{2,3});")
 _HOST_IN_TEXT = re.compile(r"(?:https?://)?((?:[\w-]{1,63}\.)+[a-z]{2,12})\b", re.IGNORECASE)
 _IMG = re.compile(r"<img\b", re.IGNORECASE)
+
+
+MAX_HTML_SHAPE_CHARS = 200_000  # of an HTML part's source looked at by `html_shape`
 
 
 def html_shape(source: str, visible: str, tokens: set[str]) -> None:
@@ -250,11 +252,15 @@ def html_shape(source: str, visible: str, tokens: set[str]) -> None:
     and SpamAssassin's HTML_* tests look at it: a link whose text names another site than its
     target (phishing), words split by comments or spelt in numeric character references to
     hide them from word filters, and images with almost no text around them."""
+    source = source[:MAX_HTML_SHAPE_CHARS]
     for count, m in enumerate(_ANCHOR.finditer(source), 1):
         if count > 50:
             break
+        href = _ANCHOR_HREF.search(m.group(1))
+        if href is None:
+            continue
         shown = _HOST_IN_TEXT.search(m.group(2).strip())
-        target = _HOST_IN_TEXT.search(m.group(1))
+        target = _HOST_IN_TEXT.search(href.group(1))
         if (
             shown
             and target
@@ -265,10 +271,10 @@ def html_shape(source: str, visible: str, tokens: set[str]) -> None:
             break
     if _COMMENT_SPLIT.search(source):
         tokens.add("shape:html-comment-inside-word")
-    if len(_NUMERIC_ENTITY.findall(source, 0, 200_000)) >= 10:
+    if len(_NUMERIC_ENTITY.findall(source)) >= 10:
         tokens.add("shape:html-numeric-entities")
     words = len(visible.split())
-    images = len(_IMG.findall(source, 0, 200_000))
+    images = len(_IMG.findall(source))
     if images and words < 30:
         tokens.add("shape:html-images-little-text")
     if source and len(visible.strip()) * 10 < len(source) and len(source) > 2000:
