@@ -107,7 +107,7 @@ SHAPE_RULES: tuple[tuple[str, tuple[str, ...], float, str], ...] = (
     # Signs that generalise across time, as rspamd's and SpamAssassin's rules do: each in at
     # most one of the 1,563 training ham and in none of the generated hard ham, at 1 point each
     # (chosen by validation on the training part only: 0.5 to 2 points tried; 1 was the most
-    # that put no ham, on any validation slice, closer than 2 points to the junk threshold)
+    # that brought no further ham within 2 points of the junk threshold on any validation slice)
     ("DATE_AFTER_RECEIVED", ("shape:date-after-received",), 1.0,
      "Date is more than 6 hours after the first relay received the message (RFC 5321 4.4"
      " time stamps): a forged or wrongly zoned Date"),
