@@ -16,7 +16,14 @@ from __future__ import annotations
 import email.utils
 import re
 
-__all__ = ["alignment_shape", "body_shape", "header_shape", "registered_domain"]
+__all__ = [
+    "alignment_shape",
+    "body_shape",
+    "header_shape",
+    "html_shape",
+    "registered_domain",
+    "route_shape",
+]
 
 _MONEY = re.compile(r"(?:us\s?\$|\$|usd|€|£|eur)\s?\d")
 _MILLIONS = re.compile(
@@ -38,6 +45,7 @@ _SECRECY = re.compile(
     r"\b(?:strictly confidential|next of kin|bank account|transfer of|foreign partner"
     r"|confidential(?:ity)?|beneficiary|urgent (?:business|assistance|reply))\b",
 )
+_SPACED_LETTERS = re.compile(r"(?<![\w])(?:[A-Za-z][ .*_-]){4,}[A-Za-z](?![\w])")
 _LETTER = re.compile(r"[^\W\d_]")
 _UPPER = re.compile(r"[A-Z\u00c0-\u00de]")
 _FREEMAIL = ("yahoo.", "hotmail.", "msn.", "aol.", "excite.", "mail.com", "lycos.", "netscape.",
@@ -81,6 +89,11 @@ def body_shape(text: str, tokens: set[str]) -> None:
         if line != line.lower() and len(_UPPER.findall(line)) >= 0.8 * letters:
             caps += 1
     tokens.add("shape:capital-lines:" + _bucket(caps))
+    # Words spelt apart to get past word filters ("V-I-A-G-R-A", "f r e e"), as SpamAssassin's
+    # obfuscation rules look for: five or more single letters joined by one separator
+    if _SPACED_LETTERS.search(original[:100_000]):
+        tokens.add("shape:spaced-letters")
+
     if lines and caps * 4 >= lines and caps >= 2:
         tokens.add("shape:mostly-capitals")
 
@@ -121,7 +134,24 @@ def header_shape(headers: list[tuple[str, str]], tokens: set[str]) -> None:
         tokens.add("shape:subject-money")
     if "!" in subject:
         tokens.add("shape:subject-exclamation")
+    to_local = _ADDR.search(values.get("to", "")[:2000])
+    if to_local and to_local.group(1).isdigit():
+        # "1194@uk.uu.net": a harvested or made-up address that is only a number
+        tokens.add("shape:to-numeric-local-part")
+    if "=?" in subject:
+        charset = re.search(r"=\?([\w-]{1,40})\?", subject)
+        if charset and charset.group(1).lower() not in (
+            "us-ascii",
+            "utf-8",
+            "iso-8859-1",
+            "iso-8859-15",
+            "windows-1252",
+        ):
+            # RFC 2047 encoded words in a charset other than the common Latin ones
+            tokens.add("shape:subject-encoded-other-charset")
     msgid = values.get("message-id", "")
+    if msgid and ("@" not in msgid or not msgid.strip().startswith("<")):
+        tokens.add("shape:message-id-malformed")  # RFC 5322 3.6.4: "<" id-left "@" id-right ">"
     local = msgid.strip("<> ").partition("@")[0]
     if local and not re.search(r"[a-z]", local) and re.search(r"[A-Z]", local):
         tokens.add("shape:message-id-upper")
@@ -150,7 +180,9 @@ def alignment_shape(headers: list[tuple[str, str]], link_hosts: set[str], tokens
     unsubscribe = values.get("list-unsubscribe", "")[:2000].lower()
     if unsubscribe:
         hosts = {registered_domain(m.group(2)) for m in _ADDR.finditer(unsubscribe)}
-        hosts |= {registered_domain(h) for h in re.findall(r"https?://([\w.-]{1,255})", unsubscribe)}
+        hosts |= {
+            registered_domain(h) for h in re.findall(r"https?://([\w.-]{1,255})", unsubscribe)
+        }
         tokens.add("shape:list-unsubscribe-" + ("aligned" if domain in hosts else "elsewhere"))
     msgid = values.get("message-id", "")[:500]
     if "@" in msgid:
@@ -164,3 +196,86 @@ def alignment_shape(headers: list[tuple[str, str]], link_hosts: set[str], tokens
             tokens.add("shape:links-partly-to-sender")
         else:
             tokens.add("shape:links-elsewhere")
+
+
+_RECEIVED_DATE = re.compile(r";\s*(.{10,80})$")
+_HELO_LITERAL = re.compile(r"^\s*from\s+\[?\d{1,3}(?:\.\d{1,3}){3}\]?[\s(]")
+
+
+def route_shape(headers: list[tuple[str, str]], tokens: set[str]) -> None:
+    """Signs of the route a message took that do not name the route (which would teach the
+    collecting site): a Date far from when the message was first received (spam software
+    back-dates or forward-dates mail; RFC 5322 3.6.1 says Date is when the message was written,
+    and RFC 5321 4.4 has every relay stamp its own time in Received), a client that greeted with
+    a bare address, a relay that found no name for the client."""
+    received = [v for n, v in headers if n == "received"][:30]
+    if not received:
+        return
+    for value in received:
+        if _HELO_LITERAL.match(value):
+            tokens.add("shape:received-helo-address")
+        if "(unknown [" in value or "unknown (" in value.lower()[:200]:
+            tokens.add("shape:received-unknown-client")
+    date = next((v for n, v in headers if n == "date"), None)
+    stamp = _RECEIVED_DATE.search(received[-1][:500])  # the earliest hop, nearest the author
+    if date is None or stamp is None:
+        return
+    try:
+        written = email.utils.parsedate_to_datetime(date[:200])
+        first = email.utils.parsedate_to_datetime(stamp.group(1).strip())
+        if written.tzinfo is None or first.tzinfo is None:
+            return
+        skew = (first - written).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return
+    if skew > 2 * 86400:
+        tokens.add("shape:date-long-before-received")
+    elif skew < -6 * 3600:
+        tokens.add("shape:date-after-received")
+
+
+# an opening <a> tag and the text after it; one bounded class per group (linear), the href is
+# then looked for in the attributes alone
+_ANCHOR = re.compile(r"<a\s([^<>]{0,2000})>([^<]{0,300})", re.IGNORECASE)
+_ANCHOR_HREF = re.compile(r"href\s*=\s*[\"']?(https?://[^\"'\s>]{1,300})", re.IGNORECASE)
+_COMMENT_SPLIT = re.compile(r"[A-Za-z]<!--[^<>]{0,200}-->[A-Za-z]")
+_NUMERIC_ENTITY = re.compile(r"&#(?:x[0-9a-fA-F]{2}|\d{2,3});")
+_HOST_IN_TEXT = re.compile(r"(?:https?://)?((?:[\w-]{1,63}\.)+[a-z]{2,12})\b", re.IGNORECASE)
+_IMG = re.compile(r"<img\b", re.IGNORECASE)
+
+
+MAX_HTML_SHAPE_CHARS = 200_000  # of an HTML part's source looked at by `html_shape`
+
+
+def html_shape(source: str, visible: str, tokens: set[str]) -> None:
+    """Shape tokens of an HTML part (its source and its visible text), as rspamd's HTML rules
+    and SpamAssassin's HTML_* tests look at it: a link whose text names another site than its
+    target (phishing), words split by comments or spelt in numeric character references to
+    hide them from word filters, and images with almost no text around them."""
+    source = source[:MAX_HTML_SHAPE_CHARS]
+    for count, m in enumerate(_ANCHOR.finditer(source), 1):
+        if count > 50:
+            break
+        href = _ANCHOR_HREF.search(m.group(1))
+        if href is None:
+            continue
+        shown = _HOST_IN_TEXT.search(m.group(2).strip())
+        target = _HOST_IN_TEXT.search(href.group(1))
+        if (
+            shown
+            and target
+            and "." in m.group(2).strip().rstrip(".")
+            and registered_domain(shown.group(1)) != registered_domain(target.group(1))
+        ):
+            tokens.add("shape:link-text-other-site")
+            break
+    if _COMMENT_SPLIT.search(source):
+        tokens.add("shape:html-comment-inside-word")
+    if len(_NUMERIC_ENTITY.findall(source)) >= 10:
+        tokens.add("shape:html-numeric-entities")
+    words = len(visible.split())
+    images = len(_IMG.findall(source))
+    if images and words < 30:
+        tokens.add("shape:html-images-little-text")
+    if source and len(visible.strip()) * 10 < len(source) and len(source) > 2000:
+        tokens.add("shape:html-mostly-markup")

@@ -26,7 +26,7 @@ import quopri
 import re
 from dataclasses import dataclass, field
 
-from .shape import alignment_shape, body_shape, header_shape
+from .shape import alignment_shape, body_shape, header_shape, html_shape, route_shape
 
 __all__ = ["MAX_TOKENS", "Document", "parse_document", "token_key", "tokenize"]
 
@@ -250,6 +250,7 @@ def _take(text: str, budget: list[int]) -> str:
 
 def html_to_text(source: str, tokens: set[str], hosts: set[str] | None = None) -> str:
     """Visible text of an HTML part; tag and link markers go to `tokens`."""
+    original = source
     source = _cut_between(source, "<!--", "-->")
     source = _cut_between(source, "<style", "</style")
     source = _cut_between(source, "<script", "</script")
@@ -269,8 +270,9 @@ def html_to_text(source: str, tokens: set[str], hosts: set[str] | None = None) -
                 tokens.add("html:hidden-text")
             if "font-size:0" in attrs.replace(" ", "") or 'size="1"' in attrs:
                 tokens.add("html:tiny-font")
-    text = _TAG.sub(" ", source)
-    return html.unescape(text)
+    text = html.unescape(_TAG.sub(" ", source))
+    html_shape(original, text, tokens)
+    return text
 
 
 def _cut_between(source: str, start: str, end: str) -> str:
@@ -353,6 +355,7 @@ def tokenize_document(doc: Document) -> set[str]:
     if doc.count("subject") == 0:
         tokens.add("subject:none")
     header_shape(doc.headers, tokens)
+    route_shape(doc.headers, tokens)
     kinds = set()
     visible: list[str] = []
     hosts: set[str] = set()
