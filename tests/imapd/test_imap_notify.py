@@ -41,7 +41,7 @@ async def test_notify_capability_and_status_indicator(tmp_path: Path, backend: B
         inbox = await srv.store.get_mailbox(acc, "INBOX")
         assert inbox is not None
         # RFC 5465 3: with STATUS, a STATUS for each mailbox with message events first
-        out = await a.cmd("a1 NOTIFY SET STATUS (inboxes (MessageNew MessageExpunge))")
+        out = await a.cmd("a1 NOTIFY SET STATUS (mailboxes INBOX (MessageNew MessageExpunge))")
         assert out == [
             b"* STATUS INBOX (MESSAGES 2 UIDNEXT 3 UIDVALIDITY %d)" % inbox.uidvalidity,
             b"a1 OK NOTIFY completed",
@@ -266,16 +266,59 @@ async def test_notify_selected_not_covered_waits_for_commands(tmp_path: Path, ba
 async def test_notify_select_moves_a_mailbox_between_status_and_view(
     tmp_path: Path, backend: Backend
 ) -> None:
+    """RFC 5465 6: only SELECTED and SELECTED-DELAYED match the selected mailbox, so PERSONAL
+    stops covering Lists while it is selected (3.1: no SELECTED group is SELECTED NONE): its
+    new mail is the base protocol's EXISTS at the end of a command, and a STATUS once another
+    mailbox is selected. The selected mailbox never gets a STATUS (5.2)."""
     async with imap_server(tmp_path, backend) as srv:
         acc, a, _b = await setup(srv)
         await srv.store.create_mailbox(acc, "Lists")
         await a.cmd("a1 NOTIFY SET (personal (MessageNew MessageExpunge))")
         await a.cmd("a2 SELECT Lists")
         await srv.deliver(acc, message(1), "Lists")
-        assert await a.read_line() == b"* 1 EXISTS"  # selected: through the view, no STATUS
-        await a.cmd("a3 SELECT INBOX")
-        await srv.deliver(acc, message(2), "Lists")
+        await srv.deliver(acc, message(2), "INBOX")
+        # the delivery to Lists is not announced between commands; INBOX's is
+        assert (await a.read_line()).startswith(b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 ")
+        assert await a.cmd("a3 NOOP") == [b"* 1 EXISTS", b"a3 OK NOOP completed"]
+        await a.cmd("a4 SELECT INBOX")
+        await srv.deliver(acc, message(3), "Lists")
         assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 2 UIDNEXT 3 ")
+        await quiet(a)
+
+
+async def test_notify_inboxes_is_personal(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 6.3: INBOXES are the mailboxes an MDA may deliver to, and a server that cannot
+    easily compute them MUST treat INBOXES as PERSONAL. Sieve fileinto delivers to any
+    personal mailbox, so a delivery to Lists is heard under INBOXES."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, _b = await setup(srv)
+        await srv.store.create_mailbox(acc, "Lists")
+        await a.cmd("a1 NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        await srv.deliver(acc, message(1), "Lists")
+        assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 1 UIDNEXT 2 ")
+        await quiet(a)
+
+
+async def test_notify_groups_that_share_a_mailbox_add_up(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 6: several event groups may apply to one mailbox; Lists takes the message
+    events of its MAILBOXES group and the MailboxName of PERSONAL. A group with NONE that
+    names a mailbox first keeps the later groups' events from it (RFC 5465 5)."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, b = await setup(srv)
+        for name in ("Lists", "Quiet"):
+            await srv.store.create_mailbox(acc, name)
+        await a.cmd("a1 NOTIFY SET (mailboxes Quiet NONE) "
+                    "(mailboxes Lists (MessageNew MessageExpunge)) "
+                    "(personal (MailboxName MessageNew MessageExpunge))")
+        await srv.deliver(acc, message(1), "Quiet")
+        await srv.deliver(acc, message(2), "Lists")
+        assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 1 UIDNEXT 2 ")
+        await b.cmd("b1 RENAME Lists Lists2")
+        assert await a.read_line() == b'* LIST () "/" Lists2 ("OLDNAME" (Lists))'
+        await b.cmd("b2 RENAME Quiet Quiet2")  # out of (mailboxes Quiet NONE): PERSONAL's now
+        assert await a.read_line() == b'* LIST () "/" Quiet2 ("OLDNAME" (Quiet))'
+        await srv.deliver(acc, message(3), "Quiet2")
+        assert (await a.read_line()).startswith(b"* STATUS Quiet2 (MESSAGES 2 UIDNEXT 3 ")
         await quiet(a)
 
 
@@ -323,7 +366,6 @@ async def test_notify_bad_input(tmp_path: Path, backend: Backend) -> None:
             "NOTIFY SET (personal (FlagChange))",
             "NOTIFY SET (personal (MessageNew (UID) MessageExpunge))",  # fetch only for SELECTED
             "NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed NONE)",
-            "NOTIFY SET (personal NONE) (personal NONE)",
             "NOTIFY SET (personal (MailboxName MailboxName))",
             "NOTIFY SET (selected (MailboxName))",  # RFC 5465 6.1: message events only
             "NOTIFY SET (subtree (MailboxName))",
@@ -379,7 +421,7 @@ async def test_notify_many_sessions_each_see_their_own(tmp_path: Path, backend: 
         acc, a, b = await setup(srv)
         await srv.store.create_mailbox(acc, "Lists")
         await a.cmd("a1 NOTIFY SET (mailboxes Lists (MessageNew MessageExpunge))")
-        await b.cmd("b1 NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        await b.cmd("b1 NOTIFY SET (mailboxes INBOX (MessageNew MessageExpunge))")
         await srv.deliver(acc, message(1), "Lists")
         assert (await a.read_line()).startswith(b"* STATUS Lists ")
         await srv.deliver(acc, message(2), "INBOX")
@@ -415,7 +457,7 @@ async def test_notify_failed_set_keeps_the_set_in_force(tmp_path: Path, backend:
     async with imap_server(tmp_path, backend) as srv:
         srv.config = SessionConfig(hostname="imap.example.test", notify_max_mailboxes=2)
         acc, a, _b = await setup(srv)
-        await a.cmd("a1 NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        await a.cmd("a1 NOTIFY SET (mailboxes INBOX (MessageNew MessageExpunge))")
         out = await a.cmd("a2 NOTIFY SET (personal (MessageNew MessageExpunge))")
         assert out[-1].startswith(b"a2 NO [LIMIT]")
         await srv.deliver(acc, message(1))

@@ -12,13 +12,21 @@ House rules (read before changing anything here):
   snapshots), so a burst of changes coalesces and what is pending is bounded by the watched
   set. More than ``notify_max_pending`` responses due at once, or a set grown beyond
   ``notify_max_mailboxes``, is ``* OK [NOTIFICATIONOVERFLOW]`` and NOTIFY NONE from then on
-  (RFC 5465 3; the client re-issues NOTIFY and resynchronises with STATUS or SELECT).
+  (RFC 5465 5.8; the client re-issues NOTIFY and resynchronises with STATUS or SELECT).
 * The selected mailbox is reported through the session's view (EXISTS, EXPUNGE or VANISHED,
-  FETCH FLAGS, and MessageNew's fetch attributes), never with STATUS (RFC 5465 5.1). Its events
-  come from the SELECTED or SELECTED-DELAYED group, else from the first group that names it.
-  A selected mailbox no group covers gets the base protocol's updates at the end of commands
-  only (not between commands, nor during IDLE).
-* A mailbox matches the first event group whose filter names it (RFC 5465 6).
+  FETCH FLAGS, and MessageNew's fetch attributes), never with STATUS (RFC 5465 5.1-5.3 send
+  STATUS only for "another mailbox"). Its message events come from the SELECTED or
+  SELECTED-DELAYED group alone (RFC 5465 6: only those two match the selected mailbox; 3.1: no
+  such group is the same as SELECTED NONE); its mailbox events (MailboxName, ...) from the other
+  groups, since 6.1 restricts the selected filters to message events. A selected mailbox with no
+  message events still gets what the base protocol requires (EXISTS, EXPUNGE) at the end of
+  commands, as with NOTIFY NONE; not between commands, nor during IDLE (RFC 5465 4: IDLE sends
+  exactly the events NOTIFY asked for).
+* A mailbox matched by several event groups gets the events of all of them (RFC 5465 6 lets
+  several groups apply to one mailbox); a group with NONE that matches it first stops the walk
+  (RFC 5465 5: NONE is how a client says "no events" for a set of mailboxes).
+* INBOXES is PERSONAL here (RFC 5465 6.3: a server that cannot easily compute the mailboxes an
+  MDA may deliver to MUST treat INBOXES as PERSONAL; Sieve ``fileinto`` reaches any of them).
 """
 
 from __future__ import annotations
@@ -83,34 +91,40 @@ class Notifier:
 
     def _matches(self, group: ast.NotifyGroup, name: str) -> bool:
         f = group.filter
-        if f == "PERSONAL":
-            return True  # every mailbox of the account is in its personal namespace
-        if f == "INBOXES":
-            # RFC 5465 6: the mailboxes new mail is delivered to; delivery files into INBOX
-            return name == "INBOX"
+        if f in ("PERSONAL", "INBOXES"):
+            # RFC 5465 6.2: every mailbox of the account is in its personal namespace. 6.3:
+            # INBOXES are the mailboxes an MDA may deliver to; Sieve fileinto may deliver to
+            # any of them, so (MUST) INBOXES is treated as PERSONAL
+            return True
         if f == "SUBSCRIBED":
-            return name in self.subscribed
+            return name in self.subscribed  # RFC 5465 6.4
         if f == "MAILBOXES":
-            return name in group.mailboxes
+            return name in group.mailboxes  # RFC 5465 6.6
         if f == "SUBTREE":
-            return any(name == m or name.startswith(m + "/") for m in group.mailboxes)
+            return any(name == m or name.startswith(m + "/") for m in group.mailboxes)  # 6.5
         return False
 
-    def group_for(self, name: str) -> ast.NotifyGroup | None:
-        """The first non-selected event group that names *name* (RFC 5465 6)."""
-        return next((g for g in self.others if self._matches(g, name)), None)
+    def events_for(self, name: str) -> frozenset[str]:
+        """The events of a mailbox that is not selected: those of every non-selected group
+        that names it (RFC 5465 6), up to the first matching group with NONE (RFC 5465 5)."""
+        out: set[str] = set()
+        for g in self.others:
+            if self._matches(g, name):
+                if not g.events:
+                    break
+                out |= g.events
+        return frozenset(out)
 
     def selected_events(self, session: Session) -> tuple[ast.NotifyGroup | None, bool]:
-        """The group that governs the selected mailbox, and whether expunges are delayed."""
-        view = session.view
-        if view is None:
+        """The group that governs the selected mailbox's message events, and whether expunges
+        are delayed: the SELECTED or SELECTED-DELAYED group, or none (RFC 5465 6: no other
+        filter matches the selected mailbox; 3.1: its absence is SELECTED NONE)."""
+        if session.view is None:
             return None, False
         g = self.selected_group
-        if g is not None:
-            return g, g.filter == "SELECTED-DELAYED"
-        if view.mailbox.account_id != self.account_id:
-            return None, False  # another user's mailbox (RFC 4314): no personal filter names it
-        return self.group_for(view.mailbox.name), False
+        if g is None:
+            return None, False
+        return g, g.filter == "SELECTED-DELAYED"
 
     def _message_mailboxes(self, session: Session) -> set[int]:
         """Non-selected mailboxes with message events."""
@@ -119,8 +133,7 @@ class Notifier:
         for mb in self.mailboxes.values():
             if mb.id == selected:
                 continue
-            g = self.group_for(mb.name)
-            if g is not None and g.events & _MESSAGE_EVENTS:
+            if self.events_for(mb.name) & _MESSAGE_EVENTS:
                 out.add(mb.id)
         return out
 
@@ -166,10 +179,10 @@ class Notifier:
         self.watch.watch(self._keys(session))
 
     def _with_modseq(self, session: Session, name: str, *, flags: bool) -> bool:
-        """RFC 5465 5.3: HIGHESTMODSEQ where the group has FlagChange (we have CONDSTORE),
-        and in every STATUS once the client enabled CONDSTORE (RFC 7162 3.1)."""
-        group = self.group_for(name)
-        return session.condstore or flags or (group is not None and "FlagChange" in group.events)
+        """HIGHESTMODSEQ: RFC 5465 5.2/5.3 require it once the client enabled CONDSTORE or
+        QRESYNC; 5.1 (and 3.1 for SET STATUS) where FlagChange is asked for and the server
+        supports CONDSTORE, which we do."""
+        return session.condstore or flags or "FlagChange" in self.events_for(name)
 
     def close(self) -> None:
         self.watch.close()
@@ -295,12 +308,12 @@ class Notifier:
         flags = any(r.uid < told.uidnext for r in cs.updated)
         told.uidnext, told.highestmodseq = cs.uidnext, max(cs.highestmodseq, told.highestmodseq)
         mb = self.mailboxes.get(mb_id)
-        group = self.group_for(mb.name) if mb is not None else None
-        if group is None:
+        events = self.events_for(mb.name) if mb is not None else frozenset()
+        if not events & _MESSAGE_EVENTS:
             return None
         if new or expunged:
             return await self._status_line(session, mb_id, new=True, flags=False)
-        if flags and "FlagChange" in group.events:
+        if flags and "FlagChange" in events:
             return await self._status_line(session, mb_id, new=False, flags=True)
         return None
 
@@ -383,9 +396,9 @@ class Notifier:
         return lines
 
     def _wants(self, name: str, event: str) -> bool:
-        # mailbox events never come from SELECTED (RFC 5465 6.1: message events only)
-        g = self.group_for(name)
-        return g is not None and event in g.events
+        # mailbox events never come from SELECTED (RFC 5465 6.1: message events only), so the
+        # selected mailbox takes them from the other groups
+        return event in self.events_for(name)
 
     async def _annotation_changes(self, session: Session) -> list[bytes]:
         before = self.annotations
@@ -421,7 +434,8 @@ def _list_line(
 
 
 def overflow(session: Session) -> None:
-    """RFC 5465 3: too much to say; the client re-issues NOTIFY once it has caught up."""
+    """RFC 5465 5.8: too much to say: an untagged OK [NOTIFICATIONOVERFLOW], then behave as
+    if NOTIFY NONE had been received; the client re-issues NOTIFY once it has caught up."""
     notifier = session.notifier
     if notifier is not None:
         notifier.close()
