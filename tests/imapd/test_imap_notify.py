@@ -475,3 +475,26 @@ async def test_notify_rev1_session_gets_recent(tmp_path: Path, backend: Backend)
         assert await a.read_line() == b"* 1 EXISTS"
         assert await a.read_line() == b"* 1 RECENT"
         await quiet(a)
+
+
+async def test_notify_own_mailbox_changes_are_not_told(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 5: the server SHOULD NOT notify a client of an event it caused (the RFC's
+    example: its own CREATE under MailboxName). A's CREATE, RENAME, SUBSCRIBE, SETMETADATA and
+    DELETE come back with their tagged OK alone; B's changes still reach A."""
+    async with imap_server(tmp_path, backend) as srv:
+        _acc, a, b = await setup(srv)
+        await a.cmd("a1 NOTIFY SET (personal (MailboxName SubscriptionChange "
+                    "MailboxMetadataChange ServerMetadataChange))")
+        out = await a.cmd("a2 CREATE Mine/Sub")  # Mine is created too
+        assert len(out) == 1 and out[0].startswith(b"a2 OK [MAILBOXID ")
+        assert await a.cmd("a3 RENAME Mine Ours") == [b"a3 OK RENAME completed"]
+        assert await a.cmd("a4 SUBSCRIBE Ours") == [b"a4 OK SUBSCRIBE completed"]
+        assert await a.cmd('a5 SETMETADATA Ours (/private/comment "x")') == [
+            b"a5 OK SETMETADATA completed"]
+        await b.cmd("b1 CREATE Theirs")
+        assert await a.read_line() == b'* LIST () "/" Theirs'
+        assert await a.cmd("a6 DELETE Ours/Sub") == [b"a6 OK DELETE completed"]
+        await b.cmd("b2 SUBSCRIBE Theirs")
+        assert await a.read_line() == b'* LIST (\\Subscribed) "/" Theirs'
+        await quiet(a)
+

@@ -83,6 +83,9 @@ class Notifier:
         self.told: dict[int, _Told] = {}
         self.annotations: dict[tuple[int | None, str], bytes] = {}
         self.selected_id: int | None = None
+        # RFC 5465 5: the changes this session's own commands made to the mailbox list,
+        # subscriptions and metadata, which it is not told of; cleared when the channel is read
+        self.own: set[tuple[str, str, str]] = set()
         self.wants = frozenset(e for g in groups for e in g.events)
         self.max_pending = session.config.notify_max_pending
         self.max_mailboxes = session.config.notify_max_mailboxes
@@ -137,11 +140,17 @@ class Notifier:
                 out.add(mb.id)
         return out
 
+    def _watches_subscriptions(self) -> bool:
+        return "SubscriptionChange" in self.wants or any(g.filter == "SUBSCRIBED" for g in self.groups)
+
+    def _watches_annotations(self) -> bool:
+        return bool(self.wants & {"MailboxMetadataChange", "ServerMetadataChange"})
+
     def _keys(self, session: Session) -> frozenset[int]:
         keys = {account_channel(self.account_id, MAILBOX_LIST)}
-        if "SubscriptionChange" in self.wants or any(g.filter == "SUBSCRIBED" for g in self.groups):
+        if self._watches_subscriptions():
             keys.add(account_channel(self.account_id, SUBSCRIPTIONS))
-        if self.wants & {"MailboxMetadataChange", "ServerMetadataChange"}:
+        if self._watches_annotations():
             keys.add(account_channel(self.account_id, ANNOTATIONS))
         keys |= set(self.told)
         g, _ = self.selected_events(session)
@@ -194,6 +203,8 @@ class Notifier:
     ) -> None:
         """Send what is due. *cmd* is the command that is ending (None between commands and
         during IDLE, which *idle* marks)."""
+        if cmd is not None:
+            self._note_own(session, cmd)
         changed = self.watch.take()
         selected = session.view.mailbox.id if session.view is not None else None
         reselected = selected != self.selected_id
@@ -215,6 +226,43 @@ class Notifier:
         if session.notifier is self and (channels or reselected):
             self.watch.watch(self._keys(session))  # the set may have changed
         await self._selected(session, cmd, idle)
+
+    def _note_own(self, session: Session, cmd: ast.Command) -> None:
+        """RFC 5465 5: the server SHOULD NOT tell a client of what it did itself (its example:
+        the MailboxName event of the client's own CREATE). Mailbox and subscription events are
+        named, so the session's own are known and left out; message events in other mailboxes
+        come coalesced with everyone's, so their STATUS still goes out (the client learns
+        nothing wrong from it)."""
+        if len(self.own) >= 64:
+            return  # bounded; an own event told is harmless
+        if isinstance(cmd, ast.Create):
+            self.own.add(("create", session.name_in(cmd.mailbox), ""))
+        elif isinstance(cmd, ast.Delete):
+            self.own.add(("delete", session.name_in(cmd.mailbox), ""))
+        elif isinstance(cmd, ast.Rename):
+            self.own.add(("rename", session.name_in(cmd.old), session.name_in(cmd.new)))
+        elif isinstance(cmd, ast.Subscribe | ast.Unsubscribe) and self._watches_subscriptions():
+            self.own.add(("sub", session.name_in(cmd.mailbox), ""))
+        elif isinstance(cmd, ast.SetMetadata) and self._watches_annotations():
+            name = session.name_in(cmd.mailbox) if cmd.mailbox else ""
+            self.own.add(("meta", name, ""))
+
+    def _own(self, kind: str, name: str, new: str = "") -> bool:
+        for k, a, b in self.own:
+            if k != kind:
+                continue
+            if kind == "create" and (a == name or a.startswith(name + "/")):
+                return True  # CREATE a/b creates a too
+            if kind == "rename" and (
+                (name, new) == (a, b) or (name.startswith(a + "/") and new == b + name[len(a):])
+            ):
+                return True  # RENAME takes the children along
+            if kind in ("delete", "sub", "meta") and a == name:
+                return True
+        return False
+
+    def _forget_own(self, *kinds: str) -> None:
+        self.own = {o for o in self.own if o[0] not in kinds}
 
     async def _reselect(self, session: Session, selected: int | None) -> None:
         """The selected mailbox changed: the old one is reported with STATUS from now on,
@@ -353,17 +401,20 @@ class Notifier:
             for mb_id, mb in self.mailboxes.items():
                 old = before.get(mb_id)
                 if old is None:
-                    if self._wants(mb.name, "MailboxName"):
+                    if self._wants(mb.name, "MailboxName") and not self._own("create", mb.name):
                         lines.append(_list_line(session, (), mb.name))
                 elif old.name != mb.name:
                     renamed.add((old.name, mb.name))
-                    if self._wants(mb.name, "MailboxName") or self._wants(old.name, "MailboxName"):
+                    if (
+                        self._wants(mb.name, "MailboxName") or self._wants(old.name, "MailboxName")
+                    ) and not self._own("rename", old.name, mb.name):
                         lines.append(_list_line(session, (), mb.name, old_name=old.name))
             for mb_id, old in before.items():
                 if mb_id not in self.mailboxes:
                     self.told.pop(mb_id, None)
-                    if self._wants(old.name, "MailboxName"):
+                    if self._wants(old.name, "MailboxName") and not self._own("delete", old.name):
                         lines.append(_list_line(session, ("\\NonExistent",), old.name))
+            self._forget_own("create", "rename", "delete")
         if account_channel(self.account_id, SUBSCRIPTIONS) in channels or renamed:
             before_subs = self.subscribed
             self.subscribed = set(await store.list_subscriptions(self.account_id))
@@ -372,13 +423,16 @@ class Notifier:
             moved_from = {o for o, _ in renamed}
             moved_to = {n for _, n in renamed}
             names = {mb.name for mb in self.mailboxes.values()}
-            for name in sorted(came - moved_to):
+            own = {name for name in came | gone if self._own("sub", name)}
+            if account_channel(self.account_id, SUBSCRIPTIONS) in channels:
+                self._forget_own("sub")
+            for name in sorted(came - moved_to - own):
                 if self._wants(name, "SubscriptionChange"):
                     attrs: tuple[str, ...] = ("\\Subscribed",)
                     if name not in names:
                         attrs += ("\\NonExistent",)
                     lines.append(_list_line(session, attrs, name))
-            for name in sorted(gone - moved_from):
+            for name in sorted(gone - moved_from - own):
                 if self._wants(name, "SubscriptionChange"):
                     attrs = () if name in names else ("\\NonExistent",)
                     lines.append(_list_line(session, attrs, name))
@@ -408,14 +462,18 @@ class Notifier:
             if before.get(key) != self.annotations.get(key):
                 changed.setdefault(key[0], []).append(key[1])
         lines = []
+        own = self.own
+        self._forget_own("meta")
         for mb_id, entries in changed.items():
             if mb_id is None:
-                if "ServerMetadataChange" not in self.wants:
+                if "ServerMetadataChange" not in self.wants or ("meta", "", "") in own:
                     continue
                 name = b'""'
             else:
                 mb = self.mailboxes.get(mb_id)
                 if mb is None or not self._wants(mb.name, "MailboxMetadataChange"):
+                    continue
+                if ("meta", mb.name, "") in own:
                     continue
                 name = session.name_out(mb.name)
             # RFC 5464 4.4.2: the unsolicited form names the entries, without values
