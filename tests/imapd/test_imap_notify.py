@@ -498,3 +498,28 @@ async def test_notify_own_mailbox_changes_are_not_told(tmp_path: Path, backend: 
         assert await a.read_line() == b'* LIST (\\Subscribed) "/" Theirs'
         await quiet(a)
 
+
+
+async def test_notify_own_messages_are_not_told(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 5.2: no FETCH of MessageNew's attributes for a message the session's own
+    APPEND or COPY put in the selected mailbox (the EXISTS the base protocol requires still
+    comes), and (5) no STATUS for its own APPEND or COPY to another mailbox; a delivery in
+    between is still told, with the counts that include the session's own message."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, _b = await setup(srv)
+        await srv.store.create_mailbox(acc, "Other")
+        await a.cmd("a1 SELECT INBOX")
+        await a.cmd("a2 NOTIFY SET (selected (MessageNew (UID) MessageExpunge)) "
+                    "(personal (MessageNew MessageExpunge))")
+        out = await a.cmd("a3 APPEND INBOX {5+}\r\nhello")
+        assert out[0] == b"* 3 EXISTS" and out[1].startswith(b"a3 OK [APPENDUID ")
+        out = await a.cmd("a4 COPY 1 INBOX")
+        assert out[0] == b"* 4 EXISTS" and out[1].startswith(b"a4 OK [COPYUID ")
+        out = await a.cmd("a5 COPY 1 Other")
+        assert len(out) == 1 and out[0].startswith(b"a5 OK [COPYUID ")
+        await srv.deliver(acc, message(9), "Other")
+        assert (await a.read_line()).startswith(b"* STATUS Other (MESSAGES 2 UIDNEXT 3 ")
+        await srv.deliver(acc, message(8), "INBOX")
+        assert await a.read_line() == b"* 5 EXISTS"
+        assert await a.read_line() == b"* 5 FETCH (UID 5)"
+        await quiet(a)

@@ -86,6 +86,8 @@ class Notifier:
         # RFC 5465 5: the changes this session's own commands made to the mailbox list,
         # subscriptions and metadata, which it is not told of; cleared when the channel is read
         self.own: set[tuple[str, str, str]] = set()
+        # and the UIDs its own APPEND/COPY gave messages in other mailboxes, by mailbox
+        self.own_new: dict[int, set[int]] = {}
         self.wants = frozenset(e for g in groups for e in g.events)
         self.max_pending = session.config.notify_max_pending
         self.max_mailboxes = session.config.notify_max_mailboxes
@@ -199,12 +201,16 @@ class Notifier:
     # -- delivery -----------------------------------------------------------------------------
 
     async def deliver(
-        self, session: Session, cmd: ast.Command | None, *, idle: bool = False
+        self, session: Session, cmd: ast.Command | None, *, idle: bool = False,
+        code: str | None = None,
     ) -> None:
         """Send what is due. *cmd* is the command that is ending (None between commands and
-        during IDLE, which *idle* marks)."""
+        during IDLE, which *idle* marks); *code* its tagged OK's response code."""
+        own_uids: set[int] = set()
         if cmd is not None:
             self._note_own(session, cmd)
+            if isinstance(cmd, ast.Append | ast.Copy | ast.Move) and code is not None:
+                own_uids = self._note_own_new(session, cmd.mailbox, code)
         changed = self.watch.take()
         selected = session.view.mailbox.id if session.view is not None else None
         reselected = selected != self.selected_id
@@ -225,7 +231,7 @@ class Notifier:
             session.untagged(line)
         if session.notifier is self and (channels or reselected):
             self.watch.watch(self._keys(session))  # the set may have changed
-        await self._selected(session, cmd, idle)
+        await self._selected(session, cmd, idle, own_uids)
 
     def _note_own(self, session: Session, cmd: ast.Command) -> None:
         """RFC 5465 5: the server SHOULD NOT tell a client of what it did itself (its example:
@@ -246,6 +252,22 @@ class Notifier:
         elif isinstance(cmd, ast.SetMetadata) and self._watches_annotations():
             name = session.name_in(cmd.mailbox) if cmd.mailbox else ""
             self.own.add(("meta", name, ""))
+
+    def _note_own_new(self, session: Session, mailbox: str, code: str) -> set[int]:
+        """The UIDs of the messages the command put in the selected mailbox (returned), or
+        noted for the other mailbox it put them in (RFC 5465 5: not told back)."""
+        name = session.name_in(mailbox)
+        view = session.view
+        if view is not None and view.mailbox.name == name and (
+            view.mailbox.account_id == self.account_id
+        ):
+            return _own_uids(code, view.mailbox.uidvalidity)
+        mb = next((m for m in self.mailboxes.values() if m.name == name), None)
+        if mb is not None and mb.id in self.told and len(self.own_new) < 64:
+            uids = _own_uids(code, mb.uidvalidity)
+            if uids:
+                self.own_new.setdefault(mb.id, set()).update(uids)
+        return set()
 
     def _own(self, kind: str, name: str, new: str = "") -> bool:
         for k, a, b in self.own:
@@ -277,7 +299,9 @@ class Notifier:
                 return
             self.told[old] = _Told(st.uidnext, st.highestmodseq)
 
-    async def _selected(self, session: Session, cmd: ast.Command | None, idle: bool) -> None:
+    async def _selected(
+        self, session: Session, cmd: ast.Command | None, idle: bool, own_uids: set[int]
+    ) -> None:
         view, sub = session.view, session.subscription
         if view is None or sub is None or not sub.pending:
             return
@@ -304,17 +328,18 @@ class Notifier:
             up.flags = []  # RFC 5465 5.3: flag changes only for a client that asked
         session.send_updates(up)
         if up.new_uids and group.fetch:
-            await self._fetch_new(session, group.fetch, up)
+            await self._fetch_new(session, group.fetch, up, own_uids)
         if session.contexts and allow_expunge:
             from mailwright.imapd import context
 
             await context.refresh(session)
 
     async def _fetch_new(
-        self, session: Session, items: tuple[ast.FetchItem, ...], up: Updates
+        self, session: Session, items: tuple[ast.FetchItem, ...], up: Updates, own: set[int]
     ) -> None:
         """RFC 5465 5.2: MessageNew's fetch attributes, after the EXISTS; they never set
-        \\Seen (a notification is not a read)."""
+        \\Seen (a notification is not a read). Not for the messages this session's own
+        APPEND or COPY put in the selected mailbox (5.2: SHOULD NOT): the client has them."""
         from mailwright.imapd import content
 
         view = session.view
@@ -327,6 +352,8 @@ class Notifier:
             wanted.insert(0, ast.FetchAttr("UID"))  # RFC 7162 3.2.4
         renderer = content.fetch_renderer()
         for uid in up.new_uids:
+            if uid in own:
+                continue
             seq = view.seq_of(uid)
             rec = view.records.get(uid)
             if seq is None or rec is None:
@@ -354,6 +381,13 @@ class Notifier:
         new = cs.uidnext != told.uidnext
         expunged = bool(cs.expunged)
         flags = any(r.uid < told.uidnext for r in cs.updated)
+        own = self.own_new.pop(mb_id, set())
+        if new and own and not expunged and not flags and own.issuperset(
+            range(told.uidnext, cs.uidnext)
+        ):
+            new = False  # RFC 5465 5: only the session's own APPEND or COPY came
+        elif own and cs.uidnext <= max(own):
+            self.own_new[mb_id] = own  # its change has not been seen yet
         told.uidnext, told.highestmodseq = cs.uidnext, max(cs.highestmodseq, told.highestmodseq)
         mb = self.mailboxes.get(mb_id)
         events = self.events_for(mb.name) if mb is not None else frozenset()
@@ -479,6 +513,26 @@ class Notifier:
             # RFC 5464 4.4.2: the unsolicited form names the entries, without values
             lines.append(b"METADATA " + name + b"".join(b" " + R.astring(e) for e in entries))
         return lines
+
+
+def _own_uids(code: str | None, uidvalidity: int) -> set[int]:
+    """The UIDs a session's own APPEND, COPY or MOVE gave messages in the mailbox of
+    *uidvalidity*, from its APPENDUID or COPYUID code (RFC 4315 3)."""
+    words = code.split() if code is not None else []
+    if len(words) < 3 or words[0] not in ("APPENDUID", "COPYUID"):
+        return set()
+    if words[1] != str(uidvalidity):
+        return set()
+    out: set[int] = set()
+    for part in words[-1].split(","):
+        lo, _, hi = part.partition(":")
+        if not lo.isdigit() or not (hi or lo).isdigit():
+            return set()
+        a, b = sorted((int(lo), int(hi or lo)))
+        if b - a > 100_000:
+            return set()  # bounded: a larger own set is told as anyone's
+        out.update(range(a, b + 1))
+    return out
 
 
 def _list_line(

@@ -475,7 +475,7 @@ class Session:
             self.conn.authenticated = self.state in (State.AUTHENTICATED, State.SELECTED)
             if self.state is not State.LOGOUT:
                 if self.notifier is not None:
-                    await self.notifier.deliver(self, cmd)  # RFC 5465
+                    await self.notifier.deliver(self, cmd, code=ok.code)  # RFC 5465
                 await self.sync(cmd)
             if not ok.sent:
                 self.write(R.tagged(cmd.tag, "OK", ok.text or f"{_name(cmd)} completed", ok.code))
