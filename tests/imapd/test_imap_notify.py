@@ -249,18 +249,30 @@ async def test_notify_during_idle(tmp_path: Path, backend: Backend) -> None:
 
 
 async def test_notify_selected_not_covered_waits_for_commands(tmp_path: Path, backend: Backend) -> None:
-    """A selected mailbox no event group covers gets the base protocol's updates at the end
-    of commands, not between them (nor during IDLE)."""
+    """RFC 5465 6: no filter but SELECTED and SELECTED-DELAYED matches the selected mailbox,
+    and 3.1: without such a group the client wants no message events there (SELECTED NONE).
+    So nothing is told between commands; at the end of a command the size updates the base
+    protocol requires (RFC 9051 5.2: EXISTS, and EXPUNGE) still go out, but not others' flag
+    changes, which it only recommends (FlagChange was not asked for, RFC 5465 5.1). The
+    session's own STORE is answered as always."""
     async with imap_server(tmp_path, backend) as srv:
         acc, a, b = await setup(srv)
         await b.cmd("b0 CREATE Lists")
         await a.cmd("a1 SELECT INBOX")
-        await a.cmd("a2 NOTIFY SET (mailboxes Lists (MessageNew MessageExpunge))")
+        await a.cmd("a2 NOTIFY SET (mailboxes Lists (MessageNew MessageExpunge)) "
+                    "(personal (MessageNew MessageExpunge FlagChange))")
         await srv.deliver(acc, message(3), "INBOX")
         await srv.deliver(acc, message(4), "Lists")
         assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 1 ")
         out = await a.cmd("a3 NOOP")
-        assert out[0] == b"* 3 EXISTS"
+        assert out == [b"* 3 EXISTS", b"a3 OK NOOP completed"]
+        assert await a.cmd("a4 STORE 1 +FLAGS (\\Seen)") == [
+            b"* 1 FETCH (FLAGS (\\Seen))", b"a4 OK STORE completed"]
+        await b.cmd("b1 SELECT INBOX")
+        await b.cmd("b2 STORE 2 +FLAGS (\\Flagged \\Deleted)")
+        assert await a.cmd("a5 NOOP") == [b"a5 OK NOOP completed"]
+        await b.cmd("b3 EXPUNGE")
+        assert await a.cmd("a6 NOOP") == [b"* 2 EXPUNGE", b"a6 OK NOOP completed"]
 
 
 async def test_notify_select_moves_a_mailbox_between_status_and_view(

@@ -131,6 +131,14 @@ class Notifier:
             return None, False
         return g, g.filter == "SELECTED-DELAYED"
 
+    def wants_flags(self, session: Session) -> bool:
+        """Whether the selected mailbox's flag changes made by others are told (RFC 5465 5.1:
+        FlagChange in the SELECTED group). Without it they are not, also at the end of
+        commands: RFC 9051 5.2 only recommends flag updates (SHOULD), while the size updates
+        (EXISTS, EXPUNGE) it requires still go out then."""
+        g, _ = self.selected_events(session)
+        return g is not None and "FlagChange" in g.events
+
     def _message_mailboxes(self, session: Session) -> set[int]:
         """Non-selected mailboxes with message events."""
         selected = session.view.mailbox.id if session.view is not None else None
@@ -325,7 +333,7 @@ class Notifier:
         if up.new_uids:
             await session.claim_recent(up.new_uids)
         if "FlagChange" not in group.events:
-            up.flags = []  # RFC 5465 5.3: flag changes only for a client that asked
+            up.flags = []  # RFC 5465 5.1: flag changes only for a client that asked
         session.send_updates(up)
         if up.new_uids and group.fetch:
             await self._fetch_new(session, group.fetch, up, own_uids)

@@ -563,6 +563,8 @@ class Session:
         up = view.apply(cs, allow_expunge=allow_expunge)
         if up.new_uids:
             await self.claim_recent(up.new_uids)
+        if self.notifier is not None and not self.notifier.wants_flags(self):
+            up.flags = []  # RFC 5465 3.1/5.1: NOTIFY asked for no FlagChange here
         self.send_updates(up)
         if self.contexts and allow_expunge:
             from mailwright.imapd import context
