@@ -355,11 +355,13 @@ async def test_notify_overflow(tmp_path: Path, backend: Backend) -> None:
 
 
 async def test_notify_limits_on_watched_mailboxes(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 3.1: a set too costly to honour MAY be refused, and with NO
+    [NOTIFICATIONOVERFLOW]; a smaller one is then accepted."""
     async with imap_server(tmp_path, backend) as srv:
         srv.config = SessionConfig(hostname="imap.example.test", notify_max_mailboxes=3)
         _acc, a, _b = await setup(srv)
         out = await a.cmd("a1 NOTIFY SET (personal (MessageNew MessageExpunge))")
-        assert out == [b"a1 NO [LIMIT] NOTIFY covers more than 3 mailboxes"]
+        assert out == [b"a1 NO [NOTIFICATIONOVERFLOW] NOTIFY covers more than 3 mailboxes"]
         out = await a.cmd("a2 NOTIFY SET (mailboxes (INBOX Sent) (MessageNew MessageExpunge))")
         assert out == [b"a2 OK NOTIFY completed"]
 
@@ -471,7 +473,7 @@ async def test_notify_failed_set_keeps_the_set_in_force(tmp_path: Path, backend:
         acc, a, _b = await setup(srv)
         await a.cmd("a1 NOTIFY SET (mailboxes INBOX (MessageNew MessageExpunge))")
         out = await a.cmd("a2 NOTIFY SET (personal (MessageNew MessageExpunge))")
-        assert out[-1].startswith(b"a2 NO [LIMIT]")
+        assert out[-1].startswith(b"a2 NO [NOTIFICATIONOVERFLOW]")
         await srv.deliver(acc, message(1))
         assert (await a.read_line()).startswith(b"* STATUS INBOX (MESSAGES 3 ")
 
@@ -535,3 +537,24 @@ async def test_notify_own_messages_are_not_told(tmp_path: Path, backend: Backend
         assert await a.read_line() == b"* 5 EXISTS"
         assert await a.read_line() == b"* 5 FETCH (UID 5)"
         await quiet(a)
+
+
+async def test_notify_set_status_items(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 3.1: SET STATUS sends a STATUS for each mailbox other than the selected one
+    with message events: MESSAGES, UIDNEXT and UIDVALIDITY for MessageNew, and UIDVALIDITY and
+    HIGHESTMODSEQ with FlagChange since the server supports CONDSTORE (whether or not the
+    client enabled it); never one for the selected mailbox."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, _b = await setup(srv)
+        await srv.store.create_mailbox(acc, "Lists")
+        lists = await srv.store.get_mailbox(acc, "Lists")
+        assert lists is not None
+        st = await srv.store.mailbox_status(lists.id)
+        await a.cmd("a1 SELECT INBOX")
+        out = await a.cmd("a2 NOTIFY SET STATUS (selected (MessageNew MessageExpunge)) "
+                          "(mailboxes (INBOX Lists) (MessageNew MessageExpunge FlagChange))")
+        assert out == [
+            b"* STATUS Lists (MESSAGES 0 UIDNEXT 1 UIDVALIDITY %d HIGHESTMODSEQ %d)"
+            % (st.uidvalidity, st.highestmodseq),
+            b"a2 OK NOTIFY completed",
+        ]

@@ -181,7 +181,9 @@ class Notifier:
         self.selected_id = session.view.mailbox.id if session.view is not None else None
         watched = self._message_mailboxes(session)
         if len(watched) > self.max_mailboxes:
-            raise No(f"NOTIFY covers more than {self.max_mailboxes} mailboxes", "LIMIT")
+            # RFC 5465 3.1: a set too costly to honour MAY be refused with this code
+            raise No(f"NOTIFY covers more than {self.max_mailboxes} mailboxes",
+                     "NOTIFICATIONOVERFLOW")
         counts = await store.message_counts(self.account_id) if status else {}
         for mb_id in sorted(watched, key=lambda i: self.mailboxes[i].name):
             mb = self.mailboxes[mb_id]
