@@ -41,7 +41,7 @@ async def test_notify_capability_and_status_indicator(tmp_path: Path, backend: B
         inbox = await srv.store.get_mailbox(acc, "INBOX")
         assert inbox is not None
         # RFC 5465 3: with STATUS, a STATUS for each mailbox with message events first
-        out = await a.cmd("a1 NOTIFY SET STATUS (inboxes (MessageNew MessageExpunge))")
+        out = await a.cmd("a1 NOTIFY SET STATUS (mailboxes INBOX (MessageNew MessageExpunge))")
         assert out == [
             b"* STATUS INBOX (MESSAGES 2 UIDNEXT 3 UIDVALIDITY %d)" % inbox.uidvalidity,
             b"a1 OK NOTIFY completed",
@@ -249,33 +249,88 @@ async def test_notify_during_idle(tmp_path: Path, backend: Backend) -> None:
 
 
 async def test_notify_selected_not_covered_waits_for_commands(tmp_path: Path, backend: Backend) -> None:
-    """A selected mailbox no event group covers gets the base protocol's updates at the end
-    of commands, not between them (nor during IDLE)."""
+    """RFC 5465 6: no filter but SELECTED and SELECTED-DELAYED matches the selected mailbox,
+    and 3.1: without such a group the client wants no message events there (SELECTED NONE).
+    So nothing is told between commands; at the end of a command the size updates the base
+    protocol requires (RFC 9051 5.2: EXISTS, and EXPUNGE) still go out, but not others' flag
+    changes, which it only recommends (FlagChange was not asked for, RFC 5465 5.1). The
+    session's own STORE is answered as always."""
     async with imap_server(tmp_path, backend) as srv:
         acc, a, b = await setup(srv)
         await b.cmd("b0 CREATE Lists")
         await a.cmd("a1 SELECT INBOX")
-        await a.cmd("a2 NOTIFY SET (mailboxes Lists (MessageNew MessageExpunge))")
+        await a.cmd("a2 NOTIFY SET (mailboxes Lists (MessageNew MessageExpunge)) "
+                    "(personal (MessageNew MessageExpunge FlagChange))")
         await srv.deliver(acc, message(3), "INBOX")
         await srv.deliver(acc, message(4), "Lists")
         assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 1 ")
         out = await a.cmd("a3 NOOP")
-        assert out[0] == b"* 3 EXISTS"
+        assert out == [b"* 3 EXISTS", b"a3 OK NOOP completed"]
+        assert await a.cmd("a4 STORE 1 +FLAGS (\\Seen)") == [
+            b"* 1 FETCH (FLAGS (\\Seen))", b"a4 OK STORE completed"]
+        await b.cmd("b1 SELECT INBOX")
+        await b.cmd("b2 STORE 2 +FLAGS (\\Flagged \\Deleted)")
+        assert await a.cmd("a5 NOOP") == [b"a5 OK NOOP completed"]
+        await b.cmd("b3 EXPUNGE")
+        assert await a.cmd("a6 NOOP") == [b"* 2 EXPUNGE", b"a6 OK NOOP completed"]
 
 
 async def test_notify_select_moves_a_mailbox_between_status_and_view(
     tmp_path: Path, backend: Backend
 ) -> None:
+    """RFC 5465 6: only SELECTED and SELECTED-DELAYED match the selected mailbox, so PERSONAL
+    stops covering Lists while it is selected (3.1: no SELECTED group is SELECTED NONE): its
+    new mail is the base protocol's EXISTS at the end of a command, and a STATUS once another
+    mailbox is selected. The selected mailbox never gets a STATUS (5.2)."""
     async with imap_server(tmp_path, backend) as srv:
         acc, a, _b = await setup(srv)
         await srv.store.create_mailbox(acc, "Lists")
         await a.cmd("a1 NOTIFY SET (personal (MessageNew MessageExpunge))")
         await a.cmd("a2 SELECT Lists")
         await srv.deliver(acc, message(1), "Lists")
-        assert await a.read_line() == b"* 1 EXISTS"  # selected: through the view, no STATUS
-        await a.cmd("a3 SELECT INBOX")
-        await srv.deliver(acc, message(2), "Lists")
+        await srv.deliver(acc, message(2), "INBOX")
+        # the delivery to Lists is not announced between commands; INBOX's is
+        assert (await a.read_line()).startswith(b"* STATUS INBOX (MESSAGES 3 UIDNEXT 4 ")
+        assert await a.cmd("a3 NOOP") == [b"* 1 EXISTS", b"a3 OK NOOP completed"]
+        await a.cmd("a4 SELECT INBOX")
+        await srv.deliver(acc, message(3), "Lists")
         assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 2 UIDNEXT 3 ")
+        await quiet(a)
+
+
+async def test_notify_inboxes_is_personal(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 6.3: INBOXES are the mailboxes an MDA may deliver to, and a server that cannot
+    easily compute them MUST treat INBOXES as PERSONAL. Sieve fileinto delivers to any
+    personal mailbox, so a delivery to Lists is heard under INBOXES."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, _b = await setup(srv)
+        await srv.store.create_mailbox(acc, "Lists")
+        await a.cmd("a1 NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        await srv.deliver(acc, message(1), "Lists")
+        assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 1 UIDNEXT 2 ")
+        await quiet(a)
+
+
+async def test_notify_groups_that_share_a_mailbox_add_up(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 6: several event groups may apply to one mailbox; Lists takes the message
+    events of its MAILBOXES group and the MailboxName of PERSONAL. A group with NONE that
+    names a mailbox first keeps the later groups' events from it (RFC 5465 5)."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, b = await setup(srv)
+        for name in ("Lists", "Quiet"):
+            await srv.store.create_mailbox(acc, name)
+        await a.cmd("a1 NOTIFY SET (mailboxes Quiet NONE) "
+                    "(mailboxes Lists (MessageNew MessageExpunge)) "
+                    "(personal (MailboxName MessageNew MessageExpunge))")
+        await srv.deliver(acc, message(1), "Quiet")
+        await srv.deliver(acc, message(2), "Lists")
+        assert (await a.read_line()).startswith(b"* STATUS Lists (MESSAGES 1 UIDNEXT 2 ")
+        await b.cmd("b1 RENAME Lists Lists2")
+        assert await a.read_line() == b'* LIST () "/" Lists2 ("OLDNAME" (Lists))'
+        await b.cmd("b2 RENAME Quiet Quiet2")  # out of (mailboxes Quiet NONE): PERSONAL's now
+        assert await a.read_line() == b'* LIST () "/" Quiet2 ("OLDNAME" (Quiet))'
+        await srv.deliver(acc, message(3), "Quiet2")
+        assert (await a.read_line()).startswith(b"* STATUS Quiet2 (MESSAGES 2 UIDNEXT 3 ")
         await quiet(a)
 
 
@@ -300,11 +355,13 @@ async def test_notify_overflow(tmp_path: Path, backend: Backend) -> None:
 
 
 async def test_notify_limits_on_watched_mailboxes(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 3.1: a set too costly to honour MAY be refused, and with NO
+    [NOTIFICATIONOVERFLOW]; a smaller one is then accepted."""
     async with imap_server(tmp_path, backend) as srv:
         srv.config = SessionConfig(hostname="imap.example.test", notify_max_mailboxes=3)
         _acc, a, _b = await setup(srv)
         out = await a.cmd("a1 NOTIFY SET (personal (MessageNew MessageExpunge))")
-        assert out == [b"a1 NO [LIMIT] NOTIFY covers more than 3 mailboxes"]
+        assert out == [b"a1 NO [NOTIFICATIONOVERFLOW] NOTIFY covers more than 3 mailboxes"]
         out = await a.cmd("a2 NOTIFY SET (mailboxes (INBOX Sent) (MessageNew MessageExpunge))")
         assert out == [b"a2 OK NOTIFY completed"]
 
@@ -323,7 +380,6 @@ async def test_notify_bad_input(tmp_path: Path, backend: Backend) -> None:
             "NOTIFY SET (personal (FlagChange))",
             "NOTIFY SET (personal (MessageNew (UID) MessageExpunge))",  # fetch only for SELECTED
             "NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed NONE)",
-            "NOTIFY SET (personal NONE) (personal NONE)",
             "NOTIFY SET (personal (MailboxName MailboxName))",
             "NOTIFY SET (selected (MailboxName))",  # RFC 5465 6.1: message events only
             "NOTIFY SET (subtree (MailboxName))",
@@ -379,7 +435,7 @@ async def test_notify_many_sessions_each_see_their_own(tmp_path: Path, backend: 
         acc, a, b = await setup(srv)
         await srv.store.create_mailbox(acc, "Lists")
         await a.cmd("a1 NOTIFY SET (mailboxes Lists (MessageNew MessageExpunge))")
-        await b.cmd("b1 NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        await b.cmd("b1 NOTIFY SET (mailboxes INBOX (MessageNew MessageExpunge))")
         await srv.deliver(acc, message(1), "Lists")
         assert (await a.read_line()).startswith(b"* STATUS Lists ")
         await srv.deliver(acc, message(2), "INBOX")
@@ -415,9 +471,9 @@ async def test_notify_failed_set_keeps_the_set_in_force(tmp_path: Path, backend:
     async with imap_server(tmp_path, backend) as srv:
         srv.config = SessionConfig(hostname="imap.example.test", notify_max_mailboxes=2)
         acc, a, _b = await setup(srv)
-        await a.cmd("a1 NOTIFY SET (inboxes (MessageNew MessageExpunge))")
+        await a.cmd("a1 NOTIFY SET (mailboxes INBOX (MessageNew MessageExpunge))")
         out = await a.cmd("a2 NOTIFY SET (personal (MessageNew MessageExpunge))")
-        assert out[-1].startswith(b"a2 NO [LIMIT]")
+        assert out[-1].startswith(b"a2 NO [NOTIFICATIONOVERFLOW]")
         await srv.deliver(acc, message(1))
         assert (await a.read_line()).startswith(b"* STATUS INBOX (MESSAGES 3 ")
 
@@ -433,3 +489,72 @@ async def test_notify_rev1_session_gets_recent(tmp_path: Path, backend: Backend)
         assert await a.read_line() == b"* 1 EXISTS"
         assert await a.read_line() == b"* 1 RECENT"
         await quiet(a)
+
+
+async def test_notify_own_mailbox_changes_are_not_told(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 5: the server SHOULD NOT notify a client of an event it caused (the RFC's
+    example: its own CREATE under MailboxName). A's CREATE, RENAME, SUBSCRIBE, SETMETADATA and
+    DELETE come back with their tagged OK alone; B's changes still reach A."""
+    async with imap_server(tmp_path, backend) as srv:
+        _acc, a, b = await setup(srv)
+        await a.cmd("a1 NOTIFY SET (personal (MailboxName SubscriptionChange "
+                    "MailboxMetadataChange ServerMetadataChange))")
+        out = await a.cmd("a2 CREATE Mine/Sub")  # Mine is created too
+        assert len(out) == 1 and out[0].startswith(b"a2 OK [MAILBOXID ")
+        assert await a.cmd("a3 RENAME Mine Ours") == [b"a3 OK RENAME completed"]
+        assert await a.cmd("a4 SUBSCRIBE Ours") == [b"a4 OK SUBSCRIBE completed"]
+        assert await a.cmd('a5 SETMETADATA Ours (/private/comment "x")') == [
+            b"a5 OK SETMETADATA completed"]
+        await b.cmd("b1 CREATE Theirs")
+        assert await a.read_line() == b'* LIST () "/" Theirs'
+        assert await a.cmd("a6 DELETE Ours/Sub") == [b"a6 OK DELETE completed"]
+        await b.cmd("b2 SUBSCRIBE Theirs")
+        assert await a.read_line() == b'* LIST (\\Subscribed) "/" Theirs'
+        await quiet(a)
+
+
+
+async def test_notify_own_messages_are_not_told(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 5.2: no FETCH of MessageNew's attributes for a message the session's own
+    APPEND or COPY put in the selected mailbox (the EXISTS the base protocol requires still
+    comes), and (5) no STATUS for its own APPEND or COPY to another mailbox; a delivery in
+    between is still told, with the counts that include the session's own message."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, _b = await setup(srv)
+        await srv.store.create_mailbox(acc, "Other")
+        await a.cmd("a1 SELECT INBOX")
+        await a.cmd("a2 NOTIFY SET (selected (MessageNew (UID) MessageExpunge)) "
+                    "(personal (MessageNew MessageExpunge))")
+        out = await a.cmd("a3 APPEND INBOX {5+}\r\nhello")
+        assert out[0] == b"* 3 EXISTS" and out[1].startswith(b"a3 OK [APPENDUID ")
+        out = await a.cmd("a4 COPY 1 INBOX")
+        assert out[0] == b"* 4 EXISTS" and out[1].startswith(b"a4 OK [COPYUID ")
+        out = await a.cmd("a5 COPY 1 Other")
+        assert len(out) == 1 and out[0].startswith(b"a5 OK [COPYUID ")
+        await srv.deliver(acc, message(9), "Other")
+        assert (await a.read_line()).startswith(b"* STATUS Other (MESSAGES 2 UIDNEXT 3 ")
+        await srv.deliver(acc, message(8), "INBOX")
+        assert await a.read_line() == b"* 5 EXISTS"
+        assert await a.read_line() == b"* 5 FETCH (UID 5)"
+        await quiet(a)
+
+
+async def test_notify_set_status_items(tmp_path: Path, backend: Backend) -> None:
+    """RFC 5465 3.1: SET STATUS sends a STATUS for each mailbox other than the selected one
+    with message events: MESSAGES, UIDNEXT and UIDVALIDITY for MessageNew, and UIDVALIDITY and
+    HIGHESTMODSEQ with FlagChange since the server supports CONDSTORE (whether or not the
+    client enabled it); never one for the selected mailbox."""
+    async with imap_server(tmp_path, backend) as srv:
+        acc, a, _b = await setup(srv)
+        await srv.store.create_mailbox(acc, "Lists")
+        lists = await srv.store.get_mailbox(acc, "Lists")
+        assert lists is not None
+        st = await srv.store.mailbox_status(lists.id)
+        await a.cmd("a1 SELECT INBOX")
+        out = await a.cmd("a2 NOTIFY SET STATUS (selected (MessageNew MessageExpunge)) "
+                          "(mailboxes (INBOX Lists) (MessageNew MessageExpunge FlagChange))")
+        assert out == [
+            b"* STATUS Lists (MESSAGES 0 UIDNEXT 1 UIDVALIDITY %d HIGHESTMODSEQ %d)"
+            % (st.uidvalidity, st.highestmodseq),
+            b"a2 OK NOTIFY completed",
+        ]

@@ -36,7 +36,7 @@ async def test_imap_notify_hears_smtp_delivery_between_commands(server: ImapServ
         imap = imaplib.IMAP4(server.host, server.port, timeout=30)
         imap.login(USER, PASSWORD)
         tag = imap._new_tag()  # imaplib has no NOTIFY: the command goes out as written
-        imap.send(tag + b" NOTIFY SET STATUS (inboxes (MessageNew MessageExpunge)) "
+        imap.send(tag + b" NOTIFY SET STATUS (mailboxes INBOX (MessageNew MessageExpunge)) "
                          b"(personal (MailboxName))\r\n")
         got = [imap.readline(), imap.readline()]
         loop.call_soon_threadsafe(listening.set)

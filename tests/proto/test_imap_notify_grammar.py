@@ -38,6 +38,11 @@ NEW_EXP = frozenset({"MessageNew", "MessageExpunge"})
          {"SubscriptionChange", "MailboxMetadataChange", "ServerMetadataChange"})),))),
     (b"a NOTIFY SET (mailboxes {5+}\r\nLists (MailboxName))\r\n",
      ast.Notify("a", (ast.NotifyGroup("MAILBOXES", ("Lists",), frozenset({"MailboxName"})),))),
+    # RFC 5465 6.1 allows one selected filter per NOTIFY, and only that; 6 lets several
+    # groups apply to one mailbox, so a repeated PERSONAL (or INBOXES, SUBSCRIBED) is valid
+    (b"a NOTIFY SET (personal (MailboxName)) (personal (SubscriptionChange))\r\n",
+     ast.Notify("a", (ast.NotifyGroup("PERSONAL", (), frozenset({"MailboxName"})),
+                      ast.NotifyGroup("PERSONAL", (), frozenset({"SubscriptionChange"}))))),
 ])
 def test_notify_grammar_accepts(line: bytes, expected: ast.Command) -> None:
     assert one(line) == expected
@@ -50,7 +55,7 @@ def test_notify_grammar_accepts(line: bytes, expected: ast.Command) -> None:
     b"a NOTIFY SET (personal (FlagChange))",
     b"a NOTIFY SET (inboxes (MessageNew (UID) MessageExpunge))",
     b"a NOTIFY SET (selected NONE) (selected-delayed NONE)",
-    b"a NOTIFY SET (inboxes NONE) (inboxes NONE)",
+    b"a NOTIFY SET (selected NONE) (selected NONE)",
     b"a NOTIFY SET (personal (MailboxName MailboxName))",
     b"a NOTIFY SET (subtree (MailboxName))", b"a NOTIFY SET (mailboxes () NONE)",
     b"a NOTIFY SET (personal NONE", b"a NOTIFY SET (personal NONE) x",

@@ -475,7 +475,7 @@ class Session:
             self.conn.authenticated = self.state in (State.AUTHENTICATED, State.SELECTED)
             if self.state is not State.LOGOUT:
                 if self.notifier is not None:
-                    await self.notifier.deliver(self, cmd)  # RFC 5465
+                    await self.notifier.deliver(self, cmd, code=ok.code)  # RFC 5465
                 await self.sync(cmd)
             if not ok.sent:
                 self.write(R.tagged(cmd.tag, "OK", ok.text or f"{_name(cmd)} completed", ok.code))
@@ -563,6 +563,8 @@ class Session:
         up = view.apply(cs, allow_expunge=allow_expunge)
         if up.new_uids:
             await self.claim_recent(up.new_uids)
+        if self.notifier is not None and not self.notifier.wants_flags(self):
+            up.flags = []  # RFC 5465 3.1/5.1: NOTIFY asked for no FlagChange here
         self.send_updates(up)
         if self.contexts and allow_expunge:
             from mailwright.imapd import context

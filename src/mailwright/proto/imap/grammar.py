@@ -1786,7 +1786,9 @@ def _notify(r: Reader, tag: str, uid: bool) -> ast.Command:
     kinds = [g.filter for g in groups]
     if "SELECTED" in kinds and "SELECTED-DELAYED" in kinds:
         raise GrammarError("SELECTED and SELECTED-DELAYED exclude each other")
-    for one in ("SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED"):
+    # RFC 5465 6.1: only one filter of the selected mailbox per NOTIFY. Other filters may
+    # repeat (6: several groups may apply to one mailbox; their events add up).
+    for one in ("SELECTED", "SELECTED-DELAYED"):
         if kinds.count(one) > 1:
             raise GrammarError(f"{one} given twice")
     if sum(len(g.mailboxes) for g in groups) > MAX_NOTIFY_MAILBOXES:
