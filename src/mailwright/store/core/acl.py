@@ -6,7 +6,8 @@ to identifiers that match them:
 
 - their own address;
 - a group: an alias whose targets include their address (an alias that expands to several
-  accounts is how an operator makes a group; one level, as delivery expands it);
+  accounts is how an operator makes a group), or include another group they belong to, down
+  to `MAX_GROUP_DEPTH` levels; a cycle of aliases ends there too;
 - ``authenticated`` (every account: every actor here is one) and ``anyone``;
 
 minus the rights of the negative entries (``-identifier``, RFC 4314 2) that match. An actor
@@ -15,10 +16,18 @@ use to resolve a name, answers `NotFound` then, as for a mailbox that does not e
 6, so that names cannot be probed). An operation by mailbox id without the right it needs
 (none at all included) raises `AccessDenied`, which names the missing rights.
 
-The message operations (`append_as`, `store_flags_as`, ...) check the rights in a read of
-their own, then run the backend's operation: a right revoked while an operation runs takes
-effect at the next one, as for a session that has the mailbox selected. Every protocol
-(IMAP, webmail, Sieve delivery) goes through these methods for mailboxes a client names.
+The message operations (`append_as`, `store_flags_as`, `expunge_as`, `copy_as`, `move_as`,
+`delete_mailbox_as`) check the rights inside the operation's own transaction: each hands the
+backend a `Guard`, which the backend runs first in the unit of work that makes the change. The
+guard locks the mailbox rows (ascending id, the house order of the PostgreSQL backend) before
+it reads the ACL, and SETACL/DELETEACL lock the same row before they change it, so a revocation
+commits wholly before an operation (which is then refused) or after it (which then happened
+before the revocation); on SQLite the single writer gives the same order. The guard also
+answers which flags the operation may set (RFC 4314 4: a flag the actor has no right to is
+dropped from an APPEND or COPY, and left as it is by a STORE). SELECT's listing and STATUS
+check in a read just before theirs. Every protocol (IMAP, webmail, Sieve delivery) goes
+through these methods for mailboxes a client names. A group membership changed by an alias
+edit takes effect at the next operation.
 
 \\Seen on a shared mailbox is one flag of the message for everybody (RFC 4314 allows both):
 a reader without ``s`` cannot change it, and reading does not set it for them.
@@ -27,7 +36,7 @@ a reader without ``s`` cannot change it, and reading does not set it for them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from mailwright.store.api import (
     ALL_RIGHTS,
@@ -47,7 +56,7 @@ from mailwright.store.api import (
 from mailwright.store.core.accounts import create_mailbox_row
 from mailwright.store.core.base import CoreBase
 from mailwright.store.core.mailboxes import MB_COLS, MB_FROM, mailbox
-from mailwright.store.core.tx import Tx, as_list
+from mailwright.store.core.tx import FlagFilter, Guard, Tx, as_list
 
 if TYPE_CHECKING:
     from mailwright.store.api import Store
@@ -58,6 +67,46 @@ OBSOLETE = {"c": "k", "d": "xte"}
 #: identifiers that match every account (RFC 4314 2: "anyone"; "authenticated" as Dovecot)
 EVERYONE = ("anyone", "authenticated")
 MAX_IDENTIFIER = 320
+#: groups nest (an alias whose targets are aliases) this many levels deep at most
+MAX_GROUP_DEPTH = 5
+#: the most aliases one membership check reads (bounded work whatever the alias table holds)
+MAX_GROUP_ALIASES = 1000
+
+
+class GuardedMessages(Protocol):
+    """The backends' message operations, each taking an optional `Guard` run in its own
+    transaction before it changes anything."""
+
+    async def append_many(
+        self, mailbox_id: int, items: Sequence[AppendItem], *, guard: Guard | None = None
+    ) -> list[MessageRecord]: ...
+
+    async def store_flags(
+        self,
+        mailbox_id: int,
+        uids: Sequence[int],
+        op: FlagOp,
+        flags: Iterable[str],
+        unchangedsince: int | None = None,
+        *,
+        guard: Guard | None = None,
+    ) -> StoreFlagsResult: ...
+
+    async def expunge(
+        self, mailbox_id: int, uids: Sequence[int], *, guard: Guard | None = None
+    ) -> list[int]: ...
+
+    async def copy(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, guard: Guard | None = None,
+    ) -> list[tuple[int, int]]: ...
+
+    async def move(
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, guard: Guard | None = None,
+    ) -> list[tuple[int, int]]: ...
+
+    async def delete_mailbox(self, mailbox_id: int, *, guard: Guard | None = None) -> None: ...
 
 
 def parse_rights(text: str) -> str:
@@ -96,23 +145,44 @@ def normalize_identifier(identifier: str) -> str:
     return ident.lower()
 
 
+def flag_right(flag: str) -> str:
+    """RFC 4314 4: \\Seen is changed with s, \\Deleted with t, any other flag with w."""
+    return "s" if flag == "\\Seen" else "t" if flag == "\\Deleted" else "w"
+
+
 def flag_rights(op: FlagOp, flags: Iterable[str]) -> str:
-    """RFC 4314 4 (STORE): \\Seen needs s, \\Deleted needs t, any other flag w. Replacing the
-    flags may clear any of them, so it needs all three."""
+    """The rights a STORE involves: those of its flags; a replace may touch every flag."""
     if op is FlagOp.REPLACE:
         return "stw"
-    need: set[str] = set()
-    for f in flags:
-        need.add("s" if f == "\\Seen" else "t" if f == "\\Deleted" else "w")
-    return ordered(need)
+    return ordered({flag_right(f) for f in flags})
 
 
 def allowed_flags(rights: str, flags: Iterable[str]) -> tuple[str, ...]:
     """The flags of an APPEND the actor may set (RFC 4314 4: the others are not set)."""
-    return tuple(
-        f for f in flags
-        if ("s" if f == "\\Seen" else "t" if f == "\\Deleted" else "w") in rights
-    )
+    return tuple(f for f in flags if flag_right(f) in rights)
+
+
+def may_set(rights: str) -> FlagFilter | None:
+    """The filter of the flags `rights` let the actor change; None when they cover all."""
+    if all(r in rights for r in "stw"):
+        return None
+    return lambda flag: flag_right(flag) in rights
+
+
+def new_flags(
+    current: Iterable[str], op: FlagOp, given: Iterable[str], allowed: FlagFilter | None
+) -> set[str]:
+    """A message's flags after a STORE by an actor who may change only the `allowed` ones
+    (RFC 4314 4): the others are neither added, removed nor replaced."""
+    cur = set(current)
+    wanted = {f for f in given if allowed is None or allowed(f)}
+    if op is FlagOp.ADD:
+        return cur | wanted
+    if op is FlagOp.REMOVE:
+        return cur - wanted
+    if allowed is None:
+        return wanted
+    return {f for f in cur if not allowed(f)} | wanted
 
 
 async def actor_address(tx: Tx, actor: int) -> str:
@@ -122,20 +192,59 @@ async def actor_address(tx: Tx, actor: int) -> str:
     return str(r[0])
 
 
+def _is_group_name(name: str) -> bool:
+    return "@" in name and not name.startswith("@")
+
+
+def _members_of(rows: Iterable[tuple[object, object]]) -> dict[str, set[str]]:
+    """For each target of the given alias rows, the aliases (groups) that name it."""
+    parents: dict[str, set[str]] = {}
+    for src, targets in rows:
+        if _is_group_name(str(src)):
+            for t in as_list(targets):
+                parents.setdefault(t.lower(), set()).add(str(src))
+    return parents
+
+
+def _containing(parents: dict[str, set[str]], address: str) -> set[str]:
+    """Every group that holds `address` directly or through nested groups, at most
+    MAX_GROUP_DEPTH levels up; a cycle stops at groups already found."""
+    found: set[str] = set()
+    frontier = {address}
+    for _ in range(MAX_GROUP_DEPTH):
+        above = {g for m in frontier for g in parents.get(m, ())} - found - {address}
+        if not above:
+            break
+        found |= above
+        frontier = above
+    return found
+
+
 async def groups_of(tx: Tx, address: str, candidates: Sequence[str] | None = None) -> set[str]:
-    """The aliases (groups) whose targets include `address`, among `candidates` if given."""
-    if candidates is not None:
-        names = [c for c in candidates if "@" in c and not c.startswith("@")]
-        if not names:
-            return set()
+    """The aliases (groups) that hold `address`, directly or through nested groups (at most
+    MAX_GROUP_DEPTH levels), among `candidates` if given.
+
+    With candidates (the identifiers of one ACL), only the aliases reachable from them are
+    read, level by level, at most MAX_GROUP_ALIASES of them."""
+    if candidates is None:
+        return _containing(_members_of(await tx.rows("SELECT source, targets FROM aliases")),
+                           address)
+    frontier = {c for c in candidates if _is_group_name(c)}
+    read: set[str] = set()
+    rows: list[tuple[object, object]] = []
+    for _ in range(MAX_GROUP_DEPTH):
+        frontier -= read
+        if not frontier or len(read) >= MAX_GROUP_ALIASES:
+            break
+        names = sorted(frontier)[: MAX_GROUP_ALIASES - len(read)]
+        read.update(names)
         sql, params = tx.values(names)
-        rows = await tx.rows(f"SELECT source, targets FROM aliases WHERE source IN {sql}", params)
-    else:
-        rows = await tx.rows("SELECT source, targets FROM aliases")
-    return {
-        str(src) for src, targets in rows
-        if not str(src).startswith("@") and address in as_list(targets)
-    }
+        level = await tx.rows(f"SELECT source, targets FROM aliases WHERE source IN {sql}", params)
+        rows.extend((src, targets) for src, targets in level)
+        frontier = {
+            t.lower() for _, targets in level for t in as_list(targets) if _is_group_name(t)
+        } - {address}
+    return _containing(_members_of(rows), address) & set(candidates)
 
 
 def effective(entries: Iterable[tuple[str, str]], mine: set[str]) -> str:
@@ -188,6 +297,76 @@ async def require(tx: Tx, actor: int, mailbox_id: int, needed: str) -> Mailbox:
     return mb
 
 
+def _demand(rights: str, needed: str) -> None:
+    missing = ordered(set(needed) - set(rights))
+    if missing:
+        raise AccessDenied(missing)
+
+
+async def locked_rights(tx: Tx, actor: int, mailbox_ids: Sequence[int]) -> dict[int, str]:
+    """The actor's rights on each mailbox, read after its row is locked (ascending id): a
+    SETACL/DELETEACL, which locks the row too, commits wholly before or after the unit of
+    work this runs in. NotFound when a mailbox does not exist."""
+    ids = sorted(set(mailbox_ids))
+    sql, params = tx.values(ids)
+    owners = {
+        int(i): int(a) for i, a in await tx.rows(
+            f"SELECT id, account_id FROM mailboxes WHERE id IN {sql} ORDER BY id FOR UPDATE",
+            params,
+        )
+    }
+    out: dict[int, str] = {}
+    for mailbox_id in ids:
+        if mailbox_id not in owners:
+            raise NotFound("no such mailbox")
+        if owners[mailbox_id] == actor:
+            out[mailbox_id] = ALL_RIGHTS
+        else:
+            out[mailbox_id] = (await rights_on(tx, actor, mailbox_id, hide=False))[1]
+    return out
+
+
+def guard_rights(actor: int, mailbox_id: int, needed: str, *, flags_on: bool = False) -> Guard:
+    """A guard that demands `needed` on one mailbox; with `flags_on`, it answers the flags
+    the actor may set there (APPEND, RFC 4314 4)."""
+
+    async def guard(tx: Tx) -> FlagFilter | None:
+        rights = (await locked_rights(tx, actor, [mailbox_id]))[mailbox_id]
+        _demand(rights, needed)
+        return may_set(rights) if flags_on else None
+
+    return guard
+
+
+def guard_store(actor: int, mailbox_id: int, op: FlagOp, flags: Sequence[str]) -> Guard:
+    """RFC 4314 4 (STORE): refused only when the actor may change none of the flags the
+    STORE names (a replace: none at all); otherwise the flags they may not change are left
+    as they are ("SHOULD NOT fail if the user has rights to modify at least one flag")."""
+    involved = flag_rights(op, flags)
+
+    async def guard(tx: Tx) -> FlagFilter | None:
+        rights = (await locked_rights(tx, actor, [mailbox_id]))[mailbox_id]
+        if involved and not set(involved) & set(rights):
+            raise AccessDenied(involved)
+        return may_set(rights)
+
+    return guard
+
+
+def guard_transfer(actor: int, src: int, dst: int, source_needs: str) -> Guard:
+    """COPY/MOVE: `source_needs` on the source, ``i`` on the target, and the flags the actor
+    may set on the target (RFC 4314 4: the copies lose the others, e.g. \\Deleted without
+    t)."""
+
+    async def guard(tx: Tx) -> FlagFilter | None:
+        rights = await locked_rights(tx, actor, [src, dst])
+        _demand(rights[src], source_needs)
+        _demand(rights[dst], "i")
+        return may_set(rights[dst])
+
+    return guard
+
+
 async def check_identifier(tx: Tx, identifier: str) -> None:
     """An identifier must name something: everyone, an account, or a group (RFC 4314 3.1
     lets a server refuse identifiers it does not know)."""
@@ -203,11 +382,20 @@ async def check_identifier(tx: Tx, identifier: str) -> None:
     raise InvalidOperation(f"unknown identifier {identifier}")
 
 
+async def lock_mailbox(tx: Tx, mailbox_id: int) -> None:
+    """Lock a mailbox's row before its ACL changes: operations in it lock it before they
+    read the ACL (`locked_rights`), so they see the change entirely or not at all."""
+    await tx.row("SELECT id FROM mailboxes WHERE id = ? FOR UPDATE", (mailbox_id,))
+
+
 class AccessControl(CoreBase):
     """The ACL rules of `store.api.AccessControl`; the message operations are the backend's."""
 
     def _acl_store(self) -> Store:
         return cast("Store", self)
+
+    def _guarded(self) -> GuardedMessages:
+        return cast("GuardedMessages", self)
 
     async def acl_rights(self, actor: int, mailbox_id: int) -> str:
         """The actor's effective rights; NotFound."""
@@ -242,6 +430,7 @@ class AccessControl(CoreBase):
             parse_rights(rights)  # ValueError before anything changes
 
         async def op(tx: Tx) -> None:
+            await lock_mailbox(tx, mailbox_id)
             mb = await require(tx, actor, mailbox_id, "a")
             if ident.removeprefix("-") == await actor_address(tx, mb.account_id):
                 raise InvalidOperation("the owner's rights cannot be changed")
@@ -270,6 +459,7 @@ class AccessControl(CoreBase):
         ident = normalize_identifier(identifier)
 
         async def op(tx: Tx) -> None:
+            await lock_mailbox(tx, mailbox_id)
             mb = await require(tx, actor, mailbox_id, "a")
             if ident.removeprefix("-") == await actor_address(tx, mb.account_id):
                 raise InvalidOperation("the owner's rights cannot be changed")
@@ -351,12 +541,12 @@ class AccessControl(CoreBase):
             raise AlreadyExists(f"mailbox {name} already exists") from None
 
     async def delete_mailbox_as(self, actor: int, mailbox_id: int) -> None:
-        """DELETE with ``x`` (RFC 4314 4)."""
-        await self.acl_require(actor, mailbox_id, "x")
-        await self._acl_store().delete_mailbox(mailbox_id)
+        """DELETE with ``x`` (RFC 4314 4), checked in the deletion's own transaction."""
+        await self._guarded().delete_mailbox(
+            mailbox_id, guard=guard_rights(actor, mailbox_id, "x"))
 
     async def list_messages_as(self, actor: int, mailbox_id: int) -> list[MessageRecord]:
-        """SELECT/EXAMINE with ``r``."""
+        """SELECT/EXAMINE with ``r`` (checked in a read just before the listing's)."""
         await self.acl_require(actor, mailbox_id, "r")
         return await self._acl_store().list_messages(mailbox_id)
 
@@ -368,16 +558,9 @@ class AccessControl(CoreBase):
     async def append_as(
         self, actor: int, mailbox_id: int, items: Sequence[AppendItem]
     ) -> list[MessageRecord]:
-        """APPEND with ``i``; flags the actor may not set are left off."""
-        _, rights = await self._view(lambda tx: rights_on(tx, actor, mailbox_id, hide=False))
-        if "i" not in rights:
-            raise AccessDenied("i")
-        if rights != ALL_RIGHTS:
-            items = [
-                AppendItem(it.blob, allowed_flags(rights, it.flags), it.internaldate)
-                for it in items
-            ]
-        return await self._acl_store().append_many(mailbox_id, items)
+        """APPEND with ``i``; flags the actor may not set are left off (RFC 4314 4)."""
+        return await self._guarded().append_many(
+            mailbox_id, items, guard=guard_rights(actor, mailbox_id, "i", flags_on=True))
 
     async def store_flags_as(
         self,
@@ -388,28 +571,32 @@ class AccessControl(CoreBase):
         flags: Iterable[str],
         unchangedsince: int | None = None,
     ) -> StoreFlagsResult:
-        """STORE with the rights its flags need (`flag_rights`)."""
+        """STORE: only the flags the actor has the right for change (`guard_store`)."""
         flags = list(flags)
-        await self.acl_require(actor, mailbox_id, flag_rights(op, flags))
-        return await self._acl_store().store_flags(mailbox_id, uids, op, flags, unchangedsince)
+        return await self._guarded().store_flags(
+            mailbox_id, uids, op, flags, unchangedsince,
+            guard=guard_store(actor, mailbox_id, op, flags),
+        )
 
     async def expunge_as(self, actor: int, mailbox_id: int, uids: Sequence[int]) -> list[int]:
         """EXPUNGE with ``e``."""
-        await self.acl_require(actor, mailbox_id, "e")
-        return await self._acl_store().expunge(mailbox_id, uids)
+        return await self._guarded().expunge(
+            mailbox_id, uids, guard=guard_rights(actor, mailbox_id, "e"))
 
     async def copy_as(
         self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
-        """COPY: ``r`` on the source, ``i`` on the target."""
-        await self.acl_require(actor, src_mailbox_id, "r")
-        await self.acl_require(actor, dst_mailbox_id, "i")
-        return await self._acl_store().copy(src_mailbox_id, uids, dst_mailbox_id)
+        """COPY: ``r`` on the source, ``i`` on the target; flags per the target's rights."""
+        return await self._guarded().copy(
+            src_mailbox_id, uids, dst_mailbox_id,
+            guard=guard_transfer(actor, src_mailbox_id, dst_mailbox_id, "r"),
+        )
 
     async def move_as(
         self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
         """MOVE: ``r``, ``t`` and ``e`` on the source, ``i`` on the target."""
-        await self.acl_require(actor, src_mailbox_id, "rte")
-        await self.acl_require(actor, dst_mailbox_id, "i")
-        return await self._acl_store().move(src_mailbox_id, uids, dst_mailbox_id)
+        return await self._guarded().move(
+            src_mailbox_id, uids, dst_mailbox_id,
+            guard=guard_transfer(actor, src_mailbox_id, dst_mailbox_id, "rte"),
+        )

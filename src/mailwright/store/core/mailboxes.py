@@ -21,7 +21,7 @@ from mailwright.store.api import (
 from mailwright.store.changes import MAILBOX_LIST, SUBSCRIPTIONS, account_channel
 from mailwright.store.core.accounts import create_mailbox_row, drop_messages
 from mailwright.store.core.base import CoreBase
-from mailwright.store.core.tx import Row, Tx
+from mailwright.store.core.tx import Guard, Row, Tx
 from mailwright.store.rename import collisions, rename_plan
 
 MB_COLS = (
@@ -86,11 +86,14 @@ class Mailboxes(CoreBase):
 
         return await self._unit(op)
 
-    async def delete_mailbox(self, mailbox_id: int) -> None:
+    async def delete_mailbox(self, mailbox_id: int, *, guard: Guard | None = None) -> None:
         """Delete a mailbox and its messages (quota uncharged, blobs released): NotFound,
-        InvalidOperation for INBOX. Atomic; sessions that have it selected wake."""
+        InvalidOperation for INBOX. Atomic; sessions that have it selected wake. A `guard`
+        (store.core.acl) runs first in the same transaction."""
 
         async def op(tx: Tx) -> None:
+            if guard is not None:
+                await guard(tx)
             r = await tx.row(
                 "SELECT name, highestmodseq, account_id FROM mailboxes WHERE id = ? FOR UPDATE",
                 (mailbox_id,),

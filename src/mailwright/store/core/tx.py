@@ -122,6 +122,14 @@ class Backend(Protocol):
         ...
 
 
+#: May the acting account set or clear this flag (RFC 4314 4)?
+FlagFilter = Callable[[str], bool]
+#: A rights check (store.core.acl) a backend runs first in the unit of work of a message
+#: operation, so that the check and the change are one transaction: it raises AccessDenied
+#: (or NotFound), else answers which flags the operation may set (None: every one).
+Guard = Callable[[Tx], Awaitable[FlagFilter | None]]
+
+
 def drive(aw: Awaitable[T]) -> T:
     """Run a rule whose every await completes at once (a synchronous backend's `Tx`)."""
     coro = cast("Coroutine[Any, Any, T]", aw)

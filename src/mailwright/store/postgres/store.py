@@ -66,7 +66,8 @@ from mailwright.store.api import (
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
-from mailwright.store.core.tx import Tx
+from mailwright.store.core.acl import new_flags
+from mailwright.store.core.tx import FlagFilter, Guard, Tx
 from mailwright.store.postgres.schema import (
     SCHEMA_VERSION,
     SchemaTooNew,
@@ -855,11 +856,16 @@ class PostgresStore(CoreStore, StagingFiles):
         op: FlagOp,
         flags: Iterable[str],
         unchangedsince: int | None = None,
+        *,
+        guard: Guard | None = None,
     ) -> StoreFlagsResult:
         given = set(flags)
 
         async def wop(tx: _Tx) -> StoreFlagsResult:
             c = tx.conn
+            # RFC 4314 4: the rights, read in this transaction after the mailbox row is
+            # locked, say which flags may change
+            allowed = None if guard is None else await guard(self._tx(tx))
             # The mailbox lock makes read-compare-write atomic against other nodes.
             if await self._fetchone(
                 c, "SELECT 1 FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)
@@ -875,12 +881,7 @@ class PostgresStore(CoreStore, StagingFiles):
                     failed.append(int(r[1]))
                     continue
                 cur = set(r[3])
-                if op is FlagOp.ADD:
-                    new = cur | given
-                elif op is FlagOp.REMOVE:
-                    new = cur - given
-                else:
-                    new = set(given)
+                new = new_flags(cur, op, given, allowed)
                 if new == cur:
                     unchanged.append(self._message(r))
                 else:
@@ -889,14 +890,14 @@ class PostgresStore(CoreStore, StagingFiles):
                 return StoreFlagsResult((), tuple(unchanged), tuple(failed))
             modseq = await self._bump_modseq(c, mailbox_id)
             updated: list[MessageRecord] = []
-            for new_flags, group in changed.items():
+            for flag_set, group in changed.items():
                 await c.execute(
                     "UPDATE messages SET flags = %s, modseq = %s"
                     " WHERE mailbox_id = %s AND uid = ANY(%s)",
-                    (list(new_flags), modseq, mailbox_id, [int(r[1]) for r in group]),
+                    (list(flag_set), modseq, mailbox_id, [int(r[1]) for r in group]),
                 )
                 updated.extend(
-                    self._message((r[0], r[1], modseq, new_flags, r[4], r[5], r[6]))
+                    self._message((r[0], r[1], modseq, flag_set, r[4], r[5], r[6]))
                     for r in group
                 )
             tx.changed(mailbox_id, modseq)
@@ -940,15 +941,28 @@ class PostgresStore(CoreStore, StagingFiles):
         tx.changed(mailbox_id, modseq)
         return gone
 
-    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
-        if not uids:
+    async def expunge(
+        self, mailbox_id: int, uids: Sequence[int], *, guard: Guard | None = None
+    ) -> list[int]:
+        if not uids and guard is None:
             return []
-        return await self._write(lambda tx: self._expunge(tx, mailbox_id, uids))
+
+        async def op(tx: _Tx) -> list[int]:
+            if guard is not None:
+                await guard(self._tx(tx))
+            return await self._expunge(tx, mailbox_id, uids) if uids else []
+
+        return await self._write(op)
 
     async def _copy(
-        self, tx: _Tx, src: int, uids: Sequence[int], dst: int, *, move: bool
+        self, tx: _Tx, src: int, uids: Sequence[int], dst: int, *, move: bool,
+        guard: Guard | None = None,
     ) -> list[tuple[int, int]]:
         c = tx.conn
+        allowed: FlagFilter | None = None
+        if guard is not None:
+            # locks both mailbox rows in ascending id, as the statement below does again
+            allowed = await guard(self._tx(tx))
         owners = {
             int(r[0]): int(r[1])
             for r in await self._fetchall(
@@ -975,7 +989,10 @@ class PostgresStore(CoreStore, StagingFiles):
             await cur.executemany(
                 f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
                 [
-                    (dst, new_uid, modseq, r[3], r[4], r[5], r[6])
+                    # RFC 4314 4: a copy keeps only the flags the actor may set in the target
+                    (dst, new_uid, modseq,
+                     r[3] if allowed is None else [f for f in r[3] if allowed(f)],
+                     r[4], r[5], r[6])
                     for (_old, new_uid), r in zip(mapping, rows, strict=True)
                 ],
             )
@@ -989,17 +1006,21 @@ class PostgresStore(CoreStore, StagingFiles):
         return mapping
 
     async def copy(
-        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, guard: Guard | None = None,
     ) -> list[tuple[int, int]]:
         return await self._write(
-            lambda tx: self._copy(tx, src_mailbox_id, uids, dst_mailbox_id, move=False)
+            lambda tx: self._copy(
+                tx, src_mailbox_id, uids, dst_mailbox_id, move=False, guard=guard)
         )
 
     async def move(
-        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, guard: Guard | None = None,
     ) -> list[tuple[int, int]]:
         return await self._write(
-            lambda tx: self._copy(tx, src_mailbox_id, uids, dst_mailbox_id, move=True)
+            lambda tx: self._copy(
+                tx, src_mailbox_id, uids, dst_mailbox_id, move=True, guard=guard)
         )
 
     async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]:
@@ -1072,7 +1093,7 @@ class PostgresStore(CoreStore, StagingFiles):
     # -- MULTIAPPEND (RFC 3502): all or nothing ----------------------------------------------
 
     async def append_many(
-        self, mailbox_id: int, items: Sequence[AppendItem]
+        self, mailbox_id: int, items: Sequence[AppendItem], *, guard: Guard | None = None
     ) -> list[MessageRecord]:
         """Every message of one APPEND in one transaction: a failure of any (quota, mailbox
         gone) rolls all of them back.  The bytes are uploaded first, as for `append`."""
@@ -1092,11 +1113,15 @@ class PostgresStore(CoreStore, StagingFiles):
         ]
 
         async def op(tx: _Tx) -> list[MessageRecord]:
+            # RFC 4314 4: the rights, read in this transaction after the mailbox row is
+            # locked, say whether the actor may append and which flags they may set
+            allowed = None if guard is None else await guard(self._tx(tx))
             # locks in the house order: the mailbox, the account, then blobs by id
             uid0, modseq, account_id = await self._allocate(tx.conn, mailbox_id, len(rows))
             charged = await self._charge_send(tx, account_id, total, len(rows))
             out: list[MessageRecord] = []
-            for i, (flist, when, blob) in enumerate(rows):
+            for i, (given, when, blob) in enumerate(rows):
+                flist = given if allowed is None else [f for f in given if allowed(f)]
                 await tx.conn.execute(
                     f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
                     (mailbox_id, uid0 + i, modseq, flist, when, blob.size, blob.blob_id),

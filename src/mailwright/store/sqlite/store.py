@@ -32,7 +32,8 @@ from mailwright.store.api import (
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
-from mailwright.store.core.tx import Tx, drive
+from mailwright.store.core.acl import new_flags
+from mailwright.store.core.tx import FlagFilter, Guard, Tx, drive
 from mailwright.store.sqlite.db import Database, WriteContext
 from mailwright.store.sqlite.listing import ListingCache
 from mailwright.store.sqlite.schema import migrate
@@ -416,11 +417,15 @@ class SQLiteStore(CoreStore, StagingFiles):
         op: FlagOp,
         flags: Iterable[str],
         unchangedsince: int | None = None,
+        *,
+        guard: Guard | None = None,
     ) -> StoreFlagsResult:
         given = set(flags)
 
         def wop(ctx: WriteContext) -> tuple[list[tuple], list[tuple], list[int], int]:  # type: ignore[type-arg]
             c = ctx.conn
+            # RFC 4314 4: the rights, read in this same write, say which flags may change
+            allowed = None if guard is None else drive(guard(self._tx(ctx)))
             rows = self._get_messages(c, mailbox_id, uids)
             changed: list[tuple[int, str]] = []
             unchanged: list[tuple] = []  # type: ignore[type-arg]
@@ -431,12 +436,7 @@ class SQLiteStore(CoreStore, StagingFiles):
                     failed.append(r[1])
                     continue
                 cur = set(r[3].split())
-                if op is FlagOp.ADD:
-                    new = cur | given
-                elif op is FlagOp.REMOVE:
-                    new = cur - given
-                else:
-                    new = set(given)
+                new = new_flags(cur, op, given, allowed)
                 if new == cur:
                     unchanged.append(r)
                 else:
@@ -488,8 +488,15 @@ class SQLiteStore(CoreStore, StagingFiles):
             self._unref_blob(ctx, blob_id, n)
         return gone, modseq
 
-    async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
-        gone, modseq = await self.db.write(lambda ctx: self._expunge(ctx, mailbox_id, uids))
+    async def expunge(
+        self, mailbox_id: int, uids: Sequence[int], *, guard: Guard | None = None
+    ) -> list[int]:
+        def op(ctx: WriteContext) -> tuple[list[int], int]:
+            if guard is not None:
+                drive(guard(self._tx(ctx)))
+            return self._expunge(ctx, mailbox_id, uids)
+
+        gone, modseq = await self.db.write(op)
         if modseq:
             self.changes.publish(mailbox_id, modseq)
         return gone
@@ -503,8 +510,12 @@ class SQLiteStore(CoreStore, StagingFiles):
         *,
         move: bool,
         touched: list[tuple[int, int]],
+        guard: Guard | None = None,
     ) -> list[tuple[int, int]]:
         c = ctx.conn
+        allowed: FlagFilter | None = None
+        if guard is not None:
+            allowed = drive(guard(self._tx(ctx)))
         rows = self._get_messages(c, src, uids)
         if not rows:
             return []
@@ -519,7 +530,9 @@ class SQLiteStore(CoreStore, StagingFiles):
         mapping = []
         for r in rows:
             staged = StagedBlob(r[6], r[5], self.files.path_for(r[6]), b"")
-            new = self._insert_message(ctx, dst, staged, r[3], r[4], modseq)
+            # RFC 4314 4: a copy keeps only the flags the actor may set in the target
+            ftext = r[3] if allowed is None else _flags_text(filter(allowed, r[3].split()))
+            new = self._insert_message(ctx, dst, staged, ftext, r[4], modseq)
             c.execute("UPDATE blobs SET refs = refs + 1 WHERE id = ?", (r[6],))
             mapping.append((r[1], new[1]))
         touched.append((dst, modseq))
@@ -536,12 +549,14 @@ class SQLiteStore(CoreStore, StagingFiles):
         return mapping
 
     async def copy(
-        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, guard: Guard | None = None,
     ) -> list[tuple[int, int]]:
         touched: list[tuple[int, int]] = []
         mapping = await self.db.write(
             lambda ctx: self._copy(
-                ctx, src_mailbox_id, uids, dst_mailbox_id, move=False, touched=touched
+                ctx, src_mailbox_id, uids, dst_mailbox_id, move=False, touched=touched,
+                guard=guard,
             )
         )
         for mb, ms in touched:
@@ -549,12 +564,14 @@ class SQLiteStore(CoreStore, StagingFiles):
         return mapping
 
     async def move(
-        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
+        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
+        *, guard: Guard | None = None,
     ) -> list[tuple[int, int]]:
         touched: list[tuple[int, int]] = []
         mapping = await self.db.write(
             lambda ctx: self._copy(
-                ctx, src_mailbox_id, uids, dst_mailbox_id, move=True, touched=touched
+                ctx, src_mailbox_id, uids, dst_mailbox_id, move=True, touched=touched,
+                guard=guard,
             )
         )
         for mb, ms in touched:
@@ -657,7 +674,7 @@ class SQLiteStore(CoreStore, StagingFiles):
     # -- MULTIAPPEND (RFC 3502): all or nothing
 
     async def append_many(
-        self, mailbox_id: int, items: Sequence[AppendItem]
+        self, mailbox_id: int, items: Sequence[AppendItem], *, guard: Guard | None = None
     ) -> list[MessageRecord]:
         """Every message of one APPEND in one write operation (its own SAVEPOINT in the
         batch): a failure of any (quota, mailbox gone) rolls all of them back."""
@@ -668,13 +685,19 @@ class SQLiteStore(CoreStore, StagingFiles):
 
         def op(ctx: WriteContext) -> list[tuple[int, int, int, str, float, int, str]]:
             c = ctx.conn
+            # RFC 4314 4: the rights, read in this same write, say which flags may be set
+            allowed = None if guard is None else drive(guard(self._tx(ctx)))
             row = c.execute("SELECT account_id FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
             if row is None:
                 raise NotFound("no such mailbox")
             self._charge(c, row[0], total, len(prepared))
             modseq = self._bump_modseq(c, mailbox_id)
             out = [
-                self._insert_message(ctx, mailbox_id, blob, ftext, ts, modseq)
+                self._insert_message(
+                    ctx, mailbox_id, blob,
+                    ftext if allowed is None else _flags_text(filter(allowed, ftext.split())),
+                    ts, modseq,
+                )
                 for blob, ftext, ts in prepared
             ]
             # identical content is one blob: reference it once with the count, drop the
