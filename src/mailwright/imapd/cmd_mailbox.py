@@ -481,16 +481,18 @@ async def append_message_start(s: Session, ev: AppendMessageStart) -> None:
             raise upload.failure
         if ev.size == 0 and not ev.catenate:
             raise No("Empty message")
-        acc = await s.store.get_account(s.account_id)
+        # a shared mailbox's additions are charged to its owner (docs/imap.md, Sharing)
+        owner = upload.mailbox.account_id if upload.mailbox is not None else s.account_id
+        acc = await s.store.get_account(owner)
         if acc is not None and acc.quota_bytes:
-            usage = await s.store.usage(s.account_id)
+            usage = await s.store.usage(owner)
             # RFC 8508 3.2: the replaced message's octets are freed by the same operation
             if usage.bytes - freed + ev.total > acc.quota_bytes:
                 # RFC 9208 / RFC 5530: OVERQUOTA, before the client uploads anything more
                 raise No("Quota exceeded", "OVERQUOTA")
-        max_messages = await s.store.message_quota(s.account_id)
+        max_messages = await s.store.message_quota(owner)
         if max_messages and replaced is None:
-            usage = await s.store.usage(s.account_id)
+            usage = await s.store.usage(owner)
             if usage.messages + ev.index + 1 > max_messages:
                 # RFC 9208 5.2: the MESSAGE resource, also before the upload
                 raise No("Message quota exceeded", "OVERQUOTA")
@@ -618,11 +620,15 @@ async def append(s: Session, cmd: ast.Append) -> Ok | None:
 # -- QUOTA -----------------------------------------------------------------------------------
 
 
-async def _quota_line(s: Session) -> bytes:
+async def _quota_line(s: Session, account_id: int, root: str) -> bytes:
+    """The QUOTA response of one account's quota root: the user's own is ``""``; another
+    account's, whose mailboxes are shared with the user, is ``Other Users/<owner>``."""
     assert s.account is not None
-    acc = await s.store.get_account(s.account_id) or s.account
-    usage = await s.store.usage(s.account_id)
-    max_messages = await s.store.message_quota(s.account_id)
+    acc = await s.store.get_account(account_id)
+    if acc is None:
+        raise No("No such quota root", "NONEXISTENT")
+    usage = await s.store.usage(account_id)
+    max_messages = await s.store.message_quota(account_id)
     resources: list[bytes] = []
     if acc.quota_bytes:
         # RFC 9208 5.1: STORAGE in units of 1024 octets.
@@ -631,20 +637,35 @@ async def _quota_line(s: Session) -> bytes:
     if max_messages:
         # RFC 9208 5.2: MESSAGE counts the messages of every mailbox of the root
         resources.append(b"MESSAGE %d %d" % (usage.messages, max_messages))
-    return b'QUOTA "" (' + b" ".join(resources) + b")"
+    return b"QUOTA " + R.astring(root, utf8=s.utf8) + b" (" + b" ".join(resources) + b")"
+
+
+async def _owner_root(s: Session, root: str) -> int:
+    """The account whose quota root `root` is: the user's own ``""``, or another account
+    that shares at least one mailbox with the user (any other is not the user's to see)."""
+    if root == "":
+        return s.account_id
+    owner = root[len(shared.PREFIX):].lower() if root.startswith(shared.PREFIX) else ""
+    if owner and any(sm.owner == owner for sm in await s.store.shared_mailboxes(s.account_id)):
+        acc = await s.store.find_account(owner)
+        if acc is not None:
+            return acc.id
+    raise No("No such quota root", "NONEXISTENT")
 
 
 @handles(ast.GetQuota)
 async def getquota(s: Session, cmd: ast.GetQuota) -> Ok | None:
-    if cmd.root != "":
-        raise No("No such quota root", "NONEXISTENT")
-    s.untagged(await _quota_line(s))
+    s.untagged(await _quota_line(s, await _owner_root(s, cmd.root), cmd.root))
     return None
 
 
 @handles(ast.GetQuotaRoot)
 async def getquotaroot(s: Session, cmd: ast.GetQuotaRoot) -> Ok | None:
-    mb = await _mailbox(s, cmd.mailbox)
-    s.untagged(b"QUOTAROOT " + s.name_out(mb.name) + b' ""')
-    s.untagged(await _quota_line(s))
+    mb, _, ref = await shared.open_mailbox(s, cmd.mailbox)
+    # RFC 9208 4.3: a shared mailbox's root is its owner's (what is added there is charged
+    # to the owner), named after the other users' namespace
+    root = "" if not ref.shared else shared.PREFIX + ref.display[len(shared.PREFIX):].split(
+        "/", 1)[0]
+    s.untagged(b"QUOTAROOT " + s.name_out(ref.display) + b" " + R.astring(root, utf8=s.utf8))
+    s.untagged(await _quota_line(s, mb.account_id, root))
     return None

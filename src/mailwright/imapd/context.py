@@ -68,10 +68,16 @@ def _wants_all(cmd: ast.Search | ast.Sort) -> bool:
 
 async def refresh(s: Session) -> None:
     """Evaluate every context whose mailbox changed since; send ADDTO/REMOVEFROM (4.3)."""
-    from mailwright.imapd.dispatch import updated_result
+    from mailwright.imapd.dispatch import may_read, updated_result
 
     view = s.view
     if view is None:
+        s.contexts.clear()
+        return
+    if s.contexts and not await may_read(s):
+        # RFC 4314 4: the share was revoked; RFC 5267 NOUPDATE: no more updates of these
+        for tag in list(s.contexts):
+            s.untagged(b"NO [NOUPDATE " + R.quoted(tag) + b"] No right to read this mailbox")
         s.contexts.clear()
         return
     for tag, ctx in list(s.contexts.items()):

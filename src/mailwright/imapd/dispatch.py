@@ -21,7 +21,7 @@ from mailwright.imapd.util import ordered_flags, ordered_set_string, uid_set_str
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
 from mailwright.proto.imap.errors import ProtocolError
-from mailwright.store.api import FlagOp, Mailbox, MessageRecord, NotFound
+from mailwright.store.api import AccessDenied, FlagOp, Mailbox, MessageRecord, NotFound
 
 
 def _sets_seen(item: ast.FetchItem) -> bool:
@@ -30,14 +30,33 @@ def _sets_seen(item: ast.FetchItem) -> bool:
     return isinstance(item, ast.FetchAttr) and item.name in ("RFC822", "RFC822.TEXT")
 
 
+async def may_read(s: Session) -> bool:
+    """Whether the user still holds ``r`` on the selected mailbox (RFC 4314 4): another
+    account's share may have been revoked since SELECT, so every command that reads message
+    data there asks the store again (one indexed read; the user's own mailboxes need none)."""
+    view = s.view
+    if view is None or view.mailbox.account_id == s.account_id:
+        return True
+    try:
+        await s.store.acl_require(s.account_id, view.mailbox.id, "r")
+    except (AccessDenied, NotFound):
+        return False
+    return True
+
+
+async def require_read(s: Session) -> None:
+    """RFC 4314 5.1.1 lets a server whose reader lost ``r`` either say BYE or refuse the
+    commands of the selected state; we refuse each reading command with NO [NOPERM] and keep
+    the session, so the client can CLOSE and go on with its other mailboxes."""
+    if not await may_read(s):
+        raise No("You lack the right(s) r on this mailbox", "NOPERM")
+
+
 @handles(ast.Fetch)
 async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     view = s.view
     assert view is not None
-    if view.mailbox.account_id != s.account_id:
-        # another account's mailbox: the share may have been revoked since SELECT (RFC 4314 r;
-        # the store raises AccessDenied, answered NO [NOPERM])
-        await s.store.acl_require(s.account_id, view.mailbox.id, "r")
+    await require_read(s)
     items = list(cmd.items)
     if cmd.uid and ast.FetchAttr("UID") not in items and not s.uidonly:
         # RFC 9051 6.4.9: UID FETCH always returns the UID (RFC 9586 3.3: UIDFETCH names it)
@@ -359,6 +378,7 @@ async def updated_result(s: Session, cmd: ast.Search | ast.Sort) -> list[int]:
 
 @handles(ast.Search)
 async def search(s: Session, cmd: ast.Search) -> Ok | None:
+    await require_read(s)  # RFC 4314 4: r, checked again since SELECT
     modseq = _uses_modseq(cmd.key)
     if modseq:
         s.enable_condstore()
@@ -452,6 +472,7 @@ def _esearch(
 async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
     if not content.sortthread_available():
         raise No("SORT is not available", "CANNOT")
+    await require_read(s)  # RFC 4314 4: r, checked again since SELECT
     found = await _matching(s, cmd.key, cmd.tag)
     ordered = await content.sort_messages(CachingStore(s.store), cmd.criteria, found)
     numbers = [rec.uid if cmd.uid else seq for seq, rec in ordered]
@@ -469,6 +490,7 @@ async def sort(s: Session, cmd: ast.Sort) -> Ok | None:
 async def thread(s: Session, cmd: ast.Thread) -> Ok | None:
     if not content.sortthread_available():
         raise No("THREAD is not available", "CANNOT")
+    await require_read(s)  # RFC 4314 4: r, checked again since SELECT
     found = await _matching(s, cmd.key, cmd.tag)
     data = await content.thread_messages(CachingStore(s.store), cmd.algorithm, found, uid=cmd.uid)
     s.untagged(b"THREAD" + (b" " + data if data else b""))
@@ -512,7 +534,11 @@ async def _sources(s: Session, cmd: ast.MultiSearch) -> list[Mailbox]:
                     ):
                         chosen.add(m.id)
     # INBOX first, then by name, as LIST answers
-    return sorted((m for m in own if m.id in chosen), key=lambda m: (m.name != "INBOX", m.name))
+    out = sorted((m for m in own if m.id in chosen), key=lambda m: (m.name != "INBOX", m.name))
+    view = s.view
+    if view is not None and view.mailbox.id in chosen and view.mailbox.account_id != s.account_id:
+        out.append(view.mailbox)  # SELECTED may be another account's (its r is checked)
+    return out
 
 
 @handles(ast.MultiSearch)
@@ -528,6 +554,7 @@ async def multisearch(s: Session, cmd: ast.MultiSearch) -> Ok | None:
     for done, mb in enumerate(boxes):
         view = s.view
         if view is not None and view.mailbox.id == mb.id:
+            await require_read(s)  # SELECTED may be another account's (RFC 4314 4: r)
             msgs = [(seq, view.shown(rec)) for seq, rec in view.iter_records()
                     if rec.uid not in view.pending_expunge]
             saved = set(s.saved_search)
@@ -544,7 +571,8 @@ async def multisearch(s: Session, cmd: ast.MultiSearch) -> Ok | None:
         if not found:
             continue
         uids = [rec.uid for _, rec in found]
-        correlator = (b" MAILBOX " + s.name_out(mb.name)
+        shown = view.display if view is not None and view.mailbox.id == mb.id else mb.name
+        correlator = (b" MAILBOX " + s.name_out(shown)
                       + b" UIDVALIDITY %d" % mb.uidvalidity)
         _esearch(s, cmd.tag, True, returns, uids,
                  [rec.modseq for _, rec in found] if modseq else None, uids,
