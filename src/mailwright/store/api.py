@@ -1034,7 +1034,9 @@ class AccessControl(Protocol):
     address, to a group (an alias) the actor belongs to, to "authenticated" or "anyone",
     minus the negative rights ("-identifier") that match. A missing right raises
     `AccessDenied`; `acl_rights` answers `NotFound` for a mailbox the actor has no right on
-    (names cannot be probed, RFC 4314 6)."""
+    (names cannot be probed, RFC 4314 6). The operations that change messages or delete a
+    mailbox check the rights in their own transaction, so a revocation (SETACL/DELETEACL)
+    commits wholly before or after each of them."""
 
     async def acl_rights(self, actor: int, mailbox_id: int) -> str:
         """The actor's effective rights (ALL_RIGHTS for the owner); NotFound."""
@@ -1086,7 +1088,9 @@ class AccessControl(Protocol):
         flags: Iterable[str],
         unchangedsince: int | None = None,
     ) -> StoreFlagsResult:
-        """STORE with the rights its flags need (a REPLACE needs them all)."""
+        """STORE changing only the flags the actor has the right for (``s`` \\Seen, ``t``
+        \\Deleted, ``w`` the others; the rest stay as they are); AccessDenied only when they
+        may change none of the flags named (any, for a REPLACE), RFC 4314 4."""
         ...
     async def expunge_as(self, actor: int, mailbox_id: int, uids: Sequence[int]) -> list[int]:
         """EXPUNGE with ``e``."""
@@ -1094,12 +1098,14 @@ class AccessControl(Protocol):
     async def copy_as(
         self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
-        """COPY: ``r`` on the source, ``i`` on the target."""
+        """COPY: ``r`` on the source, ``i`` on the target; the copies keep only the flags the
+        actor may set in the target (RFC 4314 4)."""
         ...
     async def move_as(
         self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
-        """MOVE: ``r``, ``t`` and ``e`` on the source, ``i`` on the target (RFC 6851 3)."""
+        """MOVE: ``r``, ``t`` and ``e`` on the source, ``i`` on the target (RFC 6851 3);
+        flags as for COPY."""
         ...
 
 
