@@ -137,3 +137,17 @@ async def test_acl_quota_of_a_shared_mailbox_is_the_owners(
         big = b"Subject: big\r\n\r\n" + b"x" * 9 * 1024 + b"\r\n"
         out = await b.cmd(f"b6 APPEND {SHARED} {{{len(big)}+}}\r\n".encode() + big)
         assert out[-1] == b"b6 NO [OVERQUOTA] Quota exceeded"
+
+
+async def test_acl_fetch_after_s_is_revoked_serves_data_and_leaves_seen(
+    tmp_path: Path, backend: Backend
+) -> None:
+    async with imap_server(tmp_path, backend) as srv:
+        alice, _, a, b = await _two(srv)
+        await srv.deliver(alice, message(1), "Projects")
+        await a.cmd("a1 SETACL Projects bob@example.test lrs")
+        assert (await b.cmd(f"b1 SELECT {SHARED}"))[-1] == b"b1 OK [READ-WRITE] SELECT completed"
+        await a.cmd("a2 SETACL Projects bob@example.test -s")
+        out = await b.cmd("b2 FETCH 1 BODY[]")
+        assert out[-1] == b"b2 OK FETCH completed" and b"Subject: message 1" in out[0]
+        assert (await a.cmd("a3 STATUS Projects (UNSEEN)"))[0] == b"* STATUS Projects (UNSEEN 1)"

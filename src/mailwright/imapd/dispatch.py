@@ -107,9 +107,13 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     # RFC 4314 4: reading sets \\Seen only for a user with s
     if not view.readonly and "s" in view.rights and any(_sets_seen(i) for i in items):
         unseen = [rec.uid for _, rec in live if "\\Seen" not in rec.flags]
-        if unseen:
+        try:
             res = await s.store.store_flags_as(
-                s.account_id, view.mailbox.id, unseen, FlagOp.ADD, ["\\Seen"])
+                s.account_id, view.mailbox.id, unseen, FlagOp.ADD, ["\\Seen"]
+            ) if unseen else None
+        except AccessDenied:
+            res = None  # s revoked since SELECT: the data is still served, \Seen left alone
+        if res is not None:
             view.update_records(res.updated)
             seen_now = {r.uid for r in res.updated}
             live = [(seq, view.records.get(rec.uid, rec)) for seq, rec in live]

@@ -157,11 +157,6 @@ def flag_rights(op: FlagOp, flags: Iterable[str]) -> str:
     return ordered({flag_right(f) for f in flags})
 
 
-def allowed_flags(rights: str, flags: Iterable[str]) -> tuple[str, ...]:
-    """The flags of an APPEND the actor may set (RFC 4314 4: the others are not set)."""
-    return tuple(f for f in flags if flag_right(f) in rights)
-
-
 def may_set(rights: str) -> FlagFilter | None:
     """The filter of the flags `rights` let the actor change; None when they cover all."""
     if all(r in rights for r in "stw"):
