@@ -439,6 +439,13 @@ class Notifier:
         store = session.store
         lines: list[bytes] = []
         renamed: set[tuple[str, str]] = set()
+        digests = None
+        if account_channel(self.account_id, ANNOTATIONS) in channels:
+            # Metadata first, then the mailbox list: a DELETE (which takes its mailbox's
+            # entries with it) that lands between the two reads is then told as the mailbox's
+            # LIST (\NonExistent) alone, never as a METADATA change of a mailbox already gone.
+            digests = await store.metadata_digests(self.account_id)
+            channels = channels | {account_channel(self.account_id, MAILBOX_LIST)}
         if account_channel(self.account_id, MAILBOX_LIST) in channels:
             before = self.mailboxes
             self.mailboxes = {mb.id: mb for mb in await store.list_mailboxes(self.account_id)}
@@ -489,8 +496,8 @@ class Notifier:
                 self.told[mb_id] = _Told(mb.uidnext, mb.highestmodseq)
         for mb_id in set(self.told) - current:
             del self.told[mb_id]
-        if account_channel(self.account_id, ANNOTATIONS) in channels:
-            lines += await self._annotation_changes(session)
+        if digests is not None:
+            lines += self._annotation_changes(session, digests)
         return lines
 
     def _wants(self, name: str, event: str) -> bool:
@@ -498,9 +505,11 @@ class Notifier:
         # selected mailbox takes them from the other groups
         return event in self.events_for(name)
 
-    async def _annotation_changes(self, session: Session) -> list[bytes]:
+    def _annotation_changes(
+        self, session: Session, digests: dict[tuple[int | None, str], bytes]
+    ) -> list[bytes]:
         before = self.annotations
-        self.annotations = await session.store.metadata_digests(self.account_id)
+        self.annotations = digests
         changed: dict[int | None, list[str]] = {}
         for key in sorted(set(before) | set(self.annotations), key=lambda k: (k[0] or 0, k[1])):
             if before.get(key) != self.annotations.get(key):
