@@ -16,7 +16,7 @@ House rules for implementations:
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -647,10 +647,12 @@ class Messages(Protocol):
         none; QuotaExceeded, StorageFull."""
         ...
     async def deliver_and_queue(
-        self, local: LocalCopies | None, queued: QueueAddition | None
+        self, local: LocalCopies | None, queued: QueueAddition | None,
+        trace: Sequence[TraceEvent] = (),
     ) -> tuple[list[MessageRecord], list[int]]:
         """Local copies and outbound queue entries of one accepted message as one unit of
-        work: a failure leaves neither (a client retrying after a 4xx gets no duplicate)."""
+        work: a failure leaves neither (a client retrying after a 4xx gets no duplicate).
+        `trace`: the message trace's events of this acceptance, in the same transaction."""
         ...
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
         """Every message of the mailbox, by UID."""
@@ -782,11 +784,13 @@ class Queue(Protocol):
         warned: bool | None = None,
         extra: dict[str, str] | None = None,
         attempt: bool = True,
+        trace: Sequence[TraceEvent] = (),
     ) -> None:
         """Record an attempt's outcome; only while `owner` holds an unexpired lease on the entry
         (compare-and-set), else LeaseLost (NotFound when the entry is gone). Releases the lease;
         `next_attempt=None` removes the entry; `extra=None` keeps the entry's extra data;
-        `attempt=False` when no delivery attempt was made (the attempt count stays)."""
+        `attempt=False` when no delivery attempt was made (the attempt count stays); `trace`:
+        the message trace's events of the outcome, recorded with it."""
         ...
     async def queue_delete(self, entry_id: int) -> bool:
         """Remove an entry, leased or not (the operator); False if there was none."""
@@ -1119,13 +1123,17 @@ class FanOut(Protocol):
         local: LocalCopies | None,
         queued: QueueAddition | None,
         report: RefusalReport | None = None,
+        *,
+        trace: Sequence[TraceEvent] | Callable[[Delivered], Sequence[TraceEvent]] = (),
     ) -> Delivered:
         """Store the local copies and add the queue entries of one accepted message in one
         unit of work, the blob referenced once per copy. With `report`, an account that cannot
         take its copy (over quota, disabled, deleted) gets none and is named in `refused`, the
         others are committed, and so are the entries `report` makes of the refusals; without
         it, or when nothing else would be stored, any refusal fails the whole unit
-        (QuotaExceeded when all are the quota's, else NotFound). Durable when it returns."""
+        (QuotaExceeded when all are the quota's, else NotFound). Durable when it returns.
+        `trace`: the message trace's events, in the same unit of work (a function of what was
+        stored when they depend on it, e.g. which accounts were refused)."""
         ...
     async def sieve_active_many(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
         """`sieve_active` of several accounts in one read (those with an active script)."""
@@ -1140,10 +1148,61 @@ class FanOut(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """One decision about a message, for the message trace (`mailwright trace`, /admin/trace).
+
+    `stage` is one of `TRACE_STAGES`; `queue_id` is the id of the SMTP reply and the queue,
+    `message_id` the Message-ID without its angle brackets ("" when not known at that point:
+    the queue's events carry only the queue id, and the trace joins them by it)."""
+
+    stage: str
+    detail: str
+    queue_id: str = ""
+    message_id: str = ""
+    recipient: str = ""
+    at: datetime | None = None  # set by the store (its clock) when the event is recorded
+
+
+# accepted: taken at the end of DATA; rejected: refused (the reply says why); filtered: the spam
+# filter or Sieve decided something; delivered: into a local mailbox; queued: for a remote
+# domain; deferred: an attempt failed temporarily; relayed: the remote server took it;
+# bounced: it failed for good; expired: given up after [outbound] max_age; dsn: a report sent
+TRACE_STAGES = ("accepted", "rejected", "filtered", "delivered", "queued", "deferred",
+                "relayed", "bounced", "expired", "dsn")
+
+
+class Trace(Protocol):
+    """The message trace: what happened to each message, kept for a bounded time."""
+
+    async def trace_add(self, events: Sequence[TraceEvent]) -> None:
+        """Record events (one small insert); their time is the store's clock."""
+        ...
+    async def trace_find(self, key: str, limit: int = 500) -> list[TraceEvent]:
+        """Every event of the message with this queue id or Message-ID (angle brackets or
+        not), and of every queue id that Message-ID was seen with; oldest first."""
+        ...
+    async def trace_purge(self, older_than: float) -> int:
+        """Delete events older than `older_than` seconds; how many."""
+        ...
+
+
+class SpamOverrides(Protocol):
+    """The administrator's spam settings over the configuration's `[spam]` (web admin):
+    `scope` "" is the server, else a recipient domain; `value` is the key's JSON text."""
+
+    async def spam_overrides(self) -> dict[tuple[str, str], str]:
+        """(scope, key) -> JSON text of every override."""
+        ...
+    async def spam_overrides_set(self, changes: Mapping[tuple[str, str], str | None]) -> None:
+        """Set (JSON text) or remove (None) overrides, all in one transaction."""
+        ...
+
+
 class Store(
     BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
     ReportData, Metadata, WebState, Maintenance, UrlAuthStore, AccessControl, FanOut,
-    Protocol,
+    Trace, SpamOverrides, Protocol,
 ):
     """Every role of the store together: what a backend implements and what `app` builds.
     Code that needs only some roles may ask for those (e.g. `Queue`)."""

@@ -21,12 +21,14 @@ from mailwright.store.core.queue import QueueRules
 from mailwright.store.core.recent import RecentMarks
 from mailwright.store.core.reports import DmarcData, TlsReporting
 from mailwright.store.core.spam import SpamState
+from mailwright.store.core.trace import SpamSettingsStore, TraceLog
 from mailwright.store.core.urlauth import UrlAuthKeys
 
 
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
-    RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl, FanOut,
+    RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl, FanOut, TraceLog,
+    SpamSettingsStore,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

@@ -23,7 +23,7 @@ House rules of this module:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailwright.store.api import (
@@ -36,10 +36,12 @@ from mailwright.store.api import (
     RefusalReport,
     StagedBlob,
     StoreError,
+    TraceEvent,
     canonical_mailbox_name,
 )
 from mailwright.store.core.base import CoreBase
 from mailwright.store.core.queue import insert_entries
+from mailwright.store.core.trace import insert_events
 from mailwright.store.core.tx import Row, Tx
 
 # Why an account got no copy (Delivered.refused); the caller turns them into replies or DSNs.
@@ -201,16 +203,26 @@ class FanOut(CoreBase):
         local: LocalCopies | None,
         queued: QueueAddition | None,
         report: RefusalReport | None = None,
+        *,
+        trace: Sequence[TraceEvent] | Callable[[Delivered], Sequence[TraceEvent]] = (),
     ) -> Delivered:
         """Store one accepted message for its local accounts and queue its remote part, in one
         unit of work. With `report`, an account that cannot take its copy is refused alone
         (`refused`) and the queue entries `report` makes of the refusals commit with the rest;
         without it, or when nothing else would be stored, a refusal fails the whole unit
-        (QuotaExceeded when every refusal is the quota's, NotFound otherwise)."""
+        (QuotaExceeded when every refusal is the quota's, NotFound otherwise). `trace`: the
+        message trace's events, recorded in the same unit (a function of what was stored when
+        they depend on it)."""
         copies = [c for c in ((local, *local.variants) if local else ()) if c.targets]
         if queued is not None and not queued.by_domain:
             queued = None
         if not copies and queued is None:
+            events = trace(Delivered((), (), ())) if callable(trace) else trace
+            if events:
+                async def record(tx: Tx) -> None:
+                    await insert_events(tx, events)
+
+                await self._unit(record)
             return Delivered((), (), ())
         staged = [c.blob for c in copies] + ([queued.blob] if queued is not None else [])
         for blob in {b.blob_id: b for b in staged}.values():
@@ -218,7 +230,9 @@ class FanOut(CoreBase):
         now = time.time()
 
         async def op(tx: Tx) -> Delivered:
-            return await deliver_copies(tx, copies, queued, now, report)
+            done = await deliver_copies(tx, copies, queued, now, report)
+            await insert_events(tx, trace(done) if callable(trace) else trace)
+            return done
 
         return await self._unit(op)
 

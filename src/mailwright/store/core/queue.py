@@ -25,9 +25,11 @@ from mailwright.store.api import (
     QueueEntry,
     QueueRecipient,
     StagedBlob,
+    TraceEvent,
     new_queue_id,
 )
 from mailwright.store.core.base import CoreBase
+from mailwright.store.core.trace import insert_events
 from mailwright.store.core.tx import Row, Tx, as_json, as_time
 
 COLS = (
@@ -202,11 +204,13 @@ class QueueRules(CoreBase):
         warned: bool | None = None,
         extra: dict[str, str] | None = None,
         attempt: bool = True,
+        trace: Sequence[TraceEvent] = (),
     ) -> None:
         """Record an attempt's outcome; only while `owner` holds an unexpired lease on the entry
         (compare-and-set), else LeaseLost (NotFound when the entry is gone). Releases the lease;
         `next_attempt=None` removes the entry; `extra=None` keeps the entry's extra data;
-        `attempt=False` when no delivery attempt was made (the attempt count stays). Atomic."""
+        `attempt=False` when no delivery attempt was made (the attempt count stays); `trace`
+        is recorded with the outcome. Atomic."""
 
         async def op(tx: Tx) -> None:
             r = await tx.row(
@@ -220,6 +224,7 @@ class QueueRules(CoreBase):
             # attempt; an expired lease may already be another node's attempt
             if r[1] != owner or not r[2]:
                 raise LeaseLost(f"queue entry {entry_id}: lease not held by {owner}")
+            await insert_events(tx, trace)
             if next_attempt is None:
                 await tx.run("DELETE FROM queue WHERE id = ?", (entry_id,))
                 await tx.unref_blob(str(r[0]), 1)

@@ -356,6 +356,29 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX mailbox_acl_identifier ON mailbox_acl(identifier);
         """,
     ),
+    (
+        "message trace and the administrator's spam settings",
+        """
+        CREATE TABLE trace_events(
+            id bigserial PRIMARY KEY,
+            at timestamptz NOT NULL,
+            queue_id text NOT NULL,
+            message_id text NOT NULL,
+            stage text NOT NULL,
+            recipient text NOT NULL,
+            detail text NOT NULL
+        );
+        CREATE INDEX trace_events_queue ON trace_events(queue_id);
+        CREATE INDEX trace_events_message ON trace_events(message_id);
+        CREATE INDEX trace_events_at ON trace_events(at);
+        CREATE TABLE spam_overrides(
+            scope text NOT NULL,
+            key text NOT NULL,
+            value text NOT NULL,
+            PRIMARY KEY(scope, key)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

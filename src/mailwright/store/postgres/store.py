@@ -60,6 +60,7 @@ from mailwright.store.api import (
     StorageFull,
     StoreError,
     StoreFlagsResult,
+    TraceEvent,
     WebSession,
     canonical_mailbox_name,
 )
@@ -1085,9 +1086,10 @@ class PostgresStore(CoreStore, StagingFiles):
     # -- one message accepted: local copies and queue entries in one transaction
 
     async def deliver_and_queue(
-        self, local: LocalCopies | None, queued: QueueAddition | None
+        self, local: LocalCopies | None, queued: QueueAddition | None,
+        trace: Sequence[TraceEvent] = (),
     ) -> tuple[list[MessageRecord], list[int]]:
-        done = await self.deliver_each(local, queued)  # store.core.fanout, all or nothing
+        done = await self.deliver_each(local, queued, trace=trace)  # store.core.fanout
         return list(done.records), list(done.queue_ids)
 
     # -- MULTIAPPEND (RFC 3502): all or nothing ----------------------------------------------

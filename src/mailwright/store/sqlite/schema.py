@@ -313,6 +313,28 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX mailbox_acl_identifier ON mailbox_acl(identifier);
     """,
+    # message trace (each decision about a message, kept [retention] trace days) and the
+    # administrator's spam settings over the configuration's [spam]
+    """
+    CREATE TABLE trace_events(
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        queue_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX trace_events_queue ON trace_events(queue_id);
+    CREATE INDEX trace_events_message ON trace_events(message_id);
+    CREATE INDEX trace_events_at ON trace_events(at);
+    CREATE TABLE spam_overrides(
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY(scope, key)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

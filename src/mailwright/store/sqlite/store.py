@@ -26,6 +26,7 @@ from mailwright.store.api import (
     QuotaExceeded,
     StagedBlob,
     StoreFlagsResult,
+    TraceEvent,
     WebSession,
     canonical_mailbox_name,
 )
@@ -724,9 +725,10 @@ class SQLiteStore(CoreStore, StagingFiles):
     # -- one message accepted: local copies and queue entries in one transaction
 
     async def deliver_and_queue(
-        self, local: LocalCopies | None, queued: QueueAddition | None
+        self, local: LocalCopies | None, queued: QueueAddition | None,
+        trace: Sequence[TraceEvent] = (),
     ) -> tuple[list[MessageRecord], list[int]]:
-        done = await self.deliver_each(local, queued)  # store.core.fanout, all or nothing
+        done = await self.deliver_each(local, queued, trace=trace)  # store.core.fanout
         return list(done.records), list(done.queue_ids)
 
     # -- IMAP REPLACE (RFC 8508) and SAVEDATE (RFC 8514)
