@@ -204,6 +204,7 @@ class RetentionConfig:
 
     rules: tuple[tuple[str, int], ...] = (("Trash", 30), ("Junk", 30))
     interval: float = 3600.0
+    trace_days: int = 30  # message trace events kept this long; 0 keeps them forever
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,7 +596,8 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
             raise ConfigError(src, f"retention.mailboxes.{name}", "expected days (integer >= 0)")
         rules.append((str(name), days))
-    retention = RetentionConfig(tuple(rules), r.duration("interval", "1h"))
+    retention = RetentionConfig(tuple(rules), r.duration("interval", "1h"),
+                                r.int_("trace", 30))
     r.finish()
 
     lst = top.get("listener", [])

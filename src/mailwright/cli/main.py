@@ -36,6 +36,7 @@ PLUGGABLE = {
     "spam": ("mailwright.cli.spam_cmd", "spam filter: train and check"),
     "sieve": ("mailwright.cli.sieve_cmd", "users' Sieve filter scripts"),
     "tls": ("mailwright.cli.tls_cmd", "TLS certificates, ACME and TLS reports"),
+    "trace": ("mailwright.cli.trace_cmd", "where a message went (Message-ID or queue id)"),
 }
 
 

@@ -21,6 +21,7 @@ from mailwright.accounts.directory import Directory, Resolution
 from mailwright.delivery.tlsreports import RUA_LOCAL_PART, read_tls_report, store_tls_report
 from mailwright.store.api import (
     Account,
+    Delivered,
     DeliveryTarget,
     LocalCopies,
     MessageRecord,
@@ -30,6 +31,7 @@ from mailwright.store.api import (
     RefusalReport,
     StagedBlob,
     Store,
+    TraceEvent,
 )
 
 if TYPE_CHECKING:
@@ -91,6 +93,7 @@ class LocalDelivery:
         variants: Mapping[int, tuple[StagedBlob, str]] | None = None,
         resolved: Mapping[str, Resolution] | None = None,
         report_failures: FailureReport | None = None,
+        trace: Sequence[TraceEvent] = (),
     ) -> tuple[DeliveryReport, list[int]]:
         """Deliver to the local recipients and add the queue entries in one store transaction:
         either every local copy and every queue entry is committed, or none is, so a client
@@ -105,7 +108,11 @@ class LocalDelivery:
         `report_failures` turns the accounts that could not take their copy ((recipient,
         account address, why), see `DeliveryReport.failed`) into queue entries that report
         them, committed with the copies of the others; without it, such a refusal fails the
-        whole delivery (QuotaExceeded or NotFound), as it does when nobody got a copy."""
+        whole delivery (QuotaExceeded or NotFound), as it does when nobody got a copy.
+
+        `trace`: the message trace's events so far (the first names the queue id and
+        Message-ID); where each copy went, what Sieve decided and what was queued are added,
+        and all of them commit in the same transaction."""
         variants = variants or {}
         targets: dict[int, DeliveryTarget] = {}
         accounts: dict[int, tuple[str, Account]] = {}  # account id -> (recipient, account)
@@ -168,7 +175,9 @@ class LocalDelivery:
                                 f"shared mailbox of account {i} refused the copy ({why})")
                     rows = [(accounts[i][0], accounts[i][1].address, why) for i, why in refused]
                     return report_failures(rows) if rows else None
-            done = await self.store.deliver_each(local, queued, on_refused)
+            done = await self.store.deliver_each(
+                local, queued, on_refused,
+                trace=_trace_after(trace, plan, local, queued, accounts) if trace else ())
             records, ids = list(done.records), list(done.queue_ids)
             for account_id, why in done.refused:
                 refused_ids.add(account_id)
@@ -177,6 +186,8 @@ class LocalDelivery:
                     failed.append((found[0], found[1].address, why))
             if failed:
                 log.warning("not delivered: %s", ", ".join(f"{a} ({why})" for _, a, why in failed))
+        elif trace:
+            await self.store.trace_add(trace)
         if plan is not None and self.filter is not None:
             plan.followups = [f for f in plan.followups if f.account.id not in refused_ids]
             await self.filter.commit(plan)
@@ -193,6 +204,50 @@ class LocalDelivery:
         report = DeliveryReport(tuple(records), tuple(dict.fromkeys(remote)), tuple(unknown),
                                 failed=tuple(failed))
         return report, ids
+
+
+def _trace_after(trace: Sequence[TraceEvent], plan: FilterPlan | None, local: LocalCopies | None,
+                 queued: QueueAddition | None, accounts: Mapping[int, tuple[str, Account]],
+                 ) -> Callable[[Delivered], list[TraceEvent]]:
+    """The trace's events of a delivery, made once the unit of work knows which accounts it
+    refused (their copies are reported to the sender, not delivered)."""
+    names = {i: a for i, (_r, a) in accounts.items()}
+    first = trace[0]
+    planned = [*trace, *_trace_events(first, plan, local, queued, names)]
+
+    def events(done: Delivered) -> list[TraceEvent]:
+        refused = {names[i].address if i in names else f"account {i}": why
+                   for i, why in done.refused}
+        out = [e for e in planned if not (e.stage == "delivered" and e.recipient in refused)]
+        out += [TraceEvent("bounced", f"not delivered ({why}); the sender gets a report",
+                           first.queue_id, first.message_id, who)
+                for who, why in refused.items()]
+        return out
+
+    return events
+
+
+def _trace_events(first: TraceEvent, plan: FilterPlan | None, local: LocalCopies | None,
+                  queued: QueueAddition | None,
+                  accounts: Mapping[int, Account]) -> list[TraceEvent]:  # fmt: skip
+    """Sieve's decisions, each local copy's mailbox and each queued recipient, as trace events
+    of the message `first` names."""
+    qid, mid = first.queue_id, first.message_id
+    out: list[TraceEvent] = []
+    if plan is not None:
+        from mailwright.sieve.delivery import plan_decisions
+
+        out += [TraceEvent("filtered", text, qid, mid, rcpt) for rcpt, text in plan_decisions(plan)]
+    for copies in (local, *local.variants) if local is not None else ():
+        for t in copies.targets:
+            acc = accounts.get(t.account_id)
+            who = acc.address if acc is not None else f"account {t.account_id}"
+            out.append(TraceEvent("delivered", f"into {t.mailbox} of {who}", qid, mid, who))
+    if queued is not None:
+        for domain, rcpts in queued.by_domain.items():
+            out += [TraceEvent("queued", f"for remote delivery to {domain}",
+                               queued.queue_id or qid, mid, r.address) for r in rcpts]
+    return out
 
 
 def _copies(blob: StagedBlob, targets: list[DeliveryTarget],

@@ -60,6 +60,7 @@ from typing import Any, Protocol
 from urllib.parse import unquote
 
 from mailwright.delivery.ingest import stage_bytes
+from mailwright.delivery.trace import record as record_trace
 from mailwright.dns.resolver import DNSError, to_ascii_domain
 from mailwright.proto.smtpclient import Envelope, Recipient, scan_message
 from mailwright.queue.bounce import Action, DSNRecipient, build_dsn, wants_notification
@@ -82,6 +83,7 @@ from mailwright.store.api import (
     Store,
     StoreError,
     TLSResult,
+    TraceEvent,
     new_queue_id,
 )
 from mailwright.transport.https import HTTPError, request
@@ -334,6 +336,10 @@ class Outbound:
                                          extra=addition.extra)
         log.info("queued id=%s sender=<%s> domains=%s size=%d", addition.queue_id, sender,
                  ",".join(addition.by_domain), blob.size)
+        await record_trace(self.store, [
+            TraceEvent("queued", f"for remote delivery to {domain} (sender <{sender}>)",
+                       addition.queue_id or "", recipient=r.address)
+            for domain, rcpts in addition.by_domain.items() for r in rcpts])
         self.wake()
         return ids
 
@@ -752,9 +758,10 @@ class Outbound:
             next_attempt = min(now + timedelta(seconds=step), max(retry_until, now))
         reports = [g for g in (failed, relayed, delayed if warn else []) if g]
         fates = " ".join(f"<{r.address}>={r.status}" for r in new)
+        trace = _trace_events(entry, results, new, next_attempt)
         if not reports:
             await self.store.queue_update(entry.id, self.owner, new, next_attempt=next_attempt,
-                                          last_error=last_error)
+                                          last_error=last_error, trace=trace)
             self._log_outcome(entry, next_attempt, fates, last_error)
             return
         # The recipients' fate first, with the reports still to send, under our lease (a result
@@ -767,7 +774,7 @@ class Outbound:
         }
         await self.store.queue_update(entry.id, self.owner, new, next_attempt=now,
                                       last_error=last_error, warned=True if warn else None,
-                                      extra=pending)
+                                      extra=pending, trace=trace)
         self._log_outcome(entry, next_attempt, fates, last_error)
         again = await self._claim(entry.id)
         if again is None:
@@ -828,6 +835,10 @@ class Outbound:
                 await self._to_postmaster(entry, recipients, message)
             return
         log.info("queue %s: sent a %s report to <%s>", _qid(entry), action, entry.sender)
+        await record_trace(self.store, [TraceEvent(
+            "dsn", f"{_REPORT_KIND.get(action, action)} report (RFC 3464) sent to"
+            f" <{entry.sender}>", entry.queue_id or "",
+            recipient=", ".join(r.address for r in recipients))])
 
     async def _deliver_report(self, data: bytes, to: str) -> str:
         """Deliver a report from the null sender; "" when done, else why it could not be."""
@@ -889,6 +900,33 @@ def _tls_optional(message: bytes) -> bool:
         if colon and name.strip().lower() == b"tls-required":
             return value.strip().lower() == b"no"
     return False
+
+
+_REPORT_KIND = {"failed": "failure", "delayed": "delay", "relayed": "relay",
+                "delivered": "delivery", "expanded": "expansion"}
+
+
+def _trace_events(entry: QueueEntry, results: dict[str, RecipientResult],
+                  new: Sequence[QueueRecipient], next_attempt: datetime | None) -> list[TraceEvent]:
+    """The message trace's events of one attempt: each attempted recipient's fate, the host
+    that answered and its reply."""
+    out: list[TraceEvent] = []
+    for r in new:
+        res = results.get(r.address)
+        if res is None:
+            continue
+        host = f"{res.remote_mta}: " if res.remote_mta else ""
+        if r.status == DELIVERED:
+            stage, detail = "relayed", f"{host}{res.diagnostic}"
+        elif r.status == PERMFAIL:
+            expired = res.outcome is Outcome.TEMPORARY
+            stage = "expired" if expired else "bounced"
+            detail = f"{host}{r.last_reply or res.diagnostic}"
+        else:
+            when = next_attempt.strftime("%Y-%m-%d %H:%M:%S UTC") if next_attempt else "later"
+            stage, detail = "deferred", f"{host}{res.diagnostic}; next attempt {when}"
+        out.append(TraceEvent(stage, detail, entry.queue_id or "", recipient=r.address))
+    return out
 
 
 def _qid(entry: QueueEntry) -> str:

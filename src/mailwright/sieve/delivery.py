@@ -106,6 +106,30 @@ class FilterPlan:
     sender: str = ""
 
 
+def plan_decisions(plan: FilterPlan) -> list[tuple[str, str]]:
+    """(recipient, what the account's Sieve script decided) for the message trace: one line
+    per recipient whose script did more than keep the message."""
+    out: list[tuple[str, str]] = []
+    for f in plan.followups:
+        said: list[str] = []
+        for action in f.result.actions:
+            if isinstance(action, FileInto):
+                said.append(f"fileinto {action.mailbox}")
+            elif isinstance(action, Redirect):
+                said.append(f"redirect to {action.address}" + (" (copy)" if action.copy else ""))
+            elif isinstance(action, Discard):
+                said.append("discard")
+            elif isinstance(action, Reject):
+                said.append(f"reject: {action.reason}")
+            elif isinstance(action, Vacation):
+                said.append("vacation reply")
+        if f.result.failed:
+            said.append(f"script failed, kept: {f.result.error}")
+        if said:
+            out.append((f.recipient, "sieve: " + "; ".join(said)))
+    return out
+
+
 class _StoreEnvironment:
     """The interpreter's view of the outside, answered from the worker thread."""
 

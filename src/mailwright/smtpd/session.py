@@ -43,6 +43,7 @@ from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.delivery.dmarcreports import receive_report, record_verdict
 from mailwright.delivery.local import DeliveryReport, FailureReport
 from mailwright.delivery.spool import MEMORY_LIMIT, MessageSpool
+from mailwright.delivery.trace import message_id_of, record_later
 from mailwright.log import event as log_event
 from mailwright.mailauth import (
     Action,
@@ -89,6 +90,7 @@ from mailwright.store.api import (
     StorageFull,
     Store,
     StoreError,
+    TraceEvent,
     new_queue_id,
 )
 
@@ -161,6 +163,7 @@ class LocalDeliverer(Protocol):
         variants: Mapping[int, tuple[StagedBlob, str]] | None = None,
         resolved: Mapping[str, Resolution] | None = None,
         report_failures: FailureReport | None = None,
+        trace: Sequence[TraceEvent] = (),
     ) -> tuple[DeliveryReport, list[int]]: ...
 
 
@@ -361,6 +364,9 @@ class SmtpSession:
         self._own_copies: dict[int, tuple[bytes, str]] = {}
         self._queue_id = ""
         self._received = b""
+        self._message_id = ""  # for the message trace, once the header section is read
+        self._trace: list[TraceEvent] = []  # the filters' decisions, recorded with the message
+        self._spam_note = ""
 
     async def _mail(self, ev: MailFrom) -> Reply | None:
         self._reset()
@@ -496,6 +502,9 @@ class SmtpSession:
                 self.peer_ip, self._sender_text(), address
             )  # greylisting and rate limits
             if refusal is not None:
+                record_later(self.services.store, [TraceEvent(
+                    "rejected", f"RCPT refused: {refusal}", self._queue_id,
+                    recipient=address)])
                 return refusal  # type: ignore[no-any-return]
         declared = self._envelope.params.size if self._envelope is not None else None
         for account in res.accounts:
@@ -570,6 +579,7 @@ class SmtpSession:
                 # The header section must be seen whole for the From: policy and for removing
                 # forged Authentication-Results (Postfix: header_size_limit).
                 return self._fail(HEADER_TOO_LARGE, "header too large", staged)
+            self._message_id = message_id_of(head)
             if self.settings.mode is Mode.SUBMISSION:
                 outcome = await self._submission_headers(head)
             else:
@@ -605,11 +615,13 @@ class SmtpSession:
                                          # one id: reply, Received, logs and the queue
                                          queue_id=self._queue_id,
                                          requiretls=self._envelope.params.requiretls)  # fmt: skip
-            # One unit of work: the local copies and the queue entries commit together.
+            # One unit of work: the local copies and the queue entries commit together (and
+            # the message trace's events with them).
             report, _ = await self.services.delivery.deliver_and_queue(
                 local_blob, self._local, queued, mailbox=mailbox, sender=self._sender_text(),
                 refuse_in_smtp=self.settings.mode is Mode.MX and not self._remote,
                 variants=variants, resolved=self._resolved,
+                trace=[self._accepted_event(), *self._trace],
                 report_failures=(self._failure_report(local_blob)
                                  if local_blob is not None and self.services.outbound is not None
                                  else None),
@@ -672,6 +684,21 @@ class SmtpSession:
                                   queue_id=queue_id)
 
         return entries
+
+    def _accepted_event(self) -> TraceEvent:
+        """The trace's first event of an accepted message: client, sender, recipients and
+        the spam filter's verdict."""
+        helo = self.helo.name if self.helo else "unknown"
+        greeting = "EHLO" if self.helo and self.helo.extended else "HELO"
+        who = f" as {self.account.address}" if self.account is not None else ""
+        rcpts = ", ".join([*self._local, *(r.address for r in self._remote)])
+        kind = "submission" if self.settings.mode is Mode.SUBMISSION else "MX"
+        detail = (f"{kind} from [{self.peer_ip}] ({greeting} {helo}){who}"
+                  f"{' with TLS' if self.tls else ''}: sender <{self._sender_text()}>,"
+                  f" recipients {rcpts}")
+        if self._spam_note:
+            detail += f"; {self._spam_note}"
+        return TraceEvent("accepted", detail, self._queue_id, self._message_id)
 
     async def _mx_headers(
         self, spool: MessageSpool, head: bytes
@@ -742,9 +769,22 @@ class SmtpSession:
                     self._sender_text(), self._local, list(self._local_accounts),
                     {i: a.address for i, a in self._local_accounts.items()},
                 )  # fmt: skip
+                judged = spam.judgement
+                top = ", ".join(f"{r.name} {r.points:+.1f}" for r in judged.reasons[:4]
+                                if r.points)
+                self._spam_note = (f"spam score {judged.score:.1f} (junk at"
+                                   f" {judged.required:.1f}), verdict {judged.verdict}"
+                                   + (f" ({top})" if top else ""))
                 if spam.reply is not None:
                     log_event(log, "message refused as spam", score=spam.judgement.score)
                     return spam.reply  # type: ignore[no-any-return]
+                names = {i: a.address for i, a in self._local_accounts.items()}
+                for i, (j, box) in spam.accounts.items():
+                    if box:
+                        self._trace.append(TraceEvent(
+                            "filtered", f"spam filter: {j.verdict}, score {j.score:.1f}"
+                            f" (junk at {j.required:.1f}), into {box}", self._queue_id,
+                            self._message_id, names.get(i, "")))
                 # the stored copy is the filter's fields, then ours, then the message without
                 # X-Spam-* fields claimed by the sender
                 local_extra = spam.judgement.fields()
@@ -783,7 +823,8 @@ class SmtpSession:
         if "date" not in names:
             added += b"Date: " + email.utils.format_datetime(datetime.now(UTC)).encode() + b"\r\n"
         if "message-id" not in names:
-            added += f"Message-ID: <{secrets.token_hex(12)}@{services.hostname}>\r\n".encode()
+            self._message_id = f"{secrets.token_hex(12)}@{services.hostname}"
+            added += f"Message-ID: <{self._message_id}>\r\n".encode()
         new_head = added + cleaned
         signature = b""
         from_fields = [f for f in fields if f.name == "from"]
@@ -835,6 +876,10 @@ class SmtpSession:
         for blob in staged:
             self.services.store.discard_staged(blob)
         log_event(log, "message refused", id=self._queue_id, reason=why, reply=str(reply))
+        detail = f"{reply}" + (f"; {self._spam_note}" if self._spam_note else "")
+        record_later(self.services.store, [TraceEvent(
+            "rejected", f"{why}: {detail}" if why not in detail else detail, self._queue_id,
+            self._message_id, ", ".join([*self._local, *(r.address for r in self._remote)]))])
         self._reset()
         return reply
 
