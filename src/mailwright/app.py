@@ -166,6 +166,10 @@ async def build_context(config: Config, worker: WorkerRole | None = None) -> App
             "outbound queue", "mailwright.queue.service:create_outbound", ctx
         )
         ctx.spam = _component("spam filter", "mailwright.spam.service:create_filter", ctx)
+        if worker is not None and ctx.spam is not None:
+            # settings saved on /admin/spam in one worker: the others read them at once
+            ctx.spam.announce = worker.channel.send_spam_settings
+            worker.channel.on_spam_settings = ctx.spam.expire
         ctx.delivery.filter = _component(
             "Sieve filter", "mailwright.sieve.delivery:create_filter", ctx
         )
@@ -186,7 +190,8 @@ def handler_for(ctx: AppContext, lc: ListenerConfig) -> Handler:
 
 
 async def retention_loop(ctx: AppContext) -> None:
-    """Expunge old messages per the retention rules (default Trash and Junk after 30 days)."""
+    """Expunge old messages per the retention rules (default Trash and Junk after 30 days) and
+    forget message trace events after `[retention] trace` days."""
     rules = dict(ctx.config.retention.rules)
     while True:
         try:
@@ -198,6 +203,10 @@ async def retention_loop(ctx: AppContext) -> None:
                         gone = await ctx.store.expunge_older_than(mb.id, cutoff)
                         if gone:
                             event(log, "retention", account=acc.address, mailbox=mb.name, expunged=len(gone))
+            if ctx.config.retention.trace_days:
+                pruned = await ctx.store.trace_purge(ctx.config.retention.trace_days * 86400.0)
+                if pruned:
+                    event(log, "retention", trace_events=pruned)
         except Exception:  # noqa: BLE001 - retry next round
             log.exception("retention pass failed")
         await asyncio.sleep(ctx.config.retention.interval)

@@ -20,7 +20,7 @@ import ipaddress
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,8 +33,9 @@ from .classifier import Analysis, Classifier, bayes_reason, from_address
 from .dnslists import Listing, lookup_all
 from .envelope import Greylist, RateLimiter, client_network, purge
 from .external import ask_rspamd, ask_spamd
+from .overrides import REFRESH_SECONDS, effective
 from .report import spam_fields, strip_spam_fields
-from .settings import SpamSettings, Thresholds
+from .settings import SpamConfigError, SpamSettings, Thresholds
 
 __all__ = ["Judgement", "MessageOutcome", "SpamFilter", "create_filter"]
 
@@ -85,8 +86,15 @@ class _ClientFacts:
 
 class SpamFilter:
     def __init__(self, settings: SpamSettings, store: Store, resolver: Any,
-                 hostname: str) -> None:  # fmt: skip
+                 hostname: str, base: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         self.settings = settings
+        # `[spam]` as configured: the administrator's overrides in the store apply over it
+        # (`refresh`); None: the settings are fixed (tests, `spam check`)
+        self.base = base
+        self._overrides: dict[tuple[str, str], str] = {}
+        self._refreshed = float("-inf")
+        # tells the other worker processes that overrides were saved (workers.channel)
+        self.announce: Callable[[], None] | None = None
         self.store = store
         self.resolver = resolver
         self.hostname = hostname
@@ -96,6 +104,58 @@ class SpamFilter:
         self.client_rate = RateLimiter(store, "client", settings.client_rate)
         self._purged = 0.0
         self._clients: OrderedDict[str, _ClientFacts] = OrderedDict()
+        self._nets = [ipaddress.ip_network(n, strict=False) for n in settings.greylist_networks]
+        self._rate_exempt = [ipaddress.ip_network(n, strict=False) for n in settings.rate_exempt]
+
+    # ----------------------------------------------------------------- settings
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Apply the administrator's overrides (`spam.overrides`) if they changed: read at most
+        every `REFRESH_SECONDS` (so every worker and node follows), at once with `force` (the
+        process that saved them). Overrides that do not validate are logged and ignored."""
+        if self.base is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._refreshed < REFRESH_SECONDS:
+            return
+        self._refreshed = now
+        try:
+            overrides = await self.store.spam_overrides()
+        except StoreError as exc:
+            log.warning("spam settings overrides not read: %s", exc)
+            return
+        if overrides == self._overrides:
+            return
+        try:
+            settings = effective(self.base, overrides)
+        except SpamConfigError as exc:
+            log.error("spam settings overrides ignored: %s", exc)
+            return
+        self._overrides = overrides
+        self.apply(settings)
+        log_event(log, "spam settings applied", overrides=len(overrides))
+
+    async def settings_saved(self) -> None:
+        """The administrator saved overrides in this process: apply them now, and have the
+        other workers read them at their next decision (other nodes: within seconds)."""
+        await self.refresh(force=True)
+        if self.announce is not None:
+            self.announce()
+
+    def expire(self) -> None:
+        """Read the overrides again at the next decision (another worker saved some)."""
+        self._refreshed = float("-inf")
+
+    def apply(self, settings: SpamSettings) -> None:
+        """Use new settings from the next decision on (the state in the store is kept)."""
+        if (settings.dnsbl, settings.dnswl) != (self.settings.dnsbl, self.settings.dnswl):
+            self._clients.clear()  # the cached listings were for the old zones
+        self.settings = settings
+        self.classifier.max_bytes = settings.max_scan_bytes
+        self.greylist.delay = settings.greylist_delay
+        self.greylist.expire = settings.greylist_expire
+        self.sender_rate.per_hour = settings.sender_rate
+        self.client_rate.per_hour = settings.client_rate
         self._nets = [ipaddress.ip_network(n, strict=False) for n in settings.greylist_networks]
         self._rate_exempt = [ipaddress.ip_network(n, strict=False) for n in settings.rate_exempt]
 
@@ -122,6 +182,7 @@ class SpamFilter:
         (RFC 5321 3.1, 4.3.1); bulk senders that fire their commands blind do. The wait is the
         DNS list lookups plus `greet_wait`; anything the client sent meanwhile refuses it.
         """
+        await self.refresh()
         if not self.settings.enabled:
             return None
         try:
@@ -186,6 +247,7 @@ class SpamFilter:
 
     async def check_recipient(self, peer_ip: str, sender: str, recipient: str) -> Reply | None:
         """At RCPT on the MX, for a local recipient: greylisting, then the rate limits."""
+        await self.refresh()
         try:
             return await self._check_recipient(peer_ip, sender, recipient)
         except StoreError as exc:  # state unreadable: let the recipient through, lose nothing
@@ -410,6 +472,7 @@ class SpamFilter:
         each account's copy goes to its INBOX or its Junk with its own X-Spam-* fields
         (`MessageOutcome.accounts`), and an account that would have refused it gets it in Junk.
         """
+        await self.refresh()
         message, forged = strip_spam_fields(verdict.message)
         addresses = addresses or {}
         try:
@@ -467,7 +530,8 @@ class SpamFilter:
 
 def create_filter(ctx: Any) -> SpamFilter | None:
     """The application's spam filter (None when `[spam] enabled = false`)."""
-    settings = SpamSettings.from_mapping(getattr(ctx.config, "spam", {}) or {})
+    base = dict(getattr(ctx.config, "spam", {}) or {})
+    settings = SpamSettings.from_mapping(base)
     if not settings.enabled:
         return None
-    return SpamFilter(settings, ctx.store, ctx.resolver, ctx.hostname)
+    return SpamFilter(settings, ctx.store, ctx.resolver, ctx.hostname, base)

@@ -74,6 +74,7 @@ class WorkerChannel:
         self.hub: RelayedChangeHub | None = None
         self.on_failure: Callable[[str, str], None] | None = None
         self.requests: PeerRequests | None = None
+        self.on_spam_settings: Callable[[], None] | None = None
         self.sent = 0
         self.dropped = 0
         self.received = 0
@@ -96,6 +97,10 @@ class WorkerChannel:
         # a username with spaces or control characters stays one field: only the first 320
         # octets of it count anyway (accounts.authenticator.MAX_USERNAME_KEY)
         self.send(f"f {ip} {username[:320]}")
+
+    def send_spam_settings(self) -> None:
+        """The administrator saved spam settings: the other workers read them again."""
+        self.send("s")
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.add_reader(self.sock.fileno(), self._readable)
@@ -127,6 +132,8 @@ class WorkerChannel:
                 self.on_failure(ip, username)
             elif kind in ("A", "K") and self.requests is not None:
                 self.requests.receive(kind, rest)
+            elif kind == "s" and self.on_spam_settings is not None:
+                self.on_spam_settings()
         except ValueError:
             log.warning("malformed worker message %r", data[:80])
 
