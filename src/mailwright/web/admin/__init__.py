@@ -1,14 +1,16 @@
 """Administration at /admin/, for accounts with the admin role (`mailwright user set ADDRESS
---admin yes`): domains, accounts, aliases, DKIM keys, the DNS check and the outbound queue.
+--admin yes`): domains, accounts, aliases, DKIM keys, the DNS check, the outbound queue, the
+message trace and the spam settings.
 
 Every endpoint is an `admin_page` (403 for the others). The actions call the same shared
 functions as the operator commands (`accounts.admin`, `queue.operator`, `transport.zone`,
-`mailauth.keys`), so the web and the CLI follow one set of rules.
+`mailauth.keys`, `spam.overrides`), so the web and the CLI follow one set of rules.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -23,7 +25,9 @@ from mailwright.dns.check import check_records
 from mailwright.dns.resolver import from_config
 from mailwright.mailauth.keys import DkimKeyError, KeyStore
 from mailwright.queue import operator
-from mailwright.store.api import Account, StoreError
+from mailwright.spam import overrides
+from mailwright.spam.settings import SpamConfigError, SpamSettings
+from mailwright.store.api import Account, StoreError, TraceEvent
 from mailwright.transport.zone import RecordsError, domain_records
 from mailwright.web.ui.pages import admin_page, context, form, render
 
@@ -335,6 +339,109 @@ async def queue_entry(request: Request, account: Account) -> Response:
                        headers=operator.header_lines(data), size=len(data), **_flash(request))
 
 
+# --- the message trace -------------------------------------------------------------------
+
+
+STAGE_NAMES = {"accepted": "Accepted", "rejected": "Rejected", "filtered": "Filtered",
+               "delivered": "Delivered", "queued": "Queued", "deferred": "Deferred",
+               "relayed": "Relayed", "bounced": "Bounced", "expired": "Expired",
+               "dsn": "Report sent"}
+MAX_QUERY = 1000
+
+
+@admin_page
+async def trace(request: Request, account: Account) -> Response:
+    query = request.query_params.get("q", "").strip()[:MAX_QUERY]
+    events: list[TraceEvent] = []
+    if query:
+        events = await context(request).store.trace_find(query)
+    return await _page(request, "trace.html", "Message trace", query=query, events=events,
+                       stages=STAGE_NAMES, queue_ids=sorted({e.queue_id for e in events
+                                                             if e.queue_id}),
+                       message_ids=sorted({e.message_id for e in events if e.message_id}))
+
+
+# --- spam settings --------------------------------------------------------------------------
+
+
+def _spam_rows(config: dict[str, Any], found: dict[tuple[str, str], str],
+               settings: SpamSettings, scope: str) -> list[dict[str, str]]:
+    fields = overrides.DOMAIN_EDITABLE if scope else overrides.EDITABLE
+    return [{"key": f.key, "label": f.label, "kind": f.kind, "help": f.help,
+             "value": overrides.render_value(f.key, overrides.current_value(settings, scope,
+                                                                             f.key)),
+             "source": overrides.source_of(config, found, scope, f.key)} for f in fields]
+
+
+@admin_page
+async def spam(request: Request, account: Account) -> Response:
+    ctx = context(request)
+    store = ctx.store
+    config = dict(getattr(ctx.config, "spam", {}) or {})
+    found = await store.spam_overrides()
+    if request.method == "POST":
+        fields = await form(request)
+        scope = fields.get("scope", "").strip().lower()
+        if scope:
+            try:
+                scope = normalize_domain(scope)
+            except AddressError:
+                return _back("/admin/spam", error=f"Not a domain name: {scope}")
+        editable = overrides.DOMAIN_EDITABLE if scope else overrides.EDITABLE
+        changes: dict[tuple[str, str], str | None] = {}
+        try:
+            if fields.get("action") == "reset":
+                key = fields.get("key", "")
+                overrides.field_for(scope, key)
+                changes[(scope, key)] = None
+            else:
+                for f in editable:
+                    if f.kind == "bool":
+                        value: Any = f.key in fields  # an unchecked box sends nothing
+                    elif f.key not in fields:
+                        continue
+                    else:
+                        value = overrides.parse_field(scope, f.key, fields[f.key])
+                    shown = overrides.current_value(
+                        overrides.effective(config, found), scope, f.key)
+                    if scope or value != shown or (scope, f.key) in found:
+                        changes[(scope, f.key)] = json.dumps(value)
+                if scope and not await store.has_domain(scope):
+                    raise overrides.FormError(f"{scope} is not a domain of this server")
+            overrides.check(config, {**found, **{k: v for k, v in changes.items()
+                                                 if v is not None}})
+        except (overrides.FormError, SpamConfigError) as exc:
+            return await _spam_page(request, config, found, error=str(exc), status=400)
+        await store.spam_overrides_set(changes)
+        if ctx.spam is not None:
+            await ctx.spam.settings_saved()  # this process at once, the other workers next
+        where = f" for {scope}" if scope else ""
+        return _back("/admin/spam", notice=f"Saved the spam settings{where}: they apply to the"
+                     " next message.")
+    flash = _flash(request)
+    return await _spam_page(request, config, found, notice=flash["notice"], error=flash["error"])
+
+
+async def _spam_page(request: Request, config: dict[str, Any], found: dict[tuple[str, str], str],
+                     *, status: int = 200, notice: str | None = None,
+                     error: str | None = None) -> Response:
+    ctx = context(request)
+    try:
+        settings = overrides.effective(config, found)
+        broken = None
+    except SpamConfigError as exc:
+        settings, broken = SpamSettings.from_mapping(config), str(exc)
+    domains = sorted({d.name for d in await ctx.store.list_domains()}
+                     | {s for s, _k in found if s} | set(settings.domains))
+    per_domain = [(d, _spam_rows(config, found, settings, d)) for d in domains
+                  if d in settings.domains]
+    return await render(request, "admin/spam.html", status=status, title="Spam settings",
+                        section="spam.html", rows=_spam_rows(config, found, settings, ""),
+                        per_domain=per_domain, domains=domains, broken=broken,
+                        filter_on=ctx.spam is not None, notice=notice, error=error,
+                        overridden=[(sc, k, v) for (sc, k), v in sorted(found.items())])
+
+
 routes: list[BaseRoute] = [
     Route("/", overview),
     Route("/domains", domains, methods=["GET", "POST"]),
@@ -345,4 +452,6 @@ routes: list[BaseRoute] = [
     Route("/dns", dns_check),
     Route("/queue", queue, methods=["GET", "POST"]),
     Route("/queue/{queue_id}", queue_entry, methods=["GET", "POST"]),
+    Route("/trace", trace),
+    Route("/spam", spam, methods=["GET", "POST"]),
 ]
