@@ -444,3 +444,24 @@ async def test_queue_reports_recorded_before_a_crash_are_sent_once(
     assert list(dsn.iter_parts())[1].get_payload()[1]["Status"] == "5.1.1"
     assert peer.messages == []  # the recorded fate stands: no new attempt
     assert await store.check() == []
+
+
+async def test_queue_attempts_go_into_the_message_trace(store: Store, dns_server: DNSServer,
+                                                        peer: Peer) -> None:
+    replies = iter(["451 4.2.1 busy", "250 ok"])
+    peer.rcpt = lambda line: "550 5.1.1 no such user" if "nobody" in line else next(replies)
+    out = await make_outbound(store, dns_server, peer.port)
+    blob = await stage_bytes(store, MESSAGE)
+    await out.enqueue(blob, "alice@sender.test", ["bob@dest.test", "nobody@dest.test"],
+                      queue_id="ABCDEF123456")
+    await out.run_once()
+    await drain(out, store)
+    seen = [(e.stage, e.recipient, e.detail) for e in await store.trace_find("ABCDEF123456")]
+    stages = [s for s, _r, _d in seen]
+    assert stages[:2] == ["queued", "queued"]
+    assert ("bounced", "nobody@dest.test", "mx.dest.test: smtp; 550 5.1.1 no such user") in seen
+    deferred = [d for s, r, d in seen if s == "deferred"]
+    assert deferred and deferred[0].startswith("mx.dest.test: smtp; 451 4.2.1 busy; next attempt")
+    assert ("relayed", "bob@dest.test", "mx.dest.test: smtp; 250 2.0.0 queued") in seen
+    assert ("dsn", "nobody@dest.test",
+            "failure report (RFC 3464) sent to <alice@sender.test>") in seen

@@ -17,7 +17,7 @@ from mailwright.mailauth.srs import SRS
 from mailwright.queue.service import Outbound
 from mailwright.sieve.delivery import SieveFilter, SieveSettings
 from mailwright.sieve.interpreter import Limits
-from mailwright.store.api import QuotaExceeded, Store
+from mailwright.store.api import QuotaExceeded, Store, TraceEvent
 
 MESSAGE = (
     b"From: Alice <alice@remote.test>\r\n"
@@ -342,3 +342,23 @@ async def test_sieve_delivery_full_shared_mailbox_fails_the_whole_delivery(store
     assert await rig.folder(rig.carol, "Reports") == []
     assert await rig.folder(dave, "INBOX") == []
     assert await rig.folder(rig.bob, "INBOX") == []
+
+
+async def test_sieve_decisions_go_into_the_message_trace(store: Store) -> None:
+    rig = await _rig(store)
+    await rig.script('require ["fileinto"];\n'
+                     'if header :contains "subject" "report" {'
+                     ' fileinto "Archive"; redirect "dave@elsewhere.test"; }')
+    await rig.script('require ["reject"];\nreject "not from you";', rig.carol)
+    blob = await stage_bytes(store, MESSAGE)
+    first = TraceEvent("accepted", "MX from [192.0.2.1]", "AAAABBBBCCCC", "m1@remote.test")
+    await rig.delivery.deliver_and_queue(blob, ["bob@example.test", "carol@example.test"], None,
+                                         sender="alice@remote.test", trace=[first])
+    events = await store.trace_find("<m1@remote.test>")
+    seen = [(e.stage, e.recipient, e.detail) for e in events]
+    assert seen[0] == ("accepted", "", "MX from [192.0.2.1]")
+    assert ("filtered", "bob@example.test",
+            "sieve: fileinto Archive; redirect to dave@elsewhere.test") in seen
+    assert ("filtered", "carol@example.test", "sieve: reject: not from you") in seen
+    assert ("delivered", "bob@example.test", "into Archive of bob@example.test") in seen
+    assert all(e.queue_id == "AAAABBBBCCCC" for e in events)
