@@ -24,6 +24,7 @@ from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory
 from mailwright.config import Config, ConfigError, ListenerConfig
 from mailwright.delivery.local import LocalDelivery
+from mailwright.delivery.trace import settle as settle_trace
 from mailwright.log import event
 from mailwright.net.limits import CommandRateLimiter
 from mailwright.net.registry import FACTORIES
@@ -412,6 +413,7 @@ async def run_server(
     for t in ctx.background:
         t.cancel()
     await asyncio.gather(*ctx.background, return_exceptions=True)
+    await settle_trace()  # refusals recorded in the background, before the store closes
     await ctx.store.close()
     return 0
 

@@ -763,6 +763,10 @@ class SmtpSession:
                 log_event(log, "message refused by mail authentication", reason=verdict.reason)
                 return verdict.reply
             mailbox = verdict.mailbox or "INBOX"
+            if verdict.mailbox:  # quarantined by DMARC policy (RFC 7489 6.3) or local policy
+                self._trace.append(TraceEvent(
+                    "filtered", f"mail authentication: {verdict.reason}, into {mailbox}",
+                    self._queue_id, self._message_id))
             if spam_filter is not None:  # score, X-Spam-* fields, Junk or 554 at end of DATA
                 spam = await spam_filter.filter_message(
                     verdict, self.peer_ip, self.helo.name if self.helo else "",
