@@ -542,7 +542,7 @@ class Session:
         """Before anything reads the view again: rebuild what `hibernate_view` dropped."""
         view = self.view
         if view is not None and view.hibernated:
-            view.wake(await self.store.list_messages(view.mailbox.id))
+            view.wake((await self.store.listing(view.mailbox.id)).records.values())
 
     async def sync(self, cmd: ast.Command | None, *, force: bool = False) -> None:
         """Tell the client about other sessions' changes, if any (the sync point)."""
@@ -578,8 +578,9 @@ class Session:
         view = self.view
         if view is None or self.rev2 or not uids:
             return
-        # *uids* are all above what the view held before, so they make one range
-        low, high = min(uids), max(uids)
+        # *uids* are ascending and all above what the view held before, so they make one
+        # range (the ends, not a pass over a 100,000-message SELECT)
+        low, high = uids[0], uids[-1]
         first = await self.store.claim_recent(view.mailbox.id, high, not view.readonly)
         view.add_recent(max(first, low), high)
 

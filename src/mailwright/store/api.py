@@ -1156,4 +1156,61 @@ class Store(
     async def close(self) -> None:
         """Stop the workers; nothing is lost (every change was durable when it returned)."""
         ...
+    async def listing(self, mailbox_id: int) -> MessageListing:
+        """Every message of the mailbox as one shared, read-only `MessageListing` (what SELECT
+        needs in one read); an empty listing at MODSEQ 0 for an unknown mailbox. Large
+        mailboxes are kept in memory and refreshed by MODSEQ, so a warm listing costs one
+        indexed query for the delta and no per-message work."""
+        ...
+    async def listing_as(self, actor: int, mailbox_id: int) -> MessageListing:
+        """`listing` with ``r`` (RFC 4314 4: SELECT and EXAMINE); AccessDenied, NotFound."""
+        ...
 
+
+# --- the listing of a mailbox ------------------------------------------------------------------
+
+
+class MessageListing:
+    """Every message of one mailbox at one HIGHESTMODSEQ, shared read-only.
+
+    Dovecot answers SELECT from its index file in one read; this is our index: the records by
+    UID (insertion order is UID order), the UID list, and the aggregates SELECT asks for
+    (keywords in use, the first unseen message), each computed once per listing and then
+    shared by every session that selects the mailbox until the next change. Nobody mutates
+    `records` or `uids`: a session that changes its view copies them first
+    (`imapd/view.py`), and a store refreshing its cache builds a new listing.
+    """
+
+    __slots__ = ("_first_unseen", "_keywords", "mailbox_id", "modseq", "records", "uids")
+
+    def __init__(self, mailbox_id: int, modseq: int, records: dict[int, MessageRecord]) -> None:
+        self.mailbox_id = mailbox_id
+        self.modseq = modseq
+        self.records = records
+        self.uids: list[int] = list(records)
+        self._keywords: frozenset[str] | None = None
+        self._first_unseen: int | None = -1  # -1: not computed yet
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    @property
+    def keywords(self) -> frozenset[str]:
+        """The keywords (non-system flags) on any message."""
+        if self._keywords is None:
+            found: set[str] = set()
+            # flag sets are few and shared between records: look at each distinct one once
+            for flags in {r.flags for r in self.records.values()}:
+                found.update(f for f in flags if not f.startswith("\\"))
+            self._keywords = frozenset(found)
+        return self._keywords
+
+    @property
+    def first_unseen(self) -> int | None:
+        """The position (0-based) of the first message without ``\\Seen``, None if none."""
+        if self._first_unseen == -1:
+            self._first_unseen = next(
+                (i for i, r in enumerate(self.records.values()) if "\\Seen" not in r.flags),
+                None,
+            )
+        return self._first_unseen
