@@ -18,6 +18,8 @@ from mailwright.proto.imap import ast
 from mailwright.store.api import ChangeSet, Mailbox, MessageListing, MessageRecord
 
 _RECENT = frozenset({"\\Recent"})
+#: flag set -> the same with \Recent (flag sets are few and shared between records)
+_WITH_RECENT: dict[frozenset[str], frozenset[str]] = {}
 # Flags no message can have: a record woken from hibernation whose flags the client may not
 # know yet carries these, so the next change set always reports its real flags.
 _UNKNOWN = frozenset({"\\ unknown"})
@@ -177,7 +179,14 @@ class SelectedView:
     def shown(self, rec: MessageRecord) -> MessageRecord:
         """*rec* with ``\\Recent`` among its flags when it is recent to this session."""
         if self.recent and self.is_recent(rec.uid):
-            return rec._replace(flags=rec.flags | _RECENT)
+            # a FETCH 1:* of 100,000 recent messages: one flag set per distinct set, and the
+            # record built directly (NamedTuple._replace is several times slower)
+            flags = _WITH_RECENT.get(rec.flags)
+            if flags is None:
+                if len(_WITH_RECENT) > 4096:
+                    _WITH_RECENT.clear()
+                flags = _WITH_RECENT[rec.flags] = rec.flags | _RECENT
+            return MessageRecord(rec[0], rec[1], rec[2], flags, rec[4], rec[5], rec[6])
         return rec
 
     def add_recent(self, first: int, last: int) -> None:

@@ -1,8 +1,10 @@
 """What is kept of a message after the one parse at delivery (issue 2, item 7).
 
-Everything is plain data so it serialises to compact JSON and back without loss. Byte strings
-from headers are kept as bytes (real mail has 8-bit and broken bytes there, and IMAP returns
-them unchanged); in JSON they travel as Latin-1 strings, which maps every byte to one code point.
+Everything is plain data so it serialises and back without loss: the stored form
+(`MessageInfo.to_meta`) is a binary head and JSON sections read lazily; `to_json` is the older
+single-document form, still read. Byte strings from headers are kept as bytes (real mail has
+8-bit and broken bytes there, and IMAP returns them unchanged); in JSON they travel as Latin-1
+strings, which maps every byte to one code point.
 """
 
 from __future__ import annotations

@@ -187,7 +187,8 @@ class StagedBlob:
     """Message content written and made durable in staging, not yet referenced by any row.
 
     `blob_id` is the SHA-256 hex of the content, so identical content is stored once. `meta` is
-    the parse-once JSON from `mailwright.mime`; the store keeps it with the blob, opaque.
+    the parse-once meta from `mailwright.mime` (`MessageInfo.to_meta`); the store keeps it
+    with the blob, opaque.
     `_path` is the store's own business: a session hands a staged blob to a unit of work
     (`deliver`, `append`, `queue_add`...), reads it with `BlobStore.read_staged` or drops it
     with `BlobStore.discard_staged`, and never opens or unlinks a file itself.
@@ -484,7 +485,7 @@ class BlobStore(Protocol):
         ...
 
     async def get_meta(self, blob_id: str) -> bytes:
-        """A stored blob's parse-once metadata (JSON from `mailwright.mime`); NotFound."""
+        """A stored blob's parse-once metadata (`MessageInfo.from_meta` reads it); NotFound."""
         ...
 
 
