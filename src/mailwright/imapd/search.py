@@ -244,6 +244,13 @@ def matches(
         return matches(key.left, seq, rec, ctx, text) or matches(key.right, seq, rec, ctx, text)
     if isinstance(key, ast.SearchNot):
         return not matches(key.key, seq, rec, ctx, text)
+    # the keys clients send most first: this chain runs for every message
+    if isinstance(key, ast.SearchHeader):
+        if text is None:
+            raise ValueError("header keys need the message")
+        values = text.header_values(key.name.lower().encode("utf-8"))
+        needle = key.value.casefold()
+        return any(needle in v for v in values)
     if isinstance(key, ast.SearchFlag):
         # \Recent is among the flags of a message recent to an IMAP4rev1 session
         # (RFC 3501 2.3.2); RFC 9051 dropped it, so IMAP4rev2 sessions never find it
@@ -280,12 +287,6 @@ def matches(
         else:
             d = datetime.fromtimestamp(rec.timestamp, UTC).date()
         return _date_cmp(d, key.op, key.date)
-    if isinstance(key, ast.SearchHeader):
-        if text is None:
-            raise ValueError("header keys need the message")
-        values = text.header_values(key.name.lower().encode("utf-8"))
-        needle = key.value.casefold()
-        return any(needle in v for v in values)
     if isinstance(key, ast.SearchText):
         if text is None:
             raise ValueError("text keys need the message")

@@ -197,6 +197,10 @@ class Session:
     notifier: Any = None
     _bad_count: int = 0
     _out_pending: int = 0
+    #: what the command has answered so far, written to the socket in one go by `flush`:
+    #: one send per command rather than one per untagged line (None while nothing waits, so
+    #: an idle session holds no list)
+    _out: list[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.conn = self._new_connection()
@@ -221,15 +225,22 @@ class Session:
             data = self.codec.compress(data)
             if not data:
                 return
-        self.transport.write(data)
+        if self._out is None:
+            self._out = [data]
+        else:
+            self._out.append(data)
         self._out_pending += len(data)
 
     async def flush(self) -> None:
         self._out_pending = 0
         if self.codec is not None:
             tail = self.codec.flush()
-            if tail:
-                self.transport.write(tail)
+            if tail:  # already compressed: straight to the output
+                self._out = [*(self._out or ()), tail]
+        out = self._out
+        if out is not None:
+            self._out = None
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
         await self.transport.drain()
 
     async def maybe_flush(self) -> None:
