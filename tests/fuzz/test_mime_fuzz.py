@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailwright.mime import MessageInfo, imapfmt, normalize_crlf, parse_message
+from mailwright.mime.searchfields import search_fields
 
 _FRAGMENTS = [
     b"Content-Type: multipart/mixed; boundary=a\r\n",
@@ -67,6 +68,10 @@ def test_parse_message_never_raises(raw: bytes) -> None:
         assert not any(p.startswith("parser error") for p in info.problems), info.problems
         again = MessageInfo.from_json(info.to_json())
         assert imapfmt.bodystructure(again) == imapfmt.bodystructure(info)
+        # the stored form (sections read lazily) with its SEARCH field cache
+        stored = MessageInfo.from_meta(info.to_meta(search_fields(data, info.header_end)))
+        assert imapfmt.envelope(stored.envelope) == imapfmt.envelope(info.envelope)
+        assert stored == info
         imapfmt.envelope(info.envelope)
         paths: list[tuple[int, ...]] = [()]
         _walk_paths(info.root, (), paths)

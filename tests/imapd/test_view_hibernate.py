@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailwright.imapd.view import SelectedView
-from mailwright.store.api import ChangeSet, Mailbox, MessageRecord
+from mailwright.store.api import ChangeSet, Mailbox, MessageListing, MessageRecord
 
 FLAGS = [frozenset(), frozenset({"\\Seen"}), frozenset({"\\Flagged", "$Todo"}),
          frozenset({"\\Deleted"})]
@@ -120,3 +120,39 @@ def test_view_with_expunges_not_yet_sent_does_not_sleep() -> None:
     assert view.uids == [1, 2, 3]
     assert view.flush_pending() == [(1, 1)]
     assert view.hibernate()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 30), OPS, OPS)
+def test_views_sharing_a_listing_behave_as_views_of_their_own(
+    n: int, first: list[tuple[str, int, int]], second: list[tuple[str, int, int]],
+) -> None:
+    """SELECT shares the store's listing between sessions (copy on write): a view over it
+    announces what a view with its own records does, and changes neither the listing nor
+    another view over it."""
+    box = Box(n)
+    listing = MessageListing(1, box.modseq, {r.uid: r for r in box.listing()})
+    before = dict(listing.records)
+    own = SelectedView(box.mailbox(), box.listing(), False)
+    shared = SelectedView.from_listing(box.mailbox(), listing, False)
+    bystander = SelectedView.from_listing(box.mailbox(), listing, True)
+    assert shared.uids == own.uids and shared.keywords == own.keywords
+    for ops in (first, second):
+        box.change(ops)
+        cs = box.changes_since(own.modseq)
+        a, b = own.apply(cs, allow_expunge=True), shared.apply(cs, allow_expunge=True)
+        assert (a.expunged, a.exists, a.flags, a.new_keywords) == \
+            (b.expunged, b.exists, b.flags, b.new_keywords)
+        assert shared.uids == own.uids and dict(shared.records) == dict(own.records)
+    assert listing.records == before and listing.uids == sorted(before)
+    assert bystander.uids == sorted(before) and bystander.records == before
+
+
+def test_listing_aggregates() -> None:
+    box = Box(0)
+    for flags in (1, 2, 0, 1):  # \Seen, \Flagged $Todo, none, \Seen
+        box.append(flags)
+    listing = MessageListing(1, box.modseq, {r.uid: r for r in box.listing()})
+    assert listing.first_unseen == 1  # the second message (0-based)
+    assert listing.keywords == {"$Todo"}
+    assert MessageListing(1, 0, {}).first_unseen is None

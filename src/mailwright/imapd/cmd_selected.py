@@ -38,9 +38,11 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
         s.enable_condstore()
     # RFC 4314 4: SELECT and EXAMINE need r; READ-ONLY when nothing may be changed
     mb, rights, ref = await open_mailbox(s, cmd.mailbox, "r")
-    records = await s.store.list_messages_as(s.account_id, mb.id)
+    # One read of the shared listing: no step per message (the counts and the first unseen
+    # message are the listing's aggregates, computed once per change of the mailbox).
+    listing = await s.store.listing_as(s.account_id, mb.id)
     readonly = cmd.readonly or readonly_rights(rights)
-    view = SelectedView(mb, records, readonly, rights=rights, display=ref.display)
+    view = SelectedView.from_listing(mb, listing, readonly, rights=rights, display=ref.display)
     s.select_view(view)
     await s.claim_recent(view.uids)
     s.untagged(b"FLAGS " + R.flag_list(s.mailbox_flags()))
@@ -60,9 +62,9 @@ async def select(s: Session, cmd: ast.Select) -> Ok | None:
         s.untagged(b"LIST " + R.flag_list(attrs) + b' "/" ' + s.name_out(ref.display))
     else:
         s.untagged(b"%d RECENT" % view.recent_count())
-        first_unseen = next((seq for seq, r in view.iter_records() if not r.seen), None)
-        if first_unseen is not None and not s.uidonly:  # RFC 9586 3: no sequence numbers
-            s.untagged_status("OK", "First unseen", f"UNSEEN {first_unseen}")
+        unseen = listing.first_unseen  # the view is the listing still: same positions
+        if unseen is not None and not s.uidonly:  # RFC 9586 3: no sequence numbers
+            s.untagged_status("OK", "First unseen", f"UNSEEN {unseen + 1}")
     s.untagged_status("OK", "UIDs valid", f"UIDVALIDITY {mb.uidvalidity}")
     # RFC 8474 4.2: MAILBOXID on every successful SELECT and EXAMINE
     s.untagged_status("OK", "Mailbox id", f"MAILBOXID ({objectid.mailbox_id(mb)})")

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from mailwright.imapd import fetch, search, sortthread
+from mailwright.mime.searchfields import CACHED_FIELDS
 from mailwright.proto.imap import ast
 from mailwright.store.api import MessageRecord, Store
 
@@ -44,6 +45,20 @@ def fetch_needs(items: Sequence[ast.FetchItem]) -> tuple[bool, bool]:
 
 def search_needs_content(key: ast.SearchKey) -> bool:
     return bool(search.needs_content(key))
+
+
+def search_needs_raw(key: ast.SearchKey) -> bool:
+    """Whether the messages' bytes are needed, not only their meta with its field cache."""
+    return bool(search.needs_raw(key, CACHED_FIELDS))
+
+
+def search_candidates(
+    key: ast.SearchKey, msgs: list[tuple[int, MessageRecord]], *, saved: set[int],
+    largest_seq: int, largest_uid: int, rev2: bool,
+) -> list[tuple[int, MessageRecord]]:
+    """*msgs* less those that the content-free keys of an AND rule out (no content read)."""
+    ctx = search.SearchContext(largest_seq, largest_uid, frozenset(saved), None, rev2)
+    return list(search.candidates(key, msgs, ctx))
 
 
 def sortthread_available() -> bool:

@@ -343,7 +343,13 @@ async def _evaluate(
     evaluate = content.search_evaluator()
     store = CachingStore(s.store)
     if content.search_needs_content(key):
-        await _prefetch(store, [rec for _, rec in msgs], meta=True, raw=True)
+        # the cheap keys first: a UID range or a flag narrows what is read at all
+        msgs = content.search_candidates(
+            key, msgs, saved=saved, largest_seq=largest_seq, largest_uid=largest_uid, rev2=s.rev2
+        )
+        await _prefetch(
+            store, [rec for _, rec in msgs], meta=True, raw=content.search_needs_raw(key)
+        )
     found: list[tuple[int, MessageRecord]] = []
     for start in range(0, max(len(msgs), 1), SEARCH_CHUNK):
         chunk = msgs[start : start + SEARCH_CHUNK]

@@ -263,7 +263,7 @@ async def load_message(
         meta = await store.get_meta(rec.blob_id)
         if meta:
             try:
-                info = MessageInfo.from_json(meta)
+                info = MessageInfo.from_meta(meta)
             except (ValueError, KeyError, TypeError):
                 info = None
         if info is None:

@@ -41,15 +41,9 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_tz
 
 from mailwright.imapd import objectid
-from mailwright.mime.address import (
-    MISSING_DOMAIN,
-    MISSING_MAILBOX,
-    SYNTAX_ERROR,
-    parse_address_list,
-)
 from mailwright.mime.decode import decode_header, header_fields, part_text, text_parts
 from mailwright.mime.model import MessageInfo
-from mailwright.mime.parser import header_value
+from mailwright.mime.searchfields import CACHED_FIELDS, field_text
 from mailwright.proto.imap import ast
 from mailwright.store.api import MessageRecord, Store
 
@@ -94,38 +88,14 @@ def sent_timestamp(value: bytes | None) -> float | None:
 
 
 _EPOCH = date(1970, 1, 1)
-_ADDRESS_FIELDS = frozenset({b"from", b"to", b"cc", b"bcc", b"sender", b"reply-to",
-                             b"resent-from", b"resent-to", b"resent-cc", b"resent-bcc",
-                             b"resent-sender"})
-
-
-def _written_addresses(value: bytes) -> str:
-    """Addresses as Dovecot writes them back from their parse: `name <mailbox@domain>` or
-    `<mailbox@domain>`, groups as `name: ...;` (missing parts left empty, not Dovecot's
-    MISSING_*/SYNTAX_ERROR placeholders, which would make "x" match every broken address)."""
-    out: list[str] = []
-    in_group = False
-    for a in parse_address_list(header_value(value)) or ():
-        if a.host is None:
-            if not in_group and a.mailbox is not None:
-                out.append(decode_header(a.mailbox) + ":")
-            elif in_group:
-                out.append(";")
-            in_group = not in_group
-            continue
-        mailbox = b"" if a.mailbox == MISSING_MAILBOX else (a.mailbox or b"")
-        host = b"" if a.host in (MISSING_DOMAIN, SYNTAX_ERROR) else a.host
-        spec = "<" + decode_header(mailbox + b"@" + host) + ">"
-        out.append(f"{decode_header(a.name)} {spec}" if a.name else spec)
-    return ", ".join(out)
-
-
 @dataclass
 class MessageText:
     """Decoded text of one message, computed on first use."""
 
     info: MessageInfo
     raw: bytes
+    #: False when only the meta was read (header keys answered from its field cache)
+    has_raw: bool = True
     _fields: list[tuple[bytes, bytes]] | None = field(default=None, repr=False)
     _decoded: dict[bytes, list[str]] = field(default_factory=dict, repr=False)
     _body: str | None = field(default=None, repr=False)
@@ -145,14 +115,14 @@ class MessageText:
         so that e.g. FROM "@" finds an address whose domain is missing, as in Dovecot."""
         got = self._decoded.get(name)
         if got is None:
-            got = []
-            for k, v in self.fields:
-                if k != name:
-                    continue
-                text = decode_header(v)
-                if name in _ADDRESS_FIELDS:
-                    text += "\n" + _written_addresses(v)
-                got.append(text.casefold())
+            cached = self.info.search_fields
+            if cached is not None and name in CACHED_FIELDS:
+                # decoded at delivery by the same rule (mime/searchfields.py)
+                got = cached.get(name, [])
+            else:
+                if not self.has_raw:
+                    raise ValueError("this header field needs the message")
+                got = [field_text(k, v) for k, v in self.fields if k == name]
             self._decoded[name] = got
         return got
 
@@ -204,17 +174,36 @@ def needs_content(key: ast.SearchKey) -> bool:
     return False
 
 
-def needs_raw(key: ast.SearchKey) -> bool:
-    """Whether any key needs the raw message (header or body text), not only the meta."""
-    if isinstance(key, ast.SearchHeader | ast.SearchText):
+def needs_raw(key: ast.SearchKey, cached: frozenset[bytes] = frozenset()) -> bool:
+    """Whether any key needs the raw message (header or body text), not only the meta;
+    header fields named in *cached* are read from the meta's field cache."""
+    if isinstance(key, ast.SearchHeader):
+        return key.name.lower().encode("utf-8") not in cached
+    if isinstance(key, ast.SearchText):
         return True
     if isinstance(key, ast.SearchAnd):
-        return any(needs_raw(k) for k in key.keys)
+        return any(needs_raw(k, cached) for k in key.keys)
     if isinstance(key, ast.SearchOr):
-        return needs_raw(key.left) or needs_raw(key.right)
+        return needs_raw(key.left, cached) or needs_raw(key.right, cached)
     if isinstance(key, ast.SearchNot):
-        return needs_raw(key.key)
+        return needs_raw(key.key, cached)
     return False
+
+
+def candidates(
+    key: ast.SearchKey, msgs: Sequence[tuple[int, MessageRecord]], ctx: SearchContext
+) -> Sequence[tuple[int, MessageRecord]]:
+    """*msgs* less those that a content-free part of an AND already rules out (``UID 90000:*
+    FROM x`` reads 1,000 messages of a 100,000-message mailbox, not all of them); the whole
+    key is still evaluated on what is left."""
+    if not isinstance(key, ast.SearchAnd) or not needs_content(key):
+        return msgs
+    cheap = [k for k in key.keys if not needs_content(k)]
+    if not cheap:
+        return msgs
+    return [
+        (seq, rec) for seq, rec in msgs if all(matches(k, seq, rec, ctx, None) for k in cheap)
+    ]
 
 
 def _date_cmp(d: date, op: str, want: date) -> bool:
@@ -223,6 +212,20 @@ def _date_cmp(d: date, op: str, want: date) -> bool:
     if op == "on":
         return d == want
     return d >= want  # since
+
+
+_LOWERED: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _lowered(flags: frozenset[str]) -> frozenset[str]:
+    """*flags* in lower case (flags compare case-insensitively, RFC 9051 2.3.2); flag sets are
+    few and shared between records, so each is lowered once."""
+    got = _LOWERED.get(flags)
+    if got is None:
+        if len(_LOWERED) > 4096:
+            _LOWERED.clear()
+        got = _LOWERED[flags] = frozenset(f.lower() for f in flags)
+    return got
 
 
 def matches(
@@ -241,11 +244,17 @@ def matches(
         return matches(key.left, seq, rec, ctx, text) or matches(key.right, seq, rec, ctx, text)
     if isinstance(key, ast.SearchNot):
         return not matches(key.key, seq, rec, ctx, text)
+    # the keys clients send most first: this chain runs for every message
+    if isinstance(key, ast.SearchHeader):
+        if text is None:
+            raise ValueError("header keys need the message")
+        values = text.header_values(key.name.lower().encode("utf-8"))
+        needle = key.value.casefold()
+        return any(needle in v for v in values)
     if isinstance(key, ast.SearchFlag):
         # \Recent is among the flags of a message recent to an IMAP4rev1 session
         # (RFC 3501 2.3.2); RFC 9051 dropped it, so IMAP4rev2 sessions never find it
-        want = key.flag.lower()
-        has = any(f.lower() == want for f in rec.flags)
+        has = key.flag in rec.flags or key.flag.lower() in _lowered(rec.flags)
         return has == key.present
     if isinstance(key, ast.SearchSequence):
         if key.set.saved:
@@ -278,12 +287,6 @@ def matches(
         else:
             d = datetime.fromtimestamp(rec.timestamp, UTC).date()
         return _date_cmp(d, key.op, key.date)
-    if isinstance(key, ast.SearchHeader):
-        if text is None:
-            raise ValueError("header keys need the message")
-        values = text.header_values(key.name.lower().encode("utf-8"))
-        needle = key.value.casefold()
-        return any(needle in v for v in values)
     if isinstance(key, ast.SearchText):
         if text is None:
             raise ValueError("text keys need the message")
@@ -339,16 +342,21 @@ async def search_messages(
     ctx = SearchContext(largest_seq, largest_uid, frozenset(saved), datetime.now(UTC), rev2)
     if not needs_content(key):
         return search(key, msgs, ctx)
-    want_raw = needs_raw(key)
+    # raw bytes only where the meta's field cache does not answer (messages stored before
+    # it was kept, or keys on other fields and on text)
+    raw_always = needs_raw(key)
+    raw_if_cached = needs_raw(key, CACHED_FIELDS)
     out = []
-    for seq, rec in msgs:
+    for seq, rec in candidates(key, msgs, ctx):
         text = _TEXTS.get(rec.blob_id)
-        if text is None:
-            info, raw = await load_message(store, rec, True, want_raw)
+        if text is None or (raw_if_cached and not text.has_raw):
+            info, _ = await load_message(store, rec, True, False)
             assert info is not None
-            text = MessageText(info, raw or b"")
-            if raw is not None:
-                _TEXTS.put(rec.blob_id, text)
+            raw: bytes | None = None
+            if raw_if_cached if info.search_fields is not None else raw_always:
+                raw = await store.read_blob(rec.blob_id)
+            text = MessageText(info, raw or b"", raw is not None)
+            _TEXTS.put(rec.blob_id, text)
         if matches(key, seq, rec, ctx, text):
             out.append((seq, rec))
     return out
@@ -357,8 +365,8 @@ async def search_messages(
 class _TextCache:
     """Decoded message text by blob id: blobs never change, so what one SEARCH decoded (header
     fields, body text) serves every later SEARCH of any session over the same message, as
-    Dovecot's cache keeps fields once searched. Only entries that hold the raw bytes are kept,
-    and only for messages up to `max_item` bytes."""
+    Dovecot's cache keeps fields once searched. Entries hold the raw bytes (messages up to
+    `max_item` bytes) or only the meta with its decoded field cache."""
 
     def __init__(self, max_items: int = 5000, max_item: int = 256 * 1024) -> None:
         self.max_items = max_items
@@ -372,7 +380,7 @@ class _TextCache:
         return text
 
     def put(self, blob_id: str, text: MessageText) -> None:
-        if len(text.raw) > self.max_item:
+        if len(text.raw) > self.max_item or (not text.has_raw and text.info.search_fields is None):
             return
         self._items[blob_id] = text
         self._items.move_to_end(blob_id)

@@ -197,6 +197,10 @@ class Session:
     notifier: Any = None
     _bad_count: int = 0
     _out_pending: int = 0
+    #: what the command has answered so far, written to the socket in one go by `flush`:
+    #: one send per command rather than one per untagged line (None while nothing waits, so
+    #: an idle session holds no list)
+    _out: list[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.conn = self._new_connection()
@@ -221,15 +225,22 @@ class Session:
             data = self.codec.compress(data)
             if not data:
                 return
-        self.transport.write(data)
+        if self._out is None:
+            self._out = [data]
+        else:
+            self._out.append(data)
         self._out_pending += len(data)
 
     async def flush(self) -> None:
         self._out_pending = 0
         if self.codec is not None:
             tail = self.codec.flush()
-            if tail:
-                self.transport.write(tail)
+            if tail:  # already compressed: straight to the output
+                self._out = [*(self._out or ()), tail]
+        out = self._out
+        if out is not None:
+            self._out = None
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
         await self.transport.drain()
 
     async def maybe_flush(self) -> None:
@@ -542,7 +553,7 @@ class Session:
         """Before anything reads the view again: rebuild what `hibernate_view` dropped."""
         view = self.view
         if view is not None and view.hibernated:
-            view.wake(await self.store.list_messages(view.mailbox.id))
+            view.wake((await self.store.listing(view.mailbox.id)).records.values())
 
     async def sync(self, cmd: ast.Command | None, *, force: bool = False) -> None:
         """Tell the client about other sessions' changes, if any (the sync point)."""
@@ -578,8 +589,9 @@ class Session:
         view = self.view
         if view is None or self.rev2 or not uids:
             return
-        # *uids* are all above what the view held before, so they make one range
-        low, high = min(uids), max(uids)
+        # *uids* are ascending and all above what the view held before, so they make one
+        # range (the ends, not a pass over a 100,000-message SELECT)
+        low, high = uids[0], uids[-1]
         first = await self.store.claim_recent(view.mailbox.id, high, not view.readonly)
         view.add_recent(max(first, low), high)
 

@@ -1,6 +1,6 @@
 """Parse once at delivery: MIME structure, envelope and part offsets of a stored message.
 
-`parse_message(raw) -> MessageInfo` runs once when a message is stored; `MessageInfo.to_json()`
+`parse_message(raw) -> MessageInfo` runs once when a message is stored; `MessageInfo.to_meta()`
 is what the store keeps next to the blob; `mailwright.mime.imapfmt` renders IMAP answers from it.
 """
 

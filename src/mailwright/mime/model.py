@@ -1,13 +1,16 @@
 """What is kept of a message after the one parse at delivery (issue 2, item 7).
 
-Everything is plain data so it serialises to compact JSON and back without loss. Byte strings
-from headers are kept as bytes (real mail has 8-bit and broken bytes there, and IMAP returns
-them unchanged); in JSON they travel as Latin-1 strings, which maps every byte to one code point.
+Everything is plain data so it serialises and back without loss: the stored form
+(`MessageInfo.to_meta`) is a binary head and JSON sections read lazily; `to_json` is the older
+single-document form, still read. Byte strings from headers are kept as bytes (real mail has
+8-bit and broken bytes there, and IMAP returns them unchanged); in JSON they travel as Latin-1
+strings, which maps every byte to one code point.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,22 +97,77 @@ class Part:
         return self.body_start - self.header_start
 
 
-@dataclass(slots=True)
 class MessageInfo:
-    """The parse-once result: part tree, envelope and sort/search keys of one message."""
+    """The parse-once result: part tree, envelope and sort/search keys of one message.
 
-    size: int
-    root: Part
-    problems: tuple[str, ...] = ()
+    Read back from the store (`from_meta`), it is decoded lazily: the stored form keeps the
+    size and the header's end in a fixed binary header and the SEARCH field cache, the
+    envelope and the part tree as separate sections, each decoded only when first asked for,
+    so a SEARCH FROM reads a few hundred bytes of decoded fields, SORT and THREAD the envelope
+    alone, and only BODYSTRUCTURE and section FETCHes pay for the tree.
+    """
+
+    __slots__ = ("_env", "_env_data", "_header_end", "_problems", "_root", "_tree_data",
+                 "search_fields", "size")
+
+    def __init__(self, size: int, root: Part | None = None, problems: tuple[str, ...] = ()) -> None:
+        self.size = size
+        self._root = root
+        self._problems = problems
+        self._header_end = root.body_start if root is not None else 0
+        self._env: Envelope | None = None
+        self._env_data: bytes | None = None
+        self._tree_data: bytes | None = None
+        #: decoded top-header fields by lower-case name (mime/searchfields.py), when the meta
+        #: kept them; None for a message stored before they were kept
+        self.search_fields: dict[bytes, list[str]] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MessageInfo):
+            return NotImplemented
+        return (self.size, self.root, self.problems) == (other.size, other.root, other.problems)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MessageInfo(size={self.size!r}, root={self.root!r}, problems={self.problems!r})"
+
+    @property
+    def root(self) -> Part:
+        if self._root is None:
+            doc = json.loads(self._tree_data or b"{}")
+            root = _part_from(doc["root"])
+            root.envelope = self.envelope
+            self._problems = tuple(doc.get("problems", ()))
+            self._root = root
+            self._tree_data = None
+        return self._root
+
+    @root.setter
+    def root(self, value: Part) -> None:
+        self._root = value
+        self._header_end = value.body_start
+        self._env = None
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        if self._root is None:
+            self.root  # noqa: B018 - the problems travel with the tree
+        return self._problems
 
     @property
     def envelope(self) -> Envelope:
-        env = self.root.envelope
-        return env if env is not None else Envelope()
+        if self._root is not None:
+            env = self._root.envelope
+            return env if env is not None else Envelope()
+        if self._env is None:
+            self._env = _env_from(json.loads(self._env_data)) if self._env_data else Envelope()
+            self._env_data = None
+        return self._env
 
     @property
     def header_end(self) -> int:
-        return self.root.body_start
+        return self._header_end
 
     def to_json(self) -> bytes:
         doc = {"v": 1, "size": self.size, "root": _part_to(self.root)}
@@ -125,6 +183,54 @@ class MessageInfo:
             root=_part_from(doc["root"]),
             problems=tuple(doc.get("problems", ())),
         )
+
+    def to_meta(self, search_fields: dict[bytes, list[str]] | None = None) -> bytes:
+        """The stored form: ``MW2``, then size, header end and the three section lengths
+        (big-endian, `_META_HEAD`), then the sections: search fields, envelope, tree (JSON
+        each, the tree without the top envelope, which is the envelope section)."""
+        root = _part_to(self.root)
+        env = root.pop("env", None) or {}
+        tree: dict[str, Any] = {"root": root}
+        if self.problems:
+            tree["problems"] = list(self.problems)
+        fields = {k.decode("latin-1"): v for k, v in (search_fields or {}).items()}
+        sections = [
+            json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+            _dumps(env),
+            _dumps(tree),
+        ]
+        head = _META_HEAD.pack(_META_MAGIC, self.size, self.header_end,
+                               *(len(x) for x in sections))
+        return head + b"".join(sections)
+
+    @classmethod
+    def from_meta(cls, data: bytes) -> MessageInfo:
+        """Read either stored form: the sectioned one (`to_meta`, decoded lazily) or the
+        JSON of messages stored before it (`to_json`). ValueError when it is neither."""
+        if not data.startswith(_META_MAGIC):
+            return cls.from_json(data)
+        if len(data) < _META_HEAD.size:
+            raise ValueError("meta too short")
+        _magic, size, header_end, n_fields, n_env, n_tree = _META_HEAD.unpack_from(data)
+        start = _META_HEAD.size
+        if start + n_fields + n_env + n_tree != len(data):
+            raise ValueError("meta sections do not add up")
+        info = cls(size)
+        info._header_end = header_end
+        fields = json.loads(data[start : start + n_fields])
+        info.search_fields = {k.encode("latin-1"): v for k, v in fields.items()}
+        start += n_fields
+        info._env_data = data[start : start + n_env]
+        info._tree_data = data[start + n_env :]
+        return info
+
+
+_META_MAGIC = b"MW2"
+_META_HEAD = struct.Struct(">3sQQIII")
+
+
+def _dumps(doc: Any) -> bytes:
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 # --- JSON mapping: short keys, absent keys mean defaults -------------------------------------

@@ -21,6 +21,7 @@ def meta_parser() -> Callable[[bytes], bytes]:
     them without structure, so a broken MIME package stops the server at start instead.
     """
     from mailwright.mime import parse_message
+    from mailwright.mime.searchfields import search_fields
 
     def parse(raw: bytes) -> bytes:
         info = parse_message(raw)
@@ -28,7 +29,8 @@ def meta_parser() -> Callable[[bytes], bytes]:
         if problems:
             # Malformed mail is kept as it is (best structure available), and said so once.
             log.warning("message parsed with problems: %s", "; ".join(map(str, problems[:5])))
-        data: bytes = info.to_json()
+        # the fields SEARCH compares, decoded once here rather than at every SEARCH
+        data: bytes = info.to_meta(search_fields(raw, info.header_end))
         return data
 
     return parse

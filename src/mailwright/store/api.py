@@ -187,7 +187,8 @@ class StagedBlob:
     """Message content written and made durable in staging, not yet referenced by any row.
 
     `blob_id` is the SHA-256 hex of the content, so identical content is stored once. `meta` is
-    the parse-once JSON from `mailwright.mime`; the store keeps it with the blob, opaque.
+    the parse-once meta from `mailwright.mime` (`MessageInfo.to_meta`); the store keeps it
+    with the blob, opaque.
     `_path` is the store's own business: a session hands a staged blob to a unit of work
     (`deliver`, `append`, `queue_add`...), reads it with `BlobStore.read_staged` or drops it
     with `BlobStore.discard_staged`, and never opens or unlinks a file itself.
@@ -484,7 +485,7 @@ class BlobStore(Protocol):
         ...
 
     async def get_meta(self, blob_id: str) -> bytes:
-        """A stored blob's parse-once metadata (JSON from `mailwright.mime`); NotFound."""
+        """A stored blob's parse-once metadata (`MessageInfo.from_meta` reads it); NotFound."""
         ...
 
 
@@ -1215,4 +1216,61 @@ class Store(
     async def close(self) -> None:
         """Stop the workers; nothing is lost (every change was durable when it returned)."""
         ...
+    async def listing(self, mailbox_id: int) -> MessageListing:
+        """Every message of the mailbox as one shared, read-only `MessageListing` (what SELECT
+        needs in one read); an empty listing at MODSEQ 0 for an unknown mailbox. Large
+        mailboxes are kept in memory and refreshed by MODSEQ, so a warm listing costs one
+        indexed query for the delta and no per-message work."""
+        ...
+    async def listing_as(self, actor: int, mailbox_id: int) -> MessageListing:
+        """`listing` with ``r`` (RFC 4314 4: SELECT and EXAMINE); AccessDenied, NotFound."""
+        ...
 
+
+# --- the listing of a mailbox ------------------------------------------------------------------
+
+
+class MessageListing:
+    """Every message of one mailbox at one HIGHESTMODSEQ, shared read-only.
+
+    Dovecot answers SELECT from its index file in one read; this is our index: the records by
+    UID (insertion order is UID order), the UID list, and the aggregates SELECT asks for
+    (keywords in use, the first unseen message), each computed once per listing and then
+    shared by every session that selects the mailbox until the next change. Nobody mutates
+    `records` or `uids`: a session that changes its view copies them first
+    (`imapd/view.py`), and a store refreshing its cache builds a new listing.
+    """
+
+    __slots__ = ("_first_unseen", "_keywords", "mailbox_id", "modseq", "records", "uids")
+
+    def __init__(self, mailbox_id: int, modseq: int, records: dict[int, MessageRecord]) -> None:
+        self.mailbox_id = mailbox_id
+        self.modseq = modseq
+        self.records = records
+        self.uids: list[int] = list(records)
+        self._keywords: frozenset[str] | None = None
+        self._first_unseen: int | None = -1  # -1: not computed yet
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    @property
+    def keywords(self) -> frozenset[str]:
+        """The keywords (non-system flags) on any message."""
+        if self._keywords is None:
+            found: set[str] = set()
+            # flag sets are few and shared between records: look at each distinct one once
+            for flags in {r.flags for r in self.records.values()}:
+                found.update(f for f in flags if not f.startswith("\\"))
+            self._keywords = frozenset(found)
+        return self._keywords
+
+    @property
+    def first_unseen(self) -> int | None:
+        """The position (0-based) of the first message without ``\\Seen``, None if none."""
+        if self._first_unseen == -1:
+            self._first_unseen = next(
+                (i for i, r in enumerate(self.records.values()) if "\\Seen" not in r.flags),
+                None,
+            )
+        return self._first_unseen

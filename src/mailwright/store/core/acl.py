@@ -47,6 +47,7 @@ from mailwright.store.api import (
     InvalidOperation,
     Mailbox,
     MailboxStatus,
+    MessageListing,
     MessageRecord,
     NotFound,
     SharedMailbox,
@@ -544,6 +545,11 @@ class AccessControl(CoreBase):
         """SELECT/EXAMINE with ``r`` (checked in a read just before the listing's)."""
         await self.acl_require(actor, mailbox_id, "r")
         return await self._acl_store().list_messages(mailbox_id)
+
+    async def listing_as(self, actor: int, mailbox_id: int) -> MessageListing:
+        """SELECT/EXAMINE's shared listing with ``r``."""
+        await self.acl_require(actor, mailbox_id, "r")
+        return await self._acl_store().listing(mailbox_id)
 
     async def mailbox_status_as(self, actor: int, mailbox_id: int) -> MailboxStatus:
         """STATUS with ``r`` (RFC 4314 4)."""

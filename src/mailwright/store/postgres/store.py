@@ -52,6 +52,7 @@ from mailwright.store.api import (
     LocalCopies,
     Mailbox,
     MailboxStatus,
+    MessageListing,
     MessageRecord,
     NotFound,
     QueueAddition,
@@ -184,7 +185,7 @@ class PostgresStore(CoreStore, StagingFiles):
         self._last_used: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
         self._flags = _FlagCache()
         self._meta: OrderedDict[str, bytes] = OrderedDict()
-        self._listings: OrderedDict[int, tuple[int, dict[int, MessageRecord]]] = OrderedDict()
+        self._listings: OrderedDict[int, MessageListing] = OrderedDict()
         self._listed = 0
         self.listing_min_size = 1000  # small mailboxes are cheap to list: not worth memory
         self.listing_max_records = 1_000_000
@@ -737,78 +738,7 @@ class PostgresStore(CoreStore, StagingFiles):
         return list((await self.deliver_each(LocalCopies(blob, tuple(targets)), None)).records)
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
-        """Every message by UID; large mailboxes are kept in memory and refreshed by MODSEQ.
-
-        As in the embedded store (and Dovecot's index), a warm listing costs only the delta:
-        rows whose MODSEQ is above the cached HIGHESTMODSEQ plus the `expunged` rows. This is
-        safe with several nodes because every change, from any node, bumps HIGHESTMODSEQ and
-        stamps its rows in the same transaction, and the three reads share one snapshot.
-        """
-        cached = self._listings.get(mailbox_id)
-        base = cached[0] if cached is not None else None
-
-        async def run(conn: Conn) -> tuple[Any, list[Any], list[Any]]:
-            async with conn.pipeline():  # one round trip, one snapshot
-                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                mb_cur = await conn.execute(
-                    "SELECT highestmodseq FROM mailboxes WHERE id = %s", (mailbox_id,)
-                )
-                if base is None:
-                    rows_cur = await conn.execute(
-                        f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s ORDER BY uid",
-                        (mailbox_id,),
-                    )
-                    gone_cur = None
-                else:
-                    rows_cur = await conn.execute(
-                        f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s"
-                        " AND modseq > %s ORDER BY uid",
-                        (mailbox_id, base),
-                    )
-                    gone_cur = await conn.execute(
-                        "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s",
-                        (mailbox_id, base),
-                    )
-                await conn.execute("COMMIT")
-            gone = await gone_cur.fetchall() if gone_cur is not None else []
-            return await mb_cur.fetchone(), await rows_cur.fetchall(), gone
-
-        mb, rows, gone = await self._run(run)
-        if mb is None:
-            self._listings.pop(mailbox_id, None)
-            return []
-        modseq = int(mb[0])
-        if cached is None:
-            records = {int(r[1]): self._message(r) for r in rows}
-        elif modseq == cached[0]:
-            self._listings.move_to_end(mailbox_id)
-            return list(cached[1].values())
-        else:
-            records = dict(cached[1])
-            for (uid,) in gone:
-                records.pop(int(uid), None)
-            for r in rows:
-                uid = int(r[1])
-                if uid in records:
-                    records[uid] = self._message(r)
-            # new UIDs are above every cached one: appending keeps UID order
-            for r in rows:
-                if int(r[1]) not in records:
-                    records[int(r[1])] = self._message(r)
-        self._remember_listing(mailbox_id, modseq, records)
-        return list(records.values())
-
-    def _remember_listing(self, mailbox_id: int, modseq: int, records: dict[int, MessageRecord]) -> None:
-        old = self._listings.pop(mailbox_id, None)
-        if old is not None:
-            self._listed -= len(old[1])
-        if len(records) < self.listing_min_size:
-            return
-        self._listings[mailbox_id] = (modseq, records)
-        self._listed += len(records)
-        while self._listed > self.listing_max_records and self._listings:
-            _mb, (_ms, dropped) = self._listings.popitem(last=False)
-            self._listed -= len(dropped)
+        return list((await self.listing(mailbox_id)).records.values())
 
     async def _get_rows(self, c: Conn, mailbox_id: int, uids: Sequence[int]) -> list[Any]:
         return await self._fetchall(
@@ -1297,6 +1227,80 @@ class PostgresStore(CoreStore, StagingFiles):
             "UPDATE queue SET next_attempt = LEAST(next_attempt, clock_timestamp())"
             " WHERE id = %s RETURNING id", (entry_id,))
         return bool(rows)
+
+    async def listing(self, mailbox_id: int) -> MessageListing:
+        """Every message by UID; large mailboxes are kept in memory and refreshed by MODSEQ.
+
+        As in the embedded store (and Dovecot's index), a warm listing costs only the delta:
+        rows whose MODSEQ is above the cached HIGHESTMODSEQ plus the `expunged` rows. This is
+        safe with several nodes because every change, from any node, bumps HIGHESTMODSEQ and
+        stamps its rows in the same transaction, and the three reads share one snapshot.
+        """
+        cached = self._listings.get(mailbox_id)
+        base = cached.modseq if cached is not None else None
+
+        async def run(conn: Conn) -> tuple[Any, list[Any], list[Any]]:
+            async with conn.pipeline():  # one round trip, one snapshot
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                mb_cur = await conn.execute(
+                    "SELECT highestmodseq FROM mailboxes WHERE id = %s", (mailbox_id,)
+                )
+                if base is None:
+                    rows_cur = await conn.execute(
+                        f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s ORDER BY uid",
+                        (mailbox_id,),
+                    )
+                    gone_cur = None
+                else:
+                    rows_cur = await conn.execute(
+                        f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s"
+                        " AND modseq > %s ORDER BY uid",
+                        (mailbox_id, base),
+                    )
+                    gone_cur = await conn.execute(
+                        "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s",
+                        (mailbox_id, base),
+                    )
+                await conn.execute("COMMIT")
+            gone = await gone_cur.fetchall() if gone_cur is not None else []
+            return await mb_cur.fetchone(), await rows_cur.fetchall(), gone
+
+        mb, rows, gone = await self._run(run)
+        if mb is None:
+            self._forget_listing(mailbox_id)
+            return MessageListing(mailbox_id, 0, {})
+        modseq = int(mb[0])
+        if cached is None:
+            records = {int(r[1]): self._message(r) for r in rows}
+        elif modseq == cached.modseq:
+            self._listings.move_to_end(mailbox_id)
+            return cached
+        else:
+            records = dict(cached.records)  # a listing, once handed out, never changes
+            for (uid,) in gone:
+                records.pop(int(uid), None)
+            for r in rows:
+                uid = int(r[1])
+                if uid in records:
+                    records[uid] = self._message(r)
+            # new UIDs are above every cached one: appending keeps UID order
+            for r in rows:
+                if int(r[1]) not in records:
+                    records[int(r[1])] = self._message(r)
+        listing = MessageListing(mailbox_id, modseq, records)
+        self._forget_listing(mailbox_id)
+        if len(listing) >= self.listing_min_size:
+            self._listings[mailbox_id] = listing
+            self._listed += len(listing)
+            while self._listed > self.listing_max_records and self._listings:
+                _mb, dropped = self._listings.popitem(last=False)
+                self._listed -= len(dropped)
+        return listing
+
+    def _forget_listing(self, mailbox_id: int) -> None:
+        old = self._listings.pop(mailbox_id, None)
+        if old is not None:
+            self._listed -= len(old)
 
 
 # -- file helpers (run in threads) -----------------------------------------------------------

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from mailwright.store.api import MessageRecord
+from mailwright.store.api import MessageListing, MessageRecord
 
 Row = tuple[int, int, int, str, float, int, str]
 _COLS = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
@@ -26,7 +26,7 @@ class ListingCache:
         self.max_records = max_records
         self.min_size = min_size  # small mailboxes are cheap to list: not worth the memory
         self._lock = threading.Lock()
-        self._entries: OrderedDict[int, tuple[int, dict[int, MessageRecord]]] = OrderedDict()
+        self._entries: OrderedDict[int, MessageListing] = OrderedDict()
         self._total = 0
 
     def get(
@@ -35,53 +35,56 @@ class ListingCache:
         mailbox_id: int,
         make: Callable[[Row], MessageRecord],
         flag_parser: Callable[[str], frozenset[str]],
-    ) -> list[MessageRecord]:
+    ) -> MessageListing:
         row = c.execute("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)).fetchone()
         if row is None:
-            return []
+            return MessageListing(mailbox_id, 0, {})
         modseq = int(row[0])
         with self._lock:
             entry = self._entries.get(mailbox_id)
             if entry is not None:
                 self._entries.move_to_end(mailbox_id)
-        if entry is not None and entry[0] == modseq:
-            return list(entry[1].values())
-        if entry is not None and entry[0] < modseq:
-            base, records = entry
+        if entry is not None and entry.modseq == modseq:
+            return entry
+        if entry is not None and entry.modseq < modseq:
             updated = c.execute(
                 f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
-                (mailbox_id, base),
+                (mailbox_id, entry.modseq),
             ).fetchall()
             gone = c.execute(
-                "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?", (mailbox_id, base)
+                "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?",
+                (mailbox_id, entry.modseq),
             ).fetchall()
-            fresh = dict(records)  # copy: another thread may be returning the old one
+            fresh = dict(entry.records)  # copy: a listing, once handed out, never changes
             for (uid,) in gone:
                 fresh.pop(uid, None)
             for r in updated:
                 # new UIDs are above every cached UID, so insertion order stays UID order
                 fresh[r[1]] = make(r)
-            self._put(mailbox_id, modseq, fresh)
-            return list(fresh.values())
+            listing = MessageListing(mailbox_id, modseq, fresh)
+            self._put(listing)
+            return listing
         rows = c.execute(
             f"SELECT {_COLS} FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)
         ).fetchall()
         flags = flag_parser
         # tuple unpacking in one comprehension: the cheapest way CPython builds 100k records
-        out = [MessageRecord(m, u, ms, flags(f), ts, sz, b) for m, u, ms, f, ts, sz, b in rows]
-        if len(out) >= self.min_size:
-            self._put(mailbox_id, modseq, {r.uid: r for r in out})
-        return out
+        listing = MessageListing(mailbox_id, modseq, {
+            u: MessageRecord(m, u, ms, flags(f), ts, sz, b) for m, u, ms, f, ts, sz, b in rows
+        })
+        if len(listing) >= self.min_size:
+            self._put(listing)
+        return listing
 
-    def _put(self, mailbox_id: int, modseq: int, records: dict[int, MessageRecord]) -> None:
+    def _put(self, listing: MessageListing) -> None:
         with self._lock:
             # Replacing a newer entry with an older one is harmless: the next get applies the
             # delta again.
-            old = self._entries.pop(mailbox_id, None)
+            old = self._entries.pop(listing.mailbox_id, None)
             if old is not None:
-                self._total -= len(old[1])
-            self._entries[mailbox_id] = (modseq, records)
-            self._total += len(records)
+                self._total -= len(old)
+            self._entries[listing.mailbox_id] = listing
+            self._total += len(listing)
             while self._total > self.max_records and len(self._entries) > 1:
-                _mb, (_ms, evicted) = self._entries.popitem(last=False)
+                _mb, evicted = self._entries.popitem(last=False)
                 self._total -= len(evicted)

@@ -20,6 +20,7 @@ from mailwright.store.api import (
     LocalCopies,
     Mailbox,
     MailboxStatus,
+    MessageListing,
     MessageRecord,
     NotFound,
     QueueAddition,
@@ -362,9 +363,7 @@ class SQLiteStore(CoreStore, StagingFiles):
         return list((await self.deliver_each(LocalCopies(blob, tuple(targets)), None)).records)
 
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
-        return await self.db.read(
-            lambda c: self._listing.get(c, mailbox_id, self._message, self._flags.parse)
-        )
+        return list((await self.listing(mailbox_id)).records.values())
 
     def _get_messages(
         self, c: sqlite3.Connection, mailbox_id: int, uids: Sequence[int]
@@ -891,3 +890,8 @@ class SQLiteStore(CoreStore, StagingFiles):
             return cur.rowcount > 0
 
         return await self.db.write(op)
+
+    async def listing(self, mailbox_id: int) -> MessageListing:
+        return await self.db.read(
+            lambda c: self._listing.get(c, mailbox_id, self._message, self._flags.parse)
+        )

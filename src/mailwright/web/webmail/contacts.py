@@ -43,7 +43,7 @@ async def _history(store: Store, account_id: int) -> list[Person]:
         for rec in records:
             meta = await store.get_meta(rec.blob_id)
             try:
-                env = MessageInfo.from_json(meta).envelope if meta else None
+                env = MessageInfo.from_meta(meta).envelope if meta else None
             except (ValueError, KeyError, TypeError):
                 env = None
             if env is None:

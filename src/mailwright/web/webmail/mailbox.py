@@ -116,7 +116,7 @@ async def _info(store: Store, rec: MessageRecord) -> MessageInfo | None:
     if not meta:
         return None
     try:
-        return MessageInfo.from_json(meta)
+        return MessageInfo.from_meta(meta)
     except (ValueError, KeyError, TypeError):
         return None
 
