@@ -19,6 +19,7 @@ import signal
 import smtplib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -291,9 +292,22 @@ def test_connection_budgets_count_every_workers_connections(tmp_path: Path) -> N
 
     with server:
         sup = supervisor(server)
-        held = one_on_each_worker(server, connect, lambda s: s, lambda s: s.close())
-        for s in held.values():
-            assert greeting(s).startswith(b"* OK")
+        wait_for("every worker", lambda: len(worker_pids(sup)) == WORKERS)
+        held: dict[int, socket.socket] = {}
+        for _ in range(400):  # one connection held on each worker, the others closed
+            s = connect()
+            if not greeting(s).startswith(b"* OK"):
+                s.close()  # a closed duplicate's budget may not be given back yet
+                time.sleep(0.05)
+                continue
+            pid = wait_for("the connection's worker", lambda c=s: worker_of(sup, c))  # type: ignore[misc]
+            if pid in held:
+                s.close()
+            else:
+                held[pid] = s
+            if len(held) == WORKERS:
+                break
+        assert len(held) == WORKERS, f"connections reached workers {list(held)} only"
         # each worker alone holds one of the two: the third is refused by either of them
         for _ in range(12):
             with connect() as s:
