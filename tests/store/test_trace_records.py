@@ -79,3 +79,21 @@ async def test_spam_overrides(store: Store) -> None:
     await store.spam_overrides_set({("", "dnsbl"): None, ("", "missing"): None})
     assert set(await store.spam_overrides()) == {("", "junk_threshold"),
                                                  ("example.org", "reject_threshold")}
+
+
+async def test_refusals_recorded_later_are_bounded_then_dropped_and_counted(store: Store) -> None:
+    """A flood of refusals from unauthenticated peers (greylisting, rate limits) cannot grow the
+    background inserts of delivery.trace without limit: beyond MAX_PENDING in flight, a
+    refusal's events are dropped and counted, and those accepted are all stored."""
+    from mailwright.delivery import trace
+
+    before = trace.dropped
+    for _ in range(trace.MAX_PENDING + 50):  # no await in between: none has run yet
+        trace.record_later(store, [TraceEvent("rejected", "greylisted", "",
+                                              "flood@example.test", "x@example.test")])
+    assert len(trace._pending) == trace.MAX_PENDING
+    assert trace.dropped - before == 50
+    await trace.settle()
+    assert not trace._pending
+    found = await store.trace_find("flood@example.test", limit=2 * trace.MAX_PENDING)
+    assert len(found) == trace.MAX_PENDING

@@ -20,6 +20,11 @@ from mailwright.store.api import StoreError, Trace, TraceEvent
 log = logging.getLogger("mailwright.trace")
 
 _pending: set[asyncio.Task[None]] = set()
+# Refusals come from unauthenticated peers: a flood of them (greylisting, rate limits) must not
+# grow a queue of background inserts faster than the store drains it. Beyond this many in
+# flight, a refusal's events are dropped and counted; the reply to the peer is the same.
+MAX_PENDING = 1000
+dropped = 0
 _MESSAGE_ID = re.compile(rb"^message-id[ \t]*:[ \t]*((?:.|\r\n[ \t])*)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -48,7 +53,13 @@ async def record(store: Trace, events: Sequence[TraceEvent]) -> None:
 
 def record_later(store: Trace, events: Sequence[TraceEvent]) -> None:
     """Record events in the background (a refusal's reply must not wait for the store)."""
+    global dropped
     if not events:
+        return
+    if len(_pending) >= MAX_PENDING:
+        dropped += 1
+        if dropped % 1000 == 1:
+            log.warning("message trace busy: %d refusals not recorded so far", dropped)
         return
     task = asyncio.get_running_loop().create_task(record(store, list(events)))
     _pending.add(task)
