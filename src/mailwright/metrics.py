@@ -17,6 +17,7 @@ import math
 import mmap
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,11 +63,7 @@ def values(ctx: AppContext) -> dict[str, float]:
     server_tls = getattr(ctx, "server_tls", None)
     if server_tls is not None:
         with contextlib.suppress(OSError, ValueError):
-            from mailwright.tls import describe_certificate
-
-            not_after = describe_certificate(server_tls.cert_path.read_bytes())["not_after"]
-            assert isinstance(not_after, datetime)
-            out["tls_certificate_expiry_timestamp_seconds"] = not_after.timestamp()
+            out["tls_certificate_expiry_timestamp_seconds"] = _expiry(server_tls.cert_path)
     acme = getattr(ctx, "acme", None)
     if acme is not None:
         out["acme_certificates_issued_total"] = acme.issued
@@ -76,6 +73,24 @@ def values(ctx: AppContext) -> dict[str, float]:
         out["store_commits_total"] = db.batches
         out["store_operations_total"] = db.operations
     return out
+
+
+_expiry_cache: dict[Path, tuple[int, float]] = {}
+
+
+def _expiry(cert_path: Path) -> float:
+    """The certificate's notAfter, parsed again only when the file changes (each worker
+    publishes every second: a stat, not a read and an X.509 parse, each time)."""
+    mtime = cert_path.stat().st_mtime_ns
+    hit = _expiry_cache.get(cert_path)
+    if hit is not None and hit[0] == mtime:
+        return hit[1]
+    from mailwright.tls import describe_certificate
+
+    not_after = describe_certificate(cert_path.read_bytes())["not_after"]
+    assert isinstance(not_after, datetime)
+    _expiry_cache[cert_path] = (mtime, not_after.timestamp())
+    return not_after.timestamp()
 
 
 class SharedMetrics:
