@@ -8,8 +8,12 @@ backend; nothing but `app` and `cli` wires the network layer.
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import sys
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +121,168 @@ def test_sessions_never_touch_a_staged_blobs_file() -> None:
                     and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert offenders == []
+
+
+# --- the store's roles (issue 15 item 4) ---------------------------------------------------------
+#
+# `store.api` describes the store as roles (small protocols); `Store` is their composition, which
+# the backends implement and `app` (and the CLI's `cli/common.py`) builds. Everything else asks
+# for the roles it uses: one role, or an intersection of roles named in its package's `roles.py`
+# (e.g. `imapd.roles.ImapStore`). The full store is handed over as it is and narrowed by type
+# alone, and mypy proves each session calls nothing outside its roles; these tests hold the line
+# that makes that proof mean something.
+
+#: packages that never name the wide `Store` (modules relative to SRC that may: the wiring)
+NARROW = ("imapd", "pop3d", "smtpd", "managesieved", "delivery", "queue", "sieve", "accounts",
+          "spam", "web", "cli")
+WIRING = {"cli/common.py"}  # opens the store for the operator commands, like app.py
+
+#: (module, class, attribute) -> the role type it is annotated with
+SESSION_STORES = {
+    ("mailwright.imapd.session", "Session", "store"): "mailwright.imapd.roles.ImapStore",
+    ("mailwright.pop3d.session", "Pop3Session", "store"): "mailwright.pop3d.roles.Pop3Store",
+    ("mailwright.smtpd.session", "Services", "store"): "mailwright.smtpd.roles.SmtpStore",
+    ("mailwright.managesieved.session", "ManageSieveSession", "store"):
+        "mailwright.managesieved.roles.ManageSieveStore",
+    ("mailwright.delivery.local", "LocalDelivery", "store"):
+        "mailwright.delivery.roles.DeliveryStore",
+    ("mailwright.queue.service", "Outbound", "store"): "mailwright.queue.roles.QueueStore",
+    ("mailwright.sieve.delivery", "SieveFilter", "store"):
+        "mailwright.sieve.roles.SieveDeliveryStore",
+    ("mailwright.spam.service", "SpamFilter", "store"): "mailwright.spam.roles.SpamFilterStore",
+    ("mailwright.accounts.authenticator", "Authenticator", "store"):
+        "mailwright.accounts.roles.LoginStore",
+    ("mailwright.web.roles", "WebContext", "store"): "mailwright.web.roles.WebStore",
+}
+
+
+def _narrow_modules() -> list[Path]:
+    return [p for pkg in NARROW for p in sorted((SRC / pkg).rglob("*.py"))
+            if str(p.relative_to(SRC)) not in WIRING]
+
+
+def _wide_store_uses(path: Path) -> list[str]:
+    """Where a module imports or names `store.api.Store` (in code or annotations)."""
+    found = []
+    tree = ast.parse(path.read_text(), str(path))
+    api_aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "mailwright.store.api":
+            found += [f"{node.lineno}: imports Store" for a in node.names if a.name == "Store"]
+        elif isinstance(node, ast.ImportFrom) and node.module == "mailwright.store":
+            api_aliases |= {a.asname or a.name for a in node.names if a.name == "api"}
+        elif isinstance(node, ast.Import):
+            api_aliases |= {a.asname for a in node.names
+                            if a.name == "mailwright.store.api" and a.asname}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr == "Store"
+                and isinstance(node.value, ast.Name) and node.value.id in api_aliases):
+            found.append(f"{node.lineno}: {node.value.id}.Store")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+            node.value.strip() == "Store"
+        ):
+            found.append(f"{node.lineno}: a string annotation 'Store'")
+    return found
+
+
+@pytest.mark.parametrize("path", _narrow_modules(), ids=lambda p: str(p.relative_to(SRC)))
+def test_roles_sessions_never_name_the_wide_store(path: Path) -> None:
+    """Sessions and services ask for roles; only the wiring holds the whole `Store`."""
+    assert _wide_store_uses(path) == [], f"{path.relative_to(SRC)} names the wide Store"
+
+
+def _api() -> Any:
+    return importlib.import_module("mailwright.store.api")
+
+
+def _roles_of_api() -> dict[str, type]:
+    """The role protocols of `store.api`: every Protocol that `Store` composes."""
+    api = _api()
+    return {c.__name__: c for c in api.Store.__mro__
+            if c not in (api.Store, typing.Protocol, typing.Generic, object)
+            and getattr(c, "_is_protocol", False)}
+
+
+def _members(proto: type) -> set[str]:
+    """The public members a protocol asks for (methods, properties, attributes)."""
+    names: set[str] = set()
+    for c in proto.__mro__:
+        if c in (typing.Protocol, typing.Generic, object):
+            continue
+        names |= {n for n in vars(c) if not n.startswith("_")}
+        names |= {n for n in getattr(c, "__annotations__", {}) if not n.startswith("_")}
+    return names
+
+
+def _role_types() -> list[type]:
+    """The intersections the packages name in their `roles.py`."""
+    found = []
+    for pkg in NARROW:
+        path = SRC / pkg / "roles.py"
+        if not path.exists():
+            continue
+        mod = importlib.import_module(f"mailwright.{pkg}.roles")
+        found += [c for c in vars(mod).values() if isinstance(c, type)
+                  and c.__module__ == mod.__name__ and getattr(c, "_is_protocol", False)]
+    return found
+
+
+def test_roles_store_is_exactly_its_roles() -> None:
+    """`Store` adds nothing to its roles but the backend's life cycle (`open`, `close`)."""
+    api = _api()
+    from_roles = set().union(*(_members(r) for r in _roles_of_api().values()))
+    assert _members(api.Store) - from_roles == {"open", "close"}
+    assert {"Accounts", "AccountLookup", "Mailboxes", "Messages", "Queue", "Maintenance",
+            "BlobStore", "Listings", "ChangeFeed"} <= set(_roles_of_api())
+
+
+@pytest.mark.parametrize("proto", _role_types(), ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_roles_each_role_type_is_a_part_of_store(proto: type) -> None:
+    """A package's role type only composes roles of `store.api` (or its package's other role
+    types), declares nothing of its own, and is strictly narrower than `Store`: every member is
+    `Store`'s very member, so the whole store satisfies it and nothing else is reachable."""
+    api = _api()
+    roles = set(_roles_of_api().values())
+    mine = set(_role_types())
+    WEB_CONTEXT = "mailwright.web.roles.WebContext"
+    if f"{proto.__module__}.{proto.__name__}" == WEB_CONTEXT:
+        return  # not a store: the web's read-only view of AppContext (its `store` is checked below)
+    for base in proto.__bases__:
+        assert base is typing.Protocol or base in roles or base in mine, (
+            f"{proto.__name__} derives from {base.__name__}, not a role of store.api"
+        )
+        assert base is not api.Store
+    own = {n for n in vars(proto) if not n.startswith("_")} | set(
+        getattr(proto, "__annotations__", {}) if "__annotations__" in vars(proto) else ())
+    assert own == set(), f"{proto.__name__} declares {own}: a role type only composes roles"
+    members = _members(proto)
+    store_members = _members(api.Store)
+    assert members < store_members, f"{proto.__name__} is not narrower than Store"
+    for name in members:
+        if name in vars(api.Store) or any(name in vars(r) for r in roles):
+            assert getattr(proto, name, None) is getattr(api.Store, name, None), name
+
+
+@pytest.mark.parametrize("where", sorted(SESSION_STORES), ids=lambda w: f"{w[0]}.{w[1]}")
+def test_roles_sessions_hold_their_role_type(where: tuple[str, str, str]) -> None:
+    """Each session type's store is annotated with its package's role type (what mypy then
+    holds every call against), not with `Store`."""
+    module, cls_name, attr = where
+    mod = importlib.import_module(module)
+    cls = getattr(mod, cls_name)
+    annotation = None
+    for c in cls.__mro__:
+        annotation = getattr(c, "__annotations__", {}).get(attr)
+        if annotation is not None:
+            break
+    if annotation is None and isinstance(getattr(cls, attr, None), property):
+        annotation = getattr(cls, attr).fget.__annotations__.get("return")
+    if annotation is None:
+        annotation = inspect.signature(cls.__init__).parameters[attr].annotation
+    assert isinstance(annotation, str), "annotations are strings (from __future__ import)"
+    target = SESSION_STORES[where]
+    expected = getattr(importlib.import_module(target.rpartition(".")[0]), target.rpartition(".")[2])
+    assert getattr(mod, annotation, None) is expected or annotation == expected.__name__, (
+        f"{module}.{cls_name}.{attr} is annotated {annotation!r}, expected {target}"
+    )
+    assert annotation != "Store"

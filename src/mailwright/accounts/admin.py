@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from mailwright.accounts import settings
-from mailwright.store.api import Account, Store
+from mailwright.store.api import Account, Accounts, WebState
 
 
-async def create_account(store: Store, address: str, password_hash: str,
+async def create_account(store: Accounts, address: str, password_hash: str,
                          quota: int) -> tuple[Account, bool]:
     """Add the account; whether postmaster@ its domain was made an alias to it.
 
@@ -26,7 +26,7 @@ async def create_account(store: Store, address: str, password_hash: str,
     return account, False
 
 
-async def rewire_aliases(store: Store, address: str) -> list[str]:
+async def rewire_aliases(store: Accounts, address: str) -> list[str]:
     """Take ADDRESS out of every alias; drop aliases left with no target. Returns what changed."""
     notes: list[str] = []
     for alias in await store.list_aliases():
@@ -45,22 +45,22 @@ async def rewire_aliases(store: Store, address: str) -> list[str]:
     return notes
 
 
-async def delete_account(store: Store, account: Account) -> list[str]:
+async def delete_account(store: Accounts, account: Account) -> list[str]:
     """Delete the account with its mail, and take it out of the aliases (notes returned):
     an alias left pointing at it would accept mail it has nowhere to put."""
     await store.delete_account(account.id)
     return await rewire_aliases(store, account.address)
 
 
-async def set_admin(store: Store, account_id: int, admin: bool) -> None:
+async def set_admin(store: WebState, account_id: int, admin: bool) -> None:
     await store.set_account_setting(account_id, settings.ADMIN, "1" if admin else None)
 
 
-async def admins(store: Store) -> set[int]:
+async def admins(store: WebState) -> set[int]:
     return {i for i, v in (await store.account_settings(settings.ADMIN)).items() if v == "1"}
 
 
-async def set_send_as(store: Store, account_id: int, grant: Iterable[str],
+async def set_send_as(store: Accounts, account_id: int, grant: Iterable[str],
                       revoke: Iterable[str]) -> list[str]:
     """RFC 6409 8.1: which From:/Sender: addresses submission lets the account use; the
     revocations that matched no grant."""

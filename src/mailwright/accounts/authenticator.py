@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 from mailwright.accounts import settings
 from mailwright.accounts.passwords import verify_password_async
+from mailwright.accounts.roles import LoginStore
 from mailwright.address import AddressError, parse_address
-from mailwright.store.api import Account, Store
+from mailwright.store.api import Account
 
 MAX_TRACKED = 100_000  # addresses and (address, account) pairs kept before pruning
 MAX_USERNAME_KEY = 320  # RFC 5321 4.5.3.1: local part 64 + "@" + domain 255
@@ -98,7 +99,7 @@ class _FailureCounter:
 class Authenticator:
     def __init__(
         self,
-        store: Store,
+        store: LoginStore,
         *,
         failures_before_ban: int = 10,
         address_failures_before_ban: int = 50,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mailwright.address import Address, AddressError, parse_address
-from mailwright.store.api import Account, Store
+from mailwright.store.api import Account, AccountLookup
 
 MAX_ALIAS_DEPTH = 10
 
@@ -29,7 +29,7 @@ class Resolution:
 
 
 class Directory:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: AccountLookup) -> None:
         self.store = store
 
     async def is_local_domain(self, domain: str) -> bool:

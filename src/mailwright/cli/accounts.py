@@ -13,7 +13,7 @@ from mailwright.accounts.admin import delete_account
 from mailwright.address import AddressError, parse_address
 from mailwright.cli.common import CLIError, with_store
 from mailwright.config import Config
-from mailwright.store.api import Alias, Store
+from mailwright.store.api import AccountLookup, Accounts, Alias
 
 
 def _confirm(question: str) -> bool:
@@ -22,7 +22,7 @@ def _confirm(question: str) -> bool:
 
 
 def delete_user(config: Config, address: str, force: bool) -> int:
-    async def usage(store: Store) -> tuple[int, int]:
+    async def usage(store: AccountLookup) -> tuple[int, int]:
         acc = await store.find_account(address)
         if acc is None:
             raise CLIError(f"no such user: {address}", 1)
@@ -38,7 +38,7 @@ def delete_user(config: Config, address: str, force: bool) -> int:
         if not _confirm(f"{what}. Delete the account and all its mail?"):
             raise CLIError("not deleted", 1)
 
-    async def delete(store: Store) -> list[str]:
+    async def delete(store: Accounts) -> list[str]:
         acc = await store.find_account(address)
         if acc is None:
             raise CLIError(f"no such user: {address}", 1)
@@ -51,7 +51,7 @@ def delete_user(config: Config, address: str, force: bool) -> int:
     return 0
 
 
-async def dangling_aliases(store: Store) -> list[str]:
+async def dangling_aliases(store: AccountLookup) -> list[str]:
     """Aliases whose local targets lead nowhere: no account, no alias, no catch-all."""
     aliases: dict[str, Alias] = {a.source: a for a in await store.list_aliases()}
     problems: list[str] = []

@@ -11,11 +11,11 @@ import argparse
 from mailwright.cli.accounts import dangling_aliases
 from mailwright.cli.common import load, with_store
 from mailwright.cli.progress import progress
+from mailwright.cli.roles import MailboxCheck
 from mailwright.filemodes import open_to_others
-from mailwright.store.api import Store
 
 
-async def _mailbox_problems(store: Store) -> list[str]:
+async def _mailbox_problems(store: MailboxCheck) -> list[str]:
     accounts = await store.list_accounts()
     boxes = [(acc, mb) for acc in accounts for mb in await store.list_mailboxes(acc.id)]
     problems: list[str] = []

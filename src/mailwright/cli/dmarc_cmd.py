@@ -23,7 +23,7 @@ from mailwright.mailauth.dmarcreport import (
     parse_report_xml,
     unpack,
 )
-from mailwright.store.api import ReceivedDmarcReport, Store
+from mailwright.store.api import ReceivedDmarcReport, ReportData
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -128,7 +128,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         parsed.email, parsed.messages, parsed.passed, parsed.records,
     )  # fmt: skip
 
-    async def add(store: Store) -> bool:
+    async def add(store: ReportData) -> bool:
         return await store.add_dmarc_report(report)
 
     new = with_store(config, add)

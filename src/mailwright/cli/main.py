@@ -18,9 +18,10 @@ from mailwright.accounts.admin import admins, create_account, set_admin, set_sen
 from mailwright.accounts.passwords import hash_password
 from mailwright.address import AddressError, normalize_domain, parse_address
 from mailwright.cli.common import CLIError, load, with_store
+from mailwright.cli.roles import UserAdmin
 from mailwright.config import PROTOCOLS, ConfigError
 from mailwright.filemodes import restrict_umask
-from mailwright.store.api import Account, Store, StoreError
+from mailwright.store.api import Account, AccountLookup, Accounts, StoreError
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -116,7 +117,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     (target / "data").mkdir(exist_ok=True)
     config = load_config(cfg)
 
-    async def add(store: Store) -> None:
+    async def add(store: Accounts) -> None:
         if not await store.has_domain(domain):
             await store.add_domain(domain)
 
@@ -203,7 +204,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     config = load(args)
     if args.action == "list":
         async def listing(
-            store: Store,
+            store: UserAdmin,
         ) -> tuple[list[Account], list[tuple[int, str]], dict[int, str]]:
             return (await store.list_accounts(), await store.list_send_as(),
                     {i: "1" for i in await admins(store)})
@@ -218,7 +219,7 @@ def cmd_user(args: argparse.Namespace) -> int:
         return 0
     address = _address(args.address)
 
-    async def account_id(store: Store) -> int:
+    async def account_id(store: AccountLookup) -> int:
         acc = await store.find_account(address)
         if acc is None:
             raise CLIError(f"no such user: {address}", 1)
@@ -229,7 +230,7 @@ def cmd_user(args: argparse.Namespace) -> int:
         quota: int = args.quota if args.quota is not None else config.limits.default_quota
         postmaster = f"postmaster@{address.rpartition('@')[2]}"
 
-        async def add(store: Store) -> bool:
+        async def add(store: Accounts) -> bool:
             return (await create_account(store, address, hash_password(password), quota))[1]
 
         made_alias = with_store(config, add)
@@ -240,7 +241,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     elif args.action == "passwd":
         new_password = read_password(args.password_stdin)
 
-        async def passwd(store: Store) -> None:
+        async def passwd(store: Accounts) -> None:
             await store.set_password(await account_id(store), hash_password(new_password))
 
         with_store(config, passwd)
@@ -251,7 +252,7 @@ def cmd_user(args: argparse.Namespace) -> int:
         grant = [_address(a) for a in args.send_as or ()]
         revoke = [_address(a) for a in args.no_send_as or ()]
 
-        async def update(store: Store) -> None:
+        async def update(store: UserAdmin) -> None:
             keep = None if args.pop3_keep is None else args.pop3_keep == "yes"
             acc_id = await account_id(store)
             await store.update_account(
@@ -312,7 +313,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     user = "demo@example.test"
     password = secrets.token_urlsafe(12)
 
-    async def ensure_user(store: Store) -> None:
+    async def ensure_user(store: Accounts) -> None:
         acc = await store.find_account(user)
         if acc is None:
             await store.add_account(user, hash_password(password))

@@ -38,9 +38,16 @@ from mailwright.cli.mailfiles import (
     read_mbox,
 )
 from mailwright.cli.progress import Progress, progress
+from mailwright.cli.roles import Importing
 from mailwright.config import Config
 from mailwright.delivery.ingest import stage_bytes
-from mailwright.store.api import Account, AlreadyExists, AppendItem, StagedBlob, Store
+from mailwright.store.api import (
+    Account,
+    AccountLookup,
+    AlreadyExists,
+    AppendItem,
+    StagedBlob,
+)
 
 
 def looks_malformed(raw: bytes) -> str | None:
@@ -79,11 +86,11 @@ class Importer:
     """Appends source messages to one account, creating mailboxes as they come.
 
     Messages are staged concurrently (a bounded window) and appended in source order, a batch
-    of consecutive messages of one mailbox per transaction (`Store.append_many`), so UIDs follow
+    of consecutive messages of one mailbox per transaction (`Messages.append_many`), so UIDs follow
     the source and a crash leaves whole batches: running the import again completes it.
     """
 
-    def __init__(self, store: Store, account: Account, *, allow_duplicates: bool,
+    def __init__(self, store: Importing, account: Account, *, allow_duplicates: bool,
                  bar: Progress) -> None:
         self.store = store
         self.account = account
@@ -172,7 +179,7 @@ class Importer:
         self._batch = []
 
 
-async def _account(store: Store, user: str) -> Account:
+async def _account(store: AccountLookup, user: str) -> Account:
     acc = await store.find_account(user)
     if acc is None:
         raise CLIError(f"no such user: {user}", 1)

@@ -15,9 +15,10 @@ import argparse
 from datetime import UTC, datetime
 
 from mailwright.cli.common import CLIError, load, with_store
+from mailwright.cli.roles import QueueInspect
 from mailwright.queue import operator
 from mailwright.queue.operator import age, header_lines, normalize_queue_id, pending, when
-from mailwright.store.api import QueueEntry, Store
+from mailwright.store.api import QueueEntry
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -70,7 +71,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
         print(f"deleted queue entry {args.id} ({', '.join(domains)})")
         return 0
 
-    async def show(store: Store) -> tuple[list[QueueEntry], bytes]:
+    async def show(store: QueueInspect) -> tuple[list[QueueEntry], bytes]:
         found = await operator.entries(store, args.id)
         if not found:
             return [], b""

@@ -20,7 +20,7 @@ from mailwright.cli.common import CLIError, with_store
 from mailwright.config import Config, load_config
 from mailwright.mailauth.keys import KeyStore
 from mailwright.mailauth.records import dns_records, render_zone
-from mailwright.store.api import Store
+from mailwright.store.api import Accounts
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -88,7 +88,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     password = secrets.token_urlsafe(18)
     postmaster = f"postmaster@{domain}"
 
-    async def account(store: Store) -> None:
+    async def account(store: Accounts) -> None:
         await store.add_account(address, hash_password(password), config.limits.default_quota)
         if address != postmaster and await store.get_alias(postmaster) is None and (
             await store.find_account(postmaster) is None

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from mailwright.cli.common import CLIError, load, with_store
+from mailwright.cli.roles import SieveAdmin
 from mailwright.config import Config
 from mailwright.sieve import SieveSyntaxError, compile_script
-from mailwright.store.api import Account, InvalidOperation, NotFound, Store
+from mailwright.store.api import Account, AccountLookup, InvalidOperation, NotFound
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -80,7 +81,7 @@ def _validate(path: str, text: str) -> None:
         raise CLIError(f"sieve: {path}: line {exc.line}: {exc.message}", 1) from None
 
 
-async def _account(store: Store, address: str) -> Account:
+async def _account(store: AccountLookup, address: str) -> Account:
     account = await store.find_account(address.lower())
     if account is None:
         raise CLIError(f"sieve: no account {address}", 1)
@@ -100,7 +101,7 @@ def cmd_sieve(args: argparse.Namespace) -> int:
             raise CLIError(f"sieve: {args.file}: larger than [sieve] max_script_size"
                            f" ({config.sieve.max_script_size} octets)", 1)
 
-        async def put(store: Store) -> None:
+        async def put(store: SieveAdmin) -> None:
             account = await _account(store, args.address)
             names = {s.name for s in await store.sieve_list(account.id)}
             if args.name not in names and len(names) >= config.sieve.max_scripts:
@@ -116,7 +117,7 @@ def cmd_sieve(args: argparse.Namespace) -> int:
     if args.action in ("activate", "deactivate"):
         name = args.name if args.action == "activate" else None
 
-        async def activate(store: Store) -> None:
+        async def activate(store: SieveAdmin) -> None:
             account = await _account(store, args.address)
             try:
                 await store.sieve_activate(account.id, name)
@@ -128,7 +129,7 @@ def cmd_sieve(args: argparse.Namespace) -> int:
         return 0
     if args.action == "list":
 
-        async def listing(store: Store) -> list[tuple[str, bool, int]]:
+        async def listing(store: SieveAdmin) -> list[tuple[str, bool, int]]:
             account = await _account(store, args.address)
             return [(s.name, s.active, s.size) for s in await store.sieve_list(account.id)]
 
@@ -137,7 +138,7 @@ def cmd_sieve(args: argparse.Namespace) -> int:
         return 0
     if args.action == "get":
 
-        async def get(store: Store) -> str | None:
+        async def get(store: SieveAdmin) -> str | None:
             return await store.sieve_get((await _account(store, args.address)).id, args.name)
 
         content = with_store(config, get)
@@ -146,7 +147,7 @@ def cmd_sieve(args: argparse.Namespace) -> int:
         sys.stdout.write(content)
         return 0
 
-    async def delete(store: Store) -> None:
+    async def delete(store: SieveAdmin) -> None:
         account = await _account(store, args.address)
         try:
             await store.sieve_delete(account.id, args.name)

@@ -20,7 +20,7 @@ from typing import Any
 
 from mailwright.cli.common import CLIError, load, with_store
 from mailwright.delivery.tlsreports import to_record
-from mailwright.store.api import Store
+from mailwright.store.api import ReportData
 from mailwright.transport.tlsrpt import (
     ParsedReport,
     ReportError,
@@ -76,7 +76,7 @@ def cmd_tls(args: argparse.Namespace) -> int:
             except (OSError, ReportError) as exc:
                 raise CLIError(f"{name}: {exc}", 1) from None
 
-        async def store_all(store: Store) -> list[int | None]:
+        async def store_all(store: ReportData) -> list[int | None]:
             return [await store.tls_report_add(to_record(p)) for p in parsed]
 
         for p, new_id in zip(parsed, with_store(config, store_all), strict=True):

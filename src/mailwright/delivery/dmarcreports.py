@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from mailwright.delivery.roles import ReportSending
 from mailwright.log import event as log_event
 from mailwright.mailauth import KeyStore, sign_outbound_async
 from mailwright.mailauth.dmarcreport import (
@@ -33,7 +34,12 @@ from mailwright.mailauth.dmarcreport import (
 )
 from mailwright.mailauth.dnsquery import AuthDNS, DNSTempError
 from mailwright.mailauth.inbound import InboundVerdict
-from mailwright.store.api import DmarcResultRow, ReceivedDmarcReport, StagedBlob, Store
+from mailwright.store.api import (
+    DmarcResultRow,
+    ReceivedDmarcReport,
+    ReportData,
+    StagedBlob,
+)
 
 from .ingest import stage_bytes
 
@@ -47,7 +53,7 @@ class Enqueue(Protocol):
 
 
 async def record_verdict(
-    store: Store, verdict: InboundVerdict, *, client_ip: str, mail_from: str,
+    store: ReportData, verdict: InboundVerdict, *, client_ip: str, mail_from: str,
     now: float | None = None,
 ) -> bool:  # fmt: skip
     """Count one message into the report rows; False when its domain asks for no report."""
@@ -60,7 +66,7 @@ async def record_verdict(
     return True
 
 
-async def receive_report(store: Store, message: bytes) -> ReceivedDmarcReport | None:
+async def receive_report(store: ReportData, message: bytes) -> ReceivedDmarcReport | None:
     """Parse and keep a report another receiver sent us; None when it is not one we can read."""
     try:
         parsed = parse_report_xml(extract_report(message))
@@ -90,7 +96,7 @@ class SentReport:
 
 
 async def send_reports(
-    store: Store,
+    store: ReportSending,
     outbound: Enqueue,
     dns: AuthDNS,
     *,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mailwright.store.api import StagedBlob, Store
+from mailwright.store.api import BlobStore, StagedBlob
 
 
-async def stage_bytes(store: Store, data: bytes, *, prefix: bytes = b"") -> StagedBlob:
+async def stage_bytes(store: BlobStore, data: bytes, *, prefix: bytes = b"") -> StagedBlob:
     """Stage a message held in memory (APPEND, import, bounces); `prefix` is prepended."""
     w = store.blob_writer()
     try:

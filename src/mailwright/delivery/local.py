@@ -2,7 +2,7 @@
 
 Recipients resolve through the directory (accounts, aliases, catch-alls, plus-addressing);
 several recipients that reach one account deliver once. All local targets, copies edited by
-Sieve's editheader included, are committed in one store transaction (`Store.deliver_each`): one
+Sieve's editheader included, are committed in one store transaction (`FanOut.deliver_each`): one
 blob per distinct content, referenced once per copy, however many recipients. An account that
 cannot take its copy (over quota, disabled or deleted since RCPT) is refused on its own and
 named in `DeliveryReport.failed`; the others keep theirs, and nobody's copy is ever dropped
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailwright.accounts.directory import Directory, Resolution
+from mailwright.delivery.roles import DeliveryStore
 from mailwright.delivery.tlsreports import RUA_LOCAL_PART, read_tls_report, store_tls_report
 from mailwright.store.api import (
     Account,
@@ -30,7 +31,6 @@ from mailwright.store.api import (
     QuotaExceeded,
     RefusalReport,
     StagedBlob,
-    Store,
     TraceEvent,
 )
 
@@ -57,7 +57,7 @@ class DeliveryReport:
 
 
 class LocalDelivery:
-    def __init__(self, store: Store, directory: Directory) -> None:
+    def __init__(self, store: DeliveryStore, directory: Directory) -> None:
         self.store = store
         self.directory = directory
         # Sieve (mailwright.sieve.delivery.SieveFilter), set by app: plan() says where each

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mailwright.store.api import BlobWriter, StagedBlob, Store
+from mailwright.store.api import BlobStore, BlobWriter, StagedBlob
 from mailwright.store.blobs import CrlfNormalizer
 
 MEMORY_LIMIT = 1024 * 1024  # pending input, and the largest message kept in memory
@@ -129,7 +129,7 @@ class MessageSpool:
         return await asyncio.to_thread(lambda: b"".join(self.chunks()))
 
     async def stage(
-        self, store: Store, prefix: bytes, *, head: bytes | None = None, skip: int = 0
+        self, store: BlobStore, prefix: bytes, *, head: bytes | None = None, skip: int = 0
     ) -> StagedBlob:
         """A staged blob of `prefix` + `head` + the content from `skip` on, copied off the loop
         (the head replaces the first `skip` bytes: cleaned or completed header fields)."""

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 
 from mailwright.log import event as log_event
-from mailwright.store.api import BlobStore, StagedBlob, Store, StoreError, TLSReport
+from mailwright.store.api import BlobStore, ReportData, StagedBlob, StoreError, TLSReport
 from mailwright.transport.tlsrpt import ParsedReport, ReportError, parse_report_message
 
 __all__ = ["RUA_LOCAL_PART", "is_tls_report", "read_tls_report", "store_tls_report", "to_record"]
@@ -68,7 +68,7 @@ async def read_tls_report(store: BlobStore, blob: StagedBlob) -> ParsedReport | 
     return None
 
 
-async def store_tls_report(store: Store, parsed: ParsedReport) -> int | None:
+async def store_tls_report(store: ReportData, parsed: ParsedReport) -> int | None:
     """Keep a report (once per organisation and report id); never raises."""
     try:
         new_id = await store.tls_report_add(to_record(parsed))

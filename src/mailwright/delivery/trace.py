@@ -2,7 +2,7 @@
 
 House rules:
 - An event that belongs to a decision made durable in a store transaction rides in that
-  transaction (`Store.deliver_and_queue(trace=...)`, `Store.queue_update(trace=...)`); an event
+  transaction (`FanOut.deliver_each(trace=...)`, `Queue.queue_update(trace=...)`); an event
   with no transaction of its own (a refusal) is recorded by `record_later` in the background,
   so a refusal never waits for the store and a store failure never changes a reply.
 - The trace explains; it never decides. Recording failures are logged and dropped.

@@ -6,7 +6,7 @@ shared by every session (and every store) of the process.  It plays the part of 
 in-memory index cache: the second SEARCH or FETCH over the same messages costs no thread hop
 to the file system or the database.
 
-:class:`CachingStore` wraps a ``Store`` for the pure FETCH/SEARCH/SORT/THREAD functions: it
+:class:`CachingStore` wraps a ``BlobStore`` for the pure FETCH/SEARCH/SORT/THREAD functions: it
 answers ``read_blob`` and ``get_meta`` from the cache and delegates everything else.
 :meth:`CachingStore.prefetch` loads many messages concurrently before a pass over them, so
 that even a cold search waits for the disk in parallel rather than message by message.
@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from mailwright.store.api import Store
+from mailwright.store.api import BlobStore
 
 
 class LRUBytes:
@@ -70,9 +70,9 @@ METAS = LRUBytes(max_bytes=16 << 20, max_item=256 << 10)
 
 
 class CachingStore:
-    """A ``Store`` whose ``read_blob``/``get_meta`` go through the shared cache."""
+    """A ``BlobStore`` whose ``read_blob``/``get_meta`` go through the shared cache."""
 
-    def __init__(self, store: Store, blobs: LRUBytes = BLOBS, metas: LRUBytes = METAS) -> None:
+    def __init__(self, store: BlobStore, blobs: LRUBytes = BLOBS, metas: LRUBytes = METAS) -> None:
         self._store = store
         self._blobs = blobs
         self._metas = metas

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from mailwright.imapd import fetch, search, sortthread
 from mailwright.mime.searchfields import CACHED_FIELDS
 from mailwright.proto.imap import ast
-from mailwright.store.api import MessageRecord, Store
+from mailwright.store.api import BlobStore, MessageRecord
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -66,13 +66,13 @@ def sortthread_available() -> bool:
 
 
 async def sort_messages(
-    store: Store, criteria: Sequence[ast.SortCriterion], msgs: list[tuple[int, MessageRecord]]
+    store: BlobStore, criteria: Sequence[ast.SortCriterion], msgs: list[tuple[int, MessageRecord]]
 ) -> list[tuple[int, MessageRecord]]:
     return await sortthread.sort_messages(store, criteria, msgs)
 
 
 async def thread_messages(
-    store: Store, algorithm: str, msgs: list[tuple[int, MessageRecord]], *, uid: bool
+    store: BlobStore, algorithm: str, msgs: list[tuple[int, MessageRecord]], *, uid: bool
 ) -> bytes:
     return await sortthread.thread_messages(store, algorithm, msgs, uid=uid)
 

@@ -42,7 +42,7 @@ from mailwright.imapd import downgrade, objectid, preview
 from mailwright.mime import imapfmt
 from mailwright.mime.model import MessageInfo
 from mailwright.proto.imap import ast
-from mailwright.store.api import MessageRecord, Store
+from mailwright.store.api import BlobStore, MessageRecord
 
 _MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct",
            b"Nov", b"Dec")
@@ -251,7 +251,7 @@ def fetch_line(
 
 
 async def load_message(
-    store: Store, rec: MessageRecord, want_info: bool, want_raw: bool
+    store: BlobStore, rec: MessageRecord, want_info: bool, want_raw: bool
 ) -> tuple[MessageInfo | None, bytes | None]:
     """The parse-once data and/or the raw bytes of a message, parsing again only when the
     stored meta is missing or unreadable (e.g. a blob imported before the parser existed)."""
@@ -276,7 +276,7 @@ async def load_message(
 
 
 async def render_fetch_line(
-    store: Store,
+    store: BlobStore,
     seq: int,
     rec: MessageRecord,
     items: Sequence[ast.FetchItem],
@@ -294,7 +294,7 @@ async def render_fetch_line(
 
 
 async def render_fetch_chunks(
-    store: Store,
+    store: BlobStore,
     seq: int,
     rec: MessageRecord,
     items: Sequence[ast.FetchItem],

@@ -45,7 +45,7 @@ from mailwright.mime.decode import decode_header, header_fields, part_text, text
 from mailwright.mime.model import MessageInfo
 from mailwright.mime.searchfields import CACHED_FIELDS, field_text
 from mailwright.proto.imap import ast
-from mailwright.store.api import MessageRecord, Store
+from mailwright.store.api import BlobStore, MessageRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +327,7 @@ def search_uids(
 
 
 async def search_messages(
-    store: Store,
+    store: BlobStore,
     key: ast.SearchKey,
     msgs: list[tuple[int, MessageRecord]],
     *,

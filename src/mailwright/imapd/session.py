@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mailwright.imapd.compress import DeflateCodec, DeflateError
+from mailwright.imapd.roles import ImapStore
 from mailwright.imapd.view import SelectedView, Updates
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
@@ -46,7 +47,7 @@ from mailwright.proto.imap.connection import (
 from mailwright.proto.imap.errors import ProtocolError
 from mailwright.proto.imap.state import State, check_allowed, next_state
 from mailwright.proto.imap.uidonly import check_uid_only
-from mailwright.store.api import AccessDenied, Account, MessageRecord, Store
+from mailwright.store.api import AccessDenied, Account, MessageRecord
 from mailwright.store.changes import Subscription
 
 log = logging.getLogger("mailwright.imapd")
@@ -167,7 +168,7 @@ class Session:
     """One IMAP connection's state and I/O loop."""
 
     transport: Transport
-    store: Store
+    store: ImapStore
     auth: AuthBackend
     config: SessionConfig = field(default_factory=SessionConfig)
     state: State = State.NOT_AUTHENTICATED

@@ -45,7 +45,7 @@ from mailwright.imapd.search import sent_timestamp
 from mailwright.mime.decode import decode_header
 from mailwright.mime.model import Address, Envelope, MessageInfo
 from mailwright.proto.imap import ast
-from mailwright.store.api import MessageRecord, Store
+from mailwright.store.api import BlobStore, MessageRecord
 
 Msg = tuple[int, MessageRecord]
 
@@ -450,7 +450,7 @@ def thread(
 # --- session adapters ------------------------------------------------------------------------
 
 
-async def _infos(store: Store, msgs: Sequence[Msg]) -> dict[int, MessageInfo]:
+async def _infos(store: BlobStore, msgs: Sequence[Msg]) -> dict[int, MessageInfo]:
     from mailwright.imapd.fetch import load_message
 
     out: dict[int, MessageInfo] = {}
@@ -462,13 +462,13 @@ async def _infos(store: Store, msgs: Sequence[Msg]) -> dict[int, MessageInfo]:
 
 
 async def sort_messages(
-    store: Store, criteria: Sequence[ast.SortCriterion], msgs: list[Msg]
+    store: BlobStore, criteria: Sequence[ast.SortCriterion], msgs: list[Msg]
 ) -> list[Msg]:
     infos = await _infos(store, msgs) if needs_info(criteria) else {}
     return sort_records(criteria, msgs, infos)
 
 
 async def thread_messages(
-    store: Store, algorithm: str, msgs: list[Msg], *, uid: bool
+    store: BlobStore, algorithm: str, msgs: list[Msg], *, uid: bool
 ) -> bytes:
     return thread(algorithm, msgs, await _infos(store, msgs), uid=uid)

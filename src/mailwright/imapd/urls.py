@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from mailwright.imapd.fetch import load_message
 from mailwright.imapd.names import normalize_inbox
+from mailwright.imapd.roles import UrlStore
 from mailwright.mime import imapfmt
 from mailwright.proto.imap.imapurl import (
     MECHANISM,
@@ -34,7 +35,7 @@ from mailwright.proto.imap.imapurl import (
     token_matches,
     urlauth_token,
 )
-from mailwright.store.api import Account, Mailbox, Store
+from mailwright.store.api import Account, Mailbox
 
 
 class BadUrl(Exception):
@@ -77,7 +78,7 @@ def badurl_code(url: str) -> str:
     return f"BADURL {url}" if _PRINTABLE_URL.match(url) else "BADURL"
 
 
-async def _owner(store: Store, url: ImapUrl, who: Accessor) -> Account:
+async def _owner(store: UrlStore, url: ImapUrl, who: Accessor) -> Account:
     if url.user is None or url.user.lower() == who.account.address.lower():
         return who.account
     owner = await store.find_account(url.user)
@@ -86,7 +87,7 @@ async def _owner(store: Store, url: ImapUrl, who: Accessor) -> Account:
     return owner
 
 
-async def _mailbox(store: Store, owner: Account, url: ImapUrl) -> Mailbox:
+async def _mailbox(store: UrlStore, owner: Account, url: ImapUrl) -> Mailbox:
     mb = await store.get_mailbox(owner.id, normalize_inbox(url.mailbox))
     if mb is None:
         raise BadUrl("no such mailbox")
@@ -96,7 +97,7 @@ async def _mailbox(store: Store, owner: Account, url: ImapUrl) -> Mailbox:
 
 
 async def check(
-    store: Store, text: str, who: Accessor, *, relative: bool = False,
+    store: UrlStore, text: str, who: Accessor, *, relative: bool = False,
     require_urlauth: bool = False, now: datetime | None = None,
 ) -> tuple[ImapUrl, Account, Mailbox]:
     """Parse *text* and check that *who* may read it; the URL, its owner and mailbox."""
@@ -126,7 +127,7 @@ async def check(
 
 
 async def resolve(
-    store: Store, text: str, who: Accessor, *, relative: bool = False,
+    store: UrlStore, text: str, who: Accessor, *, relative: bool = False,
     require_urlauth: bool = False, now: datetime | None = None,
     budget: ReadBudget | None = None,
 ) -> bytes:
@@ -159,7 +160,7 @@ async def resolve(
     return data
 
 
-async def generate(store: Store, account: Account, rump: str, mechanism: str) -> str:
+async def generate(store: UrlStore, account: Account, rump: str, mechanism: str) -> str:
     """GENURLAUTH (RFC 4467 6.2): the rump with ``:INTERNAL:<token>`` appended, for a URL of
     one of *account*'s own mailboxes; :class:`BadUrl` otherwise."""
     if mechanism != MECHANISM:

@@ -20,10 +20,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mailwright.managesieved.roles import ManageSieveStore
 from mailwright.proto import managesieve as ms
 from mailwright.proto import sasl
 from mailwright.sieve import CAPABILITIES, SieveSyntaxError, compile_script
-from mailwright.store.api import Account, AlreadyExists, InvalidOperation, NotFound, Store
+from mailwright.store.api import Account, AlreadyExists, InvalidOperation, NotFound
 
 log = logging.getLogger("mailwright.managesieve")
 
@@ -56,7 +57,7 @@ class Outcome:
 
 @dataclass(slots=True)
 class ManageSieveSession:
-    store: Store
+    store: ManageSieveStore
     checker: Checker
     peer_ip: str
     loopback: bool

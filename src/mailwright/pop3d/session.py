@@ -23,8 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from mailwright.pop3d.roles import Pop3Store
 from mailwright.proto import pop3, sasl
-from mailwright.store.api import Account, FlagOp, Mailbox, NotFound, Store, StoreError
+from mailwright.store.api import Account, FlagOp, Mailbox, NotFound, StoreError
 
 from .maildrop import Maildrop, NoSuchMessage
 
@@ -55,7 +56,7 @@ class Pop3Session:
 
     def __init__(
         self,
-        store: Store,
+        store: Pop3Store,
         checker: PasswordChecker,
         *,
         peer_ip: str,

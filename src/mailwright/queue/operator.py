@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from mailwright.store.api import QueueEntry, Store
+from mailwright.store.api import Queue, QueueEntry
 
 
 def normalize_queue_id(text: str) -> str | None:
@@ -20,19 +20,19 @@ def normalize_queue_id(text: str) -> str | None:
     return value
 
 
-async def entries(store: Store, queue_id: str) -> list[QueueEntry]:
+async def entries(store: Queue, queue_id: str) -> list[QueueEntry]:
     """The entries of one message (by its queue id, or an entry's number)."""
     queue_id = queue_id.upper()
     return [e for e in await store.queue_list()
             if (e.queue_id or str(e.id)).upper() == queue_id]
 
 
-async def delete(store: Store, queue_id: str) -> list[str]:
+async def delete(store: Queue, queue_id: str) -> list[str]:
     """Drop the message's entries without a bounce; the domains dropped."""
     return [e.domain for e in await entries(store, queue_id) if await store.queue_delete(e.id)]
 
 
-async def retry(store: Store, queue_id: str) -> list[str]:
+async def retry(store: Queue, queue_id: str) -> list[str]:
     """Make the message's entries due now; the domains. A node delivering it keeps its lease."""
     return [e.domain for e in await entries(store, queue_id) if await store.queue_retry(e.id)]
 

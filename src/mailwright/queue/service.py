@@ -64,6 +64,7 @@ from mailwright.delivery.trace import record as record_trace
 from mailwright.dns.resolver import DNSError, to_ascii_domain
 from mailwright.proto.smtpclient import Envelope, Recipient, scan_message
 from mailwright.queue.bounce import Action, DSNRecipient, build_dsn, wants_notification
+from mailwright.queue.roles import QueueStore
 from mailwright.queue.smtp import (
     AttemptError,
     OutboundClient,
@@ -80,7 +81,6 @@ from mailwright.store.api import (
     QueueEntry,
     QueueRecipient,
     StagedBlob,
-    Store,
     StoreError,
     TLSResult,
     TraceEvent,
@@ -237,7 +237,7 @@ def queue_addition(
 ) -> QueueAddition:
     """The queue entries of one message, one per destination domain, each recipient once, with
     its DSN parameters (RFC 3461 4): what `Outbound.enqueue` stores, and what an SMTP session
-    commits together with its local copies (`Store.deliver_and_queue`). A recipient is an
+    commits together with its local copies (`FanOut.deliver_each`). A recipient is an
     address, a `Recipient`, ``(address, params)`` as in `Outbound.enqueue`, or any object with
     ``address``, ``notify`` and ``orcpt`` attributes. ``requiretls``: MAIL FROM had REQUIRETLS
     (RFC 8689), kept with each entry."""
@@ -273,7 +273,7 @@ class Outbound:
 
     def __init__(
         self,
-        store: Store,
+        store: QueueStore,
         client: OutboundClient,
         *,
         hostname: str,

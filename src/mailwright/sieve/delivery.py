@@ -34,11 +34,11 @@ from mailwright.delivery.ingest import stage_bytes
 from mailwright.mailauth.arcseal import seal_forwarded_async
 from mailwright.mailauth.keys import KeyStore
 from mailwright.mailauth.srs import SRS, SRSError, srs_from_config
+from mailwright.sieve.roles import SieveDeliveryStore
 from mailwright.store.api import (
     Account,
     DeliveryTarget,
     StagedBlob,
-    Store,
     StoreError,
     split_shared_name,
 )
@@ -171,7 +171,7 @@ class SieveFilter:
 
     def __init__(
         self,
-        store: Store,
+        store: SieveDeliveryStore,
         settings: SieveSettings,
         *,
         hostname: str,

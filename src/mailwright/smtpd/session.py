@@ -2,8 +2,9 @@
 
 House rules:
 - This module decides policy on parsed events from `mailwright.proto.smtp` and answers with a
-  `Reply`, or None for the core's default positive reply. It knows the Store interface and the
-  domain services (directory, authenticator, delivery, outbound), never a socket or SQL.
+  `Reply`, or None for the core's default positive reply. It knows its roles of the store
+  (`smtpd.roles.SmtpStore`) and the domain services (directory, authenticator, delivery,
+  outbound), never a socket or SQL.
 - `250` to the end of data only after the blob is fsync'ed and every local delivery and queue
   entry is committed (issue 3, item 5); any failure before that is a 4xx, so the client keeps
   the message and retries (RFC 5321 6.1: a duplicate is better than a loss).
@@ -81,6 +82,7 @@ from mailwright.proto.smtp.address import is_ascii_dot_string
 from mailwright.proto.smtp.replies import BAD_URL, BURL_NEEDS_AUTH
 from mailwright.proto.smtpclient import Recipient
 from mailwright.queue.service import failure_report, queue_addition
+from mailwright.smtpd.roles import SmtpStore
 from mailwright.spam.report import strip_spam_fields
 from mailwright.store.api import (
     Account,
@@ -88,7 +90,6 @@ from mailwright.store.api import (
     QuotaExceeded,
     StagedBlob,
     StorageFull,
-    Store,
     StoreError,
     TraceEvent,
     new_queue_id,
@@ -171,7 +172,7 @@ class LocalDeliverer(Protocol):
 class Services:
     """What a session needs from the application (a slice of `AppContext`)."""
 
-    store: Store
+    store: SmtpStore
     directory: Directory
     authenticator: Authenticator
     delivery: LocalDeliverer

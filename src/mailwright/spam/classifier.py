@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mailwright.store.api import SpamLesson, Store
+from mailwright.store.api import SpamLesson, SpamStore
 
 from .bayes import ACCOUNT_WEIGHT, Estimate, combine
 from .checks import Reason
@@ -102,7 +102,7 @@ def bayes_reason(estimate: Estimate, scope: str) -> Reason | None:
 
 
 class Classifier:
-    def __init__(self, store: Store, *, max_bytes: int = 512 * 1024) -> None:
+    def __init__(self, store: SpamStore, *, max_bytes: int = 512 * 1024) -> None:
         self.store = store
         self.max_bytes = max_bytes
         self._totals_cache: dict[tuple[int, ...], tuple[float, dict[int, tuple[int, int]]]] = {}

@@ -20,7 +20,7 @@ import ipaddress
 import time
 from collections.abc import Callable
 
-from mailwright.store.api import Store
+from mailwright.store.api import SpamStore
 
 __all__ = ["Greylist", "RateLimiter", "client_network"]
 
@@ -47,7 +47,7 @@ def _key(*parts: str) -> str:
 
 
 class Greylist:
-    def __init__(self, store: Store, delay: float, expire: float, *,
+    def __init__(self, store: SpamStore, delay: float, expire: float, *,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.store = store
         self.delay = delay
@@ -76,7 +76,7 @@ class Greylist:
 class RateLimiter:
     """Events per key in a sliding hour, counted in six ten-minute slots in the store."""
 
-    def __init__(self, store: Store, name: str, per_hour: int, *,
+    def __init__(self, store: SpamStore, name: str, per_hour: int, *,
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self.store = store
         self.name = name
@@ -92,7 +92,7 @@ class RateLimiter:
                                               self.per_hour)  # fmt: skip
 
 
-async def purge(store: Store, expire: float, now: float | None = None) -> int:
+async def purge(store: SpamStore, expire: float, now: float | None = None) -> int:
     """Remove greylisting triplets and rate slots that can no longer change a decision."""
     now = time.time() if now is None else now
     return await store.spam_envelope_purge(now, now - expire, int(now // SLOT) - 6)

@@ -26,7 +26,8 @@ from typing import Any
 
 from mailwright.log import event as log_event
 from mailwright.proto.smtp import Reply
-from mailwright.store.api import Store, StoreError
+from mailwright.spam.roles import SpamFilterStore
+from mailwright.store.api import StoreError
 
 from .checks import Reason, auth_reasons, dmarc_domain, header_reasons, shape_reasons
 from .classifier import Analysis, Classifier, bayes_reason, from_address
@@ -85,7 +86,7 @@ class _ClientFacts:
 
 
 class SpamFilter:
-    def __init__(self, settings: SpamSettings, store: Store, resolver: Any,
+    def __init__(self, settings: SpamSettings, store: SpamFilterStore, resolver: Any,
                  hostname: str, base: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         self.settings = settings
         # `[spam]` as configured: the administrator's overrides in the store apply over it

@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mailwright.log import event as log_event
-from mailwright.store.api import Account, Mailbox, MessageRecord, Store
+from mailwright.spam.roles import TrainerStore
+from mailwright.store.api import Account, Mailbox, MessageRecord
 
 from .classifier import Analysis, Classifier, recipient_addresses, sender_keys
 
@@ -59,7 +60,7 @@ def _filed_by_filter(analysis: Analysis) -> bool:
 
 
 class Trainer:
-    def __init__(self, store: Store, classifier: Classifier, hostname: str) -> None:
+    def __init__(self, store: TrainerStore, classifier: Classifier, hostname: str) -> None:
         self.store = store
         self.classifier = classifier
         self.hostname = hostname.lower()

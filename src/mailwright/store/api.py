@@ -489,27 +489,15 @@ class BlobStore(Protocol):
         ...
 
 
-class Accounts(Protocol):
-    """Domains, accounts, aliases and send-as grants: what the operator manages, and what
-    SMTP and the login paths look up."""
+class AccountLookup(Protocol):
+    """Domains, accounts, aliases and send-as grants as the sessions see them: reads only.
+    What SMTP, IMAP, POP3 and the login paths look up; changing them is `Accounts`."""
 
-    async def add_domain(self, name: str) -> Domain:
-        """A new local domain; AlreadyExists."""
-        ...
-    async def delete_domain(self, name: str) -> None:
-        """Delete a domain and its aliases; InvalidOperation while it has accounts, NotFound."""
-        ...
     async def list_domains(self) -> list[Domain]:
         """Every local domain, by name."""
         ...
     async def has_domain(self, name: str) -> bool:
         """Whether `name` (canonical) is a local domain."""
-        ...
-    async def add_account(
-        self, address: str, password_hash: str, quota_bytes: int = 0
-    ) -> Account:
-        """A new account with the default mailboxes, subscribed; atomic. NotFound (domain not
-        local), AlreadyExists (address taken)."""
         ...
     async def get_account(self, account_id: int) -> Account | None:
         """The account, or None."""
@@ -519,6 +507,39 @@ class Accounts(Protocol):
         ...
     async def list_accounts(self, domain: str | None = None) -> list[Account]:
         """Every account (of one domain, matched literally), by address."""
+        ...
+    async def usage(self, account_id: int) -> Usage:
+        """Octets and messages the account holds (what its quota counts); NotFound."""
+        ...
+    async def get_alias(self, source: str) -> Alias | None:
+        """The alias, or None."""
+        ...
+    async def list_aliases(self) -> list[Alias]:
+        """Every alias, by source."""
+        ...
+    async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
+        """(account id, address) grants, of one account or all, ordered."""
+        ...
+    async def message_quota(self, account_id: int) -> int:
+        """The limit (0 = none); NotFound."""
+        ...
+
+
+class Accounts(AccountLookup, Protocol):
+    """Domains, accounts, aliases and send-as grants as the operator manages them (CLI, web
+    admin); `AccountLookup` is the part the sessions read."""
+
+    async def add_domain(self, name: str) -> Domain:
+        """A new local domain; AlreadyExists."""
+        ...
+    async def delete_domain(self, name: str) -> None:
+        """Delete a domain and its aliases; InvalidOperation while it has accounts, NotFound."""
+        ...
+    async def add_account(
+        self, address: str, password_hash: str, quota_bytes: int = 0
+    ) -> Account:
+        """A new account with the default mailboxes, subscribed; atomic. NotFound (domain not
+        local), AlreadyExists (address taken)."""
         ...
     async def set_password(self, account_id: int, password_hash: str) -> None:
         """Replace the password hash; NotFound."""
@@ -536,21 +557,12 @@ class Accounts(Protocol):
     async def delete_account(self, account_id: int) -> None:
         """Delete the account and all it owns (blobs released); atomic; NotFound."""
         ...
-    async def usage(self, account_id: int) -> Usage:
-        """Octets and messages the account holds (what its quota counts); NotFound."""
-        ...
     async def add_alias(self, source: str, targets: Sequence[str]) -> Alias:
         """An alias or "@domain" catch-all; NotFound (domain), AlreadyExists (an account or an
         alias already)."""
         ...
     async def delete_alias(self, source: str) -> None:
         """Delete an alias; NotFound."""
-        ...
-    async def get_alias(self, source: str) -> Alias | None:
-        """The alias, or None."""
-        ...
-    async def list_aliases(self) -> list[Alias]:
-        """Every alias, by source."""
         ...
     # send-as grants: addresses an administrator lets an account use in From:/Sender:
     # (RFC 6409 8.1 leaves the MSA's rules to local policy)
@@ -560,16 +572,10 @@ class Accounts(Protocol):
     async def revoke_send_as(self, account_id: int, address: str) -> bool:
         """Take a grant back; False if there was none."""
         ...
-    async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
-        """(account id, address) grants, of one account or all, ordered."""
-        ...
     # RFC 9208 QUOTA=RES-MESSAGE: the account's limit on its number of messages (0 = none),
     # enforced with the storage quota (QuotaExceeded) wherever messages are added
     async def set_message_quota(self, account_id: int, limit: int) -> None:
         """Set the limit; NotFound."""
-        ...
-    async def message_quota(self, account_id: int) -> int:
-        """The limit (0 = none); NotFound."""
         ...
 
 
@@ -809,6 +815,9 @@ class Queue(Protocol):
         """Extend to `lease` seconds from now the leases `owner` still holds (unexpired); the ids
         renewed. An entry missing from the answer is no longer the owner's to deliver."""
         ...
+    async def queue_retry(self, entry_id: int) -> bool:
+        """Make one entry due now (the operator's "retry"); False when there is no such entry."""
+        ...
 
 
 class Maintenance(Protocol):
@@ -850,6 +859,9 @@ class SieveStore(Protocol):
         ...
     async def sieve_seen(self, account_id: int, key: str) -> bool:
         """Whether `key` is remembered and not expired."""
+        ...
+    async def sieve_active_many(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """`sieve_active` of several accounts in one read (those with an active script)."""
         ...
 
 
@@ -899,6 +911,14 @@ class SpamStore(Protocol):
         """Remove triplets neither passed (until after `now`) nor first seen after
         `first_before`, and rate slots before `slot_before`; the number of rows removed."""
         ...
+    async def spam_senders_many(
+        self, account_ids: Sequence[int], keys: Sequence[tuple[str, str]]
+    ) -> dict[int, dict[tuple[str, str], tuple[int, int]]]:
+        """`spam_senders` of several accounts in one read (those that know a key)."""
+        ...
+    async def spam_labels_many(self, account_id: int, blob_ids: Sequence[str]) -> dict[str, str]:
+        """`spam_label` of many messages of one account in one read (those it holds)."""
+        ...
 
 
 class ReportData(Protocol):
@@ -940,7 +960,7 @@ class ReportData(Protocol):
 
 class WebState(Protocol):
     """The web interface's state: browser sessions, per-account settings (the admin role,
-    the TOTP secret) and app passwords for mail clients; and the operator's queue retry."""
+    the TOTP secret) and app passwords for mail clients."""
 
     async def web_session_put(self, session: WebSession) -> None:
         """Insert or replace the session with ``session.id``."""
@@ -974,9 +994,6 @@ class WebState(Protocol):
         ...
     async def app_password_delete(self, account_id: int, password_id: int) -> bool:
         """Delete one; False if the account had no such password."""
-        ...
-    async def queue_retry(self, entry_id: int) -> bool:
-        """Make one entry due now (the operator's "retry"); False when there is no such entry."""
         ...
 
 
@@ -1115,9 +1132,9 @@ class AccessControl(Protocol):
 
 
 class FanOut(Protocol):
-    """One message to many local recipients: one blob, one transaction, a result per account,
-    and the batched reads that keep the work before it from costing a round trip per
-    recipient."""
+    """One message to many local recipients: one blob, one transaction, a result per account
+    (the batched reads that keep the work before it from costing a round trip per recipient
+    are the `*_many` methods of `SieveStore` and `SpamStore`)."""
 
     async def deliver_each(
         self,
@@ -1135,17 +1152,6 @@ class FanOut(Protocol):
         (QuotaExceeded when all are the quota's, else NotFound). Durable when it returns.
         `trace`: the message trace's events, in the same unit of work (a function of what was
         stored when they depend on it, e.g. which accounts were refused)."""
-        ...
-    async def sieve_active_many(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """`sieve_active` of several accounts in one read (those with an active script)."""
-        ...
-    async def spam_senders_many(
-        self, account_ids: Sequence[int], keys: Sequence[tuple[str, str]]
-    ) -> dict[int, dict[tuple[str, str], tuple[int, int]]]:
-        """`spam_senders` of several accounts in one read (those that know a key)."""
-        ...
-    async def spam_labels_many(self, account_id: int, blob_ids: Sequence[str]) -> dict[str, str]:
-        """`spam_label` of many messages of one account in one read (those it holds)."""
         ...
 
 
@@ -1200,22 +1206,18 @@ class SpamOverrides(Protocol):
         ...
 
 
-class Store(
-    BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
-    ReportData, Metadata, WebState, Maintenance, UrlAuthStore, AccessControl, FanOut,
-    Trace, SpamOverrides, Protocol,
-):
-    """Every role of the store together: what a backend implements and what `app` builds.
-    Code that needs only some roles may ask for those (e.g. `Queue`)."""
+class ChangeFeed(Protocol):
+    """Who watches what changed: after each commit that changes a mailbox (or an account's
+    mailbox list, `store.changes.account_channel`) the store publishes (key, MODSEQ) on this
+    hub, and a watcher asks `Messages.changes_since` what happened. The hub carries no data,
+    so a lost or coalesced wake-up loses nothing."""
 
     changes: ChangeHub
 
-    async def open(self) -> None:
-        """Connect, migrate the schema, start the backend's workers."""
-        ...
-    async def close(self) -> None:
-        """Stop the workers; nothing is lost (every change was durable when it returned)."""
-        ...
+
+class Listings(Protocol):
+    """The shared, read-only listing of a mailbox that SELECT reads (`MessageListing`)."""
+
     async def listing(self, mailbox_id: int) -> MessageListing:
         """Every message of the mailbox as one shared, read-only `MessageListing` (what SELECT
         needs in one read); an empty listing at MODSEQ 0 for an unknown mailbox. Large
@@ -1224,6 +1226,22 @@ class Store(
         ...
     async def listing_as(self, actor: int, mailbox_id: int) -> MessageListing:
         """`listing` with ``r`` (RFC 4314 4: SELECT and EXAMINE); AccessDenied, NotFound."""
+        ...
+
+
+class Store(
+    BlobStore, Accounts, Mailboxes, Messages, MaildropLocks, Queue, SieveStore, SpamStore,
+    ReportData, Metadata, WebState, Maintenance, UrlAuthStore, AccessControl, FanOut,
+    Trace, SpamOverrides, ChangeFeed, Listings, Protocol,
+):
+    """Every role of the store together: what a backend implements and what `app` builds.
+    Code that needs only some roles may ask for those (e.g. `Queue`)."""
+
+    async def open(self) -> None:
+        """Connect, migrate the schema, start the backend's workers."""
+        ...
+    async def close(self) -> None:
+        """Stop the workers; nothing is lost (every change was durable when it returned)."""
         ...
 
 

@@ -24,14 +24,15 @@ from starlette.responses import Response
 
 from mailwright.address import AddressError, parse_address
 from mailwright.sieve import rules as sr
-from mailwright.store.api import Account, Store
+from mailwright.store.api import Account
+from mailwright.web.roles import FilterStore
 from mailwright.web.ui.pages import context, form, render, user_page
 
 MAX_CONDITION_ROWS = 3  # rows the form shows; sr.MAX_CONDITIONS is what the script may hold
 MAX_ACTION_ROWS = 3
 
 
-async def load_rules(store: Store, account: Account) -> tuple[sr.Rules, str | None]:
+async def load_rules(store: FilterStore, account: Account) -> tuple[sr.Rules, str | None]:
     """The account's rules, and the text of `mailwright-rules` when it was changed by hand
     (then the rules are empty and must not be saved over it)."""
     text = await store.sieve_get(account.id, sr.SCRIPT_NAME)
@@ -41,12 +42,12 @@ async def load_rules(store: Store, account: Account) -> tuple[sr.Rules, str | No
     return (rules, None) if rules is not None else (sr.Rules(), text)
 
 
-async def _other_active(store: Store, account: Account) -> str | None:
+async def _other_active(store: FilterStore, account: Account) -> str | None:
     active = await store.sieve_active(account.id)
     return active[0] if active and active[0] != sr.SCRIPT_NAME else None
 
 
-async def save_rules(store: Store, account: Account, rules: sr.Rules) -> None:
+async def save_rules(store: FilterStore, account: Account, rules: sr.Rules) -> None:
     """Store `rules` as `mailwright-rules`, active while it does anything; with nothing left
     to do it is deactivated (if it was the active one) rather than run empty."""
     await store.sieve_put(account.id, sr.SCRIPT_NAME, sr.script(rules))
@@ -200,7 +201,7 @@ async def _rule_post(request: Request, account: Account, rules: sr.Rules,
     return (None, error, None) if error else (wanted, None, None)
 
 
-async def _folders(store: Store, account: Account) -> list[str]:
+async def _folders(store: FilterStore, account: Account) -> list[str]:
     return sorted((m.name for m in await store.list_mailboxes(account.id)),
                   key=lambda n: (n.upper() != "INBOX", n.lower()))
 

@@ -22,7 +22,8 @@ from email.policy import compat32
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mailwright.store.api import Account, FlagOp, Mailbox, Store, StoreError
+from mailwright.store.api import Account, FlagOp, Mailbox, StoreError
+from mailwright.web.roles import JunkStore
 from mailwright.web.ui.pages import context, form, render, user_page
 from mailwright.web.webmail.mailbox import Row, apply_action, list_page
 
@@ -72,7 +73,7 @@ def verdict_of(header: bytes) -> Verdict | None:
         return None
 
 
-async def _items(store: Store, box: Mailbox) -> list[Item]:
+async def _items(store: JunkStore, box: Mailbox) -> list[Item]:
     page = await list_page(store, box, size=RECENT)
     blobs = {r.uid: r.blob_id for r in await store.get_messages(box.id, [r.uid for r in page.rows])}
     items = []

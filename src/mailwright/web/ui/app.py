@@ -27,7 +27,7 @@ from mailwright.web.ui.pages import AREAS, WEB, Forbidden, SignInRequired, rende
 from mailwright.web.ui.security import WebMiddleware, with_security_headers
 
 if TYPE_CHECKING:
-    from mailwright.app import AppContext
+    from mailwright.web.roles import WebContext
 
 # Paths the web interface answers; the rest of the https listener's paths stay as they were.
 WEB_PREFIXES = ("/webmail", "/account", "/admin", "/static/", "/signin", "/signout")
@@ -64,7 +64,7 @@ def area_routes(name: str) -> list[BaseRoute]:
     return routes
 
 
-def create_app(ctx: AppContext) -> ASGIApp:
+def create_app(ctx: WebContext) -> ASGIApp:
     """The web application, wrapped in the session/CSRF/headers middleware."""
     routes: list[BaseRoute] = [Route("/", _home), *signin.routes]
     for name in AREAS:

@@ -10,7 +10,8 @@ routes, mounted by `ui.app` under its prefix. Its endpoints use:
   `csrf` (the token each form must send in a hidden `csrf` field, `csrf_field()` writes it),
   `account`, `is_admin` and `title` available to the template. Templates live in the area's
   `templates/` folder and are named with the area's prefix (`webmail/list.html`).
-* `context(request)`: the server's `AppContext` (store, directory, authenticator, outbound...).
+* `context(request)`: the server's `AppContext` as a `web.roles.WebContext` (store, directory,
+  authenticator...): its store typed `WebStore`, the roles the web interface uses.
 
 The middleware (`ui.security`) has already checked CSRF and will add the security headers.
 """
@@ -33,7 +34,7 @@ from mailwright.accounts import settings
 from mailwright.store.api import Account
 
 if TYPE_CHECKING:
-    from mailwright.app import AppContext
+    from mailwright.web.roles import WebContext
 
 WEB = Path(__file__).resolve().parent.parent
 AREAS = ("webmail", "account", "admin")
@@ -68,8 +69,8 @@ def _timestamp(value: float) -> str:
 templates = Jinja2Templates(env=_environment())
 
 
-def context(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
+def context(request: Request) -> WebContext:
+    ctx: WebContext = request.app.state.ctx
     return ctx
 
 

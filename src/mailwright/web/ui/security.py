@@ -34,7 +34,7 @@ from mailwright.store.api import WebSession
 from mailwright.web.asgi import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from mailwright.app import AppContext
+    from mailwright.web.roles import WebContext
 
 SESSION_COOKIE = "__Host-mw_session"
 PRE_COOKIE = "__Host-mw_csrf"
@@ -88,7 +88,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class WebMiddleware:
-    def __init__(self, app: ASGIApp, ctx: AppContext) -> None:
+    def __init__(self, app: ASGIApp, ctx: WebContext) -> None:
         self.app = app
         self.ctx = ctx
 

@@ -1,7 +1,7 @@
 """Webmail at `/webmail/` on the `https` listener (issue 20, part 1).
 
 The modules here are sans-I/O where they can be (sanitising, message display, composing,
-search queries) and speak to the `Store` interface and the SMTP submission session otherwise;
+search queries) and speak to the store (`web.roles.WebmailStore`) and the SMTP submission session otherwise;
 `routes.py` is the thin HTTP layer on the shared web foundation.
 """
 

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from mailwright.mime.model import MessageInfo
-from mailwright.store.api import Store
+from mailwright.web.roles import WebmailStore
 
 from .message import Person, people
 
@@ -29,7 +29,7 @@ class _Known:
 _CACHE: dict[int, _Known] = {}
 
 
-async def _history(store: Store, account_id: int) -> list[Person]:
+async def _history(store: WebmailStore, account_id: int) -> list[Person]:
     boxes = [b for b in await store.list_mailboxes(account_id) if b.special_use not in _SKIP]
     stamp = tuple((b.id, b.highestmodseq) for b in boxes)
     known = _CACHE.get(account_id)
@@ -64,7 +64,7 @@ async def _history(store: Store, account_id: int) -> list[Person]:
     return ranked
 
 
-async def complete(store: Store, account_id: int, prefix: str,
+async def complete(store: WebmailStore, account_id: int, prefix: str,
                    exclude: set[str] | None = None) -> list[Person]:
     """Known correspondents whose address or a word of whose name starts with `prefix`."""
     prefix = prefix.strip().casefold()

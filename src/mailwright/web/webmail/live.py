@@ -12,7 +12,8 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from mailwright.store.api import Store, StoreError
+from mailwright.store.api import StoreError
+from mailwright.web.roles import WebmailStore
 
 KEEPALIVE = 25.0
 # A page whose account gains a mailbox reconnects (the browser does that by itself after
@@ -20,7 +21,7 @@ KEEPALIVE = 25.0
 RETRY_MS = 3000
 
 
-async def change_events(store: Store, account_id: int,
+async def change_events(store: WebmailStore, account_id: int,
                         keepalive: float = KEEPALIVE) -> AsyncIterator[bytes]:
     """SSE bytes: `event: ready` once subscribed, then `event: change` with
     {"mailbox": id, "unseen": n, "messages": n} for each change."""

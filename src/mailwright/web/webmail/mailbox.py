@@ -22,11 +22,12 @@ from mailwright.proto.imap import ast
 from mailwright.store.api import (
     ALL_RIGHTS,
     OTHER_USERS_PREFIX,
+    BlobStore,
     FlagOp,
     Mailbox,
     MessageRecord,
-    Store,
 )
+from mailwright.web.roles import MessagePages, WebmailStore
 
 from .message import Person, people
 
@@ -54,7 +55,7 @@ class Folder:
         return "Inbox" if self.name == "INBOX" else self.name
 
 
-async def folders(store: Store, account_id: int) -> list[Folder]:
+async def folders(store: WebmailStore, account_id: int) -> list[Folder]:
     """Every mailbox with its counts: INBOX, the special-use ones, then the rest by name;
     other accounts' mailboxes shared with the user for reading (RFC 4314 r) among the rest."""
     out: list[Folder] = []
@@ -111,7 +112,7 @@ def _has_attachment(part: Part) -> bool:
     return part.kind == KIND_MULTIPART and any(_has_attachment(c) for c in part.children)
 
 
-async def _info(store: Store, rec: MessageRecord) -> MessageInfo | None:
+async def _info(store: BlobStore, rec: MessageRecord) -> MessageInfo | None:
     meta = await store.get_meta(rec.blob_id)
     if not meta:
         return None
@@ -121,7 +122,7 @@ async def _info(store: Store, rec: MessageRecord) -> MessageInfo | None:
         return None
 
 
-async def _row(store: Store, rec: MessageRecord, group: Sequence[MessageRecord] = ()) -> Row:
+async def _row(store: BlobStore, rec: MessageRecord, group: Sequence[MessageRecord] = ()) -> Row:
     info = await _info(store, rec)
     env = info.envelope if info is not None else None
     return Row(
@@ -151,7 +152,7 @@ def _parse_threads(data: bytes) -> list[list[int]]:
 
 
 async def list_page(
-    store: Store,
+    store: MessagePages,
     mailbox: Mailbox,
     *,
     page: int = 1,
@@ -186,7 +187,7 @@ async def list_page(
     return Page(rows, page, pages, total)
 
 
-async def thread_of(store: Store, mailbox: Mailbox, uid: int) -> list[int]:
+async def thread_of(store: MessagePages, mailbox: Mailbox, uid: int) -> list[int]:
     """The UIDs of the thread `uid` belongs to in its mailbox, oldest first."""
     records = await store.list_messages(mailbox.id)
     if len(records) > MAX_THREADED_READING:
@@ -283,7 +284,7 @@ ACTIONS = ("read", "unread", "flag", "unflag", "move", "delete", "junk", "archiv
 
 
 async def apply_action(
-    store: Store,
+    store: WebmailStore,
     account_id: int,
     mailbox: Mailbox,
     uids: Sequence[int],

@@ -54,7 +54,7 @@ from .message import (
 from .submit import SendRefused, identities, save_draft, special_mailbox, submit
 
 if TYPE_CHECKING:
-    from mailwright.app import AppContext
+    from mailwright.web.roles import WebContext
 
 log = logging.getLogger("mailwright.web.webmail")
 
@@ -67,7 +67,7 @@ INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"}
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _ctx(request: Request) -> AppContext:
+def _ctx(request: Request) -> WebContext:
     return context(request)
 
 
@@ -76,7 +76,7 @@ def _services(request: Request) -> Services:
     state = request.app.state
     services: Services | None = getattr(state, "webmail_services", None)
     if services is None:
-        services = state.webmail_services = services_for(_ctx(request))
+        services = state.webmail_services = services_for(state.ctx)
     return services
 
 

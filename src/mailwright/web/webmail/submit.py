@@ -34,7 +34,8 @@ from mailwright.proto.smtp import (
 )
 from mailwright.proto.smtp.address import PathError, parse_path
 from mailwright.smtpd.session import Mode, Services, SessionSettings, SmtpSession
-from mailwright.store.api import Account, Mailbox, MessageRecord, StagedBlob, Store
+from mailwright.store.api import Account, BlobStore, Mailbox, Mailboxes, MessageRecord, StagedBlob
+from mailwright.web.roles import WebmailStore
 
 from .compose import ComposeError, Draft, build_message, new_message_id, recipients
 
@@ -58,7 +59,7 @@ class Sent:
     sent_copy: MessageRecord | None
 
 
-async def special_mailbox(store: Store, account_id: int, use: str) -> Mailbox | None:
+async def special_mailbox(store: Mailboxes, account_id: int, use: str) -> Mailbox | None:
     """The account's mailbox with this SPECIAL-USE attribute (RFC 6154), e.g. "\\Sent"."""
     for box in await store.list_mailboxes(account_id):
         if box.special_use == use:
@@ -66,7 +67,7 @@ async def special_mailbox(store: Store, account_id: int, use: str) -> Mailbox | 
     return None
 
 
-async def identities(store: Store, directory: Directory, account: Account) -> list[str]:
+async def identities(store: WebmailStore, directory: Directory, account: Account) -> list[str]:
     """The addresses the account may write as: its own first, then aliases that deliver only
     to it, then the administrator's send-as grants (what the submission policy allows)."""
     own = await directory.addresses_of(account)
@@ -75,7 +76,7 @@ async def identities(store: Store, directory: Directory, account: Account) -> li
     return [account.address, *rest]
 
 
-async def _stage(store: Store, data: bytes) -> StagedBlob:
+async def _stage(store: BlobStore, data: bytes) -> StagedBlob:
     writer = store.blob_writer()
     try:
         for i in range(0, len(data), CHUNK):
@@ -151,7 +152,7 @@ async def _expect(session: SmtpSession, event: Event, recipient: str | None = No
 
 
 async def save_draft(
-    store: Store,
+    store: WebmailStore,
     account: Account,
     draft: Draft,
     *,
