@@ -8,6 +8,7 @@ backend; nothing but `app` and `cli` wires the network layer.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import sys
@@ -286,3 +287,59 @@ def test_roles_sessions_hold_their_role_type(where: tuple[str, str, str]) -> Non
         f"{module}.{cls_name}.{attr} is annotated {annotation!r}, expected {target}"
     )
     assert annotation != "Store"
+
+
+# --- every role method states its contract, and names what the code raises ----------------------
+
+CONTRACT_WORDS = ("Read", "Atomic", "Not atomic", "Not a transaction")
+IMPLEMENTATIONS = [*sorted((SRC / "store" / "core").glob("*.py")),
+                   SRC / "store" / "sqlite" / "store.py", SRC / "store" / "postgres" / "store.py"]
+
+
+def _role_methods() -> list[tuple[str, str]]:
+    out = []
+    for name, role in sorted(_roles_of_api().items()):
+        out += [(name, m) for m, v in vars(role).items()
+                if not m.startswith("_") and callable(v)]
+    return out
+
+
+@functools.cache
+def _raises_index() -> dict[str, dict[str, set[str]]]:
+    """method name -> file -> the `store.api` errors that method raises itself (`raise X(...)`
+    in its body, the unit of work it defines included), over store/core and both backends."""
+    api = _api()
+    errors = {n for n, c in vars(api).items()
+              if isinstance(c, type) and issubclass(c, api.StoreError) and c is not api.StoreError}
+    found: dict[str, dict[str, set[str]]] = {}
+    for path in IMPLEMENTATIONS:
+        tree = ast.parse(path.read_text(), str(path))
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+            for fn in cls.body:
+                if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.Raise) and node.exc is not None:
+                        exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                        name = getattr(exc, "id", None) or getattr(exc, "attr", None)
+                        if name in errors:
+                            found.setdefault(fn.name, {}).setdefault(
+                                str(path.relative_to(SRC)), set()).add(name)
+    return found
+
+
+@pytest.mark.parametrize("role_method", _role_methods(), ids=lambda rm: ".".join(rm))
+def test_roles_every_method_states_its_contract(role_method: tuple[str, str]) -> None:
+    """The docstring says whether the method is a read or one transaction (see the words in
+    `store.api`'s module docstring), and names every store error its implementations raise
+    themselves: a contract that forgets a `raise` in store/core or a backend fails here."""
+    role, method = role_method
+    doc = " ".join((getattr(_roles_of_api()[role], method).__doc__ or "").split())
+    assert any(w in doc for w in CONTRACT_WORDS), (
+        f"{role}.{method}: say whether it is a Read or Atomic (one transaction)"
+    )
+    for where, raised in _raises_index().get(method, {}).items():
+        for err in sorted(raised):
+            assert err in doc or (err == "StorageFull"), (
+                f"{role}.{method}: {where} raises {err}, which its contract does not name"
+            )

@@ -4,6 +4,25 @@ Protocol servers, delivery and the queue see only this module: typed records, ty
 the async `Store` protocol. Two backends implement it (`store.sqlite`, `store.postgres`); nothing
 here may mention SQL, files or connection handling.
 
+The store is described as roles, small protocols (`AccountLookup`, `Accounts`, `Mailboxes`,
+`Messages`, `BlobStore`, `Queue`, `Maintenance`...); `Store` is their composition, what a
+backend implements and what `app` builds. Everything else asks for the roles it uses: each
+session package names its intersection of roles in its `roles.py` (`imapd.roles.ImapStore`...),
+is handed the one `Store` object, and mypy proves it calls nothing else (docs/architecture.md
+has the table; tests/test_layers.py holds the line).
+
+Contracts: every method of a role states its own, in these words:
+- *Read*: changes nothing. On SQLite a read is one snapshot; on PostgreSQL its statements may
+  see different commits unless it says *one snapshot*.
+- *Atomic*: one transaction: it changes everything it describes or nothing ("one statement":
+  a single atomic statement, no explicit transaction).
+- *Durable*: when it returns, the change is committed (on SQLite in a group commit with
+  `synchronous=FULL`, after the blob directories were fsync'ed) and the watchers of the
+  mailboxes it changed have been told (`ChangeFeed`).
+- *Raises*: the `StoreError`s it raises on purpose, and when. Besides those, any write may raise
+  `StorageFull` (the disk or the database is out of space), and any method lets through what
+  the caller cannot act on (the database is gone, the store is closed).
+
 House rules for implementations:
 - A method either changes everything it describes or nothing (one transaction).
 - A mutating method returns only after the change is durable (fsync'ed and committed).
@@ -446,14 +465,25 @@ class AppPassword:
 class BlobWriter(Protocol):
     """Streams a message into staging; `finish` makes it durable and parses it once."""
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes) -> None:
+        """Append bytes (bare LF becomes CRLF unless the writer is `exact`); nothing is durable
+        yet, and a write error is reported by `finish`."""
+        ...
 
     @property
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """Octets written so far (after CRLF normalisation)."""
+        ...
 
-    async def finish(self) -> StagedBlob: ...
+    async def finish(self) -> StagedBlob:
+        """The staged blob: its file fsync'ed, its SHA-256 id and parse-once meta computed.
+        Durable (a staging file, not yet referenced by any row). Raises StorageFull when
+        the disk is full or its free space is below the reserve."""
+        ...
 
-    def abort(self) -> None: ...
+    def abort(self) -> None:
+        """Drop what was written (the staging file goes); raises nothing."""
+        ...
 
 
 class BlobStore(Protocol):
@@ -466,26 +496,31 @@ class BlobStore(Protocol):
 
     # exact: keep the bytes as sent, no LF -> CRLF (binary content, RFC 3516 4.4)
     def blob_writer(self, *, exact: bool = False) -> BlobWriter:
-        """A writer into staging (StorageFull at `finish` when the disk is full)."""
+        """A writer into staging: `write` the bytes (bare LF becomes CRLF unless `exact`), then
+        `finish` fsyncs the file and parses it once, or `abort`. Not a transaction: no row
+        names the staged blob until a unit of work references it. `finish` raises StorageFull
+        when the disk is full or its free space is below the reserve."""
         ...
 
     async def read_staged(self, blob: StagedBlob, *, limit: int | None = None) -> bytes:
-        """The content of a staged blob (before or after a unit referenced it), its first
-        `limit` octets if given; NotFound once it was discarded."""
+        """The content of a staged blob (before or after a unit referenced it), its first `limit`
+        octets if given. Read. Raises NotFound once it was discarded."""
         ...
 
     def discard_staged(self, blob: StagedBlob) -> None:
-        """Drop a staged blob no unit of work referenced (a refused or aborted message); safe
-        to call for one that was referenced meanwhile: stored content is never touched."""
+        """Drop a staged blob no unit of work referenced (a refused or aborted message); safe to
+        call for one that was referenced meanwhile: stored content is never touched. Not a
+        transaction (a staging file goes); raises nothing."""
         ...
 
     async def read_blob(self, blob_id: str) -> bytes:
-        """A stored blob's content; NotFound (it stays readable for the grace period after its
-        last reference went, RFC 2180 4.1)."""
+        """A stored blob's content. Read. Raises NotFound (content stays readable for the grace
+        period after its last reference went, RFC 2180 4.1)."""
         ...
 
     async def get_meta(self, blob_id: str) -> bytes:
-        """A stored blob's parse-once metadata (`MessageInfo.from_meta` reads it); NotFound."""
+        """A stored blob's parse-once metadata (`MessageInfo.from_meta` reads it). Read. Raises
+        NotFound."""
         ...
 
 
@@ -494,34 +529,35 @@ class AccountLookup(Protocol):
     What SMTP, IMAP, POP3 and the login paths look up; changing them is `Accounts`."""
 
     async def list_domains(self) -> list[Domain]:
-        """Every local domain, by name."""
+        """Every local domain, by name. Read."""
         ...
     async def has_domain(self, name: str) -> bool:
-        """Whether `name` (canonical) is a local domain."""
+        """Whether `name` (canonical) is a local domain. Read."""
         ...
     async def get_account(self, account_id: int) -> Account | None:
-        """The account, or None."""
+        """The account, or None. Read."""
         ...
     async def find_account(self, address: str) -> Account | None:
-        """The account of a canonical address, or None."""
+        """The account of a canonical address, or None. Read."""
         ...
     async def list_accounts(self, domain: str | None = None) -> list[Account]:
-        """Every account (of one domain, matched literally), by address."""
+        """Every account (of one domain, matched literally), by address. Read."""
         ...
     async def usage(self, account_id: int) -> Usage:
-        """Octets and messages the account holds (what its quota counts); NotFound."""
+        """Octets and messages the account holds (what its quota counts). Read. Raises NotFound."""
         ...
     async def get_alias(self, source: str) -> Alias | None:
-        """The alias, or None."""
+        """The alias, or None. Read."""
         ...
     async def list_aliases(self) -> list[Alias]:
-        """Every alias, by source."""
+        """Every alias, by source. Read."""
         ...
     async def list_send_as(self, account_id: int | None = None) -> list[tuple[int, str]]:
-        """(account id, address) grants, of one account or all, ordered."""
+        """(account id, address) send-as grants, of one account or all, ordered. Read."""
         ...
     async def message_quota(self, account_id: int) -> int:
-        """The limit (0 = none); NotFound."""
+        """The account's limit on its number of messages (RFC 9208 QUOTA=RES-MESSAGE; 0 = none).
+        Read. Raises NotFound."""
         ...
 
 
@@ -530,19 +566,21 @@ class Accounts(AccountLookup, Protocol):
     admin); `AccountLookup` is the part the sessions read."""
 
     async def add_domain(self, name: str) -> Domain:
-        """A new local domain; AlreadyExists."""
+        """A new local domain. Atomic, durable. Raises AlreadyExists."""
         ...
     async def delete_domain(self, name: str) -> None:
-        """Delete a domain and its aliases; InvalidOperation while it has accounts, NotFound."""
+        """Delete a domain and its aliases (catch-all included). Atomic, durable. Raises
+        InvalidOperation while it has accounts, NotFound."""
         ...
     async def add_account(
         self, address: str, password_hash: str, quota_bytes: int = 0
     ) -> Account:
-        """A new account with the default mailboxes, subscribed; atomic. NotFound (domain not
-        local), AlreadyExists (address taken)."""
+        """A new account with the default mailboxes (`DEFAULT_MAILBOXES`), subscribed. Atomic,
+        durable. Raises NotFound (the domain is not local), AlreadyExists (the address is
+        taken)."""
         ...
     async def set_password(self, account_id: int, password_hash: str) -> None:
-        """Replace the password hash; NotFound."""
+        """Replace the password hash. Atomic, durable. Raises NotFound."""
         ...
     async def update_account(
         self,
@@ -552,30 +590,37 @@ class Accounts(AccountLookup, Protocol):
         pop3_keep: bool | None = None,
         disabled: bool | None = None,
     ) -> Account:
-        """Change the settings given (None keeps one); the account as it now is. NotFound."""
+        """Change the settings given (None keeps one); the account as it now is. Atomic, durable.
+        Raises NotFound."""
         ...
     async def delete_account(self, account_id: int) -> None:
-        """Delete the account and all it owns (blobs released); atomic; NotFound."""
+        """Delete the account and all it owns: mailboxes and messages (blobs released), scripts,
+        grants, its maildrop lock, and ACL entries naming its address. Atomic, durable;
+        sessions watching its mailboxes wake. Raises NotFound."""
         ...
     async def add_alias(self, source: str, targets: Sequence[str]) -> Alias:
-        """An alias or "@domain" catch-all; NotFound (domain), AlreadyExists (an account or an
-        alias already)."""
+        """An alias or "@domain" catch-all of a local domain. Atomic, durable. Raises NotFound
+        (the domain is not local), AlreadyExists (the source is an account or an alias
+        already)."""
         ...
     async def delete_alias(self, source: str) -> None:
-        """Delete an alias; NotFound."""
+        """Delete an alias. Atomic, durable. Raises NotFound."""
         ...
     # send-as grants: addresses an administrator lets an account use in From:/Sender:
     # (RFC 6409 8.1 leaves the MSA's rules to local policy)
     async def grant_send_as(self, account_id: int, address: str) -> None:
-        """Grant (twice is once); NotFound when the account does not exist."""
+        """Let the account use `address` in From:/Sender: (granting twice is one grant). Atomic,
+        durable. Raises NotFound when the account does not exist."""
         ...
     async def revoke_send_as(self, account_id: int, address: str) -> bool:
-        """Take a grant back; False if there was none."""
+        """Take a grant back; False if there was none. Atomic, durable."""
         ...
     # RFC 9208 QUOTA=RES-MESSAGE: the account's limit on its number of messages (0 = none),
     # enforced with the storage quota (QuotaExceeded) wherever messages are added
     async def set_message_quota(self, account_id: int, limit: int) -> None:
-        """Set the limit; NotFound."""
+        """Set the account's limit on its number of messages (0 = none), enforced with the
+        storage quota (QuotaExceeded) wherever messages are added. Atomic, durable. Raises
+        NotFound."""
         ...
 
 
@@ -583,49 +628,56 @@ class Mailboxes(Protocol):
     """An account's mailboxes as a hierarchy of names ("/" separator, INBOX any case)."""
 
     async def list_mailboxes(self, account_id: int) -> list[Mailbox]:
-        """The account's mailboxes, by name."""
+        """The account's mailboxes, by name. Read."""
         ...
     async def get_mailbox(self, account_id: int, name: str) -> Mailbox | None:
-        """The mailbox of that name, or None."""
+        """The account's mailbox of that name (INBOX in any case), or None. Read."""
         ...
     async def get_mailbox_by_id(self, mailbox_id: int) -> Mailbox | None:
-        """The mailbox, or None."""
+        """The mailbox, or None. Read."""
         ...
     async def create_mailbox(
         self, account_id: int, name: str, special_use: str | None = None
     ) -> Mailbox:
-        """A new empty mailbox with a fresh UIDVALIDITY; AlreadyExists, NotFound (account)."""
+        """A new empty mailbox with a fresh UIDVALIDITY. Atomic, durable. Raises AlreadyExists,
+        NotFound (no such account)."""
         ...
     async def delete_mailbox(self, mailbox_id: int) -> None:
-        """Delete a mailbox and its messages (quota uncharged, blobs released); atomic.
-        NotFound; InvalidOperation for INBOX."""
+        """Delete a mailbox and its messages (quota uncharged, blobs released). Atomic, durable;
+        sessions that have it selected wake. Raises NotFound, InvalidOperation (INBOX)."""
         ...
     async def rename_mailbox(self, account_id: int, old: str, new: str) -> None:
-        """Rename with inferiors, or move INBOX's messages (RFC 9051 6.3.6); atomic. NotFound,
-        AlreadyExists (anywhere in the renamed subtree), InvalidOperation (into itself)."""
+        """Rename with inferiors, or move INBOX's messages to a new mailbox (RFC 9051 6.3.6).
+        Atomic, durable. Raises NotFound (no `old`), AlreadyExists (`new`, or a name anywhere
+        in the renamed subtree, exists), InvalidOperation (into itself)."""
         ...
     async def set_subscribed(self, account_id: int, name: str, subscribed: bool) -> None:
-        """(Un)subscribe a name, which need not exist; NotFound (account)."""
+        """Subscribe or unsubscribe a name, which need not exist (RFC 9051 6.3.7). Atomic,
+        durable. Raises NotFound (no such account)."""
         ...
     async def list_subscriptions(self, account_id: int) -> list[str]:
-        """Subscribed names, sorted."""
+        """The account's subscribed names, sorted. Read."""
         ...
     async def set_retention(self, mailbox_id: int, days: int) -> None:
-        """Keep messages `days` days (0: forever)."""
+        """Keep the mailbox's messages `days` days (0: forever); the retention sweep applies it.
+        Atomic, durable; an unknown mailbox changes nothing (no error)."""
         ...
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        """Counts, UIDNEXT, UIDVALIDITY and HIGHESTMODSEQ from one snapshot; NotFound."""
+        """Counts, UIDNEXT, UIDVALIDITY and HIGHESTMODSEQ. Read; one snapshot. Raises NotFound."""
         ...
     # IMAP \Recent (RFC 3501 2.3.2), kept per mailbox as Dovecot does: a message is recent
     # to the first session that sees it.
     async def claim_recent(self, mailbox_id: int, upto_uid: int, claim: bool) -> int:
-        """The first recent UID; with `claim`, moved past `upto_uid` atomically. NotFound."""
+        """The mailbox's first recent UID (RFC 3501 2.3.2 \\Recent); with `claim`, moved past
+        `upto_uid` in one unit of work, so two sessions claiming at once see each message
+        recent once. Atomic, durable when it claims; a read otherwise. Raises NotFound."""
         ...
     async def count_recent(self, mailbox_id: int) -> int:
-        """Messages no session has claimed yet (STATUS RECENT)."""
+        """Messages no session has claimed yet (STATUS RECENT). Read."""
         ...
     async def message_counts(self, account_id: int) -> dict[int, tuple[int, int, int, int]]:
-        """Per mailbox: (messages, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ), one snapshot."""
+        """Per mailbox of the account: (messages, UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ) (IMAP
+        NOTIFY's STATUS for every mailbox at once, RFC 5465 3). Read; one snapshot."""
         ...
 
 
@@ -640,35 +692,43 @@ class Messages(Protocol):
         flags: Iterable[str] = (),
         internaldate: datetime | None = None,
     ) -> MessageRecord:
-        """Store one message; NotFound, QuotaExceeded, StorageFull."""
+        """Store one message (its blob referenced, the quota charged, a new UID and MODSEQ).
+        Atomic, durable; the mailbox's watchers wake. Raises NotFound (no such mailbox),
+        QuotaExceeded, StorageFull."""
         ...
     async def append_many(
         self, mailbox_id: int, items: Sequence[AppendItem]
     ) -> list[MessageRecord]:
-        """MULTIAPPEND (RFC 3502 3): every message in one transaction, or none of them."""
+        """MULTIAPPEND (RFC 3502 3): every message in one transaction (consecutive UIDs, one
+        MODSEQ), or none of them. Atomic, durable. Raises NotFound (no such mailbox),
+        QuotaExceeded (for the whole batch), StorageFull."""
         ...
     async def deliver(
         self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
     ) -> list[MessageRecord]:
-        """One message into several mailboxes (a missing one falls back to INBOX), all or
-        none; QuotaExceeded, StorageFull."""
+        """One message into several mailboxes (a missing one falls back to INBOX), all or none
+        (`FanOut.deliver_each` without a report). Atomic, durable. Raises QuotaExceeded,
+        NotFound (an account gone or disabled), StorageFull."""
         ...
     async def deliver_and_queue(
         self, local: LocalCopies | None, queued: QueueAddition | None,
         trace: Sequence[TraceEvent] = (),
     ) -> tuple[list[MessageRecord], list[int]]:
-        """Local copies and outbound queue entries of one accepted message as one unit of
-        work: a failure leaves neither (a client retrying after a 4xx gets no duplicate).
-        `trace`: the message trace's events of this acceptance, in the same transaction."""
+        """Local copies and outbound queue entries of one accepted message as one unit of work: a
+        failure leaves neither (a client retrying after a 4xx gets no duplicate). `trace`: the
+        message trace's events of this acceptance, in the same transaction. Atomic, durable.
+        Raises QuotaExceeded, NotFound (an account gone or disabled), StorageFull."""
         ...
     async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
-        """Every message of the mailbox, by UID."""
+        """Every message of the mailbox, by UID (an unknown mailbox has none). Read; one snapshot
+        (it is the shared listing's records)."""
         ...
     async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]:
-        """The messages of those UIDs that exist, by UID."""
+        """The messages of those UIDs that exist, by UID. Read."""
         ...
     async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
-        """What changed after `modseq` (RFC 7162 sync; IDLE); one snapshot."""
+        """What changed after `modseq` (RFC 7162 sync; IDLE): records with a higher MODSEQ and
+        UIDs expunged after it. Read; one snapshot. Raises NotFound (no such mailbox)."""
         ...
     async def store_flags(
         self,
@@ -678,38 +738,47 @@ class Messages(Protocol):
         flags: Iterable[str],
         unchangedsince: int | None = None,
     ) -> StoreFlagsResult:
-        """Change flags, one new MODSEQ for the changed ones; UNCHANGEDSINCE refusals in
-        `failed` (RFC 7162 3.1.3)."""
+        """Change flags, one new MODSEQ for the changed ones; UNCHANGEDSINCE refusals in `failed`
+        (RFC 7162 3.1.3). Atomic, durable; the mailbox's watchers wake. UIDs that do not
+        exist, or an unknown mailbox, match nothing (no error)."""
         ...
     async def expunge(self, mailbox_id: int, uids: Sequence[int]) -> list[int]:
-        """Remove messages (expunge records kept for QRESYNC, quota uncharged, blobs
-        released); the UIDs removed."""
+        """Remove messages (expunge records kept for QRESYNC, quota uncharged, blobs released);
+        the UIDs removed. Atomic, durable; the mailbox's watchers wake. UIDs that do not exist
+        match nothing (no error)."""
         ...
     async def copy(
         self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
-        """Copy messages: (old UID, new UID) pairs; QuotaExceeded; atomic."""
+        """Copy messages with their flags: (old UID, new UID) pairs, the target's quota charged.
+        Atomic, durable. Raises QuotaExceeded, NotFound (a mailbox is gone; when no UID
+        matches, the SQLite backend answers [] without looking), StorageFull."""
         ...
     async def move(
         self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
-        """Copy then expunge in one transaction (RFC 6851)."""
+        """Copy then expunge in one transaction (RFC 6851); a move inside one account charges no
+        quota. Atomic, durable. Raises QuotaExceeded (between accounts), NotFound (as for
+        `copy`), StorageFull."""
         ...
     async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]:
-        """Expunge messages whose internal date is before `cutoff` (retention)."""
+        """Expunge the messages whose internal date is before `cutoff` (retention); the UIDs
+        removed. Not atomic: they are found by a read, then removed as by `expunge`, in one
+        transaction (durable when it returns); a message expunged in between is skipped."""
         ...
     async def replace_message(
         self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
     ) -> tuple[MessageRecord, list[int]]:
         """IMAP REPLACE (RFC 8508 3): the new message into `dst_mailbox_id` and the expunge of
-        `uid` from `mailbox_id` in one transaction (NotFound when the old message is already
-        gone: then nothing is stored); the new record and the expunged UIDs."""
+        `uid` from `mailbox_id`; the new record and the expunged UIDs. Atomic, durable. Raises
+        NotFound when the old message is already gone (nothing is stored then), QuotaExceeded,
+        StorageFull."""
         ...
     async def save_dates(
         self, mailbox_id: int, uids: Sequence[int]
     ) -> dict[int, float | None]:
-        """IMAP SAVEDATE (RFC 8514): when each message was saved into its mailbox (epoch
-        seconds; None for a message saved before save dates were kept)."""
+        """IMAP SAVEDATE (RFC 8514): when each message was saved into its mailbox (epoch seconds;
+        None for a message saved before save dates were kept), for the UIDs that exist. Read."""
         ...
 
 
@@ -720,7 +789,7 @@ class Metadata(Protocol):
     async def metadata_get(
         self, account_id: int, mailbox_id: int | None
     ) -> dict[str, bytes]:
-        """The entries."""
+        """The entries of the mailbox, or of the server for the account (None). Read."""
         ...
     async def metadata_set(
         self,
@@ -729,13 +798,14 @@ class Metadata(Protocol):
         changes: Sequence[tuple[str, bytes | None]],
         max_entries: int,
     ) -> None:
-        """Set (value) or remove (None) entries in one transaction; MetadataLimit when the
+        """Set (value) or remove (None) entries. Atomic, durable. Raises MetadataLimit when the
         account would hold more than `max_entries` entries in all (nothing is changed then),
-        NotFound when the mailbox is gone."""
+        NotFound (the account or the mailbox is gone)."""
         ...
 
     async def metadata_digests(self, account_id: int) -> dict[tuple[int | None, str], bytes]:
-        """A digest of every annotation's value, keyed by (mailbox id or None, entry)."""
+        """A digest of every annotation's value, keyed by (mailbox id or None, entry): what IMAP
+        NOTIFY compares to tell which entries changed (RFC 5465 5.8). Read."""
         ...
 
 
@@ -743,13 +813,14 @@ class MaildropLocks(Protocol):
     """POP3 maildrop lock (RFC 1939 8: exclusive access), shared across nodes."""
 
     async def lock_maildrop(self, account_id: int, owner: str, ttl: float) -> bool:
-        """Take or extend the lock for `ttl` seconds; False while another owner holds it."""
+        """Take or extend the lock for `ttl` seconds; False while another owner holds an
+        unexpired one. Atomic (one statement), durable."""
         ...
     async def unlock_maildrop(self, account_id: int, owner: str) -> None:
-        """Release the lock if `owner` holds it."""
+        """Release the lock if `owner` holds it. Atomic (one statement), durable."""
         ...
     async def list_maildrop_locks(self) -> list[tuple[int, str]]:
-        """(account id, owner) of every lock, expired ones included."""
+        """(account id, owner) of every lock, expired ones included. Read."""
         ...
 
 
@@ -769,16 +840,19 @@ class Queue(Protocol):
         queue_id: str | None = None,
         extra: dict[str, str] | None = None,
     ) -> list[int]:
-        """Queue a message for its domains (one entry each, due now); atomic. StorageFull."""
+        """Queue a message for its domains: one entry each, due now, the blob referenced once per
+        entry; the ids. Atomic, durable. Raises StorageFull."""
         ...
     async def queue_list(self) -> list[QueueEntry]:
-        """Every entry, by id."""
+        """Every entry, by id. Read."""
         ...
     async def queue_get(self, entry_id: int) -> QueueEntry | None:
-        """One entry as it is now, or None."""
+        """One entry as it is now, or None. Read."""
         ...
     async def queue_claim(self, owner: str, lease: float, limit: int) -> list[QueueEntry]:
-        """Lease up to `limit` due entries nobody holds; never one entry to two claimers."""
+        """Lease up to `limit` due entries nobody holds to `owner` for `lease` seconds; never one
+        entry to two claimers (PostgreSQL skips rows another node is claiming). Atomic (one
+        statement), durable."""
         ...
     async def queue_update(
         self,
@@ -794,38 +868,51 @@ class Queue(Protocol):
         trace: Sequence[TraceEvent] = (),
     ) -> None:
         """Record an attempt's outcome; only while `owner` holds an unexpired lease on the entry
-        (compare-and-set), else LeaseLost (NotFound when the entry is gone). Releases the lease;
-        `next_attempt=None` removes the entry; `extra=None` keeps the entry's extra data;
-        `attempt=False` when no delivery attempt was made (the attempt count stays); `trace`:
-        the message trace's events of the outcome, recorded with it."""
+        (compare-and-set). Releases the lease; `next_attempt=None` removes the entry (its blob
+        released); `extra=None` keeps the entry's extra data; `attempt=False` when no delivery
+        attempt was made (the attempt count stays); `trace`: the message trace's events of the
+        outcome, recorded with it. Atomic, durable. Raises LeaseLost (the lease expired or was
+        taken over), NotFound (the entry is gone)."""
         ...
     async def queue_delete(self, entry_id: int) -> bool:
-        """Remove an entry, leased or not (the operator); False if there was none."""
+        """Remove an entry, leased or not (the operator); False if there was none. A worker
+        holding its lease then gets LeaseLost or NotFound. Atomic, durable."""
         ...
     async def queue_flush(self) -> int:
-        """Make every entry due now; how many were waiting."""
+        """Make every entry due now; how many were waiting. Atomic (one statement), durable."""
         ...
     async def queue_due(self, limit: int) -> list[QueueEntry]:
-        """Up to `limit` entries that are due and not leased (or whose lease ran out); no claim."""
+        """Up to `limit` entries that are due and not leased (or whose lease ran out), oldest due
+        first; nothing is claimed. Read."""
         ...
     async def queue_claim_entry(self, entry_id: int, owner: str, lease: float) -> QueueEntry | None:
-        """Lease one entry for one attempt if it is due and nobody holds it; its current state."""
+        """Lease one entry for one attempt if it is due and nobody holds it: its current state,
+        or None (not due, held by another, or gone). Atomic (one statement), durable."""
         ...
     async def queue_renew(self, entry_ids: Sequence[int], owner: str, lease: float) -> list[int]:
         """Extend to `lease` seconds from now the leases `owner` still holds (unexpired); the ids
-        renewed. An entry missing from the answer is no longer the owner's to deliver."""
+        renewed. An entry missing from the answer is no longer the owner's to deliver. Atomic
+        (one statement), durable."""
         ...
     async def queue_retry(self, entry_id: int) -> bool:
-        """Make one entry due now (the operator's "retry"); False when there is no such entry."""
+        """Make one entry due now (the operator's "retry"); False when there is no such entry.
+        Atomic, durable."""
         ...
 
 
 class Maintenance(Protocol):
+    """The store's own upkeep: its consistency check (`mailwright check`) and the blob
+    garbage collector (`app`'s hourly loop)."""
+
     async def check(self) -> list[str]:
-        """Consistency problems, one line each; empty when the store is sound."""
+        """Consistency problems, one line each; empty when the store is sound. Read; one
+        snapshot."""
         ...
     async def collect_garbage(self) -> int:
-        """Remove released blobs past their grace period and orphaned files; how many."""
+        """Remove released blobs past their grace period, files no row knows and stale staging
+        files; how many. Not atomic: candidates are found by reads outside any write, then
+        removed in short write operations that check each again (a delivery never waits for
+        the walk); each of those is atomic and durable."""
         ...
 
 
@@ -834,34 +921,40 @@ class SieveStore(Protocol):
     vacation replies and duplicate tests (RFC 5230 4.6, RFC 7352 3), keyed per account."""
 
     async def sieve_put(self, account_id: int, name: str, content: str) -> None:
-        """Create or replace a script (keeps its active state); NotFound (account)."""
+        """Create or replace a script (a replaced one keeps its active state). Atomic, durable.
+        Raises NotFound (no such account)."""
         ...
     async def sieve_get(self, account_id: int, name: str) -> str | None:
-        """A script's text, or None."""
+        """A script's text, or None. Read."""
         ...
     async def sieve_list(self, account_id: int) -> list[SieveScriptInfo]:
-        """The account's scripts by name, sizes in octets."""
+        """The account's scripts by name, sizes in octets of UTF-8. Read."""
         ...
     async def sieve_delete(self, account_id: int, name: str) -> None:
-        """NotFound; InvalidOperation for the active script (RFC 5804 2.10)."""
+        """Delete a script. Atomic, durable. Raises NotFound, InvalidOperation for the active
+        script (RFC 5804 2.10)."""
         ...
     async def sieve_rename(self, account_id: int, old: str, new: str) -> None:
-        """NotFound (`old`), AlreadyExists (`new`, itself included)."""
+        """Rename a script (it keeps its active state). Atomic, durable. Raises NotFound (`old`),
+        AlreadyExists (`new`, itself included)."""
         ...
     async def sieve_activate(self, account_id: int, name: str | None) -> None:
-        """Make `name` the one active script (None: none); NotFound."""
+        """Make `name` the one active script (None: none is). Atomic, durable. Raises NotFound."""
         ...
     async def sieve_active(self, account_id: int) -> tuple[str, str] | None:
-        """The active script's (name, text), or None."""
+        """The active script's (name, text), or None. Read."""
         ...
     async def sieve_remember(self, account_id: int, key: str, seconds: float) -> bool:
-        """Remember `key` for `seconds`; True if it was not remembered already."""
+        """Remember `key` for `seconds` from now; True if it was not remembered already (the
+        vacation reply or the duplicate may go). Expired keys are forgotten, 100 at a time.
+        Atomic (two deliveries at once: one True), durable."""
         ...
     async def sieve_seen(self, account_id: int, key: str) -> bool:
-        """Whether `key` is remembered and not expired."""
+        """Whether `key` is remembered and not expired. Read."""
         ...
     async def sieve_active_many(self, account_ids: Sequence[int]) -> dict[int, tuple[str, str]]:
-        """`sieve_active` of several accounts in one read (those with an active script)."""
+        """`sieve_active` of several accounts in one read (those with an active script), so
+        delivery to many recipients costs one round trip. Read."""
         ...
 
 
@@ -871,53 +964,56 @@ class SpamStore(Protocol):
     async def spam_counts(
         self, scopes: Sequence[int], tokens: Sequence[int]
     ) -> dict[tuple[int, int], tuple[int, int]]:
-        """(scope, token) -> (ham, spam) for the known ones."""
+        """(scope, token) -> (ham, spam) for the known ones. Read."""
         ...
     async def spam_totals(self, scopes: Sequence[int]) -> dict[int, tuple[int, int]]:
-        """scope -> (ham, spam) messages taught, (0, 0) for none."""
+        """scope -> (ham, spam) messages taught, (0, 0) for none. Read."""
         ...
     async def spam_learn(self, lesson: SpamLesson) -> bool:
-        """Apply one lesson atomically (see `SpamLesson`); False when it changes nothing."""
+        """Apply one lesson (see `SpamLesson`); False when it changes nothing. Atomic, durable."""
         ...
     async def spam_label(self, account_id: int, blob_id: str) -> str | None:
-        """The ledger's label for a message of the account, or None."""
+        """The ledger's label for a message of the account, or None. Read."""
         ...
     async def spam_senders(
         self, account_id: int, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[int, int]]:
-        """(kind, name) -> (ham, spam) reputation of the known ones among `keys`."""
+        """(kind, name) -> (ham, spam) reputation of the account's known ones among `keys`. Read."""
         ...
     async def spam_positions(self, mailbox_ids: Sequence[int]) -> dict[int, int]:
-        """mailbox id -> MODSEQ the trainer has read up to (known ones)."""
+        """mailbox id -> MODSEQ the trainer has read up to (known ones). Read."""
         ...
     async def spam_set_position(self, mailbox_id: int, modseq: int) -> None:
-        """Remember how far the trainer has read a mailbox."""
+        """Remember how far the trainer has read a mailbox. Atomic, durable."""
         ...
     # envelope state shared by every process of the server (times are Unix seconds):
     # greylisting triplets and rate-limit counts
     async def spam_greylist_seen(self, key: str, now: float) -> tuple[float, float]:
         """(first attempt, passed until) of triplet `key`; a new one is recorded with `now` as
-        its first attempt (two processes seeing it at once agree on one row)."""
+        its first attempt (two processes seeing it at once agree on one row). Atomic (one
+        statement), durable."""
         ...
     async def spam_greylist_set(self, key: str, first: float, passed_until: float) -> None:
-        """Record a triplet's first attempt and how long it has passed."""
+        """Record a triplet's first attempt and how long it has passed. Atomic (one statement),
+        durable."""
         ...
     async def spam_rate_add(self, key: str, slot: int, since_slot: int, limit: int) -> bool:
-        """Count one event for `key` in `slot` unless the slots from `since_slot` on already
-        hold `limit`; True when counted. One transaction (two processes cannot both take the
-        last place); the key's slots before `since_slot` are removed."""
+        """Count one event for `key` in `slot` unless the slots from `since_slot` on already hold
+        `limit`; True when counted. The key's slots before `since_slot` are removed. Atomic
+        (two processes cannot both take the last place), durable."""
         ...
     async def spam_envelope_purge(self, now: float, first_before: float, slot_before: int) -> int:
         """Remove triplets neither passed (until after `now`) nor first seen after
-        `first_before`, and rate slots before `slot_before`; the number of rows removed."""
+        `first_before`, and rate slots before `slot_before`; the number of rows removed.
+        Atomic, durable."""
         ...
     async def spam_senders_many(
         self, account_ids: Sequence[int], keys: Sequence[tuple[str, str]]
     ) -> dict[int, dict[tuple[str, str], tuple[int, int]]]:
-        """`spam_senders` of several accounts in one read (those that know a key)."""
+        """`spam_senders` of several accounts in one read (those that know a key). Read."""
         ...
     async def spam_labels_many(self, account_id: int, blob_ids: Sequence[str]) -> dict[str, str]:
-        """`spam_label` of many messages of one account in one read (those it holds)."""
+        """`spam_label` of many messages of one account in one read (those it holds). Read."""
         ...
 
 
@@ -926,35 +1022,40 @@ class ReportData(Protocol):
     servers counted, and reports other domains sent us."""
 
     async def record_dmarc_result(self, row: DmarcResultRow) -> None:
-        """Count one evaluated message into its row (created with `row.count`)."""
+        """Count one evaluated message into its row (created with `row.count`; the policy seen
+        last is kept). Atomic, durable."""
         ...
     async def dmarc_results(self, before_day: int) -> list[DmarcResultRow]:
-        """Every recorded row of a day before `before_day`, ordered by domain and day."""
+        """Every recorded row of a day before `before_day`, ordered by domain and day. Read."""
         ...
     async def delete_dmarc_results(self, policy_domain: str, before_day: int) -> int:
-        """Forget a policy domain's rows before `before_day` (its report went out)."""
+        """Forget a policy domain's rows before `before_day` (its report went out); how many.
+        Atomic, durable."""
         ...
     async def add_dmarc_report(self, report: ReceivedDmarcReport) -> bool:
-        """Keep a received report; False when (org_name, report_id) was already stored."""
+        """Keep a received report; False when (org_name, report_id) was already stored. Atomic
+        (one statement), durable."""
         ...
     async def list_dmarc_reports(self, domain: str | None = None) -> list[ReceivedDmarcReport]:
-        """Received reports, newest date range first (one domain's, or all)."""
+        """Received reports, newest date range first (one domain's, or all). Read."""
         ...
     async def tls_result_add(self, result: TLSResult) -> None:
-        """Add ``result.count`` to the matching day/domain/policy/outcome/host row."""
+        """Add ``result.count`` to the matching day/domain/policy/outcome/host row. Atomic,
+        durable."""
         ...
     async def tls_results_take(self, before_day: str) -> list[TLSResult]:
         """Remove and return every result of days before ``before_day`` (a report is built from
-        them); one transaction."""
+        them), by day and domain. Atomic (of several nodes, one takes each row), durable."""
         ...
     async def tls_results(self) -> list[TLSResult]:
-        """Every result not yet reported, oldest day first."""
+        """Every result not yet reported, oldest day first. Read."""
         ...
     async def tls_report_add(self, report: TLSReport) -> int | None:
-        """Store a received report; None when the same organisation's report id is known."""
+        """Store a received report: its id, or None when the same organisation's report id is
+        known. Atomic, durable."""
         ...
     async def tls_reports(self, limit: int = 100) -> list[TLSReport]:
-        """The newest received reports first."""
+        """The newest received reports first, at most `limit`. Read."""
         ...
 
 
@@ -963,37 +1064,40 @@ class WebState(Protocol):
     the TOTP secret) and app passwords for mail clients."""
 
     async def web_session_put(self, session: WebSession) -> None:
-        """Insert or replace the session with ``session.id``."""
+        """Insert or replace the session with ``session.id``. Atomic, durable. Raises NotFound
+        (no such account)."""
         ...
     async def web_session_get(self, session_id: str) -> WebSession | None:
-        """The session, or None."""
+        """The session, or None. Read."""
         ...
     async def web_session_delete(self, session_id: str) -> None:
-        """End one session (none is fine)."""
+        """End one session (none is fine). Atomic, durable."""
         ...
     async def web_sessions_delete(self, account_id: int, keep: str | None = None) -> int:
-        """End every session of the account but ``keep``; how many ended."""
+        """End every session of the account but ``keep``; how many ended. Atomic, durable."""
         ...
     async def web_sessions_purge(self, now: float) -> int:
-        """Delete the sessions expired at ``now``; how many."""
+        """Delete the sessions expired at ``now``; how many. Atomic, durable."""
         ...
     async def account_setting(self, account_id: int, key: str) -> str | None:
-        """One setting of the account, or None."""
+        """One setting of the account, or None. Read."""
         ...
     async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
-        """Set, or with None remove, one setting; NotFound for an unknown account."""
+        """Set, or with None remove, one setting. Atomic, durable. Raises NotFound (no such
+        account)."""
         ...
     async def account_settings(self, key: str) -> dict[int, str]:
-        """Every account's value of ``key``, by account id (accounts without it left out)."""
+        """Every account's value of ``key``, by account id (accounts without it left out). Read."""
         ...
     async def app_password_add(self, account_id: int, label: str, digest: str) -> AppPassword:
-        """A new app password (its digest only is kept)."""
+        """A new app password (its digest only is kept). Atomic, durable. Raises NotFound (no
+        such account)."""
         ...
     async def app_passwords(self, account_id: int) -> list[AppPassword]:
-        """The account's app passwords."""
+        """The account's app passwords. Read."""
         ...
     async def app_password_delete(self, account_id: int, password_id: int) -> bool:
-        """Delete one; False if the account had no such password."""
+        """Delete one; False if the account had no such password. Atomic, durable."""
         ...
 
 
@@ -1001,13 +1105,15 @@ class UrlAuthStore(Protocol):
     """IMAP URLAUTH (RFC 4467): the per-mailbox access keys that URLAUTH tokens are made from."""
 
     async def urlauth_key(self, account_id: int, mailbox_id: int) -> bytes | None:
-        """The mailbox's access key, or None when it has none."""
+        """The mailbox's access key, or None when it has none. Read."""
         ...
     async def urlauth_key_ensure(self, account_id: int, mailbox_id: int) -> bytes:
-        """The mailbox's access key, created when missing; NotFound for another's mailbox."""
+        """The mailbox's access key, created when missing (GENURLAUTH, RFC 4467 6.2). Atomic,
+        durable. Raises NotFound when the mailbox is not the account's."""
         ...
     async def urlauth_reset(self, account_id: int, mailbox_id: int | None) -> int:
-        """Drop one mailbox's key, or all of the account's (None); how many were dropped."""
+        """Drop one mailbox's key, or all of the account's (None): RESETKEY (RFC 4467 6.1); how
+        many were dropped. Atomic, durable."""
         ...
 
 
@@ -1061,45 +1167,57 @@ class AccessControl(Protocol):
     commits wholly before or after each of them."""
 
     async def acl_rights(self, actor: int, mailbox_id: int) -> str:
-        """The actor's effective rights (ALL_RIGHTS for the owner); NotFound."""
+        """The actor's effective rights (ALL_RIGHTS for the owner). Read. Raises NotFound (also
+        for a mailbox the actor has no right on, RFC 4314 6)."""
         ...
     async def acl_require(self, actor: int, mailbox_id: int, needed: str) -> Mailbox:
-        """The mailbox if the actor holds every right of `needed`; AccessDenied, NotFound."""
+        """The mailbox if the actor holds every right of `needed`. Read. Raises AccessDenied,
+        NotFound."""
         ...
     async def acl_get(self, actor: int, mailbox_id: int) -> list[tuple[str, str]]:
-        """(identifier, rights) entries of the ACL, the owner first; needs ``a``."""
+        """(identifier, rights) entries of the ACL, the owner first (RFC 4314 3.3). Read. Raises
+        AccessDenied (needs ``a``), NotFound."""
         ...
     async def acl_set(self, actor: int, mailbox_id: int, identifier: str, rights: str) -> None:
-        """Set, add to (``+``) or take from (``-``) an identifier's rights (RFC 4314 3.1;
-        empty: the entry goes); needs ``a``. InvalidOperation for the owner or an unknown
-        identifier; ValueError for an unknown right."""
+        """Set, add to (``+``) or take from (``-``) an identifier's rights (RFC 4314 3.1; empty:
+        the entry goes). Atomic, durable. Raises AccessDenied (needs ``a``), NotFound,
+        InvalidOperation (the owner, or an identifier that names no account, group or
+        "anyone"), ValueError (an unknown right, before anything changes)."""
         ...
     async def acl_delete(self, actor: int, mailbox_id: int, identifier: str) -> None:
-        """Remove an identifier's entry (RFC 4314 3.2); needs ``a``."""
+        """Remove an identifier's entry (RFC 4314 3.2). Atomic, durable. Raises AccessDenied
+        (needs ``a``), NotFound, InvalidOperation (the owner, or an invalid identifier)."""
         ...
     async def shared_mailboxes(self, actor: int) -> list[SharedMailbox]:
-        """Other accounts' mailboxes the actor may look up (``l``), by owner and name."""
+        """Other accounts' mailboxes the actor may look up (``l``), by owner and name. Read.
+        Raises NotFound (no such actor)."""
         ...
     async def create_mailbox_as(
         self, actor: int, owner_id: int, name: str, special_use: str | None = None
     ) -> Mailbox:
-        """CREATE in an owner's tree: ``k`` on the parent for anyone but the owner; the new
-        mailbox inherits its parent's ACL (so a child of a shared folder stays shared)."""
+        """CREATE in an owner's tree: ``k`` on the parent for anyone but the owner (who alone
+        makes top-level mailboxes); the new mailbox inherits its parent's ACL (so a child of a
+        shared folder stays shared). Atomic, durable. Raises AccessDenied, AlreadyExists,
+        NotFound."""
         ...
     async def delete_mailbox_as(self, actor: int, mailbox_id: int) -> None:
-        """DELETE with ``x``."""
+        """DELETE with ``x``, checked in the deletion's own transaction. Atomic, durable. Raises
+        AccessDenied, NotFound, InvalidOperation (INBOX)."""
         ...
     async def list_messages_as(self, actor: int, mailbox_id: int) -> list[MessageRecord]:
-        """SELECT's message list with ``r``."""
+        """SELECT's message list with ``r`` (checked by a read just before the listing's). Read.
+        Raises AccessDenied, NotFound."""
         ...
     async def mailbox_status_as(self, actor: int, mailbox_id: int) -> MailboxStatus:
-        """STATUS with ``r``."""
+        """STATUS with ``r`` (checked by a read just before the status). Read. Raises
+        AccessDenied, NotFound."""
         ...
     async def append_as(
         self, actor: int, mailbox_id: int, items: Sequence[AppendItem]
     ) -> list[MessageRecord]:
-        """APPEND with ``i``; flags the actor may not set are dropped (``s`` for \\Seen,
-        ``t`` for \\Deleted, ``w`` for the others)."""
+        """APPEND with ``i``; flags the actor may not set are dropped (``s`` for \\Seen, ``t``
+        for \\Deleted, ``w`` for the others). Atomic, durable (as `Messages.append_many`).
+        Raises AccessDenied, NotFound, QuotaExceeded, StorageFull."""
         ...
     async def store_flags_as(
         self,
@@ -1111,23 +1229,25 @@ class AccessControl(Protocol):
         unchangedsince: int | None = None,
     ) -> StoreFlagsResult:
         """STORE changing only the flags the actor has the right for (``s`` \\Seen, ``t``
-        \\Deleted, ``w`` the others; the rest stay as they are); AccessDenied only when they
-        may change none of the flags named (any, for a REPLACE), RFC 4314 4."""
+        \\Deleted, ``w`` the others; the rest stay as they are). Atomic, durable. Raises
+        AccessDenied only when they may change none of the flags named (any, for a REPLACE),
+        RFC 4314 4; NotFound."""
         ...
     async def expunge_as(self, actor: int, mailbox_id: int, uids: Sequence[int]) -> list[int]:
-        """EXPUNGE with ``e``."""
+        """EXPUNGE with ``e``. Atomic, durable. Raises AccessDenied, NotFound."""
         ...
     async def copy_as(
         self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
         """COPY: ``r`` on the source, ``i`` on the target; the copies keep only the flags the
-        actor may set in the target (RFC 4314 4)."""
+        actor may set in the target (RFC 4314 4). Atomic, durable. Raises AccessDenied,
+        NotFound, QuotaExceeded, StorageFull."""
         ...
     async def move_as(
         self, actor: int, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
-        """MOVE: ``r``, ``t`` and ``e`` on the source, ``i`` on the target (RFC 6851 3);
-        flags as for COPY."""
+        """MOVE: ``r``, ``t`` and ``e`` on the source, ``i`` on the target (RFC 6851 3); flags as
+        for COPY. Atomic, durable. Raises AccessDenied, NotFound, QuotaExceeded, StorageFull."""
         ...
 
 
@@ -1144,14 +1264,15 @@ class FanOut(Protocol):
         *,
         trace: Sequence[TraceEvent] | Callable[[Delivered], Sequence[TraceEvent]] = (),
     ) -> Delivered:
-        """Store the local copies and add the queue entries of one accepted message in one
-        unit of work, the blob referenced once per copy. With `report`, an account that cannot
-        take its copy (over quota, disabled, deleted) gets none and is named in `refused`, the
+        """Store the local copies and add the queue entries of one accepted message in one unit
+        of work, the blob referenced once per copy. With `report`, an account that cannot take
+        its copy (over quota, disabled, deleted) gets none and is named in `refused`, the
         others are committed, and so are the entries `report` makes of the refusals; without
-        it, or when nothing else would be stored, any refusal fails the whole unit
-        (QuotaExceeded when all are the quota's, else NotFound). Durable when it returns.
-        `trace`: the message trace's events, in the same unit of work (a function of what was
-        stored when they depend on it, e.g. which accounts were refused)."""
+        it, or when nothing else would be stored, any refusal fails the whole unit. `trace`:
+        the message trace's events, in the same unit of work (a function of what was stored
+        when they depend on it, e.g. which accounts were refused). Atomic, durable. Raises
+        QuotaExceeded (when every refusal is the quota's), NotFound (any other refusal),
+        StorageFull."""
         ...
 
 
@@ -1183,14 +1304,14 @@ class Trace(Protocol):
     """The message trace: what happened to each message, kept for a bounded time."""
 
     async def trace_add(self, events: Sequence[TraceEvent]) -> None:
-        """Record events (one small insert); their time is the store's clock."""
+        """Record events (one small insert); their time is the store's clock. Atomic, durable."""
         ...
     async def trace_find(self, key: str, limit: int = 500) -> list[TraceEvent]:
-        """Every event of the message with this queue id or Message-ID (angle brackets or
-        not), and of every queue id that Message-ID was seen with; oldest first."""
+        """Every event of the message with this queue id or Message-ID (angle brackets or not),
+        and of every queue id that Message-ID was seen with; oldest first. Read."""
         ...
     async def trace_purge(self, older_than: float) -> int:
-        """Delete events older than `older_than` seconds; how many."""
+        """Delete events older than `older_than` seconds; how many. Atomic, durable."""
         ...
 
 
@@ -1199,10 +1320,10 @@ class SpamOverrides(Protocol):
     `scope` "" is the server, else a recipient domain; `value` is the key's JSON text."""
 
     async def spam_overrides(self) -> dict[tuple[str, str], str]:
-        """(scope, key) -> JSON text of every override."""
+        """(scope, key) -> JSON text of every override. Read."""
         ...
     async def spam_overrides_set(self, changes: Mapping[tuple[str, str], str | None]) -> None:
-        """Set (JSON text) or remove (None) overrides, all in one transaction."""
+        """Set (JSON text) or remove (None) overrides. Atomic (all of them or none), durable."""
         ...
 
 
@@ -1222,10 +1343,11 @@ class Listings(Protocol):
         """Every message of the mailbox as one shared, read-only `MessageListing` (what SELECT
         needs in one read); an empty listing at MODSEQ 0 for an unknown mailbox. Large
         mailboxes are kept in memory and refreshed by MODSEQ, so a warm listing costs one
-        indexed query for the delta and no per-message work."""
+        indexed query for the delta and no per-message work. Read; one snapshot."""
         ...
     async def listing_as(self, actor: int, mailbox_id: int) -> MessageListing:
-        """`listing` with ``r`` (RFC 4314 4: SELECT and EXAMINE); AccessDenied, NotFound."""
+        """`listing` with ``r`` (RFC 4314 4: SELECT and EXAMINE), checked by a read just before
+        the listing's. Read. Raises AccessDenied, NotFound."""
         ...
 
 
@@ -1234,11 +1356,13 @@ class Store(
     ReportData, Metadata, WebState, Maintenance, UrlAuthStore, AccessControl, FanOut,
     Trace, SpamOverrides, ChangeFeed, Listings, Protocol,
 ):
-    """Every role of the store together: what a backend implements and what `app` builds.
-    Code that needs only some roles may ask for those (e.g. `Queue`)."""
+    """Every role of the store together: what a backend implements and what `app` (and the
+    CLI's `cli/common.py`) builds. Everything else asks for the roles it uses, and is handed
+    this one object: the narrowing is by type only."""
 
     async def open(self) -> None:
-        """Connect, migrate the schema, start the backend's workers."""
+        """Connect, migrate the schema, start the backend's workers. Raises StoreError when
+        PostgreSQL cannot be reached, migrated or listened to."""
         ...
     async def close(self) -> None:
         """Stop the workers; nothing is lost (every change was durable when it returned)."""
