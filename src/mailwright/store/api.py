@@ -24,7 +24,8 @@ Contracts: every method of a role states its own, in these words:
   the caller cannot act on (the database is gone, the store is closed).
 
 House rules for implementations:
-- A method either changes everything it describes or nothing (one transaction).
+- A method either changes everything it describes or nothing (one transaction), unless its
+  contract says *Not atomic* (and then what each of its steps is).
 - A mutating method returns only after the change is durable (fsync'ed and committed).
 - After a commit that changes a mailbox, `changes.publish(mailbox_id, modseq)` is called so that
   IDLE sessions wake; sessions then ask `changes_since` for what happened.
