@@ -282,7 +282,8 @@ def test_roles_sessions_hold_their_role_type(where: tuple[str, str, str]) -> Non
         annotation = inspect.signature(cls.__init__).parameters[attr].annotation
     assert isinstance(annotation, str), "annotations are strings (from __future__ import)"
     target = SESSION_STORES[where]
-    expected = getattr(importlib.import_module(target.rpartition(".")[0]), target.rpartition(".")[2])
+    target_module, _, target_name = target.rpartition(".")
+    expected = getattr(importlib.import_module(target_module), target_name)
     assert getattr(mod, annotation, None) is expected or annotation == expected.__name__, (
         f"{module}.{cls_name}.{attr} is annotated {annotation!r}, expected {target}"
     )

@@ -8,9 +8,9 @@ account, and a name under the prefix reaches only a mailbox the store says the u
 Names are validated (no ``..`` or empty levels, mUTF-7 decoded first) before they are split,
 and the owner is looked up by exact address: there is no path to walk.
 
-The rights are the store's (`AccessControl.acl_rights`); this module only turns them into IMAP answers:
-a mailbox the user has no right on does not exist (``NO [NONEXISTENT]``, RFC 4314 6), a right
-the command needs and the user lacks is ``NO [NOPERM]`` (RFC 4314 4).
+The rights are the store's (`AccessControl.acl_rights`); this module only turns them into IMAP
+answers: a mailbox the user has no right on does not exist (``NO [NONEXISTENT]``, RFC 4314 6),
+a right the command needs and the user lacks is ``NO [NOPERM]`` (RFC 4314 4).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The administrator's spam settings: `[spam]` of the configuration is the base, and the web
 administration (/admin/spam) overrides some of its keys, server-wide or per recipient domain.
 
-Overrides live in the store (`SpamOverrides.spam_overrides`: (scope, key) -> the value's JSON, scope ""
-for the server, else a domain), so every worker process and every node sharing a PostgreSQL
-database applies the same ones: `SpamFilter.refresh` reads them again at most every
+Overrides live in the store (`SpamOverrides.spam_overrides`: (scope, key) -> the value's JSON,
+scope "" for the server, else a domain), so every worker process and every node sharing a
+PostgreSQL database applies the same ones: `SpamFilter.refresh` reads them again at most every
 `REFRESH_SECONDS` (and at once in the process that saved them), without a restart. The merged
 table goes through `SpamSettings.from_mapping`, the one validation the configuration uses, so a
 value the configuration file would refuse is refused here too, with the same message.
