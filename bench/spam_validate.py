@@ -32,7 +32,13 @@ from pathlib import Path
 from bench.spam import Sample, default_corpus, hard_ham_samples, load
 from mailwright.spam import bayes
 from mailwright.spam.checks import header_reasons, shape_reasons
-from mailwright.spam.classifier import Analysis, analyse, bayes_reason
+from mailwright.spam.classifier import (
+    Analysis,
+    analyse,
+    bayes_reason,
+    estimate_from_counts,
+    structure_reason,
+)
 
 Pair = tuple[Sample, Analysis]
 JUNK = 5.0
@@ -71,9 +77,10 @@ def evaluate(fit: Sequence[Pair], check: Sequence[Pair]) -> Counter[str]:
     for sample, analysis in check:
         known = {t: (float(counts[t][0]), float(counts[t][1])) for t in analysis.tokens if t in counts}
         reasons = header_reasons(analysis.document) + shape_reasons(analysis.tokens)
-        verdict = bayes_reason(bayes.combine(known, nham, nspam, analysis.tokens), "validation")
-        if verdict is not None:
-            reasons.append(verdict)
+        estimate = estimate_from_counts(known, nham, nspam, analysis.tokens)
+        for verdict in (bayes_reason(estimate, "validation"), structure_reason(estimate)):
+            if verdict is not None:
+                reasons.append(verdict)
         score = sum(r.points for r in reasons)
         result[sample.label] += 1
         result[sample.label + " junk"] += score >= JUNK

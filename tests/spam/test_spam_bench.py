@@ -33,6 +33,25 @@ def test_spam_bench_runs_on_a_small_corpus(tmp_path: Path) -> None:
     assert "(0/12)" in row and "(12/12)" in row, row
 
 
+def test_spam_bench_user_feedback_rows(tmp_path: Path) -> None:
+    # the flow of the test half with a user correcting mistakes (and sorting everything): extra
+    # rows, the plain row unchanged
+    for label, make in (("ham", ham), ("spam", spam)):
+        (tmp_path / label).mkdir()
+        for i in range(24):
+            (tmp_path / label / f"{i}.eml").write_bytes(make(i).replace(b"\r\n", b"\n"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    cp = subprocess.run([sys.executable, "-m", "bench.spam", "--corpus", str(tmp_path), "--hard-ham", "0",
+                         "--engines", "mailwright", "--feedback", "errors,all"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    rows = [line for line in cp.stdout.splitlines() if line.startswith("| mailwright")]
+    assert len(rows) == 3, cp.stdout
+    assert "user feedback (errors)" in rows[1] and "0 lessons from the test flow" in rows[1]
+    assert "user feedback (all)" in rows[2] and "24 lessons from the test flow" in rows[2]
+    assert all("(0/12)" in row and "(12/12)" in row for row in rows), rows
+
+
 def test_spam_bench_strips_collection_headers() -> None:
     raw = (b"From someone  Thu Aug 22 12:36:23 2002\nReturn-Path: <a@b>\nDelivered-To: z@localhost\n"
            b"Received: from phobos [127.0.0.1] by localhost with IMAP (fetchmail-5.9.0)\n"
