@@ -6,9 +6,15 @@ from __future__ import annotations
 import os
 
 from mailwright.spam import bayes
-from mailwright.spam.bayes import Estimate, structure_probability
+from mailwright.spam.bayes import Clue, Estimate, structure_probability
 from mailwright.spam.checks import header_reasons
-from mailwright.spam.classifier import analyse, estimate_from_counts, structure_reason
+from mailwright.spam.classifier import (
+    FULL_EVIDENCE,
+    analyse,
+    bayes_reason,
+    estimate_from_counts,
+    structure_reason,
+)
 from mailwright.spam.service import SpamFilter
 from mailwright.spam.settings import SpamSettings
 from mailwright.spam.tokens import MAX_TOKENS
@@ -123,3 +129,22 @@ async def test_structure_hostile_input_is_judged_within_bounds(store: Store) -> 
         assert judged.verdict in ("ham", "junk", "reject")
         assert len(judged.reasons) < 40
         assert sum(1 for r in judged.reasons if r.name == "STRUCTURE_SPAM") <= 1
+
+
+def test_structure_few_clues_give_few_spam_points() -> None:
+    # a two-line news item: a dozen clues reach p = 0.95 as easily as a hundred do
+    clue = (Clue("debt", 0.99),)
+    full = bayes_reason(Estimate(0.95, clue, evidence=FULL_EVIDENCE), "test")
+    few = bayes_reason(Estimate(0.95, clue, evidence=FULL_EVIDENCE // 4), "test")
+    assert full is not None and few is not None
+    assert full.points == round(7.0 * 0.75 / 0.8, 1)
+    assert few.points == round(full.points / 4, 1)
+    # the ham side is not scaled: few clues of ham still count in full
+    ham_side = bayes_reason(Estimate(0.0, clue, evidence=2), "test")
+    assert ham_side is not None and ham_side.points == -4.0
+
+
+def test_structure_evidence_is_the_number_of_clues_combined() -> None:
+    counts = {f"w{i}": (0.0, 40.0) for i in range(30)} | {"weak": (10.0, 12.0)}
+    estimate = bayes.combine(counts, 200, 200, [*counts, "unseen"])
+    assert estimate.evidence == 30 and len(estimate.clues) == 10

@@ -47,6 +47,8 @@ class Estimate:
     clues: tuple[Clue, ...]  # the strongest evidence, strongest first
     # the same from the structure tokens alone (`structure_probability`); None = no such clue
     structure: float | None = None
+    # how many clues were combined (at most MAX_DISCRIMINATORS): few clues, little evidence
+    evidence: int = 0
 
 
 def token_probability(ham: float, spam: float, nham: float, nspam: float) -> float:
@@ -116,7 +118,7 @@ def combine(
     s = 1.0 - chi2q(-2.0 * log_s, 2 * n)
     h = 1.0 - chi2q(-2.0 * log_h, 2 * n)
     probability = (s - h + 1.0) / 2.0
-    return Estimate(probability, tuple(Clue(t, p) for _, t, p in chosen[:10]))
+    return Estimate(probability, tuple(Clue(t, p) for _, t, p in chosen[:10]), evidence=n)
 
 
 def structure_probability(
