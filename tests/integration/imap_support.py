@@ -1,6 +1,7 @@
-"""A real Mailwright IMAP server for integration tests: config file, SQLite store, TLS
-certificate, ``net.server.ListenerSet`` with the ``imap`` and ``imaps`` listeners (and
-``smtp`` when that listener exists), argon2id passwords with small cost parameters."""
+"""A real Mailwright IMAP server for integration tests: config file, store (SQLite unless a
+backend is given), TLS certificate, ``net.server.ListenerSet`` with the ``imap`` and ``imaps``
+listeners (and ``smtp`` when that listener exists), argon2id passwords with small cost
+parameters."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mailwright.app import AppContext, handler_for
 from mailwright.config import ListenerConfig
 from mailwright.net.server import Handler, ListenerSet
 from mailwright.store.api import Account, DeliveryTarget, MessageRecord
+from tests.support.backends import SQLITE, Backend
 from tests.support.listening import (
     ListeningServer,
     cheap_hash,
@@ -64,7 +66,8 @@ def imaplib_idle(imap: imaplib.IMAP4, idling: Callable[[], object]) -> list[byte
     return got
 
 
-async def start_imap_server(root: Path, *, smtp: bool = False) -> ImapServer:
+async def start_imap_server(root: Path, *, smtp: bool = False,
+                            backend: Backend = SQLITE) -> ImapServer:
     host = "127.0.0.1"
     path = write_config(
         root,
@@ -73,6 +76,7 @@ async def start_imap_server(root: Path, *, smtp: bool = False) -> ImapServer:
         *listener("imap", host),
         *listener("imaps", host),
         *(listener("smtp", host) if smtp else []),
+        backend=backend,
     )
 
     def handler(ctx: AppContext, lc: ListenerConfig) -> Handler | None:

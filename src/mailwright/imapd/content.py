@@ -34,6 +34,12 @@ def fetch_renderer() -> Renderer:
     return fetch.render_fetch_line
 
 
+def ghost_line(seq: int, rec: MessageRecord, items: Sequence[ast.FetchItem], *,
+               utf8: bool) -> bytes:
+    """The FETCH line of a message whose content another session's EXPUNGE removed."""
+    return fetch.ghost_line(seq, rec, items, utf8=utf8)
+
+
 def search_evaluator() -> Evaluator:
     return search.search_messages
 

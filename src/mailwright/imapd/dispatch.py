@@ -123,9 +123,7 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
     if not seen_now and _fast_items(items):
         _fetch_fast(s, live, items, savedates)
         await s.maybe_flush()
-        if ghosts:
-            raise No("Some messages were expunged", "EXPUNGEISSUED")
-        return None
+        return _EXPUNGE_ISSUED if ghosts else None
     renderer = content.fetch_renderer()
     store = CachingStore(s.store)
     want_info, want_raw = content.fetch_needs(items)
@@ -139,14 +137,18 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
         except content.FetchFailed as exc:
             raise No(str(exc), exc.code) from None
         except NotFound:
-            ghosts = True  # expunged (and its blob freed) since our last sync
-            continue
+            # expunged by another session (and its blob freed) since our last sync: it keeps
+            # its number until the EXPUNGE is sent, so it is answered from its record
+            ghosts = True
+            data = content.ghost_line(seq, rec, use, utf8=s.utf8)
         s.write(_finish_line(s, data, seq, rec, savedates))
         await s.maybe_flush()
-    if ghosts:
-        # RFC 9051 7.1: EXPUNGEISSUED, some messages were expunged by another session.
-        raise No("Some messages were expunged", "EXPUNGEISSUED")
-    return None
+    return _EXPUNGE_ISSUED if ghosts else None
+
+
+#: RFC 9051 7.1 / RFC 2180 4.1.1: some messages were expunged by another session; the others
+#: were answered, so the command succeeded (Dovecot answers the same, never NO for the rest)
+_EXPUNGE_ISSUED = Ok("Some messages were already expunged", "EXPUNGEISSUED")
 
 
 def _savedate(rec: MessageRecord, savedates: dict[int, float | None]) -> bytes:

@@ -219,6 +219,47 @@ def fetch_chunks(
     return out
 
 
+_RECORD_ATTRS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ", "EMAILID",
+                           "THREADID"})
+#: what Dovecot answers for a message whose content is gone: an empty text/plain part
+_EMPTY_BODY = b'("text" "plain" NIL NIL NIL "7bit" 0 0'
+_NIL_ENVELOPE = b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+
+
+def _ghost(rec: MessageRecord, item: ast.FetchItem, utf8: bool) -> bytes:
+    if isinstance(item, ast.FetchAttr):
+        n = item.name
+        if n in _RECORD_ATTRS:
+            return b"".join(_one(rec, item, None, None, utf8))
+        if n == "ENVELOPE":
+            return b"ENVELOPE " + _NIL_ENVELOPE
+        if n == "BODYSTRUCTURE":
+            return b"BODYSTRUCTURE " + _EMPTY_BODY + b" NIL NIL NIL NIL)"
+        if n == "BODY":
+            return b"BODY " + _EMPTY_BODY + b")"
+        return n.encode("ascii") + b" NIL"  # RFC822, RFC822.HEADER, RFC822.TEXT, PREVIEW
+    if isinstance(item, ast.FetchBody):
+        origin = b"<%d>" % item.partial.offset if item.partial else b""
+        return _section_label(item.section) + origin + b" NIL"
+    if isinstance(item, ast.FetchBinarySize):
+        return b"BINARY.SIZE[" + _part_label(item.part) + b"] 0"
+    if isinstance(item, ast.FetchBinary):
+        origin = b"<%d>" % item.partial.offset if item.partial else b""
+        return b"BINARY[" + _part_label(item.part) + b"]" + origin + b" NIL"
+    raise ValueError(f"unknown fetch item {item!r}")  # pragma: no cover
+
+
+def ghost_line(
+    seq: int, rec: MessageRecord, items: Sequence[ast.FetchItem], *, utf8: bool = False
+) -> bytes:
+    """The FETCH response for a message another session expunged whose content can no longer
+    be read (RFC 2180 4.1.1, RFC 9051 7.5.1: the message keeps its number until the
+    EXPUNGE is sent, so it is answered from what is known): the record's items as they are,
+    the content items empty as Dovecot gives them (NIL sections, an all-NIL envelope, an
+    empty text/plain structure, sizes 0); the command ends ``OK [EXPUNGEISSUED]``."""
+    return b"* %d FETCH (" % seq + b" ".join(_ghost(rec, i, utf8) for i in items) + b")\r\n"
+
+
 def fetch_items(
     rec: MessageRecord,
     items: Sequence[ast.FetchItem],

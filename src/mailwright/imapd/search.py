@@ -45,7 +45,7 @@ from mailwright.mime.decode import decode_header, header_fields, part_text, text
 from mailwright.mime.model import MessageInfo
 from mailwright.mime.searchfields import CACHED_FIELDS, field_text
 from mailwright.proto.imap import ast
-from mailwright.store.api import BlobStore, MessageRecord
+from mailwright.store.api import BlobStore, MessageRecord, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,11 +350,16 @@ async def search_messages(
     for seq, rec in candidates(key, msgs, ctx):
         text = _TEXTS.get(rec.blob_id)
         if text is None or (raw_if_cached and not text.has_raw):
-            info, _ = await load_message(store, rec, True, False)
-            assert info is not None
-            raw: bytes | None = None
-            if raw_if_cached if info.search_fields is not None else raw_always:
-                raw = await store.read_blob(rec.blob_id)
+            try:
+                info, _ = await load_message(store, rec, True, False)
+                assert info is not None
+                raw: bytes | None = None
+                if raw_if_cached if info.search_fields is not None else raw_always:
+                    raw = await store.read_blob(rec.blob_id)
+            except NotFound:
+                # expunged by another session while this search ran (RFC 2180 4.1.3: an
+                # expunged message may be left out of a SEARCH result)
+                continue
             text = MessageText(info, raw or b"", raw is not None)
             _TEXTS.put(rec.blob_id, text)
         if matches(key, seq, rec, ctx, text):
