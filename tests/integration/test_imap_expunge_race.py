@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mailwright.imapd import blobcache
+from mailwright.imapd import blobcache, fetch
 from tests.integration.imap_support import DOMAIN, PASSWORD, ImapServer, start_imap_server
 from tests.support.backends import Backend
 
@@ -86,6 +86,7 @@ async def _expunged_elsewhere(server: ImapServer) -> tuple[Line, Line]:
     # nothing of it left in this process's caches either
     blobcache.BLOBS.clear()
     blobcache.METAS.clear()
+    fetch._INFOS.clear()
     return a, b
 
 

@@ -9,8 +9,9 @@ through :mod:`mailwright.imapd.content`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from operator import attrgetter
 
 from mailwright.imapd import content, context
@@ -71,6 +72,29 @@ async def fetch(s: Session, cmd: ast.Fetch) -> Ok | None:
             items.append(ast.FetchAttr("MODSEQ"))  # RFC 7162 3.1.4.1
     if cmd.vanished and not s.qresync:
         raise ProtocolError("VANISHED requires ENABLE QRESYNC")
+    if (cmd.changedsince is None and cmd.partial is None and not want_savedate
+            and not s.uidonly and not view.pending_expunge and not view.recent
+            and _whole(cmd.set) and _fast_items(items)):
+        # The resync every client does (UID FETCH 1:* (FLAGS)): straight from the view, with
+        # no list of (number, UID) pairs and records made first. The lines are the same for
+        # every session whose view is still the shared listing: the first renders them and
+        # the others send that (kept with the listing, so a change of the mailbox drops it).
+        listing = view.same_as_listing()
+        if listing is None or len(listing) < _RENDER_CACHE_MIN:
+            for piece in _fast_lines(items, enumerate(map(view.records.__getitem__, view.uids),
+                                                      1)):
+                s.write(piece)
+                await s.maybe_flush()
+            return None
+        key = ("FETCH", *(i.name for i in items if isinstance(i, ast.FetchAttr)))
+        block = listing.derived.get(key)
+        if not isinstance(block, bytes):
+            block = b"".join(_fast_lines(items, enumerate(
+                map(view.records.__getitem__, view.uids), 1)))
+            listing.derived = {key: block}
+        s.write(block)
+        await s.maybe_flush()
+        return None
     pairs = resolve(s, cmd.set, cmd.uid)
     if cmd.vanished and cmd.changedsince is not None:
         cs = await s.store.changes_since(view.mailbox.id, cmd.changedsince)
@@ -181,12 +205,23 @@ def _fast_items(items: list[ast.FetchItem]) -> bool:
     return all(isinstance(i, ast.FetchAttr) and i.name in _FAST for i in items)
 
 
-def _fetch_fast(
-    s: Session, live: list[tuple[int, MessageRecord]], items: list[ast.FetchItem],
-    savedates: dict[int, float | None] | None,
-) -> None:
-    """FETCH of record-only items (the mail client's resync: ``UID FETCH 1:* (FLAGS)``)
-    without per-message awaits: one format string, flag lists rendered once per distinct set."""
+def _whole(seqset: ast.SequenceSet) -> bool:
+    """``1:*``: every message, by number or by UID."""
+    return (not seqset.saved and len(seqset.ranges) == 1 and seqset.ranges[0].start == 1
+            and seqset.ranges[0].end is None)
+
+
+#: listings this big keep their rendering of a whole-mailbox FETCH of record items
+_RENDER_CACHE_MIN = 1000
+
+
+def _fast_lines(
+    items: list[ast.FetchItem], live: Iterable[tuple[int, MessageRecord]],
+    savedates: dict[int, float | None] | None = None, *, uidonly: bool = False,
+) -> Iterator[bytes]:
+    """FETCH lines of record-only items (the mail client's resync: ``UID FETCH 1:*
+    (FLAGS)``) without per-message awaits: one format string, flag lists rendered once per
+    distinct set, 4,000 lines to a piece."""
     flag_cache: dict[frozenset[str], bytes] = {}
 
     def flags(rec: MessageRecord) -> bytes:
@@ -219,18 +254,27 @@ def _fetch_fast(
         fmts.append(b"%s")
         getters.append(lambda rec: _savedate(rec, dates))
     # RFC 9586 3.3: under UIDONLY the line names the message by UID (UIDFETCH)
-    fmt = (b"* %d UIDFETCH (" if s.uidonly else b"* %d FETCH (") + b" ".join(fmts) + b")\r\n"
+    fmt = (b"* %d UIDFETCH (" if uidonly else b"* %d FETCH (") + b" ".join(fmts) + b")\r\n"
     names = [i.name for i in items if isinstance(i, ast.FetchAttr)]
-    for start in range(0, len(live), 4000):
-        chunk = live[start : start + 4000]
-        if s.uidonly:
+    it = iter(live)
+    while chunk := list(islice(it, 4000)):
+        if uidonly:
             lines = [fmt % (rec.uid, *[g(rec) for g in getters]) for _, rec in chunk]
         elif names == ["UID", "FLAGS"] and savedates is None:
             # the resync every client does: no per-item dispatch at all
             lines = [fmt % (seq, rec.uid, flags(rec)) for seq, rec in chunk]
         else:
             lines = [fmt % (seq, *[g(rec) for g in getters]) for seq, rec in chunk]
-        s.write(b"".join(lines))
+        yield b"".join(lines)
+
+
+def _fetch_fast(
+    s: Session, live: list[tuple[int, MessageRecord]], items: list[ast.FetchItem],
+    savedates: dict[int, float | None] | None,
+) -> None:
+    """FETCH of record-only items, written in pieces (see `_fast_lines`)."""
+    for piece in _fast_lines(items, live, savedates, uidonly=s.uidonly):
+        s.write(piece)
 
 
 # -- SEARCH ----------------------------------------------------------------------------------
@@ -369,10 +413,17 @@ async def _matching(
 ) -> list[tuple[int, MessageRecord]]:
     view = s.view
     assert view is not None
-    msgs = [
-        (seq, view.shown(rec)) for seq, rec in view.iter_records()
-        if rec.uid not in view.pending_expunge
-    ]
+    msgs: list[tuple[int, MessageRecord]] | None = None
+    if not view.pending_expunge and not view.recent:
+        # the usual case, without a step of Python per message
+        recs = list(map(view.records.get, view.uids))
+        if None not in recs:
+            msgs = list(enumerate(recs, 1))  # type: ignore[arg-type]
+    if msgs is None:
+        msgs = [
+            (seq, view.shown(rec)) for seq, rec in view.iter_records()
+            if rec.uid not in view.pending_expunge
+        ]
     progress = Progress(s, tag, len(msgs), "Searching") if tag is not None else None
     return await _evaluate(
         s, key, view.mailbox.id, msgs, saved=set(s.saved_search), largest_seq=view.exists,

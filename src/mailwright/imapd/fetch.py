@@ -36,6 +36,7 @@ UID item that UID FETCH adds; the session does those (RFC 9051 6.4.5, 6.4.9; RFC
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from mailwright.imapd import downgrade, objectid, preview
@@ -301,6 +302,10 @@ async def load_message(
     if want_raw:
         raw = await store.read_blob(rec.blob_id)
     if want_info:
+        info = _INFOS.get(rec.blob_id)
+        if info is not None:
+            _INFOS.move_to_end(rec.blob_id)
+            return info, raw
         meta = await store.get_meta(rec.blob_id)
         if meta:
             try:
@@ -313,7 +318,17 @@ async def load_message(
             if raw is None:
                 raw = await store.read_blob(rec.blob_id)
             info = parse_message(raw)
+        _INFOS[rec.blob_id] = info
+        if len(_INFOS) > _INFOS_MAX:
+            _INFOS.popitem(last=False)
     return info, raw
+
+
+#: decoded parse-once data by blob id, shared by every session: a blob never changes, so a
+#: message fetched again (a client's listing, another session's FETCH) is not decoded again;
+#: a MessageInfo decodes its sections lazily, so an entry holds what was asked of it
+_INFOS: OrderedDict[str, MessageInfo] = OrderedDict()
+_INFOS_MAX = 2048
 
 
 async def render_fetch_line(

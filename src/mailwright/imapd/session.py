@@ -151,7 +151,11 @@ def handles(*types: type) -> Callable[[Handler], Handler]:
 
 # Commands during which EXPUNGE responses must not be sent (RFC 9051 7.5.1).
 def _forbids_expunge(cmd: ast.Command) -> bool:
-    return isinstance(cmd, ast.Fetch | ast.Store | ast.Search | ast.Sort | ast.Thread) and not cmd.uid
+    return isinstance(cmd, _NO_EXPUNGE) and not cmd.uid
+
+
+# a tuple: isinstance with a union is several times slower, and this runs twice a command
+_NO_EXPUNGE = (ast.Fetch, ast.Store, ast.Search, ast.Sort, ast.Thread)
 
 
 _APPEND_EVENTS = (

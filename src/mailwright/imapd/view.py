@@ -91,9 +91,9 @@ class SelectedView:
         self.recent: list[tuple[int, int]] = []
         #: while hibernated: the UIDs as (first, last) runs, with ``uids`` and ``records`` empty
         self._hibernated: list[tuple[int, int]] | None = None
-        #: ``records`` is a store listing's dict, shared with other sessions: copied before
-        #: the first change (copy on write)
-        self._shared = False
+        #: the store listing whose ``records`` dict this view shares with other sessions, until
+        #: the first change copies it (copy on write); None once the view has its own
+        self._shared: MessageListing | None = None
 
     @classmethod
     def from_listing(
@@ -107,16 +107,25 @@ class SelectedView:
         view = cls(mailbox, [], readonly, rights=rights, display=display)
         view.uids = list(listing.uids)
         view.records = listing.records
-        view._shared = True
+        view._shared = listing
         view.keywords = set(listing.keywords)
         return view
 
     def _own(self) -> dict[int, MessageRecord]:
         """``records``, copied first if it is still the shared listing's."""
-        if self._shared:
+        if self._shared is not None:
             self.records = dict(self.records)
-            self._shared = False
+            self._shared = None
         return self.records
+
+    def same_as_listing(self) -> MessageListing | None:
+        """The listing this view was made from, while the view is still exactly it (same
+        messages, same numbers, same flags, nothing held back): what is rendered for every
+        message of the listing can then be sent to this session as it is."""
+        shared = self._shared
+        if shared is None or self.pending_expunge or self.recent or len(self.uids) != len(shared):
+            return None
+        return shared
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -322,7 +331,7 @@ class SelectedView:
         self._hibernated = runs
         self.uids = []
         self.records = {}
-        self._shared = False
+        self._shared = None
         self._index = None
         return True
 
@@ -349,4 +358,4 @@ class SelectedView:
                 records[u] = MessageRecord(self.mailbox.id, u, 0, _UNKNOWN, 0.0, 0, "")
         self.uids = uids
         self.records = records
-        self._shared = False
+        self._shared = None

@@ -1384,7 +1384,8 @@ class MessageListing:
     (`imapd/view.py`), and a store refreshing its cache builds a new listing.
     """
 
-    __slots__ = ("_first_unseen", "_keywords", "mailbox_id", "modseq", "records", "uids")
+    __slots__ = ("_counts", "_first_unseen", "_keywords", "derived", "mailbox_id", "modseq",
+                 "records", "uids")
 
     def __init__(self, mailbox_id: int, modseq: int, records: dict[int, MessageRecord]) -> None:
         self.mailbox_id = mailbox_id
@@ -1393,6 +1394,11 @@ class MessageListing:
         self.uids: list[int] = list(records)
         self._keywords: frozenset[str] | None = None
         self._first_unseen: int | None = -1  # -1: not computed yet
+        self._counts: tuple[int, int, int] | None = None
+        #: what a reader derived from this listing and keeps with it (a protocol's rendering
+        #: of every message), by the reader's own key; dropped with the listing, so it is
+        #: never stale. Readers replace the dict rather than mutate it.
+        self.derived: dict[object, object] = {}
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -1417,3 +1423,18 @@ class MessageListing:
                 None,
             )
         return self._first_unseen
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """(messages without ``\\Seen``, messages with ``\\Deleted``, total size), computed once
+        per listing: what STATUS asks besides MESSAGES (RFC 9051 6.3.11)."""
+        if self._counts is None:
+            by_flags: dict[frozenset[str], int] = {}
+            size = 0
+            for r in self.records.values():
+                by_flags[r.flags] = by_flags.get(r.flags, 0) + 1
+                size += r.size
+            unseen = sum(n for f, n in by_flags.items() if "\\Seen" not in f)
+            deleted = sum(n for f, n in by_flags.items() if "\\Deleted" in f)
+            self._counts = (unseen, deleted, size)
+        return self._counts

@@ -88,3 +88,8 @@ class ListingCache:
             while self._total > self.max_records and len(self._entries) > 1:
                 _mb, evicted = self._entries.popitem(last=False)
                 self._total -= len(evicted)
+
+    def has(self, mailbox_id: int) -> bool:
+        """Whether the mailbox's listing is kept (then `get` costs only the delta)."""
+        with self._lock:
+            return mailbox_id in self._entries

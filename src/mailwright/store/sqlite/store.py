@@ -211,6 +211,15 @@ class SQLiteStore(CoreStore, StagingFiles):
             ).fetchone()
             if mb is None:
                 raise NotFound("no such mailbox")
+            if self._listing.has(mailbox_id):
+                # a kept listing answers from its aggregates (brought up to date by its
+                # delta): no pass over the mailbox's rows
+                listing = self._listing.get(c, mailbox_id, self._message, self._flags.parse)
+                unseen, deleted, size = listing.counts
+                # the listing may be a change newer than the row read just before it
+                uidnext = max(mb[0], listing.uids[-1] + 1 if listing.uids else 0)
+                return MailboxStatus(mailbox_id, len(listing), unseen, deleted, size,
+                                     uidnext, mb[1], max(mb[2], listing.modseq))
             row = c.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0),"
                 " SUM(CASE WHEN instr(' ' || flags || ' ', ' \\Seen ') = 0 THEN 1 ELSE 0 END),"
