@@ -52,7 +52,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--charts", type=Path,
                    help="folder for the PNG charts (default docs/bench/ next to the page)")
     p.add_argument("--profile", action="store_true",
-                   help="also profile Mailwright (py-spy) under SMTP ingest, fan-out and IMAP mixed")
+                   help="also profile Mailwright (py-spy) under SMTP ingest, fan-out, IMAP mixed, "
+                        "sessions and large")
     p.add_argument("--no-install", action="store_true", help="never run apt-get or pip")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = p.parse_args(argv)
@@ -66,14 +67,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def population(sizes: Sizes, workloads: list[Workload], corpus: Path) -> Population:
     """The users and mailboxes the selected workloads need, written once as Maildirs."""
-    users = ["alice", "bob", "pop1000", "large", "idle", *fanout_users(sizes.fanout_recipients)]
+    users = ["alice", "bob", "pop1000", "large", "idle", "team",
+             *fanout_users(sizes.fanout_recipients)]
     names = {w.name for w in workloads}
     maildirs: dict[str, Path] = {}
     t0 = time.monotonic()
-    if names & {"imap-mixed", "imap-idle"}:
+    if names & {"imap-mixed", "imap-idle", "imap-sessions"}:
         maildirs["alice"] = corpus / "alice"
         mailgen.write_maildir(maildirs["alice"], mixed_mailbox(sizes.mixed_mailbox))
         maildirs["idle"] = maildirs["alice"]
+        maildirs["team"] = maildirs["alice"]  # imap-sessions: a copy of alice's INBOX
     if "pop3" in names:
         maildirs["pop1000"] = corpus / "pop1000"
         mailgen.write_maildir(maildirs["pop1000"], pop3_mailbox(sizes.pop3_messages,
@@ -82,7 +85,7 @@ def population(sizes: Sizes, workloads: list[Workload], corpus: Path) -> Populat
         maildirs["large"] = corpus / "large"
         mailgen.write_maildir(maildirs["large"], large_mailbox(sizes.large_messages))
     log(f"mailbox contents written in {time.monotonic() - t0:.1f}s")
-    fast = ("idle", "bob", *fanout_users(sizes.fanout_recipients))
+    fast = ("idle", "team", "bob", *fanout_users(sizes.fanout_recipients))
     return Population(tuple(users), maildirs, fast_hash_users=fast)
 
 
@@ -142,7 +145,7 @@ def _server_entry(t: Target | None, name: str, status: str, reason: str = "") ->
     return {"label": t.label if t else name, "status": status, "reason": reason, "runs": []}
 
 
-PROFILED = ("smtp-ingest", "smtp-fanout", "imap-mixed")
+PROFILED = ("smtp-ingest", "smtp-fanout", "imap-mixed", "imap-sessions", "imap-large")
 
 
 def run_workload(wl: Workload, targets: list[Target], selected: list[str],

@@ -8,6 +8,7 @@ through the Store interface (bench/mwload.py), then ``mailwright serve`` until i
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -89,6 +90,12 @@ class Mailwright(Target):
         base = pick_port_base(list(_OFFSETS.values()))
         run([*_mailwright(), "init", str(self.dir), "--domain", DOMAIN, "--port-base", str(base)])
         self._keep_listeners(_WANTED)
+        if os.environ.get("MWBENCH_FSYNC") == "0":
+            # diagnosis only (docs/benchmarks.md, "IMAP sessions"): how much of a workload's
+            # time is waiting for fsync; never how Mailwright is measured against the others
+            text = self.conf.read_text()
+            self.conf.write_text(text.replace("[storage]\n", "[storage]\nfsync = false\n", 1))
+            log("  mailwright: fsync off (MWBENCH_FSYNC=0), for diagnosis")
         with self.conf.open("a") as f:
             f.write(_LIMITS)
         spec = {
