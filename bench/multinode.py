@@ -344,8 +344,8 @@ def run_mixed(cfg: Config, s: Sizes) -> dict[str, float]:
     meter, pg = _meters(cfg)
     load = run_jobs(mixed_job, jobs)
     values = _finish({}, meter, pg, load.client_cpu_max)
-    values["commands"] = sum(d for d, _ in load.results) / load.wall
-    values["failed"] = float(sum(f for _, f in load.results))
+    values["commands"] = sum(r[0] for r in load.results) / load.wall
+    values["failed"] = float(sum(r[1] for r in load.results))
     return values
 
 

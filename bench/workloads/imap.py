@@ -52,23 +52,30 @@ class MixedJob:
     seed: int
 
 
-async def mixed_job(job: MixedJob, gate: Gate) -> tuple[int, int]:
+async def mixed_job(job: MixedJob, gate: Gate) -> tuple[int, int, list[str]]:
     clients = [await _login(job.host, job.port, "alice", source_address(job.seed, k))
                for k in range(job.clients)]
     appended = mailgen.message(10_000_000 + job.seed, 4096)
+    refusals: list[str] = []  # the first few NO/BAD answers, for the log
     await gate.start()
 
     async def one(c: ImapClient, k: int) -> tuple[int, int]:
         rng = random.Random(job.seed * 1000 + k)
         done = failed = 0
 
+        def refused(line: bytes, ans: Any) -> None:
+            nonlocal failed
+            failed += 1
+            if len(refusals) < 5:
+                refusals.append(f"{line[:80]!r} -> {ans.tagged[:200]!r}")
+
         async def cmd(line: bytes) -> Any:
             # A NO or BAD is counted and reported, not fatal: the run goes on.
-            nonlocal done, failed
+            nonlocal done
             ans = await c.command(line, ok=False)
             done += 1
             if ans.status != b"OK":
-                failed += 1
+                refused(line, ans)
             return ans
 
         deadline = time.monotonic() + job.seconds
@@ -87,7 +94,7 @@ async def mixed_job(job: MixedJob, gate: Gate) -> tuple[int, int]:
             ans, uid = await c.append("INBOX", appended, "\\Seen", ok=False)
             done += 1
             if ans.status != b"OK":
-                failed += 1
+                refused(b"APPEND", ans)
                 continue
             if uid is None:
                 raise BenchError("server did not answer APPENDUID (RFC 4315)")
@@ -98,7 +105,7 @@ async def mixed_job(job: MixedJob, gate: Gate) -> tuple[int, int]:
     counts = await asyncio.gather(*(one(c, k) for k, c in enumerate(clients)))
     gate.stop()
     await asyncio.gather(*(c.logout() for c in clients))
-    return sum(d for d, _ in counts), sum(f for _, f in counts)
+    return sum(d for d, _ in counts), sum(f for _, f in counts), refusals
 
 
 class ImapMixed(Workload):
@@ -131,8 +138,10 @@ class ImapMixed(Workload):
                 for p, n in enumerate(split(s.mixed_clients, procs))]
         meter = CpuMeter(target)
         load = run_jobs(mixed_job, jobs)
-        done = sum(d for d, _ in load.results)
-        failed = sum(f for _, f in load.results)
+        done = sum(r[0] for r in load.results)
+        failed = sum(r[1] for r in load.results)
+        for line in [x for r in load.results for x in r[2]][:5]:
+            log(f"  {target.name}: {line}")
         return result(load, {"commands": done / load.wall, "failed": float(failed)}, meter)
 
 
