@@ -352,7 +352,7 @@ async def test_postgres_pool_recovers_from_lost_connections(nodes: Nodes) -> Non
 
 async def test_postgres_listing_cache_follows_other_node(nodes: Nodes) -> None:
     a, b = nodes
-    b.listing_min_size = 1  # cache every listing on node B
+    b._listing.min_size = 1  # cache every listing on node B
     inbox = await _inbox(a)
     for i in range(6):
         await a.append(inbox, await _stage(a, MSG + bytes([65 + i])))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mailwright.store.api import FlagOp
+from mailwright.store.api import FlagOp, MessageRecord
+from mailwright.store.core.listing import ListingCache
 from mailwright.store.sqlite import SQLiteStore
-from mailwright.store.sqlite.listing import ListingCache
+from mailwright.store.sqlite.tx import SQLiteTx
 
 
 async def test_sqlite_listing_cache_tracks_every_change(tmp_path: Path) -> None:
@@ -25,14 +26,13 @@ async def test_sqlite_listing_cache_tracks_every_change(tmp_path: Path) -> None:
             w.write(f"Subject: {i}\r\n\r\nx\r\n".encode())
             await cached.append(inbox.id, await w.finish())
 
-        async def fresh() -> list[object]:
-            rows = await cached.db.read(
-                lambda c: c.execute(
+        async def fresh() -> list[MessageRecord]:
+            return await cached.db.read(
+                lambda c: SQLiteTx(c).records(c.execute(
                     "SELECT mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
                     " FROM messages WHERE mailbox_id = ? ORDER BY uid", (inbox.id,)
-                ).fetchall()
+                ).fetchall())
             )
-            return [cached._message(r) for r in rows]
 
         for i in range(5):
             await add(i)

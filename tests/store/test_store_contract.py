@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailwright.store.api import NotFound, Store
+from mailwright.store.api import NotFound, QuotaExceeded, StagedBlob, Store, Usage
 
 
 async def test_domain_names_are_matched_exactly_not_as_patterns(store: Store) -> None:
@@ -39,3 +39,45 @@ async def test_subscribe_for_a_missing_account_is_not_found(store: Store) -> Non
     with pytest.raises(NotFound):
         await store.set_subscribed(999_999, "X", True)
     await store.set_subscribed(999_999, "X", False)  # nothing to remove is no error on both
+
+
+# -- messages: the rules of store/core/messages.py, once for both backends --------------------
+
+
+async def _inbox_and_blob(store: Store, data: bytes) -> tuple[int, int, StagedBlob]:
+    await store.add_domain("example.test")
+    acc = (await store.add_account("carol@example.test", "x")).id
+    inbox = await store.get_mailbox(acc, "INBOX")
+    assert inbox is not None
+    w = store.blob_writer()
+    w.write(data)
+    return acc, inbox.id, await w.finish()
+
+
+async def test_copy_or_move_into_a_missing_mailbox_is_not_found(store: Store) -> None:
+    # SQLite answered [] when none of the UIDs existed (PostgreSQL: NotFound); RFC 9051 6.4.7:
+    # a COPY to a mailbox that does not exist fails (TRYCREATE), whatever the message set
+    _acc, inbox, blob = await _inbox_and_blob(store, b"Subject: a\r\n\r\nx\r\n")
+    await store.append(inbox, blob)
+    for transfer in (store.copy, store.move):
+        with pytest.raises(NotFound):
+            await transfer(inbox, [999], 999_999)
+        with pytest.raises(NotFound):
+            await transfer(999_999, [1], inbox)
+    assert [m.uid for m in await store.list_messages(inbox)] == [1]
+
+
+async def test_message_quota_counts_an_empty_message(store: Store) -> None:
+    # PostgreSQL checked the message quota (RFC 9208 5.2, QUOTA=RES-MESSAGE) only for messages
+    # with octets, so an empty APPEND went past a full MESSAGE quota; SQLite refused it
+    acc, inbox, blob = await _inbox_and_blob(store, b"Subject: a\r\n\r\nx\r\n")
+    await store.set_message_quota(acc, 1)
+    await store.append(inbox, blob)
+    w = store.blob_writer()
+    empty = await w.finish()
+    assert empty.size == 0
+    with pytest.raises(QuotaExceeded):
+        await store.append(inbox, empty)
+    with pytest.raises(QuotaExceeded):
+        await store.copy(inbox, [1], inbox)
+    assert await store.usage(acc) == Usage(blob.size, 1)

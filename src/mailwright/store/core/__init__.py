@@ -2,10 +2,11 @@
 
 Each module holds one family of rules as a mixin of `CoreBase`; a backend class inherits
 `CoreStore` and implements the three hooks of `tx.Backend` (a unit of work, a read, staging a
-blob) and the `tx.Tx` primitives in its own SQL. Delivery of one message to its local
-recipients is here (`fanout`); the families not yet moved here (messages: append, listing,
-flags, expunge, copy and move; quotas on those paths; blobs and check) still live in each
-backend.
+blob) and the `tx.Tx` primitives in its own SQL. The message rules are here: delivery of one
+message to its local recipients (`fanout`), and append, flags, expunge, copy, move, the
+IMAP sync reads and the shared listing cache (`messages`, `listing`), quotas on all of those
+paths included. What a backend still holds of its own: the schema, the blob storage (files,
+bytea and the node's cache) and its garbage collection, and the web state.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mailwright.store.core.acl import AccessControl
 from mailwright.store.core.fanout import FanOut
 from mailwright.store.core.mailboxes import Mailboxes
 from mailwright.store.core.maintenance import Checks
+from mailwright.store.core.messages import MessageRules
 from mailwright.store.core.metadata import Metadata
 from mailwright.store.core.queue import QueueRules
 from mailwright.store.core.recent import RecentMarks
@@ -28,7 +30,7 @@ from mailwright.store.core.urlauth import UrlAuthKeys
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
     RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl, FanOut, TraceLog,
-    SpamSettingsStore,
+    SpamSettingsStore, MessageRules,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

@@ -23,6 +23,13 @@ class CoreBase:
         exactly one statement and use neither `Tx.changed` nor blob references."""
         return await self._unit(fn)
 
+    async def _pipelined(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        """A unit whose statements the backend may send without waiting for each answer
+        (PostgreSQL's pipeline mode: a round trip only where a rule reads a result). An error
+        may then surface at a later statement of the unit, so `fn` must not catch a store
+        error to carry on."""
+        return await self._unit(fn)
+
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         raise NotImplementedError
 

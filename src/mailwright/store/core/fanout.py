@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from mailwright.store.api import (
     Delivered,
+    DeliveryTarget,
     LocalCopies,
     MessageRecord,
     NotFound,
@@ -198,6 +199,22 @@ async def _insert(tx: Tx, wanted: list[_Copy], internaldate: float) -> list[Mess
 
 
 class FanOut(CoreBase):
+    async def deliver(
+        self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
+    ) -> list[MessageRecord]:
+        """One message into several mailboxes, all or none (`deliver_each` without a
+        report)."""
+        done = await self.deliver_each(LocalCopies(blob, tuple(targets)), None)
+        return list(done.records)
+
+    async def deliver_and_queue(
+        self, local: LocalCopies | None, queued: QueueAddition | None,
+        trace: Sequence[TraceEvent] = (),
+    ) -> tuple[list[MessageRecord], list[int]]:
+        """Local copies and queue entries of one accepted message in one unit."""
+        done = await self.deliver_each(local, queued, trace=trace)
+        return list(done.records), list(done.queue_ids)
+
     async def deliver_each(
         self,
         local: LocalCopies | None,

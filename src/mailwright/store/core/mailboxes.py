@@ -133,8 +133,10 @@ class Mailboxes(CoreBase):
             if old == "INBOX":
                 # RFC 9051 6.3.6: renaming INBOX moves its messages to a new mailbox and
                 # leaves INBOX empty; INBOX's children are not renamed.
+                from mailwright.store.core.messages import move_all  # imports acl, which imports us
+
                 dst = await create_mailbox_row(tx, account_id, new, None)
-                await tx.move_all(int(src[0]), dst)
+                await move_all(tx, int(src[0]), dst)
                 return
             # RFC 9051 6.3.6: the inferior names move too. Matched by exact prefix, never LIKE:
             # `_`, `%` and `\\` are ordinary characters in a mailbox name.

@@ -85,11 +85,6 @@ class Tx(Protocol):
         NotFound when there is no such account."""
         ...
 
-    async def move_all(self, src_mailbox_id: int, dst_mailbox_id: int) -> None:
-        """Move every message of one mailbox to another (new UIDs, MODSEQs and expunge
-        records; the usage moves with them)."""
-        ...
-
     async def ref_blob(self, blob: StagedBlob, n: int) -> None:
         """Add `n` references to a staged blob, storing it if it is new (or was released)."""
         ...
@@ -102,6 +97,45 @@ class Tx(Protocol):
     async def insert_messages(self, records: Sequence[MessageRecord]) -> None:
         """Insert message rows (UIDs and MODSEQs already allocated, blob references added
         by the caller) as one batch; the backend spells the flags and the date its way."""
+        ...
+
+    # -- messages (store.core.messages, store.core.listing)
+
+    @property
+    def message_columns(self) -> str:
+        """The select list of a message row (mailbox id, UID, MODSEQ, flags, internal date,
+        size, blob id) in the backend's spelling, for `records` to read."""
+        ...
+
+    def records(self, rows: Sequence[Row]) -> list[MessageRecord]:
+        """Rows selected with `message_columns` as records; equal flag sets are one object
+        (a 100,000-message mailbox has few distinct combinations)."""
+        ...
+
+    async def reads(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """The rows of several queries from one snapshot, sent together where the backend
+        can (one round trip on PostgreSQL)."""
+        ...
+
+    def has_flag(self, column: str, flag: str) -> tuple[str, list[Any]]:
+        """A condition that the flags `column` holds `flag`: its SQL and parameters."""
+        ...
+
+    async def set_flags(
+        self, mailbox_id: int, modseq: int, changes: Sequence[tuple[int, frozenset[str]]]
+    ) -> None:
+        """New flags of messages (UID, flags), each stamped with `modseq`, as one batch."""
+        ...
+
+    async def record_expunged(self, mailbox_id: int, modseq: int, uids: Sequence[int]) -> None:
+        """Remember expunged UIDs with the MODSEQ of their expunge (RFC 7162 3.2.10), as one
+        batch."""
+        ...
+
+    async def change_refs(self, deltas: dict[str, int]) -> None:
+        """Add (positive) or drop (negative) references to blobs that message rows reference
+        already, as one batch, in id order; a blob left with none is released as by
+        `unref_blob`."""
         ...
 
 

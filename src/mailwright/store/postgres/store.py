@@ -32,9 +32,8 @@ import secrets
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,32 +43,19 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
-    AppendItem,
     AppPassword,
-    ChangeSet,
-    DeliveryTarget,
-    FlagOp,
-    LocalCopies,
-    Mailbox,
-    MailboxStatus,
-    MessageListing,
-    MessageRecord,
     NotFound,
-    QueueAddition,
     QuotaExceeded,
     StagedBlob,
     StorageFull,
     StoreError,
-    StoreFlagsResult,
-    TraceEvent,
     WebSession,
-    canonical_mailbox_name,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
-from mailwright.store.core.acl import new_flags
-from mailwright.store.core.tx import FlagFilter, Guard, Tx
+from mailwright.store.core.listing import ListingCache
+from mailwright.store.core.tx import Tx
 from mailwright.store.postgres.schema import (
     SCHEMA_VERSION,
     SchemaTooNew,
@@ -84,27 +70,6 @@ Conn = AsyncConnection[Any]
 
 CHANNEL = "mailwright_changes"
 _RETRIES = 8
-_MB_COLS = (
-    "m.id, m.account_id, m.name, m.uidvalidity, m.uidnext, m.highestmodseq, m.special_use,"
-    " m.retention_days, (s.name IS NOT NULL)"
-)
-_MB_FROM = (
-    "mailboxes m LEFT JOIN subscriptions s ON s.account_id = m.account_id AND s.name = m.name"
-)
-_MSG_COLS = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
-# the internal date travels as a UNIX timestamp, as MessageRecord keeps it
-_MSG_SELECT = (
-    "mailbox_id, uid, modseq, flags, extract(epoch FROM internaldate)::float8, size, blob_id"
-)
-_MSG_VALUES = "(%s, %s, %s, %s, to_timestamp(%s), %s, %s)"
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt.astimezone(UTC)
-
-
-def _flag_list(flags: Iterable[str]) -> list[str]:
-    return sorted(set(flags))
 
 
 def _connection_lost(e: BaseException) -> bool:
@@ -127,29 +92,14 @@ class _Tx:
     """One transaction: its connection, the mailboxes it changed, work to do after COMMIT."""
 
     conn: Conn
-    pipe: AsyncPipeline | None = None  # set for the pipelined write path (append, deliver)
+    pipe: AsyncPipeline | None = None  # set for the pipelined units (store.core.messages)
     notify: dict[int, int] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # before COMMIT
     committing: bool = False  # COMMIT may have reached the server: never retry from here
 
     def changed(self, mailbox_id: int, modseq: int) -> None:
         self.notify[mailbox_id] = max(modseq, self.notify.get(mailbox_id, 0))
-
-
-class _FlagCache:
-    """Interns flag sets: a 100k-message mailbox has few distinct flag combinations."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, ...], frozenset[str]] = {(): frozenset()}
-
-    def get(self, flags: Sequence[str]) -> frozenset[str]:
-        key = tuple(flags)
-        fs = self._cache.get(key)
-        if fs is None:
-            fs = frozenset(key)
-            if len(self._cache) < 10000:
-                self._cache[key] = fs
-        return fs
 
 
 class PostgresStore(CoreStore, StagingFiles):
@@ -183,12 +133,8 @@ class PostgresStore(CoreStore, StagingFiles):
         self._listening = asyncio.Event()
         self._listen_conn: Conn | None = None
         self._last_used: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
-        self._flags = _FlagCache()
         self._meta: OrderedDict[str, bytes] = OrderedDict()
-        self._listings: OrderedDict[int, MessageListing] = OrderedDict()
-        self._listed = 0
-        self.listing_min_size = 1000  # small mailboxes are cheap to list: not worth memory
-        self.listing_max_records = 1_000_000
+        self._listing = ListingCache()
         self.notifications_received = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -336,6 +282,8 @@ class PostgresStore(CoreStore, StagingFiles):
                     await stack.enter_async_context(conn.transaction())
                     tx = _Tx(conn, pipe)
                     result = await fn(tx)
+                    for check in tx.checks:
+                        await check()
                     if tx.notify:
                         await conn.execute(
                             "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) p",
@@ -372,6 +320,9 @@ class PostgresStore(CoreStore, StagingFiles):
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._write(lambda tx: fn(self._tx(tx)))
+
+    async def _pipelined(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
+        return await self._write(lambda tx: fn(self._tx(tx)), pipelined=True)
 
     async def _single(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._run(lambda conn: fn(PostgresTx(conn)))
@@ -448,26 +399,6 @@ class PostgresStore(CoreStore, StagingFiles):
         cur = await conn.execute(query, params)  # type: ignore[arg-type]
         return await cur.fetchone()
 
-    @staticmethod
-    async def _fetchall(conn: Conn, query: str, params: Sequence[Any] = ()) -> list[Any]:
-        cur = await conn.execute(query, params)  # type: ignore[arg-type]
-        return await cur.fetchall()
-
-    # -- row helpers -------------------------------------------------------------------------
-
-    @staticmethod
-    def _mailbox(r: Any) -> Mailbox:
-        return Mailbox(
-            int(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]),
-            None if r[6] is None else str(r[6]), bool(r[8]), int(r[7]),
-        )
-
-    def _message(self, r: Any) -> MessageRecord:
-        return MessageRecord(
-            int(r[0]), int(r[1]), int(r[2]), self._flags.get(r[3]), float(r[4]), int(r[5]),
-            str(r[6]),
-        )
-
     # -- mailboxes ---------------------------------------------------------------------------
 
     async def _new_uidvalidities(self, c: Conn, n: int = 1) -> list[int]:
@@ -483,31 +414,6 @@ class PostgresStore(CoreStore, StagingFiles):
         )
         last = int(row[0])
         return [(v & 0xFFFFFFFF) or 1 for v in range(last - n + 1, last + 1)]
-
-    async def _get_mailbox(self, c: Conn, account_id: int, name: str) -> Mailbox | None:
-        row = await self._fetchone(
-            c,
-            f"SELECT {_MB_COLS} FROM {_MB_FROM} WHERE m.account_id = %s AND m.name = %s",
-            (account_id, canonical_mailbox_name(name)),
-        )
-        return None if row is None else self._mailbox(row)
-
-    async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        # one statement, so one snapshot: the counts agree with UIDNEXT and HIGHESTMODSEQ
-        row = await self._one(
-            "SELECT b.uidnext, b.uidvalidity, b.highestmodseq, s.n, s.size, s.unseen, s.deleted"
-            " FROM mailboxes b, LATERAL (SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size,"
-            " COUNT(*) FILTER (WHERE NOT flags @> ARRAY['\\Seen']) AS unseen,"
-            " COUNT(*) FILTER (WHERE flags @> ARRAY['\\Deleted']) AS deleted"
-            " FROM messages WHERE mailbox_id = b.id) s WHERE b.id = %s",
-            (mailbox_id,),
-        )
-        if row is None:
-            raise NotFound("no such mailbox")
-        return MailboxStatus(
-            mailbox_id, int(row[3]), int(row[5]), int(row[6]), int(row[4]),
-            int(row[0]), int(row[1]), int(row[2]),
-        )
 
     # -- blobs -------------------------------------------------------------------------------
 
@@ -587,20 +493,6 @@ class PostgresStore(CoreStore, StagingFiles):
         except OSError:
             blob._path.unlink(missing_ok=True)
 
-    async def _ref_blobs(self, tx: _Tx, counts: dict[str, int]) -> None:
-        """References to blobs that rows already reference (copy): they exist, just count."""
-        if not counts:
-            return
-        ids = sorted(counts)
-        await tx.conn.execute(
-            "SELECT 1 FROM blobs WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,)
-        )
-        await tx.conn.execute(
-            "UPDATE blobs b SET refs = b.refs + d.n FROM unnest(%s::text[], %s::int[]) d(id, n)"
-            " WHERE b.id = d.id",
-            (ids, [counts[i] for i in ids]),
-        )
-
     async def _unref_blobs(self, tx: _Tx, counts: dict[str, int]) -> None:
         if not counts:
             return
@@ -657,19 +549,20 @@ class PostgresStore(CoreStore, StagingFiles):
     # -- messages ----------------------------------------------------------------------------
 
     async def _charge(self, tx: _Tx, account_id: int, size: int, count: int) -> None:
-        cur = await self._charge_send(tx, account_id, size, count)
-        await self._charge_check(cur, account_id, size)
-
-    @staticmethod
-    async def _charge_send(tx: _Tx, account_id: int, size: int, count: int) -> Any:
-        return await tx.conn.execute(
+        cur = await tx.conn.execute(
             "UPDATE accounts SET used_bytes = used_bytes + %s, used_messages = used_messages + %s"
             " WHERE id = %s RETURNING quota_bytes, used_bytes, quota_messages, used_messages",
             (size, count, account_id),
         )
+        check = functools.partial(self._charge_check, cur, account_id, size, count)
+        if tx.pipe is not None:
+            # pipelined: the answer is read before COMMIT, with no round trip of its own
+            tx.checks.append(check)
+        else:
+            await check()
 
     @staticmethod
-    async def _charge_check(cur: Any, account_id: int, size: int) -> None:
+    async def _charge_check(cur: Any, account_id: int, size: int, count: int) -> None:
         row = await cur.fetchone()
         if row is None:
             raise NotFound("no such account")
@@ -677,290 +570,9 @@ class PostgresStore(CoreStore, StagingFiles):
         if size > 0 and quota and used > quota:
             raise QuotaExceeded(f"quota of account {account_id} exceeded")
         quota_messages, used_messages = int(row[2]), int(row[3])
-        if size > 0 and quota_messages and used_messages > quota_messages:
-            # RFC 9208 5.2: the MESSAGE resource (every message added has octets)
+        if count > 0 and quota_messages and used_messages > quota_messages:
+            # RFC 9208 5.2: the MESSAGE resource
             raise QuotaExceeded(f"message quota of account {account_id} exceeded")
-
-    async def _allocate(self, c: Conn, mailbox_id: int, n: int) -> tuple[int, int, int]:
-        """First UID of `n` new ones, the new MODSEQ, and the account (locks the mailbox)."""
-        row = await self._fetchone(
-            c,
-            "UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq + 1"
-            " WHERE id = %s RETURNING uidnext - %s, highestmodseq, account_id",
-            (n, mailbox_id, n),
-        )
-        if row is None:
-            raise NotFound("no such mailbox")
-        return int(row[0]), int(row[1]), int(row[2])
-
-    async def _bump_modseq(self, c: Conn, mailbox_id: int) -> int:
-        row = await self._fetchone(
-            c,
-            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = %s"
-            " RETURNING highestmodseq",
-            (mailbox_id,),
-        )
-        if row is None:
-            raise NotFound("no such mailbox")
-        return int(row[0])
-
-    async def append(
-        self,
-        mailbox_id: int,
-        blob: StagedBlob,
-        flags: Iterable[str] = (),
-        internaldate: datetime | None = None,
-    ) -> MessageRecord:
-        flist = _flag_list(flags)
-        when = (internaldate or datetime.now(UTC)).timestamp()
-        await self._upload(blob)
-
-        async def op(tx: _Tx) -> MessageRecord:
-            # round trip 1: BEGIN + the mailbox lock and UID; 2: usage, message, blob
-            # reference; 3: NOTIFY + COMMIT
-            uid, modseq, account_id = await self._allocate(tx.conn, mailbox_id, 1)
-            charged = await self._charge_send(tx, account_id, blob.size, 1)
-            await tx.conn.execute(
-                f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
-                (mailbox_id, uid, modseq, flist, when, blob.size, blob.blob_id),
-            )
-            await self._ref_blob(tx, blob, 1)
-            await self._charge_check(charged, account_id, blob.size)
-            tx.changed(mailbox_id, modseq)
-            return self._message((mailbox_id, uid, modseq, flist, when, blob.size, blob.blob_id))
-
-        return await self._write(op, pipelined=True)
-
-    async def deliver(
-        self, blob: StagedBlob, targets: Sequence[DeliveryTarget]
-    ) -> list[MessageRecord]:
-        # the rule is the core's (store.core.fanout), all or nothing here
-        return list((await self.deliver_each(LocalCopies(blob, tuple(targets)), None)).records)
-
-    async def list_messages(self, mailbox_id: int) -> list[MessageRecord]:
-        return list((await self.listing(mailbox_id)).records.values())
-
-    async def _get_rows(self, c: Conn, mailbox_id: int, uids: Sequence[int]) -> list[Any]:
-        return await self._fetchall(
-            c,
-            f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)"
-            " ORDER BY uid",
-            (mailbox_id, sorted({int(u) for u in uids})),
-        )
-
-    async def get_messages(self, mailbox_id: int, uids: Sequence[int]) -> list[MessageRecord]:
-        rows = await self._run(lambda conn: self._get_rows(conn, mailbox_id, uids))
-        return [self._message(r) for r in rows]
-
-    async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
-        # One snapshot (REPEATABLE READ) in one round trip (pipeline mode).
-        async def run(conn: Conn) -> tuple[Any, list[Any], list[Any]]:
-            async with conn.pipeline():
-                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                mb_cur = await conn.execute(
-                    "SELECT highestmodseq, uidnext FROM mailboxes WHERE id = %s", (mailbox_id,)
-                )
-                msg_cur = await conn.execute(
-                    f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s AND modseq > %s"
-                    " ORDER BY uid",
-                    (mailbox_id, modseq),
-                )
-                gone_cur = await conn.execute(
-                    "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
-                    (mailbox_id, modseq),
-                )
-                await conn.execute("COMMIT")
-            return await mb_cur.fetchone(), await msg_cur.fetchall(), await gone_cur.fetchall()
-
-        mb, rows, gone = await self._run(run)
-        if mb is None:
-            raise NotFound("no such mailbox")
-        return ChangeSet(
-            int(mb[0]), int(mb[1]), tuple(self._message(r) for r in rows),
-            tuple(int(g[0]) for g in gone),
-        )
-
-    async def store_flags(
-        self,
-        mailbox_id: int,
-        uids: Sequence[int],
-        op: FlagOp,
-        flags: Iterable[str],
-        unchangedsince: int | None = None,
-        *,
-        guard: Guard | None = None,
-    ) -> StoreFlagsResult:
-        given = set(flags)
-
-        async def wop(tx: _Tx) -> StoreFlagsResult:
-            c = tx.conn
-            # RFC 4314 4: the rights, read in this transaction after the mailbox row is
-            # locked, say which flags may change
-            allowed = None if guard is None else await guard(self._tx(tx))
-            # The mailbox lock makes read-compare-write atomic against other nodes.
-            if await self._fetchone(
-                c, "SELECT 1 FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)
-            ) is None:
-                return StoreFlagsResult((), (), ())
-            rows = await self._get_rows(c, mailbox_id, uids)
-            changed: dict[tuple[str, ...], list[Any]] = {}
-            unchanged: list[MessageRecord] = []
-            failed: list[int] = []
-            for r in rows:
-                # RFC 7162 3.1.3: UNCHANGEDSINCE compares against the message's MODSEQ.
-                if unchangedsince is not None and int(r[2]) > unchangedsince:
-                    failed.append(int(r[1]))
-                    continue
-                cur = set(r[3])
-                new = new_flags(cur, op, given, allowed)
-                if new == cur:
-                    unchanged.append(self._message(r))
-                else:
-                    changed.setdefault(tuple(sorted(new)), []).append(r)
-            if not changed:
-                return StoreFlagsResult((), tuple(unchanged), tuple(failed))
-            modseq = await self._bump_modseq(c, mailbox_id)
-            updated: list[MessageRecord] = []
-            for flag_set, group in changed.items():
-                await c.execute(
-                    "UPDATE messages SET flags = %s, modseq = %s"
-                    " WHERE mailbox_id = %s AND uid = ANY(%s)",
-                    (list(flag_set), modseq, mailbox_id, [int(r[1]) for r in group]),
-                )
-                updated.extend(
-                    self._message((r[0], r[1], modseq, flag_set, r[4], r[5], r[6]))
-                    for r in group
-                )
-            tx.changed(mailbox_id, modseq)
-            updated.sort(key=lambda m: m.uid)
-            return StoreFlagsResult(tuple(updated), tuple(unchanged), tuple(failed))
-
-        return await self._write(wop)
-
-    async def _expunge(
-        self, tx: _Tx, mailbox_id: int, uids: Sequence[int], *, charge: bool = True
-    ) -> list[int]:
-        c = tx.conn
-        mb = await self._fetchone(
-            c, "SELECT account_id FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)
-        )
-        if mb is None:
-            return []
-        rows = await self._fetchall(
-            c,
-            "DELETE FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)"
-            " RETURNING uid, size, blob_id",
-            (mailbox_id, sorted({int(u) for u in uids})),
-        )
-        if not rows:
-            return []
-        modseq = await self._bump_modseq(c, mailbox_id)
-        gone = sorted(int(r[0]) for r in rows)
-        # RFC 7162 3.2.10: expunged UIDs are remembered with their MODSEQ for VANISHED.
-        await c.execute(
-            "INSERT INTO expunged(mailbox_id, uid, modseq) SELECT %s, u, %s"
-            " FROM unnest(%s::bigint[]) u"
-            " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
-            (mailbox_id, modseq, gone),
-        )
-        if charge:
-            await self._charge(tx, int(mb[0]), -sum(int(r[1]) for r in rows), -len(rows))
-        counts: dict[str, int] = {}
-        for r in rows:
-            counts[str(r[2])] = counts.get(str(r[2]), 0) + 1
-        await self._unref_blobs(tx, counts)
-        tx.changed(mailbox_id, modseq)
-        return gone
-
-    async def expunge(
-        self, mailbox_id: int, uids: Sequence[int], *, guard: Guard | None = None
-    ) -> list[int]:
-        if not uids and guard is None:
-            return []
-
-        async def op(tx: _Tx) -> list[int]:
-            if guard is not None:
-                await guard(self._tx(tx))
-            return await self._expunge(tx, mailbox_id, uids) if uids else []
-
-        return await self._write(op)
-
-    async def _copy(
-        self, tx: _Tx, src: int, uids: Sequence[int], dst: int, *, move: bool,
-        guard: Guard | None = None,
-    ) -> list[tuple[int, int]]:
-        c = tx.conn
-        allowed: FlagFilter | None = None
-        if guard is not None:
-            # locks both mailbox rows in ascending id, as the statement below does again
-            allowed = await guard(self._tx(tx))
-        owners = {
-            int(r[0]): int(r[1])
-            for r in await self._fetchall(
-                c,
-                "SELECT id, account_id FROM mailboxes WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                (sorted({src, dst}),),
-            )
-        }
-        if src not in owners or dst not in owners:
-            raise NotFound("no such mailbox")
-        rows = await self._get_rows(c, src, uids)
-        if not rows:
-            return []
-        same_account = owners[src] == owners[dst]
-        await c.execute(
-            "SELECT 1 FROM accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-            (sorted({owners[src], owners[dst]}),),
-        )
-        if not (move and same_account):
-            await self._charge(tx, owners[dst], sum(int(r[5]) for r in rows), len(rows))
-        first, modseq, _ = await self._allocate(c, dst, len(rows))
-        mapping = [(int(r[1]), first + i) for i, r in enumerate(rows)]
-        async with c.cursor() as cur:
-            await cur.executemany(
-                f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
-                [
-                    # RFC 4314 4: a copy keeps only the flags the actor may set in the target
-                    (dst, new_uid, modseq,
-                     r[3] if allowed is None else [f for f in r[3] if allowed(f)],
-                     r[4], r[5], r[6])
-                    for (_old, new_uid), r in zip(mapping, rows, strict=True)
-                ],
-            )
-        counts: dict[str, int] = {}
-        for r in rows:
-            counts[str(r[6])] = counts.get(str(r[6]), 0) + 1
-        await self._ref_blobs(tx, counts)
-        tx.changed(dst, modseq)
-        if move:
-            await self._expunge(tx, src, [m[0] for m in mapping], charge=not same_account)
-        return mapping
-
-    async def copy(
-        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
-        *, guard: Guard | None = None,
-    ) -> list[tuple[int, int]]:
-        return await self._write(
-            lambda tx: self._copy(
-                tx, src_mailbox_id, uids, dst_mailbox_id, move=False, guard=guard)
-        )
-
-    async def move(
-        self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int,
-        *, guard: Guard | None = None,
-    ) -> list[tuple[int, int]]:
-        return await self._write(
-            lambda tx: self._copy(
-                tx, src_mailbox_id, uids, dst_mailbox_id, move=True, guard=guard)
-        )
-
-    async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]:
-        rows = await self._all(
-            "SELECT uid FROM messages WHERE mailbox_id = %s AND internaldate < %s",
-            (mailbox_id, cutoff),
-        )
-        uids = [int(r[0]) for r in rows]
-        return await self.expunge(mailbox_id, uids) if uids else []
 
     # -- maintenance -------------------------------------------------------------------------
 
@@ -1012,101 +624,6 @@ class PostgresStore(CoreStore, StagingFiles):
         await asyncio.to_thread(_trim_cache, files, self.cache_max_bytes)
         return removed
 
-
-    # -- one message accepted: local copies and queue entries in one transaction
-
-    async def deliver_and_queue(
-        self, local: LocalCopies | None, queued: QueueAddition | None,
-        trace: Sequence[TraceEvent] = (),
-    ) -> tuple[list[MessageRecord], list[int]]:
-        done = await self.deliver_each(local, queued, trace=trace)  # store.core.fanout
-        return list(done.records), list(done.queue_ids)
-
-    # -- MULTIAPPEND (RFC 3502): all or nothing ----------------------------------------------
-
-    async def append_many(
-        self, mailbox_id: int, items: Sequence[AppendItem], *, guard: Guard | None = None
-    ) -> list[MessageRecord]:
-        """Every message of one APPEND in one transaction: a failure of any (quota, mailbox
-        gone) rolls all of them back.  The bytes are uploaded first, as for `append`."""
-        if not items:
-            return []
-        first: dict[str, StagedBlob] = {}
-        counts: dict[str, int] = {}
-        for it in items:
-            first.setdefault(it.blob.blob_id, it.blob)
-            counts[it.blob.blob_id] = counts.get(it.blob.blob_id, 0) + 1
-        for blob_id in sorted(first):
-            await self._upload(first[blob_id])
-        total = sum(it.blob.size for it in items)
-        rows = [
-            (_flag_list(it.flags), (it.internaldate or datetime.now(UTC)).timestamp(), it.blob)
-            for it in items
-        ]
-
-        async def op(tx: _Tx) -> list[MessageRecord]:
-            # RFC 4314 4: the rights, read in this transaction after the mailbox row is
-            # locked, say whether the actor may append and which flags they may set
-            allowed = None if guard is None else await guard(self._tx(tx))
-            # locks in the house order: the mailbox, the account, then blobs by id
-            uid0, modseq, account_id = await self._allocate(tx.conn, mailbox_id, len(rows))
-            charged = await self._charge_send(tx, account_id, total, len(rows))
-            out: list[MessageRecord] = []
-            for i, (given, when, blob) in enumerate(rows):
-                flist = given if allowed is None else [f for f in given if allowed(f)]
-                await tx.conn.execute(
-                    f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}",
-                    (mailbox_id, uid0 + i, modseq, flist, when, blob.size, blob.blob_id),
-                )
-                out.append(self._message(
-                    (mailbox_id, uid0 + i, modseq, flist, when, blob.size, blob.blob_id)
-                ))
-            for blob_id in sorted(first):
-                await self._ref_blob(tx, first[blob_id], counts[blob_id])
-            for it in items:
-                if it.blob is not first[it.blob.blob_id]:
-                    extra = it.blob._path
-                    tx.after_commit.append(functools.partial(extra.unlink, missing_ok=True))
-            await self._charge_check(charged, account_id, total)
-            tx.changed(mailbox_id, modseq)
-            return out
-
-        return await self._write(op, pipelined=True)
-
-    # -- IMAP REPLACE (RFC 8508) and SAVEDATE (RFC 8514) ----------------------------------------
-
-    async def replace_message(
-        self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
-    ) -> tuple[MessageRecord, list[int]]:
-        blob = item.blob
-        await self._upload(blob)
-        flist = _flag_list(item.flags)
-        when = (item.internaldate or datetime.now(UTC)).timestamp()
-
-        async def op(tx: _Tx) -> tuple[MessageRecord, list[int]]:
-            # the expunge first, so the quota counts the message being replaced as gone
-            gone = await self._expunge(tx, mailbox_id, [uid])
-            if not gone:
-                raise NotFound("the message to replace was expunged")
-            uid0, modseq, account_id = await self._allocate(tx.conn, dst_mailbox_id, 1)
-            charged = await self._charge_send(tx, account_id, blob.size, 1)
-            values = (dst_mailbox_id, uid0, modseq, flist, when, blob.size, blob.blob_id)
-            await tx.conn.execute(f"INSERT INTO messages({_MSG_COLS}) VALUES {_MSG_VALUES}", values)
-            await self._ref_blob(tx, blob, 1)
-            await self._charge_check(charged, account_id, blob.size)
-            tx.changed(dst_mailbox_id, modseq)
-            return self._message(values), gone
-
-        return await self._write(op)
-
-    async def save_dates(
-        self, mailbox_id: int, uids: Sequence[int]
-    ) -> dict[int, float | None]:
-        rows = await self._all(
-            "SELECT uid, savedate FROM messages WHERE mailbox_id = %s AND uid = ANY(%s)",
-            (mailbox_id, sorted({int(u) for u in uids})),
-        )
-        return {int(r[0]): None if r[1] is None else float(r[1]) for r in rows}
 
     async def web_session_put(self, session: WebSession) -> None:
         async def op(tx: _Tx) -> None:
@@ -1227,81 +744,6 @@ class PostgresStore(CoreStore, StagingFiles):
             "UPDATE queue SET next_attempt = LEAST(next_attempt, clock_timestamp())"
             " WHERE id = %s RETURNING id", (entry_id,))
         return bool(rows)
-
-    async def listing(self, mailbox_id: int) -> MessageListing:
-        """Every message by UID; large mailboxes are kept in memory and refreshed by MODSEQ.
-
-        As in the embedded store (and Dovecot's index), a warm listing costs only the delta:
-        rows whose MODSEQ is above the cached HIGHESTMODSEQ plus the `expunged` rows. This is
-        safe with several nodes because every change, from any node, bumps HIGHESTMODSEQ and
-        stamps its rows in the same transaction, and the three reads share one snapshot.
-        """
-        cached = self._listings.get(mailbox_id)
-        base = cached.modseq if cached is not None else None
-
-        async def run(conn: Conn) -> tuple[Any, list[Any], list[Any]]:
-            async with conn.pipeline():  # one round trip, one snapshot
-                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                mb_cur = await conn.execute(
-                    "SELECT highestmodseq FROM mailboxes WHERE id = %s", (mailbox_id,)
-                )
-                if base is None:
-                    rows_cur = await conn.execute(
-                        f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s ORDER BY uid",
-                        (mailbox_id,),
-                    )
-                    gone_cur = None
-                else:
-                    rows_cur = await conn.execute(
-                        f"SELECT {_MSG_SELECT} FROM messages WHERE mailbox_id = %s"
-                        " AND modseq > %s ORDER BY uid",
-                        (mailbox_id, base),
-                    )
-                    gone_cur = await conn.execute(
-                        "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s",
-                        (mailbox_id, base),
-                    )
-                await conn.execute("COMMIT")
-            gone = await gone_cur.fetchall() if gone_cur is not None else []
-            return await mb_cur.fetchone(), await rows_cur.fetchall(), gone
-
-        mb, rows, gone = await self._run(run)
-        if mb is None:
-            self._forget_listing(mailbox_id)
-            return MessageListing(mailbox_id, 0, {})
-        modseq = int(mb[0])
-        if cached is None:
-            records = {int(r[1]): self._message(r) for r in rows}
-        elif modseq == cached.modseq:
-            self._listings.move_to_end(mailbox_id)
-            return cached
-        else:
-            records = dict(cached.records)  # a listing, once handed out, never changes
-            for (uid,) in gone:
-                records.pop(int(uid), None)
-            for r in rows:
-                uid = int(r[1])
-                if uid in records:
-                    records[uid] = self._message(r)
-            # new UIDs are above every cached one: appending keeps UID order
-            for r in rows:
-                if int(r[1]) not in records:
-                    records[int(r[1])] = self._message(r)
-        listing = MessageListing(mailbox_id, modseq, records)
-        self._forget_listing(mailbox_id)
-        if len(listing) >= self.listing_min_size:
-            self._listings[mailbox_id] = listing
-            self._listed += len(listing)
-            while self._listed > self.listing_max_records and self._listings:
-                _mb, dropped = self._listings.popitem(last=False)
-                self._listed -= len(dropped)
-        return listing
-
-    def _forget_listing(self, mailbox_id: int) -> None:
-        old = self._listings.pop(mailbox_id, None)
-        if old is not None:
-            self._listed -= len(old)
-
 
 # -- file helpers (run in threads) -----------------------------------------------------------
 

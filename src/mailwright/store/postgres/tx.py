@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection, errors
+from psycopg.pq import TransactionStatus
 
 from mailwright.store.api import AlreadyExists, MessageRecord, NotFound, StagedBlob
 from mailwright.store.core.tx import Row
@@ -94,13 +95,6 @@ class PostgresTx:
         tx, store = self._write()
         await store._charge(tx, account_id, octets, messages)
 
-    async def move_all(self, src_mailbox_id: int, dst_mailbox_id: int) -> None:
-        tx, store = self._write()
-        rows = await self.rows(
-            "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (src_mailbox_id,)
-        )
-        await store._copy(tx, src_mailbox_id, [int(r[0]) for r in rows], dst_mailbox_id, move=True)
-
     async def ref_blob(self, blob: StagedBlob, n: int) -> None:
         tx, store = self._write()
         await store._ref_blob(tx, blob, n)
@@ -110,8 +104,6 @@ class PostgresTx:
         await store._unref_blobs(tx, {blob_id: n})
 
     async def insert_messages(self, records: Sequence[MessageRecord]) -> None:
-        from mailwright.store.postgres.store import _MSG_COLS
-
         self._write()
         if not records:
             return
@@ -119,7 +111,7 @@ class PostgresTx:
         # is one INSERT, not 50. Flags travel space-separated (an IMAP flag is an atom, RFC
         # 9051 9: no spaces), since a text[] per row cannot be an array of unequal rows.
         await self.conn.execute(
-            f"INSERT INTO messages({_MSG_COLS})"
+            f"INSERT INTO messages({_MESSAGE_COLUMNS})"
             " SELECT m, u, s, coalesce(string_to_array(nullif(f, ''), ' '), '{}'),"
             " to_timestamp(t), z, b FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[],"
             " %s::text[], %s::float8[], %s::bigint[], %s::text[]) AS d(m, u, s, f, t, z, b)",
@@ -128,3 +120,95 @@ class PostgresTx:
              [r.timestamp for r in records], [r.size for r in records],
              [r.blob_id for r in records]),
         )
+
+    # -- messages (store.core.messages, store.core.listing)
+
+    # the internal date travels as a UNIX timestamp, as MessageRecord keeps it
+    message_columns = (
+        "mailbox_id, uid, modseq, flags, extract(epoch FROM internaldate)::float8, size, blob_id"
+    )
+
+    def records(self, rows: Sequence[Row]) -> list[MessageRecord]:
+        interned = _FLAGS.get
+        return [MessageRecord(m, u, ms, interned(f), ts, sz, b) for m, u, ms, f, ts, sz, b in rows]
+
+    async def reads(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        conn = self.conn
+        own = conn.info.transaction_status == TransactionStatus.IDLE
+        # one round trip: BEGIN, every query and COMMIT in one pipeline (a unit of work, or
+        # a consistent view, is in its snapshot already)
+        async with conn.pipeline():
+            if own:
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursors = [await conn.execute(_sql(q), p) for q, p in queries]  # type: ignore[arg-type]
+            if own:
+                await conn.execute("COMMIT")
+        return [await cur.fetchall() for cur in cursors]
+
+    def has_flag(self, column: str, flag: str) -> tuple[str, list[Any]]:
+        return f"({column} @> ARRAY[?]::text[])", [flag]
+
+    async def set_flags(
+        self, mailbox_id: int, modseq: int, changes: Sequence[tuple[int, frozenset[str]]]
+    ) -> None:
+        self._write()
+        if not changes:
+            return
+        # one statement for the batch; flags travel space-separated (an IMAP flag is an atom,
+        # RFC 9051 9: no spaces), since a text[] per row cannot be an array of unequal rows
+        await self.conn.execute(
+            "UPDATE messages m SET flags = coalesce(string_to_array(nullif(d.f, ''), ' '), '{}'),"
+            " modseq = %s FROM unnest(%s::bigint[], %s::text[]) AS d(u, f)"
+            " WHERE m.mailbox_id = %s AND m.uid = d.u",
+            (modseq, [u for u, _ in changes], [" ".join(sorted(f)) for _, f in changes],
+             mailbox_id),
+        )
+
+    async def record_expunged(self, mailbox_id: int, modseq: int, uids: Sequence[int]) -> None:
+        self._write()
+        await self.conn.execute(
+            "INSERT INTO expunged(mailbox_id, uid, modseq) SELECT %s, u, %s"
+            " FROM unnest(%s::bigint[]) u"
+            " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq",
+            (mailbox_id, modseq, list(uids)),
+        )
+
+    async def change_refs(self, deltas: dict[str, int]) -> None:
+        self._write()
+        ids = sorted(b for b, n in deltas.items() if n)
+        if not ids:
+            return
+        # blob rows are locked last, in id order (the house lock order); a blob left without
+        # references is released: `created` becomes the release time and the collector
+        # removes it after its grace period, so that a session on another node that still
+        # shows the expunged message can fetch it until it synchronises (RFC 2180 4.1)
+        await self.conn.execute(
+            "SELECT 1 FROM blobs WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (ids,))
+        await self.conn.execute(
+            "UPDATE blobs b SET refs = b.refs + d.n,"
+            " created = CASE WHEN b.refs + d.n <= 0 THEN clock_timestamp() ELSE b.created END"
+            " FROM unnest(%s::text[], %s::int[]) d(id, n) WHERE b.id = d.id",
+            (ids, [deltas[i] for i in ids]),
+        )
+
+
+_MESSAGE_COLUMNS = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
+
+
+class _FlagCache:
+    """Interns flag sets: a 100k-message mailbox has few distinct flag combinations."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, ...], frozenset[str]] = {(): frozenset()}
+
+    def get(self, flags: Sequence[str]) -> frozenset[str]:
+        key = tuple(flags)
+        fs = self._cache.get(key)
+        if fs is None:
+            fs = frozenset(key)
+            if len(self._cache) < 10000:
+                self._cache[key] = fs
+        return fs
+
+
+_FLAGS = _FlagCache()
