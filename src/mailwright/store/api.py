@@ -752,8 +752,8 @@ class Messages(Protocol):
         self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
     ) -> list[tuple[int, int]]:
         """Copy messages with their flags: (old UID, new UID) pairs, the target's quota charged.
-        Atomic, durable. Raises QuotaExceeded, NotFound (a mailbox is gone; when no UID
-        matches, the SQLite backend answers [] without looking), StorageFull."""
+        Atomic, durable. Raises QuotaExceeded, NotFound (either mailbox is gone, whether or
+        not a UID matches), StorageFull."""
         ...
     async def move(
         self, src_mailbox_id: int, uids: Sequence[int], dst_mailbox_id: int
