@@ -386,25 +386,25 @@ class MessageRules(CoreBase):
         return await self._view(op)
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        """Counts and identity of a mailbox, from one snapshot."""
+        """Counts and identity of a mailbox, from one statement (so one snapshot)."""
 
         async def op(tx: Tx) -> MailboxStatus:
-            seen, seen_params = tx.has_flag("flags", "\\Seen")
-            deleted, deleted_params = tx.has_flag("flags", "\\Deleted")
-            mb, counts = await tx.reads([
-                ("SELECT uidnext, uidvalidity, highestmodseq FROM mailboxes WHERE id = ?",
-                 (mailbox_id,)),
-                ("SELECT COUNT(*), COALESCE(SUM(size), 0),"
-                 f" COALESCE(SUM(CASE WHEN {seen} THEN 0 ELSE 1 END), 0),"
-                 f" COALESCE(SUM(CASE WHEN {deleted} THEN 1 ELSE 0 END), 0)"
-                 " FROM messages WHERE mailbox_id = ?",
-                 (*seen_params, *deleted_params, mailbox_id)),
-            ])
-            if not mb:
+            seen, seen_params = tx.has_flag("m.flags", "\\Seen")
+            deleted, deleted_params = tx.has_flag("m.flags", "\\Deleted")
+            # one statement, so one snapshot; an aggregate without GROUP BY answers one row
+            # (of NULLs when there is no such mailbox)
+            r = await tx.row(
+                "SELECT MAX(b.uidnext), MAX(b.uidvalidity), MAX(b.highestmodseq), COUNT(m.uid),"
+                " COALESCE(SUM(m.size), 0),"
+                f" COALESCE(SUM(CASE WHEN m.uid IS NULL OR {seen} THEN 0 ELSE 1 END), 0),"
+                f" COALESCE(SUM(CASE WHEN m.uid IS NOT NULL AND {deleted} THEN 1 ELSE 0 END), 0)"
+                " FROM mailboxes b LEFT JOIN messages m ON m.mailbox_id = b.id WHERE b.id = ?",
+                (*seen_params, *deleted_params, mailbox_id),
+            )
+            if r is None or r[0] is None:
                 raise NotFound("no such mailbox")
-            (uidnext, uidvalidity, highestmodseq), (n, size, unseen, deleted_n) = mb[0], counts[0]
-            return MailboxStatus(mailbox_id, int(n), int(unseen), int(deleted_n), int(size),
-                                 int(uidnext), int(uidvalidity), int(highestmodseq))
+            return MailboxStatus(mailbox_id, int(r[3]), int(r[5]), int(r[6]), int(r[4]),
+                                 int(r[0]), int(r[1]), int(r[2]))  # fmt: skip
 
         return await self._view(op)
 
