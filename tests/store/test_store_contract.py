@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailwright.store.api import NotFound, QuotaExceeded, StagedBlob, Store, Usage
+from mailwright.store.api import FlagOp, NotFound, QuotaExceeded, StagedBlob, Store, Usage
 
 
 async def test_domain_names_are_matched_exactly_not_as_patterns(store: Store) -> None:
@@ -81,3 +81,22 @@ async def test_message_quota_counts_an_empty_message(store: Store) -> None:
     with pytest.raises(QuotaExceeded):
         await store.copy(inbox, [1], inbox)
     assert await store.usage(acc) == Usage(blob.size, 1)
+
+
+async def test_changes_and_listing_refresh_come_in_uid_order(store: Store) -> None:
+    # the delta reads go by MODSEQ (no ORDER BY uid, which walked the whole mailbox on SQLite):
+    # what they answer must still be in UID order, as ChangeSet and MessageListing promise
+    _acc, inbox, blob = await _inbox_and_blob(store, b"Subject: a\r\n\r\nx\r\n")
+    store._listing.min_size = 1  # type: ignore[attr-defined]  # cache this small mailbox
+    for _ in range(5):
+        await store.append(inbox, blob)
+    base = (await store.listing(inbox)).modseq
+    for uid in (5, 2, 4):
+        await store.store_flags(inbox, [uid], FlagOp.ADD, ["\\Seen"])
+    await store.expunge(inbox, [3, 1])
+    changes = await store.changes_since(inbox, base)
+    assert [m.uid for m in changes.updated] == [2, 4, 5]
+    assert changes.expunged == (1, 3)
+    listing = await store.listing(inbox)
+    assert listing.uids == [2, 4, 5]
+    assert [m.uid for m in listing.records.values()] == [2, 4, 5]
