@@ -84,6 +84,11 @@ class ListingCache:
         self._put(listing)
         return listing
 
+    def has(self, mailbox_id: int) -> bool:
+        """Whether the mailbox's listing is kept (then `get` costs only the delta)."""
+        with self._lock:
+            return mailbox_id in self._entries
+
     def _forget(self, mailbox_id: int) -> None:
         with self._lock:
             old = self._entries.pop(mailbox_id, None)

@@ -386,9 +386,12 @@ class MessageRules(CoreBase):
         return await self._view(op)
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
-        """Counts and identity of a mailbox, from one statement (so one snapshot)."""
+        """Counts and identity of a mailbox (RFC 9051 6.3.11): from one statement, or from a
+        kept listing's aggregates, with UIDNEXT and HIGHESTMODSEQ never older than them."""
 
         async def op(tx: Tx) -> MailboxStatus:
+            if self._listing.has(mailbox_id):
+                return await self._status_from_listing(tx, mailbox_id)
             seen, seen_params = tx.has_flag("m.flags", "\\Seen")
             deleted, deleted_params = tx.has_flag("m.flags", "\\Deleted")
             # one statement, so one snapshot; an aggregate without GROUP BY answers one row
@@ -407,6 +410,22 @@ class MessageRules(CoreBase):
                                  int(r[0]), int(r[1]), int(r[2]))  # fmt: skip
 
         return await self._view(op)
+
+    async def _status_from_listing(self, tx: Tx, mailbox_id: int) -> MailboxStatus:
+        """STATUS of a mailbox whose listing is kept: from the listing's aggregates, brought
+        up to date by its delta, with no pass over the mailbox's rows."""
+        mb = await tx.row(
+            "SELECT uidnext, uidvalidity, highestmodseq FROM mailboxes WHERE id = ?",
+            (mailbox_id,),
+        )
+        if mb is None:
+            raise NotFound("no such mailbox")
+        listing = await self._listing.get(tx, mailbox_id)
+        unseen, deleted, size = listing.counts
+        # the listing may hold a change newer than the row read just before it
+        uidnext = max(int(mb[0]), listing.uids[-1] + 1 if listing.uids else 0)
+        return MailboxStatus(mailbox_id, len(listing), unseen, deleted, size, uidnext,
+                             int(mb[1]), max(int(mb[2]), listing.modseq))  # fmt: skip
 
     async def save_dates(self, mailbox_id: int, uids: Sequence[int]) -> dict[int, float | None]:
         """IMAP SAVEDATE (RFC 8514): when each message was saved into its mailbox."""
