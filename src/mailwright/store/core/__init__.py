@@ -23,12 +23,13 @@ from mailwright.store.core.reports import DmarcData, TlsReporting
 from mailwright.store.core.spam import SpamState
 from mailwright.store.core.trace import SpamSettingsStore, TraceLog
 from mailwright.store.core.urlauth import UrlAuthKeys
+from mailwright.store.core.webstate import WebStateRules
 
 
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
     RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl, FanOut, TraceLog,
-    SpamSettingsStore,
+    SpamSettingsStore, WebStateRules,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

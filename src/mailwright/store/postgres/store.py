@@ -45,7 +45,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
     AppendItem,
-    AppPassword,
     ChangeSet,
     DeliveryTarget,
     FlagOp,
@@ -62,7 +61,6 @@ from mailwright.store.api import (
     StoreError,
     StoreFlagsResult,
     TraceEvent,
-    WebSession,
     canonical_mailbox_name,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
@@ -1107,126 +1105,6 @@ class PostgresStore(CoreStore, StagingFiles):
             (mailbox_id, sorted({int(u) for u in uids})),
         )
         return {int(r[0]): None if r[1] is None else float(r[1]) for r in rows}
-
-    async def web_session_put(self, session: WebSession) -> None:
-        async def op(tx: _Tx) -> None:
-            try:
-                await tx.conn.execute(
-                    "INSERT INTO web_sessions(id, account_id, csrf, stage, created, expires)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
-                    " account_id = EXCLUDED.account_id, csrf = EXCLUDED.csrf,"
-                    " stage = EXCLUDED.stage, created = EXCLUDED.created,"
-                    " expires = EXCLUDED.expires",
-                    (session.id, session.account_id, session.csrf, session.stage,
-                     session.created, session.expires),
-                )
-            except errors.ForeignKeyViolation:
-                raise NotFound("no such account") from None
-
-        await self._write(op)
-
-    async def web_session_get(self, session_id: str) -> WebSession | None:
-        row = await self._one(
-            "SELECT id, account_id, csrf, stage, created, expires FROM web_sessions"
-            " WHERE id = %s", (session_id,))
-        if row is None:
-            return None
-        return WebSession(str(row[0]), int(row[1]), str(row[2]), str(row[3]), float(row[4]),
-                          float(row[5]))
-
-    async def web_session_delete(self, session_id: str) -> None:
-        async def op(tx: _Tx) -> None:
-            await tx.conn.execute("DELETE FROM web_sessions WHERE id = %s", (session_id,))
-
-        await self._write(op)
-
-    async def web_sessions_delete(self, account_id: int, keep: str | None = None) -> int:
-        async def op(tx: _Tx) -> int:
-            cur = await tx.conn.execute(
-                "DELETE FROM web_sessions WHERE account_id = %s AND id IS DISTINCT FROM %s",
-                (account_id, keep))
-            return int(cur.rowcount)
-
-        return await self._write(op)
-
-    async def web_sessions_purge(self, now: float) -> int:
-        async def op(tx: _Tx) -> int:
-            cur = await tx.conn.execute("DELETE FROM web_sessions WHERE expires <= %s", (now,))
-            return int(cur.rowcount)
-
-        return await self._write(op)
-
-    async def account_setting(self, account_id: int, key: str) -> str | None:
-        row = await self._one(
-            "SELECT value FROM account_settings WHERE account_id = %s AND key = %s",
-            (account_id, key))
-        return None if row is None else str(row[0])
-
-    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
-        async def op(tx: _Tx) -> None:
-            if value is None:
-                cur = await tx.conn.execute("SELECT 1 FROM accounts WHERE id = %s",
-                                            (account_id,))
-                if await cur.fetchone() is None:
-                    raise NotFound("no such account")
-                await tx.conn.execute(
-                    "DELETE FROM account_settings WHERE account_id = %s AND key = %s",
-                    (account_id, key))
-                return
-            try:
-                await tx.conn.execute(
-                    "INSERT INTO account_settings(account_id, key, value) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (account_id, key) DO UPDATE SET value = EXCLUDED.value",
-                    (account_id, key, value))
-            except errors.ForeignKeyViolation:
-                raise NotFound("no such account") from None
-
-        await self._write(op)
-
-    async def account_settings(self, key: str) -> dict[int, str]:
-        rows = await self._all(
-            "SELECT account_id, value FROM account_settings WHERE key = %s", (key,))
-        return {int(r[0]): str(r[1]) for r in rows}
-
-    async def app_password_add(self, account_id: int, label: str, digest: str) -> AppPassword:
-        created = time.time()
-
-        async def op(tx: _Tx) -> int:
-            try:
-                cur = await tx.conn.execute(
-                    "INSERT INTO app_passwords(account_id, label, digest, created)"
-                    " VALUES (%s, %s, %s, %s) RETURNING id",
-                    (account_id, label, digest, created))
-            except errors.ForeignKeyViolation:
-                raise NotFound("no such account") from None
-            row = await cur.fetchone()
-            assert row is not None
-            return int(row[0])
-
-        new_id = await self._write(op)
-        return AppPassword(new_id, account_id, label, digest, created)
-
-    async def app_passwords(self, account_id: int) -> list[AppPassword]:
-        rows = await self._all(
-            "SELECT id, account_id, label, digest, created FROM app_passwords"
-            " WHERE account_id = %s ORDER BY id", (account_id,))
-        return [AppPassword(int(r[0]), int(r[1]), str(r[2]), str(r[3]), float(r[4]))
-                for r in rows]
-
-    async def app_password_delete(self, account_id: int, password_id: int) -> bool:
-        async def op(tx: _Tx) -> bool:
-            cur = await tx.conn.execute(
-                "DELETE FROM app_passwords WHERE account_id = %s AND id = %s",
-                (account_id, password_id))
-            return cur.rowcount > 0
-
-        return await self._write(op)
-
-    async def queue_retry(self, entry_id: int) -> bool:
-        rows = await self._all(
-            "UPDATE queue SET next_attempt = LEAST(next_attempt, clock_timestamp())"
-            " WHERE id = %s RETURNING id", (entry_id,))
-        return bool(rows)
 
     async def listing(self, mailbox_id: int) -> MessageListing:
         """Every message by UID; large mailboxes are kept in memory and refreshed by MODSEQ.

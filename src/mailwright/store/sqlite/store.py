@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
     AppendItem,
-    AppPassword,
     ChangeSet,
     DeliveryTarget,
     FlagOp,
@@ -28,7 +27,6 @@ from mailwright.store.api import (
     StagedBlob,
     StoreFlagsResult,
     TraceEvent,
-    WebSession,
     canonical_mailbox_name,
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
@@ -788,117 +786,6 @@ class SQLiteStore(CoreStore, StagingFiles):
             return out
 
         return await self.db.read(op)
-
-    async def web_session_put(self, session: WebSession) -> None:
-        def op(ctx: WriteContext) -> None:
-            try:
-                ctx.conn.execute(
-                    "INSERT OR REPLACE INTO web_sessions(id, account_id, csrf, stage, created,"
-                    " expires) VALUES (?, ?, ?, ?, ?, ?)",
-                    (session.id, session.account_id, session.csrf, session.stage,
-                     session.created, session.expires),
-                )
-            except sqlite3.IntegrityError:
-                raise NotFound("no such account") from None
-
-        await self.db.write(op)
-
-    async def web_session_get(self, session_id: str) -> WebSession | None:
-        row = await self.db.read(lambda c: c.execute(
-            "SELECT id, account_id, csrf, stage, created, expires FROM web_sessions WHERE id = ?",
-            (session_id,)).fetchone())
-        if row is None:
-            return None
-        return WebSession(str(row[0]), int(row[1]), str(row[2]), str(row[3]), float(row[4]),
-                          float(row[5]))
-
-    async def web_session_delete(self, session_id: str) -> None:
-        def op(ctx: WriteContext) -> None:
-            ctx.conn.execute("DELETE FROM web_sessions WHERE id = ?", (session_id,))
-
-        await self.db.write(op)
-
-    async def web_sessions_delete(self, account_id: int, keep: str | None = None) -> int:
-        def op(ctx: WriteContext) -> int:
-            cur = ctx.conn.execute(
-                "DELETE FROM web_sessions WHERE account_id = ? AND id IS NOT ?",
-                (account_id, keep),
-            )
-            return int(cur.rowcount)
-
-        return await self.db.write(op)
-
-    async def web_sessions_purge(self, now: float) -> int:
-        def op(ctx: WriteContext) -> int:
-            return int(ctx.conn.execute("DELETE FROM web_sessions WHERE expires <= ?",
-                                        (now,)).rowcount)
-
-        return await self.db.write(op)
-
-    async def account_setting(self, account_id: int, key: str) -> str | None:
-        row = await self.db.read(lambda c: c.execute(
-            "SELECT value FROM account_settings WHERE account_id = ? AND key = ?",
-            (account_id, key)).fetchone())
-        return None if row is None else str(row[0])
-
-    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
-        def op(ctx: WriteContext) -> None:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
-                raise NotFound("no such account")
-            if value is None:
-                c.execute("DELETE FROM account_settings WHERE account_id = ? AND key = ?",
-                          (account_id, key))
-            else:
-                c.execute("INSERT OR REPLACE INTO account_settings(account_id, key, value)"
-                          " VALUES (?, ?, ?)", (account_id, key, value))
-
-        await self.db.write(op)
-
-    async def account_settings(self, key: str) -> dict[int, str]:
-        rows = await self.db.read(lambda c: c.execute(
-            "SELECT account_id, value FROM account_settings WHERE key = ?", (key,)).fetchall())
-        return {int(r[0]): str(r[1]) for r in rows}
-
-    async def app_password_add(self, account_id: int, label: str, digest: str) -> AppPassword:
-        created = time.time()
-
-        def op(ctx: WriteContext) -> int:
-            c = ctx.conn
-            if c.execute("SELECT 1 FROM accounts WHERE id = ?", (account_id,)).fetchone() is None:
-                raise NotFound("no such account")
-            cur = c.execute("INSERT INTO app_passwords(account_id, label, digest, created)"
-                            " VALUES (?, ?, ?, ?)", (account_id, label, digest, created))
-            return int(cur.lastrowid or 0)
-
-        new_id = await self.db.write(op)
-        return AppPassword(new_id, account_id, label, digest, created)
-
-    async def app_passwords(self, account_id: int) -> list[AppPassword]:
-        rows = await self.db.read(lambda c: c.execute(
-            "SELECT id, account_id, label, digest, created FROM app_passwords"
-            " WHERE account_id = ? ORDER BY id", (account_id,)).fetchall())
-        return [AppPassword(int(r[0]), int(r[1]), str(r[2]), str(r[3]), float(r[4]))
-                for r in rows]
-
-    async def app_password_delete(self, account_id: int, password_id: int) -> bool:
-        def op(ctx: WriteContext) -> bool:
-            cur = ctx.conn.execute("DELETE FROM app_passwords WHERE account_id = ? AND id = ?",
-                                   (account_id, password_id))
-            return cur.rowcount > 0
-
-        return await self.db.write(op)
-
-    async def queue_retry(self, entry_id: int) -> bool:
-        now = time.time()
-
-        def op(ctx: WriteContext) -> bool:
-            cur = ctx.conn.execute(
-                "UPDATE queue SET next_attempt = MIN(next_attempt, ?) WHERE id = ?",
-                (now, entry_id))
-            return cur.rowcount > 0
-
-        return await self.db.write(op)
 
     async def listing(self, mailbox_id: int) -> MessageListing:
         return await self.db.read(
