@@ -135,6 +135,9 @@ class StorageConfig:
     dsn: str = ""
     fsync: bool = True
     min_free: int = 64 * 1024 * 1024
+    # where message content lives: "files" (fsync'ed, in data_dir) or "database" (PostgreSQL
+    # bytea behind a node-local cache, for nodes that share no file system)
+    blobs: str = "files"
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,8 +508,15 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     dsn = r.str_("dsn", "")
     if backend == "postgres" and not dsn:
         raise r.error("dsn", "required when backend = \"postgres\"")
+    # PostgreSQL kept message content in the database before this key existed: that stays
+    # its default, so an upgraded site still finds its messages
+    blobs = r.str_("blobs", "database" if backend == "postgres" else "files")
+    if blobs not in ("files", "database"):
+        raise r.error("blobs", f"unknown blob storage {blobs!r} (files or database)")
+    if blobs == "database" and backend != "postgres":
+        raise r.error("blobs", "\"database\" needs backend = \"postgres\"")
     storage = StorageConfig(
-        backend, dsn, r.bool_("fsync", True), r.size("min_free", 64 * 1024 * 1024)
+        backend, dsn, r.bool_("fsync", True), r.size("min_free", 64 * 1024 * 1024), blobs
     )
     r.finish()
 

@@ -288,16 +288,3 @@ class FileBlobWriter:
             self._fh.close()
         finally:
             self._path.unlink(missing_ok=True)
-
-
-class StagingFiles:
-    """The staging half of `api.BlobStore` for a backend that stages in files (both do)."""
-
-    def _blob_files(self) -> BlobFiles:
-        raise NotImplementedError
-
-    async def read_staged(self, blob: StagedBlob, *, limit: int | None = None) -> bytes:
-        return await asyncio.to_thread(self._blob_files().read_staged, blob, limit)
-
-    def discard_staged(self, blob: StagedBlob) -> None:
-        self._blob_files().discard_staged(blob)

@@ -3,9 +3,10 @@
 Each module holds one family of rules as a mixin of `CoreBase`; a backend class inherits
 `CoreStore` and implements the three hooks of `tx.Backend` (a unit of work, a read, staging a
 blob) and the `tx.Tx` primitives in its own SQL. Delivery of one message to its local
-recipients is here (`fanout`); the families not yet moved here (messages: append, listing,
-flags, expunge, copy and move; quotas on those paths; blobs and check) still live in each
-backend.
+recipients is here (`fanout`), and so are reading and collecting message content
+(`blobs`, over the backend's `store.blobstore.BlobStorage`). The families not yet moved here
+(messages: append, listing, flags, expunge, copy and move; quotas on those paths; blob
+reference counts) still live in each backend.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from mailwright.store.core.accounts import Accounts
 from mailwright.store.core.accounts_extra import SendAs, SieveScripts
 from mailwright.store.core.acl import AccessControl
+from mailwright.store.core.blobs import BlobRules
 from mailwright.store.core.fanout import FanOut
 from mailwright.store.core.mailboxes import Mailboxes
 from mailwright.store.core.maintenance import Checks
@@ -29,7 +31,7 @@ from mailwright.store.core.webstate import WebStateRules
 class CoreStore(
     Accounts, Mailboxes, QueueRules, SendAs, SieveScripts, SpamState, DmarcData, TlsReporting,
     RecentMarks, Checks, Metadata, UrlAuthKeys, AccessControl, FanOut, TraceLog,
-    SpamSettingsStore, WebStateRules,
+    SpamSettingsStore, WebStateRules, BlobRules,
 ):
     """Every family of rules the core holds, for a backend to inherit."""
 

@@ -104,6 +104,18 @@ class Tx(Protocol):
         by the caller) as one batch; the backend spells the flags and the date its way."""
         ...
 
+    async def guard_blob(self, blob_id: str) -> None:
+        """Until the end of this unit, no other unit may store or revive this blob's content
+        (`ref_blob` takes the same guard): the collector's check that no row names a blob
+        and its removal are then one step. SQLite's single writer is such a guard already;
+        PostgreSQL with files takes an advisory lock on the id."""
+        ...
+
+    async def drop_blob(self, blob_id: str) -> None:
+        """Remove a blob's content from the blob storage, before this unit's COMMIT (the
+        collector, once it deleted the row or found none, under `guard_blob`)."""
+        ...
+
 
 class Backend(Protocol):
     """What a backend gives the core: units of work, reads, and staging of blobs."""

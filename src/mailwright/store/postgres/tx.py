@@ -7,6 +7,7 @@ database's clock, read once per transaction, so the nodes' clocks need not agree
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -128,3 +129,11 @@ class PostgresTx:
              [r.timestamp for r in records], [r.size for r in records],
              [r.blob_id for r in records]),
         )
+
+    async def guard_blob(self, blob_id: str) -> None:
+        tx, store = self._write()
+        await store._guard_blob(tx, blob_id)
+
+    async def drop_blob(self, blob_id: str) -> None:
+        store = self._write()[1]
+        await asyncio.to_thread(store._blob_storage().remove, blob_id)

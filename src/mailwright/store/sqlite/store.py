@@ -29,7 +29,8 @@ from mailwright.store.api import (
     TraceEvent,
     canonical_mailbox_name,
 )
-from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
+from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
+from mailwright.store.blobstore import BlobStorage, FileBlobs
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
 from mailwright.store.core.acl import new_flags
@@ -78,7 +79,7 @@ def _flags_text(flags: Iterable[str]) -> str:
     return " ".join(sorted(set(flags)))
 
 
-class SQLiteStore(CoreStore, StagingFiles):
+class SQLiteStore(CoreStore):
     def __init__(
         self,
         data_dir: Path,
@@ -90,6 +91,7 @@ class SQLiteStore(CoreStore, StagingFiles):
     ) -> None:
         self.data_dir = data_dir
         self.files = BlobFiles(data_dir, fsync=fsync, min_free=min_free)
+        self.blobs = FileBlobs(self.files)
         self.db = Database(data_dir / "mailwright.db", fsync=fsync)
         self.db.sync_dirs = self.files.sync_dirs
         self.changes = ChangeHub()
@@ -146,13 +148,12 @@ class SQLiteStore(CoreStore, StagingFiles):
         ic = await tx.row("PRAGMA quick_check")
         if ic is None or ic[0] != "ok":
             problems.append(f"sqlite integrity: {ic[0] if ic else 'no answer'}")
-        for (blob_id,) in await tx.rows("SELECT id FROM blobs"):
-            if not self.files.path_for(blob_id).exists():
-                problems.append(f"blob {blob_id}: file missing")
+        ids = [str(r[0]) for r in await tx.rows("SELECT id FROM blobs")]
+        problems.extend(f"blob {blob_id}: file missing" for blob_id in self.blobs.missing(ids))
         return problems
 
-    def _blob_files(self) -> BlobFiles:
-        return self.files
+    def _blob_storage(self) -> BlobStorage:
+        return self.blobs
 
     async def _stage(self, blob: StagedBlob) -> None:
         return None  # the blob's file is linked into place by the unit itself
@@ -234,13 +235,13 @@ class SQLiteStore(CoreStore, StagingFiles):
     # -- blobs
 
     def blob_writer(self, *, exact: bool = False) -> FileBlobWriter:
-        return FileBlobWriter(self.files, self.meta_parser, self.max_message_size, exact=exact)
+        return self.blobs.writer(self.meta_parser, self.max_message_size, exact=exact)
 
     def _ref_blob(self, ctx: WriteContext, blob: StagedBlob, n: int) -> None:
         c = ctx.conn
         row = c.execute("SELECT refs FROM blobs WHERE id = ?", (blob.blob_id,)).fetchone()
         if row is None:
-            self.files.link(blob, ctx.dirty_dirs)
+            self.blobs.keep(blob, ctx.dirty_dirs)
             c.execute(
                 "INSERT INTO blobs(id, size, refs, meta, created) VALUES (?, ?, ?, ?, ?)",
                 (blob.blob_id, blob.size, n, blob.meta, time.time()),
@@ -248,11 +249,9 @@ class SQLiteStore(CoreStore, StagingFiles):
             return
         if row[0] <= 0:
             # A released blob waiting for the collector: make sure its file is (still) there.
-            self.files.link(blob, ctx.dirty_dirs)
+            self.blobs.keep(blob, ctx.dirty_dirs)
         c.execute("UPDATE blobs SET refs = refs + ? WHERE id = ?", (n, blob.blob_id))
-        if blob._path.exists() and blob._path != self.files.path_for(blob.blob_id):
-            path = blob._path
-            ctx.after_commit.append(lambda: path.unlink(missing_ok=True))
+        ctx.after_commit.append(functools.partial(self.blobs.settle, blob))
 
     def _unref_blob(self, ctx: WriteContext, blob_id: str, n: int) -> None:
         """Drop references; a blob nobody references is released, not deleted.
@@ -268,17 +267,6 @@ class SQLiteStore(CoreStore, StagingFiles):
             " created = CASE WHEN refs - ? <= 0 THEN ? ELSE created END WHERE id = ?",
             (n, n, time.time(), blob_id),
         )
-
-    async def read_blob(self, blob_id: str) -> bytes:
-        import asyncio
-
-        try:
-            data = self.files.read_if_small(blob_id)
-            if data is None:
-                data = await asyncio.to_thread(self.files.read, blob_id)
-            return data
-        except (FileNotFoundError, ValueError):
-            raise NotFound(f"no such blob: {blob_id}") from None
 
     async def get_meta(self, blob_id: str) -> bytes:
         row = await self.db.read(
@@ -594,90 +582,6 @@ class SQLiteStore(CoreStore, StagingFiles):
         )
         return await self.expunge(mailbox_id, uids) if uids else []
 
-    # -- maintenance
-
-    _GC_BATCH = 50  # rows or files per write operation: a delivery waits for one batch at most
-
-    async def collect_garbage(
-        self, min_age: float = 3600.0, *, progress: Callable[[int], None] | None = None
-    ) -> int:
-        """Remove released blobs, files no row knows and stale staging files; the count.
-
-        Never holds the writer for long: candidates are found by reads and a directory walk
-        outside any write transaction (the walk runs in a thread; `progress(files walked)` is
-        called from it every 1000 files), and each removal batch is one short write operation
-        that checks its candidates again under the writer, because a delivery may have taken a
-        blob back (or linked a file of the same content) since the look.
-        """
-        import asyncio
-
-        removed = 0
-        cutoff = time.time() - min_age
-        # 1. released blobs past the grace period: row and file go together, inside the writer,
-        #    so that no delivery can link the file between our unlink and our COMMIT.
-        released = [str(r[0]) for r in await self.db.read(lambda c: c.execute(
-            "SELECT id FROM blobs WHERE refs <= 0 AND created <= ?", (cutoff,)).fetchall())]
-        for start in range(0, len(released), self._GC_BATCH):
-            batch = released[start : start + self._GC_BATCH]
-
-            def drop_released(ctx: WriteContext, batch: list[str] = batch) -> int:
-                n = 0
-                for blob_id in batch:
-                    cur = ctx.conn.execute(
-                        "DELETE FROM blobs WHERE id = ? AND refs <= 0 AND created <= ?",
-                        (blob_id, cutoff))
-                    if cur.rowcount == 1:
-                        self.files.remove(blob_id)
-                        n += 1
-                return n
-
-            removed += await self.db.write(drop_released)
-        # 2. files no row knows (a crash between link and COMMIT): walk outside the writer
-        def walk() -> list[tuple[str, Path]]:
-            found: list[tuple[str, Path]] = []
-            for n, (blob_id, path) in enumerate(self.files.all_ids(), 1):
-                if progress is not None and n % 1000 == 0:
-                    progress(n)
-                try:
-                    if path.stat().st_mtime <= cutoff:
-                        found.append((blob_id, path))
-                except FileNotFoundError:
-                    continue
-            return found
-
-        old_files = await asyncio.to_thread(walk)
-        for start in range(0, len(old_files), 500):
-            chunk = old_files[start : start + 500]
-            ids = [b for b, _ in chunk]
-            known = await self.db.read(functools.partial(_known_blobs, ids=ids))
-            orphans = [(b, p) for b, p in chunk if b not in known]
-            for k in range(0, len(orphans), self._GC_BATCH):
-                batch2 = orphans[k : k + self._GC_BATCH]
-
-                def drop_orphans(ctx: WriteContext, batch: list[tuple[str, Path]] = batch2) -> int:
-                    n = 0
-                    for blob_id, path in batch:
-                        if ctx.conn.execute(
-                            "SELECT 1 FROM blobs WHERE id = ?", (blob_id,)
-                        ).fetchone() is not None:
-                            continue  # a delivery took the file over since the walk
-                        path.unlink(missing_ok=True)
-                        n += 1
-                    return n
-
-                removed += await self.db.write(drop_orphans)
-        # 3. staging files nobody finished (no row can name them)
-        def stale() -> int:
-            n = 0
-            for p in self.files.stale_tmp(min_age):
-                p.unlink(missing_ok=True)
-                n += 1
-            return n
-
-        removed += await asyncio.to_thread(stale)
-        return removed
-
-
     # -- MULTIAPPEND (RFC 3502): all or nothing
 
     async def append_many(
@@ -713,9 +617,9 @@ class SQLiteStore(CoreStore, StagingFiles):
             counts: dict[str, int] = {}
             for it in items:
                 if it.blob.blob_id in first:
-                    if it.blob._path != first[it.blob.blob_id]._path:
-                        extra = it.blob._path
-                        ctx.after_commit.append(functools.partial(extra.unlink, missing_ok=True))
+                    if it.blob is not first[it.blob.blob_id]:
+                        extra = functools.partial(self.blobs.discard_staged, it.blob)
+                        ctx.after_commit.append(extra)
                 else:
                     first[it.blob.blob_id] = it.blob
                 counts[it.blob.blob_id] = counts.get(it.blob.blob_id, 0) + 1

@@ -127,3 +127,9 @@ class SQLiteTx:
             [(r.mailbox_id, r.uid, r.modseq, _flags_text(r.flags), r.timestamp, r.size,
               r.blob_id) for r in records],
         )
+
+    async def guard_blob(self, blob_id: str) -> None:
+        self._write()  # the single writer: no other unit runs meanwhile
+
+    async def drop_blob(self, blob_id: str) -> None:
+        self._write()[1].blobs.remove(blob_id)
