@@ -219,5 +219,6 @@ def test_blobstore_config_refuses_what_no_backend_does(
 ) -> None:
     from mailwright.config import ConfigError
 
-    with pytest.raises(ConfigError, match="storage.blobs"):
+    with pytest.raises(ConfigError) as err:
         _storage_config(tmp_path, **storage)
+    assert err.value.key == "storage.blobs"

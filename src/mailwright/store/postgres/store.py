@@ -531,11 +531,6 @@ class PostgresStore(CoreStore):
 
     # -- blobs -------------------------------------------------------------------------------
 
-    def _files(self) -> BlobFiles:
-        if self.files is None:
-            raise StoreError("store is not open")
-        return self.files
-
     def blob_writer(self, *, exact: bool = False) -> FileBlobWriter:
         return self._blob_storage().writer(self.meta_parser, self.max_message_size, exact=exact)
 
