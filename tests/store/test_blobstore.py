@@ -222,3 +222,15 @@ def test_blobstore_config_refuses_what_no_backend_does(
     with pytest.raises(ConfigError) as err:
         _storage_config(tmp_path, **storage)
     assert err.value.key == "storage.blobs"
+
+
+async def test_blobstore_check_names_content_that_is_gone(site: Site) -> None:
+    _, inbox = await site.inbox()
+    rec = await site.store.append(inbox, await site.stage(MSG))
+    site.storage.files.path_for(rec.blob_id).unlink()  # a file, or a cache file
+    problems = await site.store.check()
+    if site.kind.blobs == "files":
+        assert problems == [f"blob {rec.blob_id}: file missing"]
+    else:
+        assert problems == []  # only the cache lost it
+        assert await site.store.read_blob(rec.blob_id) == MSG
