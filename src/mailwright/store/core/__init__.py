@@ -1,8 +1,8 @@
 """The store's rules, written once for every backend.
 
 Each module holds one family of rules as a mixin of `CoreBase`; a backend class inherits
-`CoreStore` and implements the three hooks of `tx.Backend` (a unit of work, a read, staging a
-blob) and the `tx.Tx` primitives in its own SQL. Delivery of one message to its local
+`CoreStore` and implements the hooks of `tx.Backend` (a unit of work, a read, staging a
+blob, its blob storage) and the `tx.Tx` primitives in its own SQL. Delivery of one message to its local
 recipients is here (`fanout`), and so are reading and collecting message content
 (`blobs`, over the backend's `store.blobstore.BlobStorage`). The families not yet moved here
 (messages: append, listing, flags, expunge, copy and move; quotas on those paths; blob

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from mailwright.store.api import MessageRecord, StagedBlob
+from mailwright.store.blobstore import BlobStorage
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -118,7 +119,8 @@ class Tx(Protocol):
 
 
 class Backend(Protocol):
-    """What a backend gives the core: units of work, reads, and staging of blobs."""
+    """What a backend gives the core: units of work, reads, staging of blobs, and its blob
+    storage."""
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         """Run `fn` as one transaction: all of its changes, durable, or none of them."""
@@ -131,6 +133,11 @@ class Backend(Protocol):
     async def _stage(self, blob: StagedBlob) -> None:
         """Make a staged blob available to a later unit's `Tx.ref_blob` (PostgreSQL uploads
         the bytes in a transaction of their own, so a large message holds no lock)."""
+        ...
+
+    def _blob_storage(self) -> BlobStorage:
+        """Where the backend keeps message content (`store.blobstore`): what the core reads
+        stored and staged blobs from, and what its garbage collector walks."""
         ...
 
 
