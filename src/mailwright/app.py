@@ -442,6 +442,9 @@ def run(config: Config, *, workers: int | None = None) -> int:
 
 
 def run_worker(config: Config, worker: WorkerRole | None = None) -> int:
+    from mailwright.heap import fix_mmap_threshold
+
+    fix_mmap_threshold()  # freed argon2 work areas go back to the system (heap.py)
     runner: Any = asyncio.run
     if sys.platform != "win32":  # uvloop is a dependency wherever it exists
         import uvloop

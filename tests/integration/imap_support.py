@@ -86,7 +86,7 @@ async def start_imap_server(root: Path, *, smtp: bool = False,
     def handler(ctx: AppContext, lc: ListenerConfig) -> Handler | None:
         h = handler_for(ctx, lc)
         if getattr(h, "home", None) is not None:
-            homes[lc.protocol] = h.home  # type: ignore[union-attr]
+            homes[lc.protocol] = h.home  # type: ignore[union-attr, attr-defined]
         return h
 
     ctx, listeners, ports = await start_listeners(path, handler, keep_outbound=False)

@@ -20,9 +20,14 @@ from typing import Any
 
 import pytest
 
+from mailwright.app import AppContext, handler_for
+from mailwright.config import ListenerConfig
 from mailwright.imapd.hibernate import Home, IdleWheel
+from mailwright.net.server import Handler
+from mailwright.workers.channel import WorkerChannel, fan_out, socket_pair
 from tests.integration.imap_support import PASSWORD, ImapServer, start_imap_server
 from tests.support.backends import Backend
+from tests.support.listening import cheap_hash, listener, start_listeners, write_config
 
 USER = "alice@example.test"
 LIMIT = 20.0  # seconds: a bound against hanging, never a timing assertion
@@ -388,3 +393,65 @@ async def test_hibernated_session_holds_few_objects(server: ImapServer) -> None:
     for s in socks:
         s.close()
     await hibernated(home, 0)
+
+
+# -- several workers ------------------------------------------------------------------------------
+
+async def test_hibernated_session_hears_another_worker(tmp_path: Path, backend: Backend) -> None:
+    """Two servers on one store stand for two workers (`[server] workers`): on SQLite joined by
+    the worker relay (real Unix datagram sockets and the supervisor's `fan_out`), on PostgreSQL
+    by LISTEN/NOTIFY alone. A session hibernated in one hears an APPEND made in the other."""
+    loop = asyncio.get_running_loop()
+    path = write_config(tmp_path, *listener("imap", "127.0.0.1"), backend=backend)
+    servers: list[tuple[Any, Any, int, Home]] = []
+    for _ in range(2):
+        homes: list[Home] = []
+
+        def handler(ctx: AppContext, lc: ListenerConfig, homes: list[Home] = homes) -> Handler | None:
+            h = handler_for(ctx, lc)
+            homes.append(h.home)  # type: ignore[union-attr, attr-defined]
+            return h
+
+        ctx, listeners, ports = await start_listeners(path, handler, keep_outbound=False)
+        servers.append((ctx, listeners, ports["imap"], homes[0]))
+    sockets: list[socket.socket] = []
+    if backend.name == "sqlite":
+        pairs = [socket_pair(), socket_pair()]
+        sups = [sup for sup, _ in pairs]
+        for (sup, worker), (ctx, *_rest) in zip(pairs, servers, strict=True):
+            channel = WorkerChannel(worker)
+            hub = channel.make_hub()
+            hub._loop = loop
+            ctx.store.changes = hub
+            channel.start(loop)
+            loop.add_reader(sup.fileno(), fan_out, sup, sups)
+            sockets += [sup, worker]
+    try:
+        (ctx1, _l1, port1, home1), (_ctx2, _l2, port2, _home2) = servers
+        await ctx1.store.add_domain("example.test")
+        await ctx1.store.add_account(USER, cheap_hash(PASSWORD))
+        a = await Client.open("127.0.0.1", port1)
+        await a.login("IMAP4rev2")
+        await a.cmd("s", "SELECT INBOX")
+        await a.idle()
+        await hibernated(home1, 1)
+        b = await Client.open("127.0.0.1", port2)
+        await b.login()
+        out = await b.cmd("b1", b"APPEND INBOX {%d+}\r\n" % len(message(1)) + message(1))
+        assert out[-1].startswith(b"b1 OK")
+        assert await a.line() == b"* 1 EXISTS"
+        await hibernated(home1, 1)
+        await b.cmd("b2", "SELECT INBOX")
+        await b.cmd("b3", "STORE 1 +FLAGS (\\Seen)")
+        assert await a.line() == b"* 1 FETCH (FLAGS (\\Seen))"
+        await hibernated(home1, 1)
+        assert await a.done() == []
+        await a.close()
+        await b.close()
+    finally:
+        for ctx, listeners, _port, _home in servers:
+            await listeners.shutdown(grace=2.0)
+            await ctx.store.close()
+        for s in sockets:
+            loop.remove_reader(s.fileno())
+            s.close()

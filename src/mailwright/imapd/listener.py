@@ -106,6 +106,8 @@ class _GuardedSession(Session):
         reader = conn.reader
         if getattr(reader, "_buffer", b"x") or reader.at_eof() or reader.exception() is not None:
             return None
+        if conn.writer.transport.get_write_buffer_size():
+            return None  # a client that does not read: its flow control stays with the streams
         window: bytes | None = None
         if self.codec is not None:
             window = self.codec.window()
