@@ -18,9 +18,10 @@ import ctypes.util
 import sys
 
 M_MMAP_THRESHOLD = -3  # <malloc.h>
-#: blocks from this size on are mapped and unmapped on their own: above what sessions use
-#: often (stream buffers, 256 KiB), below an argon2 work area
-MMAP_THRESHOLD = 1 << 20
+#: glibc's own starting value, kept: blocks from 128 KiB on (an argon2 work area, the 256 KiB
+#: TLS read buffer of each connection, a zlib compressor) are fresh pages of their own, resident
+#: only as far as they are used, and go back to the system when freed
+MMAP_THRESHOLD = 128 * 1024
 
 
 def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
