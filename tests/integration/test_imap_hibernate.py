@@ -455,3 +455,34 @@ async def test_hibernated_session_hears_another_worker(tmp_path: Path, backend: 
         for s in sockets:
             loop.remove_reader(s.fileno())
             s.close()
+
+
+async def test_hibernated_notify_session_reports_its_events(server: ImapServer) -> None:
+    """RFC 5465: a session with a NOTIFY set hibernates in IDLE too, and reports what the set
+    asks for: mailbox list changes, STATUS of other mailboxes, the selected mailbox's news."""
+    home = server.homes["imap"]
+    a = await selected(server, "IMAP4rev2")
+    b = await selected(server)
+    out = await a.cmd("n", "NOTIFY SET (selected (MessageNew (UID) MessageExpunge FlagChange)) "
+                      "(personal (MessageNew MessageExpunge MailboxName))")
+    assert out == [b"n OK NOTIFY completed"]
+    await a.idle()
+    await hibernated(home, 1)
+    await b.cmd("b1", "CREATE Lists")
+    assert await a.line() == b'* LIST () "/" Lists'
+    await hibernated(home, 1)
+    lists = await server.store.get_mailbox(server.acc.id, "Lists")  # type: ignore[attr-defined]
+    assert lists is not None
+    out = await b.cmd("b2", b"APPEND Lists {%d+}\r\n" % len(message(1)) + message(1))
+    assert out[-1].startswith(b"b2 OK")
+    assert await a.line() == (
+        b"* STATUS Lists (MESSAGES 1 UIDNEXT 2 UIDVALIDITY %d)" % lists.uidvalidity)
+    await hibernated(home, 1)
+    out = await b.cmd("b3", b"APPEND INBOX {%d+}\r\n" % len(message(2)) + message(2))
+    assert await a.line() == b"* 1 EXISTS"
+    assert await a.line() == b"* 1 FETCH (UID 1)"
+    await hibernated(home, 1)
+    assert await a.done() == []
+    assert await a.cmd("a1", "NOOP") == [b"a1 OK NOOP completed"]
+    await a.close()
+    await b.close()

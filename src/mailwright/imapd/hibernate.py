@@ -23,8 +23,11 @@ House rules:
 
 * A session hibernates only from a quiet point (`ImapAdapterSession.hibernate` checks it):
   nothing received and not yet handled, nothing written and not yet sent, no change waiting, no
-  APPEND, no CONTEXT searches, no NOTIFY set (RFC 5465: a NOTIFY session keeps its snapshots
-  of many mailboxes; it stays awake), not while the server shuts down.
+  APPEND, no CONTEXT searches, not while the server shuts down.
+* A NOTIFY session (RFC 5465) keeps its `Notifier` (what it told the client of each watched
+  mailbox) in the record; the record watches the Notifier's hub keys instead of its Watch,
+  and the key that woke it is handed to a new Watch on waking, so IDLE reports exactly the
+  events the NOTIFY set asks for, as awake.
 * Between the decision and `Connection.park` there is no `await`: nothing can arrive that
   the record would not see.
 * The record holds references only to immutable or shared objects (the account and mailbox
@@ -47,6 +50,7 @@ from mailwright.proto.imap import ast
 from mailwright.proto.imap.state import State
 
 if TYPE_CHECKING:
+    from mailwright.imapd.notify import Notifier
     from mailwright.imapd.session import Session
     from mailwright.net.server import Connection
     from mailwright.store.api import Account, Store
@@ -131,8 +135,8 @@ class Hibernated(asyncio.Protocol):
     """One IDLE session while it waits (see the module docstring)."""
 
     __slots__ = (
-        "account", "bad", "bits", "bucket", "client_id", "conn", "home", "saved", "tag", "view",
-        "window",
+        "account", "bad", "bits", "bucket", "client_id", "conn", "home", "keys", "notifier",
+        "saved", "tag", "view", "window", "woke",
     )
 
     def __init__(
@@ -156,6 +160,14 @@ class Hibernated(asyncio.Protocol):
         #: COMPRESS=DEFLATE: the client's window (imapd/compress.py); None without COMPRESS
         self.window = window
         self.bucket = -1  # in the wheel while >= 0
+        #: RFC 5465 NOTIFY: the session's notifier (its snapshots; its Watch is dropped while
+        #: asleep) and the hub keys it watched, which this record watches instead
+        self.notifier: Notifier | None = s.notifier
+        if s.notifier is not None:
+            self.keys: frozenset[int] = s.notifier.watch.keys
+        else:
+            self.keys = frozenset({view.mailbox.id}) if view is not None else frozenset()
+        self.woke = 0  # the hub key whose change woke it
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -163,8 +175,10 @@ class Hibernated(asyncio.Protocol):
         """Begin waiting (the connection is parked on this record)."""
         home = self.home
         home.hibernated += 1
-        if self.view is not None:
-            home.store.changes.attach(self.view.mailbox.id, self)
+        if self.notifier is not None:
+            del self.notifier.watch  # closed by the session as it returned; thaw makes another
+        for key in self.keys:
+            home.store.changes.attach(key, self)
         loop = asyncio.get_running_loop()
         self.bucket = home.wheel.add(self, loop.time() + home.config_timeout)
 
@@ -176,8 +190,8 @@ class Hibernated(asyncio.Protocol):
         home.hibernated -= 1
         home.wheel.remove(self, self.bucket)
         self.bucket = -1
-        if self.view is not None:
-            home.store.changes.detach(self.view.mailbox.id, self)
+        for key in self.keys:
+            home.store.changes.detach(key, self)
         return True
 
     def _wake(self, reason: str, data: bytes) -> None:
@@ -218,8 +232,9 @@ class Hibernated(asyncio.Protocol):
     def _notify(self, key: int, modseq: int) -> None:
         """The change hub: *key* (the selected mailbox) is now at *modseq*."""
         view = self.view
-        if view is not None and modseq <= view.modseq:
+        if view is not None and key == view.mailbox.id and modseq <= view.modseq:
             return  # the client knows it already (our own change, a relayed duplicate)
+        self.woke = key
         self._wake("change", b"")
 
     def expire(self) -> None:
@@ -252,6 +267,17 @@ class Hibernated(asyncio.Protocol):
             s.codec = DeflateCodec.resume(self.window)
         if self.view is not None:
             s.select_view(self.view.thaw())
+            assert s.subscription is not None
+            # the next sync point asks the store: a change this record was not woken for (one
+            # the NOTIFY set leaves to the end of commands) is reported then
+            s.subscription._notify(self.view.mailbox.id, 0)
+        notifier = self.notifier
+        if notifier is not None:
+            notifier.watch = watch = self.home.store.changes.watch()
+            watch.watch(self.keys)
+            if reason == "change":
+                watch._notify(self.woke, 0)  # what woke it is news to the notifier
+            s.notifier = notifier
         if self.saved is not None:  # after select_view, which forgets the saved search
             saved = array("I")
             saved.frombytes(self.saved)

@@ -98,7 +98,9 @@ class _GuardedSession(Session):
         conn = t.conn
         if conn.owner is None or conn.closing.is_set() or self.account is None:
             return None
-        if self.notifier is not None or self.contexts or self.upload is not None:
+        if self.contexts or self.upload is not None:
+            return None
+        if self.notifier is not None and self.notifier.watch.pending:
             return None
         core = self.conn
         if core.buffered or core.in_command or not core.idling or self._out is not None:
@@ -117,8 +119,8 @@ class _GuardedSession(Session):
         if self.view is not None:
             if not self.view.hibernate():
                 return None
-            if self.subscription is not None and self.subscription.pending:
-                return None
+            if self.notifier is None and self.subscription is not None and self.subscription.pending:
+                return None  # (with NOTIFY, its Watch says what IDLE reports)
             frozen = self.view.freeze()
         return Hibernated(self, conn, self.home, tag, frozen, window)
 
