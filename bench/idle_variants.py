@@ -6,7 +6,10 @@ INBOX of 100 messages); the clients run in a child process, so only the server's
 read (/proc/self/smaps_rollup). Each kind: a warm-up of 50 sessions closed again, then the PSS
 before and after `n` sessions that SELECT INBOX and IDLE, divided by `n`.
 
-    python -m bench.idle_variants [--sessions N]
+    python -m bench.idle_variants [--sessions N] [--census]
+
+With ``--census``, plain sessions only, with what each one keeps: objects by type (gc) and
+bytes by line of code (tracemalloc), per session.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import gc
 import ssl
 import sys
 import tempfile
+import tracemalloc
 import zlib
+from collections import Counter
 from pathlib import Path
 
 KINDS = ("plain", "tls", "compress", "tls+compress")
@@ -92,7 +97,11 @@ async def clients(host: str, port: int, kind: str, n: int, password: str) -> Non
 
 # -- the server (this process) -----------------------------------------------------------------
 
-async def measure(n: int) -> dict[str, float]:
+def _types() -> Counter[str]:
+    return Counter(type(o).__name__ for o in gc.get_objects())
+
+
+async def measure(n: int, census: bool = False) -> dict[str, float]:
     from tests.integration.imap_support import PASSWORD, start_imap_server
 
     out: dict[str, float] = {}
@@ -103,12 +112,16 @@ async def measure(n: int) -> dict[str, float]:
         for i in range(100):
             await srv.deliver(acc, b"Subject: m%d\r\n\r\nbody\r\n" % i)
         try:
-            for kind in KINDS:
+            for kind in KINDS[:1] if census else KINDS:
                 home = srv.homes["imaps" if kind.startswith("tls") else "imap"]
                 port = srv.tls_port if kind.startswith("tls") else srv.port
                 for count, record in ((50, False), (n, True)):
                     gc.collect()
                     await asyncio.sleep(0.5)
+                    if census and record:
+                        types = _types()
+                        tracemalloc.start()
+                        snap = tracemalloc.take_snapshot()
                     before = pss()
                     proc = await asyncio.create_subprocess_exec(
                         sys.executable, "-m", "bench.idle_variants", "--client", kind,
@@ -120,6 +133,19 @@ async def measure(n: int) -> dict[str, float]:
                     while home.hibernated < count:
                         await asyncio.sleep(0.05)
                     await asyncio.sleep(1.0)
+                    if census and record:
+                        gc.collect()
+                        grown = _types() - types
+                        print("objects per session:", ", ".join(
+                            f"{t} {c / count:.2f}" for t, c in grown.most_common(20)))
+                        noise = [tracemalloc.Filter(False, tracemalloc.__file__)]
+                        stats = tracemalloc.take_snapshot().filter_traces(noise).compare_to(
+                            snap.filter_traces(noise), "lineno")
+                        tracemalloc.stop()
+                        total = sum(st.size_diff for st in stats)
+                        print(f"tracemalloc: {total / count:.0f} bytes per session; by line:")
+                        for st in stats[:15]:
+                            print(f"  {st.size_diff / count:7.0f}  {st.traceback[0]}")
                     if record:
                         out[kind] = (pss() - before) / count / 1024
                         print(f"{kind}: {out[kind]:.2f} KiB PSS per hibernated session "
@@ -139,6 +165,7 @@ def main() -> None:
     ap.add_argument("--client", choices=KINDS)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--password", default="")
+    ap.add_argument("--census", action="store_true")
     args = ap.parse_args()
     import uvloop
 
@@ -148,7 +175,7 @@ def main() -> None:
     from mailwright.heap import fix_mmap_threshold
 
     fix_mmap_threshold()
-    uvloop.run(measure(args.sessions))
+    uvloop.run(measure(args.sessions, args.census))
 
 
 if __name__ == "__main__":

@@ -164,9 +164,9 @@ class Hibernated(asyncio.Protocol):
         #: asleep) and the hub keys it watched, which this record watches instead
         self.notifier: Notifier | None = s.notifier
         if s.notifier is not None:
-            self.keys: frozenset[int] = s.notifier.watch.keys
-        else:
-            self.keys = frozenset({view.mailbox.id}) if view is not None else frozenset()
+            self.keys: tuple[int, ...] = tuple(s.notifier.watch.keys)
+        else:  # a tuple: a frozenset of one key is 216 bytes, this 48
+            self.keys = (view.mailbox.id,) if view is not None else ()
         self.woke = 0  # the hub key whose change woke it
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -274,7 +274,7 @@ class Hibernated(asyncio.Protocol):
         notifier = self.notifier
         if notifier is not None:
             notifier.watch = watch = self.home.store.changes.watch()
-            watch.watch(self.keys)
+            watch.watch(frozenset(self.keys))
             if reason == "change":
                 watch._notify(self.woke, 0)  # what woke it is news to the notifier
             s.notifier = notifier
