@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from mailwright.imapd.notify import Notifier
     from mailwright.imapd.session import Session
     from mailwright.net.server import Connection
-    from mailwright.store.api import Account, Store
+    from mailwright.store.api import Account, ChangeFeed
 
 _REV2, _UTF8, _CONDSTORE, _QRESYNC, _UIDONLY, _SELECTED = 1, 2, 4, 8, 16, 32
 
@@ -110,14 +110,14 @@ class IdleWheel:
 
 
 class Home:
-    """What the hibernated sessions of one listener share: the store, a way to make a new
+    """What the hibernated sessions of one listener share: the change feed, a way to make a new
     session on a connection and to serve it (imapd/listener.py), and the timeout wheel."""
 
     __slots__ = ("config_timeout", "hibernated", "make", "serve", "store", "wheel")
 
     def __init__(
         self,
-        store: Store,
+        store: ChangeFeed,
         make: Callable[[Connection], Session],
         serve: Callable[[Connection, Session, ast.Idle | None], Awaitable[None]],
         idle_timeout: float,
