@@ -383,8 +383,10 @@ async def test_hibernated_session_holds_few_objects(server: ImapServer) -> None:
         await asyncio.sleep(0.05)  # the tasks of the last sessions finish
         gc.collect()
         after = _tracked()
-        # the SQLite module's statement cache and cursor list grow on their own for a while
-        noise = [tracemalloc.Filter(False, "*/store/sqlite/*"), tracemalloc.Filter(False, __file__)]
+        # what the server and the loop hold; not the SQLite module's statement cache and cursor
+        # list (they grow on their own for a while) nor the threads the clients run on
+        noise = [tracemalloc.Filter(True, "*/mailwright/*"), tracemalloc.Filter(True, "*/asyncio/*"),
+                 tracemalloc.Filter(False, "*/store/sqlite/*")]
         snap = tracemalloc.take_snapshot().filter_traces(noise)
         stats = snap.compare_to(base.filter_traces(noise), "filename")
     finally:
@@ -397,8 +399,8 @@ async def test_hibernated_session_holds_few_objects(server: ImapServer) -> None:
     # on asyncio's selector loop: the record, its frozen view, the connection, the account and
     # mailbox records, the transport with its socket, selector key and read handle, and the
     # client's socket; awake, one session held about 150 objects and 15 KB
-    assert per_objects <= 18, grown
-    assert per_bytes <= 3500, per_bytes
+    assert per_objects <= 19, grown
+    assert per_bytes <= 4000, per_bytes
     for s in socks:
         s.close()
     await hibernated(home, 0)
