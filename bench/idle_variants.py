@@ -6,7 +6,10 @@ INBOX of 100 messages); the clients run in a child process, so only the server's
 read (/proc/self/smaps_rollup). Each kind: a warm-up of 50 sessions closed again, then the PSS
 before and after `n` sessions that SELECT INBOX and IDLE, divided by `n`.
 
-    python -m bench.idle_variants [--sessions N] [--census]
+    python -m bench.idle_variants [--sessions N] [--census] [--kinds plain,tls,...]
+
+Kinds measured in one process influence each other (memory one kind freed is reused by the
+next): for figures of each alone, run one kind per invocation.
 
 With ``--census``, plain sessions only, with what each one keeps: objects by type (gc) and
 bytes by line of code (tracemalloc), per session.
@@ -101,7 +104,7 @@ def _types() -> Counter[str]:
     return Counter(type(o).__name__ for o in gc.get_objects())
 
 
-async def measure(n: int, census: bool = False) -> dict[str, float]:
+async def measure(n: int, census: bool = False, kinds: tuple[str, ...] = KINDS) -> dict[str, float]:
     from tests.integration.imap_support import PASSWORD, start_imap_server
 
     out: dict[str, float] = {}
@@ -112,7 +115,7 @@ async def measure(n: int, census: bool = False) -> dict[str, float]:
         for i in range(100):
             await srv.deliver(acc, b"Subject: m%d\r\n\r\nbody\r\n" % i)
         try:
-            for kind in KINDS[:1] if census else KINDS:
+            for kind in kinds[:1] if census else kinds:
                 home = srv.homes["imaps" if kind.startswith("tls") else "imap"]
                 port = srv.tls_port if kind.startswith("tls") else srv.port
                 for count, record in ((50, False), (n, True)):
@@ -166,6 +169,8 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--password", default="")
     ap.add_argument("--census", action="store_true")
+    ap.add_argument("--kinds", default=",".join(KINDS),
+                    help="comma-separated, measured in this order in one server process")
     args = ap.parse_args()
     import uvloop
 
@@ -175,7 +180,7 @@ def main() -> None:
     from mailwright.heap import fix_mmap_threshold
 
     fix_mmap_threshold()
-    uvloop.run(measure(args.sessions, args.census))
+    uvloop.run(measure(args.sessions, args.census, tuple(args.kinds.split(","))))
 
 
 if __name__ == "__main__":
