@@ -117,6 +117,12 @@ class Tx(Protocol):
         collector, once it deleted the row or found none, under `guard_blob`)."""
         ...
 
+    async def rows_batch(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Several queries, run in order, and every row of each: one round trip to the
+        database where the backend can send them together (PostgreSQL in pipeline mode).
+        A query must not depend on an earlier one's result."""
+        ...
+
 
 class Backend(Protocol):
     """What a backend gives the core: units of work, reads, staging of blobs, and its blob

@@ -72,6 +72,7 @@ from mailwright.store.core import CoreStore
 from mailwright.store.core.acl import new_flags
 from mailwright.store.core.tx import FlagFilter, Guard, Tx
 from mailwright.store.postgres.blobs import DatabaseBlobs
+from mailwright.store.postgres.changelog import ChangeLog
 from mailwright.store.postgres.schema import (
     SCHEMA_VERSION,
     SchemaTooNew,
@@ -79,6 +80,7 @@ from mailwright.store.postgres.schema import (
     migrate,
 )
 from mailwright.store.postgres.tx import PostgresTx
+from mailwright.store.postgres.writer import GroupCommit, translate
 
 log = logging.getLogger("mailwright.store")
 T = TypeVar("T")
@@ -173,6 +175,7 @@ class PostgresStore(CoreStore):
         cache_max_bytes: int = 2 * 1024**3,
         blobs: str = "database",
         fsync: bool = True,
+        group_commit: bool = True,
     ) -> None:
         if blobs not in ("database", "files"):
             raise ValueError(f"unknown blob storage {blobs!r}")
@@ -200,6 +203,11 @@ class PostgresStore(CoreStore):
         self.listing_min_size = 1000  # small mailboxes are cheap to list: not worth memory
         self.listing_max_records = 1_000_000
         self.notifications_received = 0
+        #: units of work (`_unit`) of many sessions share transactions (postgres/writer.py);
+        #: False: each unit is a transaction of its own (as before; benchmarks compare both)
+        self.group_commit: GroupCommit | None = GroupCommit(self) if group_commit else None
+        #: `changes_since` answers shared by this node's sessions, invalidated by NOTIFY
+        self.changelog = ChangeLog()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -257,6 +265,8 @@ class PostgresStore(CoreStore):
             raise StoreError("cannot LISTEN for changes on PostgreSQL")
 
     async def close(self) -> None:
+        if self.group_commit is not None and self._pool is not None:
+            await self.group_commit.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(BaseException):
@@ -281,6 +291,7 @@ class PostgresStore(CoreStore):
                     # data, so waking every watcher is always safe.
                     for mailbox_id in self.changes.watched():
                         self.changes.publish(mailbox_id, 0)
+                self.changelog.reliable = True
                 self._listening.set()
                 delay = 0.1
                 async for n in conn.notifies():
@@ -291,6 +302,7 @@ class PostgresStore(CoreStore):
                 log.warning("postgres LISTEN connection lost: %s", _one_line(e))
             finally:
                 self._listen_conn = None
+                self.changelog.lost()
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close()
@@ -311,6 +323,7 @@ class PostgresStore(CoreStore):
         except ValueError:
             return
         self.notifications_received += 1
+        self.changelog.hear(mailbox_id, ms)
         self.changes.publish(mailbox_id, ms)
 
     # -- transactions ------------------------------------------------------------------------
@@ -371,7 +384,7 @@ class PostgresStore(CoreStore):
                     raise StorageFull(_one_line(e)) from e
                 raise
             for mb, ms in tx.notify.items():
-                self.changes.publish(mb, ms)
+                self.publish(mb, ms)
             for cb in tx.after_commit:
                 try:
                     cb()
@@ -386,7 +399,13 @@ class PostgresStore(CoreStore):
         return PostgresTx(tx.conn, tx, self)
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self._write(lambda tx: fn(self._tx(tx)))
+        if self.group_commit is not None:
+            result: T = await self.group_commit.run(lambda tx: fn(self._tx(tx)))
+            return result
+        try:
+            return await self._write(lambda tx: fn(self._tx(tx)), pipelined=True)
+        except psycopg.Error as e:  # a constraint error that arrived at a later sync
+            raise translate(e) from e
 
     async def _single(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._run(lambda conn: fn(PostgresTx(conn)))
@@ -724,7 +743,20 @@ class PostgresStore(CoreStore):
         rows = await self._run(lambda conn: self._get_rows(conn, mailbox_id, uids))
         return [self._message(r) for r in rows]
 
+    def publish(self, mailbox_id: int, modseq: int) -> None:
+        """After a COMMIT of this node: the shared answers learn of it before the change hub
+        wakes anyone (so no session of this node is told less than was committed)."""
+        self.changelog.hear(mailbox_id, modseq)
+        self.changes.publish(mailbox_id, modseq)
+
     async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
+        # shared by the sessions of this node, one read per change (postgres/changelog.py)
+        return await self.changelog.changes_since(mailbox_id, modseq, functools.partial(
+            self._read_changes, mailbox_id))
+
+    async def _read_changes(
+        self, mailbox_id: int, modseq: int
+    ) -> tuple[int, int, tuple[MessageRecord, ...], tuple[tuple[int, int], ...]]:
         # One snapshot (REPEATABLE READ) in one round trip (pipeline mode).
         async def run(conn: Conn) -> tuple[Any, list[Any], list[Any]]:
             async with conn.pipeline():
@@ -738,7 +770,8 @@ class PostgresStore(CoreStore):
                     (mailbox_id, modseq),
                 )
                 gone_cur = await conn.execute(
-                    "SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+                    "SELECT uid, modseq FROM expunged WHERE mailbox_id = %s AND modseq > %s"
+                    " ORDER BY uid",
                     (mailbox_id, modseq),
                 )
                 await conn.execute("COMMIT")
@@ -747,10 +780,8 @@ class PostgresStore(CoreStore):
         mb, rows, gone = await self._run(run)
         if mb is None:
             raise NotFound("no such mailbox")
-        return ChangeSet(
-            int(mb[0]), int(mb[1]), tuple(self._message(r) for r in rows),
-            tuple(int(g[0]) for g in gone),
-        )
+        return (int(mb[0]), int(mb[1]), tuple(self._message(r) for r in rows),
+                tuple((int(g[0]), int(g[1])) for g in gone))
 
     async def store_flags(
         self,

@@ -41,29 +41,35 @@ class PostgresTx:
         assert self.tx is not None and self.store is not None, "a view changes nothing"
         return self.tx, self.store
 
-    async def _execute(self, sql: str, params: Sequence[Any]) -> Any:
+    async def _execute(self, sql: str, params: Sequence[Any], fetch: int) -> Any:
+        """Run a statement and take its result (`fetch`: 0 none, 1 a row, 2 all rows);
+        constraint errors become store errors. In pipeline mode a statement's error arrives
+        with its result, so the fetch is inside the translation too."""
         try:
-            return await self.conn.execute(_sql(sql), params)  # type: ignore[arg-type]
+            cur = await self.conn.execute(_sql(sql), params)  # type: ignore[arg-type]
+            if fetch == 2:
+                return await cur.fetchall()
+            if fetch == 1:
+                return await cur.fetchone()
+            if self.tx is not None and self.tx.pipe is not None:
+                await self.tx.pipe.sync()  # a row count is known only after a sync
+            return int(cur.rowcount)
         except errors.UniqueViolation as e:
             raise AlreadyExists(str(e).splitlines()[0]) from None
         except errors.ForeignKeyViolation as e:
             raise NotFound(str(e).splitlines()[0]) from None
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cur = await self._execute(sql, params)
-        rows: list[Row] = await cur.fetchall()
+        rows: list[Row] = await self._execute(sql, params, 2)
         return rows
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cur = await self._execute(sql, params)
-        row: Row | None = await cur.fetchone()
+        row: Row | None = await self._execute(sql, params, 1)
         return row
 
     async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cur = await self._execute(sql, params)
-        if self.tx is not None and self.tx.pipe is not None:
-            await self.tx.pipe.sync()
-        return int(cur.rowcount)
+        count: int = await self._execute(sql, params, 0)
+        return count
 
     async def run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         if not params:
@@ -137,3 +143,16 @@ class PostgresTx:
     async def drop_blob(self, blob_id: str) -> None:
         store = self._write()[1]
         await asyncio.to_thread(store._blob_storage().remove, blob_id)
+
+    async def rows_batch(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        if self.tx is None or self.tx.pipe is None:
+            return [await self.rows(sql, params) for sql, params in queries]
+        # pipeline mode: every query goes out before the first result is awaited
+        try:
+            curs = [await self.conn.execute(_sql(sql), params)  # type: ignore[arg-type]
+                    for sql, params in queries]
+            return [await cur.fetchall() for cur in curs]
+        except errors.UniqueViolation as e:
+            raise AlreadyExists(str(e).splitlines()[0]) from None
+        except errors.ForeignKeyViolation as e:
+            raise NotFound(str(e).splitlines()[0]) from None

@@ -133,3 +133,6 @@ class SQLiteTx:
 
     async def drop_blob(self, blob_id: str) -> None:
         self._write()[1].blobs.remove(blob_id)
+
+    async def rows_batch(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        return [await self.rows(sql, params) for sql, params in queries]
