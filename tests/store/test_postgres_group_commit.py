@@ -140,3 +140,27 @@ async def test_postgres_group_commit_crash_before_commit(store: PostgresStore) -
     assert isinstance(results[0], int) and isinstance(results[2], int)
     assert isinstance(results[1], Exception)
     assert await _ids(store) == [1, 2, 3, 4, 5, 7]
+
+
+async def test_postgres_group_commit_blob_row_gone_is_uploaded_again(
+    store: PostgresStore,
+) -> None:
+    """A reference in a batch does not wait for its row count: when the uploaded row is gone
+    (the collector removed it before any reference), the unit is run again after a new
+    upload, and the reference is not lost."""
+    w = store.blob_writer()
+    w.write(b"Subject: gone\r\n\r\nbody\r\n")
+    blob = await w.finish()
+    await store._stage(blob)
+    async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as conn:
+        await conn.execute("DELETE FROM blobs WHERE id = %s", (blob.blob_id,))
+
+    async def reference(tx: Tx) -> None:
+        await tx.run("INSERT INTO gc_probe(id) VALUES (?)", (50,))
+        await tx.ref_blob(blob, 2)
+
+    await store._unit(reference)
+    async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as conn:
+        cur = await conn.execute("SELECT refs FROM blobs WHERE id = %s", (blob.blob_id,))
+        assert await cur.fetchall() == [(2,)]
+    assert await _ids(store) == [50]  # the unit's other change, once

@@ -135,6 +135,8 @@ class _Tx:
     notify: dict[int, int] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     committing: bool = False  # COMMIT may have reached the server: never retry from here
+    #: blobs referenced without waiting for the row count (group commit, PostgresTx.ref_blob)
+    refs: list[StagedBlob] | None = None
 
     def changed(self, mailbox_id: int, modseq: int) -> None:
         self.notify[mailbox_id] = max(modseq, self.notify.get(mailbox_id, 0))

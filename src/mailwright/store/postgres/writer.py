@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg import errors
 
-from mailwright.store.api import AlreadyExists, NotFound, StorageFull, StoreError
+from mailwright.store.api import AlreadyExists, NotFound, StagedBlob, StorageFull, StoreError
 
 if TYPE_CHECKING:
     from mailwright.store.postgres.store import PostgresStore, _Tx
@@ -89,6 +89,14 @@ class _Unit:
     solo: bool = False  # runs in a batch of its own (its last batch broke as a whole)
 
 
+class _BlobsMissing(Exception):
+    """A unit referenced blobs of which at least one has no row (see `GroupCommit.run`)."""
+
+    def __init__(self, blobs: list[StagedBlob]) -> None:
+        super().__init__("staged blob row missing")
+        self.blobs = blobs
+
+
 @dataclass(eq=False)
 class _Broken(Exception):
     """The batch failed as a whole; `committing`: COMMIT may have been applied (the
@@ -112,10 +120,18 @@ class GroupCommit:
 
     async def run(self, fn: Callable[[_Tx], Awaitable[Any]]) -> Any:
         """Run `fn` as one unit of a batch; its result once the batch has committed."""
-        unit = _Unit(fn, asyncio.get_running_loop().create_future())
-        self._queue.append(unit)
-        self._kick()
-        return await unit.future
+        for _ in range(3):
+            unit = _Unit(fn, asyncio.get_running_loop().create_future())
+            self._queue.append(unit)
+            self._kick()
+            try:
+                return await unit.future
+            except _BlobsMissing as missing:
+                # a staged blob's row is gone (PostgresTx.ref_blob): upload it again, outside
+                # any batch, and run the unit once more
+                for blob in missing.blobs:
+                    await self.store._upload(blob)
+        return await self.store._write(fn, pipelined=True)
 
     def _kick(self) -> None:
         if self._queue and len(self._tasks) < self.writers:
@@ -208,7 +224,7 @@ class GroupCommit:
                         # from the second unit that holds locks on: never wait long (rules)
                         await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
                     await conn.execute("SAVEPOINT unit")
-                    unit.tx = _Tx(conn, pipe)
+                    unit.tx = _Tx(conn, pipe, refs=[])
                     try:
                         unit.result = await unit.fn(unit.tx)
                         await pipe.sync()  # this unit's errors arrive here, not later
@@ -221,6 +237,8 @@ class GroupCommit:
                         await conn.execute("RELEASE SAVEPOINT unit")
                         if _retryable(e):
                             self._again(unit, e, first=isinstance(e, errors.LockNotAvailable))
+                        elif isinstance(e, errors.DivisionByZero) and unit.tx.refs:
+                            unit.future.set_exception(_BlobsMissing(list(unit.tx.refs)))
                         elif not unit.future.done():
                             unit.future.set_exception(translate(e))
                         continue
