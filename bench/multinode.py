@@ -538,6 +538,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--haproxy", action="store_true",
                    help="also measure the two nodes behind HAProxy (round robin, TCP mode)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    p.add_argument("--ingest-messages", type=int, metavar="N",
+                   help="messages of the SMTP ingest workload (default 2000, quick 60)")
     p.add_argument("--workloads", default="smtp-ingest,imap-mixed",
                    help="workloads to run, comma-separated (default: both)")
     p.add_argument("--configs", default="sqlite,pg-one,pg-two",
@@ -555,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = MULTI_QUICK if args.quick else MULTI_FULL
     if args.runs:
         sizes = replace(sizes, runs=args.runs)
+    if args.ingest_messages:
+        sizes = replace(sizes, ingest_messages=args.ingest_messages)
     page = args.report or default_page(args.quick)
     if shutil.which("psql") is None:
         raise SystemExit("psql not found (PostgreSQL client): nothing to measure")

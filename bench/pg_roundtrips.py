@@ -24,7 +24,9 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -166,12 +168,22 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
         node.start()
         host, port = node.endpoint("smtp")
         time.sleep(1.0)
+        spy = None
+        if args.profile:
+            assert node.proc is not None
+            spy = subprocess.Popen(["py-spy", "record", "--nonblocking", "-r", "200", "-f", "raw",
+                                    "-o", str(args.profile), "-p", str(node.proc.pid)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
         r0 = relay.counts.snapshot()
         t0 = dict(relay.counts.texts)
         per_session = split(args.messages, args.sessions)
         jobs = [SmtpJob(host, port, tuple(per_session), (f"bob@{DOMAIN}",), 4096, seed=7)]
         load = run_jobs(smtp_job, jobs)
         r1 = relay.counts.snapshot()
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
         t1 = dict(relay.counts.texts)
         n = sum(load.results)
         out["smtp_messages"] = n
@@ -218,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--mailbox", type=int, default=200)
+    p.add_argument("--profile", type=Path, metavar="FILE",
+                   help="py-spy samples of the node during the SMTP part (raw, collapsed)")
     p.add_argument("--statements", action="store_true",
                    help="list the statements executed, per message and per command")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
