@@ -168,6 +168,8 @@ class GroupCommit:
         """Queue a unit once more, or give up with `error` after `RETRIES` attempts."""
         unit.attempts += 1
         unit.tx = None
+        if unit.future.done():  # its caller went away
+            return
         if unit.attempts >= RETRIES:
             unit.future.set_exception(translate(error))
         elif first:
@@ -237,9 +239,11 @@ class GroupCommit:
                         await conn.execute("RELEASE SAVEPOINT unit")
                         if _retryable(e):
                             self._again(unit, e, first=isinstance(e, errors.LockNotAvailable))
+                        elif unit.future.done():
+                            pass  # its caller went away: nobody to tell
                         elif isinstance(e, errors.DivisionByZero) and unit.tx.refs:
                             unit.future.set_exception(_BlobsMissing(list(unit.tx.refs)))
-                        elif not unit.future.done():
+                        else:
                             unit.future.set_exception(translate(e))
                         continue
                     await conn.execute("RELEASE SAVEPOINT unit")
