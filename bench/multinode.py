@@ -611,9 +611,9 @@ def main(argv: list[str] | None = None) -> int:
                     errors.append(f"haproxy: {str(e).splitlines()[0][:300]}")
         order = list(configs.values())
         for wl_key, (title, metric, fn, _d) in WORKLOADS.items():
-            log(f"== {title}: {', '.join(configs)} x {sizes.runs} runs")
             if wl_key not in args.workloads.split(","):
                 continue
+            log(f"== {title}: {', '.join(configs)} x {sizes.runs} runs")
             if wl_key == "imap-mixed":
                 for cfg in order:
                     warm_mixed(cfg)
