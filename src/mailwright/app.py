@@ -159,7 +159,8 @@ async def build_context(config: Config, worker: WorkerRole | None = None) -> App
     ctx.server_tls = load_server_tls(config, ssl_context)
     setup_acme(ctx)
     ctx.limiter = CommandRateLimiter(
-        config.limits.commands_per_second, exempt=config.limits.rate_limit_exempt
+        config.limits.commands_per_second, exempt=config.limits.rate_limit_exempt,
+        table=worker.rates if worker is not None else None,
     )
     try:
         ctx.resolver = _component("DNS resolver", "mailwright.dns.resolver:from_config", config)
