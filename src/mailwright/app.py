@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory
+from mailwright.accounts.passwords import dummy_hash
 from mailwright.config import Config, ConfigError, ListenerConfig
 from mailwright.delivery.local import LocalDelivery
 from mailwright.delivery.trace import settle as settle_trace
@@ -144,6 +145,7 @@ async def build_context(config: Config, worker: WorkerRole | None = None) -> App
         ban_time=config.limits.auth_ban_time,
         base_delay=config.limits.auth_failure_delay,
         max_delay=config.limits.auth_max_failure_delay,
+        dummy_hash=dummy_hash(config.passwords),
     )
     if worker is not None:
         auth.relay = worker.channel.send_failure
