@@ -1,10 +1,11 @@
 """The store's side of SMTP fan-out: one message to 50 local accounts, committed through
 `Store.deliver_and_queue` (one unit of work), one message after the other.
 
-Run as ``python -m bench.fanout_store [--backend sqlite|postgres] [--messages 40]``; PostgreSQL
-uses a scratch database created (and dropped) on the server of ``--dsn``. Prints the time per
-50-recipient unit of work, fsync and commit included: the cost the SMTP fan-out workload pays
-once per message at the end of DATA, without the protocol around it.
+Run as ``python -m bench.fanout_store [--backend sqlite|postgres] [--messages 40]
+[--blobs database|files]``; PostgreSQL uses a scratch database created (and dropped) on the
+server of ``--dsn``, with message content as `bytea` or in files (`[storage] blobs`). Prints
+the time per 50-recipient unit of work, fsync and commit included: the cost the SMTP fan-out
+workload pays once per message at the end of DATA, without the protocol around it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ async def main() -> None:
     p.add_argument("--dsn", default=ADMIN_DSN, help="a PostgreSQL server to make a database on")
     p.add_argument("--recipients", type=int, default=50)
     p.add_argument("--messages", type=int, default=40)
+    p.add_argument("--blobs", choices=("database", "files"), default="database",
+                   help="PostgreSQL: message content as bytea (default) or in files")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="mw-fanout-") as tmp:
         await run(args, Path(tmp))
@@ -65,7 +68,7 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
         name = f"mw_fanout_{os.getpid()}"
         with psycopg.connect(args.dsn, autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {name}".encode())
-        store = PostgresStore(args.dsn.rsplit("/", 1)[0] + "/" + name, scratch)
+        store = PostgresStore(args.dsn.rsplit("/", 1)[0] + "/" + name, scratch, blobs=args.blobs)
     await store.open()
     try:
         per = await measure(store, args.recipients, args.messages)
@@ -74,7 +77,8 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
         if name:
             with psycopg.connect(args.dsn, autocommit=True) as admin:
                 admin.execute(f"DROP DATABASE {name}".encode())
-    print(f"{args.backend}: {1000 * per:.1f} ms per {args.recipients}-recipient unit of work "
+    kind = f"{args.backend} ({args.blobs})" if name else args.backend
+    print(f"{kind}: {1000 * per:.1f} ms per {args.recipients}-recipient unit of work "
           f"({1 / per:.1f} msg/s, {args.messages} messages)")
 
 

@@ -24,6 +24,7 @@ with ``--report``). ``--quick`` is a smoke test (under two minutes; figures not 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -139,6 +140,56 @@ class PgCpu:
 
 # -- targets -----------------------------------------------------------------------------------
 
+class CpuLimit:
+    """A cgroup of its own for one node, its CPU capped at `cores` (cgroup v2 ``cpu.max`` or
+    v1 ``cpu.cfs_quota_us``): a node that stands for a machine of that many cores, so that
+    one and two nodes can be compared while the database and the clients are not capped."""
+
+    ROOTS = (Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup"))
+
+    def __init__(self, name: str, cores: float) -> None:
+        self.cores = cores
+        self.path: Path | None = None
+        for root in self.ROOTS:
+            v1 = (root / "cpu.cfs_period_us").exists()
+            v2 = (root / "cgroup.controllers").exists() and "cpu" in (
+                root / "cgroup.controllers").read_text().split()
+            if not (v1 or v2):
+                continue
+            path = root / f"mwbench-{os.getpid()}-{name}"
+            path.mkdir(exist_ok=True)
+            quota = int(cores * 100_000)
+            if v1:
+                (path / "cpu.cfs_period_us").write_text("100000")
+                (path / "cpu.cfs_quota_us").write_text(str(quota))
+            else:
+                (path / "cpu.max").write_text(f"{quota} 100000")
+            self.path = path
+            return
+        raise BenchError("no writable cgroup cpu controller: --cpu-limit cannot be applied")
+
+    def add(self, pids: list[int]) -> None:
+        assert self.path is not None
+        for pid in pids:
+            try:
+                (self.path / "cgroup.procs").write_text(str(pid))
+            except OSError as e:
+                raise BenchError(f"cannot move {pid} into {self.path}: {e}") from e
+
+    def remove(self) -> None:
+        if self.path is None:
+            return
+        parent = self.path.parent
+        try:
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    (parent / "cgroup.procs").write_text(pid)
+            self.path.rmdir()
+        except OSError as e:
+            log(f"removing {self.path}: {e}")
+        self.path = None
+
+
 class Node(Mailwright):
     """One Mailwright node in a directory of its own, on SQLite or on a PostgreSQL DSN.
 
@@ -154,6 +205,17 @@ class Node(Mailwright):
         self.conf = self.dir / "mailwright.toml"
         self.pg_dsn = pg_dsn
         self.load = load
+        self.cpu_limit: CpuLimit | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self.cpu_limit is not None and self.proc is not None:
+            self.cpu_limit.add(procmem.tree([self.proc.pid]))
+
+    def stop(self) -> None:
+        super().stop()
+        if self.cpu_limit is not None:
+            self.cpu_limit.remove()
 
     def setup(self, population: Population) -> None:
         # Mailwright.setup's steps (init, listeners, limits, load), with the storage section
@@ -405,6 +467,11 @@ def markdown(meta: dict[str, Any], configs: dict[str, Config], sizes: Sizes,
         out += ["", "Behind HAProxy, every client connects to HAProxy (TCP mode, round robin "
                 "per connection, no PROXY header) in front of the same two nodes; HAProxy's own "
                 "CPU is not in the figures."]
+    if meta.get("cpu_limit"):
+        out += ["", f"**Every node's CPU was capped at {meta['cpu_limit']:g} core(s)** (a "
+                "cgroup per node, `--cpu-limit`); PostgreSQL and the clients were not: a node "
+                "stands for a machine of that size, so two nodes against one show whether "
+                "adding a machine pays."]
     if sizes.quick:
         out += ["", "**Quick run (`--quick`): a smoke test, the figures are not representative.**"]
     for wl_key, (title, metric, _fn, describe) in WORKLOADS.items():
@@ -471,6 +538,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--haproxy", action="store_true",
                    help="also measure the two nodes behind HAProxy (round robin, TCP mode)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    p.add_argument("--ingest-messages", type=int, metavar="N",
+                   help="messages of the SMTP ingest workload (default 2000, quick 60)")
+    p.add_argument("--workloads", default="smtp-ingest,imap-mixed",
+                   help="workloads to run, comma-separated (default: both)")
+    p.add_argument("--configs", default="sqlite,pg-one,pg-two",
+                   help="configurations to measure, comma-separated (default: all three)")
+    p.add_argument("--cpu-limit", type=float, metavar="CORES",
+                   help="cap every node's CPU at CORES (a cgroup per node; PostgreSQL and the "
+                        "clients are not capped): a node stands for a machine of that size")
     return p.parse_args(argv)
 
 
@@ -481,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = MULTI_QUICK if args.quick else MULTI_FULL
     if args.runs:
         sizes = replace(sizes, runs=args.runs)
+    if args.ingest_messages:
+        sizes = replace(sizes, ingest_messages=args.ingest_messages)
     page = args.report or default_page(args.quick)
     if shutil.which("psql") is None:
         raise SystemExit("psql not found (PostgreSQL client): nothing to measure")
@@ -509,10 +587,14 @@ def main(argv: list[str] | None = None) -> int:
                                         Node(scratch, "pg-two-b", dsn(db_two), load=False)],
                              db_two),
         }
+        wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
+        configs = {k: v for k, v in configs.items() if k in wanted}
         for cfg in configs.values():
             for node in cfg.nodes:
                 log(f"setting up {node.name}")
                 node.setup(pop)
+                if args.cpu_limit:
+                    node.cpu_limit = CpuLimit(node.name, args.cpu_limit)
                 node.start()
                 started_nodes.append(node)
         if args.haproxy:
@@ -529,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
                     errors.append(f"haproxy: {str(e).splitlines()[0][:300]}")
         order = list(configs.values())
         for wl_key, (title, metric, fn, _d) in WORKLOADS.items():
+            if wl_key not in args.workloads.split(","):
+                continue
             log(f"== {title}: {', '.join(configs)} x {sizes.runs} runs")
             if wl_key == "imap-mixed":
                 for cfg in order:
@@ -573,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "duration_s": time.monotonic() - t_start,
         "load_start": load_start, "load_end": report.loadavg(),
-        "machine": report.machine(), **pg_meta,
+        "machine": report.machine(), **pg_meta, "cpu_limit": args.cpu_limit,
     }
     body = markdown(meta, configs, sizes, errors)
     write_page(page, body)

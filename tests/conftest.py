@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,13 @@ from tests.support import backends
 from tests.support.backends import Backend
 
 REPO = Path(__file__).resolve().parents[1]
+
+# The tests start hundreds of Python processes (`mailwright serve`, its workers, CLI commands),
+# each importing some 600 modules. Where PYTHONDONTWRITEBYTECODE is set (to keep a tree free of
+# __pycache__), each of them compiled every module from source again: a third of a server's
+# start-up CPU. They get bytecode caches under the temporary directory instead (tree untouched).
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "mailwright-pycache")
 CORPUS = Path(os.environ.get("MAILWRIGHT_CORPUS", REPO.parent / "shared" / "corpus"))
 
 

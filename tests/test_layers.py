@@ -344,3 +344,34 @@ def test_roles_every_method_states_its_contract(role_method: tuple[str, str]) ->
             assert err in doc or (err == "StorageFull"), (
                 f"{role}.{method}: {where} raises {err}, which its contract does not name"
             )
+
+
+def test_no_module_outside_the_store_reaches_blob_files() -> None:
+    """Where message content lives is the blob storage's (store/blobstore.py): outside
+    `store/`, no module imports the storage modules (but the pure LF -> CRLF normaliser),
+    asks a store for its files, or makes a staged blob of its own from a path."""
+    file_names = {"files", "blobs", "blob_dir", "tmp_dir", "path_for", "_blob_storage"}
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        if path.is_relative_to(SRC / "store"):
+            continue
+        where = path.relative_to(SRC)
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in (
+                "mailwright.store.blobs", "mailwright.store.blobstore",
+                "mailwright.store.postgres.blobs",
+            ):
+                names = {a.name for a in node.names}
+                if node.module != "mailwright.store.blobs" or names - {"CrlfNormalizer"}:
+                    offenders.append(f"{where}:{node.lineno} imports {node.module}")
+            if isinstance(node, ast.Attribute) and node.attr in file_names:
+                owner = node.value
+                name = owner.id if isinstance(owner, ast.Name) else (
+                    owner.attr if isinstance(owner, ast.Attribute) else "")
+                if "store" in name:
+                    offenders.append(f"{where}:{node.lineno} {name}.{node.attr}")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "StagedBlob"):
+                offenders.append(f"{where}:{node.lineno} makes a StagedBlob")
+    assert offenders == []

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailwright.accounts.authenticator import Authenticator
 from mailwright.accounts.directory import Directory
+from mailwright.accounts.passwords import dummy_hash
 from mailwright.config import Config, ConfigError, ListenerConfig
 from mailwright.delivery.local import LocalDelivery
 from mailwright.delivery.trace import settle as settle_trace
@@ -144,6 +145,7 @@ async def build_context(config: Config, worker: WorkerRole | None = None) -> App
         ban_time=config.limits.auth_ban_time,
         base_delay=config.limits.auth_failure_delay,
         max_delay=config.limits.auth_max_failure_delay,
+        dummy_hash=dummy_hash(config.passwords),
     )
     if worker is not None:
         auth.relay = worker.channel.send_failure
@@ -159,7 +161,8 @@ async def build_context(config: Config, worker: WorkerRole | None = None) -> App
     ctx.server_tls = load_server_tls(config, ssl_context)
     setup_acme(ctx)
     ctx.limiter = CommandRateLimiter(
-        config.limits.commands_per_second, exempt=config.limits.rate_limit_exempt
+        config.limits.commands_per_second, exempt=config.limits.rate_limit_exempt,
+        table=worker.rates if worker is not None else None,
     )
     try:
         ctx.resolver = _component("DNS resolver", "mailwright.dns.resolver:from_config", config)
@@ -442,6 +445,9 @@ def run(config: Config, *, workers: int | None = None) -> int:
 
 
 def run_worker(config: Config, worker: WorkerRole | None = None) -> int:
+    from mailwright.heap import fix_mmap_threshold
+
+    fix_mmap_threshold()  # freed argon2 work areas go back to the system (heap.py)
     runner: Any = asyncio.run
     if sys.platform != "win32":  # uvloop is a dependency wherever it exists
         import uvloop

@@ -127,6 +127,9 @@ class WebConfig:
 
     session_lifetime: float = 12 * 3600.0  # a browser signs in again after this long
     max_request: int = 32 * 1024 * 1024  # largest request body (uploads), bytes
+    # a keep-alive connection with no request, or a request whose client stops sending, is
+    # closed after this long (web/asgi.py)
+    idle_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +138,9 @@ class StorageConfig:
     dsn: str = ""
     fsync: bool = True
     min_free: int = 64 * 1024 * 1024
+    # where message content lives: "files" (fsync'ed, in data_dir) or "database" (PostgreSQL
+    # bytea behind a node-local cache, for nodes that share no file system)
+    blobs: str = "files"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +273,16 @@ class DMARCReportConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PasswordsConfig:
+    """[passwords]: the argon2id cost of new password hashes (accounts/passwords.py). The
+    default is RFC 9106 4's second recommended option; verifying reads the cost from the stored
+    hash, so a change applies to passwords set afterwards."""
+
+    hash_passes: int = 3
+    hash_memory: int = 64 * 1024 * 1024  # bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     source: Path
     server: ServerConfig
@@ -285,6 +301,7 @@ class Config:
     acme: AcmeConfig = field(default_factory=AcmeConfig)
     mtasts: MtaStsConfig = field(default_factory=MtaStsConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    passwords: PasswordsConfig = field(default_factory=PasswordsConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -505,8 +522,15 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     dsn = r.str_("dsn", "")
     if backend == "postgres" and not dsn:
         raise r.error("dsn", "required when backend = \"postgres\"")
+    # PostgreSQL kept message content in the database before this key existed: that stays
+    # its default, so an upgraded site still finds its messages
+    blobs = r.str_("blobs", "database" if backend == "postgres" else "files")
+    if blobs not in ("files", "database"):
+        raise r.error("blobs", f"unknown blob storage {blobs!r} (files or database)")
+    if blobs == "database" and backend != "postgres":
+        raise r.error("blobs", "\"database\" needs backend = \"postgres\"")
     storage = StorageConfig(
-        backend, dsn, r.bool_("fsync", True), r.size("min_free", 64 * 1024 * 1024)
+        backend, dsn, r.bool_("fsync", True), r.size("min_free", 64 * 1024 * 1024), blobs
     )
     r.finish()
 
@@ -704,17 +728,29 @@ def parse_config(data: dict[str, Any], source: Path) -> Config:
     r.finish()
 
     r = _Reader(src, "web", top.get("web"))
-    web = WebConfig(r.duration("session_lifetime", "12h"), r.size("max_request", 32 << 20))
+    web = WebConfig(r.duration("session_lifetime", "12h"), r.size("max_request", 32 << 20),
+                    r.duration("idle_timeout", "30s"))
     if not 60 <= web.session_lifetime <= 90 * 86400:
         raise r.error("session_lifetime", "must be between 1m and 90d")
     if not 64 * 1024 <= web.max_request <= 1 << 30:
         raise r.error("max_request", "must be between 64KiB and 1GiB")
+    if not 1 <= web.idle_timeout <= 3600:
+        raise r.error("idle_timeout", "must be between 1s and 1h")
+    r.finish()
+
+    r = _Reader(src, "passwords", top.get("passwords"))
+    passwords = PasswordsConfig(
+        r.int_("hash_passes", 3, 1, 64),
+        r.size("hash_memory", 64 * 1024 * 1024),
+    )
+    if not 64 * 1024 <= passwords.hash_memory <= 4 << 30:
+        raise r.error("hash_memory", "must be between 64K and 4G")
     r.finish()
 
     top.finish()
     return Config(
         source, server, tls, storage, dns, outbound, limits, retention, tuple(listeners), ma,
-        spam, srs, dmarc, sieve, acme, mtasts, web,
+        spam, srs, dmarc, sieve, acme, mtasts, web, passwords,
     )
 
 

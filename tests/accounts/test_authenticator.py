@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 from mailwright.accounts.authenticator import Authenticator
-from mailwright.accounts.passwords import hash_password, needs_rehash, verify_password
+from mailwright.accounts.passwords import (
+    DUMMY,
+    dummy_hash,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from mailwright.config import PasswordsConfig
 from mailwright.store.api import Store
 
 
@@ -17,6 +27,31 @@ def test_authenticator_hash_is_argon2id_and_verifies() -> None:
     assert not verify_password(None, "anything")
     assert not verify_password("not-a-hash", "x")
     assert not needs_rehash(h)
+
+
+def test_hash_cost_comes_from_the_config_and_the_dummy_matches_it() -> None:
+    # the default: RFC 9106 4's second recommended option, and the built-in dummy hash has it
+    assert "$m=65536,t=3,p=4$" in hash_password("pw", PasswordsConfig())
+    assert "$m=65536,t=3,p=4$" in DUMMY and dummy_hash(PasswordsConfig()) == DUMMY
+    assert not verify_password(DUMMY, "")
+    cheap = PasswordsConfig(hash_passes=1, hash_memory=64 * 1024)
+    h = hash_password("pw", cheap)
+    assert "$m=64,t=1,p=4$" in h and verify_password(h, "pw") and not verify_password(h, "pv")
+    # an unknown login name costs what a known one does: the dummy has the configured cost
+    d = dummy_hash(cheap)
+    assert d != DUMMY and "$m=64,t=1,p=4$" in d
+    assert not verify_password(None, "pw", d)
+
+
+def test_importing_passwords_hashes_nothing() -> None:
+    """Every command and server process imports the module: no argon2 work at import."""
+    code = ("import argon2\n"
+            "calls = []\n"
+            "argon2.PasswordHasher.hash = lambda self, *a, **k: calls.append(a)\n"
+            "import mailwright.accounts.passwords\n"
+            "assert not calls, calls\n")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
 
 
 async def test_authenticator_login_and_failure(store: Store) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.ptyrun import run_on_pty
+from tests.support.server import CHEAP_PASSWORDS
 
 
 def mw(cfg: Path | None, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -23,7 +24,10 @@ def inst(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("inst")
     r = mw(None, "init", str(d), "--domain", "example.test", "--port-base", "30000")
     assert r.returncode == 0, r.stderr
-    return d / "mailwright.toml"
+    cfg = d / "mailwright.toml"
+    with cfg.open("a") as f:
+        f.write(CHEAP_PASSWORDS)  # cheap argon2id: these tests are about the commands
+    return cfg
 
 
 def test_cli_help_lists_every_subcommand() -> None:

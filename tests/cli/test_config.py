@@ -53,6 +53,9 @@ def test_config_loads_defaults_and_relative_paths(tmp_path: Path) -> None:
         ("[[listener]]\nprotocol = \"imap\"\nport = 2525\n", "listener[1].port"),
         ("[[listener]]\nprotocol = \"imap\"\naddress = \"not an address!\"\n", "listener[1].address"),
         ("[mystery]\nx = 1\n", "mystery"),
+        ("[passwords]\nhash_memory = \"8K\"\n", "passwords.hash_memory"),
+        ("[passwords]\nhash_passes = 0\n", "passwords.hash_passes"),
+        ("[web]\nidle_timeout = \"0s\"\n", "web.idle_timeout"),
     ],
 )
 def test_config_errors_name_the_key(tmp_path: Path, extra: str, key: str) -> None:

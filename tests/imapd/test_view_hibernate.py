@@ -75,11 +75,13 @@ OPS = st.lists(st.tuples(st.sampled_from(["append", "store", "expunge"]),
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 30), OPS, OPS, OPS)
+@given(st.integers(0, 30), OPS, OPS, OPS, st.booleans())
 def test_hibernated_view_announces_what_a_whole_view_does(
     n: int, before: list[tuple[str, int, int]], asleep: list[tuple[str, int, int]],
-    later: list[tuple[str, int, int]],
+    later: list[tuple[str, int, int]], frozen: bool,
 ) -> None:
+    """*frozen*: the view also went through `freeze` and `thaw`, as a session hibernated
+    without its coroutines (imapd/hibernate.py) keeps it."""
     box = Box(n)
     whole = SelectedView(box.mailbox(), box.listing(), False)
     sleeper = SelectedView(box.mailbox(), box.listing(), False)
@@ -90,6 +92,13 @@ def test_hibernated_view_announces_what_a_whole_view_does(
         v.apply(cs, allow_expunge=True)
     assert sleeper.hibernate()
     assert sleeper.uids == [] and sleeper.records == {}
+    if frozen:
+        for v in (whole, sleeper):
+            v.add_recent(2, 4)
+        thawed = sleeper.freeze().thaw()
+        assert (thawed.modseq, thawed.uidnext, thawed.keywords, thawed.recent) == (
+            sleeper.modseq, sleeper.uidnext, sleeper.keywords, sleeper.recent)
+        sleeper = thawed
     box.change(asleep)
     sleeper.wake(box.listing())
     cs = box.changes_since(whole.modseq)
@@ -104,6 +113,7 @@ def test_hibernated_view_announces_what_a_whole_view_does(
     assert sleeper.uids == whole.uids
     assert {u: r.flags for u, r in sleeper.records.items()} == \
         {u: r.flags for u, r in whole.records.items()}
+    assert sleeper.recent_count() == whole.recent_count()
     # and the woken view goes on like the other
     box.change(later)
     cs = box.changes_since(whole.modseq)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import imaplib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mailwright.app import AppContext, handler_for
 from mailwright.config import ListenerConfig
@@ -38,6 +39,8 @@ class ImapServer(ListeningServer):
     cert: Path
     smtp_port: int | None
     root: Path
+    #: each IMAP listener's hibernation home (imapd/hibernate.py), by protocol key
+    homes: dict[str, Any] = field(default_factory=dict)
 
     async def add_user(self, local: str = "alice") -> Account:
         if not await self.store.has_domain(DOMAIN):
@@ -69,6 +72,7 @@ def imaplib_idle(imap: imaplib.IMAP4, idling: Callable[[], object]) -> list[byte
 async def start_imap_server(root: Path, *, smtp: bool = False,
                             backend: Backend = SQLITE) -> ImapServer:
     host = "127.0.0.1"
+    homes: dict[str, Any] = {}
     path = write_config(
         root,
         # no DNS in tests: mail authentication results are recorded as not checked
@@ -80,9 +84,12 @@ async def start_imap_server(root: Path, *, smtp: bool = False,
     )
 
     def handler(ctx: AppContext, lc: ListenerConfig) -> Handler | None:
-        return handler_for(ctx, lc)
+        h = handler_for(ctx, lc)
+        if getattr(h, "home", None) is not None:
+            homes[lc.protocol] = h.home  # type: ignore[union-attr, attr-defined]
+        return h
 
     ctx, listeners, ports = await start_listeners(path, handler, keep_outbound=False)
     cert = root / "cert.pem"
     return ImapServer(ctx, listeners, host, ports["imap"], ports["imaps"], cert,
-                      ports.get("smtp"), root)
+                      ports.get("smtp"), root, homes)

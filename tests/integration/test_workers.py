@@ -6,7 +6,8 @@ a test that needs a session on each worker opens connections until it has one on
 * failed logins on both workers add up to one ban, held by both;
 * SIGTERM lets a transaction in flight finish, then stops every worker (exit 0);
 * SIGKILL of a worker in the middle of deliveries loses no acknowledged message, and the
-  supervisor forks a new worker.
+  supervisor forks a new worker;
+* one address's command rate is the server's, whichever worker takes its commands.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import contextlib
 import imaplib
 import json
 import os
+import re
 import signal
 import smtplib
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
@@ -324,22 +327,21 @@ def test_connection_budgets_count_every_workers_connections(tmp_path: Path) -> N
             s.close()
 
 
+def scrape(server: MailwrightServer) -> dict[str, dict[str, float]]:
+    """`/metrics` of whichever worker answers: metric -> worker -> value."""
+    url = f"http://127.0.0.1:{server.port('http')}/metrics"
+    with urllib.request.urlopen(url, timeout=60) as r:
+        text = r.read().decode()
+    out: dict[str, dict[str, float]] = {}
+    for m in re.finditer(r'^mailwright_(\w+)\{worker="(\d)"\} (\S+)$', text, re.M):
+        out.setdefault(m[1], {})[m[2]] = float(m[3])
+    return out
+
+
 def test_any_worker_answers_metrics_for_every_worker(tmp_path: Path) -> None:
     """A scrape lands on either worker; each answers one sample per worker, so a failed login
     counted by one worker is in every scrape, not in half of them."""
-    import re
-    import urllib.request
-
     server = make_server(tmp_path)
-
-    def scrape() -> dict[str, dict[str, float]]:
-        url = f"http://127.0.0.1:{server.port('http')}/metrics"
-        with urllib.request.urlopen(url, timeout=60) as r:
-            text = r.read().decode()
-        out: dict[str, dict[str, float]] = {}
-        for m in re.finditer(r'^mailwright_(\w+)\{worker="(\d)"\} (\S+)$', text, re.M):
-            out.setdefault(m[1], {})[m[2]] = float(m[3])
-        return out
 
     with server:
         held = one_on_each_worker(
@@ -352,11 +354,40 @@ def test_any_worker_answers_metrics_for_every_worker(tmp_path: Path) -> None:
             i.shutdown()
 
         def failures_seen() -> bool:
-            return sum(scrape().get("auth_failures_total", {}).values()) == 1
+            return sum(scrape(server).get("auth_failures_total", {}).values()) == 1
 
         wait_for("the failure published", failures_seen, deadline=30)
         for _ in range(10):  # whichever worker answers
-            seen = scrape()
+            seen = scrape(server)
             assert set(seen["auth_failures_total"]) == {"0", "1"}, seen
             assert sum(seen["auth_failures_total"].values()) == 1
             assert set(seen["connections_active"]) == {"0", "1"}
+
+
+def test_command_rate_of_an_address_is_the_servers_whichever_worker_takes_it(
+    tmp_path: Path,
+) -> None:
+    """`commands_per_second` is per address for the server: an address that spent its burst
+    on one worker waits on the other too (each worker with its own bucket gave it the rate
+    once per worker). One command a minute, burst one: the first is free, the next, sent
+    through the other worker, is held back (counted in `commands_delayed_total`)."""
+    server = make_server(tmp_path, "commands_per_second = 0.02\nrate_limit_exempt = []\n")
+
+    def connect() -> socket.socket:
+        return imap_from(server, "127.0.5.3")
+
+    def delayed() -> float:
+        return sum(scrape(server).get("commands_delayed_total", {}).values())
+
+    with server:
+        held = one_on_each_worker(server, connect, lambda s: s, lambda s: s.close())
+        (a, b) = held.values()
+        for s in (a, b):
+            assert s.makefile("rb").readline().startswith(b"* OK")
+        a.sendall(b"a1 NOOP\r\n")
+        assert a.makefile("rb").readline().startswith(b"a1 OK")
+        assert delayed() == 0
+        b.sendall(b"b1 NOOP\r\n")  # the address's second command, on the other worker
+        wait_for("the second command held back", lambda: delayed() == 1, deadline=30)
+        for s in (a, b):
+            s.close()

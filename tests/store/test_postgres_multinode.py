@@ -194,10 +194,16 @@ async def test_postgres_queue_claims_are_shared_without_overlap(nodes: Nodes) ->
             blob, "s@example.test", {f"d{i}.test": [QueueRecipient(f"x@d{i}.test", "scheduled")]}
         )
 
+    # Every worker's first claim is made before any takes a second one (40 entries, 4 x 3 in
+    # the first round), so that both nodes take part however the scheduler orders them.
+    first_round = asyncio.Barrier(4)
+
     async def worker(store: PostgresStore, owner: str) -> list[int]:
         got: list[int] = []
         while True:
             batch = await store.queue_claim(owner, 60, 3)
+            if not got:
+                await first_round.wait()
             if not batch:
                 return got
             got += [e.id for e in batch]

@@ -98,3 +98,23 @@ async def test_update_without_attempt_keeps_the_count(store: Store, stage) -> No
                              last_error="", attempt=False)
     entry = await store.queue_get(entry_id)
     assert entry is not None and entry.attempts == 0
+
+
+async def test_retry_makes_one_waiting_entry_due_and_leaves_due_ones_alone(
+    store: Store, stage
+) -> None:
+    entry_id = await _entry(store, stage)
+    entry = await store.queue_claim_entry(entry_id, "node-a", 60)
+    assert entry is not None
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await store.queue_update(entry_id, "node-a", entry.recipients, next_attempt=later,
+                             last_error="451 try later")
+    assert await store.queue_due(10) == []
+    assert await store.queue_retry(entry_id) is True
+    (due,) = await store.queue_due(10)
+    assert due.id == entry_id and due.next_attempt <= datetime.now(UTC) + timedelta(seconds=5)
+    before = due.next_attempt
+    assert await store.queue_retry(entry_id) is True  # already due: its time stays
+    after = await store.queue_get(entry_id)
+    assert after is not None and after.next_attempt == before
+    assert await store.queue_retry(entry_id + 1000) is False

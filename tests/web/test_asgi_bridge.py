@@ -5,8 +5,25 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Iterator
+
+import pytest
 
 from tests.support.server import MailwrightServer
+
+# The silent client is hung up on after `[web] idle_timeout`: 5 s here rather than the default
+# 30 s that the test would otherwise wait out (long enough for the other tests' clients, which
+# never pause, on a loaded machine).
+IDLE_TIMEOUT = "5s"
+
+
+@pytest.fixture(scope="module")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailwrightServer]:
+    srv = MailwrightServer(tmp_path_factory.mktemp("asgi"))
+    with srv.cfg.open("a") as f:
+        f.write(f'\n[web]\nidle_timeout = "{IDLE_TIMEOUT}"\n')
+    with srv:
+        yield srv
 
 
 def _tls(srv: MailwrightServer) -> ssl.SSLSocket:

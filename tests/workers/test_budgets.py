@@ -1,11 +1,15 @@
-"""`net.budgets.SharedCounts` across real processes: counts made by one process before `fork`
-are seen and summed by every child, each writing only its own row."""
+"""`net.budgets.SharedCounts` and `SharedRates` across real processes: counts and command-rate
+buckets made by one process before `fork` are seen by every child, each writing only its own
+row."""
 
 from __future__ import annotations
 
 import os
 
-from mailwright.net.budgets import IP_SLOTS, LocalCounts, SharedCounts
+import pytest
+
+from mailwright.net.budgets import IP_SLOTS, LocalCounts, SharedCounts, SharedRates
+from mailwright.net.limits import CommandRateLimiter
 
 
 def _in_child(counts: SharedCounts, index: int, opens: int) -> int:
@@ -66,3 +70,44 @@ def test_local_counts_forget_an_address_with_no_connection() -> None:
     counts.close("smtp")
     assert (counts.total(), counts.listener("smtp"), counts.ip("192.0.2.1")) == (0, 0, 0)
     assert not counts._per_ip
+
+
+def _spend_in_child(rates: SharedRates, index: int, commands: int, now: float) -> int:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            limiter = CommandRateLimiter(10, burst=5, clock=lambda: now,
+                                         table=rates.attach(index))  # fmt: skip
+            code = 0 if all(limiter.delay_for("192.0.2.1") == 0.0 for _ in range(commands)) else 3
+        finally:
+            os._exit(code)
+    return pid
+
+
+def test_an_address_gets_the_rate_of_the_server_not_of_each_worker() -> None:
+    """Two workers each take the burst's commands that were free in one process; what a third
+    process asks then waits behind both, as one bucket would have it."""
+    rates = SharedRates(3)
+    now = 1000.0
+    for index, commands in ((0, 3), (1, 2)):  # 3 + 2 = the burst of 5, all free
+        pid = _spend_in_child(rates, index, commands, now)
+        assert os.waitpid(pid, 0)[1] == 0
+    third = CommandRateLimiter(10, burst=5, clock=lambda: now, table=rates.attach(2))
+    assert third.delay_for("192.0.2.1") == pytest.approx(0.1)  # the sixth of the address
+    assert third.delay_for("192.0.2.1") == pytest.approx(0.2)
+    assert third.delay_for("198.51.100.1") == 0.0  # another address, its own bucket
+    assert rates.full_at("192.0.2.1") == pytest.approx(now + 0.7)
+    # a second later ten commands' worth has come back: the bucket is full again, not more
+    later = CommandRateLimiter(10, burst=5, clock=lambda: now + 1.0, table=rates)
+    assert [later.delay_for("192.0.2.1") for _ in range(5)] == [0.0] * 5
+    assert later.delay_for("192.0.2.1") > 0
+
+
+def test_rate_slots_are_keyed_per_server() -> None:
+    """Which addresses share a slot differs from one server to the next (a keyed hash), so an
+    attacker cannot choose addresses that slow down another's."""
+    a, b = SharedRates(1, slots=1 << 16), SharedRates(1, slots=1 << 16)
+    ips = [f"192.0.2.{i}" for i in range(64)]
+    assert [a._slot(ip) for ip in ips] != [b._slot(ip) for ip in ips]
+    assert [a._slot(ip) for ip in ips] == [a._slot(ip) for ip in ips]

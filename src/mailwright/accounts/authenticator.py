@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mailwright.accounts import settings
-from mailwright.accounts.passwords import verify_password_async
+from mailwright.accounts.passwords import DUMMY, verify_password_async
 from mailwright.accounts.roles import LoginStore
 from mailwright.address import AddressError, parse_address
 from mailwright.store.api import Account
@@ -110,8 +110,11 @@ class Authenticator:
         max_concurrent: int = 8,
         max_inflight_per_ip: int = 2,
         max_queued_per_ip: int = 16,
+        dummy_hash: str = DUMMY,
     ) -> None:
         self.store = store
+        # verified for unknown login names: the configured hash cost (passwords.dummy_hash)
+        self.dummy_hash = dummy_hash
         self.failures_before_ban = failures_before_ban
         self.address_failures_before_ban = address_failures_before_ban
         self.ban_time = ban_time
@@ -212,7 +215,7 @@ class Authenticator:
                     return None
                 self.verifications += 1
                 ok = await verify_password_async(
-                    account.password_hash if account else None, password
+                    account.password_hash if account else None, password, self.dummy_hash
                 )
                 if account is not None and not web:
                     ok = await self._mail_password_ok(account, password, ok)

@@ -231,7 +231,8 @@ def cmd_user(args: argparse.Namespace) -> int:
         postmaster = f"postmaster@{address.rpartition('@')[2]}"
 
         async def add(store: Accounts) -> bool:
-            return (await create_account(store, address, hash_password(password), quota))[1]
+            hashed = hash_password(password, config.passwords)
+            return (await create_account(store, address, hashed, quota))[1]
 
         made_alias = with_store(config, add)
         print(f"added user {address}")
@@ -242,7 +243,8 @@ def cmd_user(args: argparse.Namespace) -> int:
         new_password = read_password(args.password_stdin)
 
         async def passwd(store: Accounts) -> None:
-            await store.set_password(await account_id(store), hash_password(new_password))
+            hashed = hash_password(new_password, config.passwords)
+            await store.set_password(await account_id(store), hashed)
 
         with_store(config, passwd)
         print(f"changed password of {address}")
@@ -316,9 +318,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     async def ensure_user(store: Accounts) -> None:
         acc = await store.find_account(user)
         if acc is None:
-            await store.add_account(user, hash_password(password))
+            await store.add_account(user, hash_password(password, config.passwords))
         else:
-            await store.set_password(acc.id, hash_password(password))
+            await store.set_password(acc.id, hash_password(password, config.passwords))
 
     with_store(config, ensure_user)
     print(f"demo user: {user}  password: {password}")

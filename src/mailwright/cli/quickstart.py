@@ -89,7 +89,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     postmaster = f"postmaster@{domain}"
 
     async def account(store: Accounts) -> None:
-        await store.add_account(address, hash_password(password), config.limits.default_quota)
+        await store.add_account(address, hash_password(password, config.passwords),
+                                config.limits.default_quota)
         if address != postmaster and await store.get_alias(postmaster) is None and (
             await store.find_account(postmaster) is None
         ):

@@ -4,7 +4,8 @@ SMTP hands the session message content in chunks of at most one socket read. The
 small messages in memory and spills larger ones to an unlinked temporary file (nothing to clean
 up after a crash), normalising bare LF to CRLF (the stored form) on the way. Every operation on
 more than one bounded chunk runs in a worker thread: normalisation, writing, reading back and
-copying into the final blobs. What the session holds for one message is therefore at most
+copying into the final blobs (a message kept in memory and under `INLINE_COPY` is copied on
+the event loop: the writes only fill the file object's buffer until `finish`). What the session holds for one message is therefore at most
 `memory_limit` bytes of pending input plus the first `head_limit` bytes, kept so that header
 work (From: policy, Date:/Message-ID:, forged Authentication-Results) needs no read-back.
 """
@@ -24,6 +25,9 @@ from mailwright.store.blobs import CrlfNormalizer
 MEMORY_LIMIT = 1024 * 1024  # pending input, and the largest message kept in memory
 HEAD_LIMIT = 256 * 1024  # the header section must end within this (Postfix: 100 KiB)
 COPY_CHUNK = 1024 * 1024
+# Staged from memory on the event loop up to this size (most mail): normalising, hashing and
+# buffering 64 KiB costs less than handing the copy to a worker thread and back.
+INLINE_COPY = 64 * 1024
 
 
 class MessageSpool:
@@ -143,7 +147,10 @@ class MessageSpool:
                 writer.write(chunk)
 
         try:
-            await asyncio.to_thread(copy)
+            if self._memory is not None and len(prefix) + self.size <= INLINE_COPY:
+                copy()  # a few buffered writes and a hash: less than a hand-off to a thread
+            else:
+                await asyncio.to_thread(copy)
             return await writer.finish()
         except BaseException:
             writer.abort()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from typing import Any
 
-from mailwright.imapd.session import CloseConnection, No, Ok, Session, handles
+from mailwright.imapd.session import CloseConnection, Hibernate, No, Ok, Session, handles
 from mailwright.proto import sasl
 from mailwright.proto.imap import ast
 from mailwright.proto.imap import response as R
@@ -182,24 +183,43 @@ async def compress(s: Session, cmd: ast.Compress) -> Ok | None:
 
 @handles(ast.Idle)
 async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
-    """RFC 9051 6.3.13 / RFC 2177: report changes as they happen until DONE."""
-    await s.sync(cmd, force=True)
-    s.write(R.encode(R.Continuation("idling")))
-    await s.flush()
-    s.conn.expect_idle_done()
-    reader = asyncio.ensure_future(s.next_event())
+    """RFC 9051 6.3.13 / RFC 2177: report changes as they happen until DONE.
+
+    Whenever nothing is left to do but wait, the session may hibernate (`Session.hibernate`,
+    imapd/hibernate.py): its coroutines return and a session rebuilt later comes back here
+    with ``idle_resumed`` set, the continuation request long sent."""
+    resumed, s.idle_resumed = s.idle_resumed, None
+    if resumed is None:
+        await s.sync(cmd, force=True)
+        s.write(R.encode(R.Continuation("idling")))
+        await s.flush()
+        s.conn.expect_idle_done()
+    changed = resumed == "change"
+    reader: asyncio.Future[Any] | None = None
     try:
         while True:
-            s.hibernate_view()
             # RFC 5465: with NOTIFY on, its set says what IDLE reports (imapd/notify.py)
             notifier = s.notifier
             sub = s.subscription if notifier is None else None
+            if reader is None:
+                if changed or (notifier is not None and notifier.watch.pending) or (
+                    sub is not None and sub.pending
+                ):
+                    changed = False
+                    await _idle_news(s, notifier)
+                    continue
+                s.hibernate_view()
+                record = s.hibernate(cmd.tag)
+                if record is not None:
+                    raise Hibernate(record)
+                reader = asyncio.ensure_future(s.next_event())
+            s.hibernate_view()
             waiter: asyncio.Future[object] | None = None
             if notifier is not None:
                 waiter = asyncio.ensure_future(notifier.watch.wait())
             elif sub is not None:
                 waiter = asyncio.ensure_future(sub.wait())  # type: ignore[assignment]
-            waits: set[asyncio.Future[object]] = {reader}  # type: ignore[arg-type]
+            waits: set[asyncio.Future[object]] = {reader}
             if waiter is not None:
                 waits.add(waiter)
             done, _ = await asyncio.wait(
@@ -218,19 +238,23 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
                     raise ProtocolError("expected DONE")
                 await s.wake_view()
                 return Ok("IDLE terminated")
-            # A change arrived: RFC 9051 6.3.13 allows EXPUNGE during IDLE.
-            await s.wake_view()
-            if notifier is not None:
-                if s.notifier is notifier:
-                    await notifier.deliver(s, None, idle=True)
-            else:
-                await s.sync(None, force=True)
-            await s.flush()
-    except CloseConnection:
-        raise  # the view dies with the session: no need to wake it
+            await _idle_news(s, notifier)
+    except (CloseConnection, Hibernate):
+        raise  # the view dies with the session (or is frozen in the record): no need to wake it
     except Exception:
         await s.wake_view()  # BAD for a line other than DONE: the session goes on
         raise
     finally:
-        if not reader.done():
+        if reader is not None and not reader.done():
             reader.cancel()
+
+
+async def _idle_news(s: Session, notifier: Any) -> None:
+    """A change arrived: RFC 9051 6.3.13 allows EXPUNGE during IDLE."""
+    await s.wake_view()
+    if notifier is not None:
+        if s.notifier is notifier:
+            await notifier.deliver(s, None, idle=True)
+    else:
+        await s.sync(None, force=True)
+    await s.flush()

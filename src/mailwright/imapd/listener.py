@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mailwright.imapd import handlers  # noqa: F401 - registers the command handlers
+from mailwright.imapd.hibernate import Hibernated, Home
 from mailwright.imapd.session import CloseConnection, Session, SessionConfig
 from mailwright.proto.imap.connection import AppendMessageStart
 from mailwright.proto.imap.state import State
@@ -85,6 +86,43 @@ class _GuardedSession(Session):
 
     limiter: CommandRateLimiter | None = None
     banned: Callable[[str], bool] | None = None
+    #: where a session hibernated in IDLE comes back to life (imapd/hibernate.py)
+    home: Home | None = None
+
+    def hibernate(self, tag: str) -> Hibernated | None:
+        """A record to keep the connection while IDLE waits, if this is a quiet point
+        (imapd/hibernate.py, house rules); None: the session stays awake."""
+        t = self.transport
+        if self.home is None or not isinstance(t, ConnectionTransport):
+            return None
+        conn = t.conn
+        if conn.owner is None or conn.closing.is_set() or self.account is None:
+            return None
+        if self.contexts or self.upload is not None:
+            return None
+        if self.notifier is not None and self.notifier.watch.pending:
+            return None
+        core = self.conn
+        if core.buffered or core.in_command or not core.idling or self._out is not None:
+            return None
+        reader = conn.reader
+        if getattr(reader, "_buffer", b"x") or reader.at_eof() or reader.exception() is not None:
+            return None
+        if conn.writer.transport.get_write_buffer_size():
+            return None  # a client that does not read: its flow control stays with the streams
+        window: bytes | None = None
+        if self.codec is not None:
+            window = self.codec.window()
+            if window is None:
+                return None
+        frozen = None
+        if self.view is not None:
+            if not self.view.hibernate():
+                return None
+            if self.notifier is None and self.subscription is not None and self.subscription.pending:
+                return None  # (with NOTIFY, its Watch says what IDLE reports)
+            frozen = self.view.freeze()
+        return Hibernated(self, conn, self.home, tag, frozen, window)
 
     def _arm(self) -> None:
         t = self.transport
@@ -112,7 +150,8 @@ class _GuardedSession(Session):
         t = self.transport
         if isinstance(t, ConnectionTransport):
             t.deadline = None
-            if self.limiter is not None:
+            # an IDLE woken from hibernation is the same command, not a new one
+            if self.limiter is not None and self.idle_resumed is None:
                 await self.limiter.wait(t.peer_ip)  # per-address command rate, all sessions
         await super().execute(cmd, upload=upload)
         if self.account is not None and isinstance(t, ConnectionTransport):
@@ -132,18 +171,34 @@ def create(ctx: Any, listener: Any) -> Handler:
     """Listener factory registered for the ``imap`` and ``imaps`` protocol keys."""
     config = session_config(ctx)
 
-    async def handle(conn: Connection) -> None:
-        session = _GuardedSession(
+    def make(conn: Connection) -> _GuardedSession:
+        return _GuardedSession(
             ConnectionTransport(conn), ctx.store, ctx.authenticator, config, closing=conn.closing,
-            limiter=getattr(ctx, "limiter", None), banned=ctx.authenticator.is_banned,
+            limiter=getattr(ctx, "limiter", None), banned=ctx.authenticator.is_banned, home=home,
         )  # fmt: skip
-        session._arm()
+
+    async def serve(conn: Connection, session: Session, resumed: ast.Idle | None) -> None:
         try:
             # On graceful shutdown the session finishes the command in progress, says BYE
             # and returns; net.server cancels whatever is still running after its grace time.
-            conn.result = await session.run()
+            result = await session.run(resumed)
         finally:
             if session.account is not None:
                 conn.user = session.account.address
+        record = session.hibernated
+        if record is None:
+            conn.result = result
+            return
+        # no await from the session's decision to here (imapd/hibernate.py, house rules)
+        conn.park(record)
+        record.start()
 
+    home = Home(ctx.store, make, serve, config.idle_timeout)
+
+    async def handle(conn: Connection) -> None:
+        session = make(conn)
+        session._arm()
+        await serve(conn, session, None)
+
+    handle.home = home  # type: ignore[attr-defined]  # tests and metrics count hibernated sessions
     return handle

@@ -134,6 +134,15 @@ class CloseConnection(Exception):
     """End the session after writing what is pending (LOGOUT, BYE, fatal errors)."""
 
 
+class Hibernate(Exception):  # noqa: N818 - a signal, as CloseConnection
+    """IDLE has nothing to do until the client writes or the mailbox changes: the session's
+    coroutines return, and *record* (imapd/hibernate.py) keeps the connection meanwhile."""
+
+    def __init__(self, record: Any) -> None:
+        super().__init__("hibernate")
+        self.record = record
+
+
 Handler = Callable[["Session", Any], Awaitable[Ok | None]]
 
 #: Filled by the command modules (cmd_auth, cmd_mailbox, cmd_selected) at import time.
@@ -206,6 +215,11 @@ class Session:
     #: one send per command rather than one per untagged line (None while nothing waits, so
     #: an idle session holds no list)
     _out: list[bytes] | None = None
+    #: why a session rebuilt from hibernation was woken ("data", "change"), until its IDLE
+    #: goes on (imapd/hibernate.py)
+    idle_resumed: str | None = None
+    #: the record that keeps the connection once `run` returned "hibernated"
+    hibernated: Any = None
 
     def __post_init__(self) -> None:
         self.conn = self._new_connection()
@@ -305,12 +319,19 @@ class Session:
 
     # -- the loop ------------------------------------------------------------------------
 
-    async def run(self) -> str:
-        """Serve the connection until LOGOUT or EOF; returns a short result for the log."""
-        self.untagged_status("OK", f"{self.config.hostname} Mailwright IMAP ready",
-                             self.capability_code())
-        await self.flush()
+    async def run(self, resumed: ast.Idle | None = None) -> str:
+        """Serve the connection until LOGOUT or EOF; returns a short result for the log.
+
+        "hibernated": IDLE handed the connection to ``self.hibernated`` (imapd/hibernate.py);
+        a session rebuilt from it runs again with *resumed*, the IDLE command it was in."""
+        if resumed is None:
+            self.untagged_status("OK", f"{self.config.hostname} Mailwright IMAP ready",
+                                 self.capability_code())
+            await self.flush()
         try:
+            if resumed is not None:
+                await self.execute(resumed)
+                await self.flush()
             while self.state is not State.LOGOUT:
                 event = await self.next_event()
                 if event is None:
@@ -330,6 +351,9 @@ class Session:
         except CloseConnection:
             await self.flush()
             return "closed"
+        except Hibernate as h:
+            self.hibernated = h.record
+            return "hibernated"
         finally:
             self.abort_upload()
             self._unselect()
@@ -510,7 +534,7 @@ class Session:
             if self.state is State.SELECTED and self.view is None:
                 self.state = State.AUTHENTICATED  # a handler deselected before failing
             self.write(exc.with_tag(cmd.tag).to_bytes())
-        except CloseConnection:
+        except (CloseConnection, Hibernate):
             raise
         except (ConnectionError, asyncio.CancelledError):
             raise
@@ -548,6 +572,12 @@ class Session:
 
     def unselect(self) -> None:
         self._unselect()
+
+    def hibernate(self, tag: str) -> object | None:
+        """A record that can keep the connection while IDLE waits (imapd/hibernate.py), or
+        None: this session stays as it is. Only the network adapter can hibernate a session
+        (imapd/listener.py); a session on another transport never does."""
+        return None
 
     def hibernate_view(self) -> None:
         """While IDLE only waits, hold the selected mailbox in as little memory as possible."""

@@ -11,6 +11,7 @@ until the next point where expunges may be sent.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -359,3 +360,61 @@ class SelectedView:
         self.uids = uids
         self.records = records
         self._shared = None
+
+    def freeze(self) -> FrozenView:
+        """The hibernated view as a few immutable fields (imapd/hibernate.py), so that the
+        session object and every container of the view can go while its client waits."""
+        runs = self._hibernated
+        assert runs is not None and not self.pending_expunge, "freeze a hibernated view only"
+        return FrozenView(
+            self.mailbox, self.modseq, self.uidnext, _pack(runs),
+            _pack(self.recent) if self.recent else None,
+            tuple(sorted(self.keywords)) if self.keywords else None,
+            self.readonly, self.rights,
+            None if self.display == self.mailbox.name else self.display,
+        )
+
+
+class FrozenView:
+    """A hibernated `SelectedView`: UID runs and \\Recent ranges packed as 32-bit pairs
+    (RFC 9051 2.3.1.1: UIDs are 32-bit), no list, set or dict."""
+
+    __slots__ = (
+        "display", "keywords", "mailbox", "modseq", "readonly", "recent", "rights", "runs",
+        "uidnext",
+    )
+
+    def __init__(
+        self, mailbox: Mailbox, modseq: int, uidnext: int, runs: bytes, recent: bytes | None,
+        keywords: tuple[str, ...] | None, readonly: bool, rights: str, display: str | None,
+    ) -> None:
+        self.mailbox = mailbox
+        self.modseq = modseq
+        self.uidnext = uidnext
+        self.runs = runs
+        self.recent = recent
+        self.keywords = keywords
+        self.readonly = readonly
+        self.rights = rights
+        self.display = display
+
+    def thaw(self) -> SelectedView:
+        """A hibernated view again (`wake` rebuilds its per-message state from a listing)."""
+        view = SelectedView(self.mailbox, [], self.readonly, rights=self.rights,
+                            display=self.display)
+        view.modseq = self.modseq
+        view.uidnext = self.uidnext
+        view.keywords = set(self.keywords or ())
+        view.recent = _unpack(self.recent) if self.recent is not None else []
+        view._hibernated = _unpack(self.runs)
+        return view
+
+
+def _pack(pairs: list[tuple[int, int]]) -> bytes:
+    return array("I", [v for pair in pairs for v in pair]).tobytes()
+
+
+def _unpack(data: bytes) -> list[tuple[int, int]]:
+    a = array("I")
+    a.frombytes(data)
+    return list(zip(a[::2], a[1::2], strict=True))

@@ -11,6 +11,7 @@ list's date), see docs/operator.md; ``psl_source()`` says which list is in use.
 from __future__ import annotations
 
 import enum
+import functools
 import importlib.metadata
 import random
 import re
@@ -150,7 +151,11 @@ def parse_record(text: str) -> DMARCRecord:
 
 # -- organizational domain (RFC 7489 3.2) -------------------------------------------------------
 
-_PSL = PublicSuffixList(only_icann=False)
+@functools.cache
+def _psl() -> PublicSuffixList:
+    """The parsed list, made on first use rather than at import (tens of milliseconds of CPU
+    that every `mailwright` command and server process would pay, most of them never asking)."""
+    return PublicSuffixList(only_icann=False)
 
 
 def psl_source() -> str:
@@ -166,7 +171,7 @@ def organizational_domain(domain: str) -> str:
     """RFC 7489 3.2: the public suffix plus one label (the domain itself when it is a public
     suffix, or shorter)."""
     domain = domain.lower().rstrip(".")
-    found = _PSL.privatesuffix(domain)
+    found = _psl().privatesuffix(domain)
     return found if isinstance(found, str) else domain
 
 

@@ -15,18 +15,35 @@ worker, for as long as those connections last. Per-address counts sit in a fixed
 slots indexed by a stable hash of the address: two addresses that share a slot are counted
 together, which can only refuse early, never admit more than the cap, and keeps the mapping's
 size fixed whatever an attacker's address space (no table that grows with the addresses seen).
+
+The per-address command rate (`net.limits.CommandRateLimiter`) is the server's too: with a
+bucket per worker, an address spread over N workers would get N times its rate. `SharedRates`
+keeps each address's bucket as one time (when it is full again, GCRA), in rows per worker like
+the counts: a worker reads the latest time of every row for the address's slot, adds the
+command's cost and writes the result in its own row only. The latest time of all rows is then
+the server's bucket; no lock, and two workers taking the same address's command at the same
+instant may each miss the other's (one command's worth, once). Slots are chosen by a keyed hash
+(BLAKE2b with a key made before the fork): an attacker cannot pick addresses that share a slot
+with a victim's to slow it down. A dead worker's row is left as it is: its times are debts the
+address really ran up, and they expire by themselves (a time in the past is a full bucket).
 """
 
 from __future__ import annotations
 
+import hashlib
 import mmap
+import os
 import zlib
 from collections import Counter
 from collections.abc import Sequence
 
+from mailwright.net.limits import wait_until
+
 # Per-address slots per worker: 4 octets each, 256 KiB a worker; a page is only backed by
 # memory once an address hashes into it.
 IP_SLOTS = 1 << 16
+# Per-address command-rate slots per worker: 8 octets each (a time), 512 KiB a worker.
+RATE_SLOTS = 1 << 16
 
 
 class LocalCounts:
@@ -128,6 +145,39 @@ class SharedCounts:
 
     def close_ip(self, ip: str) -> None:
         self._ips[self._row][self._slot(ip)] -= 1
+
+
+class SharedRates:
+    """The command-rate buckets of every worker of one server, shared across `fork`
+    (a `net.limits.RateTable`). Made by the supervisor; each worker calls `attach(index)`."""
+
+    def __init__(self, workers: int, slots: int = RATE_SLOTS) -> None:
+        self._slots = slots
+        self._key = os.urandom(16)  # made before the fork: every worker hashes alike
+        self._map = mmap.mmap(-1, 8 * slots * workers)
+        view = memoryview(self._map)
+        self._rows = [view[r * 8 * slots : (r + 1) * 8 * slots].cast("d") for r in range(workers)]
+        self._row = 0
+
+    def attach(self, index: int) -> SharedRates:
+        """Write as worker `index` from now on (in the worker, once, after the fork)."""
+        self._row = index
+        return self
+
+    def _slot(self, ip: str) -> int:
+        digest = hashlib.blake2b(ip.encode(), key=self._key, digest_size=8).digest()
+        return int.from_bytes(digest, "little") % self._slots
+
+    def full_at(self, ip: str) -> float:
+        """When `ip`'s bucket is full again, on the server's monotonic clock (0: never used)."""
+        slot = self._slot(ip)
+        return max(row[slot] for row in self._rows)
+
+    def take(self, ip: str, now: float, spend: float, tolerance: float) -> float:
+        slot = self._slot(ip)
+        full = max(now, *(row[slot] for row in self._rows)) + spend
+        self._rows[self._row][slot] = full
+        return wait_until(full, now, tolerance)
 
 
 ConnectionCounts = LocalCounts | SharedCounts

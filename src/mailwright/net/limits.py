@@ -22,7 +22,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import Protocol
 
 # Said to a banned address that connects, before any protocol code runs.
 BANNED: dict[str, bytes] = {
@@ -48,10 +48,53 @@ LOGIN_TIMEOUT: dict[str, bytes] = {
 }
 
 
-@dataclass(slots=True)
-class _Bucket:
-    tokens: float
-    last: float
+class RateTable(Protocol):
+    """Where the limiter keeps, per client address, when its bucket will be full again."""
+
+    def take(self, ip: str, now: float, spend: float, tolerance: float) -> float:
+        """Spend `spend` seconds of `ip`'s allowance at `now`; how long to wait (0 = now).
+
+        The bucket is kept as one time per address (the GCRA form of a token bucket): the
+        moment its tokens would all be back (`full`, never before `now`). A command costs
+        `spend` = cost / rate seconds of it; the command waits as long as `full` lies more
+        than `tolerance` = burst / rate ahead.
+        """
+        ...
+
+
+def wait_until(full: float, now: float, tolerance: float) -> float:
+    """The wait for a bucket full at `full`: 0 within the burst (a nanosecond of rounding in
+    the sums of spends is no debt)."""
+    delay = full - now - tolerance
+    return delay if delay > 1e-9 else 0.0
+
+
+class LocalRates:
+    """The rate state of one process (a single-process server, the tests' listeners)."""
+
+    def __init__(self, max_addresses: int = 100_000) -> None:
+        self.max_addresses = max_addresses
+        self._buckets: dict[str, float] = {}  # address -> when its bucket is full
+
+    def take(self, ip: str, now: float, spend: float, tolerance: float) -> float:
+        full = self._buckets.get(ip)
+        if full is None:
+            if len(self._buckets) >= self.max_addresses:
+                self._prune(now)
+            full = now
+        full = max(full, now) + spend
+        self._buckets[ip] = full
+        return wait_until(full, now, tolerance)
+
+    def _prune(self, now: float) -> None:
+        # Buckets that have refilled carry no information: forget them first.
+        for ip in [ip for ip, full in self._buckets.items() if full <= now]:
+            del self._buckets[ip]
+        if len(self._buckets) >= self.max_addresses:  # still full of debtors: oldest go
+            for ip in sorted(self._buckets, key=self._buckets.__getitem__)[
+                : self.max_addresses // 10
+            ]:
+                del self._buckets[ip]
 
 
 class CommandRateLimiter:
@@ -61,7 +104,9 @@ class CommandRateLimiter:
     (debt): each command waits until its token would have been there, so concurrent sessions
     of one address queue behind each other and the address as a whole gets `rate`.
     A `rate` of 0 turns the limiter off; `exempt` networks (trusted relays, webmail on
-    loopback) are never delayed.
+    loopback) are never delayed. With several worker processes `table` is the server's
+    (`net.budgets.SharedRates`), so an address gets `rate` from the server, not from each
+    worker; the clock must then be one all processes share (`time.monotonic` is).
     """
 
     def __init__(
@@ -72,13 +117,14 @@ class CommandRateLimiter:
         exempt: Iterable[str] = (),
         max_addresses: int = 100_000,
         clock: Callable[[], float] = time.monotonic,
+        table: RateTable | None = None,
     ) -> None:
         self.rate = max(0.0, float(rate))
         self.burst = float(burst) if burst is not None else max(1.0, 4.0 * self.rate)
         self.exempt = tuple(ipaddress.ip_network(n, strict=False) for n in exempt)
-        self.max_addresses = max_addresses
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
+        self.table: RateTable = table if table is not None else LocalRates(max_addresses)
+        self._tolerance = self.burst / self.rate if self.rate else 0.0
         self._exempt_cache: dict[str, bool] = {}
         # counters for metrics and tests
         self.delayed = 0
@@ -105,17 +151,7 @@ class CommandRateLimiter:
         """Take `cost` tokens for `ip`; how long the command must wait for them (0 = now)."""
         if not self.enabled or self.is_exempt(ip):
             return 0.0
-        now = self._clock()
-        b = self._buckets.get(ip)
-        if b is None:
-            if len(self._buckets) >= self.max_addresses:
-                self._prune(now)
-            b = self._buckets[ip] = _Bucket(self.burst, now)
-        b.tokens = min(self.burst, b.tokens + (now - b.last) * self.rate) - cost
-        b.last = now
-        if b.tokens >= 0:
-            return 0.0
-        return -b.tokens / self.rate
+        return self.table.take(ip, self._clock(), cost / self.rate, self._tolerance)
 
     async def wait(self, ip: str, cost: float = 1.0) -> None:
         """Return when `ip` may have its next command answered."""
@@ -124,18 +160,6 @@ class CommandRateLimiter:
             self.delayed += 1
             self.delayed_seconds += delay
             await asyncio.sleep(delay)
-
-    def _prune(self, now: float) -> None:
-        # Buckets that have refilled carry no information: forget them first.
-        full = [ip for ip, b in self._buckets.items()
-                if b.tokens + (now - b.last) * self.rate >= self.burst]  # fmt: skip
-        for ip in full:
-            del self._buckets[ip]
-        if len(self._buckets) >= self.max_addresses:  # still full of debtors: oldest go
-            for ip in sorted(self._buckets, key=lambda k: self._buckets[k].last)[
-                : self.max_addresses // 10
-            ]:
-                del self._buckets[ip]
 
 
 class Deadline:

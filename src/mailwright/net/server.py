@@ -20,6 +20,13 @@ House rules of this module:
   Dovecot's login processes do); the MX never authenticates and keeps its per-command timeouts.
 * Loopback exemptions (plaintext login without TLS) belong only to a known loopback client,
   never to one behind a PROXY header that names no address, and can be switched off.
+* A connection's budgets belong to the `Connection`, not to the coroutine that accepted it: they
+  are given back when the connection ends (`ListenerSet._ended`), which may be long after that
+  coroutine returned. A protocol may *park* a connection (`Connection.park`): its streams and
+  every coroutine of its session are dropped and one small protocol object of its own receives
+  the socket's events (an IMAP session waiting in IDLE, imapd/hibernate.py); `unpark` gives it
+  new streams and a new task, counted among the connections a shutdown waits for. A parked
+  connection holds its budgets like any other, until it is closed.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mailwright.config import ListenerConfig
 from mailwright.log import event
@@ -58,7 +65,14 @@ class BindError(Exception):
     """A listener's port cannot be bound; the message names it."""
 
 
-@dataclass(eq=False)
+class Parked(Protocol):
+    """What a parked connection's protocol object does besides receiving the socket's events."""
+
+    def shutdown(self) -> None:
+        """The server stops: say goodbye and close (the budgets are freed when it is closed)."""
+
+
+@dataclass(eq=False, slots=True)
 class Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
@@ -80,6 +94,12 @@ class Connection:
     # [tls] allow_plaintext_loopback: whether a loopback peer gets the loopback exemptions.
     loopback_exempt: bool = True
     handshake_timeout: float = 10.0
+    #: the listeners whose budgets this connection holds until it ends (None once given back,
+    #: or for a connection made outside a ListenerSet)
+    owner: ListenerSet | None = None
+    #: while parked: the transport and the protocol object that has its events
+    transport: asyncio.BaseTransport | None = None
+    parked: Parked | None = None
 
     @property
     def protocol(self) -> str:
@@ -131,11 +151,71 @@ class Connection:
         )
         self.tls = True
 
+    def park(self, protocol: Parked) -> None:
+        """Hand the socket's events to *protocol* and drop the streams (see the house rules).
+
+        Call only with nothing buffered in the reader, from the session's last synchronous
+        step before its coroutines return: the next byte goes to *protocol*."""
+        owner = self.owner
+        if owner is None:
+            raise RuntimeError("only a connection of a ListenerSet can be parked")
+        writer = self.writer
+        transport = writer.transport
+        transport.set_protocol(protocol)  # type: ignore[arg-type]
+        # StreamWriter.__del__ closes a transport that is not closing: this one lives on
+        writer._transport = _DETACHED  # type: ignore[attr-defined]
+        self.transport = transport
+        self.parked = protocol
+        del self.reader, self.writer
+        owner._parked.add(self)
+
+    def unpark(self, handler: Handler, data: bytes = b"") -> None:
+        """New streams on the parked transport (with *data* already received, if any), and a
+        task that runs *handler* on the connection as an accepted one would."""
+        owner, transport = self.owner, self.transport
+        assert owner is not None and transport is not None and self.parked is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=STREAM_LIMIT, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        protocol.connection_made(transport)
+        transport.set_protocol(protocol)
+        self.reader = reader
+        self.writer = asyncio.StreamWriter(transport, protocol, reader, loop)  # type: ignore[arg-type]
+        self.transport = self.parked = None
+        owner._parked.discard(self)
+        if data:
+            protocol.data_received(data)
+        owner._spawn(self, handler)
+
+    def end(self, result: str) -> None:
+        """A parked connection is over (closed by the peer, timed out, shut down)."""
+        owner = self.owner
+        if owner is not None:
+            owner._parked.discard(self)
+        self.parked = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self.result = self.result or result
+        if owner is not None:
+            owner._ended(self)
+
     async def close(self) -> None:
         if not self.writer.is_closing():
             self.writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.writer.wait_closed(), 5)
+
+
+class _Detached:
+    """Stands for the transport of a parked connection's old StreamWriter."""
+
+    __slots__ = ()
+
+    def is_closing(self) -> bool:
+        return True
+
+
+_DETACHED = _Detached()
 
 
 def _addr(sockname: object) -> tuple[str, int]:
@@ -174,13 +254,15 @@ class ListenerSet:
         self.closing = asyncio.Event()
         self._servers: list[tuple[ListenerConfig, asyncio.Server | _AcceptLoop]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        # parked connections: no task, a small protocol object each (Connection.park)
+        self._parked: set[Connection] = set()
         # connections holding budget, from accept to close: this process's own, or every
         # worker's (net.budgets.SharedCounts, made by the supervisor)
         self.counts: ConnectionCounts = counts if counts is not None else LocalCounts()
 
     @property
     def active(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._parked)
 
     def budget(self, lc: ListenerConfig) -> int:
         """How many connections `lc` may hold at once."""
@@ -271,6 +353,7 @@ class ListenerSet:
             self._refused(lc, peer_ip)
             return
         counted_ip: str | None = None
+        handed = False  # the budgets belong to the Connection from _serve on
         try:
             peer_known = True
             if lc.proxy_protocol and self._trusted(lc, peer_ip):
@@ -288,11 +371,13 @@ class ListenerSet:
                 self._refused(lc, peer_ip)
                 return
             counted_ip = peer_ip
+            handed = True
             await self._serve(lc, handler, reader, writer, peer_ip, peer_port, peer_known=peer_known)
         finally:
-            if counted_ip is not None:
-                self._release_ip(counted_ip)
-            self._release(lc)
+            if not handed:
+                if counted_ip is not None:
+                    self._release_ip(counted_ip)
+                self._release(lc)
 
     # -- implicit TLS listeners -------------------------------------------------------------
 
@@ -344,6 +429,7 @@ class ListenerSet:
             self._refused(lc, peer_ip)
             return
         counted_ip: str | None = None
+        handed = False  # the budgets belong to the Connection from _serve on
         try:
             peer_known = True
             if lc.proxy_protocol and self._trusted(lc, peer_ip):
@@ -376,11 +462,13 @@ class ListenerSet:
                 client.close()
                 return
             writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+            handed = True
             await self._serve(lc, handler, reader, writer, peer_ip, peer_port, peer_known=peer_known)
         finally:
-            if counted_ip is not None:
-                self._release_ip(counted_ip)
-            self._release(lc)
+            if not handed:
+                if counted_ip is not None:
+                    self._release_ip(counted_ip)
+                self._release(lc)
 
     # -- one admitted connection ----------------------------------------------------------
 
@@ -400,11 +488,14 @@ class ListenerSet:
             reader, writer, lc, peer_ip, peer_port, local_ip, local_port,
             tls=lc.implicit_tls, ssl_context=self.ssl_context, closing=self.closing,
             peer_known=peer_known, loopback_exempt=self.allow_plaintext_loopback,
-            handshake_timeout=self.handshake_timeout,
+            handshake_timeout=self.handshake_timeout, owner=self,
         )  # fmt: skip
         if self.refuse is not None and lc.protocol in BANNED and self.refuse(peer_ip):
             self.refused_banned += 1
-            await _say_and_close(writer, BANNED[lc.protocol])
+            try:
+                await _say_and_close(writer, BANNED[lc.protocol])
+            finally:
+                self._release_budgets(conn)
             event(log, "connection refused", proto=lc.protocol, peer=peer_ip, reason="banned")
             return
         login_timer: asyncio.TimerHandle | None = None
@@ -412,6 +503,15 @@ class ListenerSet:
             login_timer = asyncio.get_running_loop().call_later(
                 self.login_timeout, self._login_expired, conn
             )
+        try:
+            await self._run(conn, handler)
+        finally:
+            if login_timer is not None:
+                login_timer.cancel()
+
+    async def _run(self, conn: Connection, handler: Handler) -> None:
+        """Run *handler* on *conn*; close and account for the connection when it returns,
+        unless it parked the connection (which then ends through `Connection.end`)."""
         try:
             await handler(conn)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, TimeoutError):
@@ -423,14 +523,36 @@ class ListenerSet:
             conn.result = "internal-error"
             log.exception("session %s failed", conn.id)
         finally:
-            if login_timer is not None:
-                login_timer.cancel()
-            await conn.close()
-            event(
-                log, "connection", id=conn.id, proto=lc.protocol, peer=peer_ip,
-                tls=conn.tls, user=conn.user or "-", result=conn.result or "closed",
-                duration=f"{time.monotonic() - conn.started:.3f}",
-            )
+            # no await before this test: a parked connection's protocol may only be woken by
+            # the loop, so it is still parked here if the handler parked it
+            if conn.parked is None:
+                try:
+                    await conn.close()
+                finally:
+                    self._ended(conn)
+
+    def _spawn(self, conn: Connection, handler: Handler) -> None:
+        """A task for an unparked connection, waited for by `shutdown` like an accepted one."""
+        task = asyncio.get_running_loop().create_task(self._run(conn, handler))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _release_budgets(self, conn: Connection) -> None:
+        """Give back what *conn* holds, once."""
+        if conn.owner is self:
+            conn.owner = None
+            self._release_ip(conn.peer_ip)
+            self._release(conn.listener)
+
+    def _ended(self, conn: Connection) -> None:
+        if conn.owner is not self:
+            return
+        self._release_budgets(conn)
+        event(
+            log, "connection", id=conn.id, proto=conn.listener.protocol, peer=conn.peer_ip,
+            tls=conn.tls, user=conn.user or "-", result=conn.result or "closed",
+            duration=f"{time.monotonic() - conn.started:.3f}",
+        )
 
     @staticmethod
     def _login_expired(conn: Connection) -> None:
@@ -457,6 +579,9 @@ class ListenerSet:
         self.closing.set()
         for _lc, srv in self._servers:
             srv.close()
+        for conn in list(self._parked):
+            if conn.parked is not None:
+                conn.parked.shutdown()
         for _lc, srv in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(srv.wait_closed(), 0.5)

@@ -30,7 +30,6 @@ import email.utils
 import enum
 import logging
 import secrets
-import shutil
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from mailwright.delivery.dmarcreports import receive_report, record_verdict
 from mailwright.delivery.local import DeliveryReport, FailureReport
 from mailwright.delivery.spool import MEMORY_LIMIT, MessageSpool
 from mailwright.delivery.trace import message_id_of, record_later
+from mailwright.diskspace import free_space
 from mailwright.log import event as log_event
 from mailwright.mailauth import (
     Action,
@@ -280,6 +280,9 @@ class SmtpSession:
         self.account: Account | None = None
         self.helo: Hello | None = None
         self.delivered = 0
+        # which domains are ours, looked up once per connection rather than once per RCPT
+        # (as a Postfix smtpd process reads its domain tables once for all it serves)
+        self._domains: dict[str, bool] = {}
         self._reset()
 
     # ----------------------------------------------------------------- dispatch
@@ -356,8 +359,6 @@ class SmtpSession:
         # what each local recipient resolved to at RCPT time: delivery uses it, so a message
         # to 50 recipients is not resolved a second time at the end of DATA
         self._resolved: dict[str, Resolution] = {}
-        # which domains are ours, looked up once per transaction rather than once per RCPT
-        self._domains: dict[str, bool] = {}
         # RCPT's DSN parameters (RFC 3461 4) of each local recipient, for a failure report
         self._local_params: dict[str, tuple[Sequence[str] | None, tuple[str, str] | None]] = {}
         # account id -> (the fields above its copy, its mailbox), when the spam filter judged
@@ -371,6 +372,8 @@ class SmtpSession:
 
     async def _mail(self, ev: MailFrom) -> Reply | None:
         self._reset()
+        if len(self._domains) > 256:  # a client naming ever new domains: memory stays bounded
+            self._domains.clear()
         if self.settings.mode is Mode.SUBMISSION:
             if self.account is None:
                 return AUTH_REQUIRED
@@ -392,10 +395,9 @@ class SmtpSession:
         if data_dir is None or self.settings.min_free_bytes <= 0:
             return True
         try:
-            free = shutil.disk_usage(data_dir).free
+            return free_space(data_dir).room_for(self.settings.min_free_bytes, declared)
         except OSError:
             return True
-        return free >= self.settings.min_free_bytes + declared
 
     async def _rcpt(self, ev: RcptTo) -> Reply | None:
         path = ev.path

@@ -58,23 +58,71 @@ def _bucket(n: int) -> str:
     return "0" if n == 0 else "1" if n == 1 else "2-3" if n <= 3 else "4-9" if n <= 9 else "10+"
 
 
+# Literal text each pattern needs somewhere in its match: a text without any of them cannot
+# match, and a substring test costs a fraction of a regular-expression scan (most mail has none).
+_NEEDS = {
+    _MONEY: ("$", "usd", "€", "£", "eur"),
+    _MILLIONS: ("dollars", "usd", "us$", "pounds", "euros"),
+    _PERCENT: ("%",),
+    _REMOVAL: ("remov", "opt", "unsubscribe", "no longer wish to receive", "taken off"),
+    _BILL: ("1618", "3113", "title iii"),
+    _TOLL_FREE: ("800", "888", "877", "866"),
+    _GUARANTEE: ("100%", "risk", "no obligation", "act now", "limited time", "click here",
+                 "order now", "money back"),
+    _SECRECY: ("confidential", "next of kin", "bank account", "transfer of", "foreign partner",
+               "beneficiary", "urgent "),
+}  # fmt: skip
+# Five or more letters spelt apart hold a separator, a letter, a separator, a letter... (the
+# three inner letters with their separators): a scan that starts at the (rarer) separators.
+_SPACED_HINT = re.compile(r"[ .*_-][A-Za-z][ .*_-][A-Za-z][ .*_-][A-Za-z][ .*_-]")
+# ASCII octets that are not letters / not capitals: deleting them counts the others (in C)
+_ASCII_NON_LETTERS = bytes(c for c in range(128) if not (65 <= c <= 90 or 97 <= c <= 122))
+_ASCII_NON_CAPITALS = bytes(c for c in range(128) if not 65 <= c <= 90)
+
+
+def _may_match(pattern: re.Pattern[str], text: str) -> bool:
+    return any(needed in text for needed in _NEEDS[pattern])
+
+
+def _search(pattern: re.Pattern[str], text: str) -> bool:
+    return _may_match(pattern, text) and pattern.search(text) is not None
+
+
+def _count(pattern: re.Pattern[str], text: str) -> int:
+    return len(pattern.findall(text, 0, 100_000)) if _may_match(pattern, text) else 0
+
+
+def _letters(line: str) -> tuple[int, int]:
+    """Letters, and capitals among them, of one line (`_LETTER`, `_UPPER`)."""
+    if line.isascii():
+        octets = line.encode("ascii")
+        letters = len(octets.translate(None, _ASCII_NON_LETTERS))
+        if letters < 10:
+            return letters, 0
+        return letters, len(octets.translate(None, _ASCII_NON_CAPITALS))
+    letters = len(_LETTER.findall(line))
+    if letters < 10 or line == line.lower():
+        return letters, 0
+    return letters, len(_UPPER.findall(line))
+
+
 def body_shape(text: str, tokens: set[str]) -> None:
     """Shape tokens of the visible text of a message (all its text parts joined)."""
     original, text = text, text.lower()  # the patterns are lower-case (IGNORECASE is slow)
-    if _MONEY.search(text):
+    if _search(_MONEY, text):
         tokens.add("shape:money")
-    if _MILLIONS.search(text):
+    if _search(_MILLIONS, text):
         tokens.add("shape:money-millions")
-    if _PERCENT.search(text):
+    if _search(_PERCENT, text):
         tokens.add("shape:percent")
-    if _REMOVAL.search(text):
+    if _search(_REMOVAL, text):
         tokens.add("shape:removal-offer")
-    if _BILL.search(text):
+    if _search(_BILL, text):
         tokens.add("shape:cites-spam-law")
-    if _TOLL_FREE.search(text):
+    if _search(_TOLL_FREE, text):
         tokens.add("shape:toll-free-number")
-    tokens.add("shape:sales-phrases:" + _bucket(len(_GUARANTEE.findall(text, 0, 100_000))))
-    tokens.add("shape:secrecy-phrases:" + _bucket(len(_SECRECY.findall(text, 0, 100_000))))
+    tokens.add("shape:sales-phrases:" + _bucket(_count(_GUARANTEE, text)))
+    tokens.add("shape:secrecy-phrases:" + _bucket(_count(_SECRECY, text)))
     if "!!" in text:
         tokens.add("shape:exclamations")
     caps = lines = 0
@@ -82,16 +130,17 @@ def body_shape(text: str, tokens: set[str]) -> None:
         line = line[:500]
         if len(line) < 10:
             continue
-        letters = len(_LETTER.findall(line))
+        letters, capitals = _letters(line)
         if letters < 10:
             continue
         lines += 1
-        if line != line.lower() and len(_UPPER.findall(line)) >= 0.8 * letters:
+        if capitals >= 0.8 * letters:
             caps += 1
     tokens.add("shape:capital-lines:" + _bucket(caps))
     # Words spelt apart to get past word filters ("V-I-A-G-R-A", "f r e e"), as SpamAssassin's
     # obfuscation rules look for: five or more single letters joined by one separator
-    if _SPACED_LETTERS.search(original[:100_000]):
+    head = original[:100_000]
+    if _SPACED_HINT.search(head) and _SPACED_LETTERS.search(head):
         tokens.add("shape:spaced-letters")
 
     if lines and caps * 4 >= lines and caps >= 2:

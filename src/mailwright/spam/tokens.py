@@ -324,10 +324,16 @@ def _url_tokens(url: str, tokens: set[str], hosts: set[str] | None = None) -> No
 
 
 def _words(text: str, prefix: str, tokens: set[str]) -> None:
-    for m in _WORD.finditer(text):
+    # ASCII text is lower-cased once, before the scan (the classes of `_WORD` are the same in
+    # either case there); elsewhere each word is, after it, since lower-casing can change a
+    # word's length and letters ("İ" becomes "i" and a combining dot).
+    # A word seen again adds nothing: each distinct one is looked at once, in the order of
+    # the text (so the tokens kept under MAX_TOKENS are the same).
+    ascii_text = text.isascii()
+    for word in dict.fromkeys(_WORD.findall(text.lower() if ascii_text else text)):
         if len(tokens) >= MAX_TOKENS:
             return
-        word = m.group(0).lower().rstrip(".-'!")
+        word = (word if ascii_text else word.lower()).rstrip(".-'!")
         n = len(word)
         if n < 3:
             continue
@@ -335,7 +341,7 @@ def _words(text: str, prefix: str, tokens: set[str]) -> None:
             # SpamBayes: long "words" are mostly encodings; keep their shape, not their text
             tokens.add(f"{prefix}skip:{word[0]} {n // 10 * 10}")
             continue
-        tokens.add(prefix + word)
+        tokens.add(prefix + word if prefix else word)
 
 
 def tokenize_document(doc: Document) -> set[str]:
@@ -378,7 +384,8 @@ def tokenize_document(doc: Document) -> set[str]:
         text = part.text
         if part.content_type == "text/html":
             text = html_to_text(text, tokens, hosts)
-        for count, m in enumerate(_URL.finditer(text), 1):
+        # (a link holds "://": without one, no scan of the text for links)
+        for count, m in enumerate(_URL.finditer(text) if "://" in text else (), 1):
             _url_tokens(m.group(0), tokens, hosts)
             if count >= MAX_URLS:
                 break

@@ -43,7 +43,8 @@ def open_store(config: Config) -> Store:
         from mailwright.store.postgres import PostgresStore  # type: ignore[attr-defined]
 
         store: Store = PostgresStore(
-            config.storage.dsn, config.server.data_dir, meta_parser=parser
+            config.storage.dsn, config.server.data_dir, meta_parser=parser,
+            blobs=config.storage.blobs, fsync=config.storage.fsync,
         )
         return store
     from mailwright.store.sqlite import SQLiteStore

@@ -492,8 +492,9 @@ class BlobStore(Protocol):
 
     A session streams a message in (`blob_writer`), then gives the staged blob to one unit of
     work, which references it, or back to `discard_staged`; stored content is read by id.
-    Where the bytes live (files with fsync and directory fsync; PostgreSQL `bytea` behind a
-    node-local file cache) is the backend's, never the session's."""
+    Where the bytes live (`[storage] blobs`: files with fsync and directory fsync, or
+    PostgreSQL `bytea` behind a node-local file cache; `store.blobstore`) is the store's,
+    never the session's: a `StagedBlob` is a handle whose file the store owns."""
 
     # exact: keep the bytes as sent, no LF -> CRLF (binary content, RFC 3516 4.4)
     def blob_writer(self, *, exact: bool = False) -> BlobWriter:

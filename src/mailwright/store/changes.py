@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Protocol
 
 MAILBOX_LIST = 0  # a mailbox created, deleted or renamed
 SUBSCRIPTIONS = 1  # a name subscribed or unsubscribed
@@ -111,9 +112,16 @@ class Watch:
         self.watch(frozenset())
 
 
+class Listener(Protocol):
+    """Anything woken by a plain call, with no event or task of its own: an IMAP session
+    hibernated in IDLE (imapd/hibernate.py) costs the hub one set entry."""
+
+    def _notify(self, key: int, modseq: int) -> None: ...
+
+
 class ChangeHub:
     def __init__(self) -> None:
-        self._subs: defaultdict[int, set[Subscription | Watch]] = defaultdict(set)
+        self._subs: defaultdict[int, set[Subscription | Watch | Listener]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def subscribe(self, mailbox_id: int) -> Subscription:
@@ -129,10 +137,20 @@ class ChangeHub:
             self._loop = asyncio.get_running_loop()
         return Watch(self)
 
+    def attach(self, key: int, listener: Listener) -> None:
+        """Call ``listener._notify(key, modseq)`` on the loop after each change to *key*,
+        until `detach`. The call must not block: it may start a task."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        self._subs[key].add(listener)
+
+    def detach(self, key: int, listener: Listener) -> None:
+        self._drop(key, listener)
+
     def _remove(self, sub: Subscription) -> None:
         self._drop(sub.mailbox_id, sub)
 
-    def _drop(self, key: int, sub: Subscription | Watch) -> None:
+    def _drop(self, key: int, sub: Subscription | Watch | Listener) -> None:
         subs = self._subs.get(key)
         if subs is not None:
             subs.discard(sub)

@@ -9,7 +9,7 @@ its events into the ASGI 3 HTTP interface (asgiref's "HTTP & WebSocket" spec, ve
   passed to the application in chunks as it arrives, so an upload is never held whole in memory
   here (Starlette spools multipart files to disk);
 * an idle connection, or a client that stops sending in the middle of a request, is closed
-  after `IDLE_TIMEOUT`;
+  after `idle_timeout` (`[web] idle_timeout`, default `IDLE_TIMEOUT`);
 * `http.disconnect` is reported once the client hangs up while a response streams (Server-Sent
   Events), by reading the socket in the background after the body has been received;
 * an application error before the response started is a 500 and a logged traceback, never a

@@ -105,6 +105,7 @@ def create(ctx: AppContext, listener: ListenerConfig) -> Handler:
             # RFC 8737 3: the validation ends with the handshake; no data follows.
             conn.result = "acme-tls/1"
             return
-        await serve_asgi(conn, app, max_body=ctx.config.web.max_request)
+        await serve_asgi(conn, app, max_body=ctx.config.web.max_request,
+                         idle_timeout=ctx.config.web.idle_timeout)
 
     return handle

@@ -8,7 +8,7 @@ import ssl
 from dataclasses import dataclass
 
 from mailwright.metrics import SharedMetrics
-from mailwright.net.budgets import SharedCounts
+from mailwright.net.budgets import SharedCounts, SharedRates
 from mailwright.workers.channel import WorkerChannel
 
 
@@ -35,6 +35,9 @@ class WorkerRole:
     counts: SharedCounts | None = None
     # every worker's /metrics values, so that any worker answers a scrape for all (metrics.py)
     metrics: SharedMetrics | None = None
+    # every worker's per-address command-rate buckets, so an address gets the server's rate
+    # (net.budgets.SharedRates), not the rate once per worker
+    rates: SharedRates | None = None
 
     def report_ready(self) -> None:
         try:

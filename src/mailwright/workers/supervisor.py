@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from mailwright.config import Config, ConfigError
 from mailwright.log import event
 from mailwright.metrics import SharedMetrics
-from mailwright.net.budgets import SharedCounts
+from mailwright.net.budgets import SharedCounts, SharedRates
 from mailwright.net.server import BindError, bind_socket
 from mailwright.workers.channel import WorkerChannel, fan_out, socket_pair
 from mailwright.workers.role import WorkerRole
@@ -78,6 +78,7 @@ class Supervisor:
         # made before the first fork, so every worker maps the same counts
         self.counts = SharedCounts(count, [lc.name for lc in config.listeners])
         self.metrics = SharedMetrics(count)
+        self.rates = SharedRates(count)
         self.sel = selectors.DefaultSelector()
         self.stopping = False
         self.restarts = 0
@@ -126,7 +127,7 @@ class Supervisor:
                     index=w.index, count=self.count, primary=w.index == 0, first=first,
                     sockets=self.sockets, channel=WorkerChannel(worker_end), status_fd=status_w,
                     ssl_context=self.ssl_context, counts=self.counts.attach(w.index),
-                    metrics=self.metrics.attach(w.index),
+                    metrics=self.metrics.attach(w.index), rates=self.rates.attach(w.index),
                 )  # fmt: skip
                 from mailwright.app import run_worker
 

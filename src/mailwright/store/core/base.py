@@ -6,13 +6,14 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from mailwright.store.api import StagedBlob
+from mailwright.store.blobstore import BlobStorage
 from mailwright.store.core.tx import Tx
 
 T = TypeVar("T")
 
 
 class CoreBase:
-    """The three hooks a backend class implements; the rule families inherit from this."""
+    """The hooks a backend class implements; the rule families inherit from this."""
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         raise NotImplementedError
@@ -23,13 +24,6 @@ class CoreBase:
         exactly one statement and use neither `Tx.changed` nor blob references."""
         return await self._unit(fn)
 
-    async def _pipelined(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """A unit whose statements the backend may send without waiting for each answer
-        (PostgreSQL's pipeline mode: a round trip only where a rule reads a result). An error
-        may then surface at a later statement of the unit, so `fn` must not catch a store
-        error to carry on."""
-        return await self._unit(fn)
-
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         raise NotImplementedError
 
@@ -38,4 +32,8 @@ class CoreBase:
         return await self._view(fn)
 
     async def _stage(self, blob: StagedBlob) -> None:
+        raise NotImplementedError
+
+    def _blob_storage(self) -> BlobStorage:
+        """Where the backend keeps message content (files, or a remote behind a cache)."""
         raise NotImplementedError

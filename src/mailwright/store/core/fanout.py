@@ -6,7 +6,7 @@ House rules of this module:
   one transaction: every message row, every account's usage, every mailbox's UIDNEXT and
   HIGHESTMODSEQ, the blob references and the outbound queue entries commit together. The
   statements are per *set* of recipients, not per recipient: one read of the target
-  mailboxes, one of the accounts (locked), one UID allocation per mailbox, the message rows
+  mailboxes and one of the accounts, both locking, sent together, one UID allocation per mailbox, the message rows
   and the usage changes as batched statements (`Tx.insert_messages`, `Tx.run_many`).
 - An account that cannot take its copy (over quota, disabled or deleted since RCPT, no INBOX)
   is refused on its own: the others still get theirs, and the caller learns who was refused
@@ -61,20 +61,27 @@ class _Copy:
     flags: frozenset[str]
 
 
-async def _mailboxes(tx: Tx, copies: Sequence[LocalCopies]) -> dict[tuple[int, str], int]:
-    """(account id, canonical name) -> mailbox id, for every target name and INBOX, in one
-    read."""
+async def _lock_targets(
+    tx: Tx, copies: Sequence[LocalCopies]
+) -> tuple[dict[tuple[int, str], int], dict[int, Row]]:
+    """The target mailboxes, locked: (account id, canonical name) -> mailbox id, for every
+    target name and INBOX; and the target accounts, locked: id -> (id, disabled, quotas and
+    usage). One round trip where the backend pipelines: the two statements do not depend on
+    each other, and they lock in the house order (mailboxes by id, then accounts by id).
+    A mailbox or account deleted meanwhile is simply not found."""
     accounts = sorted({t.account_id for c in copies for t in c.targets})
     names = sorted({canonical_mailbox_name(t.mailbox) for c in copies for t in c.targets}
                    | {"INBOX"})  # fmt: skip
     acc_sql, acc_params = tx.values(accounts)
     name_sql, name_params = tx.values(names)
-    rows = await tx.rows(
-        f"SELECT id, account_id, name FROM mailboxes WHERE account_id IN {acc_sql}"
-        f" AND name IN {name_sql}",
-        (*acc_params, *name_params),
-    )
-    return {(int(r[1]), str(r[2])): int(r[0]) for r in rows}
+    boxes, accs = await tx.rows_batch([
+        (f"SELECT id, account_id, name FROM mailboxes WHERE account_id IN {acc_sql}"
+         f" AND name IN {name_sql} ORDER BY id FOR UPDATE", (*acc_params, *name_params)),
+        ("SELECT id, disabled, quota_bytes, used_bytes, quota_messages, used_messages"
+         f" FROM accounts WHERE id IN {acc_sql} ORDER BY id FOR UPDATE", acc_params),
+    ])
+    return ({(int(r[1]), str(r[2])): int(r[0]) for r in boxes},
+            {int(r[0]): r for r in accs})
 
 
 def _refusal(row: Row | None, octets: int, count: int) -> str | None:
@@ -100,7 +107,7 @@ async def deliver_copies(
     report: RefusalReport | None = None,
 ) -> Delivered:
     """The unit of work of one accepted message (see the module's rules)."""
-    boxes = await _mailboxes(tx, copies) if copies else {}
+    boxes, accounts = await _lock_targets(tx, copies) if copies else ({}, {})
     wanted: list[_Copy] = []
     refused: dict[int, str] = {}
     octets: dict[int, int] = {}
@@ -115,16 +122,7 @@ async def deliver_copies(
                 continue
             wanted.append(_Copy(t.account_id, box, c.blob, t.flags))
     if wanted:
-        box_sql, box_params = tx.values(sorted({w.mailbox_id for w in wanted}))
-        locked = {int(r[0]) for r in await tx.rows(
-            f"SELECT id FROM mailboxes WHERE id IN {box_sql} ORDER BY id FOR UPDATE", box_params)}
-        acc_sql, acc_params = tx.values(sorted({w.account_id for w in wanted}))
-        accounts = {int(r[0]): r for r in await tx.rows(
-            "SELECT id, disabled, quota_bytes, used_bytes, quota_messages, used_messages"
-            f" FROM accounts WHERE id IN {acc_sql} ORDER BY id FOR UPDATE", acc_params)}
         for w in wanted:
-            if w.mailbox_id not in locked:  # deleted meanwhile (another node's DELETE)
-                refused[w.account_id] = GONE
             octets[w.account_id] = octets.get(w.account_id, 0) + w.blob.size
             count[w.account_id] = count.get(w.account_id, 0) + 1
         for account_id in octets:

@@ -5,7 +5,7 @@ SELECT of a large mailbox lists every message; building 100,000 records costs a 
 milliseconds. Like Dovecot's index, the store keeps the listings of the most recently used
 large mailboxes and refreshes one with the rows whose MODSEQ is above the cached HIGHESTMODSEQ
 plus the `expunged` rows above it: a warm listing costs one indexed read of the delta. The
-three reads share one snapshot (`Tx.reads`: one round trip on PostgreSQL). Every change, from
+three reads share one snapshot (`Tx.rows_batch`: one round trip on PostgreSQL). Every change, from
 this process, another worker or another node, bumps HIGHESTMODSEQ and stamps its rows in the
 same transaction, so a cached listing can never miss one.
 
@@ -44,13 +44,13 @@ class ListingCache:
             cached = self._entries.get(mailbox_id)
         cols = tx.message_columns
         if cached is None:
-            mb, rows = await tx.reads([
+            mb, rows = await tx.rows_batch([
                 ("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)),
                 (f"SELECT {cols} FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)),
             ])
             gone: list[Row] = []
         else:
-            mb, rows, gone = await tx.reads([
+            mb, rows, gone = await tx.rows_batch([
                 ("SELECT highestmodseq FROM mailboxes WHERE id = ?", (mailbox_id,)),
                 # no ORDER BY: the (mailbox_id, modseq) index finds the delta, where an order
                 # by UID would walk the whole mailbox; sorted below

@@ -231,6 +231,30 @@ async def change_flags(
     return StoreFlagsResult(updated, tuple(unchanged), tuple(failed))
 
 
+#: What changed in a mailbox above a MODSEQ: its HIGHESTMODSEQ and UIDNEXT, the changed rows
+#: and the expunged (UID, MODSEQ)s, both by UID.
+Changes = tuple[int, int, tuple[MessageRecord, ...], tuple[tuple[int, int], ...]]
+
+
+async def read_changes(tx: Tx, mailbox_id: int, modseq: int) -> Changes:
+    """`changes_since` as read from the database, from one snapshot; the expunged UIDs
+    carry their MODSEQ, so that a backend that shares answers (PostgreSQL's changelog) can
+    cut one for a later MODSEQ. NotFound."""
+    mb, rows, gone = await tx.rows_batch([
+        ("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)),
+        # no ORDER BY: the MODSEQ indexes find the changes, where an order by UID would
+        # walk the whole mailbox (or all its expunge records); sorted here
+        (f"SELECT {tx.message_columns} FROM messages WHERE mailbox_id = ? AND modseq > ?",
+         (mailbox_id, modseq)),
+        ("SELECT uid, modseq FROM expunged WHERE mailbox_id = ? AND modseq > ?",
+         (mailbox_id, modseq)),
+    ])
+    if not mb:
+        raise NotFound("no such mailbox")
+    return (int(mb[0][0]), int(mb[0][1]), tuple(sorted(tx.records(rows), key=by_uid)),
+            tuple(sorted((int(g[0]), int(g[1])) for g in gone)))
+
+
 class MessageRules(CoreBase):
     """The `store.api.Messages` role. A backend sets `_listing` (a `ListingCache`)."""
 
@@ -265,7 +289,7 @@ class MessageRules(CoreBase):
             allowed = None if guard is None else await guard(tx)
             return await add_messages(tx, mailbox_id, items, allowed, now)
 
-        return await self._pipelined(op)
+        return await self._unit(op)
 
     async def replace_message(
         self, mailbox_id: int, uid: int, dst_mailbox_id: int, item: AppendItem
@@ -283,7 +307,7 @@ class MessageRules(CoreBase):
             (rec,) = await add_messages(tx, dst_mailbox_id, [item], None, now)
             return rec, gone
 
-        return await self._pipelined(op)
+        return await self._unit(op)
 
     async def store_flags(
         self,
@@ -302,7 +326,7 @@ class MessageRules(CoreBase):
             allowed = None if guard is None else await guard(tx)
             return await change_flags(tx, mailbox_id, uids, op, given, unchangedsince, allowed)
 
-        return await self._pipelined(unit)
+        return await self._unit(unit)
 
     async def expunge(
         self, mailbox_id: int, uids: Sequence[int], *, guard: Guard | None = None
@@ -316,7 +340,7 @@ class MessageRules(CoreBase):
                 await guard(tx)
             return (await expunge_uids(tx, mailbox_id, uids))[0]
 
-        return await self._pipelined(op)
+        return await self._unit(op)
 
     async def expunge_older_than(self, mailbox_id: int, cutoff: datetime) -> list[int]:
         """Retention: expunge the messages whose internal date is before `cutoff`."""
@@ -346,7 +370,7 @@ class MessageRules(CoreBase):
             allowed = None if guard is None else await guard(tx)
             return await transfer(tx, src, uids, dst, move=move, allowed=allowed)
 
-        return await self._pipelined(op)
+        return await self._unit(op)
 
     # -- reads
 
@@ -366,24 +390,9 @@ class MessageRules(CoreBase):
 
     async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
         """What changed after `modseq`, from one snapshot (RFC 7162 sync; IDLE)."""
-
-        async def op(tx: Tx) -> ChangeSet:
-            mb, rows, gone = await tx.reads([
-                ("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = ?", (mailbox_id,)),
-                # no ORDER BY: the MODSEQ indexes find the changes, where an order by UID
-                # would walk the whole mailbox (or all its expunge records); sorted here
-                (f"SELECT {tx.message_columns} FROM messages WHERE mailbox_id = ?"
-                 " AND modseq > ?", (mailbox_id, modseq)),
-                ("SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ?",
-                 (mailbox_id, modseq)),
-            ])
-            if not mb:
-                raise NotFound("no such mailbox")
-            return ChangeSet(int(mb[0][0]), int(mb[0][1]),
-                             tuple(sorted(tx.records(rows), key=by_uid)),
-                             tuple(sorted(int(g[0]) for g in gone)))  # fmt: skip
-
-        return await self._view(op)
+        top, uidnext, records, gone = await self._view(
+            lambda tx: read_changes(tx, mailbox_id, modseq))
+        return ChangeSet(top, uidnext, records, tuple(uid for uid, _ in gone))
 
     async def mailbox_status(self, mailbox_id: int) -> MailboxStatus:
         """Counts and identity of a mailbox (RFC 9051 6.3.11): from one statement, or from a

@@ -261,3 +261,13 @@ class QueueRules(CoreBase):
             )
 
         return await self._single(op)
+
+    async def queue_retry(self, entry_id: int) -> bool:
+        """Make one entry due now (an entry already due keeps its time); False if there is
+        no such entry. A lease in force is left alone: its holder records the attempt."""
+        n = await self._single(lambda tx: tx.run(
+            "UPDATE queue SET next_attempt = CASE WHEN next_attempt > mw_clock()"
+            " THEN mw_clock() ELSE next_attempt END WHERE id = ?",
+            (entry_id,),
+        ))
+        return n > 0

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar, cast
 
 from mailwright.store.api import MessageRecord, StagedBlob
+from mailwright.store.blobstore import BlobStorage
 
 T = TypeVar("T")
 Row = tuple[Any, ...]
@@ -99,6 +100,27 @@ class Tx(Protocol):
         by the caller) as one batch; the backend spells the flags and the date its way."""
         ...
 
+    async def guard_blob(self, blob_id: str) -> None:
+        """Until the end of this unit, no other unit may store or revive this blob's content
+        (`ref_blob` takes the same guard): the collector's check that no row names a blob
+        and its removal are then one step. SQLite's single writer is such a guard already;
+        PostgreSQL with files takes an advisory lock on the id."""
+        ...
+
+    async def drop_blob(self, blob_id: str) -> None:
+        """Remove a blob's content from the blob storage, before this unit's COMMIT (the
+        collector, once it deleted the row or found none, under `guard_blob`)."""
+        ...
+
+    async def rows_batch(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Several queries, run in order, and every row of each: one round trip to the
+        database where the backend can send them together (PostgreSQL in pipeline mode).
+        A query must not depend on an earlier one's result. Outside a unit of work (a
+        view) the queries see one snapshot: the core reads a mailbox row and its changes
+        with one call (`changes_since`)."""
+        ...
+
+
     # -- messages (store.core.messages, store.core.listing)
 
     @property
@@ -110,11 +132,6 @@ class Tx(Protocol):
     def records(self, rows: Sequence[Row]) -> list[MessageRecord]:
         """Rows selected with `message_columns` as records; equal flag sets are one object
         (a 100,000-message mailbox has few distinct combinations)."""
-        ...
-
-    async def reads(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
-        """The rows of several queries from one snapshot, sent together where the backend
-        can (one round trip on PostgreSQL)."""
         ...
 
     def has_flag(self, column: str, flag: str) -> tuple[str, list[Any]]:
@@ -140,10 +157,16 @@ class Tx(Protocol):
 
 
 class Backend(Protocol):
-    """What a backend gives the core: units of work, reads, and staging of blobs."""
+    """What a backend gives the core: units of work, reads, staging of blobs, and its blob
+    storage."""
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        """Run `fn` as one transaction: all of its changes, durable, or none of them."""
+        """Run `fn` as one transaction: all of its changes, durable, or none of them.
+
+        A backend may send its statements without waiting for each answer (PostgreSQL's
+        pipeline mode, and its group commit: several units in one transaction, each in a
+        savepoint): an error may then surface at a later statement of the unit, or at its
+        end (a quota check, `Tx.charge`), so `fn` must not catch a store error to carry on."""
         ...
 
     async def _view(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
@@ -153,6 +176,11 @@ class Backend(Protocol):
     async def _stage(self, blob: StagedBlob) -> None:
         """Make a staged blob available to a later unit's `Tx.ref_blob` (PostgreSQL uploads
         the bytes in a transaction of their own, so a large message holds no lock)."""
+        ...
+
+    def _blob_storage(self) -> BlobStorage:
+        """Where the backend keeps message content (`store.blobstore`): what the core reads
+        stored and staged blobs from, and what its garbage collector walks."""
         ...
 
 

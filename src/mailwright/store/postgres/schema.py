@@ -379,6 +379,12 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "message content in files ([storage] blobs = files): a blob row without its bytes",
+        """
+        ALTER TABLE blobs ALTER COLUMN data DROP NOT NULL;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

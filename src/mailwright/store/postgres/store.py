@@ -16,8 +16,12 @@ House rules of this module (they are what makes it correct with several nodes):
   starts (a row with refs = 0), so that a 50 MB upload never holds a mailbox lock. If the
   garbage collector removes such a row before it is referenced, the locking transaction
   inserts the bytes itself.
-- The local `blobs/` directory is only a cache of immutable, content-addressed blobs; the
-  database is the truth. Deleting a cache file never loses anything.
+- Message content lives where `[storage] blobs` says (`store.blobstore`): in the database
+  (`bytea`, the default; the local `blobs/` directory is then only a cache of immutable,
+  content-addressed blobs, and deleting a cache file never loses anything), or in files
+  fsync'ed before the COMMIT that references them (one node, or a shared data directory).
+  With files, storing a blob's content and the collector's removal of it take an advisory
+  lock on its id (`_guard_blob`), after the row locks above.
 """
 
 from __future__ import annotations
@@ -25,9 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
-import os
 import secrets
 import time
 import weakref
@@ -43,19 +45,22 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mailwright.filemodes import close_to_others
 from mailwright.store.api import (
-    AppPassword,
+    ChangeSet,
     NotFound,
     QuotaExceeded,
     StagedBlob,
     StorageFull,
     StoreError,
-    WebSession,
 )
-from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser, StagingFiles
+from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
+from mailwright.store.blobstore import BlobStorage, CachedBlobs, FileBlobs
 from mailwright.store.changes import ChangeHub
 from mailwright.store.core import CoreStore
 from mailwright.store.core.listing import ListingCache
+from mailwright.store.core.messages import read_changes
 from mailwright.store.core.tx import Tx
+from mailwright.store.postgres.blobs import DatabaseBlobs
+from mailwright.store.postgres.changelog import ChangeLog
 from mailwright.store.postgres.schema import (
     SCHEMA_VERSION,
     SchemaTooNew,
@@ -63,6 +68,7 @@ from mailwright.store.postgres.schema import (
     migrate,
 )
 from mailwright.store.postgres.tx import PostgresTx
+from mailwright.store.postgres.writer import GroupCommit, translate
 
 log = logging.getLogger("mailwright.store")
 T = TypeVar("T")
@@ -97,15 +103,18 @@ class _Tx:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     checks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # before COMMIT
     committing: bool = False  # COMMIT may have reached the server: never retry from here
+    #: blobs referenced without waiting for the row count (group commit, PostgresTx.ref_blob)
+    refs: list[StagedBlob] | None = None
 
     def changed(self, mailbox_id: int, modseq: int) -> None:
         self.notify[mailbox_id] = max(modseq, self.notify.get(mailbox_id, 0))
 
 
-class PostgresStore(CoreStore, StagingFiles):
+class PostgresStore(CoreStore):
     """The `Store` interface on PostgreSQL (psycopg 3, async, with a connection pool).
 
-    `data_dir` holds only node-local files: staging (`tmp/`) and the blob cache (`blobs/`).
+    `data_dir` holds node-local files: staging (`tmp/`) and the blob cache (`blobs/`), or
+    with `blobs="files"` the stored content itself.
     """
 
     def __init__(
@@ -118,7 +127,14 @@ class PostgresStore(CoreStore, StagingFiles):
         pool_min: int = 1,
         pool_max: int = 10,
         cache_max_bytes: int = 2 * 1024**3,
+        blobs: str = "database",
+        fsync: bool = True,
+        group_commit: bool = True,
     ) -> None:
+        if blobs not in ("database", "files"):
+            raise ValueError(f"unknown blob storage {blobs!r}")
+        self.blob_kind = blobs
+        self.fsync = fsync
         self.dsn = dsn
         self.data_dir = Path(data_dir)
         self.meta_parser = meta_parser
@@ -128,6 +144,7 @@ class PostgresStore(CoreStore, StagingFiles):
         self.cache_max_bytes = cache_max_bytes
         self.changes = ChangeHub()
         self.files: BlobFiles | None = None
+        self.blobs: BlobStorage | None = None
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -136,6 +153,11 @@ class PostgresStore(CoreStore, StagingFiles):
         self._meta: OrderedDict[str, bytes] = OrderedDict()
         self._listing = ListingCache()
         self.notifications_received = 0
+        #: units of work (`_unit`) of many sessions share transactions (postgres/writer.py);
+        #: False: each unit is a transaction of its own (as before; benchmarks compare both)
+        self.group_commit: GroupCommit | None = GroupCommit(self) if group_commit else None
+        #: `changes_since` answers shared by this node's sessions, invalidated by NOTIFY
+        self.changelog = ChangeLog()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -144,8 +166,13 @@ class PostgresStore(CoreStore, StagingFiles):
             return
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
         close_to_others(self.data_dir)  # messages and password hashes are not for other users
-        # The database makes data durable at COMMIT; staging files need no fsync of their own.
-        self.files = BlobFiles(self.data_dir, fsync=False)
+        if self.blob_kind == "files":
+            self.files = BlobFiles(self.data_dir, fsync=self.fsync)
+            self.blobs = FileBlobs(self.files)
+        else:
+            # The database makes data durable at COMMIT; staging files need no fsync.
+            self.files = BlobFiles(self.data_dir, fsync=False)
+            self.blobs = CachedBlobs(DatabaseBlobs(self._run), self.files, self.cache_max_bytes)
         self.changes._loop = asyncio.get_running_loop()
         try:
             conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
@@ -188,6 +215,8 @@ class PostgresStore(CoreStore, StagingFiles):
             raise StoreError("cannot LISTEN for changes on PostgreSQL")
 
     async def close(self) -> None:
+        if self.group_commit is not None and self._pool is not None:
+            await self.group_commit.close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(BaseException):
@@ -212,6 +241,7 @@ class PostgresStore(CoreStore, StagingFiles):
                     # data, so waking every watcher is always safe.
                     for mailbox_id in self.changes.watched():
                         self.changes.publish(mailbox_id, 0)
+                self.changelog.reliable = True
                 self._listening.set()
                 delay = 0.1
                 async for n in conn.notifies():
@@ -222,6 +252,7 @@ class PostgresStore(CoreStore, StagingFiles):
                 log.warning("postgres LISTEN connection lost: %s", _one_line(e))
             finally:
                 self._listen_conn = None
+                self.changelog.lost()
                 if conn is not None:
                     with contextlib.suppress(Exception):
                         await conn.close()
@@ -242,6 +273,7 @@ class PostgresStore(CoreStore, StagingFiles):
         except ValueError:
             return
         self.notifications_received += 1
+        self.changelog.hear(mailbox_id, ms)
         self.changes.publish(mailbox_id, ms)
 
     # -- transactions ------------------------------------------------------------------------
@@ -304,7 +336,7 @@ class PostgresStore(CoreStore, StagingFiles):
                     raise StorageFull(_one_line(e)) from e
                 raise
             for mb, ms in tx.notify.items():
-                self.changes.publish(mb, ms)
+                self.publish(mb, ms)
             for cb in tx.after_commit:
                 try:
                     cb()
@@ -319,10 +351,13 @@ class PostgresStore(CoreStore, StagingFiles):
         return PostgresTx(tx.conn, tx, self)
 
     async def _unit(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self._write(lambda tx: fn(self._tx(tx)))
-
-    async def _pipelined(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
-        return await self._write(lambda tx: fn(self._tx(tx)), pipelined=True)
+        if self.group_commit is not None:
+            result: T = await self.group_commit.run(lambda tx: fn(self._tx(tx)))
+            return result
+        try:
+            return await self._write(lambda tx: fn(self._tx(tx)), pipelined=True)
+        except psycopg.Error as e:  # a constraint error that arrived at a later sync
+            raise translate(e) from e
 
     async def _single(self, fn: Callable[[Tx], Awaitable[T]]) -> T:
         return await self._run(lambda conn: fn(PostgresTx(conn)))
@@ -338,10 +373,16 @@ class PostgresStore(CoreStore, StagingFiles):
         version = await current_version(tx.conn)
         if version != SCHEMA_VERSION:
             return [f"postgres schema version {version}, this Mailwright expects {SCHEMA_VERSION}"]
-        return []
+        if self.blob_kind != "files":
+            return []  # the bytes are in the rows: nothing can be missing apart from them
+        ids = [str(r[0]) for r in await tx.rows("SELECT id FROM blobs")]
+        missing = await asyncio.to_thread(self._blob_storage().missing, ids)
+        return [f"blob {blob_id}: file missing" for blob_id in missing]
 
-    def _blob_files(self) -> BlobFiles:
-        return self._files()
+    def _blob_storage(self) -> BlobStorage:
+        if self.blobs is None:
+            raise StoreError("store is not open")
+        return self.blobs
 
     async def _stage(self, blob: StagedBlob) -> None:
         await self._upload(blob)
@@ -417,81 +458,54 @@ class PostgresStore(CoreStore, StagingFiles):
 
     # -- blobs -------------------------------------------------------------------------------
 
-    def _files(self) -> BlobFiles:
-        if self.files is None:
-            raise StoreError("store is not open")
-        return self.files
-
     def blob_writer(self, *, exact: bool = False) -> FileBlobWriter:
-        return FileBlobWriter(self._files(), self.meta_parser, self.max_message_size, exact=exact)
-
-    def _staged_bytes(self, blob: StagedBlob) -> bytes | None:
-        """The content of a staged blob: its staging file, or the cache once it was linked."""
-        for path in (blob._path, self._files().path_for(blob.blob_id)):
-            try:
-                data = path.read_bytes()
-            except OSError:
-                continue
-            if len(data) == blob.size:
-                return data
-        return None
+        return self._blob_storage().writer(self.meta_parser, self.max_message_size, exact=exact)
 
     async def _upload(self, blob: StagedBlob) -> None:
-        """Send the bytes before the locking transaction (see the house rules).
-
-        The upload commits without waiting for its WAL flush: it is referenced only by a later
-        transaction that commits synchronously, and that flush covers every earlier WAL record,
-        so a crash can lose the upload only together with the reference that needed it.
-        """
-
-        async def run(conn: Conn) -> None:
-            cur = await conn.execute("SELECT 1 FROM blobs WHERE id = %s", (blob.blob_id,))
-            if await cur.fetchone() is not None:
-                return
-            data = await asyncio.to_thread(self._staged_bytes, blob)
-            if data is None:
-                return  # the locking transaction reports it if the blob is really unknown
-            async with conn.pipeline(), conn.transaction():  # one round trip
-                await conn.execute("SET LOCAL synchronous_commit TO OFF")
-                await conn.execute(
-                    "INSERT INTO blobs(id, size, refs, meta, data)"
-                    " VALUES (%s, %s, 0, %s, %s) ON CONFLICT (id) DO NOTHING",
-                    (blob.blob_id, blob.size, blob.meta, data),
-                )
-
+        """Send the bytes before the locking transaction (see the house rules)."""
         try:
-            await self._run(run)  # idempotent: ON CONFLICT DO NOTHING
+            await self._blob_storage().upload(blob)
         except psycopg.Error as e:
             if _is_full(e):
                 raise StorageFull(_one_line(e)) from e
             raise
 
+    async def _guard_blob(self, tx: _Tx, blob_id: str) -> None:
+        """With files, storing a blob and collecting it take turns (`Tx.guard_blob`)."""
+        if self.blob_kind == "files":
+            await tx.conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (blob_id,)
+            )
+
+    def _keep(self, blob: StagedBlob) -> None:
+        """Store the content durably before COMMIT (files: link, then fsync the directories)."""
+        storage = self._blob_storage()
+        dirty: set[Path] = set()
+        storage.keep(blob, dirty)
+        storage.files.sync_dirs(dirty)
+
     async def _ref_blob(self, tx: _Tx, blob: StagedBlob, n: int) -> None:
+        storage = self._blob_storage()
+        await self._guard_blob(tx, blob.blob_id)
         cur = await tx.conn.execute(
-            "UPDATE blobs SET refs = refs + %s WHERE id = %s", (n, blob.blob_id)
+            "UPDATE blobs SET refs = refs + %s WHERE id = %s RETURNING refs", (n, blob.blob_id)
         )
         if tx.pipe is not None:
             await tx.pipe.sync()
-        if cur.rowcount == 0:
-            data = await asyncio.to_thread(self._staged_bytes, blob)
-            if data is None:
-                raise NotFound(f"no such blob: {blob.blob_id}")
+        row = await cur.fetchone()
+        if row is None:
+            data = await storage.row_data(blob)
+            if self.blob_kind == "files":
+                await asyncio.to_thread(self._keep, blob)
             await tx.conn.execute(
                 "INSERT INTO blobs(id, size, refs, meta, data) VALUES (%s, %s, %s, %s, %s)"
                 " ON CONFLICT (id) DO UPDATE SET refs = blobs.refs + excluded.refs",
                 (blob.blob_id, blob.size, n, blob.meta, data),
             )
-        tx.after_commit.append(lambda: self._settle_staged(blob))
-
-    def _settle_staged(self, blob: StagedBlob) -> None:
-        """After COMMIT: the staging file becomes this node's cached copy (or goes away)."""
-        files = self._files()
-        if blob._path == files.path_for(blob.blob_id) or not blob._path.exists():
-            return
-        try:
-            files.link(blob, set())
-        except OSError:
-            blob._path.unlink(missing_ok=True)
+        elif int(row[0]) <= n and self.blob_kind == "files":
+            # a released blob waiting for the collector: make sure its file is (still) there
+            await asyncio.to_thread(self._keep, blob)
+        tx.after_commit.append(functools.partial(storage.settle, blob))
 
     async def _unref_blobs(self, tx: _Tx, counts: dict[str, int]) -> None:
         if not counts:
@@ -509,28 +523,6 @@ class PostgresStore(CoreStore, StagingFiles):
             " FROM unnest(%s::text[], %s::int[]) d(id, n) WHERE b.id = d.id",
             (ids, [counts[i] for i in ids]),
         )
-
-    async def read_blob(self, blob_id: str) -> bytes:
-        files = self._files()
-        try:
-            path = files.path_for(blob_id)
-        except ValueError:
-            raise NotFound(f"no such blob: {blob_id}") from None
-        data = await asyncio.to_thread(_read_touch, path, blob_id)
-        if data is not None:
-            return data
-
-        async def fetch(conn: Conn) -> Any:
-            cur = conn.cursor(binary=True)
-            await cur.execute("SELECT data FROM blobs WHERE id = %s", (blob_id,))
-            return await cur.fetchone()
-
-        row = await self._run(fetch)
-        if row is None:
-            raise NotFound(f"no such blob: {blob_id}")
-        data = bytes(row[0])
-        await asyncio.to_thread(_cache_put, files, blob_id, data)
-        return data
 
     async def get_meta(self, blob_id: str) -> bytes:
         meta = self._meta.get(blob_id)
@@ -574,249 +566,24 @@ class PostgresStore(CoreStore, StagingFiles):
             # RFC 9208 5.2: the MESSAGE resource
             raise QuotaExceeded(f"message quota of account {account_id} exceeded")
 
-    # -- maintenance -------------------------------------------------------------------------
+    # -- changes_since shared by the node's sessions (postgres/changelog.py) ------------------
 
-    async def collect_garbage(
-        self, min_age: float = 3600.0, *, progress: Callable[[int], None] | None = None
-    ) -> int:
-        """Remove unreferenced blob rows, stale cache files and staging files; the count.
+    def publish(self, mailbox_id: int, modseq: int) -> None:
+        """After a COMMIT of this node: the shared answers learn of it before the change hub
+        wakes anyone (so no session of this node is told less than was committed)."""
+        self.changelog.hear(mailbox_id, modseq)
+        self.changes.publish(mailbox_id, modseq)
 
-        A blob row with no reference is an upload whose transaction never came (a crash, or a
-        refused delivery), or a released blob past its grace period. Rows go in small batches
-        (each its own short transaction, re-checked on the locked row); the cache walk runs
-        outside any transaction (`progress(files walked)` every 1000 files, from its thread).
-        The cache is trimmed to `cache_max_bytes`, least recently read first.
-        """
-        files = self._files()
-        removed = 0
-        while True:
-            batch = await self._all(
-                "DELETE FROM blobs WHERE id IN (SELECT id FROM blobs WHERE refs <= 0"
-                " AND created <= clock_timestamp() - make_interval(secs => %s)"
-                " LIMIT 200 FOR UPDATE SKIP LOCKED)"
-                " AND refs <= 0 RETURNING id",
-                (float(min_age),),
-            )
-            removed += len(batch)
-            if len(batch) < 200:
-                break
+    async def changes_since(self, mailbox_id: int, modseq: int) -> ChangeSet:
+        """The core's rule (`store.core.messages.read_changes`), read once per change and
+        node and shared by the sessions that ask (postgres/changelog.py)."""
+        return await self.changelog.changes_since(
+            mailbox_id, modseq,
+            lambda since: self._view(lambda tx: read_changes(tx, mailbox_id, since)))
 
-        def walk() -> list[tuple[str, Path]]:
-            found = []
-            for n, item in enumerate(files.all_ids(), 1):
-                if progress is not None and n % 1000 == 0:
-                    progress(n)
-                found.append(item)
-            return found
-
-        cached = await asyncio.to_thread(walk)
-        for i in range(0, len(cached), 500):
-            chunk = cached[i : i + 500]
-            known = {
-                str(r[0])
-                for r in await self._all(
-                    "SELECT id FROM blobs WHERE id = ANY(%s)", ([b for b, _ in chunk],)
-                )
-            }
-            stale = [p for b, p in chunk if b not in known]
-            removed += await asyncio.to_thread(_unlink_older, stale, min_age)
-        removed += await asyncio.to_thread(_unlink_older, list(files.stale_tmp(min_age)), -1)
-        await asyncio.to_thread(_trim_cache, files, self.cache_max_bytes)
-        return removed
-
-
-    async def web_session_put(self, session: WebSession) -> None:
-        async def op(tx: _Tx) -> None:
-            try:
-                await tx.conn.execute(
-                    "INSERT INTO web_sessions(id, account_id, csrf, stage, created, expires)"
-                    " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
-                    " account_id = EXCLUDED.account_id, csrf = EXCLUDED.csrf,"
-                    " stage = EXCLUDED.stage, created = EXCLUDED.created,"
-                    " expires = EXCLUDED.expires",
-                    (session.id, session.account_id, session.csrf, session.stage,
-                     session.created, session.expires),
-                )
-            except errors.ForeignKeyViolation:
-                raise NotFound("no such account") from None
-
-        await self._write(op)
-
-    async def web_session_get(self, session_id: str) -> WebSession | None:
-        row = await self._one(
-            "SELECT id, account_id, csrf, stage, created, expires FROM web_sessions"
-            " WHERE id = %s", (session_id,))
-        if row is None:
-            return None
-        return WebSession(str(row[0]), int(row[1]), str(row[2]), str(row[3]), float(row[4]),
-                          float(row[5]))
-
-    async def web_session_delete(self, session_id: str) -> None:
-        async def op(tx: _Tx) -> None:
-            await tx.conn.execute("DELETE FROM web_sessions WHERE id = %s", (session_id,))
-
-        await self._write(op)
-
-    async def web_sessions_delete(self, account_id: int, keep: str | None = None) -> int:
-        async def op(tx: _Tx) -> int:
-            cur = await tx.conn.execute(
-                "DELETE FROM web_sessions WHERE account_id = %s AND id IS DISTINCT FROM %s",
-                (account_id, keep))
-            return int(cur.rowcount)
-
-        return await self._write(op)
-
-    async def web_sessions_purge(self, now: float) -> int:
-        async def op(tx: _Tx) -> int:
-            cur = await tx.conn.execute("DELETE FROM web_sessions WHERE expires <= %s", (now,))
-            return int(cur.rowcount)
-
-        return await self._write(op)
-
-    async def account_setting(self, account_id: int, key: str) -> str | None:
-        row = await self._one(
-            "SELECT value FROM account_settings WHERE account_id = %s AND key = %s",
-            (account_id, key))
-        return None if row is None else str(row[0])
-
-    async def set_account_setting(self, account_id: int, key: str, value: str | None) -> None:
-        async def op(tx: _Tx) -> None:
-            if value is None:
-                cur = await tx.conn.execute("SELECT 1 FROM accounts WHERE id = %s",
-                                            (account_id,))
-                if await cur.fetchone() is None:
-                    raise NotFound("no such account")
-                await tx.conn.execute(
-                    "DELETE FROM account_settings WHERE account_id = %s AND key = %s",
-                    (account_id, key))
-                return
-            try:
-                await tx.conn.execute(
-                    "INSERT INTO account_settings(account_id, key, value) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (account_id, key) DO UPDATE SET value = EXCLUDED.value",
-                    (account_id, key, value))
-            except errors.ForeignKeyViolation:
-                raise NotFound("no such account") from None
-
-        await self._write(op)
-
-    async def account_settings(self, key: str) -> dict[int, str]:
-        rows = await self._all(
-            "SELECT account_id, value FROM account_settings WHERE key = %s", (key,))
-        return {int(r[0]): str(r[1]) for r in rows}
-
-    async def app_password_add(self, account_id: int, label: str, digest: str) -> AppPassword:
-        created = time.time()
-
-        async def op(tx: _Tx) -> int:
-            try:
-                cur = await tx.conn.execute(
-                    "INSERT INTO app_passwords(account_id, label, digest, created)"
-                    " VALUES (%s, %s, %s, %s) RETURNING id",
-                    (account_id, label, digest, created))
-            except errors.ForeignKeyViolation:
-                raise NotFound("no such account") from None
-            row = await cur.fetchone()
-            assert row is not None
-            return int(row[0])
-
-        new_id = await self._write(op)
-        return AppPassword(new_id, account_id, label, digest, created)
-
-    async def app_passwords(self, account_id: int) -> list[AppPassword]:
-        rows = await self._all(
-            "SELECT id, account_id, label, digest, created FROM app_passwords"
-            " WHERE account_id = %s ORDER BY id", (account_id,))
-        return [AppPassword(int(r[0]), int(r[1]), str(r[2]), str(r[3]), float(r[4]))
-                for r in rows]
-
-    async def app_password_delete(self, account_id: int, password_id: int) -> bool:
-        async def op(tx: _Tx) -> bool:
-            cur = await tx.conn.execute(
-                "DELETE FROM app_passwords WHERE account_id = %s AND id = %s",
-                (account_id, password_id))
-            return cur.rowcount > 0
-
-        return await self._write(op)
-
-    async def queue_retry(self, entry_id: int) -> bool:
-        rows = await self._all(
-            "UPDATE queue SET next_attempt = LEAST(next_attempt, clock_timestamp())"
-            " WHERE id = %s RETURNING id", (entry_id,))
-        return bool(rows)
 
 # -- file helpers (run in threads) -----------------------------------------------------------
 
 
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
-
-
-def _read_touch(path: Path, blob_id: str) -> bytes | None:
-    try:
-        data = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    # Cache files are written without fsync (the database holds the durable copy), so after a
-    # power loss one may be short or empty: the content must match its name to be served.
-    if hashlib.sha256(data).hexdigest() != blob_id:
-        path.unlink(missing_ok=True)
-        return None
-    with contextlib.suppress(OSError):
-        os.utime(path)  # least-recently-read trimming
-    return data
-
-
-def _cache_put(files: BlobFiles, blob_id: str, data: bytes) -> None:
-    if hashlib.sha256(data).hexdigest() != blob_id:
-        return  # never cache what does not match its name
-    final = files.path_for(blob_id)
-    tmp = files.new_tmp()
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.link(tmp, final)
-    except OSError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _unlink_older(paths: list[Path], min_age: float) -> int:
-    import time
-
-    cutoff = time.time() - min_age
-    n = 0
-    for p in paths:
-        try:
-            if min_age >= 0 and p.stat().st_mtime > cutoff:
-                continue
-            p.unlink()
-            n += 1
-        except FileNotFoundError:
-            continue
-    return n
-
-
-def _trim_cache(files: BlobFiles, max_bytes: int) -> None:
-    entries = []
-    total = 0
-    for _blob_id, p in files.all_ids():
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            continue
-        entries.append((st.st_mtime, st.st_size, p))
-        total += st.st_size
-    if total <= max_bytes:
-        return
-    entries.sort()
-    for _mtime, size, p in entries:
-        if total <= max_bytes:
-            break
-        p.unlink(missing_ok=True)
-        total -= size
-
-
-
-

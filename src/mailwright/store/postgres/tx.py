@@ -7,6 +7,8 @@ database's clock, read once per transaction, so the nodes' clocks need not agree
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,29 +43,35 @@ class PostgresTx:
         assert self.tx is not None and self.store is not None, "a view changes nothing"
         return self.tx, self.store
 
-    async def _execute(self, sql: str, params: Sequence[Any]) -> Any:
+    async def _execute(self, sql: str, params: Sequence[Any], fetch: int) -> Any:
+        """Run a statement and take its result (`fetch`: 0 none, 1 a row, 2 all rows);
+        constraint errors become store errors. In pipeline mode a statement's error arrives
+        with its result, so the fetch is inside the translation too."""
         try:
-            return await self.conn.execute(_sql(sql), params)  # type: ignore[arg-type]
+            cur = await self.conn.execute(_sql(sql), params)  # type: ignore[arg-type]
+            if fetch == 2:
+                return await cur.fetchall()
+            if fetch == 1:
+                return await cur.fetchone()
+            if self.tx is not None and self.tx.pipe is not None:
+                await self.tx.pipe.sync()  # a row count is known only after a sync
+            return int(cur.rowcount)
         except errors.UniqueViolation as e:
             raise AlreadyExists(str(e).splitlines()[0]) from None
         except errors.ForeignKeyViolation as e:
             raise NotFound(str(e).splitlines()[0]) from None
 
     async def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cur = await self._execute(sql, params)
-        rows: list[Row] = await cur.fetchall()
+        rows: list[Row] = await self._execute(sql, params, 2)
         return rows
 
     async def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cur = await self._execute(sql, params)
-        row: Row | None = await cur.fetchone()
+        row: Row | None = await self._execute(sql, params, 1)
         return row
 
     async def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cur = await self._execute(sql, params)
-        if self.tx is not None and self.tx.pipe is not None:
-            await self.tx.pipe.sync()
-        return int(cur.rowcount)
+        count: int = await self._execute(sql, params, 0)
+        return count
 
     async def run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         if not params:
@@ -97,7 +105,23 @@ class PostgresTx:
 
     async def ref_blob(self, blob: StagedBlob, n: int) -> None:
         tx, store = self._write()
-        await store._ref_blob(tx, blob, n)
+        if tx.refs is None or tx.pipe is None or store.blob_kind != "database":
+            # outside a batch, or content in files (a released blob's file must be checked
+            # under the blob's guard: the row's count is needed)
+            await store._ref_blob(tx, blob, n)
+            return
+        # In a group-commit batch, content in the database, the reference costs no round
+        # trip of its own: the row count is not waited for; a blob row that is missing (the
+        # collector removed an upload never referenced) fails the statement instead (1 / 0),
+        # the unit fails at its end, and the writer uploads the blob again and runs the unit
+        # once more.
+        await self.conn.execute(
+            "WITH r AS (UPDATE blobs SET refs = refs + %s WHERE id = %s RETURNING 1)"
+            " SELECT 1 / count(*) FROM r",
+            (n, blob.blob_id),
+        )
+        tx.refs.append(blob)
+        tx.after_commit.append(functools.partial(store._blob_storage().settle, blob))
 
     async def unref_blob(self, blob_id: str, n: int) -> None:
         tx, store = self._write()
@@ -121,6 +145,38 @@ class PostgresTx:
              [r.blob_id for r in records]),
         )
 
+    async def guard_blob(self, blob_id: str) -> None:
+        tx, store = self._write()
+        await store._guard_blob(tx, blob_id)
+
+    async def drop_blob(self, blob_id: str) -> None:
+        store = self._write()[1]
+        await asyncio.to_thread(store._blob_storage().remove, blob_id)
+
+    async def rows_batch(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        conn = self.conn
+        if self.tx is not None and self.tx.pipe is None:
+            # a unit outside pipeline mode: one query after the other
+            return [await self.rows(sql, params) for sql, params in queries]
+        # pipeline mode: every query goes out before the first result is awaited. A view
+        # (no transaction open) gets one snapshot: BEGIN and COMMIT travel in the pipeline
+        own = self.tx is None and conn.info.transaction_status == TransactionStatus.IDLE
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                if self.tx is None:
+                    await stack.enter_async_context(conn.pipeline())
+                if own:
+                    await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                curs = [await conn.execute(_sql(sql), params)  # type: ignore[arg-type]
+                        for sql, params in queries]
+                if own:
+                    await conn.execute("COMMIT")
+            return [await cur.fetchall() for cur in curs]
+        except errors.UniqueViolation as e:
+            raise AlreadyExists(str(e).splitlines()[0]) from None
+        except errors.ForeignKeyViolation as e:
+            raise NotFound(str(e).splitlines()[0]) from None
+
     # -- messages (store.core.messages, store.core.listing)
 
     # the internal date travels as a UNIX timestamp, as MessageRecord keeps it
@@ -131,19 +187,6 @@ class PostgresTx:
     def records(self, rows: Sequence[Row]) -> list[MessageRecord]:
         interned = _FLAGS.get
         return [MessageRecord(m, u, ms, interned(f), ts, sz, b) for m, u, ms, f, ts, sz, b in rows]
-
-    async def reads(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
-        conn = self.conn
-        own = conn.info.transaction_status == TransactionStatus.IDLE
-        # one round trip: BEGIN, every query and COMMIT in one pipeline (a unit of work, or
-        # a consistent view, is in its snapshot already)
-        async with conn.pipeline():
-            if own:
-                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cursors = [await conn.execute(_sql(q), p) for q, p in queries]  # type: ignore[arg-type]
-            if own:
-                await conn.execute("COMMIT")
-        return [await cur.fetchall() for cur in cursors]
 
     def has_flag(self, column: str, flag: str) -> tuple[str, list[Any]]:
         return f"({column} @> ARRAY[?]::text[])", [flag]

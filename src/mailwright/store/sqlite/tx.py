@@ -141,6 +141,17 @@ class SQLiteTx:
               r.blob_id) for r in records],
         )
 
+    async def guard_blob(self, blob_id: str) -> None:
+        self._write()  # the single writer: no other unit runs meanwhile
+
+    async def drop_blob(self, blob_id: str) -> None:
+        self._write()[1].blobs.remove(blob_id)
+
+    async def rows_batch(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        # a read runs in one transaction already (Database.read), a unit in its savepoint:
+        # the queries see one snapshot
+        return [self._execute(sql, params).fetchall() for sql, params in queries]
+
     # -- messages (store.core.messages, store.core.listing)
 
     message_columns = "mailbox_id, uid, modseq, flags, internaldate, size, blob_id"
@@ -149,10 +160,6 @@ class SQLiteTx:
         parse = _FLAGS.parse
         # tuple unpacking in one comprehension: the cheapest way CPython builds 100k records
         return [MessageRecord(m, u, ms, parse(f), ts, sz, b) for m, u, ms, f, ts, sz, b in rows]
-
-    async def reads(self, queries: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
-        # a read runs in one transaction already (Database.read), a unit in its savepoint
-        return [self._execute(sql, params).fetchall() for sql, params in queries]
 
     def has_flag(self, column: str, flag: str) -> tuple[str, list[Any]]:
         # flags are kept as one space-separated text (an IMAP flag is an atom: no spaces)

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from mailwright.accounts import settings, totp
 from mailwright.accounts.authenticator import app_password_digest
 from mailwright.accounts.passwords import hash_password
+from mailwright.config import PasswordsConfig
 from mailwright.store.api import Account
 from mailwright.web.account import clients, filters, junk
 from mailwright.web.ui.pages import context, form, render, user_page
@@ -77,17 +78,17 @@ async def password(request: Request, account: Account) -> Response:
     if error is not None:
         return await _page(request, "password.html", "Change password", error=error,
                            status=400)
-    await ctx.store.set_password(account.id, await _hash(new))
+    await ctx.store.set_password(account.id, await _hash(new, ctx.config.passwords))
     ended = await ctx.store.web_sessions_delete(account.id, keep=request.state.session.id)
     return await _page(request, "password.html", "Change password",
                        notice="Your password has been changed."
                        + (f" {ended} other browser session(s) were signed out." if ended else ""))
 
 
-async def _hash(password: str) -> str:
+async def _hash(password: str, limits: PasswordsConfig) -> str:
     import asyncio
 
-    return await asyncio.to_thread(hash_password, password)
+    return await asyncio.to_thread(hash_password, password, limits)
 
 
 # --- app passwords -------------------------------------------------------------------------

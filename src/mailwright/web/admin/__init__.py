@@ -111,7 +111,7 @@ async def accounts(request: Request, account: Account) -> Response:
             return _back("/admin/accounts", error=f"{address.rpartition('@')[2]} is not a"
                          " domain of this server: add it under Domains first.")
         try:
-            hashed = await asyncio.to_thread(hash_password, password)
+            hashed = await asyncio.to_thread(hash_password, password, ctx.config.passwords)
             new, postmaster = await accounts_admin.create_account(store, address, hashed, quota)
         except StoreError as exc:
             return _back("/admin/accounts", error=f"{address} was not added: {exc}")
@@ -170,7 +170,9 @@ async def account_detail(request: Request, admin: Account) -> Response:
             if len(password) < MIN_PASSWORD:
                 return _back(path, error=f"The password must have at least {MIN_PASSWORD}"
                              " characters.")
-            await store.set_password(target.id, await asyncio.to_thread(hash_password, password))
+            await store.set_password(
+                target.id,
+                await asyncio.to_thread(hash_password, password, context(request).config.passwords))
             await store.web_sessions_delete(target.id)
             return _back(path, notice="Password set; the account's browser sessions ended.")
         if action in ("grant", "revoke"):

@@ -1,0 +1,187 @@
+"""PSS per IMAP session hibernated in IDLE, by kind of connection: plain, TLS (imaps),
+COMPRESS=DEFLATE, and TLS with COMPRESS.
+
+One server in this process on uvloop (the tests' listeners: SQLite, cheap argon2id hashes, an
+INBOX of 100 messages); the clients run in a child process, so only the server's memory is
+read (/proc/self/smaps_rollup). Each kind: a warm-up of 50 sessions closed again, then the PSS
+before and after `n` sessions that SELECT INBOX and IDLE, divided by `n`.
+
+    python -m bench.idle_variants [--sessions N] [--census] [--kinds plain,tls,...]
+
+Kinds measured in one process influence each other (memory one kind freed is reused by the
+next): for figures of each alone, run one kind per invocation.
+
+With ``--census``, plain sessions only, with what each one keeps: objects by type (gc) and
+bytes by line of code (tracemalloc), per session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import ssl
+import sys
+import tempfile
+import tracemalloc
+import zlib
+from collections import Counter
+from pathlib import Path
+
+KINDS = ("plain", "tls", "compress", "tls+compress")
+USER = "idle@example.test"
+
+
+def pss() -> int:
+    with open("/proc/self/smaps_rollup", "rb") as f:
+        for line in f:
+            if line.startswith(b"Pss:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no Pss in smaps_rollup")
+
+
+# -- the clients (child process) ---------------------------------------------------------------
+
+async def _session(host: str, port: int, kind: str, password: str) -> asyncio.StreamWriter:
+    ctx = None
+    if kind.startswith("tls"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
+    deflate = inflate = None
+    buf = b""
+
+    async def line() -> bytes:
+        nonlocal buf
+        while b"\r\n" not in buf:
+            data = await reader.read(65536)
+            if not data:
+                raise EOFError
+            buf += inflate.decompress(data) if inflate is not None else data
+        out, _, buf = buf.partition(b"\r\n")
+        return out
+
+    def send(data: bytes) -> None:
+        if deflate is not None:
+            data = deflate.compress(data) + deflate.flush(zlib.Z_SYNC_FLUSH)
+        writer.write(data)
+
+    async def cmd(tag: bytes, text: bytes) -> None:
+        send(tag + b" " + text + b"\r\n")
+        while not (await line()).startswith(tag + b" "):
+            pass
+
+    await line()
+    await cmd(b"l", b'LOGIN %s "%s"' % (USER.encode(), password.encode()))
+    if kind.endswith("compress"):
+        await cmd(b"z", b"COMPRESS DEFLATE")
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        inflate = zlib.decompressobj(-15)
+    await cmd(b"s", b"SELECT INBOX")
+    send(b"i IDLE\r\n")
+    assert (await line()).startswith(b"+ ")
+    return writer
+
+
+async def clients(host: str, port: int, kind: str, n: int, password: str) -> None:
+    sem = asyncio.Semaphore(16)
+
+    async def one() -> asyncio.StreamWriter:
+        async with sem:
+            return await _session(host, port, kind, password)
+
+    writers = await asyncio.gather(*(one() for _ in range(n)))
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until closed
+    for w in writers:
+        w.close()
+
+
+# -- the server (this process) -----------------------------------------------------------------
+
+def _types() -> Counter[str]:
+    return Counter(type(o).__name__ for o in gc.get_objects())
+
+
+async def measure(n: int, census: bool = False, kinds: tuple[str, ...] = KINDS) -> dict[str, float]:
+    from tests.integration.imap_support import PASSWORD, start_imap_server
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        srv = await start_imap_server(Path(tmp))
+        srv.listeners.max_per_ip = 10 * n
+        acc = await srv.add_user("idle")
+        for i in range(100):
+            await srv.deliver(acc, b"Subject: m%d\r\n\r\nbody\r\n" % i)
+        try:
+            for kind in kinds[:1] if census else kinds:
+                home = srv.homes["imaps" if kind.startswith("tls") else "imap"]
+                port = srv.tls_port if kind.startswith("tls") else srv.port
+                for count, record in ((50, False), (n, True)):
+                    gc.collect()
+                    await asyncio.sleep(0.5)
+                    if census and record:
+                        types = _types()
+                        tracemalloc.start()
+                        snap = tracemalloc.take_snapshot()
+                    before = pss()
+                    proc = await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "bench.idle_variants", "--client", kind,
+                        "--port", str(port), "--sessions", str(count), "--password", PASSWORD,
+                        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                    )
+                    assert proc.stdout is not None and proc.stdin is not None
+                    assert (await proc.stdout.readline()).strip() == b"ready"
+                    while home.hibernated < count:
+                        await asyncio.sleep(0.05)
+                    await asyncio.sleep(1.0)
+                    if census and record:
+                        gc.collect()
+                        grown = _types() - types
+                        print("objects per session:", ", ".join(
+                            f"{t} {c / count:.2f}" for t, c in grown.most_common(20)))
+                        noise = [tracemalloc.Filter(False, tracemalloc.__file__)]
+                        stats = tracemalloc.take_snapshot().filter_traces(noise).compare_to(
+                            snap.filter_traces(noise), "lineno")
+                        tracemalloc.stop()
+                        total = sum(st.size_diff for st in stats)
+                        print(f"tracemalloc: {total / count:.0f} bytes per session; by line:")
+                        for st in stats[:15]:
+                            print(f"  {st.size_diff / count:7.0f}  {st.traceback[0]}")
+                    if record:
+                        out[kind] = (pss() - before) / count / 1024
+                        print(f"{kind}: {out[kind]:.2f} KiB PSS per hibernated session "
+                              f"({count} sessions)", flush=True)
+                    proc.stdin.close()
+                    await proc.wait()
+                    while home.hibernated:
+                        await asyncio.sleep(0.05)
+        finally:
+            await srv.stop()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sessions", type=int, default=1000)
+    ap.add_argument("--client", choices=KINDS)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--password", default="")
+    ap.add_argument("--census", action="store_true")
+    ap.add_argument("--kinds", default=",".join(KINDS),
+                    help="comma-separated, measured in this order in one server process")
+    args = ap.parse_args()
+    import uvloop
+
+    if args.client:
+        uvloop.run(clients("127.0.0.1", args.port, args.client, args.sessions, args.password))
+        return
+    from mailwright.heap import fix_mmap_threshold
+
+    fix_mmap_threshold()
+    uvloop.run(measure(args.sessions, args.census, tuple(args.kinds.split(","))))
+
+
+if __name__ == "__main__":
+    main()
