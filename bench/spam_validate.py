@@ -38,6 +38,7 @@ from mailwright.spam.classifier import (
     analyse,
     bayes_reason,
     estimate_from_counts,
+    novelty_reason,
     structure_reason,
 )
 
@@ -100,7 +101,8 @@ def evaluate(fit: Sequence[Pair], check: Sequence[Pair]) -> Counter[str]:
         known = {t: (float(counts[t][0]), float(counts[t][1])) for t in analysis.tokens if t in counts}
         reasons = header_reasons(analysis.document) + shape_reasons(analysis.tokens)
         estimate = estimate_from_counts(known, nham, nspam, analysis.tokens)
-        for verdict in (bayes_reason(estimate, "validation"), structure_reason(estimate)):
+        for verdict in (bayes_reason(estimate, "validation"), structure_reason(estimate),
+                        novelty_reason(estimate)):
             if verdict is not None:
                 reasons.append(verdict)
         score = sum(r.points for r in reasons)
