@@ -10,8 +10,8 @@ on slices carved from the *training* half, so that the test half stays unseen:
 
 The 120 generated hard-ham messages (bench/hardham.py) are classified after each training
 too, and so is "short ham": each single-part text ham of the slice cut to its first 20 and 40
-words, as the two-line items of a news feed are (the corpus' training half has none of those). Scoring is the service's own arithmetic, in memory (`header_reasons`, `shape_reasons`
-and `bayes_reason` on an in-memory count table equal to what `Classifier.learn` stores), so a
+words, as the two-line items of a news feed are (the corpus' training half has none of those). Scoring is the service's own arithmetic, in memory (`header_reasons`, `shape_reasons`,
+`bayes_reason`, `structure_reason` and `novelty_reason` on an in-memory count table equal to what `Classifier.learn` stores), so a
 grid of parameters runs in a minute instead of a bench run each. Each line shows, per slice:
 spam caught, ham misfiled, hard ham misfiled, and (in brackets) ham and hard ham within 2
 points of the junk threshold, the margin the rule "no lost ham" is judged by.
