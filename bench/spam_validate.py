@@ -10,8 +10,8 @@ on slices carved from the *training* half, so that the test half stays unseen:
 
 The 120 generated hard-ham messages (bench/hardham.py) are classified after each training
 too, and so is "short ham": each single-part text ham of the slice cut to its first 20 and 40
-words, as the two-line items of a news feed are (the corpus' training half has none of those). Scoring is the service's own arithmetic, in memory (`header_reasons`, `shape_reasons`
-and `bayes_reason` on an in-memory count table equal to what `Classifier.learn` stores), so a
+words, as the two-line items of a news feed are (the corpus' training half has none of those). Scoring is the service's own arithmetic, in memory (`header_reasons`, `shape_reasons`,
+`bayes_reason`, `structure_reason` and `novelty_reason` on an in-memory count table equal to what `Classifier.learn` stores), so a
 grid of parameters runs in a minute instead of a bench run each. Each line shows, per slice:
 spam caught, ham misfiled, hard ham misfiled, and (in brackets) ham and hard ham within 2
 points of the junk threshold, the margin the rule "no lost ham" is judged by.
@@ -38,6 +38,7 @@ from mailwright.spam.classifier import (
     analyse,
     bayes_reason,
     estimate_from_counts,
+    novelty_reason,
     structure_reason,
 )
 
@@ -100,7 +101,8 @@ def evaluate(fit: Sequence[Pair], check: Sequence[Pair]) -> Counter[str]:
         known = {t: (float(counts[t][0]), float(counts[t][1])) for t in analysis.tokens if t in counts}
         reasons = header_reasons(analysis.document) + shape_reasons(analysis.tokens)
         estimate = estimate_from_counts(known, nham, nspam, analysis.tokens)
-        for verdict in (bayes_reason(estimate, "validation"), structure_reason(estimate)):
+        for verdict in (bayes_reason(estimate, "validation"), structure_reason(estimate),
+                        novelty_reason(estimate)):
             if verdict is not None:
                 reasons.append(verdict)
         score = sum(r.points for r in reasons)

@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 
 from mailwright.store.api import SpamLesson, SpamStore
 
-from .bayes import ACCOUNT_WEIGHT, Estimate, combine, structure_probability
+from .bayes import ACCOUNT_WEIGHT, Estimate, combine, structure_probability, unseen_in_ham
 from .checks import Reason
 from .tokens import Document, parse_document, token_key, tokenize_document
 
 __all__ = ["MIN_MESSAGES", "Analysis", "Classifier", "analyse", "bayes_reason", "estimate_from_counts",
-           "sender_keys", "structure_reason"]
+           "novel", "novelty_reason", "sender_keys", "structure_reason"]
 
 MIN_MESSAGES = 10
 NEUTRAL_PROBABILITY = 0.2  # SpamBayes' default ham_cutoff
@@ -35,6 +35,10 @@ FULL_EVIDENCE = 20
 STRUCTURE_FROM = 0.8
 STRUCTURE_POINTS = 2.0
 TOTALS_TTL = 2.0
+# `novelty_reason`
+NOVELTY_FROM = 0.7
+NOVELTY_MIN_WORDS = 20
+NOVELTY_POINTS = 5.0
 _ADDR = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,10}", re.UNICODE)
 
 
@@ -109,6 +113,8 @@ def bayes_reason(estimate: Estimate, scope: str) -> Reason | None:
     points = 7.0 * (p - n) / (1 - n) if p >= n else -4.0 * (n - p) / n
     if points > 0 and 0 < estimate.evidence < FULL_EVIDENCE:
         points *= estimate.evidence / FULL_EVIDENCE
+    if points < 0 and novel(estimate):
+        return None  # its ham clues are the few words it knows of a message it cannot read
     if abs(points) < 0.05:
         return None
     clues = ", ".join(c.token for c in estimate.clues[:3])
@@ -139,12 +145,36 @@ def structure_reason(estimate: Estimate) -> Reason | None:
                   f" has spam probability {p:.2f}")  # fmt: skip
 
 
+def novel(estimate: Estimate) -> bool:
+    """Whether NOVEL_WORDS applies (`novelty_reason`)."""
+    share = estimate.novelty
+    return share is not None and estimate.words >= NOVELTY_MIN_WORDS and share >= NOVELTY_FROM
+
+
+def novelty_reason(estimate: Estimate) -> Reason | None:
+    """NOVEL_WORDS: most of a message's words were never in the ham this account (or the
+    server) learnt: the mail of a language its reader does not receive (`bayes.unseen_in_ham`).
+
+    NOVELTY_POINTS from NOVELTY_FROM of at least NOVELTY_MIN_WORDS words. When it applies,
+    the classifier's ham points are not counted (`judge_points`): they come from the few
+    words of the message it knows, and in such mail those are the wrapper (a list's name).
+    """
+    share = estimate.novelty
+    if share is None or not novel(estimate):
+        return None
+    return Reason("NOVEL_WORDS", NOVELTY_POINTS,
+                  f"{share:.0%} of its {estimate.words} words were never in the ham learnt"
+                  " (a language this account does not receive?)")  # fmt: skip
+
+
 def estimate_from_counts(
     counts: dict[str, tuple[float, float]], nham: float, nspam: float, tokens: frozenset[str]
 ) -> Estimate:
     """The full estimate and the structure-only one, from counts already read."""
     full = combine(counts, nham, nspam, tokens)
-    return replace(full, structure=structure_probability(counts, nham, nspam, tokens))
+    novelty, words = unseen_in_ham(counts, nham, tokens)
+    return replace(full, structure=structure_probability(counts, nham, nspam, tokens),
+                   novelty=novelty, words=words)
 
 
 class Classifier:

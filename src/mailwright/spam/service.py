@@ -30,7 +30,14 @@ from mailwright.spam.roles import SpamFilterStore
 from mailwright.store.api import StoreError
 
 from .checks import Reason, auth_reasons, dmarc_domain, header_reasons, shape_reasons
-from .classifier import Analysis, Classifier, bayes_reason, from_address, structure_reason
+from .classifier import (
+    Analysis,
+    Classifier,
+    bayes_reason,
+    from_address,
+    novelty_reason,
+    structure_reason,
+)
 from .dnslists import Listing, lookup_all
 from .envelope import Greylist, RateLimiter, client_network, purge
 from .external import ask_rspamd, ask_spamd
@@ -438,7 +445,8 @@ class SpamFilter:
             if estimate is None:
                 reasons.append(Reason("BAYES_UNTRAINED", 0.0, "classifier has not learnt enough yet"))
             else:
-                for reason in (bayes_reason(*estimate), structure_reason(estimate[0])):
+                for reason in (bayes_reason(*estimate), structure_reason(estimate[0]),
+                               novelty_reason(estimate[0])):
                     if reason is not None:
                         reasons.append(reason)
             if account_id:
