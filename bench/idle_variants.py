@@ -7,18 +7,26 @@ read (/proc/self/smaps_rollup). Each kind: a warm-up of 50 sessions closed again
 before and after `n` sessions that SELECT INBOX and IDLE, divided by `n`.
 
     python -m bench.idle_variants [--sessions N] [--census] [--kinds plain,tls,...]
+                                  [--malloc] [--trim] [--mmap-threshold BYTES]
 
 Kinds measured in one process influence each other (memory one kind freed is reused by the
 next): for figures of each alone, run one kind per invocation.
 
 With ``--census``, plain sessions only, with what each one keeps: objects by type (gc) and
 bytes by line of code (tracemalloc), per session.
+
+With ``--malloc``, where each kind's bytes are in the C heap: glibc's own count (mallinfo2:
+bytes in use, bytes freed but kept, blocks served by mmap) and the PSS by kind of mapping (the
+heap, pymalloc's 1 MiB arenas, single mmap'd blocks such as uvloop's 256 KiB TLS read buffers),
+per session. With ``--trim``, malloc_trim(0) before each reading, to tell memory in use from
+memory freed but kept (fragmentation).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import ssl
 import sys
@@ -38,6 +46,51 @@ def pss() -> int:
             if line.startswith(b"Pss:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("no Pss in smaps_rollup")
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = _Mallinfo2
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc
+
+
+def heap_state() -> dict[str, int]:
+    """glibc's counts (main arena and the threads' arenas together) and PSS by mapping kind."""
+    m = _libc().mallinfo2()
+    out = {"malloc in use": m.uordblks + m.hblkhd, "malloc free, kept": m.fordblks,
+           "main heap size": m.arena,
+           "mmap'd blocks": m.hblks}
+    kinds: Counter[str] = Counter()
+    name = ""
+    size = 0
+    with open("/proc/self/smaps", "rb") as f:
+        for line in f:
+            first = line.split(None, 1)[0]
+            if b"-" in first and not first.endswith(b":"):
+                lo, hi = first.split(b"-")
+                size = int(hi, 16) - int(lo, 16)
+                parts = line.split()
+                name = parts[5].decode() if len(parts) > 5 else ""
+            elif first == b"Pss:":
+                pss_kb = int(line.split()[1])
+                if name == "[heap]":
+                    kind = "PSS [heap]"
+                elif name:
+                    kind = "PSS files, stacks"
+                elif size >= 64 << 20:
+                    kind = "PSS thread arenas"
+                else:  # adjacent mappings merge: cannot be told apart by size
+                    kind = "PSS other anonymous maps (pymalloc arenas, mmap'd blocks)"
+                kinds[kind] += pss_kb * 1024
+    out.update(kinds)
+    return out
 
 
 # -- the clients (child process) ---------------------------------------------------------------
@@ -104,7 +157,8 @@ def _types() -> Counter[str]:
     return Counter(type(o).__name__ for o in gc.get_objects())
 
 
-async def measure(n: int, census: bool = False, kinds: tuple[str, ...] = KINDS) -> dict[str, float]:
+async def measure(n: int, census: bool = False, kinds: tuple[str, ...] = KINDS,
+                  malloc: bool = False, trim: bool = False) -> dict[str, float]:
     from tests.integration.imap_support import PASSWORD, start_imap_server
 
     out: dict[str, float] = {}
@@ -125,7 +179,10 @@ async def measure(n: int, census: bool = False, kinds: tuple[str, ...] = KINDS) 
                         types = _types()
                         tracemalloc.start()
                         snap = tracemalloc.take_snapshot()
+                    if trim:
+                        _libc().malloc_trim(0)
                     before = pss()
+                    heap_before = heap_state() if malloc and record else {}
                     proc = await asyncio.create_subprocess_exec(
                         sys.executable, "-m", "bench.idle_variants", "--client", kind,
                         "--port", str(port), "--sessions", str(count), "--password", PASSWORD,
@@ -149,6 +206,14 @@ async def measure(n: int, census: bool = False, kinds: tuple[str, ...] = KINDS) 
                         print(f"tracemalloc: {total / count:.0f} bytes per session; by line:")
                         for st in stats[:15]:
                             print(f"  {st.size_diff / count:7.0f}  {st.traceback[0]}")
+                    if trim:
+                        _libc().malloc_trim(0)
+                    if malloc and record:
+                        heap_after = heap_state()
+                        print(f"{kind}, per session:", ", ".join(
+                            f"{k} {(heap_after.get(k, 0) - heap_before.get(k, 0)) / count:.0f}"
+                            + ("" if k == "mmap'd blocks" else " B")
+                            for k in sorted(heap_after.keys() | heap_before.keys())))
                     if record:
                         out[kind] = (pss() - before) / count / 1024
                         print(f"{kind}: {out[kind]:.2f} KiB PSS per hibernated session "
@@ -169,6 +234,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--password", default="")
     ap.add_argument("--census", action="store_true")
+    ap.add_argument("--malloc", action="store_true", help="C heap and mappings, per session")
+    ap.add_argument("--trim", action="store_true", help="malloc_trim(0) before each reading")
+    ap.add_argument("--mmap-threshold", type=int, default=0,
+                    help="malloc's mmap threshold instead of heap.py's (e.g. 65536)")
     ap.add_argument("--kinds", default=",".join(KINDS),
                     help="comma-separated, measured in this order in one server process")
     args = ap.parse_args()
@@ -179,8 +248,12 @@ def main() -> None:
         return
     from mailwright.heap import fix_mmap_threshold
 
-    fix_mmap_threshold()
-    uvloop.run(measure(args.sessions, args.census, tuple(args.kinds.split(","))))
+    if args.mmap_threshold:
+        fix_mmap_threshold(args.mmap_threshold)
+    else:
+        fix_mmap_threshold()
+    uvloop.run(measure(args.sessions, args.census, tuple(args.kinds.split(",")),
+                       args.malloc, args.trim))
 
 
 if __name__ == "__main__":
