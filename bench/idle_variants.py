@@ -8,6 +8,7 @@ before and after `n` sessions that SELECT INBOX and IDLE, divided by `n`.
 
     python -m bench.idle_variants [--sessions N] [--census] [--kinds plain,tls,...]
                                   [--malloc] [--trim] [--mmap-threshold BYTES]
+    python -m bench.idle_variants --openssl [--sessions N]
 
 Kinds measured in one process influence each other (memory one kind freed is reused by the
 next): for figures of each alone, run one kind per invocation.
@@ -20,6 +21,10 @@ bytes in use, bytes freed but kept, blocks served by mmap) and the PSS by kind o
 heap, pymalloc's 1 MiB arenas, single mmap'd blocks such as uvloop's 256 KiB TLS read buffers),
 per session. With ``--trim``, malloc_trim(0) before each reading, to tell memory in use from
 memory freed but kept (fragmentation).
+
+With ``--openssl``, no server: the bytes OpenSSL keeps for the server side of a TLS connection
+over memory BIOs (the server's context, a handshake, three exchanges as LOGIN, SELECT, IDLE),
+counted by malloc, and the connection's SSL mode.
 """
 
 from __future__ import annotations
@@ -91,6 +96,69 @@ def heap_state() -> dict[str, int]:
                 kinds[kind] += pss_kb * 1024
     out.update(kinds)
     return out
+
+
+def openssl_census(n: int) -> None:
+    from mailwright.tls import make_self_signed, server_context
+
+    libssl = ctypes.CDLL("libssl.so.3")
+    libssl.SSL_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    libssl.SSL_ctrl.restype = ctypes.c_long
+    libc = _libc()
+
+    def in_use() -> int:
+        gc.collect()
+        m = libc.mallinfo2()
+        return int(m.uordblks + m.hblkhd)
+
+    tmp = Path(tempfile.mkdtemp())
+    make_self_signed("localhost", tmp / "cert.pem", tmp / "key.pem")
+    server = server_context(tmp / "cert.pem", tmp / "key.pem")
+    client = ssl.create_default_context()
+    client.check_hostname = False
+    client.verify_mode = ssl.CERT_NONE
+
+    def drain(obj: ssl.SSLObject) -> None:
+        try:
+            while obj.read(65536):
+                pass
+        except ssl.SSLWantReadError:
+            pass
+
+    def pair() -> tuple[ssl.SSLObject, ssl.SSLObject]:
+        s_in, s_out, c_in, c_out = (ssl.MemoryBIO() for _ in range(4))
+        s = server.wrap_bio(s_in, s_out, server_side=True)
+        c = client.wrap_bio(c_in, c_out)
+        for _ in range(10):
+            for step in (c.do_handshake, s.do_handshake):
+                try:
+                    step()
+                except ssl.SSLWantReadError:
+                    pass
+            up, down = c_out.read(), s_out.read()
+            s_in.write(up)
+            c_in.write(down)
+            if not up and not down:
+                break
+        for line in (b"a LOGIN u p\r\n", b"s SELECT INBOX\r\n", b"i IDLE\r\n"):
+            c.write(line)
+            s_in.write(c_out.read())
+            drain(s)
+            s.write(b"* 100 EXISTS\r\n" * 20)
+            c_in.write(s_out.read())
+            drain(c)
+        return s, c
+
+    for _ in range(50):
+        pair()
+    before = in_use()
+    pairs = [pair() for _ in range(n)]
+    servers = [s for s, _ in pairs]
+    del pairs
+    print(f"server side of a TLS connection: {(in_use() - before) / n:.0f} bytes in use (malloc)")
+    ssl_ptr = ctypes.c_void_p.from_address(id(servers[0]._sslobj) + 24).value  # PySSLSocket.ssl
+    mode = libssl.SSL_ctrl(ssl_ptr, 33, 0, None)  # SSL_CTRL_MODE
+    print(f"SSL mode 0x{mode:x}; SSL_MODE_RELEASE_BUFFERS (0x10) {'on' if mode & 0x10 else 'off'}")
 
 
 # -- the clients (child process) ---------------------------------------------------------------
@@ -238,6 +306,8 @@ def main() -> None:
     ap.add_argument("--trim", action="store_true", help="malloc_trim(0) before each reading")
     ap.add_argument("--mmap-threshold", type=int, default=0,
                     help="malloc's mmap threshold instead of heap.py's (e.g. 65536)")
+    ap.add_argument("--openssl", action="store_true",
+                    help="OpenSSL's bytes per connection over memory BIOs, no server")
     ap.add_argument("--kinds", default=",".join(KINDS),
                     help="comma-separated, measured in this order in one server process")
     args = ap.parse_args()
@@ -248,6 +318,10 @@ def main() -> None:
         return
     from mailwright.heap import fix_mmap_threshold
 
+    if args.openssl:
+        fix_mmap_threshold()
+        openssl_census(args.sessions)
+        return
     if args.mmap_threshold:
         fix_mmap_threshold(args.mmap_threshold)
     else:
