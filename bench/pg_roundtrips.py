@@ -201,14 +201,14 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
         t3 = dict(relay.counts.texts)
         if args.statements:
             for title, a, b, per in (("SMTP", t0, t1, n), ("IMAP", t2, t3, None)):
-                per = per or max(1, sum(d for d, _ in mload.results))
+                per = per or max(1, sum(r[0] for r in mload.results))
                 log(f"statements per {title} message/command:")
                 for text, k in sorted(b.items(), key=lambda kv: -(kv[1] - a.get(kv[0], 0))):
                     if k - a.get(text, 0):
                         print(f"  {(k - a.get(text, 0)) / per:6.2f}  {text}")
-        cmds = sum(d for d, _ in mload.results)
+        cmds = sum(r[0] for r in mload.results)
         out["imap_commands"] = cmds
-        out["imap_failed"] = sum(f for _, f in mload.results)
+        out["imap_failed"] = sum(r[1] for r in mload.results)
         out["imap_round_trips"] = (r3[0] - r2[0]) / cmds
         out["imap_statements"] = (r3[1] - r2[1]) / cmds
         out["imap_syncs"] = (r3[2] - r2[2]) / cmds

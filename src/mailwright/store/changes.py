@@ -20,6 +20,9 @@ MAILBOX_LIST = 0  # a mailbox created, deleted or renamed
 SUBSCRIPTIONS = 1  # a name subscribed or unsubscribed
 ANNOTATIONS = 2  # an annotation (RFC 5464 METADATA) of a mailbox or of the server changed
 _CHANNELS = 4
+#: domains, accounts or aliases changed (nodes forget their cached look-ups,
+#: store/postgres/lookups.py); account 0 never exists and kind 3 is no account channel
+DIRECTORY = -3
 
 
 def account_channel(account_id: int, kind: int) -> int:

@@ -21,7 +21,7 @@ from mailwright.store.api import (
     NotFound,
     Usage,
 )
-from mailwright.store.changes import MAILBOX_LIST, account_channel
+from mailwright.store.changes import DIRECTORY, MAILBOX_LIST, account_channel
 from mailwright.store.core.base import CoreBase
 from mailwright.store.core.tx import Row, Tx, as_list, as_time
 
@@ -90,6 +90,7 @@ class Accounts(CoreBase):
             except AlreadyExists:
                 raise AlreadyExists(f"domain {name} already exists") from None
             assert r is not None
+            tx.changed(DIRECTORY, 0)  # every node forgets its cached look-ups at COMMIT
             return Domain(name, as_time(r[0]))
 
         return await self._unit(op)
@@ -109,6 +110,7 @@ class Accounts(CoreBase):
                 " (length(source) > length(?) AND substr(source, length(source) - length(?)) = ?)",
                 ("@" + name, *_in_domain(name)),
             )
+            tx.changed(DIRECTORY, 0)
 
         await self._unit(op)
 
@@ -149,6 +151,7 @@ class Accounts(CoreBase):
                 raise AlreadyExists(f"account {address} already exists") from None
             assert r is not None
             acc = account(r)
+            tx.changed(DIRECTORY, 0)
             for name, special in DEFAULT_MAILBOXES:
                 await create_mailbox_row(tx, acc.id, name, special)
             await tx.run_many(
@@ -201,6 +204,7 @@ class Accounts(CoreBase):
             )
             if n == 0:
                 raise NotFound("no such account")
+            tx.changed(DIRECTORY, 0)
 
         await self._unit(op)
 
@@ -223,6 +227,7 @@ class Accounts(CoreBase):
             )
             if r is None:
                 raise NotFound("no such account")
+            tx.changed(DIRECTORY, 0)
             return account(r)
 
         return await self._unit(op)
@@ -250,6 +255,7 @@ class Accounts(CoreBase):
             )
             await tx.run("DELETE FROM accounts WHERE id = ?", (account_id,))
             await tx.run("DELETE FROM maildrop_locks WHERE account_id = ?", (account_id,))
+            tx.changed(DIRECTORY, 0)
             for mb in boxes:
                 tx.changed(mb, 0)
 
@@ -287,6 +293,7 @@ class Accounts(CoreBase):
                 )
             except AlreadyExists:
                 raise AlreadyExists(f"alias {source} already exists") from None
+            tx.changed(DIRECTORY, 0)
             return Alias(source, tuple(targets))
 
         return await self._unit(op)
@@ -297,6 +304,7 @@ class Accounts(CoreBase):
         async def op(tx: Tx) -> None:
             if await tx.run("DELETE FROM aliases WHERE source = ?", (source,)) == 0:
                 raise NotFound(f"no such alias: {source}")
+            tx.changed(DIRECTORY, 0)
 
         await self._unit(op)
 

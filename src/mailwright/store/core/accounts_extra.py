@@ -10,6 +10,7 @@ duplicate test, RFC 7352 3).
 from __future__ import annotations
 
 from mailwright.store.api import AlreadyExists, InvalidOperation, NotFound, SieveScriptInfo
+from mailwright.store.changes import DIRECTORY
 from mailwright.store.core.base import CoreBase
 from mailwright.store.core.tx import Tx
 
@@ -72,6 +73,7 @@ class SieveScripts(CoreBase):
                 " SET content = excluded.content, updated = excluded.updated",
                 (account_id, name, content),
             )
+            tx.changed(DIRECTORY, 0)  # the active script may have changed: nodes forget it
 
         await self._unit(op)
 
@@ -134,6 +136,7 @@ class SieveScripts(CoreBase):
             )
             if n == 0:
                 raise NotFound(f"no script {old!r}")
+            tx.changed(DIRECTORY, 0)
 
         await self._unit(op)
 
@@ -154,6 +157,7 @@ class SieveScripts(CoreBase):
                 " AND (active OR name = ?)",
                 (name or "", account_id, name or ""),
             )
+            tx.changed(DIRECTORY, 0)
 
         await self._unit(op)
 

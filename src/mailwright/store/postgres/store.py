@@ -54,13 +54,14 @@ from mailwright.store.api import (
 )
 from mailwright.store.blobs import BlobFiles, FileBlobWriter, MetaParser
 from mailwright.store.blobstore import BlobStorage, CachedBlobs, FileBlobs
-from mailwright.store.changes import ChangeHub
+from mailwright.store.changes import DIRECTORY, ChangeHub
 from mailwright.store.core import CoreStore
 from mailwright.store.core.listing import ListingCache
 from mailwright.store.core.messages import read_changes
 from mailwright.store.core.tx import Tx
 from mailwright.store.postgres.blobs import DatabaseBlobs
 from mailwright.store.postgres.changelog import ChangeLog
+from mailwright.store.postgres.lookups import CachedLookups, LookupCache
 from mailwright.store.postgres.schema import (
     SCHEMA_VERSION,
     SchemaTooNew,
@@ -110,7 +111,7 @@ class _Tx:
         self.notify[mailbox_id] = max(modseq, self.notify.get(mailbox_id, 0))
 
 
-class PostgresStore(CoreStore):
+class PostgresStore(CachedLookups, CoreStore):
     """The `Store` interface on PostgreSQL (psycopg 3, async, with a connection pool).
 
     `data_dir` holds node-local files: staging (`tmp/`) and the blob cache (`blobs/`), or
@@ -158,6 +159,8 @@ class PostgresStore(CoreStore):
         self.group_commit: GroupCommit | None = GroupCommit(self) if group_commit else None
         #: `changes_since` answers shared by this node's sessions, invalidated by NOTIFY
         self.changelog = ChangeLog()
+        #: domains, accounts and aliases, forgotten on a DIRECTORY change (postgres/lookups.py)
+        self.lookups = LookupCache(lambda: (self.changelog.reliable, self.changelog.epoch))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -273,6 +276,8 @@ class PostgresStore(CoreStore):
         except ValueError:
             return
         self.notifications_received += 1
+        if mailbox_id == DIRECTORY:
+            self.lookups.invalidate()
         self.changelog.hear(mailbox_id, ms)
         self.changes.publish(mailbox_id, ms)
 
@@ -571,6 +576,8 @@ class PostgresStore(CoreStore):
     def publish(self, mailbox_id: int, modseq: int) -> None:
         """After a COMMIT of this node: the shared answers learn of it before the change hub
         wakes anyone (so no session of this node is told less than was committed)."""
+        if mailbox_id == DIRECTORY:
+            self.lookups.invalidate()
         self.changelog.hear(mailbox_id, modseq)
         self.changes.publish(mailbox_id, modseq)
 
