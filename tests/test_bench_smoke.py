@@ -32,7 +32,8 @@ def test_bench_quick_writes_report(tmp_path: Path) -> None:
     assert cp.returncode == 0, cp.stderr[-4000:]
     data = json.loads((charts / "results.json").read_text())
     names = [w["name"] for w in data["workloads"]]
-    assert names == ["smtp-ingest", "smtp-fanout", "imap-mixed", "imap-idle", "imap-large", "pop3"]
+    assert names == ["smtp-ingest", "smtp-fanout", "imap-mixed", "imap-idle", "imap-large", "pop3",
+                     "imap-sessions"]
     text = page.read_text()
     assert "## Protocol benchmarks" in text
     assert "python -m bench --quick" in text

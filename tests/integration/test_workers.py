@@ -76,7 +76,7 @@ def one_on_each_worker(server: MailwrightServer, connect: Callable[[], T],
                        sock: Callable[[T], socket.socket], close: Callable[[T], object]) -> dict[int, T]:
     """Connections, one held by each worker (others are closed as they come)."""
     sup = supervisor(server)
-    wait_for("every worker", lambda: len(worker_pids(sup)) == WORKERS)
+    wait_for("every worker", lambda: len(worker_pids(sup)) == WORKERS, deadline=120)
     held: dict[int, T] = {}
     for _ in range(400):
         conn = connect()
@@ -204,7 +204,8 @@ def test_sigterm_finishes_the_transaction_in_flight_then_stops_every_worker(
     server: MailwrightServer,
 ) -> None:
     sup = supervisor(server)
-    pids = wait_for("every worker", lambda: (p := worker_pids(sup)) and len(p) == WORKERS and p)
+    pids = wait_for("every worker", lambda: (p := worker_pids(sup)) and len(p) == WORKERS and p,
+                    deadline=120)
     s = smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=60)
     s.ehlo("client.remote.test")
     assert s.mail("carol@remote.test")[0] == 250
@@ -232,7 +233,8 @@ def test_sigkill_of_a_worker_in_the_middle_of_deliveries_loses_nothing(
     server: MailwrightServer,
 ) -> None:
     sup = supervisor(server)
-    pids = wait_for("every worker", lambda: (p := worker_pids(sup)) and len(p) == WORKERS and p)
+    pids = wait_for("every worker", lambda: (p := worker_pids(sup)) and len(p) == WORKERS and p,
+                    deadline=120)
     acked: dict[str, bytes] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -295,7 +297,7 @@ def test_connection_budgets_count_every_workers_connections(tmp_path: Path) -> N
 
     with server:
         sup = supervisor(server)
-        wait_for("every worker", lambda: len(worker_pids(sup)) == WORKERS)
+        wait_for("every worker", lambda: len(worker_pids(sup)) == WORKERS, deadline=120)
         held: dict[int, socket.socket] = {}
         for _ in range(400):  # one connection held on each worker, the others closed
             s = connect()
