@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
 
-from mailwright.store.api import BlobStore
+from mailwright.store.api import BlobStore, BlobWriter, StagedBlob
 
 
 class LRUBytes:
@@ -77,8 +76,16 @@ class CachingStore:
         self._blobs = blobs
         self._metas = metas
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+    # The rest of the BlobStore role, passed through by name (no __getattr__: the role's type
+    # is what a holder may call, and mypy checks it).
+    def blob_writer(self, *, exact: bool = False) -> BlobWriter:
+        return self._store.blob_writer(exact=exact)
+
+    async def read_staged(self, blob: StagedBlob, *, limit: int | None = None) -> bytes:
+        return await self._store.read_staged(blob, limit=limit)
+
+    def discard_staged(self, blob: StagedBlob) -> None:
+        self._store.discard_staged(blob)
 
     async def read_blob(self, blob_id: str) -> bytes:
         data = self._blobs.get(blob_id)
