@@ -242,6 +242,9 @@ def test_attack_sessions_that_never_log_in_are_hung_up_on(strict: MailwrightServ
     assert imap.line().startswith(b"* OK")
     sub = LineClient(strict.port("submission"), source)
     assert sub.line().startswith(b"220")
+    sieve = LineClient(strict.port("managesieve"), source)
+    while not (line := sieve.line()).startswith(b"OK"):  # capabilities, then OK (RFC 5804 1.7)
+        assert line, "ManageSieve closed before its greeting ended"
     logged_in = LineClient(strict.port("pop3s"), source, tls=True)
     assert logged_in.line().startswith(b"+OK")
     logged_in.send(f"USER {ALICE}\r\nPASS {PASSWORD}\r\n".encode())
@@ -261,10 +264,12 @@ def test_attack_sessions_that_never_log_in_are_hung_up_on(strict: MailwrightServ
     assert rest.startswith(b"-ERR Disconnected"), rest
     rest = b"".join(iter(sub.line, b""))
     assert rest.startswith(b"421 4.7.0"), rest
+    rest = b"".join(iter(sieve.line, b""))
+    assert rest.startswith(b'BYE "Disconnected'), rest
     # the logged-in session is not affected
     logged_in.send(b"STAT\r\n")
     assert logged_in.line().startswith(b"+OK")
-    for c in (pop, imap, sub, logged_in):
+    for c in (pop, imap, sub, sieve, logged_in):
         c.close()
 
 

@@ -45,6 +45,8 @@ LOGIN_TIMEOUT: dict[str, bytes] = {
     "imaps": b"* BYE Disconnected: no login within the time allowed\r\n",
     "pop3": b"-ERR Disconnected: no login within the time allowed\r\n",
     "pop3s": b"-ERR Disconnected: no login within the time allowed\r\n",
+    # RFC 5804 4 (response-bye): the last thing the server says before it closes
+    "managesieve": b'BYE "Disconnected: no login within the time allowed"\r\n',
 }
 
 

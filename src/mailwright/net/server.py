@@ -15,7 +15,7 @@ House rules of this module:
   each worker's: every worker counts in one shared mapping (`net.budgets.SharedCounts`).
 * Behind a trusted PROXY-speaking balancer the socket's address is the balancer's, so the
   per-address cap is applied to the address in the header, once it has been read.
-* Sessions that must log in (submission, IMAP, POP3) are hung up on when they have not
+* Sessions that must log in (submission, IMAP, POP3, ManageSieve) are hung up on when they have not
   authenticated within `login_timeout` of the accept, however busy they keep themselves (as
   Dovecot's login processes do); the MX never authenticates and keeps its per-command timeouts.
 * Loopback exemptions (plaintext login without TLS) belong only to a known loopback client,
