@@ -179,3 +179,49 @@ def test_compressed_literal_bomb_after_login(server: MailwrightServer) -> None:
     assert growth < BOUND, f"server memory grew by {growth / MiB:.0f} MiB"
     assert b"c BAD [TOOBIG]" in got, bytes(got[-300:])
     assert b"d OK NOOP completed" in got  # the session goes on after the refused command
+
+
+def test_append_streams_its_literal_after_login(server: MailwrightServer) -> None:
+    """Eight logged-in sessions each in the middle of a 48 MiB APPEND literal: the server holds
+    what it has read in staging files, not in memory (one bounded read per session). The code
+    before the connection core buffered each command whole: 8 x 44 MiB held at once."""
+    size = 48 * MiB
+    sent = 44 * MiB
+    others: list[socket.socket] = []
+
+    def login(sock: socket.socket) -> None:
+        sock.sendall(f'a LOGIN {USER} "{PASSWORD}"\r\n'.encode())
+        assert _read_line(sock).startswith(b"a OK")
+
+    def run(sock: socket.socket, sample: Callable[[], None]) -> None:
+        socks = [sock, *others]
+        for s in socks:
+            s.sendall(b"b APPEND INBOX {%d}\r\n" % size)
+            assert _read_line(s).startswith(b"+ ")  # RFC 9051 7.5: go ahead with the literal
+        block = b"x" * (MiB - 2) + b"\r\n"
+        for i in range(sent // MiB):
+            for s in socks:
+                s.sendall(block)
+            if i % 4 == 3:
+                sample()
+        sample()  # every session is 4 MiB short of the end of its literal
+
+    try:
+        for _ in range(7):
+            s = socket.create_connection(("127.0.0.1", server.port("imap")), timeout=60)
+            others.append(s)
+            assert s.recv(4096).startswith(b"* OK")
+            login(s)
+        growth = _attack(server, "8 sessions each 44 MiB into an APPEND of 48 MiB", run, login)
+    finally:
+        for s in others:
+            s.close()  # mid-literal: the uploads are abandoned, their staging files removed
+    assert growth < BOUND, f"server memory grew by {growth / MiB:.0f} MiB"
+    # the server goes on: a whole APPEND of 1 MiB is stored
+    with socket.create_connection(("127.0.0.1", server.port("imap")), timeout=60) as sock:
+        assert sock.recv(4096).startswith(b"* OK")
+        login(sock)
+        sock.sendall(b"c APPEND INBOX {%d}\r\n" % MiB)
+        assert _read_line(sock).startswith(b"+ ")
+        sock.sendall(b"y" * (MiB - 2) + b"\r\n\r\n")
+        assert _read_line(sock).startswith(b"c OK [APPENDUID ")
