@@ -2,7 +2,8 @@
 
 * Brute force interleaved with another account's right password: the guessed account is banned
   for the guessing address, the other accounts behind that address are not locked out.
-* Raw TCP connections to the IMAPS port that never send a ClientHello are counted at accept.
+* Raw TCP connections to the IMAPS port (and the other implicit-TLS ports) that never send a
+  ClientHello are counted at accept.
 * Idle POP3 connections cannot take the connections the MX needs; sessions that never log in
   are hung up on after `login_timeout`, however busy they keep themselves.
 * The loopback plaintext-login exemption: never through a PROXY header without an address, and
@@ -229,6 +230,24 @@ def test_attack_tls_connections_without_client_hello_count_at_accept(
         c = LineClient(strict.port("imaps"), source, tls=True)
         assert c.line().startswith(b"* OK")
         c.close()
+    finally:
+        for s in held:
+            s.close()
+
+
+@pytest.mark.parametrize("protocol", ["submissions", "pop3s", "https"])
+def test_attack_every_tls_listener_counts_at_accept(strict: MailwrightServer, protocol: str) -> None:
+    """The other implicit-TLS listeners take the same path as IMAPS: connections that send no
+    ClientHello are counted at accept, those past the per-address cap closed at once."""
+    source = {"submissions": "127.0.23.11", "pop3s": "127.0.23.12", "https": "127.0.23.13"}
+    held: list[socket.socket] = []
+    try:
+        for _ in range(PER_IP + 5):
+            held.append(socket.create_connection(("127.0.0.1", strict.port(protocol)),
+                                                 timeout=30,
+                                                 source_address=(source[protocol], 0)))  # fmt: skip
+        assert all(_closed_within(s, 10) for s in held[PER_IP:])
+        assert not any(_closed_within(s, 0.01) for s in held[:PER_IP])
     finally:
         for s in held:
             s.close()
