@@ -107,6 +107,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _SKIPPED.setdefault(report.nodeid, reason.removeprefix("Skipped: "))
 
 
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    # a whole module skipped at collection (`pytest.skip(..., allow_module_level=True)`,
+    # `pytest.importorskip`) never reaches pytest_runtest_logreport: count it here
+    if report.skipped:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        _SKIPPED.setdefault(report.nodeid, reason.removeprefix("Skipped: "))
+
+
 def read_allowlist(path: Path) -> list[tuple[re.Pattern[str], str]]:
     """`<test id, * matches anything> -- <why it may skip>` per line; # starts a comment."""
     rules = []
@@ -135,7 +144,7 @@ def _not_allowed() -> list[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _not_allowed() and exitstatus == pytest.ExitCode.OK:
+    if _not_allowed() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

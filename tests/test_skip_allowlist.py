@@ -21,8 +21,18 @@ def test_needs_a_tool():
 """
 
 
-def run(tmp_path: Path, allowlist: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "test_dummy.py").write_text(DUMMY)
+MODULE_SKIP = """
+import pytest
+
+pytest.importorskip("a_module_that_is_not_installed")
+
+def test_never_collected():
+    pass
+"""
+
+
+def run(tmp_path: Path, allowlist: str, test: str = DUMMY) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "test_dummy.py").write_text(test)
     (tmp_path / "allow.txt").write_text(allowlist)
     env = dict(os.environ, MAILWRIGHT_SKIP_ALLOWLIST=str(tmp_path / "allow.txt"),
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
@@ -37,6 +47,12 @@ def test_a_skip_not_in_the_allowlist_fails_the_run(tmp_path: Path) -> None:
     assert r.returncode == 1, r.stdout
     assert "NOT ALLOWED test_dummy.py::test_needs_a_tool: the tool is not installed" in r.stdout
     assert "1 passed, 1 skipped" in r.stdout.splitlines()[-1]
+
+
+def test_a_module_skipped_at_collection_fails_the_run(tmp_path: Path) -> None:
+    r = run(tmp_path, "# nothing may skip\n", MODULE_SKIP)
+    assert r.returncode == 1, r.stdout
+    assert "NOT ALLOWED test_dummy.py: could not import 'a_module_that_is_not_installed'" in r.stdout
 
 
 def test_an_allowed_skip_is_listed_and_passes(tmp_path: Path) -> None:

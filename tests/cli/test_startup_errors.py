@@ -107,7 +107,10 @@ def test_listener_whose_protocol_cannot_load_stops_the_start(
     assert_refused(r, 1, "listener", listener, module)
 
 
-@pytest.mark.parametrize("module", ["mailwright.dns.resolver", "mailwright.queue.service"])
+@pytest.mark.parametrize("module", [
+    "mailwright.dns.resolver", "mailwright.queue.service", "mailwright.spam.service",
+    "mailwright.sieve.delivery",
+])
 def test_feature_that_cannot_load_stops_the_start(inst: MailwrightServer, module: str) -> None:
     # the MX would otherwise stop checking SPF/DKIM/DMARC, or accept mail it cannot relay
     r = serve_without(module, inst.cfg)
@@ -118,6 +121,27 @@ def test_store_without_the_mime_parser_stops_the_start(inst: MailwrightServer) -
     # the store would otherwise keep messages without their parse (no structure for IMAP)
     r = serve_without("mailwright.mime", inst.cfg)
     assert_refused(r, 1, "mailwright.mime")
+
+
+BROKEN_COMMAND = textwrap.dedent(
+    """
+    import sys
+    sys.modules[sys.argv[1]] = None  # `import name` now raises ImportError
+    from mailwright.cli.main import main
+    sys.exit(main(sys.argv[2:]))
+    """
+)
+
+
+def test_operator_command_that_cannot_load_names_its_module(inst: MailwrightServer) -> None:
+    # before: "'queue' is not available in this build yet", the import error itself hidden
+    module = "mailwright.cli.queue_cmd"
+    r = serve([sys.executable, "-c", BROKEN_COMMAND, module, "queue", "list", "-c", str(inst.cfg)])
+    assert_refused(r, 1, "'queue'", module, "import of mailwright.cli.queue_cmd halted")
+    assert "not available" not in r.stderr
+    # the other commands still work
+    r = serve([sys.executable, "-c", BROKEN_COMMAND, module, "user", "list", "-c", str(inst.cfg)])
+    assert r.returncode == 0, r.stderr
 
 
 def test_a_good_config_still_starts(inst: MailwrightServer) -> None:

@@ -3,7 +3,8 @@
 RFC 9051 6.3.12 / 7.5: a server may answer the continuation request of an APPEND literal with
 a tagged NO; so a message for a missing mailbox (TRYCREATE) or beyond the quota (OVERQUOTA) is
 refused before the client uploads it. MULTIAPPEND (RFC 3502) checks the quota against every
-message announced so far, and stores every message of the command or none.
+message announced so far, and stores every message of the command or none. On SQLite and on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.imap_support import PASSWORD, ImapServer, start_imap_server
+from tests.support.backends import Backend
 
 USER = "alice@example.test"
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[ImapServer]:
-    srv = await start_imap_server(tmp_path)
+async def server(tmp_path: Path, backend: Backend) -> AsyncIterator[ImapServer]:
+    srv = await start_imap_server(tmp_path, backend=backend)
     try:
         yield srv
     finally:

@@ -1,7 +1,7 @@
 """A message to one local and one remote recipient, over a real socket, when the queue part of
 its commit fails: the client gets a 4xx and retries, and the local recipient must end up with
 exactly one copy (local delivery and the queue entry are one unit of work). The failure is the
-database's own: a trigger refusing queue rows.
+database's own: a trigger refusing queue rows. On SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from tests.smtpd.harness import (
     refuse_queue_rows,
     start_server,
 )
+from tests.support.backends import Backend
 
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
 
 
 @pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[SmtpServer]:
-    srv = await start_server(tmp_path, outbound=True)
+async def server(tmp_path: Path, backend: Backend) -> AsyncIterator[SmtpServer]:
+    srv = await start_server(tmp_path, outbound=True, backend=backend)
     await add_user(srv.store, "alice")
     await add_user(srv.store, "bob")
     try:

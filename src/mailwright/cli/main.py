@@ -432,17 +432,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_) in PLUGGABLE.items():
         try:
             mod = importlib.import_module(module)
-            mod.add_parser(sub, common)
-        except (ImportError, AttributeError):
-            s = sub.add_parser(name, parents=[common], help=f"{help_} (not available yet)")
+        except ImportError as e:
+            # A broken install or a missing dependency: the other commands still work, and this
+            # one fails naming its module and the cause (never a quiet "not available").
+            s = sub.add_parser(name, parents=[common], help=f"{help_} (cannot be loaded)")
             s.add_argument("rest", nargs=argparse.REMAINDER)
-            s.set_defaults(func=_unavailable(name))
+            s.set_defaults(func=_unloadable(name, module, e))
+            continue
+        mod.add_parser(sub, common)
     return p
 
 
-def _unavailable(name: str) -> Command:
+def _unloadable(name: str, module: str, error: ImportError) -> Command:
     def run(args: argparse.Namespace) -> int:
-        raise CLIError(f"'{name}' is not available in this build yet", 1)
+        raise CLIError(f"cannot load the '{name}' command ({module}): {error}", 1)
 
     return run
 

@@ -2,13 +2,19 @@
 
 Eight deliveries run at a time through the real store (staging file, fsync, link, directory
 fsync, group commit), every third one also queued for a remote recipient; `ACK <n>` is printed,
-flushed, only once the store acknowledged message n (what an SMTP 250 waits for). With `no-dir-fsync` the store's directory fsyncs are switched off
-in this process: the negative control, which the test must catch.
+flushed, only once the store acknowledged message n (what an SMTP 250 waits for).
+
+The negative controls, which the test must catch, each switch one kind of fsync off in this
+process only: `no-dir-fsync` the blob directories' fsyncs, `no-file-fsync` the fsync of each
+staged message file (directories are still synced), `no-wal-fsync` SQLite's own
+(`PRAGMA synchronous=OFF`: no WAL frame is ever synced).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -33,9 +39,19 @@ def say(line: str) -> None:
 
 async def main(data_dir: Path, mode: str) -> None:
     store = SQLiteStore(data_dir, meta_parser=None)
+    if mode == "no-wal-fsync":
+        store.db.fsync = False  # the connections open with PRAGMA synchronous=OFF
     await store.open()
     if mode == "no-dir-fsync":
         store.db.sync_dirs = lambda dirs: None
+    elif mode == "no-file-fsync":
+        real_fsync = os.fsync
+
+        def fsync_directories_only(fd: int) -> None:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                real_fsync(fd)
+
+        os.fsync = fsync_directories_only  # the staging file's fsync (store/blobs.py) is skipped
     acc = await store.find_account("power@example.test")
     assert acc is not None
     counter = iter(range(1, 5001))
