@@ -187,3 +187,7 @@ def test_sieve_e2e_broken_active_script_keeps_mail(server: MailwrightServer, tmp
                       b"Subject: still delivered\r\n\r\nx\r\n")
     assert any(b"still delivered" in raw for _m, raw in
                imap_folder(server, "alice@example.test", "INBOX"))
+    # ... and the error is logged, naming the script and the account
+    wait_for("the broken script's log line", lambda: any(
+        "active script 'broken' of alice@example.test is broken" in line
+        for line in server.stderr))
