@@ -28,9 +28,9 @@ KNOWN_DIFFERENCES = {
     "include-missing-required": "Pigeonhole refuses a missing include at compile time; we"
                                 " validate each script alone (it may be uploaded later) and"
                                 " fail at run time, keeping the message",
-    "string-matches-case": "Pigeonhole 2.3's string test matches :matches keys case-sensitively"
-                           " under i;ascii-casemap (its header test does not); we follow"
-                           " RFC 5228 2.7.3",
+    "string-matches-case": "Pigeonhole 2.3's string test compares with i;octet when no"
+                           " :comparator is given (:is, :matches, :value; its header test and"
+                           " an explicit i;ascii-casemap do not); we follow RFC 5228 2.7.3",
     "variables-quoteregex": "Pigeonhole 2.3 does not have the regex draft's :quoteregex",
     "invalid-unterminated": "both refuse it; we name the line where the unterminated string"
                             " starts, Pigeonhole the line where the script ends",
@@ -67,3 +67,14 @@ def test_differential_script_agrees_with_pigeonhole(script: Path, conf: Path) ->
 
 def test_differential_corpus_is_large() -> None:
     assert len(SCRIPTS) >= 60 and len(MESSAGES) >= 6
+
+
+def test_differential_only_invalid_scripts_are_invalid() -> None:
+    """A script written to exercise an extension must compile: one that both sides refuse
+    (a missing `require`) agrees with Pigeonhole while testing nothing but the refusal."""
+    wrong = []
+    for script in SCRIPTS:
+        refused = oracle.ours(script, MESSAGES[0])[0].startswith("invalid line")
+        if refused != script.stem.startswith("invalid-"):
+            wrong.append(script.stem)
+    assert not wrong, f"refused without an invalid- name, or the other way round: {wrong}"

@@ -239,6 +239,23 @@ async def test_sieve_delivery_reject_in_smtp_or_by_mail(store: Store) -> None:
     assert await rig.folder(rig.bob, "INBOX") == []
 
 
+async def test_sieve_delivery_notify_mailto(store: Store) -> None:
+    rig = await _rig(store)
+    await rig.script('require "enotify";\n'
+                     'notify :message "Mail from Alice" "mailto:pager@remote.test?subject=New%20mail";')
+    await rig.send()
+    ((sender, rcpt, data),) = await rig.queued()
+    # RFC 5436 2.7: null reverse-path, Auto-Submitted: auto-notified; the URI's subject
+    assert (sender, rcpt) == ("", "pager@remote.test")
+    assert b"Auto-Submitted: auto-notified\r\n" in data and b"Subject: New mail\r\n" in data
+    assert b"Mail from Alice" in data
+    assert len(await rig.folder(rig.bob, "INBOX")) == 1  # notify keeps the message
+    # a message that is itself automatic gets no notification (no loop between notifiers)
+    await rig.send(b"Auto-Submitted: auto-notified\r\n" + MESSAGE)
+    assert len(await rig.queued()) == 1
+    assert len(await rig.folder(rig.bob, "INBOX")) == 2
+
+
 async def test_sieve_delivery_editheader_changes_stored_copy(store: Store) -> None:
     rig = await _rig(store)
     await rig.script('require ["editheader"]; addheader "X-Filtered" "yes"; deleteheader "subject";')

@@ -1,5 +1,6 @@
 """End to end through real SMTP: `mailwright serve`, a script put with the CLI, mail sent with
-smtplib to the MX, read back over IMAP; vacation replies delivered or queued."""
+smtplib to the MX, to an alias and on the submission port, read back over IMAP; vacation replies
+delivered or queued, a reject answered in SMTP or by an MDN."""
 
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailwrightServe
     script.write_text(SCRIPT)
     srv.cli("sieve", "put", "bob@example.test", "main", str(script))
     srv.cli("sieve", "activate", "bob@example.test", "main")
+    # carol's own script, and an alias that expands to bob and carol (docs/sieve.md "Where it
+    # runs": alias expansions run each account's script on its own copy)
+    srv.add_user("carol@example.test")
+    carol = root / "carol.sieve"
+    carol.write_text('require ["fileinto", "mailbox"];\n'
+                     'if address :is "to" "team@example.test" { fileinto :create "Team"; }\n')
+    srv.cli("sieve", "put", "carol@example.test", "main", str(carol), "--activate")
+    srv.cli("alias", "add", "team@example.test", "bob@example.test", "carol@example.test")
     srv.start()
     yield srv
     assert srv.stop() == 0
@@ -114,6 +123,50 @@ def test_sieve_e2e_reject_in_the_smtp_transaction(server: MailwrightServer) -> N
                    imap_folder(server, "bob@example.test", "INBOX"))
 
 
+def test_sieve_e2e_alias_expansion_runs_each_accounts_script(server: MailwrightServer) -> None:
+    body = (b"From: <dave@remote.test>\r\nTo: <team@example.test>\r\n"
+            b"Subject: team report\r\nMessage-ID: <t1@remote.test>\r\n\r\nNumbers.\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port("smtp"), timeout=30) as smtp:
+        smtp.sendmail("dave@remote.test", ["team@example.test"], body)
+    # bob's script files it by its subject, carol's by the alias it came through
+    assert [raw for _m, raw in imap_folder(server, "bob@example.test", "Reports")
+            if b"team report" in raw]
+    assert [raw for _m, raw in imap_folder(server, "carol@example.test", "Team")
+            if b"team report" in raw]
+    for user in ("bob@example.test", "carol@example.test"):
+        assert not any(b"team report" in raw for _m, raw in imap_folder(server, user, "INBOX"))
+
+
+def submit(server: MailwrightServer, subject: str, msgid: str) -> None:
+    """alice, authenticated on the submission port, writes to bob (a local user)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    body = (f"From: <alice@example.test>\r\nTo: <bob@example.test>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{msgid}>\r\n\r\nHello Bob.\r\n")
+    with smtplib.SMTP("127.0.0.1", server.port("submission"), timeout=30) as smtp:
+        smtp.starttls(context=ctx)
+        smtp.login("alice@example.test", PASSWORD)
+        assert smtp.sendmail("alice@example.test", ["bob@example.test"], body.encode()) == {}
+
+
+def test_sieve_e2e_submission_to_a_local_user_runs_their_script(server: MailwrightServer) -> None:
+    submit(server, "submitted report", "s1@example.test")
+    assert [raw for _m, raw in imap_folder(server, "bob@example.test", "Reports")
+            if b"submitted report" in raw]
+    # a reject on the submission path is not said in SMTP (only the MX refuses in the
+    # transaction): the sender gets an MDN instead (RFC 5429 2.1.1), and bob nothing
+    submit(server, "spam offer by submission", "s2@example.test")
+    mdn = wait_for("the MDN", lambda: [
+        raw for _m, raw in imap_folder(server, "alice@example.test", "INBOX")
+        if b"disposition-notification" in raw and b"s2@example.test" in raw
+    ])
+    assert len(mdn) == 1 and b"No offers, thank you." in mdn[0]
+    assert b"deleted" in mdn[0]
+    assert not any(b"spam offer by submission" in raw for _m, raw in
+                   imap_folder(server, "bob@example.test", "INBOX"))
+
+
 def test_sieve_e2e_broken_active_script_keeps_mail(server: MailwrightServer, tmp_path: Path) -> None:
     # the CLI refuses an invalid script, so break it behind its back in the store
     import asyncio
@@ -134,3 +187,7 @@ def test_sieve_e2e_broken_active_script_keeps_mail(server: MailwrightServer, tmp
                       b"Subject: still delivered\r\n\r\nx\r\n")
     assert any(b"still delivered" in raw for _m, raw in
                imap_folder(server, "alice@example.test", "INBOX"))
+    # ... and the error is logged, naming the script and the account
+    wait_for("the broken script's log line", lambda: any(
+        "active script 'broken' of alice@example.test is broken" in line
+        for line in server.stderr))

@@ -537,6 +537,12 @@ class SieveFilter:
         to = [a for a in urllib.parse.unquote(target).split(",") if a]
         params = urllib.parse.parse_qs(query)
         message = SieveMessage.from_bytes(f.data)
+        # RFC 5436 2.7 / RFC 3834 2: no notification about a message that is itself automatic
+        # (a notification answering a notification, or a bounce, could loop)
+        if any(v.split(";")[0].strip().lower() != "no" for v in message.values("auto-submitted")):
+            log.info("sieve: no notification for %s about an Auto-Submitted message",
+                     f.account.address)
+            return
         subject = (params.get("subject") or [action.message or ""])[0]
         if not subject:
             original = message.values("subject")

@@ -1,4 +1,4 @@
-require ["fileinto", "subaddress"];
+require ["fileinto", "subaddress", "envelope"];
 if address :user :is "to" "bob" { fileinto "subaddress-1"; }
 if address :detail :is "to" "lists" { fileinto "subaddress-2"; }
 if address :detail :is "to" "" { fileinto "subaddress-3"; }

@@ -1,4 +1,4 @@
-require ["fileinto", "variables"];
+require ["fileinto", "variables", "relational"];
 set "folder" "Lists";
 set :lower "low" "MiXeD";
 set :upper "up" "MiXeD";
@@ -11,6 +11,6 @@ fileinto "${folder}/${low}-${up}-${uf}-${lf}-${len}";
 fileinto "${combo}";
 if string :is "${qw}" "a\\*b\\?c\\\\d" { fileinto "qw-ok"; }
 if string :is "${undefined}" "" { fileinto "undef-empty"; }
-if string :count "eq" ["a", "", "b"] "2" { fileinto "never"; }
+if string :count "eq" ["a", "", "b"] "2" { fileinto "count-2"; }
 fileinto "${fol}der${";
 fileinto "x${FOLDER}y";
