@@ -41,7 +41,7 @@ def test_docs_every_command_is_documented() -> None:
                  "/.well-known/autoconfig/mail/config-v1.1.xml", "/autodiscover/autodiscover.xml"):
         assert path in text and path in (REPO / "src/mailwright/web/listener.py").read_text()
     for what in ("dkim list", "loopback", "--disabled", "550 5.1.1", "quickstart",
-                 "import imap", "--storage sqlite\\|postgres"):
+                 "import imap", "--storage sqlite\\|postgres", "`HEAD`", "405 Method Not Allowed"):
         assert what in text, what
 
 

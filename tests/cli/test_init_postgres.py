@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from mailwright.accounts.passwords import verify_password
 from tests.support.pg import fresh_dsn
 
 pytestmark = pytest.mark.postgres
@@ -72,3 +74,27 @@ def test_init_postgres_import_export_roundtrip(tmp_path: Path) -> None:
     assert mw("-c", str(cfg), "export", "maildir", str(out), "--user",
               "alice@example.test").returncode == 0
     assert maildir_view(out) == maildir_view(src)
+
+
+def test_quickstart_postgres_puts_the_domain_account_and_postmaster_in_postgres(
+    tmp_path: Path,
+) -> None:
+    """`quickstart --storage postgres`: the guided start on PostgreSQL from the first command,
+    and the printed password is the one the stored account takes."""
+    dsn = fresh_dsn()
+    d = tmp_path / "quick"
+    r = mw("quickstart", "ann@pgq.test", "--dir", str(d), "--bind", "127.0.0.1",
+           "--storage", "postgres", "--dsn", dsn)
+    assert r.returncode == 0, r.stderr
+    password = re.search(r"^  password: (\S+)$", r.stdout, re.M)
+    assert password, r.stdout
+    assert "k=rsa; p=" in r.stdout and "k=ed25519; p=" in r.stdout
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT name FROM domains").fetchall() == [("pgq.test",)]
+        assert conn.execute("SELECT address FROM accounts").fetchall() == [("ann@pgq.test",)]
+        assert conn.execute("SELECT source, targets FROM aliases").fetchall() == [
+            ("postmaster@pgq.test", ["ann@pgq.test"])]
+        [(stored,)] = conn.execute("SELECT password_hash FROM accounts").fetchall()
+    assert verify_password(stored, password.group(1))
+    assert not verify_password(stored, "something else")
+    assert [p for p in d.rglob("*") if p.suffix in (".sqlite", ".db", ".sqlite3")] == []

@@ -1,9 +1,8 @@
 """Dovecot as the oracle: the corpus's expected IMAP answers, recorded live by a throwaway Dovecot.
 
-`record(messages)` starts a private Dovecot (tests/mime/dovecot.py: its own config, loopback
+`record(messages)` starts a private Dovecot (tests/support/dovecot.py: its own config, loopback
 port and temporary directory, as root with Debian's `dovecot-imapd`), APPENDs every message to
-a mailbox of its own and sends the fixed command list that ../shared/corpus/README.md
-("How the expectations were produced") describes:
+a mailbox of its own and sends this fixed command list:
 
     FETCH 1 (UID RFC822.SIZE FLAGS INTERNALDATE ENVELOPE BODYSTRUCTURE BODY)
     FETCH 1 (BINARY.SIZE[1])
@@ -12,7 +11,7 @@ a mailbox of its own and sends the fixed command list that ../shared/corpus/READ
     SEARCH SUBJECT / CHARSET UTF-8 SUBJECT / FROM / BODY / HEADER Message-ID / LARGER,
     FETCH 1 (FLAGS)
 
-and returns, per message, the same JSON-shaped record as that README's `dovecot/<stem>.json`
+and returns, per message, the JSON-shaped record of ../shared/corpus's `dovecot/<stem>.json`
 (`commands` with `command`, `response_lines` decoded as Latin-1, `tagged`), so the comparison
 tests read the live answers and the recorded ones alike. `own_cases()` does this once per test
 process for tests/corpus/messages and fails (never skips) when Dovecot cannot run.
@@ -166,7 +165,7 @@ def _quoted(word: str) -> bytes | None:
 
 
 def search_commands(raw: bytes, size: int) -> list[bytes]:
-    """The README's SEARCH commands for one message (each only when its word exists)."""
+    """The SEARCH commands for one message (each only when its word exists)."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     out: list[bytes] = []
     subject, clean = _decoded(msg["Subject"])

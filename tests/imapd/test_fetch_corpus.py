@@ -3,7 +3,7 @@
 Each recorded command (``FETCH 1 (...)``) is parsed by ``mailwright.proto.imap.grammar``, answered
 by ``imapd.fetch.fetch_line`` from the stored form (CRLF-normalised bytes + parse-once JSON),
 and compared with Dovecot's untagged FETCH response item by item, normalised as
-../shared/corpus/README.md says. Accepted differences, beyond those of tests/mime/test_corpus.py
+tests/corpus/README.md ("Comparing") says. Accepted differences, beyond those of tests/mime/test_corpus.py
 (ACCEPTED-1..3, BINARY on messages Dovecot could not decode and its BINARY.SIZE estimates):
 
 * Headers are compared as a UTF8=ACCEPT session gets them (as stored): Dovecot does not
@@ -65,7 +65,7 @@ def dovecot_fetch(cmd: dict[str, Any]) -> dict[str, Any] | None:
 
 def normalised(key: str, want: Any, got: Any) -> tuple[Any, Any]:
     """Dovecot's and our value of one FETCH item, ready to compare: without \\Recent,
-    BODY and BODYSTRUCTURE normalised (../shared/corpus/README.md)."""
+    BODY and BODYSTRUCTURE normalised (tests/corpus/README.md)."""
     if key == "FLAGS":
         want = [f for f in want if str(f).upper() != "\\RECENT"]
         if isinstance(got, list):

@@ -1,4 +1,4 @@
-"""The corpus replayed through a whole IMAP session, as ../shared/corpus/README.md describes:
+"""The corpus replayed through a whole IMAP session, as tests/corpus/README.md describes:
 APPEND the file's bytes with the same date, SELECT, send every recorded FETCH and SEARCH
 command, compare each answer with Dovecot's.
 
@@ -6,7 +6,7 @@ This runs the real path end to end: the IMAP parser, the session, the blob write
 normalisation, the parse-once JSON kept by the SQLite store, and imapd.fetch / imapd.search.
 Accepted differences are those of test_fetch_corpus.py / test_search_corpus.py (BINARY where
 Dovecot could not, its BINARY.SIZE estimates, \\Recent, the five SEARCHes where we find text
-Dovecot cannot), plus the one README names for storage: a lone CR at the very end of a message
+Dovecot cannot), plus one of storage: a lone CR at the very end of a message
 (stalwart-mail-parser__legacy-049) is kept by our blob writer, Dovecot drops it, and so is a CR
 directly before CRLF (tests/mime/test_corpus.py ACCEPTED-4); BINARY and SEARCH BODY of a part
 with a transfer encoding but no Content-Type (ACCEPTED-5).
@@ -50,7 +50,7 @@ LONE_CR_AT_END = {"stalwart-mail-parser__legacy-049"}
 
 
 def _lone_cr(case: Case) -> bool:
-    """README: a lone CR at the very end is dropped by Dovecot; our blob writer keeps it."""
+    """A lone CR at the very end is dropped by Dovecot; our blob writer keeps it."""
     return case.raw.endswith(b"\r") or case.stem in LONE_CR_AT_END or stray_cr(case.raw)
 
 

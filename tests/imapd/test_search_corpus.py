@@ -3,7 +3,7 @@
 Every recorded ``SEARCH ...`` (SUBJECT, CHARSET UTF-8 SUBJECT, FROM, BODY, HEADER Message-ID,
 LARGER) is parsed by ``mailwright.proto.imap.grammar`` and evaluated against the stored form
 of the message; the result must equal Dovecot's, except where Dovecot could not see the text
-(README "SEARCH" paragraph) and we can. Each accepted difference is listed with its reason.
+(the rules of `_dovecot_cannot_see`) and we can. Each accepted difference is listed with its reason.
 A stray CR that Dovecot's storage drops (tests/mime/test_corpus.py ACCEPTED-4) is replayed on
 the bytes Dovecot stored; SEARCH BODY in a part with a transfer encoding but no Content-Type
 (ACCEPTED-5) is searched as the part's BODYSTRUCTURE describes it, 7bit, where Dovecot decodes.
@@ -61,7 +61,7 @@ _NOT_ICONV = {b"iso-8859-6-i", b"iso-8859-6-e", b"iso-8859-8-i", b"iso-8859-8-e"
 
 
 def _dovecot_cannot_see(info: MessageInfo, text: str) -> bool:
-    """The README's SEARCH areas, as rules (so that other corpora are judged the same way):
+    """Where Dovecot's SEARCH cannot see the text, as rules (so that other corpora are judged the same way):
     body text in a part with an unusable transfer encoding or Content-Type, or a Subject with
     an encoded-word in a charset iconv does not know or nobody knows."""
     if text.startswith("SEARCH BODY"):

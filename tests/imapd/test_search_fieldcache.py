@@ -3,8 +3,8 @@
 A message read back from the sectioned meta is the message that was parsed (tree, envelope,
 problems), read lazily; the old JSON form is still read; and every cached header field gives
 exactly what decoding the message's own header gives, so SEARCH answers the same whether it
-reads the blob or not. Run over built-in awkward messages and, when it is there, every message
-of the MIME corpus (../shared/corpus)."""
+reads the blob or not. Run over built-in awkward messages, the repository's corpus
+(tests/corpus/messages) and, when it is there, every message of ../shared/corpus."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from mailwright.proto.imap import ast
 from mailwright.store import meta_parser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "mime"))
+from tests.corpus.oracle import own_messages  # noqa: E402
+
 from corpus import corpus_dir  # noqa: E402
 
 BUILTIN = [
@@ -40,7 +42,9 @@ BUILTIN = [
 def _messages() -> list[bytes]:
     root = corpus_dir()
     found = sorted((root / "messages").iterdir()) if root is not None else []
-    return BUILTIN + [p.read_bytes() for p in found if p.is_file()]
+    files = own_messages() + [p for p in found if p.is_file()]
+    assert len(files) >= 68  # the repository's corpus is always there
+    return BUILTIN + [p.read_bytes() for p in files]
 
 
 def test_meta_reads_back_as_parsed_and_lazily() -> None:

@@ -1,5 +1,5 @@
 """Shared helpers for the corpus comparison tests: locate the corpus, parse Dovecot's FETCH
-responses into values, normalise them as ../shared/corpus/README.md ("Comparing") says."""
+responses into values, normalise them as tests/corpus/README.md ("Comparing") says."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def _norm_disp(d: Value) -> Value:
 
 
 def norm_body(b: Value) -> Value:
-    """Case-fold the fields README section 4 says compare case-insensitively."""
+    """Case-fold the fields MIME defines as case-insensitive (tests/corpus/README.md)."""
     if not isinstance(b, list) or not b:
         return b
     if isinstance(b[0], list):

@@ -6,9 +6,9 @@ it must run, never skipped), and, as extra coverage when present, the 232 real-w
 of ../shared/corpus with Dovecot's recorded answers (skipped when that directory is absent).
 
 Every FETCH item Dovecot answered is compared with what mailwright.mime renders from the one
-parse, after the README's normalisation (case-insensitive media type/subtype/encoding/parameter
+parse, after the normalisation of tests/corpus/README.md ("Comparing") (case-insensitive media type/subtype/encoding/parameter
 names/disposition type; values compared, not IMAP syntax). Everything must match except these
-accepted differences, each from the README's "Dovecot could not / differs on purpose" areas:
+accepted differences, each a place where Dovecot cannot answer or differs on purpose:
 
 ACCEPTED-1  BINARY / BINARY.SIZE on a message where Dovecot failed the whole message
             (NO [UNKNOWN-CTE], NO [PARSE], or BYE and disconnect). RFC 3516 wants

@@ -49,6 +49,7 @@ MBOX_META_FIELDS = (b"status", b"x-status", b"x-keywords", b"x-uid", b"x-imap", 
 SYSTEM = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"})
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _FROM_QUOTED = re.compile(rb"^>*From ")
+_FROM_LINE_START = re.compile(rb"^(?=>*From )", re.MULTILINE)
 _ASCTIME = re.compile(rb"([A-Z][a-z]{2}) +(\d{1,2}) +(\d{1,2}):(\d\d)(?::(\d\d))? +(\d{4})")
 
 
@@ -360,8 +361,9 @@ def mbox_entry(raw: bytes, flags: Iterable[str], internaldate: datetime, crlf: b
     data = header + body
     if not data.endswith(b"\n"):
         data += b"\n"
-    quoted = b"".join(b">" + line if _FROM_QUOTED.match(line) else line
-                      for line in data.splitlines(keepends=True))
+    # mboxrd quoting by LF-ended lines, the lines read_mbox splits (bytes.splitlines would also
+    # split at a lone CR, and a quoted `From ` after one would keep its `>` on import)
+    quoted = _FROM_LINE_START.sub(b">", data)
     t = time.gmtime(internaldate.timestamp())
     stamp = time.strftime("%a %b ", t) + f"{t.tm_mday:2d}" + time.strftime(" %H:%M:%S %Y", t)
     out = f"From {sender} {stamp}\n".encode() + quoted + b"\n"
