@@ -10,6 +10,7 @@ import pytest
 from mailwright.store.api import StoreError
 from mailwright.store.postgres import PostgresStore
 from mailwright.store.postgres.schema import SCHEMA_VERSION, current_version, migrate
+from tests.conftest import new_inbox
 from tests.support.pg import fresh_dsn
 
 pytestmark = pytest.mark.postgres
@@ -21,14 +22,6 @@ async def _open(dsn: str, data_dir: Path) -> PostgresStore:
     store = PostgresStore(dsn, data_dir)
     await store.open()
     return store
-
-
-async def _inbox(store: PostgresStore) -> int:
-    await store.add_domain("example.test")
-    acc = await store.add_account("alice@example.test", "x")
-    mb = await store.get_mailbox(acc.id, "INBOX")
-    assert mb is not None
-    return mb.id
 
 
 async def test_postgres_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
@@ -66,7 +59,7 @@ async def test_postgres_blob_lives_in_database_cache_is_optional(tmp_path: Path)
     dsn = fresh_dsn()
     a = await _open(dsn, tmp_path / "a")
     try:
-        inbox = await _inbox(a)
+        inbox = await new_inbox(a)
         w = a.blob_writer()
         w.write(MSG.replace(b"\r\n", b"\n"))  # bare LF becomes CRLF at ingest
         rec = await a.append(inbox, await w.finish())
@@ -86,7 +79,7 @@ async def test_postgres_gc_of_pending_upload_does_not_lose_the_message(tmp_path:
     a = await _open(dsn, tmp_path / "a")
     b = await _open(dsn, tmp_path / "b")
     try:
-        inbox = await _inbox(a)
+        inbox = await new_inbox(a)
         w = a.blob_writer()
         w.write(MSG)
         blob = await w.finish()
@@ -104,7 +97,7 @@ async def test_postgres_damaged_cache_file_is_not_served(tmp_path: Path) -> None
     dsn = fresh_dsn()
     a = await _open(dsn, tmp_path / "a")
     try:
-        inbox = await _inbox(a)
+        inbox = await new_inbox(a)
         w = a.blob_writer()
         w.write(MSG)
         rec = await a.append(inbox, await w.finish())

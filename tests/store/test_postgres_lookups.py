@@ -8,25 +8,13 @@ session would). Skipped when PostgreSQL is not reachable.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from mailwright.accounts.directory import Directory
 from mailwright.store.changes import DIRECTORY
-from mailwright.store.postgres import PostgresStore
-from tests.support.pg import two_nodes
+from tests.support.pg import Nodes
 
 pytestmark = pytest.mark.postgres
-
-Nodes = tuple[PostgresStore, PostgresStore]
-
-
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
-    async with two_nodes(tmp_path) as pair:
-        yield pair
 
 
 async def test_directory_changes_reach_the_other_nodes_cache(nodes: Nodes) -> None:
@@ -66,7 +54,8 @@ async def test_directory_changes_reach_the_other_nodes_cache(nodes: Nodes) -> No
     await a.update_account(alice.id, disabled=True)
     await heard()
     assert [x.address for x in (await directory.resolve("team@one.test")).accounts] == [
-        "carol@one.test"]
+        "carol@one.test"
+    ]
     assert (await b.find_account("alice@one.test")).disabled  # type: ignore[union-attr]
 
     # a removed alias
