@@ -91,8 +91,15 @@ async def test_own_change_is_seen_at_once(nodes: Nodes) -> None:
 
 async def test_nothing_is_kept_across_a_lost_listen_connection(nodes: Nodes) -> None:
     a, b = nodes
+    heard = b.changes.subscribe(DIRECTORY)
+    before = b.lookups.generation
     await a.add_domain("one.test")
     await a.add_alias("x@one.test", ["y@elsewhere.test"])
+    # B must have heard both changes before it reads: a notification arriving during its read
+    # rightly keeps that answer out of the cache, which is not what is tested here
+    while b.lookups.generation < before + 2:
+        assert await heard.wait(10)  # liveness bound only
+    heard.close()
     assert await b.get_alias("x@one.test") is not None
     # removed behind the nodes' back, with no notification: B keeps its answer...
     async with a.pool.connection() as conn:
