@@ -108,3 +108,32 @@ async def test_postgres_damaged_cache_file_is_not_served(tmp_path: Path) -> None
         assert cached.read_bytes() == MSG  # replaced by a good copy
     finally:
         await a.close()
+
+
+async def test_postgres_meta_cache_is_bounded_in_bytes(tmp_path: Path) -> None:
+    """The node's cache of blob metas is bounded in bytes, not only in entries: the meta of a
+    message of 10,000 MIME parts (480 KB, any sender can deliver it) is about 1 MB, so 4,096
+    of them read once (a FETCH BODYSTRUCTURE of each) were kept as some 4 GB."""
+    from mailwright.store import meta_parser
+
+    store = PostgresStore(fresh_dsn(), tmp_path / "a", meta_parser=meta_parser())
+    await store.open()
+    try:
+        inbox = await new_inbox(store)
+        parts = b"".join(
+            b"--b\r\nContent-Type: text/plain; name=a%d\r\n\r\nx\r\n" % i for i in range(10_000)
+        )
+        ids = []
+        for k in range(3):
+            w = store.blob_writer()
+            w.write(
+                b"Subject: parts %d\r\nMIME-Version: 1.0\r\n" % k
+                + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--\r\n"
+            )
+            ids.append((await store.append(inbox, await w.finish())).blob_id)
+        metas = [await store.get_meta(blob_id) for blob_id in ids]
+        assert min(len(m) for m in metas) > 512 * 1024  # what a reader is given, whole
+        kept = sum(len(store._meta.get(blob_id, b"")) for blob_id in ids)
+        assert kept <= 256 * 1024, kept
+    finally:
+        await store.close()
