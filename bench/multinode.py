@@ -63,7 +63,7 @@ from bench.sizes import FULL, QUICK, Sizes
 from bench.targets.base import Population, Target, password_hashes
 from bench.targets.mailwright import Mailwright
 from bench.workloads.base import CpuMeter
-from bench.workloads.imap import MixedJob, mixed_job, mixed_mailbox
+from bench.workloads.imap import ClientsJob, mixed_job, mixed_mailbox
 from bench.workloads.smtp import SmtpJob, smtp_job
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -401,7 +401,7 @@ def run_ingest(cfg: Config, s: Sizes) -> dict[str, float]:
 def run_mixed(cfg: Config, s: Sizes) -> dict[str, float]:
     eps = cfg.endpoints("imap")
     procs = max(min(s.client_procs, s.mixed_clients), len(eps))
-    jobs = [MixedJob(*eps[p % len(eps)], n, s.mixed_seconds, seed=p)
+    jobs = [ClientsJob(*eps[p % len(eps)], n, s.mixed_seconds, seed=p)
             for p, n in enumerate(split(s.mixed_clients, procs))]
     meter, pg = _meters(cfg)
     load = run_jobs(mixed_job, jobs)
@@ -414,7 +414,7 @@ def run_mixed(cfg: Config, s: Sizes) -> dict[str, float]:
 def warm_mixed(cfg: Config) -> None:
     """Untimed: one short client on every node, so that each builds its caches once."""
     for host, port in cfg.endpoints("imap"):
-        run_jobs(mixed_job, [MixedJob(host, port, 1, 0.1, seed=999)])
+        run_jobs(mixed_job, [ClientsJob(host, port, 1, 0.1, seed=999)])
 
 
 WORKLOADS: dict[str, tuple[str, str, Callable[[Config, Sizes], dict[str, float]],

@@ -39,7 +39,7 @@ from bench.common import DOMAIN, log, pick_port
 from bench.loadgen import run_jobs, split
 from bench.multinode import Node, create_database, drop_database
 from bench.targets.base import Population
-from bench.workloads.imap import MixedJob, mixed_job, mixed_mailbox
+from bench.workloads.imap import ClientsJob, mixed_job, mixed_mailbox
 from bench.workloads.smtp import SmtpJob, smtp_job
 
 PG = ("127.0.0.1", 5432)
@@ -192,11 +192,11 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
         out["smtp_syncs"] = (r1[2] - r0[2]) / n
         out["smtp_rate"] = n / load.wall
         ihost, iport = node.endpoint("imap")
-        run_jobs(mixed_job, [MixedJob(ihost, iport, 1, 0.2, seed=99)])  # warm the caches
+        run_jobs(mixed_job, [ClientsJob(ihost, iport, 1, 0.2, seed=99)])  # warm the caches
         time.sleep(0.5)
         r2 = relay.counts.snapshot()
         t2 = dict(relay.counts.texts)
-        mload = run_jobs(mixed_job, [MixedJob(ihost, iport, args.clients, args.seconds, seed=1)])
+        mload = run_jobs(mixed_job, [ClientsJob(ihost, iport, args.clients, args.seconds, seed=1)])
         r3 = relay.counts.snapshot()
         t3 = dict(relay.counts.texts)
         if args.statements:

@@ -9,13 +9,16 @@ import re
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mailwright.store.api import StagedBlob, Store
 from tests.support import backends
 from tests.support.backends import Backend
+
+if TYPE_CHECKING:
+    from tests.support.pg import Nodes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,16 +77,42 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+async def stage_blob(store: Store, data: bytes) -> StagedBlob:
+    """Message bytes staged as a blob of ``store``, ready to append or deliver."""
+    w = store.blob_writer()
+    w.write(data)
+    return await w.finish()
+
+
+async def new_inbox(store: Store, address: str = "alice@example.test") -> int:
+    """A new account ``address`` (its domain added when missing): the id of its INBOX."""
+    domain = address.rpartition("@")[2]
+    if not await store.has_domain(domain):
+        await store.add_domain(domain)
+    acc = await store.add_account(address, "$argon2id$fake")
+    mb = await store.get_mailbox(acc.id, "INBOX")
+    assert mb is not None
+    return mb.id
+
+
 @pytest.fixture
 def stage(store: Store) -> Callable[[bytes], object]:
     """Stage message bytes as a blob (async)."""
 
     async def _stage(data: bytes) -> StagedBlob:
-        w = store.blob_writer()
-        w.write(data)
-        return await w.finish()
+        return await stage_blob(store, data)
 
     return _stage
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
+    """Two PostgreSQL nodes on one fresh schema (tests/support/pg.two_nodes); the tests that
+    use it are marked `postgres`."""
+    from tests.support.pg import two_nodes  # psycopg only where PostgreSQL is used
+
+    async with two_nodes(tmp_path) as pair:
+        yield pair
 
 
 def sha(data: bytes) -> str:
@@ -152,8 +181,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr = terminalreporter
     if _LEFT_OUT:
         tr.section(f"PostgreSQL tests deselected ({len(_LEFT_OUT)})")
-        tr.write_line(f"{len(_LEFT_OUT)} test(s) marked postgres not run: {backends.OPT_OUT_REASON}",
-                      yellow=True, bold=True)
+        tr.write_line(
+            f"{len(_LEFT_OUT)} test(s) marked postgres not run: {backends.OPT_OUT_REASON}",
+            yellow=True,
+            bold=True,
+        )
     if not _SKIPPED:
         return
     bad = set(_not_allowed())
@@ -161,6 +193,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for nodeid, reason in sorted(_SKIPPED.items()):
         tr.write_line(f"{'NOT ALLOWED ' if nodeid in bad else ''}{nodeid}: {reason}")
     if bad:
-        tr.write_line(f"{len(bad)} skipped test(s) not in {os.environ['MAILWRIGHT_SKIP_ALLOWLIST']}:"
-                      " install what they need, or add a line saying why they may skip",
-                      red=True, bold=True)
+        tr.write_line(
+            f"{len(bad)} skipped test(s) not in {os.environ['MAILWRIGHT_SKIP_ALLOWLIST']}:"
+            " install what they need, or add a line saying why they may skip",
+            red=True,
+            bold=True,
+        )

@@ -13,7 +13,7 @@ from bench import mailgen, procmem
 from bench.clients import source_address
 from bench.clients.imap import ImapClient
 from bench.common import DOMAIN, PASSWORD, BenchError, log
-from bench.loadgen import Gate, run_jobs, split
+from bench.loadgen import Gate, JobFn, run_jobs, split
 from bench.targets.base import Target
 from bench.workloads.base import CpuMeter, Metric, RunResult, Workload, result
 
@@ -41,20 +41,47 @@ def _exists(untagged: list[bytes]) -> int:
     raise BenchError("SELECT gave no EXISTS")
 
 
-# -- mixed -----------------------------------------------------------------------------------
+# -- clients of one user, for a time (imap-mixed, imap-sessions) ---------------------------
 
 @dataclass(frozen=True, slots=True)
-class MixedJob:
+class ClientsJob:
+    """The clients of one load process (`seed`: its number, which also seeds its choices)."""
+
     host: str
     port: int
     clients: int
-    seconds: float  # each client starts rounds until this much time has passed
+    seconds: float  # each client starts commands until this much time has passed
     seed: int
 
 
-async def mixed_job(job: MixedJob, gate: Gate) -> tuple[int, int, list[str]]:
-    clients = [await _login(job.host, job.port, "alice", source_address(job.seed, k))
-               for k in range(job.clients)]
+def client_jobs(target: Target, clients: int, seconds: float, procs: int) -> list[ClientsJob]:
+    """`clients` spread over at most `procs` load processes."""
+    host, port = target.endpoint("imap")
+    return [
+        ClientsJob(host, port, n, seconds, seed=p)
+        for p, n in enumerate(split(clients, min(procs, clients)))
+    ]
+
+
+def warm_up(job: JobFn, target: Target, seconds: float) -> None:
+    """One untimed client of `job` for `seconds`: lets a server build its index/cache of the
+    mailbox once, before the timed runs."""
+    host, port = target.endpoint("imap")
+    run_jobs(job, [ClientsJob(host, port, 1, seconds, seed=999)])
+
+
+async def login_clients(job: ClientsJob, user: str) -> list[ImapClient]:
+    """The job's clients, logged in as `user`, each from a source address of its own."""
+    return [
+        await _login(job.host, job.port, user, source_address(job.seed, k))
+        for k in range(job.clients)
+    ]
+
+
+# -- mixed -----------------------------------------------------------------------------------
+
+async def mixed_job(job: ClientsJob, gate: Gate) -> tuple[int, int, list[str]]:
+    clients = await login_clients(job, "alice")
     appended = mailgen.message(10_000_000 + job.seed, 4096)
     refusals: list[str] = []  # the first few NO/BAD answers, for the log
     await gate.start()
@@ -126,16 +153,11 @@ class ImapMixed(Workload):
                 "UID STORE \\Deleted, UID EXPUNGE.")
 
     def prepare(self, target: Target) -> None:
-        # Untimed warm-up: lets a server build its index/cache of the mailbox once.
-        host, port = target.endpoint("imap")
-        run_jobs(mixed_job, [MixedJob(host, port, 1, 0.1, seed=999)])
+        warm_up(mixed_job, target, 0.1)
 
     def run(self, target: Target) -> RunResult:
         s = self.sizes
-        host, port = target.endpoint("imap")
-        procs = min(s.client_procs, s.mixed_clients)
-        jobs = [MixedJob(host, port, n, s.mixed_seconds, seed=p)
-                for p, n in enumerate(split(s.mixed_clients, procs))]
+        jobs = client_jobs(target, s.mixed_clients, s.mixed_seconds, s.client_procs)
         meter = CpuMeter(target)
         load = run_jobs(mixed_job, jobs)
         done = sum(r[0] for r in load.results)

@@ -18,17 +18,15 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from bench import mailgen
-from bench.clients import source_address
-from bench.clients.imap import ImapClient
 from bench.clients.imapcheck import CheckedSession, Checks
-from bench.common import DOMAIN, PASSWORD, log
-from bench.loadgen import Gate, run_jobs, split
+from bench.common import DOMAIN, log
+from bench.loadgen import Gate, run_jobs
 from bench.targets.base import Target
 from bench.workloads.base import CpuMeter, Metric, RunResult, Workload, result
+from bench.workloads.imap import ClientsJob, client_jobs, login_clients, warm_up
 
 USER = "team"
 #: the kinds of command, in the report's order, and how often each is picked
@@ -36,22 +34,12 @@ KINDS = ("fetch", "fetch-body", "store", "append", "expunge", "list", "status")
 WEIGHTS = (6, 4, 3, 2, 1, 2, 2)
 
 
-@dataclass(frozen=True, slots=True)
-class SessionsJob:
-    host: str
-    port: int
-    sessions: int
-    seconds: float
-    seed: int
-
-
-async def sessions_job(job: SessionsJob, gate: Gate) -> tuple[dict[str, int], int, int, int,
-                                                               int, list[str]]:
+async def sessions_job(
+    job: ClientsJob, gate: Gate
+) -> tuple[dict[str, int], int, int, int, int, list[str]]:
     clients: list[CheckedSession] = []
     checks = Checks()
-    for k in range(job.sessions):
-        c = await ImapClient.connect(job.host, job.port, source_address(job.seed, k))
-        await c.login(f"{USER}@{DOMAIN}", PASSWORD)
+    for c in await login_clients(job, USER):
         s = CheckedSession(c, checks)
         await s.select()
         clients.append(s)
@@ -134,15 +122,11 @@ class ImapSessions(Workload):
                 "every reply checked (bench/clients/imapcheck.py).")
 
     def prepare(self, target: Target) -> None:
-        host, port = target.endpoint("imap")
-        run_jobs(sessions_job, [SessionsJob(host, port, 1, 0.2, seed=999)])
+        warm_up(sessions_job, target, 0.2)
 
     def run(self, target: Target) -> RunResult:
         s = self.sizes
-        host, port = target.endpoint("imap")
-        procs = min(s.client_procs, self.sessions)
-        jobs = [SessionsJob(host, port, n, s.mixed_seconds, seed=p)
-                for p, n in enumerate(split(self.sessions, procs))]
+        jobs = client_jobs(target, self.sessions, s.mixed_seconds, s.client_procs)
         meter = CpuMeter(target)
         load = run_jobs(sessions_job, jobs)
         done: dict[str, int] = {}

@@ -86,7 +86,7 @@ async def _expunged_elsewhere(server: ImapServer) -> tuple[Line, Line]:
     # nothing of it left in this process's caches either
     blobcache.BLOBS.clear()
     blobcache.METAS.clear()
-    fetch._INFOS.clear()
+    fetch.clear_infos()
     return a, b
 
 

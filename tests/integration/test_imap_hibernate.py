@@ -295,6 +295,33 @@ async def test_hibernated_idle_times_out_and_frees_its_budget(server: ImapServer
     await a.close()
 
 
+async def test_a_change_does_not_restart_the_hibernated_idle_timeout(server: ImapServer) -> None:
+    """RFC 9051 5.4: the autologout timer counts the client's inactivity. Awake, IDLE reads
+    with one timeout from its start, whatever the mailbox does; a change reported from
+    hibernation must not give the session a fresh timeout as it sleeps again, or a mailbox that
+    gets mail more often than the timeout keeps a silent client connected for ever."""
+    home = server.homes["imap"]
+    home.wheel = IdleWheel(1800)
+    home.wheel.step = 0.001  # buckets of a millisecond: a record's deadline shows in its key
+    a = await selected(server)
+    await a.idle()
+    await hibernated(home, 1)
+    (first,) = home.wheel._buckets
+    await server.deliver(server.acc, message(1))  # type: ignore[attr-defined]
+    assert await a.line() == b"* 1 EXISTS"
+    assert await a.line() == b"* 1 RECENT"  # an IMAP4rev1 session
+    await hibernated(home, 1)  # it reported, then went back to sleep
+    assert list(home.wheel._buckets) == [first]
+    assert await a.done() == []
+    # a new IDLE is the client speaking again: a new timeout
+    await a.idle()
+    await hibernated(home, 1)
+    (again,) = home.wheel._buckets
+    assert again > first
+    await a.done()
+    await a.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 async def test_client_gone_while_hibernated_frees_its_budget(server: ImapServer) -> None:
     home = server.homes["imap"]

@@ -3,9 +3,6 @@ across nodes and one node's UPDATE is what the other node sees."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from mailwright.pop3d.session import Pop3Session
@@ -18,18 +15,15 @@ pytestmark = pytest.mark.postgres
 Nodes = tuple[Store, Store]
 
 
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
-    from tests.support.pg import two_nodes
-
-    async with two_nodes(tmp_path) as pair:
-        yield pair
-
-
 def session(store: Store, owner: str) -> Pop3Session:
     return Pop3Session(
-        store, fast_authenticator(store), peer_ip="127.0.0.1", loopback=True, tls=False,
-        tls_available=False, owner=owner,
+        store,
+        fast_authenticator(store),
+        peer_ip="127.0.0.1",
+        loopback=True,
+        tls=False,
+        tls_available=False,
+        owner=owner,
     )
 
 

@@ -776,6 +776,20 @@ def test_replace_is_streamed_like_append() -> None:
     # before login the whole command is parsed (and the state table refuses it)
     out = parse_all(b"a REPLACE 1 INBOX {2+}\r\nab\r\n", authenticated=False)
     assert out == [ast.Replace("a", _seq("1"), "INBOX", ast.AppendMessage((), None, b"ab"))]
+    # ... with the append-message's options read as APPEND reads them, and no UTF8 form
+    when = b'"01-Feb-2024 10:00:00 +0000"'
+    out = parse_all(b"a REPLACE 1 INBOX (\\Draft) " + when + b" {2+}\r\nab\r\n",
+                    authenticated=False)
+    [append] = parse_all(b"a APPEND INBOX (\\Draft) " + when + b" {2+}\r\nab\r\n",
+                         authenticated=False)
+    assert isinstance(append, ast.Append)
+    assert out == [ast.Replace("a", _seq("1"), "INBOX", append.messages[0])]
+    [err] = parse_all(b"a REPLACE 1 INBOX UTF8 (~{2+}\r\nab)\r\n", authenticated=False)
+    assert isinstance(err, bytes) and err.startswith(b"a BAD ")
+    # APPEND is no UID command (RFC 9051 6.4.9), streamed or not
+    for authenticated in (True, False):
+        [err] = parse_all(b"a UID APPEND INBOX {2+}\r\nab\r\n", authenticated=authenticated)
+        assert err == b"a BAD UID APPEND is not a UID command\r\n"
 
 
 def test_parser_partial_return_and_fetch_modifier() -> None:

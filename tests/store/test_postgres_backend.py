@@ -10,6 +10,7 @@ import pytest
 from mailwright.store.api import StoreError
 from mailwright.store.postgres import PostgresStore
 from mailwright.store.postgres.schema import SCHEMA_VERSION, current_version, migrate
+from tests.conftest import new_inbox
 from tests.support.pg import fresh_dsn
 
 pytestmark = pytest.mark.postgres
@@ -21,14 +22,6 @@ async def _open(dsn: str, data_dir: Path) -> PostgresStore:
     store = PostgresStore(dsn, data_dir)
     await store.open()
     return store
-
-
-async def _inbox(store: PostgresStore) -> int:
-    await store.add_domain("example.test")
-    acc = await store.add_account("alice@example.test", "x")
-    mb = await store.get_mailbox(acc.id, "INBOX")
-    assert mb is not None
-    return mb.id
 
 
 async def test_postgres_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
@@ -66,7 +59,7 @@ async def test_postgres_blob_lives_in_database_cache_is_optional(tmp_path: Path)
     dsn = fresh_dsn()
     a = await _open(dsn, tmp_path / "a")
     try:
-        inbox = await _inbox(a)
+        inbox = await new_inbox(a)
         w = a.blob_writer()
         w.write(MSG.replace(b"\r\n", b"\n"))  # bare LF becomes CRLF at ingest
         rec = await a.append(inbox, await w.finish())
@@ -86,7 +79,7 @@ async def test_postgres_gc_of_pending_upload_does_not_lose_the_message(tmp_path:
     a = await _open(dsn, tmp_path / "a")
     b = await _open(dsn, tmp_path / "b")
     try:
-        inbox = await _inbox(a)
+        inbox = await new_inbox(a)
         w = a.blob_writer()
         w.write(MSG)
         blob = await w.finish()
@@ -104,7 +97,7 @@ async def test_postgres_damaged_cache_file_is_not_served(tmp_path: Path) -> None
     dsn = fresh_dsn()
     a = await _open(dsn, tmp_path / "a")
     try:
-        inbox = await _inbox(a)
+        inbox = await new_inbox(a)
         w = a.blob_writer()
         w.write(MSG)
         rec = await a.append(inbox, await w.finish())
@@ -115,3 +108,32 @@ async def test_postgres_damaged_cache_file_is_not_served(tmp_path: Path) -> None
         assert cached.read_bytes() == MSG  # replaced by a good copy
     finally:
         await a.close()
+
+
+async def test_postgres_meta_cache_is_bounded_in_bytes(tmp_path: Path) -> None:
+    """The node's cache of blob metas is bounded in bytes, not only in entries: the meta of a
+    message of 10,000 MIME parts (480 KB, any sender can deliver it) is about 1 MB, so 4,096
+    of them read once (a FETCH BODYSTRUCTURE of each) were kept as some 4 GB."""
+    from mailwright.store import meta_parser
+
+    store = PostgresStore(fresh_dsn(), tmp_path / "a", meta_parser=meta_parser())
+    await store.open()
+    try:
+        inbox = await new_inbox(store)
+        parts = b"".join(
+            b"--b\r\nContent-Type: text/plain; name=a%d\r\n\r\nx\r\n" % i for i in range(10_000)
+        )
+        ids = []
+        for k in range(3):
+            w = store.blob_writer()
+            w.write(
+                b"Subject: parts %d\r\nMIME-Version: 1.0\r\n" % k
+                + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + b"--b--\r\n"
+            )
+            ids.append((await store.append(inbox, await w.finish())).blob_id)
+        metas = [await store.get_meta(blob_id) for blob_id in ids]
+        assert min(len(m) for m in metas) > 512 * 1024  # what a reader is given, whole
+        kept = sum(len(store._meta.get(blob_id, b"")) for blob_id in ids)
+        assert kept <= 256 * 1024, kept
+    finally:
+        await store.close()

@@ -5,45 +5,22 @@ another node's change is seen once its NOTIFY has arrived."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from mailwright.store.api import FlagOp, StagedBlob
-from mailwright.store.postgres import PostgresStore
-from tests.support.pg import two_nodes
+from mailwright.store.api import FlagOp
+from tests.conftest import new_inbox, stage_blob
+from tests.support.pg import Nodes
 
 pytestmark = pytest.mark.postgres
 
 MSG = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nbody\r\n"
-Nodes = tuple[PostgresStore, PostgresStore]
-
-
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
-    async with two_nodes(tmp_path) as pair:
-        yield pair
-
-
-async def _stage(store: PostgresStore, data: bytes) -> StagedBlob:
-    w = store.blob_writer()
-    w.write(data)
-    return await w.finish()
-
-
-async def _inbox(store: PostgresStore) -> int:
-    await store.add_domain("example.test")
-    acc = await store.add_account("alice@example.test", "$argon2id$fake")
-    mb = await store.get_mailbox(acc.id, "INBOX")
-    assert mb is not None
-    return mb.id
 
 
 async def test_postgres_changes_since_one_read_for_many_sessions(nodes: Nodes) -> None:
     a, _b = nodes
-    inbox = await _inbox(a)
-    recs = [await a.append(inbox, await _stage(a, MSG + bytes([65 + i]))) for i in range(3)]
+    inbox = await new_inbox(a)
+    recs = [await a.append(inbox, await stage_blob(a, MSG + bytes([65 + i]))) for i in range(3)]
     sinces = [0, recs[0].modseq, recs[1].modseq]
     reads = a.changelog.reads
     # twenty sessions woken by one change, at different MODSEQs: one read of the database
@@ -56,8 +33,8 @@ async def test_postgres_changes_since_one_read_for_many_sessions(nodes: Nodes) -
 
 async def test_postgres_changes_since_sees_own_commit_at_once(nodes: Nodes) -> None:
     a, _b = nodes
-    inbox = await _inbox(a)
-    rec = await a.append(inbox, await _stage(a, MSG))
+    inbox = await new_inbox(a)
+    rec = await a.append(inbox, await stage_blob(a, MSG))
     await a.changes_since(inbox, 0)  # an answer to share
     done = await a.store_flags(inbox, [rec.uid], FlagOp.ADD, ["\\Seen"])
     cs = await a.changes_since(inbox, rec.modseq)  # no NOTIFY awaited: the commit was heard
@@ -70,11 +47,11 @@ async def test_postgres_changes_since_sees_own_commit_at_once(nodes: Nodes) -> N
 
 async def test_postgres_changes_since_other_node_after_notify(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
-    await a.append(inbox, await _stage(a, MSG))
+    inbox = await new_inbox(a)
+    await a.append(inbox, await stage_blob(a, MSG))
     first = await a.changes_since(inbox, 0)
     sub = a.changes.subscribe(inbox)
-    rec = await b.append(inbox, await _stage(b, MSG + b"2"))
+    rec = await b.append(inbox, await stage_blob(b, MSG + b"2"))
     assert await sub.wait(10)  # liveness bound only: a heard b's NOTIFY
     cs = await a.changes_since(inbox, first.highestmodseq)
     assert [m.uid for m in cs.updated] == [rec.uid]
@@ -83,8 +60,8 @@ async def test_postgres_changes_since_other_node_after_notify(nodes: Nodes) -> N
 
 async def test_postgres_changes_since_never_goes_back(nodes: Nodes) -> None:
     a, _b = nodes
-    inbox = await _inbox(a)
-    await a.append(inbox, await _stage(a, MSG))
+    inbox = await new_inbox(a)
+    await a.append(inbox, await stage_blob(a, MSG))
     cs = await a.changes_since(inbox, 0)
     # a caller that knows a later MODSEQ than the shared answer is answered from the database
     reads = a.changelog.reads

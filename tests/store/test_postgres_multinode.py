@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,37 +17,15 @@ from mailwright.store.api import (
     FlagOp,
     InvalidOperation,
     QueueRecipient,
-    StagedBlob,
 )
 from mailwright.store.postgres import PostgresStore
 from mailwright.store.postgres.schema import SCHEMA_VERSION, current_version
-from tests.support.pg import two_nodes
+from tests.conftest import new_inbox, stage_blob
+from tests.support.pg import Nodes
 
 pytestmark = pytest.mark.postgres
 
 MSG = b"From: a@example.test\r\nTo: b@example.test\r\nSubject: hi\r\n\r\nbody\r\n"
-Nodes = tuple[PostgresStore, PostgresStore]
-
-
-@pytest.fixture
-async def nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
-    async with two_nodes(tmp_path) as pair:
-        yield pair
-
-
-async def _stage(store: PostgresStore, data: bytes) -> StagedBlob:
-    w = store.blob_writer()
-    w.write(data)
-    return await w.finish()
-
-
-async def _inbox(store: PostgresStore, address: str = "alice@example.test") -> int:
-    if not await store.has_domain("example.test"):
-        await store.add_domain("example.test")
-    acc = await store.add_account(address, "$argon2id$fake")
-    mb = await store.get_mailbox(acc.id, "INBOX")
-    assert mb is not None
-    return mb.id
 
 
 async def test_postgres_migration_once_for_concurrent_nodes(nodes: Nodes) -> None:
@@ -63,7 +39,7 @@ async def test_postgres_migration_once_for_concurrent_nodes(nodes: Nodes) -> Non
 
 async def test_postgres_two_nodes_append_unique_increasing_uids(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
+    inbox = await new_inbox(a)
     per_writer = 15
     done = asyncio.Event()
     snapshots: list[list[int]] = []
@@ -71,7 +47,7 @@ async def test_postgres_two_nodes_append_unique_increasing_uids(nodes: Nodes) ->
     async def writer(store: PostgresStore, name: str) -> list[tuple[int, int]]:
         out = []
         for i in range(per_writer):
-            rec = await store.append(inbox, await _stage(store, MSG + f"{name}-{i}".encode()))
+            rec = await store.append(inbox, await stage_blob(store, MSG + f"{name}-{i}".encode()))
             out.append((rec.uid, rec.modseq))
         return out
 
@@ -106,8 +82,8 @@ async def test_postgres_two_nodes_append_unique_increasing_uids(nodes: Nodes) ->
 
 async def test_postgres_flag_changes_from_two_nodes_are_not_lost(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
-    await a.append(inbox, await _stage(a, MSG))
+    inbox = await new_inbox(a)
+    await a.append(inbox, await stage_blob(a, MSG))
     flags = [f"$k{i}" for i in range(12)]
     await asyncio.gather(
         *(
@@ -123,12 +99,12 @@ async def test_postgres_flag_changes_from_two_nodes_are_not_lost(nodes: Nodes) -
 
 async def test_postgres_change_hub_wakes_other_node(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
+    inbox = await new_inbox(a)
     sub = b.changes.subscribe(inbox)
     before = (await b.mailbox_status(inbox)).highestmodseq
     loop = asyncio.get_running_loop()
     started = loop.time()
-    rec = await a.append(inbox, await _stage(a, MSG))
+    rec = await a.append(inbox, await stage_blob(a, MSG))
     # liveness bound only; the wake-up normally takes a few milliseconds
     assert await sub.wait(10)
     latency = loop.time() - started
@@ -142,14 +118,14 @@ async def test_postgres_change_hub_wakes_other_node(nodes: Nodes) -> None:
 
 async def test_postgres_cross_moves_do_not_deadlock(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
-    acc = (await a.get_mailbox_by_id(inbox))
+    inbox = await new_inbox(a)
+    acc = await a.get_mailbox_by_id(inbox)
     assert acc is not None
     archive = await a.get_mailbox(acc.account_id, "Archive")
     assert archive is not None
     for i in range(20):
-        await a.append(inbox, await _stage(a, MSG + bytes([65 + i])))
-        await a.append(archive.id, await _stage(a, MSG + bytes([97 + i])))
+        await a.append(inbox, await stage_blob(a, MSG + bytes([65 + i])))
+        await a.append(archive.id, await stage_blob(a, MSG + bytes([97 + i])))
 
     async def shuttle(store: PostgresStore, src: int, dst: int) -> None:
         for _ in range(5):
@@ -165,16 +141,16 @@ async def test_postgres_cross_moves_do_not_deadlock(nodes: Nodes) -> None:
 
 async def test_postgres_deliver_from_both_nodes_one_blob(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
-    other = await _inbox(a, "bob@example.test")
-    acc_a = (await a.get_mailbox_by_id(inbox))
-    acc_b = (await a.get_mailbox_by_id(other))
+    inbox = await new_inbox(a)
+    other = await new_inbox(a, "bob@example.test")
+    acc_a = await a.get_mailbox_by_id(inbox)
+    acc_b = await a.get_mailbox_by_id(other)
     assert acc_a is not None and acc_b is not None
     targets = [DeliveryTarget(acc_a.account_id), DeliveryTarget(acc_b.account_id)]
     # the same content staged on both nodes: one blob row, refcounted across nodes
     recs = await asyncio.gather(
-        a.deliver(await _stage(a, MSG), targets),
-        b.deliver(await _stage(b, MSG), list(reversed(targets))),
+        a.deliver(await stage_blob(a, MSG), targets),
+        b.deliver(await stage_blob(b, MSG), list(reversed(targets))),
     )
     assert sum(len(r) for r in recs) == 4
     async with a.pool.connection() as conn:
@@ -187,7 +163,7 @@ async def test_postgres_deliver_from_both_nodes_one_blob(nodes: Nodes) -> None:
 
 async def test_postgres_queue_claims_are_shared_without_overlap(nodes: Nodes) -> None:
     a, b = nodes
-    blob = await _stage(a, MSG)
+    blob = await stage_blob(a, MSG)
     ids: list[int] = []
     for i in range(40):
         ids += await a.queue_add(
@@ -219,7 +195,7 @@ async def test_postgres_queue_claims_are_shared_without_overlap(nodes: Nodes) ->
 
 async def test_postgres_queue_lease_expiry_takeover(nodes: Nodes) -> None:
     a, b = nodes
-    blob = await _stage(a, MSG)
+    blob = await stage_blob(a, MSG)
     (entry_id,) = await a.queue_add(
         blob, "s@example.test", {"remote.test": [QueueRecipient("x@remote.test", "scheduled")]}
     )
@@ -238,12 +214,18 @@ async def test_postgres_queue_lease_expiry_takeover(nodes: Nodes) -> None:
     # the late node A may not report on an entry that node B now holds
     with pytest.raises(InvalidOperation):
         await a.queue_update(
-            entry_id, "node-a", [QueueRecipient("x@remote.test", "delivered")],
-            next_attempt=None, last_error="",
+            entry_id,
+            "node-a",
+            [QueueRecipient("x@remote.test", "delivered")],
+            next_attempt=None,
+            last_error="",
         )
     await b.queue_update(
-        entry_id, "node-b", [QueueRecipient("x@remote.test", "delivered")],
-        next_attempt=None, last_error="",
+        entry_id,
+        "node-b",
+        [QueueRecipient("x@remote.test", "delivered")],
+        next_attempt=None,
+        last_error="",
     )
     assert await a.queue_get(entry_id) is None
     assert await a.check() == []
@@ -251,15 +233,18 @@ async def test_postgres_queue_lease_expiry_takeover(nodes: Nodes) -> None:
 
 async def test_postgres_queue_update_releases_for_any_node(nodes: Nodes) -> None:
     a, b = nodes
-    blob = await _stage(a, MSG)
+    blob = await stage_blob(a, MSG)
     (entry_id,) = await a.queue_add(
         blob, "s@example.test", {"remote.test": [QueueRecipient("x@remote.test", "scheduled")]}
     )
     await a.queue_claim("node-a", 60, 10)
     soon = datetime.now(UTC) - timedelta(seconds=1)
     await a.queue_update(
-        entry_id, "node-a", [QueueRecipient("x@remote.test", "tempfail")],
-        next_attempt=soon, last_error="451 later",
+        entry_id,
+        "node-a",
+        [QueueRecipient("x@remote.test", "tempfail")],
+        next_attempt=soon,
+        last_error="451 later",
     )
     (entry,) = await b.queue_claim("node-b", 60, 10)
     assert entry.id == entry_id and entry.attempts == 1
@@ -290,9 +275,10 @@ async def test_postgres_maildrop_lock_across_nodes(nodes: Nodes) -> None:
 async def test_postgres_queue_1000_entries_two_nodes_one_dies(nodes: Nodes) -> None:
     """Each entry is "sent" exactly once although node A dies holding claimed entries."""
     a, b = nodes
-    blob = await _stage(a, MSG)
+    blob = await stage_blob(a, MSG)
     ids = await a.queue_add(
-        blob, "s@example.test",
+        blob,
+        "s@example.test",
         {f"d{i}.test": [QueueRecipient(f"x@d{i}.test", "scheduled")] for i in range(1000)},
     )
     assert len(ids) == 1000
@@ -312,8 +298,11 @@ async def test_postgres_queue_1000_entries_two_nodes_one_dies(nodes: Nodes) -> N
             for entry in batch:
                 sent.append(entry.id)  # the SMTP transaction would happen here
                 await store.queue_update(
-                    entry.id, owner, [QueueRecipient(entry.recipients[0].address, "delivered")],
-                    next_attempt=None, last_error="",
+                    entry.id,
+                    owner,
+                    [QueueRecipient(entry.recipients[0].address, "delivered")],
+                    next_attempt=None,
+                    last_error="",
                 )
 
     await asyncio.gather(
@@ -327,7 +316,7 @@ async def test_postgres_queue_1000_entries_two_nodes_one_dies(nodes: Nodes) -> N
 
 async def test_postgres_listen_connection_recovers(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
+    inbox = await new_inbox(a)
     sub = b.changes.subscribe(inbox)
     pid = b.listen_backend_pid
     assert pid is not None
@@ -336,7 +325,7 @@ async def test_postgres_listen_connection_recovers(nodes: Nodes) -> None:
     # after reconnecting, node B wakes every watcher: notifications may have been lost
     assert await sub.wait(10)
     assert b.listen_backend_pid not in (None, pid)
-    rec = await a.append(inbox, await _stage(a, MSG))
+    rec = await a.append(inbox, await stage_blob(a, MSG))
     assert await sub.wait(10)
     assert sub.modseq >= rec.modseq
     sub.close()
@@ -344,29 +333,30 @@ async def test_postgres_listen_connection_recovers(nodes: Nodes) -> None:
 
 async def test_postgres_pool_recovers_from_lost_connections(nodes: Nodes) -> None:
     a, b = nodes
-    inbox = await _inbox(a)
+    inbox = await new_inbox(a)
     async with a.pool.connection() as conn:
         await conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND pid <> %s AND application_name = ''", (a.listen_backend_pid,),
+            " AND pid <> %s AND application_name = ''",
+            (a.listen_backend_pid,),
         )
     # every pooled connection of node B (and the others of node A) is gone; work goes on
-    rec = await b.append(inbox, await _stage(b, MSG))
+    rec = await b.append(inbox, await stage_blob(b, MSG))
     assert [m.uid for m in await a.list_messages(inbox)] == [rec.uid]
 
 
 async def test_postgres_listing_cache_follows_other_node(nodes: Nodes) -> None:
     a, b = nodes
     b._listing.min_size = 1  # cache every listing on node B
-    inbox = await _inbox(a)
+    inbox = await new_inbox(a)
     for i in range(6):
-        await a.append(inbox, await _stage(a, MSG + bytes([65 + i])))
+        await a.append(inbox, await stage_blob(a, MSG + bytes([65 + i])))
     assert [m.uid for m in await b.list_messages(inbox)] == [1, 2, 3, 4, 5, 6]
     # changes made on node A only: node B's cached listing must follow them
     await a.store_flags(inbox, [2, 5], FlagOp.ADD, ["\\Seen"])
     await a.expunge(inbox, [3])
-    await a.append(inbox, await _stage(a, MSG + b"new"))
+    await a.append(inbox, await stage_blob(a, MSG + b"new"))
     fresh = await a.list_messages(inbox)  # node A does not cache small mailboxes
     assert await b.list_messages(inbox) == fresh
     assert [m.uid for m in fresh] == [1, 2, 4, 5, 6, 7]

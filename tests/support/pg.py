@@ -28,6 +28,7 @@ from mailwright.store.postgres import PostgresStore
 
 BASE_DSN = os.environ.get("MAILWRIGHT_TEST_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 _state: dict[str, str] = {}
+Nodes = tuple[PostgresStore, PostgresStore]  # what the `nodes` fixture (tests/conftest.py) gives
 _schemas = itertools.count(1)
 
 
@@ -141,7 +142,7 @@ def _redacted(dsn: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def two_nodes(tmp_path: Path) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+async def two_nodes(tmp_path: Path) -> AsyncIterator[Nodes]:
     """Two PostgresStore "nodes" on one fresh database, opened at once (the migration then
     runs exactly once, under its advisory lock), closed at the end."""
     dsn = fresh_dsn()

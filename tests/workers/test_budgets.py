@@ -111,3 +111,28 @@ def test_rate_slots_are_keyed_per_server() -> None:
     ips = [f"192.0.2.{i}" for i in range(64)]
     assert [a._slot(ip) for ip in ips] != [b._slot(ip) for ip in ips]
     assert [a._slot(ip) for ip in ips] == [a._slot(ip) for ip in ips]
+
+
+def test_connection_slots_cannot_be_chosen_to_fill_a_victims_cap() -> None:
+    """An attacker who picks its addresses (any IPv6 /64 holds billions) must not be able to
+    land them in a victim's slot of the per-address connection count: with an unkeyed hash it
+    computes colliding addresses offline and, holding `max_connections_per_ip` connections from
+    them, has the victim's every connection refused. The slots are keyed per server as the
+    rate slots are, so addresses that collide under the old public hash (CRC-32) spread."""
+    import zlib
+
+    victim = "192.0.2.10"
+    target = zlib.crc32(victim.encode()) % IP_SLOTS
+    attackers = []
+    n = 0
+    while len(attackers) < 4:
+        ip = f"2001:db8::{n:x}"
+        n += 1
+        if zlib.crc32(ip.encode()) % IP_SLOTS == target:
+            attackers.append(ip)
+    counts = SharedCounts(1, ["smtp"])
+    for ip in attackers:
+        for _ in range(10):
+            counts.open_ip(ip)
+    # at most one of the four may share the victim's slot by chance (1 in 65,536 each)
+    assert counts.ip(victim) <= 10

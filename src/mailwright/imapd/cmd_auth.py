@@ -190,6 +190,7 @@ async def idle(s: Session, cmd: ast.Idle) -> Ok | None:
     with ``idle_resumed`` set, the continuation request long sent."""
     resumed, s.idle_resumed = s.idle_resumed, None
     if resumed is None:
+        s.idle_deadline = None  # a new IDLE: the client spoke
         await s.sync(cmd, force=True)
         s.write(R.encode(R.Continuation("idling")))
         await s.flush()

@@ -302,11 +302,12 @@ async def load_message(
     if want_raw:
         raw = await store.read_blob(rec.blob_id)
     if want_info:
-        info = _INFOS.get(rec.blob_id)
-        if info is not None:
+        kept = _INFOS.get(rec.blob_id)
+        if kept is not None:
             _INFOS.move_to_end(rec.blob_id)
-            return info, raw
+            return kept[0], raw
         meta = await store.get_meta(rec.blob_id)
+        weight = len(meta) if meta else 0
         if meta:
             try:
                 info = MessageInfo.from_meta(meta)
@@ -318,17 +319,45 @@ async def load_message(
             if raw is None:
                 raw = await store.read_blob(rec.blob_id)
             info = parse_message(raw)
-        _INFOS[rec.blob_id] = info
-        if len(_INFOS) > _INFOS_MAX:
-            _INFOS.popitem(last=False)
+            weight = len(raw)
+        _keep_info(rec.blob_id, info, weight)
     return info, raw
+
+
+def _keep_info(blob_id: str, info: MessageInfo, weight: int) -> None:
+    """Keep *info* in the shared cache, weighed by what it was decoded from (its stored meta,
+    or the message when it was parsed again); the least recently used go first."""
+    global _infos_weight
+    if weight > INFO_MAX_BYTES:
+        return  # decoded again when asked: one message may not push out a hundred
+    old = _INFOS.pop(blob_id, None)  # two sessions decoded it at once
+    if old is not None:
+        _infos_weight -= old[1]
+    _INFOS[blob_id] = (info, weight)
+    _infos_weight += weight
+    while len(_INFOS) > _INFOS_MAX or _infos_weight > INFOS_MAX_BYTES:
+        _, (_, gone) = _INFOS.popitem(last=False)
+        _infos_weight -= gone
 
 
 #: decoded parse-once data by blob id, shared by every session: a blob never changes, so a
 #: message fetched again (a client's listing, another session's FETCH) is not decoded again;
-#: a MessageInfo decodes its sections lazily, so an entry holds what was asked of it
-_INFOS: OrderedDict[str, MessageInfo] = OrderedDict()
+#: a MessageInfo decodes its sections lazily, so an entry holds what was asked of it. Bounded
+#: in entries and in the bytes they were decoded from: a decoded tree is several times its
+#: source (a message of 10,000 MIME parts, 480 KB that any sender can deliver, decodes to
+#: about 6 MB), so a count alone let one FETCH 1:* BODYSTRUCTURE keep gigabytes.
+_INFOS: OrderedDict[str, tuple[MessageInfo, int]] = OrderedDict()
 _INFOS_MAX = 2048
+INFOS_MAX_BYTES = 8 * 1024 * 1024
+INFO_MAX_BYTES = 1024 * 1024  # one entry at most
+_infos_weight = 0
+
+
+def clear_infos() -> None:
+    """Forget every decoded message (tests that remove blobs behind the store's back)."""
+    global _infos_weight
+    _INFOS.clear()
+    _infos_weight = 0
 
 
 async def render_fetch_line(

@@ -135,8 +135,8 @@ class Hibernated(asyncio.Protocol):
     """One IDLE session while it waits (see the module docstring)."""
 
     __slots__ = (
-        "account", "bad", "bits", "bucket", "client_id", "conn", "home", "keys", "notifier",
-        "saved", "tag", "view", "window", "woke",
+        "account", "bad", "bits", "bucket", "client_id", "conn", "deadline", "home", "keys",
+        "notifier", "saved", "tag", "view", "window", "woke",
     )
 
     def __init__(
@@ -160,6 +160,9 @@ class Hibernated(asyncio.Protocol):
         #: COMPRESS=DEFLATE: the client's window (imapd/compress.py); None without COMPRESS
         self.window = window
         self.bucket = -1  # in the wheel while >= 0
+        #: the IDLE timeout (the loop's clock): kept from the record before when a change woke
+        #: the session, else set by `start` (RFC 9051 5.4: the client's inactivity counts)
+        self.deadline: float | None = s.idle_deadline
         #: RFC 5465 NOTIFY: the session's notifier (its snapshots; its Watch is dropped while
         #: asleep) and the hub keys it watched, which this record watches instead
         self.notifier: Notifier | None = s.notifier
@@ -179,8 +182,9 @@ class Hibernated(asyncio.Protocol):
             del self.notifier.watch  # closed by the session as it returned; thaw makes another
         for key in self.keys:
             home.store.changes.attach(key, self)
-        loop = asyncio.get_running_loop()
-        self.bucket = home.wheel.add(self, loop.time() + home.config_timeout)
+        if self.deadline is None:
+            self.deadline = asyncio.get_running_loop().time() + home.config_timeout
+        self.bucket = home.wheel.add(self, self.deadline)
 
     def _stop(self) -> bool:
         """Stop waiting; False when it already had."""
@@ -283,4 +287,6 @@ class Hibernated(asyncio.Protocol):
             saved.frombytes(self.saved)
             s.saved_search = saved.tolist()
         s.idle_resumed = reason
+        if reason == "change":  # no word from the client: its IDLE times out as it would have
+            s.idle_deadline = self.deadline
         return s

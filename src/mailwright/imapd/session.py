@@ -218,6 +218,9 @@ class Session:
     #: why a session rebuilt from hibernation was woken ("data", "change"), until its IDLE
     #: goes on (imapd/hibernate.py)
     idle_resumed: str | None = None
+    #: when the IDLE of a session woken by a change times out (the loop's clock): a change is
+    #: no activity of the client, so hibernating again keeps the deadline (imapd/hibernate.py)
+    idle_deadline: float | None = None
     #: the record that keeps the connection once `run` returned "hibernated"
     hibernated: Any = None
 

@@ -12,9 +12,11 @@ supervisor zeroes a dead worker's row before it forks the replacement (the kerne
 worker's connections when it died). The price is that two workers admitting at the same instant
 can both see room for one more, so a budget may be passed by at most one connection per other
 worker, for as long as those connections last. Per-address counts sit in a fixed table of
-slots indexed by a stable hash of the address: two addresses that share a slot are counted
-together, which can only refuse early, never admit more than the cap, and keeps the mapping's
-size fixed whatever an attacker's address space (no table that grows with the addresses seen).
+slots indexed by a keyed hash of the address (`keyed_slot`, the key made before the fork): two
+addresses that share a slot are counted together, which can only refuse early, never admit more
+than the cap, and keeps the mapping's size fixed whatever an attacker's address space (no table
+that grows with the addresses seen); the key keeps an attacker from choosing addresses that
+share a victim's slot to have the victim refused.
 
 The per-address command rate (`net.limits.CommandRateLimiter`) is the server's too: with a
 bucket per worker, an address spread over N workers would get N times its rate. `SharedRates`
@@ -33,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-import zlib
 from collections import Counter
 from collections.abc import Sequence
 
@@ -80,6 +81,13 @@ class LocalCounts:
             del self._per_ip[ip]
 
 
+def keyed_slot(key: bytes, ip: str, slots: int) -> int:
+    """The slot of `ip` among `slots`, by a hash keyed with `key` (BLAKE2b): the same in every
+    process that has the key, and not to be predicted by a client choosing its addresses."""
+    digest = hashlib.blake2b(ip.encode(), key=key, digest_size=8).digest()
+    return int.from_bytes(digest, "little") % slots
+
+
 class SharedCounts:
     """The counts of every worker of one server, in a mapping shared across `fork`.
 
@@ -90,6 +98,7 @@ class SharedCounts:
     def __init__(self, workers: int, listeners: Sequence[str], ip_slots: int = IP_SLOTS) -> None:
         self._names = {name: i + 1 for i, name in enumerate(listeners)}  # slot 0: the total
         self._ip_slots = ip_slots
+        self._key = os.urandom(16)  # made before the fork: every worker hashes alike
         counters = 8 * (1 + len(self._names))
         row = counters + 4 * ip_slots
         # Anonymous and MAP_SHARED (mmap's default): the workers forked later see one mapping.
@@ -112,8 +121,9 @@ class SharedCounts:
         ips[:] = memoryview(bytes(4 * self._ip_slots)).cast("i")
 
     def _slot(self, ip: str) -> int:
-        # crc32, not hash(): the same slot in every process whatever its hash seed
-        return zlib.crc32(ip.encode()) % self._ip_slots
+        # keyed, as the rate slots: with a public hash an attacker picks addresses that share
+        # a victim's slot and, holding the per-address cap from them, locks the victim out
+        return keyed_slot(self._key, ip, self._ip_slots)
 
     def total(self) -> int:
         return sum(c[0] for c in self._counters)
@@ -165,8 +175,7 @@ class SharedRates:
         return self
 
     def _slot(self, ip: str) -> int:
-        digest = hashlib.blake2b(ip.encode(), key=self._key, digest_size=8).digest()
-        return int.from_bytes(digest, "little") % self._slots
+        return keyed_slot(self._key, ip, self._slots)
 
     def full_at(self, ip: str) -> float:
         """When `ip`'s bucket is full again, on the server's monotonic clock (0: never used)."""

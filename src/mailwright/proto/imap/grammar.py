@@ -1099,6 +1099,24 @@ def _append_opts(r: Reader) -> tuple[tuple[str, ...], datetime | None]:
     return flags, when
 
 
+def _append_message(r: Reader, *, utf8_data: bool) -> ast.AppendMessage:
+    """``SP append-message`` with its data in the buffer: ``[flag-list SP] [date-time SP]``
+    then a literal or literal8 (RFC 9051 6.3.12, RFC 3516 4.4), or with *utf8_data* also
+    ``"UTF8" SP "(" literal8 ")"`` (RFC 6855 4). Shared by APPEND and REPLACE (RFC 8508 6)."""
+    r.sp()
+    flags, when = _append_opts(r)
+    if utf8_data and r.try_word(b"UTF8"):
+        r.sp()
+        r.char(b"(")
+        data, _ = r.literal_bytes(allow_binary=True)
+        r.char(b")")
+        return ast.AppendMessage(flags, when, data, True)
+    if r.peek() not in (0x7B, 0x7E):
+        raise r.fail("expected message literal")
+    data, binary = r.literal_bytes(allow_binary=True)
+    return ast.AppendMessage(flags, when, data, binary)
+
+
 def _append(r: Reader, tag: str, uid: bool) -> ast.Command:
     """A whole APPEND in one buffer (the connection streams those of authenticated sessions,
     CATENATE included; this parse serves the rest, which are refused by state anyway)."""
@@ -1107,38 +1125,22 @@ def _append(r: Reader, tag: str, uid: bool) -> ast.Command:
     messages: list[ast.AppendMessage] = []
     while not r.at_end():
         # RFC 3502 MULTIAPPEND: append-message *(SP append-message)
-        r.sp()
-        flags, when = _append_opts(r)
-        if r.try_word(b"UTF8"):
-            # RFC 6855 4: UTF8 (literal8)
-            r.sp()
-            r.char(b"(")
-            data, _ = r.literal_bytes(allow_binary=True)
-            r.char(b")")
-            messages.append(ast.AppendMessage(flags, when, data, True))
-            continue
-        if r.peek() not in (0x7B, 0x7E):
-            raise r.fail("expected message literal")
-        data, binary = r.literal_bytes(allow_binary=True)
-        messages.append(ast.AppendMessage(flags, when, data, binary))
+        messages.append(_append_message(r, utf8_data=True))
     if not messages:
         raise GrammarError("APPEND needs a message literal")
     return ast.Append(tag, mailbox, tuple(messages))
 
 
 def _replace(r: Reader, tag: str, uid: bool) -> ast.Command:
-    """RFC 8508 6: ``REPLACE SP seq-number SP mailbox append-message`` (one message)."""
+    """RFC 8508 6: ``REPLACE SP seq-number SP mailbox append-message`` (one plain message,
+    as the streamed REPLACE takes: parse_replace_head)."""
     r.sp()
     seq = r.seq_number()
     r.sp()
     mailbox = r.mailbox()
-    r.sp()
-    flags, when = _append_opts(r)
-    if r.peek() not in (0x7B, 0x7E):
-        raise r.fail("expected message literal")
-    data, binary = r.literal_bytes(allow_binary=True)
+    message = _append_message(r, utf8_data=False)
     r.end()
-    return ast.Replace(tag, seq, mailbox, ast.AppendMessage(flags, when, data, binary), uid)
+    return ast.Replace(tag, seq, mailbox, message, uid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1270,6 +1272,38 @@ def _append_items(r: Reader, state: AppendState) -> tuple[list[AppendItem], Appe
         raise r.fail("expected TEXT or URL")
 
 
+def _tagged(buf: bytes | bytearray, utf8: bool) -> tuple[Reader, str]:
+    """A reader of *buf* past the command's tag, and the tag (RFC 9051 9 ``tag``);
+    :class:`CommandError` without a tag when even that is malformed."""
+    r = Reader(buf, utf8=utf8)
+    try:
+        return r, r.atom_bytes(allow=_tag_char, what="tag").decode("ascii")
+    except GrammarError as exc:
+        raise CommandError(None, exc) from None
+
+
+def _command_name(r: Reader) -> tuple[str, bool]:
+    """``SP command-name``, or ``SP "UID" SP command-name`` of a UID command (RFC 9051 6.4.9,
+    with MOVE, SORT, THREAD and REPLACE): the name, upper-cased, and whether UID came first."""
+    r.sp()
+    name = r.upper_atom("command name")
+    if name != "UID":
+        return name, False
+    r.sp()
+    name = r.upper_atom("command name")
+    if name not in UID_COMMANDS:
+        raise GrammarError(f"UID {name} is not a UID command")
+    return name, True
+
+
+def _mailbox_before_literal(r: Reader) -> str | None:
+    """The mailbox of an APPEND or REPLACE whose first line the framer cut at a literal
+    header; ``None`` when that literal is the mailbox name itself (it then comes whole)."""
+    if _literal_header(r):
+        return None
+    return r.mailbox()
+
+
 def parse_append_head(
     buf: bytes | bytearray, *, utf8: bool = True
 ) -> tuple[str, str, list[AppendItem], AppendState] | None:
@@ -1279,20 +1313,15 @@ def parse_append_head(
 
     Raises :class:`CommandError` for malformed input.
     """
-    r = Reader(buf, utf8=utf8)
+    r, tag = _tagged(buf, utf8)
     try:
-        tag = r.atom_bytes(allow=_tag_char, what="tag").decode("ascii")
-    except GrammarError as exc:
-        raise CommandError(None, exc) from None
-    try:
+        name, _uid = _command_name(r)
+        if name != "APPEND":
+            raise GrammarError("expected APPEND")
         r.sp()
-        name = r.upper_atom("command name")
-        if name != "APPEND":  # "UID APPEND"
-            raise GrammarError(f"{name} APPEND is not a UID command")
-        r.sp()
-        if _literal_header(r):
+        mailbox = _mailbox_before_literal(r)
+        if mailbox is None:
             return None
-        mailbox = r.mailbox()
         items, state = _append_items(r, "first")
         return tag, mailbox, items, state
     except GrammarError as exc:
@@ -1305,26 +1334,17 @@ def parse_replace_head(
     """The tag, UID prefix, message set, mailbox and message head of a REPLACE (RFC 8508)
     whose message literal is announced at the end of *buf*; ``None`` when that literal is the
     mailbox name itself.  Raises :class:`CommandError` for malformed input."""
-    r = Reader(buf, utf8=utf8)
+    r, tag = _tagged(buf, utf8)
     try:
-        tag = r.atom_bytes(allow=_tag_char, what="tag").decode("ascii")
-    except GrammarError as exc:
-        raise CommandError(None, exc) from None
-    try:
-        r.sp()
-        name = r.upper_atom("command name")
-        uid = name == "UID"
-        if uid:
-            r.sp()
-            name = r.upper_atom("command name")
+        name, uid = _command_name(r)
         if name != "REPLACE":
             raise GrammarError("expected REPLACE")
         r.sp()
         seq = r.seq_number()  # RFC 8508 6: one message
         r.sp()
-        if _LITERAL_HEADER.match(bytes(r.buf[r.pos :])):
+        mailbox = _mailbox_before_literal(r)
+        if mailbox is None:
             return None
-        mailbox = r.mailbox()
         head = _message_head(r)
         if head.utf8:
             raise GrammarError("REPLACE takes a plain message literal")
@@ -1865,21 +1885,9 @@ def parse_command(buf: bytes | bytearray, *, utf8: bool = True) -> ast.Command:
 
     Raises :class:`CommandError` carrying the tag when known.
     """
-    r = Reader(buf, utf8=utf8)
+    r, tag = _tagged(buf, utf8)
     try:
-        tag = r.atom_bytes(allow=_tag_char, what="tag").decode("ascii")
-    except GrammarError as exc:
-        raise CommandError(None, exc) from None
-    try:
-        r.sp()
-        name = r.upper_atom("command name")
-        uid = False
-        if name == "UID":
-            r.sp()
-            name = r.upper_atom("command name")
-            if name not in UID_COMMANDS:
-                raise GrammarError(f"UID {name} is not a UID command")
-            uid = True
+        name, uid = _command_name(r)
         parser = COMMANDS.get(name)
         if parser is None:
             raise GrammarError(f"unknown command {name}")

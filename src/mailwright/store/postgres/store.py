@@ -72,6 +72,11 @@ from mailwright.store.postgres.tx import PostgresTx
 from mailwright.store.postgres.writer import GroupCommit, translate
 
 log = logging.getLogger("mailwright.store")
+
+#: The node's cache of blob metas (`get_meta`): bounded in bytes as well as in entries, since
+#: a meta can be a megabyte (a message of 10,000 MIME parts, which any sender can deliver).
+_META_BYTES = 16 * 1024 * 1024
+_META_ITEM = 256 * 1024
 T = TypeVar("T")
 Conn = AsyncConnection[Any]
 
@@ -152,6 +157,7 @@ class PostgresStore(CachedLookups, CoreStore):
         self._listen_conn: Conn | None = None
         self._last_used: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
         self._meta: OrderedDict[str, bytes] = OrderedDict()
+        self._meta_bytes = 0  # what `_meta` holds (bounded: _META_BYTES)
         self._listing = ListingCache()
         self.notifications_received = 0
         #: units of work (`_unit`) of many sessions share transactions (postgres/writer.py);
@@ -538,9 +544,12 @@ class PostgresStore(CachedLookups, CoreStore):
         if row is None:
             raise NotFound(f"no such blob: {blob_id}")
         meta = bytes(row[0])
+        if len(meta) > _META_ITEM:
+            return meta  # read again when asked: one meta may not push out hundreds
         self._meta[blob_id] = meta  # immutable: content-addressed
-        if len(self._meta) > 4096:
-            self._meta.popitem(last=False)
+        self._meta_bytes += len(meta)
+        while len(self._meta) > 4096 or self._meta_bytes > _META_BYTES:
+            self._meta_bytes -= len(self._meta.popitem(last=False)[1])
         return meta
 
     # -- messages ----------------------------------------------------------------------------
