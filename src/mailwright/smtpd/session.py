@@ -369,6 +369,7 @@ class SmtpSession:
         self._message_id = ""  # for the message trace, once the header section is read
         self._trace: list[TraceEvent] = []  # the filters' decisions, recorded with the message
         self._spam_note = ""
+        self._spam_log: dict[str, Any] = {}  # the spam verdict, logged with the message's line
 
     async def _mail(self, ev: MailFrom) -> Reply | None:
         self._reset()
@@ -660,6 +661,7 @@ class SmtpSession:
             size=ev.size,
             mailbox=mailbox,
             user=self.account.address if self.account else "-",
+            **self._spam_log,  # one line per message (the MX's spam verdict with it)
         )
         self._reset()
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
@@ -775,7 +777,9 @@ class SmtpSession:
                     verdict, self.peer_ip, self.helo.name if self.helo else "",
                     self._sender_text(), self._local, list(self._local_accounts),
                     {i: a.address for i, a in self._local_accounts.items()},
+                    log_verdict=False,
                 )  # fmt: skip
+                self._spam_log = {f"spam_{k}": v for k, v in spam.log_fields.items()}
                 judged = spam.judgement
                 top = ", ".join(f"{r.name} {r.points:+.1f}" for r in judged.reasons[:4]
                                 if r.points)
@@ -783,7 +787,9 @@ class SmtpSession:
                                    f" {judged.required:.1f}), verdict {judged.verdict}"
                                    + (f" ({top})" if top else ""))
                 if spam.reply is not None:
-                    log_event(log, "message refused as spam", score=spam.judgement.score)
+                    log_event(log, "message refused as spam", id=self._queue_id,
+                              client=self.peer_ip, **self._spam_log)
+                    self._spam_log = {}  # said once
                     return spam.reply  # type: ignore[no-any-return]
                 names = {i: a.address for i, a in self._local_accounts.items()}
                 for i, (j, box) in spam.accounts.items():
@@ -882,7 +888,8 @@ class SmtpSession:
     def _fail(self, reply: Reply, why: str, staged: list[StagedBlob]) -> Reply:
         for blob in staged:
             self.services.store.discard_staged(blob)
-        log_event(log, "message refused", id=self._queue_id, reason=why, reply=str(reply))
+        log_event(log, "message refused", id=self._queue_id, reason=why, reply=str(reply),
+                  **self._spam_log)
         detail = f"{reply}" + (f"; {self._spam_note}" if self._spam_note else "")
         record_later(self.services.store, [TraceEvent(
             "rejected", f"{why}: {detail}" if why not in detail else detail, self._queue_id,

@@ -31,6 +31,7 @@ from mailwright.store.api import StoreError
 
 from .checks import Reason, auth_reasons, dmarc_domain, header_reasons, shape_reasons
 from .classifier import (
+    INLINE_ANALYSIS,
     Analysis,
     Classifier,
     bayes_reason,
@@ -83,6 +84,9 @@ class MessageOutcome:
     # per recipient account: the judgement its copy shows and its mailbox (None = as `mailbox`
     # would be without the filter)
     accounts: dict[int, tuple[Judgement, str | None]] = field(default_factory=dict)
+    # the verdict as log fields, when the caller logs them on its own line
+    # (`filter_message(log_verdict=False)`: one log line per message, not two)
+    log_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -409,12 +413,19 @@ class SpamFilter:
         if not any(t.enabled for t in limits.values()):
             off = Reason("FILTER_OFF", 0.0, "spam filtering is off for this recipient")
             return {i: Judgement(0.0, "ham", (off,), limits[i].junk) for i, _ in wanted}
-        analysis_task = asyncio.ensure_future(self.classifier.analyse(message))
-        external_task = asyncio.ensure_future(
-            self._external(message, peer_ip, helo, sender, recipients)
+        # A small message is analysed here, on the loop (`INLINE_ANALYSIS`); a larger one in a
+        # thread while the DNS lists and the external engines are asked. No task is made for
+        # engines that are not configured.
+        inline = len(message) <= INLINE_ANALYSIS
+        analysis_task = None if inline else asyncio.ensure_future(self.classifier.analyse(message))
+        external_task = (
+            asyncio.ensure_future(self._external(message, peer_ip, helo, sender, recipients))
+            if self.settings.rspamd_url or self.settings.spamd
+            else None
         )
         listings = await self.client_listings(peer_ip) if peer_ip else []
-        analysis = await analysis_task
+        analysis = (self.classifier.analyse_now(message) if analysis_task is None
+                    else await analysis_task)  # fmt: skip
         common = (header_reasons(analysis.document) + shape_reasons(analysis.tokens)
                   + auth_reasons(auth))  # fmt: skip
         refused_by: Listing | None = None
@@ -429,7 +440,8 @@ class SpamFilter:
                 refused_by = entry
                 common.append(Reason("DNSBL", 0.0, f"client listed in {entry.zone}: {entry.reason}"
                                      " (refused at connection)"))  # fmt: skip
-        common += await external_task
+        if external_task is not None:
+            common += await external_task
         # every account's sender reputation in one read, not one per recipient
         keys = self._reputation_keys(analysis, auth)
         reputations = await self.store.spam_senders_many(
@@ -472,6 +484,8 @@ class SpamFilter:
         recipients: Sequence[str],
         account_ids: Sequence[int],
         addresses: Mapping[int, str] | None = None,
+        *,
+        log_verdict: bool = True,
     ) -> MessageOutcome:
         """At the end of DATA on the MX, after mail authentication (`verdict`, a
         `mailauth.InboundVerdict`): what to do with the message and what to store.
@@ -480,6 +494,8 @@ class SpamFilter:
         thresholds): the message is refused only when every account would refuse it; otherwise
         each account's copy goes to its INBOX or its Junk with its own X-Spam-* fields
         (`MessageOutcome.accounts`), and an account that would have refused it gets it in Junk.
+        The verdict is logged ("spam verdict"), or with `log_verdict=False` handed back as
+        `MessageOutcome.log_fields` for the caller's own line about the message.
         """
         await self.refresh()
         message, forged = strip_spam_fields(verdict.message)
@@ -495,17 +511,20 @@ class SpamFilter:
             each = {i: Judgement(0.0, "ham", (failed,), self.settings.thresholds.junk)
                     for i in list(account_ids) or [0]}  # fmt: skip
         judgement = min(each.values(), key=lambda j: j.score)  # the most lenient
-        log_event(log, "spam verdict", verdict=judgement.verdict, score=f"{judgement.score:.1f}",
-                  client=peer_ip, forged_fields=forged,
-                  verdicts=",".join(f"{i}:{j.verdict}" for i, j in each.items()),
-                  tests=",".join(r.name for r in judgement.reasons))  # fmt: skip
+        fields: dict[str, Any] = {"verdict": judgement.verdict, "score": f"{judgement.score:.1f}",
+                  "forged_fields": str(forged),
+                  "verdicts": ",".join(f"{i}:{j.verdict}" for i, j in each.items()),
+                  "tests": ",".join(r.name for r in judgement.reasons)}  # fmt: skip
+        if log_verdict:
+            log_event(log, "spam verdict", client=peer_ip, **fields)
         if all(j.verdict == "reject" for j in each.values()):
             # RFC 5321 4.2.5 + 3.6.2: refused at the end of DATA, so the sender's own server,
             # not us, tells the (possibly forged) sender: no backscatter.
             top = next((r for r in judgement.reasons if r.points > 0), None)
             why = f": {top.name}" if top is not None else ""
             reply = Reply(554, "5.7.1", f"Message refused as spam (score {judgement.score:.1f}{why})")
-            return MessageOutcome(reply, b"", None, judgement)
+            return MessageOutcome(reply, b"", None, judgement,
+                                  log_fields={} if log_verdict else fields)
         # one SMTP reply for everyone: an account that would refuse gets the message in Junk
         each = {i: replace(j, verdict="junk") if j.verdict == "reject" else j
                 for i, j in each.items()}  # fmt: skip
@@ -520,7 +539,8 @@ class SpamFilter:
         accounts = {i: (shown[i], "Junk" if j.verdict == "junk" else None) for i, j in each.items()}
         content = judgement.fields() + verdict.header + message
         mailbox = "Junk" if judgement.verdict == "junk" else None
-        return MessageOutcome(None, content, mailbox, judgement, accounts)
+        return MessageOutcome(None, content, mailbox, judgement, accounts,
+                              {} if log_verdict else fields)
 
     # ----------------------------------------------------------------- learning
 

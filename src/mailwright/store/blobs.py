@@ -174,6 +174,12 @@ class BlobFiles:
 
 # Messages above this size are parsed (which needs them whole in memory) one at a time.
 LARGE_PARSE = 4 * 1024 * 1024
+# A blob up to this size keeps its bytes in memory until `finish`, which parses them from there
+# instead of reading the staging file back (an open, a read and a close per message).
+KEEP_FOR_PARSE = 64 * 1024
+# ... and up to this size it is parsed on the event loop (about 0.4 ms for 4 KiB), the fsync
+# alone in a worker thread.
+PARSE_ON_LOOP = 16 * 1024
 _LARGE_PARSE_SLOTS = threading.BoundedSemaphore(1)
 
 
@@ -226,6 +232,7 @@ class FileBlobWriter:
         self._crlf = CrlfNormalizer()
         self._failed: OSError | None = None
         self._done = False
+        self._kept: list[bytes] | None = [] if meta_parser is not None else None
 
     @property
     def size(self) -> int:
@@ -240,13 +247,19 @@ class FileBlobWriter:
             data = self._crlf.feed(data)
         self._hash.update(data)
         self._size += len(data)
+        if self._kept is not None:
+            if self._size <= KEEP_FOR_PARSE:
+                self._kept.append(bytes(data))  # (a bytes object is not copied)
+            else:
+                self._kept = None
         if self._failed is None:
             try:
                 self._fh.write(data)
             except OSError as e:
                 self._failed = e
 
-    def _finish_sync(self) -> StagedBlob:
+    def _make_durable(self) -> None:
+        """Flush and fsync the staging file (blocking: a worker thread's work)."""
         try:
             if self._failed is not None:
                 raise self._failed
@@ -263,21 +276,38 @@ class FileBlobWriter:
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull("no space left for message data") from e
             raise
-        meta = b""
-        if self._meta_parser is not None:
-            # The parser needs the whole message in memory: large ones take turns, so that
-            # many concurrent large messages cost one message's worth of memory, not many.
-            slot = _LARGE_PARSE_SLOTS if self._size > LARGE_PARSE else contextlib.nullcontext()
-            try:
-                with slot:
-                    meta = self._meta_parser(self._path.read_bytes())
-            except Exception:  # noqa: BLE001 - never refuse mail because it does not parse
-                log.warning("message %s did not parse; stored raw", self._hash.hexdigest()[:12])
-                meta = b""
-        return StagedBlob(self._hash.hexdigest(), self._size, self._path, meta)
+
+    def _meta(self) -> bytes:
+        """The parse-once meta, from the bytes kept in memory or read back from staging."""
+        if self._meta_parser is None:
+            return b""
+        # The parser needs the whole message in memory: large ones take turns, so that
+        # many concurrent large messages cost one message's worth of memory, not many.
+        slot = _LARGE_PARSE_SLOTS if self._size > LARGE_PARSE else contextlib.nullcontext()
+        try:
+            with slot:
+                kept, self._kept = self._kept, None
+                raw = b"".join(kept) if kept is not None else self._path.read_bytes()
+                return self._meta_parser(raw)
+        except Exception:  # noqa: BLE001 - never refuse mail because it does not parse
+            log.warning("message %s did not parse; stored raw", self._hash.hexdigest()[:12])
+            return b""
+
+    def _finish_sync(self) -> StagedBlob:
+        self._make_durable()
+        return StagedBlob(self._hash.hexdigest(), self._size, self._path, self._meta())
 
     async def finish(self) -> StagedBlob:
         self._done = True
+        if self._kept is not None and self._size <= PARSE_ON_LOOP:
+            # A small message is parsed here, on the loop, while a thread fsyncs it: a thread
+            # that parses holds the GIL against the loop (each switch between them costs
+            # wake-ups), one that waits in fsync does not. The parse reads the kept bytes,
+            # never the file the thread closes.
+            durable = asyncio.get_running_loop().run_in_executor(None, self._make_durable)
+            meta = self._meta()
+            await durable
+            return StagedBlob(self._hash.hexdigest(), self._size, self._path, meta)
         return await asyncio.to_thread(self._finish_sync)
 
     def finish_sync(self) -> StagedBlob:
