@@ -18,12 +18,14 @@ points of the junk threshold, the margin the rule "no lost ham" is judged by.
 
     python -m bench.spam_validate                          # the parameters as they are
     python -m bench.spam_validate --balance 0,0.5,0.75 --min-strength 0.1,0.25,0.4
+    python -m bench.spam_validate --strength 0.2,0.45,1 --unknown 0.5,0.55,0.6   # Robinson's s, x
     python -m bench.spam_validate --split random           # slices of the random split's half
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import sys
 from collections import Counter
@@ -83,7 +85,9 @@ def short_ham(check: Sequence[Pair]) -> list[Pair]:
         for words in (20, 40):
             raw = shortened(sample.raw, words) if sample.label == "ham" else None
             if raw is not None:
-                out.append((Sample(sample.name, "shortham", raw, sample.when), analyse(raw, 512 * 1024)))
+                out.append(
+                    (Sample(sample.name, "shortham", raw, sample.when), analyse(raw, 512 * 1024))
+                )
     return out
 
 
@@ -98,11 +102,16 @@ def evaluate(fit: Sequence[Pair], check: Sequence[Pair]) -> Counter[str]:
             counts.setdefault(token, [0, 0])[spam] += 1
     result: Counter[str] = Counter()
     for sample, analysis in check:
-        known = {t: (float(counts[t][0]), float(counts[t][1])) for t in analysis.tokens if t in counts}
+        known = {
+            t: (float(counts[t][0]), float(counts[t][1])) for t in analysis.tokens if t in counts
+        }
         reasons = header_reasons(analysis.document) + shape_reasons(analysis.tokens)
         estimate = estimate_from_counts(known, nham, nspam, analysis.tokens)
-        for verdict in (bayes_reason(estimate, "validation"), structure_reason(estimate),
-                        novelty_reason(estimate)):
+        for verdict in (
+            bayes_reason(estimate, "validation"),
+            structure_reason(estimate),
+            novelty_reason(estimate),
+        ):
             if verdict is not None:
                 reasons.append(verdict)
         score = sum(r.points for r in reasons)
@@ -121,12 +130,18 @@ def line(result: Counter[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.spam_validate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m bench.spam_validate", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--corpus", type=Path, default=default_corpus())
     p.add_argument("--split", choices=["date", "random"], default="date")
     p.add_argument("--balance", default=str(bayes.BALANCE), help="comma-separated values to try")
     p.add_argument("--min-strength", default=str(bayes.MIN_PROB_STRENGTH),
                    help="comma-separated values to try")  # fmt: skip
+    p.add_argument("--strength", default=str(bayes.UNKNOWN_WORD_STRENGTH),
+                   help="Robinson's s, comma-separated values to try")  # fmt: skip
+    p.add_argument("--unknown", default=str(bayes.UNKNOWN_WORD_PROB),
+                   help="Robinson's x, comma-separated values to try")  # fmt: skip
     args = p.parse_args(argv)
     if not (args.corpus / "ham").is_dir():
         print(f"bench.spam_validate: no corpus at {args.corpus}", file=sys.stderr)
@@ -137,11 +152,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     hard = [(s, analyse(s.raw, 512 * 1024)) for s in hard_ham_samples(120)]
     carved = slices(analysed)
     shorts = {name: short_ham(check) for name, (_, check) in carved.items()}
-    for balance in (float(v) for v in args.balance.split(",")):
-        for strength in (float(v) for v in args.min_strength.split(",")):
-            bayes.BALANCE, bayes.MIN_PROB_STRENGTH = balance, strength
-            cells = [f"{name}: {line(evaluate(fit, check + hard + shorts[name]))}" for name, (fit, check) in carved.items()]
-            print(f"balance {balance} min-strength {strength} | " + " | ".join(cells), flush=True)
+    grid = itertools.product(*(tuple(float(v) for v in values.split(","))
+                               for values in (args.balance, args.min_strength, args.strength, args.unknown)))  # fmt: skip
+    for balance, strength, s, x in grid:
+        bayes.BALANCE, bayes.MIN_PROB_STRENGTH = balance, strength
+        bayes.UNKNOWN_WORD_STRENGTH, bayes.UNKNOWN_WORD_PROB = s, x
+        cells = [
+            f"{name}: {line(evaluate(fit, check + hard + shorts[name]))}"
+            for name, (fit, check) in carved.items()
+        ]
+        print(
+            f"balance {balance} min-strength {strength} s {s} x {x} | " + " | ".join(cells),
+            flush=True,
+        )
     return 0
 
 

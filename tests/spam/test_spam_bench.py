@@ -82,3 +82,22 @@ def test_spam_bench_hard_ham_is_deterministic_and_varied() -> None:
     for _, raw in first:
         assert raw.endswith(b"\r\n") and b"\n" not in raw.replace(b"\r\n", b"")
         assert b"List-Unsubscribe: <https://" in raw and b".example" in raw
+
+
+def test_spam_validate_grid_of_robinson_parameters(tmp_path: Path) -> None:
+    """`python -m bench.spam_validate` tries every combination of the values it is given (one
+    line each, naming them), on slices of the training half of a small corpus of our own."""
+    for label, make in (("ham", ham), ("spam", spam)):
+        (tmp_path / label).mkdir()
+        for i in range(24):
+            (tmp_path / label / f"{i}.eml").write_bytes(make(i).replace(b"\r\n", b"\n"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    cp = subprocess.run([sys.executable, "-m", "bench.spam_validate", "--corpus", str(tmp_path),
+                         "--strength", "0.45,1", "--unknown", "0.5,0.6"], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    lines = cp.stdout.splitlines()
+    assert len(lines) == 4, lines
+    for s, x in (("0.45", "0.5"), ("0.45", "0.6"), ("1.0", "0.5"), ("1.0", "0.6")):
+        named = [line for line in lines if f" s {s} x {x} |" in line]
+        assert len(named) == 1 and "latest-quarter:" in named[0], (s, x, lines)

@@ -7,9 +7,13 @@ word lower-cased after the scan."""
 from __future__ import annotations
 
 import random
+import re
 
 from mailwright.spam import shape, tokens
 from mailwright.spam.shape import _bucket
+
+# the advance-fee families without the look-ahead of the letters they begin with
+PLAIN_FRAUD = re.compile(r"\b" + shape._FRAUD.pattern.removeprefix(shape._FRAUD_START))
 
 
 def plain_body_shape(text: str) -> set[str]:
@@ -23,6 +27,9 @@ def plain_body_shape(text: str) -> set[str]:
             out.add("shape:" + token)
     out.add("shape:sales-phrases:" + _bucket(len(shape._GUARANTEE.findall(text, 0, 100_000))))
     out.add("shape:secrecy-phrases:" + _bucket(len(shape._SECRECY.findall(text, 0, 100_000))))
+    families = {m.lastgroup for m in PLAIN_FRAUD.finditer(text, 0, 100_000)}
+    out |= {"shape:fraud:" + f.replace("_", "-") for f in families if f}
+    out.add("shape:fraud-families:" + _bucket(len(families)))
     if "!!" in text:
         out.add("shape:exclamations")
     caps = lines = 0
@@ -58,7 +65,11 @@ PIECES = [*"abcXYZ09 $%.*_-!'\n", "€", "£", "US $25 million dollars", "1618",
           "opt-out", "unsubscribe", "CLICK HERE", "100% free", "risk-free", "next of kin",
           "URGENT BUSINESS", "confidentiality", "V-I-A-G-R-A", "f r e e", "É", "ÀÉÎ", "×××××",
           "Σ", "İstanbul", "ß", "ﬁ", "²", "½", "e\u0301", "ǅ", "\u2028", "\x0c",
-          "SHOUTING IN CAPITALS HERE"]  # fmt: skip
+          "SHOUTING IN CAPITALS HERE", "late father", "was killed", "were assassinated",
+          "20% of the total", "share for you", "god bless", "keep it secret", "inheritance",
+          "bequeath", "utmost secrecy", "overseas account", "honest and", "reply urgently",
+          "transfer of the funds", "petroleum corporation", "top secret", "deceased",
+          "fixed account", "compensation for your", "ministry of", "absolute secrecy"]  # fmt: skip
 
 
 def random_texts(n: int, seed: int) -> list[str]:

@@ -42,7 +42,7 @@ def test_tokens_decode_base64_quoted_printable_and_encoded_words() -> None:
         "\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64"
         f"\r\n\r\n{body}\r\n--XX\r\nContent-Type: text/plain\r\n"
         "Content-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak caf=C3=A9\r\n"
-        "--XX\r\nContent-Type: application/octet-stream; name=\"invoice.exe\"\r\n\r\nMZ\r\n--XX--\r\n"
+        '--XX\r\nContent-Type: application/octet-stream; name="invoice.exe"\r\n\r\nMZ\r\n--XX--\r\n'
     ).encode()
     tokens = tokenize(raw)
     assert {"gewinnen", "preis", "softbreak", "subject:großer", "filename-ext:exe"} <= tokens
@@ -67,7 +67,9 @@ def _bounded(raw: bytes) -> tuple[float, int, int]:
 
 def test_tokens_bounded_on_deep_nesting() -> None:
     depth = 20000
-    head = "".join(f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(depth))
+    head = "".join(
+        f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(depth)
+    )
     elapsed, peak, parts = _bounded(head.encode() + b"Content-Type: text/plain\r\n\r\nx\r\n")
     assert elapsed < 10 and peak < 64 * 1024 * 1024 and parts <= MAX_PARTS
 
@@ -162,3 +164,23 @@ def test_tokens_shape_bounded_on_hostile_text() -> None:
     raw = b"Content-Type: text/plain\r\n\r\n" + lines.encode()
     elapsed, peak, _ = _bounded(raw)
     assert elapsed < 10 and peak < 64 * 1024 * 1024
+
+
+def test_tokens_advance_fee_story_in_families_of_wording() -> None:
+    """Each move of the story is one token however it is worded; a letter with none of them
+    still has its count (0), and an ordinary message has no family at all."""
+    raw = (b"From: Dr Steven <steven@freemail.example>\r\nSubject: Assistance\r\n\r\n"
+           b"My late father lodged the box with a security company through diplomatic means."
+           b" I need your help for the transfer of the money; 20% of the total sum is your"
+           b" compensation for assisting me. Please keep this secret. God bless you.\r\n")  # fmt: skip
+    tokens = tokenize(raw)
+    for family in ("late-relative", "funds-held", "funds-transfer", "share-offer", "secrecy",
+                   "blessing"):  # fmt: skip
+        assert f"shape:fraud:{family}" in tokens, family
+    assert "shape:fraud-families:4-9" in tokens
+    plain = tokenize(ham(0))
+    assert "shape:fraud-families:0" in plain
+    assert not any(t.startswith("shape:fraud:") for t in plain)
+    # reworded: the husband instead of the father, funds instead of money
+    other = tokenize(raw.replace(b"late father", b"late husband").replace(b"the money", b"funds"))
+    assert {"shape:fraud:late-relative", "shape:fraud:funds-transfer"} <= other

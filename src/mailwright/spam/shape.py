@@ -45,6 +45,32 @@ _SECRECY = re.compile(
     r"\b(?:strictly confidential|next of kin|bank account|transfer of|foreign partner"
     r"|confidential(?:ity)?|beneficiary|urgent (?:business|assistance|reply))\b",
 )
+# The story an advance-fee letter tells, in families of wording (each family one token, so a
+# new letter that words the same move differently still counts): who died, where the money
+# waits, what share is offered, why it must stay secret. `_bucket` of the families present is
+# a token too. Each alternative is a fixed phrase (linear, as every pattern here); the
+# look-ahead names the letters they begin with, so most positions are passed over at once
+# (half the time; tests/spam/test_spam_shape_fastpaths.py checks the same matches without it).
+_FRAUD_START = r"\b(?=[abcdfghiklmoprstuw0-9])"
+_FRAUD = re.compile(
+    _FRAUD_START
+    + r"(?:(?P<late_relative>late (?:father|husband|wife|mother|brother|uncle|boss|client))"
+    r"|(?P<deceased>deceased|passed away|died (?:in|on|of)|(?:was|were) (?:killed|assassinated))"
+    r"|(?P<funds_transfer>transfer(?:red|ring)? (?:of )?(?:the |this |these |said )?"
+    r"(?:money|funds?|sum|amount|proceeds))"
+    r"|(?P<funds_held>security (?:company|firm|vault)|diplomatic|(?:fixed|suspense) account"
+    r"|(?:foreign|overseas|offshore) (?:account|partner|bank))"
+    r"|(?P<share_offer>\d{1,2}\s?%\s(?:of (?:the|this) (?:total|fund|funds|sum|money|amount))"
+    r"|(?:compensation|share|percentage) for (?:your|you|assist))"
+    r"|(?P<officialdom>ministry of|minister of|central bank|federal government|contract (?:sum|amount)"
+    r"|petroleum corporation)"
+    r"|(?P<secrecy>utmost (?:secrecy|confidentiality)|absolute (?:secrecy|confidence)"
+    r"|keep (?:this|it) (?:secret|confidential)|top secret)"
+    r"|(?P<trust>trustworthy|honest (?:and|person|partner)|reliable (?:person|partner)|god fearing)"
+    r"|(?P<urgency>(?:reply|respond|contact me) (?:urgently|immediately))"
+    r"|(?P<inheritance>inheritance|bequeath)"
+    r"|(?P<blessing>god bless|god willing))\b"
+)
 _SPACED_LETTERS = re.compile(r"(?<![\w])(?:[A-Za-z][ .*_-]){4,}[A-Za-z](?![\w])")
 _LETTER = re.compile(r"[^\W\d_]")
 _UPPER = re.compile(r"[A-Z\u00c0-\u00de]")
@@ -123,6 +149,11 @@ def body_shape(text: str, tokens: set[str]) -> None:
         tokens.add("shape:toll-free-number")
     tokens.add("shape:sales-phrases:" + _bucket(_count(_GUARANTEE, text)))
     tokens.add("shape:secrecy-phrases:" + _bucket(_count(_SECRECY, text)))
+    families = {m.lastgroup for m in _FRAUD.finditer(text, 0, 100_000)}
+    for family in families:
+        if family:
+            tokens.add("shape:fraud:" + family.replace("_", "-"))
+    tokens.add("shape:fraud-families:" + _bucket(len(families)))
     if "!!" in text:
         tokens.add("shape:exclamations")
     caps = lines = 0
