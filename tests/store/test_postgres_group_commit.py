@@ -21,6 +21,7 @@ from mailwright.store.api import AlreadyExists, AppendItem, QuotaExceeded, Stage
 from mailwright.store.core.messages import add_messages
 from mailwright.store.core.tx import Tx
 from mailwright.store.postgres import PostgresStore
+from mailwright.store.postgres.store import INLINE_MAX
 from tests.support.pg import fresh_dsn, make_postgres_store
 
 pytestmark = pytest.mark.postgres
@@ -150,8 +151,10 @@ async def test_postgres_group_commit_blob_row_gone_is_uploaded_again(
     (the collector removed it before any reference), the unit is run again after a new
     upload, and the reference is not lost."""
     w = store.blob_writer()
-    w.write(b"Subject: gone\r\n\r\nbody\r\n")
+    # larger than INLINE_MAX: uploaded before its unit (a small blob travels in its unit)
+    w.write(b"Subject: gone\r\n\r\n" + b"body\r\n" * (INLINE_MAX // 6 + 1))
     blob = await w.finish()
+    assert blob.size > INLINE_MAX
     await store._stage(blob)
     async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as conn:
         await conn.execute("DELETE FROM blobs WHERE id = %s", (blob.blob_id,))
@@ -222,3 +225,85 @@ async def test_postgres_quota_is_enforced_on_both_write_paths(
 async def _append_unit(tx: Tx, mailbox_id: int, blob: StagedBlob) -> object:
     """An APPEND's unit of work, as `MessageRules.append_many` runs it."""
     return await add_messages(tx, mailbox_id, [AppendItem(blob, (), None)], None, 0.0)
+
+
+# -- small blobs travel in their unit (PostgresTx.ref_blob, PostgresStore._stage) --------------
+
+
+async def _blob_row(store: PostgresStore, blob_id: str) -> tuple[int, bytes] | None:
+    async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as conn:
+        cur = await conn.execute("SELECT refs, data FROM blobs WHERE id = %s", (blob_id,))
+        row = await cur.fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def _staged(store: PostgresStore, data: bytes) -> StagedBlob:
+    w = store.blob_writer()
+    w.write(data)
+    return await w.finish()
+
+
+async def test_postgres_small_blob_travels_in_its_unit(store: PostgresStore) -> None:
+    """A small blob is not uploaded before its unit: the row, with its bytes, is made by the
+    reference; identical content in two units of one batch is one row with both references,
+    and content whose row was released (refs 0) is taken back."""
+    data = b"Subject: small\r\n\r\nbody\r\n"
+    blob = await _staged(store, data)
+    await store._stage(blob)
+    assert await _blob_row(store, blob.blob_id) is None  # nothing went up before the unit
+
+    def reference(n: int, probe: int) -> object:
+        async def op(tx: Tx) -> None:
+            await tx.run("INSERT INTO gc_probe(id) VALUES (?)", (probe,))
+            await tx.ref_blob(blob, n)
+
+        return op
+
+    results = await _behind_a_held_batch(store, [reference(2, 1), reference(3, 2)])
+    assert results == [None, None]
+    assert await _blob_row(store, blob.blob_id) == (5, data)
+    assert await store.read_blob(blob.blob_id) == data
+    # released (what an expunge of every copy leaves), then delivered again
+    async with await psycopg.AsyncConnection.connect(store.dsn, autocommit=True) as conn:
+        await conn.execute("UPDATE blobs SET refs = 0 WHERE id = %s", (blob.blob_id,))
+    again = await _staged(store, data)
+    await store._unit(lambda tx: tx.ref_blob(again, 1))
+    assert await _blob_row(store, blob.blob_id) == (1, data)
+    assert await _ids(store) == [1, 2]
+
+
+async def test_postgres_small_blob_of_a_failed_unit_leaves_no_row(store: PostgresStore) -> None:
+    """The row a small blob's reference made goes with its unit when the unit fails (rolled
+    back to its SAVEPOINT), while the batch's other units commit; a later unit with the
+    same content makes it again."""
+    data = b"Subject: refused\r\n\r\nbody\r\n"
+    blob = await _staged(store, data)
+    await store._stage(blob)
+
+    async def fails(tx: Tx) -> None:
+        await tx.ref_blob(blob, 1)
+        await tx.run("INSERT INTO gc_probe(id) VALUES (?)", (1,))  # taken by the first unit
+
+    results = await _behind_a_held_batch(store, [_insert(1), fails, _insert(2)])
+    assert isinstance(results[1], AlreadyExists)
+    assert await _ids(store) == [1, 2]
+    assert await _blob_row(store, blob.blob_id) is None
+    await store._unit(lambda tx: tx.ref_blob(blob, 1))
+    assert await _blob_row(store, blob.blob_id) == (1, data)
+
+
+async def test_postgres_small_blob_without_group_commit_is_uploaded(tmp_path: Path) -> None:
+    """Without group commit a unit is a transaction of its own: a small blob is uploaded
+    before it as a large one is (the bytes never travel inside a unit holding locks for
+    a round trip of its own)."""
+    s = PostgresStore(fresh_dsn(), tmp_path / "data", group_commit=False)
+    await s.open()
+    try:
+        data = b"Subject: alone\r\n\r\nbody\r\n"
+        blob = await _staged(s, data)
+        await s._stage(blob)
+        assert await _blob_row(s, blob.blob_id) == (0, data)
+        await s._unit(lambda tx: tx.ref_blob(blob, 1))
+        assert await _blob_row(s, blob.blob_id) == (1, data)
+    finally:
+        await s.close()

@@ -5,6 +5,8 @@ themselves."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import sqlite3
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -173,3 +175,43 @@ async def test_store_fanout_groups_identical_content(store: Store, stage: Stage)
     inbox = await store.get_mailbox(ids[1], "INBOX")
     assert inbox is not None
     assert [r.flags for r in await store.list_messages(inbox.id)] == [frozenset()]
+
+
+
+async def test_store_fanout_concurrent_deliveries_number_in_order(
+    store: Store, stage: Stage
+) -> None:
+    """Many deliveries at once to the same mailboxes (on PostgreSQL several share a group-
+    commit transaction, each reading UIDNEXT and HIGHESTMODSEQ from the mailbox rows it
+    locked, after the units before it in that transaction changed them): every copy gets
+    its own UID, the UIDs are 1..n with no gap, every delivery a MODSEQ of its own, and the
+    mailbox row ends at UIDNEXT n + 1. Small and large content (on PostgreSQL a large blob
+    is uploaded before its unit, a small one travels in it), some of it delivered twice."""
+    ids = await accounts(store, 3)
+    big = b"x" * (70 * 1024)
+    contents = [b"Subject: %d\r\n\r\n" % (i % 9) + (big if i % 4 == 0 else b"hi\r\n")
+                for i in range(24)]  # fmt: skip
+    blobs = [await stage(c) for c in contents]
+    done = await asyncio.gather(*(
+        store.deliver_each(
+            LocalCopies(b, (DeliveryTarget(ids[0]), DeliveryTarget(ids[1 + i % 2]))),
+            None, report_of(b))
+        for i, b in enumerate(blobs)))  # fmt: skip
+    assert all(len(d.records) == 2 and d.refused == () for d in done)
+    for account_id in ids:
+        box = await store.get_mailbox(account_id, "INBOX")
+        assert box is not None
+        rows = await store.list_messages(box.id)
+        n = len(rows)
+        assert n == (24 if account_id == ids[0] else 12)
+        assert sorted(r.uid for r in rows) == list(range(1, n + 1))
+        assert box.uidnext == n + 1
+        modseqs = [r.modseq for d in done for r in d.records if r.mailbox_id == box.id]
+        assert len(set(modseqs)) == n  # one copy per delivery here: a MODSEQ each
+        assert box.highestmodseq == max(modseqs)
+    refs = dict(blob_rows(store))
+    for data in set(contents):
+        blob_id = hashlib.sha256(data).hexdigest()
+        assert refs[blob_id] == 2 * contents.count(data)
+        assert await store.read_blob(blob_id) == data
+    assert await store.check() == []

@@ -8,6 +8,10 @@ House rules of this module:
   statements are per *set* of recipients, not per recipient: one read of the target
   mailboxes and one of the accounts, both locking, sent together, one UID allocation per mailbox, the message rows
   and the usage changes as batched statements (`Tx.insert_messages`, `Tx.run_many`).
+- The UIDs and MODSEQs come from the locking read (the mailbox row's UIDNEXT and
+  HIGHESTMODSEQ, which nobody else can change until COMMIT), so that every statement after
+  that read is a write whose answer nobody waits for: on a backend that pipelines, the unit
+  is two round trips (the locking read, then everything else with the unit's end).
 - An account that cannot take its copy (over quota, disabled or deleted since RCPT, no INBOX)
   is refused on its own: the others still get theirs, and the caller learns who was refused
   and why (`Delivered.refused`), as LMTP gives a reply per recipient (RFC 2033 4.2). Whether
@@ -63,10 +67,10 @@ class _Copy:
 
 async def _lock_targets(
     tx: Tx, copies: Sequence[LocalCopies]
-) -> tuple[dict[tuple[int, str], int], dict[int, Row]]:
+) -> tuple[dict[tuple[int, str], int], dict[int, tuple[int, int]], dict[int, Row]]:
     """The target mailboxes, locked: (account id, canonical name) -> mailbox id, for every
-    target name and INBOX; and the target accounts, locked: id -> (id, disabled, quotas and
-    usage). One round trip where the backend pipelines: the two statements do not depend on
+    target name and INBOX, and mailbox id -> (UIDNEXT, HIGHESTMODSEQ) as locked; and the
+    target accounts, locked: id -> (id, disabled, quotas and usage). One round trip where the backend pipelines: the two statements do not depend on
     each other, and they lock in the house order (mailboxes by id, then accounts by id).
     A mailbox or account deleted meanwhile is simply not found."""
     accounts = sorted({t.account_id for c in copies for t in c.targets})
@@ -75,12 +79,14 @@ async def _lock_targets(
     acc_sql, acc_params = tx.values(accounts)
     name_sql, name_params = tx.values(names)
     boxes, accs = await tx.rows_batch([
-        (f"SELECT id, account_id, name FROM mailboxes WHERE account_id IN {acc_sql}"
+        (f"SELECT id, account_id, name, uidnext, highestmodseq FROM mailboxes"
+         f" WHERE account_id IN {acc_sql}"
          f" AND name IN {name_sql} ORDER BY id FOR UPDATE", (*acc_params, *name_params)),
         ("SELECT id, disabled, quota_bytes, used_bytes, quota_messages, used_messages"
          f" FROM accounts WHERE id IN {acc_sql} ORDER BY id FOR UPDATE", acc_params),
     ])
     return ({(int(r[1]), str(r[2])): int(r[0]) for r in boxes},
+            {int(r[0]): (int(r[3]), int(r[4])) for r in boxes},
             {int(r[0]): r for r in accs})
 
 
@@ -107,7 +113,7 @@ async def deliver_copies(
     report: RefusalReport | None = None,
 ) -> Delivered:
     """The unit of work of one accepted message (see the module's rules)."""
-    boxes, accounts = await _lock_targets(tx, copies) if copies else ({}, {})
+    boxes, counters, accounts = await _lock_targets(tx, copies) if copies else ({}, {}, {})
     wanted: list[_Copy] = []
     refused: dict[int, str] = {}
     octets: dict[int, int] = {}
@@ -134,7 +140,7 @@ async def deliver_copies(
         # all or nothing when the caller cannot report a refusal, and nothing to commit when
         # every copy was refused: the caller answers for the whole message (a 4xx/5xx)
         raise _refusal_error(refused)
-    records = await _insert(tx, wanted, internaldate)
+    records = await _insert(tx, wanted, counters, internaldate)
     if records:
         await tx.run_many(
             "UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ?"
@@ -167,27 +173,29 @@ def _refusal_error(refused: dict[int, str]) -> StoreError:
                     + ", ".join(sorted(set(refused.values()))))
 
 
-async def _insert(tx: Tx, wanted: list[_Copy], internaldate: float) -> list[MessageRecord]:
-    """UIDs from each mailbox (one statement per number of copies it gets, usually one for
-    all of them), then every row in one batch; each mailbox gets one new MODSEQ."""
+async def _insert(
+    tx: Tx, wanted: list[_Copy], counters: dict[int, tuple[int, int]], internaldate: float
+) -> list[MessageRecord]:
+    """UIDs and MODSEQs from the locked mailbox rows (`counters`: UIDNEXT, HIGHESTMODSEQ),
+    their advance (one statement per number of copies a mailbox gets, usually one for all),
+    then every row in one batch; each mailbox gets one new MODSEQ. Nothing here waits for
+    an answer (`Tx.run_many`, `Tx.insert_messages`)."""
     per_box: dict[int, list[_Copy]] = {}
     for w in wanted:
         per_box.setdefault(w.mailbox_id, []).append(w)
     by_count: dict[int, list[int]] = {}
     for box, ws in per_box.items():
         by_count.setdefault(len(ws), []).append(box)
-    first_uid: dict[int, tuple[int, int]] = {}
     for n, box_ids in sorted(by_count.items()):
         ids_sql, ids_params = tx.values(sorted(box_ids))
-        for r in await tx.rows(
+        await tx.run_many(
             "UPDATE mailboxes SET uidnext = uidnext + ?, highestmodseq = highestmodseq + 1"
-            f" WHERE id IN {ids_sql} RETURNING id, uidnext - ?, highestmodseq",
-            (n, *ids_params, n),
-        ):
-            first_uid[int(r[0])] = (int(r[1]), int(r[2]))
+            f" WHERE id IN {ids_sql}", [(n, *ids_params)],
+        )
     records: list[MessageRecord] = []
     for box, ws in sorted(per_box.items()):
-        uid, modseq = first_uid[box]
+        uid, highest = counters[box]
+        modseq = highest + 1
         for i, w in enumerate(ws):
             records.append(MessageRecord(box, uid + i, modseq, w.flags, internaldate,
                                          w.blob.size, w.blob.blob_id))  # fmt: skip

@@ -8,7 +8,11 @@ House rules of this module (RFC 9051 2.3.1, RFC 7162 3.1, RFC 3502, RFC 6851):
 - New UIDs and the new MODSEQ come from one ``UPDATE mailboxes ... RETURNING`` per mailbox and
   unit (`allocate`): a client that saw UID n never later sees a new message below n, and the
   mailbox's HIGHESTMODSEQ strictly increases (RFC 7162 3.1.1). One unit stamps every row it
-  changes in one mailbox with that one MODSEQ.
+  changes in one mailbox with that one MODSEQ. A unit that locked the mailbox row with a
+  read takes the MODSEQ from that read instead (HIGHESTMODSEQ + 1: nobody else changes the
+  row before COMMIT) and advances it without waiting for an answer (`advance_modseq`), and
+  sends its lock and its first read of messages together (`Tx.rows_batch`): a STORE or an
+  EXPUNGE is one round trip and the unit's end where the backend pipelines.
 - Statements are per batch, never per message: the rows of an APPEND, a COPY or a STORE are
   read, inserted or updated as one statement (`Tx.insert_messages`, `Tx.set_flags`), their
   blob references changed as one (`Tx.change_refs`).
@@ -25,8 +29,9 @@ House rules of this module (RFC 9051 2.3.1, RFC 7162 3.1, RFC 3502, RFC 6851):
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from mailwright.store.api import (
     AppendItem,
@@ -68,16 +73,17 @@ async def allocate(tx: Tx, mailbox_id: int, n: int) -> tuple[int, int, int]:
     return int(r[0]), int(r[1]), int(r[2])
 
 
-async def bump_modseq(tx: Tx, mailbox_id: int) -> int:
-    """A new MODSEQ of the mailbox (RFC 7162 3.1.1); NotFound."""
-    r = await tx.row(
-        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?"
-        " RETURNING highestmodseq",
-        (mailbox_id,),
-    )
-    if r is None:
-        raise NotFound("no such mailbox")
-    return int(r[0])
+def advance_modseq(tx: Tx, mailbox_id: int, highest: int) -> Awaitable[None]:
+    """The MODSEQ after `highest`, read from the mailbox row this unit locked, made the
+    mailbox's HIGHESTMODSEQ; nothing waits for the answer (`Tx.run_many`)."""
+    return tx.run_many("UPDATE mailboxes SET highestmodseq = ? WHERE id = ?",
+                       [(highest + 1, mailbox_id)])  # fmt: skip
+
+
+def _by_uid_sql(tx: Tx, mailbox_id: int, wanted: Sequence[int]) -> tuple[str, list[Any]]:
+    sql, params = tx.values(wanted)
+    return (f"SELECT {tx.message_columns} FROM messages WHERE mailbox_id = ? AND uid IN {sql}"
+            " ORDER BY uid", [mailbox_id, *params])  # fmt: skip
 
 
 async def messages_by_uid(tx: Tx, mailbox_id: int, uids: Iterable[int]) -> list[MessageRecord]:
@@ -139,17 +145,19 @@ async def expunge_uids(
     wanted = sorted({int(u) for u in uids})
     if not wanted:
         return [], 0
-    owner = await tx.row("SELECT account_id FROM mailboxes WHERE id = ? FOR UPDATE", (mailbox_id,))
-    if owner is None:
-        return [], 0
     sql, params = tx.values(wanted)
-    rows = await tx.rows(
-        f"DELETE FROM messages WHERE mailbox_id = ? AND uid IN {sql} RETURNING uid, size, blob_id",
-        (mailbox_id, *params),
-    )
-    if not rows:
+    # the lock, then the delete, sent together (the delete runs once the lock is held)
+    owners, rows = await tx.rows_batch([
+        ("SELECT account_id, highestmodseq FROM mailboxes WHERE id = ? FOR UPDATE",
+         (mailbox_id,)),
+        (f"DELETE FROM messages WHERE mailbox_id = ? AND uid IN {sql}"
+         " RETURNING uid, size, blob_id", (mailbox_id, *params)),
+    ])  # fmt: skip
+    if not owners or not rows:
         return [], 0
-    modseq = await bump_modseq(tx, mailbox_id)
+    owner = owners[0]
+    modseq = int(owner[1]) + 1
+    await advance_modseq(tx, mailbox_id, int(owner[1]))
     gone = sorted(int(r[0]) for r in rows)
     await tx.record_expunged(mailbox_id, modseq, gone)  # RFC 7162 3.2.10: for VANISHED
     if charge:
@@ -206,13 +214,19 @@ async def change_flags(
     unchangedsince: int | None, allowed: FlagFilter | None,
 ) -> StoreFlagsResult:
     """STORE (RFC 9051 6.4.6): one new MODSEQ for every message whose flags change."""
-    if await tx.row("SELECT 1 FROM mailboxes WHERE id = ? FOR UPDATE", (mailbox_id,)) is None:
+    wanted = sorted({int(u) for u in uids})
+    # the lock, then the messages, sent together (the read runs once the lock is held)
+    locked, rows = await tx.rows_batch([
+        ("SELECT highestmodseq FROM mailboxes WHERE id = ? FOR UPDATE", (mailbox_id,)),
+        _by_uid_sql(tx, mailbox_id, wanted),
+    ])
+    if not locked:
         return StoreFlagsResult((), (), ())
     changed: list[tuple[MessageRecord, frozenset[str]]] = []
     unchanged: list[MessageRecord] = []
     failed: list[int] = []
     interned: dict[frozenset[str], frozenset[str]] = {}
-    for r in await messages_by_uid(tx, mailbox_id, uids):
+    for r in tx.records(rows):
         # RFC 7162 3.1.3: UNCHANGEDSINCE compares against the message's MODSEQ
         if unchangedsince is not None and r.modseq > unchangedsince:
             failed.append(r.uid)
@@ -224,7 +238,8 @@ async def change_flags(
             changed.append((r, interned.setdefault(new, new)))
     if not changed:
         return StoreFlagsResult((), tuple(unchanged), tuple(failed))
-    modseq = await bump_modseq(tx, mailbox_id)
+    modseq = int(locked[0][0]) + 1
+    await advance_modseq(tx, mailbox_id, int(locked[0][0]))
     await tx.set_flags(mailbox_id, modseq, [(r.uid, f) for r, f in changed])
     tx.changed(mailbox_id, modseq)
     updated = tuple(r._replace(modseq=modseq, flags=f) for r, f in changed)

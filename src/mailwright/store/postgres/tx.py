@@ -110,6 +110,19 @@ class PostgresTx:
             # under the blob's guard: the row's count is needed)
             await store._ref_blob(tx, blob, n)
             return
+        tx.after_commit.append(functools.partial(store._blob_storage().settle, blob))
+        data = store._inline_bytes(blob)
+        if data is not None:
+            # A small blob was not uploaded before the unit (`PostgresStore._stage`): its
+            # bytes travel with its reference, one statement whose answer nobody waits for,
+            # instead of a look-up and an upload (two round trips) before the unit. The
+            # row, new or released, is locked here, blobs last (the house lock order).
+            await self.conn.execute(
+                "INSERT INTO blobs(id, size, refs, meta, data) VALUES (%s, %s, %s, %s, %b)"
+                " ON CONFLICT (id) DO UPDATE SET refs = blobs.refs + excluded.refs",
+                (blob.blob_id, blob.size, n, blob.meta, data),
+            )
+            return
         # In a group-commit batch, content in the database, the reference costs no round
         # trip of its own: the row count is not waited for; a blob row that is missing (the
         # collector removed an upload never referenced) fails the statement instead (1 / 0),
@@ -121,7 +134,6 @@ class PostgresTx:
             (n, blob.blob_id),
         )
         tx.refs.append(blob)
-        tx.after_commit.append(functools.partial(store._blob_storage().settle, blob))
 
     async def unref_blob(self, blob_id: str, n: int) -> None:
         tx, store = self._write()
